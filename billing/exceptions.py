@@ -1,0 +1,75 @@
+"""Domain errors: a stable machine code for channels and a message in the user's language.
+
+The message is rendered when read, so the same error reads in Chinese for a citizen and in English for a
+partner that sent `Accept-Language: en`.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+MESSAGES = {
+    "amount_invalid": _(
+        "“%(amount)s” is not an amount of money: write yuan with at most two decimals, such as 128.50."
+    ),
+    "amount_not_positive": _("The amount must be more than zero (it was %(amount)s)."),
+    "amount_below_minimum": _("%(biller)s takes at least ¥%(minimum)s in one payment."),
+    "amount_above_maximum": _("%(biller)s takes at most ¥%(maximum)s in one payment."),
+    "amount_not_exact": _("%(biller)s takes only the exact amount due: %(expected)s."),
+    "amount_exceeds_due": _("%(biller)s does not take more than is due: at most ¥%(due)s."),
+    "amount_below_due": _("%(biller)s takes at least the amount due: ¥%(due)s."),
+    "biller_unknown": _("There is no biller with the code “%(biller)s”."),
+    "biller_not_active": _("%(biller)s is not taking payments at the moment: %(reason)s"),
+    "account_required": _("Enter the account number (户号) of the bill to pay."),
+    "account_number_invalid": _("“%(account_no)s” is not a valid account number for %(biller)s. %(hint)s"),
+    "account_unknown": _("%(biller)s has no account with the number %(account_no)s."),
+    "bill_unknown": _("Account %(account_no)s has no bill for %(period)s."),
+    "bill_cancelled": _("The bill for %(period)s was cancelled by the biller and cannot be paid."),
+    "bill_already_paid": _("The bill for %(period)s is already paid."),
+    "no_open_bill": _("Account %(account_no)s has no bill to pay."),
+    "channel_invalid": _("“%(channel)s” is not a payment channel of this platform."),
+    "branch_required": _("A counter payment must name the branch that took the cash."),
+    "idempotency_key_invalid": _("The idempotency key must be 1 to 128 printable characters without spaces."),
+    "idempotency_conflict": _(
+        "The idempotency key “%(key)s” was already used for a different payment (%(receipt_no)s). "
+        "Use a new key for a new payment."
+    ),
+    "payment_already_reversed": _("Payment %(receipt_no)s was already reversed."),
+    "reversal_reason_required": _("Say why the payment is reversed."),
+    "credit_already_used": _(
+        "Payment %(receipt_no)s cannot be reversed: the credit it left on the account has been used."
+    ),
+    "bill_has_payments": _(
+        "The bill for %(period)s has payments of ¥%(paid)s: reverse them before cancelling the bill."
+    ),
+    "bill_not_cancellable": _("The bill for %(period)s is %(status)s and cannot be cancelled."),
+    "transition_not_allowed": _("%(object)s cannot go from “%(current)s” to “%(target)s”."),
+}
+
+
+class BillingError(Exception):
+    """A refusal the caller can show: `code` for machines, `message` for people."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        if code not in MESSAGES:
+            raise ValueError(f"unknown billing error code {code!r}")
+        self.code = code
+        self.params = params
+        super().__init__(code)
+
+    @property
+    def message(self) -> str:
+        return str(MESSAGES[self.code]) % {key: str(value) for key, value in self.params.items()}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PaymentRefused(BillingError):
+    """The payment or reversal was refused; nothing was stored."""
+
+
+class IdempotencyConflict(PaymentRefused):
+    """The idempotency key was already used for a different request."""
+
+
+class TransitionNotAllowed(BillingError):
+    """A status change that the transition map forbids."""

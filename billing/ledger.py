@@ -1,0 +1,97 @@
+"""The double-entry ledger: the only code that writes journal entries.
+
+Every movement of money is one balanced entry of signed lines (debit positive, credit negative). Lines are
+never updated or deleted; PostgreSQL triggers refuse it and check at commit that each entry sums to zero.
+"""
+
+import datetime
+from collections.abc import Sequence
+from decimal import Decimal
+
+from django.utils import timezone
+
+from billing.choices import Channel, EntryKind, LedgerAccountKind
+from billing.models import Biller, JournalEntry, JournalLine, LedgerAccount, Payment
+from billing.money import CENT, ZERO
+
+
+class UnbalancedEntry(ValueError):
+    """A programming error: the lines of an entry must sum to zero."""
+
+
+CLEARING_CODES = {Channel.ONLINE: "CLEARING:ONLINE", Channel.PARTNER: "CLEARING:PARTNER"}
+FEE_INCOME_CODE = "FEES"
+SETTLEMENT_CODE = "SETTLEMENT"
+
+
+def payable_account(biller: Biller) -> LedgerAccount:
+    account, _ = LedgerAccount.objects.get_or_create(
+        code=f"PAYABLE:{biller.code}",
+        defaults={"name": f"应付 {biller.name}", "kind": LedgerAccountKind.BILLER_PAYABLE, "biller": biller},
+    )
+    return account
+
+
+def collection_account(*, channel: str, branch=None) -> LedgerAccount:
+    """Where a channel's money sits until settlement: a clearing account, or the branch's cash."""
+    if channel == Channel.COUNTER:
+        account, _ = LedgerAccount.objects.get_or_create(
+            code=f"CASH:{branch.code}",
+            defaults={
+                "name": f"现金 {branch.name}",
+                "kind": LedgerAccountKind.CASH_IN_TILL,
+                "branch": branch,
+            },
+        )
+        return account
+    return LedgerAccount.objects.get(code=CLEARING_CODES[channel])
+
+
+def post_entry(
+    *,
+    kind: str,
+    lines: Sequence[tuple[LedgerAccount, Decimal]],
+    business_date: datetime.date,
+    payment: Payment | None = None,
+    reverses: JournalEntry | None = None,
+    memo: str = "",
+    actor=None,
+) -> JournalEntry:
+    """Write one balanced entry. Callers hold the transaction; this refuses anything unbalanced."""
+    if len(lines) < 2:
+        raise UnbalancedEntry("a journal entry needs at least two lines")
+    for _account, amount in lines:
+        if amount == ZERO or amount != amount.quantize(CENT):
+            raise UnbalancedEntry(f"line amount {amount!r} must be non-zero with two decimals")
+    total = sum((amount for _account, amount in lines), ZERO)
+    if total != ZERO:
+        raise UnbalancedEntry(f"lines sum to {total}, not zero")
+    entry = JournalEntry.objects.create(
+        kind=kind,
+        payment=payment,
+        reverses=reverses,
+        memo=memo[:200],
+        business_date=business_date,
+        created_at=timezone.now(),
+        created_by=actor,
+    )
+    JournalLine.objects.bulk_create(
+        [JournalLine(entry=entry, account=account, amount=amount) for account, amount in lines]
+    )
+    return entry
+
+
+def post_reversal(
+    *, entry: JournalEntry, business_date: datetime.date, memo: str, actor=None
+) -> JournalEntry:
+    """The mirror image of `entry`, linked to it; an entry can be reversed once (a one-to-one link)."""
+    lines = [(line.account, -line.amount) for line in entry.lines.select_related("account")]
+    return post_entry(
+        kind=EntryKind.REVERSAL,
+        lines=lines,
+        business_date=business_date,
+        payment=entry.payment,
+        reverses=entry,
+        memo=memo,
+        actor=actor,
+    )

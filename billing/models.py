@@ -1,0 +1,415 @@
+"""Billers, their customers' accounts and bills, payments, the double-entry ledger and the audit log."""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from billing.choices import (
+    AllocationKind,
+    AmountRule,
+    BillerStatus,
+    BillStatus,
+    Channel,
+    CheckDigit,
+    EntryKind,
+    LedgerAccountKind,
+    PaymentMode,
+    PaymentStatus,
+)
+from billing.masking import mask_holder_name
+from billing.money import ZERO, money_field_kwargs
+
+MONEY = money_field_kwargs()
+
+biller_code_validator = RegexValidator(
+    r"^[A-Z0-9][A-Z0-9_-]{1,31}$",
+    _("Use 2 to 32 capital letters, digits, dashes or underscores."),
+)
+period_validator = RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", _("Write the period as YYYY-MM."))
+
+
+class LocalizedNameMixin:
+    """Chinese name by default; the English one when the page is in English and it exists."""
+
+    @property
+    def display_name(self) -> str:
+        if (get_language() or "").startswith("en") and self.name_en:
+            return self.name_en
+        return self.name
+
+
+class BillerCategory(LocalizedNameMixin, models.Model):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    name_en = models.CharField(_("English name"), max_length=60, blank=True)
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        verbose_name=_("parent category"),
+    )
+    sort_order = models.PositiveSmallIntegerField(_("sort order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+        verbose_name = _("biller category")
+        verbose_name_plural = _("biller categories")
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class Biller(LocalizedNameMixin, models.Model):
+    code = models.CharField(_("code"), max_length=32, unique=True, validators=[biller_code_validator])
+    name = models.CharField(_("name"), max_length=120)
+    name_en = models.CharField(_("English name"), max_length=120, blank=True)
+    legal_name = models.CharField(_("legal name"), max_length=200, blank=True)
+    category = models.ForeignKey(
+        BillerCategory, on_delete=models.PROTECT, related_name="billers", verbose_name=_("category")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=BillerStatus.choices, default=BillerStatus.DRAFT
+    )
+    status_reason = models.CharField(
+        _("reason for the status"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown to payers while the biller is not taking payments."),
+    )
+    payment_mode = models.CharField(
+        _("payment mode"), max_length=16, choices=PaymentMode.choices, default=PaymentMode.STATEMENT
+    )
+    amount_rule = models.CharField(
+        _("amount rule"),
+        max_length=16,
+        choices=AmountRule.choices,
+        default=AmountRule.EXACT,
+        help_text=_("For statement bills: how a payment may differ from the amount due."),
+    )
+    min_amount = models.DecimalField(_("least amount per payment"), default="0.01", **MONEY)
+    max_amount = models.DecimalField(
+        _("most amount per payment"),
+        null=True,
+        blank=True,
+        **MONEY,
+        help_text=_("Leave empty for no upper limit."),
+    )
+    account_pattern = models.CharField(
+        _("account number pattern"),
+        max_length=200,
+        default=r"^\d{6,20}$",
+        help_text=_("A regular expression the whole account number must match."),
+    )
+    account_check_digit = models.CharField(
+        _("account number check digit"),
+        max_length=16,
+        choices=CheckDigit.choices,
+        default=CheckDigit.NONE,
+    )
+    account_hint = models.CharField(
+        _("account number hint"),
+        max_length=200,
+        blank=True,
+        help_text=_("Tells payers where to find the number and what it looks like."),
+    )
+    accepts_cash = models.BooleanField(_("counters take cash for it"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("biller")
+        verbose_name_plural = _("billers")
+        constraints = [
+            models.CheckConstraint(condition=Q(min_amount__gt=0), name="biller_min_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(max_amount__isnull=True) | Q(max_amount__gte=F("min_amount")),
+                name="biller_max_not_below_min",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.code})"
+
+    @property
+    def takes_payments(self) -> bool:
+        return self.status == BillerStatus.ACTIVE
+
+
+class BillerStaff(models.Model):
+    """A biller operator: the user works for this biller and sees only its data."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="biller_roles")
+    biller = models.ForeignKey(Biller, on_delete=models.CASCADE, related_name="staff")
+
+    class Meta:
+        verbose_name = _("biller staff member")
+        verbose_name_plural = _("biller staff")
+        constraints = [models.UniqueConstraint(fields=["user", "biller"], name="biller_staff_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.biller.code}"
+
+
+class CustomerAccount(models.Model):
+    """A customer's account (户号) at one biller: the number printed on the bill."""
+
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="accounts")
+    account_no = models.CharField(_("account number"), max_length=40)
+    holder_name = models.CharField(_("holder's name"), max_length=100)
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    credit_balance = models.DecimalField(
+        _("credit balance"),
+        default=ZERO,
+        **MONEY,
+        help_text=_("Money paid beyond what was due, held for the account's next bills."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["biller", "account_no"]
+        verbose_name = _("customer account")
+        verbose_name_plural = _("customer accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["biller", "account_no"], name="account_unique_per_biller"),
+            models.CheckConstraint(condition=Q(credit_balance__gte=0), name="account_credit_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.biller.code}/{self.account_no}"
+
+    @property
+    def masked_holder_name(self) -> str:
+        return mask_holder_name(self.holder_name)
+
+
+class Bill(models.Model):
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="bills")
+    account = models.ForeignKey(CustomerAccount, on_delete=models.PROTECT, related_name="bills")
+    period = models.CharField(_("period"), max_length=7, validators=[period_validator])
+    amount_due = models.DecimalField(_("amount due"), **MONEY)
+    late_fee = models.DecimalField(_("late fee"), default=ZERO, **MONEY)
+    due_date = models.DateField(_("due date"))
+    amount_paid = models.DecimalField(_("amount paid"), default=ZERO, **MONEY)
+    status = models.CharField(_("status"), max_length=16, choices=BillStatus.choices, default=BillStatus.OPEN)
+    reference = models.CharField(_("biller's reference"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["account", "due_date", "period"]
+        verbose_name = _("bill")
+        verbose_name_plural = _("bills")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "period"], name="bill_unique_per_account_period"),
+            models.CheckConstraint(condition=Q(amount_due__gte=0), name="bill_amount_due_not_negative"),
+            models.CheckConstraint(condition=Q(late_fee__gte=0), name="bill_late_fee_not_negative"),
+            models.CheckConstraint(condition=Q(amount_paid__gte=0), name="bill_paid_not_negative"),
+            models.CheckConstraint(
+                condition=Q(amount_paid__lte=F("amount_due") + F("late_fee")),
+                name="bill_paid_not_above_due",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
+            models.Index(fields=["biller", "period"], name="bill_biller_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.period}"
+
+    @property
+    def total_due(self):
+        return self.amount_due + self.late_fee
+
+    @property
+    def outstanding(self):
+        return self.total_due - self.amount_paid
+
+
+def new_receipt_no() -> str:
+    """R + business date + 16 random Crockford base-32 characters (80 bits): unique and unguessable."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    random_part = "".join(secrets.choice(alphabet) for _ in range(16))
+    return f"R{timezone.localdate():%Y%m%d}{random_part}"
+
+
+class Payment(models.Model):
+    receipt_no = models.CharField(_("receipt number"), max_length=32, unique=True, default=new_receipt_no)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=128)
+    request_fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    channel_ref = models.CharField(_("channel reference"), max_length=64, blank=True)
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="payments")
+    account = models.ForeignKey(
+        CustomerAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    payer = models.ForeignKey(
+        "payers.Payer", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    branch = models.ForeignKey(
+        "branches.Branch", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("keyed by"),
+    )
+    amount = models.DecimalField(_("amount"), **MONEY)
+    status = models.CharField(
+        _("status"), max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.POSTED
+    )
+    business_date = models.DateField(_("business date"), db_index=True)
+    posted_at = models.DateTimeField(_("posted"), default=timezone.now)
+    reversed_at = models.DateTimeField(_("reversed"), null=True, blank=True)
+    reversal_reason = models.CharField(_("reason for reversal"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-posted_at"]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "idempotency_key"], name="payment_idempotent_per_channel"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["biller", "business_date"], name="payment_biller_day")]
+
+    def __str__(self) -> str:
+        return self.receipt_no
+
+
+class PaymentAllocation(models.Model):
+    """Where a payment's money went. Append-only: a reversal adds negative rows, so a bill's amount paid
+    is always the sum of its allocations."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    bill = models.ForeignKey(
+        Bill, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=AllocationKind.choices)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    is_reversal = models.BooleanField(_("reversal"), default=False)
+
+    class Meta:
+        verbose_name = _("payment allocation")
+        verbose_name_plural = _("payment allocations")
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="allocation_amount_not_zero"),
+            models.CheckConstraint(
+                condition=Q(kind=AllocationKind.BILL, bill__isnull=False)
+                | (~Q(kind=AllocationKind.BILL) & Q(bill__isnull=True)),
+                name="allocation_bill_iff_bill_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payment} → {self.bill or self.get_kind_display()}: {self.amount}"
+
+
+class LedgerAccount(models.Model):
+    code = models.CharField(_("code"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=24, choices=LedgerAccountKind.choices)
+    biller = models.ForeignKey(
+        Biller, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+    )
+    branch = models.ForeignKey(
+        "branches.Branch", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class JournalEntry(models.Model):
+    """One balanced movement of money. Never edited: a mistake is undone by a reversing entry."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+    )
+    reverses = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversed_by",
+        verbose_name=_("reverses"),
+    )
+    memo = models.CharField(_("memo"), max_length=200, blank=True)
+    business_date = models.DateField(_("business date"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("journal entry")
+        verbose_name_plural = _("journal entries")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()} {self.memo}"
+
+
+class JournalLine(models.Model):
+    """A signed amount on one ledger account: debit positive, credit negative. An entry's lines sum to 0."""
+
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
+    amount = models.DecimalField(_("amount"), **MONEY)
+
+    class Meta:
+        verbose_name = _("journal line")
+        verbose_name_plural = _("journal lines")
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="journal_line_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.account.code} {self.amount}"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, when and why. Written by services, never by views."""
+
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("who"),
+    )
+    action = models.CharField(_("action"), max_length=64)
+    target_type = models.CharField(_("object type"), max_length=64)
+    target_id = models.CharField(_("object id"), max_length=64)
+    target_repr = models.CharField(_("object"), max_length=200)
+    reason = models.CharField(_("why"), max_length=500, blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"

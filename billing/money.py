@@ -1,0 +1,56 @@
+"""Money: Decimal yuan with two places, parsed and rounded here and nowhere else."""
+
+import unicodedata
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from billing.exceptions import PaymentRefused
+
+MONEY_MAX_DIGITS = 14
+MONEY_DECIMAL_PLACES = 2
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+def money_field_kwargs() -> dict:
+    """The one definition of a money column, for every model that stores yuan."""
+    return {"max_digits": MONEY_MAX_DIGITS, "decimal_places": MONEY_DECIMAL_PLACES}
+
+
+def quantize_money(value: Decimal) -> Decimal:
+    """Round to the fen, half up, as Chinese receipts do."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def parse_amount(value: object) -> Decimal:
+    """Turn what a channel sent into yuan, refusing anything that is not exactly representable.
+
+    Floats are refused outright (0.1 + 0.2 is not 0.3); so are more than two significant decimals
+    ("1.005"), NaN, infinities and amounts beyond the column. "1.50" and "1.500" are both ¥1.50.
+    """
+    if isinstance(value, bool | float):
+        raise PaymentRefused("amount_invalid", amount=str(value))
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value).strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise PaymentRefused("amount_invalid", amount=value) from None
+    else:
+        raise PaymentRefused("amount_invalid", amount=str(value))
+    if not amount.is_finite() or amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise PaymentRefused("amount_invalid", amount=str(value))
+    if amount <= 0:
+        raise PaymentRefused("amount_not_positive", amount=format_money(amount))
+    if amount > MAX_AMOUNT:
+        raise PaymentRefused("amount_invalid", amount=str(value))
+    return quantize_money(amount)
+
+
+def format_money(value: Decimal) -> str:
+    """¥1,234.50 without the sign: thousands separated, always two places."""
+    return f"{quantize_money(value):,.2f}"

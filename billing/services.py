@@ -1,0 +1,383 @@
+"""Writes of the billing domain. Every channel — portal, counter, partner API — pays through
+`post_payment` and undoes through `reverse_payment`; nothing else moves money."""
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing import ledger, locks
+from billing.audit import record_audit
+from billing.choices import (
+    BILLER_TRANSITIONS,
+    AllocationKind,
+    AmountRule,
+    BillerStatus,
+    BillStatus,
+    Channel,
+    EntryKind,
+    PaymentMode,
+    PaymentStatus,
+)
+from billing.exceptions import IdempotencyConflict, PaymentRefused, TransitionNotAllowed
+from billing.models import Bill, Biller, CustomerAccount, Payment, PaymentAllocation
+from billing.money import ZERO, format_money, parse_amount
+from billing.rules import account_no_is_valid, allocate_statement_payment, normalize_account_no
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class _KeyAlreadyUsed(Exception):
+    """Raised inside the posting transaction when, once the account is locked, the key turns out to have
+    been used by a request that committed while we waited."""
+
+    def __init__(self, payment: Payment) -> None:
+        self.payment = payment
+
+
+@dataclass(frozen=True)
+class PostingResult:
+    payment: Payment
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class _PaymentRequest:
+    channel: str
+    idempotency_key: str
+    biller_code: str
+    account_no: str
+    amount: Decimal
+    periods: tuple[str, ...]
+    payer_id: int | None
+    branch_id: int | None
+    channel_ref: str
+
+    @property
+    def fingerprint(self) -> str:
+        """What makes two requests 'the same' for idempotency: everything but the key itself."""
+        canonical = {
+            "biller": self.biller_code,
+            "account_no": self.account_no,
+            "amount": str(self.amount),
+            "periods": list(self.periods),
+            "payer": self.payer_id,
+            "branch": self.branch_id,
+            "channel_ref": self.channel_ref,
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def post_payment(
+    *,
+    channel: str,
+    idempotency_key: str,
+    biller_code: str,
+    amount: Decimal | str | int,
+    account_no: str | None = None,
+    periods: Sequence[str] | None = None,
+    payer=None,
+    branch=None,
+    actor=None,
+    channel_ref: str = "",
+) -> PostingResult:
+    """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
+
+    Bills are paid oldest first unless `periods` names them. A refused request stores nothing, so a
+    corrected retry with the same key goes through; the same key with the same request returns the
+    original payment; with a different request it raises `IdempotencyConflict`.
+    """
+    if channel not in Channel.values:
+        raise PaymentRefused("channel_invalid", channel=channel)
+    if not isinstance(idempotency_key, str) or not IDEMPOTENCY_KEY_RE.fullmatch(idempotency_key):
+        raise PaymentRefused("idempotency_key_invalid")
+    if channel == Channel.COUNTER and branch is None:
+        raise PaymentRefused("branch_required")
+    request = _PaymentRequest(
+        channel=channel,
+        idempotency_key=idempotency_key,
+        biller_code=(biller_code or "").strip().upper(),
+        account_no=normalize_account_no(account_no or ""),
+        amount=parse_amount(amount),
+        periods=tuple(sorted(set(periods or ()))),
+        payer_id=getattr(payer, "pk", None),
+        branch_id=getattr(branch, "pk", None),
+        channel_ref=channel_ref or "",
+    )
+    existing = _payment_for_key(channel, idempotency_key)
+    if existing is not None:
+        return _replay(existing, request)
+    try:
+        with transaction.atomic():
+            payment = _post_new_payment(request, payer=payer, branch=branch, actor=actor)
+    except _KeyAlreadyUsed as used:
+        return _replay(used.payment, request)
+    except IntegrityError:
+        # A concurrent request with the same key committed first: PostgreSQL made us wait on the unique
+        # index, then refused our row. Answer as a replay of the winner.
+        existing = _payment_for_key(channel, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, request)
+    return PostingResult(payment=payment, replayed=False)
+
+
+def _payment_for_key(channel: str, key: str) -> Payment | None:
+    return Payment.objects.filter(channel=channel, idempotency_key=key).first()
+
+
+def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
+    if payment.request_fingerprint != request.fingerprint:
+        raise IdempotencyConflict(
+            "idempotency_conflict", key=request.idempotency_key, receipt_no=payment.receipt_no
+        )
+    return PostingResult(payment=payment, replayed=True)
+
+
+def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Payment:
+    biller = Biller.objects.filter(code=request.biller_code).first()
+    if biller is None:
+        raise PaymentRefused("biller_unknown", biller=request.biller_code)
+    if not biller.takes_payments:
+        raise PaymentRefused(
+            "biller_not_active",
+            biller=biller.display_name,
+            reason=biller.status_reason or biller.get_status_display(),
+        )
+    _check_amount_limits(biller, request.amount)
+
+    account = None
+    if request.account_no or biller.payment_mode != PaymentMode.DONATION:
+        account = _lock_valid_account(biller, request.account_no)
+        # We may have waited for that lock behind a request with the same key: answer as it did, not as
+        # a fresh request against bills it has just paid.
+        winner = _payment_for_key(request.channel, request.idempotency_key)
+        if winner is not None:
+            raise _KeyAlreadyUsed(winner)
+
+    bills: list[Bill] = []
+    if biller.payment_mode == PaymentMode.STATEMENT:
+        bills = _lock_bills_to_pay(account, request.periods)
+        if not bills and biller.amount_rule != AmountRule.EXACT_UP:
+            raise PaymentRefused("no_open_bill", account_no=account.account_no)
+        plan = allocate_statement_payment(
+            rule=biller.amount_rule,
+            outstanding=[bill.outstanding for bill in bills],
+            amount=request.amount,
+            bills_named=bool(request.periods),
+            biller=biller.display_name,
+        )
+        bill_amounts, credit = plan.bill_amounts, plan.credit
+    else:
+        bill_amounts, credit = (), ZERO
+
+    now = timezone.now()
+    payment = Payment.objects.create(
+        channel=request.channel,
+        idempotency_key=request.idempotency_key,
+        request_fingerprint=request.fingerprint,
+        channel_ref=request.channel_ref,
+        biller=biller,
+        account=account,
+        payer=payer,
+        branch=branch,
+        actor=actor if getattr(actor, "pk", None) else None,
+        amount=request.amount,
+        business_date=timezone.localdate(now),
+        posted_at=now,
+    )
+    allocations = [
+        PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=share)
+        for bill, share in zip(bills, bill_amounts, strict=True)
+        if share
+    ]
+    if credit:
+        allocations.append(PaymentAllocation(payment=payment, kind=AllocationKind.CREDIT, amount=credit))
+    if biller.payment_mode == PaymentMode.PREPAID:
+        allocations.append(
+            PaymentAllocation(payment=payment, kind=AllocationKind.TOPUP, amount=request.amount)
+        )
+    if biller.payment_mode == PaymentMode.DONATION:
+        allocations.append(
+            PaymentAllocation(payment=payment, kind=AllocationKind.DONATION, amount=request.amount)
+        )
+    PaymentAllocation.objects.bulk_create(allocations)
+    _apply_to_bills([(a.bill, a.amount) for a in allocations if a.bill is not None])
+    if credit:
+        _change_credit(account, credit)
+
+    ledger.post_entry(
+        kind=EntryKind.PAYMENT,
+        lines=[
+            (ledger.collection_account(channel=request.channel, branch=branch), request.amount),
+            (ledger.payable_account(biller), -request.amount),
+        ],
+        business_date=payment.business_date,
+        payment=payment,
+        memo=payment.receipt_no,
+        actor=payment.actor,
+    )
+    return payment
+
+
+def _check_amount_limits(biller: Biller, amount: Decimal) -> None:
+    if amount < biller.min_amount:
+        raise PaymentRefused(
+            "amount_below_minimum", biller=biller.display_name, minimum=format_money(biller.min_amount)
+        )
+    if biller.max_amount is not None and amount > biller.max_amount:
+        raise PaymentRefused(
+            "amount_above_maximum", biller=biller.display_name, maximum=format_money(biller.max_amount)
+        )
+
+
+def _lock_valid_account(biller: Biller, account_no: str) -> CustomerAccount:
+    if not account_no:
+        raise PaymentRefused("account_required")
+    if not account_no_is_valid(
+        account_no, pattern=biller.account_pattern, check_digit=biller.account_check_digit
+    ):
+        raise PaymentRefused(
+            "account_number_invalid",
+            account_no=account_no,
+            biller=biller.display_name,
+            hint=biller.account_hint,
+        )
+    account = locks.lock_customer_account(biller_id=biller.pk, account_no=account_no)
+    if account is None:
+        raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=account_no)
+    return account
+
+
+def _lock_bills_to_pay(account: CustomerAccount, periods: tuple[str, ...]) -> list[Bill]:
+    if not periods:
+        return locks.lock_payable_bills(account)
+    bills = locks.lock_bills_by_period(account, periods)
+    missing = set(periods) - {bill.period for bill in bills}
+    if missing:
+        raise PaymentRefused("bill_unknown", account_no=account.account_no, period=min(missing))
+    for bill in bills:
+        if bill.status == BillStatus.CANCELLED:
+            raise PaymentRefused("bill_cancelled", period=bill.period)
+        if bill.status == BillStatus.PAID:
+            raise PaymentRefused("bill_already_paid", period=bill.period)
+    return bills
+
+
+def _apply_to_bills(changes: Sequence[tuple[Bill, Decimal]]) -> None:
+    """Add (or, for a reversal, subtract) amounts paid and re-derive each bill's status."""
+    touched = []
+    for bill, amount in changes:
+        bill.amount_paid += amount
+        bill.status = _bill_status(bill)
+        bill.updated_at = timezone.now()
+        touched.append(bill)
+    if touched:
+        Bill.objects.bulk_update(touched, ["amount_paid", "status", "updated_at"])
+
+
+def _bill_status(bill: Bill) -> str:
+    if bill.amount_paid == ZERO:
+        return BillStatus.OPEN
+    if bill.amount_paid < bill.total_due:
+        return BillStatus.PARTLY_PAID
+    return BillStatus.PAID
+
+
+def _change_credit(account: CustomerAccount, amount: Decimal) -> None:
+    account.credit_balance += amount
+    account.save(update_fields=["credit_balance"])
+
+
+def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
+    """Undo a payment: a mirror ledger entry, negative allocations, bills and credit restored."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise PaymentRefused("reversal_reason_required")
+    with transaction.atomic():
+        payment = locks.lock_payment(payment.pk)
+        if payment.status != PaymentStatus.POSTED:
+            raise PaymentRefused("payment_already_reversed", receipt_no=payment.receipt_no)
+        account = locks.lock_customer_account_by_id(payment.account_id) if payment.account_id else None
+        allocations = list(payment.allocations.filter(is_reversal=False))
+        bills = {
+            bill.pk: bill for bill in locks.lock_bills_by_id(a.bill_id for a in allocations if a.bill_id)
+        }
+        credit = sum((a.amount for a in allocations if a.kind == AllocationKind.CREDIT), ZERO)
+        if credit and account.credit_balance < credit:
+            raise PaymentRefused("credit_already_used", receipt_no=payment.receipt_no)
+
+        PaymentAllocation.objects.bulk_create(
+            [
+                PaymentAllocation(
+                    payment=payment, bill_id=a.bill_id, kind=a.kind, amount=-a.amount, is_reversal=True
+                )
+                for a in allocations
+            ]
+        )
+        _apply_to_bills([(bills[a.bill_id], -a.amount) for a in allocations if a.bill_id])
+        if credit:
+            _change_credit(account, -credit)
+
+        now = timezone.now()
+        original = payment.journal_entries.get(kind=EntryKind.PAYMENT)
+        ledger.post_reversal(
+            entry=original,
+            business_date=timezone.localdate(now),
+            memo=f"{payment.receipt_no} {reason}",
+            actor=actor if getattr(actor, "pk", None) else None,
+        )
+        payment.status = PaymentStatus.REVERSED
+        payment.reversed_at = now
+        payment.reversal_reason = reason[:200]
+        payment.save(update_fields=["status", "reversed_at", "reversal_reason"])
+        record_audit(
+            actor=actor, action="payment.reversed", target=payment, reason=reason, amount=payment.amount
+        )
+    return payment
+
+
+def change_biller_status(*, biller: Biller, to_status: str, actor, reason: str = "") -> Biller:
+    """Move a biller along its lifecycle; the transition map says which moves exist."""
+    with transaction.atomic():
+        biller = Biller.objects.select_for_update().get(pk=biller.pk)
+        current = biller.status
+        if to_status not in BILLER_TRANSITIONS[current]:
+            raise TransitionNotAllowed(
+                "transition_not_allowed",
+                object=biller.display_name,
+                current=BillerStatus(current).label,
+                target=BillerStatus(to_status).label,
+            )
+        biller.status = to_status
+        biller.status_reason = (
+            reason[:200] if to_status in (BillerStatus.SUSPENDED, BillerStatus.CLOSED) else ""
+        )
+        biller.save(update_fields=["status", "status_reason", "updated_at"])
+        record_audit(
+            actor=actor,
+            action="biller.status_changed",
+            target=biller,
+            reason=reason,
+            **{"from": current, "to": to_status},
+        )
+    return biller
+
+
+def cancel_bill(*, bill: Bill, actor, reason: str) -> Bill:
+    """A biller withdraws a bill. One that has money on it must have its payments reversed first."""
+    with transaction.atomic():
+        bill = locks.lock_bills_by_id([bill.pk])[0]
+        if bill.status == BillStatus.CANCELLED:
+            raise PaymentRefused("bill_not_cancellable", period=bill.period, status=bill.get_status_display())
+        if bill.amount_paid > ZERO:
+            raise PaymentRefused("bill_has_payments", period=bill.period, paid=format_money(bill.amount_paid))
+        bill.status = BillStatus.CANCELLED
+        bill.save(update_fields=["status", "updated_at"])
+        record_audit(actor=actor, action="bill.cancelled", target=bill, reason=reason)
+    return bill

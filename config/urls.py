@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from billing import views as billing_views
+from config import views as config_views
+
+urlpatterns = [
+    path("", billing_views.home, name="home"),
+    path("healthz", config_views.healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("admin/", admin.site.urls),
+]

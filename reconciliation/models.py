@@ -1,0 +1,1 @@
+"""Channel statements, matching and settlement arrive with the reconciliation issue."""

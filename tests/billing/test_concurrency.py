@@ -1,0 +1,201 @@
+"""Many callers at the same bill at the same moment, on PostgreSQL with real row locks.
+
+Each test starts its threads behind a barrier so the requests really overlap; every thread must get a
+clean answer: a payment, or a PaymentRefused with a message — never a raw database error.
+"""
+
+import threading
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from django.db import connection, connections
+
+from billing.choices import AmountRule, BillStatus, Channel
+from billing.exceptions import PaymentRefused
+from billing.models import Bill, Payment, PaymentAllocation
+from billing.selectors import trial_balance, unbalanced_entry_ids
+from billing.services import post_payment, reverse_payment
+from tests.factories import BillFactory, BranchFactory, CustomerAccountFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
+
+THREADS = 20
+
+
+def run_concurrently(calls):
+    """Run each callable in its own thread, all released at once; return what each returned or raised."""
+    barrier = threading.Barrier(len(calls))
+    outcomes = [None] * len(calls)
+
+    def worker(index, call):
+        try:
+            barrier.wait()
+            outcomes[index] = ("ok", call())
+        except PaymentRefused as exc:
+            outcomes[index] = ("refused", exc)
+        except Exception as exc:  # anything else is a failure of the test subject
+            outcomes[index] = ("error", exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return outcomes
+
+
+def assert_clean(outcomes):
+    errors = [repr(value) for kind, value in outcomes if kind == "error"]
+    assert errors == [], errors
+    for kind, value in outcomes:
+        if kind == "refused":
+            assert value.code and value.message
+
+
+def test_runs_on_postgresql():
+    assert connection.vendor == "postgresql"
+
+
+def test_twenty_payments_of_one_bill_pay_it_once():
+    bill = BillFactory(amount_due=Decimal("100.00"))
+    account = bill.account
+    calls = [
+        lambda i=i: post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key=f"citizen-{i}",
+            biller_code=account.biller.code,
+            account_no=account.account_no,
+            amount="100.00",
+            periods=[bill.period],
+        )
+        for i in range(THREADS)
+    ]
+    outcomes = run_concurrently(calls)
+    assert_clean(outcomes)
+    kinds = Counter(kind for kind, _ in outcomes)
+    assert kinds == {"ok": 1, "refused": THREADS - 1}
+    assert {value.code for kind, value in outcomes if kind == "refused"} == {"bill_already_paid"}
+    bill.refresh_from_db()
+    assert bill.amount_paid == Decimal("100.00") and bill.status == BillStatus.PAID
+    assert Payment.objects.count() == 1
+    assert unbalanced_entry_ids() == []
+
+
+def test_partial_payments_racing_never_pay_beyond_what_is_due():
+    bill = BillFactory(amount_due=Decimal("100.00"), account__biller__amount_rule=AmountRule.EXACT_DOWN)
+    account = bill.account
+    calls = [
+        lambda i=i: post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key=f"part-{i}",
+            biller_code=account.biller.code,
+            account_no=account.account_no,
+            amount="30.00",
+        )
+        for i in range(THREADS)
+    ]
+    outcomes = run_concurrently(calls)
+    assert_clean(outcomes)
+    assert Counter(kind for kind, _ in outcomes) == {"ok": 3, "refused": THREADS - 3}
+    bill.refresh_from_db()
+    assert bill.amount_paid == Decimal("90.00") and bill.status == BillStatus.PARTLY_PAID
+    assert (
+        sum(PaymentAllocation.objects.filter(bill=bill).values_list("amount", flat=True)) == bill.amount_paid
+    )
+
+
+def test_two_clerks_a_citizen_and_a_partner_at_one_bill():
+    bill = BillFactory(amount_due=Decimal("256.40"))
+    account = bill.account
+    branch_a, branch_b = BranchFactory(), BranchFactory()
+
+    def payer(channel, key, branch=None):
+        return lambda: post_payment(
+            channel=channel,
+            idempotency_key=key,
+            biller_code=account.biller.code,
+            account_no=account.account_no,
+            amount="256.40",
+            branch=branch,
+        )
+
+    outcomes = run_concurrently(
+        [
+            payer(Channel.COUNTER, "clerk-a", branch_a),
+            payer(Channel.COUNTER, "clerk-b", branch_b),
+            payer(Channel.ONLINE, "citizen"),
+            payer(Channel.PARTNER, "partner"),
+        ]
+    )
+    assert_clean(outcomes)
+    assert Counter(kind for kind, _ in outcomes) == {"ok": 1, "refused": 3}
+    bill.refresh_from_db()
+    assert bill.amount_paid == Decimal("256.40")
+    assert sum(trial_balance().values()) == 0
+
+
+def test_twenty_retries_of_one_key_create_one_payment():
+    bill = BillFactory(amount_due=Decimal("58.00"))
+    account = bill.account
+    call = lambda: post_payment(  # noqa: E731
+        channel=Channel.PARTNER,
+        idempotency_key="retry-storm",
+        biller_code=account.biller.code,
+        account_no=account.account_no,
+        amount="58.00",
+    )
+    outcomes = run_concurrently([call] * THREADS)
+    assert_clean(outcomes)
+    assert all(kind == "ok" for kind, _ in outcomes)
+    results = [value for _, value in outcomes]
+    assert len({result.payment.pk for result in results}) == 1
+    assert sum(not result.replayed for result in results) == 1
+    assert Payment.objects.count() == 1
+    bill.refresh_from_db()
+    assert bill.amount_paid == Decimal("58.00")
+
+
+def test_one_key_raced_with_different_requests_executes_once():
+    account = CustomerAccountFactory()
+    BillFactory(account=account, period="2026-08", amount_due=Decimal("10.00"), due_date="2026-09-20")
+    BillFactory(account=account, period="2026-09", amount_due=Decimal("20.00"), due_date="2026-10-20")
+    calls = [
+        lambda amount=amount: post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key="same-key",
+            biller_code=account.biller.code,
+            account_no=account.account_no,
+            amount=amount,
+        )
+        for amount in ["10.00", "30.00"] * (THREADS // 2)
+    ]
+    outcomes = run_concurrently(calls)
+    assert_clean(outcomes)
+    assert Payment.objects.count() == 1
+    winner = Payment.objects.get()
+    for kind, value in outcomes:
+        if kind == "ok":
+            assert value.payment.pk == winner.pk
+        else:
+            assert value.code == "idempotency_conflict"
+
+
+def test_racing_reversals_reverse_once(admin_user):
+    bill = BillFactory(amount_due=Decimal("40.00"))
+    payment = post_payment(
+        channel=Channel.ONLINE,
+        idempotency_key="to-reverse",
+        biller_code=bill.biller.code,
+        account_no=bill.account.account_no,
+        amount="40.00",
+    ).payment
+    outcomes = run_concurrently(
+        [lambda: reverse_payment(payment=payment, actor=admin_user, reason="并发撤销")] * 10
+    )
+    assert_clean(outcomes)
+    assert Counter(kind for kind, _ in outcomes) == {"ok": 1, "refused": 9}
+    assert Bill.objects.get(pk=bill.pk).amount_paid == Decimal("0.00")
+    assert all(balance == 0 for balance in trial_balance().values())

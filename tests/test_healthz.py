@@ -1,0 +1,53 @@
+import pytest
+from django.test import override_settings
+
+from config.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_and_broker(client):
+    eager = celery_app.conf.task_always_eager
+    try:
+        with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+            response = client.get("/healthz")
+    finally:
+        celery_app.conf.task_always_eager = eager
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"status": "ok", "vendor": "postgresql"}
+    assert body["broker"] == {"status": "ok", "transport": "redis"}
+
+
+def test_healthz_says_when_the_broker_is_down(client, monkeypatch):
+    monkeypatch.setattr(celery_app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=False):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["broker"]["status"] == "error"
+
+
+def test_healthz_in_demo_mode_needs_no_broker(client):
+    with override_settings(CELERY_TASK_ALWAYS_EAGER=True):
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["broker"]["status"] == "eager"
+
+
+def test_home_page_lists_billers_in_chinese_by_default(client):
+    from tests.factories import BillerFactory
+
+    BillerFactory(name="滨江水务", name_en="Binjiang Water")
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "滨江水务" in response.content.decode()
+
+
+def test_home_page_speaks_english_on_request(client):
+    from tests.factories import BillerFactory
+
+    BillerFactory(name="滨江水务", name_en="Binjiang Water")
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
+    assert "Binjiang Water" in response.content.decode()
+    assert "Pay your bills" in response.content.decode()
