@@ -201,6 +201,12 @@ class Bill(models.Model):
     amount_paid = models.DecimalField(_("amount paid"), default=ZERO, **MONEY)
     status = models.CharField(_("status"), max_length=16, choices=BillStatus.choices, default=BillStatus.OPEN)
     reference = models.CharField(_("biller's reference"), max_length=64, blank=True)
+    description = models.CharField(
+        _("description"),
+        max_length=200,
+        blank=True,
+        help_text=_("What the bill is for, as the payer sees it."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
