@@ -33,21 +33,3 @@ def test_healthz_in_demo_mode_needs_no_broker(client):
         response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["broker"]["status"] == "eager"
-
-
-def test_home_page_lists_billers_in_chinese_by_default(client):
-    from tests.factories import BillerFactory
-
-    BillerFactory(name="滨江水务", name_en="Binjiang Water")
-    response = client.get("/")
-    assert response.status_code == 200
-    assert "滨江水务" in response.content.decode()
-
-
-def test_home_page_speaks_english_on_request(client):
-    from tests.factories import BillerFactory
-
-    BillerFactory(name="滨江水务", name_en="Binjiang Water")
-    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en")
-    assert "Binjiang Water" in response.content.decode()
-    assert "Pay your bills" in response.content.decode()
