@@ -44,7 +44,21 @@ def collection_account(*, channel: str, branch=None) -> LedgerAccount:
             },
         )
         return account
-    return LedgerAccount.objects.get(code=CLEARING_CODES[channel])
+    account, _ = LedgerAccount.objects.get_or_create(
+        code=CLEARING_CODES[channel],
+        defaults={"name": CLEARING_CODES[channel], "kind": LedgerAccountKind.CHANNEL_CLEARING},
+    )
+    return account
+
+
+def payment_accounts(*, channel: str, branch, biller: Biller) -> tuple[LedgerAccount, LedgerAccount]:
+    """The (debit, credit) accounts of a payment, fetched in one query on the hot path."""
+    collection_code = f"CASH:{branch.code}" if channel == Channel.COUNTER else CLEARING_CODES[channel]
+    payable_code = f"PAYABLE:{biller.code}"
+    found = {a.code: a for a in LedgerAccount.objects.filter(code__in=[collection_code, payable_code])}
+    collection = found.get(collection_code) or collection_account(channel=channel, branch=branch)
+    payable = found.get(payable_code) or payable_account(biller)
+    return collection, payable
 
 
 def post_entry(

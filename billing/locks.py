@@ -12,9 +12,14 @@ def lock_payment(payment_id: int) -> Payment:
     return Payment.objects.select_for_update(of=("self",)).select_related("biller").get(pk=payment_id)
 
 
-def lock_customer_account(*, biller_id: int, account_no: str) -> CustomerAccount | None:
+def lock_customer_account(*, biller_code: str, account_no: str) -> CustomerAccount | None:
+    """Lock the account row (not its biller's: payments to one biller must not queue behind each other)
+    and fetch the biller with it in the same query."""
     return (
-        CustomerAccount.objects.select_for_update().filter(biller_id=biller_id, account_no=account_no).first()
+        CustomerAccount.objects.select_for_update(of=("self",))
+        .select_related("biller")
+        .filter(biller__code=biller_code, account_no=account_no)
+        .first()
     )
 
 

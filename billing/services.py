@@ -109,9 +109,6 @@ def post_payment(
         branch_id=getattr(branch, "pk", None),
         channel_ref=channel_ref or "",
     )
-    existing = _payment_for_key(channel, idempotency_key)
-    if existing is not None:
-        return _replay(existing, request)
     try:
         with transaction.atomic():
             payment = _post_new_payment(request, payer=payer, branch=branch, actor=actor)
@@ -140,7 +137,16 @@ def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
 
 
 def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Payment:
-    biller = Biller.objects.filter(code=request.biller_code).first()
+    account = None
+    if request.account_no:
+        account = locks.lock_customer_account(biller_code=request.biller_code, account_no=request.account_no)
+    # Checked after the lock: a request with the same key that held it has committed by now, and this
+    # one must answer as its replay, not as a fresh request against bills that one has just paid.
+    winner = _payment_for_key(request.channel, request.idempotency_key)
+    if winner is not None:
+        raise _KeyAlreadyUsed(winner)
+
+    biller = account.biller if account else Biller.objects.filter(code=request.biller_code).first()
     if biller is None:
         raise PaymentRefused("biller_unknown", biller=request.biller_code)
     if not biller.takes_payments:
@@ -150,15 +156,8 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
             reason=biller.status_reason or biller.get_status_display(),
         )
     _check_amount_limits(biller, request.amount)
-
-    account = None
-    if request.account_no or biller.payment_mode != PaymentMode.DONATION:
-        account = _lock_valid_account(biller, request.account_no)
-        # We may have waited for that lock behind a request with the same key: answer as it did, not as
-        # a fresh request against bills it has just paid.
-        winner = _payment_for_key(request.channel, request.idempotency_key)
-        if winner is not None:
-            raise _KeyAlreadyUsed(winner)
+    if account is None and (request.account_no or biller.payment_mode != PaymentMode.DONATION):
+        _refuse_account(biller, request.account_no)
 
     bills: list[Bill] = []
     if biller.payment_mode == PaymentMode.STATEMENT:
@@ -211,12 +210,10 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
     if credit:
         _change_credit(account, credit)
 
+    collection, payable = ledger.payment_accounts(channel=request.channel, branch=branch, biller=biller)
     ledger.post_entry(
         kind=EntryKind.PAYMENT,
-        lines=[
-            (ledger.collection_account(channel=request.channel, branch=branch), request.amount),
-            (ledger.payable_account(biller), -request.amount),
-        ],
+        lines=[(collection, request.amount), (payable, -request.amount)],
         business_date=payment.business_date,
         payment=payment,
         memo=payment.receipt_no,
@@ -236,7 +233,8 @@ def _check_amount_limits(biller: Biller, amount: Decimal) -> None:
         )
 
 
-def _lock_valid_account(biller: Biller, account_no: str) -> CustomerAccount:
+def _refuse_account(biller: Biller, account_no: str) -> None:
+    """Say why no account was found: none given, a number the biller's rule rejects, or an unknown one."""
     if not account_no:
         raise PaymentRefused("account_required")
     if not account_no_is_valid(
@@ -248,10 +246,7 @@ def _lock_valid_account(biller: Biller, account_no: str) -> CustomerAccount:
             biller=biller.display_name,
             hint=biller.account_hint,
         )
-    account = locks.lock_customer_account(biller_id=biller.pk, account_no=account_no)
-    if account is None:
-        raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=account_no)
-    return account
+    raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=account_no)
 
 
 def _lock_bills_to_pay(account: CustomerAccount, periods: tuple[str, ...]) -> list[Bill]:
