@@ -1,13 +1,15 @@
-"""The double-entry ledger: the only code that writes journal entries.
+"""The double-entry ledger. Journal entries are written here, and by `billing.posting` for payments.
 
 Every movement of money is one balanced entry of signed lines (debit positive, credit negative). Lines are
-never updated or deleted; PostgreSQL triggers refuse it and check at commit that each entry sums to zero.
+never updated or deleted; PostgreSQL triggers refuse it, and check after each insert statement that
+every entry it touched sums to zero.
 """
 
 import datetime
 from collections.abc import Sequence
 from decimal import Decimal
 
+from django.db import connection
 from django.utils import timezone
 
 from billing.choices import Channel, EntryKind, LedgerAccountKind
@@ -51,14 +53,38 @@ def collection_account(*, channel: str, branch=None) -> LedgerAccount:
     return account
 
 
+_ACCOUNT_ATTNAMES = [field.attname for field in LedgerAccount._meta.concrete_fields]
+_ACCOUNTS_BY_CODE_SQL = (
+    f"SELECT {', '.join(field.column for field in LedgerAccount._meta.concrete_fields)} "
+    "FROM billing_ledgeraccount WHERE code IN (%s, %s)"
+)
+
+
 def payment_accounts(*, channel: str, branch, biller: Biller) -> tuple[LedgerAccount, LedgerAccount]:
-    """The (debit, credit) accounts of a payment, fetched in one query on the hot path."""
+    """The (debit, credit) accounts of a payment, in one plain query: this runs for every payment."""
     collection_code = f"CASH:{branch.code}" if channel == Channel.COUNTER else CLEARING_CODES[channel]
     payable_code = f"PAYABLE:{biller.code}"
-    found = {a.code: a for a in LedgerAccount.objects.filter(code__in=[collection_code, payable_code])}
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNTS_BY_CODE_SQL, [collection_code, payable_code])
+        found = {
+            account.code: account
+            for account in (LedgerAccount.from_db(connection.alias, _ACCOUNT_ATTNAMES, row) for row in cursor)
+        }
     collection = found.get(collection_code) or collection_account(channel=channel, branch=branch)
     payable = found.get(payable_code) or payable_account(biller)
     return collection, payable
+
+
+def check_balanced(lines: Sequence[tuple[LedgerAccount, Decimal]]) -> None:
+    """Every writer of journal lines calls this first; the database checks again at commit."""
+    if len(lines) < 2:
+        raise UnbalancedEntry("a journal entry needs at least two lines")
+    for _account, amount in lines:
+        if amount == ZERO or amount != amount.quantize(CENT):
+            raise UnbalancedEntry(f"line amount {amount!r} must be non-zero with two decimals")
+    total = sum((amount for _account, amount in lines), ZERO)
+    if total != ZERO:
+        raise UnbalancedEntry(f"lines sum to {total}, not zero")
 
 
 def post_entry(
@@ -72,14 +98,7 @@ def post_entry(
     actor=None,
 ) -> JournalEntry:
     """Write one balanced entry. Callers hold the transaction; this refuses anything unbalanced."""
-    if len(lines) < 2:
-        raise UnbalancedEntry("a journal entry needs at least two lines")
-    for _account, amount in lines:
-        if amount == ZERO or amount != amount.quantize(CENT):
-            raise UnbalancedEntry(f"line amount {amount!r} must be non-zero with two decimals")
-    total = sum((amount for _account, amount in lines), ZERO)
-    if total != ZERO:
-        raise UnbalancedEntry(f"lines sum to {total}, not zero")
+    check_balanced(lines)
     entry = JournalEntry.objects.create(
         kind=kind,
         payment=payment,

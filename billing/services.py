@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from billing import ledger, locks
+from billing import ledger, locks, posting
 from billing.audit import record_audit
 from billing.choices import (
     BILLER_TRANSITIONS,
@@ -125,7 +125,14 @@ def post_payment(
 
 
 def _payment_for_key(channel: str, key: str) -> Payment | None:
-    return Payment.objects.filter(channel=channel, idempotency_key=key).first()
+    """Every new payment asks this and nearly always hears 'no'; a bare id query answers that cheaply."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PAYMENT_ID_FOR_KEY_SQL, [channel, key])
+        row = cursor.fetchone()
+    return None if row is None else Payment.objects.get(pk=row[0])
+
+
+_PAYMENT_ID_FOR_KEY_SQL = "SELECT id FROM billing_payment WHERE channel = %s AND idempotency_key = %s"
 
 
 def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
@@ -176,7 +183,7 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         bill_amounts, credit = (), ZERO
 
     now = timezone.now()
-    payment = Payment.objects.create(
+    payment = Payment(
         channel=request.channel,
         idempotency_key=request.idempotency_key,
         request_fingerprint=request.fingerprint,
@@ -205,21 +212,18 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         allocations.append(
             PaymentAllocation(payment=payment, kind=AllocationKind.DONATION, amount=request.amount)
         )
-    PaymentAllocation.objects.bulk_create(allocations)
-    _apply_to_bills([(a.bill, a.amount) for a in allocations if a.bill is not None])
-    if credit:
-        _change_credit(account, credit)
-
+    paid_bills = _advance_bills([(a.bill, a.amount) for a in allocations if a.bill is not None])
     collection, payable = ledger.payment_accounts(channel=request.channel, branch=branch, biller=biller)
-    ledger.post_entry(
-        kind=EntryKind.PAYMENT,
-        lines=[(collection, request.amount), (payable, -request.amount)],
-        business_date=payment.business_date,
-        payment=payment,
-        memo=payment.receipt_no,
-        actor=payment.actor,
+    return posting.write_payment(
+        posting.PaymentRows(
+            payment=payment,
+            allocations=allocations,
+            paid_bills=paid_bills,
+            account=account,
+            credit=credit,
+            lines=[(collection, request.amount), (payable, -request.amount)],
+        )
     )
-    return payment
 
 
 def _check_amount_limits(biller: Biller, amount: Decimal) -> None:
@@ -264,15 +268,17 @@ def _lock_bills_to_pay(account: CustomerAccount, periods: tuple[str, ...]) -> li
     return bills
 
 
-def _apply_to_bills(changes: Sequence[tuple[Bill, Decimal]]) -> None:
-    """Add (or, for a reversal, subtract) amounts paid and re-derive each bill's status.
-
-    One plain UPDATE per bill: a payment touches one or two bills, and bulk_update's CASE expressions
-    cost more than they save at that size (35% of posting time when profiled)."""
-    now = timezone.now()
+def _advance_bills(changes: Sequence[tuple[Bill, Decimal]]) -> list[Bill]:
+    """Add (or, for a reversal, subtract) amounts paid and re-derive each bill's status, in memory."""
     for bill, amount in changes:
         bill.amount_paid += amount
         bill.status = _bill_status(bill)
+    return [bill for bill, _amount in changes]
+
+
+def _save_bills(bills: Sequence[Bill]) -> None:
+    now = timezone.now()
+    for bill in bills:
         bill.updated_at = now
         Bill.objects.filter(pk=bill.pk).update(
             amount_paid=bill.amount_paid, status=bill.status, updated_at=now
@@ -318,7 +324,7 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
                 for a in allocations
             ]
         )
-        _apply_to_bills([(bills[a.bill_id], -a.amount) for a in allocations if a.bill_id])
+        _save_bills(_advance_bills([(bills[a.bill_id], -a.amount) for a in allocations if a.bill_id]))
         if credit:
             _change_credit(account, -credit)
 

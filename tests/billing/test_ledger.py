@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 
 from billing import ledger
 from billing.choices import Channel, EntryKind
@@ -39,13 +39,30 @@ def test_the_service_refuses_an_unbalanced_entry():
     assert not JournalEntry.objects.exists()
 
 
-def test_the_database_refuses_an_unbalanced_entry_at_commit():
+def test_the_database_refuses_an_unbalanced_entry():
+    clearing = LedgerAccount.objects.get(code="CLEARING:ONLINE")
+    fees = LedgerAccount.objects.get(code="FEES")
+    entry = JournalEntry.objects.create(kind=EntryKind.ADJUSTMENT, business_date="2026-11-24")
+    with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
+        JournalLine.objects.bulk_create(
+            [
+                JournalLine(entry=entry, account=clearing, amount=Decimal("5.00")),
+                JournalLine(entry=entry, account=fees, amount=Decimal("-4.99")),
+            ]
+        )
+
+
+def test_the_database_refuses_a_line_added_to_an_existing_entry(entry):
+    fees = LedgerAccount.objects.get(code="FEES")
+    with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
+        JournalLine.objects.create(entry=entry, account=fees, amount=Decimal("1.00"))
+
+
+def test_the_database_refuses_a_one_line_entry():
     clearing = LedgerAccount.objects.get(code="CLEARING:ONLINE")
     entry = JournalEntry.objects.create(kind=EntryKind.ADJUSTMENT, business_date="2026-11-24")
     with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
-        JournalLine.objects.create(entry=entry, account=clearing, amount=Decimal("5.00"))
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        JournalLine.objects.bulk_create([JournalLine(entry=entry, account=clearing, amount=Decimal("5.00"))])
 
 
 def test_posted_lines_cannot_be_updated(entry):
