@@ -124,15 +124,15 @@ def post_payment(
     return PostingResult(payment=payment, replayed=False)
 
 
+_PAYMENT_ID_FOR_KEY_SQL = "SELECT id FROM billing_payment WHERE channel = %s AND idempotency_key = %s"
+
+
 def _payment_for_key(channel: str, key: str) -> Payment | None:
     """Every new payment asks this and nearly always hears 'no'; a bare id query answers that cheaply."""
     with connection.cursor() as cursor:
         cursor.execute(_PAYMENT_ID_FOR_KEY_SQL, [channel, key])
         row = cursor.fetchone()
     return None if row is None else Payment.objects.get(pk=row[0])
-
-
-_PAYMENT_ID_FOR_KEY_SQL = "SELECT id FROM billing_payment WHERE channel = %s AND idempotency_key = %s"
 
 
 def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
