@@ -19,13 +19,11 @@ def database_status() -> dict:
 def broker_status() -> dict:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return {"status": "eager", "detail": "tasks run in the web process (demo mode)"}
+    url = settings.CELERY_BROKER_URL
+    transport = url.split(":", 1)[0]
     try:
-        with celery_app.connection_for_write() as conn:
+        with celery_app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
     except Exception as exc:  # kombu raises a variety of transport errors
-        return {
-            "status": "error",
-            "transport": celery_app.conf.broker_url.split(":", 1)[0],
-            "detail": str(exc)[:200],
-        }
-    return {"status": "ok", "transport": celery_app.conf.broker_url.split(":", 1)[0]}
+        return {"status": "error", "transport": transport, "detail": str(exc)[:200]}
+    return {"status": "ok", "transport": transport}
