@@ -1,0 +1,605 @@
+"""Throughput of `billing.services.post_payment` on PostgreSQL: many payers, distinct bills, 8 processes.
+
+Run with `make bench`, or directly (flags: --payments N, --workers N, see --help):
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay_bench \
+        .venv/bin/python benchmarks/post_payments.py
+
+The bench database is migrated, its billing tables are TRUNCATEd and refilled, then N online payments (one
+per customer account, each paying that account's oldest open bill with the exact amount) are posted from
+W worker processes. It prints throughput and per-call latency, checks the books, and — for context — runs
+pgbench's TPC-B-like script on a scratch database when the pgbench binary is available.
+
+Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused configuration; with
+--strict also 3 when the throughput target was missed.
+"""
+
+import argparse
+import contextlib
+import datetime
+import math
+import multiprocessing
+import os
+import queue
+import random
+import shutil
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TARGET_PER_SECOND = 400  # on the 2-core benchmark machine (docs/benchmarks.md)
+BILLER_COUNT = 12
+HISTORY_PERIOD = "2026-08"  # paid before the run: the history a live database has
+PERIODS = ("2026-09", "2026-10")  # open: what the benchmark's payments pay
+DUE_DATES = {"2026-09": datetime.date(2026, 10, 20), "2026-10": datetime.date(2026, 11, 20)}
+# Tables holding the benchmark's data. Reference data (categories, groups) lives elsewhere and stays;
+# the platform ledger accounts go with billing_ledgeraccount and are reinstalled right after.
+BILLING_TABLES = (
+    "billing_journalline",
+    "billing_journalentry",
+    "billing_paymentallocation",
+    "billing_payment",
+    "billing_bill",
+    "billing_customeraccount",
+    "billing_billerstaff",
+    "billing_ledgeraccount",
+    "billing_auditevent",
+    "billing_biller",
+)
+PGBENCH_SCRATCH_DB = "billpay_pgbench_scratch"
+RUN_LOCK_KEY = 0x42_494C_4C50_4159  # pg_advisory_lock key of this benchmark ("BILLPAY")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--payments", type=int, default=20_000, help="payments to post (default 20000)")
+    parser.add_argument("--workers", type=int, default=8, help="worker processes (default 8)")
+    parser.add_argument("--seed", type=int, default=20261124, help="random seed for the data")
+    parser.add_argument("--pgbench-seconds", type=int, default=10, help="pgbench run length; 0 skips it")
+    parser.add_argument(
+        "--strict", action="store_true", help=f"exit 3 when below the target of {TARGET_PER_SECOND}/s"
+    )
+    parser.add_argument(
+        "--allow-any-database-name",
+        action="store_true",
+        help="run even if the database name does not contain 'bench' (its billing tables are TRUNCATEd)",
+    )
+    args = parser.parse_args(argv)
+    if args.payments < 1 or args.workers < 1:
+        parser.error("--payments and --workers must be at least 1")
+    return args
+
+
+def configure_django(args: argparse.Namespace) -> dict:
+    """Point Django at the bench database and set it up. Returns the parsed database settings."""
+    import dj_database_url
+
+    url = os.environ.get("BENCH_DATABASE_URL", "")
+    if not url:
+        print("Set BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/billpay_bench).", file=sys.stderr)
+        sys.exit(2)
+    config = dj_database_url.parse(url)
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        print(f"BENCH_DATABASE_URL must be PostgreSQL, not {config['ENGINE']}.", file=sys.stderr)
+        sys.exit(2)
+    if "bench" not in config["NAME"] and not args.allow_any_database_name:
+        print(
+            f"Refusing to TRUNCATE the billing tables of {config['NAME']!r}: its name does not contain "
+            "'bench'. Pass --allow-any-database-name if that really is a scratch database.",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    # Measure what production runs: DEBUG off (no per-query logging in connection.queries).
+    os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(PROJECT_ROOT))
+
+    import django
+
+    django.setup()
+    return config
+
+
+def connect_admin(config: dict, dbname: str):
+    """A plain psycopg connection (autocommit) to `dbname` on the bench server, outside Django."""
+    import psycopg
+
+    return psycopg.connect(
+        host=config["HOST"] or "127.0.0.1",
+        port=config["PORT"] or 5432,
+        user=config["USER"] or "postgres",
+        password=config["PASSWORD"] or None,
+        dbname=dbname,
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+def hold_run_lock(config: dict):
+    """Take a session advisory lock for the whole run so that two runs never truncate each other's data.
+
+    Returns the connection holding it; the lock goes when the process exits. Forked workers leave through
+    os._exit, so they never close (and release) the parent's connection."""
+    conn = connect_admin(config, config["NAME"])
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK_KEY]).fetchone()[0]:
+        print(f"Another benchmark is running on {config['NAME']}; try again when it ends.", file=sys.stderr)
+        sys.exit(2)
+    return conn
+
+
+# --- data -----------------------------------------------------------------------------------------------
+
+
+def luhn_complete(body: str) -> str:
+    """`body` followed by its Luhn check digit."""
+    total = 0
+    for index, char in enumerate(reversed(body)):
+        digit = int(char)
+        if index % 2 == 0:  # these become the odd positions once the check digit is appended
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return body + str((10 - total % 10) % 10)
+
+
+def reset_and_seed(payments: int, seed: int) -> list[tuple[str, str, Decimal]]:
+    """Empty the billing tables, reinstall the reference data and create billers, accounts, bills and
+    last month's paid bills with their payments and journal entries (a live database is never empty).
+
+    Returns one payment request per account: (biller code, account number, exact amount of its oldest bill).
+    """
+    from django.apps import apps
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from billing import reference_data
+
+    call_command("migrate", interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(BILLING_TABLES)} RESTART IDENTITY CASCADE")
+    reference_data.install(apps)
+
+    rng = random.Random(seed)
+    with transaction.atomic():
+        billers = create_billers()
+        accounts, requests = create_accounts_and_bills(billers, payments, rng)
+        create_history(accounts, rng)
+    # Fresh statistics, taken with history in the tables: plans (and the foreign-key checks' cached
+    # plans) are those of a live database, not of empty tables.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return requests
+
+
+def create_billers() -> list:
+    from billing import ledger
+    from billing.choices import AmountRule, BillerStatus, CheckDigit, PaymentMode
+    from billing.models import Biller, BillerCategory
+
+    categories = list(BillerCategory.objects.filter(parent__isnull=False).order_by("code"))
+    rules = [AmountRule.EXACT, AmountRule.EXACT_UP, AmountRule.EXACT_DOWN]
+    billers = Biller.objects.bulk_create(
+        [
+            Biller(
+                code=f"BENCH{n:02d}",
+                name=f"压测缴费单位{n:02d}",
+                name_en=f"Benchmark Biller {n:02d}",
+                category=categories[n % len(categories)],
+                status=BillerStatus.ACTIVE,
+                payment_mode=PaymentMode.STATEMENT,
+                amount_rule=rules[n % len(rules)],
+                max_amount=Decimal("50000.00"),
+                account_pattern=r"^\d{10}$",
+                # A third of the billers check a Luhn digit, as card-like account numbers do.
+                account_check_digit=CheckDigit.LUHN if n % 3 == 2 else CheckDigit.NONE,
+            )
+            for n in range(BILLER_COUNT)
+        ]
+    )
+    for biller in billers:
+        ledger.payable_account(biller)
+    return billers
+
+
+def create_accounts_and_bills(billers: list, count: int, rng: random.Random) -> tuple[list, list]:
+    from billing.choices import CheckDigit
+    from billing.models import Bill, CustomerAccount
+
+    accounts = []
+    for i in range(count):
+        biller = billers[i % BILLER_COUNT]
+        body = f"{100_000_000 + i:09d}"
+        number = luhn_complete(body) if biller.account_check_digit == CheckDigit.LUHN else body + "0"
+        accounts.append(CustomerAccount(biller=biller, account_no=number, holder_name=f"测试户主{i}"))
+    accounts = CustomerAccount.objects.bulk_create(accounts, batch_size=5000)
+
+    bills, requests = [], []
+    for account in accounts:
+        # About 40% of the accounts also still owe September's bill; the payment takes the oldest one.
+        periods = PERIODS if rng.random() < 0.4 else PERIODS[1:]
+        for period in periods:
+            bills.append(
+                Bill(
+                    biller=account.biller,
+                    account=account,
+                    period=period,
+                    amount_due=Decimal(rng.randrange(1_000, 60_000)) / 100,
+                    due_date=DUE_DATES[period],
+                )
+            )
+        oldest = bills[-len(periods)]
+        requests.append((account.biller.code, account.account_no, oldest.amount_due))
+    Bill.objects.bulk_create(bills, batch_size=5000)
+    return accounts, requests
+
+
+def create_history(accounts: list, rng: random.Random) -> None:
+    """Each account's August bill, paid online in September: bill, payment, allocation, journal entry."""
+    from billing import ledger
+    from billing.choices import AllocationKind, BillStatus, Channel, EntryKind
+    from billing.models import Bill, JournalEntry, JournalLine, LedgerAccount, Payment, PaymentAllocation
+
+    clearing = LedgerAccount.objects.get(code=ledger.CLEARING_CODES[Channel.ONLINE])
+    payable = {account.biller_id: None for account in accounts}
+    for row in LedgerAccount.objects.filter(biller_id__in=list(payable)):
+        payable[row.biller_id] = row
+    paid_on = datetime.date(2026, 9, 10)
+    posted_at = datetime.datetime(2026, 9, 10, 2, 0, tzinfo=datetime.UTC)
+    amounts = [Decimal(rng.randrange(1_000, 60_000)) / 100 for _ in accounts]
+    bills = Bill.objects.bulk_create(
+        [
+            Bill(
+                biller_id=account.biller_id,
+                account=account,
+                period=HISTORY_PERIOD,
+                amount_due=amount,
+                amount_paid=amount,
+                status=BillStatus.PAID,
+                due_date=datetime.date(2026, 9, 20),
+            )
+            for account, amount in zip(accounts, amounts, strict=True)
+        ],
+        batch_size=5000,
+    )
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(
+                channel=Channel.ONLINE,
+                idempotency_key=f"history-{i:07d}",
+                request_fingerprint=f"{i:064x}",
+                biller_id=account.biller_id,
+                account=account,
+                amount=amount,
+                business_date=paid_on,
+                posted_at=posted_at,
+            )
+            for i, (account, amount) in enumerate(zip(accounts, amounts, strict=True))
+        ],
+        batch_size=5000,
+    )
+    PaymentAllocation.objects.bulk_create(
+        [
+            PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=payment.amount)
+            for payment, bill in zip(payments, bills, strict=True)
+        ],
+        batch_size=5000,
+    )
+    entries = JournalEntry.objects.bulk_create(
+        [
+            JournalEntry(
+                kind=EntryKind.PAYMENT,
+                payment=payment,
+                memo=payment.receipt_no,
+                business_date=paid_on,
+                created_at=posted_at,
+            )
+            for payment in payments
+        ],
+        batch_size=5000,
+    )
+    lines = []
+    for entry, payment in zip(entries, payments, strict=True):
+        lines.append(JournalLine(entry=entry, account=clearing, amount=payment.amount))
+        lines.append(JournalLine(entry=entry, account=payable[payment.biller_id], amount=-payment.amount))
+    JournalLine.objects.bulk_create(lines, batch_size=5000)
+
+
+# --- posting --------------------------------------------------------------------------------------------
+
+
+def proc_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a local process from /proc, or None (not Linux, not local, gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds all CPUs spent busy since boot (everything but idle and iowait), from /proc/stat."""
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def worker(index: int, requests: list, barrier, results) -> None:
+    """Post this worker's share of the payments; put a dict of what happened on `results`."""
+    from django.db import connection, connections
+
+    # The parent closed its connections before forking; close anything inherited all the same, so that
+    # this process opens its own connection and never writes on a socket shared with another process.
+    connections.close_all()
+    from billing.choices import Channel
+    from billing.services import post_payment
+
+    with connection.cursor() as cursor:  # connect and warm up before the clock starts
+        cursor.execute("SELECT pg_backend_pid()")
+        backend_pid = cursor.fetchone()[0]
+    if Path(f"/proc/{backend_pid}/comm").is_file():
+        is_postgres = Path(f"/proc/{backend_pid}/comm").read_text().strip() == "postgres"
+    else:
+        is_postgres = False  # the server is on another machine, or this is not Linux
+    latencies, errors, replays = [], [], 0
+    cpu_client = cpu_server = None
+    try:
+        barrier.wait(timeout=120)
+        clock = time.perf_counter
+        client_before = time.process_time()
+        server_before = proc_cpu_seconds(backend_pid) if is_postgres else None
+        for key, biller_code, account_no, amount in requests:
+            started = clock()
+            try:
+                result = post_payment(
+                    channel=Channel.ONLINE,
+                    idempotency_key=key,
+                    biller_code=biller_code,
+                    account_no=account_no,
+                    amount=amount,
+                )
+            except Exception as exc:  # report, don't stop: the checks below count the damage
+                errors.append(f"{key}: {exc!r}")
+                continue
+            latencies.append(clock() - started)
+            replays += result.replayed
+        cpu_client = time.process_time() - client_before
+        server_after = proc_cpu_seconds(backend_pid) if is_postgres else None
+        if server_before is not None and server_after is not None:
+            cpu_server = server_after - server_before
+    finally:
+        results.put(
+            {
+                "latencies": latencies,
+                "errors": errors[:20],
+                "error_count": len(errors),
+                "replays": replays,
+                "cpu_client": cpu_client,
+                "cpu_server": cpu_server,
+            }
+        )
+        connections.close_all()
+
+
+def post_concurrently(requests: list[tuple[str, str, Decimal]], workers: int, key_prefix: str) -> dict:
+    from django.db import connections
+
+    keyed = [(f"{key_prefix}{i:07d}", *request) for i, request in enumerate(requests)]
+    shares = [keyed[w::workers] for w in range(workers)]
+    connections.close_all()  # before forking: children must not inherit an open connection
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(workers + 1)
+    results = context.Queue()
+    processes = [
+        context.Process(target=worker, args=(w, shares[w], barrier, results), name=f"bench-worker-{w}")
+        for w in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait(timeout=120)
+    busy_before, started = machine_busy_seconds(), time.perf_counter()
+    collected = []
+    while len(collected) < workers:
+        try:
+            collected.append(results.get(timeout=2))
+        except queue.Empty:
+            if not any(process.is_alive() for process in processes):
+                break  # a worker died without reporting; the checks below will say what is missing
+    wall, busy_after = time.perf_counter() - started, machine_busy_seconds()
+    for process in processes:
+        process.join(timeout=30)
+    client = [r["cpu_client"] for r in collected]
+    server = [r["cpu_server"] for r in collected]
+    return {
+        "wall": wall,
+        "latencies": sorted(latency for r in collected for latency in r["latencies"]),
+        "errors": [message for r in collected for message in r["errors"]],
+        "error_count": sum(r["error_count"] for r in collected),
+        "replays": sum(r["replays"] for r in collected),
+        "exit_codes": [process.exitcode for process in processes],
+        "cpu_client": None if None in client else sum(client),
+        "cpu_server": None if None in server else sum(server),
+        "cpu_machine": None if busy_before is None or busy_after is None else busy_after - busy_before,
+    }
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    rank = min(max(1, math.ceil(fraction * len(sorted_values))), len(sorted_values))
+    return sorted_values[rank - 1]
+
+
+def cpu_summary(outcome: dict, posted: int) -> str:
+    """Where the CPU went, per payment: the workers (Django), their PostgreSQL backends, everything else."""
+    if not posted or outcome["cpu_client"] is None:
+        return "CPU per payment not measured"
+    client, server, machine = outcome["cpu_client"], outcome["cpu_server"], outcome["cpu_machine"]
+    parts = [f"workers (Python/Django) {1000 * client / posted:.2f} ms"]
+    if server is not None:
+        parts.append(f"their PostgreSQL backends {1000 * server / posted:.2f} ms")
+    if machine is not None:
+        rest = machine - client - (server or 0.0)
+        cpus = os.cpu_count() or 1
+        parts.append(f"rest of the machine {1000 * rest / posted:.2f} ms")
+        parts.append(f"machine {machine / (outcome['wall'] * cpus):.0%} busy over {cpus} CPUs")
+    return "CPU/payment     " + ", ".join(parts)
+
+
+# --- checks ---------------------------------------------------------------------------------------------
+
+
+def check_books(expected: int, key_prefix: str) -> list[tuple[str, bool, str]]:
+    """The run's payments are all there, once each, and the whole ledger (history included) balances."""
+    from django.db.models import Sum
+
+    from billing.choices import BillStatus
+    from billing.models import Bill, JournalEntry, Payment, PaymentAllocation
+    from billing.money import ZERO
+    from billing.selectors import trial_balance, unbalanced_entry_ids
+
+    ours = Payment.objects.filter(idempotency_key__startswith=key_prefix)
+    posted = ours.count()
+    entries = JournalEntry.objects.filter(payment__in=ours).count()
+    paid_bills = Bill.objects.filter(period__in=PERIODS, status=BillStatus.PAID).count()
+    unbalanced = unbalanced_entry_ids()
+    balances = trial_balance()
+    trial_total = sum(balances.values(), ZERO)
+    allocated = PaymentAllocation.objects.aggregate(total=Sum("amount"))["total"] or ZERO
+    taken = Payment.objects.aggregate(total=Sum("amount"))["total"] or ZERO
+    return [
+        ("payments posted", posted == expected, f"{posted} (expected {expected})"),
+        ("one journal entry per payment", entries == expected, f"{entries} entries"),
+        ("one open bill paid per payment", paid_bills == expected, f"{paid_bills} bills paid"),
+        ("every journal entry balances", not unbalanced, f"{len(unbalanced)} unbalanced {unbalanced[:5]}"),
+        ("trial balance sums to zero", trial_total == ZERO, f"{trial_total} over {len(balances)} accounts"),
+        ("allocations equal amounts taken", allocated == taken, f"{allocated} allocated, {taken} taken"),
+    ]
+
+
+# --- pgbench, for context ---------------------------------------------------------------------------------
+
+
+def find_pgbench() -> str | None:
+    found = shutil.which("pgbench")
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
+    return str(candidates[0]) if candidates else None
+
+
+def run_pgbench(config: dict, seconds: int, clients: int) -> tuple[float | None, str]:
+    """TPC-B-like pgbench on a scratch database: (tps, note). Never raises."""
+    if seconds <= 0:
+        return None, "skipped (--pgbench-seconds 0)"
+    binary = find_pgbench()
+    if binary is None:
+        return None, "skipped (no pgbench binary)"
+    import psycopg
+
+    host, port = config["HOST"] or "127.0.0.1", str(config["PORT"] or 5432)
+    user = config["USER"] or "postgres"
+    env = dict(os.environ, PGPASSWORD=config["PASSWORD"] or "")
+    common = ["-h", host, "-p", port, "-U", user]
+    try:
+        with connect_admin(config, "postgres") as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_SCRATCH_DB}"')
+            conn.execute(f'CREATE DATABASE "{PGBENCH_SCRATCH_DB}"')
+        # Scale = clients: one pgbench_branches row per client, so they don't all queue on one row.
+        db, threads = PGBENCH_SCRATCH_DB, str(min(clients, os.cpu_count() or 1))
+        init = [binary, *common, "-i", "-q", "-s", str(max(clients, 1)), db]
+        bench = [binary, *common, "-c", str(clients), "-j", threads, "-T", str(seconds), "-n", db]
+        quiet = {"check": True, "capture_output": True, "text": True, "env": env}
+        subprocess.run(init, timeout=120, **quiet)
+        run = subprocess.run(bench, timeout=seconds + 60, **quiet)
+    except (OSError, subprocess.SubprocessError, psycopg.Error) as exc:
+        return None, f"skipped ({exc.__class__.__name__}: {str(exc).strip()[:200]})"
+    finally:
+        with contextlib.suppress(psycopg.Error), connect_admin(config, "postgres") as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_SCRATCH_DB}"')
+    for line in run.stdout.splitlines():
+        if line.startswith("tps = "):
+            return float(line.split()[2]), f"TPC-B-like, scale {clients}, {clients} clients, {seconds} s"
+    return None, "skipped (could not read pgbench's output)"
+
+
+# --- main -----------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    config = configure_django(args)
+    run_lock = hold_run_lock(config)  # noqa: F841 - held open until the process exits
+    from django.conf import settings
+
+    total_started = time.perf_counter()
+    print(
+        f"post_payment benchmark: {args.payments} payments, {args.workers} worker processes, "
+        f"database {config['NAME']} on {config['HOST'] or 'localhost'}:{config['PORT'] or 5432}, "
+        f"CONN_MAX_AGE={settings.DATABASES['default']['CONN_MAX_AGE']}, DEBUG={settings.DEBUG}, "
+        f"{os.cpu_count()} CPUs"
+    )
+
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average before the run: {load} (other work on the machine skews the results)")
+    started = time.perf_counter()
+    requests = reset_and_seed(args.payments, args.seed)
+    seconds = time.perf_counter() - started
+    print(f"setup (migrate, truncate, {len(requests)} accounts with history, analyze): {seconds:.1f} s")
+
+    key_prefix = f"bench-{datetime.datetime.now(datetime.UTC):%Y%m%d%H%M%S}-"
+    outcome = post_concurrently(requests, args.workers, key_prefix)
+    latencies, wall = outcome["latencies"], outcome["wall"]
+    rate = len(latencies) / wall if wall else 0.0
+    ms = [1000 * percentile(latencies, q) for q in (0.50, 0.95, 0.99)]
+
+    print()
+    failed, replayed = outcome["error_count"], outcome["replays"]
+    print(f"payments        {len(latencies)} posted, {failed} failed, {replayed} replayed")
+    print(f"workers         {args.workers} processes")
+    print(f"wall            {wall:.2f} s")
+    print(f"throughput      {rate:.0f} payments/s")
+    print(f"latency         p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, p99 {ms[2]:.1f} ms")
+    print(cpu_summary(outcome, len(latencies)))
+    met = rate >= TARGET_PER_SECOND
+    verdict = "MET" if met else "NOT MET"
+    print(f"target          >= {TARGET_PER_SECOND} payments/s on the 2-core machine: {verdict}")
+    for message in outcome["errors"]:
+        print(f"  error: {message}")
+
+    print()
+    checks = check_books(args.payments, key_prefix)
+    checks.append(("no worker failed", outcome["error_count"] == 0, f"{outcome['error_count']} failed calls"))
+    checks.append(("no request replayed", outcome["replays"] == 0, f"{outcome['replays']} replays"))
+    exit_codes = outcome["exit_codes"]
+    checks.append(("workers exited cleanly", set(exit_codes) == {0}, f"exit codes {exit_codes}"))
+    for name, ok, detail in checks:
+        print(f"check  {'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+
+    tps, note = run_pgbench(config, args.pgbench_seconds, args.workers)
+    print()
+    if tps is None:
+        print(f"pgbench         {note}")
+    else:
+        print(f"pgbench         {tps:.0f} tps ({note}); post_payment {rate:.0f}/s = {rate / tps:.0%} of it")
+    print(f"total time      {time.perf_counter() - total_started:.0f} s")
+
+    if not all(ok for _, ok, _ in checks):
+        return 1
+    if args.strict and not met:
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
