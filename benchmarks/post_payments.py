@@ -5,10 +5,12 @@ Run with `make bench`, or directly (flags: --payments N, --workers N, see --help
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay_bench \
         .venv/bin/python benchmarks/post_payments.py
 
-The bench database is migrated, its billing tables are TRUNCATEd and refilled, then N online payments (one
-per customer account, each paying that account's oldest open bill with the exact amount) are posted from
-W worker processes. It prints throughput and per-call latency, checks the books, and — for context — runs
-pgbench's TPC-B-like script on a scratch database when the pgbench binary is available.
+The bench database is migrated, its billing tables are TRUNCATEd and refilled (billers, accounts, open
+bills, and a month of paid history so that the tables are not empty when ANALYZE runs), then N online
+payments (one per customer account, each paying that account's oldest open bill with the exact amount) are
+posted from W worker processes. It prints throughput, per-call latency and the CPU each payment cost the
+workers and their PostgreSQL backends, checks the books, and — for context — runs pgbench's TPC-B-like
+script on a scratch database when the pgbench binary is available.
 
 Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused configuration; with
 --strict also 3 when the throughput target was missed.
@@ -333,7 +335,7 @@ def machine_busy_seconds() -> float | None:
     return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def worker(index: int, requests: list, barrier, results) -> None:
+def worker(requests: list, barrier, results) -> None:
     """Post this worker's share of the payments; put a dict of what happened on `results`."""
     from django.db import connection, connections
 
@@ -400,7 +402,7 @@ def post_concurrently(requests: list[tuple[str, str, Decimal]], workers: int, ke
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
     processes = [
-        context.Process(target=worker, args=(w, shares[w], barrier, results), name=f"bench-worker-{w}")
+        context.Process(target=worker, args=(shares[w], barrier, results), name=f"bench-worker-{w}")
         for w in range(workers)
     ]
     for process in processes:
@@ -449,7 +451,7 @@ def cpu_summary(outcome: dict, posted: int) -> str:
     if server is not None:
         parts.append(f"their PostgreSQL backends {1000 * server / posted:.2f} ms")
     if machine is not None:
-        rest = machine - client - (server or 0.0)
+        rest = max(0.0, machine - client - (server or 0.0))  # /proc tick rounding can dip below 0
         cpus = os.cpu_count() or 1
         parts.append(f"rest of the machine {1000 * rest / posted:.2f} ms")
         parts.append(f"machine {machine / (outcome['wall'] * cpus):.0%} busy over {cpus} CPUs")
@@ -539,7 +541,14 @@ def run_pgbench(config: dict, seconds: int, clients: int) -> tuple[float | None,
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     config = configure_django(args)
-    run_lock = hold_run_lock(config)  # noqa: F841 - held open until the process exits
+    run_lock = hold_run_lock(config)
+    try:
+        return run(args, config)
+    finally:
+        run_lock.close()
+
+
+def run(args: argparse.Namespace, config: dict) -> int:
     from django.conf import settings
 
     total_started = time.perf_counter()
@@ -551,7 +560,7 @@ def main(argv: list[str]) -> int:
     )
 
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    print(f"load average before the run: {load} (other work on the machine skews the results)")
+    print(f"load average before the run: {load} (see 'rest of the machine' below for other work)")
     started = time.perf_counter()
     requests = reset_and_seed(args.payments, args.seed)
     seconds = time.perf_counter() - started
