@@ -42,6 +42,22 @@ MESSAGES = {
     ),
     "bill_not_cancellable": _("The bill for %(period)s is %(status)s and cannot be cancelled."),
     "transition_not_allowed": _("%(object)s cannot go from “%(current)s” to “%(target)s”."),
+    "onboarding_incomplete": _(
+        "%(biller)s cannot be submitted for approval yet. Still missing: %(missing)s."
+    ),
+    "four_eyes_required": _(
+        "%(biller)s was submitted by you: another platform administrator must approve it."
+    ),
+    "approver_not_platform_admin": _("Only a platform administrator can approve a biller."),
+    "suspension_reason_required": _("Say why %(biller)s is suspended."),
+    "closure_reason_required": _("Say why %(biller)s is closed."),
+    "fee_negative": _("Fees cannot be negative: the fixed fee, percentage and least fee must be 0 or more."),
+    "fee_percentage_too_high": _("The percentage is a fraction of the amount and must be below 1 (100%%)."),
+    "fee_max_below_min": _("The most fee (¥%(max_fee)s) cannot be below the least fee (¥%(min_fee)s)."),
+    "fee_schedule_exists": _(
+        "%(biller)s already has a fee schedule for %(channel)s from %(valid_from)s: "
+        "add one from another date instead."
+    ),
 }
 
 
@@ -73,3 +89,7 @@ class IdempotencyConflict(PaymentRefused):
 
 class TransitionNotAllowed(BillingError):
     """A status change that the transition map forbids."""
+
+
+class OnboardingRefused(BillingError):
+    """A biller's onboarding step was refused: data missing, or the wrong person approving."""

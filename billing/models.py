@@ -1,6 +1,7 @@
 """Billers, their customers' accounts and bills, payments, the double-entry ledger and the audit log."""
 
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -24,6 +25,7 @@ from billing.choices import (
 )
 from billing.masking import mask_holder_name
 from billing.money import ZERO, money_field_kwargs
+from billing.uscc import validate_uscc
 
 MONEY = money_field_kwargs()
 
@@ -123,6 +125,29 @@ class Biller(LocalizedNameMixin, models.Model):
     accepts_cash = models.BooleanField(_("counters take cash for it"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Onboarding data: may stay blank while the biller is a draft; `submit_biller` requires it.
+    uscc = models.CharField(
+        _("unified social credit code"),
+        max_length=18,
+        blank=True,
+        validators=[validate_uscc],
+        help_text=_("The 18-character 统一社会信用代码 on the business licence."),
+    )
+    settlement_bank_name = models.CharField(_("settlement bank"), max_length=120, blank=True)
+    settlement_account_name = models.CharField(_("settlement account name"), max_length=200, blank=True)
+    settlement_account_no = models.CharField(_("settlement account number"), max_length=40, blank=True)
+    contact_name = models.CharField(_("contact person"), max_length=60, blank=True)
+    contact_phone = models.CharField(_("contact phone"), max_length=30, blank=True)
+    contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("submitted by"),
+    )
 
     class Meta:
         ordering = ["code"]
@@ -133,6 +158,12 @@ class Biller(LocalizedNameMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(max_amount__isnull=True) | Q(max_amount__gte=F("min_amount")),
                 name="biller_max_not_below_min",
+            ),
+            models.UniqueConstraint(
+                fields=["uscc"],
+                condition=~Q(uscc=""),
+                name="biller_uscc_unique_when_set",
+                violation_error_message=_("Another biller already has this unified social credit code."),
             ),
         ]
 
@@ -419,3 +450,55 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"
+
+
+class FeeSchedule(models.Model):
+    """What the platform charges for a payment to one biller through one channel, from a date on.
+
+    fee = fixed + amount × percentage, kept within [min fee, max fee]. Rows are never edited: a new
+    price is a new row with a later `valid_from`.
+    """
+
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="fee_schedules")
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    fixed_fee = models.DecimalField(_("fixed fee"), default=ZERO, **MONEY)
+    percentage = models.DecimalField(
+        _("percentage of the amount"),
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.0000"),
+        help_text=_("A fraction of the amount: 0.0030 is 0.30%."),
+    )
+    min_fee = models.DecimalField(_("least fee"), default=ZERO, **MONEY)
+    max_fee = models.DecimalField(
+        _("most fee"), null=True, blank=True, **MONEY, help_text=_("Leave empty for no upper limit.")
+    )
+    payer_pays = models.BooleanField(
+        _("payer pays the fee"),
+        default=False,
+        help_text=_("Otherwise the biller bears the fee and it is deducted at settlement."),
+    )
+    valid_from = models.DateField(_("valid from"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["biller", "channel", "-valid_from"]
+        verbose_name = _("fee schedule")
+        verbose_name_plural = _("fee schedules")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["biller", "channel", "valid_from"], name="fee_schedule_unique_per_day"
+            ),
+            models.CheckConstraint(condition=Q(fixed_fee__gte=0), name="fee_fixed_not_negative"),
+            models.CheckConstraint(
+                condition=Q(percentage__gte=0) & Q(percentage__lt=1), name="fee_percentage_in_range"
+            ),
+            models.CheckConstraint(condition=Q(min_fee__gte=0), name="fee_min_not_negative"),
+            models.CheckConstraint(
+                condition=Q(max_fee__isnull=True) | Q(max_fee__gte=F("min_fee")),
+                name="fee_max_not_below_min",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.biller.code} {self.channel} {self.valid_from:%Y-%m-%d}"

@@ -1,6 +1,7 @@
 """Writes of the billing domain. Every channel — portal, counter, partner API — pays through
 `post_payment` and undoes through `reverse_payment`; nothing else moves money."""
 
+import datetime
 import hashlib
 import json
 import re
@@ -10,8 +11,11 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
-from billing import ledger, locks, posting
+from billing import ledger, locks, posting, roles
 from billing.audit import record_audit
 from billing.choices import (
     BILLER_TRANSITIONS,
@@ -24,10 +28,17 @@ from billing.choices import (
     PaymentMode,
     PaymentStatus,
 )
-from billing.exceptions import IdempotencyConflict, PaymentRefused, TransitionNotAllowed
-from billing.models import Bill, Biller, CustomerAccount, Payment, PaymentAllocation
-from billing.money import ZERO, format_money, parse_amount
+from billing.exceptions import (
+    BillingError,
+    IdempotencyConflict,
+    OnboardingRefused,
+    PaymentRefused,
+    TransitionNotAllowed,
+)
+from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment, PaymentAllocation
+from billing.money import ZERO, format_money, parse_amount, quantize_money
 from billing.rules import account_no_is_valid, allocate_statement_payment, normalize_account_no
+from billing.uscc import uscc_is_valid
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
@@ -385,3 +396,169 @@ def cancel_bill(*, bill: Bill, actor, reason: str) -> Bill:
         bill.save(update_fields=["status", "updated_at"])
         record_audit(actor=actor, action="bill.cancelled", target=bill, reason=reason)
     return bill
+
+
+# Onboarding: draft → submitted (data complete) → approved (by a second platform administrator) → active.
+
+
+def missing_onboarding_data(biller: Biller) -> list[str]:
+    """Names of what a biller still lacks before it can be submitted; empty when it is complete."""
+    missing = [
+        name
+        for name in ("legal_name", "settlement_bank_name", "settlement_account_name", "settlement_account_no")
+        if not getattr(biller, name).strip()
+    ]
+    if not uscc_is_valid(biller.uscc):
+        missing.insert(1, "uscc")
+    if not biller.contact_name.strip():
+        missing.append("contact_name")
+    if not (biller.contact_phone.strip() or biller.contact_email.strip()):
+        missing.append("contact_phone_or_email")
+    if biller.category_id is None:
+        missing.append("category")
+    if not FeeSchedule.objects.filter(biller=biller).exists():
+        missing.append("fee_schedule")
+    return missing
+
+
+_MISSING_LABELS = {
+    "legal_name": _("legal name"),
+    "uscc": _("a valid unified social credit code"),
+    "settlement_bank_name": _("settlement bank"),
+    "settlement_account_name": _("settlement account name"),
+    "settlement_account_no": _("settlement account number"),
+    "contact_name": _("contact person"),
+    "contact_phone_or_email": _("a contact phone or e-mail"),
+    "category": _("category"),
+    "fee_schedule": _("a fee schedule"),
+}
+
+
+def _list_text(items) -> str:
+    """Items joined as a list reads in the active language: "a, b" in English, "a、b" in Chinese."""
+    return pgettext("list separator", ", ").join(str(item) for item in items)
+
+
+# Rendered when the error is read, so the list is in the reader's language, as the message is.
+_lazy_list_text = lazy(_list_text, str)
+
+
+def submit_biller(*, biller: Biller, actor) -> Biller:
+    """Send a draft biller for approval once its onboarding data is complete; the submitter is recorded
+    so that someone else approves it."""
+    with transaction.atomic():
+        biller = Biller.objects.select_for_update().get(pk=biller.pk)
+        missing = missing_onboarding_data(biller)
+        if missing:
+            raise OnboardingRefused(
+                "onboarding_incomplete",
+                biller=biller.display_name,
+                missing=_lazy_list_text([_MISSING_LABELS[name] for name in missing]),
+                fields=",".join(missing),
+            )
+        biller = change_biller_status(
+            biller=biller, to_status=BillerStatus.SUBMITTED, actor=actor, reason="submitted for approval"
+        )
+        biller.submitted_by = actor
+        biller.save(update_fields=["submitted_by", "updated_at"])
+    return biller
+
+
+def can_approve_billers(user) -> bool:
+    return bool(
+        getattr(user, "is_active", False)
+        and getattr(user, "is_staff", False)
+        and (user.is_superuser or user.groups.filter(name=roles.PLATFORM_ADMIN).exists())
+    )
+
+
+def approve_biller(*, biller: Biller, actor, reason: str = "") -> Biller:
+    """Approve a submitted biller. Four eyes: the approver must be a platform administrator who is not
+    the one who submitted it."""
+    with transaction.atomic():
+        biller = Biller.objects.select_for_update().get(pk=biller.pk)
+        if not can_approve_billers(actor):
+            raise OnboardingRefused("approver_not_platform_admin")
+        if biller.submitted_by_id is not None and biller.submitted_by_id == actor.pk:
+            raise OnboardingRefused("four_eyes_required", biller=biller.display_name)
+        return change_biller_status(
+            biller=biller, to_status=BillerStatus.APPROVED, actor=actor, reason=reason or "approved"
+        )
+
+
+def activate_biller(*, biller: Biller, actor, reason: str = "") -> Biller:
+    """Start taking payments: after approval, or again after a suspension."""
+    return change_biller_status(biller=biller, to_status=BillerStatus.ACTIVE, actor=actor, reason=reason)
+
+
+def suspend_biller(*, biller: Biller, actor, reason: str) -> Biller:
+    """Stop taking payments for a while; payers see the reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise OnboardingRefused("suspension_reason_required", biller=biller.display_name)
+    return change_biller_status(biller=biller, to_status=BillerStatus.SUSPENDED, actor=actor, reason=reason)
+
+
+def close_biller(*, biller: Biller, actor, reason: str) -> Biller:
+    """Stop for good; payers see the reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise OnboardingRefused("closure_reason_required", biller=biller.display_name)
+    return change_biller_status(biller=biller, to_status=BillerStatus.CLOSED, actor=actor, reason=reason)
+
+
+def set_fee_schedule(
+    *,
+    biller: Biller,
+    channel: str,
+    fixed: Decimal,
+    percentage: Decimal,
+    min_fee: Decimal,
+    max_fee: Decimal | None,
+    payer_pays: bool,
+    valid_from: datetime.date,
+    actor,
+) -> FeeSchedule:
+    """Price payments to `biller` through `channel` from `valid_from` on. A new row each time: earlier
+    prices stay as they were for the days they covered."""
+    if channel not in Channel.values:
+        raise BillingError("channel_invalid", channel=channel)
+    fixed, percentage, min_fee = Decimal(fixed), Decimal(percentage), Decimal(min_fee)
+    max_fee = None if max_fee is None else Decimal(max_fee)
+    if min(fixed, percentage, min_fee) < 0:
+        raise BillingError("fee_negative")
+    if percentage >= 1:
+        raise BillingError("fee_percentage_too_high")
+    if max_fee is not None and max_fee < min_fee:
+        raise BillingError("fee_max_below_min", max_fee=format_money(max_fee), min_fee=format_money(min_fee))
+    with transaction.atomic():
+        if FeeSchedule.objects.filter(biller=biller, channel=channel, valid_from=valid_from).exists():
+            raise BillingError(
+                "fee_schedule_exists",
+                biller=biller.display_name,
+                channel=Channel(channel).label,
+                valid_from=valid_from.isoformat(),
+            )
+        schedule = FeeSchedule.objects.create(
+            biller=biller,
+            channel=channel,
+            fixed_fee=quantize_money(fixed),
+            percentage=percentage,
+            min_fee=quantize_money(min_fee),
+            max_fee=None if max_fee is None else quantize_money(max_fee),
+            payer_pays=payer_pays,
+            valid_from=valid_from,
+        )
+        record_audit(
+            actor=actor,
+            action="fee_schedule.set",
+            target=biller,
+            channel=channel,
+            fixed=schedule.fixed_fee,
+            percentage=schedule.percentage,
+            min_fee=schedule.min_fee,
+            max_fee=schedule.max_fee,
+            payer_pays=payer_pays,
+            valid_from=valid_from.isoformat(),
+        )
+    return schedule

@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import factory
 
-from billing.choices import AmountRule, BillerStatus, PaymentMode
-from billing.models import Bill, Biller, BillerCategory, CustomerAccount
+from billing.choices import AmountRule, BillerStatus, Channel, PaymentMode
+from billing.models import Bill, Biller, BillerCategory, CustomerAccount, FeeSchedule
+from billing.uscc import make_uscc
 from branches.choices import OperatorKind
 from branches.models import Branch, Operator
 from payers.models import Payer
@@ -73,3 +74,34 @@ class PayerFactory(factory.django.DjangoModelFactory):
         model = Payer
 
     display_name = "李四"
+
+
+class FeeScheduleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FeeSchedule
+
+    biller = factory.SubFactory(BillerFactory)
+    channel = Channel.ONLINE
+    fixed_fee = Decimal("0.00")
+    percentage = Decimal("0.0030")
+    min_fee = Decimal("0.10")
+    max_fee = Decimal("5.00")
+    valid_from = datetime.date(2026, 1, 1)
+
+
+class OnboardingBillerFactory(BillerFactory):
+    """A draft biller with every piece of onboarding data `submit_biller` asks for, fee schedule included."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    status = BillerStatus.DRAFT
+    legal_name = factory.Sequence(lambda n: f"测试市自来水有限公司{n}")
+    uscc = factory.Sequence(lambda n: make_uscc("91350100", f"M{n:07d}"))
+    settlement_bank_name = "中国工商银行测试支行"
+    settlement_account_name = factory.SelfAttribute("legal_name")
+    settlement_account_no = "6222020200112233445"
+    contact_name = "王芳"
+    contact_phone = "0591-87654321"
+    contact_email = "finance@water.example.com"
+    fee_schedule = factory.RelatedFactory(FeeScheduleFactory, factory_related_name="biller")
