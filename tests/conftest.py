@@ -1,3 +1,6 @@
+import os
+from pathlib import Path
+
 import pytest
 from django.conf import settings
 
@@ -28,3 +31,41 @@ def _reference_data(request):
     from billing import reference_data
 
     reference_data.install(apps)
+
+
+# Browser tests: Playwright drives Debian's chromium (`playwright install` cannot download browsers here).
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-results" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    # Playwright's sync API keeps an event loop running in the main thread for the rest of the session,
+    # so Django's async-safety check would refuse every later ORM call made from the tests.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def screenshot(page):
+    """Save a screenshot of the page as test-results/screenshots/<name>.png, kept with the test output."""
+
+    def take(name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
