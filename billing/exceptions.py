@@ -62,18 +62,24 @@ MESSAGES = {
 
 
 class BillingError(Exception):
-    """A refusal the caller can show: `code` for machines, `message` for people."""
+    """A refusal the caller can show: `code` for machines, `message` for people.
+
+    Other apps subclass it with their own `messages` table (code → lazy message), so every domain error
+    of the platform has the same shape for views, the admin and the APIs.
+    """
+
+    messages: dict = MESSAGES
 
     def __init__(self, code: str, **params: object) -> None:
-        if code not in MESSAGES:
-            raise ValueError(f"unknown billing error code {code!r}")
+        if code not in self.messages:
+            raise ValueError(f"unknown error code {code!r} for {type(self).__name__}")
         self.code = code
         self.params = params
         super().__init__(code)
 
     @property
     def message(self) -> str:
-        return str(MESSAGES[self.code]) % {key: str(value) for key, value in self.params.items()}
+        return str(self.messages[self.code]) % {key: str(value) for key, value in self.params.items()}
 
     def __str__(self) -> str:
         return self.message
