@@ -15,6 +15,14 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate-limit counters and cached lookups must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("alice", "alice@example.com", "pw-alice-1234")
