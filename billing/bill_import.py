@@ -82,8 +82,7 @@ IMPORT_MESSAGES = {
     "file_empty": _("The file has no header row."),
     "file_unreadable": _("The file could not be read as %(format)s: %(detail)s"),
     "encoding_invalid": _(
-        "The file is not valid %(encoding)s text (near byte %(position)s). Save it as UTF-8 or give "
-        "its encoding."
+        "The file is not valid %(encoding)s text: save it as UTF-8, or give its encoding (such as GBK)."
     ),
     "header_missing": _("The required column “%(column)s” is missing."),
     "header_misspelt": _("Unknown column “%(header)s”: did you mean “%(suggestion)s”?"),
@@ -201,7 +200,7 @@ def normalise_encoding(name: str) -> str:
     try:
         return codecs.lookup(name).name
     except LookupError:
-        raise BillImportError("encoding_invalid", encoding=name, position=0) from None
+        raise BillImportError("encoding_invalid", encoding=name) from None
 
 
 def sniff_encoding(head: bytes) -> str:
@@ -245,17 +244,13 @@ def read_csv_stream(stream, *, encoding: str | None = None) -> Table:
 
 
 def _decoding_errors_reported(text: io.TextIOWrapper, encoding: str) -> Iterator[str]:
-    position = 0
     while True:
         try:
             line = text.readline()
-        except UnicodeDecodeError as exc:
-            raise BillImportError(
-                "encoding_invalid", encoding=encoding, position=position + exc.start
-            ) from None
+        except UnicodeDecodeError:
+            raise BillImportError("encoding_invalid", encoding=encoding) from None
         if not line:
             return
-        position += len(line)
         yield line
 
 
@@ -543,6 +538,11 @@ def _column_order(column: str) -> int:
     return COLUMNS.index(column) if column in COLUMNS else -1
 
 
+def sort_errors(errors: Iterable[RowError]) -> list[RowError]:
+    """Row by row, and within a row in the file's column order (a whole-row error first)."""
+    return sorted(errors, key=lambda error: (error.row, _column_order(error.column), error.code))
+
+
 def table_rows(table: Table, positions: Mapping[int, str]) -> Iterator[dict[str, object] | None]:
     """A table's rows as {column: cell}, None for a blank line (so numbering stays the spreadsheet's)."""
     for values in table.rows:
@@ -741,16 +741,17 @@ def check_biller_takes_bills(biller: Biller) -> None:
 def import_bills(
     biller: Biller, table: Table, *, actor, partial: bool = False, source: str = "import"
 ) -> ImportReport:
-    """Check a whole file and write it: nothing when it has errors, unless `partial`."""
+    """Check a whole file and write it: nothing when it has errors, unless `partial`. A header row with
+    errors stops the file in either mode: no row can be read right."""
     check_biller_takes_bills(biller)
     valid, errors, count = validate_table(biller, table)
     report = ImportReport(rows=count)
-    if errors and not partial:
+    if errors and (not partial or errors[0].row == 1):
         report.errors, report.error_count = errors, len(errors)
         return report
     written = upsert_bills(biller, valid, actor=actor, partial=partial, source=source)
     written.rows = count
-    written.errors = sorted(errors + written.errors)
+    written.errors = sort_errors(errors + written.errors)
     written.error_count = len(written.errors)
     return written
 
@@ -779,18 +780,24 @@ def import_rows(
         return ImportReport(rows=len(rows), errors=errors, error_count=len(errors))
     report = upsert_bills(biller, valid, actor=actor, partial=partial, source=source)
     report.rows = len(rows)
-    report.errors = sorted(errors + report.errors)
+    report.errors = sort_errors(errors + report.errors)
     report.error_count = len(report.errors)
     return report
 
 
-def error_report_csv(errors: Iterable[RowError]) -> str:
-    """The downloadable error report: row, column, code, reason; cells made safe for spreadsheets."""
+ERROR_REPORT_HEADER = ["row", "column", "code", "reason"]
+
+
+def error_report_csv_row(error: RowError) -> list:
     from billing.exports import safe_cell
 
+    return [error.row, safe_cell(error.column), error.code, safe_cell(error.message)]
+
+
+def error_report_csv(errors: Iterable[RowError]) -> str:
+    """The downloadable error report: row, column, code, reason; cells made safe for spreadsheets."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["row", "column", "code", "reason"])
-    for error in errors:
-        writer.writerow([error.row, safe_cell(error.column), error.code, safe_cell(error.message)])
+    writer.writerow(ERROR_REPORT_HEADER)
+    writer.writerows(error_report_csv_row(error) for error in errors)
     return buffer.getvalue()
