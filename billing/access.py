@@ -36,6 +36,8 @@ ADMIN_MODELS = (
     "branches.branchstaff",
     "branches.operator",
     "payers.payer",
+    "billing.billimportjob",
+    "billing.feeschedule",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -43,6 +45,8 @@ ADMIN_MODELS = (
 PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     roles.PLATFORM_ADMIN: dict.fromkeys(ADMIN_MODELS, FULL),
     roles.BILLER_OPERATOR: {
+        "billing.billimportjob": VIEW,
+        "billing.feeschedule": VIEW,
         "billing.biller": VIEW,
         "billing.customeraccount": EDIT,
         "billing.bill": EDIT,
@@ -85,6 +89,8 @@ SCOPE_PATHS: dict[str, dict[str, str]] = {
     "billing.bill": {BILLER_SCOPE: "biller"},
     "billing.payment": {BILLER_SCOPE: "biller", BRANCH_SCOPE: "branch"},
     "branches.branch": {BRANCH_SCOPE: "pk"},
+    "billing.billimportjob": {BILLER_SCOPE: "biller"},
+    "billing.feeschedule": {BILLER_SCOPE: "biller"},
 }
 
 # Highest first: the role `role_of` reports for a user in several groups.

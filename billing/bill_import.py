@@ -331,6 +331,8 @@ ACCOUNT_SEPARATORS_RE = re.compile(r"[\s-]+")
 
 def _text(value: object) -> str:
     """A cell as text. Spreadsheet numbers come as int or float: 1234.5 is written "1234.5"."""
+    if type(value) is str:
+        return value.strip(BLANKS)
     if value is None:
         return ""
     if isinstance(value, float):
@@ -406,7 +408,17 @@ def validate_row(
     biller: Biller, number: int, cells: Mapping[str, object]
 ) -> tuple[BillRow | None, list[RowError]]:
     """Check one row given as {column: cell}; cells may be text or, from a spreadsheet, numbers and dates."""
+    bill_row, errors, _key = _check_row(biller, number, cells)
+    return bill_row, errors
+
+
+def _check_row(
+    biller: Biller, number: int, cells: Mapping[str, object]
+) -> tuple[BillRow | None, list[RowError], tuple[str, str] | None]:
+    """validate_row, and the row's (account_no, period) when both cells are valid (for finding repeated
+    bills in a file)."""
     errors: list[RowError] = []
+    account_ok = False
     text = {column: _text(cells.get(column)) for column in COLUMNS}
 
     for column in REQUIRED_COLUMNS:
@@ -417,9 +429,11 @@ def validate_row(
     if text["account_no"]:
         if len(account_no) > MAX_LENGTHS["account_no"]:
             errors.append(RowError.make(number, "account_no", "too_long", value=text["account_no"], max=40))
-        elif not account_no_is_valid(
+        elif account_no_is_valid(
             account_no, pattern=biller.account_pattern, check_digit=biller.account_check_digit
         ):
+            account_ok = True
+        else:
             errors.append(
                 RowError.make(
                     number,
@@ -461,8 +475,9 @@ def validate_row(
         if text["due_date"] and due_date is None:
             errors.append(RowError.make(number, "due_date", "date_invalid", value=text["due_date"]))
 
+    key = (account_no, period) if account_ok and period is not None else None
     if errors:
-        return None, errors
+        return None, errors, key
     return (
         BillRow(
             row=number,
@@ -475,27 +490,12 @@ def validate_row(
             reference=text["reference"],
         ),
         [],
+        key,
     )
 
 
 def _is_blank(values: Sequence[object]) -> bool:
     return not any(_text(value) for value in values)
-
-
-def _dedupe_key(biller: Biller, cells: Mapping[str, object]) -> tuple[str, str] | None:
-    """(account_no, period) of a row whose two cells are valid, for finding repeated bills in a file."""
-    account_text, period_text = _text(cells.get("account_no")), _text(cells.get("period"))
-    if not account_text or not period_text:
-        return None
-    account_no = normalise_account_no(account_text)
-    period = parse_period_cell(period_text)
-    if period is None or len(account_no) > MAX_LENGTHS["account_no"]:
-        return None
-    if not account_no_is_valid(
-        account_no, pattern=biller.account_pattern, check_digit=biller.account_check_digit
-    ):
-        return None
-    return account_no, period
 
 
 def validate_rows(
@@ -511,8 +511,7 @@ def validate_rows(
             continue
         if cells.get("__extra__"):
             errors.append(RowError.make(number, "", "extra_fields"))
-        bill_row, row_errors = validate_row(biller, number, cells)
-        key = _dedupe_key(biller, cells)
+        bill_row, row_errors, key = _check_row(biller, number, cells)
         if key is not None:
             if key in first_seen:
                 row_errors.append(
@@ -648,6 +647,7 @@ def upsert_bills(
     `partial`, any such error writes nothing."""
     report = ImportReport(rows=len(rows))
     with transaction.atomic():
+        lock_biller_for_import(biller)
         existing = _existing_bills(biller, rows, locked=True)
         conflicts = [
             error
@@ -695,6 +695,12 @@ def upsert_bills(
             actor=actor, action="bills.imported", target=biller, source=source, **_audit_counts(report)
         )
     return report
+
+
+def lock_biller_for_import(biller: Biller) -> None:
+    """One import at a time per biller: two files for the same biller must not race to create the same
+    accounts and bills. Payments lock accounts and bills, never the biller, so they are not held up."""
+    Biller.objects.select_for_update().filter(pk=biller.pk).values_list("pk", flat=True).first()
 
 
 def _audit_counts(report: ImportReport) -> dict:

@@ -32,6 +32,7 @@ from billing.bill_import import (
     check_biller_takes_bills,
     check_headers,
     error_report_csv_row,
+    lock_biller_for_import,
     normalise_encoding,
     sniff_encoding,
 )
@@ -241,6 +242,14 @@ FROM billpay_import_valid ORDER BY account_no, rownum DESC;
 ANALYZE billpay_import_names;
 """
 
+_HAS_ACCOUNTS_SQL = "SELECT EXISTS (SELECT 1 FROM billing_customeraccount WHERE biller_id = %(biller)s)"
+_HAS_BILLS_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM billing_bill
+    WHERE biller_id = %(biller)s AND period IN (SELECT DISTINCT period FROM billpay_import_valid)
+)
+"""
+
 _RENAME_ACCOUNTS_SQL = """
 UPDATE billing_customeraccount a SET holder_name = l.customer_name
 FROM billpay_import_names l
@@ -429,6 +438,7 @@ def import_bills_copy(
             cursor.execute(_VALID_SQL)
             cursor.execute("ANALYZE billpay_import_valid")
             with transaction.atomic():
+                lock_biller_for_import(biller)
                 params = {"biller": biller.pk, "cancelled": BillStatus.CANCELLED, "open": BillStatus.OPEN}
                 cursor.execute(_CONFLICTS_SQL, params)
                 conflicts = [_conflict_from_sql(row) for row in cursor.fetchall()]
@@ -448,11 +458,16 @@ def import_bills_copy(
                 if progress:
                     progress("writing", count, 0)
                 cursor.execute(_LAST_NAMES_SQL)
-                cursor.execute(_RENAME_ACCOUNTS_SQL, params)
+                # A biller's first file (or a new month's) has nothing to rename or update: skip the joins.
+                cursor.execute(_HAS_ACCOUNTS_SQL, params)
+                if cursor.fetchone()[0]:
+                    cursor.execute(_RENAME_ACCOUNTS_SQL, params)
                 cursor.execute(_INSERT_ACCOUNTS_SQL, params)
                 report.accounts_created = cursor.rowcount
-                cursor.execute(_UPDATE_BILLS_SQL, params)
-                report.updated = cursor.rowcount
+                cursor.execute(_HAS_BILLS_SQL, params)
+                if cursor.fetchone()[0]:
+                    cursor.execute(_UPDATE_BILLS_SQL, params)
+                    report.updated = cursor.rowcount
                 cursor.execute(_INSERT_BILLS_SQL, params)
                 report.created = cursor.rowcount
                 report.unchanged = valid - report.created - report.updated

@@ -508,3 +508,48 @@ class FeeSchedule(models.Model):
     def __str__(self) -> str:
         return f"{self.biller.code} {self.channel} {self.valid_from:%Y-%m-%d}"
 
+
+class BillImportJob(models.Model):
+    """A bill file imported in the background from the admin, with its progress and error report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        REFUSED = "refused", _("Nothing imported")
+        FAILED = "failed", _("Failed")
+
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("started by")
+    )
+    created_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    file_name = models.CharField(_("file"), max_length=200)
+    data = models.BinaryField(_("file contents"), editable=False)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    partial = models.BooleanField(_("import the valid rows, report the rest"), default=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(_("phase"), max_length=16, blank=True)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows read"), default=0)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    error_report = models.TextField(_("error report (CSV)"), blank=True, editable=False)
+    message = models.CharField(_("message"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("bill import")
+        verbose_name_plural = _("bill imports")
+
+    def __str__(self) -> str:
+        return f"{self.biller.code} {self.file_name} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def percent(self) -> int:
+        if self.status in (self.Status.DONE, self.Status.REFUSED, self.Status.FAILED):
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, int(self.rows_done * 100 / self.rows_total))

@@ -131,6 +131,9 @@ else:
 # Pay links (/pay/<token>/, printed as QR codes on bills and slips) expire after this many days.
 PAY_LINK_MAX_AGE_DAYS = env_int("PAY_LINK_MAX_AGE_DAYS", 120)
 
+# Bill files with more rows than this are imported from the admin by a Celery task with a progress page.
+BILL_IMPORT_ASYNC_ROWS = env_int("BILL_IMPORT_ASYNC_ROWS", 5000)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
