@@ -36,6 +36,11 @@ ADMIN_MODELS = (
     "branches.branchstaff",
     "branches.operator",
     "payers.payer",
+    # Open APIs (api/): platform admins onboard partners and keys; auditors see them.
+    "api.apicredential",
+    "api.billerapiaccess",
+    "api.partner",
+    "api.webhookdelivery",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
