@@ -38,6 +38,11 @@ ADMIN_MODELS = (
     "payers.payer",
     "billing.billimportjob",
     "billing.feeschedule",
+    # Open APIs (api/): platform admins onboard partners and keys; auditors see them.
+    "api.apicredential",
+    "api.billerapiaccess",
+    "api.partner",
+    "api.webhookdelivery",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and

@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "payers",
     "branches",
     "reconciliation",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -137,6 +140,7 @@ BILL_IMPORT_ASYNC_ROWS = env_int("BILL_IMPORT_ASYNC_ROWS", 5000)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # The platform's name as citizens and staff see it.
@@ -152,3 +156,40 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Open APIs (api/, docs/partner-api.md). API secrets are derived from API_CREDENTIAL_KEY and a random seed
+# per key (never stored): set it once in production and keep it; changing it changes every API secret.
+API_CREDENTIAL_KEY = env_str("API_CREDENTIAL_KEY", SECRET_KEY if DEBUG else "")
+if not API_CREDENTIAL_KEY:
+    raise ImproperlyConfigured(
+        "API_CREDENTIAL_KEY (or API_CREDENTIAL_KEY_FILE) must be set when DEBUG is off"
+    )
+API_SIGNATURE_MAX_SKEW_SECONDS = env_int("API_SIGNATURE_MAX_SKEW_SECONDS", 300)
+API_KEY_ROTATION_OVERLAP_HOURS = env_int("API_KEY_ROTATION_OVERLAP_HOURS", 72)
+API_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("API_DEFAULT_RATE_LIMIT_PER_MINUTE", 600)
+API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 72)
+# The request header a trusted reverse proxy puts the client's address in (e.g. HTTP_X_REAL_IP); empty:
+# REMOTE_ADDR. Never set it unless every request comes through that proxy.
+API_CLIENT_IP_META = env_str("API_CLIENT_IP_META", "")
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BillPay open APIs",
+    "DESCRIPTION": "Partner API and biller API of the open bill-payment platform. Requests are signed "
+    "(HMAC-SHA256); see docs/partner-api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1/",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Periodic work of the open APIs (run `celery -A config beat` next to the worker).
+CELERY_BEAT_SCHEDULE = {
+    "api-sweep-payment-events": {"task": "api.tasks.sweep_payment_events", "schedule": 60.0},
+    "api-retry-due-webhooks": {"task": "api.tasks.retry_due_webhooks", "schedule": 60.0},
+    "api-purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": 3600.0},
+}
