@@ -36,6 +36,9 @@ ADMIN_MODELS = (
     "branches.branchstaff",
     "branches.operator",
     "payers.payer",
+    "payers.gatewayorder",
+    "payers.orderline",
+    "account.emailaddress",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -61,6 +64,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
         "billing.ledgeraccount": VIEW,
         "billing.journalentry": VIEW,
         "billing.auditevent": VIEW,
+        "payers.gatewayorder": VIEW,
+        "payers.orderline": VIEW,
     },
     roles.AUDITOR: dict.fromkeys(ADMIN_MODELS, VIEW),
 }
@@ -85,6 +90,7 @@ SCOPE_PATHS: dict[str, dict[str, str]] = {
     "billing.bill": {BILLER_SCOPE: "biller"},
     "billing.payment": {BILLER_SCOPE: "biller", BRANCH_SCOPE: "branch"},
     "branches.branch": {BRANCH_SCOPE: "pk"},
+    "payers.orderline": {BILLER_SCOPE: "biller"},
 }
 
 # Highest first: the role `role_of` reports for a user in several groups.

@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "payers",
     "branches",
     "reconciliation",
+    "allauth",
+    "allauth.account",
 ]
 
 MIDDLEWARE = [
@@ -48,6 +50,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -65,6 +68,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "payers.context_processors.portal",
             ],
         },
     },
@@ -149,3 +153,31 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Citizen portal (payers app): payment gateways by code, the sandbox bank, rate limits, accounts.
+PAYMENT_GATEWAYS = {
+    "SANDBOX": "payers.gateways.sandbox.SandboxGateway",
+}
+PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
+SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", True)
+SANDBOX_BANK_MERCHANT_ID = env_str("SANDBOX_BANK_MERCHANT_ID", "BILLPAY")
+SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me")
+# scope → (requests, per seconds), counted per client address in the shared cache.
+PORTAL_RATE_LIMITS = {
+    "lookup": (env_int("PORTAL_LOOKUP_LIMIT", 30), env_int("PORTAL_LOOKUP_WINDOW", 300)),
+    "verify": (env_int("PORTAL_VERIFY_LIMIT", 30), env_int("PORTAL_VERIFY_WINDOW", 300)),
+}
+
+# Citizen accounts: django-allauth, sign-in by e-mail (verified) or by mobile number.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+LOGIN_REDIRECT_URL = "/me/accounts/"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example")
