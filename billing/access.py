@@ -39,6 +39,7 @@ ADMIN_MODELS = (
     "payers.gatewayorder",
     "payers.orderline",
     "account.emailaddress",
+    "mfa.authenticator",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and

@@ -1,5 +1,7 @@
 from allauth.account.admin import EmailAddressAdmin  # registers it first, so it can be replaced below
 from allauth.account.models import EmailAddress
+from allauth.mfa.admin import AuthenticatorAdmin
+from allauth.mfa.models import Authenticator
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
@@ -108,4 +110,12 @@ admin.site.unregister(EmailAddress)
 
 @admin.register(EmailAddress)
 class ScopedEmailAddressAdmin(ScopedAdminMixin, EmailAddressAdmin):
+    pass
+
+
+admin.site.unregister(Authenticator)
+
+
+@admin.register(Authenticator)
+class ScopedAuthenticatorAdmin(ScopedAdminMixin, AuthenticatorAdmin):
     pass

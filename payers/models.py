@@ -22,6 +22,7 @@ class Payer(models.Model):
     )
     display_name = models.CharField(_("name"), max_length=100, blank=True)
     mobile = models.CharField(_("mobile number"), max_length=20, blank=True)
+    mobile_verified = models.BooleanField(_("mobile number verified"), default=False)
     email = models.EmailField(_("email"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 

@@ -45,8 +45,8 @@ def test_a_signed_in_citizen_binds_two_accounts_and_pays_both_in_one_checkout(
     EmailAddress.objects.create(user=user, email="xm@example.com", verified=True, primary=True)
 
     page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("电子邮件").fill("xm@example.com")
-    page.get_by_label("密码").fill("Portal-pass-2026")
+    page.locator("#id_login").fill("xm@example.com")
+    page.locator("#id_password").fill("Portal-pass-2026")
     screenshot("portal-login")
     page.locator("form button[type=submit]").last.click()
     page.wait_for_url("**/me/accounts/")

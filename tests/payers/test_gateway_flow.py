@@ -173,3 +173,17 @@ def test_a_top_up_beyond_the_limit_is_refused_before_the_bank(client, prepaid):
     )
     assert response.status_code == 302 and response.url == "/"
     assert not OrderLine.objects.exists()
+
+
+def test_an_anonymous_donation_of_an_open_amount(client, bank, db):
+    from payers import selectors
+    from tests.factories import BillerFactory
+
+    BillerFactory(code="CHARITY", name="慈善总会", payment_mode="donation")
+    order = bank.checkout({"biller": "CHARITY", "amount": "88.88", "donor": "王小明", "anonymous": "1"})
+    bank.pay(order)
+    bank.notify(order)
+    payment = Payment.objects.get()
+    assert payment.account is None and payment.amount == Decimal("88.88")
+    receipt = client.get(f"/receipts/{selectors.receipt_token(payment)}/").content.decode()
+    assert "匿名" in receipt and "王小明" not in receipt
