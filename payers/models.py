@@ -214,3 +214,27 @@ class SandboxBankTrade(models.Model):
 
     def __str__(self) -> str:
         return self.trade_no
+
+
+class ProxyBatch(models.Model):
+    """A community officer's upload for batch proxy payment (代缴): validated rows, then one checkout."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="proxy_batches")
+    biller = models.ForeignKey("billing.Biller", on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(_("file"), max_length=200)
+    rows = models.JSONField(_("rows"), default=list)
+    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
+    total = models.DecimalField(_("total"), default=0, **MONEY)
+    order = models.OneToOneField(
+        GatewayOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="proxy_batch"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("proxy payment batch")
+        verbose_name_plural = _("proxy payment batches")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({len(self.rows)})"

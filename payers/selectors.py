@@ -14,7 +14,7 @@ from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Paymen
 from billing.paylinks import bill_id_from_token
 from billing.rules import account_no_is_valid, normalize_account_no
 from payers.exceptions import PortalError
-from payers.models import BoundAccount, GatewayOrder, OrderLine
+from payers.models import BoundAccount, GatewayOrder, OrderLine, ProxyBatch
 
 _RECEIPT_SALT = "payers.receipt.v1"
 _VERIFY_SALT = "payers.receipt-verify.v1"
@@ -195,3 +195,20 @@ def bills_of_bound_accounts(user, bill_ids) -> list[int]:
 
 def order_by_no(order_no: str) -> GatewayOrder | None:
     return GatewayOrder.objects.filter(order_no=order_no).first()
+
+
+def proxy_batches_of(user) -> QuerySet:
+    return ProxyBatch.objects.filter(user=user).select_related("biller", "order")
+
+
+def proxy_batch_of(user, public_id) -> ProxyBatch | None:
+    return proxy_batches_of(user).filter(public_id=public_id).first()
+
+
+def order_payments(order: GatewayOrder) -> list[Payment]:
+    return list(
+        Payment.objects.filter(order_line__order=order)
+        .select_related("biller", "account", "order_line", "payer")
+        .prefetch_related("allocations__bill")
+        .order_by("order_line__line_no")
+    )

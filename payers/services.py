@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -173,8 +174,19 @@ def _apply(order: GatewayOrder | None, notice: PaymentNotice) -> tuple[str, str]
     lines = list(order.lines.select_related("biller", "account"))
     if notice.is_paid:
         order.paid_at = notice.occurred_at or now
-        for line in lines:
-            _settle_line(order, line, notice.trade_ref_for(line.line_no))
+        if len(lines) > settings.PORTAL_INLINE_SETTLE_MAX_LINES:
+            # A big batch is posted by a task, line by line with visible progress; the bank gets its
+            # answer at once. The sub-trade numbers are kept now, as the notification carried them.
+            for line in lines:
+                line.sub_trade_no = notice.trade_ref_for(line.line_no)
+            OrderLine.objects.bulk_update(lines, ["sub_trade_no"], batch_size=1000)
+            from payers import tasks
+
+            order_id = order.pk
+            transaction.on_commit(lambda: tasks.settle_order.delay(order_id))
+        else:
+            for line in lines:
+                _settle_line(order, line, notice.trade_ref_for(line.line_no))
     else:
         order.closed_at = now
         OrderLine.objects.filter(order=order).update(outcome=LineOutcome.NOT_PAID)
@@ -320,3 +332,43 @@ def can_retry_refunds(user) -> bool:
     from billing.access import is_platform_admin
 
     return is_platform_admin(user)
+
+
+def settle_order(*, order_id: int) -> dict:
+    """Post the waiting lines of a paid order, each in its own short transaction (safe to run twice)."""
+    order = GatewayOrder.objects.get(pk=order_id)
+    if order.status != OrderStatus.PAID:
+        return {"posted": 0}
+    done = 0
+    for line_id in order.lines.filter(outcome=LineOutcome.WAITING).values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            line = (
+                OrderLine.objects.select_for_update(of=("self",))
+                .select_related("biller", "account")
+                .get(pk=line_id)
+            )
+            if line.outcome != LineOutcome.WAITING:
+                continue
+            _settle_line(order, line, line.sub_trade_no)
+            done += 1
+    return {"posted": done}
+
+
+def start_proxy_checkout(*, batch, user, gateway_code: str) -> GatewayOrder:
+    from payers import proxy
+
+    with transaction.atomic():
+        batch = type(batch).objects.select_for_update().get(pk=batch.pk)
+        if batch.order_id:
+            return batch.order
+        order = start_checkout(
+            lines=proxy.checkout_lines(batch),
+            kind=OrderKind.PROXY,
+            user=user,
+            gateway_code=gateway_code,
+            subject=f"{batch.biller.display_name} {proxy.summary(batch)}",
+        )
+        batch.order = order
+        batch.save(update_fields=["order"])
+        record_audit(actor=user, action="proxy_batch.checkout", target=batch, order=order.order_no)
+    return order

@@ -53,3 +53,8 @@ def send_reminders() -> dict:
     from payers import reminders
 
     return reminders.send_due_reminders()
+
+
+@shared_task
+def settle_order(order_id: int) -> dict:
+    return services.settle_order(order_id=order_id)

@@ -23,5 +23,8 @@ urlpatterns = [
     path("me/accounts/", views.my_accounts, name="my_accounts"),
     path("me/accounts/bind/", views.bind_account, name="bind_account"),
     path("me/accounts/<int:bound_id>/", views.bound_account_action, name="bound_account"),
+    path("me/proxy/", views.proxy_upload, name="proxy_upload"),
+    path("me/proxy/<uuid:public_id>/", views.proxy_batch, name="proxy_batch"),
+    path("orders/<str:token>/receipts.pdf", views.order_receipts_pdf, name="order_receipts_pdf"),
     path("elderly-mode/", views.elderly_mode, name="elderly_mode"),
 ]

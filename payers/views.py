@@ -20,8 +20,8 @@ from billing.money import parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
 from billing.selectors import categories_with_active_billers
-from payers import ratelimit, receipts, selectors, services
-from payers.choices import OrderKind, OrderStatus
+from payers import proxy, ratelimit, receipts, selectors, services
+from payers.choices import LineOutcome, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, PortalError
 from payers.gateways import available_gateways, get_gateway
 
@@ -185,7 +185,18 @@ def order_page(request, token):
     return render(
         request,
         "payers/order.html",
-        {"order": order, "lines": lines, "pending": order.status == OrderStatus.PENDING},
+        {
+            "order": order,
+            "lines": lines[:100],
+            "line_count": len(lines),
+            "settled": sum(1 for line in lines if line.outcome != LineOutcome.WAITING),
+            "pending": order.status == OrderStatus.PENDING
+            or (
+                order.status == OrderStatus.PAID
+                and any(line.outcome == LineOutcome.WAITING for line in lines)
+            ),
+            "has_receipts": any(line.payment_id for line in lines),
+        },
     )
 
 
@@ -407,4 +418,72 @@ def elderly_mode(request):
         response.set_cookie(ELDERLY_COOKIE, "1", max_age=365 * 24 * 3600, samesite="Lax")
     else:
         response.delete_cookie(ELDERLY_COOKIE)
+    return response
+
+
+@login_required(login_url="account_login")
+def proxy_upload(request):
+    """Batch proxy payment (代缴): upload a CSV of account numbers and amounts."""
+    context = {
+        "billers": selectors.search_billers(),
+        "batches": selectors.proxy_batches_of(request.user)[:10],
+    }
+    if request.method == "POST":
+        biller = selectors.active_biller(request.POST.get("biller", ""))
+        upload = request.FILES.get("file")
+        if biller is None or upload is None:
+            context["error"] = _("Choose a biller and a CSV file.")
+        else:
+            try:
+                batch = proxy.validate_upload(
+                    user=request.user, biller=biller, file_name=upload.name, data=upload.read(5_000_000)
+                )
+            except BillingError as error:
+                context["error"] = error.message
+            else:
+                return redirect("payers:proxy_batch", public_id=batch.public_id)
+    return render(request, "payers/proxy_upload.html", context)
+
+
+@login_required(login_url="account_login")
+def proxy_batch(request, public_id):
+    batch = selectors.proxy_batch_of(request.user, public_id)
+    if batch is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            order = services.start_proxy_checkout(
+                batch=batch,
+                user=request.user,
+                gateway_code=request.POST.get("gateway") or settings.PORTAL_DEFAULT_GATEWAY,
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+            return redirect("payers:proxy_batch", public_id=batch.public_id)
+        return _gateway_redirect(request, order)
+    errors = [row for row in batch.rows if row.get("error")]
+    return render(
+        request,
+        "payers/proxy_batch.html",
+        {
+            "batch": batch,
+            "errors": errors,
+            "preview": batch.rows[:50],
+            "gateways": available_gateways(),
+            "summary": proxy.summary(batch),
+        },
+    )
+
+
+def order_receipts_pdf(request, token):
+    """Every receipt of an order in one multi-page PDF: one page per resident of a proxy batch."""
+    order = selectors.order_for_token(token)
+    if order is None:
+        raise Http404
+    payments = selectors.order_payments(order)
+    if not payments:
+        raise Http404
+    items = [(payment, *_verify_link(request, payment)) for payment in payments]
+    response = HttpResponse(receipts.receipts_pdf(items), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipts-{order.order_no}.pdf"'
     return response
