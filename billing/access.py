@@ -43,6 +43,10 @@ ADMIN_MODELS = (
     "api.billerapiaccess",
     "api.partner",
     "api.webhookdelivery",
+    "payers.gatewayorder",
+    "payers.orderline",
+    "account.emailaddress",
+    "mfa.authenticator",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -70,6 +74,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
         "billing.ledgeraccount": VIEW,
         "billing.journalentry": VIEW,
         "billing.auditevent": VIEW,
+        "payers.gatewayorder": VIEW,
+        "payers.orderline": VIEW,
     },
     roles.AUDITOR: dict.fromkeys(ADMIN_MODELS, VIEW),
 }
@@ -96,6 +102,7 @@ SCOPE_PATHS: dict[str, dict[str, str]] = {
     "branches.branch": {BRANCH_SCOPE: "pk"},
     "billing.billimportjob": {BILLER_SCOPE: "biller"},
     "billing.feeschedule": {BILLER_SCOPE: "biller"},
+    "payers.orderline": {BILLER_SCOPE: "biller"},
 }
 
 # Highest first: the role `role_of` reports for a user in several groups.

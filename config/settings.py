@@ -8,6 +8,7 @@ SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -40,6 +41,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
 ]
 
 MIDDLEWARE = [
@@ -51,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -68,6 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "payers.context_processors.portal",
             ],
         },
     },
@@ -193,3 +199,51 @@ CELERY_BEAT_SCHEDULE = {
     "api-retry-due-webhooks": {"task": "api.tasks.retry_due_webhooks", "schedule": 60.0},
     "api-purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": 3600.0},
 }
+# Citizen portal (payers app): payment gateways by code, the sandbox bank, rate limits, accounts.
+PAYMENT_GATEWAYS = {
+    "SANDBOX": "payers.gateways.sandbox.SandboxGateway",
+}
+PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
+SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", True)
+SANDBOX_BANK_MERCHANT_ID = env_str("SANDBOX_BANK_MERCHANT_ID", "BILLPAY")
+SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me")
+# scope → (requests, per seconds), counted per client address in the shared cache.
+PORTAL_RATE_LIMITS = {
+    "lookup": (env_int("PORTAL_LOOKUP_LIMIT", 30), env_int("PORTAL_LOOKUP_WINDOW", 300)),
+    "verify": (env_int("PORTAL_VERIFY_LIMIT", 30), env_int("PORTAL_VERIFY_WINDOW", 300)),
+}
+
+# Citizen accounts: django-allauth, sign-in by e-mail (verified) or by mobile number.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "payers.accounts.PortalAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email", "phone"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "phone", "password1*", "password2*"]
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "BillPay")
+# Text messages (verification codes, reminders): the console in the demo, a provider's backend in production.
+SMS_BACKEND = env_str("SMS_BACKEND", "payers.sms.ConsoleSMSBackend")
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+LOGIN_REDIRECT_URL = "/me/accounts/"
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example")
+
+# Reminders for accounts bound in "My accounts": due-soon (this many days ahead) and overdue, every morning.
+REMINDER_DUE_SOON_DAYS = env_int("REMINDER_DUE_SOON_DAYS", 3)
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "portal-bill-reminders": {
+        "task": "payers.tasks.send_reminders",
+        "schedule": crontab(hour=9, minute=0),
+    },
+}
+# Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
+PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
+PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)

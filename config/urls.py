@@ -5,6 +5,9 @@ from billing import views as billing_views
 from config import views as config_views
 
 urlpatterns = [
+    path("", include("payers.urls")),
+    path("sandbox-bank/", include("payers.sandbox_bank.urls")),
+    path("accounts/", include("allauth.urls")),
     path("", billing_views.home, name="home"),
     path("healthz", config_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
