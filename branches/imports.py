@@ -36,7 +36,9 @@ def import_branches(dataset: tablib.Dataset, *, actor, dry_run: bool = False) ->
     resource = BranchResource()
     report = ImportReport(total_rows=len(dataset))
     with transaction.atomic():
-        result = resource.import_data(dataset, dry_run=True, raise_errors=False, collect_failed_rows=True)
+        result = resource.import_data(
+            dataset, dry_run=False, raise_errors=False, use_transactions=True, collect_failed_rows=True
+        )
         for invalid in result.invalid_rows:
             messages = "; ".join(
                 f"{name}: {' '.join(str(m) for m in errs)}" for name, errs in invalid.error_dict.items()
@@ -48,9 +50,6 @@ def import_branches(dataset: tablib.Dataset, *, actor, dry_run: bool = False) ->
         if not report.ok or dry_run:
             transaction.set_rollback(True)
             return report
-        transaction.set_rollback(True)
-    with transaction.atomic():
-        result = resource.import_data(dataset, dry_run=False, raise_errors=True)
         report.new = result.totals.get("new", 0)
         report.updated = result.totals.get("update", 0)
         AuditEvent.objects.create(

@@ -6,6 +6,7 @@ goes through `branches.services.change_branch_status`."""
 from decimal import Decimal, InvalidOperation
 
 from import_export import fields, resources, widgets
+from import_export.instance_loaders import CachedInstanceLoader
 
 from billing.models import Biller, BillerCategory
 from branches.hours import HoursError, format_weekly_hours, parse_weekly_hours
@@ -41,23 +42,35 @@ class WeeklyHoursWidget(widgets.Widget):
 
 
 class StrictForeignKeyWidget(widgets.ForeignKeyWidget):
+    """By code, from a table read once per import (operators are few, rows are thousands)."""
+
     def clean(self, value, row=None, **kwargs):
-        if value is None or str(value).strip() == "":
+        code = str(value or "").strip()
+        if not code:
             raise ValueError("required")
-        try:
-            return super().clean(str(value).strip(), row, **kwargs)
-        except self.model.DoesNotExist:
-            raise ValueError(f"no {self.model._meta.verbose_name} with the code {value!r}") from None
+        if not hasattr(self, "_by_code"):
+            self._by_code = {getattr(obj, self.field): obj for obj in self.model.objects.all()}
+        if code not in self._by_code:
+            raise ValueError(f"no {self.model._meta.verbose_name} with the code {value!r}")
+        return self._by_code[code]
 
 
 class StrictManyToManyWidget(widgets.ManyToManyWidget):
+    """Codes separated by `;`, every one of which must exist; looked up in a table read once."""
+
     def clean(self, value, row=None, **kwargs):
         codes = [code.strip() for code in str(value or "").split(self.separator) if code.strip()]
-        found = list(self.model.objects.filter(**{f"{self.field}__in": codes}))
-        missing = set(codes) - {getattr(obj, self.field) for obj in found}
+        if not codes:
+            return []
+        if not hasattr(self, "_by_code"):
+            self._by_code = {getattr(obj, self.field): obj for obj in self.model.objects.all()}
+        missing = sorted(set(codes) - set(self._by_code))
         if missing:
-            raise ValueError(f"unknown codes: {', '.join(sorted(missing))}")
-        return found
+            raise ValueError(f"unknown codes: {', '.join(missing)}")
+        return [self._by_code[code] for code in codes]
+
+
+REQUIRED_COLUMNS = ("code", "name", "district", "address")
 
 
 class BranchResource(resources.ModelResource):
@@ -102,9 +115,18 @@ class BranchResource(resources.ModelResource):
             "cash_categories",
         ]
         export_order = fields
-        clean_model_instances = True
+        # The widgets and `before_import_row` validate; a model full_clean would cost a query a row.
+        clean_model_instances = False
+        instance_loader_class = CachedInstanceLoader
         skip_diff = True
         skip_unchanged = False
+
+    def before_import_row(self, row, **kwargs):
+        missing = [column for column in REQUIRED_COLUMNS if not str(row.get(column) or "").strip()]
+        if missing:
+            raise ValueError(f"required: {', '.join(missing)}")
+        if len(str(row.get("code"))) > 32:
+            raise ValueError("code: at most 32 characters")
 
     def before_save_instance(self, instance, row, **kwargs):
         if not instance.opening_hours and instance.weekly_hours:
