@@ -10,14 +10,14 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from billing import access
+from billing import access, roles
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, BillStatus, Channel, PaymentStatus
 from billing.fees import compute_fee
-from billing.models import Bill, Biller, CustomerAccount, FeeSchedule
+from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment
 from billing.money import ZERO, format_money
 from billing.paylinks import bill_id_from_token
 from billing.rules import normalize_account_no
-from branches.choices import WEEKDAYS, BranchStatus, ClosureStatus, TillStatus
+from branches.choices import WEEKDAYS, BranchRole, BranchStatus, ClosureStatus, TillStatus
 from branches.exceptions import CounterError
 from branches.models import Branch, BranchStaff, CounterPayment, CoverageThreshold, PlannedClosure, Till
 from branches.slips import SlipCode, looks_like_slip, parse_slip_code
@@ -44,7 +44,7 @@ def till_for_user(user, till_id: int) -> Till | None:
     return (
         Till.objects.select_related("branch", "clerk")
         .filter(pk=till_id)
-        .filter(Q(clerk=user) | Q(branch__staff__user=user, branch__staff__role="supervisor"))
+        .filter(Q(clerk=user) | Q(branch__staff__user=user, branch__staff__role=BranchRole.SUPERVISOR))
         .distinct()
         .first()
     )
@@ -461,15 +461,13 @@ def cash_coverage(district: str | None = None) -> tuple[list[Biller], list[Cover
 
 def visible_counter_payments(user):
     """Counter payments the user may see in reports: every one for platform-wide roles, their branches'
-    for branch staff (supervisors see the branch, clerks only their own)."""
+    for supervisors, and a clerk's own (or their supervised branches') for clerks."""
     queryset = access.visible_payments(user).filter(channel=Channel.COUNTER)
-    held = access.roles_of(user)
-    if access.ROLE_SCOPE.get(access.role_of(user) or "", "x") is None:
+    if access.scope_filter(user, Payment) is None:
         return queryset
-    from billing import roles
-
-    if roles.BRANCH_SUPERVISOR not in held and roles.BRANCH_CLERK in held:
-        supervised = BranchStaff.objects.filter(user=user, role="supervisor").values("branch_id")
+    held = access.roles_of(user)
+    if roles.BRANCH_CLERK in held and roles.BRANCH_SUPERVISOR not in held:
+        supervised = BranchStaff.objects.filter(user=user, role=BranchRole.SUPERVISOR).values("branch_id")
         queryset = queryset.filter(Q(actor=user) | Q(branch_id__in=supervised))
     return queryset
 
@@ -531,12 +529,16 @@ def operator_commission(user, *, date_from: datetime.date, date_to: datetime.dat
 
 
 def recent_payers_at(branch: Branch, *, days: int):
-    """Payers with an email who paid at the branch in the last `days` days."""
+    """Payers with an email who paid at the branch in the last `days` days: those the payment names, and
+    citizens who pay (through any channel) for an account that was paid in cash there."""
     from payers.models import Payer
 
     since = timezone.localdate() - datetime.timedelta(days=days)
+    recent = Payment.objects.filter(branch=branch, business_date__gte=since)
+    accounts = recent.exclude(account__isnull=True).values("account_id")
     return (
-        Payer.objects.filter(payments__branch=branch, payments__business_date__gte=since)
+        Payer.objects.filter(Q(pk__in=recent.values("payer_id")) | Q(payments__account_id__in=accounts))
         .exclude(email="")
         .distinct()
+        .order_by("pk")
     )

@@ -156,3 +156,32 @@ class TestCoverage:
         row = next(r for r in rows if r.district == "滨江区")
         assert row.open_outlets == 2
         assert row.by_biller[water.pk] == 1
+
+
+def test_a_citizen_whose_account_was_paid_in_cash_there_is_told_too(branch_x, bill, admin_user, account):
+    from branches.selectors import recent_payers_at
+
+    citizen = PayerFactory(email="wang@example.com")
+    # The citizen paid an earlier bill of the same account online; this month's was paid in cash at X.
+    from tests.factories import BillFactory
+
+    BillFactory(account=account, period="2026-09", amount_due=Decimal("10.00"))
+    post_payment(
+        channel=Channel.ONLINE,
+        idempotency_key="o1",
+        biller_code="WATER",
+        account_no="12345678",
+        amount="10.00",
+        periods=["2026-09"],
+        payer=citizen,
+    )
+    post_payment(
+        channel=Channel.COUNTER,
+        idempotency_key="c1",
+        biller_code="WATER",
+        account_no="12345678",
+        amount="86.50",
+        periods=["2026-10"],
+        branch=branch_x,
+    )
+    assert list(recent_payers_at(branch_x, days=90)) == [citizen]
