@@ -47,6 +47,13 @@ ADMIN_MODELS = (
     "payers.orderline",
     "account.emailaddress",
     "mfa.authenticator",
+    # branches app: registry history, planned closures, tills, counter payments, cash coverage
+    "branches.branchstatuschange",
+    "branches.plannedclosure",
+    "branches.till",
+    "branches.counterpayment",
+    "branches.coveragethreshold",
+    "branches.coveragealert",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -64,10 +71,16 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     roles.BRANCH_SUPERVISOR: {
         "branches.branch": VIEW,
         "billing.payment": VIEW,
+        "branches.branchstatuschange": VIEW,
+        "branches.plannedclosure": VIEW,
+        "branches.till": VIEW,
+        "branches.counterpayment": VIEW,
     },
     roles.BRANCH_CLERK: {
         "branches.branch": VIEW,
         "billing.payment": VIEW,
+        "branches.till": VIEW,
+        "branches.counterpayment": VIEW,
     },
     roles.RECONCILIATION_OFFICER: {
         "billing.payment": VIEW,
@@ -103,6 +116,10 @@ SCOPE_PATHS: dict[str, dict[str, str]] = {
     "billing.billimportjob": {BILLER_SCOPE: "biller"},
     "billing.feeschedule": {BILLER_SCOPE: "biller"},
     "payers.orderline": {BILLER_SCOPE: "biller"},
+    "branches.branchstatuschange": {BRANCH_SCOPE: "branch"},
+    "branches.plannedclosure": {BRANCH_SCOPE: "branch"},
+    "branches.till": {BRANCH_SCOPE: "branch"},
+    "branches.counterpayment": {BRANCH_SCOPE: "branch"},
 }
 
 # Highest first: the role `role_of` reports for a user in several groups.

@@ -163,6 +163,11 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
 
+# The site's address, for links in e-mails, text messages and printed slips.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example")
+
 # Open APIs (api/, docs/partner-api.md). API secrets are derived from API_CREDENTIAL_KEY and a random seed
 # per key (never stored): set it once in production and keep it; changing it changes every API secret.
 API_CREDENTIAL_KEY = env_str("API_CREDENTIAL_KEY", SECRET_KEY if DEBUG else "")
@@ -231,19 +236,20 @@ ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 LOGIN_REDIRECT_URL = "/me/accounts/"
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example")
 
 # Reminders for accounts bound in "My accounts": due-soon (this many days ahead) and overdue, every morning.
 REMINDER_DUE_SOON_DAYS = env_int("REMINDER_DUE_SOON_DAYS", 3)
-PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000")
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "portal-bill-reminders": {
-        "task": "payers.tasks.send_reminders",
-        "schedule": crontab(hour=9, minute=0),
-    },
+CELERY_BEAT_SCHEDULE["portal-bill-reminders"] = {
+    "task": "payers.tasks.send_reminders",
+    "schedule": crontab(hour=9, minute=0),
 }
 # Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
 PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
 PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)
+# Branches and the cash channel (branches app).
+BRANCH_CLOSURE_NOTICE_DAYS = env_int("BRANCH_CLOSURE_NOTICE_DAYS", 7)  # a planned closure's least notice
+BRANCH_NOTICE_RECENT_DAYS = env_int("BRANCH_NOTICE_RECENT_DAYS", 90)  # payers told of an outlet's closure
+CELERY_BEAT_SCHEDULE["branches-apply-due-closures"] = {
+    "task": "branches.tasks.apply_due_closures",
+    "schedule": 3600.0,
+}

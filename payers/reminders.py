@@ -69,7 +69,7 @@ def _deliver(item: BoundAccount, bill: Bill, kind: str, mobile: str | None) -> N
         "amount": bill.outstanding,
         "due_date": bill.due_date,
         "overdue": kind == OVERDUE,
-        "portal_url": settings.PORTAL_BASE_URL,
+        "portal_url": settings.SITE_URL,
     }
     with translation.override(settings.LANGUAGE_CODE):
         subject = render_to_string("emails/payers-reminder-subject.txt", context).strip()
