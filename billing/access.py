@@ -36,6 +36,12 @@ ADMIN_MODELS = (
     "branches.branchstaff",
     "branches.operator",
     "payers.payer",
+    "reconciliation.statementfile",
+    "reconciliation.reconciliationrun",
+    "reconciliation.discrepancy",
+    "reconciliation.settlementbatch",
+    "reconciliation.settlementrun",
+    "reconciliation.complaint",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -61,6 +67,14 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
         "billing.ledgeraccount": VIEW,
         "billing.journalentry": VIEW,
         "billing.auditevent": VIEW,
+        # Reconciliation: the workbench's actions (assign, resolve, approve) are services that check the
+        # role themselves; the admin rows stay read-only for every role.
+        "reconciliation.statementfile": VIEW,
+        "reconciliation.reconciliationrun": VIEW,
+        "reconciliation.discrepancy": VIEW,
+        "reconciliation.settlementbatch": VIEW,
+        "reconciliation.settlementrun": VIEW,
+        "reconciliation.complaint": VIEW,
     },
     roles.AUDITOR: dict.fromkeys(ADMIN_MODELS, VIEW),
 }

@@ -5,9 +5,11 @@ Celery tasks run eagerly, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_
 SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -149,3 +151,24 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Reconciliation and settlement (reconciliation app).
+RECON_AMOUNT_TOLERANCE = Decimal(env_str("RECON_AMOUNT_TOLERANCE", "0.00"))
+RECON_TIME_WINDOW_SECONDS = env_int("RECON_TIME_WINDOW_SECONDS", 900)
+RECON_COMPLAINT_RESPONSE_HOURS = env_int("RECON_COMPLAINT_RESPONSE_HOURS", 48)
+RECON_INBOX_DIR = env_str("RECON_INBOX_DIR", str(BASE_DIR / "var" / "statements"))
+if RECON_AMOUNT_TOLERANCE < 0 or RECON_AMOUNT_TOLERANCE.quantize(Decimal("0.01")) != RECON_AMOUNT_TOLERANCE:
+    raise ImproperlyConfigured("RECON_AMOUNT_TOLERANCE must be 0 or more with at most two decimals")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "reconcile-yesterday": {
+        "task": "reconciliation.tasks.nightly_reconcile",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "settle-yesterday": {
+        "task": "reconciliation.tasks.nightly_settle",
+        "schedule": crontab(hour=5, minute=0),
+    },
+}
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example.com")

@@ -9,4 +9,5 @@ urlpatterns = [
     path("healthz", config_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("", include("reconciliation.urls")),
 ]
