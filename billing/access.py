@@ -54,6 +54,12 @@ ADMIN_MODELS = (
     "branches.counterpayment",
     "branches.coveragethreshold",
     "branches.coveragealert",
+    "reconciliation.statementfile",
+    "reconciliation.reconciliationrun",
+    "reconciliation.discrepancy",
+    "reconciliation.settlementbatch",
+    "reconciliation.settlementrun",
+    "reconciliation.complaint",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -89,6 +95,14 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
         "billing.auditevent": VIEW,
         "payers.gatewayorder": VIEW,
         "payers.orderline": VIEW,
+        # Reconciliation: the workbench's actions (assign, resolve, approve) are services that check the
+        # role themselves; the admin rows stay read-only for every role.
+        "reconciliation.statementfile": VIEW,
+        "reconciliation.reconciliationrun": VIEW,
+        "reconciliation.discrepancy": VIEW,
+        "reconciliation.settlementbatch": VIEW,
+        "reconciliation.settlementrun": VIEW,
+        "reconciliation.complaint": VIEW,
     },
     roles.AUDITOR: dict.fromkeys(ADMIN_MODELS, VIEW),
 }

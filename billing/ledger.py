@@ -128,3 +128,43 @@ def post_reversal(
         memo=memo,
         actor=actor,
     )
+
+
+# Reconciliation and settlement (reconciliation app): the two entries it writes besides payments.
+WRITE_OFF_CODE = "WRITEOFF:RECON"
+
+
+def _named_account(code: str, name: str, kind: str) -> LedgerAccount:
+    account, _ = LedgerAccount.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})
+    return account
+
+
+def post_settlement_entry(
+    *, biller: Biller, gross: Decimal, fees: Decimal, business_date: datetime.date, memo: str, actor=None
+) -> JournalEntry:
+    """Pay a biller what it is owed: debit its payable by what was collected, credit the settlement bank
+    account by the net and fee income by the fees."""
+    lines = [(payable_account(biller), gross)]
+    if gross - fees:
+        lines.append(
+            (_named_account(SETTLEMENT_CODE, "结算银行账户", LedgerAccountKind.SETTLEMENT), -(gross - fees))
+        )
+    if fees:
+        lines.append((_named_account(FEE_INCOME_CODE, "手续费收入", LedgerAccountKind.FEE_INCOME), -fees))
+    return post_entry(
+        kind=EntryKind.SETTLEMENT, lines=lines, business_date=business_date, memo=memo, actor=actor
+    )
+
+
+def post_write_off_entry(
+    *, channel: str, amount: Decimal, business_date: datetime.date, memo: str, actor=None
+) -> JournalEntry:
+    """Bring a channel's clearing account to what the channel says (`amount` signed, debit positive),
+    the difference written off against the platform's income."""
+    lines = [
+        (collection_account(channel=channel), amount),
+        (_named_account(WRITE_OFF_CODE, "对账差异核销", LedgerAccountKind.FEE_INCOME), -amount),
+    ]
+    return post_entry(
+        kind=EntryKind.ADJUSTMENT, lines=lines, business_date=business_date, memo=memo, actor=actor
+    )

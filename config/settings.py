@@ -5,6 +5,7 @@ Celery tasks run eagerly, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_
 SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -252,4 +253,19 @@ BRANCH_NOTICE_RECENT_DAYS = env_int("BRANCH_NOTICE_RECENT_DAYS", 90)  # payers t
 CELERY_BEAT_SCHEDULE["branches-apply-due-closures"] = {
     "task": "branches.tasks.apply_due_closures",
     "schedule": 3600.0,
+}
+# Reconciliation and settlement (reconciliation app).
+RECON_AMOUNT_TOLERANCE = Decimal(env_str("RECON_AMOUNT_TOLERANCE", "0.00"))
+RECON_TIME_WINDOW_SECONDS = env_int("RECON_TIME_WINDOW_SECONDS", 900)
+RECON_COMPLAINT_RESPONSE_HOURS = env_int("RECON_COMPLAINT_RESPONSE_HOURS", 48)
+RECON_INBOX_DIR = env_str("RECON_INBOX_DIR", str(BASE_DIR / "var" / "statements"))
+if RECON_AMOUNT_TOLERANCE < 0 or RECON_AMOUNT_TOLERANCE.quantize(Decimal("0.01")) != RECON_AMOUNT_TOLERANCE:
+    raise ImproperlyConfigured("RECON_AMOUNT_TOLERANCE must be 0 or more with at most two decimals")
+CELERY_BEAT_SCHEDULE["reconcile-yesterday"] = {
+    "task": "reconciliation.tasks.nightly_reconcile",
+    "schedule": crontab(hour=2, minute=30),
+}
+CELERY_BEAT_SCHEDULE["settle-yesterday"] = {
+    "task": "reconciliation.tasks.nightly_settle",
+    "schedule": crontab(hour=5, minute=0),
 }

@@ -17,4 +17,5 @@ urlpatterns = [
     path("counter/", include(branches_urls.counter_patterns)),
     path("outlets/", include(branches_urls.outlet_patterns)),
     path("slips/", include(branches_urls.slip_patterns)),
+    path("", include("reconciliation.urls")),
 ]

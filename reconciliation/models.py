@@ -1,1 +1,365 @@
-"""Channel statements, matching and settlement arrive with the reconciliation issue."""
+"""Channel statements, the matching engine's results, discrepancies, settlement batches and complaints."""
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing.money import ZERO, money_field_kwargs
+from reconciliation.choices import (
+    ComplaintReason,
+    ComplaintStatus,
+    DiscrepancyStatus,
+    LineKind,
+    MatchClass,
+    MatchMethod,
+    Resolution,
+    RunStatus,
+    SettlementStatus,
+    StatementFormat,
+)
+
+MONEY = money_field_kwargs()
+USER = settings.AUTH_USER_MODEL
+
+
+def new_public_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class StatementFile(models.Model):
+    """One imported statement file, kept whole with its hash for audit; a hash is imported once."""
+
+    channel_code = models.CharField(_("channel"), max_length=48)
+    business_date = models.DateField(_("business day"))
+    format = models.CharField(_("format"), max_length=16, choices=StatementFormat.choices)
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)
+    size = models.PositiveBigIntegerField(_("size in bytes"))
+    content = models.BinaryField(_("content"), editable=False)
+    line_count = models.PositiveIntegerField(_("lines"))
+    payments_total = models.DecimalField(_("payments total"), default=ZERO, **MONEY)
+    refunds_total = models.DecimalField(_("refunds total"), default=ZERO, **MONEY)
+    fees_total = models.DecimalField(_("fees total"), default=ZERO, **MONEY)
+    imported_at = models.DateTimeField(_("imported"), default=timezone.now)
+    imported_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("imported by")
+    )
+
+    class Meta:
+        ordering = ["-business_date", "channel_code"]
+        verbose_name = _("channel statement")
+        verbose_name_plural = _("channel statements")
+        indexes = [models.Index(fields=["channel_code", "business_date"], name="recon_stmt_channel_day")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_code} {self.business_date:%Y-%m-%d} ({self.file_name})"
+
+
+class StatementLine(models.Model):
+    """One money movement the channel reports."""
+
+    statement = models.ForeignKey(StatementFile, on_delete=models.CASCADE, related_name="lines")
+    line_no = models.PositiveIntegerField(_("line"))
+    kind = models.CharField(_("kind"), max_length=8, choices=LineKind.choices)
+    channel_ref = models.CharField(_("channel reference"), max_length=64)
+    original_ref = models.CharField(_("refunded payment's reference"), max_length=64, blank=True)
+    merchant_ref = models.CharField(_("merchant order number"), max_length=128, blank=True)
+    receipt_no = models.CharField(_("receipt number"), max_length=32, blank=True)
+    biller_code = models.CharField(_("biller code"), max_length=32, blank=True)
+    account_no = models.CharField(_("account number"), max_length=40, blank=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    fee = models.DecimalField(_("channel fee"), default=ZERO, **MONEY)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    occurred_at = models.DateTimeField(_("occurred"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["statement", "line_no"]
+        verbose_name = _("statement line")
+        verbose_name_plural = _("statement lines")
+        constraints = [
+            models.UniqueConstraint(fields=["statement", "line_no"], name="recon_line_unique_no"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="recon_line_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["channel_ref"], name="recon_line_channel_ref")]
+
+    def __str__(self) -> str:
+        return f"{self.statement.channel_code} #{self.line_no} {self.channel_ref}"
+
+
+class ReconciliationRun(models.Model):
+    """Matching one statement against the platform's payments; resumable, with visible progress."""
+
+    statement = models.OneToOneField(StatementFile, on_delete=models.PROTECT, related_name="run")
+    channel_code = models.CharField(_("channel"), max_length=48)
+    business_date = models.DateField(_("business day"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING
+    )
+    total_lines = models.PositiveIntegerField(_("lines in the file"), default=0)
+    loaded_lines = models.PositiveIntegerField(_("lines loaded"), default=0)
+    percent = models.PositiveSmallIntegerField(_("progress %"), default=0)
+    counts = models.JSONField(_("results"), default=dict, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("last error"), blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    amount_tolerance = models.DecimalField(_("amount tolerance"), default=ZERO, **MONEY)
+    time_window_seconds = models.PositiveIntegerField(_("time window (seconds)"), default=900)
+
+    class Meta:
+        ordering = ["-business_date", "channel_code"]
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+
+    def __str__(self) -> str:
+        return f"{self.channel_code} {self.business_date:%Y-%m-%d}"
+
+
+class MatchResult(models.Model):
+    """Where one statement line and/or one platform payment ended. Rebuilt as a set by the engine, so the
+    line and payment links carry no database constraint (the engine writes a million at once)."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="results")
+    klass = models.CharField(_("class"), max_length=20, choices=MatchClass.choices)
+    method = models.CharField(_("matched by"), max_length=16, choices=MatchMethod.choices, blank=True)
+    line = models.ForeignKey(
+        StatementLine,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    payment = models.ForeignKey(
+        "billing.Payment",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
+    payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
+    candidates = models.PositiveIntegerField(_("candidate payments"), default=0)
+
+    class Meta:
+        verbose_name = _("match result")
+        verbose_name_plural = _("match results")
+        indexes = [
+            models.Index(fields=["run", "klass"], name="recon_result_run_class"),
+            models.Index(fields=["payment"], name="recon_result_payment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_klass_display()} #{self.pk}"
+
+
+class Discrepancy(models.Model):
+    """A result that is not `matched`: a person resolves it with an action that keeps the ledger balanced."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="discrepancies")
+    result = models.OneToOneField(MatchResult, on_delete=models.PROTECT, related_name="discrepancy")
+    klass = models.CharField(_("class"), max_length=20, choices=MatchClass.choices)
+    channel_code = models.CharField(_("channel"), max_length=48)
+    business_date = models.DateField(_("business day"))
+    line = models.ForeignKey(
+        StatementLine, on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies"
+    )
+    payment = models.ForeignKey(
+        "billing.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies"
+    )
+    biller = models.ForeignKey(
+        "billing.Biller", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
+    payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
+    candidates = models.PositiveIntegerField(
+        _("candidate payments"), default=0, help_text=_("More than one: ambiguous, a person must choose.")
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=DiscrepancyStatus.choices, default=DiscrepancyStatus.OPEN
+    )
+    assignee = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("assigned to")
+    )
+    resolution = models.CharField(_("resolution"), max_length=16, choices=Resolution.choices, blank=True)
+    resolution_note = models.TextField(_("note"), blank=True)
+    resolution_payment = models.ForeignKey(
+        "billing.Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("payment posted to resolve it"),
+    )
+    resolution_entry = models.ForeignKey(
+        "billing.JournalEntry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("journal entry"),
+    )
+    write_off_requested_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    created_at = models.DateTimeField(_("found"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-business_date", "channel_code", "id"]
+        verbose_name = _("discrepancy")
+        verbose_name_plural = _("discrepancies")
+        indexes = [models.Index(fields=["status", "business_date"], name="recon_disc_status_day")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status=DiscrepancyStatus.RESOLVED) | ~Q(resolution=""),
+                name="recon_disc_resolved_has_action",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"D{self.pk} {self.get_klass_display()} {self.channel_code} {self.business_date:%Y-%m-%d}"
+
+    @property
+    def difference(self):
+        return (self.line_amount or ZERO) - (self.payment_amount or ZERO)
+
+    @property
+    def reference(self) -> str:
+        if self.line_id:
+            return self.line.channel_ref
+        return self.payment.channel_ref or self.payment.receipt_no if self.payment_id else ""
+
+
+class SettlementBatch(models.Model):
+    """What one biller is paid for one business day, once."""
+
+    reference = models.CharField(_("reference"), max_length=40, unique=True)
+    biller = models.ForeignKey("billing.Biller", on_delete=models.PROTECT, related_name="settlements")
+    business_date = models.DateField(_("business day"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=SettlementStatus.choices, default=SettlementStatus.BUILT
+    )
+    payment_count = models.PositiveIntegerField(_("payments"), default=0)
+    gross = models.DecimalField(_("collected"), **MONEY)
+    fees = models.DecimalField(_("fees"), **MONEY)
+    net = models.DecimalField(_("to pay the biller"), **MONEY)
+    journal_entry = models.OneToOneField(
+        "billing.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    remittance_csv = models.TextField(_("remittance file (CSV)"), blank=True)
+    remittance_xml = models.TextField(_("remittance file (camt.054)"), blank=True)
+    confirmation_sha256 = models.CharField(_("confirmation file SHA-256"), max_length=64, blank=True)
+    confirmation_content = models.BinaryField(_("confirmation file"), null=True, blank=True, editable=False)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+    created_at = models.DateTimeField(_("built"), default=timezone.now)
+    created_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["-business_date", "biller"]
+        verbose_name = _("settlement batch")
+        verbose_name_plural = _("settlement batches")
+        constraints = [
+            models.UniqueConstraint(fields=["biller", "business_date"], name="recon_settlement_once_per_day"),
+            models.CheckConstraint(condition=Q(net__gte=0), name="recon_settlement_net_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class SettlementChannelTotal(models.Model):
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.CASCADE, related_name="channel_totals")
+    channel = models.CharField(_("channel"), max_length=16)
+    payment_count = models.PositiveIntegerField(_("payments"))
+    gross = models.DecimalField(_("collected"), **MONEY)
+    fees = models.DecimalField(_("fees"), **MONEY)
+    net = models.DecimalField(_("net"), **MONEY)
+
+    class Meta:
+        verbose_name = _("settlement per channel")
+        verbose_name_plural = _("settlement per channel")
+        constraints = [models.UniqueConstraint(fields=["batch", "channel"], name="recon_settle_channel_once")]
+
+    def __str__(self) -> str:
+        return f"{self.batch} {self.channel}"
+
+
+class SettlementItem(models.Model):
+    """One payment in a settlement batch; a payment is settled once (unique)."""
+
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.CASCADE, related_name="items")
+    payment = models.OneToOneField(
+        "billing.Payment", on_delete=models.PROTECT, related_name="settlement_item"
+    )
+    amount = models.DecimalField(_("amount"), **MONEY)
+    fee = models.DecimalField(_("fee"), **MONEY)
+
+    class Meta:
+        verbose_name = _("settled payment")
+        verbose_name_plural = _("settled payments")
+
+    def __str__(self) -> str:
+        return f"{self.batch} {self.payment_id}"
+
+
+class SettlementRun(models.Model):
+    """`settle --date`: one row per day, with progress; restartable biller by biller."""
+
+    business_date = models.DateField(_("business day"), unique=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING
+    )
+    billers_total = models.PositiveIntegerField(_("billers"), default=0)
+    billers_done = models.PositiveIntegerField(_("billers done"), default=0)
+    percent = models.PositiveSmallIntegerField(_("progress %"), default=0)
+    batches_built = models.PositiveIntegerField(_("batches built"), default=0)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("last error"), blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-business_date"]
+        verbose_name = _("settlement run")
+        verbose_name_plural = _("settlement runs")
+
+    def __str__(self) -> str:
+        return f"{self.business_date:%Y-%m-%d}"
+
+
+class Complaint(models.Model):
+    """A citizen's dispute about a payment, raised from its receipt number."""
+
+    token = models.CharField(max_length=32, unique=True, default=new_public_token, editable=False)
+    payment = models.ForeignKey("billing.Payment", on_delete=models.PROTECT, related_name="complaints")
+    reason = models.CharField(_("reason"), max_length=20, choices=ComplaintReason.choices)
+    details = models.TextField(_("details"), blank=True)
+    contact_name = models.CharField(_("your name"), max_length=60)
+    contact_email = models.EmailField(_("e-mail"), blank=True)
+    contact_phone = models.CharField(_("phone"), max_length=30, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ComplaintStatus.choices, default=ComplaintStatus.LOGGED
+    )
+    assignee = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("assigned to")
+    )
+    discrepancies = models.ManyToManyField(Discrepancy, blank=True, related_name="complaints")
+    outcome = models.TextField(_("outcome told to the citizen"), blank=True)
+    created_at = models.DateTimeField(_("raised"), default=timezone.now)
+    due_at = models.DateTimeField(_("answer due"))
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("complaint")
+        verbose_name_plural = _("complaints")
+
+    def __str__(self) -> str:
+        return f"C{self.pk} {self.get_reason_display()}"

@@ -1,0 +1,35 @@
+import datetime
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from billing.exceptions import BillingError
+from reconciliation import services
+from reconciliation.choices import StatementFormat
+
+
+class Command(BaseCommand):
+    help = "Import a channel's statement for a business day and reconcile it (idempotent, restartable)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--channel", required=True, help="ONLINE:<gateway> or PARTNER:<code>")
+        parser.add_argument("--date", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD")
+        parser.add_argument("--file", required=True, type=Path)
+        parser.add_argument("--format", choices=StatementFormat.values, default=None)
+
+    def handle(self, *args, channel, date, file, format, **options):
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise CommandError(str(exc)) from exc
+        try:
+            run = services.reconcile_file(
+                channel_code=channel, business_date=date, data=data, file_name=file.name, fmt=format
+            )
+        except BillingError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
+        self.stdout.write(
+            f"{run.channel_code} {run.business_date}: {run.get_status_display()} ({run.percent}%)"
+        )
+        for klass, value in run.counts.items():
+            self.stdout.write(f"  {klass:18} {value['count']:>9} {value['amount']:>16}")

@@ -1,0 +1,218 @@
+"""The matching engine: one statement against the platform's payments, set-based in PostgreSQL.
+
+Passes, each on what the previous ones left:
+1. channel reference (the channel's own transaction id = Payment.channel_ref);
+2. merchant order number (the source's own key = the idempotency key after `<SOURCE>:`), then receipt number;
+3. amount within the tolerance and time within the window — only where the line has exactly one candidate
+   and the candidate exactly one line; anything else is ambiguous and goes to a person, never to a guess.
+Refund lines are matched to the payment they refund (any day) by its channel reference.
+
+Every line and every in-scope payment gets exactly one result row of one class; the non-matched ones
+become discrepancies. The whole pass runs in one transaction: it either stores everything or nothing.
+"""
+
+import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from billing.choices import PaymentStatus
+from reconciliation.choices import LineKind, MatchClass, MatchMethod
+
+M = MatchClass
+
+_STEPS = [
+    # Temporary tables drop at commit; inside a caller's longer transaction drop them first.
+    "DROP TABLE IF EXISTS rl, rp, pairs, rr, ul, up, cand",
+    # Statement lines of this file, numbered within their reference (a repeat is a duplicate).
+    """
+    CREATE TEMP TABLE rl ON COMMIT DROP AS
+    SELECT l.id, l.line_no, l.kind, l.channel_ref, l.original_ref, l.merchant_ref, l.receipt_no, l.amount,
+           l.occurred_at,
+           row_number() OVER (PARTITION BY l.kind, l.channel_ref ORDER BY l.line_no) AS rn,
+           prior.channel_ref IS NOT NULL AS seen_before
+    FROM reconciliation_statementline l
+    LEFT JOIN (
+        SELECT DISTINCT o.kind, o.channel_ref FROM reconciliation_statementline o
+        JOIN reconciliation_statementfile f ON f.id = o.statement_id
+        JOIN reconciliation_reconciliationrun r ON r.statement_id = f.id AND r.status = 'done'
+        WHERE f.channel_code = %(code)s AND o.statement_id <> %(statement)s
+    ) prior ON prior.kind = l.kind AND prior.channel_ref = l.channel_ref
+    WHERE l.statement_id = %(statement)s
+    """,
+    # The platform's payments of this channel and day; a repeated channel reference is a duplicate.
+    """
+    CREATE TEMP TABLE rp ON COMMIT DROP AS
+    SELECT id, channel_ref, substr(idempotency_key, %(prefix_len)s + 1) AS merchant_ref, receipt_no,
+           amount, status, posted_at,
+           CASE WHEN channel_ref = '' THEN 1
+                ELSE row_number() OVER (PARTITION BY channel_ref ORDER BY posted_at, id) END AS rn
+    FROM billing_payment
+    WHERE channel = %(channel)s AND business_date = %(day)s AND idempotency_key LIKE %(prefix_like)s
+    """,
+    "CREATE TEMP TABLE pairs (line_id bigint, payment_id bigint, method varchar(16)) ON COMMIT DROP",
+    "CREATE TEMP TABLE rr ON COMMIT DROP AS SELECT DISTINCT original_ref FROM rl WHERE kind = 'refund'",
+    # 1: channel reference
+    """
+    INSERT INTO pairs
+    SELECT l.id, p.id, 'channel_ref' FROM rl l JOIN rp p ON p.channel_ref = l.channel_ref
+    WHERE l.kind = 'payment' AND l.rn = 1 AND NOT l.seen_before AND p.rn = 1 AND p.channel_ref <> ''
+    """,
+    "CREATE TEMP TABLE ul ON COMMIT DROP AS SELECT l.* FROM rl l WHERE l.kind = 'payment' AND l.rn = 1 "
+    "AND NOT l.seen_before AND NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.line_id = l.id)",
+    "CREATE TEMP TABLE up ON COMMIT DROP AS SELECT p.* FROM rp p WHERE p.rn = 1 "
+    "AND NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.payment_id = p.id)",
+    "ANALYZE ul",
+    "ANALYZE up",
+    # 2: merchant order number, then receipt number (each side used once)
+    """
+    INSERT INTO pairs
+    SELECT DISTINCT ON (l.id) l.id, p.id, 'merchant_ref'
+    FROM ul l JOIN up p ON p.merchant_ref = l.merchant_ref
+    WHERE l.merchant_ref <> '' ORDER BY l.id, p.id
+    """,
+    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
+    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
+    """
+    INSERT INTO pairs
+    SELECT DISTINCT ON (l.id) l.id, p.id, 'receipt' FROM ul l JOIN up p ON p.receipt_no = l.receipt_no
+    WHERE l.receipt_no <> '' ORDER BY l.id, p.id
+    """,
+    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
+    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
+    "CREATE INDEX ON up (amount, posted_at)",
+    "ANALYZE up",
+    # 3: amount and time, unique both ways
+    """
+    CREATE TEMP TABLE cand ON COMMIT DROP AS
+    SELECT l.id AS line_id, p.id AS payment_id FROM ul l JOIN up p
+      ON p.amount BETWEEN l.amount - %(tolerance)s AND l.amount + %(tolerance)s
+     AND l.occurred_at IS NOT NULL
+     AND p.posted_at BETWEEN l.occurred_at - %(window)s AND l.occurred_at + %(window)s
+    """,
+    """
+    INSERT INTO pairs
+    SELECT c.line_id, c.payment_id, 'amount_time' FROM cand c
+    WHERE (SELECT count(*) FROM cand x WHERE x.line_id = c.line_id) = 1
+      AND (SELECT count(*) FROM cand y WHERE y.payment_id = c.payment_id) = 1
+    """,
+    # Results. Pairs: amount first, then status (reversed with us, no refund at the channel).
+    """
+    INSERT INTO reconciliation_matchresult
+        (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
+    SELECT %(run)s,
+           CASE WHEN l.amount <> p.amount THEN 'amount_mismatch'
+                WHEN p.status = 'reversed' AND rr.original_ref IS NULL THEN 'status_mismatch'
+                ELSE 'matched' END,
+           pr.method, l.id, p.id, l.amount, p.amount, 1
+    FROM pairs pr JOIN rl l ON l.id = pr.line_id JOIN rp p ON p.id = pr.payment_id
+    LEFT JOIN rr ON rr.original_ref = l.channel_ref
+    """,
+    # Payment lines repeated in the file, or already reconciled from another statement.
+    """
+    INSERT INTO reconciliation_matchresult
+        (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
+    SELECT %(run)s, 'duplicate', '', l.id, first_pair.payment_id, l.amount, NULL, 0
+    FROM rl l
+    LEFT JOIN rl first ON first.kind = l.kind AND first.channel_ref = l.channel_ref AND first.rn = 1
+    LEFT JOIN pairs first_pair ON first_pair.line_id = first.id
+    WHERE l.kind = 'payment' AND (l.rn > 1 OR l.seen_before)
+    """,
+    # Payment lines with no payment: missing on the platform (candidates > 1: ambiguous).
+    """
+    INSERT INTO reconciliation_matchresult
+        (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
+    SELECT %(run)s, 'missing_platform', '', l.id, NULL, l.amount, NULL,
+           (SELECT count(*) FROM cand c WHERE c.line_id = l.id)
+    FROM ul l WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.line_id = l.id)
+    """,
+    # Payments repeated on the platform under one channel reference.
+    """
+    INSERT INTO reconciliation_matchresult
+        (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
+    SELECT %(run)s, 'duplicate', '', NULL, p.id, NULL, p.amount, 0 FROM rp p WHERE p.rn > 1
+    """,
+    # Payments the channel has nothing for.
+    """
+    INSERT INTO reconciliation_matchresult
+        (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
+    SELECT %(run)s, 'missing_channel', '', NULL, p.id, NULL, p.amount,
+           (SELECT count(*) FROM cand c WHERE c.payment_id = p.id)
+    FROM up p WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.payment_id = p.id)
+    """,
+    # Refund lines, against the payment they refund (any day of this channel).
+    """
+    INSERT INTO reconciliation_matchresult
+        (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
+    SELECT %(run)s,
+           CASE WHEN l.rn > 1 OR l.seen_before THEN 'duplicate'
+                WHEN p.id IS NULL THEN 'missing_platform'
+                WHEN p.amount <> l.amount THEN 'amount_mismatch'
+                WHEN p.status = 'posted' THEN 'status_mismatch'
+                ELSE 'matched' END,
+           CASE WHEN p.id IS NULL OR l.rn > 1 OR l.seen_before THEN '' ELSE 'channel_ref' END,
+           l.id, p.id, l.amount, p.amount, CASE WHEN p.id IS NULL THEN 0 ELSE 1 END
+    FROM rl l
+    LEFT JOIN LATERAL (
+        SELECT id, amount, status FROM billing_payment bp
+        WHERE bp.channel = %(channel)s AND bp.channel_ref = l.original_ref AND bp.channel_ref <> ''
+          AND bp.idempotency_key LIKE %(prefix_like)s
+        ORDER BY bp.posted_at, bp.id LIMIT 1
+    ) p ON true
+    WHERE l.kind = 'refund'
+    """,
+    # Discrepancies: every result that is not matched.
+    """
+    INSERT INTO reconciliation_discrepancy
+        (run_id, result_id, klass, channel_code, business_date, line_id, payment_id, biller_id,
+         line_amount, payment_amount, candidates, status, resolution, resolution_note, created_at)
+    SELECT r.run_id, r.id, r.klass, %(code)s, %(day)s, r.line_id, r.payment_id, bp.biller_id,
+           r.line_amount, r.payment_amount, r.candidates, 'open', '', '', now()
+    FROM reconciliation_matchresult r LEFT JOIN billing_payment bp ON bp.id = r.payment_id
+    WHERE r.run_id = %(run)s AND r.klass <> 'matched'
+    """,
+]
+
+_COUNTS_SQL = """
+SELECT klass, count(*), coalesce(sum(coalesce(line_amount, payment_amount)), 0)
+FROM reconciliation_matchresult WHERE run_id = %s GROUP BY klass
+"""
+
+
+def match_statement(
+    *,
+    run_id: int,
+    statement_id: int,
+    channel_code: str,
+    channel: str,
+    source: str,
+    day: datetime.date,
+    amount_tolerance: Decimal,
+    window_seconds: int,
+) -> dict:
+    """Store one result per line and per payment, and a discrepancy per non-matched result. The caller
+    holds the transaction (and has removed any earlier, unfinished attempt's rows)."""
+    params = {
+        "run": run_id,
+        "statement": statement_id,
+        "code": channel_code,
+        "channel": channel,
+        "day": day,
+        "prefix_len": len(source) + 1,
+        "prefix_like": source.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ":%",
+        "tolerance": amount_tolerance,
+        "window": datetime.timedelta(seconds=window_seconds),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+        for step in _STEPS:
+            cursor.execute(step, params)
+        cursor.execute(_COUNTS_SQL, [run_id])
+        rows = cursor.fetchall()
+    counts = {klass: {"count": 0, "amount": "0.00"} for klass in M.values}
+    for klass, count, amount in rows:
+        counts[klass] = {"count": count, "amount": str(amount)}
+    return counts
+
+
+__all__ = ["LineKind", "MatchMethod", "PaymentStatus", "match_statement"]

@@ -1,0 +1,55 @@
+"""Celery tasks: thin wrappers that call the services by id; safe to run twice."""
+
+import datetime
+from pathlib import Path
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from reconciliation import services
+
+
+@shared_task(acks_late=True)
+def run_reconciliation(run_id: int) -> dict:
+    run = services.run_reconciliation(run_id=run_id)
+    return {"run": run.pk, "status": run.status, "counts": run.counts}
+
+
+@shared_task(acks_late=True)
+def settle_day(day: str) -> dict:
+    run = services.settle_day(day=datetime.date.fromisoformat(day))
+    return {"day": day, "status": run.status, "batches": run.batches_built}
+
+
+@shared_task
+def nightly_reconcile(day: str | None = None) -> list[dict]:
+    """Reconcile every statement dropped for yesterday under RECON_INBOX_DIR/<CHANNEL>/<YYYY-MM-DD>.*
+    (e.g. inbox/ONLINE_WECHAT/2026-11-26.csv; `_` stands for `:` in the folder name)."""
+    target = datetime.date.fromisoformat(day) if day else timezone.localdate() - datetime.timedelta(days=1)
+    inbox = Path(settings.RECON_INBOX_DIR)
+    done = []
+    if not inbox.is_dir():
+        return done
+    for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob(f"{target:%Y-%m-%d}.*")):
+            run = services.reconcile_file(
+                channel_code=folder.name.replace("_", ":", 1),
+                business_date=target,
+                data=path.read_bytes(),
+                file_name=path.name,
+            )
+            done.append({"channel": run.channel_code, "status": run.status, "counts": run.counts})
+    return done
+
+
+@shared_task
+def nightly_settle(day: str | None = None) -> dict:
+    """T+1: settle yesterday's reconciled money."""
+    target = day or (timezone.localdate() - datetime.timedelta(days=1)).isoformat()
+    return settle_day(target)
+
+
+@shared_task(acks_late=True)
+def send_complaint_notice(complaint_id: int, event: str) -> None:
+    services.send_notice(complaint_id, event)

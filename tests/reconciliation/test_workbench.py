@@ -1,0 +1,151 @@
+"""The discrepancy workbench: each action keeps the ledger balanced, is audited, and only
+reconciliation staff may act; a write-off needs a second person."""
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from billing.choices import PaymentStatus
+from billing.models import AuditEvent, JournalLine
+from billing.money import ZERO
+from reconciliation import services
+from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution
+from reconciliation.exceptions import ReconciliationError
+from reconciliation.models import Discrepancy
+from tests.factories import BillFactory, CustomerAccountFactory
+from tests.reconciliation.conftest import CHANNEL, billpay_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def ledger_total():
+    return sum(JournalLine.objects.values_list("amount", flat=True), ZERO)
+
+
+@pytest.fixture
+def found(shop, today):
+    absent = shop.pay("70.00")
+    short = shop.pay("50.00")
+    account = CustomerAccountFactory(biller=shop.biller, account_no="55550001")
+    BillFactory(account=account, amount_due=Decimal("88.00"))
+    lines = [("PAYMENT", short.channel_ref, "49.00", "", None), ("PAYMENT", "GHOST-1", "88.00", "", None)]
+    run = services.reconcile_file(
+        channel_code=CHANNEL, business_date=today, data=billpay_csv(today, lines), file_name="s"
+    )
+    by_class = {d.klass: d for d in Discrepancy.objects.filter(run=run)}
+    return {"absent": absent, "short": short, "account": account, **by_class}
+
+
+def test_posting_the_missing_payment_resolves_it(found, officer):
+    discrepancy = services.resolve_discrepancy(
+        discrepancy=found[MatchClass.MISSING_PLATFORM],
+        action=Resolution.POST_MISSING,
+        note="channel took it",
+        actor=officer,
+        biller_code="WATER01",
+        account_no="55550001",
+    )
+    assert discrepancy.status == DiscrepancyStatus.RESOLVED
+    assert discrepancy.resolution_payment.amount == Decimal("88.00")
+    assert discrepancy.resolution_payment.channel_ref == "GHOST-1"
+    assert ledger_total() == ZERO
+    assert AuditEvent.objects.filter(action="discrepancy.resolved", target_id=str(discrepancy.pk)).exists()
+
+
+def test_reversing_ours_resolves_a_payment_the_channel_never_had(found, officer):
+    discrepancy = services.resolve_discrepancy(
+        discrepancy=found[MatchClass.MISSING_CHANNEL],
+        action=Resolution.REVERSE_OURS,
+        note="never reached",
+        actor=officer,
+    )
+    found["absent"].refresh_from_db()
+    assert found["absent"].status == PaymentStatus.REVERSED
+    assert discrepancy.resolution_entry.lines.count() == 2
+    assert ledger_total() == ZERO
+
+
+def test_a_write_off_needs_a_second_person(found, officer, second_officer):
+    discrepancy = found[MatchClass.AMOUNT_MISMATCH]
+    services.resolve_discrepancy(
+        discrepancy=discrepancy, action=Resolution.WRITE_OFF, note="1 yuan short", actor=officer
+    )
+    discrepancy.refresh_from_db()
+    assert discrepancy.status == DiscrepancyStatus.AWAITING_APPROVAL
+    with pytest.raises(ReconciliationError) as caught:
+        services.approve_write_off(discrepancy=discrepancy, actor=officer)
+    assert caught.value.code == "write_off_second_person"
+    services.approve_write_off(discrepancy=discrepancy, actor=second_officer, note="ok")
+    discrepancy.refresh_from_db()
+    assert discrepancy.status == DiscrepancyStatus.RESOLVED
+    amounts = sorted(discrepancy.resolution_entry.lines.values_list("amount", flat=True))
+    assert amounts == [Decimal("-1.00"), Decimal("1.00")]
+    assert ledger_total() == ZERO
+
+
+def test_an_action_that_does_not_fit_the_class_is_refused(found, officer):
+    with pytest.raises(ReconciliationError) as caught:
+        services.resolve_discrepancy(
+            discrepancy=found[MatchClass.MISSING_CHANNEL],
+            action=Resolution.POST_MISSING,
+            note="x",
+            actor=officer,
+        )
+    assert caught.value.code == "not_resolvable"
+    assert Discrepancy.objects.get(pk=found[MatchClass.MISSING_CHANNEL].pk).status == DiscrepancyStatus.OPEN
+
+
+def test_a_note_is_required(found, officer):
+    with pytest.raises(ReconciliationError):
+        services.resolve_discrepancy(
+            discrepancy=found[MatchClass.MISSING_CHANNEL],
+            action=Resolution.REVERSE_OURS,
+            note=" ",
+            actor=officer,
+        )
+
+
+def test_an_auditor_may_read_but_not_act(found, auditor, client):
+    with pytest.raises(ReconciliationError) as caught:
+        services.assign_discrepancy(
+            discrepancy=found[MatchClass.MISSING_CHANNEL], assignee=auditor, actor=auditor
+        )
+    assert caught.value.code == "not_reconciliation_staff"
+    client.force_login(auditor)
+    pk = found[MatchClass.MISSING_CHANNEL].pk
+    assert client.get(reverse("admin:reconciliation_discrepancy_change", args=[pk])).status_code == 200
+    assert client.get(reverse("admin:reconciliation_discrepancy_resolve", args=[pk])).status_code == 403
+
+
+def test_a_biller_operator_sees_no_discrepancies(found, operator, client):
+    client.force_login(operator)
+    assert client.get(reverse("admin:reconciliation_discrepancy_changelist")).status_code == 403
+
+
+def test_the_officer_resolves_through_the_admin(found, officer, client):
+    client.force_login(officer)
+    pk = found[MatchClass.MISSING_CHANNEL].pk
+    listing = client.get(
+        reverse("admin:reconciliation_discrepancy_changelist"), {"klass__exact": "missing_channel"}
+    )
+    assert listing.status_code == 200 and len(listing.context["cl"].result_list) == 1
+    response = client.post(
+        reverse("admin:reconciliation_discrepancy_resolve", args=[pk]),
+        {"action": Resolution.REVERSE_OURS, "note": "never reached the gateway"},
+    )
+    assert response.status_code == 302
+    assert Discrepancy.objects.get(pk=pk).status == DiscrepancyStatus.RESOLVED
+    page = client.get(reverse("admin:reconciliation_discrepancy_change", args=[pk]))
+    assert "discrepancy.resolved" in page.text
+
+
+def test_assign_to_me_from_the_list(found, officer, client):
+    client.force_login(officer)
+    pk = found[MatchClass.MISSING_CHANNEL].pk
+    client.post(
+        reverse("admin:reconciliation_discrepancy_changelist"),
+        {"action": "assign_to_me", "_selected_action": [pk]},
+    )
+    discrepancy = Discrepancy.objects.get(pk=pk)
+    assert discrepancy.status == DiscrepancyStatus.ASSIGNED and discrepancy.assignee == officer
