@@ -358,6 +358,17 @@ def find_outlets(
     return outlets
 
 
+def outlet_for(branch: Branch) -> Outlet:
+    """One outlet's hours today, whether it is open now, and its next announced closure."""
+    moment = timezone.localtime()
+    return Outlet(
+        branch,
+        hours_today=hours_on(branch, moment.date()),
+        open_now=open_now(branch, moment),
+        upcoming=branch.planned_closures.filter(status=ClosureStatus.PLANNED).order_by("starts_on").first(),
+    )
+
+
 def nearest_open_alternatives(
     branch: Branch, *, biller: Biller | None = None, limit: int = 3
 ) -> list[Outlet]:
