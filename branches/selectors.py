@@ -246,8 +246,12 @@ def till_report(till: Till) -> TillReport:
 
 
 def clerk_tills_on(user, day: datetime.date) -> list[Till]:
+    """The day's tills the user reports on: their own, and every till of the branches they supervise."""
+    supervised = BranchStaff.objects.filter(user=user, role=BranchRole.SUPERVISOR).values("branch_id")
     return list(
-        Till.objects.filter(clerk=user, business_date=day).select_related("branch").order_by("opened_at")
+        Till.objects.filter(Q(clerk=user) | Q(branch_id__in=supervised), business_date=day)
+        .select_related("branch", "clerk")
+        .order_by("branch__code", "opened_at")
     )
 
 
