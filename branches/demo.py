@@ -8,7 +8,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from billing.choices import Channel
 from billing.models import BillerCategory
+from billing.services import set_fee_schedule
 from branches import services
 from branches.choices import BranchStatus, OperatorKind
 from branches.hours import format_weekly_hours, parse_weekly_hours
@@ -124,6 +126,7 @@ def seed(*, users, billers, branches, summary) -> None:
         CoverageThreshold.objects.get_or_create(
             district=district, defaults={"min_open_outlets": max(3, count // 12)}
         )
+    _counter_fees(billers, actor=users.get("admin"))
     if planned:  # a re-run that adds nothing keeps the summary line as it was
         summary.created["demo outlets"] = len(planned)
 
@@ -183,3 +186,25 @@ def _statuses(new_branches: list[Branch], *, actor, rng: random.Random) -> None:
                 reason="门店装修改造" if suspend else "租约到期，网点迁址",
                 actor=actor,
             )
+
+
+COUNTER_FEE_FROM = datetime.date(2024, 1, 1)
+
+
+def _counter_fees(billers: dict, *, actor) -> None:
+    """What outlet operators earn per cash payment (the cash-counter fee schedule): ¥0.60 + 0.1%, at most
+    ¥3.00, borne by the biller; only for billers that take cash and have no counter schedule yet."""
+    for biller in billers.values():
+        if not biller.accepts_cash or biller.fee_schedules.filter(channel=Channel.COUNTER).exists():
+            continue
+        set_fee_schedule(
+            biller=biller,
+            channel=Channel.COUNTER,
+            fixed=Decimal("0.60"),
+            percentage=Decimal("0.0010"),
+            min_fee=Decimal("0.00"),
+            max_fee=Decimal("3.00"),
+            payer_pays=False,
+            valid_from=COUNTER_FEE_FROM,
+            actor=actor,
+        )

@@ -246,8 +246,12 @@ def till_report(till: Till) -> TillReport:
 
 
 def clerk_tills_on(user, day: datetime.date) -> list[Till]:
+    """The day's tills the user reports on: their own, and every till of the branches they supervise."""
+    supervised = BranchStaff.objects.filter(user=user, role=BranchRole.SUPERVISOR).values("branch_id")
     return list(
-        Till.objects.filter(clerk=user, business_date=day).select_related("branch").order_by("opened_at")
+        Till.objects.filter(Q(clerk=user) | Q(branch_id__in=supervised), business_date=day)
+        .select_related("branch", "clerk")
+        .order_by("branch__code", "opened_at")
     )
 
 
@@ -356,6 +360,17 @@ def find_outlets(
         outlet.open_now = open_now(outlet.branch, moment)
         outlet.upcoming = upcoming.get(outlet.branch.pk)
     return outlets
+
+
+def outlet_for(branch: Branch) -> Outlet:
+    """One outlet's hours today, whether it is open now, and its next announced closure."""
+    moment = timezone.localtime()
+    return Outlet(
+        branch,
+        hours_today=hours_on(branch, moment.date()),
+        open_now=open_now(branch, moment),
+        upcoming=branch.planned_closures.filter(status=ClosureStatus.PLANNED).order_by("starts_on").first(),
+    )
 
 
 def nearest_open_alternatives(

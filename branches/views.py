@@ -324,9 +324,13 @@ def outlet_detail(request, code):
     branch = selectors.public_branch(code)
     if branch is None:
         raise Http404
-    outlet = selectors.find_outlets(district=branch.district, include_closed=True, limit=10_000)
-    outlet = next((o for o in outlet if o.branch.pk == branch.pk), None) or selectors.Outlet(branch)
-    alternatives = [] if branch.is_open else selectors.nearest_open_alternatives(branch, limit=3)
+    outlet = selectors.outlet_for(branch)
+    biller = next((b for b in selectors.cash_billers() if b.code == request.GET.get("biller")), None)
+    alternatives = (
+        selectors.nearest_open_alternatives(branch, biller=biller, limit=3)
+        if not branch.is_open or outlet.upcoming
+        else []
+    )
     return render(
         request,
         "branches/outlet.html",
@@ -334,7 +338,7 @@ def outlet_detail(request, code):
             "outlet": outlet,
             "branch": branch,
             "alternatives": alternatives,
-            "billers": selectors.cash_billers(),
+            "biller": biller,
         },
     )
 

@@ -55,3 +55,31 @@ def test_a_clerk_takes_cash_at_the_counter_double_submits_and_closes_the_till_sh
     screenshot("counter-day-report")
     till = Till.objects.get()
     assert till.variance == Decimal("-0.50") and till.variance_entry_id is not None
+
+
+def test_a_citizen_finds_the_nearest_outlet_and_sees_a_suspension(
+    live_server, page, screenshot, branch_x, branch_y, water
+):
+    import datetime
+
+    from django.utils import timezone
+
+    from branches import services
+
+    services.change_branch_status(
+        branch=branch_x,
+        to_status="suspended",
+        actor=None,
+        reason="内部装修",
+        until=timezone.localdate() + datetime.timedelta(days=10),
+    )
+    page.goto(live_server.url + "/outlets/?biller=WATER&lat=30.2&lng=120.2")
+    items = page.locator("#outlets li")
+    assert items.count() == 2
+    assert (
+        "内部装修" in items.nth(0).inner_text()
+    )  # the suspended one is nearest, and says why and until when
+    screenshot("outlet-finder")
+    items.nth(0).locator("a").first.click()
+    page.wait_for_selector("#alternatives")
+    assert "Y支局" in page.inner_text("#alternatives")

@@ -200,3 +200,38 @@ class TestTheCounterFlow:
             url, {"reason": "错", "supervisor_username": "sam", "supervisor_password": PASSWORD}
         )
         assert right.status_code == 302 and Payment.objects.get().status == "reversed"
+
+
+def test_a_supervisors_day_report_shows_every_till_of_the_branch(client, dave, sam, erin, branch_x, branch_y):
+    services.open_till(clerk=dave, branch=branch_x, opening_float="100")
+    services.open_till(clerk=erin, branch=branch_y, opening_float="200")
+    client.force_login(sam)
+    reports = client.get(reverse("counter:day_report")).context["reports"]
+    assert [report.till.clerk for report in reports] == [dave]
+    client.force_login(dave)
+    assert [r.till.clerk for r in client.get(reverse("counter:day_report")).context["reports"]] == [dave]
+
+
+def test_the_receipt_offers_a_void_only_while_the_clerks_till_is_open(client, dave, sam, branch_x, bill):
+    till = services.open_till(clerk=dave, branch=branch_x, opening_float="0")
+    taken = services.take_cash(
+        clerk=dave,
+        till_id=till.pk,
+        biller_code="WATER",
+        account_no="12345678",
+        periods=["2026-10"],
+        amount="86.50",
+        tendered="86.50",
+        form_key="v1",
+    )
+    receipt = reverse("counter:receipt", args=[taken.counter_payment.payment.receipt_no])
+    void = reverse("counter:void", args=[taken.counter_payment.payment.receipt_no])
+    client.force_login(dave)
+    assert void in client.get(receipt).text
+    client.force_login(sam)
+    assert void not in client.get(receipt).text
+    services.close_till(
+        till_id=till.pk, clerk=dave, counts={5000: 1, 2000: 1, 1000: 1, 500: 1, 100: 1, 50: 1}
+    )
+    client.force_login(dave)
+    assert void not in client.get(receipt).text

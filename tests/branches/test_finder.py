@@ -83,3 +83,24 @@ def test_todays_hours_and_open_now_come_from_the_weekly_hours(branch_x):
     tz = timezone.get_current_timezone()
     assert open_now(branch_x, datetime.datetime(2026, 11, 23, 9, 0, tzinfo=tz)) is True
     assert open_now(branch_x, datetime.datetime(2026, 11, 23, 18, 0, tzinfo=tz)) is False
+
+
+def test_an_outlet_closing_soon_shows_the_alternatives_that_take_the_biller(
+    client, branch_x, branch_y, admin_user, water
+):
+    from billing.models import BillerCategory
+
+    services.plan_closure(
+        branch=branch_x,
+        to_status=BranchStatus.CLOSED,
+        starts_on=timezone.localdate() + datetime.timedelta(days=30),
+        reason="网点撤并",
+        actor=admin_user,
+    )
+    BranchFactory(code="BR-Z", latitude=Decimal("30.201"), longitude=Decimal("120.201"))
+    branch_y.takes_all_billers = False
+    branch_y.save()
+    branch_y.cash_categories.set([BillerCategory.objects.get(code="electricity")])
+    response = client.get(reverse("outlets:detail", args=["BR-X"]), {"biller": "WATER"})
+    assert "网点撤并" in response.text
+    assert [o.branch.code for o in response.context["alternatives"]] == ["BR-Z"]

@@ -92,3 +92,9 @@ def test_a_reimport_updates_by_code_and_keeps_the_status(admin_user, branch_x):
     assert (report.new, report.updated) == (0, 1)
     branch_x.refresh_from_db()
     assert branch_x.name == "新名字" and branch_x.status == BranchStatus.SUSPENDED
+    import_branches(tablib.Dataset(row(2, code="BR-X"), headers=HEADERS), actor=admin_user)
+    assert set(branch_x.cash_categories.values_list("code", flat=True)) == {"water", "electricity"}
+    import_branches(
+        tablib.Dataset(row(4, code="BR-X", cash_categories="water"), headers=HEADERS), actor=admin_user
+    )
+    assert list(branch_x.cash_categories.values_list("code", flat=True)) == ["water"]

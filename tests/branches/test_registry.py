@@ -185,3 +185,51 @@ def test_a_citizen_whose_account_was_paid_in_cash_there_is_told_too(branch_x, bi
         branch=branch_x,
     )
     assert list(recent_payers_at(branch_x, days=90)) == [citizen]
+
+
+def test_payers_are_told_of_a_planned_closure_when_it_is_announced(
+    branch_x, bill, admin_user, django_capture_on_commit_callbacks
+):
+    payer = PayerFactory(email="zhao@example.com")
+    post_payment(
+        channel=Channel.COUNTER,
+        idempotency_key="p2",
+        biller_code="WATER",
+        account_no="12345678",
+        amount="86.50",
+        branch=branch_x,
+        payer=payer,
+    )
+    starts = in_days(21)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.plan_closure(
+            branch=branch_x,
+            to_status=BranchStatus.CLOSED,
+            starts_on=starts,
+            reason="网点撤并",
+            actor=admin_user,
+        )
+    [notice] = [m for m in mail.outbox if m.to == ["zhao@example.com"]]
+    assert starts.isoformat() in notice.subject and "网点撤并" in notice.body
+
+
+def test_a_supervisor_sees_only_the_status_history_and_closures_of_the_branch(
+    client, sam, branch_x, branch_y, admin_user
+):
+    from django.urls import reverse
+
+    services.change_branch_status(
+        branch=branch_x, to_status=BranchStatus.SUSPENDED, actor=admin_user, reason="甲"
+    )
+    services.change_branch_status(
+        branch=branch_y, to_status=BranchStatus.SUSPENDED, actor=admin_user, reason="乙"
+    )
+    services.plan_closure(
+        branch=branch_y, to_status=BranchStatus.CLOSED, starts_on=in_days(30), reason="撤点", actor=admin_user
+    )
+    client.force_login(sam)
+    changes = client.get(reverse("admin:branches_branchstatuschange_changelist")).context["cl"].result_list
+    assert [c.branch.code for c in changes] == ["BR-X"]
+    closures = client.get(reverse("admin:branches_plannedclosure_changelist")).context["cl"].result_list
+    assert list(closures) == []
+    assert client.get(reverse("admin:branches_coveragealert_changelist")).status_code == 403
