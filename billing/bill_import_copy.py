@@ -531,6 +531,7 @@ def import_bills_copy(
                 )
     finally:
         with connection.cursor() as cursor:
+            cursor.execute("RESET work_mem")  # the connection may serve other work next (a Celery worker)
             cursor.execute(
                 "DROP TABLE IF EXISTS billpay_import_stage; DROP TABLE IF EXISTS billpay_import_norm; "
                 "DROP TABLE IF EXISTS billpay_import_valid; DROP TABLE IF EXISTS billpay_import_names"
