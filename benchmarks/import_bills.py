@@ -160,7 +160,7 @@ def run_command(url: str, path: Path) -> tuple[float, float, str]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "manage.py", "import_bills", "--biller", BILLER_CODE, str(path)],
+        [sys.executable, "manage.py", "import_bills", "--biller", BILLER_CODE, str(path), "-v", "2"],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,
@@ -223,7 +223,7 @@ def main(argv) -> int:
             f"import_bills (new bills):       {first:6.2f} s  {args.rows / first:>9,.0f} rows/s  "
             f"peak RSS {rss:.0f} MB"
         )
-        print(f"  {output}")
+        print("  " + output.replace("\n", "\n  "))
         bills = Bill.objects.filter(biller__code=BILLER_CODE).count()
         accounts = CustomerAccount.objects.filter(biller__code=BILLER_CODE).count()
         checks = [("bills created", bills == args.rows), ("accounts created", accounts == args.rows)]
@@ -233,8 +233,8 @@ def main(argv) -> int:
             f"import_bills (same file again): {again:6.2f} s  {args.rows / again:>9,.0f} rows/s  "
             f"peak RSS {rss_again:.0f} MB"
         )
-        print(f"  {output}")
-        checks.append(("second run changes nothing", f"unchanged={args.rows}" in output))
+        print("  " + output.replace("\n", "\n  "))
+        checks.append(("second run changes nothing", f"unchanged={args.rows} " in output))
 
         copy_seconds = postgres_copy(config, path)
         print(

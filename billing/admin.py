@@ -24,6 +24,7 @@ from billing.admin_scoping import (
     ScopedBranchListFilter,
     ScopedInlineMixin,
 )
+from billing.audit import record_audit
 from billing.choices import BillStatus
 from billing.exceptions import BillingError
 from billing.models import (
@@ -148,7 +149,7 @@ class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(FeeSchedule)
-class FeeScheduleAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class FeeScheduleAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     """Prices per biller and channel. Added through `set_fee_schedule` (audited on the biller); a row is
     never edited or deleted: a new price is a new row from a later date."""
 
@@ -185,6 +186,8 @@ class FeeScheduleAdmin(ScopedAdminMixin, admin.ModelAdmin):
             actor=request.user,
         )
         obj.pk, obj.created_at = schedule.pk, schedule.created_at
+        # The service audits the new price on the biller; the schedule's own history gets the add too.
+        self._pending_audit = (obj, False, list(form.changed_data), {})
 
 
 @admin.register(BillerStaff)
@@ -320,7 +323,12 @@ for model in (User, Group):
 
 @admin.register(User)
 class StaffUserAdmin(ScopedAdminMixin, AuditedAdminMixin, UserAdmin):
-    pass
+    def user_change_password(self, request, id, form_url=""):
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            user = self.get_object(request, id)
+            record_audit(actor=request.user, action="admin.password_changed", target=user)
+        return response
 
 
 @admin.register(Group)

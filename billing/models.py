@@ -213,6 +213,8 @@ class CustomerAccount(models.Model):
         verbose_name_plural = _("customer accounts")
         constraints = [
             models.UniqueConstraint(fields=["biller", "account_no"], name="account_unique_per_biller"),
+            # The target of the bills' composite foreign key (account, biller).
+            models.UniqueConstraint(fields=["id", "biller"], name="account_id_biller_unique"),
             models.CheckConstraint(condition=Q(credit_balance__gte=0), name="account_credit_not_negative"),
         ]
 
@@ -226,9 +228,14 @@ class CustomerAccount(models.Model):
 
 class Bill(models.Model):
     # Served by the (biller, period) and unique (account, period) indexes below: no single-column ones.
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="bills", db_index=False)
+    # On PostgreSQL one composite foreign key, (account, biller) → the account's (id, biller), replaces
+    # the two single ones (migration 0009): it also proves that a bill's biller is its account's biller,
+    # and a bill import pays for one deferred check per bill instead of two.
+    biller = models.ForeignKey(
+        Biller, on_delete=models.PROTECT, related_name="bills", db_index=False, db_constraint=False
+    )
     account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, related_name="bills", db_index=False
+        CustomerAccount, on_delete=models.PROTECT, related_name="bills", db_index=False, db_constraint=False
     )
     period = models.CharField(_("period"), max_length=7, validators=[period_validator])
     amount_due = models.DecimalField(_("amount due"), **MONEY)

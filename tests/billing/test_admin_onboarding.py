@@ -231,3 +231,33 @@ def test_a_paid_bill_cannot_be_changed_by_hand(client, admin_user):
     client.force_login(admin_user)
     form = client.get(reverse("admin:billing_bill_change", args=[bill.pk])).context["adminform"].form
     assert "amount_due" not in form.fields
+
+
+def test_a_new_fee_schedule_and_a_password_change_are_in_the_history(client, admin_user, django_user_model):
+    biller = OnboardingBillerFactory()
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:billing_feeschedule_add"),
+        {
+            "biller": biller.pk,
+            "channel": Channel.COUNTER,
+            "fixed_fee": "1.00",
+            "percentage": "0.0000",
+            "min_fee": "0.00",
+            "max_fee": "",
+            "valid_from": "2026-03-01",
+        },
+    )
+    assert response.status_code == 302
+    schedule = FeeSchedule.objects.get(biller=biller, channel=Channel.COUNTER)
+    history = client.get(reverse("admin:billing_feeschedule_history", args=[schedule.pk]))
+    assert b"admin.added" in history.content
+
+    user = django_user_model.objects.create_user("dan", "d@example.com", "old-pw-1234", is_staff=True)
+    response = client.post(
+        reverse("admin:auth_user_password_change", args=[user.pk]),
+        {"password1": "N3w-secret-pass!", "password2": "N3w-secret-pass!", "usable_password": "true"},
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="admin.password_changed")
+    assert (event.actor, event.target_id) == (admin_user, str(user.pk))

@@ -59,7 +59,7 @@ class Command(BaseCommand):
         if options["errors_csv"]:
             errors_out = open(options["errors_csv"], "w", newline="", encoding="utf-8-sig")  # noqa: SIM115
             errors_out.write(",".join(ERROR_REPORT_HEADER) + "\r\n")
-        started = time.perf_counter()
+        started = self._started = time.perf_counter()
         try:
             report = self._run(biller, path, options, actor, errors_out)
         except BillImportError as refused:
@@ -108,4 +108,5 @@ class Command(BaseCommand):
         return report
 
     def _progress(self, phase: str, rows: int, size: int) -> None:
-        self.stdout.write(f"{phase}: {rows} rows")
+        elapsed = time.perf_counter() - self._started
+        self.stdout.write(f"{elapsed:7.2f}s {phase}: {rows} rows")
