@@ -238,10 +238,18 @@ class BillerApiAccessAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Show the webhook signing secret"), permissions=["change"])
     def show_webhook_secret(self, request, queryset):
+        """On a page of its own, never in a message (messages may be kept in a cookie)."""
         from api import credentials
 
-        for access in queryset:
-            self.message_user(request, f"{access.biller.code}: {credentials.webhook_secret_for(access)}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Webhook signing secrets"),
+            "secrets": [(access.biller, credentials.webhook_secret_for(access)) for access in queryset],
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "api/admin/webhook_secrets.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class WebhookAttemptInline(ScopedInlineMixin, admin.TabularInline):

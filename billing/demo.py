@@ -1010,6 +1010,9 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         ensure_bills(plans, billers, account_ids, summary)
         payments = [payment for plan in plans for payment in plan.payments] + plan_donations(accounts)
         post_planned_payments(payments, branches, users, payer, summary)
+        from api import demo as api_demo
+
+        api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 
