@@ -318,7 +318,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     configure(os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL))
     direct_numbers, api_numbers, key_id, secret = seed(args.payments)
-    print(f"Partner API benchmark: {args.payments} payments per path, {os.cpu_count()} CPUs")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"Partner API benchmark: {args.payments} payments per path, {os.cpu_count()} CPUs, "
+        f"load average {load}"
+    )
 
     chunks = [direct_numbers[i :: args.workers] for i in range(args.workers)]
     direct_elapsed, direct_latencies = run_processes(direct_worker, chunks)
