@@ -25,6 +25,7 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@$(PY) manage.py demo_logins
+	@$(PY) manage.py api_sandbox
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: install
@@ -44,6 +45,8 @@ bench: install
 		$(PY) benchmarks/post_payments.py
 	BENCH_IMPORT_DATABASE_URL=$${BENCH_IMPORT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_import} \
 		$(PY) benchmarks/import_bills.py
+	BENCH_API_DATABASE_URL=$${BENCH_API_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_api} \
+		$(PY) benchmarks/partner_api.py
 
 lint: install
 	$(VENV)/bin/ruff check .

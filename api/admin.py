@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from api import services
+from api import services, webhooks
 from api.choices import PartnerStatus
 from api.models import (
     ApiCredential,
@@ -222,6 +222,7 @@ class BillerApiAccessAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if not obj.webhook_seed:
             obj.webhook_seed = secrets.token_hex(32)
         super().save_model(request, obj, form, change)
+        webhooks.forget_webhook_billers()
         record_audit(
             actor=request.user,
             action="api.biller_access_changed" if change else "api.biller_access_created",
@@ -238,10 +239,18 @@ class BillerApiAccessAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Show the webhook signing secret"), permissions=["change"])
     def show_webhook_secret(self, request, queryset):
+        """On a page of its own, never in a message (messages may be kept in a cookie)."""
         from api import credentials
 
-        for access in queryset:
-            self.message_user(request, f"{access.biller.code}: {credentials.webhook_secret_for(access)}")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Webhook signing secrets"),
+            "secrets": [(access.biller, credentials.webhook_secret_for(access)) for access in queryset],
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "api/admin/webhook_secrets.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class WebhookAttemptInline(ScopedInlineMixin, admin.TabularInline):

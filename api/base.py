@@ -91,9 +91,10 @@ class ErrorSerializer(serializers.Serializer):
 
 ERRORS = {status: ErrorSerializer for status in (400, 401, 403, 404, 409, 422, 429)}
 
+IDEMPOTENCY_KEY_SCHEMA = {"type": "string", "pattern": "^[!-~]{1,100}$", "minLength": 1, "maxLength": 100}
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    IDEMPOTENCY_KEY_SCHEMA,
     OpenApiParameter.HEADER,
     required=True,
     description="One new key per new request (1-100 printable characters). A retry with the same key and "

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -52,10 +52,7 @@ def run_idempotent(request, *, scope: str, key: str | None, handler: Callable[[]
             return handler()
     fingerprint = request_hash(request)
     with transaction.atomic():
-        IdempotencyRecord.objects.bulk_create(
-            [IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint)], ignore_conflicts=True
-        )
-        record = IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
+        record = _claim(scope, key, fingerprint)
         if record.request_hash != fingerprint:
             raise ApiError("idempotency_key_reused", key=key)
         if record.status_code is not None:
@@ -63,9 +60,33 @@ def run_idempotent(request, *, scope: str, key: str | None, handler: Callable[[]
         response = handler()
         record.status_code = response.status_code
         record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
-        record.save(update_fields=["status_code", "response_body"])
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            status_code=record.status_code, response_body=record.response_body
+        )
     response[REPLAY_HEADER] = "false"
     return response
+
+
+_CLAIM_SQL = """
+INSERT INTO api_idempotencyrecord (scope, key, request_hash, created_at) VALUES (%s, %s, %s, %s)
+ON CONFLICT (scope, key) DO NOTHING RETURNING id
+"""
+
+
+def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
+    """Our new record, locked by our insert; or, when the key is known, the existing one, locked (we wait
+    here while another request with the key is still working, then see what it stored)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, timezone.now()])
+            row = cursor.fetchone()
+        if row is not None:
+            return IdempotencyRecord(pk=row[0], scope=scope, key=key, request_hash=fingerprint)
+    else:
+        IdempotencyRecord.objects.bulk_create(
+            [IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint)], ignore_conflicts=True
+        )
+    return IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
 
 
 def purge_expired(now: datetime.datetime | None = None) -> int:

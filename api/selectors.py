@@ -2,7 +2,7 @@
 
 import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from api.exceptions import ApiError
 from api.models import ApiCredential, Partner, PartnerCommission
@@ -39,11 +39,18 @@ def partner_categories(partner: Partner) -> list[BillerCategory]:
 
 
 def partner_biller(partner: Partner, code: str) -> Biller:
+    """The biller by code, if the partner may serve it; one query (this is on every payment's path)."""
     code = (code or "").strip().upper()
-    biller = Biller.objects.select_related("category").filter(code=code).first()
+    allowed = Biller.objects.filter(_allowed_condition(partner), pk=OuterRef("pk"))
+    biller = (
+        Biller.objects.select_related("category")
+        .annotate(partner_allowed=Exists(allowed))
+        .filter(code=code)
+        .first()
+    )
     if biller is None or biller.status not in LISTED_BILLER_STATUSES:
         raise PaymentRefused("biller_unknown", biller=code)
-    if not partner_billers(partner).filter(pk=biller.pk).exists():
+    if not biller.partner_allowed:
         raise ApiError("biller_not_allowed", biller=biller.display_name)
     return biller
 
@@ -80,6 +87,18 @@ def partner_payment(partner: Partner, receipt_no: str) -> Payment:
     )
     if payment is None:
         raise ApiError("payment_unknown", receipt_no=receipt_no)
+    return payment
+
+
+def with_allocations(payment: Payment) -> Payment:
+    """The payment the posting service returned, with its allocations and their bills (one query)."""
+    from django.db.models.query import prefetch_related_objects
+
+    from billing.models import PaymentAllocation
+
+    prefetch_related_objects(
+        [payment], Prefetch("allocations", queryset=PaymentAllocation.objects.select_related("bill"))
+    )
     return payment
 
 

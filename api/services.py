@@ -177,6 +177,9 @@ def ensure_biller_api_access(*, biller: Biller, actor, webhook_url: str = "") ->
         )
         if created:
             record_audit(actor=actor, action="api.biller_access_created", target=access)
+    from api import webhooks
+
+    webhooks.forget_webhook_billers()
     return access
 
 

@@ -26,6 +26,8 @@ from api.choices import DeliveryStatus
 from api.models import BillerApiAccess, WebhookAttempt, WebhookDelivery
 from billing.models import Payment
 
+WEBHOOK_BILLERS_CACHE_KEY = "api:webhook-billers"
+
 
 def payment_payload(payment: Payment, event: str, event_id: str) -> dict:
     return {
@@ -51,8 +53,34 @@ def payment_payload(payment: Payment, event: str, event_id: str) -> dict:
     }
 
 
+def _billers_with_webhooks() -> frozenset[int]:
+    """Which billers want webhooks, cached for a minute in the shared cache: most payments go to billers
+    without one, and this spares them a query. A webhook configured meanwhile misses nothing: the
+    periodic sweep (`sweep_payment_events`) queues whatever has no delivery yet, and saving a biller's API
+    access in the admin forgets the cache."""
+    from django.core.cache import cache
+
+    ids = cache.get(WEBHOOK_BILLERS_CACHE_KEY)
+    if ids is None:
+        ids = list(
+            BillerApiAccess.objects.filter(enabled=True)
+            .exclude(webhook_url="")
+            .values_list("biller_id", flat=True)
+        )
+        cache.set(WEBHOOK_BILLERS_CACHE_KEY, ids, timeout=60)
+    return frozenset(ids)
+
+
+def forget_webhook_billers() -> None:
+    from django.core.cache import cache
+
+    cache.delete(WEBHOOK_BILLERS_CACHE_KEY)
+
+
 def payment_event(payment: Payment, event: str) -> WebhookDelivery | None:
     """Queue the event for the biller's webhook, if it has one; sent once the transaction commits."""
+    if payment.biller_id not in _billers_with_webhooks():
+        return None
     access = (
         BillerApiAccess.objects.filter(biller_id=payment.biller_id, enabled=True)
         .exclude(webhook_url="")

@@ -21,6 +21,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from api import demo as api_demo
 from billing import roles
 from billing.choices import AmountRule, BillerStatus, Channel, CheckDigit, PaymentMode
 from billing.exceptions import IdempotencyConflict, PaymentRefused
@@ -1012,6 +1013,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         payments = [payment for plan in plans for payment in plan.payments] + plan_donations(accounts)
         post_planned_payments(payments, branches, users, payer, summary)
         branches_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

@@ -198,6 +198,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ListedBillerStatusEnum": ["active", "suspended"],
+        "PaymentStatusEnum": ["posted", "reversed"],
+    },
 }
 # Periodic work of the open APIs (run `celery -A config beat` next to the worker).
 CELERY_BEAT_SCHEDULE = {

@@ -4,12 +4,16 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from api import idempotency, presenters, selectors, services
-from api.base import ERRORS, BillerView
+from api.base import ERRORS, IDEMPOTENCY_KEY_SCHEMA, BillerView
 from api.biller import serializers as s
 
 TAG = ["biller"]
 OPTIONAL_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="Recommended for retries."
+    "Idempotency-Key",
+    IDEMPOTENCY_KEY_SCHEMA,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Recommended for retries.",
 )
 
 

@@ -92,8 +92,9 @@ class PaymentCreateView(PartnerView):
                 periods=values["periods"],
                 partner_ref=values["partner_ref"],
             )
-            payment = selectors.partner_payment(self.partner, result.payment.receipt_no)
-            return Response(_payment_body(payment), status=status.HTTP_201_CREATED)
+            return Response(
+                _payment_body(selectors.with_allocations(result.payment)), status=status.HTTP_201_CREATED
+            )
 
         return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
 

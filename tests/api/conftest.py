@@ -1,5 +1,7 @@
+import http.server
 import json
 import secrets
+import threading
 import time
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -89,3 +91,41 @@ def api(client, issued):
 
 def error_code(response) -> str:
     return response.json()["error"]["code"]
+
+
+@pytest.fixture
+def access(water, admin_user):
+    return services.ensure_biller_api_access(biller=water, actor=admin_user)
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    received: list = []
+    answer = 200
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((self.headers, body))
+        self.send_response(Receiver.answer)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    Receiver.received = []
+    Receiver.answer = 200
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hooked(access, receiver):
+    access.webhook_url = f"http://127.0.0.1:{receiver.server_port}/billpay/hook"
+    access.save()
+    return access

@@ -2,9 +2,7 @@
 cursor; and the webhooks sent when a payment is posted or reversed."""
 
 import datetime
-import http.server
 import json
-import threading
 from decimal import Decimal
 
 import pytest
@@ -15,17 +13,12 @@ from api.models import WebhookAttempt, WebhookDelivery
 from billing.choices import BillStatus, Channel
 from billing.models import AuditEvent, Bill
 from billing.services import post_payment, reverse_payment
-from tests.api.conftest import SignedClient, error_code
+from tests.api.conftest import Receiver, SignedClient, error_code
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
 
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/biller"
-
-
-@pytest.fixture
-def access(water, admin_user):
-    return services.ensure_biller_api_access(biller=water, actor=admin_user)
 
 
 @pytest.fixture
@@ -145,39 +138,6 @@ class TestPaymentsAfterACursor:
         response = biller_api.get(f"{BASE}/payments", {"after": "not-a-cursor"})
         assert response.status_code == 400
         assert error_code(response) == "cursor_invalid"
-
-
-class Receiver(http.server.BaseHTTPRequestHandler):
-    received: list = []
-    answer = 200
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.received.append((self.headers, body))
-        self.send_response(Receiver.answer)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    Receiver.received = []
-    Receiver.answer = 200
-    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def hooked(access, receiver):
-    access.webhook_url = f"http://127.0.0.1:{receiver.server_port}/billpay/hook"
-    access.save()
-    return access
 
 
 class TestWebhooks:

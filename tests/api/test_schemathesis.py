@@ -28,6 +28,8 @@ from api.models import Partner
 from billing.models import BillerCategory
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
 
+pytestmark = pytest.mark.django_db
+
 CHECKS = [
     schemathesis.checks.not_a_server_error,
     status_code_conformance,
@@ -37,28 +39,30 @@ CHECKS = [
 
 
 class SigningMiddleware:
-    """Signs every request that comes in without a signature, as a partner's client would."""
+    """Signs every request as the caller would: with the biller's key under /api/v1/biller/, with the
+    partner's key everywhere else."""
 
-    key_id = ""
-    secret = ""
+    keys: dict = {}
 
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
-        if not self.key_id:
+        if not self.keys:
             return self.app(environ, start_response)
+        kind = "biller" if environ.get("PATH_INFO", "").startswith("/api/v1/biller/") else "partner"
+        key_id, secret = self.keys[kind]
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         path = WSGIRequest({**environ, "wsgi.input": io.BytesIO(body)}).path
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
-        environ["HTTP_X_BILLPAY_KEY"] = self.key_id
+        environ["HTTP_X_BILLPAY_KEY"] = key_id
         environ["HTTP_X_BILLPAY_TIMESTAMP"] = timestamp
         environ["HTTP_X_BILLPAY_NONCE"] = nonce
         environ["HTTP_X_BILLPAY_SIGNATURE"] = signing.sign(
-            self.secret,
+            secret,
             method=environ["REQUEST_METHOD"],
             path=path,
             query=environ.get("QUERY_STRING", ""),
@@ -75,7 +79,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", APP)
 
 
 @pytest.fixture(autouse=True)
-def partner_key(db, django_user_model):
+def partner_key(django_user_model):
     admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     water = BillerFactory(code="WATER01")
     BillFactory(
@@ -84,14 +88,20 @@ def partner_key(db, django_user_model):
     partner = Partner.objects.create(code="FUZZ", name="Fuzz", rate_limit_per_minute=100_000)
     partner.allowed_categories.add(BillerCategory.objects.get(code="water"))
     issued = services.issue_credential(owner=partner, actor=admin)
-    SigningMiddleware.key_id, SigningMiddleware.secret = issued.credential.key_id, issued.secret
+    biller_key = services.issue_credential(
+        owner=services.ensure_biller_api_access(biller=water, actor=admin), actor=admin
+    )
+    SigningMiddleware.keys = {
+        "partner": (issued.credential.key_id, issued.secret),
+        "biller": (biller_key.credential.key_id, biller_key.secret),
+    }
     # As Django's test client does: the test's transaction must outlive each request.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
-    SigningMiddleware.key_id = SigningMiddleware.secret = ""
+    SigningMiddleware.keys = {}
 
 
 @schema.parametrize()

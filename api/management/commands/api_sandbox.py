@@ -1,0 +1,24 @@
+"""`manage.py api_sandbox`: the demo's partner and biller API keys, to try the APIs against `make run`."""
+
+from django.core.management.base import BaseCommand
+
+from api import demo
+
+
+class Command(BaseCommand):
+    help = "Print the sandbox partner's and the demo biller's API key ids and secrets."
+
+    def handle(self, *args, **options):
+        rows = demo.sandbox_credentials()
+        if not rows:
+            self.stdout.write("No demo API keys: run `manage.py seed_demo` first.")
+            return
+        lines = ["", "  Open APIs (docs/partner-api.md; schema at /api/docs/):"]
+        for who, key_id, secret in rows:
+            lines.append(f"  {who:<12}key id {key_id}  secret {secret}")
+        lines.append(
+            "  Try: .venv/bin/python docs/examples/partner_client.py --key-id <key id> --secret <secret> "
+            "--biller BJ-WATER --account <户号>"
+        )
+        lines.append("")
+        self.stdout.write("\n".join(lines))
