@@ -159,6 +159,7 @@ if not DEBUG:
 # Citizen portal (payers app): payment gateways by code, the sandbox bank, rate limits, accounts.
 PAYMENT_GATEWAYS = {
     "SANDBOX": "payers.gateways.sandbox.SandboxGateway",
+    "ALIPAY": "payers.gateways.alipay.AlipayGateway",
 }
 PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
 SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", True)
@@ -204,3 +205,14 @@ CELERY_BEAT_SCHEDULE = {
 # Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
 PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
 PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)
+# Alipay mobile-web payment: off in the demo. Keys are PEM text (or *_FILE paths to mounted secrets).
+ALIPAY_ENABLED = env_bool("ALIPAY_ENABLED", False)
+ALIPAY_APP_ID = env_str("ALIPAY_APP_ID", "")
+ALIPAY_APP_PRIVATE_KEY = env_str("ALIPAY_APP_PRIVATE_KEY", "")
+ALIPAY_PUBLIC_KEY = env_str("ALIPAY_PUBLIC_KEY", "")
+ALIPAY_GATEWAY_URL = env_str("ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do")
+ALIPAY_TIMEOUT_EXPRESS = env_str("ALIPAY_TIMEOUT_EXPRESS", "30m")
+if ALIPAY_ENABLED and not (ALIPAY_APP_ID and ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY):
+    raise ImproperlyConfigured(
+        "ALIPAY_ENABLED needs ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY"
+    )

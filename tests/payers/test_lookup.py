@@ -63,10 +63,10 @@ def test_printable_qr_encodes_the_pay_link(client, water):
     assert "<svg" in response.content.decode()
 
 
-def test_lookup_page_runs_a_fixed_number_of_queries(client, water, django_assert_max_num_queries):
+def test_lookup_page_runs_two_queries_whatever_the_number_of_bills(client, water, django_assert_num_queries):
     for period in ("2026-01", "2026-02", "2026-03", "2026-04", "2026-05"):
         BillFactory(account=water["account"], period=period)
     client.get("/billers/WATER01/", {"account_no": "31005678"})  # warm the session and caches
-    with django_assert_max_num_queries(4):
+    with django_assert_num_queries(2):  # the biller, then the account with its open bills
         response = client.get("/billers/WATER01/", {"account_no": "31005678"})
     assert response.content.decode().count('name="bill"') == 7
