@@ -20,7 +20,7 @@ def allow(scope: str, key: str, *, limit: int, window: int) -> bool:
         full_key = cache.make_and_validate_key(bucket)
         pipe = client.pipeline(transaction=False)
         pipe.incr(full_key)
-        pipe.expire(full_key, window + 1, nx=True)
+        pipe.expire(full_key, window + 1)  # the bucket is named by its window: a later expiry is harmless
         count = pipe.execute()[0]
         return count <= limit
     cache.add(bucket, 0, timeout=window + 1)

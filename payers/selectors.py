@@ -101,7 +101,9 @@ def _lookup_sql() -> str:
         bill_cols = ", ".join(f'b."{f.column}"' for f in Bill._meta.concrete_fields)
         _LOOKUP_SQL = (
             f"SELECT {account_cols}, {bill_cols} FROM billing_customeraccount a "
-            "LEFT JOIN billing_bill b ON b.account_id = a.id AND b.status = ANY(%s) "
+            "LEFT JOIN billing_bill b ON b.account_id = a.id AND b.status IN ("
+            + ", ".join(["%s"] * len(PAYABLE_BILL_STATUSES))
+            + ") "
             "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY b.due_date, b.period"
         )
     return _LOOKUP_SQL
@@ -120,7 +122,7 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
     account_fields = [f.attname for f in CustomerAccount._meta.concrete_fields]
     bill_fields = [f.attname for f in Bill._meta.concrete_fields]
     with connection.cursor() as cursor:
-        cursor.execute(_lookup_sql(), [list(PAYABLE_BILL_STATUSES), biller.pk, account_no])
+        cursor.execute(_lookup_sql(), [*PAYABLE_BILL_STATUSES, biller.pk, account_no])
         rows = cursor.fetchall()
     if not rows:
         raise PortalError("account_unknown", biller=biller.display_name, account_no=account_no)

@@ -70,3 +70,15 @@ def test_lookup_page_runs_two_queries_whatever_the_number_of_bills(client, water
     with django_assert_num_queries(2):  # the biller, then the account with its open bills
         response = client.get("/billers/WATER01/", {"account_no": "31005678"})
     assert response.content.decode().count('name="bill"') == 7
+
+
+def test_the_portal_speaks_english_once_chosen(client, water):
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = client.get("/billers/WATER01/", {"account_no": "31005678"}).content.decode()
+    assert "Find my bills" in page and "Pay the chosen bills" in page and "Binjiang Water" in page
+
+
+def test_the_elderly_mode_is_remembered_and_shows_one_big_button(client, water):
+    client.post("/elderly-mode/", {"on": "1", "next": "/"})
+    page = client.get("/billers/WATER01/", {"account_no": "31005678"}).content.decode()
+    assert 'class="elderly"' in page and "btn-huge" in page and 'name="bill"' not in page
