@@ -201,7 +201,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payers.tasks.send_reminders",
         "schedule": crontab(hour=9, minute=0),
     },
+    # Orders whose bank notification has not come are asked about (the bank's trade query).
+    "portal-query-pending-orders": {
+        "task": "payers.tasks.query_pending_orders",
+        "schedule": crontab(minute="*/5"),
+    },
 }
+PORTAL_QUERY_PENDING_AFTER_MINUTES = env_int("PORTAL_QUERY_PENDING_AFTER_MINUTES", 5)
 # Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
 PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
 PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)

@@ -37,11 +37,20 @@ def _too_many(request):
     return render(request, "payers/429.html", status=429)
 
 
+def _with_billers(categories):
+    """Only the categories that have an active biller, directly or in a sub-category (already prefetched)."""
+    return [
+        category
+        for category in categories
+        if category.billers.all() or any(child.billers.all() for child in category.children.all())
+    ]
+
+
 def home(request):
     return render(
         request,
         "payers/home.html",
-        {"categories": categories_with_active_billers(), "query": request.GET.get("q", "")},
+        {"categories": _with_billers(categories_with_active_billers()), "query": request.GET.get("q", "")},
     )
 
 
@@ -309,6 +318,7 @@ def history(request):
             "filters": filters,
             "statuses": PaymentStatus.choices,
             "query": request.GET.urlencode(),
+            "orders": list(selectors.orders_of(request.user)[:10]),
         },
     )
 
