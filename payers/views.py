@@ -77,8 +77,11 @@ def biller_page(request, code):
         except PortalError as error:
             context["error"] = error.message
         else:
-            for bill in context["lookup"].bills:
-                bill.pay_token = pay_token(bill)
+            qr_pattern = reverse("payers:pay_link_qr", args=["TOKEN"])
+            label = _("Pay the bill for %(period)s")
+            for bill in context["lookup"].bills:  # strings made here: a template tag per row costs more
+                bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
+                bill.pay_label = label % {"period": bill.period}
     return render(request, "payers/biller.html", context)
 
 
