@@ -168,6 +168,8 @@ def _checkout_lines(request):
 
 @require_POST
 def checkout(request):
+    if request.POST.get("source") not in ("mine", "link") and _rate_limited(request, "lookup"):
+        return _too_many(request)  # a checkout looks the account up too: same limit, no enumeration
     try:
         kind, lines = _checkout_lines(request)
         order = services.start_checkout(

@@ -82,3 +82,10 @@ def test_the_elderly_mode_is_remembered_and_shows_one_big_button(client, water):
     client.post("/elderly-mode/", {"on": "1", "next": "/"})
     page = client.get("/billers/WATER01/", {"account_no": "31005678"}).content.decode()
     assert 'class="elderly"' in page and "btn-huge" in page and 'name="bill"' not in page
+
+
+@override_settings(PORTAL_RATE_LIMITS={"lookup": (2, 300), "verify": (2, 300)})
+def test_checkouts_count_against_the_lookup_limit(client, water):
+    for _attempt in range(2):
+        client.post("/checkout/", {"biller": "WATER01", "account_no": "99999999", "back": "/"})
+    assert client.post("/checkout/", {"biller": "WATER01", "account_no": "31005678"}).status_code == 429
