@@ -47,6 +47,8 @@ bench: install
 		$(PY) benchmarks/import_bills.py
 	BENCH_API_DATABASE_URL=$${BENCH_API_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_api} \
 		$(PY) benchmarks/partner_api.py
+	BENCH_DATABASE_URL=$${BENCH_PORTAL_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_portal} \
+		$(PY) benchmarks/lookup_page.py
 
 lint: install
 	$(VENV)/bin/ruff check .

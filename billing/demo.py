@@ -32,6 +32,7 @@ from billing.services import change_biller_status, post_payment
 from branches import demo as branches_demo
 from branches.choices import BranchRole, OperatorKind
 from branches.models import Branch, BranchStaff, Operator
+from payers import demo as payers_demo
 from payers.models import Payer
 
 SEED = 20240915
@@ -1014,6 +1015,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         post_planned_payments(payments, branches, users, payer, summary)
         branches_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

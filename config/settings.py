@@ -212,6 +212,7 @@ CELERY_BEAT_SCHEDULE = {
 # Citizen portal (payers app): payment gateways by code, the sandbox bank, rate limits, accounts.
 PAYMENT_GATEWAYS = {
     "SANDBOX": "payers.gateways.sandbox.SandboxGateway",
+    "ALIPAY": "payers.gateways.alipay.AlipayGateway",
 }
 PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
 SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", True)
@@ -248,6 +249,12 @@ CELERY_BEAT_SCHEDULE["portal-bill-reminders"] = {
     "task": "payers.tasks.send_reminders",
     "schedule": crontab(hour=9, minute=0),
 }
+# Orders whose bank notification has not come are asked about (the bank's trade query).
+CELERY_BEAT_SCHEDULE["portal-query-pending-orders"] = {
+    "task": "payers.tasks.query_pending_orders",
+    "schedule": crontab(minute="*/5"),
+}
+PORTAL_QUERY_PENDING_AFTER_MINUTES = env_int("PORTAL_QUERY_PENDING_AFTER_MINUTES", 5)
 # Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
 PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
 PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)
@@ -273,3 +280,14 @@ CELERY_BEAT_SCHEDULE["settle-yesterday"] = {
     "task": "reconciliation.tasks.nightly_settle",
     "schedule": crontab(hour=5, minute=0),
 }
+# Alipay mobile-web payment: off in the demo. Keys are PEM text (or *_FILE paths to mounted secrets).
+ALIPAY_ENABLED = env_bool("ALIPAY_ENABLED", False)
+ALIPAY_APP_ID = env_str("ALIPAY_APP_ID", "")
+ALIPAY_APP_PRIVATE_KEY = env_str("ALIPAY_APP_PRIVATE_KEY", "")
+ALIPAY_PUBLIC_KEY = env_str("ALIPAY_PUBLIC_KEY", "")
+ALIPAY_GATEWAY_URL = env_str("ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do")
+ALIPAY_TIMEOUT_EXPRESS = env_str("ALIPAY_TIMEOUT_EXPRESS", "30m")
+if ALIPAY_ENABLED and not (ALIPAY_APP_ID and ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY):
+    raise ImproperlyConfigured(
+        "ALIPAY_ENABLED needs ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY"
+    )

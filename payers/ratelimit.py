@@ -2,7 +2,8 @@
 
 import time
 
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 
 
 def client_ip(request) -> str:
@@ -12,6 +13,16 @@ def client_ip(request) -> str:
 def allow(scope: str, key: str, *, limit: int, window: int) -> bool:
     """Count one hit; False once `limit` hits were counted in the current `window` seconds."""
     bucket = f"rl:{scope}:{key}:{int(time.time() // window)}"
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        # One round trip on Redis: INCR and EXPIRE in a pipeline (the lookup page is the busiest page).
+        client = cache._cache.get_client(bucket, write=True)
+        full_key = cache.make_and_validate_key(bucket)
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(full_key)
+        pipe.expire(full_key, window + 1)  # the bucket is named by its window: a later expiry is harmless
+        count = pipe.execute()[0]
+        return count <= limit
     cache.add(bucket, 0, timeout=window + 1)
     try:
         count = cache.incr(bucket)

@@ -6,6 +6,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.core import signing
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils.crypto import salted_hmac
 
@@ -54,8 +55,30 @@ def category_by_code(code: str) -> BillerCategory | None:
     return BillerCategory.objects.filter(code=code).first() if code else None
 
 
+_BILLER_SQL = None
+
+
 def active_biller(code: str) -> Biller | None:
-    return active_billers().select_related("category").filter(code=code).first()
+    """An active biller with its category, in one plain query: the lookup page asks this on every request
+    and compiling the ORM query cost more than running it (docs/benchmarks.md)."""
+    global _BILLER_SQL
+    biller_fields = [f.attname for f in Biller._meta.concrete_fields]
+    category_fields = [f.attname for f in BillerCategory._meta.concrete_fields]
+    if _BILLER_SQL is None:
+        biller_cols = ", ".join(f'b."{f.column}"' for f in Biller._meta.concrete_fields)
+        category_cols = ", ".join(f'c."{f.column}"' for f in BillerCategory._meta.concrete_fields)
+        _BILLER_SQL = (
+            f"SELECT {biller_cols}, {category_cols} FROM billing_biller b "
+            "JOIN billing_billercategory c ON c.id = b.category_id WHERE b.code = %s AND b.status = %s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_BILLER_SQL, [code, BillerStatus.ACTIVE])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    biller = Biller.from_db(connection.alias, biller_fields, row[: len(biller_fields)])
+    biller.category = BillerCategory.from_db(connection.alias, category_fields, row[len(biller_fields) :])
+    return biller
 
 
 @dataclass(frozen=True)
@@ -67,9 +90,28 @@ class Lookup:
     bills: list[Bill]
 
 
+_LOOKUP_SQL = None
+
+
+def _lookup_sql() -> str:
+    """The account and its payable bills in one round trip (a LEFT JOIN: no bills still gives the account)."""
+    global _LOOKUP_SQL
+    if _LOOKUP_SQL is None:
+        account_cols = ", ".join(f'a."{f.column}"' for f in CustomerAccount._meta.concrete_fields)
+        bill_cols = ", ".join(f'b."{f.column}"' for f in Bill._meta.concrete_fields)
+        _LOOKUP_SQL = (
+            f"SELECT {account_cols}, {bill_cols} FROM billing_customeraccount a "
+            "LEFT JOIN billing_bill b ON b.account_id = a.id AND b.status IN ("
+            + ", ".join(["%s"] * len(PAYABLE_BILL_STATUSES))
+            + ") "
+            "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY b.due_date, b.period"
+        )
+    return _LOOKUP_SQL
+
+
 def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
-    """The account and its payable bills, oldest first, in two queries; a number the biller's rule
-    rejects is refused before the database is asked."""
+    """The account and its payable bills, oldest first, in one query; a number the biller's rule rejects
+    is refused before the database is asked. This is the busiest page of the portal (docs/benchmarks.md)."""
     account_no = normalize_account_no(account_no)
     if not account_no_is_valid(
         account_no, pattern=biller.account_pattern, check_digit=biller.account_check_digit
@@ -77,16 +119,24 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
         raise PortalError(
             "account_invalid", account_no=account_no, biller=biller.display_name, hint=biller.account_hint
         )
-    account = CustomerAccount.objects.filter(biller=biller, account_no=account_no).first()
-    if account is None:
+    account_fields = [f.attname for f in CustomerAccount._meta.concrete_fields]
+    bill_fields = [f.attname for f in Bill._meta.concrete_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_lookup_sql(), [*PAYABLE_BILL_STATUSES, biller.pk, account_no])
+        rows = cursor.fetchall()
+    if not rows:
         raise PortalError("account_unknown", biller=biller.display_name, account_no=account_no)
+    split = len(account_fields)
+    account = CustomerAccount.from_db(connection.alias, account_fields, rows[0][:split])
     account.biller = biller
-    bills = list(
-        Bill.objects.filter(account=account, status__in=PAYABLE_BILL_STATUSES).order_by("due_date", "period")
-    )
-    for bill in bills:
+    bills = []
+    for row in rows:
+        if row[split] is None:
+            continue
+        bill = Bill.from_db(connection.alias, bill_fields, row[split:])
         bill.account = account
         bill.biller = biller
+        bills.append(bill)
     return Lookup(biller=biller, account=account, bills=bills)
 
 

@@ -1,5 +1,6 @@
 """Writes of the citizen portal: checkouts, the bank's notifications, refunds, "My accounts"."""
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -372,3 +373,23 @@ def start_proxy_checkout(*, batch, user, gateway_code: str) -> GatewayOrder:
         batch.save(update_fields=["order"])
         record_audit(actor=user, action="proxy_batch.checkout", target=batch, order=order.order_no)
     return order
+
+
+def query_pending_orders(*, older_than_minutes: int) -> dict:
+    """Ask the bank about orders still pending after a while (a lost or late notification); a verified
+    answer is applied exactly like a notification, so nothing is posted twice."""
+    cutoff = timezone.now() - datetime.timedelta(minutes=older_than_minutes)
+    pending = GatewayOrder.objects.filter(status=OrderStatus.PENDING, created_at__lt=cutoff).order_by(
+        "created_at"
+    )
+    results: dict[str, int] = {}
+    for order in pending[:500]:
+        gateway = get_gateway(order.gateway, require_enabled=False)
+        try:
+            params = gateway.query(order)
+        except Exception:  # the bank is unreachable: try again on the next run
+            params = None
+        if params:
+            result = apply_notification(gateway_code=order.gateway, params=params)
+            results[result] = results.get(result, 0) + 1
+    return results

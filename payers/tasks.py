@@ -58,3 +58,10 @@ def send_reminders() -> dict:
 @shared_task
 def settle_order(order_id: int) -> dict:
     return services.settle_order(order_id=order_id)
+
+
+@shared_task
+def query_pending_orders() -> dict:
+    from django.conf import settings
+
+    return services.query_pending_orders(older_than_minutes=settings.PORTAL_QUERY_PENDING_AFTER_MINUTES)

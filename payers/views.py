@@ -37,11 +37,20 @@ def _too_many(request):
     return render(request, "payers/429.html", status=429)
 
 
+def _with_billers(categories):
+    """Only the categories that have an active biller, directly or in a sub-category (already prefetched)."""
+    return [
+        category
+        for category in categories
+        if category.billers.all() or any(child.billers.all() for child in category.children.all())
+    ]
+
+
 def home(request):
     return render(
         request,
         "payers/home.html",
-        {"categories": categories_with_active_billers(), "query": request.GET.get("q", "")},
+        {"categories": _with_billers(categories_with_active_billers()), "query": request.GET.get("q", "")},
     )
 
 
@@ -68,8 +77,11 @@ def biller_page(request, code):
         except PortalError as error:
             context["error"] = error.message
         else:
-            for bill in context["lookup"].bills:
-                bill.pay_token = pay_token(bill)
+            qr_pattern = reverse("payers:pay_link_qr", args=["TOKEN"])
+            label = _("Pay the bill for %(period)s")
+            for bill in context["lookup"].bills:  # strings made here: a template tag per row costs more
+                bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
+                bill.pay_label = label % {"period": bill.period}
     return render(request, "payers/biller.html", context)
 
 
@@ -156,6 +168,8 @@ def _checkout_lines(request):
 
 @require_POST
 def checkout(request):
+    if request.POST.get("source") not in ("mine", "link") and _rate_limited(request, "lookup"):
+        return _too_many(request)  # a checkout looks the account up too: same limit, no enumeration
     try:
         kind, lines = _checkout_lines(request)
         order = services.start_checkout(
@@ -309,6 +323,7 @@ def history(request):
             "filters": filters,
             "statuses": PaymentStatus.choices,
             "query": request.GET.urlencode(),
+            "orders": list(selectors.orders_of(request.user)[:10]),
         },
     )
 

@@ -57,5 +57,10 @@ class Gateway:
         payment: it only tells the portal which order page to show."""
         raise NotImplementedError
 
+    def query(self, order) -> dict[str, str] | None:
+        """Ask the bank about an order whose notification has not come: the bank's signed answer in the
+        notification's format (fed to `parse_notification`), or None while it has nothing final to say."""
+        return None
+
     def refund(self, *, order, line, refund_no: str) -> RefundResult:
         raise NotImplementedError

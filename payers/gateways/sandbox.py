@@ -95,6 +95,14 @@ class SandboxGateway(Gateway):
     def parse_return(self, params: dict[str, str]) -> str:
         return _required(self._verified(params), "out_trade_no")
 
+    def query(self, order) -> dict[str, str] | None:
+        from payers.sandbox_bank import services as bank
+
+        request = signing.signed(
+            {"merchant_id": settings.SANDBOX_BANK_MERCHANT_ID, "out_trade_no": order.order_no}, self.key
+        )
+        return bank.query_api(request)
+
     def refund(self, *, order, line, refund_no: str) -> RefundResult:
         from payers.sandbox_bank import services as bank
 

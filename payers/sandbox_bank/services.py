@@ -148,3 +148,13 @@ def refund_api(params: dict[str, str]) -> dict[str, str]:
         trade.status = BankTradeStatus.REFUNDED
         trade.save(update_fields=["refunds", "status"])
     return answer("SUCCESS", "refunded")
+
+
+def query_api(params: dict[str, str]) -> dict[str, str] | None:
+    """The bank's trade query: a finished trade's signed notification content, None while it waits."""
+    if not signing.verify(params, _key()):
+        return None
+    trade = SandboxBankTrade.objects.filter(merchant_order_no=params.get("out_trade_no", "")).first()
+    if trade is None or trade.status == BankTradeStatus.WAITING:
+        return None
+    return notification_params(trade)

@@ -1,3 +1,4 @@
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -187,3 +188,30 @@ def test_an_anonymous_donation_of_an_open_amount(client, bank, db):
     assert payment.account is None and payment.amount == Decimal("88.88")
     receipt = client.get(f"/receipts/{selectors.receipt_token(payment)}/").content.decode()
     assert "匿名" in receipt and "王小明" not in receipt
+
+
+def test_a_lost_notification_is_made_good_by_asking_the_bank(bank, water):
+    from payers import services
+
+    order = guest_checkout(bank, water)
+    bank.pay(order)  # the bank's notification never arrives
+    type(order).objects.filter(pk=order.pk).update(
+        created_at=order.created_at - datetime.timedelta(minutes=10)
+    )
+    assert services.query_pending_orders(older_than_minutes=5) == {NotificationResult.APPLIED: 1}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert Payment.objects.count() == 1
+    assert services.query_pending_orders(older_than_minutes=5) == {}  # no longer pending
+
+
+def test_an_order_still_waiting_at_the_bank_stays_pending(bank, water):
+    from payers import services
+
+    order = guest_checkout(bank, water)
+    type(order).objects.filter(pk=order.pk).update(
+        created_at=order.created_at - datetime.timedelta(minutes=10)
+    )
+    assert services.query_pending_orders(older_than_minutes=5) == {}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING

@@ -40,3 +40,24 @@ def test_the_bank_posts_its_signed_notification_over_http_and_the_payment_is_pos
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     assert Payment.objects.get().channel_ref == f"{trade.trade_no}-1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notification_the_portal_did_not_acknowledge_is_not_marked_delivered(live_server, water):
+    params = signing.signed(
+        {
+            "merchant_id": settings.SANDBOX_BANK_MERCHANT_ID,
+            "out_trade_no": "P20261127UNKNOWN0001",
+            "total_amount": "10.00",
+            "subject": "水费",
+            "sub_orders": "1:10.00",
+            "notify_url": f"{live_server.url}/payments/notify/SANDBOX/",
+            "return_url": f"{live_server.url}/payments/return/SANDBOX/",
+        },
+        settings.SANDBOX_BANK_KEY,
+    )
+    trade = bank.open_trade(params)
+    bank.finish_trade(trade_no=trade.trade_no, pay=True)  # the portal knows no such order: it answers "fail"
+    trade = SandboxBankTrade.objects.get(pk=trade.pk)
+    assert not trade.notified and trade.notify_attempts == 1
+    assert not Payment.objects.exists()

@@ -93,3 +93,11 @@ def test_history_and_its_csv_hold_only_the_citizens_own_payments(client, django_
 def test_history_needs_a_sign_in(client):
     response = client.get("/me/history/")
     assert response.status_code == 302 and "/accounts/login/" in response.url
+
+
+def test_a_citizen_finds_a_pending_checkout_again_in_the_history(client, django_user_model, bank, water):
+    citizen = django_user_model.objects.create_user("c2", "c2@example.com", "x")
+    client.force_login(citizen)
+    order = bank.checkout({"biller": "WATER01", "account_no": "31005678", "bill": [water["bills"][0].pk]})
+    page = client.get("/me/history/").content.decode()
+    assert f"/orders/{order.access_token}/" in page

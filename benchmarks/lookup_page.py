@@ -1,0 +1,274 @@
+"""The bill-lookup page (biller + account number → masked name and open bills) under wrk, next to the
+framework's floor for a database page measured in the same run.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay_bench_portal \
+        .venv/bin/python benchmarks/lookup_page.py
+
+The bench database is created if missing and migrated; its lookup data (one water company, N accounts with
+three bills each, one open) is made once and reused. gunicorn serves the project (DEBUG off, persistent
+database connections, the Redis cache for the lookup rate limit, whose limit is raised for the run) with
+`benchmarks.lookup_settings`, which adds `/bench-floor/…`: one indexed ORM lookup and a tiny template, through
+the same middleware. wrk then requests random accounts, floor first, then the lookup page, then both again.
+
+Target (issue 4): the lookup page at least 0.6× the floor's requests per second, p99 at most 100 ms.
+Exit status: 0 when every check passed, 1 when a check failed (non-2xx answers), 2 on a refused
+configuration; with --strict also 3 when the target was missed.
+"""
+
+import argparse
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_portal"
+BILLER_CODE = "BENCHWATER"
+TARGET_RATIO = 0.6
+TARGET_P99_MS = 100.0
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--accounts", type=int, default=20_000, help="accounts to look up (default 20000)")
+    parser.add_argument("--duration", type=int, default=15, help="seconds per wrk run (default 15)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4)")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--strict", action="store_true", help="exit 3 when the target is missed")
+    return parser.parse_args(argv)
+
+
+def bench_env(database_url: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="benchmarks.lookup_settings",
+        DEBUG="false",
+        SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        CONN_MAX_AGE="600",
+        CACHE_URL=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
+        PORTAL_LOOKUP_LIMIT="1000000000",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(PROJECT_ROOT),
+    )
+    return env
+
+
+def ensure_database(database_url: str) -> None:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(env: dict, accounts: int) -> tuple[int, list[str]]:
+    """Migrate and make the lookup data once; returns the biller's id and the account numbers."""
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=PROJECT_ROOT, env=env, check=True
+    )
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG")})
+    sys.path.insert(0, str(PROJECT_ROOT))
+    import django
+
+    django.setup()
+    import datetime
+    from decimal import Decimal
+
+    from django.db import connection
+
+    from billing.choices import BillStatus
+    from billing.models import Biller, BillerCategory, CustomerAccount
+
+    biller, _created = Biller.objects.get_or_create(
+        code=BILLER_CODE,
+        defaults={
+            "name": "基准测试水务",
+            "name_en": "Bench Water",
+            "category": BillerCategory.objects.get(code="water"),
+            "status": "active",
+            "account_pattern": r"^\d{8}$",
+        },
+    )
+    have = CustomerAccount.objects.filter(biller=biller).count()
+    if have < accounts:
+        rng = random.Random(4)
+        surnames, given = "王李张刘陈杨赵黄周吴", "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚"
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                "COPY billing_customeraccount"
+                " (biller_id, account_no, holder_name, address, credit_balance, created_at) FROM STDIN"
+            ) as copy,
+        ):
+            now = datetime.datetime.now(datetime.UTC)
+            for index in range(have, accounts):
+                name = rng.choice(surnames) + "".join(rng.choice(given) for _ in range(rng.choice((1, 2))))
+                copy.write_row((biller.pk, f"{30000000 + index}", name, "", Decimal("0.00"), now))
+        new_ids = list(
+            CustomerAccount.objects.filter(biller=biller, account_no__gte=f"{30000000 + have}").values_list(
+                "pk", flat=True
+            )
+        )
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(
+                "COPY billing_bill (biller_id, account_id, period, amount_due, late_fee, due_date,"
+                " amount_paid, status, reference, description, created_at, updated_at) FROM STDIN"
+            ) as copy,
+        ):
+            now = datetime.datetime.now(datetime.UTC)
+            for account_id in new_ids:
+                for period, due, status in (
+                    ("2026-08", datetime.date(2026, 9, 20), BillStatus.PAID),
+                    ("2026-09", datetime.date(2026, 10, 20), BillStatus.PAID),
+                    ("2026-10", datetime.date(2026, 11, 20), BillStatus.OPEN),
+                ):
+                    amount = Decimal(rng.randrange(3000, 20000)) / 100
+                    paid = amount if status == BillStatus.PAID else Decimal("0.00")
+                    copy.write_row(
+                        (
+                            biller.pk,
+                            account_id,
+                            period,
+                            amount,
+                            Decimal("0.00"),
+                            due,
+                            paid,
+                            status,
+                            "",
+                            "",
+                            now,
+                            now,
+                        )
+                    )
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE billing_customeraccount; ANALYZE billing_bill")
+    numbers = [f"{30000000 + index}" for index in range(accounts)]
+    return biller.pk, numbers
+
+
+WRK_SCRIPT = """
+local paths = {%s}
+math.randomseed(%d)
+request = function()
+  return wrk.format("GET", paths[math.random(#paths)])
+end
+"""
+
+
+def run_wrk(url: str, paths: list[str], args) -> dict:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % (",".join(f'"{p}"' for p in paths), random.randrange(1 << 30)))
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def ms(label):
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": ms(50),
+        "p99": ms(99),
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def wait_until_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("gunicorn did not come up")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv if argv is not None else sys.argv[1:])
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    if "bench" not in database_url.rsplit("/", 1)[1]:
+        print("refused: the bench database's name must contain 'bench'", file=sys.stderr)
+        return 2
+    ensure_database(database_url)
+    env = bench_env(database_url)
+    biller_id, numbers = seed(env, args.accounts)
+    base = f"http://127.0.0.1:{args.port}"
+    gunicorn = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--workers",
+            str(args.workers),
+            "--bind",
+            f"127.0.0.1:{args.port}",
+            "--log-level",
+            "warning",
+            "--keep-alive",
+            "5",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+    )
+    try:
+        wait_until_up(f"{base}/billers/{BILLER_CODE}/?account_no={numbers[0]}")
+        sample = random.Random(7).sample(numbers, min(len(numbers), 2000))
+        floor_paths = [f"/bench-floor/{biller_id}/{n}/" for n in sample]
+        lookup_paths = [f"/billers/{BILLER_CODE}/?account_no={n}" for n in sample]
+        load = os.getloadavg()[0]
+        results = {"floor": [], "lookup": []}
+        for _round in range(2):
+            results["floor"].append(run_wrk(base, floor_paths, args))
+            results["lookup"].append(run_wrk(base, lookup_paths, args))
+    finally:
+        gunicorn.send_signal(signal.SIGTERM)
+        gunicorn.wait(timeout=30)
+    best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in results.items()}
+    ratio = best["lookup"]["rps"] / best["floor"]["rps"]
+    print(
+        f"load average before the run: {load:.2f}; gunicorn {args.workers} sync workers; "
+        f"wrk -t2 -c{args.connections} -d{args.duration}s; {len(numbers)} accounts; best of 2 rounds"
+    )
+    print(f"{'page':<34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, label in (("floor", "floor: 1 indexed lookup + tiny tpl"), ("lookup", "bill-lookup page")):
+        for run in results[name]:
+            print(f"{label:<34}{run['rps']:>10.0f}{run['p50']:>10.1f}{run['p99']:>10.1f}{run['non2xx']:>10}")
+    print(
+        f"lookup / floor = {ratio:.2f} (target ≥ {TARGET_RATIO}); "
+        f"lookup p99 = {best['lookup']['p99']:.1f} ms (target ≤ {TARGET_P99_MS:.0f} ms)"
+    )
+    if any(run["non2xx"] for runs in results.values() for run in runs):
+        print("CHECK FAILED: some answers were not 2xx")
+        return 1
+    met = ratio >= TARGET_RATIO and best["lookup"]["p99"] <= TARGET_P99_MS
+    print("target met" if met else "TARGET MISSED")
+    return 0 if met or not args.strict else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

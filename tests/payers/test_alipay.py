@@ -1,0 +1,127 @@
+"""The Alipay adapter, offline: request signing and notification verification with locally made keys."""
+
+import base64
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+import rsa
+from alipay.aop.api.util.SignatureUtils import get_sign_content
+from Crypto.PublicKey import RSA
+
+from billing.models import Payment
+from payers import services
+from payers.choices import OrderKind, OrderStatus
+from payers.exceptions import GatewayError
+from payers.gateways.alipay import AlipayGateway
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def keys():
+    merchant_public, merchant_private = rsa.newkeys(1024)
+    alipay_public, alipay_private = rsa.newkeys(1024)
+    return {
+        "merchant_public": merchant_public,
+        "merchant_private_pem": merchant_private.save_pkcs1().decode(),
+        # Alipay publishes its key as an X.509 SubjectPublicKeyInfo PEM ("BEGIN PUBLIC KEY")
+        "alipay_public_pem": RSA.construct((alipay_public.n, alipay_public.e)).export_key("PEM").decode(),
+        "alipay_private": alipay_private,
+    }
+
+
+@pytest.fixture
+def alipay(settings, keys):
+    settings.ALIPAY_ENABLED = True
+    settings.ALIPAY_APP_ID = "2021000000000001"
+    settings.ALIPAY_APP_PRIVATE_KEY = keys["merchant_private_pem"]
+    settings.ALIPAY_PUBLIC_KEY = keys["alipay_public_pem"]
+    return AlipayGateway()
+
+
+def alipay_signed(params, keys):
+    content = get_sign_content(params).encode()
+    return {
+        **params,
+        "sign_type": "RSA2",
+        "sign": base64.b64encode(rsa.sign(content, keys["alipay_private"], "SHA-256")).decode(),
+    }
+
+
+@pytest.fixture
+def order(alipay, water):
+    return services.start_checkout(
+        lines=services.lines_for_bills([water["bills"][0].pk]),
+        kind=OrderKind.BILLS,
+        user=None,
+        gateway_code="ALIPAY",
+        subject="滨江水务",
+    )
+
+
+def test_the_payment_request_is_signed_with_the_merchants_key(alipay, order, keys):
+    url = alipay.payment_url(order, notify_url="https://pay.example/n/", return_url="https://pay.example/r/")
+    parts = urlsplit(url)
+    assert parts.netloc == "openapi.alipay.com"
+    params = dict(parse_qsl(parts.query))
+    assert params["method"] == "alipay.trade.wap.pay" and params["sign_type"] == "RSA2"
+    assert order.order_no in params["biz_content"] and '"total_amount":"100.00"' in params["biz_content"]
+    content = get_sign_content({k: v for k, v in params.items() if k != "sign"}).encode()
+    assert rsa.verify(content, base64.b64decode(params["sign"]), keys["merchant_public"]) == "SHA-256"
+
+
+def test_a_notification_signed_by_alipay_posts_the_payment(client, alipay, order, keys):
+    params = alipay_signed(
+        {
+            "app_id": "2021000000000001",
+            "out_trade_no": order.order_no,
+            "trade_no": "2026112722001400000000000001",
+            "trade_status": "TRADE_SUCCESS",
+            "total_amount": "100.00",
+            "notify_time": "2026-11-27 10:00:00",
+        },
+        keys,
+    )
+    response = client.post("/payments/notify/ALIPAY/", params)
+    assert response.content == b"success"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    payment = Payment.objects.get()
+    assert payment.idempotency_key == f"ALIPAY:{order.order_no}-0001"
+    assert payment.channel_ref == "2026112722001400000000000001"
+
+
+def test_a_notification_with_a_changed_amount_fails_verification(alipay, order, keys):
+    params = alipay_signed(
+        {
+            "app_id": "2021000000000001",
+            "out_trade_no": order.order_no,
+            "trade_no": "T1",
+            "trade_status": "TRADE_SUCCESS",
+            "total_amount": "100.00",
+        },
+        keys,
+    )
+    params["total_amount"] = "1.00"
+    with pytest.raises(GatewayError) as refused:
+        alipay.parse_notification(params)
+    assert refused.value.code == "signature_invalid"
+
+
+def test_a_notification_for_another_app_is_refused(alipay, order, keys):
+    params = alipay_signed(
+        {
+            "app_id": "2099",
+            "out_trade_no": order.order_no,
+            "trade_no": "T1",
+            "trade_status": "TRADE_SUCCESS",
+            "total_amount": "100.00",
+        },
+        keys,
+    )
+    with pytest.raises(GatewayError):
+        alipay.parse_notification(params)
+
+
+def test_alipay_is_off_in_the_demo(settings):
+    assert AlipayGateway().enabled() is False
