@@ -14,16 +14,17 @@ become discrepancies. The whole pass runs in one transaction: it either stores e
 import datetime
 from decimal import Decimal
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from billing.choices import PaymentStatus
+from reconciliation import matching_python
 from reconciliation.choices import LineKind, MatchClass, MatchMethod
 
 M = MatchClass
 
 _STEPS = [
     # Temporary tables drop at commit; inside a caller's longer transaction drop them first.
-    "DROP TABLE IF EXISTS rl, rp, pairs, rr, ul, up, cand",
+    "DROP TABLE IF EXISTS rl, rp, pairs, rr, ul, up, cand, refunded",
     # Statement lines of this file, numbered within their reference (a repeat is a duplicate).
     """
     CREATE TEMP TABLE rl ON COMMIT DROP AS
@@ -50,6 +51,9 @@ _STEPS = [
     FROM billing_payment
     WHERE channel = %(channel)s AND business_date = %(day)s AND idempotency_key LIKE %(prefix_like)s
     """,
+    # Temporary tables have no statistics until analysed: without them the planner picks nested loops.
+    "ANALYZE rl",
+    "ANALYZE rp",
     "CREATE TEMP TABLE pairs (line_id bigint, payment_id bigint, method varchar(16)) ON COMMIT DROP",
     "CREATE TEMP TABLE rr ON COMMIT DROP AS SELECT DISTINCT original_ref FROM rl WHERE kind = 'refund'",
     # 1: channel reference
@@ -58,25 +62,31 @@ _STEPS = [
     SELECT l.id, p.id, 'channel_ref' FROM rl l JOIN rp p ON p.channel_ref = l.channel_ref
     WHERE l.kind = 'payment' AND l.rn = 1 AND NOT l.seen_before AND p.rn = 1 AND p.channel_ref <> ''
     """,
+    "ANALYZE pairs",
     "CREATE TEMP TABLE ul ON COMMIT DROP AS SELECT l.* FROM rl l WHERE l.kind = 'payment' AND l.rn = 1 "
     "AND NOT l.seen_before AND NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.line_id = l.id)",
     "CREATE TEMP TABLE up ON COMMIT DROP AS SELECT p.* FROM rp p WHERE p.rn = 1 "
     "AND NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.payment_id = p.id)",
     "ANALYZE ul",
     "ANALYZE up",
-    # 2: merchant order number, then receipt number (each side used once)
+    # 2: merchant order number, then receipt number — only where the number is unique on both sides
     """
     INSERT INTO pairs
-    SELECT DISTINCT ON (l.id) l.id, p.id, 'merchant_ref'
+    SELECT l.id, p.id, 'merchant_ref'
     FROM ul l JOIN up p ON p.merchant_ref = l.merchant_ref
-    WHERE l.merchant_ref <> '' ORDER BY l.id, p.id
+    WHERE l.merchant_ref <> ''
+      AND l.merchant_ref IN (SELECT merchant_ref FROM ul GROUP BY merchant_ref HAVING count(*) = 1)
+      AND p.merchant_ref IN (SELECT merchant_ref FROM up GROUP BY merchant_ref HAVING count(*) = 1)
     """,
     "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
     "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
     """
     INSERT INTO pairs
-    SELECT DISTINCT ON (l.id) l.id, p.id, 'receipt' FROM ul l JOIN up p ON p.receipt_no = l.receipt_no
-    WHERE l.receipt_no <> '' ORDER BY l.id, p.id
+    SELECT l.id, p.id, 'receipt'
+    FROM ul l JOIN up p ON p.receipt_no = l.receipt_no
+    WHERE l.receipt_no <> ''
+      AND l.receipt_no IN (SELECT receipt_no FROM ul GROUP BY receipt_no HAVING count(*) = 1)
+      AND p.receipt_no IN (SELECT receipt_no FROM up GROUP BY receipt_no HAVING count(*) = 1)
     """,
     "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
     "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
@@ -140,7 +150,15 @@ _STEPS = [
            (SELECT count(*) FROM cand c WHERE c.payment_id = p.id)
     FROM up p WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.payment_id = p.id)
     """,
-    # Refund lines, against the payment they refund (any day of this channel).
+    # Refund lines, against the payment they refund (any day of this channel): one scan of the payments.
+    """
+    CREATE TEMP TABLE refunded ON COMMIT DROP AS
+    SELECT DISTINCT ON (bp.channel_ref) bp.channel_ref, bp.id, bp.amount, bp.status
+    FROM billing_payment bp
+    WHERE bp.channel = %(channel)s AND bp.idempotency_key LIKE %(prefix_like)s AND bp.channel_ref <> ''
+      AND bp.channel_ref IN (SELECT original_ref FROM rr)
+    ORDER BY bp.channel_ref, bp.posted_at, bp.id
+    """,
     """
     INSERT INTO reconciliation_matchresult
         (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
@@ -152,13 +170,7 @@ _STEPS = [
                 ELSE 'matched' END,
            CASE WHEN p.id IS NULL OR l.rn > 1 OR l.seen_before THEN '' ELSE 'channel_ref' END,
            l.id, p.id, l.amount, p.amount, CASE WHEN p.id IS NULL THEN 0 ELSE 1 END
-    FROM rl l
-    LEFT JOIN LATERAL (
-        SELECT id, amount, status FROM billing_payment bp
-        WHERE bp.channel = %(channel)s AND bp.channel_ref = l.original_ref AND bp.channel_ref <> ''
-          AND bp.idempotency_key LIKE %(prefix_like)s
-        ORDER BY bp.posted_at, bp.id LIMIT 1
-    ) p ON true
+    FROM rl l LEFT JOIN refunded p ON p.channel_ref = l.original_ref
     WHERE l.kind = 'refund'
     """,
     # Discrepancies: every result that is not matched.
@@ -172,6 +184,21 @@ _STEPS = [
     WHERE r.run_id = %(run)s AND r.klass <> 'matched'
     """,
 ]
+
+
+def _set_temp_buffers(cursor) -> None:
+    """Room for the temporary tables in memory (8 MB by default spills a million rows to disk). PostgreSQL
+    allows it only before the session's first temporary table, so a later run on the same connection keeps
+    what the first one set."""
+    cursor.execute("SELECT setting FROM pg_settings WHERE name = 'temp_buffers'")
+    if int(cursor.fetchone()[0]) >= 32768:  # in 8 kB pages: 256 MB
+        return
+    try:
+        with transaction.atomic():
+            cursor.execute("SET LOCAL temp_buffers = '256MB'")
+    except DatabaseError:
+        pass
+
 
 _COUNTS_SQL = """
 SELECT klass, count(*), coalesce(sum(coalesce(line_amount, payment_amount)), 0)
@@ -192,6 +219,17 @@ def match_statement(
 ) -> dict:
     """Store one result per line and per payment, and a discrepancy per non-matched result. The caller
     holds the transaction (and has removed any earlier, unfinished attempt's rows)."""
+    if connection.vendor != "postgresql":
+        rows = matching_python.compute(
+            statement_id=statement_id,
+            channel_code=channel_code,
+            channel=channel,
+            source=source,
+            day=day,
+            amount_tolerance=amount_tolerance,
+            window_seconds=window_seconds,
+        )
+        return matching_python.store(run_id=run_id, channel_code=channel_code, day=day, rows=rows)
     params = {
         "run": run_id,
         "statement": statement_id,
@@ -205,6 +243,7 @@ def match_statement(
     }
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        _set_temp_buffers(cursor)
         for step in _STEPS:
             cursor.execute(step, params)
         cursor.execute(_COUNTS_SQL, [run_id])

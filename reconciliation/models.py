@@ -120,10 +120,13 @@ class ReconciliationRun(models.Model):
 
 
 class MatchResult(models.Model):
-    """Where one statement line and/or one platform payment ended. Rebuilt as a set by the engine, so the
-    line and payment links carry no database constraint (the engine writes a million at once)."""
+    """Where one statement line and/or one platform payment ended. Written as a set by the engine, in the
+    transaction that holds its run locked, so the links carry no database constraint: a million deferred
+    foreign-key checks would cost more than the matching itself (docs/benchmarks.md)."""
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="results")
+    run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.CASCADE, db_constraint=False, related_name="results"
+    )
     klass = models.CharField(_("class"), max_length=20, choices=MatchClass.choices)
     method = models.CharField(_("matched by"), max_length=16, choices=MatchMethod.choices, blank=True)
     line = models.ForeignKey(
@@ -149,10 +152,9 @@ class MatchResult(models.Model):
     class Meta:
         verbose_name = _("match result")
         verbose_name_plural = _("match results")
-        indexes = [
-            models.Index(fields=["run", "klass"], name="recon_result_run_class"),
-            models.Index(fields=["payment"], name="recon_result_payment"),
-        ]
+        # One index besides the key: every read goes through the run (a day's report, settlement of a
+        # day, a run's discrepancies); each more index costs seconds per million rows written.
+        indexes = [models.Index(fields=["run", "klass"], name="recon_result_run_class")]
 
     def __str__(self) -> str:
         return f"{self.get_klass_display()} #{self.pk}"

@@ -523,8 +523,10 @@ def _close(discrepancy: Discrepancy, *, action: str, note: str, actor, **data) -
 
 def reconciled_payments(*, biller: Biller, day: datetime.date):
     """Payments of the biller and day that reconciliation accepted and nobody has settled yet."""
+    # A payment of `day` is matched by a run of `day` (a refund line may match an older payment, but that
+    # payment is reversed and never settled).
     matched = MatchResult.objects.filter(
-        klass=MatchClass.MATCHED, run__status=RunStatus.DONE, payment_id__isnull=False
+        run__business_date=day, run__status=RunStatus.DONE, klass=MatchClass.MATCHED, payment_id__isnull=False
     )
     posted_to_resolve = Discrepancy.objects.filter(
         status=DiscrepancyStatus.RESOLVED, resolution_payment__isnull=False
@@ -656,8 +658,10 @@ def settle_day(*, day: datetime.date, actor=None) -> SettlementRun:
     except Exception as exc:
         SettlementRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error=str(exc)[:2000])
         raise
+    built_before = run.batches_built
     run.refresh_from_db()
-    record_audit(actor=actor, action="settlement.day_settled", target=run, batches=run.batches_built)
+    if run.batches_built != built_before or run.attempts == 1:  # a rerun that built nothing changes nothing
+        record_audit(actor=actor, action="settlement.day_settled", target=run, batches=run.batches_built)
     return run
 
 
