@@ -42,6 +42,13 @@ ADMIN_MODELS = (
     "reconciliation.settlementbatch",
     "reconciliation.settlementrun",
     "reconciliation.complaint",
+    # branches app: registry history, planned closures, tills, counter payments, cash coverage
+    "branches.branchstatuschange",
+    "branches.plannedclosure",
+    "branches.till",
+    "branches.counterpayment",
+    "branches.coveragethreshold",
+    "branches.coveragealert",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -57,10 +64,16 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     roles.BRANCH_SUPERVISOR: {
         "branches.branch": VIEW,
         "billing.payment": VIEW,
+        "branches.branchstatuschange": VIEW,
+        "branches.plannedclosure": VIEW,
+        "branches.till": VIEW,
+        "branches.counterpayment": VIEW,
     },
     roles.BRANCH_CLERK: {
         "branches.branch": VIEW,
         "billing.payment": VIEW,
+        "branches.till": VIEW,
+        "branches.counterpayment": VIEW,
     },
     roles.RECONCILIATION_OFFICER: {
         "billing.payment": VIEW,
@@ -99,6 +112,10 @@ SCOPE_PATHS: dict[str, dict[str, str]] = {
     "billing.bill": {BILLER_SCOPE: "biller"},
     "billing.payment": {BILLER_SCOPE: "biller", BRANCH_SCOPE: "branch"},
     "branches.branch": {BRANCH_SCOPE: "pk"},
+    "branches.branchstatuschange": {BRANCH_SCOPE: "branch"},
+    "branches.plannedclosure": {BRANCH_SCOPE: "branch"},
+    "branches.till": {BRANCH_SCOPE: "branch"},
+    "branches.counterpayment": {BRANCH_SCOPE: "branch"},
 }
 
 # Highest first: the role `role_of` reports for a user in several groups.

@@ -28,6 +28,7 @@ from billing.models import Bill, Biller, BillerCategory, BillerStaff, CustomerAc
 from billing.money import CENT, ZERO, quantize_money
 from billing.rules import luhn_is_valid, mod11_2_is_valid
 from billing.services import change_biller_status, post_payment
+from branches import demo as branches_demo
 from branches.choices import BranchRole, OperatorKind
 from branches.models import Branch, BranchStaff, Operator
 from payers.models import Payer
@@ -1012,6 +1013,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         payments = [payment for plan in plans for payment in plan.payments] + plan_donations(accounts)
         post_planned_payments(payments, branches, users, payer, summary)
         reconciliation_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        branches_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

@@ -16,6 +16,33 @@ class BranchStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+# Which branch status may follow which; `change_branch_status` refuses anything else. A closed branch
+# stays closed: a new outlet at the same place is a new branch.
+BRANCH_TRANSITIONS: dict[str, frozenset[str]] = {
+    BranchStatus.OPEN: frozenset({BranchStatus.SUSPENDED, BranchStatus.CLOSED}),
+    BranchStatus.SUSPENDED: frozenset({BranchStatus.OPEN, BranchStatus.CLOSED}),
+    BranchStatus.CLOSED: frozenset(),
+}
+
+
 class BranchRole(models.TextChoices):
     SUPERVISOR = "supervisor", _("Branch supervisor")
     CLERK = "clerk", _("Branch clerk")
+
+
+class ClosureStatus(models.TextChoices):
+    PLANNED = "planned", _("Planned")
+    IN_EFFECT = "in_effect", _("In effect")
+    ENDED = "ended", _("Ended")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class TillStatus(models.TextChoices):
+    OPEN = "open", pgettext_lazy("till status", "Open")
+    CLOSED = "closed", pgettext_lazy("till status", "Closed")
+
+
+# Renminbi notes and coins a till counts, in fen (the form shows yuan).
+DENOMINATIONS_FEN: tuple[int, ...] = (10000, 5000, 2000, 1000, 500, 100, 50, 10)
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

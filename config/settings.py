@@ -172,3 +172,14 @@ CELERY_BEAT_SCHEDULE = {
 }
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example.com")
+# Branches and the cash channel (branches app).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")  # for links in e-mails and on printed slips
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example.com")
+BRANCH_CLOSURE_NOTICE_DAYS = env_int("BRANCH_CLOSURE_NOTICE_DAYS", 7)  # a planned closure's least notice
+BRANCH_NOTICE_RECENT_DAYS = env_int("BRANCH_NOTICE_RECENT_DAYS", 90)  # payers told of an outlet's closure
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE["branches-apply-due-closures"] = {
+    "task": "branches.tasks.apply_due_closures",
+    "schedule": 3600.0,
+}

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing import views as billing_views
+from branches import urls as branches_urls
 from config import views as config_views
 
 urlpatterns = [
@@ -10,4 +11,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("reconciliation.urls")),
+    path("counter/", include(branches_urls.counter_patterns)),
+    path("outlets/", include(branches_urls.outlet_patterns)),
+    path("slips/", include(branches_urls.slip_patterns)),
 ]

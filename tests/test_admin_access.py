@@ -272,7 +272,7 @@ class TestChangelists:
     def test_admin_index_shows_a_clerk_only_payments_and_branches(self, client, world):
         response = login(client, world, "dave").get(reverse("admin:index"))
         shown = {model["object_name"] for app in response.context["app_list"] for model in app["models"]}
-        assert shown == {"Payment", "Branch"}
+        assert shown == {"Payment", "Branch", "Till", "CounterPayment"}
 
     def test_admin_index_shows_an_operator_only_its_biller_data(self, client, world):
         response = login(client, world, "bob").get(reverse("admin:index"))

@@ -1,0 +1,119 @@
+"""Side effects of branch status changes, run by Celery after commit: e-mails to recent payers and cash
+coverage alerts. Each is recorded once (unique rows), so a task that runs twice sends nothing twice."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from billing import roles
+from billing.audit import record_audit
+from branches import selectors
+from branches.models import BranchStatusChange, CoverageAlert, OutletNotice, PlannedClosure
+
+
+def notify_recent_payers(*, status_change_id: int | None = None, closure_id: int | None = None) -> int:
+    change = closure = None
+    if status_change_id is not None:
+        change = BranchStatusChange.objects.select_related("branch").get(pk=status_change_id)
+        branch = change.branch
+        context = {
+            "branch": branch,
+            "status": change.get_to_status_display(),
+            "starts_on": change.effective_on,
+            "until": change.until,
+            "reason": change.reason,
+            "planned": False,
+        }
+    else:
+        closure = PlannedClosure.objects.select_related("branch").get(pk=closure_id)
+        branch = closure.branch
+        context = {
+            "branch": branch,
+            "status": closure.get_to_status_display(),
+            "starts_on": closure.starts_on,
+            "until": closure.ends_on,
+            "reason": closure.reason,
+            "planned": True,
+        }
+    sent = 0
+    with translation.override(settings.LANGUAGE_CODE):
+        context["alternatives"] = selectors.nearest_open_alternatives(branch, limit=3)
+        context["site_url"] = settings.SITE_URL
+        subject = render_to_string("branches/emails/outlet_notice-subject.txt", context).strip()
+        body = render_to_string("branches/emails/outlet_notice-body.txt", context)
+        for payer in selectors.recent_payers_at(branch, days=settings.BRANCH_NOTICE_RECENT_DAYS):
+            try:
+                with transaction.atomic():
+                    OutletNotice.objects.create(
+                        status_change=change, closure=closure, payer=payer, email=payer.email
+                    )
+            except IntegrityError:  # told already, by an earlier run of this task
+                continue
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [payer.email])
+            sent += 1
+    return sent
+
+
+def platform_admin_emails() -> list[str]:
+    User = get_user_model()
+    return sorted(
+        set(
+            User.objects.filter(is_active=True)
+            .filter(Q(is_superuser=True) | Q(groups__name=roles.PLATFORM_ADMIN))
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    )
+
+
+def check_cash_coverage(*, district: str) -> int:
+    """Open an alert for each cash biller whose open outlets in the district are below the threshold,
+    resolve alerts that no longer hold, and e-mail platform admins about the new ones."""
+    billers, rows = selectors.cash_coverage(district)
+    if not rows:
+        return 0
+    row = rows[0]
+    raised = []
+    now = timezone.now()
+    for biller in billers:
+        count = row.by_biller.get(biller.pk, 0)
+        current = CoverageAlert.objects.filter(
+            district=district, biller=biller, resolved_at__isnull=True
+        ).first()
+        below = row.threshold is not None and count < row.threshold
+        if below and current is None:
+            try:
+                with transaction.atomic():
+                    alert = CoverageAlert.objects.create(
+                        district=district, biller=biller, open_outlets=count, threshold=row.threshold
+                    )
+                    record_audit(
+                        actor=None,
+                        action="coverage.alert_raised",
+                        target=alert,
+                        district=district,
+                        biller=biller.code,
+                        open_outlets=count,
+                        threshold=row.threshold,
+                    )
+            except IntegrityError:
+                continue
+            raised.append(alert)
+        elif not below and current is not None:
+            current.resolved_at = now
+            current.save(update_fields=["resolved_at"])
+            record_audit(actor=None, action="coverage.alert_resolved", target=current, open_outlets=count)
+    if raised:
+        with translation.override(settings.LANGUAGE_CODE):
+            context = {"district": district, "alerts": raised, "site_url": settings.SITE_URL}
+            subject = render_to_string("branches/emails/coverage_alert-subject.txt", context).strip()
+            body = render_to_string("branches/emails/coverage_alert-body.txt", context)
+        recipients = platform_admin_emails()
+        if recipients:
+            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+            CoverageAlert.objects.filter(pk__in=[a.pk for a in raised]).update(emailed_at=timezone.now())
+    return len(raised)

@@ -1,0 +1,555 @@
+"""Reads of the branch and cash-counter domain: what a clerk may see, the outlet finder, cash coverage,
+takings and operator commission. Every fetch for a user goes through a helper that checks ownership."""
+
+import datetime
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from billing import access, roles
+from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, BillStatus, Channel, PaymentStatus
+from billing.fees import compute_fee
+from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment
+from billing.money import ZERO, format_money
+from billing.paylinks import bill_id_from_token
+from billing.rules import normalize_account_no
+from branches.choices import WEEKDAYS, BranchRole, BranchStatus, ClosureStatus, TillStatus
+from branches.exceptions import CounterError
+from branches.models import Branch, BranchStaff, CounterPayment, CoverageThreshold, PlannedClosure, Till
+from branches.slips import SlipCode, looks_like_slip, parse_slip_code
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+# --- who works where -------------------------------------------------------------------------------
+
+
+def counter_branches(user) -> list[Branch]:
+    """The branches whose counter the user works (as clerk or supervisor)."""
+    return list(
+        Branch.objects.filter(staff__user=user).select_related("operator").order_by("code").distinct()
+    )
+
+
+def open_till_of(user) -> Till | None:
+    return Till.objects.select_related("branch").filter(clerk=user, status=TillStatus.OPEN).first()
+
+
+def till_for_user(user, till_id: int) -> Till | None:
+    """A till the user may look at: their own, or any at a branch they supervise."""
+    return (
+        Till.objects.select_related("branch", "clerk")
+        .filter(pk=till_id)
+        .filter(Q(clerk=user) | Q(branch__staff__user=user, branch__staff__role=BranchRole.SUPERVISOR))
+        .distinct()
+        .first()
+    )
+
+
+def counter_payment_for_user(user, receipt_no: str) -> CounterPayment | None:
+    """A counter payment taken at one of the user's branches, by its (unguessable) receipt number."""
+    return (
+        CounterPayment.objects.select_related(
+            "payment",
+            "payment__biller",
+            "payment__account",
+            "payment__actor",
+            "till",
+            "branch",
+            "branch__operator",
+        )
+        .prefetch_related("payment__allocations__bill")
+        .filter(payment__receipt_no=receipt_no, branch__staff__user=user)
+        .first()
+    )
+
+
+# --- the counter -----------------------------------------------------------------------------------
+
+
+def branch_takes_biller(branch: Branch, biller: Biller) -> bool:
+    if branch.takes_all_billers:
+        return True
+    if branch.cash_billers.filter(pk=biller.pk).exists():
+        return True
+    category_ids = {biller.category_id}
+    parent_id = biller.category.parent_id if biller.category_id else None
+    if parent_id:
+        category_ids.add(parent_id)
+    return branch.cash_categories.filter(pk__in=category_ids).exists()
+
+
+def cash_billers_at(branch: Branch) -> list[Biller]:
+    """Active billers that take cash and that this branch takes cash for: the counter's biller list."""
+    billers = Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True).select_related("category")
+    if not branch.takes_all_billers:
+        categories = list(branch.cash_categories.values_list("pk", flat=True))
+        billers = billers.filter(
+            Q(pk__in=branch.cash_billers.values("pk"))
+            | Q(category_id__in=categories)
+            | Q(category__parent_id__in=categories)
+        )
+    return list(billers.order_by("code"))
+
+
+@dataclass
+class Lookup:
+    """What the clerk found: an account with its bills to pay, or a refusal to show."""
+
+    account: CustomerAccount | None = None
+    bills: list[Bill] = field(default_factory=list)
+    selected_periods: set[str] = field(default_factory=set)
+    from_slip: bool = False
+    slip: SlipCode | None = None
+
+    @property
+    def total(self) -> Decimal:
+        return sum((bill.outstanding for bill in self.bills if bill.period in self.selected_periods), ZERO)
+
+
+def bill_for_slip(slip: SlipCode, *, today: datetime.date | None = None) -> Bill:
+    """The bill a scanned slip names, refused with the reason when the slip is past its due date or its
+    amount is no longer what the bill owes."""
+    today = today or timezone.localdate()
+    bill = (
+        Bill.objects.select_related("account", "biller", "biller__category")
+        .filter(biller__code=slip.biller_code, account__account_no=slip.account_no, period=slip.period)
+        .first()
+    )
+    if bill is None:
+        raise CounterError("slip_bill_unknown")
+    if bill.status in (BillStatus.PAID, BillStatus.CANCELLED):
+        raise CounterError("slip_bill_not_payable", period=bill.period, status=bill.get_status_display())
+    if today > slip.due_date:
+        raise CounterError("slip_expired", due=slip.due_date.isoformat())
+    if bill.outstanding != slip.amount or bill.due_date != slip.due_date:
+        raise CounterError(
+            "slip_amount_changed", slip=format_money(slip.amount), current=format_money(bill.outstanding)
+        )
+    return bill
+
+
+def payable_bills_of(account: CustomerAccount) -> list[Bill]:
+    return list(
+        Bill.objects.filter(account=account, status__in=PAYABLE_BILL_STATUSES).order_by("due_date", "period")
+    )
+
+
+def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
+    """Find what to pay from what the clerk typed or scanned: a slip's barcode, a pay link's QR, or an
+    account number of the chosen biller. Refuses billers the branch may not take cash for."""
+    from branches.services import check_biller_takes_cash_at
+
+    query = (query or "").strip()
+    if not query:
+        raise CounterError("lookup_empty")
+    if looks_like_slip(query):
+        slip = parse_slip_code(query.upper() if query[:2].islower() else query)
+        if slip is None:
+            raise CounterError("scan_unreadable")
+        bill = bill_for_slip(slip)
+        check_biller_takes_cash_at(bill.biller, branch)
+        bills = payable_bills_of(bill.account)
+        return Lookup(
+            account=bill.account, bills=bills, selected_periods={bill.period}, from_slip=True, slip=slip
+        )
+    if "/pay/" in query:
+        token = query.split("/pay/", 1)[1].strip("/").split("/")[0].split("?")[0]
+        bill_id = bill_id_from_token(token)
+        bill = (
+            Bill.objects.select_related("account", "biller", "biller__category").filter(pk=bill_id).first()
+            if bill_id
+            else None
+        )
+        if bill is None:
+            raise CounterError("scan_unreadable")
+        check_biller_takes_cash_at(bill.biller, branch)
+        bills = payable_bills_of(bill.account)
+        if bill.status not in PAYABLE_BILL_STATUSES:
+            raise CounterError("slip_bill_not_payable", period=bill.period, status=bill.get_status_display())
+        return Lookup(account=bill.account, bills=bills, selected_periods={bill.period}, from_slip=True)
+    biller = (
+        Biller.objects.select_related("category").filter(code=(biller_code or "").strip().upper()).first()
+    )
+    if biller is None:
+        raise CounterError("lookup_empty")
+    check_biller_takes_cash_at(biller, branch)
+    account_no = normalize_account_no(query)
+    account = (
+        CustomerAccount.objects.select_related("biller").filter(biller=biller, account_no=account_no).first()
+    )
+    if account is None:
+        from billing.exceptions import PaymentRefused
+
+        raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=account_no)
+    bills = payable_bills_of(account)
+    if not bills:
+        from billing.exceptions import PaymentRefused
+
+        raise PaymentRefused("no_open_bill", account_no=account.account_no)
+    return Lookup(account=account, bills=bills, selected_periods={bill.period for bill in bills})
+
+
+def till_takings(till: Till) -> Decimal:
+    """Cash the till took and still holds: its payments that were not voided."""
+    return (
+        CounterPayment.objects.filter(till=till, payment__status=PaymentStatus.POSTED).aggregate(
+            total=Sum("payment__amount")
+        )["total"]
+        or ZERO
+    )
+
+
+@dataclass
+class TillReport:
+    till: Till
+    payments: list[CounterPayment]
+    taken: Decimal
+    voided: Decimal
+    count_taken: int
+    count_voided: int
+    by_biller: list[tuple[str, int, Decimal]]
+
+    @property
+    def expected(self) -> Decimal:
+        return self.till.opening_float + self.taken
+
+
+def till_report(till: Till) -> TillReport:
+    payments = list(
+        CounterPayment.objects.filter(till=till)
+        .select_related("payment", "payment__biller", "payment__account", "void_approved_by")
+        .order_by("created_at")
+    )
+    taken = sum((cp.payment.amount for cp in payments if cp.payment.status == PaymentStatus.POSTED), ZERO)
+    voided = sum((cp.payment.amount for cp in payments if cp.payment.status != PaymentStatus.POSTED), ZERO)
+    per_biller: dict[str, list] = {}
+    for cp in payments:
+        if cp.payment.status != PaymentStatus.POSTED:
+            continue
+        row = per_biller.setdefault(cp.payment.biller.display_name, [0, ZERO])
+        row[0] += 1
+        row[1] += cp.payment.amount
+    return TillReport(
+        till=till,
+        payments=payments,
+        taken=taken,
+        voided=voided,
+        count_taken=sum(1 for cp in payments if cp.payment.status == PaymentStatus.POSTED),
+        count_voided=sum(1 for cp in payments if cp.payment.status != PaymentStatus.POSTED),
+        by_biller=sorted((name, n, total) for name, (n, total) in per_biller.items()),
+    )
+
+
+def clerk_tills_on(user, day: datetime.date) -> list[Till]:
+    return list(
+        Till.objects.filter(clerk=user, business_date=day).select_related("branch").order_by("opened_at")
+    )
+
+
+# --- the public outlet finder ----------------------------------------------------------------------
+
+
+def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi = math.radians(lat2 - lat1)
+    dlmb = math.radians(lng2 - lng1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+
+
+def hours_on(branch: Branch, day: datetime.date) -> str:
+    """The branch's hours on `day` ("08:30-17:30"), "" when it does not open that day."""
+    return (branch.weekly_hours or {}).get(WEEKDAYS[day.weekday()], "") if branch.weekly_hours else ""
+
+
+def open_now(branch: Branch, moment: datetime.datetime) -> bool | None:
+    """Whether the branch is open at `moment` by its hours; None when its hours are not structured."""
+    if branch.status != BranchStatus.OPEN:
+        return False
+    if not branch.weekly_hours:
+        return None
+    hours = hours_on(branch, moment.date())
+    now = moment.strftime("%H:%M")
+    for span in hours.split(","):
+        if "-" not in span:
+            continue
+        start, end = (part.strip() for part in span.split("-", 1))
+        end = "24:00" if end in {"24:00", "00:00"} else end
+        if start <= now < end:
+            return True
+    return False
+
+
+@dataclass
+class Outlet:
+    branch: Branch
+    distance_km: float | None = None
+    hours_today: str = ""
+    open_now: bool | None = None
+    upcoming: PlannedClosure | None = None
+
+
+def _cash_branches_for(biller: Biller | None):
+    branches = Branch.objects.select_related("operator")
+    if biller is None:
+        return branches
+    if not biller.accepts_cash:
+        return branches.none()
+    category_ids = [biller.category_id] + ([biller.category.parent_id] if biller.category.parent_id else [])
+    return branches.filter(
+        Q(takes_all_billers=True) | Q(cash_billers=biller) | Q(cash_categories__in=category_ids)
+    ).distinct()
+
+
+def find_outlets(
+    *,
+    biller: Biller | None = None,
+    district: str = "",
+    point: tuple[float, float] | None = None,
+    include_closed: bool = False,
+    limit: int = 50,
+    exclude: Branch | None = None,
+) -> list[Outlet]:
+    """Outlets that take cash for `biller`, in `district` or nearest to `point` first, with today's hours
+    and status and any closure announced ahead."""
+    branches = _cash_branches_for(biller)
+    if district:
+        branches = branches.filter(district=district)
+    if not include_closed:
+        branches = branches.exclude(status=BranchStatus.CLOSED)
+    if exclude is not None:
+        branches = branches.exclude(pk=exclude.pk)
+    moment = timezone.localtime()
+    if point is not None:
+        candidates = list(branches.filter(latitude__isnull=False, longitude__isnull=False))
+        outlets = [
+            Outlet(
+                branch,
+                distance_km=haversine_km(point[0], point[1], float(branch.latitude), float(branch.longitude)),
+            )
+            for branch in candidates
+        ]
+        outlets.sort(key=lambda outlet: (outlet.distance_km, outlet.branch.code))
+    else:
+        outlets = [Outlet(branch) for branch in branches.order_by("district", "code")[: limit * 4]]
+        outlets.sort(
+            key=lambda outlet: (
+                outlet.branch.status != BranchStatus.OPEN,
+                outlet.branch.district,
+                outlet.branch.code,
+            )
+        )
+    outlets = outlets[:limit]
+    upcoming = {
+        closure.branch_id: closure
+        for closure in PlannedClosure.objects.filter(
+            branch__in=[o.branch.pk for o in outlets], status=ClosureStatus.PLANNED
+        ).order_by("-starts_on")
+    }
+    for outlet in outlets:
+        outlet.hours_today = hours_on(outlet.branch, moment.date())
+        outlet.open_now = open_now(outlet.branch, moment)
+        outlet.upcoming = upcoming.get(outlet.branch.pk)
+    return outlets
+
+
+def outlet_for(branch: Branch) -> Outlet:
+    """One outlet's hours today, whether it is open now, and its next announced closure."""
+    moment = timezone.localtime()
+    return Outlet(
+        branch,
+        hours_today=hours_on(branch, moment.date()),
+        open_now=open_now(branch, moment),
+        upcoming=branch.planned_closures.filter(status=ClosureStatus.PLANNED).order_by("starts_on").first(),
+    )
+
+
+def nearest_open_alternatives(
+    branch: Branch, *, biller: Biller | None = None, limit: int = 3
+) -> list[Outlet]:
+    if branch.latitude is None or branch.longitude is None:
+        outlets = find_outlets(biller=biller, district=branch.district, exclude=branch, limit=limit * 3)
+    else:
+        outlets = find_outlets(
+            biller=biller,
+            point=(float(branch.latitude), float(branch.longitude)),
+            exclude=branch,
+            limit=limit * 3,
+        )
+    return [outlet for outlet in outlets if outlet.branch.status == BranchStatus.OPEN][:limit]
+
+
+def public_branch(code: str) -> Branch | None:
+    return Branch.objects.select_related("operator").filter(code=code).first()
+
+
+def districts() -> list[str]:
+    return list(Branch.objects.order_by("district").values_list("district", flat=True).distinct())
+
+
+def cash_billers() -> list[Biller]:
+    return list(Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True).order_by("code"))
+
+
+# --- cash coverage ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CoverageRow:
+    district: str
+    threshold: int | None
+    open_outlets: int
+    by_biller: dict[int, int]
+
+    @property
+    def lowest(self) -> int:
+        return min(self.by_biller.values(), default=self.open_outlets)
+
+    @property
+    def below(self) -> bool:
+        return self.threshold is not None and self.lowest < self.threshold
+
+
+def cash_coverage(district: str | None = None) -> tuple[list[Biller], list[CoverageRow]]:
+    """Per district and per cash biller: how many open outlets take its cash. Two queries for the
+    branches and their lists, then counted in memory (a few thousand branches)."""
+    billers = list(
+        Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True)
+        .select_related("category")
+        .order_by("code")
+    )
+    branches = Branch.objects.filter(status=BranchStatus.OPEN)
+    if district:
+        branches = branches.filter(district=district)
+    branches = list(
+        branches.prefetch_related("cash_billers", "cash_categories").only(
+            "pk", "district", "takes_all_billers"
+        )
+    )
+    counts: dict[str, dict[int, int]] = defaultdict(lambda: dict.fromkeys([b.pk for b in billers], 0))
+    totals: dict[str, int] = defaultdict(int)
+    for branch in branches:
+        totals[branch.district] += 1
+        row = counts[branch.district]
+        if branch.takes_all_billers:
+            for biller in billers:
+                row[biller.pk] += 1
+            continue
+        biller_ids = {b.pk for b in branch.cash_billers.all()}
+        category_ids = {c.pk for c in branch.cash_categories.all()}
+        for biller in billers:
+            if (
+                biller.pk in biller_ids
+                or biller.category_id in category_ids
+                or biller.category.parent_id in category_ids
+            ):
+                row[biller.pk] += 1
+    thresholds = dict(CoverageThreshold.objects.values_list("district", "min_open_outlets"))
+    names = set(totals) | set(thresholds)
+    if district:
+        names = {district}
+    else:
+        names |= set(Branch.objects.values_list("district", flat=True).distinct())
+    rows = [
+        CoverageRow(
+            district=name,
+            threshold=thresholds.get(name),
+            open_outlets=totals.get(name, 0),
+            by_biller=counts[name] if name in counts else dict.fromkeys([b.pk for b in billers], 0),
+        )
+        for name in sorted(names)
+    ]
+    return billers, rows
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+
+def visible_counter_payments(user):
+    """Counter payments the user may see in reports: every one for platform-wide roles, their branches'
+    for supervisors, and a clerk's own (or their supervised branches') for clerks."""
+    queryset = access.visible_payments(user).filter(channel=Channel.COUNTER)
+    if access.scope_filter(user, Payment) is None:
+        return queryset
+    held = access.roles_of(user)
+    if roles.BRANCH_CLERK in held and roles.BRANCH_SUPERVISOR not in held:
+        supervised = BranchStaff.objects.filter(user=user, role=BranchRole.SUPERVISOR).values("branch_id")
+        queryset = queryset.filter(Q(actor=user) | Q(branch_id__in=supervised))
+    return queryset
+
+
+def takings(user, *, date_from: datetime.date, date_to: datetime.date, by: str) -> list[dict]:
+    """Net cash taken (posted, not reversed) per day and per branch, biller or clerk."""
+    group = {
+        "branch": ["branch__code", "branch__name"],
+        "biller": ["biller__code", "biller__name"],
+        "clerk": ["actor__username"],
+    }[by]
+    rows = (
+        visible_counter_payments(user)
+        .filter(business_date__gte=date_from, business_date__lte=date_to, status=PaymentStatus.POSTED)
+        .values("business_date", *group)
+        .annotate(count=Count("pk"), total=Sum("amount"))
+        .order_by("-business_date", *group)
+    )
+    return list(rows)
+
+
+@dataclass
+class CommissionRow:
+    operator: str
+    kind: str
+    payments: int = 0
+    amount: Decimal = ZERO
+    commission: Decimal = ZERO
+
+
+def operator_commission(user, *, date_from: datetime.date, date_to: datetime.date) -> list[CommissionRow]:
+    """What each outlet operator earns: the counter-channel fee of each biller's schedule in force on the
+    payment's day, per payment (fees have minimums and caps, so they are not computed on totals)."""
+    payments = (
+        visible_counter_payments(user)
+        .filter(business_date__gte=date_from, business_date__lte=date_to, status=PaymentStatus.POSTED)
+        .values_list(
+            "branch__operator__name", "branch__operator__kind", "biller_id", "business_date", "amount"
+        )
+    )
+    schedules: dict[int, list[FeeSchedule]] = defaultdict(list)
+    for schedule in FeeSchedule.objects.filter(channel=Channel.COUNTER).order_by("-valid_from"):
+        schedules[schedule.biller_id].append(schedule)
+    rows: dict[str, CommissionRow] = {}
+    for operator, kind, biller_id, day, amount in payments.iterator(chunk_size=2000):
+        row = rows.setdefault(operator, CommissionRow(operator=operator, kind=kind))
+        row.payments += 1
+        row.amount += amount
+        schedule = next((s for s in schedules.get(biller_id, []) if s.valid_from <= day), None)
+        if schedule is not None:
+            row.commission += compute_fee(
+                amount=amount,
+                fixed=schedule.fixed_fee,
+                percentage=schedule.percentage,
+                min_fee=schedule.min_fee,
+                max_fee=schedule.max_fee,
+            )
+    return sorted(rows.values(), key=lambda row: row.operator)
+
+
+def recent_payers_at(branch: Branch, *, days: int):
+    """Payers with an email who paid at the branch in the last `days` days: those the payment names, and
+    citizens who pay (through any channel) for an account that was paid in cash there."""
+    from payers.models import Payer
+
+    since = timezone.localdate() - datetime.timedelta(days=days)
+    recent = Payment.objects.filter(branch=branch, business_date__gte=since)
+    accounts = recent.exclude(account__isnull=True).values("account_id")
+    return (
+        Payer.objects.filter(Q(pk__in=recent.values("payer_id")) | Q(payments__account_id__in=accounts))
+        .exclude(email="")
+        .distinct()
+        .order_by("pk")
+    )

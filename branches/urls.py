@@ -1,0 +1,32 @@
+from django.urls import path
+
+from branches import views
+
+counter_patterns = (
+    [
+        path("", views.counter_home, name="home"),
+        path("lookup/", views.counter_lookup, name="lookup"),
+        path("pay/", views.counter_pay, name="pay"),
+        path("receipt/<str:receipt_no>/", views.counter_receipt, name="receipt"),
+        path("receipt/<str:receipt_no>/void/", views.counter_void, name="void"),
+        path("till/close/", views.counter_close, name="close"),
+        path("report/", views.counter_day_report, name="day_report"),
+        path("report/till/<int:till_id>/", views.counter_day_report, name="day_report_till"),
+        path("reports/", views.reports, name="reports"),
+        path("coverage/", views.coverage, name="coverage"),
+    ],
+    "counter",
+)
+
+outlet_patterns = (
+    [
+        path("", views.outlet_finder, name="finder"),
+        path("<str:code>/", views.outlet_detail, name="detail"),
+    ],
+    "outlets",
+)
+
+slip_patterns = (
+    [path("<str:token>/<str:layout>.pdf", views.payment_slip, name="pdf")],
+    "slips",
+)

@@ -1,0 +1,95 @@
+"""Named people for the counter tests: dave clerks at branch X, erin clerks at branch Y, sam supervises
+branch X, and vera supervises branch Y."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from billing import roles
+from branches.choices import BranchRole
+from branches.models import BranchStaff
+from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
+
+PASSWORD = "pw-counter-1234"
+
+
+def make_user(django_user_model, username, role, branch=None, branch_role=BranchRole.CLERK):
+    user = django_user_model.objects.create_user(
+        username, f"{username}@example.com", PASSWORD, is_staff=True, first_name=username.title()
+    )
+    user.groups.add(Group.objects.get(name=role))
+    if branch is not None:
+        BranchStaff.objects.create(user=user, branch=branch, role=branch_role)
+    return user
+
+
+@pytest.fixture
+def branch_x(db):
+    return BranchFactory(
+        code="BR-X",
+        name="X支局",
+        district="滨江区",
+        latitude=Decimal("30.200000"),
+        longitude=Decimal("120.200000"),
+    )
+
+
+@pytest.fixture
+def branch_y(db):
+    return BranchFactory(
+        code="BR-Y",
+        name="Y支局",
+        district="滨江区",
+        latitude=Decimal("30.210000"),
+        longitude=Decimal("120.210000"),
+    )
+
+
+@pytest.fixture
+def dave(django_user_model, branch_x):
+    return make_user(django_user_model, "dave", roles.BRANCH_CLERK, branch_x)
+
+
+@pytest.fixture
+def erin(django_user_model, branch_y):
+    return make_user(django_user_model, "erin", roles.BRANCH_CLERK, branch_y)
+
+
+@pytest.fixture
+def sam(django_user_model, branch_x):
+    return make_user(django_user_model, "sam", roles.BRANCH_SUPERVISOR, branch_x, BranchRole.SUPERVISOR)
+
+
+@pytest.fixture
+def vera(django_user_model, branch_y):
+    return make_user(django_user_model, "vera", roles.BRANCH_SUPERVISOR, branch_y, BranchRole.SUPERVISOR)
+
+
+@pytest.fixture
+def water(db):
+    return BillerFactory(code="WATER", name="滨江水务", name_en="Binjiang Water")
+
+
+@pytest.fixture
+def account(water):
+    return CustomerAccountFactory(biller=water, account_no="12345678", holder_name="张小明")
+
+
+@pytest.fixture
+def bill(account):
+    return BillFactory(
+        account=account,
+        period="2026-10",
+        amount_due=Decimal("86.50"),
+        due_date=timezone.localdate() + datetime.timedelta(days=10),
+        description="水费 2026年10月",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The counter tests create users with passwords (supervisors type theirs to approve a void)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,85 @@
+"""The clerk's counter in Debian's chromium: open a till, find an account, take cash with a double click
+on the submit button, print the receipt, and close the till short."""
+
+from decimal import Decimal
+
+import pytest
+
+from billing.models import Payment
+from branches.models import Till
+from tests.branches.conftest import PASSWORD
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_clerk_takes_cash_at_the_counter_double_submits_and_closes_the_till_short(
+    live_server, page, screenshot, dave, bill
+):
+    page.goto(live_server.url + "/admin/login/?next=/counter/")
+    page.fill("#id_username", "dave")
+    page.fill("#id_password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/counter/")
+
+    page.fill("#id_opening_float", "500.00")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#id_q")
+    assert page.evaluate("document.activeElement.id") == "id_q"  # keyboard first: the scan field has focus
+
+    page.keyboard.type("12345678")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#pay-form")
+    assert page.input_value("#id_amount") == "86.50"
+    page.keyboard.type("100")  # the tendered field has the focus
+    assert page.inner_text("#change-due") == "¥13.50"
+    screenshot("counter-take-cash")
+
+    page.dblclick("#take-cash")
+    page.wait_for_selector("#receipt")
+    assert "13.50" in page.inner_text("#receipt")
+    screenshot("counter-receipt")
+    page.wait_for_timeout(300)
+    assert Payment.objects.count() == 1
+
+    page.goto(live_server.url + "/counter/till/close/")
+    page.fill("#id_n10000", "5")
+    page.fill("#id_n5000", "1")
+    page.fill("#id_n2000", "1")
+    page.fill("#id_n1000", "1")
+    page.fill("#id_n500", "1")
+    page.fill("#id_n100", "1")  # 586.00: fifty fen short
+    assert page.inner_text("#variance") == "-¥0.50"
+    page.fill("#id_note", "少五角")
+    page.click("button.primary")
+    page.wait_for_selector(".till-report")
+    screenshot("counter-day-report")
+    till = Till.objects.get()
+    assert till.variance == Decimal("-0.50") and till.variance_entry_id is not None
+
+
+def test_a_citizen_finds_the_nearest_outlet_and_sees_a_suspension(
+    live_server, page, screenshot, branch_x, branch_y, water
+):
+    import datetime
+
+    from django.utils import timezone
+
+    from branches import services
+
+    services.change_branch_status(
+        branch=branch_x,
+        to_status="suspended",
+        actor=None,
+        reason="内部装修",
+        until=timezone.localdate() + datetime.timedelta(days=10),
+    )
+    page.goto(live_server.url + "/outlets/?biller=WATER&lat=30.2&lng=120.2")
+    items = page.locator("#outlets li")
+    assert items.count() == 2
+    assert (
+        "内部装修" in items.nth(0).inner_text()
+    )  # the suspended one is nearest, and says why and until when
+    screenshot("outlet-finder")
+    items.nth(0).locator("a").first.click()
+    page.wait_for_selector("#alternatives")
+    assert "Y支局" in page.inner_text("#alternatives")
