@@ -93,7 +93,17 @@ class StatementLine(models.Model):
 class ReconciliationRun(models.Model):
     """Matching one statement against the platform's payments; resumable, with visible progress."""
 
-    statement = models.OneToOneField(StatementFile, on_delete=models.PROTECT, related_name="run")
+    statement = models.OneToOneField(
+        StatementFile, on_delete=models.PROTECT, null=True, blank=True, related_name="run"
+    )
+    branch = models.ForeignKey(
+        "branches.Branch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For the cash channel: the branch whose till closings were reconciled."),
+    )
     channel_code = models.CharField(_("channel"), max_length=48)
     business_date = models.DateField(_("business day"))
     status = models.CharField(
@@ -114,6 +124,13 @@ class ReconciliationRun(models.Model):
         ordering = ["-business_date", "channel_code"]
         verbose_name = _("reconciliation run")
         verbose_name_plural = _("reconciliation runs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "business_date"],
+                condition=Q(branch__isnull=False),
+                name="recon_cash_run_once_per_branch_day",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel_code} {self.business_date:%Y-%m-%d}"
@@ -148,6 +165,14 @@ class MatchResult(models.Model):
     line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
     payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
     candidates = models.PositiveIntegerField(_("candidate payments"), default=0)
+    till = models.ForeignKey(
+        "branches.Till",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("match result")
@@ -176,6 +201,14 @@ class Discrepancy(models.Model):
     )
     biller = models.ForeignKey(
         "billing.Biller", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    till = models.ForeignKey(
+        "branches.Till",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="discrepancies",
+        help_text=_("A till whose count differed from its payments."),
     )
     line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
     payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
