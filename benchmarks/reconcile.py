@@ -22,6 +22,7 @@ Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused co
 
 import argparse
 import datetime
+import json
 import os
 import random
 import resource
@@ -53,6 +54,11 @@ def parse_args(argv):
     parser.add_argument("--rate", type=float, default=0.005, help="share of seeded discrepancies (0.005)")
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--strict", action="store_true", help="exit 3 when the target is missed")
+    parser.add_argument(
+        "--rematch",
+        action="store_true",
+        help="keep the data of the last run (same --rows and --seed) and only match again",
+    )
     args = parser.parse_args(argv)
     if args.rows < 1000:
         parser.error("--rows must be at least 1000")
@@ -308,6 +314,25 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
     return expected, counts, run.pk
 
 
+def forget_results(saved: Path) -> tuple[dict, int]:
+    """--rematch: the loaded payments and lines stay; the results go, and the run is pending again."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", interactive=False, verbosity=0)
+    data = json.loads(saved.read_text())
+    run_id = data.pop("run")
+    expected = {k: v if isinstance(v, int) else {tuple(item) for item in v} for k, v in data.items()}
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reconciliation_matchresult, reconciliation_discrepancy CASCADE")
+        cursor.execute(
+            "UPDATE reconciliation_reconciliationrun SET status = 'loading' WHERE id = %s", [run_id]
+        )
+        cursor.execute("VACUUM ANALYZE reconciliation_matchresult")
+    print(f"rematching the data already loaded (run {run_id})")
+    return expected, run_id
+
+
 def backend_peak_bytes(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -420,14 +445,24 @@ def main(argv) -> int:
         f"reconciliation benchmark: {args.rows:,} payments × {args.rows:,} lines, database {config['NAME']}, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
     )
-    expected, _counts, run_id = load(args.rows, args.rate, args.seed)
+    saved = Path(tempfile.gettempdir()) / f"{config['NAME']}-{args.rows}-{args.seed}.expected.json"
+    if args.rematch and saved.exists():
+        expected, run_id = forget_results(saved)
+    else:
+        expected, _counts, run_id = load(args.rows, args.rate, args.seed)
+        saved.write_text(
+            json.dumps(
+                {"run": run_id, **{k: v if isinstance(v, int) else sorted(v) for k, v in expected.items()}}
+            )
+        )
     run = ReconciliationRun.objects.get(pk=run_id)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     started = time.perf_counter()
-    services._match(run, None)
+    timings: list = []
+    services._match(run, None, timings=timings)
     seconds = time.perf_counter() - started
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     backend_peak = backend_peak_bytes(backend)
@@ -445,6 +480,10 @@ def main(argv) -> int:
         f"one PostgreSQL FULL OUTER JOIN on channel_ref of the same data: {join_seconds:.2f} s "
         f"(equal {join_row[0]:,}, amount differs {join_row[1]:,}, "
         f"only payment {join_row[2]:,}, only line {join_row[3]:,})"
+    )
+    print(
+        "  slowest steps: "
+        + "; ".join(f"{label} {secs:.1f} s" for label, secs in sorted(timings, key=lambda t: -t[1])[:4])
     )
     print("results: " + ", ".join(f"{k} {v['count']:,}" for k, v in run.counts.items()))
     failed = False

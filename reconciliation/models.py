@@ -142,7 +142,11 @@ class MatchResult(models.Model):
     foreign-key checks would cost more than the matching itself (docs/benchmarks.md)."""
 
     run = models.ForeignKey(
-        ReconciliationRun, on_delete=models.CASCADE, db_constraint=False, related_name="results"
+        ReconciliationRun,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
+        related_name="results",
     )
     klass = models.CharField(_("class"), max_length=20, choices=MatchClass.choices)
     method = models.CharField(_("matched by"), max_length=16, choices=MatchMethod.choices, blank=True)
@@ -150,6 +154,7 @@ class MatchResult(models.Model):
         StatementLine,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         blank=True,
         related_name="+",
@@ -158,6 +163,7 @@ class MatchResult(models.Model):
         "billing.Payment",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         blank=True,
         related_name="+",
@@ -169,6 +175,7 @@ class MatchResult(models.Model):
         "branches.Till",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         blank=True,
         related_name="+",
@@ -177,8 +184,8 @@ class MatchResult(models.Model):
     class Meta:
         verbose_name = _("match result")
         verbose_name_plural = _("match results")
-        # One index besides the key: every read goes through the run (a day's report, settlement of a
-        # day, a run's discrepancies); each more index costs seconds per million rows written.
+        # One index besides the key (no index per link either): every read goes through the run (a day's
+        # report, settlement of a day, a run's discrepancies); each index costs seconds per million rows.
         indexes = [models.Index(fields=["run", "klass"], name="recon_result_run_class")]
 
     def __str__(self) -> str:

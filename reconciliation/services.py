@@ -278,7 +278,7 @@ def _load_lines(run: ReconciliationRun, batch_size: int) -> None:
         _after_batch(run, batch_no)
 
 
-def _match(run: ReconciliationRun, actor) -> None:
+def _match(run: ReconciliationRun, actor, timings: list | None = None) -> None:
     code = parse_channel_code(run.channel_code)
     with transaction.atomic():
         run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
@@ -296,6 +296,7 @@ def _match(run: ReconciliationRun, actor) -> None:
             day=run.business_date,
             amount_tolerance=run.amount_tolerance,
             window_seconds=run.time_window_seconds,
+            timings=timings,
         )
         run.counts = counts
         run.status = RunStatus.DONE
