@@ -96,8 +96,8 @@ _STEPS = [
       AND l.merchant_ref IN (SELECT merchant_ref FROM ul GROUP BY merchant_ref HAVING count(*) = 1)
       AND p.merchant_ref IN (SELECT merchant_ref FROM up GROUP BY merchant_ref HAVING count(*) = 1)
     """,
-    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
-    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
+    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs WHERE method = 'merchant_ref')",
+    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs WHERE method = 'merchant_ref')",
     """
     INSERT INTO pairs
     SELECT l.id, p.id, 'receipt', l.amount, p.amount, p.status, l.channel_ref
@@ -106,8 +106,8 @@ _STEPS = [
       AND l.receipt_no IN (SELECT receipt_no FROM ul GROUP BY receipt_no HAVING count(*) = 1)
       AND p.receipt_no IN (SELECT receipt_no FROM up GROUP BY receipt_no HAVING count(*) = 1)
     """,
-    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
-    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
+    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs WHERE method = 'receipt')",
+    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs WHERE method = 'receipt')",
     "CREATE INDEX ON up (amount, posted_at)",
     "ANALYZE up",
     # 3: amount and time, unique both ways
