@@ -44,6 +44,8 @@ bench: install
 		$(PY) benchmarks/post_payments.py
 	BENCH_RECON_DATABASE_URL=$${BENCH_RECON_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_recon} \
 		$(PY) benchmarks/reconcile.py
+	BENCH_IMPORT_DATABASE_URL=$${BENCH_IMPORT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_import} \
+		$(PY) benchmarks/import_bills.py
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -36,12 +36,17 @@ ADMIN_MODELS = (
     "branches.branchstaff",
     "branches.operator",
     "payers.payer",
-    "reconciliation.statementfile",
-    "reconciliation.reconciliationrun",
-    "reconciliation.discrepancy",
-    "reconciliation.settlementbatch",
-    "reconciliation.settlementrun",
-    "reconciliation.complaint",
+    "billing.billimportjob",
+    "billing.feeschedule",
+    # Open APIs (api/): platform admins onboard partners and keys; auditors see them.
+    "api.apicredential",
+    "api.billerapiaccess",
+    "api.partner",
+    "api.webhookdelivery",
+    "payers.gatewayorder",
+    "payers.orderline",
+    "account.emailaddress",
+    "mfa.authenticator",
     # branches app: registry history, planned closures, tills, counter payments, cash coverage
     "branches.branchstatuschange",
     "branches.plannedclosure",
@@ -49,6 +54,12 @@ ADMIN_MODELS = (
     "branches.counterpayment",
     "branches.coveragethreshold",
     "branches.coveragealert",
+    "reconciliation.statementfile",
+    "reconciliation.reconciliationrun",
+    "reconciliation.discrepancy",
+    "reconciliation.settlementbatch",
+    "reconciliation.settlementrun",
+    "reconciliation.complaint",
 )
 
 # role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
@@ -56,6 +67,8 @@ ADMIN_MODELS = (
 PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
     roles.PLATFORM_ADMIN: dict.fromkeys(ADMIN_MODELS, FULL),
     roles.BILLER_OPERATOR: {
+        "billing.billimportjob": VIEW,
+        "billing.feeschedule": VIEW,
         "billing.biller": VIEW,
         "billing.customeraccount": EDIT,
         "billing.bill": EDIT,
@@ -80,6 +93,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
         "billing.ledgeraccount": VIEW,
         "billing.journalentry": VIEW,
         "billing.auditevent": VIEW,
+        "payers.gatewayorder": VIEW,
+        "payers.orderline": VIEW,
         # Reconciliation: the workbench's actions (assign, resolve, approve) are services that check the
         # role themselves; the admin rows stay read-only for every role.
         "reconciliation.statementfile": VIEW,
@@ -112,6 +127,9 @@ SCOPE_PATHS: dict[str, dict[str, str]] = {
     "billing.bill": {BILLER_SCOPE: "biller"},
     "billing.payment": {BILLER_SCOPE: "biller", BRANCH_SCOPE: "branch"},
     "branches.branch": {BRANCH_SCOPE: "pk"},
+    "billing.billimportjob": {BILLER_SCOPE: "biller"},
+    "billing.feeschedule": {BILLER_SCOPE: "biller"},
+    "payers.orderline": {BILLER_SCOPE: "biller"},
     "branches.branchstatuschange": {BRANCH_SCOPE: "branch"},
     "branches.plannedclosure": {BRANCH_SCOPE: "branch"},
     "branches.till": {BRANCH_SCOPE: "branch"},

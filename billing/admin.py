@@ -1,23 +1,40 @@
 """Back-office screens. Ledger rows are read-only: they change only through the posting service."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
+from billing import services
+from billing.admin_audit import AuditedAdminMixin
+from billing.admin_import import (
+    AccountResource,
+    BillImportExportMixin,
+    PaymentResource,
+    ScopedExportMixin,
+)
 from billing.admin_scoping import (
     ScopedAdminMixin,
     ScopedBillerListFilter,
     ScopedBranchListFilter,
     ScopedInlineMixin,
 )
+from billing.choices import BillStatus
+from billing.exceptions import BillingError
 from billing.models import (
     AuditEvent,
     Bill,
     Biller,
     BillerCategory,
     BillerStaff,
+    BillImportJob,
     CustomerAccount,
+    FeeSchedule,
     JournalEntry,
     JournalLine,
     LedgerAccount,
@@ -45,24 +62,141 @@ class BillerCategoryAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["parent"]
 
 
+class OnboardingActionForm(helpers.ActionForm):
+    """The action bar of the billers list, with the reason every onboarding step records."""
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=200,
+        help_text=_("Required to suspend or close a biller; payers are shown it."),
+    )
+
+
+class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
+    """A biller's prices, shown on it; new ones are added on the fee schedule page (never edited)."""
+
+    model = FeeSchedule
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "channel",
+        "fixed_fee",
+        "percentage",
+        "min_fee",
+        "max_fee",
+        "payer_pays",
+        "valid_from",
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Biller)
-class BillerAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "category", "status", "payment_mode", "amount_rule", "accepts_cash"]
     list_filter = ["status", "payment_mode", ("category", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["category"]
     search_fields = ["code", "name", "name_en", "legal_name"]
-    readonly_fields = ["status", "status_reason", "created_at", "updated_at"]
+    readonly_fields = ["status", "status_reason", "submitted_by", "created_at", "updated_at"]
+    inlines = [FeeScheduleInline]
+    action_form = OnboardingActionForm
+    actions = ["submit_for_approval", "approve", "activate", "suspend", "close"]
+
+    def _onboarding_step(self, request, queryset, step, done_message):
+        """Run an onboarding service on each selected biller; each refusal is shown with its reason."""
+        reason = (request.POST.get("reason") or "").strip()
+        done = 0
+        for biller in queryset.order_by("code"):
+            try:
+                step(biller=biller, actor=request.user, reason=reason)
+            except BillingError as refused:
+                self.message_user(request, f"{biller.code}: {refused.message}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Submit for approval"), permissions=["change"])
+    def submit_for_approval(self, request, queryset):
+        self._onboarding_step(
+            request,
+            queryset,
+            lambda biller, actor, reason: services.submit_biller(biller=biller, actor=actor),
+            _("%(count)s billers submitted for approval."),
+        )
+
+    @admin.action(description=_("Approve (a second administrator)"), permissions=["change"])
+    def approve(self, request, queryset):
+        self._onboarding_step(request, queryset, services.approve_biller, _("%(count)s billers approved."))
+
+    @admin.action(description=_("Activate: start taking payments"), permissions=["change"])
+    def activate(self, request, queryset):
+        self._onboarding_step(request, queryset, services.activate_biller, _("%(count)s billers activated."))
+
+    @admin.action(description=_("Suspend (give the reason)"), permissions=["change"])
+    def suspend(self, request, queryset):
+        self._onboarding_step(request, queryset, services.suspend_biller, _("%(count)s billers suspended."))
+
+    @admin.action(description=_("Close for good (give the reason)"), permissions=["change"])
+    def close(self, request, queryset):
+        self._onboarding_step(request, queryset, services.close_biller, _("%(count)s billers closed."))
+
+
+@admin.register(FeeSchedule)
+class FeeScheduleAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Prices per biller and channel. Added through `set_fee_schedule` (audited on the biller); a row is
+    never edited or deleted: a new price is a new row from a later date."""
+
+    list_display = [
+        "biller",
+        "channel",
+        "fixed_fee",
+        "percentage",
+        "min_fee",
+        "max_fee",
+        "payer_pays",
+        "valid_from",
+    ]
+    list_filter = ["channel", ("biller", ScopedBillerListFilter)]
+    list_select_related = ["biller"]
+    raw_id_fields = ["biller"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        schedule = services.set_fee_schedule(
+            biller=obj.biller,
+            channel=obj.channel,
+            fixed=obj.fixed_fee,
+            percentage=obj.percentage,
+            min_fee=obj.min_fee,
+            max_fee=obj.max_fee,
+            payer_pays=obj.payer_pays,
+            valid_from=obj.valid_from,
+            actor=request.user,
+        )
+        obj.pk, obj.created_at = schedule.pk, schedule.created_at
 
 
 @admin.register(BillerStaff)
-class BillerStaffAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class BillerStaffAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "biller"]
     list_select_related = ["user", "biller"]
     raw_id_fields = ["user", "biller"]
 
 
 @admin.register(CustomerAccount)
-class CustomerAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class CustomerAccountAdmin(ScopedAdminMixin, AuditedAdminMixin, ScopedExportMixin, admin.ModelAdmin):
+    resource_classes = [AccountResource]
     list_display = ["account_no", "biller", "masked_holder_name", "credit_balance"]
     list_filter = [("biller", ScopedBillerListFilter)]
     list_select_related = ["biller"]
@@ -72,13 +206,20 @@ class CustomerAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Bill)
-class BillAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class BillAdmin(ScopedAdminMixin, AuditedAdminMixin, BillImportExportMixin, admin.ModelAdmin):
     list_display = ["account", "period", "amount_due", "late_fee", "amount_paid", "due_date", "status"]
     list_filter = ["status", "period", ("biller", ScopedBillerListFilter)]
     list_select_related = ["account__biller"]
     search_fields = ["account__account_no", "reference"]
     raw_id_fields = ["account", "biller"]
     readonly_fields = ["amount_paid", "status", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        """What was paid is never changed by hand, as an import never changes it."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and (obj.amount_paid or obj.status == BillStatus.CANCELLED):
+            fields += ["account", "biller", "period", "amount_due", "late_fee", "due_date"]
+        return fields
 
 
 class PaymentAllocationInline(ScopedInlineMixin, admin.TabularInline):
@@ -95,7 +236,8 @@ class PaymentAllocationInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ScopedExportMixin, ReadOnlyAdmin):
+    resource_classes = [PaymentResource]
     list_display = [
         "receipt_no",
         "channel",
@@ -154,6 +296,21 @@ class AuditEventAdmin(ReadOnlyAdmin):
     search_fields = ["target_repr", "target_id", "reason"]
 
 
+@admin.register(BillImportJob)
+class BillImportJobAdmin(ReadOnlyAdmin):
+    """Background bill imports: who started which file, how far it got, and its error report."""
+
+    list_display = ["created_at", "biller", "file_name", "status", "progress", "error_count", "created_by"]
+    list_filter = ["status", ("biller", ScopedBillerListFilter)]
+    list_select_related = ["biller", "created_by"]
+    exclude = ["data", "error_report"]
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        url = reverse("admin:billing_bill_import_job", args=[obj.pk])
+        return format_html('<a href="{}">{}%</a>', url, obj.percent)
+
+
 # Staff accounts and role groups: managed by platform admins, seen by auditors (see billing.access).
 User = get_user_model()
 for model in (User, Group):
@@ -162,10 +319,10 @@ for model in (User, Group):
 
 
 @admin.register(User)
-class StaffUserAdmin(ScopedAdminMixin, UserAdmin):
+class StaffUserAdmin(ScopedAdminMixin, AuditedAdminMixin, UserAdmin):
     pass
 
 
 @admin.register(Group)
-class RoleGroupAdmin(ScopedAdminMixin, GroupAdmin):
+class RoleGroupAdmin(ScopedAdminMixin, AuditedAdminMixin, GroupAdmin):
     pass

@@ -193,7 +193,9 @@ class BillerStaff(models.Model):
 class CustomerAccount(models.Model):
     """A customer's account (户号) at one biller: the number printed on the bill."""
 
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="accounts")
+    # No index of its own: the unique (biller, account_no) index serves lookups by biller, and every
+    # index is paid for on each of the million rows a bill import may insert.
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="accounts", db_index=False)
     account_no = models.CharField(_("account number"), max_length=40)
     holder_name = models.CharField(_("holder's name"), max_length=100)
     address = models.CharField(_("address"), max_length=200, blank=True)
@@ -223,8 +225,11 @@ class CustomerAccount(models.Model):
 
 
 class Bill(models.Model):
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="bills")
-    account = models.ForeignKey(CustomerAccount, on_delete=models.PROTECT, related_name="bills")
+    # Served by the (biller, period) and unique (account, period) indexes below: no single-column ones.
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="bills", db_index=False)
+    account = models.ForeignKey(
+        CustomerAccount, on_delete=models.PROTECT, related_name="bills", db_index=False
+    )
     period = models.CharField(_("period"), max_length=7, validators=[period_validator])
     amount_due = models.DecimalField(_("amount due"), **MONEY)
     late_fee = models.DecimalField(_("late fee"), default=ZERO, **MONEY)
@@ -502,3 +507,49 @@ class FeeSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.biller.code} {self.channel} {self.valid_from:%Y-%m-%d}"
+
+
+class BillImportJob(models.Model):
+    """A bill file imported in the background from the admin, with its progress and error report."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        REFUSED = "refused", _("Nothing imported")
+        FAILED = "failed", _("Failed")
+
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="import_jobs")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("started by")
+    )
+    created_at = models.DateTimeField(_("started"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    file_name = models.CharField(_("file"), max_length=200)
+    data = models.BinaryField(_("file contents"), editable=False)
+    encoding = models.CharField(_("encoding"), max_length=20, blank=True)
+    partial = models.BooleanField(_("import the valid rows, report the rest"), default=False)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(_("phase"), max_length=16, blank=True)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows read"), default=0)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    error_report = models.TextField(_("error report (CSV)"), blank=True, editable=False)
+    message = models.CharField(_("message"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("bill import")
+        verbose_name_plural = _("bill imports")
+
+    def __str__(self) -> str:
+        return f"{self.biller.code} {self.file_name} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def percent(self) -> int:
+        if self.status in (self.Status.DONE, self.Status.REFUSED, self.Status.FAILED):
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, int(self.rows_done * 100 / self.rows_total))

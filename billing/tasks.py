@@ -18,3 +18,12 @@ def check_ledger_integrity() -> dict:
         "trial_balance_total": str(total),
         "unbalanced_entry_ids": unbalanced[:100],
     }
+
+
+@shared_task(acks_late=True)
+def run_bill_import(job_id: int) -> dict:
+    """Import a bill file uploaded in the admin, reporting progress on the job row. Safe to run twice: a
+    job that is no longer queued is left alone."""
+    from billing.bill_import_jobs import run_import_job
+
+    return run_import_job(job_id)

@@ -39,6 +39,12 @@ INSTALLED_APPS = [
     "payers",
     "branches",
     "reconciliation",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -67,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "payers.context_processors.portal",
             ],
         },
     },
@@ -133,9 +141,13 @@ else:
 # Pay links (/pay/<token>/, printed as QR codes on bills and slips) expire after this many days.
 PAY_LINK_MAX_AGE_DAYS = env_int("PAY_LINK_MAX_AGE_DAYS", 120)
 
+# Bill files with more rows than this are imported from the admin by a Celery task with a progress page.
+BILL_IMPORT_ASYNC_ROWS = env_int("BILL_IMPORT_ASYNC_ROWS", 5000)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # The platform's name as citizens and staff see it.
@@ -152,6 +164,96 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
 
+# The site's address, for links in e-mails, text messages and printed slips.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example")
+
+# Open APIs (api/, docs/partner-api.md). API secrets are derived from API_CREDENTIAL_KEY and a random seed
+# per key (never stored): set it once in production and keep it; changing it changes every API secret.
+API_CREDENTIAL_KEY = env_str("API_CREDENTIAL_KEY", SECRET_KEY if DEBUG else "")
+if not API_CREDENTIAL_KEY:
+    raise ImproperlyConfigured(
+        "API_CREDENTIAL_KEY (or API_CREDENTIAL_KEY_FILE) must be set when DEBUG is off"
+    )
+API_SIGNATURE_MAX_SKEW_SECONDS = env_int("API_SIGNATURE_MAX_SKEW_SECONDS", 300)
+API_KEY_ROTATION_OVERLAP_HOURS = env_int("API_KEY_ROTATION_OVERLAP_HOURS", 72)
+API_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("API_DEFAULT_RATE_LIMIT_PER_MINUTE", 600)
+API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 72)
+# The request header a trusted reverse proxy puts the client's address in (e.g. HTTP_X_REAL_IP); empty:
+# REMOTE_ADDR. Never set it unless every request comes through that proxy.
+API_CLIENT_IP_META = env_str("API_CLIENT_IP_META", "")
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BillPay open APIs",
+    "DESCRIPTION": "Partner API and biller API of the open bill-payment platform. Requests are signed "
+    "(HMAC-SHA256); see docs/partner-api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1/",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Periodic work of the open APIs (run `celery -A config beat` next to the worker).
+CELERY_BEAT_SCHEDULE = {
+    "api-sweep-payment-events": {"task": "api.tasks.sweep_payment_events", "schedule": 60.0},
+    "api-retry-due-webhooks": {"task": "api.tasks.retry_due_webhooks", "schedule": 60.0},
+    "api-purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": 3600.0},
+}
+# Citizen portal (payers app): payment gateways by code, the sandbox bank, rate limits, accounts.
+PAYMENT_GATEWAYS = {
+    "SANDBOX": "payers.gateways.sandbox.SandboxGateway",
+}
+PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
+SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", True)
+SANDBOX_BANK_MERCHANT_ID = env_str("SANDBOX_BANK_MERCHANT_ID", "BILLPAY")
+SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me")
+# scope → (requests, per seconds), counted per client address in the shared cache.
+PORTAL_RATE_LIMITS = {
+    "lookup": (env_int("PORTAL_LOOKUP_LIMIT", 30), env_int("PORTAL_LOOKUP_WINDOW", 300)),
+    "verify": (env_int("PORTAL_VERIFY_LIMIT", 30), env_int("PORTAL_VERIFY_WINDOW", 300)),
+}
+
+# Citizen accounts: django-allauth, sign-in by e-mail (verified) or by mobile number.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_ADAPTER = "payers.accounts.PortalAccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email", "phone"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "phone", "password1*", "password2*"]
+ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+ACCOUNT_PASSWORD_RESET_BY_CODE_ENABLED = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "BillPay")
+# Text messages (verification codes, reminders): the console in the demo, a provider's backend in production.
+SMS_BACKEND = env_str("SMS_BACKEND", "payers.sms.ConsoleSMSBackend")
+ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+LOGIN_REDIRECT_URL = "/me/accounts/"
+
+# Reminders for accounts bound in "My accounts": due-soon (this many days ahead) and overdue, every morning.
+REMINDER_DUE_SOON_DAYS = env_int("REMINDER_DUE_SOON_DAYS", 3)
+CELERY_BEAT_SCHEDULE["portal-bill-reminders"] = {
+    "task": "payers.tasks.send_reminders",
+    "schedule": crontab(hour=9, minute=0),
+}
+# Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
+PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
+PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)
+# Branches and the cash channel (branches app).
+BRANCH_CLOSURE_NOTICE_DAYS = env_int("BRANCH_CLOSURE_NOTICE_DAYS", 7)  # a planned closure's least notice
+BRANCH_NOTICE_RECENT_DAYS = env_int("BRANCH_NOTICE_RECENT_DAYS", 90)  # payers told of an outlet's closure
+CELERY_BEAT_SCHEDULE["branches-apply-due-closures"] = {
+    "task": "branches.tasks.apply_due_closures",
+    "schedule": 3600.0,
+}
 # Reconciliation and settlement (reconciliation app).
 RECON_AMOUNT_TOLERANCE = Decimal(env_str("RECON_AMOUNT_TOLERANCE", "0.00"))
 RECON_TIME_WINDOW_SECONDS = env_int("RECON_TIME_WINDOW_SECONDS", 900)
@@ -159,27 +261,11 @@ RECON_COMPLAINT_RESPONSE_HOURS = env_int("RECON_COMPLAINT_RESPONSE_HOURS", 48)
 RECON_INBOX_DIR = env_str("RECON_INBOX_DIR", str(BASE_DIR / "var" / "statements"))
 if RECON_AMOUNT_TOLERANCE < 0 or RECON_AMOUNT_TOLERANCE.quantize(Decimal("0.01")) != RECON_AMOUNT_TOLERANCE:
     raise ImproperlyConfigured("RECON_AMOUNT_TOLERANCE must be 0 or more with at most two decimals")
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "reconcile-yesterday": {
-        "task": "reconciliation.tasks.nightly_reconcile",
-        "schedule": crontab(hour=2, minute=30),
-    },
-    "settle-yesterday": {
-        "task": "reconciliation.tasks.nightly_settle",
-        "schedule": crontab(hour=5, minute=0),
-    },
+CELERY_BEAT_SCHEDULE["reconcile-yesterday"] = {
+    "task": "reconciliation.tasks.nightly_reconcile",
+    "schedule": crontab(hour=2, minute=30),
 }
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example.com")
-# Branches and the cash channel (branches app).
-SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")  # for links in e-mails and on printed slips
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@billpay.example.com")
-BRANCH_CLOSURE_NOTICE_DAYS = env_int("BRANCH_CLOSURE_NOTICE_DAYS", 7)  # a planned closure's least notice
-BRANCH_NOTICE_RECENT_DAYS = env_int("BRANCH_NOTICE_RECENT_DAYS", 90)  # payers told of an outlet's closure
-CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
-CELERY_BEAT_SCHEDULE["branches-apply-due-closures"] = {
-    "task": "branches.tasks.apply_due_closures",
-    "schedule": 3600.0,
+CELERY_BEAT_SCHEDULE["settle-yesterday"] = {
+    "task": "reconciliation.tasks.nightly_settle",
+    "schedule": crontab(hour=5, minute=0),
 }

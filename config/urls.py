@@ -6,12 +6,16 @@ from branches import urls as branches_urls
 from config import views as config_views
 
 urlpatterns = [
+    path("", include("payers.urls")),
+    path("sandbox-bank/", include("payers.sandbox_bank.urls")),
+    path("accounts/", include("allauth.urls")),
     path("", billing_views.home, name="home"),
     path("healthz", config_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
-    path("", include("reconciliation.urls")),
+    path("api/", include("api.urls")),
     path("counter/", include(branches_urls.counter_patterns)),
     path("outlets/", include(branches_urls.outlet_patterns)),
     path("slips/", include(branches_urls.slip_patterns)),
+    path("", include("reconciliation.urls")),
 ]

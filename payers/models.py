@@ -1,11 +1,18 @@
 """The people who pay: citizens with a login, and guests identified only by their payments."""
 
+import secrets
 import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from billing.money import money_field_kwargs
+from payers.choices import BankTradeStatus, LineOutcome, NotificationResult, OrderKind, OrderStatus
+
+MONEY = money_field_kwargs()
 
 
 class Payer(models.Model):
@@ -15,6 +22,7 @@ class Payer(models.Model):
     )
     display_name = models.CharField(_("name"), max_length=100, blank=True)
     mobile = models.CharField(_("mobile number"), max_length=20, blank=True)
+    mobile_verified = models.BooleanField(_("mobile number verified"), default=False)
     email = models.EmailField(_("email"), blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
@@ -24,3 +32,209 @@ class Payer(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.mobile or self.email or str(self.public_id)
+
+
+def new_order_no() -> str:
+    """P + date + 12 random base-32 characters: the merchant order number the bank sees."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return f"P{timezone.localdate():%Y%m%d}" + "".join(secrets.choice(alphabet) for _ in range(12))
+
+
+def new_access_token() -> str:
+    """The unguessable part of an order's URL: 192 random bits."""
+    return secrets.token_urlsafe(24)
+
+
+class GatewayOrder(models.Model):
+    """One checkout: what the payer asked the bank to take, in one or several lines (bills, a top-up, a
+    donation, a batch of residents). Payments are posted per line, and only on a verified notification."""
+
+    order_no = models.CharField(_("order number"), max_length=32, unique=True, default=new_order_no)
+    access_token = models.CharField(max_length=64, unique=True, default=new_access_token, editable=False)
+    gateway = models.CharField(_("gateway"), max_length=16)
+    kind = models.CharField(_("kind"), max_length=16, choices=OrderKind.choices, default=OrderKind.BILLS)
+    status = models.CharField(
+        _("status"), max_length=16, choices=OrderStatus.choices, default=OrderStatus.PENDING
+    )
+    amount = models.DecimalField(_("amount"), **MONEY)
+    subject = models.CharField(_("subject"), max_length=120)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="gateway_orders",
+        verbose_name=_("signed-in payer"),
+    )
+    payer = models.ForeignKey(
+        Payer, on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("payer")
+    )
+    trade_no = models.CharField(_("bank's trade number"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("gateway order")
+        verbose_name_plural = _("gateway orders")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive")]
+
+    def __str__(self) -> str:
+        return self.order_no
+
+
+class OrderLine(models.Model):
+    """What one line of an order pays, and what became of its money."""
+
+    order = models.ForeignKey(GatewayOrder, on_delete=models.PROTECT, related_name="lines")
+    line_no = models.PositiveSmallIntegerField(_("line"))
+    biller = models.ForeignKey("billing.Biller", on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(
+        "billing.CustomerAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    periods = models.JSONField(_("bill periods"), default=list, blank=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    note = models.CharField(_("note"), max_length=100, blank=True)
+    anonymous = models.BooleanField(_("anonymous"), default=False)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=LineOutcome.choices, default=LineOutcome.WAITING
+    )
+    refusal_code = models.CharField(_("why the bill was not paid"), max_length=40, blank=True)
+    sub_trade_no = models.CharField(_("bank's sub-trade number"), max_length=64, blank=True)
+    payment = models.OneToOneField(
+        "billing.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="order_line"
+    )
+    refund_no = models.CharField(_("refund number"), max_length=64, blank=True)
+    refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["order", "line_no"]
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
+        constraints = [
+            models.UniqueConstraint(fields=["order", "line_no"], name="order_line_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="order_line_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["outcome"], name="order_line_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.order.order_no}-{self.line_no:04d}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """`<GATEWAY>:<order no>-<line>`: one key per posted payment (docs/statement-format.md)."""
+        return f"{self.order.gateway}:{self.order.order_no}-{self.line_no:04d}"
+
+
+class GatewayNotification(models.Model):
+    """Every server notification a gateway sent, kept whole: duplicates, late ones and forgeries too."""
+
+    order = models.ForeignKey(
+        GatewayOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="notifications"
+    )
+    gateway = models.CharField(_("gateway"), max_length=16)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    payload = models.JSONField(_("payload"), default=dict)
+    verified = models.BooleanField(_("signature verified"), default=False)
+    result = models.CharField(_("result"), max_length=16, choices=NotificationResult.choices)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("gateway notification")
+        verbose_name_plural = _("gateway notifications")
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.payload.get('out_trade_no', '?')} {self.result}"
+
+
+class BoundAccount(models.Model):
+    """An account (户号) a signed-in citizen keeps in "My accounts", under a label of their own."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bound_accounts"
+    )
+    account = models.ForeignKey("billing.CustomerAccount", on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(_("label"), max_length=40, help_text=_("For example: home water, mum's power."))
+    reminders = models.BooleanField(_("send reminders"), default=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("bound account")
+        verbose_name_plural = _("bound accounts")
+        constraints = [models.UniqueConstraint(fields=["user", "account"], name="bound_account_unique")]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class ReminderSent(models.Model):
+    """One reminder of one kind for one bill to one citizen: the unique row makes reminders idempotent."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    bill = models.ForeignKey("billing.Bill", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(_("kind"), max_length=16)
+    channels = models.CharField(_("sent by"), max_length=40)
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reminder sent")
+        verbose_name_plural = _("reminders sent")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "bill", "kind"], name="reminder_once_per_bill_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.bill_id} → {self.user_id}"
+
+
+class SandboxBankTrade(models.Model):
+    """The built-in sandbox bank's own book of trades. It stands for an outside bank: the portal never
+    reads it, and learns of a trade only through signed messages, as it would from a real one."""
+
+    trade_no = models.CharField(max_length=32, unique=True)
+    merchant_order_no = models.CharField(max_length=32, unique=True)
+    amount = models.DecimalField(**MONEY)
+    subject = models.CharField(max_length=120)
+    sub_orders = models.JSONField(default=list)
+    notify_url = models.URLField(max_length=500)
+    return_url = models.URLField(max_length=500)
+    status = models.CharField(max_length=16, choices=BankTradeStatus.choices, default=BankTradeStatus.WAITING)
+    created_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    notify_attempts = models.PositiveIntegerField(default=0)
+    notified = models.BooleanField(default=False)
+    refunds = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = _("sandbox bank trade")
+        verbose_name_plural = _("sandbox bank trades")
+
+    def __str__(self) -> str:
+        return self.trade_no
+
+
+class ProxyBatch(models.Model):
+    """A community officer's upload for batch proxy payment (代缴): validated rows, then one checkout."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="proxy_batches")
+    biller = models.ForeignKey("billing.Biller", on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(_("file"), max_length=200)
+    rows = models.JSONField(_("rows"), default=list)
+    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
+    total = models.DecimalField(_("total"), default=0, **MONEY)
+    order = models.OneToOneField(
+        GatewayOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="proxy_batch"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("proxy payment batch")
+        verbose_name_plural = _("proxy payment batches")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({len(self.rows)})"

@@ -277,7 +277,7 @@ class TestChangelists:
     def test_admin_index_shows_an_operator_only_its_biller_data(self, client, world):
         response = login(client, world, "bob").get(reverse("admin:index"))
         shown = {model["object_name"] for app in response.context["app_list"] for model in app["models"]}
-        assert shown == {"Biller", "CustomerAccount", "Bill", "Payment"}
+        assert shown == {"Biller", "CustomerAccount", "Bill", "Payment", "BillImportJob", "FeeSchedule"}
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):
         response = login(client, world, "dave").get(changelist_url(Payment))

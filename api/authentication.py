@@ -1,0 +1,171 @@
+"""Who is calling: a signed request's key, checked for freshness, replay, owner status and address."""
+
+import ipaddress
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+
+from api import credentials, signing
+from api.choices import PartnerStatus
+from api.exceptions import ApiError
+from api.models import ApiCredential, BillerApiAccess, Partner
+
+PARTNER = "partner"
+BILLER = "biller"
+
+
+@dataclass
+class ApiPrincipal:
+    """The authenticated caller: a partner or a biller, through one of its credentials."""
+
+    credential: ApiCredential
+    partner: Partner | None = None
+    biller_access: BillerApiAccess | None = None
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    @property
+    def kind(self) -> str:
+        return PARTNER if self.partner is not None else BILLER
+
+    @property
+    def owner(self) -> Partner | BillerApiAccess:
+        return self.partner if self.partner is not None else self.biller_access
+
+    @property
+    def scope(self) -> str:
+        """Keeps two callers' idempotency keys, nonces and rate counters apart."""
+        if self.partner is not None:
+            return f"partner:{self.partner.code}"
+        return f"biller:{self.biller_access.biller.code}"
+
+    @property
+    def rate_limit(self) -> int:
+        return self.owner.rate_limit_per_minute
+
+    def __str__(self) -> str:
+        return self.scope
+
+
+def client_ip(request) -> str:
+    meta = request.META
+    if settings.API_CLIENT_IP_META and meta.get(settings.API_CLIENT_IP_META):
+        return meta[settings.API_CLIENT_IP_META].split(",")[0].strip()
+    return meta.get("REMOTE_ADDR", "")
+
+
+def ip_allowed(ip: str, allowlist: str) -> bool:
+    entries = [line.strip() for line in (allowlist or "").splitlines() if line.strip()]
+    if not entries:
+        return True
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    for entry in entries:
+        try:
+            if address in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _load_credential(key_id: str) -> ApiCredential | None:
+    return (
+        ApiCredential.objects.select_related("partner", "biller_access__biller").filter(key_id=key_id).first()
+    )
+
+
+def verify_signed_request(request) -> ApiPrincipal:
+    """Check the signature headers of a Django request and say who sent it; raises `ApiError`."""
+    headers = request.headers
+    values = {name: headers.get(name, "").strip() for name in signing.HEADERS}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ApiError("signature_missing", headers=", ".join(missing))
+    key_id = values[signing.KEY_HEADER]
+    timestamp = values[signing.TIMESTAMP_HEADER]
+    nonce = values[signing.NONCE_HEADER]
+    credential = _load_credential(key_id[:32])
+    if credential is None:
+        raise ApiError("credential_unknown", key_id=key_id[:32])
+    if not credential.usable_at(timezone.now()):
+        raise ApiError("credential_expired", key_id=key_id)
+    if not signing.TIMESTAMP_RE.fullmatch(timestamp):
+        raise ApiError("timestamp_invalid")
+    window = settings.API_SIGNATURE_MAX_SKEW_SECONDS
+    skew = int(timestamp) - int(time.time())
+    if abs(skew) > window:
+        raise ApiError("timestamp_stale", skew=skew, window=window)
+    if not signing.NONCE_RE.fullmatch(nonce):
+        raise ApiError("nonce_invalid")
+    if not signing.signature_matches(
+        credentials.secret_for(credential),
+        values[signing.SIGNATURE_HEADER],
+        method=request.method,
+        path=request.path,
+        query=request.META.get("QUERY_STRING", ""),
+        timestamp=timestamp,
+        nonce=nonce,
+        body=request.body,
+    ):
+        raise ApiError("signature_invalid")
+    # Only a correctly signed request spends its nonce: a stranger cannot burn a partner's nonces. The
+    # cache is Redis in production (SET NX), so two gunicorn workers never both accept one nonce; it is
+    # kept for twice the window, after which the timestamp check refuses the request anyway.
+    if not cache.add(f"api:nonce:{credential.key_id}:{nonce}", 1, timeout=2 * window + 5):
+        raise ApiError("nonce_replayed")
+
+    principal = ApiPrincipal(
+        credential=credential, partner=credential.partner, biller_access=credential.biller_access
+    )
+    _check_owner(principal)
+    ip = client_ip(request)
+    if not ip_allowed(ip, principal.owner.ip_allowlist):
+        raise ApiError("ip_not_allowed", ip=ip)
+    _touch(credential)
+    return principal
+
+
+def _check_owner(principal: ApiPrincipal) -> None:
+    partner = principal.partner
+    if partner is not None:
+        if partner.status == PartnerStatus.SUSPENDED:
+            raise ApiError(
+                "partner_suspended",
+                partner=partner.name,
+                reason=partner.status_reason or partner.get_status_display(),
+            )
+        if partner.status != PartnerStatus.ACTIVE:
+            raise ApiError("partner_closed", partner=partner.name)
+        return
+    access = principal.biller_access
+    if not access.enabled:
+        raise ApiError("biller_api_disabled", biller=access.biller.display_name)
+
+
+def _touch(credential: ApiCredential) -> None:
+    """Remember when a key was last used, at most once a minute per key (it shows in the admin, and a
+    rotated key's last use tells when the old one can go)."""
+    now = timezone.now()
+    if credential.last_used_at is None or (now - credential.last_used_at).total_seconds() > 60:
+        ApiCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+
+
+class SignedRequestAuthentication(BaseAuthentication):
+    def authenticate(self, request):
+        principal = verify_signed_request(request._request)
+        return principal, principal.credential
+
+    def authenticate_header(self, request):
+        return signing.ALGORITHM

@@ -1,0 +1,88 @@
+"""Small input and output serializers of the biller API."""
+
+from rest_framework import serializers
+
+from api.partner.serializers import AllocationSerializer
+
+MAX_BATCH = 1000
+
+
+class BillRowSerializer(serializers.Serializer):
+    """One bill as the bill import reads it (the same columns as the import file). Only described here:
+    the rows are checked by `billing.bill_import`, the one validator of bills."""
+
+    account_no = serializers.CharField()
+    customer_name = serializers.CharField()
+    period = serializers.CharField(help_text="YYYY-MM")
+    amount_due = serializers.CharField(help_text='Yuan: "1234.50"')
+    due_date = serializers.CharField(help_text="YYYY-MM-DD")
+    late_fee = serializers.CharField(required=False)
+    reference = serializers.CharField(required=False)
+
+
+class PushBillsSerializer(serializers.Serializer):
+    bills = serializers.ListField(child=serializers.DictField(), min_length=1)
+    partial = serializers.BooleanField(
+        default=False,
+        help_text="Store the valid rows and report the rest; by default a batch with errors stores nothing.",
+    )
+
+
+class PushBillsDocSerializer(serializers.Serializer):
+    bills = BillRowSerializer(many=True)
+    partial = serializers.BooleanField(required=False)
+
+
+class RowErrorSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    column = serializers.CharField(allow_blank=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    accounts_created = serializers.IntegerField()
+    imported = serializers.BooleanField()
+    errors = RowErrorSerializer(many=True)
+
+
+class CancelBillSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=200)
+
+
+class BillSerializer(serializers.Serializer):
+    account_no = serializers.CharField()
+    period = serializers.CharField()
+    amount_due = serializers.CharField()
+    late_fee = serializers.CharField()
+    amount_paid = serializers.CharField()
+    status = serializers.CharField()
+    due_date = serializers.DateField()
+    reference = serializers.CharField(allow_blank=True)
+
+
+class PaymentsQuerySerializer(serializers.Serializer):
+    after = serializers.CharField(required=False, max_length=64, help_text="next_cursor of the previous page")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+
+
+class BillerPaymentSerializer(serializers.Serializer):
+    receipt_no = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.ChoiceField(choices=["posted", "reversed"])
+    account_no = serializers.CharField(allow_blank=True)
+    amount = serializers.CharField()
+    business_date = serializers.DateField()
+    posted_at = serializers.DateTimeField()
+    reversed_at = serializers.DateTimeField(allow_null=True)
+    allocations = AllocationSerializer(many=True)
+
+
+class PaymentPageSerializer(serializers.Serializer):
+    payments = BillerPaymentSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    has_more = serializers.BooleanField()

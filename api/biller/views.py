@@ -1,0 +1,86 @@
+"""The biller API (/api/v1/biller/): push bills, cancel a bill, list payments after a cursor."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+
+from api import idempotency, presenters, selectors, services
+from api.base import ERRORS, BillerView
+from api.biller import serializers as s
+
+TAG = ["biller"]
+OPTIONAL_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False, description="Recommended for retries."
+)
+
+
+class PushBillsView(BillerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="biller_push_bills",
+        summary="Push a batch of bills: the same checks and upsert as the bill import",
+        parameters=[OPTIONAL_KEY],
+        request=s.PushBillsDocSerializer,
+        responses={200: s.ImportReportSerializer, **ERRORS},
+    )
+    def post(self, request):
+        key = idempotency.key_from(request, required=False)
+        data = s.PushBillsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def handle() -> Response:
+            report = services.push_bills(
+                access=self.biller_access,
+                rows=data.validated_data["bills"],
+                partial=data.validated_data["partial"],
+            )
+            return Response(s.ImportReportSerializer(presenters.import_report(report)).data)
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
+class CancelBillView(BillerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="biller_cancel_bill",
+        parameters=[OPTIONAL_KEY],
+        request=s.CancelBillSerializer,
+        responses={200: s.BillSerializer, **ERRORS},
+    )
+    def post(self, request, account_no: str, period: str):
+        key = idempotency.key_from(request, required=False)
+        data = s.CancelBillSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def handle() -> Response:
+            bill = selectors.biller_bill(self.biller_access.biller, account_no, period)
+            bill = services.cancel_biller_bill(bill=bill, reason=data.validated_data["reason"])
+            return Response(s.BillSerializer(presenters.biller_bill(bill)).data)
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
+class PaymentListView(BillerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="biller_payments",
+        summary="The biller's payments in the order they were posted, after a cursor",
+        parameters=[s.PaymentsQuerySerializer],
+        responses={200: s.PaymentPageSerializer, **ERRORS},
+    )
+    def get(self, request):
+        query = s.PaymentsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        payments, next_cursor, has_more = selectors.biller_payments_after(
+            self.biller_access.biller,
+            cursor=query.validated_data.get("after"),
+            limit=query.validated_data["limit"],
+        )
+        return Response(
+            s.PaymentPageSerializer(
+                {
+                    "payments": [presenters.biller_payment(p) for p in payments],
+                    "next_cursor": next_cursor,
+                    "has_more": has_more,
+                }
+            ).data
+        )

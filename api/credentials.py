@@ -1,0 +1,29 @@
+"""API secrets: derived, never stored.
+
+An HMAC secret must be recoverable to check a signature, so it cannot be stored as a one-way hash. Rather
+than keep it encrypted, each credential row keeps a random 256-bit `seed` and the secret is
+HMAC-SHA256(settings.API_CREDENTIAL_KEY, "api-secret:" + key id + ":" + seed). A copy of the database
+without the settings key reveals no secret, and the settings key alone reveals none either. The
+admin shows a new secret once; after that the platform only ever recomputes it to verify requests.
+Changing API_CREDENTIAL_KEY therefore changes every secret (rotate keys instead).
+"""
+
+import base64
+import hashlib
+import hmac
+
+from django.conf import settings
+
+
+def _derive(purpose: str, *parts: str) -> str:
+    message = ":".join((purpose, *parts)).encode()
+    digest = hmac.new(settings.API_CREDENTIAL_KEY.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def secret_for(credential) -> str:
+    return "sk_" + _derive("api-secret", credential.key_id, credential.seed)
+
+
+def webhook_secret_for(access) -> str:
+    return "whsec_" + _derive("webhook-secret", str(access.biller_id), access.webhook_seed)

@@ -1,0 +1,122 @@
+"""Every error of the open APIs in one shape::
+
+    {"error": {"code": "signature_invalid", "message": "签名与请求不符……", "details": {...}}}
+
+`code` is stable and meant for machines; `message` is in the language of Accept-Language (Simplified
+Chinese by default, English on request). Payment refusals keep the posting service's own codes
+(`billing.exceptions`).
+"""
+
+import math
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext as _
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+
+from api.exceptions import ApiError
+from billing.exceptions import BillingError, IdempotencyConflict
+
+STATUS_BY_CODE = {
+    "signature_missing": 401,
+    "credential_unknown": 401,
+    "credential_expired": 401,
+    "timestamp_invalid": 401,
+    "timestamp_stale": 401,
+    "nonce_invalid": 401,
+    "nonce_replayed": 401,
+    "signature_invalid": 401,
+    "ip_not_allowed": 403,
+    "partner_suspended": 403,
+    "partner_closed": 403,
+    "biller_api_disabled": 403,
+    "wrong_api": 403,
+    "biller_not_allowed": 403,
+    "rate_limited": 429,
+    "idempotency_key_required": 400,
+    "idempotency_key_invalid": 400,
+    "validation_failed": 400,
+    "parse_error": 400,
+    "cursor_invalid": 400,
+    "batch_too_large": 400,
+    "idempotency_key_reused": 409,
+    "idempotency_conflict": 409,
+    "payment_already_reversed": 409,
+    "not_found": 404,
+    "payment_unknown": 404,
+    "biller_unknown": 404,
+    "account_unknown": 404,
+    "bill_unknown": 404,
+    "bill_not_yours": 404,
+    "method_not_allowed": 405,
+    "not_acceptable": 406,
+    "unsupported_media_type": 415,
+}
+DEFAULT_REFUSAL_STATUS = 422
+
+
+def error_body(code: str, message: str, details: dict | None = None) -> dict:
+    body = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def error_response(exc: BillingError, *, headers: dict | None = None) -> Response:
+    status = STATUS_BY_CODE.get(exc.code, DEFAULT_REFUSAL_STATUS)
+    if isinstance(exc, IdempotencyConflict):
+        status = 409
+    details = getattr(exc, "details", None) or {
+        key: str(value) for key, value in exc.params.items() if key in {"fields"}
+    }
+    return Response(error_body(exc.code, exc.message, details), status=status, headers=headers)
+
+
+def _field_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return {key: _field_errors(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        flat = [_field_errors(item) for item in detail]
+        if all(isinstance(item, str) for item in flat):
+            return flat
+        return flat
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    """DRF's exception handler for the open APIs' views."""
+    if isinstance(exc, BillingError):
+        return error_response(exc)
+    if isinstance(exc, drf.Throttled):
+        view = context.get("view")
+        limit = getattr(getattr(getattr(view, "request", None), "user", None), "rate_limit", "")
+        retry_after = math.ceil(exc.wait or 1)
+        return error_response(
+            ApiError("rate_limited", limit=limit, retry_after=retry_after),
+            headers={"Retry-After": str(retry_after)},
+        )
+    if isinstance(exc, drf.ValidationError):
+        fields = _field_errors(exc.detail)
+        names = ", ".join(fields) if isinstance(fields, dict) else _("the body")
+        error = ApiError("validation_failed", fields=names)
+        return Response(
+            error_body(error.code, error.message, {"fields": fields}),
+            status=400,
+        )
+    if isinstance(exc, drf.ParseError):
+        return error_response(ApiError("parse_error"))
+    if isinstance(exc, Http404 | drf.NotFound):
+        return error_response(ApiError("not_found"))
+    if isinstance(exc, drf.MethodNotAllowed):
+        request = context.get("request")
+        return error_response(ApiError("method_not_allowed", method=getattr(request, "method", "")))
+    if isinstance(exc, drf.NotAcceptable):
+        return error_response(ApiError("not_acceptable"))
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return error_response(ApiError("unsupported_media_type"))
+    if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
+        return error_response(ApiError("signature_missing", headers="X-BillPay-*"))
+    if isinstance(exc, PermissionDenied | drf.PermissionDenied):
+        return error_response(ApiError("wrong_api", kind=_("different kind of client")))
+    return None

@@ -1,0 +1,60 @@
+"""Errors of the open APIs: a stable machine code and a message in the caller's language.
+
+`ApiError` is a `billing.exceptions.BillingError`, so payment refusals raised by the posting service and
+the APIs' own refusals reach the caller in one shape (see `api.errors`).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from billing.exceptions import BillingError
+
+API_MESSAGES = {
+    "signature_missing": _(
+        "The request is not signed: send the headers %(headers)s (see the partner API guide)."
+    ),
+    "credential_unknown": _("There is no API key “%(key_id)s”."),
+    "credential_expired": _("The API key “%(key_id)s” has expired or was revoked: use its replacement."),
+    "timestamp_invalid": _("The timestamp must be whole seconds since 1970-01-01 UTC."),
+    "timestamp_stale": _(
+        "The request's timestamp is %(skew)s seconds away from the server's clock; at most %(window)s are "
+        "accepted. Check the clock and sign again."
+    ),
+    "nonce_invalid": _("The nonce must be 16 to 64 letters, digits, dashes or underscores."),
+    "nonce_replayed": _("This nonce was already used: a replayed request is refused. Sign with a new nonce."),
+    "signature_invalid": _("The signature does not match the request. Check the secret and the signed text."),
+    "ip_not_allowed": _("Requests from %(ip)s are not allowed for this API key."),
+    "partner_suspended": _("The partner %(partner)s is suspended: %(reason)s"),
+    "partner_closed": _("The partner %(partner)s is closed."),
+    "biller_api_disabled": _("The API access of %(biller)s is switched off."),
+    "wrong_api": _("This API key belongs to a %(kind)s: it cannot call this API."),
+    "rate_limited": _("Too many requests: at most %(limit)s a minute. Try again in %(retry_after)s seconds."),
+    "idempotency_key_required": _("Send an Idempotency-Key header: one new key for each new request."),
+    "idempotency_key_invalid": _("The Idempotency-Key must be 1 to 100 printable characters without spaces."),
+    "idempotency_key_reused": _(
+        "The Idempotency-Key “%(key)s” was already used with a different request. Use a new key for a new "
+        "request, or resend the original request unchanged."
+    ),
+    "biller_not_allowed": _("This partner may not take payments for %(biller)s."),
+    "payment_unknown": _("There is no payment %(receipt_no)s of yours."),
+    "reversal_window_closed": _(
+        "Payment %(receipt_no)s was taken on %(business_date)s: a partner can reverse a payment only on "
+        "the same business day (today is %(today)s)."
+    ),
+    "statement_day_invalid": _("There is no statement for %(day)s yet: the day has not begun."),
+    "validation_failed": _("The request is not valid: %(fields)s."),
+    "parse_error": _("The request body is not valid JSON."),
+    "not_found": _("Not found."),
+    "method_not_allowed": _("The method %(method)s is not allowed here."),
+    "not_acceptable": _("This endpoint cannot answer in the requested format."),
+    "unsupported_media_type": _("Send the body as application/json."),
+    "cursor_invalid": _("The cursor “%(cursor)s” is not one this API gave out."),
+    "batch_too_large": _("Send at most %(limit)s bills in one batch (this one had %(count)s)."),
+    "bill_import_failed": _("The batch was refused: %(count)s of its rows have errors, nothing was stored."),
+    "bill_not_yours": _("%(biller)s has no bill %(account_no)s for %(period)s."),
+}
+
+
+class ApiError(BillingError):
+    """A refusal of the open APIs (authentication, limits, idempotency, scoping)."""
+
+    messages = API_MESSAGES

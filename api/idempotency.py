@@ -1,0 +1,75 @@
+"""Idempotency-Key: the first answer to a request is kept and replayed for every retry of it.
+
+One implementation for both APIs. The record is inserted (or found) and locked at the start of the
+request, in the same transaction as the work itself, so concurrent retries with one key queue on that row
+and each gets the answer the first one stored. A request that fails (a refusal, a crash) rolls its record
+back with everything else: a refused request stores nothing, and a corrected retry with the same key goes
+through — the posting service's rule too. The same key with a different request is refused with 409.
+"""
+
+import datetime
+import hashlib
+import json
+import re
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.response import Response
+
+from api.exceptions import ApiError
+from api.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAY_HEADER = "Idempotent-Replayed"
+KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}$")
+
+
+def key_from(request, *, required: bool) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None or key == "":
+        if required:
+            raise ApiError("idempotency_key_required")
+        return None
+    if not KEY_RE.fullmatch(key):
+        raise ApiError("idempotency_key_invalid")
+    return key
+
+
+def request_hash(request) -> str:
+    """Method, path and the body's JSON with sorted keys: the same request sent twice hashes the same,
+    however its JSON was spaced."""
+    canonical = json.dumps(request.data, sort_keys=True, cls=DjangoJSONEncoder, ensure_ascii=False)
+    text = "\n".join([request.method, request.path, canonical])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_idempotent(request, *, scope: str, key: str | None, handler: Callable[[], Response]) -> Response:
+    if key is None:
+        with transaction.atomic():
+            return handler()
+    fingerprint = request_hash(request)
+    with transaction.atomic():
+        IdempotencyRecord.objects.bulk_create(
+            [IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint)], ignore_conflicts=True
+        )
+        record = IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
+        if record.request_hash != fingerprint:
+            raise ApiError("idempotency_key_reused", key=key)
+        if record.status_code is not None:
+            return Response(record.response_body, status=record.status_code, headers={REPLAY_HEADER: "true"})
+        response = handler()
+        record.status_code = response.status_code
+        record.response_body = json.loads(json.dumps(response.data, cls=DjangoJSONEncoder))
+        record.save(update_fields=["status_code", "response_body"])
+    response[REPLAY_HEADER] = "false"
+    return response
+
+
+def purge_expired(now: datetime.datetime | None = None) -> int:
+    """Forget records older than the retention: after that a key may be used again."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(hours=settings.API_IDEMPOTENCY_RETENTION_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,125 @@
+"""Small input and output serializers of the partner API, one pair per operation."""
+
+from rest_framework import serializers
+
+AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+
+
+class AmountField(serializers.RegexField):
+    """Yuan as a JSON string ("128.50"): a JSON number is refused, since it may reach us as a float."""
+
+    default_error_messages = {"not_a_string": 'Send the amount as a string, such as "128.50".'}
+
+    def __init__(self, **kwargs):
+        super().__init__(AMOUNT_PATTERN, max_length=15, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class CategorySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    name_en = serializers.CharField(allow_blank=True)
+    parent = serializers.CharField(allow_null=True)
+
+
+class CategoryListSerializer(serializers.Serializer):
+    categories = CategorySerializer(many=True)
+
+
+class BillerSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    name_en = serializers.CharField(allow_blank=True)
+    category = serializers.CharField()
+    status = serializers.ChoiceField(choices=["active", "suspended"])
+    takes_payments = serializers.BooleanField()
+    status_reason = serializers.CharField(allow_blank=True)
+    payment_mode = serializers.ChoiceField(choices=["statement", "prepaid", "donation"])
+    amount_rule = serializers.ChoiceField(choices=["exact", "exact_down", "exact_up"])
+    min_amount = serializers.CharField()
+    max_amount = serializers.CharField(allow_null=True)
+    account_pattern = serializers.CharField(
+        help_text="A regular expression the whole account number matches."
+    )
+    account_check_digit = serializers.ChoiceField(choices=["none", "luhn", "mod11_2"])
+    account_hint = serializers.CharField(allow_blank=True)
+
+
+class BillerListSerializer(serializers.Serializer):
+    billers = BillerSerializer(many=True)
+
+
+class BillerListQuerySerializer(serializers.Serializer):
+    category = serializers.SlugField(required=False, max_length=40)
+
+
+class OpenBillSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    amount_due = serializers.CharField()
+    late_fee = serializers.CharField()
+    amount_paid = serializers.CharField()
+    outstanding = serializers.CharField()
+    due_date = serializers.DateField()
+    status = serializers.CharField()
+    reference = serializers.CharField(allow_blank=True)
+    description = serializers.CharField(allow_blank=True)
+
+
+class EnquirySerializer(serializers.Serializer):
+    biller_code = serializers.CharField()
+    account_no = serializers.CharField()
+    holder_name = serializers.CharField(help_text="Masked: 张*明.")
+    credit_balance = serializers.CharField()
+    total_outstanding = serializers.CharField()
+    bills = OpenBillSerializer(many=True)
+
+
+class CreatePaymentSerializer(serializers.Serializer):
+    biller_code = serializers.CharField(max_length=32)
+    account_no = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    amount = AmountField(help_text='Yuan as a string with at most two decimals: "128.50".')
+    periods = serializers.ListField(
+        child=serializers.RegexField(PERIOD_PATTERN, max_length=7),
+        required=False,
+        max_length=24,
+        default=list,
+    )
+    partner_ref = serializers.RegexField(
+        r"^[\x21-\x7e]{1,64}$",
+        max_length=64,
+        help_text="Your own id of this transaction; your statement lists it as channel_ref.",
+    )
+
+
+class AllocationSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    period = serializers.CharField(allow_null=True)
+    amount = serializers.CharField()
+
+
+class PaymentSerializer(serializers.Serializer):
+    receipt_no = serializers.CharField()
+    status = serializers.ChoiceField(choices=["posted", "reversed"])
+    biller_code = serializers.CharField()
+    account_no = serializers.CharField(allow_blank=True)
+    amount = serializers.CharField()
+    partner_ref = serializers.CharField()
+    business_date = serializers.DateField()
+    posted_at = serializers.DateTimeField()
+    reversed_at = serializers.DateTimeField(allow_null=True)
+    reversal_ref = serializers.CharField(allow_null=True)
+    allocations = AllocationSerializer(many=True)
+
+
+class ReversalSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=180, trim_whitespace=True)
+    reversal_ref = serializers.RegexField(
+        r"^[\x21-\x7e]{1,64}$",
+        max_length=64,
+        help_text="Your own id of the refund (REFUND line's channel_ref).",
+    )

@@ -1,0 +1,156 @@
+"""The partner API (/api/v1/partner/): one view per operation, thin."""
+
+import datetime
+
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from api import idempotency, presenters, selectors, services, statements
+from api.base import ERRORS, IDEMPOTENCY_KEY_PARAMETER, PartnerView
+from api.exceptions import ApiError
+from api.partner import serializers as s
+
+TAG = ["partner"]
+
+
+def _payment_body(payment) -> dict:
+    return s.PaymentSerializer(presenters.partner_payment(payment)).data
+
+
+class CategoryListView(PartnerView):
+    @extend_schema(
+        tags=TAG, operation_id="partner_categories", responses={200: s.CategoryListSerializer, **ERRORS}
+    )
+    def get(self, request):
+        categories = selectors.partner_categories(self.partner)
+        return Response(
+            s.CategoryListSerializer({"categories": [presenters.category(c) for c in categories]}).data
+        )
+
+
+class BillerListView(PartnerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="partner_billers",
+        parameters=[s.BillerListQuerySerializer],
+        responses={200: s.BillerListSerializer, **ERRORS},
+    )
+    def get(self, request):
+        query = s.BillerListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        billers = selectors.partner_billers(self.partner, category=query.validated_data.get("category"))
+        return Response(s.BillerListSerializer({"billers": [presenters.biller(b) for b in billers]}).data)
+
+
+class BillerDetailView(PartnerView):
+    @extend_schema(tags=TAG, operation_id="partner_biller", responses={200: s.BillerSerializer, **ERRORS})
+    def get(self, request, biller_code: str):
+        return Response(
+            s.BillerSerializer(presenters.biller(selectors.partner_biller(self.partner, biller_code))).data
+        )
+
+
+class BillEnquiryView(PartnerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="partner_bill_enquiry",
+        summary="Bill enquiry: an account's masked holder name and its open bills",
+        responses={200: s.EnquirySerializer, **ERRORS},
+    )
+    def get(self, request, biller_code: str, account_no: str):
+        biller = selectors.partner_biller(self.partner, biller_code)
+        account, bills = selectors.account_with_open_bills(biller, account_no)
+        return Response(s.EnquirySerializer(presenters.enquiry(biller, account, bills)).data)
+
+
+class PaymentCreateView(PartnerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="partner_create_payment",
+        summary="Take a payment (idempotent on the Idempotency-Key header)",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=s.CreatePaymentSerializer,
+        responses={201: s.PaymentSerializer, **ERRORS},
+    )
+    def post(self, request):
+        key = idempotency.key_from(request, required=True)
+        data = s.CreatePaymentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+
+        def handle() -> Response:
+            result = services.take_partner_payment(
+                partner=self.partner,
+                idempotency_key=key,
+                biller_code=values["biller_code"],
+                account_no=values["account_no"],
+                amount=values["amount"],
+                periods=values["periods"],
+                partner_ref=values["partner_ref"],
+            )
+            payment = selectors.partner_payment(self.partner, result.payment.receipt_no)
+            return Response(_payment_body(payment), status=status.HTTP_201_CREATED)
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
+class PaymentDetailView(PartnerView):
+    @extend_schema(
+        tags=TAG, operation_id="partner_payment_status", responses={200: s.PaymentSerializer, **ERRORS}
+    )
+    def get(self, request, receipt_no: str):
+        return Response(_payment_body(selectors.partner_payment(self.partner, receipt_no)))
+
+
+class PaymentReversalView(PartnerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="partner_reverse_payment",
+        summary="Reverse a payment taken today (same business day only)",
+        request=s.ReversalSerializer,
+        responses={200: s.PaymentSerializer, **ERRORS},
+    )
+    def post(self, request, receipt_no: str):
+        key = idempotency.key_from(request, required=False)
+        data = s.ReversalSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def handle() -> Response:
+            payment = selectors.partner_payment(self.partner, receipt_no)
+            services.reverse_partner_payment(
+                partner=self.partner,
+                payment=payment,
+                reason=data.validated_data["reason"],
+                reversal_ref=data.validated_data["reversal_ref"],
+            )
+            return Response(_payment_body(selectors.partner_payment(self.partner, receipt_no)))
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
+class StatementView(PartnerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="partner_statement",
+        summary="The partner's statement of one business day (CSV, docs/statement-format.md)",
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="BILLPAY-STATEMENT v1 CSV"),
+            **ERRORS,
+        },
+    )
+    def get(self, request, day: str):
+        try:
+            business_day = datetime.date.fromisoformat(day)
+        except ValueError:
+            raise ApiError("validation_failed", fields="day (YYYY-MM-DD)") from None
+        if business_day > timezone.localdate():
+            raise ApiError("statement_day_invalid", day=day)
+        text = statements.partner_statement(self.partner, business_day)
+        response = HttpResponse(text.encode(), content_type="text/csv; charset=utf-8")
+        filename = f"billpay-{self.partner.code}-{business_day:%Y%m%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response

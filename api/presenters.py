@@ -1,0 +1,118 @@
+"""Model rows as the APIs show them: plain dicts that the output serializers describe."""
+
+from billing.masking import mask_holder_name
+from billing.models import Bill, Biller, BillerCategory, Payment
+from billing.money import ZERO
+
+
+def money(value) -> str:
+    return f"{value:.2f}"
+
+
+def category(cat: BillerCategory) -> dict:
+    return {
+        "code": cat.code,
+        "name": cat.name,
+        "name_en": cat.name_en,
+        "parent": cat.parent.code if cat.parent_id else None,
+    }
+
+
+def biller(b: Biller) -> dict:
+    return {
+        "code": b.code,
+        "name": b.name,
+        "name_en": b.name_en,
+        "category": b.category.code,
+        "status": b.status,
+        "takes_payments": b.takes_payments,
+        "status_reason": b.status_reason,
+        "payment_mode": b.payment_mode,
+        "amount_rule": b.amount_rule,
+        "min_amount": money(b.min_amount),
+        "max_amount": money(b.max_amount) if b.max_amount is not None else None,
+        "account_pattern": b.account_pattern,
+        "account_check_digit": b.account_check_digit,
+        "account_hint": b.account_hint,
+    }
+
+
+def open_bill(bill: Bill) -> dict:
+    return {
+        "period": bill.period,
+        "amount_due": money(bill.amount_due),
+        "late_fee": money(bill.late_fee),
+        "amount_paid": money(bill.amount_paid),
+        "outstanding": money(bill.outstanding),
+        "due_date": bill.due_date,
+        "status": bill.status,
+        "reference": bill.reference,
+        "description": bill.description,
+    }
+
+
+def enquiry(b: Biller, account, bills: list[Bill]) -> dict:
+    return {
+        "biller_code": b.code,
+        "account_no": account.account_no,
+        "holder_name": mask_holder_name(account.holder_name),
+        "credit_balance": money(account.credit_balance),
+        "total_outstanding": money(sum((bill.outstanding for bill in bills), ZERO)),
+        "bills": [open_bill(bill) for bill in bills],
+    }
+
+
+def allocations(payment: Payment) -> list[dict]:
+    return [
+        {"kind": a.kind, "period": a.bill.period if a.bill_id else None, "amount": money(a.amount)}
+        for a in sorted(payment.allocations.all(), key=lambda a: a.pk or 0)
+        if not a.is_reversal
+    ]
+
+
+def partner_payment(payment: Payment) -> dict:
+    reversal = getattr(payment, "partner_reversal", None) if payment.reversed_at else None
+    return {
+        "receipt_no": payment.receipt_no,
+        "status": payment.status,
+        "biller_code": payment.biller.code,
+        "account_no": payment.account.account_no if payment.account_id else "",
+        "amount": money(payment.amount),
+        "partner_ref": payment.channel_ref,
+        "business_date": payment.business_date,
+        "posted_at": payment.posted_at,
+        "reversed_at": payment.reversed_at,
+        "reversal_ref": reversal.reversal_ref if reversal else None,
+        "allocations": allocations(payment),
+    }
+
+
+def import_report(report) -> dict:
+    return {**report.summary(), "errors": [error.as_dict() for error in report.errors]}
+
+
+def biller_bill(bill: Bill) -> dict:
+    return {
+        "account_no": bill.account.account_no,
+        "period": bill.period,
+        "amount_due": money(bill.amount_due),
+        "late_fee": money(bill.late_fee),
+        "amount_paid": money(bill.amount_paid),
+        "status": bill.status,
+        "due_date": bill.due_date,
+        "reference": bill.reference,
+    }
+
+
+def biller_payment(payment: Payment) -> dict:
+    return {
+        "receipt_no": payment.receipt_no,
+        "channel": payment.channel,
+        "status": payment.status,
+        "account_no": payment.account.account_no if payment.account_id else "",
+        "amount": money(payment.amount),
+        "business_date": payment.business_date,
+        "posted_at": payment.posted_at,
+        "reversed_at": payment.reversed_at,
+        "allocations": allocations(payment),
+    }

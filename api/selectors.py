@@ -1,0 +1,161 @@
+"""Reads of the open APIs, always through the caller: a partner sees only its billers and payments."""
+
+import datetime
+
+from django.db.models import Q, QuerySet
+
+from api.exceptions import ApiError
+from api.models import ApiCredential, Partner, PartnerCommission
+from billing.choices import BillerStatus, Channel
+from billing.exceptions import PaymentRefused
+from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
+from billing.rules import account_no_is_valid, normalize_account_no
+from billing.selectors import payable_bills
+
+LISTED_BILLER_STATUSES = (BillerStatus.ACTIVE, BillerStatus.SUSPENDED)
+
+
+def _allowed_condition(partner: Partner) -> Q:
+    categories = partner.allowed_categories.values("pk")
+    return (
+        Q(pk__in=partner.allowed_billers.values("pk"))
+        | Q(category__in=categories)
+        | Q(category__parent__in=categories)
+    )
+
+
+def partner_billers(partner: Partner, *, category: str | None = None) -> QuerySet:
+    """The billers the partner may take payments for (suspended ones too, so it can tell payers why)."""
+    billers = Biller.objects.filter(_allowed_condition(partner), status__in=LISTED_BILLER_STATUSES)
+    if category:
+        billers = billers.filter(Q(category__code=category) | Q(category__parent__code=category))
+    return billers.select_related("category").order_by("code")
+
+
+def partner_categories(partner: Partner) -> list[BillerCategory]:
+    ids = set(partner_billers(partner).values_list("category_id", flat=True))
+    categories = BillerCategory.objects.filter(pk__in=ids).select_related("parent")
+    return sorted(categories, key=lambda c: (c.sort_order, c.code))
+
+
+def partner_biller(partner: Partner, code: str) -> Biller:
+    code = (code or "").strip().upper()
+    biller = Biller.objects.select_related("category").filter(code=code).first()
+    if biller is None or biller.status not in LISTED_BILLER_STATUSES:
+        raise PaymentRefused("biller_unknown", biller=code)
+    if not partner_billers(partner).filter(pk=biller.pk).exists():
+        raise ApiError("biller_not_allowed", biller=biller.display_name)
+    return biller
+
+
+def account_with_open_bills(biller: Biller, account_no: str) -> tuple[CustomerAccount, list[Bill]]:
+    """Bill enquiry: the account and its bills still to pay; a clear refusal when there is none."""
+    number = normalize_account_no(account_no)
+    account = CustomerAccount.objects.filter(biller=biller, account_no=number).first()
+    if account is None:
+        if not account_no_is_valid(
+            number, pattern=biller.account_pattern, check_digit=biller.account_check_digit
+        ):
+            raise PaymentRefused(
+                "account_number_invalid",
+                account_no=account_no,
+                biller=biller.display_name,
+                hint=biller.account_hint,
+            )
+        raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=number)
+    return account, payable_bills(account)
+
+
+def partner_payments(partner: Partner) -> QuerySet:
+    return Payment.objects.filter(channel=Channel.PARTNER, idempotency_key__startswith=f"{partner.code}:")
+
+
+def partner_payment(partner: Partner, receipt_no: str) -> Payment:
+    payment = (
+        partner_payments(partner)
+        .select_related("biller", "account")
+        .prefetch_related("allocations__bill")
+        .filter(receipt_no=receipt_no)
+        .first()
+    )
+    if payment is None:
+        raise ApiError("payment_unknown", receipt_no=receipt_no)
+    return payment
+
+
+def commission_on(partner: Partner, biller: Biller, on_date: datetime.date) -> PartnerCommission | None:
+    """The most specific schedule in force: the biller's, else its category's, else the partner-wide one."""
+    schedules = list(
+        PartnerCommission.objects.filter(partner=partner, valid_from__lte=on_date)
+        .filter(
+            Q(biller=biller)
+            | Q(category_id__in=[biller.category_id, biller.category.parent_id])
+            | Q(biller__isnull=True, category__isnull=True)
+        )
+        .order_by("-valid_from")
+    )
+
+    def rank(schedule):
+        if schedule.biller_id:
+            return 0
+        if schedule.category_id == biller.category_id:
+            return 1
+        if schedule.category_id:
+            return 2
+        return 3
+
+    return min(schedules, key=lambda s: (rank(s), -s.valid_from.toordinal()), default=None)
+
+
+def credentials_of(owner) -> QuerySet:
+    return ApiCredential.objects.filter(
+        **{"partner" if isinstance(owner, Partner) else "biller_access": owner}
+    )
+
+
+def biller_bill(biller: Biller, account_no: str, period: str) -> Bill:
+    from billing.rules import normalize_account_no as normalize
+
+    bill = (
+        Bill.objects.select_related("account")
+        .filter(biller=biller, account__account_no=normalize(account_no), period=period)
+        .first()
+    )
+    if bill is None:
+        raise ApiError("bill_not_yours", biller=biller.display_name, account_no=account_no, period=period)
+    return bill
+
+
+def _decode_cursor(cursor: str) -> int:
+    import base64
+    import binascii
+
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "p" or not number.isdigit():
+            raise ValueError
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError("cursor_invalid", cursor=cursor[:64]) from None
+
+
+def encode_cursor(payment_id: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"p:{payment_id}".encode()).decode().rstrip("=")
+
+
+def biller_payments_after(biller: Biller, *, cursor: str | None, limit: int) -> tuple[list, str | None, bool]:
+    """A page of the biller's payments in posting order (by id), after the cursor; stable while new ones
+    arrive. Reversals show as the payment's status; webhooks announce them as they happen."""
+    payments = (
+        Payment.objects.filter(biller=biller).select_related("account").prefetch_related("allocations__bill")
+    )
+    if cursor:
+        payments = payments.filter(pk__gt=_decode_cursor(cursor))
+    page = list(payments.order_by("pk")[: limit + 1])
+    has_more = len(page) > limit
+    page = page[:limit]
+    next_cursor = encode_cursor(page[-1].pk) if page else cursor
+    return page, next_cursor, has_more

@@ -1,0 +1,202 @@
+"""Writes of the open APIs: partner payments and reversals, credentials, partner status."""
+
+import datetime
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from api import credentials as credential_secrets
+from api import selectors
+from api.choices import PARTNER_TRANSITIONS, CredentialStatus, PartnerStatus
+from api.exceptions import ApiError
+from api.models import ApiCredential, BillerApiAccess, Partner, PartnerReversal
+from billing.audit import record_audit
+from billing.choices import Channel, PaymentStatus
+from billing.exceptions import PaymentRefused, TransitionNotAllowed
+from billing.models import Biller, Payment
+from billing.services import PostingResult, post_payment, reverse_payment
+
+
+def partner_idempotency_key(partner: Partner, key: str) -> str:
+    """The posting service's key for a partner's request: `<PARTNER CODE>:<Idempotency-Key>`
+    (docs/statement-format.md, "Channel codes")."""
+    return f"{partner.code}:{key}"
+
+
+def take_partner_payment(
+    *,
+    partner: Partner,
+    idempotency_key: str,
+    biller_code: str,
+    account_no: str,
+    amount: str,
+    periods: Sequence[str] = (),
+    partner_ref: str,
+) -> PostingResult:
+    """A payment a partner took from a payer, posted through the one posting service."""
+    biller = selectors.partner_biller(partner, biller_code)
+    result = post_payment(
+        channel=Channel.PARTNER,
+        idempotency_key=partner_idempotency_key(partner, idempotency_key),
+        biller_code=biller.code,
+        account_no=account_no,
+        amount=amount,
+        periods=periods,
+        channel_ref=partner_ref,
+    )
+    if not result.replayed:
+        record_audit(
+            actor=None,
+            action="partner.payment_taken",
+            target=result.payment,
+            partner=partner.code,
+            partner_ref=partner_ref,
+            amount=result.payment.amount,
+        )
+        from api import webhooks
+
+        webhooks.payment_event(result.payment, "payment.posted")
+    return result
+
+
+def reverse_partner_payment(*, partner: Partner, payment: Payment, reason: str, reversal_ref: str) -> Payment:
+    """Give a payment back on the day it was taken. The same reversal asked again answers as before."""
+    with transaction.atomic():
+        existing = PartnerReversal.objects.filter(payment=payment).first()
+        if existing is not None and existing.reversal_ref == reversal_ref:
+            return Payment.objects.get(pk=payment.pk)
+        if payment.status == PaymentStatus.REVERSED:
+            raise PaymentRefused("payment_already_reversed", receipt_no=payment.receipt_no)
+        today = timezone.localdate()
+        if payment.business_date != today:
+            raise ApiError(
+                "reversal_window_closed",
+                receipt_no=payment.receipt_no,
+                business_date=payment.business_date.isoformat(),
+                today=today.isoformat(),
+            )
+        if PartnerReversal.objects.filter(partner=partner, reversal_ref=reversal_ref).exists():
+            raise ApiError("idempotency_key_reused", key=reversal_ref)
+        payment = reverse_payment(payment=payment, actor=None, reason=f"{partner.code}: {reason}")
+        PartnerReversal.objects.create(
+            payment=payment, partner=partner, reversal_ref=reversal_ref, reason=reason[:200]
+        )
+        record_audit(
+            actor=None,
+            action="partner.payment_reversed",
+            target=payment,
+            reason=reason,
+            partner=partner.code,
+            reversal_ref=reversal_ref,
+        )
+        from api import webhooks
+
+        webhooks.payment_event(payment, "payment.reversed")
+    return payment
+
+
+@dataclass(frozen=True)
+class IssuedCredential:
+    credential: ApiCredential
+    secret: str  # shown once, to the admin who issued it
+
+
+def issue_credential(*, owner: Partner | BillerApiAccess, actor, label: str = "") -> IssuedCredential:
+    field = "partner" if isinstance(owner, Partner) else "biller_access"
+    with transaction.atomic():
+        credential = ApiCredential.objects.create(**{field: owner}, label=label[:80], created_by=actor)
+        record_audit(actor=actor, action="api.credential_issued", target=credential, owner=str(owner))
+    return IssuedCredential(credential=credential, secret=credential_secrets.secret_for(credential))
+
+
+def rotate_credential(
+    *, credential: ApiCredential, actor, overlap_hours: int | None = None
+) -> IssuedCredential:
+    """A new key for the same owner; the old one keeps working until the overlap ends."""
+    hours = settings.API_KEY_ROTATION_OVERLAP_HOURS if overlap_hours is None else overlap_hours
+    with transaction.atomic():
+        old = ApiCredential.objects.select_for_update().get(pk=credential.pk)
+        if not old.usable_at(timezone.now()):
+            raise ApiError("credential_expired", key_id=old.key_id)
+        issued = issue_credential(owner=old.owner, actor=actor, label=old.label)
+        expires = timezone.now() + datetime.timedelta(hours=max(hours, 0))
+        old.expires_at = min(old.expires_at, expires) if old.expires_at else expires
+        old.replaced_by = issued.credential
+        old.save(update_fields=["expires_at", "replaced_by"])
+        record_audit(
+            actor=actor,
+            action="api.credential_rotated",
+            target=old,
+            replaced_by=issued.credential.key_id,
+            expires_at=old.expires_at.isoformat(),
+        )
+    return issued
+
+
+def revoke_credential(*, credential: ApiCredential, actor, reason: str = "") -> ApiCredential:
+    with transaction.atomic():
+        credential = ApiCredential.objects.select_for_update().get(pk=credential.pk)
+        credential.status = CredentialStatus.REVOKED
+        credential.save(update_fields=["status"])
+        record_audit(actor=actor, action="api.credential_revoked", target=credential, reason=reason)
+    return credential
+
+
+def change_partner_status(*, partner: Partner, to_status: str, actor, reason: str = "") -> Partner:
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().get(pk=partner.pk)
+        current = partner.status
+        if to_status not in PARTNER_TRANSITIONS[current]:
+            raise TransitionNotAllowed(
+                "transition_not_allowed",
+                object=partner.name,
+                current=PartnerStatus(current).label,
+                target=PartnerStatus(to_status).label,
+            )
+        partner.status = to_status
+        partner.status_reason = reason[:200] if to_status != PartnerStatus.ACTIVE else ""
+        partner.save(update_fields=["status", "status_reason"])
+        record_audit(
+            actor=actor,
+            action="partner.status_changed",
+            target=partner,
+            reason=reason,
+            **{"from": current, "to": to_status},
+        )
+    return partner
+
+
+def ensure_biller_api_access(*, biller: Biller, actor, webhook_url: str = "") -> BillerApiAccess:
+    with transaction.atomic():
+        access, created = BillerApiAccess.objects.get_or_create(
+            biller=biller, defaults={"webhook_url": webhook_url, "webhook_seed": secrets.token_hex(32)}
+        )
+        if created:
+            record_audit(actor=actor, action="api.biller_access_created", target=access)
+    return access
+
+
+def push_bills(*, access: BillerApiAccess, rows: list[dict], partial: bool):
+    """A batch of bills from the biller API, through the bill import's own checks and upsert. A batch
+    with errors stores nothing (unless `partial`) and is refused with every row's errors."""
+    from api.biller.serializers import MAX_BATCH
+    from billing.bill_import import import_rows
+
+    if len(rows) > MAX_BATCH:
+        raise ApiError("batch_too_large", limit=MAX_BATCH, count=len(rows))
+    report = import_rows(access.biller, rows, actor=None, partial=partial, source="api")
+    if not report.imported and report.error_count:
+        error = ApiError("bill_import_failed", count=report.error_count)
+        error.details = {"errors": [row_error.as_dict() for row_error in report.errors]}
+        raise error
+    return report
+
+
+def cancel_biller_bill(*, bill, reason: str):
+    from billing.services import cancel_bill
+
+    return cancel_bill(bill=bill, actor=None, reason=f"biller API: {reason}")

@@ -1,0 +1,30 @@
+"""Celery tasks of the open APIs: thin, take ids, safe to run twice."""
+
+from celery import shared_task
+
+from api import idempotency, webhooks
+
+
+@shared_task(ignore_result=True)
+def deliver_webhook(delivery_id: int, manual: bool = False) -> None:
+    webhooks.attempt(delivery_id, manual=manual)
+
+
+@shared_task(ignore_result=True)
+def retry_due_webhooks() -> int:
+    """Run every minute (CELERY_BEAT_SCHEDULE): sends what is due, in case a scheduled retry was lost."""
+    due = webhooks.due_deliveries()
+    for delivery_id in due:
+        deliver_webhook.delay(delivery_id)
+    return len(due)
+
+
+@shared_task(ignore_result=True)
+def purge_idempotency_records() -> int:
+    return idempotency.purge_expired()
+
+
+@shared_task(ignore_result=True)
+def sweep_payment_events() -> int:
+    """Run every minute: events of payments taken through the portal or a counter."""
+    return webhooks.sweep_payment_events()

@@ -1,0 +1,46 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from api.biller import views as biller
+from api.partner import views as partner
+
+app_name = "api"
+
+partner_urls = [
+    path("categories", partner.CategoryListView.as_view(), name="partner-categories"),
+    path("billers", partner.BillerListView.as_view(), name="partner-billers"),
+    path("billers/<str:biller_code>", partner.BillerDetailView.as_view(), name="partner-biller"),
+    path(
+        "billers/<str:biller_code>/accounts/<str:account_no>",
+        partner.BillEnquiryView.as_view(),
+        name="partner-enquiry",
+    ),
+    path("payments", partner.PaymentCreateView.as_view(), name="partner-payments"),
+    path("payments/<str:receipt_no>", partner.PaymentDetailView.as_view(), name="partner-payment"),
+    path(
+        "payments/<str:receipt_no>/reversal", partner.PaymentReversalView.as_view(), name="partner-reversal"
+    ),
+    path("statements/<str:day>", partner.StatementView.as_view(), name="partner-statement"),
+]
+
+biller_urls = [
+    path("bills", biller.PushBillsView.as_view(), name="biller-bills"),
+    path(
+        "bills/<str:account_no>/<str:period>/cancellation",
+        biller.CancelBillView.as_view(),
+        name="biller-cancel-bill",
+    ),
+    path("payments", biller.PaymentListView.as_view(), name="biller-payments"),
+]
+
+# The schema and its documentation pages are public: partners read them before they have a key.
+PUBLIC = {"permission_classes": [AllowAny], "authentication_classes": []}
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
+    path("v1/partner/", include(partner_urls)),
+    path("v1/biller/", include(biller_urls)),
+]

@@ -1,0 +1,61 @@
+"""What every gateway adapter provides."""
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from payers.choices import OrderStatus
+
+
+@dataclass(frozen=True)
+class PaymentNotice:
+    """A verified statement from the bank about one order."""
+
+    order_no: str
+    trade_no: str
+    status: str  # an OrderStatus: PAID, FAILED or CLOSED
+    amount: Decimal
+    sub_trades: dict[int, str] = field(default_factory=dict)  # line number → the bank's sub-trade number
+    occurred_at: datetime.datetime | None = None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == OrderStatus.PAID
+
+    def trade_ref_for(self, line_no: int) -> str:
+        return self.sub_trades.get(line_no) or self.trade_no
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    ok: bool
+    refund_no: str
+    message: str = ""
+
+
+class Gateway:
+    code: str = ""
+    name: str = ""
+
+    def enabled(self) -> bool:
+        return True
+
+    def payment_url(self, order, *, notify_url: str, return_url: str) -> str:
+        """Where to send the payer's browser to pay the order on the bank's hosted page."""
+        raise NotImplementedError
+
+    def parse_notification(self, params: dict[str, str]) -> PaymentNotice:
+        """Verify the bank's asynchronous notification; raise GatewayError when it cannot be trusted."""
+        raise NotImplementedError
+
+    def notification_reply(self, *, accepted: bool) -> str:
+        """The body the bank expects back, so that it stops (or keeps) re-sending."""
+        return "success" if accepted else "fail"
+
+    def parse_return(self, params: dict[str, str]) -> str:
+        """Verify the browser's return from the bank and give the order number. The return never posts a
+        payment: it only tells the portal which order page to show."""
+        raise NotImplementedError
+
+    def refund(self, *, order, line, refund_no: str) -> RefundResult:
+        raise NotImplementedError

@@ -1,0 +1,116 @@
+"""The portal's side of the built-in sandbox bank: the same shape as a real gateway adapter."""
+
+import datetime
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from payers.choices import OrderStatus
+from payers.exceptions import GatewayError
+from payers.gateways import signing
+from payers.gateways.base import Gateway, PaymentNotice, RefundResult
+
+STATUSES = {"TRADE_SUCCESS": OrderStatus.PAID, "TRADE_CLOSED": OrderStatus.CLOSED}
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name, "")
+    if not value:
+        raise GatewayError("message_invalid", field=name)
+    return value
+
+
+def _amount(params: dict[str, str], name: str) -> Decimal:
+    try:
+        amount = Decimal(_required(params, name))
+    except InvalidOperation:
+        raise GatewayError("message_invalid", field=name) from None
+    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
+        raise GatewayError("message_invalid", field=name)
+    return amount
+
+
+class SandboxGateway(Gateway):
+    code = "SANDBOX"
+    name = _("Sandbox bank (demo)")
+
+    def enabled(self) -> bool:
+        return settings.SANDBOX_BANK_ENABLED
+
+    @property
+    def key(self) -> str:
+        return settings.SANDBOX_BANK_KEY
+
+    def _verified(self, params: dict[str, str]) -> dict[str, str]:
+        if not signing.verify(params, self.key):
+            raise GatewayError("signature_invalid")
+        if params.get("merchant_id") != settings.SANDBOX_BANK_MERCHANT_ID:
+            raise GatewayError("message_invalid", field="merchant_id")
+        return params
+
+    def payment_url(self, order, *, notify_url: str, return_url: str) -> str:
+        lines = order.lines.all()
+        params = signing.signed(
+            {
+                "merchant_id": settings.SANDBOX_BANK_MERCHANT_ID,
+                "out_trade_no": order.order_no,
+                "total_amount": f"{order.amount:.2f}",
+                "subject": order.subject,
+                "sub_orders": ";".join(f"{line.line_no}:{line.amount:.2f}" for line in lines),
+                "notify_url": notify_url,
+                "return_url": return_url,
+            },
+            self.key,
+        )
+        return f"/sandbox-bank/gateway/?{urlencode(params)}"
+
+    def parse_notification(self, params: dict[str, str]) -> PaymentNotice:
+        params = self._verified(params)
+        status = STATUSES.get(params.get("trade_status", ""))
+        if status is None:
+            raise GatewayError("message_invalid", field="trade_status")
+        sub_trades: dict[int, str] = {}
+        for part in filter(None, params.get("sub_trades", "").split(";")):
+            line_no, _sep, ref = part.partition(":")
+            if not line_no.isdigit() or not ref:
+                raise GatewayError("message_invalid", field="sub_trades")
+            sub_trades[int(line_no)] = ref
+        occurred_at = None
+        if params.get("gmt_payment"):
+            try:
+                occurred_at = datetime.datetime.fromisoformat(params["gmt_payment"])
+            except ValueError:
+                raise GatewayError("message_invalid", field="gmt_payment") from None
+        return PaymentNotice(
+            order_no=_required(params, "out_trade_no"),
+            trade_no=_required(params, "trade_no"),
+            status=status,
+            amount=_amount(params, "total_amount"),
+            sub_trades=sub_trades,
+            occurred_at=occurred_at,
+        )
+
+    def parse_return(self, params: dict[str, str]) -> str:
+        return _required(self._verified(params), "out_trade_no")
+
+    def refund(self, *, order, line, refund_no: str) -> RefundResult:
+        from payers.sandbox_bank import services as bank
+
+        request = signing.signed(
+            {
+                "merchant_id": settings.SANDBOX_BANK_MERCHANT_ID,
+                "out_trade_no": order.order_no,
+                "sub_trade_no": line.sub_trade_no,
+                "refund_no": refund_no,
+                "refund_amount": f"{line.amount:.2f}",
+            },
+            self.key,
+        )
+        answer = bank.refund_api(request)
+        if not signing.verify(answer, self.key):
+            return RefundResult(ok=False, refund_no=refund_no, message="answer not signed by the bank")
+        return RefundResult(
+            ok=answer.get("code") == "SUCCESS", refund_no=refund_no, message=answer.get("msg", "")
+        )

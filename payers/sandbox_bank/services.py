@@ -1,0 +1,150 @@
+"""The built-in sandbox bank: it behaves like a real acquiring bank towards the portal.
+
+It takes a signed payment request through the payer's browser, shows its own cashier page, sends the
+merchant a signed asynchronous notification by HTTP POST (a Celery task that retries until the merchant
+answers "success"), sends the browser back with a signed return, and answers signed refund requests. It
+keeps its own book (`SandboxBankTrade`); the portal never reads that book.
+"""
+
+import secrets
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from payers.choices import BankTradeStatus
+from payers.gateways import signing
+from payers.models import SandboxBankTrade
+
+REQUIRED = ("merchant_id", "out_trade_no", "total_amount", "subject", "notify_url", "return_url")
+
+
+class BankRefused(Exception):
+    """The bank's cashier refuses the request (bad signature, bad data)."""
+
+
+def _key() -> str:
+    return settings.SANDBOX_BANK_KEY
+
+
+def new_trade_no() -> str:
+    return f"SBX{timezone.localdate():%Y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+def open_trade(params: dict[str, str]) -> SandboxBankTrade:
+    """Accept a merchant's signed payment request; the same merchant order opens the same trade again."""
+    if not signing.verify(params, _key()):
+        raise BankRefused("bad signature")
+    if (
+        any(not params.get(name) for name in REQUIRED)
+        or params["merchant_id"] != settings.SANDBOX_BANK_MERCHANT_ID
+    ):
+        raise BankRefused("missing fields")
+    try:
+        amount = Decimal(params["total_amount"])
+        subs = [part.split(":") for part in filter(None, params.get("sub_orders", "").split(";"))]
+        sub_orders = [{"no": int(no), "amount": str(Decimal(value))} for no, value in subs]
+    except (InvalidOperation, ValueError):
+        raise BankRefused("bad amounts") from None
+    if sub_orders and sum(Decimal(sub["amount"]) for sub in sub_orders) != amount:
+        raise BankRefused("sub-orders do not add up")
+    trade, _created = SandboxBankTrade.objects.get_or_create(
+        merchant_order_no=params["out_trade_no"],
+        defaults={
+            "trade_no": new_trade_no(),
+            "amount": amount,
+            "subject": params["subject"][:120],
+            "sub_orders": sub_orders,
+            "notify_url": params["notify_url"],
+            "return_url": params["return_url"],
+        },
+    )
+    return trade
+
+
+def _sub_trades(trade: SandboxBankTrade) -> str:
+    """Combined payment: each sub-order gets its own trade number, as in Alipay's 合并支付."""
+    return ";".join(f"{sub['no']}:{trade.trade_no}-{sub['no']}" for sub in trade.sub_orders)
+
+
+def finish_trade(*, trade_no: str, pay: bool) -> SandboxBankTrade:
+    """The payer confirmed (or gave up) on the cashier page. The merchant hears of it by notification."""
+    from payers import tasks
+
+    with transaction.atomic():
+        trade = SandboxBankTrade.objects.select_for_update().get(trade_no=trade_no)
+        if trade.status == BankTradeStatus.WAITING:
+            trade.status = BankTradeStatus.SUCCESS if pay else BankTradeStatus.CLOSED
+            trade.paid_at = timezone.now() if pay else None
+            trade.save(update_fields=["status", "paid_at"])
+            transaction.on_commit(lambda: tasks.sandbox_bank_notify.delay(trade.pk))
+    return trade
+
+
+def notification_params(trade: SandboxBankTrade) -> dict[str, str]:
+    status = (
+        "TRADE_SUCCESS"
+        if trade.status in (BankTradeStatus.SUCCESS, BankTradeStatus.REFUNDED)
+        else "TRADE_CLOSED"
+    )
+    params = {
+        "merchant_id": settings.SANDBOX_BANK_MERCHANT_ID,
+        "notify_id": secrets.token_hex(8),
+        "out_trade_no": trade.merchant_order_no,
+        "trade_no": trade.trade_no,
+        "trade_status": status,
+        "total_amount": f"{trade.amount:.2f}",
+        "sub_trades": _sub_trades(trade) if status == "TRADE_SUCCESS" else "",
+        "gmt_payment": trade.paid_at.isoformat() if trade.paid_at else "",
+    }
+    return signing.signed(params, _key())
+
+
+def return_params(trade: SandboxBankTrade) -> dict[str, str]:
+    return signing.signed(
+        {
+            "merchant_id": settings.SANDBOX_BANK_MERCHANT_ID,
+            "out_trade_no": trade.merchant_order_no,
+            "trade_no": trade.trade_no,
+        },
+        _key(),
+    )
+
+
+def refund_api(params: dict[str, str]) -> dict[str, str]:
+    """The bank's refund interface: signed request in, signed answer out; idempotent on `refund_no`."""
+
+    def answer(code: str, msg: str) -> dict[str, str]:
+        return signing.signed({"code": code, "msg": msg, "refund_no": params.get("refund_no", "")}, _key())
+
+    if not signing.verify(params, _key()):
+        return answer("FAIL", "bad signature")
+    with transaction.atomic():
+        trade = (
+            SandboxBankTrade.objects.select_for_update()
+            .filter(merchant_order_no=params.get("out_trade_no", ""))
+            .first()
+        )
+        if trade is None or trade.status not in (BankTradeStatus.SUCCESS, BankTradeStatus.REFUNDED):
+            return answer("FAIL", "trade not paid")
+        if any(refund["refund_no"] == params.get("refund_no") for refund in trade.refunds):
+            return answer("SUCCESS", "already refunded")
+        try:
+            amount = Decimal(params.get("refund_amount", ""))
+        except InvalidOperation:
+            return answer("FAIL", "bad amount")
+        refunded = sum((Decimal(refund["amount"]) for refund in trade.refunds), Decimal("0"))
+        if amount <= 0 or refunded + amount > trade.amount:
+            return answer("FAIL", "refund exceeds the trade")
+        trade.refunds = [
+            *trade.refunds,
+            {
+                "refund_no": params["refund_no"],
+                "amount": str(amount),
+                "sub_trade_no": params.get("sub_trade_no", ""),
+            },
+        ]
+        trade.status = BankTradeStatus.REFUNDED
+        trade.save(update_fields=["refunds", "status"])
+    return answer("SUCCESS", "refunded")

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from payers.sandbox_bank import views
+
+app_name = "sandbox_bank"
+
+urlpatterns = [
+    path("gateway/", views.gateway, name="gateway"),
+    path("pay/<str:trade_no>/", views.cashier, name="cashier"),
+    path("pay/<str:trade_no>/finish/", views.finish, name="finish"),
+]

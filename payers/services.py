@@ -1,0 +1,374 @@
+"""Writes of the citizen portal: checkouts, the bank's notifications, refunds, "My accounts"."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.audit import record_audit
+from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Channel, PaymentMode
+from billing.exceptions import PaymentRefused
+from billing.models import Bill, Biller, CustomerAccount
+from billing.money import ZERO, format_money, parse_amount
+from billing.services import post_payment
+from payers import locks
+from payers.choices import ORDER_TRANSITIONS, LineOutcome, NotificationResult, OrderKind, OrderStatus
+from payers.exceptions import GatewayError, PortalError
+from payers.gateways import get_gateway
+from payers.gateways.base import PaymentNotice
+from payers.models import BoundAccount, GatewayNotification, GatewayOrder, OrderLine, Payer
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    """One thing to pay in a checkout: an account's chosen bills, a top-up, or a donation."""
+
+    biller: Biller
+    amount: Decimal
+    account: CustomerAccount | None = None
+    periods: tuple[str, ...] = ()
+    note: str = ""
+    anonymous: bool = False
+
+
+def payer_for(user) -> Payer | None:
+    """The Payer row of a signed-in citizen (created on first payment); None for a guest."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    payer, _created = Payer.objects.get_or_create(
+        user=user, defaults={"display_name": user.get_full_name() or user.get_username(), "email": user.email}
+    )
+    return payer
+
+
+def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
+    """The chosen bills, one checkout line per account (its bills paid whole, in one payment)."""
+    bills = list(
+        Bill.objects.select_related("account", "biller")
+        .filter(pk__in=list(bill_ids))
+        .order_by("account_id", "due_date", "period")
+    )
+    if not bills:
+        raise PortalError("nothing_to_pay")
+    by_account: dict[int, list[Bill]] = {}
+    for bill in bills:
+        if bill.status not in PAYABLE_BILL_STATUSES:
+            raise PortalError("bill_not_payable", period=bill.period, status=BillStatus(bill.status).label)
+        by_account.setdefault(bill.account_id, []).append(bill)
+    return [
+        CheckoutLine(
+            biller=group[0].biller,
+            account=group[0].account,
+            periods=tuple(bill.period for bill in group),
+            amount=sum((bill.outstanding for bill in group), ZERO),
+        )
+        for group in by_account.values()
+    ]
+
+
+def _check_line(line: CheckoutLine) -> None:
+    biller = line.biller
+    if not biller.takes_payments:
+        raise PortalError("biller_not_active", biller=biller.display_name)
+    if line.amount < biller.min_amount:
+        raise PaymentRefused(
+            "amount_below_minimum", biller=biller.display_name, minimum=format_money(biller.min_amount)
+        )
+    if biller.max_amount is not None and line.amount > biller.max_amount:
+        raise PaymentRefused(
+            "amount_above_maximum", biller=biller.display_name, maximum=format_money(biller.max_amount)
+        )
+    if biller.payment_mode != PaymentMode.DONATION and line.account is None:
+        raise PaymentRefused("account_required")
+
+
+def start_checkout(
+    *, lines: Sequence[CheckoutLine], kind: str, user, gateway_code: str, subject: str
+) -> GatewayOrder:
+    """Open a gateway order for the lines. Nothing is posted until the bank's verified notification."""
+    if not lines:
+        raise PortalError("nothing_to_pay")
+    get_gateway(gateway_code)  # refuses an unknown or switched-off gateway
+    for line in lines:
+        parse_amount(line.amount)
+        _check_line(line)
+    total = sum((line.amount for line in lines), ZERO)
+    with transaction.atomic():
+        order = GatewayOrder.objects.create(
+            gateway=gateway_code,
+            kind=kind,
+            amount=total,
+            subject=subject[:120],
+            user=user if getattr(user, "is_authenticated", False) else None,
+            payer=payer_for(user),
+        )
+        OrderLine.objects.bulk_create(
+            [
+                OrderLine(
+                    order=order,
+                    line_no=number,
+                    biller=line.biller,
+                    account=line.account,
+                    periods=list(line.periods),
+                    amount=line.amount,
+                    note=line.note[:100],
+                    anonymous=line.anonymous,
+                )
+                for number, line in enumerate(lines, start=1)
+            ]
+        )
+        record_audit(
+            actor=user, action="order.created", target=order, amount=total, lines=len(lines), kind=kind
+        )
+    return order
+
+
+def apply_notification(*, gateway_code: str, params: dict[str, str]) -> str:
+    """Take one asynchronous notification from a gateway; answer what became of it.
+
+    Forged, damaged or unknown notifications change nothing. A paid notification posts every line of the
+    order through `post_payment`, once: duplicates are recorded and acknowledged. A "closed" notice
+    arriving after the payment (out of order) is ignored. A payment for a bill that was paid elsewhere
+    meanwhile is kept as credit when the biller's rule allows it, and refunded through the gateway if not.
+    """
+    gateway = get_gateway(gateway_code, require_enabled=False)
+    try:
+        notice = gateway.parse_notification(params)
+    except GatewayError as error:
+        GatewayNotification.objects.create(
+            gateway=gateway_code, payload=params, result=NotificationResult.REJECTED, note=error.message[:200]
+        )
+        return NotificationResult.REJECTED
+    with transaction.atomic():
+        order = locks.lock_order_by_no(notice.order_no)
+        result, note = _apply(order, notice)
+        GatewayNotification.objects.create(
+            order=order, gateway=gateway_code, payload=params, verified=True, result=result, note=note[:200]
+        )
+    return result
+
+
+def _apply(order: GatewayOrder | None, notice: PaymentNotice) -> tuple[str, str]:
+    if order is None:
+        return NotificationResult.REJECTED, str(PortalError("order_unknown", order_no=notice.order_no))
+    if notice.amount != order.amount:
+        error = PortalError(
+            "amount_mismatch",
+            reported=format_money(notice.amount),
+            order_no=order.order_no,
+            expected=format_money(order.amount),
+        )
+        record_audit(actor=None, action="order.notification_rejected", target=order, reason=error.message)
+        return NotificationResult.REJECTED, error.message
+    if order.status == notice.status:
+        return NotificationResult.DUPLICATE, ""
+    if notice.status not in ORDER_TRANSITIONS[order.status]:
+        return NotificationResult.IGNORED, f"{order.status} → {notice.status}"
+    late = order.status != OrderStatus.PENDING
+    order.status = notice.status
+    order.trade_no = notice.trade_no
+    now = timezone.now()
+    lines = list(order.lines.select_related("biller", "account"))
+    if notice.is_paid:
+        order.paid_at = notice.occurred_at or now
+        if len(lines) > settings.PORTAL_INLINE_SETTLE_MAX_LINES:
+            # A big batch is posted by a task, line by line with visible progress; the bank gets its
+            # answer at once. The sub-trade numbers are kept now, as the notification carried them.
+            for line in lines:
+                line.sub_trade_no = notice.trade_ref_for(line.line_no)
+            OrderLine.objects.bulk_update(lines, ["sub_trade_no"], batch_size=1000)
+            from payers import tasks
+
+            order_id = order.pk
+            transaction.on_commit(lambda: tasks.settle_order.delay(order_id))
+        else:
+            for line in lines:
+                _settle_line(order, line, notice.trade_ref_for(line.line_no))
+    else:
+        order.closed_at = now
+        OrderLine.objects.filter(order=order).update(outcome=LineOutcome.NOT_PAID)
+    order.save(update_fields=["status", "trade_no", "paid_at", "closed_at"])
+    record_audit(
+        actor=None,
+        action=f"order.{order.status}",
+        target=order,
+        trade_no=notice.trade_no,
+        amount=order.amount,
+        late=late,
+    )
+    return NotificationResult.APPLIED, "late" if late else ""
+
+
+def _post(order: GatewayOrder, line: OrderLine, trade_ref: str, *, periods: Sequence[str]):
+    return post_payment(
+        channel=Channel.ONLINE,
+        idempotency_key=line.idempotency_key,
+        biller_code=line.biller.code,
+        account_no=line.account.account_no if line.account else None,
+        amount=line.amount,
+        periods=periods,
+        payer=order.payer,
+        channel_ref=trade_ref,
+    ).payment
+
+
+def _settle_line(order: GatewayOrder, line: OrderLine, trade_ref: str) -> None:
+    """Post the line's money; if its bills can no longer take it, keep it as credit or refund it."""
+    line.sub_trade_no = trade_ref
+    try:
+        line.payment = _post(order, line, trade_ref, periods=line.periods)
+        line.outcome = LineOutcome.POSTED
+    except PaymentRefused as refused:
+        line.refusal_code = refused.code
+        line.outcome = LineOutcome.REFUND_PENDING
+        if _may_keep_as_credit(line):
+            try:
+                line.payment = _post(order, line, trade_ref, periods=())
+                line.outcome = LineOutcome.CREDITED
+            except PaymentRefused:
+                pass
+        record_audit(
+            actor=None,
+            action=f"order_line.{line.outcome}",
+            target=line,
+            reason=refused.message,
+            code=refused.code,
+            amount=line.amount,
+        )
+        if line.outcome == LineOutcome.REFUND_PENDING:
+            from payers import tasks
+
+            line_id = line.pk
+            transaction.on_commit(lambda: tasks.refund_order_line.delay(line_id))
+    line.save(update_fields=["sub_trade_no", "payment", "outcome", "refusal_code"])
+
+
+def _may_keep_as_credit(line: OrderLine) -> bool:
+    biller = line.biller
+    return (
+        line.account is not None
+        and biller.payment_mode == PaymentMode.STATEMENT
+        and biller.amount_rule == AmountRule.EXACT_UP
+    )
+
+
+def refund_line(*, line_id: int) -> str:
+    """Give a line's money back through its gateway (outside any transaction: it talks to the bank)."""
+    line = OrderLine.objects.select_related("order").get(pk=line_id)
+    if line.outcome != LineOutcome.REFUND_PENDING:
+        return line.outcome
+    refund_no = f"RF{line.order.order_no}-{line.line_no:04d}"
+    result = get_gateway(line.order.gateway, require_enabled=False).refund(
+        order=line.order, line=line, refund_no=refund_no
+    )
+    with transaction.atomic():
+        line = locks.lock_order_line(line_id)
+        if line.outcome != LineOutcome.REFUND_PENDING:
+            return line.outcome
+        line.outcome = LineOutcome.REFUNDED if result.ok else LineOutcome.REFUND_FAILED
+        line.refund_no = refund_no
+        line.refunded_at = timezone.now() if result.ok else None
+        line.save(update_fields=["outcome", "refund_no", "refunded_at"])
+        record_audit(
+            actor=None,
+            action=f"order_line.{line.outcome}",
+            target=line,
+            reason=result.message,
+            refund_no=refund_no,
+            amount=line.amount,
+        )
+    return line.outcome
+
+
+def retry_refund(*, line: OrderLine, actor) -> str:
+    """Staff send a failed refund to the bank again."""
+    with transaction.atomic():
+        line = locks.lock_order_line(line.pk)
+        if line.outcome != LineOutcome.REFUND_FAILED:
+            return line.outcome
+        line.outcome = LineOutcome.REFUND_PENDING
+        line.save(update_fields=["outcome"])
+        record_audit(actor=actor, action="order_line.refund_retried", target=line)
+    return refund_line(line_id=line.pk)
+
+
+def bind_account(*, user, account: CustomerAccount, label: str) -> BoundAccount:
+    label = (label or "").strip()
+    if not label:
+        raise PortalError("label_required")
+    with transaction.atomic():
+        if BoundAccount.objects.filter(user=user, account=account).exists():
+            raise PortalError("already_bound")
+        bound = BoundAccount.objects.create(user=user, account=account, label=label[:40])
+        record_audit(actor=user, action="account.bound", target=bound, account=str(account))
+    return bound
+
+
+def unbind_account(*, user, bound: BoundAccount) -> None:
+    with transaction.atomic():
+        record_audit(actor=user, action="account.unbound", target=bound, account=str(bound.account_id))
+        bound.delete()
+
+
+def set_reminders(*, user, bound: BoundAccount, enabled: bool) -> BoundAccount:
+    with transaction.atomic():
+        bound.reminders = enabled
+        bound.save(update_fields=["reminders"])
+        record_audit(actor=user, action="account.reminders_set", target=bound, enabled=enabled)
+    return bound
+
+
+ORDER_KIND_FOR_MODE = {
+    PaymentMode.STATEMENT: OrderKind.BILLS,
+    PaymentMode.PREPAID: OrderKind.TOPUP,
+    PaymentMode.DONATION: OrderKind.DONATION,
+}
+
+
+def can_retry_refunds(user) -> bool:
+    from billing.access import is_platform_admin
+
+    return is_platform_admin(user)
+
+
+def settle_order(*, order_id: int) -> dict:
+    """Post the waiting lines of a paid order, each in its own short transaction (safe to run twice)."""
+    order = GatewayOrder.objects.get(pk=order_id)
+    if order.status != OrderStatus.PAID:
+        return {"posted": 0}
+    done = 0
+    for line_id in order.lines.filter(outcome=LineOutcome.WAITING).values_list("pk", flat=True).iterator():
+        with transaction.atomic():
+            line = (
+                OrderLine.objects.select_for_update(of=("self",))
+                .select_related("biller", "account")
+                .get(pk=line_id)
+            )
+            if line.outcome != LineOutcome.WAITING:
+                continue
+            _settle_line(order, line, line.sub_trade_no)
+            done += 1
+    return {"posted": done}
+
+
+def start_proxy_checkout(*, batch, user, gateway_code: str) -> GatewayOrder:
+    from payers import proxy
+
+    with transaction.atomic():
+        batch = type(batch).objects.select_for_update().get(pk=batch.pk)
+        if batch.order_id:
+            return batch.order
+        order = start_checkout(
+            lines=proxy.checkout_lines(batch),
+            kind=OrderKind.PROXY,
+            user=user,
+            gateway_code=gateway_code,
+            subject=f"{batch.biller.display_name} {proxy.summary(batch)}",
+        )
+        batch.order = order
+        batch.save(update_fields=["order"])
+        record_audit(actor=user, action="proxy_batch.checkout", target=batch, order=order.order_no)
+    return order

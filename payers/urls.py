@@ -1,0 +1,30 @@
+from django.urls import path
+
+from payers import views
+
+app_name = "payers"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("billers/", views.biller_list, name="billers"),
+    path("billers/<str:code>/", views.biller_page, name="biller"),
+    path("pay/<str:token>/", views.pay_link, name="pay_link"),
+    path("pay/<str:token>/qr/", views.pay_link_qr, name="pay_link_qr"),
+    path("checkout/", views.checkout, name="checkout"),
+    path("orders/<str:token>/", views.order_page, name="order"),
+    path("payments/notify/<str:gateway_code>/", views.notify, name="notify"),
+    path("payments/return/<str:gateway_code>/", views.bank_return, name="bank_return"),
+    path("receipts/<str:token>/", views.receipt_page, name="receipt"),
+    path("receipts/<str:token>/pdf/", views.receipt_pdf, name="receipt_pdf"),
+    path("verify/", views.verify, name="verify_form"),
+    path("verify/<str:receipt_no>/<str:code>/", views.verify, name="verify"),
+    path("me/history/", views.history, name="history"),
+    path("me/history.csv", views.history_csv, name="history_csv"),
+    path("me/accounts/", views.my_accounts, name="my_accounts"),
+    path("me/accounts/bind/", views.bind_account, name="bind_account"),
+    path("me/accounts/<int:bound_id>/", views.bound_account_action, name="bound_account"),
+    path("me/proxy/", views.proxy_upload, name="proxy_upload"),
+    path("me/proxy/<uuid:public_id>/", views.proxy_batch, name="proxy_batch"),
+    path("orders/<str:token>/receipts.pdf", views.order_receipts_pdf, name="order_receipts_pdf"),
+    path("elderly-mode/", views.elderly_mode, name="elderly_mode"),
+]

@@ -1,0 +1,489 @@
+"""The citizen portal's pages: thin views that parse input, call a selector or a service, and render."""
+
+import csv
+import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from billing.choices import PaymentMode, PaymentStatus
+from billing.exceptions import BillingError
+from billing.money import parse_amount
+from billing.paylinks import pay_token
+from billing.rules import normalize_account_no
+from billing.selectors import categories_with_active_billers
+from payers import proxy, ratelimit, receipts, selectors, services
+from payers.choices import LineOutcome, OrderKind, OrderStatus
+from payers.exceptions import GatewayError, PortalError
+from payers.gateways import available_gateways, get_gateway
+
+ELDERLY_COOKIE = "elderly_mode"
+
+
+def _rate_limited(request, scope: str) -> bool:
+    limit, window = settings.PORTAL_RATE_LIMITS[scope]
+    return not ratelimit.allow(scope, ratelimit.client_ip(request), limit=limit, window=window)
+
+
+def _too_many(request):
+    return render(request, "payers/429.html", status=429)
+
+
+def home(request):
+    return render(
+        request,
+        "payers/home.html",
+        {"categories": categories_with_active_billers(), "query": request.GET.get("q", "")},
+    )
+
+
+def biller_list(request):
+    category = selectors.category_by_code(request.GET.get("category", ""))
+    query = request.GET.get("q", "")[:50]
+    billers = selectors.search_billers(category_code=category.code if category else "", query=query)
+    return render(request, "payers/billers.html", {"category": category, "query": query, "billers": billers})
+
+
+def biller_page(request, code):
+    """Enter the account number; the lookup answers with the masked name and the open bills."""
+    biller = selectors.active_biller(code)
+    if biller is None:
+        raise Http404
+    context = {"biller": biller, "gateways": available_gateways(), "account_no": "", "lookup": None}
+    raw = request.GET.get("account_no", "")
+    if raw and biller.payment_mode != PaymentMode.DONATION:
+        context["account_no"] = normalize_account_no(raw)[:40]
+        if _rate_limited(request, "lookup"):
+            return _too_many(request)
+        try:
+            context["lookup"] = selectors.lookup_account(biller=biller, account_no=raw)
+        except PortalError as error:
+            context["error"] = error.message
+        else:
+            for bill in context["lookup"].bills:
+                bill.pay_token = pay_token(bill)
+    return render(request, "payers/biller.html", context)
+
+
+def pay_link(request, token):
+    """The page a printed QR code opens: one bill, its masked holder, one big button."""
+    bill = selectors.bill_for_pay_token(token)
+    if bill is None:
+        return render(request, "payers/link_invalid.html", status=404)
+    return render(
+        request,
+        "payers/pay_link.html",
+        {
+            "bill": bill,
+            "token": token,
+            "gateways": available_gateways(),
+            "payable": bill.status in ("open", "partly_paid"),
+        },
+    )
+
+
+def pay_link_qr(request, token):
+    """A printable page with the bill's QR code (the same link the counter prints on its slips)."""
+    bill = selectors.bill_for_pay_token(token)
+    if bill is None:
+        return render(request, "payers/link_invalid.html", status=404)
+    url = request.build_absolute_uri(reverse("payers:pay_link", args=[token]))
+    return render(
+        request, "payers/pay_link_qr.html", {"bill": bill, "url": url, "qr": receipts.qr_svg(url, 220)}
+    )
+
+
+def _gateway_redirect(request, order):
+    gateway = get_gateway(order.gateway)
+    notify_url = request.build_absolute_uri(reverse("payers:notify", args=[gateway.code]))
+    return_url = request.build_absolute_uri(reverse("payers:bank_return", args=[gateway.code]))
+    return redirect(gateway.payment_url(order, notify_url=notify_url, return_url=return_url))
+
+
+def _subject(lines) -> str:
+    names = sorted({line.biller.display_name for line in lines})
+    text = "、".join(names[:3])
+    return (
+        text
+        if len(names) <= 3
+        else _("%(names)s and %(count)s more") % {"names": text, "count": len(names) - 3}
+    )
+
+
+def _checkout_lines(request):
+    """Turn the posted form into checkout lines, checking the visitor may pay what it names."""
+    source = request.POST.get("source", "")
+    if source == "link":
+        bill = selectors.bill_for_pay_token(request.POST.get("token", ""))
+        if bill is None:
+            raise PortalError("nothing_to_pay")
+        return OrderKind.BILLS, services.lines_for_bills([bill.pk])
+    bill_ids = [int(value) for value in request.POST.getlist("bill") if value.isdigit()]
+    if source == "mine":
+        if not request.user.is_authenticated:
+            raise PortalError("nothing_to_pay")
+        return OrderKind.BILLS, services.lines_for_bills(
+            selectors.bills_of_bound_accounts(request.user, bill_ids)
+        )
+    biller = selectors.active_biller(request.POST.get("biller", ""))
+    if biller is None:
+        raise PortalError("nothing_to_pay")
+    if biller.payment_mode == PaymentMode.DONATION:
+        line = services.CheckoutLine(
+            biller=biller,
+            amount=parse_amount(request.POST.get("amount", "")),
+            note=request.POST.get("donor", "").strip()[:100],
+            anonymous=bool(request.POST.get("anonymous")),
+        )
+        return OrderKind.DONATION, [line]
+    lookup = selectors.lookup_account(biller=biller, account_no=request.POST.get("account_no", ""))
+    if biller.payment_mode == PaymentMode.PREPAID:
+        line = services.CheckoutLine(
+            biller=biller, account=lookup.account, amount=parse_amount(request.POST.get("amount", ""))
+        )
+        return OrderKind.TOPUP, [line]
+    chosen = [bill.pk for bill in lookup.bills if bill.pk in bill_ids or request.POST.get("all")]
+    return OrderKind.BILLS, services.lines_for_bills(chosen)
+
+
+@require_POST
+def checkout(request):
+    try:
+        kind, lines = _checkout_lines(request)
+        order = services.start_checkout(
+            lines=lines,
+            kind=kind,
+            user=request.user,
+            gateway_code=request.POST.get("gateway") or settings.PORTAL_DEFAULT_GATEWAY,
+            subject=_subject(lines),
+        )
+    except BillingError as error:
+        messages.error(request, error.message)
+        back = request.POST.get("back", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+            back = reverse("payers:home")
+        return redirect(back)
+    return _gateway_redirect(request, order)
+
+
+def order_page(request, token):
+    """The order's status, whenever the payer comes back (closing the tab mid-payment loses nothing)."""
+    order = selectors.order_for_token(token)
+    if order is None:
+        raise Http404
+    lines = list(order.lines.all())
+    for line in lines:
+        line.receipt_token = selectors.receipt_token(line.payment) if line.payment else ""
+    return render(
+        request,
+        "payers/order.html",
+        {
+            "order": order,
+            "lines": lines[:100],
+            "line_count": len(lines),
+            "settled": sum(1 for line in lines if line.outcome != LineOutcome.WAITING),
+            "pending": order.status == OrderStatus.PENDING
+            or (
+                order.status == OrderStatus.PAID
+                and any(line.outcome == LineOutcome.WAITING for line in lines)
+            ),
+            "has_receipts": any(line.payment_id for line in lines),
+        },
+    )
+
+
+@csrf_exempt
+@require_POST
+def notify(request, gateway_code):
+    """The bank's asynchronous server notification: the only thing that leads to a posted payment."""
+    try:
+        gateway = get_gateway(gateway_code, require_enabled=False)
+    except PortalError:
+        raise Http404 from None
+    result = services.apply_notification(gateway_code=gateway.code, params=request.POST.dict())
+    return HttpResponse(gateway.notification_reply(accepted=result != "rejected"), content_type="text/plain")
+
+
+@require_GET
+def bank_return(request, gateway_code):
+    """The browser comes back from the bank: show the order's page, whatever it says now."""
+    try:
+        gateway = get_gateway(gateway_code, require_enabled=False)
+        order_no = gateway.parse_return(request.GET.dict())
+    except (GatewayError, PortalError):
+        return HttpResponseBadRequest(_("The bank's return address was not signed correctly."))
+    order = selectors.order_by_no(order_no)
+    if order is None:
+        raise Http404
+    return redirect("payers:order", token=order.access_token)
+
+
+def _verify_link(request, payment):
+    code = selectors.verification_code(payment.receipt_no)
+    return request.build_absolute_uri(reverse("payers:verify", args=[payment.receipt_no, code])), code
+
+
+def receipt_page(request, token):
+    payment = selectors.payment_for_receipt_token(token)
+    if payment is None:
+        raise Http404
+    url, code = _verify_link(request, payment)
+    return render(
+        request,
+        "payers/receipt.html",
+        {
+            "payment": payment,
+            "rows": receipts.receipt_lines(payment),
+            "token": token,
+            "verify_url": url,
+            "code": code,
+            "qr": receipts.qr_svg(url, 140),
+        },
+    )
+
+
+def receipt_pdf(request, token):
+    payment = selectors.payment_for_receipt_token(token)
+    if payment is None:
+        raise Http404
+    url, code = _verify_link(request, payment)
+    response = HttpResponse(receipts.receipts_pdf([(payment, url, code)]), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipt-{payment.receipt_no}.pdf"'
+    return response
+
+
+def verify(request, receipt_no="", code=""):
+    """Anyone holding a receipt can check it is genuine; the page shows nothing the receipt does not."""
+    receipt_no = receipt_no or request.GET.get("receipt_no", "")
+    code = code or request.GET.get("code", "")
+    context = {"receipt_no": receipt_no, "code": code, "asked": bool(receipt_no or code)}
+    if context["asked"]:
+        if _rate_limited(request, "verify"):
+            return _too_many(request)
+        payment = selectors.payment_for_verification(receipt_no, code)
+        context["payment"] = payment
+        if payment is not None:
+            context["masked_account"] = (
+                receipts.mask_account_no(payment.account.account_no) if payment.account_id else ""
+            )
+    return render(request, "payers/verify.html", context)
+
+
+def _parse_date(value: str) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _history_filters(request) -> dict:
+    status = request.GET.get("status", "")
+    return {
+        "biller_code": request.GET.get("biller", "")[:32],
+        "date_from": _parse_date(request.GET.get("from", "")),
+        "date_to": _parse_date(request.GET.get("to", "")),
+        "status": status if status in PaymentStatus.values else "",
+    }
+
+
+@login_required(login_url="account_login")
+def history(request):
+    filters = _history_filters(request)
+    payments = list(selectors.filtered_history(request.user, **filters)[:200])
+    tokens = {payment.pk: selectors.receipt_token(payment) for payment in payments}
+    for payment in payments:
+        payment.receipt_token = tokens[payment.pk]
+    return render(
+        request,
+        "payers/history.html",
+        {
+            "payments": payments,
+            "filters": filters,
+            "statuses": PaymentStatus.choices,
+            "query": request.GET.urlencode(),
+        },
+    )
+
+
+def csv_safe(value) -> str:
+    """Spreadsheet formula injection: a cell starting with = + - @ (or a tab/CR) is prefixed with '."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required(login_url="account_login")
+def history_csv(request):
+    payments = selectors.filtered_history(request.user, **_history_filters(request))
+    writer = csv.writer(_Echo())
+    header = [
+        _("Receipt number"),
+        _("Paid at"),
+        _("Biller"),
+        _("Account number"),
+        _("Amount"),
+        _("Status"),
+        _("Bank reference"),
+    ]
+
+    def rows():
+        yield "\ufeff" + writer.writerow(header)
+        for payment in payments.iterator(chunk_size=500):
+            yield writer.writerow(
+                [
+                    csv_safe(value)
+                    for value in (
+                        payment.receipt_no,
+                        payment.posted_at.astimezone(datetime.UTC).isoformat(),
+                        payment.biller.display_name,
+                        payment.account.account_no if payment.account_id else "",
+                        f"{payment.amount:.2f}",
+                        payment.get_status_display(),
+                        payment.channel_ref,
+                    )
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="payments.csv"'
+    return response
+
+
+@login_required(login_url="account_login")
+def my_accounts(request):
+    return render(
+        request,
+        "payers/my_accounts.html",
+        {
+            "bound": selectors.bound_accounts_with_bills(request.user),
+            "gateways": available_gateways(),
+            "billers": selectors.search_billers(),
+        },
+    )
+
+
+@login_required(login_url="account_login")
+@require_POST
+def bind_account(request):
+    biller = selectors.active_biller(request.POST.get("biller", ""))
+    if biller is None:
+        messages.error(request, _("Choose a biller."))
+        return redirect("payers:my_accounts")
+    if _rate_limited(request, "lookup"):
+        return _too_many(request)
+    try:
+        lookup = selectors.lookup_account(biller=biller, account_no=request.POST.get("account_no", ""))
+        services.bind_account(user=request.user, account=lookup.account, label=request.POST.get("label", ""))
+    except BillingError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("Account added to your list."))
+    return redirect("payers:my_accounts")
+
+
+@login_required(login_url="account_login")
+@require_POST
+def bound_account_action(request, bound_id):
+    bound = selectors.bound_account_of(request.user, bound_id)
+    if bound is None:
+        raise Http404
+    action = request.POST.get("action")
+    if action == "unbind":
+        services.unbind_account(user=request.user, bound=bound)
+    elif action in ("reminders_on", "reminders_off"):
+        services.set_reminders(user=request.user, bound=bound, enabled=action == "reminders_on")
+    return redirect("payers:my_accounts")
+
+
+@require_POST
+def elderly_mode(request):
+    """Switch the elderly-friendly mode (large text, high contrast, fewer steps); remembered in a cookie."""
+    back = request.POST.get("next", "/")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = "/"
+    response = redirect(back)
+    if request.POST.get("on") == "1":
+        response.set_cookie(ELDERLY_COOKIE, "1", max_age=365 * 24 * 3600, samesite="Lax")
+    else:
+        response.delete_cookie(ELDERLY_COOKIE)
+    return response
+
+
+@login_required(login_url="account_login")
+def proxy_upload(request):
+    """Batch proxy payment (代缴): upload a CSV of account numbers and amounts."""
+    context = {
+        "billers": selectors.search_billers(),
+        "batches": selectors.proxy_batches_of(request.user)[:10],
+    }
+    if request.method == "POST":
+        biller = selectors.active_biller(request.POST.get("biller", ""))
+        upload = request.FILES.get("file")
+        if biller is None or upload is None:
+            context["error"] = _("Choose a biller and a CSV file.")
+        else:
+            try:
+                batch = proxy.validate_upload(
+                    user=request.user, biller=biller, file_name=upload.name, data=upload.read(5_000_000)
+                )
+            except BillingError as error:
+                context["error"] = error.message
+            else:
+                return redirect("payers:proxy_batch", public_id=batch.public_id)
+    return render(request, "payers/proxy_upload.html", context)
+
+
+@login_required(login_url="account_login")
+def proxy_batch(request, public_id):
+    batch = selectors.proxy_batch_of(request.user, public_id)
+    if batch is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            order = services.start_proxy_checkout(
+                batch=batch,
+                user=request.user,
+                gateway_code=request.POST.get("gateway") or settings.PORTAL_DEFAULT_GATEWAY,
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+            return redirect("payers:proxy_batch", public_id=batch.public_id)
+        return _gateway_redirect(request, order)
+    errors = [row for row in batch.rows if row.get("error")]
+    return render(
+        request,
+        "payers/proxy_batch.html",
+        {
+            "batch": batch,
+            "errors": errors,
+            "preview": batch.rows[:50],
+            "gateways": available_gateways(),
+            "summary": proxy.summary(batch),
+        },
+    )
+
+
+def order_receipts_pdf(request, token):
+    """Every receipt of an order in one multi-page PDF: one page per resident of a proxy batch."""
+    order = selectors.order_for_token(token)
+    if order is None:
+        raise Http404
+    payments = selectors.order_payments(order)
+    if not payments:
+        raise Http404
+    items = [(payment, *_verify_link(request, payment)) for payment in payments]
+    response = HttpResponse(receipts.receipts_pdf(items), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipts-{order.order_no}.pdf"'
+    return response

@@ -1,0 +1,304 @@
+"""Contract tests of the biller API: push bills (the bill import's own checks), cancel, payments after a
+cursor; and the webhooks sent when a payment is posted or reversed."""
+
+import datetime
+import http.server
+import json
+import threading
+from decimal import Decimal
+
+import pytest
+
+from api import credentials, services, signing, webhooks
+from api.choices import DeliveryStatus
+from api.models import WebhookAttempt, WebhookDelivery
+from billing.choices import BillStatus, Channel
+from billing.models import AuditEvent, Bill
+from billing.services import post_payment, reverse_payment
+from tests.api.conftest import SignedClient, error_code
+from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/biller"
+
+
+@pytest.fixture
+def access(water, admin_user):
+    return services.ensure_biller_api_access(biller=water, actor=admin_user)
+
+
+@pytest.fixture
+def biller_api(client, access, admin_user):
+    issued = services.issue_credential(owner=access, actor=admin_user)
+    return SignedClient(client, issued.credential.key_id, issued.secret)
+
+
+def row(account_no="31005678", period="2026-10", amount="88.50", **extra):
+    return {
+        "account_no": account_no,
+        "customer_name": "张小明",
+        "period": period,
+        "amount_due": amount,
+        "due_date": "2026-11-20",
+        **extra,
+    }
+
+
+class TestPushBills:
+    def test_a_valid_batch_is_stored(self, biller_api, water):
+        response = biller_api.post(f"{BASE}/bills", {"bills": [row(), row("31005679", amount="¥1,234.5")]})
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        assert body["created"] == 2 and body["imported"] is True and body["errors"] == []
+        assert Bill.objects.get(account__account_no="31005679").amount_due == Decimal("1234.50")
+
+    def test_a_batch_with_an_error_stores_nothing_and_names_the_row(self, biller_api, water):
+        response = biller_api.post(f"{BASE}/bills", {"bills": [row(), row("12", amount="-5")]})
+        assert response.status_code == 422
+        assert error_code(response) == "bill_import_failed"
+        errors = response.json()["error"]["details"]["errors"]
+        assert {(e["row"], e["column"]) for e in errors} >= {(2, "account_no"), (2, "amount_due")}
+        assert not Bill.objects.exists()
+
+    def test_partial_stores_the_valid_rows_and_reports_the_rest(self, biller_api, water):
+        response = biller_api.post(f"{BASE}/bills", {"bills": [row(), row("12")], "partial": True})
+        assert response.status_code == 200
+        assert response.json()["created"] == 1
+        assert [e["row"] for e in response.json()["errors"]] == [2]
+
+    def test_a_replayed_push_with_its_key_answers_the_same(self, biller_api, water):
+        first = biller_api.post(f"{BASE}/bills", {"bills": [row()]}, idempotency_key="batch-1")
+        second = biller_api.post(f"{BASE}/bills", {"bills": [row()]}, idempotency_key="batch-1")
+        assert second.json() == first.json()
+        assert second["Idempotent-Replayed"] == "true"
+
+    def test_a_partner_key_cannot_push_bills(self, api, water):
+        response = api.post(f"{BASE}/bills", {"bills": [row()]})
+        assert response.status_code == 403
+        assert error_code(response) == "wrong_api"
+
+
+class TestCancelBill:
+    def test_an_unpaid_bill_is_cancelled(self, biller_api, bill):
+        response = biller_api.post(f"{BASE}/bills/31005678/2026-09/cancellation", {"reason": "重复出账"})
+        assert response.status_code == 200
+        assert response.json()["status"] == "cancelled"
+        bill.refresh_from_db()
+        assert bill.status == BillStatus.CANCELLED
+        assert AuditEvent.objects.filter(action="bill.cancelled", target_id=str(bill.pk)).exists()
+
+    def test_a_bill_with_payments_is_refused(self, biller_api, bill):
+        post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key="x",
+            biller_code="WATER01",
+            account_no="31005678",
+            amount="128.40",
+        )
+        response = biller_api.post(f"{BASE}/bills/31005678/2026-09/cancellation", {"reason": "r"})
+        assert response.status_code == 422
+        assert error_code(response) == "bill_has_payments"
+
+    def test_another_billers_bill_is_not_found(self, biller_api):
+        other = BillFactory(
+            account=CustomerAccountFactory(biller=BillerFactory(code="GAS01"), account_no="77777777")
+        )
+        response = biller_api.post(f"{BASE}/bills/77777777/{other.period}/cancellation", {"reason": "r"})
+        assert response.status_code == 404
+        assert error_code(response) == "bill_not_yours"
+        other.refresh_from_db()
+        assert other.status == BillStatus.OPEN
+
+
+class TestPaymentsAfterACursor:
+    def test_pages_follow_the_cursor_and_show_only_the_billers_payments(self, biller_api, account):
+        for index in range(3):
+            BillFactory(account=account, period=f"2026-0{index + 1}", amount_due=Decimal("10.00"))
+            post_payment(
+                channel=Channel.ONLINE,
+                idempotency_key=f"k{index}",
+                biller_code="WATER01",
+                account_no="31005678",
+                amount="10.00",
+            )
+        other = BillFactory(
+            account=CustomerAccountFactory(biller=BillerFactory(code="GAS01"), account_no="77777777")
+        )
+        post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key="other",
+            biller_code="GAS01",
+            account_no="77777777",
+            amount=str(other.amount_due),
+        )
+        first = biller_api.get(f"{BASE}/payments", {"limit": 2}).json()
+        assert len(first["payments"]) == 2 and first["has_more"] is True
+        second = biller_api.get(f"{BASE}/payments", {"limit": 2, "after": first["next_cursor"]}).json()
+        assert len(second["payments"]) == 1 and second["has_more"] is False
+        periods = [p["allocations"][0]["period"] for p in first["payments"] + second["payments"]]
+        assert periods == ["2026-01", "2026-02", "2026-03"]
+        empty = biller_api.get(f"{BASE}/payments", {"after": second["next_cursor"]}).json()
+        assert empty["payments"] == [] and empty["next_cursor"] == second["next_cursor"]
+
+    def test_a_forged_cursor_is_400(self, biller_api):
+        response = biller_api.get(f"{BASE}/payments", {"after": "not-a-cursor"})
+        assert response.status_code == 400
+        assert error_code(response) == "cursor_invalid"
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    received: list = []
+    answer = 200
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((self.headers, body))
+        self.send_response(Receiver.answer)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    Receiver.received = []
+    Receiver.answer = 200
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hooked(access, receiver):
+    access.webhook_url = f"http://127.0.0.1:{receiver.server_port}/billpay/hook"
+    access.save()
+    return access
+
+
+class TestWebhooks:
+    def test_a_partner_payment_is_announced_signed_after_commit(
+        self, api, bill, hooked, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post(
+                "/api/v1/partner/payments",
+                {"biller_code": "WATER01", "account_no": "31005678", "amount": "128.40", "partner_ref": "P1"},
+                idempotency_key="hook-1",
+            )
+        assert response.status_code == 201
+        ((headers, body),) = Receiver.received
+        assert headers["X-BillPay-Event"] == "payment.posted"
+        secret = credentials.webhook_secret_for(hooked)
+        expected = signing.webhook_signature(secret, timestamp=headers["X-BillPay-Timestamp"], body=body)
+        assert headers["X-BillPay-Signature"] == expected
+        event = json.loads(body)
+        assert event["payment"]["receipt_no"] == response.json()["receipt_no"]
+        assert event["payment"]["bills"] == [{"period": "2026-09", "amount": "128.40"}]
+        delivery = WebhookDelivery.objects.get()
+        assert delivery.status == DeliveryStatus.DELIVERED and delivery.attempts == 1
+        assert WebhookAttempt.objects.get().status_code == 200
+
+    def test_nothing_is_sent_before_the_transaction_commits(
+        self, api, bill, hooked, django_capture_on_commit_callbacks
+    ):
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            api.post(
+                "/api/v1/partner/payments",
+                {"biller_code": "WATER01", "account_no": "31005678", "amount": "128.40", "partner_ref": "P1"},
+                idempotency_key="hook-2",
+            )
+        assert Receiver.received == []
+        assert len(callbacks) == 1
+
+    def test_a_failed_delivery_backs_off_exponentially_and_is_logged(self, account, bill, hooked, receiver):
+        Receiver.answer = 503
+        payment = post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key="o1",
+            biller_code="WATER01",
+            account_no="31005678",
+            amount="128.40",
+        ).payment
+        delivery = webhooks.payment_event(payment, "payment.posted")
+        webhooks.attempt(delivery.pk)
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.RETRYING and delivery.last_status_code == 503
+        first_wait = delivery.next_attempt_at - WebhookAttempt.objects.get().attempted_at
+        assert datetime.timedelta(seconds=29) < first_wait <= datetime.timedelta(seconds=31)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=delivery.next_attempt_at - first_wait
+        )
+        webhooks.attempt(delivery.pk)
+        delivery.refresh_from_db()
+        second_wait = delivery.next_attempt_at - WebhookAttempt.objects.order_by("-pk").first().attempted_at
+        assert datetime.timedelta(seconds=59) < second_wait <= datetime.timedelta(seconds=61)
+        assert WebhookAttempt.objects.count() == 2
+
+    def test_an_attempt_before_its_time_sends_nothing(self, account, bill, hooked):
+        Receiver.answer = 500
+        payment = post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key="o2",
+            biller_code="WATER01",
+            account_no="31005678",
+            amount="128.40",
+        ).payment
+        delivery = webhooks.payment_event(payment, "payment.posted")
+        webhooks.attempt(delivery.pk)
+        webhooks.attempt(delivery.pk)
+        assert len(Receiver.received) == 1
+
+    def test_it_gives_up_after_the_last_attempt(self, account, bill, hooked, settings):
+        settings.WEBHOOK_MAX_ATTEMPTS = 2
+        Receiver.answer = 500
+        payment = post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key="o3",
+            biller_code="WATER01",
+            account_no="31005678",
+            amount="128.40",
+        ).payment
+        delivery = webhooks.payment_event(payment, "payment.posted")
+        for _ in range(2):
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)
+            webhooks.attempt(delivery.pk)
+        delivery.refresh_from_db()
+        assert delivery.status == DeliveryStatus.FAILED and delivery.next_attempt_at is None
+
+    def test_manual_redelivery_from_the_admin(self, client, admin_user, account, bill, hooked):
+        payment = post_payment(
+            channel=Channel.ONLINE,
+            idempotency_key="o4",
+            biller_code="WATER01",
+            account_no="31005678",
+            amount="128.40",
+        ).payment
+        delivery = webhooks.payment_event(payment, "payment.posted")
+        webhooks.attempt(delivery.pk)
+        client.force_login(admin_user)
+        response = client.post(
+            "/admin/api/webhookdelivery/", {"action": "redeliver", "_selected_action": [delivery.pk]}
+        )
+        assert response.status_code == 302
+        assert len(Receiver.received) == 2
+        assert WebhookAttempt.objects.filter(manual=True).count() == 1
+
+    def test_payments_of_other_channels_and_reversals_are_swept_up(self, account, bill, hooked, admin_user):
+        payment = post_payment(
+            channel=Channel.COUNTER,
+            idempotency_key="c1",
+            biller_code="WATER01",
+            account_no="31005678",
+            amount="128.40",
+            branch=__import__("tests.factories").factories.BranchFactory(),
+        ).payment
+        reverse_payment(payment=payment, actor=admin_user, reason="错收")
+        assert webhooks.sweep_payment_events() == 2
+        assert webhooks.sweep_payment_events() == 0
+        events = sorted(WebhookDelivery.objects.values_list("event", flat=True))
+        assert events == ["payment.posted", "payment.reversed"]

@@ -1,0 +1,189 @@
+from decimal import Decimal
+
+import pytest
+
+from billing.choices import BillStatus, Channel
+from billing.models import Payment
+from billing.services import post_payment
+from payers.choices import LineOutcome, NotificationResult, OrderStatus
+from payers.models import GatewayNotification, OrderLine
+from tests.factories import BranchFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def guest_checkout(bank, water, bills=None):
+    return bank.checkout(
+        {
+            "biller": "WATER01",
+            "account_no": "31005678",
+            "bill": [bill.pk for bill in (bills or water["bills"])],
+        }
+    )
+
+
+def test_nothing_is_posted_before_the_banks_notification(client, bank, water):
+    order = guest_checkout(bank, water)
+    return_url = bank.pay(order)
+    page = bank.follow_return(return_url)
+    assert page.status_code == 302 and page.url == f"/orders/{order.access_token}/"
+    assert Payment.objects.count() == 0
+    assert client.get(page.url).context["pending"]
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING
+
+
+def test_a_verified_notification_posts_the_payment_once(bank, water):
+    order = guest_checkout(bank, water)
+    bank.pay(order)
+    response = bank.notify(order)
+    assert response.content == b"success"
+    payment = Payment.objects.get()
+    trade = bank.trade(order)
+    assert payment.channel == Channel.ONLINE
+    assert payment.idempotency_key == f"SANDBOX:{order.order_no}-0001"
+    assert payment.channel_ref == f"{trade.trade_no}-1"
+    assert payment.amount == Decimal("180.00")
+    assert {bill.status for bill in type(water["bills"][0]).objects.all()} == {BillStatus.PAID}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID and order.trade_no == trade.trade_no
+
+
+def test_a_duplicate_notification_is_acknowledged_and_posts_nothing_more(bank, water):
+    order = guest_checkout(bank, water)
+    bank.pay(order)
+    bank.notify(order)
+    assert bank.notify(order).content == b"success"
+    assert Payment.objects.count() == 1
+    assert list(GatewayNotification.objects.order_by("id").values_list("result", flat=True)) == [
+        NotificationResult.APPLIED,
+        NotificationResult.DUPLICATE,
+    ]
+
+
+def test_a_forged_notification_is_refused_and_posts_nothing(bank, water):
+    order = guest_checkout(bank, water)
+    bank.pay(order)
+    response = bank.notify(order, total_amount="0.01")  # changed after signing
+    assert response.content == b"fail"
+    assert Payment.objects.count() == 0
+    assert GatewayNotification.objects.get().result == NotificationResult.REJECTED
+
+
+def test_a_closed_notice_after_the_payment_is_ignored(bank, water):
+    order = guest_checkout(bank, water)
+    bank.pay(order)
+    bank.notify(order)
+    trade = bank.trade(order)
+    trade.status = "closed"  # the bank re-sends an older state, out of order
+    trade.save()
+    bank.notify(order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert GatewayNotification.objects.order_by("-id").first().result == NotificationResult.IGNORED
+    assert Payment.objects.count() == 1
+
+
+def test_a_late_payment_after_the_order_was_closed_is_still_posted(bank, water):
+    order = guest_checkout(bank, water)
+    bank.pay(order, action="cancel")
+    bank.notify(order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CLOSED
+    trade = bank.trade(order)
+    trade.status = "success"  # the bank took the money after all
+    trade.save()
+    bank.notify(order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert Payment.objects.count() == 1
+
+
+def test_paid_at_the_counter_meanwhile_the_money_is_refunded_when_the_biller_takes_no_credit(
+    bank, water, django_capture_on_commit_callbacks
+):
+    order = guest_checkout(bank, water, bills=[water["bills"][0]])
+    bank.pay(order)
+    post_payment(
+        channel=Channel.COUNTER,
+        idempotency_key="counter-1",
+        biller_code="WATER01",
+        account_no="31005678",
+        amount="100.00",
+        periods=["2026-09"],
+        branch=BranchFactory(),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        bank.notify(order)
+    line = OrderLine.objects.get()
+    assert line.outcome == LineOutcome.REFUNDED
+    assert line.refusal_code == "bill_already_paid"
+    assert line.payment is None
+    assert bank.trade(order).refunds[0]["refund_no"] == line.refund_no
+    assert Payment.objects.filter(channel=Channel.ONLINE).count() == 0
+
+
+def test_paid_elsewhere_meanwhile_the_money_is_kept_as_credit_when_the_biller_allows(bank, power):
+    order = bank.checkout({"biller": "POWER01", "account_no": "52001234", "bill": [power["bills"][0].pk]})
+    bank.pay(order)
+    post_payment(
+        channel=Channel.COUNTER,
+        idempotency_key="counter-2",
+        biller_code="POWER01",
+        account_no="52001234",
+        amount="66.60",
+        branch=BranchFactory(),
+    )
+    bank.notify(order)
+    line = OrderLine.objects.get()
+    assert line.outcome == LineOutcome.CREDITED
+    power["account"].refresh_from_db()
+    assert power["account"].credit_balance == Decimal("66.60")
+    assert line.payment.idempotency_key == f"SANDBOX:{order.order_no}-0001"
+
+
+def test_closing_the_tab_loses_nothing_the_order_page_shows_the_final_status(client, bank, water):
+    order = guest_checkout(bank, water)
+    bank.pay(order)  # the browser never follows the return
+    assert client.get(f"/orders/{order.access_token}/").context["pending"]
+    bank.notify(order)
+    page = client.get(f"/orders/{order.access_token}/")
+    assert not page.context["pending"]
+    assert "/receipts/" in page.content.decode()
+
+
+def test_a_bad_return_signature_is_refused(client, bank, water):
+    order = guest_checkout(bank, water)
+    url = bank.pay(order)
+    assert client.get(url.replace("sign=", "sign=00")).status_code == 400
+
+
+def test_a_prepaid_top_up_of_any_amount_within_the_limits(bank, prepaid):
+    order = bank.checkout({"biller": "GASCARD", "account_no": "77001234", "amount": "123.45"})
+    bank.pay(order)
+    bank.notify(order)
+    payment = Payment.objects.get()
+    assert payment.amount == Decimal("123.45")
+    assert payment.allocations.get().kind == "topup"
+
+
+def test_a_top_up_beyond_the_limit_is_refused_before_the_bank(client, prepaid):
+    response = client.post(
+        "/checkout/", {"biller": "GASCARD", "account_no": "77001234", "amount": "5000", "back": "/"}
+    )
+    assert response.status_code == 302 and response.url == "/"
+    assert not OrderLine.objects.exists()
+
+
+def test_an_anonymous_donation_of_an_open_amount(client, bank, db):
+    from payers import selectors
+    from tests.factories import BillerFactory
+
+    BillerFactory(code="CHARITY", name="慈善总会", payment_mode="donation")
+    order = bank.checkout({"biller": "CHARITY", "amount": "88.88", "donor": "王小明", "anonymous": "1"})
+    bank.pay(order)
+    bank.notify(order)
+    payment = Payment.objects.get()
+    assert payment.account is None and payment.amount == Decimal("88.88")
+    receipt = client.get(f"/receipts/{selectors.receipt_token(payment)}/").content.decode()
+    assert "匿名" in receipt and "王小明" not in receipt

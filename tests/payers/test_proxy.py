@@ -1,0 +1,91 @@
+import time
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from billing.models import Bill, CustomerAccount, Payment
+from payers.models import GatewayOrder, ProxyBatch
+from tests.factories import BillerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def officer(client, django_user_model):
+    user = django_user_model.objects.create_user("officer", "officer@example.com", "x")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def pension():
+    return BillerFactory(code="PENSION", name="城乡居民养老保险", account_pattern=r"^\d{8}$")
+
+
+def residents(biller, count):
+    accounts = CustomerAccount.objects.bulk_create(
+        CustomerAccount(biller=biller, account_no=f"{60000000 + i}", holder_name=f"居民{i}")
+        for i in range(count)
+    )
+    Bill.objects.bulk_create(
+        Bill(biller=biller, account=a, period="2026-11", amount_due=Decimal("300.00"), due_date="2026-12-31")
+        for a in accounts
+    )
+    return accounts
+
+
+def upload(client, biller, text):
+    data = SimpleUploadedFile("residents.csv", text.encode("utf-8-sig"), content_type="text/csv")
+    return client.post("/me/proxy/", {"biller": biller.code, "file": data})
+
+
+def test_a_3000_row_file_is_checked_quickly_with_row_numbered_errors(client, officer, pension):
+    residents(pension, 3000)
+    lines = ["户号,金额,姓名"] + [f"{60000000 + i},300.00,居民{i}" for i in range(3000)]
+    lines[10] = "60000008,300.00,重复"  # row 11 repeats row 10's account
+    lines[20] = "6000ABC,300.00,坏号"  # row 21
+    lines[30] = "60000029,299.00,少缴"  # row 31: not the exact amount due
+    started = time.perf_counter()
+    response = upload(client, pension, "\n".join(lines))
+    elapsed = time.perf_counter() - started
+    batch = ProxyBatch.objects.get()
+    assert response.status_code == 302
+    assert elapsed < 5, elapsed
+    assert [row["row"] for row in batch.rows if row["error"]] == [11, 21, 31]
+    page = client.get(response.url).content.decode()
+    assert "6000ABC" in page and "21" in page
+    assert client.post(response.url).status_code == 302
+    assert not GatewayOrder.objects.exists()  # refused while rows have errors
+
+
+def test_a_valid_batch_is_paid_in_one_checkout_with_one_receipt_per_resident(
+    client, officer, pension, bank, django_capture_on_commit_callbacks
+):
+    residents(pension, 60)
+    upload(
+        client,
+        pension,
+        "\n".join(["account_no,amount,name"] + [f"{60000000 + i},300.00,R{i}" for i in range(60)]),
+    )
+    batch = ProxyBatch.objects.get()
+    assert batch.error_count == 0 and batch.total == Decimal("18000.00")
+    response = client.post(f"/me/proxy/{batch.public_id}/")
+    assert response.url.startswith("/sandbox-bank/gateway/")
+    client.get(response.url)
+    order = GatewayOrder.objects.get()
+    assert order.lines.count() == 60
+    bank.pay(order)
+    with django_capture_on_commit_callbacks(execute=True):
+        bank.notify(order)  # more lines than PORTAL_INLINE_SETTLE_MAX_LINES: posted by the task
+    assert Payment.objects.filter(payer__user=officer).count() == 60
+    assert len({p.idempotency_key for p in Payment.objects.all()}) == 60
+    pdf = client.get(f"/orders/{order.access_token}/receipts.pdf")
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.count(b"/Type /Page\n") == 60
+
+
+def test_another_citizens_batch_is_not_found(client, officer, pension, django_user_model):
+    other = django_user_model.objects.create_user("other", "o@example.com", "x")
+    batch = ProxyBatch.objects.create(user=other, biller=pension, file_name="x.csv", rows=[])
+    assert client.get(f"/me/proxy/{batch.public_id}/").status_code == 404
