@@ -43,6 +43,8 @@ bench: install
 		$(PY) scripts/check_services.py --database-only
 	BENCH_DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench} \
 		$(PY) benchmarks/post_payments.py
+	BENCH_RECON_DATABASE_URL=$${BENCH_RECON_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_recon} \
+		$(PY) benchmarks/reconcile.py
 	BENCH_IMPORT_DATABASE_URL=$${BENCH_IMPORT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_import} \
 		$(PY) benchmarks/import_bills.py
 	BENCH_API_DATABASE_URL=$${BENCH_API_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_api} \

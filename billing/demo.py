@@ -34,6 +34,7 @@ from branches.choices import BranchRole, OperatorKind
 from branches.models import Branch, BranchStaff, Operator
 from payers import demo as payers_demo
 from payers.models import Payer
+from reconciliation import demo as reconciliation_demo
 
 SEED = 20240915
 DEFAULT_ACCOUNTS = 2000
@@ -1013,6 +1014,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         ensure_bills(plans, billers, account_ids, summary)
         payments = [payment for plan in plans for payment in plan.payments] + plan_donations(accounts)
         post_planned_payments(payments, branches, users, payer, summary)
+        reconciliation_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         branches_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)

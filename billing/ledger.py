@@ -157,12 +157,12 @@ def post_settlement_entry(
 
 
 def post_write_off_entry(
-    *, channel: str, amount: Decimal, business_date: datetime.date, memo: str, actor=None
+    *, channel: str, amount: Decimal, business_date: datetime.date, memo: str, actor=None, branch=None
 ) -> JournalEntry:
-    """Bring a channel's clearing account to what the channel says (`amount` signed, debit positive),
-    the difference written off against the platform's income."""
+    """Bring a channel's clearing account (a branch's cash for the counter) to what the channel says
+    (`amount` signed, debit positive), the difference written off against the platform's income."""
     lines = [
-        (collection_account(channel=channel), amount),
+        (collection_account(channel=channel, branch=branch), amount),
         (_named_account(WRITE_OFF_CODE, "对账差异核销", LedgerAccountKind.FEE_INCOME), -amount),
     ]
     return post_entry(

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter
 from billing.exceptions import BillingError
 from reconciliation import selectors, services, tasks
-from reconciliation.choices import ALLOWED_RESOLUTIONS, ComplaintStatus, DiscrepancyStatus
+from reconciliation.choices import ComplaintStatus, DiscrepancyStatus
 from reconciliation.forms import (
     ApproveForm,
     ComplaintActionForm,
@@ -228,7 +228,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
     ]
     list_select_related = ["line", "payment", "assignee"]
     search_fields = ["line__channel_ref", "payment__receipt_no", "payment__channel_ref"]
-    raw_id_fields = ["line", "payment", "resolution_payment"]
+    raw_id_fields = ["line", "payment", "resolution_payment", "till"]
     readonly_fields = ["workbench", "trail"]
     actions = ["assign_to_me"]
     date_hierarchy = "business_date"
@@ -285,7 +285,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
         if not self._workbench(request):
             return HttpResponse(status=403)
         discrepancy = get_object_or_404(self.get_queryset(request), pk=pk)
-        form = ResolveForm(request.POST or None, actions=ALLOWED_RESOLUTIONS[discrepancy.klass])
+        form = ResolveForm(request.POST or None, actions=services.allowed_resolutions(discrepancy))
         if request.method == "POST" and form.is_valid():
             try:
                 services.resolve_discrepancy(discrepancy=discrepancy, actor=request.user, **form.cleaned_data)

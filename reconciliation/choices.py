@@ -66,6 +66,7 @@ class Resolution(models.TextChoices):
     REVERSE_OURS = "reverse_ours", _("Reverse our payment")
     RECORD_REFUND = "record_refund", _("Record the channel's refund")
     WRITE_OFF = "write_off", _("Write off the difference")
+    ACCEPT_VARIANCE = "accept_variance", _("Accept the till's over/short entry")
 
 
 # Which actions may close a discrepancy of each class. Each one leaves the ledger balanced: it posts
@@ -73,7 +74,7 @@ class Resolution(models.TextChoices):
 ALLOWED_RESOLUTIONS: dict[str, tuple[str, ...]] = {
     MatchClass.MISSING_PLATFORM: (Resolution.POST_MISSING, Resolution.WRITE_OFF),
     MatchClass.MISSING_CHANNEL: (Resolution.REVERSE_OURS, Resolution.WRITE_OFF),
-    MatchClass.AMOUNT_MISMATCH: (Resolution.REVERSE_OURS, Resolution.WRITE_OFF),
+    MatchClass.AMOUNT_MISMATCH: (Resolution.REVERSE_OURS, Resolution.WRITE_OFF, Resolution.ACCEPT_VARIANCE),
     MatchClass.DUPLICATE: (Resolution.REVERSE_OURS, Resolution.WRITE_OFF),
     MatchClass.STATUS_MISMATCH: (Resolution.RECORD_REFUND, Resolution.WRITE_OFF),
 }

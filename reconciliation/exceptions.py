@@ -43,6 +43,7 @@ RECON_MESSAGES = {
     "receipt_unknown": _("There is no payment with the receipt number %(receipt_no)s."),
     "contact_required": _("Give an e-mail address or a phone number so that we can tell you the outcome."),
     "outcome_required": _("Write the outcome the citizen will be told."),
+    "tills_open": _("%(branch)s still has open tills (%(tills)s): close them before reconciling its cash."),
 }
 
 

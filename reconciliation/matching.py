@@ -12,26 +12,33 @@ become discrepancies. The whole pass runs in one transaction: it either stores e
 """
 
 import datetime
+import time
 from decimal import Decimal
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from billing.choices import PaymentStatus
+from reconciliation import matching_python
 from reconciliation.choices import LineKind, MatchClass, MatchMethod
 
 M = MatchClass
 
 _STEPS = [
     # Temporary tables drop at commit; inside a caller's longer transaction drop them first.
-    "DROP TABLE IF EXISTS rl, rp, pairs, rr, ul, up, cand",
-    # Statement lines of this file, numbered within their reference (a repeat is a duplicate).
+    "DROP TABLE IF EXISTS rl, rp, pairs, rr, ul, up, cand, refunded",
+    # Statement lines of this file; rn > 1 marks a repeat of a reference (a duplicate). Repeats are found by
+    # a hash aggregate, not a window over a million sorted references.
     """
     CREATE TEMP TABLE rl ON COMMIT DROP AS
     SELECT l.id, l.line_no, l.kind, l.channel_ref, l.original_ref, l.merchant_ref, l.receipt_no, l.amount,
            l.occurred_at,
-           row_number() OVER (PARTITION BY l.kind, l.channel_ref ORDER BY l.line_no) AS rn,
+           CASE WHEN d.first_no IS NULL OR d.first_no = l.line_no THEN 1 ELSE 2 END AS rn,
            prior.channel_ref IS NOT NULL AS seen_before
     FROM reconciliation_statementline l
+    LEFT JOIN (
+        SELECT kind, channel_ref, min(line_no) AS first_no FROM reconciliation_statementline
+        WHERE statement_id = %(statement)s GROUP BY kind, channel_ref HAVING count(*) > 1
+    ) d ON d.kind = l.kind AND d.channel_ref = l.channel_ref
     LEFT JOIN (
         SELECT DISTINCT o.kind, o.channel_ref FROM reconciliation_statementline o
         JOIN reconciliation_statementfile f ON f.id = o.statement_id
@@ -40,46 +47,67 @@ _STEPS = [
     ) prior ON prior.kind = l.kind AND prior.channel_ref = l.channel_ref
     WHERE l.statement_id = %(statement)s
     """,
-    # The platform's payments of this channel and day; a repeated channel reference is a duplicate.
+    # The platform's payments of this channel and day; under a repeated channel reference the first posted
+    # is rn 1, the others duplicates.
     """
     CREATE TEMP TABLE rp ON COMMIT DROP AS
-    SELECT id, channel_ref, substr(idempotency_key, %(prefix_len)s + 1) AS merchant_ref, receipt_no,
-           amount, status, posted_at,
-           CASE WHEN channel_ref = '' THEN 1
-                ELSE row_number() OVER (PARTITION BY channel_ref ORDER BY posted_at, id) END AS rn
-    FROM billing_payment
-    WHERE channel = %(channel)s AND business_date = %(day)s AND idempotency_key LIKE %(prefix_like)s
+    WITH scope AS (
+        SELECT id, channel_ref, idempotency_key, receipt_no, amount, status, posted_at FROM billing_payment
+        WHERE channel = %(channel)s AND business_date = %(day)s AND idempotency_key LIKE %(prefix_like)s
+    ), first_of_repeated AS (
+        SELECT DISTINCT ON (channel_ref) channel_ref, id FROM scope
+        WHERE channel_ref IN (
+            SELECT channel_ref FROM scope WHERE channel_ref <> '' GROUP BY channel_ref HAVING count(*) > 1
+        )
+        ORDER BY channel_ref, posted_at, id
+    )
+    SELECT s.id, s.channel_ref, substr(s.idempotency_key, %(prefix_len)s + 1) AS merchant_ref, s.receipt_no,
+           s.amount, s.status, s.posted_at,
+           CASE WHEN f.channel_ref IS NULL OR f.id = s.id THEN 1 ELSE 2 END AS rn
+    FROM scope s LEFT JOIN first_of_repeated f ON f.channel_ref = s.channel_ref
     """,
-    "CREATE TEMP TABLE pairs (line_id bigint, payment_id bigint, method varchar(16)) ON COMMIT DROP",
+    # Temporary tables have no statistics until analysed: without them the planner picks nested loops.
+    "ANALYZE rl",
+    "ANALYZE rp",
+    # A pair carries what its result needs, so the results are written from it alone.
+    "CREATE TEMP TABLE pairs (line_id bigint, payment_id bigint, method varchar(16), l_amount numeric, "
+    "p_amount numeric, p_status varchar(16), l_ref varchar(64)) ON COMMIT DROP",
     "CREATE TEMP TABLE rr ON COMMIT DROP AS SELECT DISTINCT original_ref FROM rl WHERE kind = 'refund'",
     # 1: channel reference
     """
     INSERT INTO pairs
-    SELECT l.id, p.id, 'channel_ref' FROM rl l JOIN rp p ON p.channel_ref = l.channel_ref
+    SELECT l.id, p.id, 'channel_ref', l.amount, p.amount, p.status, l.channel_ref
+    FROM rl l JOIN rp p ON p.channel_ref = l.channel_ref
     WHERE l.kind = 'payment' AND l.rn = 1 AND NOT l.seen_before AND p.rn = 1 AND p.channel_ref <> ''
     """,
+    "ANALYZE pairs",
     "CREATE TEMP TABLE ul ON COMMIT DROP AS SELECT l.* FROM rl l WHERE l.kind = 'payment' AND l.rn = 1 "
     "AND NOT l.seen_before AND NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.line_id = l.id)",
     "CREATE TEMP TABLE up ON COMMIT DROP AS SELECT p.* FROM rp p WHERE p.rn = 1 "
     "AND NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.payment_id = p.id)",
     "ANALYZE ul",
     "ANALYZE up",
-    # 2: merchant order number, then receipt number (each side used once)
+    # 2: merchant order number, then receipt number — only where the number is unique on both sides
     """
     INSERT INTO pairs
-    SELECT DISTINCT ON (l.id) l.id, p.id, 'merchant_ref'
+    SELECT l.id, p.id, 'merchant_ref', l.amount, p.amount, p.status, l.channel_ref
     FROM ul l JOIN up p ON p.merchant_ref = l.merchant_ref
-    WHERE l.merchant_ref <> '' ORDER BY l.id, p.id
+    WHERE l.merchant_ref <> ''
+      AND l.merchant_ref IN (SELECT merchant_ref FROM ul GROUP BY merchant_ref HAVING count(*) = 1)
+      AND p.merchant_ref IN (SELECT merchant_ref FROM up GROUP BY merchant_ref HAVING count(*) = 1)
     """,
-    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
-    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
+    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs WHERE method = 'merchant_ref')",
+    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs WHERE method = 'merchant_ref')",
     """
     INSERT INTO pairs
-    SELECT DISTINCT ON (l.id) l.id, p.id, 'receipt' FROM ul l JOIN up p ON p.receipt_no = l.receipt_no
-    WHERE l.receipt_no <> '' ORDER BY l.id, p.id
+    SELECT l.id, p.id, 'receipt', l.amount, p.amount, p.status, l.channel_ref
+    FROM ul l JOIN up p ON p.receipt_no = l.receipt_no
+    WHERE l.receipt_no <> ''
+      AND l.receipt_no IN (SELECT receipt_no FROM ul GROUP BY receipt_no HAVING count(*) = 1)
+      AND p.receipt_no IN (SELECT receipt_no FROM up GROUP BY receipt_no HAVING count(*) = 1)
     """,
-    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs)",
-    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs)",
+    "DELETE FROM ul WHERE id IN (SELECT line_id FROM pairs WHERE method = 'receipt')",
+    "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs WHERE method = 'receipt')",
     "CREATE INDEX ON up (amount, posted_at)",
     "ANALYZE up",
     # 3: amount and time, unique both ways
@@ -92,7 +120,8 @@ _STEPS = [
     """,
     """
     INSERT INTO pairs
-    SELECT c.line_id, c.payment_id, 'amount_time' FROM cand c
+    SELECT c.line_id, c.payment_id, 'amount_time', l.amount, p.amount, p.status, l.channel_ref
+    FROM cand c JOIN ul l ON l.id = c.line_id JOIN up p ON p.id = c.payment_id
     WHERE (SELECT count(*) FROM cand x WHERE x.line_id = c.line_id) = 1
       AND (SELECT count(*) FROM cand y WHERE y.payment_id = c.payment_id) = 1
     """,
@@ -101,12 +130,11 @@ _STEPS = [
     INSERT INTO reconciliation_matchresult
         (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
     SELECT %(run)s,
-           CASE WHEN l.amount <> p.amount THEN 'amount_mismatch'
-                WHEN p.status = 'reversed' AND rr.original_ref IS NULL THEN 'status_mismatch'
+           CASE WHEN pr.l_amount <> pr.p_amount THEN 'amount_mismatch'
+                WHEN pr.p_status = 'reversed' AND rr.original_ref IS NULL THEN 'status_mismatch'
                 ELSE 'matched' END,
-           pr.method, l.id, p.id, l.amount, p.amount, 1
-    FROM pairs pr JOIN rl l ON l.id = pr.line_id JOIN rp p ON p.id = pr.payment_id
-    LEFT JOIN rr ON rr.original_ref = l.channel_ref
+           pr.method, pr.line_id, pr.payment_id, pr.l_amount, pr.p_amount, 1
+    FROM pairs pr LEFT JOIN rr ON rr.original_ref = pr.l_ref
     """,
     # Payment lines repeated in the file, or already reconciled from another statement.
     """
@@ -140,7 +168,15 @@ _STEPS = [
            (SELECT count(*) FROM cand c WHERE c.payment_id = p.id)
     FROM up p WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.payment_id = p.id)
     """,
-    # Refund lines, against the payment they refund (any day of this channel).
+    # Refund lines, against the payment they refund (any day of this channel): one scan of the payments.
+    """
+    CREATE TEMP TABLE refunded ON COMMIT DROP AS
+    SELECT DISTINCT ON (bp.channel_ref) bp.channel_ref, bp.id, bp.amount, bp.status
+    FROM billing_payment bp
+    WHERE bp.channel = %(channel)s AND bp.idempotency_key LIKE %(prefix_like)s AND bp.channel_ref <> ''
+      AND bp.channel_ref IN (SELECT original_ref FROM rr)
+    ORDER BY bp.channel_ref, bp.posted_at, bp.id
+    """,
     """
     INSERT INTO reconciliation_matchresult
         (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
@@ -152,13 +188,7 @@ _STEPS = [
                 ELSE 'matched' END,
            CASE WHEN p.id IS NULL OR l.rn > 1 OR l.seen_before THEN '' ELSE 'channel_ref' END,
            l.id, p.id, l.amount, p.amount, CASE WHEN p.id IS NULL THEN 0 ELSE 1 END
-    FROM rl l
-    LEFT JOIN LATERAL (
-        SELECT id, amount, status FROM billing_payment bp
-        WHERE bp.channel = %(channel)s AND bp.channel_ref = l.original_ref AND bp.channel_ref <> ''
-          AND bp.idempotency_key LIKE %(prefix_like)s
-        ORDER BY bp.posted_at, bp.id LIMIT 1
-    ) p ON true
+    FROM rl l LEFT JOIN refunded p ON p.channel_ref = l.original_ref
     WHERE l.kind = 'refund'
     """,
     # Discrepancies: every result that is not matched.
@@ -172,6 +202,21 @@ _STEPS = [
     WHERE r.run_id = %(run)s AND r.klass <> 'matched'
     """,
 ]
+
+
+def _set_temp_buffers(cursor) -> None:
+    """Room for the temporary tables in memory (8 MB by default spills a million rows to disk). PostgreSQL
+    allows it only before the session's first temporary table, so a later run on the same connection keeps
+    what the first one set."""
+    cursor.execute("SELECT setting FROM pg_settings WHERE name = 'temp_buffers'")
+    if int(cursor.fetchone()[0]) >= 32768:  # in 8 kB pages: 256 MB
+        return
+    try:
+        with transaction.atomic():
+            cursor.execute("SET LOCAL temp_buffers = '256MB'")
+    except DatabaseError:
+        pass
+
 
 _COUNTS_SQL = """
 SELECT klass, count(*), coalesce(sum(coalesce(line_amount, payment_amount)), 0)
@@ -189,9 +234,21 @@ def match_statement(
     day: datetime.date,
     amount_tolerance: Decimal,
     window_seconds: int,
+    timings: list | None = None,
 ) -> dict:
     """Store one result per line and per payment, and a discrepancy per non-matched result. The caller
     holds the transaction (and has removed any earlier, unfinished attempt's rows)."""
+    if connection.vendor != "postgresql":
+        rows = matching_python.compute(
+            statement_id=statement_id,
+            channel_code=channel_code,
+            channel=channel,
+            source=source,
+            day=day,
+            amount_tolerance=amount_tolerance,
+            window_seconds=window_seconds,
+        )
+        return matching_python.store(run_id=run_id, channel_code=channel_code, day=day, rows=rows)
     params = {
         "run": run_id,
         "statement": statement_id,
@@ -205,8 +262,12 @@ def match_statement(
     }
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        _set_temp_buffers(cursor)
         for step in _STEPS:
+            started = time.perf_counter()
             cursor.execute(step, params)
+            if timings is not None:
+                timings.append((" ".join(step.split())[:70], time.perf_counter() - started))
         cursor.execute(_COUNTS_SQL, [run_id])
         rows = cursor.fetchall()
     counts = {klass: {"count": 0, "amount": "0.00"} for klass in M.values}

@@ -93,7 +93,17 @@ class StatementLine(models.Model):
 class ReconciliationRun(models.Model):
     """Matching one statement against the platform's payments; resumable, with visible progress."""
 
-    statement = models.OneToOneField(StatementFile, on_delete=models.PROTECT, related_name="run")
+    statement = models.OneToOneField(
+        StatementFile, on_delete=models.PROTECT, null=True, blank=True, related_name="run"
+    )
+    branch = models.ForeignKey(
+        "branches.Branch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For the cash channel: the branch whose till closings were reconciled."),
+    )
     channel_code = models.CharField(_("channel"), max_length=48)
     business_date = models.DateField(_("business day"))
     status = models.CharField(
@@ -114,22 +124,37 @@ class ReconciliationRun(models.Model):
         ordering = ["-business_date", "channel_code"]
         verbose_name = _("reconciliation run")
         verbose_name_plural = _("reconciliation runs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "business_date"],
+                condition=Q(branch__isnull=False),
+                name="recon_cash_run_once_per_branch_day",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel_code} {self.business_date:%Y-%m-%d}"
 
 
 class MatchResult(models.Model):
-    """Where one statement line and/or one platform payment ended. Rebuilt as a set by the engine, so the
-    line and payment links carry no database constraint (the engine writes a million at once)."""
+    """Where one statement line and/or one platform payment ended. Written as a set by the engine, in the
+    transaction that holds its run locked, so the links carry no database constraint: a million deferred
+    foreign-key checks would cost more than the matching itself (docs/benchmarks.md)."""
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="results")
+    run = models.ForeignKey(
+        ReconciliationRun,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        db_index=False,
+        related_name="results",
+    )
     klass = models.CharField(_("class"), max_length=20, choices=MatchClass.choices)
     method = models.CharField(_("matched by"), max_length=16, choices=MatchMethod.choices, blank=True)
     line = models.ForeignKey(
         StatementLine,
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         blank=True,
         related_name="+",
@@ -138,6 +163,7 @@ class MatchResult(models.Model):
         "billing.Payment",
         on_delete=models.DO_NOTHING,
         db_constraint=False,
+        db_index=False,
         null=True,
         blank=True,
         related_name="+",
@@ -145,14 +171,22 @@ class MatchResult(models.Model):
     line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
     payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
     candidates = models.PositiveIntegerField(_("candidate payments"), default=0)
+    till = models.ForeignKey(
+        "branches.Till",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("match result")
         verbose_name_plural = _("match results")
-        indexes = [
-            models.Index(fields=["run", "klass"], name="recon_result_run_class"),
-            models.Index(fields=["payment"], name="recon_result_payment"),
-        ]
+        # One index besides the key (no index per link either): every read goes through the run (a day's
+        # report, settlement of a day, a run's discrepancies); each index costs seconds per million rows.
+        indexes = [models.Index(fields=["run", "klass"], name="recon_result_run_class")]
 
     def __str__(self) -> str:
         return f"{self.get_klass_display()} #{self.pk}"
@@ -174,6 +208,14 @@ class Discrepancy(models.Model):
     )
     biller = models.ForeignKey(
         "billing.Biller", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    till = models.ForeignKey(
+        "branches.Till",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="discrepancies",
+        help_text=_("A till whose count differed from its payments."),
     )
     line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
     payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)

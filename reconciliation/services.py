@@ -53,7 +53,7 @@ from reconciliation.models import (
 
 logger = logging.getLogger(__name__)
 
-CHANNEL_PREFIXES = {"ONLINE": Channel.ONLINE, "PARTNER": Channel.PARTNER}
+CHANNEL_PREFIXES = {"ONLINE": Channel.ONLINE, "PARTNER": Channel.PARTNER, "COUNTER": Channel.COUNTER}
 LINE_BATCH_SIZE = 5000
 
 
@@ -125,6 +125,13 @@ def _check_statement(parsed: ParsedStatement, code: ChannelCode, day: datetime.d
             )
 
 
+def _statement_channel(channel_code: str) -> ChannelCode:
+    code = parse_channel_code(channel_code)
+    if code.channel == Channel.COUNTER:  # cash is reconciled from till closings, not from a file
+        raise ReconciliationError("channel_code_invalid", channel=code.code)
+    return code
+
+
 def import_statement(
     *,
     channel_code: str,
@@ -138,7 +145,7 @@ def import_statement(
 ) -> ImportResult:
     """Check a statement file whole and keep it (bytes + SHA-256) with a pending run. The same bytes
     imported again are recognised by their hash and return the first import, never a second one."""
-    code = parse_channel_code(channel_code)
+    code = _statement_channel(channel_code)
     sha = hashlib.sha256(data).hexdigest()
     existing = StatementFile.objects.filter(sha256=sha).select_related("run").first()
     if existing is not None:
@@ -213,7 +220,11 @@ def run_reconciliation(*, run_id: int, actor=None, batch_size: int = LINE_BATCH_
     """Load the statement's lines in committed batches, then match them in one transaction. A finished
     run is final: running it again changes nothing. A run killed halfway resumes where it stopped."""
     with transaction.atomic():
-        run = ReconciliationRun.objects.select_for_update().select_related("statement").get(pk=run_id)
+        run = (
+            ReconciliationRun.objects.select_for_update(of=("self",))
+            .select_related("statement")
+            .get(pk=run_id)
+        )
         if run.status == RunStatus.DONE:
             return run
         run.status = RunStatus.LOADING
@@ -267,7 +278,7 @@ def _load_lines(run: ReconciliationRun, batch_size: int) -> None:
         _after_batch(run, batch_no)
 
 
-def _match(run: ReconciliationRun, actor) -> None:
+def _match(run: ReconciliationRun, actor, timings: list | None = None) -> None:
     code = parse_channel_code(run.channel_code)
     with transaction.atomic():
         run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
@@ -285,6 +296,7 @@ def _match(run: ReconciliationRun, actor) -> None:
             day=run.business_date,
             amount_tolerance=run.amount_tolerance,
             window_seconds=run.time_window_seconds,
+            timings=timings,
         )
         run.counts = counts
         run.status = RunStatus.DONE
@@ -361,6 +373,18 @@ def assign_discrepancy(*, discrepancy: Discrepancy, assignee, actor) -> Discrepa
     return discrepancy
 
 
+def allowed_resolutions(discrepancy: Discrepancy) -> tuple[str, ...]:
+    """The actions that fit the discrepancy: its class's, narrowed by what it concerns."""
+    if discrepancy.till_id is not None:
+        return (Resolution.ACCEPT_VARIANCE,) if discrepancy.till.variance_entry_id else ()
+    actions = [a for a in ALLOWED_RESOLUTIONS[discrepancy.klass] if a != Resolution.ACCEPT_VARIANCE]
+    if discrepancy.payment_id is None:
+        actions = [a for a in actions if a not in (Resolution.REVERSE_OURS, Resolution.RECORD_REFUND)]
+    if discrepancy.line_id is None or discrepancy.line.kind != LineKind.PAYMENT:
+        actions = [a for a in actions if a != Resolution.POST_MISSING]
+    return tuple(actions)
+
+
 def write_off_amount(discrepancy: Discrepancy) -> Decimal:
     """How far the channel's clearing account must move (debit positive) to agree with the channel."""
     line_amount = discrepancy.line_amount or ZERO
@@ -391,22 +415,17 @@ def resolve_discrepancy(
         discrepancy = _lock_discrepancy(discrepancy.pk)
         if discrepancy.status == DiscrepancyStatus.RESOLVED:
             raise ReconciliationError("discrepancy_closed", id=discrepancy.pk)
-        if (
-            action not in ALLOWED_RESOLUTIONS[discrepancy.klass]
-            or (
-                action in (Resolution.REVERSE_OURS, Resolution.RECORD_REFUND)
-                and discrepancy.payment_id is None
-            )
-            or (
-                action == Resolution.POST_MISSING
-                and (discrepancy.line_id is None or discrepancy.line.kind != LineKind.PAYMENT)
-            )
-        ):
+        if action not in allowed_resolutions(discrepancy):
             raise ReconciliationError(
                 "not_resolvable",
                 klass=MatchClass(discrepancy.klass).label,
                 action=Resolution(action).label if action in Resolution.values else action,
             )
+        if action == Resolution.ACCEPT_VARIANCE:
+            # The till's close already posted its over/short entry: the ledger is balanced by it.
+            discrepancy.resolution_entry = discrepancy.till.variance_entry
+            _close(discrepancy, action=action, note=note, actor=actor, till=discrepancy.till_id)
+            return discrepancy
         code = parse_channel_code(discrepancy.channel_code)
         if action == Resolution.WRITE_OFF:
             if write_off_amount(discrepancy) == ZERO:
@@ -460,6 +479,7 @@ def approve_write_off(*, discrepancy: Discrepancy, actor, note: str = "") -> Dis
         amount = write_off_amount(discrepancy)
         entry = ledger.post_write_off_entry(
             channel=code.channel,
+            branch=discrepancy.run.branch,
             amount=amount,
             business_date=timezone.localdate(),
             memo=f"D{discrepancy.pk} {discrepancy.channel_code} {discrepancy.business_date}",
@@ -523,8 +543,10 @@ def _close(discrepancy: Discrepancy, *, action: str, note: str, actor, **data) -
 
 def reconciled_payments(*, biller: Biller, day: datetime.date):
     """Payments of the biller and day that reconciliation accepted and nobody has settled yet."""
+    # A payment of `day` is matched by a run of `day` (a refund line may match an older payment, but that
+    # payment is reversed and never settled).
     matched = MatchResult.objects.filter(
-        klass=MatchClass.MATCHED, run__status=RunStatus.DONE, payment_id__isnull=False
+        run__business_date=day, run__status=RunStatus.DONE, klass=MatchClass.MATCHED, payment_id__isnull=False
     )
     posted_to_resolve = Discrepancy.objects.filter(
         status=DiscrepancyStatus.RESOLVED, resolution_payment__isnull=False
@@ -633,9 +655,9 @@ def settle_day(*, day: datetime.date, actor=None) -> SettlementRun:
     try:
         biller_ids = sorted(
             set(
-                Payment.objects.filter(business_date=day, status=PaymentStatus.POSTED)
-                .exclude(channel=Channel.COUNTER)
-                .values_list("biller_id", flat=True)
+                Payment.objects.filter(business_date=day, status=PaymentStatus.POSTED).values_list(
+                    "biller_id", flat=True
+                )
             )
         )
         SettlementRun.objects.filter(pk=run.pk).update(billers_total=len(biller_ids))
@@ -656,8 +678,10 @@ def settle_day(*, day: datetime.date, actor=None) -> SettlementRun:
     except Exception as exc:
         SettlementRun.objects.filter(pk=run.pk).update(status=RunStatus.FAILED, error=str(exc)[:2000])
         raise
+    built_before = run.batches_built
     run.refresh_from_db()
-    record_audit(actor=actor, action="settlement.day_settled", target=run, batches=run.batches_built)
+    if run.batches_built != built_before or run.attempts == 1:  # a rerun that built nothing changes nothing
+        record_audit(actor=actor, action="settlement.day_settled", target=run, batches=run.batches_built)
     return run
 
 
@@ -860,3 +884,127 @@ def send_notice(complaint_id: int, event: str) -> None:
     record_audit(
         actor=None, action=f"complaint.notified_{event}", target=complaint, to=complaint.contact_email
     )
+
+
+# --- cash: till closings against counter payments --------------------------------------------------
+
+
+def reconcile_cash(*, branch, day: datetime.date, actor=None) -> ReconciliationRun:
+    """The cash channel of one branch and day: every counter payment against the till that took it, and
+    every till's count against its payments. Once per branch and day (a constraint); only when every till
+    of the day is closed, since an open till has not been counted."""
+    from branches.choices import TillStatus
+    from branches.models import CounterPayment, Till
+
+    code = f"COUNTER:{branch.code}"
+    existing = ReconciliationRun.objects.filter(branch=branch, business_date=day).first()
+    if existing is not None and existing.status == RunStatus.DONE:
+        return existing
+    tills = list(Till.objects.filter(branch=branch, business_date=day).order_by("pk"))
+    still_open = [str(t) for t in tills if t.status == TillStatus.OPEN]
+    if still_open:
+        raise ReconciliationError("tills_open", branch=branch.name, tills=", ".join(still_open))
+    with transaction.atomic():
+        run, _created = ReconciliationRun.objects.get_or_create(
+            branch=branch,
+            business_date=day,
+            defaults={"channel_code": code, "status": RunStatus.MATCHING, "started_at": timezone.now()},
+        )
+        run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
+        if run.status == RunStatus.DONE:
+            return run
+        Discrepancy.objects.filter(run=run).delete()
+        MatchResult.objects.filter(run=run).delete()
+        payments = list(
+            Payment.objects.filter(channel=Channel.COUNTER, branch=branch, business_date=day).order_by("pk")
+        )
+        taken = {cp.payment_id: cp for cp in CounterPayment.objects.filter(payment__in=payments)}
+        rows = []
+        for payment in payments:
+            counter = taken.get(payment.pk)
+            voided = counter is not None and counter.voided_at is not None
+            reversed_ = payment.status == PaymentStatus.REVERSED
+            if counter is None:
+                klass = MatchClass.MISSING_CHANNEL  # posted as cash, but no till took it
+            elif voided != reversed_:
+                klass = MatchClass.STATUS_MISMATCH
+            else:
+                klass = MatchClass.MATCHED
+            rows.append(
+                MatchResult(
+                    run=run,
+                    klass=klass,
+                    method="receipt" if counter else "",
+                    payment=payment,
+                    payment_amount=payment.amount,
+                    line_amount=payment.amount if counter else None,
+                    till_id=counter.till_id if counter else None,
+                    candidates=1 if counter else 0,
+                )
+            )
+        for till in tills:
+            if till.variance:
+                rows.append(
+                    MatchResult(
+                        run=run,
+                        klass=MatchClass.AMOUNT_MISMATCH,
+                        till=till,
+                        line_amount=till.counted_cash - till.opening_float,
+                        payment_amount=till.expected_cash - till.opening_float,
+                    )
+                )
+        results = MatchResult.objects.bulk_create(rows)
+        Discrepancy.objects.bulk_create(
+            [
+                Discrepancy(
+                    run=run,
+                    result=result,
+                    klass=result.klass,
+                    channel_code=code,
+                    business_date=day,
+                    payment_id=result.payment_id,
+                    biller_id=result.payment.biller_id if result.payment_id else None,
+                    till_id=result.till_id if result.payment_id is None else None,
+                    line_amount=result.line_amount,
+                    payment_amount=result.payment_amount,
+                )
+                for result in results
+                if result.klass != MatchClass.MATCHED
+            ]
+        )
+        counts = {klass: {"count": 0, "amount": ZERO} for klass in MatchClass.values}
+        for result in results:
+            counts[result.klass]["count"] += 1
+            counts[result.klass]["amount"] += result.payment_amount or ZERO
+        run.counts = {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in counts.items()}
+        run.status = RunStatus.DONE
+        run.percent = 100
+        run.attempts += 1
+        run.finished_at = timezone.now()
+        run.save()
+        record_audit(
+            actor=actor,
+            action="reconciliation.cash_matched",
+            target=run,
+            tills=len(tills),
+            payments=len(payments),
+        )
+        _link_complaints_to_new_discrepancies(run)
+    return run
+
+
+def reconcile_cash_day(*, day: datetime.date, actor=None) -> list[ReconciliationRun]:
+    """Every branch with a till or a counter payment on `day`; a branch with a till still open is left
+    for the next run (and said so in the log)."""
+    from branches.models import Branch, Till
+
+    branch_ids = set(Till.objects.filter(business_date=day).values_list("branch_id", flat=True)) | set(
+        Payment.objects.filter(channel=Channel.COUNTER, business_date=day).values_list("branch_id", flat=True)
+    )
+    runs = []
+    for branch in Branch.objects.filter(pk__in=branch_ids).order_by("code"):
+        try:
+            runs.append(reconcile_cash(branch=branch, day=day, actor=actor))
+        except ReconciliationError as exc:
+            logger.warning("cash of %s on %s not reconciled: %s", branch.code, day, exc.message)
+    return runs

@@ -24,11 +24,15 @@ def settle_day(day: str) -> dict:
 
 @shared_task
 def nightly_reconcile(day: str | None = None) -> list[dict]:
-    """Reconcile every statement dropped for yesterday under RECON_INBOX_DIR/<CHANNEL>/<YYYY-MM-DD>.*
-    (e.g. inbox/ONLINE_WECHAT/2026-11-26.csv; `_` stands for `:` in the folder name)."""
+    """Reconcile yesterday's cash (each branch's till closings) and every statement dropped for yesterday
+    under RECON_INBOX_DIR/<CHANNEL>/<YYYY-MM-DD>.* (e.g. inbox/ONLINE_WECHAT/2026-11-26.csv; `_` stands
+    for `:` in the folder name)."""
     target = datetime.date.fromisoformat(day) if day else timezone.localdate() - datetime.timedelta(days=1)
     inbox = Path(settings.RECON_INBOX_DIR)
-    done = []
+    done = [
+        {"channel": run.channel_code, "status": run.status, "counts": run.counts}
+        for run in services.reconcile_cash_day(day=target)
+    ]
     if not inbox.is_dir():
         return done
     for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):

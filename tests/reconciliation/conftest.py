@@ -9,6 +9,15 @@ from django.utils import timezone
 from billing import roles
 from billing.choices import Channel
 from billing.services import post_payment
+from tests.branches.conftest import (  # noqa: F401 - the counter's people and places, for the cash tests
+    _fast_password_hashing,
+    account,
+    bill,
+    branch_x,
+    dave,
+    sam,
+    water,
+)
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,13 +84,13 @@ class Shop:
 
     def pay(self, amount="100.00", ref=None, source="SANDBOX"):
         self.counter += 1
-        account = CustomerAccountFactory(biller=self.biller)
-        BillFactory(account=account, amount_due=Decimal(amount))
+        customer = CustomerAccountFactory(biller=self.biller)
+        BillFactory(account=customer, amount_due=Decimal(amount))
         return post_payment(
             channel=Channel.ONLINE,
             idempotency_key=f"{source}:ORD-{self.counter:04d}",
             biller_code=self.biller.code,
-            account_no=account.account_no,
+            account_no=customer.account_no,
             amount=amount,
             channel_ref=ref if ref is not None else f"SBX-{self.counter:04d}",
         ).payment

@@ -204,3 +204,60 @@ def test_the_command_reconciles_a_file(tmp_path, shop, today, capsys):
     out = capsys.readouterr().out
     assert out.count("matched                    1") == 2
     assert MatchResult.objects.count() == 1
+
+
+def sql_and_python(run, today, tolerance=Decimal("0.00")):
+    from reconciliation import matching_python
+
+    sql = sorted((r.klass, r.method, r.line_id, r.payment_id, r.candidates) for r in run.results.all())
+    rows = matching_python.compute(
+        statement_id=run.statement_id,
+        channel_code=CHANNEL,
+        channel="online",
+        source="SANDBOX",
+        day=today,
+        amount_tolerance=tolerance,
+        window_seconds=run.time_window_seconds,
+    )
+    python = sorted((r["klass"], r["method"], r["line_id"], r["payment_id"], r["candidates"]) for r in rows)
+    return sql, python
+
+
+def test_the_python_rules_agree_with_the_sql_engine(day_of_everything, today):
+    data = day_of_everything[3]
+    run = services.reconcile_file(channel_code=CHANNEL, business_date=today, data=data, file_name="s.csv")
+    sql, python = sql_and_python(run, today)
+    assert sql == python
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_engines_agree_on_random_days(shop, today, seed):
+    import random
+
+    rng = random.Random(seed)
+    now = timezone.localtime().replace(microsecond=0)
+    lines = []
+    for n in range(30):
+        amount = rng.choice(["10.00", "20.00", "30.00", "40.00"])
+        ref = "" if rng.random() < 0.3 else f"X{seed}-{n}"
+        payment = shop.pay(amount, ref=ref)
+        draw = rng.random()
+        line_ref = ref or f"NOREF{seed}-{n}"
+        when = now + datetime.timedelta(minutes=rng.randint(-20, 20))
+        if draw < 0.6:
+            lines.append(("PAYMENT", line_ref, amount, "", when))
+        elif draw < 0.7:
+            lines.append(("PAYMENT", line_ref, f"{Decimal(amount) + 1:.2f}", "", when))
+        elif draw < 0.8 and ref:
+            reverse_payment(payment=payment, actor=None, reason="x")
+            lines.append(("PAYMENT", line_ref, amount, "", when))
+            if rng.random() < 0.5:
+                lines.append(("REFUND", f"RF{seed}-{n}", amount, ref, when))
+    for n in range(5):
+        lines.append(("PAYMENT", f"EXTRA{seed}-{n}", rng.choice(["10.00", "20.00"]), "", now))
+    run = services.reconcile_file(
+        channel_code=CHANNEL, business_date=today, data=billpay_csv(today, lines), file_name="r"
+    )
+    sql, python = sql_and_python(run, today)
+    assert sql == python
+    assert {klass for klass, *_rest in sql} >= {M.MATCHED, M.MISSING_PLATFORM}

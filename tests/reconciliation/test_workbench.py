@@ -149,3 +149,29 @@ def test_assign_to_me_from_the_list(found, officer, client):
     )
     discrepancy = Discrepancy.objects.get(pk=pk)
     assert discrepancy.status == DiscrepancyStatus.ASSIGNED and discrepancy.assignee == officer
+
+
+def test_the_discrepancy_list_does_not_query_per_row(found, officer, client, shop, today):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(officer)
+    url = reverse("admin:reconciliation_discrepancy_changelist")
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    for _ in range(5):
+        shop.pay("9.00")
+    extra = billpay_csv(today, [("PAYMENT", f"GHOST-{n}", "1.00", "", None) for n in range(2, 8)])
+    services.reconcile_file(channel_code=CHANNEL, business_date=today, data=extra, file_name="more")
+    assert Discrepancy.objects.count() > 10
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few)
+
+
+def test_the_admin_lists_link_to_the_report_and_the_imports(officer, client, db):
+    client.force_login(officer)
+    runs = client.get(reverse("admin:reconciliation_reconciliationrun_changelist")).text
+    assert reverse("admin:reconciliation_report") in runs
+    statements = client.get(reverse("admin:reconciliation_statementfile_changelist")).text
+    assert reverse("admin:reconciliation_statementfile_upload") in statements

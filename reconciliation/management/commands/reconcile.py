@@ -14,10 +14,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--channel", required=True, help="ONLINE:<gateway> or PARTNER:<code>")
         parser.add_argument("--date", required=True, type=datetime.date.fromisoformat, help="YYYY-MM-DD")
-        parser.add_argument("--file", required=True, type=Path)
+        parser.add_argument(
+            "--file", type=Path, help="the statement (not for COUNTER:<branch>, the cash channel)"
+        )
         parser.add_argument("--format", choices=StatementFormat.values, default=None)
 
     def handle(self, *args, channel, date, file, format, **options):
+        if channel.upper().startswith("COUNTER:"):
+            return self.cash(channel.split(":", 1)[1], date)
+        if file is None:
+            raise CommandError("--file is required for a channel statement")
         try:
             data = file.read_bytes()
         except OSError as exc:
@@ -28,6 +34,25 @@ class Command(BaseCommand):
             )
         except BillingError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from exc
+        self.stdout.write(
+            f"{run.channel_code} {run.business_date}: {run.get_status_display()} ({run.percent}%)"
+        )
+        for klass, value in run.counts.items():
+            self.stdout.write(f"  {klass:18} {value['count']:>9} {value['amount']:>16}")
+
+    def cash(self, branch_code, date):
+        from branches.models import Branch
+
+        branch = Branch.objects.filter(code=branch_code.strip()).first()
+        if branch is None:
+            raise CommandError(f"no branch {branch_code}")
+        try:
+            run = services.reconcile_cash(branch=branch, day=date)
+        except BillingError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
+        self.report(run)
+
+    def report(self, run):
         self.stdout.write(
             f"{run.channel_code} {run.business_date}: {run.get_status_display()} ({run.percent}%)"
         )
