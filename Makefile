@@ -60,10 +60,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Rebuild the Chinese catalogue after changing translatable text (needs GNU gettext); the compiled
+# Apps that keep their own catalogue in <app>/locale (billing, config and templates/ use locale/).
+APP_CATALOGUES := api payers branches reconciliation
+
+# Rebuild the Chinese catalogues after changing translatable text (needs GNU gettext); the compiled
 # .mo files are committed so that `make run` needs no gettext on a fresh machine.
 messages: install
-	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=benchmarks
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=benchmarks $(foreach app,$(APP_CATALOGUES),--ignore=$(app))
+	for app in $(APP_CATALOGUES); do (cd $$app && ../$(PY) ../manage.py makemessages -l zh_Hans) || exit 1; done
 	$(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
 clean:

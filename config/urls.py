@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from billing import views as billing_views
 from branches import urls as branches_urls
 from config import views as config_views
 
@@ -9,7 +8,6 @@ urlpatterns = [
     path("", include("payers.urls")),
     path("sandbox-bank/", include("payers.sandbox_bank.urls")),
     path("accounts/", include("allauth.urls")),
-    path("", billing_views.home, name="home"),
     path("healthz", config_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
