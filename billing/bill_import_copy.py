@@ -424,6 +424,7 @@ def stage_file(
             for column in STAGE_COLUMNS
         ]
         width = max(positions) + 1
+        in_order = order == list(range(len(STAGE_COLUMNS))) and width == len(STAGE_COLUMNS)
         with connection.cursor() as cursor:
             _session_memory(cursor)
             cursor.execute(_STAGE_SQL)
@@ -439,12 +440,16 @@ def stage_file(
             ):
                 for values in reader:
                     rownum += 1
-                    if not any(value.strip(BLANKS) for value in values):
+                    # A row of blank cells only (one C-level join and strip rather than a generator).
+                    if not "".join(values).strip(BLANKS):
                         continue
                     count += 1
                     length = len(values)
-                    extra = length > width and any(value.strip(BLANKS) for value in values[width:])
-                    cells = [values[p] if p is not None and p < length else None for p in order]
+                    if in_order and length == width:  # the usual file: the columns in order, no more
+                        extra, cells = False, values
+                    else:
+                        extra = length > width and any(value.strip(BLANKS) for value in values[width:])
+                        cells = [values[p] if p is not None and p < length else None for p in order]
                     account, _name, period, amount, due, fee, _reference = cells
                     plain = PLAIN_ROW_RE.fullmatch(
                         f"{account or ''}|{period or ''}|{amount or ''}|{due or ''}|{fee or ''}"
