@@ -211,6 +211,15 @@ FROM (
 WHERE n.account = d.account AND n.period_norm = d.period_norm AND n.rownum > d.first_row
 """
 
+# No account number in two rows (the usual monthly file): then no bill is repeated either, and every valid
+# row is its account's last one. One hash aggregate tells, and the GROUP BY above is skipped.
+_REPEATED_ACCOUNTS_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM billpay_import_norm WHERE e_account IS NULL AND period_norm IS NOT NULL
+    GROUP BY account HAVING count(*) > 1
+)
+"""
+
 # One row per error: (row, column position for ordering, column, code, value, first_row).
 _ERRORS_SQL = """
 SELECT n.rownum, e.pos, e.col, e.code, e.value, n.account, n.period_norm, n.first_row
@@ -260,19 +269,15 @@ WHERE (b.amount_paid <> 0 OR b.status = %(cancelled)s)
 ORDER BY v.rownum
 """
 
-# Accounts: the holder's name from the account's last row; new ones inserted, renamed ones updated.
+# Accounts: the holder's name from the account's last valid row (read from the valid rows directly, with
+# no sort of a million names, when no account number is in two rows); new ones inserted, renamed ones
+# updated.
 _LAST_NAMES_SQL = """
 DROP TABLE IF EXISTS billpay_import_names;
 CREATE TEMP TABLE billpay_import_names AS
 SELECT DISTINCT ON (account_no) account_no, customer_name
 FROM billpay_import_valid ORDER BY account_no, rownum DESC;
 ANALYZE billpay_import_names;
-"""
-
-# A monthly file has one row per account: then every valid row is its account's last one, and the accounts
-# are read from the valid rows directly (no sort of a million names). One hash aggregate tells.
-_ACCOUNTS_REPEAT_SQL = """
-SELECT EXISTS (SELECT 1 FROM billpay_import_valid GROUP BY account_no HAVING count(*) > 1)
 """
 
 _HAS_ACCOUNTS_SQL = "SELECT EXISTS (SELECT 1 FROM billing_customeraccount WHERE biller_id = %(biller)s)"
@@ -498,7 +503,11 @@ def import_bills_copy(
             sql = _NORMALISE_SQL.replace("__ACCOUNT_RULE__", _account_rule_sql(biller))
             cursor.execute(sql, {"blanks": BLANKS, "pattern": f"^(?:{biller.account_pattern})$"})
             cursor.execute("DROP TABLE billpay_import_stage")
-            cursor.execute(_DUPLICATES_SQL)
+            cursor.execute("ANALYZE billpay_import_norm")
+            cursor.execute(_REPEATED_ACCOUNTS_SQL)
+            repeated_accounts = cursor.fetchone()[0]
+            if repeated_accounts:
+                cursor.execute(_DUPLICATES_SQL)
             if progress:
                 progress("checked", count, 0)
             errors = _collect_errors(cursor, biller, report, error_limit, error_report)
@@ -527,8 +536,7 @@ def import_bills_copy(
                 valid = cursor.fetchone()[0]
                 if progress:
                     progress("writing", count, 0)
-                cursor.execute(_ACCOUNTS_REPEAT_SQL)
-                if cursor.fetchone()[0]:
+                if repeated_accounts:
                     cursor.execute(_LAST_NAMES_SQL)
                     names = "billpay_import_names"
                 else:
