@@ -430,6 +430,7 @@ def stage_file(
         ]
         width = max(positions) + 1
         in_order = order == list(range(len(STAGE_COLUMNS))) and width == len(STAGE_COLUMNS)
+        plain_match = PLAIN_ROW_RE.fullmatch
         with connection.cursor() as cursor:
             _session_memory(cursor)
             cursor.execute(_STAGE_SQL)
@@ -452,13 +453,13 @@ def stage_file(
                     length = len(values)
                     if in_order and length == width:  # the usual file: the columns in order, no more
                         extra, cells = False, values
+                        key = f"{values[0]}|{values[2]}|{values[3]}|{values[4]}|{values[5]}"
                     else:
                         extra = length > width and any(value.strip(BLANKS) for value in values[width:])
                         cells = [values[p] if p is not None and p < length else None for p in order]
-                    account, _name, period, amount, due, fee, _reference = cells
-                    plain = PLAIN_ROW_RE.fullmatch(
-                        f"{account or ''}|{period or ''}|{amount or ''}|{due or ''}|{fee or ''}"
-                    )
+                        key = "|".join(cells[i] or "" for i in (0, 2, 3, 4, 5))
+                    # account_no|period|amount_due|due_date|late_fee, for the plain-row pattern
+                    plain = plain_match(key)
                     copy.write_row((rownum, extra, plain is not None, *cells))
                     if count % chunk_rows == 0:
                         done = False
