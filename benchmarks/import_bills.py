@@ -78,6 +78,7 @@ def configure(args):
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="false",
         SECRET_KEY="benchmark-only-not-a-secret",
+        API_CREDENTIAL_KEY="benchmark-only-not-a-secret",
         LOG_LEVEL="WARNING",
     )
     sys.path.insert(0, str(PROJECT_ROOT))

@@ -52,6 +52,7 @@ def bench_env(database_url: str) -> dict:
         DJANGO_SETTINGS_MODULE="benchmarks.lookup_settings",
         DEBUG="false",
         SECRET_KEY="bench-only-secret-key-0123456789abcdefghijklmnopqrstuvwxyz",
+        API_CREDENTIAL_KEY="bench-only-not-a-secret",
         ALLOWED_HOSTS="127.0.0.1,localhost",
         CONN_MAX_AGE="600",
         CACHE_URL=os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/15"),
@@ -79,7 +80,7 @@ def seed(env: dict, accounts: int) -> tuple[int, list[str]]:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=PROJECT_ROOT, env=env, check=True
     )
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG")})
+    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "API_CREDENTIAL_KEY", "DEBUG")})
     sys.path.insert(0, str(PROJECT_ROOT))
     import django
 

@@ -99,6 +99,7 @@ def configure_django(args: argparse.Namespace) -> dict:
     # Measure what production runs: DEBUG off (no per-query logging in connection.queries).
     os.environ.setdefault("DEBUG", "false")
     os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
+    os.environ.setdefault("API_CREDENTIAL_KEY", "benchmark-only-not-a-secret")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
