@@ -80,7 +80,12 @@ def seed(env: dict, accounts: int) -> tuple[int, list[str]]:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=PROJECT_ROOT, env=env, check=True
     )
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "API_CREDENTIAL_KEY", "DEBUG")})
+    os.environ.update(
+        {
+            k: env[k]
+            for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "API_CREDENTIAL_KEY", "DEBUG")
+        }
+    )
     sys.path.insert(0, str(PROJECT_ROOT))
     import django
 
