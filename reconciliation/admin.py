@@ -52,6 +52,18 @@ class ReadOnlyReconAdmin(ScopedAdminMixin, admin.ModelAdmin):
             return HttpResponse(status=403)
         return None
 
+    def _render_form(self, request, form, title, obj=None):
+        """The workbench's one form page: a form bound to a service action, inside the admin's frame."""
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": title,
+            "opts": self.model._meta,
+        }
+        if obj is not None:
+            context["object"] = obj
+        return TemplateResponse(request, "reconciliation/admin_form.html", context)
+
     def trail(self, obj):
         events = selectors.audit_trail(obj) if obj and obj.pk else []
         if not events:
@@ -139,13 +151,7 @@ class StatementFileAdmin(ReadOnlyReconAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:reconciliation_reconciliationrun_change", args=[result.run.pk])
                 )
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "title": _("Import a channel statement"),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "reconciliation/admin_form.html", context)
+        return self._render_form(request, form, _("Import a channel statement"))
 
     def download_view(self, request, pk):
         statement = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -294,14 +300,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             else:
                 messages.success(request, _("Done."))
                 return HttpResponseRedirect(reverse("admin:reconciliation_discrepancy_change", args=[pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "object": discrepancy,
-            "title": _("Resolve %(d)s") % {"d": discrepancy},
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "reconciliation/admin_form.html", context)
+        return self._render_form(request, form, _("Resolve %(d)s") % {"d": discrepancy}, discrepancy)
 
     def approve_view(self, request, pk):
         if not self._workbench(request):
@@ -323,14 +322,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             else:
                 messages.success(request, _("Done."))
                 return HttpResponseRedirect(reverse("admin:reconciliation_discrepancy_change", args=[pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "object": discrepancy,
-            "title": _("Write-off of %(d)s") % {"d": discrepancy},
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "reconciliation/admin_form.html", context)
+        return self._render_form(request, form, _("Write-off of %(d)s") % {"d": discrepancy}, discrepancy)
 
 
 @admin.register(SettlementBatch)
@@ -401,13 +393,7 @@ class SettlementBatchAdmin(ReadOnlyReconAdmin):
                     request, _("%(count)s settlement batches confirmed.") % {"count": len(batches)}
                 )
                 return HttpResponseRedirect(reverse("admin:reconciliation_settlementbatch_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "title": _("Import a settlement confirmation"),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "reconciliation/admin_form.html", context)
+        return self._render_form(request, form, _("Import a settlement confirmation"))
 
 
 @admin.register(SettlementRun)
@@ -496,11 +482,4 @@ class ComplaintAdmin(ReadOnlyReconAdmin):
             else:
                 messages.success(request, _("Done."))
                 return HttpResponseRedirect(reverse("admin:reconciliation_complaint_change", args=[pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "form": form,
-            "object": complaint,
-            "title": str(complaint),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "reconciliation/admin_form.html", context)
+        return self._render_form(request, form, str(complaint), complaint)
