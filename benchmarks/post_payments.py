@@ -31,6 +31,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from procstat import machine_busy_seconds, proc_cpu_seconds
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 400  # on the 2-core benchmark machine (docs/benchmarks.md)
 BILLER_COUNT = 12
@@ -316,24 +318,6 @@ def create_history(accounts: list, rng: random.Random) -> None:
 
 
 # --- posting --------------------------------------------------------------------------------------------
-
-
-def proc_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a local process from /proc, or None (not Linux, not local, gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine_busy_seconds() -> float | None:
-    """CPU seconds all CPUs spent busy since boot (everything but idle and iowait), from /proc/stat."""
-    try:
-        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def worker(requests: list, barrier, results) -> None:

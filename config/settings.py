@@ -89,6 +89,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's cursors bind parameters on the client and never prepare; the portal's lookup page uses a
+    # server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
+    # PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        env_int("PREPARE_THRESHOLD", 5) or None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -137,6 +144,9 @@ elif CACHE_URL == "locmem://":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:port/db or locmem://")
+# Each process's own memory, for what is the same for every visitor and costs more to render than to keep:
+# the portal's header fragments (templates/base.html). Nothing in it may need to be shared or invalidated.
+CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "billpay-local"}
 
 # Pay links (/pay/<token>/, printed as QR codes on bills and slips) expire after this many days.
 PAY_LINK_MAX_AGE_DAYS = env_int("PAY_LINK_MAX_AGE_DAYS", 120)

@@ -3,8 +3,10 @@ checks what the visitor may see: a guest holds unguessable tokens, a citizen see
 
 import base64
 import datetime
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import psycopg
 from django.core import signing
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
@@ -55,29 +57,65 @@ def category_by_code(code: str) -> BillerCategory | None:
     return BillerCategory.objects.filter(code=code).first() if code else None
 
 
+def _columns(model, alias: str) -> str:
+    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
+
+
+def _from_row(model, row, start: int):
+    """A model instance from its concrete fields' columns in `row` at `start`, and where the next model
+    begins: the portal's busiest reads are plain SQL, and this turns their rows back into models."""
+    fields = [field.attname for field in model._meta.concrete_fields]
+    end = start + len(fields)
+    return model.from_db(connection.alias, fields, row[start:end]), end
+
+
+# Plain SQL for the lookup page, which asks it on every request: compiling the ORM queries cost more than
+# running them (docs/benchmarks.md). Built once, on first use, from the models' fields.
 _BILLER_SQL = None
+_PAGE_SQL = None
+_LOOKUP_SQL = None
+_BILLS_JOIN = (
+    "LEFT JOIN billing_bill bl ON bl.account_id = a.id AND bl.status IN ("
+    + ", ".join(["%s"] * len(PAYABLE_BILL_STATUSES))
+    + ") "
+)
+
+
+class _PreparingCursor(psycopg.Cursor):
+    """Binds parameters on the server and has PostgreSQL prepare each statement once per connection: the
+    lookup page's query then skips parsing and planning, which cost more than running it. (Django's own
+    cursors bind on the client and never prepare; connections live for CONN_MAX_AGE.)"""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+@contextmanager
+def _hot_cursor():
+    """Django's cursor (health check, error translation, queries counted by tests) over a preparing one on
+    PostgreSQL; the demo's SQLite keeps Django's own."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.cursor.close()
+            cursor.cursor = _PreparingCursor(connection.connection)
+        yield cursor
 
 
 def active_biller(code: str) -> Biller | None:
-    """An active biller with its category, in one plain query: the lookup page asks this on every request
-    and compiling the ORM query cost more than running it (docs/benchmarks.md)."""
+    """An active biller with its category, in one query."""
     global _BILLER_SQL
-    biller_fields = [f.attname for f in Biller._meta.concrete_fields]
-    category_fields = [f.attname for f in BillerCategory._meta.concrete_fields]
     if _BILLER_SQL is None:
-        biller_cols = ", ".join(f'b."{f.column}"' for f in Biller._meta.concrete_fields)
-        category_cols = ", ".join(f'c."{f.column}"' for f in BillerCategory._meta.concrete_fields)
         _BILLER_SQL = (
-            f"SELECT {biller_cols}, {category_cols} FROM billing_biller b "
+            f"SELECT {_columns(Biller, 'b')}, {_columns(BillerCategory, 'c')} FROM billing_biller b "
             "JOIN billing_billercategory c ON c.id = b.category_id WHERE b.code = %s AND b.status = %s"
         )
-    with connection.cursor() as cursor:
+    with _hot_cursor() as cursor:
         cursor.execute(_BILLER_SQL, [code, BillerStatus.ACTIVE])
         row = cursor.fetchone()
     if row is None:
         return None
-    biller = Biller.from_db(connection.alias, biller_fields, row[: len(biller_fields)])
-    biller.category = BillerCategory.from_db(connection.alias, category_fields, row[len(biller_fields) :])
+    biller, end = _from_row(Biller, row, 0)
+    biller.category, _end = _from_row(BillerCategory, row, end)
     return biller
 
 
@@ -90,28 +128,8 @@ class Lookup:
     bills: list[Bill]
 
 
-_LOOKUP_SQL = None
-
-
-def _lookup_sql() -> str:
-    """The account and its payable bills in one round trip (a LEFT JOIN: no bills still gives the account)."""
-    global _LOOKUP_SQL
-    if _LOOKUP_SQL is None:
-        account_cols = ", ".join(f'a."{f.column}"' for f in CustomerAccount._meta.concrete_fields)
-        bill_cols = ", ".join(f'b."{f.column}"' for f in Bill._meta.concrete_fields)
-        _LOOKUP_SQL = (
-            f"SELECT {account_cols}, {bill_cols} FROM billing_customeraccount a "
-            "LEFT JOIN billing_bill b ON b.account_id = a.id AND b.status IN ("
-            + ", ".join(["%s"] * len(PAYABLE_BILL_STATUSES))
-            + ") "
-            "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY b.due_date, b.period"
-        )
-    return _LOOKUP_SQL
-
-
-def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
-    """The account and its payable bills, oldest first, in one query; a number the biller's rule rejects
-    is refused before the database is asked. This is the busiest page of the portal (docs/benchmarks.md)."""
+def _checked_account_no(biller: Biller, account_no: str) -> str:
+    """The number as the biller writes it; a number the biller's rule rejects is refused with its hint."""
     account_no = normalize_account_no(account_no)
     if not account_no_is_valid(
         account_no, pattern=biller.account_pattern, check_digit=biller.account_check_digit
@@ -119,25 +137,69 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
         raise PortalError(
             "account_invalid", account_no=account_no, biller=biller.display_name, hint=biller.account_hint
         )
-    account_fields = [f.attname for f in CustomerAccount._meta.concrete_fields]
-    bill_fields = [f.attname for f in Bill._meta.concrete_fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_lookup_sql(), [*PAYABLE_BILL_STATUSES, biller.pk, account_no])
-        rows = cursor.fetchall()
-    if not rows:
+    return account_no
+
+
+def _lookup_from_rows(biller: Biller, account_no: str, rows, start: int) -> Lookup:
+    """The account and its bills from rows whose account columns begin at `start` (all NULL: no account)."""
+    if not rows or rows[0][start] is None:
         raise PortalError("account_unknown", biller=biller.display_name, account_no=account_no)
-    split = len(account_fields)
-    account = CustomerAccount.from_db(connection.alias, account_fields, rows[0][:split])
+    account, bills_start = _from_row(CustomerAccount, rows[0], start)
     account.biller = biller
     bills = []
     for row in rows:
-        if row[split] is None:
+        if row[bills_start] is None:
             continue
-        bill = Bill.from_db(connection.alias, bill_fields, row[split:])
+        bill, _end = _from_row(Bill, row, bills_start)
         bill.account = account
         bill.biller = biller
         bills.append(bill)
     return Lookup(biller=biller, account=account, bills=bills)
+
+
+def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
+    """The account and its payable bills, oldest first, in one query (a LEFT JOIN: no bills still gives the
+    account); a number the biller's rule rejects is refused before the database is asked."""
+    global _LOOKUP_SQL
+    account_no = _checked_account_no(biller, account_no)
+    if _LOOKUP_SQL is None:
+        _LOOKUP_SQL = (
+            f"SELECT {_columns(CustomerAccount, 'a')}, {_columns(Bill, 'bl')} FROM billing_customeraccount a "
+            + _BILLS_JOIN
+            + "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY bl.due_date, bl.period"
+        )
+    with _hot_cursor() as cursor:
+        cursor.execute(_LOOKUP_SQL, [*PAYABLE_BILL_STATUSES, biller.pk, account_no])
+        rows = cursor.fetchall()
+    return _lookup_from_rows(biller, account_no, rows, 0)
+
+
+def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lookup | PortalError | None]:
+    """The lookup page's one query: the active biller with its category, the account and its payable bills.
+    (None, None) when no active biller has the code; the refusal in place of the lookup when the number is
+    not valid for the biller or not known to it."""
+    global _PAGE_SQL
+    if _PAGE_SQL is None:
+        _PAGE_SQL = (
+            f"SELECT {_columns(Biller, 'b')}, {_columns(BillerCategory, 'c')},"
+            f" {_columns(CustomerAccount, 'a')}, {_columns(Bill, 'bl')} FROM billing_biller b"
+            " JOIN billing_billercategory c ON c.id = b.category_id "
+            "LEFT JOIN billing_customeraccount a ON a.biller_id = b.id AND a.account_no = %s "
+            + _BILLS_JOIN
+            + "WHERE b.code = %s AND b.status = %s ORDER BY bl.due_date, bl.period"
+        )
+    normalized = normalize_account_no(account_no)
+    with _hot_cursor() as cursor:
+        cursor.execute(_PAGE_SQL, [normalized, *PAYABLE_BILL_STATUSES, code, BillerStatus.ACTIVE])
+        rows = cursor.fetchall()
+    if not rows:
+        return None, None
+    biller, end = _from_row(Biller, rows[0], 0)
+    biller.category, account_start = _from_row(BillerCategory, rows[0], end)
+    try:
+        return biller, _lookup_from_rows(biller, _checked_account_no(biller, account_no), rows, account_start)
+    except PortalError as refusal:
+        return biller, refusal
 
 
 def bill_for_pay_token(token: str) -> Bill | None:

@@ -63,23 +63,25 @@ def biller_list(request):
 
 def biller_page(request, code):
     """Enter the account number; the lookup answers with the masked name and the open bills."""
-    biller = selectors.active_biller(code)
+    raw = request.GET.get("account_no", "")
+    if raw:
+        if _rate_limited(request, "lookup"):
+            return _too_many(request)
+        biller, found = selectors.biller_with_lookup(code=code, account_no=raw)
+    else:
+        biller, found = selectors.active_biller(code), None
     if biller is None:
         raise Http404
     context = {"biller": biller, "gateways": available_gateways(), "account_no": "", "lookup": None}
-    raw = request.GET.get("account_no", "")
     if raw and biller.payment_mode != PaymentMode.DONATION:
         context["account_no"] = normalize_account_no(raw)[:40]
-        if _rate_limited(request, "lookup"):
-            return _too_many(request)
-        try:
-            context["lookup"] = selectors.lookup_account(biller=biller, account_no=raw)
-        except PortalError as error:
-            context["error"] = error.message
+        if isinstance(found, PortalError):
+            context["error"] = found.message
         else:
+            context["lookup"] = found
             qr_pattern = reverse("payers:pay_link_qr", args=["TOKEN"])
             label = _("Pay the bill for %(period)s")
-            for bill in context["lookup"].bills:  # strings made here: a template tag per row costs more
+            for bill in found.bills:  # strings made here: a template tag per row costs more
                 bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
                 bill.pay_label = label % {"period": bill.period}
     return render(request, "payers/biller.html", context)

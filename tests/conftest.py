@@ -17,10 +17,12 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Rate-limit counters and cached lookups must not leak from one test into the next."""
-    from django.core.cache import cache
+    """Rate-limit counters, cached lookups and cached page fragments must not leak from one test into the
+    next."""
+    from django.core.cache import caches
 
-    cache.clear()
+    caches["default"].clear()
+    caches["local"].clear()
 
 
 @pytest.fixture

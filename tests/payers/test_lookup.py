@@ -1,7 +1,13 @@
 import pytest
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
 from django.test import override_settings
 
+from billing.choices import BillStatus
+from billing.models import Bill
 from billing.paylinks import pay_path, pay_token
+from billing.services import suspend_biller
 from tests.factories import BillFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,11 +69,11 @@ def test_printable_qr_encodes_the_pay_link(client, water):
     assert "<svg" in response.content.decode()
 
 
-def test_lookup_page_runs_two_queries_whatever_the_number_of_bills(client, water, django_assert_num_queries):
+def test_lookup_page_runs_one_query_whatever_the_number_of_bills(client, water, django_assert_num_queries):
     for period in ("2026-01", "2026-02", "2026-03", "2026-04", "2026-05"):
         BillFactory(account=water["account"], period=period)
     client.get("/billers/WATER01/", {"account_no": "31005678"})  # warm the session and caches
-    with django_assert_num_queries(2):  # the biller, then the account with its open bills
+    with django_assert_num_queries(1):  # the biller, the account and its open bills in one
         response = client.get("/billers/WATER01/", {"account_no": "31005678"})
     assert response.content.decode().count('name="bill"') == 7
 
@@ -89,3 +95,59 @@ def test_checkouts_count_against_the_lookup_limit(client, water):
     for _attempt in range(2):
         client.post("/checkout/", {"biller": "WATER01", "account_no": "99999999", "back": "/"})
     assert client.post("/checkout/", {"biller": "WATER01", "account_no": "31005678"}).status_code == 429
+
+
+def test_a_suspended_biller_has_no_lookup_page_even_right_after_a_lookup(client, water, admin_user):
+    assert client.get("/billers/WATER01/", {"account_no": "31005678"}).status_code == 200
+    suspend_biller(biller=water["biller"], actor=admin_user, reason="licence under review")
+    assert client.get("/billers/WATER01/", {"account_no": "31005678"}).status_code == 404
+    assert client.get("/billers/WATER01/").status_code == 404
+
+
+def test_an_unknown_biller_with_an_account_number_is_not_found(client, water):
+    assert client.get("/billers/NOSUCH/", {"account_no": "31005678"}).status_code == 404
+
+
+def test_an_account_without_open_bills_still_shows_its_masked_holder(client, water):
+    for bill in water["bills"]:
+        Bill.objects.filter(pk=bill.pk).update(status=BillStatus.PAID, amount_paid=bill.amount_due)
+    page = client.get("/billers/WATER01/", {"account_no": "31005678"}).content.decode()
+    assert "张*明" in page and 'name="bill"' not in page
+
+
+def test_the_cached_header_follows_the_visitor_signed_in_and_language(client, water, django_user_model):
+    anonymous = client.get("/billers/WATER01/").content.decode()
+    assert "/accounts/login/" in anonymous and "/accounts/logout/" not in anonymous
+    client.force_login(django_user_model.objects.create_user("xm", "xm@example.com", "Portal-pass-2026"))
+    signed_in = client.get("/billers/WATER01/").content.decode()
+    assert "/accounts/logout/" in signed_in and "/me/accounts/" in signed_in.split("</header>")[0]
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    english = client.get("/billers/WATER01/").content.decode().split("</header>")[0]
+    assert "Sign out" in english and "退出" not in english
+
+
+def test_the_forms_in_the_header_carry_this_visitors_token_and_page(client, water):
+    client.get("/")  # the visitor's CSRF cookie
+    page = client.get("/billers/WATER01/", {"account_no": "31005678"}).content.decode()
+    header = page.split("</header>")[0]
+    assert header.count('name="csrfmiddlewaretoken"') == 2
+    assert 'value="/billers/WATER01/?account_no=31005678"' in header
+
+
+def test_a_lookup_counter_expires_with_its_window(client, water):
+    client.get("/billers/WATER01/", {"account_no": "31005678"})
+    redis = caches["default"]._cache.get_client()
+    keys = redis.keys("*rl:lookup:*")
+    assert len(keys) == 1
+    assert int(redis.get(keys[0])) == 1
+    _limit, window = settings.PORTAL_RATE_LIMITS["lookup"]
+    assert 0 < redis.ttl(keys[0]) <= window + 1
+
+
+def test_the_lookup_query_is_prepared_once_on_the_connection(client, water):
+    for _visit in range(3):
+        client.get("/billers/WATER01/", {"account_no": "31005678"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert len([sql for sql in prepared if "billing_customeraccount" in sql]) == 1
