@@ -265,6 +265,9 @@ CELERY_BEAT_SCHEDULE["portal-query-pending-orders"] = {
     "schedule": crontab(minute="*/5"),
 }
 PORTAL_QUERY_PENDING_AFTER_MINUTES = env_int("PORTAL_QUERY_PENDING_AFTER_MINUTES", 5)
+# How long a payer has to pay an order at the bank: the bank is told (time_expire) and takes no money after
+# it. An order still pending that long (plus the query delay above) is closed: the payer gave up.
+PORTAL_ORDER_TIMEOUT_MINUTES = env_int("PORTAL_ORDER_TIMEOUT_MINUTES", 30)
 # Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
 PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
 PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)
@@ -296,7 +299,6 @@ ALIPAY_APP_ID = env_str("ALIPAY_APP_ID", "")
 ALIPAY_APP_PRIVATE_KEY = env_str("ALIPAY_APP_PRIVATE_KEY", "")
 ALIPAY_PUBLIC_KEY = env_str("ALIPAY_PUBLIC_KEY", "")
 ALIPAY_GATEWAY_URL = env_str("ALIPAY_GATEWAY_URL", "https://openapi.alipay.com/gateway.do")
-ALIPAY_TIMEOUT_EXPRESS = env_str("ALIPAY_TIMEOUT_EXPRESS", "30m")
 if ALIPAY_ENABLED and not (ALIPAY_APP_ID and ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY):
     raise ImproperlyConfigured(
         "ALIPAY_ENABLED needs ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY"

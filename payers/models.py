@@ -1,5 +1,6 @@
 """The people who pay: citizens with a login, and guests identified only by their payments."""
 
+import datetime
 import secrets
 import uuid
 
@@ -82,6 +83,11 @@ class GatewayOrder(models.Model):
 
     def __str__(self) -> str:
         return self.order_no
+
+    @property
+    def expires_at(self):
+        """The end of the payer's time to pay at the bank (the bank is told it and takes no money after)."""
+        return self.created_at + datetime.timedelta(minutes=settings.PORTAL_ORDER_TIMEOUT_MINUTES)
 
 
 class OrderLine(models.Model):
@@ -204,6 +210,7 @@ class SandboxBankTrade(models.Model):
     status = models.CharField(max_length=16, choices=BankTradeStatus.choices, default=BankTradeStatus.WAITING)
     created_at = models.DateTimeField(default=timezone.now)
     paid_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     notify_attempts = models.PositiveIntegerField(default=0)
     notified = models.BooleanField(default=False)
     refunds = models.JSONField(default=list)

@@ -189,8 +189,7 @@ def _apply(order: GatewayOrder | None, notice: PaymentNotice) -> tuple[str, str]
             for line in lines:
                 _settle_line(order, line, notice.trade_ref_for(line.line_no))
     else:
-        order.closed_at = now
-        OrderLine.objects.filter(order=order).update(outcome=LineOutcome.NOT_PAID)
+        _mark_not_paid(order, now)
     order.save(update_fields=["status", "trade_no", "paid_at", "closed_at"])
     record_audit(
         actor=None,
@@ -201,6 +200,26 @@ def _apply(order: GatewayOrder | None, notice: PaymentNotice) -> tuple[str, str]
         late=late,
     )
     return NotificationResult.APPLIED, "late" if late else ""
+
+
+def _mark_not_paid(order: GatewayOrder, now) -> None:
+    order.closed_at = now
+    OrderLine.objects.filter(order=order).update(outcome=LineOutcome.NOT_PAID)
+
+
+def expire_order(*, order_no: str) -> bool:
+    """Close an order the payer abandoned: still pending past its time to pay, which the bank was told and
+    enforces, and the bank had nothing final to say. Should the bank report a payment after all, the
+    notification is still applied (a closed order may become paid). True when this closed it."""
+    with transaction.atomic():
+        order = locks.lock_order_by_no(order_no)
+        if order is None or order.status != OrderStatus.PENDING or order.expires_at > timezone.now():
+            return False
+        order.status = OrderStatus.CLOSED
+        _mark_not_paid(order, timezone.now())
+        order.save(update_fields=["status", "closed_at"])
+        record_audit(actor=None, action="order.expired", target=order, amount=order.amount)
+    return True
 
 
 def _post(order: GatewayOrder, line: OrderLine, trade_ref: str, *, periods: Sequence[str]):
@@ -377,9 +396,12 @@ def start_proxy_checkout(*, batch, user, gateway_code: str) -> GatewayOrder:
 
 def query_pending_orders(*, older_than_minutes: int) -> dict:
     """Ask the bank about orders still pending after a while (a lost or late notification); a verified
-    answer is applied exactly like a notification, so nothing is posted twice."""
-    cutoff = timezone.now() - datetime.timedelta(minutes=older_than_minutes)
-    pending = GatewayOrder.objects.filter(status=OrderStatus.PENDING, created_at__lt=cutoff).order_by(
+    answer is applied exactly like a notification, so nothing is posted twice. An order the bank has
+    nothing final to say about once its time to pay and this delay have passed is closed (`expire_order`),
+    so abandoned orders do not pile up in front of newer ones."""
+    delay = datetime.timedelta(minutes=older_than_minutes)
+    now = timezone.now()
+    pending = GatewayOrder.objects.filter(status=OrderStatus.PENDING, created_at__lt=now - delay).order_by(
         "created_at"
     )
     results: dict[str, int] = {}
@@ -391,5 +413,9 @@ def query_pending_orders(*, older_than_minutes: int) -> dict:
             params = None
         if params:
             result = apply_notification(gateway_code=order.gateway, params=params)
-            results[result] = results.get(result, 0) + 1
+        elif order.expires_at + delay < now and expire_order(order_no=order.order_no):
+            result = "expired"
+        else:
+            continue
+        results[result] = results.get(result, 0) + 1
     return results

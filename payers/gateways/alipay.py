@@ -2,6 +2,7 @@
 (`alipay-sdk-python`): RSA2 (SHA256withRSA) request signatures with the merchant's key, and the
 asynchronous notification verified with Alipay's public key. Off unless ALIPAY_ENABLED is set."""
 
+import zoneinfo
 from decimal import Decimal, InvalidOperation
 
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
@@ -12,6 +13,7 @@ from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundReq
 from alipay.aop.api.request.AlipayTradeWapPayRequest import AlipayTradeWapPayRequest
 from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payers.choices import OrderStatus
@@ -25,6 +27,8 @@ STATUSES = {
     "TRADE_CLOSED": OrderStatus.CLOSED,
     "WAIT_BUYER_PAY": OrderStatus.PENDING,
 }
+
+BEIJING = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
 def _key_body(pem: str) -> str:
@@ -55,7 +59,8 @@ class AlipayGateway(Gateway):
         model.total_amount = f"{order.amount:.2f}"
         model.subject = order.subject
         model.product_code = "QUICK_WAP_WAY"
-        model.timeout_express = settings.ALIPAY_TIMEOUT_EXPRESS
+        # Absolute, in Beijing time: a payer who opens the page late cannot start a fresh 30 minutes.
+        model.time_expire = timezone.localtime(order.expires_at, BEIJING).strftime("%Y-%m-%d %H:%M")
         request = AlipayTradeWapPayRequest(biz_model=model)
         request.notify_url = notify_url
         request.return_url = return_url

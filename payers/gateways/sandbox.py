@@ -61,6 +61,7 @@ class SandboxGateway(Gateway):
                 "sub_orders": ";".join(f"{line.line_no}:{line.amount:.2f}" for line in lines),
                 "notify_url": notify_url,
                 "return_url": return_url,
+                "time_expire": order.expires_at.isoformat(),
             },
             self.key,
         )

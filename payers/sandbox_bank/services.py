@@ -6,6 +6,7 @@ answers "success"), sends the browser back with a signed return, and answers sig
 keeps its own book (`SandboxBankTrade`); the portal never reads that book.
 """
 
+import datetime
 import secrets
 from decimal import Decimal, InvalidOperation
 
@@ -49,6 +50,12 @@ def open_trade(params: dict[str, str]) -> SandboxBankTrade:
         raise BankRefused("bad amounts") from None
     if sub_orders and sum(Decimal(sub["amount"]) for sub in sub_orders) != amount:
         raise BankRefused("sub-orders do not add up")
+    try:
+        expires_at = datetime.datetime.fromisoformat(params["time_expire"]) if params.get("time_expire") else None
+    except ValueError:
+        raise BankRefused("bad time_expire") from None
+    if expires_at is not None and expires_at <= timezone.now():
+        raise BankRefused("the order's time to pay has passed")
     trade, _created = SandboxBankTrade.objects.get_or_create(
         merchant_order_no=params["out_trade_no"],
         defaults={
@@ -58,9 +65,21 @@ def open_trade(params: dict[str, str]) -> SandboxBankTrade:
             "sub_orders": sub_orders,
             "notify_url": params["notify_url"],
             "return_url": params["return_url"],
+            "expires_at": expires_at,
         },
     )
     return trade
+
+
+def _expired(trade: SandboxBankTrade) -> bool:
+    return trade.expires_at is not None and trade.expires_at <= timezone.now()
+
+
+def _close_if_expired(trade: SandboxBankTrade) -> None:
+    """Like a real bank, close a trade nobody paid in its window; it can then never be paid."""
+    if trade.status == BankTradeStatus.WAITING and _expired(trade):
+        trade.status = BankTradeStatus.CLOSED
+        trade.save(update_fields=["status"])
 
 
 def _sub_trades(trade: SandboxBankTrade) -> str:
@@ -74,6 +93,8 @@ def finish_trade(*, trade_no: str, pay: bool) -> SandboxBankTrade:
 
     with transaction.atomic():
         trade = SandboxBankTrade.objects.select_for_update().get(trade_no=trade_no)
+        if _expired(trade):
+            pay = False  # too late: the cashier closes the trade instead of taking the money
         if trade.status == BankTradeStatus.WAITING:
             trade.status = BankTradeStatus.SUCCESS if pay else BankTradeStatus.CLOSED
             trade.paid_at = timezone.now() if pay else None
@@ -154,7 +175,14 @@ def query_api(params: dict[str, str]) -> dict[str, str] | None:
     """The bank's trade query: a finished trade's signed notification content, None while it waits."""
     if not signing.verify(params, _key()):
         return None
-    trade = SandboxBankTrade.objects.filter(merchant_order_no=params.get("out_trade_no", "")).first()
+    with transaction.atomic():
+        trade = (
+            SandboxBankTrade.objects.select_for_update()
+            .filter(merchant_order_no=params.get("out_trade_no", ""))
+            .first()
+        )
+        if trade is not None:
+            _close_if_expired(trade)
     if trade is None or trade.status == BankTradeStatus.WAITING:
         return None
     return notification_params(trade)

@@ -1,6 +1,8 @@
 """The Alipay adapter, offline: request signing and notification verification with locally made keys."""
 
 import base64
+import datetime
+import json
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -68,6 +70,13 @@ def test_the_payment_request_is_signed_with_the_merchants_key(alipay, order, key
     assert order.order_no in params["biz_content"] and '"total_amount":"100.00"' in params["biz_content"]
     content = get_sign_content({k: v for k, v in params.items() if k != "sign"}).encode()
     assert rsa.verify(content, base64.b64decode(params["sign"]), keys["merchant_public"]) == "SHA-256"
+
+
+def test_alipay_is_told_when_the_time_to_pay_ends_in_beijing_time(alipay, order):
+    url = alipay.payment_url(order, notify_url="https://pay.example/n/", return_url="https://pay.example/r/")
+    biz = json.loads(dict(parse_qsl(urlsplit(url).query))["biz_content"])
+    beijing = order.expires_at.astimezone(datetime.timezone(datetime.timedelta(hours=8)))
+    assert biz["time_expire"] == beijing.strftime("%Y-%m-%d %H:%M")
 
 
 def test_a_notification_signed_by_alipay_posts_the_payment(client, alipay, order, keys):

@@ -2,12 +2,14 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 
 from billing.choices import BillStatus, Channel
-from billing.models import Payment
+from billing.models import AuditEvent, Payment
 from billing.services import post_payment
-from payers.choices import LineOutcome, NotificationResult, OrderStatus
-from payers.models import GatewayNotification, OrderLine
+from payers.choices import BankTradeStatus, LineOutcome, NotificationResult, OrderStatus
+from payers.gateways.sandbox import SandboxGateway
+from payers.models import GatewayNotification, GatewayOrder, OrderLine, SandboxBankTrade
 from tests.factories import BranchFactory
 
 pytestmark = pytest.mark.django_db
@@ -215,3 +217,80 @@ def test_an_order_still_waiting_at_the_bank_stays_pending(bank, water):
     assert services.query_pending_orders(older_than_minutes=5) == {}
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING
+
+
+def _age(order, minutes: int, *, at_the_bank: bool = True) -> None:
+    """Move an order (and the bank's trade for it) `minutes` into the past."""
+    delta = datetime.timedelta(minutes=minutes)
+    type(order).objects.filter(pk=order.pk).update(created_at=F("created_at") - delta)
+    if at_the_bank:
+        SandboxBankTrade.objects.filter(merchant_order_no=order.order_no).update(
+            expires_at=F("expires_at") - delta
+        )
+
+
+def test_the_bank_is_told_the_time_to_pay_and_keeps_it(client, bank, water, settings):
+    order = guest_checkout(bank, water)
+    assert bank.trade(order).expires_at == order.expires_at
+    assert order.expires_at == order.created_at + datetime.timedelta(
+        minutes=settings.PORTAL_ORDER_TIMEOUT_MINUTES
+    )
+    _age(order, settings.PORTAL_ORDER_TIMEOUT_MINUTES + 1)
+    bank.pay(order)  # the payer comes back to the cashier page too late
+    assert bank.trade(order).status == BankTradeStatus.CLOSED
+    assert Payment.objects.count() == 0
+
+
+def test_a_payment_page_opened_after_the_time_to_pay_is_refused_by_the_bank(client, water, settings):
+    response = client.post("/checkout/", {"biller": "WATER01", "account_no": "31005678", "all": "1"})
+    order = GatewayOrder.objects.get()
+    _age(order, settings.PORTAL_ORDER_TIMEOUT_MINUTES + 1, at_the_bank=False)
+    order.refresh_from_db()
+    late = client.get(
+        SandboxGateway().payment_url(
+            order, notify_url="http://testserver/n/", return_url="http://testserver/r/"
+        )
+    )
+    assert response.status_code == 302 and late.status_code == 400
+    assert SandboxBankTrade.objects.count() == 0
+
+
+def test_an_abandoned_order_is_closed_once_the_bank_says_its_trade_closed(bank, water, settings):
+    from payers import services
+
+    order = guest_checkout(bank, water)  # the payer reaches the cashier page, then closes the tab
+    _age(order, settings.PORTAL_ORDER_TIMEOUT_MINUTES + 10)
+    assert services.query_pending_orders(older_than_minutes=5) == {NotificationResult.APPLIED: 1}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CLOSED and order.closed_at is not None
+    assert set(order.lines.values_list("outcome", flat=True)) == {LineOutcome.NOT_PAID}
+    assert services.query_pending_orders(older_than_minutes=5) == {}
+
+
+def test_an_order_that_never_reached_the_bank_expires_and_is_audited(client, water, settings):
+    from payers import services
+
+    client.post("/checkout/", {"biller": "WATER01", "account_no": "31005678", "all": "1"})
+    order = GatewayOrder.objects.get()
+    _age(order, settings.PORTAL_ORDER_TIMEOUT_MINUTES + 1, at_the_bank=False)
+    assert services.query_pending_orders(older_than_minutes=5) == {}  # its time to pay, plus the delay
+    _age(order, 5, at_the_bank=False)
+    assert services.query_pending_orders(older_than_minutes=5) == {"expired": 1}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CLOSED
+    assert AuditEvent.objects.filter(action="order.expired", target_id=str(order.pk)).count() == 1
+    page = client.get(f"/orders/{order.access_token}/")
+    assert not page.context["pending"]
+
+
+def test_money_the_bank_took_after_the_portal_gave_up_is_still_posted(bank, water, settings):
+    from payers import services
+
+    order = guest_checkout(bank, water)
+    _age(order, settings.PORTAL_ORDER_TIMEOUT_MINUTES + 10, at_the_bank=False)  # the clocks disagree
+    assert services.query_pending_orders(older_than_minutes=5) == {"expired": 1}
+    bank.pay(order)  # the bank still let the payer pay
+    assert bank.notify(order).content == b"success"
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert Payment.objects.count() == 1
