@@ -268,6 +268,8 @@ PORTAL_QUERY_PENDING_AFTER_MINUTES = env_int("PORTAL_QUERY_PENDING_AFTER_MINUTES
 # How long a payer has to pay an order at the bank: the bank is told (time_expire) and takes no money after
 # it. An order still pending that long (plus the query delay above) is closed: the payer gave up.
 PORTAL_ORDER_TIMEOUT_MINUTES = env_int("PORTAL_ORDER_TIMEOUT_MINUTES", 30)
+# An order with more receipts than this gets its one-PDF download built by a task, with a progress page.
+PORTAL_INLINE_RECEIPTS_MAX = env_int("PORTAL_INLINE_RECEIPTS_MAX", 100)
 # Orders with more lines than this (batch proxy payments) are posted by a Celery task after the notification.
 PORTAL_INLINE_SETTLE_MAX_LINES = env_int("PORTAL_INLINE_SETTLE_MAX_LINES", 20)
 PROXY_BATCH_MAX_ROWS = env_int("PROXY_BATCH_MAX_ROWS", 5000)

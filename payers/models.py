@@ -245,3 +245,37 @@ class ProxyBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_name} ({len(self.rows)})"
+
+
+class ReceiptBundle(models.Model):
+    """Every receipt of a big order (a proxy batch pays for thousands of residents) in one PDF. A task builds
+    it with visible progress: thousands of pages take longer than a request may."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Being built")
+        DONE = "done", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    order = models.OneToOneField(GatewayOrder, on_delete=models.PROTECT, related_name="receipt_bundle")
+    language = models.CharField(_("language"), max_length=10)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    pages_total = models.PositiveIntegerField(_("pages"), default=0)
+    pages_done = models.PositiveIntegerField(_("pages built"), default=0)
+    data = models.BinaryField(_("PDF"), editable=False, default=b"")
+    message = models.CharField(_("message"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("receipt bundle")
+        verbose_name_plural = _("receipt bundles")
+
+    def __str__(self) -> str:
+        return f"{self.order.order_no} ({self.pages_total})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return min(99, self.pages_done * 100 // self.pages_total) if self.pages_total else 0

@@ -6,7 +6,7 @@ bring the glyphs), so Chinese renders on a fresh machine without any system CJK 
 
 import io
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -105,8 +105,11 @@ def receipt_lines(payment) -> list[tuple[str, str]]:
     return rows
 
 
-def receipts_pdf(items: Iterable[tuple[object, str, str]]) -> bytes:
-    """One A5 page per payment. `items` holds (payment, verification URL, verification code)."""
+def receipts_pdf(
+    items: Iterable[tuple[object, str, str]], on_page: Callable[[int], None] | None = None
+) -> bytes:
+    """One A5 page per payment. `items` holds (payment, verification URL, verification code); `on_page` hears
+    the number of pages drawn so far after each one."""
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=A5, pageCompression=1)
     pdf.setTitle(_("Electronic payment receipt"))
@@ -129,5 +132,7 @@ def receipts_pdf(items: Iterable[tuple[object, str, str]]) -> bytes:
         pdf.drawString(50 * mm, 35 * mm, verify_url[:70])
         pdf.drawString(50 * mm, 28 * mm, _("Verification code: %(code)s") % {"code": code})
         pdf.showPage()
+        if on_page is not None:
+            on_page(pdf.getPageNumber() - 1)
     pdf.save()
     return buffer.getvalue()

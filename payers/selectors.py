@@ -10,6 +10,7 @@ import psycopg
 from django.core import signing
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
+from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
@@ -17,7 +18,7 @@ from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Paymen
 from billing.paylinks import bill_id_from_token
 from billing.rules import account_no_is_valid, normalize_account_no
 from payers.exceptions import PortalError
-from payers.models import BoundAccount, GatewayOrder, OrderLine, ProxyBatch
+from payers.models import BoundAccount, GatewayOrder, OrderLine, ProxyBatch, ReceiptBundle
 
 _RECEIPT_SALT = "payers.receipt.v1"
 _VERIFY_SALT = "payers.receipt-verify.v1"
@@ -237,6 +238,13 @@ def payment_for_receipt_token(token: str) -> Payment | None:
     )
 
 
+def verification_path(payment: Payment) -> tuple[str, str]:
+    """Where a receipt's QR code leads (the verification page, which shows only what the receipt does) and
+    the code printed beside it."""
+    code = verification_code(payment.receipt_no)
+    return reverse("payers:verify", args=[payment.receipt_no, code]), code
+
+
 def verification_code(receipt_no: str) -> str:
     """A short code printed with the receipt number (both are needed to check a receipt): 10 base-32
     characters of an HMAC, easy to read out and type."""
@@ -324,3 +332,12 @@ def order_payments(order: GatewayOrder) -> list[Payment]:
         .prefetch_related("allocations__bill")
         .order_by("order_line__line_no")
     )
+
+
+def receipt_bundle_of(order: GatewayOrder) -> ReceiptBundle | None:
+    """The order's bundle without its PDF (megabytes): what the progress page shows."""
+    return ReceiptBundle.objects.defer("data").filter(order=order).first()
+
+
+def order_receipt_count(order: GatewayOrder) -> int:
+    return order.lines.filter(payment__isnull=False).count()

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from billing.audit import record_audit
 from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Channel, PaymentMode
@@ -20,7 +20,7 @@ from payers.choices import ORDER_TRANSITIONS, LineOutcome, NotificationResult, O
 from payers.exceptions import GatewayError, PortalError
 from payers.gateways import get_gateway
 from payers.gateways.base import PaymentNotice
-from payers.models import BoundAccount, GatewayNotification, GatewayOrder, OrderLine, Payer
+from payers.models import BoundAccount, GatewayNotification, GatewayOrder, OrderLine, Payer, ReceiptBundle
 
 
 @dataclass(frozen=True)
@@ -419,3 +419,57 @@ def query_pending_orders(*, older_than_minutes: int) -> dict:
             continue
         results[result] = results.get(result, 0) + 1
     return results
+
+
+def request_receipt_bundle(*, order: GatewayOrder, language: str) -> ReceiptBundle:
+    """Have every receipt of a big order built into one PDF by a task. Asking again while it is queued,
+    being built or ready changes nothing; a failed build starts again."""
+    from payers import tasks
+
+    with transaction.atomic():
+        locks.lock_order_by_no(order.order_no)  # two clicks at once start one build
+        bundle, created = ReceiptBundle.objects.defer("data").get_or_create(
+            order=order, defaults={"language": language}
+        )
+        if not created and bundle.status != ReceiptBundle.Status.FAILED:
+            return bundle
+        bundle.status, bundle.pages_done, bundle.message = ReceiptBundle.Status.QUEUED, 0, ""
+        bundle.save(update_fields=["status", "pages_done", "message"])
+        record_audit(actor=None, action="receipt_bundle.requested", target=order, retry=not created)
+        bundle_id = bundle.pk
+        transaction.on_commit(lambda: tasks.build_receipt_bundle.delay(bundle_id))
+    return bundle
+
+
+def build_receipt_bundle(*, bundle_id: int) -> dict:
+    """Draw one page per receipt, saving progress every few pages; the PDF is kept with the bundle."""
+    from payers import receipts, selectors
+
+    bundle = ReceiptBundle.objects.defer("data").select_related("order").get(pk=bundle_id)
+    if bundle.status not in (ReceiptBundle.Status.QUEUED, ReceiptBundle.Status.RUNNING):
+        return {"status": bundle.status}
+    payments = selectors.order_payments(bundle.order)
+    bundle.status, bundle.pages_total, bundle.pages_done = ReceiptBundle.Status.RUNNING, len(payments), 0
+    bundle.save(update_fields=["status", "pages_total", "pages_done"])
+
+    def progress(pages: int) -> None:
+        if pages % 100 == 0:
+            ReceiptBundle.objects.filter(pk=bundle_id).update(pages_done=pages)
+
+    site = settings.SITE_URL.rstrip("/")
+    try:
+        with translation.override(bundle.language):
+            items = []
+            for payment in payments:
+                path, code = selectors.verification_path(payment)
+                items.append((payment, site + path, code))
+            data = receipts.receipts_pdf(items, on_page=progress)
+    except Exception as error:
+        ReceiptBundle.objects.filter(pk=bundle_id).update(
+            status=ReceiptBundle.Status.FAILED, message=str(error)[:500], finished_at=timezone.now()
+        )
+        raise
+    ReceiptBundle.objects.filter(pk=bundle_id).update(
+        status=ReceiptBundle.Status.DONE, data=data, pages_done=len(payments), finished_at=timezone.now()
+    )
+    return {"status": ReceiptBundle.Status.DONE, "pages": len(payments), "bytes": len(data)}

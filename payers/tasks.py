@@ -65,3 +65,8 @@ def query_pending_orders() -> dict:
     from django.conf import settings
 
     return services.query_pending_orders(older_than_minutes=settings.PORTAL_QUERY_PENDING_AFTER_MINUTES)
+
+
+@shared_task(acks_late=True)
+def build_receipt_bundle(bundle_id: int) -> dict:
+    return services.build_receipt_bundle(bundle_id=bundle_id)

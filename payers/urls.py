@@ -26,5 +26,9 @@ urlpatterns = [
     path("me/proxy/", views.proxy_upload, name="proxy_upload"),
     path("me/proxy/<uuid:public_id>/", views.proxy_batch, name="proxy_batch"),
     path("orders/<str:token>/receipts.pdf", views.order_receipts_pdf, name="order_receipts_pdf"),
+    path("orders/<str:token>/receipts/", views.order_receipts, name="order_receipts"),
+    path(
+        "orders/<str:token>/receipts/download/", views.order_receipts_download, name="order_receipts_download"
+    ),
     path("elderly-mode/", views.elderly_mode, name="elderly_mode"),
 ]

@@ -10,6 +10,7 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, Streaming
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -243,8 +244,8 @@ def bank_return(request, gateway_code):
 
 
 def _verify_link(request, payment):
-    code = selectors.verification_code(payment.receipt_no)
-    return request.build_absolute_uri(reverse("payers:verify", args=[payment.receipt_no, code])), code
+    path, code = selectors.verification_path(payment)
+    return request.build_absolute_uri(path), code
 
 
 def receipt_page(request, token):
@@ -493,14 +494,49 @@ def proxy_batch(request, public_id):
 
 
 def order_receipts_pdf(request, token):
-    """Every receipt of an order in one multi-page PDF: one page per resident of a proxy batch."""
+    """Every receipt of an order in one multi-page PDF: one page per resident of a proxy batch. A big order's
+    PDF is built by a task instead (order_receipts)."""
     order = selectors.order_for_token(token)
     if order is None:
         raise Http404
+    if selectors.order_receipt_count(order) > settings.PORTAL_INLINE_RECEIPTS_MAX:
+        return redirect("payers:order_receipts", token=token)
     payments = selectors.order_payments(order)
     if not payments:
         raise Http404
     items = [(payment, *_verify_link(request, payment)) for payment in payments]
     response = HttpResponse(receipts.receipts_pdf(items), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="receipts-{order.order_no}.pdf"'
+    return response
+
+
+def order_receipts(request, token):
+    """A big order's receipts: ask for the PDF, watch it being built, download it."""
+    order = selectors.order_for_token(token)
+    if order is None or not selectors.order_receipt_count(order):
+        raise Http404
+    if request.method == "POST":
+        services.request_receipt_bundle(order=order, language=get_language())
+        return redirect("payers:order_receipts", token=token)
+    bundle = selectors.receipt_bundle_of(order)
+    return render(
+        request,
+        "payers/order_receipts.html",
+        {
+            "order": order,
+            "bundle": bundle,
+            "count": selectors.order_receipt_count(order),
+            "working": bundle is not None and bundle.status in ("queued", "running"),
+        },
+    )
+
+
+def order_receipts_download(request, token):
+    order = selectors.order_for_token(token)
+    bundle = selectors.receipt_bundle_of(order) if order else None
+    if bundle is None or bundle.status != bundle.Status.DONE:
+        raise Http404
+    data = type(bundle).objects.values_list("data", flat=True).get(pk=bundle.pk)
+    response = HttpResponse(bytes(data), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="receipts-{order.order_no}.pdf"'
     return response

@@ -51,7 +51,9 @@ def open_trade(params: dict[str, str]) -> SandboxBankTrade:
     if sub_orders and sum(Decimal(sub["amount"]) for sub in sub_orders) != amount:
         raise BankRefused("sub-orders do not add up")
     try:
-        expires_at = datetime.datetime.fromisoformat(params["time_expire"]) if params.get("time_expire") else None
+        expires_at = (
+            datetime.datetime.fromisoformat(params["time_expire"]) if params.get("time_expire") else None
+        )
     except ValueError:
         raise BankRefused("bad time_expire") from None
     if expires_at is not None and expires_at <= timezone.now():

@@ -4,8 +4,9 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from billing.models import Bill, CustomerAccount, Payment
-from payers.models import GatewayOrder, ProxyBatch
+from billing.models import AuditEvent, Bill, CustomerAccount, Payment
+from payers import receipts
+from payers.models import GatewayOrder, ProxyBatch, ReceiptBundle
 from tests.factories import BillerFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,30 +60,91 @@ def test_a_3000_row_file_is_checked_quickly_with_row_numbered_errors(client, off
     assert not GatewayOrder.objects.exists()  # refused while rows have errors
 
 
-def test_a_valid_batch_is_paid_in_one_checkout_with_one_receipt_per_resident(
-    client, officer, pension, bank, django_capture_on_commit_callbacks
-):
-    residents(pension, 60)
+def pay_batch(client, officer, pension, bank, capture, residents_count=60) -> GatewayOrder:
+    """Upload a clean batch, pay it at the sandbox bank and post it (by the task a big order gets)."""
+    residents(pension, residents_count)
     upload(
         client,
         pension,
-        "\n".join(["account_no,amount,name"] + [f"{60000000 + i},300.00,R{i}" for i in range(60)]),
+        "\n".join(
+            ["account_no,amount,name"] + [f"{60000000 + i},300.00,R{i}" for i in range(residents_count)]
+        ),
     )
     batch = ProxyBatch.objects.get()
-    assert batch.error_count == 0 and batch.total == Decimal("18000.00")
+    assert batch.error_count == 0 and batch.total == Decimal("300.00") * residents_count
     response = client.post(f"/me/proxy/{batch.public_id}/")
     assert response.url.startswith("/sandbox-bank/gateway/")
     client.get(response.url)
     order = GatewayOrder.objects.get()
-    assert order.lines.count() == 60
+    assert order.lines.count() == residents_count
     bank.pay(order)
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         bank.notify(order)  # more lines than PORTAL_INLINE_SETTLE_MAX_LINES: posted by the task
+    return order
+
+
+def test_a_valid_batch_is_paid_in_one_checkout_with_one_receipt_per_resident(
+    client, officer, pension, bank, django_capture_on_commit_callbacks
+):
+    order = pay_batch(client, officer, pension, bank, django_capture_on_commit_callbacks)
     assert Payment.objects.filter(payer__user=officer).count() == 60
     assert len({p.idempotency_key for p in Payment.objects.all()}) == 60
     pdf = client.get(f"/orders/{order.access_token}/receipts.pdf")
     assert pdf["Content-Type"] == "application/pdf"
     assert pdf.content.count(b"/Type /Page\n") == 60
+
+
+def test_a_big_batchs_receipts_are_built_by_a_task_with_progress(
+    client, officer, pension, bank, django_capture_on_commit_callbacks, settings
+):
+    settings.PORTAL_INLINE_RECEIPTS_MAX = 20
+    order = pay_batch(client, officer, pension, bank, django_capture_on_commit_callbacks)
+    page_url = f"/orders/{order.access_token}/receipts/"
+    assert client.get(f"/orders/{order.access_token}/receipts.pdf").url == page_url
+    assert 'method="post"' in client.get(page_url).content.decode()  # nothing built until asked
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert client.post(page_url).url == page_url
+    working = client.get(page_url)
+    assert working.context["working"] and 'http-equiv="refresh"' in working.content.decode()
+    with django_capture_on_commit_callbacks(execute=False) as again:
+        client.post(page_url)  # a second click while it is queued starts nothing more
+    assert len(queued) == 1 and len(again) == 0
+    queued[0]()  # the task runs
+    bundle = ReceiptBundle.objects.get()
+    assert bundle.status == ReceiptBundle.Status.DONE and bundle.pages_done == 60 and bundle.percent == 100
+    done = client.get(page_url).content.decode()
+    assert f"/orders/{order.access_token}/receipts/download/" in done and "refresh" not in done
+    pdf = client.get(f"/orders/{order.access_token}/receipts/download/")
+    assert pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.count(b"/Type /Page\n") == 60
+    assert AuditEvent.objects.filter(action="receipt_bundle.requested").count() == 1
+
+
+def test_a_failed_receipt_build_is_reported_and_can_be_started_again(
+    client, officer, pension, bank, django_capture_on_commit_callbacks, settings, monkeypatch
+):
+    settings.PORTAL_INLINE_RECEIPTS_MAX = 20
+    order = pay_batch(client, officer, pension, bank, django_capture_on_commit_callbacks, residents_count=25)
+    page_url = f"/orders/{order.access_token}/receipts/"
+
+    def broken(items, on_page=None):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(receipts, "receipts_pdf", broken)
+    with pytest.raises(OSError), django_capture_on_commit_callbacks(execute=True):
+        client.post(page_url)
+    assert ReceiptBundle.objects.get().status == ReceiptBundle.Status.FAILED
+    assert client.get(f"/orders/{order.access_token}/receipts/download/").status_code == 404
+    assert "msg-error" in client.get(page_url).content.decode()
+    monkeypatch.undo()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(page_url)
+    assert ReceiptBundle.objects.get().status == ReceiptBundle.Status.DONE
+
+
+def test_another_orders_token_gets_no_receipts(client, officer):
+    assert client.get("/orders/not-a-token/receipts/").status_code == 404
+    assert client.get("/orders/not-a-token/receipts/download/").status_code == 404
 
 
 def test_another_citizens_batch_is_not_found(client, officer, pension, django_user_model):
