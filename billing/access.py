@@ -73,6 +73,8 @@ PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
         "billing.customeraccount": EDIT,
         "billing.bill": EDIT,
         "billing.payment": VIEW,
+        # Online payments to the biller's accounts, including late ones kept as credit or refunded.
+        "payers.orderline": VIEW,
     },
     roles.BRANCH_SUPERVISOR: {
         "branches.branch": VIEW,

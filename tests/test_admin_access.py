@@ -20,6 +20,7 @@ from billing.models import AuditEvent, Bill, BillerStaff, JournalEntry, LedgerAc
 from billing.services import post_payment
 from branches.choices import BranchRole
 from branches.models import BranchStaff
+from payers.models import GatewayOrder, OrderLine
 from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory, PayerFactory
 
 pytestmark = pytest.mark.django_db
@@ -277,7 +278,15 @@ class TestChangelists:
     def test_admin_index_shows_an_operator_only_its_biller_data(self, client, world):
         response = login(client, world, "bob").get(reverse("admin:index"))
         shown = {model["object_name"] for app in response.context["app_list"] for model in app["models"]}
-        assert shown == {"Biller", "CustomerAccount", "Bill", "Payment", "BillImportJob", "FeeSchedule"}
+        assert shown == {
+            "Biller",
+            "CustomerAccount",
+            "Bill",
+            "Payment",
+            "BillImportJob",
+            "FeeSchedule",
+            "OrderLine",
+        }
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):
         response = login(client, world, "dave").get(changelist_url(Payment))
@@ -462,3 +471,23 @@ class TestQueryCounts:
         with CaptureQueriesContext(connection) as after:
             assert client.get(url).status_code == 200
         assert len(after) == len(before)
+
+
+class TestOnlineOrderLines:
+    def test_operator_sees_only_its_billers_lines_of_a_shared_order(self, client, world):
+        order = GatewayOrder.objects.create(
+            gateway="SANDBOX", kind="bills", amount="30.00", subject="甲水务、乙水务"
+        )
+        line_a = OrderLine.objects.create(
+            order=order, line_no=1, biller=world["biller_a"], account=world["account_a"], amount="10.00"
+        )
+        OrderLine.objects.create(
+            order=order, line_no=2, biller=world["biller_b"], account=world["account_b"], amount="20.00"
+        )
+        response = login(client, world, "bob").get(changelist_url(OrderLine), {"q": order.order_no})
+        assert list(response.context["cl"].result_list) == [line_a]
+        assert "22220002" not in response.text
+        assert login(client, world, "bob").get(admin_url(line_a)).status_code == 200
+        other = OrderLine.objects.get(line_no=2)
+        assert login(client, world, "bob").get(admin_url(other)).status_code in {302, 403, 404}
+        assert login(client, world, "bob").get(changelist_url(GatewayOrder)).status_code == 403
