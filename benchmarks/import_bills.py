@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchdb import ensure_database
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 30.0
 TARGET_RSS_MB = 500.0
@@ -82,7 +84,7 @@ def configure(args):
         LOG_LEVEL="WARNING",
     )
     sys.path.insert(0, str(PROJECT_ROOT))
-    _create_database(config)
+    ensure_database(config)
     import django
 
     django.setup()
@@ -100,13 +102,6 @@ def _connect(config, dbname):
         dbname=dbname,
         autocommit=True,
     )
-
-
-def _create_database(config):
-    with _connect(config, "postgres") as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{config["NAME"]}"')
 
 
 def reset():

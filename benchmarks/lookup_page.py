@@ -30,6 +30,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import dj_database_url
+from benchdb import ensure_database
 from procstat import children_cpu_seconds, machine_busy_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -69,16 +71,6 @@ def bench_env(database_url: str) -> dict:
         PYTHONPATH=str(PROJECT_ROOT),
     )
     return env
-
-
-def ensure_database(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(env: dict, accounts: int) -> tuple[int, list[str]]:
@@ -237,7 +229,7 @@ def main(argv=None) -> int:
     if "bench" not in database_url.rsplit("/", 1)[1]:
         print("refused: the bench database's name must contain 'bench'", file=sys.stderr)
         return 2
-    ensure_database(database_url)
+    ensure_database(dj_database_url.parse(database_url))
     env = bench_env(database_url)
     biller_id, numbers = seed(env, args.accounts)
     base = f"http://127.0.0.1:{args.port}"

@@ -35,6 +35,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from benchdb import ensure_database
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_api"
 TABLES = (
@@ -103,20 +105,6 @@ def configure(url: str) -> dict:
 
     django.setup()
     return config
-
-
-def ensure_database(config: dict) -> None:
-    import psycopg
-
-    with psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone():
-            conn.execute(f'CREATE DATABASE "{config["NAME"]}"')
 
 
 def seed(payments: int) -> tuple[list[str], list[str], str, str]:

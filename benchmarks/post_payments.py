@@ -31,6 +31,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from benchdb import ensure_database
 from procstat import machine_busy_seconds, proc_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,7 @@ def hold_run_lock(config: dict):
 
     Returns the connection holding it; the lock goes when the process exits. Forked workers leave through
     os._exit, so they never close (and release) the parent's connection."""
+    ensure_database(config)
     conn = connect_admin(config, config["NAME"])
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK_KEY]).fetchone()[0]:
         print(f"Another benchmark is running on {config['NAME']}; try again when it ends.", file=sys.stderr)

@@ -32,6 +32,8 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from benchdb import ensure_database
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 20.0
 TARGET_PEAK_BYTES = 1024**3
@@ -73,17 +75,8 @@ def configure_django() -> dict:
     if config["ENGINE"] != "django.db.backends.postgresql" or "bench" not in config["NAME"]:
         print(f"Refusing {url!r}: PostgreSQL with 'bench' in the name only (tables are truncated).")
         sys.exit(2)
-    import psycopg
 
-    with psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or "postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone():
-            admin.execute(f'CREATE DATABASE "{config["NAME"]}"')
+    ensure_database(config)
     os.environ["DATABASE_URL"] = url
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ.setdefault("DEBUG", "false")
