@@ -339,5 +339,15 @@ def receipt_bundle_of(order: GatewayOrder) -> ReceiptBundle | None:
     return ReceiptBundle.objects.defer("data").filter(order=order).first()
 
 
+def receipt_bundle_pdf(order: GatewayOrder) -> bytes | None:
+    """The order's finished bundle PDF, or None while there is none."""
+    data = (
+        ReceiptBundle.objects.filter(order=order, status=ReceiptBundle.Status.DONE)
+        .values_list("data", flat=True)
+        .first()
+    )
+    return bytes(data) if data is not None else None
+
+
 def order_receipt_count(order: GatewayOrder) -> int:
     return order.lines.filter(payment__isnull=False).count()

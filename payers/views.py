@@ -513,7 +513,8 @@ def order_receipts_pdf(request, token):
 def order_receipts(request, token):
     """A big order's receipts: ask for the PDF, watch it being built, download it."""
     order = selectors.order_for_token(token)
-    if order is None or not selectors.order_receipt_count(order):
+    count = selectors.order_receipt_count(order) if order else 0
+    if not count:
         raise Http404
     if request.method == "POST":
         services.request_receipt_bundle(order=order, language=get_language())
@@ -525,7 +526,7 @@ def order_receipts(request, token):
         {
             "order": order,
             "bundle": bundle,
-            "count": selectors.order_receipt_count(order),
+            "count": count,
             "working": bundle is not None and bundle.status in ("queued", "running"),
         },
     )
@@ -533,10 +534,9 @@ def order_receipts(request, token):
 
 def order_receipts_download(request, token):
     order = selectors.order_for_token(token)
-    bundle = selectors.receipt_bundle_of(order) if order else None
-    if bundle is None or bundle.status != bundle.Status.DONE:
+    data = selectors.receipt_bundle_pdf(order) if order else None
+    if data is None:
         raise Http404
-    data = type(bundle).objects.values_list("data", flat=True).get(pk=bundle.pk)
-    response = HttpResponse(bytes(data), content_type="application/pdf")
+    response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="receipts-{order.order_no}.pdf"'
     return response

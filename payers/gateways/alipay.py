@@ -59,7 +59,7 @@ class AlipayGateway(Gateway):
         model.total_amount = f"{order.amount:.2f}"
         model.subject = order.subject
         model.product_code = "QUICK_WAP_WAY"
-        # Absolute, in Beijing time: a payer who opens the page late cannot start a fresh 30 minutes.
+        # Absolute, in Beijing time: a payer who opens the page late does not get a fresh window.
         model.time_expire = timezone.localtime(order.expires_at, BEIJING).strftime("%Y-%m-%d %H:%M")
         request = AlipayTradeWapPayRequest(biz_model=model)
         request.notify_url = notify_url

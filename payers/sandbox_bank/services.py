@@ -56,6 +56,8 @@ def open_trade(params: dict[str, str]) -> SandboxBankTrade:
         )
     except ValueError:
         raise BankRefused("bad time_expire") from None
+    if expires_at is not None and timezone.is_naive(expires_at):
+        raise BankRefused("time_expire needs a UTC offset")
     if expires_at is not None and expires_at <= timezone.now():
         raise BankRefused("the order's time to pay has passed")
     trade, _created = SandboxBankTrade.objects.get_or_create(
