@@ -294,3 +294,24 @@ def test_money_the_bank_took_after_the_portal_gave_up_is_still_posted(bank, wate
     order.refresh_from_db()
     assert order.status == OrderStatus.PAID
     assert Payment.objects.count() == 1
+
+
+def test_the_bank_refuses_a_time_to_pay_without_a_utc_offset(client, water):
+    from django.conf import settings as django_settings
+
+    from payers.gateways import signing
+
+    params = signing.signed(
+        {
+            "merchant_id": django_settings.SANDBOX_BANK_MERCHANT_ID,
+            "out_trade_no": "X1",
+            "total_amount": "10.00",
+            "subject": "x",
+            "notify_url": "http://testserver/n/",
+            "return_url": "http://testserver/r/",
+            "time_expire": "2099-01-01T00:00:00",
+        },
+        django_settings.SANDBOX_BANK_KEY,
+    )
+    assert client.get("/sandbox-bank/gateway/", params).status_code == 400
+    assert SandboxBankTrade.objects.count() == 0
