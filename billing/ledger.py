@@ -15,6 +15,7 @@ from django.utils import timezone
 from billing.choices import Channel, EntryKind, LedgerAccountKind
 from billing.models import Biller, JournalEntry, JournalLine, LedgerAccount, Payment
 from billing.money import CENT, ZERO
+from billing.plain_sql import columns, model_from_row
 
 
 class UnbalancedEntry(ValueError):
@@ -53,10 +54,8 @@ def collection_account(*, channel: str, branch=None) -> LedgerAccount:
     return account
 
 
-_ACCOUNT_ATTNAMES = [field.attname for field in LedgerAccount._meta.concrete_fields]
 _ACCOUNTS_BY_CODE_SQL = (
-    f"SELECT {', '.join(field.column for field in LedgerAccount._meta.concrete_fields)} "
-    "FROM billing_ledgeraccount WHERE code IN (%s, %s)"
+    f"SELECT {columns(LedgerAccount, 'l')} FROM billing_ledgeraccount l WHERE l.code IN (%s, %s)"
 )
 
 
@@ -67,8 +66,7 @@ def payment_accounts(*, channel: str, branch, biller: Biller) -> tuple[LedgerAcc
     with connection.cursor() as cursor:
         cursor.execute(_ACCOUNTS_BY_CODE_SQL, [collection_code, payable_code])
         found = {
-            account.code: account
-            for account in (LedgerAccount.from_db(connection.alias, _ACCOUNT_ATTNAMES, row) for row in cursor)
+            account.code: account for account in (model_from_row(LedgerAccount, row)[0] for row in cursor)
         }
     collection = found.get(collection_code) or collection_account(channel=channel, branch=branch)
     payable = found.get(payable_code) or payable_account(biller)

@@ -13,27 +13,20 @@ from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES
 from billing.models import Bill, Biller, CustomerAccount, Payment
+from billing.plain_sql import columns, model_from_row
 
 PLAIN_SQL_VENDORS = {"postgresql"}
 
 
-def _columns(model, alias: str) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
-
-
-def _attnames(model) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
-
-
 _ACCOUNT_WITH_BILLER_SQL = f"""
-SELECT {_columns(CustomerAccount, "a")}, {_columns(Biller, "b")}
+SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")}
 FROM billing_customeraccount a JOIN billing_biller b ON b.id = a.biller_id
 WHERE b.code = %s AND a.account_no = %s
 FOR UPDATE OF a
 """
 
 _PAYABLE_BILLS_SQL = f"""
-SELECT {_columns(Bill, "bill")} FROM billing_bill bill
+SELECT {columns(Bill, "bill")} FROM billing_bill bill
 WHERE bill.account_id = %s AND bill.status = ANY(%s)
 ORDER BY bill.due_date, bill.period, bill.id
 FOR UPDATE
@@ -53,9 +46,8 @@ def lock_customer_account(*, biller_code: str, account_no: str) -> CustomerAccou
             row = cursor.fetchone()
         if row is None:
             return None
-        split = len(CustomerAccount._meta.concrete_fields)
-        account = CustomerAccount.from_db(connection.alias, _attnames(CustomerAccount), row[:split])
-        account.biller = Biller.from_db(connection.alias, _attnames(Biller), row[split:])
+        account, end = model_from_row(CustomerAccount, row)
+        account.biller, _end = model_from_row(Biller, row, end)
         return account
     return (
         CustomerAccount.objects.select_for_update(of=("self",))
@@ -74,8 +66,7 @@ def lock_payable_bills(account: CustomerAccount) -> list[Bill]:
     if connection.vendor in PLAIN_SQL_VENDORS:
         with connection.cursor() as cursor:
             cursor.execute(_PAYABLE_BILLS_SQL, [account.pk, list(PAYABLE_BILL_STATUSES)])
-            names = _attnames(Bill)
-            return [Bill.from_db(connection.alias, names, row) for row in cursor.fetchall()]
+            return [model_from_row(Bill, row)[0] for row in cursor.fetchall()]
     return list(
         Bill.objects.select_for_update()
         .filter(account=account, status__in=PAYABLE_BILL_STATUSES)

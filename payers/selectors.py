@@ -3,12 +3,9 @@ checks what the visitor may see: a guest holds unguessable tokens, a citizen see
 
 import base64
 import datetime
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psycopg
 from django.core import signing
-from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
@@ -16,6 +13,7 @@ from django.utils.crypto import salted_hmac
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
 from billing.paylinks import bill_id_from_token
+from billing.plain_sql import columns, model_from_row, prepared_cursor
 from billing.rules import account_no_is_valid, normalize_account_no
 from payers.exceptions import PortalError
 from payers.models import BoundAccount, GatewayOrder, OrderLine, ProxyBatch, ReceiptBundle
@@ -58,18 +56,6 @@ def category_by_code(code: str) -> BillerCategory | None:
     return BillerCategory.objects.filter(code=code).first() if code else None
 
 
-def _columns(model, alias: str) -> str:
-    return ", ".join(f'{alias}."{field.column}"' for field in model._meta.concrete_fields)
-
-
-def _from_row(model, row, start: int):
-    """A model instance from its concrete fields' columns in `row` at `start`, and where the next model
-    begins: the portal's busiest reads are plain SQL, and this turns their rows back into models."""
-    fields = [field.attname for field in model._meta.concrete_fields]
-    end = start + len(fields)
-    return model.from_db(connection.alias, fields, row[start:end]), end
-
-
 # Plain SQL for the lookup page, which asks it on every request: compiling the ORM queries cost more than
 # running them (docs/benchmarks.md). Built once, on first use, from the models' fields.
 _BILLER_SQL = None
@@ -82,41 +68,21 @@ _BILLS_JOIN = (
 )
 
 
-class _PreparingCursor(psycopg.Cursor):
-    """Binds parameters on the server and has PostgreSQL prepare each statement once per connection: the
-    lookup page's query then skips parsing and planning, which cost more than running it. (Django's own
-    cursors bind on the client and never prepare; connections live for CONN_MAX_AGE.)"""
-
-    def execute(self, query, params=None, *, prepare=True, binary=None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
-
-
-@contextmanager
-def _hot_cursor():
-    """Django's cursor (health check, error translation, queries counted by tests) over a preparing one on
-    PostgreSQL; the demo's SQLite keeps Django's own."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.cursor.close()
-            cursor.cursor = _PreparingCursor(connection.connection)
-        yield cursor
-
-
 def active_biller(code: str) -> Biller | None:
     """An active biller with its category, in one query."""
     global _BILLER_SQL
     if _BILLER_SQL is None:
         _BILLER_SQL = (
-            f"SELECT {_columns(Biller, 'b')}, {_columns(BillerCategory, 'c')} FROM billing_biller b "
+            f"SELECT {columns(Biller, 'b')}, {columns(BillerCategory, 'c')} FROM billing_biller b "
             "JOIN billing_billercategory c ON c.id = b.category_id WHERE b.code = %s AND b.status = %s"
         )
-    with _hot_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_BILLER_SQL, [code, BillerStatus.ACTIVE])
         row = cursor.fetchone()
     if row is None:
         return None
-    biller, end = _from_row(Biller, row, 0)
-    biller.category, _end = _from_row(BillerCategory, row, end)
+    biller, end = model_from_row(Biller, row, 0)
+    biller.category, _end = model_from_row(BillerCategory, row, end)
     return biller
 
 
@@ -145,13 +111,13 @@ def _lookup_from_rows(biller: Biller, account_no: str, rows, start: int) -> Look
     """The account and its bills from rows whose account columns begin at `start` (all NULL: no account)."""
     if not rows or rows[0][start] is None:
         raise PortalError("account_unknown", biller=biller.display_name, account_no=account_no)
-    account, bills_start = _from_row(CustomerAccount, rows[0], start)
+    account, bills_start = model_from_row(CustomerAccount, rows[0], start)
     account.biller = biller
     bills = []
     for row in rows:
         if row[bills_start] is None:
             continue
-        bill, _end = _from_row(Bill, row, bills_start)
+        bill, _end = model_from_row(Bill, row, bills_start)
         bill.account = account
         bill.biller = biller
         bills.append(bill)
@@ -165,11 +131,11 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
     account_no = _checked_account_no(biller, account_no)
     if _LOOKUP_SQL is None:
         _LOOKUP_SQL = (
-            f"SELECT {_columns(CustomerAccount, 'a')}, {_columns(Bill, 'bl')} FROM billing_customeraccount a "
+            f"SELECT {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')} FROM billing_customeraccount a "
             + _BILLS_JOIN
             + "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY bl.due_date, bl.period"
         )
-    with _hot_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_LOOKUP_SQL, [*PAYABLE_BILL_STATUSES, biller.pk, account_no])
         rows = cursor.fetchall()
     return _lookup_from_rows(biller, account_no, rows, 0)
@@ -182,21 +148,21 @@ def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lo
     global _PAGE_SQL
     if _PAGE_SQL is None:
         _PAGE_SQL = (
-            f"SELECT {_columns(Biller, 'b')}, {_columns(BillerCategory, 'c')},"
-            f" {_columns(CustomerAccount, 'a')}, {_columns(Bill, 'bl')} FROM billing_biller b"
+            f"SELECT {columns(Biller, 'b')}, {columns(BillerCategory, 'c')},"
+            f" {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')} FROM billing_biller b"
             " JOIN billing_billercategory c ON c.id = b.category_id "
             "LEFT JOIN billing_customeraccount a ON a.biller_id = b.id AND a.account_no = %s "
             + _BILLS_JOIN
             + "WHERE b.code = %s AND b.status = %s ORDER BY bl.due_date, bl.period"
         )
     normalized = normalize_account_no(account_no)
-    with _hot_cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_PAGE_SQL, [normalized, *PAYABLE_BILL_STATUSES, code, BillerStatus.ACTIVE])
         rows = cursor.fetchall()
     if not rows:
         return None, None
-    biller, end = _from_row(Biller, rows[0], 0)
-    biller.category, account_start = _from_row(BillerCategory, rows[0], end)
+    biller, end = model_from_row(Biller, rows[0], 0)
+    biller.category, account_start = model_from_row(BillerCategory, rows[0], end)
     try:
         return biller, _lookup_from_rows(biller, _checked_account_no(biller, account_no), rows, account_start)
     except PortalError as refusal:
