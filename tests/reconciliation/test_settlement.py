@@ -3,8 +3,10 @@
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import IntegrityError
+from django.urls import reverse
 
 from billing.choices import Channel
 from billing.models import JournalLine
@@ -73,9 +75,8 @@ def test_a_day_is_never_settled_twice(reconciled, today):
         )
 
 
-def test_the_biller_confirmation_is_imported(reconciled, today):
-    services.settle_day(day=today)
-    batch = SettlementBatch.objects.get()
+def bank_confirmation(batch) -> bytes:
+    """The bank's camt.054 for a batch: the remittance, with the bank's reference and the batch's one."""
     confirmation = batch.remittance_xml.replace("<NtryRef>", "<AcctSvcrRef>BANK-1</AcctSvcrRef><NtryRef>", 1)
     confirmation = confirmation.replace("<Refs>", "<Refs><InstrId>x</InstrId>", 0)
     confirmation = confirmation.replace(
@@ -83,8 +84,32 @@ def test_the_biller_confirmation_is_imported(reconciled, today):
         "<NtryDtls><TxDtls><Refs><EndToEndId>" + batch.reference + "</EndToEndId></Refs></TxDtls>",
         1,
     )
-    [confirmed] = services.import_settlement_confirmation(data=confirmation.encode())
+    return confirmation.encode()
+
+
+def test_the_biller_confirmation_is_imported(reconciled, today):
+    services.settle_day(day=today)
+    [confirmed] = services.import_settlement_confirmation(
+        data=bank_confirmation(SettlementBatch.objects.get())
+    )
     assert confirmed.status == SettlementStatus.CONFIRMED and confirmed.confirmation_sha256
+
+
+def test_a_confirmation_is_imported_through_the_admin_and_a_wrong_one_is_refused_on_the_form(
+    reconciled, today, officer, client
+):
+    services.settle_day(day=today)
+    batch = SettlementBatch.objects.get()
+    url = reverse("admin:reconciliation_settlementbatch_confirm")
+    client.force_login(officer)
+    wrong = batch.remittance_xml.replace("299.10", "299.00").encode()
+    refused = client.post(url, {"file": SimpleUploadedFile("wrong.xml", wrong)})
+    assert refused.status_code == 200 and refused.context["form"].errors["file"]
+    right = SimpleUploadedFile("c.xml", bank_confirmation(batch))
+    confirmed = client.post(url, {"file": right})
+    assert confirmed.status_code == 302
+    assert confirmed.url == reverse("admin:reconciliation_settlementbatch_changelist")
+    assert SettlementBatch.objects.get().status == SettlementStatus.CONFIRMED
 
 
 def test_a_confirmation_for_another_amount_is_refused(reconciled, today):

@@ -175,3 +175,21 @@ def test_the_admin_lists_link_to_the_report_and_the_imports(officer, client, db)
     assert reverse("admin:reconciliation_report") in runs
     statements = client.get(reverse("admin:reconciliation_statementfile_changelist")).text
     assert reverse("admin:reconciliation_statementfile_upload") in statements
+
+
+def test_a_write_off_is_approved_through_the_admin_by_a_second_person(found, officer, second_officer, client):
+    discrepancy = found[MatchClass.AMOUNT_MISMATCH]
+    services.resolve_discrepancy(
+        discrepancy=discrepancy, action=Resolution.WRITE_OFF, note="1 yuan short", actor=officer
+    )
+    url = reverse("admin:reconciliation_discrepancy_approve", args=[discrepancy.pk])
+    client.force_login(officer)
+    refused = client.post(url, {"decision": "approve", "note": "mine"})
+    assert refused.status_code == 200 and refused.context["form"].non_field_errors()
+    assert Discrepancy.objects.get(pk=discrepancy.pk).status == DiscrepancyStatus.AWAITING_APPROVAL
+    client.force_login(second_officer)
+    approved = client.post(url, {"decision": "approve", "note": "ok"})
+    assert approved.status_code == 302
+    assert approved.url == reverse("admin:reconciliation_discrepancy_change", args=[discrepancy.pk])
+    assert Discrepancy.objects.get(pk=discrepancy.pk).status == DiscrepancyStatus.RESOLVED
+    assert ledger_total() == ZERO
