@@ -47,10 +47,22 @@ class ReadOnlyReconAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def _workbench(self, request) -> bool:
         return services.is_recon_staff(request.user)
 
-    def _guarded(self, request, obj_view):
-        if not self._workbench(request):
-            return HttpResponse(status=403)
-        return None
+    def _submit(self, request, form, action, success, error_field=None):
+        """The workbench's forms each run one service call, `action(cleaned_data)`. None while the form is
+        not posted or not valid, or when the service refused (its message then stands on the form); else
+        what `success(result)` answers."""
+        if request.method != "POST" or not form.is_valid():
+            return None
+        try:
+            result = action(form.cleaned_data)
+        except BillingError as exc:
+            form.add_error(error_field, exc.message)
+            return None
+        return success(result)
+
+    def _done(self, request, url, message=None):
+        messages.success(request, message or _("Done."))
+        return HttpResponseRedirect(url)
 
     def _render_form(self, request, form, title, obj=None):
         """The workbench's one form page: a form bound to a service action, inside the admin's frame."""
@@ -130,28 +142,31 @@ class StatementFileAdmin(ReadOnlyReconAdmin):
         if not self._workbench(request):
             return HttpResponse(status=403)
         form = StatementUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                result = services.import_statement(
-                    channel_code=form.cleaned_data["channel_code"],
-                    business_date=form.cleaned_data["business_date"],
-                    data=form.cleaned_data["file"].read(),
-                    file_name=form.cleaned_data["file"].name,
-                    fmt=form.cleaned_data["format"] or None,
-                    actor=request.user,
-                )
-            except BillingError as exc:
-                form.add_error("file", exc.message)
+
+        def imported(result):
+            if result.created:
+                tasks.run_reconciliation.delay(result.run.pk)
+                messages.success(request, _("The statement was imported and is being reconciled."))
             else:
-                if result.created:
-                    tasks.run_reconciliation.delay(result.run.pk)
-                    messages.success(request, _("The statement was imported and is being reconciled."))
-                else:
-                    messages.warning(request, _("This file was imported before: nothing was counted twice."))
-                return HttpResponseRedirect(
-                    reverse("admin:reconciliation_reconciliationrun_change", args=[result.run.pk])
-                )
-        return self._render_form(request, form, _("Import a channel statement"))
+                messages.warning(request, _("This file was imported before: nothing was counted twice."))
+            return HttpResponseRedirect(
+                reverse("admin:reconciliation_reconciliationrun_change", args=[result.run.pk])
+            )
+
+        return self._submit(
+            request,
+            form,
+            lambda data: services.import_statement(
+                channel_code=data["channel_code"],
+                business_date=data["business_date"],
+                data=data["file"].read(),
+                file_name=data["file"].name,
+                fmt=data["format"] or None,
+                actor=request.user,
+            ),
+            imported,
+            error_field="file",
+        ) or self._render_form(request, form, _("Import a channel statement"))
 
     def download_view(self, request, pk):
         statement = get_object_or_404(self.get_queryset(request), pk=pk)
@@ -292,37 +307,35 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             return HttpResponse(status=403)
         discrepancy = get_object_or_404(self.get_queryset(request), pk=pk)
         form = ResolveForm(request.POST or None, actions=services.allowed_resolutions(discrepancy))
-        if request.method == "POST" and form.is_valid():
-            try:
-                services.resolve_discrepancy(discrepancy=discrepancy, actor=request.user, **form.cleaned_data)
-            except BillingError as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, _("Done."))
-                return HttpResponseRedirect(reverse("admin:reconciliation_discrepancy_change", args=[pk]))
-        return self._render_form(request, form, _("Resolve %(d)s") % {"d": discrepancy}, discrepancy)
+        return self._submit(
+            request,
+            form,
+            lambda data: services.resolve_discrepancy(discrepancy=discrepancy, actor=request.user, **data),
+            lambda _result: self._done(
+                request, reverse("admin:reconciliation_discrepancy_change", args=[pk])
+            ),
+        ) or self._render_form(request, form, _("Resolve %(d)s") % {"d": discrepancy}, discrepancy)
 
     def approve_view(self, request, pk):
         if not self._workbench(request):
             return HttpResponse(status=403)
         discrepancy = get_object_or_404(self.get_queryset(request), pk=pk)
         form = ApproveForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                if form.cleaned_data["decision"] == "approve":
-                    services.approve_write_off(
-                        discrepancy=discrepancy, actor=request.user, note=form.cleaned_data["note"]
-                    )
-                else:
-                    services.reject_write_off(
-                        discrepancy=discrepancy, actor=request.user, note=form.cleaned_data["note"]
-                    )
-            except BillingError as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, _("Done."))
-                return HttpResponseRedirect(reverse("admin:reconciliation_discrepancy_change", args=[pk]))
-        return self._render_form(request, form, _("Write-off of %(d)s") % {"d": discrepancy}, discrepancy)
+
+        def decide(data):
+            decide_write_off = (
+                services.approve_write_off if data["decision"] == "approve" else services.reject_write_off
+            )
+            return decide_write_off(discrepancy=discrepancy, actor=request.user, note=data["note"])
+
+        return self._submit(
+            request,
+            form,
+            decide,
+            lambda _result: self._done(
+                request, reverse("admin:reconciliation_discrepancy_change", args=[pk])
+            ),
+        ) or self._render_form(request, form, _("Write-off of %(d)s") % {"d": discrepancy}, discrepancy)
 
 
 @admin.register(SettlementBatch)
@@ -381,19 +394,19 @@ class SettlementBatchAdmin(ReadOnlyReconAdmin):
         if not self._workbench(request):
             return HttpResponse(status=403)
         form = ConfirmationUploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                batches = services.import_settlement_confirmation(
-                    data=form.cleaned_data["file"].read(), actor=request.user
-                )
-            except BillingError as exc:
-                form.add_error("file", exc.message)
-            else:
-                messages.success(
-                    request, _("%(count)s settlement batches confirmed.") % {"count": len(batches)}
-                )
-                return HttpResponseRedirect(reverse("admin:reconciliation_settlementbatch_changelist"))
-        return self._render_form(request, form, _("Import a settlement confirmation"))
+        return self._submit(
+            request,
+            form,
+            lambda data: services.import_settlement_confirmation(
+                data=data["file"].read(), actor=request.user
+            ),
+            lambda batches: self._done(
+                request,
+                reverse("admin:reconciliation_settlementbatch_changelist"),
+                _("%(count)s settlement batches confirmed.") % {"count": len(batches)},
+            ),
+            error_field="file",
+        ) or self._render_form(request, form, _("Import a settlement confirmation"))
 
 
 @admin.register(SettlementRun)
@@ -468,18 +481,19 @@ class ComplaintAdmin(ReadOnlyReconAdmin):
             return HttpResponse(status=403)
         complaint = get_object_or_404(self.get_queryset(request), pk=pk)
         form = ComplaintActionForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            action, note = form.cleaned_data["action"], form.cleaned_data["note"]
-            try:
-                if action == "assign":
-                    services.assign_complaint(complaint=complaint, assignee=request.user, actor=request.user)
-                elif action == "escalate":
-                    services.escalate_complaint(complaint=complaint, actor=request.user, note=note)
-                else:
-                    services.resolve_complaint(complaint=complaint, outcome=note, actor=request.user)
-            except BillingError as exc:
-                form.add_error(None, exc.message)
-            else:
-                messages.success(request, _("Done."))
-                return HttpResponseRedirect(reverse("admin:reconciliation_complaint_change", args=[pk]))
-        return self._render_form(request, form, str(complaint), complaint)
+
+        def act(data):
+            if data["action"] == "assign":
+                return services.assign_complaint(
+                    complaint=complaint, assignee=request.user, actor=request.user
+                )
+            if data["action"] == "escalate":
+                return services.escalate_complaint(complaint=complaint, actor=request.user, note=data["note"])
+            return services.resolve_complaint(complaint=complaint, outcome=data["note"], actor=request.user)
+
+        return self._submit(
+            request,
+            form,
+            act,
+            lambda _result: self._done(request, reverse("admin:reconciliation_complaint_change", args=[pk])),
+        ) or self._render_form(request, form, str(complaint), complaint)
