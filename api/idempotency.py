@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
+from api import locks
 from api.exceptions import ApiError
 from api.models import IdempotencyRecord
 
@@ -86,7 +87,7 @@ def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
         IdempotencyRecord.objects.bulk_create(
             [IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint)], ignore_conflicts=True
         )
-    return IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
+    return locks.lock_idempotency_record(scope=scope, key=key)
 
 
 def purge_expired(now: datetime.datetime | None = None) -> int:
