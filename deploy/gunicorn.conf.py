@@ -46,4 +46,3 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The client as nginx saw it, the request, status, bytes, referrer, agent and the time taken in seconds.
 access_log_format = '%({x-forwarded-for}i)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s'
 proc_name = "billpay-web"
-

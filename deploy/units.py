@@ -11,6 +11,7 @@ deploy/stack.py uses `Unit` to start the services of the deploy walk and to stop
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -25,8 +26,14 @@ from pathlib import Path
 
 UNIT_DIR = Path(__file__).resolve().parent / "systemd"
 # The production layout the units are written for (docs/deploy.md) and nothing else.
-PRODUCTION_PATHS = ("/srv/billpay/app", "/srv/billpay/venv", "/etc/billpay", "/var/lib/billpay",
-                    "/var/log/billpay", "/run/billpay")  # fmt: skip
+PRODUCTION_PATHS = (
+    "/srv/billpay/app",
+    "/srv/billpay/venv",
+    "/etc/billpay",
+    "/var/lib/billpay",
+    "/var/log/billpay",
+    "/run/billpay",
+)
 SUPPORTED = {
     "Type",
     "User",
@@ -243,16 +250,12 @@ def stop(pid: int, *, timeout: float = 30, name: str = "") -> None:
             os.killpg(group, 0)
         except ProcessLookupError:
             return
-        try:  # reap our own child if it is one
+        with contextlib.suppress(ChildProcessError):  # reap our own child if it is one
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.2)
     print(f"  {name or pid}: still running after {timeout:.0f} s, SIGKILL", flush=True)
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(group, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def main(argv: list[str]) -> int:

@@ -115,7 +115,8 @@ def static_files(browser: Browser, stack: dict, context: ssl.SSLContext) -> None
         max_age = int(re.search(r"max-age=(\d+)", cache).group(1)) if "max-age=" in cache else 0
         expect(response.status == 200, f"{hashed[0]} answered {response.status}")
         expect(max_age >= YEAR, f"{hashed[0]}: Cache-Control {cache!r}, expected a year or more")
-        ok(f"{hashed[0]}: 200, {response.headers.get('Content-Encoding') or 'identity'}, Cache-Control {cache}")
+        encoding = response.headers.get("Content-Encoding") or "identity"
+        ok(f"{hashed[0]}: 200, {encoding}, Cache-Control {cache}")
     plain = urllib.request.Request(f"http://localhost:{stack['ports']['http']}/billers/")
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -130,9 +131,10 @@ def static_files(browser: Browser, stack: dict, context: ssl.SSLContext) -> None
         expect(error.headers["Location"].startswith("https://"), "plain HTTP not redirected to HTTPS")
         ok(f"plain HTTP → 301 {error.headers['Location']}")
     headers = ", ".join(
-        name for name in ("Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options")
+        name
+        for name in ("Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options")
         if name in browser.headers
-    )  # fmt: skip
+    )
     print(f"      security headers from Django: {headers or 'none'}")
 
 
@@ -147,8 +149,13 @@ def guest_payment(browser: Browser, data: dict) -> str:
     ok(f"lookup {data['biller']} {account['account_no']}: one open bill of ¥{account['amount']}")
     browser.post(
         "/checkout/",
-        [("biller", data["biller"]), ("account_no", account["account_no"]), ("back", browser.path()),
-         ("bill", bills[0]), ("gateway", "SANDBOX")],  # fmt: skip
+        [
+            ("biller", data["biller"]),
+            ("account_no", account["account_no"]),
+            ("back", browser.path()),
+            ("bill", bills[0]),
+            ("gateway", "SANDBOX"),
+        ],
     )
     expect(browser.status == 200 and "/sandbox-bank/pay/" in browser.path(), f"checkout led to {browser.url}")
     expect(f"¥{account['amount']}" in browser.text, "the cashier shows another amount")
@@ -156,13 +163,17 @@ def guest_payment(browser: Browser, data: dict) -> str:
     expect(action, "no pay form on the sandbox cashier")
     ok(f"checkout → sandbox cashier {browser.path()}")
     browser.post(unescape(action.group(1)), [("action", "pay")])
-    expect(browser.status == 200 and browser.path().startswith("/orders/"), f"the bank returned to {browser.url}")
+    expect(
+        browser.status == 200 and browser.path().startswith("/orders/"), f"the bank returned to {browser.url}"
+    )
     order_path = browser.path()
     ok(f"paid at the bank, back on {order_path}")
     deadline = time.monotonic() + NOTIFY_WAIT_SECONDS
     receipt_link = re.compile(r'href="/receipts/[^"]+/"')
     while "status-paid" not in browser.text or not receipt_link.search(browser.text):
-        expect(time.monotonic() < deadline, f"the order page did not show paid within {NOTIFY_WAIT_SECONDS} s")
+        expect(
+            time.monotonic() < deadline, f"the order page did not show paid within {NOTIFY_WAIT_SECONDS} s"
+        )
         time.sleep(1)
         browser.get(order_path)
     ok("the worker's signed notification came through nginx: the order page shows paid, with its receipt")
@@ -182,9 +193,14 @@ def counter_payment(browser: Browser, data: dict) -> str:
     )
     if re.search(r'name="code"', browser.text):  # a second factor is asked for (STAFF_MFA_REQUIRED_ROLES)
         action = re.search(r'<form[^>]*method="post"[^>]*action="([^"]*)"', browser.text)
-        browser.post(unescape(action.group(1)) if action else browser.path(), [("code", totp_code(clerk["totp_secret"]))])
+        browser.post(
+            unescape(action.group(1)) if action else browser.path(),
+            [("code", totp_code(clerk["totp_secret"]))],
+        )
         ok("second factor: TOTP code accepted")
-    expect(browser.path().startswith("/counter/"), f"the clerk's login ended on {browser.url} ({browser.status})")
+    expect(
+        browser.path().startswith("/counter/"), f"the clerk's login ended on {browser.url} ({browser.status})"
+    )
     ok(f"{clerk['username']} signed in through /admin/login/")
     if 'name="opening_float"' in browser.text:
         branch = re.search(r'<select name="branch"[^>]*>\s*<option value="(\d+)"', browser.text)
@@ -194,16 +210,24 @@ def counter_payment(browser: Browser, data: dict) -> str:
         ok("till opened with a ¥500.00 float")
     account = data["accounts"]["counter"]
     browser.get("/counter/lookup/", q=account["account_no"], biller=data["biller"])
-    expect(browser.status == 200 and 'id="pay-form"' in browser.text, f"counter lookup answered {browser.status}")
+    expect(
+        browser.status == 200 and 'id="pay-form"' in browser.text, f"counter lookup answered {browser.status}"
+    )
     period = browser.field("period")
     amount = browser.field("amount")
     expect(Decimal(amount) == Decimal(account["amount"]), f"the counter asks ¥{amount}")
     tendered = Decimal(amount).to_integral_value(rounding="ROUND_CEILING") + 20
     browser.post(
         "/counter/pay/",
-        [("form_key", browser.field("form_key")), ("biller", data["biller"]),
-         ("account_no", account["account_no"]), ("from_slip", "0"), ("period", period),
-         ("amount", amount), ("tendered", str(tendered))],  # fmt: skip
+        [
+            ("form_key", browser.field("form_key")),
+            ("biller", data["biller"]),
+            ("account_no", account["account_no"]),
+            ("from_slip", "0"),
+            ("period", period),
+            ("amount", amount),
+            ("tendered", str(tendered)),
+        ],
     )
     receipt = re.match(r"/counter/receipt/([^/]+)/$", browser.path())
     expect(browser.status == 200 and receipt, f"taking cash ended on {browser.url} ({browser.status})")
@@ -221,9 +245,11 @@ def partner_payment(base: str, context: ssl.SSLContext, data: dict) -> str:
     bills = client.enquiry(data["biller"], account["account_no"])
     expect(bills["total_outstanding"] == account["amount"], f"enquiry says {bills['total_outstanding']} due")
     payment = client.pay(
-        biller_code=data["biller"], account_no=account["account_no"], amount=bills["total_outstanding"],
+        biller_code=data["biller"],
+        account_no=account["account_no"],
+        amount=bills["total_outstanding"],
         partner_ref="WALK-" + os.urandom(6).hex().upper(),
-    )  # fmt: skip
+    )
     expect(payment["status"] == "posted", f"the partner payment is {payment['status']}")
     expect(client.status(payment["receipt_no"])["status"] == "posted", "the payment's status is not posted")
     ok(f"¥{payment['amount']} paid by partner {partner['code']}, receipt {payment['receipt_no']}")
@@ -253,16 +279,27 @@ def check_ledger(data: dict, stack: dict) -> None:
         payment = payments[0]
         expect(payment["channel"] == channel, f"the {channel} payment was posted as {payment['channel']}")
         expect(payment["status"] == "posted", f"the {channel} payment is {payment['status']}")
-        expect(Decimal(payment["amount"]) == Decimal(amount), f"{channel}: paid ¥{payment['amount']}, bill ¥{amount}")
+        expect(
+            Decimal(payment["amount"]) == Decimal(amount),
+            f"{channel}: paid ¥{payment['amount']}, bill ¥{amount}",
+        )
         expect(payment["entries"] >= 1, f"{channel}: the payment has no journal entry")
-        expect(Decimal(payment["allocated"]) == Decimal(amount), f"{channel}: allocated ¥{payment['allocated']}")
+        expect(
+            Decimal(payment["allocated"]) == Decimal(amount), f"{channel}: allocated ¥{payment['allocated']}"
+        )
         bill = row["bill"]
-        expect(Decimal(bill["amount_paid"]) == Decimal(amount), f"{channel}: the bill shows ¥{bill['amount_paid']} paid")
+        expect(
+            Decimal(bill["amount_paid"]) == Decimal(amount),
+            f"{channel}: the bill shows ¥{bill['amount_paid']} paid",
+        )
         expect(bill["status"] == "paid", f"{channel}: the bill is {bill['status']}")
-        ok(f"{channel}: {payment['receipt_no']} ¥{payment['amount']} posted, bill paid (¥{bill['amount_paid']})")
+        paid = bill["amount_paid"]
+        ok(f"{channel}: {payment['receipt_no']} ¥{payment['amount']} posted, bill paid (¥{paid})")
     trades = report["sandbox_trades"]
     expect(len(trades) == 1 and trades[0]["notified"], f"the sandbox bank's notification: {trades}")
-    access_log = Path(stack["state"], "log", "nginx-billpay.access.log").read_text(encoding="utf-8", errors="replace")
+    access_log = Path(stack["state"], "log", "nginx-billpay.access.log").read_text(
+        encoding="utf-8", errors="replace"
+    )
     notified = [line for line in access_log.splitlines() if "POST /payments/notify/SANDBOX/" in line]
     expect(any('" 200 ' in line for line in notified), "nginx logged no answered notification")
     ok(f"the bank's notification went through nginx ({len(notified)} POST, acknowledged)")

@@ -42,7 +42,9 @@ def seed() -> dict:
     password = secrets.token_urlsafe(18)
     totp_secret = generate_totp_secret()
     with transaction.atomic():
-        admin = User.objects.create_superuser("walk_admin", "walk_admin@billpay.invalid", secrets.token_urlsafe(18))
+        admin = User.objects.create_superuser(
+            "walk_admin", "walk_admin@billpay.invalid", secrets.token_urlsafe(18)
+        )
         admin.groups.add(Group.objects.get(name=roles.PLATFORM_ADMIN))
         billers = demo.ensure_billers(admin, summary)
         branches = demo.ensure_branches(summary)
@@ -71,7 +73,9 @@ def seed() -> dict:
                 description="部署演练 deploy walk",
             )
             accounts[channel] = {"account_no": account.account_no, "amount": str(amount)}
-    (who, key_id, secret) = next(row for row in api_demo.sandbox_credentials() if row[0] == api_demo.SANDBOX_PARTNER)
+    (who, key_id, secret) = next(
+        row for row in api_demo.sandbox_credentials() if row[0] == api_demo.SANDBOX_PARTNER
+    )
     return {
         "biller": WATER,
         "accounts": accounts,
@@ -100,7 +104,10 @@ def ledger_report(accounts: dict) -> dict:
         .values_list("entry_id", "total")
     )
     single_line = list(
-        JournalLine.objects.values("entry_id").annotate(lines=Count("id")).filter(lines__lt=2).values_list("entry_id", flat=True)
+        JournalLine.objects.values("entry_id")
+        .annotate(lines=Count("id"))
+        .filter(lines__lt=2)
+        .values_list("entry_id", flat=True)
     )
     channels = {}
     for channel, account in accounts.items():
@@ -118,7 +125,11 @@ def ledger_report(accounts: dict) -> dict:
                 }
                 for p in payments
             ],
-            "bill": {"amount_paid": str(bill.amount_paid), "total_due": str(bill.total_due), "status": bill.status},
+            "bill": {
+                "amount_paid": str(bill.amount_paid),
+                "total_due": str(bill.total_due),
+                "status": bill.status,
+            },
         }
     trades = list(SandboxBankTrade.objects.values("trade_no", "status", "notified", "notify_attempts"))
     return {
