@@ -115,20 +115,19 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Production (DEBUG off) serves hashed names from `collectstatic`'s manifest, cached for a year by WhiteNoise
-# (docs/deploy.md). The demo and the test suite (DEBUG unset: on at import) keep plain names and need no
-# collectstatic; STATIC_MANIFEST=true/false overrides either way.
-STATIC_MANIFEST = env_bool("STATIC_MANIFEST", not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if STATIC_MANIFEST
-        else "whitenoise.storage.CompressedStaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# --- Production static files (issue 12, docs/deploy.md) ---
+# With DEBUG off the pages name hashed files from `collectstatic`'s manifest, which WhiteNoise serves with a
+# year-long cache. The demo and the test suite (DEBUG unset, so on when settings load) keep plain names and
+# need no collectstatic. STATIC_MANIFEST=true/false overrides either way.
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", not DEBUG)
+if STATIC_MANIFEST:
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 
 LOGIN_URL = "admin:login"
 
