@@ -13,23 +13,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
-if [ "${#need[@]}" -gt 0 ]; then
-    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-        echo "missing: ${need[*]} (run as root on Debian to have them installed, or install them)" >&2
-        exit 1
-    fi
-    echo "== installing ${need[*]}"
-    # Debian starts a freshly installed nginx on port 80; this machine's nginx is only ever started by the
-    # walk, with its own configuration, so keep the package's service from starting (policy-rc.d: 101).
-    made_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        made_policy=1
-    fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-    if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-fi
+if [ "${#need[@]}" -gt 0 ]; then deploy/install-packages.sh "${need[@]}"; fi
 
 python="${BILLPAY_PYTHON:-.venv/bin/python}"
 if [ ! -x "$python" ]; then
