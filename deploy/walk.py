@@ -136,6 +136,15 @@ def static_files(browser: Browser, stack: dict, context: ssl.SSLContext) -> None
         if name in browser.headers
     )
     print(f"      security headers from Django: {headers or 'none'}")
+    from django.conf import settings
+
+    if (
+        settings.SECURE_HSTS_SECONDS
+    ):  # sent only when Django sees HTTPS: nginx's X-Forwarded-Proto is believed
+        expect(
+            "Strict-Transport-Security" in browser.headers, "no HSTS header: is X-Forwarded-Proto believed?"
+        )
+        ok("Django sees HTTPS behind nginx (HSTS sent)")
 
 
 def guest_payment(browser: Browser, data: dict) -> str:
@@ -192,14 +201,17 @@ def counter_payment(browser: Browser, data: dict) -> str:
         [("username", clerk["username"]), ("password", clerk["password"]), ("next", "/counter/")],
     )
     if re.search(r'name="code"', browser.text):  # a second factor is asked for (STAFF_MFA_REQUIRED_ROLES)
-        action = re.search(r'<form[^>]*method="post"[^>]*action="([^"]*)"', browser.text)
-        browser.post(
-            unescape(action.group(1)) if action else browser.path(),
-            [("code", totp_code(clerk["totp_secret"]))],
+        action = re.search(
+            r'<form[^>]*\saction="([^"]+)"[^>]*>(?:(?!</form>).)*name="code"', browser.text, re.S
         )
-        ok("second factor: TOTP code accepted")
+        target = unescape(action.group(1)) if action else browser.url
+        browser.post(target, [("code", totp_code(clerk["totp_secret"]))])
+        expect('name="code"' not in browser.text, f"the TOTP code was not accepted ({browser.status})")
+        ok("second step: the TOTP code of the clerk's authenticator accepted")
+    browser.get("/counter/")
     expect(
-        browser.path().startswith("/counter/"), f"the clerk's login ended on {browser.url} ({browser.status})"
+        browser.status == 200 and browser.path() == "/counter/",
+        f"after signing in the counter answered {browser.status} at {browser.url}",
     )
     ok(f"{clerk['username']} signed in through /admin/login/")
     if 'name="opening_float"' in browser.text:
