@@ -209,16 +209,12 @@ def verify_units(state: Path) -> None:
     result = subprocess.run(
         [tool, "verify", *files], capture_output=True, text=True, check=False, env=dict(os.environ)
     )
-    # Without a running systemd it also complains about the machine (no /run/systemd, no D-Bus) and about
-    # User=billpay, which exists only on the production machine; what concerns the units themselves fails.
+    # Without a running systemd (a container) it may also complain about the machine itself: not the units.
     noise = re.compile(
-        r"Failed to (connect|setup|initialize)|/run/systemd|D-Bus|dbus|User=billpay|"
-        r"billpay.*user|Cannot find user|No such user|Running in chroot|"
-        r"System has not been booted with systemd"
+        r"Failed to (connect to|setup|initialize)|/run/systemd|D-Bus|not been booted with systemd"
     )
-    problems = [
-        line for line in (result.stdout + result.stderr).splitlines() if line and not noise.search(line)
-    ]
+    output = (result.stdout + result.stderr).splitlines()
+    problems = [line for line in output if line.strip() and not noise.search(line)]
     if problems:
         raise UnitError("systemd-analyze verify:\n" + "\n".join(problems))
     print(f"  systemd-analyze verify: {len(files)} units, nothing to report")

@@ -130,6 +130,13 @@ def static_files(browser: Browser, stack: dict, context: ssl.SSLContext) -> None
         expect(error.code == 301, f"plain HTTP answered {error.code}")
         expect(error.headers["Location"].startswith("https://"), "plain HTTP not redirected to HTTPS")
         ok(f"plain HTTP → 301 {error.headers['Location']}")
+    spoofed = urllib.request.Request(browser.base + "/", headers={"Host": "billpay.attacker.example"})
+    try:
+        urllib.request.urlopen(spoofed, context=context, timeout=10)
+        raise WalkFailed("a request for another host name was served")
+    except urllib.error.HTTPError as error:
+        expect(error.code == 400, f"a request for another host name answered {error.code}")
+        ok("a request naming another Host: 400 (ALLOWED_HOSTS, Host passed on by nginx)")
     headers = ", ".join(
         name
         for name in ("Strict-Transport-Security", "Content-Security-Policy", "X-Content-Type-Options")
