@@ -184,6 +184,17 @@ class Unit:
 
         return demote, f"as {user}"
 
+    def _process_options(self, env: dict[str, str], demote, log) -> dict:
+        """What systemd gives the process: its directory, its environment, its user, no terminal, the log."""
+        return {
+            "cwd": self.first("WorkingDirectory") or None,
+            "env": env,
+            "stdin": subprocess.DEVNULL,
+            "stdout": log,
+            "stderr": subprocess.STDOUT,
+            "preexec_fn": demote,
+        }
+
     def start(self, log_path: Path, base_env: dict[str, str] | None = None) -> subprocess.Popen:
         """Start a long-running service (Type=simple): its one ExecStart, in a session of its own so that
         stop() reaches every process it forks."""
@@ -197,16 +208,7 @@ class Unit:
         demote, who = self._demote()
         log = log_path.open("ab")
         print(f"  start {self.name} {who}: {shlex.join(argv)}", flush=True)
-        process = subprocess.Popen(
-            argv,
-            cwd=self.first("WorkingDirectory") or None,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=demote,
-        )
+        process = subprocess.Popen(argv, start_new_session=True, **self._process_options(env, demote, log))
         log.close()
         return process
 
@@ -217,17 +219,8 @@ class Unit:
         for argv, ignore_failure in self.commands(env):
             print(f"  run {self.name} {who}: {shlex.join(argv)}", flush=True)
             with log_path.open("ab") as log:
-                result = subprocess.run(
-                    argv,
-                    cwd=self.first("WorkingDirectory") or None,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    timeout=timeout,
-                    preexec_fn=demote,
-                    check=False,
-                )
+                options = self._process_options(env, demote, log)
+                result = subprocess.run(argv, timeout=timeout, check=False, **options)
             if result.returncode != 0 and not ignore_failure:
                 tail = log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
                 raise UnitError(f"{self.name} failed with status {result.returncode}:\n{tail}")

@@ -256,8 +256,8 @@ def test_the_walks_ledger_check_sees_balanced_entries_and_flags_an_unbalanced_on
     account = LedgerAccount.objects.create(code="TEST-ODD", name="odd", kind=kind)
     entry_kind = JournalEntry._meta.get_field("kind").choices[0][0]
     entry = JournalEntry.objects.create(kind=entry_kind, business_date="2026-12-01")
-    # PostgreSQL's own trigger refuses such an entry (billing migrations); the walk must still catch one written
-    # past it, so switch triggers off for this test's transaction only (rolled back with it).
+    # PostgreSQL's own trigger refuses such an entry (billing migrations); the walk must still catch one
+    # written past it, so switch triggers off for this test's transaction only (rolled back with it).
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL session_replication_role = replica")
     JournalLine.objects.create(entry=entry, account=account, amount=Decimal("1.00"))
