@@ -297,6 +297,16 @@ http {{
     return conf
 
 
+def started_at(pid: int) -> str | None:
+    """When the process started (clock ticks since boot, /proc/<pid>/stat field 22): with the pid, it names
+    one process for good, so `down` never signals a process that merely got a recycled number."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 def wait_for(what: str, probe, timeout: float, processes: dict[str, subprocess.Popen]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -348,7 +358,14 @@ def up(state: Path) -> dict:
     t = mark("migrate+collectstatic", t)
 
     step("services: web, worker, beat")
-    record = {"state": str(state), "ports": ports, "cert": str(cert), "env_file": str(env_file), "pids": {}}
+    record = {
+        "state": str(state),
+        "ports": ports,
+        "cert": str(cert),
+        "env_file": str(env_file),
+        "pids": {},
+        "started": {},
+    }
     processes: dict[str, subprocess.Popen] = {}
     run_file = state / "run" / "stack.json"
     try:
@@ -356,6 +373,7 @@ def up(state: Path) -> dict:
             process = unit.start(state / "log" / f"{unit.name}.log", base_env)
             processes[unit.name] = process
             record["pids"][unit.name] = process.pid
+            record["started"][unit.name] = started_at(process.pid)
             run_file.write_text(json.dumps(record, indent=2))
 
         def gunicorn_answers() -> bool:
@@ -382,6 +400,7 @@ def up(state: Path) -> dict:
             )
         processes["nginx"] = nginx
         record["pids"]["nginx"] = nginx.pid
+        record["started"]["nginx"] = started_at(nginx.pid)
         run_file.write_text(json.dumps(record, indent=2))
         context = ssl.create_default_context(cafile=str(cert))
 
@@ -419,14 +438,19 @@ def down(state: Path) -> list[str]:
     step("stopping " + ", ".join(record["pids"]))
     order = ["nginx", "billpay-web.service", "billpay-beat.service", "billpay-worker.service"]
     for name in sorted(record["pids"], key=lambda n: order.index(n) if n in order else 99):
-        stop(record["pids"][name], timeout=60, name=name)
+        pid = record["pids"][name]
+        if started_at(pid) != record["started"].get(name):  # gone, or the number now belongs to another
+            print(f"  {name}: process {pid} is no longer the one the stack started; left alone")
+            continue
+        stop(pid, timeout=60, name=name)
     survivors = []
     for name, pid in record["pids"].items():
         try:
             os.killpg(pid, 0)
-            survivors.append(f"{name} (process group {pid})")
         except (ProcessLookupError, PermissionError):
-            pass
+            continue
+        if started_at(pid) == record["started"].get(name):
+            survivors.append(f"{name} (process group {pid})")
     run_file.unlink()
     if survivors:
         print("  still running: " + ", ".join(survivors))

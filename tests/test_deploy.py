@@ -3,6 +3,7 @@ gunicorn configuration, the nginx site, the static-files storage with DEBUG off,
 check. The whole stack itself is brought up and walked by deploy/up.sh, which .ci/run runs after the suite."""
 
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -278,3 +279,19 @@ def test_the_walks_clerk_signs_in_with_a_totp_code_from_the_enrolled_secret():
     wrong = f"{(int(code) + 500_000) % 1_000_000:06d}"
     assert not TOTP(authenticator).validate_code(wrong)
     assert TOTP(authenticator).validate_code(code)
+
+
+def test_down_leaves_alone_a_process_that_only_reuses_a_recorded_pid(tmp_path):
+    stack = load("stack")
+    # A session leader that is not the one recorded (its start time differs): never signalled.
+    other = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        (tmp_path / "run").mkdir()
+        record = {"pids": {"nginx": other.pid}, "started": {"nginx": "1"}}
+        (tmp_path / "run" / "stack.json").write_text(json.dumps(record))
+        assert stack.down(tmp_path) == []
+        assert other.poll() is None
+        assert not (tmp_path / "run" / "stack.json").exists()
+    finally:
+        other.kill()
+        other.wait()
