@@ -122,6 +122,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# --- Production static files (issue 12, docs/deploy.md) ---
+# With DEBUG off the pages name hashed files from `collectstatic`'s manifest, which WhiteNoise serves with a
+# year-long cache. The demo and the test suite (DEBUG unset, so on when settings load) keep plain names and
+# need no collectstatic. STATIC_MANIFEST=true/false overrides either way.
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", not DEBUG)
+if STATIC_MANIFEST:
+    STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
 
 LOGIN_URL = "admin:login"
 

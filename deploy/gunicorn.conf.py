@@ -1,0 +1,48 @@
+"""Gunicorn's configuration for the platform (docs/deploy.md). Read by the web unit:
+
+    gunicorn -c deploy/gunicorn.conf.py config.wsgi:application
+
+Every value can be changed from the unit's environment file (/etc/billpay/billpay.env) without editing
+this file. nginx on the same machine is the only client: it terminates TLS and proxies here. Django's
+system checks run when a worker loads config/wsgi.py: with an unsafe production setting the workers fail
+to boot and gunicorn exits with the check's message.
+"""
+
+import multiprocessing
+import os
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+# Where nginx finds us: the loopback only. A TCP port rather than a unix socket so that REMOTE_ADDR is
+# 127.0.0.1, the one trusted proxy (TRUSTED_PROXIES=127.0.0.1/32) behind which X-Forwarded-For is believed.
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")]
+# Sync workers: the platform's views are short and database-bound. Twice the cores plus one, as gunicorn
+# advises; GUNICORN_WORKERS sets it outright (a small machine shared with the Celery worker wants fewer).
+workers = _int("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1)
+worker_class = "sync"
+# A request that takes longer than this is killed and its worker restarted (nginx waits a little longer:
+# proxy_read_timeout 60s in deploy/nginx/billpay.conf). Big imports and PDFs run in Celery, not here.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = 5
+# Recycle workers now and then so a slow leak never grows without bound.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 100)
+# Heartbeat files in memory, not on a disk that may stall.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# Only the local nginx may set X-Forwarded-Proto/For.
+# Django reads the client address and the scheme itself (TRUSTED_PROXIES, SECURE_PROXY_SSL_HEADER).
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Logs go to stdout/stderr: journald keeps them under the unit's name (journalctl -u billpay-web).
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = os.environ.get("GUNICORN_ERROR_LOG", "-")
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# The client as nginx saw it, the request, status, bytes, referrer, agent and the time taken in seconds.
+access_log_format = '%({x-forwarded-for}i)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s'
+proc_name = "billpay-web"
