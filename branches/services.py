@@ -17,6 +17,7 @@ from billing.audit import record_audit
 from billing.choices import BillerStatus, Channel, EntryKind, LedgerAccountKind, PaymentStatus
 from billing.models import Biller, LedgerAccount
 from billing.money import CENT, ZERO, format_money, parse_amount, quantize_money
+from billing.rules import normalize_code
 from billing.services import post_payment, reverse_payment
 from billing.transitions import allowed, refusal, transition
 from branches import locks, selectors
@@ -325,7 +326,7 @@ def take_cash(
         if till.business_date != timezone.localdate():
             raise CounterError("till_from_another_day", day=till.business_date.isoformat())
         _check_branch_open(branch)
-        biller = Biller.objects.filter(code=(biller_code or "").strip().upper()).first()
+        biller = Biller.objects.filter(code=normalize_code(biller_code)).first()
         if biller is not None:
             check_biller_takes_cash_at(biller, branch)
         result = post_payment(

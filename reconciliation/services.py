@@ -21,6 +21,7 @@ from billing.choices import Channel, PaymentStatus
 from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, Payment
 from billing.money import ZERO
+from billing.rules import normalize_code
 from billing.services import post_payment, reverse_payment
 from billing.transitions import transition
 from reconciliation import locks, matching, remittance
@@ -75,7 +76,7 @@ class ChannelCode:
 
 def parse_channel_code(code: str) -> ChannelCode:
     """`ONLINE:<gateway>` or `PARTNER:<code>` (docs/statement-format.md); the cash channel has no file."""
-    code = (code or "").strip().upper()
+    code = normalize_code(code)
     prefix, _sep, source = code.partition(":")
     if prefix not in CHANNEL_PREFIXES or not source or len(code) > 48:
         raise ReconciliationError("channel_code_invalid", channel=code)
@@ -734,7 +735,7 @@ def raise_complaint(
     details: str = "",
     actor=None,
 ) -> Complaint:
-    receipt_no = (receipt_no or "").strip().upper()
+    receipt_no = normalize_code(receipt_no)
     payment = Payment.objects.filter(receipt_no=receipt_no).first()
     if payment is None:
         raise ReconciliationError("receipt_unknown", receipt_no=receipt_no)
