@@ -45,37 +45,65 @@ ACCOUNTS = st.one_of(
     FUZZ,
 )
 NAMES = st.sampled_from(["张三", " 李四 ", "", "名" * 101, "\u3000王五\u3000", "Zhang San"])
+# The edges of the rules: years 1900 to 2999, months 1 to 12, the last day of each month, leap years.
+YEARS = st.sampled_from([1899, 1900, 2000, 2024, 2026, 2100, 2999, 3000])
+MONTHS = st.sampled_from([0, 1, 2, 4, 12, 13])
+DAYS = st.sampled_from([0, 1, 28, 29, 30, 31, 32])
+
+
+@st.composite
+def built_dates(draw) -> str:
+    """A date from its parts, valid or not, in one of the written forms."""
+    year, month, day = draw(YEARS), draw(MONTHS), draw(DAYS)
+    forms = [
+        f"{year:04d}-{month:02d}-{day:02d}",
+        f"{year}/{month}/{day}",
+        f"{year}.{month}.{day}",
+        f"{year}年{month}月{day}日",
+        f"{year:04d}{month:02d}{day:02d}",
+        f"{year:04d}-{month:02d}-{day:02d}".translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    ]
+    return draw(st.sampled_from(forms))
+
+
+@st.composite
+def built_periods(draw) -> str:
+    year, month = draw(YEARS), draw(MONTHS)
+    return draw(
+        st.sampled_from([f"{year}-{month:02d}", f"{year}/{month}", f"{year}{month:02d}", f"{year}.{month}"])
+    )
+
+
+@st.composite
+def built_amounts(draw) -> str:
+    """Yuan from parts: up to 13 whole digits, up to 3 places, a sign, a currency sign, thousands commas."""
+    whole = draw(st.sampled_from(["0", "1", "12", "1234", "999999999999", "1000000000000", "001"]))
+    fraction = draw(st.sampled_from(["", ".5", ".50", ".500", ".05", ".005", ".00"]))
+    sign = draw(st.sampled_from(["", "", "-"]))
+    if draw(st.booleans()) and len(whole) > 3:
+        whole = f"{int(whole):,}"
+    return draw(st.sampled_from(["{}", "¥{}", "￥{}", "{}元", " {} "])).format(sign + whole + fraction)
+
+
 PERIODS = st.one_of(
     st.sampled_from(["2026-01", "2026/2", "202603", "2026.4", "2026-13", "1899-12", "", "２０２６-０５"]),
+    built_periods(),
     FUZZ,
 )
 AMOUNTS = st.one_of(
     st.sampled_from(
-        [
-            "10.00",
-            "1,234.50",
-            "¥5",
-            "￥88",
-            "88元",
-            "0",
-            "-1",
-            "-0",
-            "1.005",
-            "1.500",
-            "abc",
-            "",
-            "12345678901234",
-        ]
+        ["10.00", "1,234.50", "¥5", "88元", "0", "-0", "1.005", "1.500", "abc", "", "12345678901234"]
     ),
+    built_amounts(),
     FUZZ,
 )
 DATES = st.one_of(
-    st.sampled_from(
-        ["2026-02-01", "2026/2/29", "2024/2/29", "2026年3月9日", "20260405", "2026-02-30", "", "1899-01-01"]
-    ),
+    st.sampled_from(["2026-02-01", "2024/2/29", "2026年3月9日", "20260405", "2026-02-30", "", "1899-01-01"]),
+    built_dates(),
+    built_dates(),
     FUZZ,
 )
-FEES = st.sampled_from(["", "0", "1.5", "-1", "x", "0.00"])
+FEES = st.one_of(st.sampled_from(["", "0", "1.5", "-1", "x", "0.00"]), built_amounts())
 REFERENCES = st.sampled_from(["", "INV-1", "R" * 65])
 ROW = st.tuples(
     ACCOUNTS, NAMES, PERIODS, AMOUNTS, DATES, FEES, REFERENCES, st.sampled_from(["", "", "extra"])
@@ -89,7 +117,7 @@ RULES = st.sampled_from(
     ]
 )
 FAST = settings(
-    max_examples=25,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
