@@ -429,7 +429,10 @@ def stage_file(
         rownum, count, done = 1, 0, False
         while not done:
             done = True
+            # A savepoint per chunk: a file refused mid-COPY (a line or field past the caps) leaves the
+            # caller's transaction usable, so the refusal is what the caller sees.
             with (
+                transaction.atomic(),
                 connection.cursor() as cursor,
                 cursor.cursor.copy(
                     "COPY billpay_import_stage (rownum, extra, plain, account_no, customer_name, period, "

@@ -155,21 +155,23 @@ class _Output:
     """Bytes unpacked so far, refused as soon as the next piece would pass the caps."""
 
     def __init__(self, packed_size: int) -> None:
-        self.buffer = bytearray()
+        self.pieces: list[bytes] = []  # joined once at the end: no growing buffer copied over and over
+        self.size = 0
         self.packed_size = max(packed_size, 1)
         self.limit = unpacked_max_bytes()
         self.ratio = max_ratio()
 
     def add(self, piece: bytes) -> None:
-        size = len(self.buffer) + len(piece)
+        size = self.size + len(piece)
         if size > self.limit:
             raise FileRefused("archive_too_large", limit=self.limit)
         if size > RATIO_FLOOR and size > self.ratio * self.packed_size:
             raise FileRefused("archive_ratio_too_high", ratio=self.ratio)
-        self.buffer += piece
+        self.pieces.append(piece)
+        self.size = size
 
     def value(self) -> bytes:
-        return bytes(self.buffer)
+        return b"".join(self.pieces)
 
 
 def is_gzip(data: bytes) -> bool:
