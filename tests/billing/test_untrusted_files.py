@@ -83,7 +83,9 @@ def test_a_gzip_bomb_is_refused_at_the_unpacked_cap_when_the_ratio_would_let_it_
 
 
 def test_an_honest_gzip_and_a_two_member_gzip_unpack_whole():
-    text = "".join(f"D,PAYMENT,WX{n * 7919 % 1_000_003:010d},,,,{n % 997}.{n % 100:02d}\n" for n in range(50_000))
+    text = "".join(
+        f"D,PAYMENT,WX{n * 7919 % 1_000_003:010d},,,,{n % 997}.{n % 100:02d}\n" for n in range(50_000)
+    )
     text = text.encode()
     assert untrusted_files.unpack(gzip.compress(text)) == text
     assert untrusted_files.unpack(gzip.compress(text[:1000]) + gzip.compress(text[1000:])) == text
@@ -145,7 +147,9 @@ def test_an_upload_over_its_kinds_limit_is_refused_before_it_is_read(settings):
         untrusted_files.read_upload(upload, "proxy_batch")
     assert caught.value.code == "file_too_large"
     assert upload.tell() == 0  # not a byte read
-    assert untrusted_files.read_upload(SimpleUploadedFile("ok.csv", b"x" * 1000), "proxy_batch") == b"x" * 1000
+    assert (
+        untrusted_files.read_upload(SimpleUploadedFile("ok.csv", b"x" * 1000), "proxy_batch") == b"x" * 1000
+    )
 
 
 def test_a_refusal_reads_in_chinese_and_in_english():
