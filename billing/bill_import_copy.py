@@ -36,6 +36,7 @@ from billing.bill_import import (
 )
 from billing.choices import BillStatus, CheckDigit
 from billing.models import Biller
+from billing.untrusted_files import check_size, refusals_as
 
 Progress = Callable[[str, int, int], None]  # (phase, rows read, bytes read)
 
@@ -405,6 +406,9 @@ def stage_file(
 ) -> tuple[list[RowError], int]:
     """COPY the file's rows into the staging table. Returns header errors (nothing staged then) and the
     number of non-blank data rows."""
+    with refusals_as(BillImportError):
+        check_size(stream.seek(0, io.SEEK_END), "bill_file")  # before a byte is read
+    stream.seek(0)
     counter = _ByteCounter(stream)
     # Lines and fields within the caps of billing.untrusted_files, as on the Python path.
     reader = csv_reader(stream, encoding=encoding, raw=io.BufferedReader(counter, 1 << 16))

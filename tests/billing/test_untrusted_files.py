@@ -256,10 +256,14 @@ def test_an_xlsx_bill_file_that_is_a_zip_bomb_is_refused_before_openpyxl_opens_i
     assert nothing_stored()
 
 
-def test_a_bill_file_over_the_size_limit_is_refused(water, settings):
+def test_a_bill_file_over_the_size_limit_is_refused_on_both_paths(water, settings):
     settings.UNTRUSTED_FILE_MAX_BYTES = {**settings.UNTRUSTED_FILE_MAX_BYTES, "bill_file": 100}
+    data = (HEADER + GOOD_ROW * 3).encode()
     with pytest.raises(BillImportError) as caught:
-        read_table((HEADER + GOOD_ROW * 3).encode())
+        read_table(data)
+    assert caught.value.code == "file_too_large"
+    with pytest.raises(BillImportError) as caught:
+        import_bills_copy(water, io.BytesIO(data), actor=None)
     assert caught.value.code == "file_too_large"
     assert nothing_stored()
 
