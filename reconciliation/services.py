@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _g
 
-from billing import access, ledger, roles
+from billing import access, ledger, roles, untrusted_files
 from billing.audit import record_audit
 from billing.choices import Channel, PaymentStatus
 from billing.fees import compute_fee, schedule_on
@@ -178,6 +178,8 @@ def import_statement(
 def _import_statement(
     *, code, business_date, data, file_name, fmt, actor, amount_tolerance, time_window_seconds
 ):
+    with untrusted_files.refusals_as(StatementRefused):
+        untrusted_files.check_size(len(data), "statement")
     sha = hashlib.sha256(data).hexdigest()
     existing = StatementFile.objects.filter(sha256=sha).select_related("run").first()
     if existing is not None:
@@ -243,19 +245,24 @@ def _import_statement(
 def _statement_of_day(code: ChannelCode, day: datetime.date, fingerprint: str) -> ImportResult | None:
     """The import already in for this channel and day: the same content is recognised (None when there is
     none), a different one refused."""
-    for existing in StatementFile.objects.filter(channel_code=code.code, business_date=day).select_related(
-        "run"
-    ):
-        if _fingerprint_of(existing) == fingerprint:
-            return ImportResult(statement=existing, run=existing.run, created=False)
-        raise StatementRefused(
-            "statement_day_taken",
-            file_name=existing.file_name,
-            imported=timezone.localtime(existing.imported_at).strftime("%Y-%m-%d %H:%M"),
-            channel=existing.channel_code,
-            day=existing.business_date,
-        )
-    return None
+    existing = list(
+        StatementFile.objects.filter(channel_code=code.code, business_date=day)
+        .select_related("run")
+        .order_by("imported_at", "pk")
+    )
+    for statement in existing:  # more than one only from before the rule
+        if _fingerprint_of(statement) == fingerprint:
+            return ImportResult(statement=statement, run=statement.run, created=False)
+    if not existing:
+        return None
+    first = existing[0]
+    raise StatementRefused(
+        "statement_day_taken",
+        file_name=first.file_name,
+        imported=timezone.localtime(first.imported_at).strftime("%Y-%m-%d %H:%M"),
+        channel=first.channel_code,
+        day=first.business_date,
+    )
 
 
 def _fingerprint_of(statement: StatementFile) -> str:
@@ -759,6 +766,8 @@ def settle_day(*, day: datetime.date, actor=None) -> SettlementRun:
 def import_settlement_confirmation(*, data: bytes, actor=None) -> list[SettlementBatch]:
     """The biller's bank confirms the credit with a camt.054: each credit names the batch reference
     (EndToEndId) and must carry exactly its net amount."""
+    with untrusted_files.refusals_as(StatementRefused):
+        untrusted_files.check_size(len(data), "confirmation")
     parsed = camt_adapter.parse(data)
     if parsed.format != StatementFormat.CAMT054:
         raise StatementRefused("format_mismatch", format="camt.054", reason=parsed.format)

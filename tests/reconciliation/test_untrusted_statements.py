@@ -269,3 +269,35 @@ def test_the_fingerprint_is_kept_and_one_statement_per_channel_and_day_is_a_data
             content=b"x",
             line_count=0,
         )
+
+
+def test_of_two_statements_kept_for_a_day_from_before_the_rule_either_is_recognised(six_matched, today):
+    run, data, lines = six_matched
+    StatementFile.objects.update(content_fingerprint="")
+    other = billpay_csv(today, [lines[0]])
+    older = StatementFile.objects.create(
+        channel_code=CHANNEL,
+        business_date=today,
+        format=run.statement.format,
+        file_name="older.csv",
+        sha256="0" * 64,
+        size=len(other),
+        content=other,
+        line_count=1,
+    )
+    ReconciliationRun.objects.create(statement=older, channel_code=CHANNEL, business_date=today)
+    assert import_(crlf(other), today).statement.pk == older.pk
+    assert import_(gzip.compress(data), today).statement.pk == run.statement.pk
+    with pytest.raises(StatementRefused) as caught:
+        import_(billpay_csv(today, lines[:2]), today)
+    assert caught.value.code == "statement_day_taken"
+    assert StatementFile.objects.count() == 2
+
+
+def test_a_confirmation_over_its_limit_is_refused_and_confirms_nothing(reconciled, today, settings):  # noqa: F811
+    services.settle_day(day=today)
+    settings.UNTRUSTED_FILE_MAX_BYTES = {**settings.UNTRUSTED_FILE_MAX_BYTES, "confirmation": 100}
+    with pytest.raises(StatementRefused) as caught:
+        services.import_settlement_confirmation(data=bank_confirmation(SettlementBatch.objects.get()))
+    assert caught.value.code == "file_too_large"
+    assert SettlementBatch.objects.get().status != SettlementStatus.CONFIRMED
