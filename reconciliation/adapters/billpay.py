@@ -1,14 +1,13 @@
 """The platform's own CSV statement (docs/statement-format.md): the parser."""
 
-import csv
 import datetime
-import io
 import re
 from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import ZERO
+from billing.untrusted_files import csv_rows
 from reconciliation.adapters.base import AMOUNT_2DP, ParsedLine, ParsedStatement, decode_text, refuse
 from reconciliation.choices import LineKind, StatementFormat
 from reconciliation.exceptions import StatementRefused
@@ -37,7 +36,7 @@ def sniff(data: bytes) -> bool:
 
 def parse(data: bytes) -> ParsedStatement:
     text = decode_text(data)
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows = list(csv_rows(text))
     if not rows or len(rows[0]) != 6 or rows[0][0] != "H" or rows[0][1] != MAGIC:
         raise refuse(1, _("the first line must be the H line: H,BILLPAY-STATEMENT,1,<channel>,<day>,<time>"))
     header = rows[0]
