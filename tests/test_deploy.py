@@ -218,13 +218,7 @@ def test_the_nginx_site_overwrites_the_forwarded_headers_and_leaves_security_hea
     assert "return 301 https://" in site
     body_limit = re.search(r"client_max_body_size (\d+)m;", site)
     assert body_limit, "the site sets its body limit in MiB"
-    largest_upload = max(
-        settings.BILL_FILE_MAX_BYTES,
-        settings.STATEMENT_FILE_MAX_BYTES,
-        settings.CONFIRMATION_FILE_MAX_BYTES,
-        settings.PROXY_BATCH_FILE_MAX_BYTES,
-        settings.BRANCH_FILE_MAX_BYTES,
-    )
+    largest_upload = max(settings.UNTRUSTED_FILE_MAX_BYTES.values())
     # nginx must let the largest file through, so that Django refuses an oversized one with its reason.
     assert int(body_limit.group(1)) * 1024 * 1024 > largest_upload
     assert "add_header" not in site
