@@ -9,7 +9,8 @@ Chinese by default, English on request). Payment refusals keep the posting servi
 
 import math
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions as drf
@@ -38,6 +39,7 @@ STATUS_BY_CODE = {
     "idempotency_key_invalid": 400,
     "validation_failed": 400,
     "parse_error": 400,
+    "body_too_large": 413,
     "cursor_invalid": 400,
     "batch_too_large": 400,
     "idempotency_key_reused": 409,
@@ -106,6 +108,8 @@ def api_exception_handler(exc, context):
         )
     if isinstance(exc, drf.ParseError):
         return error_response(ApiError("parse_error"))
+    if isinstance(exc, RequestDataTooBig):  # DATA_UPLOAD_MAX_MEMORY_SIZE (issue 12: untrusted input)
+        return error_response(ApiError("body_too_large", limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
     if isinstance(exc, Http404 | drf.NotFound):
         return error_response(ApiError("not_found"))
     if isinstance(exc, drf.MethodNotAllowed):

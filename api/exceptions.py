@@ -43,6 +43,7 @@ API_MESSAGES = {
     "statement_day_invalid": _("There is no statement for %(day)s yet: the day has not begun."),
     "validation_failed": _("The request is not valid: %(fields)s."),
     "parse_error": _("The request body is not valid JSON."),
+    "body_too_large": _("The request body is larger than %(limit)s bytes: send fewer rows in one request."),
     "not_found": _("Not found."),
     "method_not_allowed": _("The method %(method)s is not allowed here."),
     "not_acceptable": _("This endpoint cannot answer in the requested format."),

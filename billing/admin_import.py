@@ -28,7 +28,7 @@ from import_export.formats import base_formats
 from import_export.forms import ConfirmImportForm, ImportForm
 from import_export.results import Result, RowResult
 
-from billing import access
+from billing import access, untrusted_files
 from billing.bill_import import (
     COLUMNS,
     BillImportError,
@@ -72,6 +72,10 @@ class _RawBillFile:
                 values = ["" if v is None else v for v in list(values)[:width]]
                 dataset.append(values + [""] * (width - len(values)))
         except BillImportError as refused:
+            # Refused part-way (a line past the caps, bad encoding further down): start the dataset
+            # again, as the rows read so far have another width.
+            dataset = tablib.Dataset()
+            dataset.billpay_data = data
             dataset.billpay_error = refused
             dataset.headers = ["error"]
             dataset.append([refused.message])
@@ -243,6 +247,15 @@ class BillImportForm(ImportForm):
         self.fields["biller"].queryset = billers
         if billers is not None and billers.count() == 1:
             self.fields["biller"].initial = billers.first()
+
+    def clean_import_file(self):
+        """A bill file over its limit is refused on the form, before import-export reads it."""
+        upload = self.cleaned_data["import_file"]
+        try:
+            untrusted_files.check_size(upload.size, "bill_file")
+        except untrusted_files.FileRefused as refused:
+            raise forms.ValidationError(refused.message, code=refused.code) from None
+        return upload
 
 
 class BillConfirmImportForm(ConfirmImportForm):

@@ -43,6 +43,13 @@ from billing.exceptions import BillingError
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, parse_money_text
 from billing.rules import account_no_is_valid, normalize_account_no
+from billing.untrusted_files import (
+    FILE_MESSAGES,
+    check_size,
+    check_zip_container,
+    csv_rows,
+    refusals_as,
+)
 
 COLUMNS = ("account_no", "customer_name", "period", "amount_due", "due_date", "late_fee", "reference")
 REQUIRED_COLUMNS = COLUMNS[:5]
@@ -107,6 +114,8 @@ IMPORT_MESSAGES = {
         "The bill of account %(account_no)s for %(period)s was cancelled and is not changed."
     ),
     "biller_cannot_take_bills": _("%(biller)s is closed and takes no new bills."),
+    # The file itself: size, XLSX archive, lines and fields (billing.untrusted_files)
+    **FILE_MESSAGES,
 }
 
 
@@ -221,7 +230,10 @@ def is_xlsx(data: bytes) -> bool:
 
 
 def read_table(data: bytes, *, encoding: str | None = None, filename: str = "") -> Table:
-    """Headers and rows of a CSV or XLSX file given as bytes."""
+    """Headers and rows of a CSV or XLSX file given as bytes, within the bounds of
+    billing.untrusted_files (size, XLSX archive caps, line and field lengths)."""
+    with refusals_as(BillImportError):
+        check_size(len(data), "bill_file")
     if is_xlsx(data) or filename.lower().endswith(".xlsx"):
         return _read_xlsx(data)
     return read_csv_stream(io.BytesIO(data), encoding=encoding)
@@ -229,13 +241,7 @@ def read_table(data: bytes, *, encoding: str | None = None, filename: str = "") 
 
 def read_csv_stream(stream, *, encoding: str | None = None) -> Table:
     """A CSV file read lazily from a binary stream: bounded memory whatever its size."""
-    head = stream.read(SNIFF_BYTES)
-    stream.seek(0)
-    encoding = normalise_encoding(encoding) if encoding else sniff_encoding(head)
-    if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
-    reader = csv.reader(_decoding_errors_reported(text, encoding))
+    reader = csv_reader(stream, encoding=encoding)
     try:
         headers = next(reader)
     except StopIteration:
@@ -243,20 +249,32 @@ def read_csv_stream(stream, *, encoding: str | None = None) -> Table:
     return Table(headers=headers, rows=reader)
 
 
-def _decoding_errors_reported(text: io.TextIOWrapper, encoding: str) -> Iterator[str]:
-    while True:
-        try:
-            line = text.readline()
-        except UnicodeDecodeError:
-            raise BillImportError("encoding_invalid", encoding=encoding) from None
-        if not line:
-            return
-        yield line
+def csv_reader(stream, *, encoding: str | None, raw=None) -> Iterator[list[str]]:
+    """The rows of a CSV bill file from a binary stream (its encoding given or sniffed), every line and
+    field within the caps of billing.untrusted_files: a refusal is a BillImportError naming the line. The
+    COPY path reads through `raw` (the stream wrapped to count bytes) the same way."""
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(0)
+    encoding = normalise_encoding(encoding) if encoding else sniff_encoding(head)
+    if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    text = io.TextIOWrapper(raw if raw is not None else stream, encoding=encoding, newline="")
+    return _bounded_rows(text, encoding)
+
+
+def _bounded_rows(text: io.TextIOWrapper, encoding: str) -> Iterator[list[str]]:
+    try:
+        with refusals_as(BillImportError):
+            yield from csv_rows(text)
+    except UnicodeDecodeError:
+        raise BillImportError("encoding_invalid", encoding=encoding) from None
 
 
 def _read_xlsx(data: bytes) -> Table:
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # reads the XML parts with defusedxml, which is installed
 
+    with refusals_as(BillImportError):
+        check_zip_container(data)
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged workbook

@@ -13,7 +13,6 @@ errors, counts and rows.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -27,21 +26,20 @@ from billing.audit import record_audit
 from billing.bill_import import (
     BLANKS,
     MAX_LENGTHS,
-    SNIFF_BYTES,
     BillImportError,
     ImportReport,
     RowError,
     check_biller_takes_bills,
     check_headers,
+    csv_reader,
     error_report_csv_row,
     lock_biller_for_import,
-    normalise_encoding,
-    sniff_encoding,
 )
 from billing.choices import BillStatus, CheckDigit
 from billing.models import Biller
 from billing.money import MAX_WHOLE_DIGITS, MONEY_DECIMAL_PLACES, MONEY_TEXT, MONEY_TEXT_DECORATIONS
 from billing.rules import ACCOUNT_SEPARATORS
+from billing.untrusted_files import check_size, refusals_as
 
 Progress = Callable[[str, int, int], None]  # (phase, rows read, bytes read)
 
@@ -418,14 +416,12 @@ def stage_file(
 ) -> tuple[list[RowError], int]:
     """COPY the file's rows into the staging table. Returns header errors (nothing staged then) and the
     number of non-blank data rows."""
-    head = stream.read(SNIFF_BYTES)
+    with refusals_as(BillImportError):
+        check_size(stream.seek(0, io.SEEK_END), "bill_file")  # before a byte is read
     stream.seek(0)
-    encoding = normalise_encoding(encoding) if encoding else sniff_encoding(head)
-    if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
     counter = _ByteCounter(stream)
-    text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding=encoding, newline="")
-    reader = csv.reader(text)
+    # Lines and fields within the caps of billing.untrusted_files, as on the Python path.
+    reader = csv_reader(stream, encoding=encoding, raw=io.BufferedReader(counter, 1 << 16))
     try:
         try:
             headers = next(reader)
@@ -447,7 +443,10 @@ def stage_file(
         rownum, count, done = 1, 0, False
         while not done:
             done = True
+            # A savepoint per chunk: a file refused mid-COPY (a line or field past the caps) leaves the
+            # caller's transaction usable, so the refusal is what the caller sees.
             with (
+                transaction.atomic(),
                 connection.cursor() as cursor,
                 cursor.cursor.copy(
                     "COPY billpay_import_stage (rownum, extra, plain, account_no, customer_name, period, "
@@ -477,7 +476,7 @@ def stage_file(
             if progress:
                 progress("reading", count, counter.count)
     except UnicodeDecodeError:
-        raise BillImportError("encoding_invalid", encoding=encoding) from None
+        raise BillImportError("encoding_invalid", encoding=encoding or "UTF-8") from None
     return [], count
 
 
@@ -500,13 +499,14 @@ def import_bills_copy(
     if connection.vendor != "postgresql":
         raise RuntimeError("the COPY path needs PostgreSQL; use billing.bill_import on other databases")
     check_biller_takes_bills(biller)
-    header_errors, count = stage_file(stream, encoding=encoding, progress=progress, chunk_rows=chunk_rows)
-    report = ImportReport(rows=count)
-    if header_errors:
-        report.errors, report.error_count = header_errors, len(header_errors)
-        _write_errors(error_report, header_errors)
-        return report
     try:
+        # A file refused while staging (a line or field past the caps) leaves no staging table behind.
+        header_errors, count = stage_file(stream, encoding=encoding, progress=progress, chunk_rows=chunk_rows)
+        report = ImportReport(rows=count)
+        if header_errors:
+            report.errors, report.error_count = header_errors, len(header_errors)
+            _write_errors(error_report, header_errors)
+            return report
         with connection.cursor() as cursor:
             if progress:
                 progress("checking", count, 0)

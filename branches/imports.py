@@ -7,6 +7,7 @@ from pathlib import Path
 import tablib
 from django.db import transaction
 
+from billing import untrusted_files
 from billing.models import AuditEvent
 from branches.resources import BranchResource
 
@@ -24,10 +25,32 @@ class ImportReport:
 
 
 def load_dataset(path: Path) -> tablib.Dataset:
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix in ("xlsx", "xls"):
-        return tablib.Dataset().load(path.read_bytes(), format=suffix)
-    return tablib.Dataset().load(path.read_text(encoding="utf-8-sig"), format=suffix or "csv")
+    """A branch file (CSV or XLSX) read within the bounds of billing.untrusted_files: its size, an XLSX
+    workbook's archive caps, CSV line and field lengths. A refusal is a FileRefused (nothing read further).
+    """
+    suffix = path.suffix.lower().lstrip(".") or "csv"
+    data = untrusted_files.read_path(path, "branch_file")
+    if suffix == "xlsx":
+        untrusted_files.check_zip_container(data)
+        return _load(data, "xlsx")
+    if suffix != "csv":
+        raise untrusted_files.FileRefused("file_format_unsupported", formats="CSV, XLSX")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise untrusted_files.FileRefused("text_encoding_invalid") from None
+    for _row in untrusted_files.csv_rows(text):  # every line and field within the caps, before tablib
+        pass
+    return _load(text, "csv")
+
+
+def _load(content, fmt: str) -> tablib.Dataset:
+    try:
+        return tablib.Dataset().load(content, format=fmt)
+    except Exception as exc:  # tablib and openpyxl raise many kinds for a ragged or damaged file
+        raise untrusted_files.FileRefused(
+            "file_unreadable_as", format=fmt.upper(), detail=str(exc)[:200]
+        ) from None
 
 
 def import_branches(dataset: tablib.Dataset, *, actor, dry_run: bool = False) -> ImportReport:

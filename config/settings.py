@@ -313,3 +313,39 @@ if ALIPAY_ENABLED and not (ALIPAY_APP_ID and ALIPAY_APP_PRIVATE_KEY and ALIPAY_P
     raise ImproperlyConfigured(
         "ALIPAY_ENABLED needs ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY"
     )
+
+# --- Untrusted files (issue 12) ---
+# Every file from outside is read by billing/untrusted_files.py within these bounds; a file past any of
+# them is refused whole with a stable code and nothing stored (README, "Files from outside").
+# Request bodies that are not file uploads (forms, API JSON such as the biller API's bill batches): larger
+# ones are refused by Django before they are read. Uploaded files above FILE_UPLOAD_MAX_MEMORY_SIZE are
+# spooled to a temporary file instead of memory; the per-kind limits below cap them (so should the proxy:
+# nginx's client_max_body_size at least the largest of them).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 5 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+# Bytes of each kind of file as it arrives (packed, if it is a gzip or zip).
+UNTRUSTED_FILE_MAX_BYTES = {
+    "statement": env_int("STATEMENT_FILE_MAX_BYTES", 64 * 1024 * 1024),
+    "confirmation": env_int("CONFIRMATION_FILE_MAX_BYTES", 8 * 1024 * 1024),
+    "bill_file": env_int("BILL_FILE_MAX_BYTES", 256 * 1024 * 1024),
+    "proxy_batch": env_int("PROXY_BATCH_FILE_MAX_BYTES", 5 * 1024 * 1024),
+    "branch_file": env_int("BRANCH_FILE_MAX_BYTES", 5 * 1024 * 1024),
+}
+# Gzip and zip (statements, XLSX workbooks): unpacked size, unpacked/packed ratio (checked past 1 MiB),
+# files in one zip. Decompression streams and stops at the first cap it passes.
+UNTRUSTED_UNPACKED_MAX_BYTES = env_int("UNPACKED_MAX_BYTES", 256 * 1024 * 1024)
+UNTRUSTED_MAX_COMPRESSION_RATIO = env_int("MAX_COMPRESSION_RATIO", 100)
+UNTRUSTED_ZIP_MAX_MEMBERS = env_int("ZIP_MAX_MEMBERS", 64)
+# Text files: characters in one line, and in one CSV field (csv.field_size_limit).
+UNTRUSTED_LINE_MAX_CHARS = env_int("FILE_LINE_MAX_CHARS", 64 * 1024)
+UNTRUSTED_FIELD_MAX_CHARS = env_int("FILE_FIELD_MAX_CHARS", 16 * 1024)
+for _name, _value in [
+    *UNTRUSTED_FILE_MAX_BYTES.items(),
+    ("UNPACKED_MAX_BYTES", UNTRUSTED_UNPACKED_MAX_BYTES),
+    ("MAX_COMPRESSION_RATIO", UNTRUSTED_MAX_COMPRESSION_RATIO),
+    ("ZIP_MAX_MEMBERS", UNTRUSTED_ZIP_MAX_MEMBERS),
+    ("FILE_LINE_MAX_CHARS", UNTRUSTED_LINE_MAX_CHARS),
+    ("FILE_FIELD_MAX_CHARS", UNTRUSTED_FIELD_MAX_CHARS),
+]:
+    if _value < 1:
+        raise ImproperlyConfigured(f"the file limit {_name} must be 1 or more")

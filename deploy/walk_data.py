@@ -31,14 +31,16 @@ BILLS = (("online", Decimal("88.40")), ("counter", Decimal("126.35")), ("partner
 def seed() -> dict:
     from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 
-    from api import demo as api_demo
-    from billing import demo, roles
+    from billing import roles
     from billing.models import Bill, CustomerAccount
     from branches.choices import BranchRole
     from branches.models import BranchStaff
+    from demo import api as api_demo
+    from demo import data
+    from demo import seed as demo_seed
 
     User = get_user_model()
-    summary = demo.SeedSummary()
+    summary = demo_seed.SeedSummary()
     password = secrets.token_urlsafe(18)
     totp_secret = generate_totp_secret()
     with transaction.atomic():
@@ -46,16 +48,16 @@ def seed() -> dict:
             "walk_admin", "walk_admin@billpay.invalid", secrets.token_urlsafe(18)
         )
         admin.groups.add(Group.objects.get(name=roles.PLATFORM_ADMIN))
-        billers = demo.ensure_billers(admin, summary)
-        branches = demo.ensure_branches(summary)
+        billers = demo_seed.ensure_billers(admin, summary)
+        branches = demo_seed.ensure_branches(summary)
         clerk = User.objects.create_user("walk_clerk", "walk_clerk@billpay.invalid", password, is_staff=True)
         clerk.groups.add(Group.objects.get(name=roles.BRANCH_CLERK))
-        BranchStaff.objects.create(user=clerk, branch=branches[demo.CLERK_BRANCH], role=BranchRole.CLERK)
+        BranchStaff.objects.create(user=clerk, branch=branches[data.CLERK_BRANCH], role=BranchRole.CLERK)
         TOTP.activate(clerk, totp_secret)
         # The sandbox partner of the demo, keyed from this installation's API_CREDENTIAL_KEY.
         api_demo.seed(users={"admin": admin}, billers=billers, branches=branches, summary=summary)
         water = billers[WATER]
-        spec = demo.BILLERS_BY_CODE[WATER]
+        spec = data.BILLERS_BY_CODE[WATER]
         today = timezone.localdate()
         period = (today.replace(day=1) - datetime.timedelta(days=1)).strftime("%Y-%m")
         accounts = {}

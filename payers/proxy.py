@@ -1,8 +1,6 @@
 """Batch proxy payment (代缴): a community officer uploads account numbers and amounts, reviews a validated
 preview with row-numbered errors, and pays every valid row in one checkout (one posted payment per row)."""
 
-import csv
-import io
 from decimal import Decimal
 
 from django.conf import settings
@@ -15,6 +13,7 @@ from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
 from billing.rules import account_no_is_valid, allocate_statement_payment, normalize_account_no
+from billing.untrusted_files import check_size, csv_rows
 from payers.exceptions import PortalError
 from payers.models import ProxyBatch
 
@@ -24,8 +23,10 @@ NAME_HEADERS = {"name", "姓名", "note", "备注"}
 
 
 def _read_rows(data: bytes) -> list[dict]:
+    """The file's rows, within the bounds of billing.untrusted_files (size, line and field lengths)."""
+    check_size(len(data), "proxy_batch")
     text = data.decode("utf-8-sig", errors="strict") if data else ""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv_rows(text)
     header = [cell.strip().lower() for cell in next(reader, [])]
 
     def column(names):

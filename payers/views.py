@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from billing import untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
 from billing.exceptions import BillingError
 from billing.money import parse_amount
@@ -454,7 +455,10 @@ def proxy_upload(request):
         else:
             try:
                 batch = proxy.validate_upload(
-                    user=request.user, biller=biller, file_name=upload.name, data=upload.read(5_000_000)
+                    user=request.user,
+                    biller=biller,
+                    file_name=upload.name,
+                    data=untrusted_files.read_upload(upload, "proxy_batch"),
                 )
             except BillingError as error:
                 context["error"] = error.message

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from billing import untrusted_files
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter
 from billing.exceptions import BillingError
 from reconciliation import selectors, services, tasks
@@ -159,7 +160,7 @@ class StatementFileAdmin(ReadOnlyReconAdmin):
             lambda data: services.import_statement(
                 channel_code=data["channel_code"],
                 business_date=data["business_date"],
-                data=data["file"].read(),
+                data=untrusted_files.read_upload(data["file"], "statement"),
                 file_name=data["file"].name,
                 fmt=data["format"] or None,
                 actor=request.user,
@@ -398,7 +399,7 @@ class SettlementBatchAdmin(ReadOnlyReconAdmin):
             request,
             form,
             lambda data: services.import_settlement_confirmation(
-                data=data["file"].read(), actor=request.user
+                data=untrusted_files.read_upload(data["file"], "confirmation"), actor=request.user
             ),
             lambda batches: self._done(
                 request,

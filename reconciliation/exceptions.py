@@ -3,6 +3,7 @@
 from django.utils.translation import gettext_lazy as _
 
 from billing.exceptions import BillingError, TransitionNotAllowed
+from billing.untrusted_files import FILE_MESSAGES
 
 RECON_MESSAGES = {
     "file_empty": _("The file is empty."),
@@ -14,7 +15,6 @@ RECON_MESSAGES = {
         "Line %(line)s: the totals say %(field)s is %(stated)s, but the lines add up to %(actual)s."
     ),
     "trailer_missing": _("The file ends without its totals line (line %(line)s)."),
-    "xml_invalid": _("Line %(line)s: the XML cannot be read: %(reason)s"),
     "namespace_unknown": _(
         "The XML namespace “%(namespace)s” is not a camt.053 or camt.054 version the platform reads."
     ),
@@ -44,6 +44,12 @@ RECON_MESSAGES = {
     "contact_required": _("Give an e-mail address or a phone number so that we can tell you the outcome."),
     "outcome_required": _("Write the outcome the citizen will be told."),
     "tills_open": _("%(branch)s still has open tills (%(tills)s): close them before reconciling its cash."),
+    "statement_day_taken": _(
+        "A different statement (%(file_name)s, imported %(imported)s) is already in for %(channel)s on "
+        "%(day)s: a second one is refused so that what the first matched is never reopened."
+    ),
+    # Files from outside: size, archives, lines and fields, XML (billing.untrusted_files)
+    **FILE_MESSAGES,
 }
 
 

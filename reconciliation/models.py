@@ -38,6 +38,10 @@ class StatementFile(models.Model):
     format = models.CharField(_("format"), max_length=16, choices=StatementFormat.choices)
     file_name = models.CharField(_("file name"), max_length=255)
     sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)
+    # SHA-256 over the channel, the day and the decoded lines (ParsedStatement.fingerprint): the same
+    # statement re-sent in another encoding, line ends or packing is recognised. Empty on statements
+    # imported before it existed (they are fingerprinted from their kept content when compared).
+    content_fingerprint = models.CharField(_("content fingerprint"), max_length=64, blank=True, default="")
     size = models.PositiveBigIntegerField(_("size in bytes"))
     content = models.BinaryField(_("content"), editable=False)
     line_count = models.PositiveIntegerField(_("lines"))
@@ -54,6 +58,15 @@ class StatementFile(models.Model):
         verbose_name = _("channel statement")
         verbose_name_plural = _("channel statements")
         indexes = [models.Index(fields=["channel_code", "business_date"], name="recon_stmt_channel_day")]
+        constraints = [
+            # One statement per channel and day (a second, different one is refused: it would reopen what
+            # the first matched). Rows from before the fingerprint have none and are checked by the service.
+            models.UniqueConstraint(
+                fields=["channel_code", "business_date"],
+                condition=~Q(content_fingerprint=""),
+                name="recon_stmt_one_per_channel_day",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel_code} {self.business_date:%Y-%m-%d} ({self.file_name})"

@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _g
 
-from billing import access, ledger, roles
+from billing import access, ledger, roles, untrusted_files
 from billing import locks as billing_locks
 from billing.audit import record_audit
 from billing.choices import Channel, PaymentStatus
@@ -150,15 +150,53 @@ def import_statement(
     amount_tolerance: Decimal | None = None,
     time_window_seconds: int | None = None,
 ) -> ImportResult:
-    """Check a statement file whole and keep it (bytes + SHA-256) with a pending run. The same bytes
-    imported again are recognised by their hash and return the first import, never a second one."""
+    """Check a statement file whole (within the bounds of billing.untrusted_files) and keep it (bytes,
+    SHA-256 and content fingerprint) with a pending run.
+
+    A statement is recognised by its bytes and by its content (channel, day and decoded lines): the same
+    statement again — the same bytes, or re-sent with CRLF, a BOM, gzipped — returns the first import and
+    changes nothing. A different statement for a channel and day that already has one is refused
+    (`statement_day_taken`): the first one's matches are never reopened. A refused file stores nothing."""
     code = _statement_channel(channel_code)
+    try:
+        return _import_statement(
+            code=code,
+            business_date=business_date,
+            data=data,
+            file_name=file_name,
+            fmt=fmt,
+            actor=actor,
+            amount_tolerance=amount_tolerance,
+            time_window_seconds=time_window_seconds,
+        )
+    except StatementRefused as refused:
+        logger.warning(
+            "statement refused: %s %s %s (%s bytes): %s %s",
+            code.code,
+            business_date,
+            file_name[:255],
+            len(data),
+            refused.code,
+            refused.params,
+        )
+        raise
+
+
+def _import_statement(
+    *, code, business_date, data, file_name, fmt, actor, amount_tolerance, time_window_seconds
+):
+    with untrusted_files.refusals_as(StatementRefused):
+        untrusted_files.check_size(len(data), "statement")
     sha = hashlib.sha256(data).hexdigest()
     existing = StatementFile.objects.filter(sha256=sha).select_related("run").first()
     if existing is not None:
         return _recognised(existing, code, business_date)
     parsed = parse_statement(data, fmt)
     _check_statement(parsed, code, business_date)
+    fingerprint = parsed.fingerprint(code.code, business_date)
+    same_day = _statement_of_day(code, business_date, fingerprint)
+    if same_day is not None:
+        return same_day
     try:
         with transaction.atomic():
             statement = StatementFile.objects.create(
@@ -167,6 +205,7 @@ def import_statement(
                 format=parsed.format,
                 file_name=file_name[:255],
                 sha256=sha,
+                content_fingerprint=fingerprint,
                 size=len(data),
                 content=data,
                 line_count=len(parsed.lines),
@@ -192,17 +231,56 @@ def import_statement(
                 action="statement.imported",
                 target=statement,
                 sha256=sha,
+                fingerprint=fingerprint,
                 format=parsed.format,
                 lines=len(parsed.lines),
                 payments_total=parsed.payments_total,
                 refunds_total=parsed.refunds_total,
             )
     except IntegrityError:
+        # Another import of the same bytes, or for the same channel and day, committed first.
         existing = StatementFile.objects.filter(sha256=sha).select_related("run").first()
-        if existing is None:
+        if existing is not None:
+            return _recognised(existing, code, business_date)
+        same_day = _statement_of_day(code, business_date, fingerprint)
+        if same_day is None:
             raise
-        return _recognised(existing, code, business_date)
+        return same_day
     return ImportResult(statement=statement, run=run, created=True)
+
+
+def _statement_of_day(code: ChannelCode, day: datetime.date, fingerprint: str) -> ImportResult | None:
+    """The import already in for this channel and day: the same content is recognised (None when there is
+    none), a different one refused."""
+    existing = list(
+        StatementFile.objects.filter(channel_code=code.code, business_date=day)
+        .select_related("run")
+        .order_by("imported_at", "pk")
+    )
+    for statement in existing:  # more than one only from before the rule
+        if _fingerprint_of(statement) == fingerprint:
+            return ImportResult(statement=statement, run=statement.run, created=False)
+    if not existing:
+        return None
+    first = existing[0]
+    raise StatementRefused(
+        "statement_day_taken",
+        file_name=first.file_name,
+        imported=timezone.localtime(first.imported_at).strftime("%Y-%m-%d %H:%M"),
+        channel=first.channel_code,
+        day=first.business_date,
+    )
+
+
+def _fingerprint_of(statement: StatementFile) -> str:
+    """A statement's content fingerprint; one imported before fingerprints existed is read again."""
+    if statement.content_fingerprint:
+        return statement.content_fingerprint
+    try:
+        parsed = parse_statement(bytes(statement.content), statement.format)
+    except StatementRefused:
+        return ""
+    return parsed.fingerprint(statement.channel_code, statement.business_date)
 
 
 def _recognised(existing: StatementFile, code: ChannelCode, day: datetime.date) -> ImportResult:
@@ -686,6 +764,8 @@ def settle_day(*, day: datetime.date, actor=None) -> SettlementRun:
 def import_settlement_confirmation(*, data: bytes, actor=None) -> list[SettlementBatch]:
     """The biller's bank confirms the credit with a camt.054: each credit names the batch reference
     (EndToEndId) and must carry exactly its net amount."""
+    with untrusted_files.refusals_as(StatementRefused):
+        untrusted_files.check_size(len(data), "confirmation")
     parsed = camt_adapter.parse(data)
     if parsed.format != StatementFormat.CAMT054:
         raise StatementRefused("format_mismatch", format="camt.054", reason=parsed.format)

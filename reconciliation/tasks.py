@@ -1,13 +1,18 @@
 """Celery tasks: thin wrappers that call the services by id; safe to run twice."""
 
 import datetime
+import logging
 from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
+from billing import untrusted_files
+from billing.exceptions import BillingError
 from reconciliation import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -36,13 +41,21 @@ def nightly_reconcile(day: str | None = None) -> list[dict]:
     if not inbox.is_dir():
         return done
     for folder in sorted(p for p in inbox.iterdir() if p.is_dir()):
+        channel = folder.name.replace("_", ":", 1)
         for path in sorted(folder.glob(f"{target:%Y-%m-%d}.*")):
-            run = services.reconcile_file(
-                channel_code=folder.name.replace("_", ":", 1),
-                business_date=target,
-                data=path.read_bytes(),
-                file_name=path.name,
-            )
+            # A refused file (too large, a bomb, damaged, a second statement for the day) is logged and
+            # skipped with its code; the other channels' files are still reconciled.
+            try:
+                run = services.reconcile_file(
+                    channel_code=channel,
+                    business_date=target,
+                    data=untrusted_files.read_path(path, "statement"),
+                    file_name=path.name,
+                )
+            except BillingError as refused:
+                logger.warning("inbox statement %s refused: %s %s", path, refused.code, refused.message)
+                done.append({"channel": channel, "file": path.name, "refused": refused.code})
+                continue
             done.append({"channel": run.channel_code, "status": run.status, "counts": run.counts})
     return done
 

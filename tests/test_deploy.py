@@ -5,6 +5,7 @@ check. The whole stack itself is brought up and walked by deploy/up.sh, which .c
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -214,7 +216,11 @@ def test_the_nginx_site_overwrites_the_forwarded_headers_and_leaves_security_hea
     assert "proxy_set_header Host $http_host;" in site
     assert "server 127.0.0.1:8000 " in site  # deploy/gunicorn.conf.py's default bind
     assert "return 301 https://" in site
-    assert "client_max_body_size 32m;" in site
+    body_limit = re.search(r"client_max_body_size (\d+)m;", site)
+    assert body_limit, "the site sets its body limit in MiB"
+    largest_upload = max(settings.UNTRUSTED_FILE_MAX_BYTES.values())
+    # nginx must let the largest file through, so that Django refuses an oversized one with its reason.
+    assert int(body_limit.group(1)) * 1024 * 1024 > largest_upload
     assert "add_header" not in site
 
 

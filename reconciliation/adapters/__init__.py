@@ -1,5 +1,6 @@
 """Statement format adapters: each turns a file's bytes into a ParsedStatement or refuses it whole."""
 
+from billing import untrusted_files
 from reconciliation.adapters import alipay, billpay, camt, wechat
 from reconciliation.adapters.base import ParsedLine, ParsedStatement, decode_text, unwrap
 from reconciliation.choices import StatementFormat
@@ -35,11 +36,14 @@ def detect_format(data: bytes) -> str:
 
 
 def parse_statement(data: bytes, fmt: str | None = None) -> ParsedStatement:
+    """A statement as it arrived (packed or not) parsed within the bounds of billing.untrusted_files; a
+    refusal of those bounds is a StatementRefused like any other."""
     data = unwrap(data)
     fmt = fmt or detect_format(data)
     if fmt not in PARSERS:
         raise StatementRefused("format_unknown")
-    parsed = PARSERS[fmt](data)
+    with untrusted_files.refusals_as(StatementRefused):
+        parsed = PARSERS[fmt](data)
     if fmt in (StatementFormat.CAMT053, StatementFormat.CAMT054) and parsed.format != fmt:
         raise StatementRefused("format_mismatch", format=StatementFormat(fmt).label, reason=parsed.format)
     return parsed

@@ -5,12 +5,12 @@ Comment lines start with `#` before the table (title, account, period) and after
 are rows of 业务类型 退款 with negative amounts and their 退款批次号/请求号. GBK, usually inside a zip.
 """
 
-import csv
 import re
 
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import ZERO
+from billing.untrusted_files import bounded_lines, csv_rows
 from reconciliation.adapters.base import (
     ParsedLine,
     ParsedStatement,
@@ -53,7 +53,7 @@ def _signed(text: str, line: int, what: str):
 
 def parse(data: bytes) -> ParsedStatement:
     text = decode_text(data)
-    physical = text.splitlines()
+    physical = [line.rstrip("\r\n") for line in bounded_lines(text)]
     if not physical or physical[0].strip() != TITLE:
         raise StatementRefused(
             "format_mismatch",
@@ -63,7 +63,7 @@ def parse(data: bytes) -> ParsedStatement:
     header_at = next((i for i, row in enumerate(physical) if row.startswith(FIRST_COLUMN)), None)
     if header_at is None:
         raise refuse(len(physical), _("the table header (支付宝交易号,…) is missing"))
-    header = [name.strip() for name in next(csv.reader([physical[header_at]]))]
+    header = [name.strip() for name in next(csv_rows([physical[header_at]]))]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         raise refuse(header_at + 1, _("columns missing: %(columns)s") % {"columns": ", ".join(missing)})
@@ -89,7 +89,7 @@ def parse(data: bytes) -> ParsedStatement:
             continue
         if end_seen:
             raise refuse(line_no, _("a table row after the end of the table"))
-        row = next(csv.reader([raw]))
+        row = next(csv_rows([raw]))
         if len(row) != len(header):
             raise refuse(
                 line_no,

@@ -2,16 +2,16 @@
 
 import codecs
 import datetime
-import gzip
-import io
+import hashlib
+import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext_lazy as _
 
+from billing import untrusted_files
 from billing.money import CENT, ZERO
 from reconciliation.choices import LineKind
 from reconciliation.exceptions import StatementRefused
@@ -56,25 +56,43 @@ class ParsedStatement:
     def fees_total(self) -> Decimal:
         return sum((ln.fee for ln in self.lines), ZERO)
 
+    def fingerprint(self, channel_code: str, business_date: datetime.date) -> str:
+        """What the statement says, not how it was sent: SHA-256 over the channel, the day and the decoded
+        lines (each normalised, in a fixed order). The same statement re-sent with CRLF line ends, a
+        byte-order mark, GBK instead of UTF-8, gzipped or zipped has the same fingerprint."""
+        lines = sorted(
+            [
+                ln.kind,
+                ln.channel_ref,
+                ln.original_ref,
+                ln.merchant_ref,
+                ln.receipt_no,
+                ln.biller_code,
+                ln.account_no,
+                str(ln.amount.quantize(CENT)),
+                str(ln.fee.quantize(CENT)),
+                ln.currency,
+                ln.occurred_at.astimezone(datetime.UTC).isoformat() if ln.occurred_at else "",
+            ]
+            for ln in self.lines
+        )
+        text = json.dumps([channel_code, business_date.isoformat(), lines], ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
 
 def refuse(line: int, reason) -> StatementRefused:
     return StatementRefused("line_invalid", line=line, reason=reason)
 
 
 def unwrap(data: bytes) -> bytes:
-    """Gzip (WeChat's download API) and zip (Alipay's) arrive packed: open them; one file inside."""
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError):
-            raise StatementRefused("file_unreadable") from None
-    if data[:4] == b"PK\x03\x04":
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/") and "汇总" not in _zip_name(n)]
-            if not names:
-                raise StatementRefused("file_empty")
-            return archive.read(names[0])
-    return data
+    """Gzip (WeChat's download API) and zip (Alipay's, with a 汇总 summary beside the detail) arrive
+    packed: opened within the bounds of billing.untrusted_files, one file inside."""
+    with untrusted_files.refusals_as(StatementRefused):
+        return untrusted_files.unpack(data, pick=_detail_files)
+
+
+def _detail_files(names: list[str]) -> list[str]:
+    return [name for name in names if "汇总" not in _zip_name(name)]
 
 
 def _zip_name(name: str) -> str:

@@ -1,8 +1,6 @@
 """The platform's own CSV statement (docs/statement-format.md): the parser."""
 
-import csv
 import datetime
-import io
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -10,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import statement_format
 from billing.money import ZERO
+from billing.untrusted_files import csv_rows
 from reconciliation.adapters.base import AMOUNT_2DP, ParsedLine, ParsedStatement, decode_text, refuse
 from reconciliation.choices import LineKind, StatementFormat
 from reconciliation.exceptions import StatementRefused
@@ -27,7 +26,7 @@ def sniff(data: bytes) -> bool:
 
 def parse(data: bytes) -> ParsedStatement:
     text = decode_text(data)
-    rows = list(csv.reader(io.StringIO(text, newline="")))
+    rows = list(csv_rows(text))
     if (
         not rows
         or len(rows[0]) != statement_format.HEADER_FIELDS

@@ -8,12 +8,11 @@ entries must add up to them.
 
 import datetime
 import re
-import xml.parsers.expat
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from xml.etree import ElementTree as ET
 
 from django.utils.translation import gettext_lazy as _
 
+from billing import untrusted_files
 from billing.money import CENT, ZERO
 from reconciliation.adapters.base import ParsedLine, ParsedStatement, refuse
 from reconciliation.choices import LineKind, StatementFormat
@@ -30,49 +29,10 @@ def sniff(data: bytes) -> bool:
     return head.startswith(b"<?xml") or head.startswith(b"<Document")
 
 
-class _Tree:
-    """A small expat tree builder that remembers the line each element starts on."""
-
-    def __init__(self, data: bytes) -> None:
-        self.lines: dict[int, int] = {}
-        self.root = None
-        self._stack: list[ET.Element] = []
-        self._text: list[str] = []
-        parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._text.append
-        self._parser = parser
-        try:
-            parser.Parse(data, True)
-        except xml.parsers.expat.ExpatError as exc:
-            raise StatementRefused(
-                "xml_invalid", line=exc.lineno, reason=xml.parsers.expat.ErrorString(exc.code)
-            ) from None
-
-    def _start(self, name, attrs):
-        tag = "{" + name if "}" in name else name
-        element = ET.Element(tag, attrs)
-        self.lines[id(element)] = self._parser.CurrentLineNumber
-        if self._stack:
-            self._stack[-1].append(element)
-        else:
-            self.root = element
-        self._stack.append(element)
-        self._text.clear()
-
-    def _end(self, name):
-        element = self._stack.pop()
-        if len(element) == 0:
-            element.text = "".join(self._text).strip()
-        self._text.clear()
-
-    def line(self, element) -> int:
-        return self.lines.get(id(element), 0)
-
-
 def parse(data: bytes, *, check_totals: bool = True) -> ParsedStatement:
-    tree = _Tree(data)
+    """A camt.053/054 document, read by defusedxml's parser (a DOCTYPE or entities are refused)."""
+    with untrusted_files.refusals_as(StatementRefused):
+        tree = untrusted_files.XmlTree(data)
     root = tree.root
     namespace = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
     match = NAMESPACE_RE.match(namespace)

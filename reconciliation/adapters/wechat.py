@@ -5,13 +5,12 @@ keeps long numbers as text); then a totals header (总交易单数,…) and one 
 gzip-packed as the download API returns it.
 """
 
-import csv
-import io
 from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import ZERO
+from billing.untrusted_files import csv_rows
 from reconciliation.adapters.base import (
     ParsedLine,
     ParsedStatement,
@@ -77,7 +76,7 @@ def _value(raw: str, line: int, column: str) -> str:
 
 def parse(data: bytes) -> ParsedStatement:
     text = decode_text(data)
-    rows = [row for row in csv.reader(io.StringIO(text, newline=""))]
+    rows = list(csv_rows(text))
     if not rows or rows[0][:1] != [FIRST_COLUMN]:
         raise StatementRefused(
             "format_mismatch",

@@ -121,8 +121,10 @@ def test_a_line_reported_again_on_a_later_statement_is_a_duplicate(shop, today):
     services.reconcile_file(
         channel_code=CHANNEL, business_date=today, data=billpay_csv(today, line), file_name="a"
     )
-    second = billpay_csv(today, [*line, ("PAYMENT", "OTHER", "1.00", "", None)])
-    run = services.reconcile_file(channel_code=CHANNEL, business_date=today, data=second, file_name="b")
+    # The next day's statement (a second one for the same day is refused: tests/*/test_untrusted_files.py)
+    tomorrow = today + datetime.timedelta(days=1)
+    second = billpay_csv(tomorrow, [*line, ("PAYMENT", "OTHER", "1.00", "", None)])
+    run = services.reconcile_file(channel_code=CHANNEL, business_date=tomorrow, data=second, file_name="b")
     assert (payment.channel_ref, None, M.DUPLICATE) in {(a, None, c) for a, _b, c in results(run)}
 
 

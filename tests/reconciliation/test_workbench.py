@@ -1,6 +1,7 @@
 """The discrepancy workbench: each action keeps the ledger balanced, is audited, and only
 reconciliation staff may act; a write-off needs a second person."""
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -159,10 +160,10 @@ def test_the_discrepancy_list_does_not_query_per_row(found, officer, client, sho
     url = reverse("admin:reconciliation_discrepancy_changelist")
     with CaptureQueriesContext(connection) as few:
         assert client.get(url).status_code == 200
-    for _ in range(5):
-        shop.pay("9.00")
-    extra = billpay_csv(today, [("PAYMENT", f"GHOST-{n}", "1.00", "", None) for n in range(2, 8)])
-    services.reconcile_file(channel_code=CHANNEL, business_date=today, data=extra, file_name="more")
+    # More discrepancies from the next day's statement (one statement per channel and day).
+    tomorrow = today + datetime.timedelta(days=1)
+    extra = billpay_csv(tomorrow, [("PAYMENT", f"GHOST-{n}", "1.00", "", None) for n in range(2, 12)])
+    services.reconcile_file(channel_code=CHANNEL, business_date=tomorrow, data=extra, file_name="more")
     assert Discrepancy.objects.count() > 10
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).status_code == 200

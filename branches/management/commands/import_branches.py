@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.exceptions import BillingError
 from branches.imports import import_branches, load_dataset
 
 
@@ -15,7 +16,11 @@ class Command(BaseCommand):
     def handle(self, *args, path: Path, dry_run: bool, **options):
         if not path.exists():
             raise CommandError(f"{path} does not exist")
-        report = import_branches(load_dataset(path), actor=None, dry_run=dry_run)
+        try:
+            dataset = load_dataset(path)
+        except BillingError as refused:
+            raise CommandError(f"{refused.code}: {refused.message}") from None
+        report = import_branches(dataset, actor=None, dry_run=dry_run)
         for row, message in report.errors:
             self.stderr.write(f"row {row}: {message}")
         if not report.ok:

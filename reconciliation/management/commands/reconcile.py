@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing import untrusted_files
 from billing.exceptions import BillingError
 from reconciliation import services
 from reconciliation.choices import StatementFormat
@@ -25,9 +26,11 @@ class Command(BaseCommand):
         if file is None:
             raise CommandError("--file is required for a channel statement")
         try:
-            data = file.read_bytes()
+            data = untrusted_files.read_path(file, "statement")
         except OSError as exc:
             raise CommandError(str(exc)) from exc
+        except BillingError as exc:
+            raise CommandError(f"{exc.code}: {exc.message}") from exc
         try:
             run = services.reconcile_file(
                 channel_code=channel, business_date=date, data=data, file_name=file.name, fmt=format
