@@ -18,6 +18,9 @@ MAX_WHOLE_DIGITS = MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES
 # from the same two texts (`billing.bill_import_copy`); both engines read them alike (ASCII digits only).
 MONEY_TEXT_DECORATIONS = r"[\s,¥元]"
 MONEY_TEXT = r"-?\d+(\.\d+)?"
+# An amount as a channel sends it over the API ("128.50"): the shape its schema documents and checks;
+# `parse_amount` then applies the money rules (more than zero, within the column).
+CHANNEL_AMOUNT_PATTERN = rf"^[0-9]{{1,{MAX_WHOLE_DIGITS}}}(\.[0-9]{{1,{MONEY_DECIMAL_PLACES}}})?$"
 _MONEY_TEXT_DECORATIONS_RE = re.compile(MONEY_TEXT_DECORATIONS)
 _MONEY_TEXT_RE = re.compile(MONEY_TEXT, re.ASCII)
 
