@@ -47,6 +47,8 @@ ADMIN_MODELS = (
     "payers.orderline",
     "account.emailaddress",
     "mfa.authenticator",
+    # Failed-login records (django-axes): platform admins unlock (billing/admin_logins.py), auditors see.
+    "axes.accessattempt",
     # branches app: registry history, planned closures, tills, counter payments, cash coverage
     "branches.branchstatuschange",
     "branches.plannedclosure",

@@ -5,3 +5,12 @@ from django.utils.translation import gettext_lazy as _
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = _("Billers, bills and payments")
+
+    def ready(self):
+        from allauth.mfa.signals import authenticator_added
+        from django.contrib.auth.signals import user_logged_in
+
+        from billing import staff_auth
+
+        user_logged_in.connect(staff_auth.record_staff_password_login, dispatch_uid="staff-password-login")
+        authenticator_added.connect(staff_auth.record_totp_activation, dispatch_uid="staff-totp-activation")
