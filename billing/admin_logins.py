@@ -18,8 +18,17 @@ class LoginLockoutAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["attempt_time"]
     search_fields = ["username", "ip_address"]
     ordering = ["-attempt_time"]
-    readonly_fields = ["username", "ip_address", "user_agent", "path_info", "failures_since_start",
-                       "attempt_time", "get_data", "post_data", "http_accept"]
+    readonly_fields = [
+        "username",
+        "ip_address",
+        "user_agent",
+        "path_info",
+        "failures_since_start",
+        "attempt_time",
+        "get_data",
+        "post_data",
+        "http_accept",
+    ]
     actions = ["unlock"]
 
     def has_add_permission(self, request):
@@ -49,6 +58,7 @@ class LoginLockoutAdmin(ScopedAdminMixin, admin.ModelAdmin):
             staff_auth.unlock_login(key=key, acting_user=request.user, reason="admin action")
         self.message_user(
             request,
-            ngettext("%(count)d login unlocked.", "%(count)d logins unlocked.", len(keys)) % {"count": len(keys)},
+            ngettext("%(count)d login unlocked.", "%(count)d logins unlocked.", len(keys))
+            % {"count": len(keys)},
             messages.SUCCESS,
         )

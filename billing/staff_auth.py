@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from billing import access, roles
+from billing import access
 from billing.audit import record_audit
 from config.client_ip import client_ip
 
@@ -161,7 +161,9 @@ def lockout_message(retry_at: datetime.datetime | None, *, staff_login: bool) ->
     else:
         whom = _("or reset your password if you have forgotten it.")
     if retry_at is None:
-        return _("Too many failed sign-ins: this account is locked. Ask a platform administrator to unlock it.")
+        return _(
+            "Too many failed sign-ins: this account is locked. Ask a platform administrator to unlock it."
+        )
     return _("Too many failed sign-ins: this account is locked. Try again after %(time)s, %(whom)s") % {
         "time": retry_at.strftime("%Y-%m-%d %H:%M"),
         "whom": whom,
@@ -174,9 +176,7 @@ def is_locked_out(request: HttpRequest, user) -> bool:
 
 def record_failed_code(request: HttpRequest, user) -> None:
     """A wrong second-factor code counts as a failed login of its account, as a wrong password does."""
-    user_login_failed.send(
-        sender=__name__, credentials={"username": user.get_username()}, request=request
-    )
+    user_login_failed.send(sender=__name__, credentials={"username": user.get_username()}, request=request)
 
 
 class _LockableCodeMixin:

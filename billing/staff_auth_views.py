@@ -59,7 +59,7 @@ def staff_mfa_verify(request):
     if request.method == "POST" and form.is_valid():
         form.save()
         return redirect(next_url)
-    status = 429 if any(e.code == staff_auth.LOCKED_OUT for e in form.errors.as_data().get("code", [])) else 200
+    locked = any(error.code == staff_auth.LOCKED_OUT for error in form.errors.as_data().get("code", []))
     response = _page(request, "staff_auth/mfa_verify.html", form=form, next=next_url)
-    response.status_code = status
+    response.status_code = 429 if locked else 200
     return response

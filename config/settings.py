@@ -318,7 +318,7 @@ AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
 MIDDLEWARE += ["billing.staff_auth.StaffMFAMiddleware", "axes.middleware.AxesMiddleware"]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
-if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= datetime.timedelta(0):
+if AXES_FAILURE_LIMIT < 1 or env_int("LOGIN_LOCKOUT_MINUTES", 30) < 1:
     raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be 1 or more")
 # Per account, from any address (the addresses are kept on the record): rotating addresses, browsers or
 # cookies gains nothing. Counting per address too would let one mistyping clerk lock a whole branch behind
@@ -343,5 +343,6 @@ STAFF_MFA_REQUIRED_ROLES = env_list("STAFF_MFA_REQUIRED_ROLES", list(staff_roles
 if unknown_roles := sorted(set(STAFF_MFA_REQUIRED_ROLES) - set(staff_roles.STAFF_ROLES)):
     # A misspelt role would silently drop that role's second factor: stop the start instead.
     raise ImproperlyConfigured(
-        f"STAFF_MFA_REQUIRED_ROLES names unknown roles {unknown_roles}; the roles are {staff_roles.STAFF_ROLES}"
+        f"STAFF_MFA_REQUIRED_ROLES names unknown roles {unknown_roles}; "
+        f"the roles are {', '.join(staff_roles.STAFF_ROLES)}"
     )

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from branches import urls as branches_urls
 from billing import staff_auth_views
+from branches import urls as branches_urls
 from config import views as config_views
 
 urlpatterns = [

@@ -16,9 +16,7 @@ from billing import roles
 def is_staff_user(user) -> bool:
     """Staff as the second-factor middleware sees them; asked of the database, not of access.roles_of,
     whose per-object cache would otherwise outlive a test's later change of the user's groups."""
-    return bool(
-        user.is_staff or user.is_superuser or user.groups.filter(name__in=roles.STAFF_ROLES).exists()
-    )
+    return bool(user.is_staff or user.is_superuser or user.groups.filter(name__in=roles.STAFF_ROLES).exists())
 
 
 def totp_of(user) -> Authenticator:
