@@ -298,13 +298,14 @@ def safe_next(request: HttpRequest, default: str) -> str:
 
 
 def record_staff_password_login(sender, request, user, **kwargs) -> None:
-    """An admin (or counter) login is a password login that allauth did not see; record it the way allauth
-    records its own, so that setting TOTP up right after it needs no second password prompt."""
+    """An admin (or counter) login is a password login that allauth did not see: record it as allauth records
+    a password just typed again (reauthenticated), so that setting TOTP up straight after the login does not
+    ask for the password a second time; after allauth's reauthentication timeout it asks again."""
     if request is None or not hasattr(request, "session"):
         return
     if request.path_info != reverse("admin:login"):
         return
-    record_authentication(request, user, "password")
+    record_authentication(request, user, "password", reauthenticated=True)
 
 
 def record_totp_activation(sender, request, user, authenticator, **kwargs) -> None:
