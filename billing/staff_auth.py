@@ -236,6 +236,14 @@ def unlock_login(*, key: str, acting_user, reason: str = "") -> int:
     return removed
 
 
+def clear_lockout_on_password_reset(sender, request, user, **kwargs) -> None:
+    """A password reset through the e-mailed link proves the account's owner: their lock-out ends with it,
+    as allauth ends its own login limit on a reset (the lock-out page tells citizens to reset)."""
+    removed = AxesProxyHandler.reset_attempts(username=user.get_username())
+    if removed:
+        log.info("login lock-out cleared by a password reset: key=%s", user.get_username())
+
+
 # --- Two-step verification for staff ---------------------------------------------------------------------
 
 

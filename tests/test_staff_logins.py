@@ -156,6 +156,24 @@ class TestFailedLoginLimits:
         assert AccessAttempt.objects.get().username == "xm"  # the account's one key
 
 
+def test_a_citizen_locked_out_of_the_portal_gets_back_in_by_resetting_the_password(client, django_user_model):
+    from allauth.account.models import EmailAddress
+    from django.core import mail
+
+    citizen = django_user_model.objects.create_user("xm", "xm@example.com", "Portal-pass-2026")
+    EmailAddress.objects.create(user=citizen, email="xm@example.com", verified=True, primary=True)
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"login": "xm@example.com", "password": "wrong"})
+    client.post("/accounts/password/reset/", {"email": "xm@example.com"})
+    link = re.search(r"http://testserver(/accounts/password/reset/key/[^\s]+)", mail.outbox[-1].body).group(1)
+    form_url = client.get(link)["Location"]
+    new = "Fresh-pass-2027"
+    assert client.post(form_url, {"password1": new, "password2": new}).status_code == 302
+    response = client.post("/accounts/login/", {"login": "xm@example.com", "password": new})
+    assert response.status_code == 302
+    assert not AccessAttempt.objects.filter(username="xm").exists()
+
+
 class TestUnlocking:
     def _unlock(self, client, username):
         ids = list(AccessAttempt.objects.filter(username=username).values_list("pk", flat=True))
