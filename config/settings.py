@@ -5,6 +5,7 @@ Celery tasks run eagerly, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_
 SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
 """
 
+import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from billing import roles as staff_roles
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -257,7 +259,7 @@ MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "BillPay")
 # Text messages (verification codes, reminders): the console in the demo, a provider's backend in production.
 SMS_BACKEND = env_str("SMS_BACKEND", "payers.sms.ConsoleSMSBackend")
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_RATE_LIMITS = {"login_failed": False}  # failed logins: django-axes ("Staff logins" below)
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 LOGIN_REDIRECT_URL = "/me/accounts/"
 
@@ -349,3 +351,42 @@ for _name, _value in [
 ]:
     if _value < 1:
         raise ImproperlyConfigured(f"the file limit {_name} must be 1 or more")
+
+# --- Staff logins (issue 12) ---
+# One mechanism counts failed logins everywhere: django-axes, in the database (every worker sees a lock-out,
+# platform admins see and lift it in the admin). The admin login (= the counter's), the portal's login, the
+# counter's supervisor password and every second-factor code count against one key per account
+# (billing/staff_auth.py). LOGIN_FAILURE_LIMIT wrong in a row lock it for LOGIN_LOCKOUT_MINUTES.
+INSTALLED_APPS.insert(INSTALLED_APPS.index("demo"), "axes")  # the demo app stays last
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+MIDDLEWARE += ["billing.staff_auth.StaffMFAMiddleware", "axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
+if AXES_FAILURE_LIMIT < 1 or env_int("LOGIN_LOCKOUT_MINUTES", 30) < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be 1 or more")
+# Per account, from any address (the addresses are kept on the record): rotating addresses, browsers or
+# cookies gains nothing. Counting per address too would let one mistyping clerk lock a whole branch behind
+# one NAT address, so axes' advice to add "ip_address" (axes.W006) is deliberately not taken.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "axes.W006"]
+AXES_RESET_ON_SUCCESS = True  # "in a row": a right password clears the account's count
+AXES_USERNAME_CALLABLE = "billing.staff_auth.login_identifier"
+AXES_CLIENT_IP_CALLABLE = "billing.staff_auth.axes_client_ip"  # config.client_ip.client_ip, checked
+AXES_LOCKOUT_CALLABLE = "billing.staff_auth.lockout_response"
+AXES_ENABLE_ADMIN = False  # billing/admin_logins.py: platform admins only, unlock audited
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "login", "password", "supervisor_password", "code"]
+AXES_VERBOSE = False
+MFA_FORMS = {
+    "authenticate": "billing.staff_auth.LockableAuthenticateForm",
+    "reauthenticate": "billing.staff_auth.LockableReauthenticateForm",
+}
+# Two-step verification (TOTP, with recovery codes) for these roles (billing/roles.py). Every staff role moves
+# money (clerks, supervisors, reconciliation officers, platform admins) or sees payers' personal data (biller
+# operators, auditors), so all are required unless the environment names fewer.
+STAFF_MFA_REQUIRED_ROLES = env_list("STAFF_MFA_REQUIRED_ROLES", list(staff_roles.STAFF_ROLES))
+if unknown_roles := sorted(set(STAFF_MFA_REQUIRED_ROLES) - set(staff_roles.STAFF_ROLES)):
+    # A misspelt role would silently drop that role's second factor: stop the start instead.
+    raise ImproperlyConfigured(
+        f"STAFF_MFA_REQUIRED_ROLES names unknown roles {unknown_roles}; "
+        f"the roles are {', '.join(staff_roles.STAFF_ROLES)}"
+    )

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from billing import staff_auth_views
 from branches import urls as branches_urls
 from config import views as config_views
 
@@ -10,6 +11,8 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("healthz", config_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("staff/2fa/setup/", staff_auth_views.staff_mfa_setup, name="staff_mfa_setup"),
+    path("staff/2fa/verify/", staff_auth_views.staff_mfa_verify, name="staff_mfa_verify"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("counter/", include(branches_urls.counter_patterns)),

@@ -25,6 +25,25 @@ def _empty_cache():
     caches["local"].clear()
 
 
+@pytest.fixture(autouse=True)
+def _staff_force_login_passes_second_factor(monkeypatch):
+    """Staff pages need a second factor (billing.staff_auth, on in every test). A test that logs staff in
+    with `client.force_login` skips the login form, so it skips the second step too: give the user TOTP and
+    record the verified code in the session as allauth would. Tests of the login itself use the forms."""
+    from django.test import Client
+
+    from tests.staff_login import is_staff_user, pass_second_factor
+
+    force_login = Client.force_login
+
+    def force_login_with_second_factor(self, user, backend=None):
+        force_login(self, user, backend)
+        if is_staff_user(user):
+            pass_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login_with_second_factor)
+
+
 @pytest.fixture
 def admin_user(django_user_model):
     return django_user_model.objects.create_superuser("alice", "alice@example.com", "pw-alice-1234")
