@@ -376,6 +376,9 @@ AXES_LOCKOUT_CALLABLE = "billing.staff_auth.lockout_response"
 AXES_ENABLE_ADMIN = False  # billing/admin_logins.py: platform admins only, unlock audited
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "login", "password", "supervisor_password", "code"]
 AXES_VERBOSE = False
+# A code typed at the end of its 30-second step is still taken in the next one (RFC 6238 §5.2 allows one
+# step of delay); a used code is never taken twice.
+MFA_TOTP_TOLERANCE = env_int("MFA_TOTP_TOLERANCE", 1)
 MFA_FORMS = {
     "authenticate": "billing.staff_auth.LockableAuthenticateForm",
     "reauthenticate": "billing.staff_auth.LockableReauthenticateForm",
