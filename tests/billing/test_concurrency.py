@@ -18,11 +18,7 @@ from billing.selectors import trial_balance, unbalanced_entry_ids
 from billing.services import post_payment, reverse_payment
 from tests.factories import BillFactory, BranchFactory, CustomerAccountFactory
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.concurrency,
-    pytest.mark.usefixtures("writer"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
 THREADS = 20
 

@@ -13,7 +13,7 @@ from billing.selectors import ledger_balance, trial_balance, unbalanced_entry_id
 from billing.services import cancel_bill, change_biller_status, post_payment, reverse_payment
 from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("writer")]
+pytestmark = pytest.mark.django_db
 
 
 def pay(account, amount, key="k1", **kwargs):
