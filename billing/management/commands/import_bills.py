@@ -10,7 +10,6 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from billing.bill_import import (
     ERROR_REPORT_HEADER,
@@ -40,7 +39,7 @@ class Command(BaseCommand):
             "--engine",
             choices=["auto", "copy", "python"],
             default="auto",
-            help="auto: COPY for CSV on PostgreSQL, else the Python core",
+            help="auto: COPY for CSV, the Python core for XLSX",
         )
 
     def handle(self, *args, **options):
@@ -88,7 +87,7 @@ class Command(BaseCommand):
             head = stream.read(4)
         engine = options["engine"]
         if engine == "auto":
-            engine = "copy" if connection.vendor == "postgresql" and not is_xlsx(head) else "python"
+            engine = "python" if is_xlsx(head) else "copy"
         if engine == "copy":
             with path.open("rb") as stream:
                 return import_bills_copy(
