@@ -10,6 +10,7 @@ pgserver creates a system user `pgserver` and runs PostgreSQL as it (PostgreSQL 
 """
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -63,15 +64,22 @@ def run(data_dir: Path, command: list[str]) -> int:
     server = start(data_dir, stop_at_exit=True)
     url = database_url(server)
     print(f"Embedded PostgreSQL in {data_dir}: DATABASE_URL={url}", flush=True)
-    child = subprocess.Popen(command, env={**os.environ, "DATABASE_URL": url})
-    # Ctrl-C reaches the whole foreground group: the child stops on it; we wait for it, then stop the
-    # server (pgserver's exit handler). SIGTERM sent to us alone is passed on.
-    signal.signal(signal.SIGTERM, lambda signum, _frame: child.send_signal(signum))
-    while True:
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            continue
+    # The commands run in a process group of their own, so that a signal meant for the demo reaches all
+    # of them (runserver's autoreloader runs the server in a second process) and none of them outlives
+    # the database. Ctrl-C, SIGTERM and SIGHUP are passed on; once the commands have ended, pgserver's
+    # exit handler stops the server. (The handlers go in first: a signal this process ignored, as a
+    # background job ignores Ctrl-C, would otherwise stay ignored in the commands.)
+    children: list[subprocess.Popen] = []
+
+    def pass_on(signum, _frame):
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, pass_on)
+    children.append(subprocess.Popen(command, env={**os.environ, "DATABASE_URL": url}, process_group=0))
+    return children[0].wait()
 
 
 def main() -> int:
