@@ -8,7 +8,7 @@ database's triggers check that every entry balances and that no posted row chang
 """
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
@@ -20,23 +20,19 @@ from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, Paymen
 
 @dataclass
 class PaymentRows:
-    payment: Payment  # unsaved, every field set
-    allocations: list[PaymentAllocation]  # unsaved; bill allocations carry their bill
-    paid_bills: list[Bill]  # amount_paid and status already advanced
+    """A payment: unsaved, every field set. A reversal: the locked, still posted payment."""
+
+    payment: Payment
+    allocations: list[PaymentAllocation]  # the payment's; a reversal writes their negatives
+    bills: list[Bill]  # amount_paid and status already advanced (or, for a reversal, taken back)
     account: CustomerAccount | None
-    credit: Decimal
-    lines: list[tuple[LedgerAccount, Decimal]] = field(default_factory=list)
+    credit: Decimal  # the credit the payment leaves on the account (a reversal takes it back)
+    lines: list[tuple[LedgerAccount, Decimal]]  # the entry's; a reversal's mirror the payment's
 
 
 @dataclass
-class ReversalRows:
-    payment: Payment  # locked, still posted
-    allocations: list[PaymentAllocation]  # the payment's own (positive) allocations, mirrored here
-    restored_bills: list[Bill]  # amount_paid and status already taken back
-    account: CustomerAccount | None
-    credit: Decimal  # the credit the payment left, taken back from the account
+class ReversalRows(PaymentRows):
     original_entry_id: int
-    lines: list[tuple[LedgerAccount, Decimal]]  # the mirror of the original entry's lines
     business_date: datetime.date
     reversed_at: datetime.datetime
     reason: str
@@ -105,28 +101,21 @@ WITH payment AS (
 )
 
 
-def _changes(
-    *,
-    bills: list[Bill],
-    allocations: list[PaymentAllocation],
-    allocation_sign: int,
-    account: CustomerAccount | None,
-    credit: Decimal,
-    lines: list[tuple[LedgerAccount, Decimal]],
-) -> dict:
-    """The parameters `_BILLS_CREDIT_AND_ENTRY` takes from the decided rows."""
+def _changes(rows: PaymentRows, sign: int) -> dict:
+    """The parameters `_BILLS_CREDIT_AND_ENTRY` takes from the decided rows: a payment's as they are
+    (sign 1), a reversal's allocations and credit negated (sign -1)."""
     return {
-        "bill_ids": [bill.pk for bill in bills],
-        "bill_amounts_paid": [bill.amount_paid for bill in bills],
-        "bill_statuses": [bill.status for bill in bills],
-        "account_id": getattr(account, "pk", None),
-        "credit": credit,
-        "line_accounts": [ledger_account.pk for ledger_account, _amount in lines],
-        "line_amounts": [amount for _ledger_account, amount in lines],
-        "allocation_bills": [a.bill_id for a in allocations],
-        "allocation_kinds": [a.kind for a in allocations],
-        "allocation_amounts": [allocation_sign * a.amount for a in allocations],
-        "is_reversal": allocation_sign < 0,
+        "bill_ids": [bill.pk for bill in rows.bills],
+        "bill_amounts_paid": [bill.amount_paid for bill in rows.bills],
+        "bill_statuses": [bill.status for bill in rows.bills],
+        "account_id": getattr(rows.account, "pk", None),
+        "credit": sign * rows.credit,
+        "line_accounts": [ledger_account.pk for ledger_account, _amount in rows.lines],
+        "line_amounts": [amount for _ledger_account, amount in rows.lines],
+        "allocation_bills": [a.bill_id for a in rows.allocations],
+        "allocation_kinds": [a.kind for a in rows.allocations],
+        "allocation_amounts": [sign * a.amount for a in rows.allocations],
+        "is_reversal": sign < 0,
     }
 
 
@@ -165,19 +154,12 @@ def write_payment(rows: PaymentRows) -> Payment:
         "entry_kind": EntryKind.PAYMENT,
         "reverses_id": None,
         "memo": payment.receipt_no,
-        **_changes(
-            bills=rows.paid_bills,
-            allocations=rows.allocations,
-            allocation_sign=1,
-            account=rows.account,
-            credit=rows.credit,
-            lines=rows.lines,
-        ),
+        **_changes(rows, 1),
     }
     payment.pk = _execute(_PAYMENT_STATEMENT, params)
     payment._state.adding = False
     payment._state.db = connection.alias
-    _settle_in_memory(rows.paid_bills, rows.account, rows.credit, payment.posted_at)
+    _settle_in_memory(rows.bills, rows.account, rows.credit, payment.posted_at)
     return payment
 
 
@@ -194,18 +176,11 @@ def write_reversal(rows: ReversalRows) -> Payment:
         "reverses_id": rows.original_entry_id,
         "memo": rows.memo,
         "actor_id": rows.actor_id,
-        **_changes(
-            bills=rows.restored_bills,
-            allocations=rows.allocations,
-            allocation_sign=-1,
-            account=rows.account,
-            credit=-rows.credit,
-            lines=rows.lines,
-        ),
+        **_changes(rows, -1),
     }
     _execute(_REVERSAL_STATEMENT, params)
     payment.status = PaymentStatus.REVERSED
     payment.reversed_at = rows.reversed_at
     payment.reversal_reason = rows.reason
-    _settle_in_memory(rows.restored_bills, rows.account, -rows.credit, rows.reversed_at)
+    _settle_in_memory(rows.bills, rows.account, -rows.credit, rows.reversed_at)
     return payment

@@ -229,7 +229,7 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         posting.PaymentRows(
             payment=payment,
             allocations=allocations,
-            paid_bills=paid_bills,
+            bills=paid_bills,
             account=account,
             credit=credit,
             lines=[(collection, request.amount), (payable, -request.amount)],
@@ -320,7 +320,7 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
             posting.ReversalRows(
                 payment=payment,
                 allocations=allocations,
-                restored_bills=restored_bills,
+                bills=restored_bills,
                 account=account,
                 credit=credit,
                 original_entry_id=original.pk,
