@@ -1,7 +1,7 @@
 """`manage.py import_bills --biller CODE FILE [--encoding ENC] [--partial]`: a biller's bill file.
 
-CSV files go through the streaming COPY path on PostgreSQL (bounded memory, millions of rows); XLSX files
-and other databases through the Python core. Both apply the same rules (billing/bill_import.py).
+CSV files go through the streaming COPY path (bounded memory, millions of rows); XLSX files through the
+Python core. Both apply the same rules (billing/bill_import.py).
 """
 
 import csv
