@@ -6,7 +6,9 @@
 
 `make run` uses `run`: the server lives exactly as long as the demo's commands (migrate, seed_demo,
 runserver). The URI is a Unix socket in the data directory; nothing listens on a TCP port. Run as root,
-pgserver creates a system user `pgserver` and runs PostgreSQL as it (PostgreSQL refuses to run as root).
+pgserver creates a system user `pgserver` and runs PostgreSQL as it (PostgreSQL refuses to run as root);
+for that user to reach the data directory and the server's binaries in .venv, pgserver opens every
+directory above them to other users (g+rx, o+rx).
 """
 
 import argparse
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from urllib.parse import quote
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "var" / "pgdata"
 DATABASE = "billpay"
@@ -52,10 +55,10 @@ def _forget_dead_handles(data_dir: Path) -> None:
 
 
 def database_url(server) -> str:
-    # pgserver's URI names the socket directory as `host` in the query string (postgresql://postgres:@/db
-    # ?host=/dir), which Django's DATABASE_URL parser reads as a socket path once it is percent-encoded.
+    """The socket directory as the URL's host, percent-encoded: dj-database-url makes it Django's HOST
+    (pgserver's own URI puts it in the query string, which ends up in OPTIONS instead)."""
     socket_dir = server.get_postmaster_info().socket_dir
-    return f"postgres://postgres@{str(socket_dir).replace('/', '%2F')}/{DATABASE}"
+    return f"postgres://postgres@{quote(str(socket_dir), safe='')}/{DATABASE}"
 
 
 def run(data_dir: Path, command: list[str]) -> int:
