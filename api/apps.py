@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class ApiConfig(AppConfig):
     name = "api"
     verbose_name = _("Open APIs: partners and billers")
+
+    def ready(self):
+        # Declare who may see and change this app's models (billing.access holds only the mechanism).
+        from api.admin_access import declare_access
+
+        declare_access()

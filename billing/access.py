@@ -1,116 +1,32 @@
-"""Who may see and change what in the back-office: the one place that says so.
+"""Who may see and change what in the back-office: the mechanism, and the registry each app fills.
 
 A staff member's roles are the Django groups named in `billing.roles`; superusers are platform admins.
-`PERMISSIONS` says, per role, which actions each model allows; `ROLE_SCOPE` says which rows: all of them,
-or only those of the billers (`BillerStaff`) or branches (`BranchStaff`) the user is linked to, found
-through the paths in `SCOPE_PATHS`. Django's model permissions play no part: a role's group may hold none.
-Anything not listed is refused, and a scoped role on a model without a scope path sees nothing.
+Each app declares the access to its own models when it loads (its `AppConfig.ready()` calls `register`,
+see `<app>/admin_access.py`), so this core module names no channel app. What they declare lands in
+`PERMISSIONS`, per role, which actions each model allows; `ROLE_SCOPE` says which rows: all of them, or
+only those of the billers (`BillerStaff`) or branches (`BranchStaff`) the user is linked to, found through
+the paths in `SCOPE_PATHS` and the links each kind's app registers with `register_scope`. Django's model
+permissions play no part: a role's group may hold none. Anything not declared is refused, and a scoped
+role on a model without a scope path, or on a kind whose links nobody registered, sees nothing.
 """
 
+from collections.abc import Callable, Mapping
+
 from django.contrib.auth.models import Group
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 
 from billing import roles
-from billing.models import Bill, Biller, BillerStaff, CustomerAccount, Payment
-from branches.models import Branch, BranchStaff
+from billing.models import Bill, Biller, CustomerAccount, Payment
 
 VIEW = frozenset({"view"})
 EDIT = frozenset({"view", "add", "change"})
 FULL = frozenset({"view", "add", "change", "delete"})
 ACTIONS = ("view", "add", "change", "delete")
 
-# Every model registered in the admin, by `app_label.model_name`.
-ADMIN_MODELS = (
-    "auth.group",
-    "auth.user",
-    "billing.auditevent",
-    "billing.bill",
-    "billing.biller",
-    "billing.billercategory",
-    "billing.billerstaff",
-    "billing.customeraccount",
-    "billing.journalentry",
-    "billing.ledgeraccount",
-    "billing.payment",
-    "branches.branch",
-    "branches.branchstaff",
-    "branches.operator",
-    "payers.payer",
-    "billing.billimportjob",
-    "billing.feeschedule",
-    # Open APIs (api/): platform admins onboard partners and keys; auditors see them.
-    "api.apicredential",
-    "api.billerapiaccess",
-    "api.partner",
-    "api.webhookdelivery",
-    "payers.gatewayorder",
-    "payers.orderline",
-    "account.emailaddress",
-    "mfa.authenticator",
-    # branches app: registry history, planned closures, tills, counter payments, cash coverage
-    "branches.branchstatuschange",
-    "branches.plannedclosure",
-    "branches.till",
-    "branches.counterpayment",
-    "branches.coveragethreshold",
-    "branches.coveragealert",
-    "reconciliation.statementfile",
-    "reconciliation.reconciliationrun",
-    "reconciliation.discrepancy",
-    "reconciliation.settlementbatch",
-    "reconciliation.settlementrun",
-    "reconciliation.complaint",
-)
-
-# role → model → allowed actions. The admin's ReadOnlyAdmin still refuses writes to ledger rows and
-# payments for everyone, platform admins included: those change only through the services.
-PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {
-    roles.PLATFORM_ADMIN: dict.fromkeys(ADMIN_MODELS, FULL),
-    roles.BILLER_OPERATOR: {
-        "billing.billimportjob": VIEW,
-        "billing.feeschedule": VIEW,
-        "billing.biller": VIEW,
-        "billing.customeraccount": EDIT,
-        "billing.bill": EDIT,
-        "billing.payment": VIEW,
-        # Online payments to the biller's accounts, including late ones kept as credit or refunded.
-        "payers.orderline": VIEW,
-    },
-    roles.BRANCH_SUPERVISOR: {
-        "branches.branch": VIEW,
-        "billing.payment": VIEW,
-        "branches.branchstatuschange": VIEW,
-        "branches.plannedclosure": VIEW,
-        "branches.till": VIEW,
-        "branches.counterpayment": VIEW,
-    },
-    roles.BRANCH_CLERK: {
-        "branches.branch": VIEW,
-        "billing.payment": VIEW,
-        "branches.till": VIEW,
-        "branches.counterpayment": VIEW,
-    },
-    roles.RECONCILIATION_OFFICER: {
-        "billing.payment": VIEW,
-        "billing.ledgeraccount": VIEW,
-        "billing.journalentry": VIEW,
-        "billing.auditevent": VIEW,
-        "payers.gatewayorder": VIEW,
-        "payers.orderline": VIEW,
-        # Reconciliation: the workbench's actions (assign, resolve, approve) are services that check the
-        # role themselves; the admin rows stay read-only for every role.
-        "reconciliation.statementfile": VIEW,
-        "reconciliation.reconciliationrun": VIEW,
-        "reconciliation.discrepancy": VIEW,
-        "reconciliation.settlementbatch": VIEW,
-        "reconciliation.settlementrun": VIEW,
-        "reconciliation.complaint": VIEW,
-    },
-    roles.AUDITOR: dict.fromkeys(ADMIN_MODELS, VIEW),
-}
-
 BILLER_SCOPE = "biller"
 BRANCH_SCOPE = "branch"
+SCOPES = frozenset({BILLER_SCOPE, BRANCH_SCOPE})
 
 # role → which rows: None for all, else the kind of staff link that limits them.
 ROLE_SCOPE: dict[str, str | None] = {
@@ -122,21 +38,60 @@ ROLE_SCOPE: dict[str, str | None] = {
     roles.AUDITOR: None,
 }
 
-# model → scope kind → the lookup from the model to the biller or branch whose staff may see the row.
-SCOPE_PATHS: dict[str, dict[str, str]] = {
-    "billing.biller": {BILLER_SCOPE: "pk"},
-    "billing.customeraccount": {BILLER_SCOPE: "biller"},
-    "billing.bill": {BILLER_SCOPE: "biller"},
-    "billing.payment": {BILLER_SCOPE: "biller", BRANCH_SCOPE: "branch"},
-    "branches.branch": {BRANCH_SCOPE: "pk"},
-    "billing.billimportjob": {BILLER_SCOPE: "biller"},
-    "billing.feeschedule": {BILLER_SCOPE: "biller"},
-    "payers.orderline": {BILLER_SCOPE: "biller"},
-    "branches.branchstatuschange": {BRANCH_SCOPE: "branch"},
-    "branches.plannedclosure": {BRANCH_SCOPE: "branch"},
-    "branches.till": {BRANCH_SCOPE: "branch"},
-    "branches.counterpayment": {BRANCH_SCOPE: "branch"},
-}
+# Filled by `register`, app by app as they load (never edit them by hand):
+# every model registered in the admin, by `app_label.model_name`;
+ADMIN_MODELS: list[str] = []
+# role → model → allowed actions. Platform admins get FULL and auditors VIEW on every registered model.
+# The admin's ReadOnlyAdmin still refuses writes to ledger rows and payments for everyone, platform
+# admins included: those change only through the services;
+PERMISSIONS: dict[str, dict[str, frozenset[str]]] = {role: {} for role in roles.STAFF_ROLES}
+# model → scope kind → the lookup from the model to the biller or branch whose staff may see the row;
+SCOPE_PATHS: dict[str, dict[str, str]] = {}
+# scope kind → the ids of the billers or branches a user is linked to (filled by `register_scope`).
+SCOPE_LINKS: dict[str, Callable[..., QuerySet]] = {}
+
+
+def register(
+    model: type[Model],
+    grants: Mapping[str, frozenset[str]] | None = None,
+    *,
+    scope: Mapping[str, str] | None = None,
+) -> None:
+    """Declare a model of the admin: platform admins may do everything on it and auditors view it;
+    `grants` gives other roles their actions ({role: VIEW}); `scope` maps a scope kind to the lookup
+    from the model to the biller or branch whose staff see the row ({BRANCH_SCOPE: "branch"}).
+
+    Called from the `ready()` of the app that owns the model. Declaring a model twice the same way
+    (apps loaded again) changes nothing; declaring it differently is a configuration error."""
+    label = model_label(model)
+    declared = {roles.PLATFORM_ADMIN: FULL, roles.AUDITOR: VIEW}
+    for role, actions in (grants or {}).items():
+        if role in declared or role not in roles.STAFF_ROLES or not set(actions) <= set(ACTIONS):
+            raise ImproperlyConfigured(f"access.register({label}): may not grant {role!r} {sorted(actions)}")
+        declared[role] = frozenset(actions)
+    scope = dict(scope or {})
+    if not set(scope) <= SCOPES:
+        raise ImproperlyConfigured(f"access.register({label}): unknown scope in {sorted(scope)}")
+    if label in ADMIN_MODELS:
+        before = {role: table[label] for role, table in PERMISSIONS.items() if label in table}
+        if before != declared or SCOPE_PATHS.get(label, {}) != scope:
+            raise ImproperlyConfigured(f"access.register({label}): declared twice, differently")
+        return
+    ADMIN_MODELS.append(label)
+    for role, actions in declared.items():
+        PERMISSIONS[role][label] = actions
+    if scope:
+        SCOPE_PATHS[label] = scope
+
+
+def register_scope(kind: str, links: Callable[..., QuerySet]) -> None:
+    """Say how to find the billers or branches a user is linked to: `links(user)` answers a queryset of
+    their ids. Registered by the app that owns the staff link (billing for billers, branches for
+    branches)."""
+    if kind not in SCOPES:
+        raise ImproperlyConfigured(f"access.register_scope: unknown scope {kind!r}")
+    SCOPE_LINKS[kind] = links
+
 
 # Highest first: the role `role_of` reports for a user in several groups.
 ROLE_PRECEDENCE = roles.STAFF_ROLES
@@ -175,8 +130,8 @@ def is_platform_admin(user) -> bool:
 
 
 def allowed_actions(user, model: type[Model] | Model) -> frozenset[str]:
-    """Platform admins may do everything, on models added after this table too; anyone else what
-    their roles' rows in `PERMISSIONS` say, and nothing on a model they do not name."""
+    """Platform admins may do everything, on models nobody registered too; anyone else what their
+    roles' rows in `PERMISSIONS` say, and nothing on a model they do not name."""
     if is_platform_admin(user):
         return FULL
     label = model_label(model)
@@ -200,14 +155,6 @@ def can_change(user, model: type[Model] | Model) -> bool:
     return can(user, "change", model)
 
 
-def _linked_ids(user, kind: str) -> QuerySet:
-    if kind == BILLER_SCOPE:
-        return BillerStaff.objects.filter(user=user).values("biller_id")
-    if kind == BRANCH_SCOPE:
-        return BranchStaff.objects.filter(user=user).values("branch_id")
-    raise ValueError(f"unknown scope {kind!r}")
-
-
 def scope_filter(user, model: type[Model]) -> Q | None:
     """The filter that limits the model's rows to what the user may see; None means every row.
     A user who may not view the model at all gets a filter that matches nothing."""
@@ -223,9 +170,10 @@ def scope_filter(user, model: type[Model]) -> Q | None:
         if kind is None:
             return None
         path = SCOPE_PATHS.get(label, {}).get(kind)
-        if path is None:  # a scoped role on a model nobody said how to scope: fail closed
+        links = SCOPE_LINKS.get(kind)
+        if path is None or links is None:  # a scoped role nobody said how to scope: fail closed
             continue
-        part = Q(**{f"{path}__in": _linked_ids(user, kind)})
+        part = Q(**{f"{path}__in": links(user)})
         condition = part if condition is None else condition | part
     return nothing if condition is None else condition
 
@@ -252,7 +200,3 @@ def visible_bills(user) -> QuerySet:
 
 def visible_payments(user) -> QuerySet:
     return scoped_queryset(user, Payment)
-
-
-def visible_branches(user) -> QuerySet:
-    return scoped_queryset(user, Branch)

@@ -96,10 +96,10 @@ class ScopedBillerListFilter(admin.RelatedOnlyFieldListFilter):
 
 
 class ScopedBranchListFilter(admin.RelatedOnlyFieldListFilter):
-    """A `branch` filter offering only branches the user may see."""
+    """A `branch` filter offering only branches the user may see (the branches app scopes them)."""
 
     def field_choices(self, field, request, model_admin):
         if access.can_view(request.user, field.related_model):
-            branches = access.visible_branches(request.user).order_by("code")
+            branches = access.scoped_queryset(request.user, field.related_model).order_by("code")
             return [(branch.pk, str(branch)) for branch in branches]
         return super().field_choices(field, request, model_admin)

@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class BranchesConfig(AppConfig):
     name = "branches"
     verbose_name = _("Branches and cash channel")
+
+    def ready(self):
+        # Declare who may see and change this app's models (billing.access holds only the mechanism).
+        from branches.admin_access import declare_access
+
+        declare_access()

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "demo",  # the demo region of `make run`: above every app, imported by none (tests/test_layers.py)
 ]
 
 MIDDLEWARE = [

@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class PayersConfig(AppConfig):
     name = "payers"
     verbose_name = _("Payers")
+
+    def ready(self):
+        # Declare who may see and change this app's models (billing.access holds only the mechanism).
+        from payers.admin_access import declare_access
+
+        declare_access()

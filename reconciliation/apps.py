@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class ReconciliationConfig(AppConfig):
     name = "reconciliation"
     verbose_name = _("Reconciliation and settlement")
+
+    def ready(self):
+        # Declare who may see and change this app's models (billing.access holds only the mechanism).
+        from reconciliation.admin_access import declare_access
+
+        declare_access()

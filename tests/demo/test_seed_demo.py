@@ -7,13 +7,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from billing import demo
 from billing.choices import BillerStatus, BillStatus, PaymentMode
 from billing.models import AuditEvent, Bill, Biller, BillerStaff, CustomerAccount, JournalEntry, Payment
 from billing.money import CENT
 from billing.rules import account_no_is_valid
 from billing.selectors import trial_balance, unbalanced_entry_ids
 from branches.models import Branch, BranchStaff
+from demo import data
+from demo.plan import plan_accounts, plan_donations
 
 SEED_ACCOUNTS = 300  # the default 2,000 is checked on the plan alone, below, without the database
 
@@ -67,19 +68,19 @@ def assert_accounts_pass_their_billers_own_checks():
 
 def assert_demo_users_have_their_roles_and_the_documented_password():
     User = get_user_model()
-    for demo_user in demo.DEMO_USERS:
+    for demo_user in data.DEMO_USERS:
         user = User.objects.get(username=demo_user.username)
         if demo_user.role == "citizen":
             assert not user.is_staff
-            assert user.payer.display_name == demo.CITIZEN["name"]
+            assert user.payer.display_name == data.CITIZEN["name"]
         else:
             assert user.is_staff
             assert user.groups.filter(name=demo_user.role).exists(), demo_user.username
     assert User.objects.get(username="admin").is_superuser
-    assert User.objects.get(username="citizen").check_password(demo.DEMO_PASSWORD)
+    assert User.objects.get(username="citizen").check_password(data.DEMO_PASSWORD)
     assert BillerStaff.objects.filter(user__username="biller_operator", biller__code="BJ-WATER").exists()
     assert set(
-        BranchStaff.objects.filter(branch__code=demo.CLERK_BRANCH).values_list("user__username", "role")
+        BranchStaff.objects.filter(branch__code=data.CLERK_BRANCH).values_list("user__username", "role")
     ) == {
         ("branch_supervisor", "supervisor"),
         ("branch_clerk", "clerk"),
@@ -121,21 +122,21 @@ def test_demo_logins_prints_the_address_and_every_login():
     text = out.getvalue()
     assert "http://127.0.0.1:8000/" in text
     assert "http://127.0.0.1:8000/admin/" in text
-    assert demo.DEMO_PASSWORD in text
-    for demo_user in demo.DEMO_USERS:
+    assert data.DEMO_PASSWORD in text
+    for demo_user in data.DEMO_USERS:
         assert demo_user.username in text
 
 
 def test_the_default_plan_has_2000_statement_accounts_with_a_year_of_bills():
     anchor = datetime.date(2026, 5, 14)
-    plans = demo.plan_accounts(anchor)
+    plans = plan_accounts(anchor)
     statement = [
-        p for p in plans if demo.BILLERS_BY_CODE[p.biller_code].payment_mode == PaymentMode.STATEMENT
+        p for p in plans if data.BILLERS_BY_CODE[p.biller_code].payment_mode == PaymentMode.STATEMENT
     ]
-    payments = [payment for plan in plans for payment in plan.payments] + demo.plan_donations()
+    payments = [payment for plan in plans for payment in plan.payments] + plan_donations()
 
     assert len(statement) >= 2000
-    periods = [period.code for period in demo.billing_periods(anchor)]
+    periods = [period.code for period in data.billing_periods(anchor)]
     assert (periods[0], periods[-1], len(periods)) == ("2025-05", "2026-04", 12)
     assert {bill.period.code for plan in statement for bill in plan.bills} == set(periods)
     assert 2000 <= len(payments) <= 4000
@@ -147,6 +148,6 @@ def test_the_default_plan_has_2000_statement_accounts_with_a_year_of_bills():
 
 def test_the_plan_is_the_same_every_time():
     anchor = datetime.date(2026, 5, 14)
-    assert demo.plan_accounts(anchor, 200) == demo.plan_accounts(anchor, 200)
+    assert plan_accounts(anchor, 200) == plan_accounts(anchor, 200)
     # An account's data does not depend on how many accounts are seeded.
-    assert demo.plan_accounts(anchor, 200)[0] == demo.plan_accounts(anchor, 400)[0]
+    assert plan_accounts(anchor, 200)[0] == plan_accounts(anchor, 400)[0]

@@ -1,15 +1,15 @@
-"""`manage.py api_sandbox`: the demo's partner and biller API keys, to try the APIs against `make run`."""
+"""`manage.py api_sandbox`: the demo's partner and biller API keys, to try the APIs against `make run`.
+Refuses to run with DEBUG off."""
 
-from django.core.management.base import BaseCommand
+from demo import api as api_demo
+from demo.management.base import DemoCommand
 
-from api import demo
 
-
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Print the sandbox partner's and the demo biller's API key ids and secrets."
 
     def handle(self, *args, **options):
-        rows = demo.sandbox_credentials()
+        rows = api_demo.sandbox_credentials()
         if not rows:
             self.stdout.write("No demo API keys: run `manage.py seed_demo` first.")
             return

@@ -1,35 +1,36 @@
-"""`manage.py demo_logins`: where the demo runs and who can log in, printed right before runserver."""
+"""`manage.py demo_logins`: where the demo runs and who can log in, printed right before runserver.
+Refuses to run with DEBUG off."""
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 from django.urls import reverse
 
-from billing import demo
+from demo import data, plan
+from demo.management.base import DemoCommand
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Print the demo's address, admin address, and the demo users with their roles and password."
 
     def handle(self, *args, **options):
         existing = set(
             get_user_model()
-            .objects.filter(username__in=[u.username for u in demo.DEMO_USERS])
+            .objects.filter(username__in=[u.username for u in data.DEMO_USERS])
             .values_list("username", flat=True)
         )
         lines = [
             "",
             "开放式缴费平台 demo",
-            f"  Site:  {demo.SITE_URL}/",
-            f"  Admin: {demo.SITE_URL}{reverse('admin:index')}",
-            f"  Password of every demo user: {demo.DEMO_PASSWORD}",
+            f"  Site:  {data.SITE_URL}/",
+            f"  Admin: {data.SITE_URL}{reverse('admin:index')}",
+            f"  Password of every demo user: {data.DEMO_PASSWORD}",
             "",
             f"  {'username':<24}{'role':<24}where",
         ]
-        for user in demo.DEMO_USERS:
+        for user in data.DEMO_USERS:
             missing = "" if user.username in existing else "  (missing: run `manage.py seed_demo`)"
             lines.append(f"  {user.username:<24}{user.role:<24}{user.where}{missing}".rstrip())
         lines += ["", "  Accounts to try (户号):"]
-        for biller, account_no, note in demo.sample_accounts():
+        for biller, account_no, note in plan.sample_accounts():
             lines.append(f"  {account_no:<24}{biller}：{note}")
         lines.append("")
         self.stdout.write("\n".join(lines))

@@ -1,29 +1,31 @@
-"""`manage.py seed_demo`: fill the database with the 滨江市 demo region (see billing/demo.py). Idempotent."""
+"""`manage.py seed_demo`: fill the database with the 滨江市 demo region (see the `demo` package). Idempotent.
+Refuses to run with DEBUG off."""
 
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
-from billing import demo
+from demo import data, seed
+from demo.management.base import DemoCommand
 
 
-class Command(BaseCommand):
+class Command(DemoCommand):
     help = "Create the demo region: billers, branches, customer accounts, a year of bills, payments, logins."
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--accounts",
             type=int,
-            default=demo.DEFAULT_ACCOUNTS,
-            help=f"Statement customer accounts across the billers (default {demo.DEFAULT_ACCOUNTS}).",
+            default=data.DEFAULT_ACCOUNTS,
+            help=f"Statement customer accounts across the billers (default {data.DEFAULT_ACCOUNTS}).",
         )
 
     def handle(self, *args, accounts: int, **options):
-        if not 1 <= accounts <= demo.MAX_ACCOUNTS:
-            # Account numbers are unique by construction only up to this many (see billing/demo.py).
-            raise CommandError(f"--accounts must be between 1 and {demo.MAX_ACCOUNTS}")
+        if not 1 <= accounts <= data.MAX_ACCOUNTS:
+            # Account numbers are unique by construction only up to this many (see demo/data.py).
+            raise CommandError(f"--accounts must be between 1 and {data.MAX_ACCOUNTS}")
         started = time.monotonic()
-        summary = demo.seed_demo(accounts=accounts)
+        summary = seed.seed_demo(accounts=accounts)
         elapsed = time.monotonic() - started
         created = ", ".join(f"{name} {count}" for name, count in summary.created.items())
         totals = ", ".join(f"{name} {count}" for name, count in summary.totals.items())

@@ -1,0 +1,54 @@
+"""Who may see and change the core's models in the back-office (the mechanism is `billing.access`).
+Platform admins may do everything and auditors see everything; the rest is declared here."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from billing import access, roles
+from billing.access import BILLER_SCOPE, BRANCH_SCOPE, EDIT, VIEW
+from billing.models import (
+    AuditEvent,
+    Bill,
+    Biller,
+    BillerCategory,
+    BillerStaff,
+    BillImportJob,
+    CustomerAccount,
+    FeeSchedule,
+    JournalEntry,
+    LedgerAccount,
+    Payment,
+)
+
+
+def linked_billers(user):
+    """The ids of the billers the user is staff of: the rows a scoped role may see hang off these."""
+    return BillerStaff.objects.filter(user=user).values("biller_id")
+
+
+def declare_access() -> None:
+    access.register_scope(BILLER_SCOPE, linked_billers)
+    # Staff accounts and role groups: managed by platform admins, seen by auditors.
+    access.register(get_user_model())
+    access.register(Group)
+    access.register(BillerCategory)
+    access.register(BillerStaff)
+    access.register(Biller, {roles.BILLER_OPERATOR: VIEW}, scope={BILLER_SCOPE: "pk"})
+    access.register(CustomerAccount, {roles.BILLER_OPERATOR: EDIT}, scope={BILLER_SCOPE: "biller"})
+    access.register(Bill, {roles.BILLER_OPERATOR: EDIT}, scope={BILLER_SCOPE: "biller"})
+    access.register(BillImportJob, {roles.BILLER_OPERATOR: VIEW}, scope={BILLER_SCOPE: "biller"})
+    access.register(FeeSchedule, {roles.BILLER_OPERATOR: VIEW}, scope={BILLER_SCOPE: "biller"})
+    access.register(
+        Payment,
+        {
+            roles.BILLER_OPERATOR: VIEW,
+            roles.BRANCH_SUPERVISOR: VIEW,
+            roles.BRANCH_CLERK: VIEW,
+            roles.RECONCILIATION_OFFICER: VIEW,
+        },
+        scope={BILLER_SCOPE: "biller", BRANCH_SCOPE: "branch"},
+    )
+    # The ledger and the audit trail: read by reconciliation officers (and auditors).
+    access.register(LedgerAccount, {roles.RECONCILIATION_OFFICER: VIEW})
+    access.register(JournalEntry, {roles.RECONCILIATION_OFFICER: VIEW})
+    access.register(AuditEvent, {roles.RECONCILIATION_OFFICER: VIEW})
