@@ -1,7 +1,8 @@
 """Settings for the bill-payment platform.
 
-Every value comes from the environment with a default that is safe for the demo (`make run`): SQLite,
-Celery tasks run eagerly, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY (or
+Every value comes from the environment with a default that is safe for the demo (`make run`): Celery
+tasks run eagerly, DEBUG on. DATABASE_URL has no default: `make run` sets it to its embedded PostgreSQL.
+Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY (or
 SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
 """
 
@@ -83,22 +84,30 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite for the demo; PostgreSQL everywhere money is tested or served.
+# Database: PostgreSQL only, the demo included (`make run` starts an embedded one, scripts/demo_db.py).
+# No default: a process that lost its DATABASE_URL must stop, not pick a database by itself.
 # Reusing connections matters: without it a database page was 4x slower on the 2-core machine.
+# (A lower-case name: not a setting, so the debug page never shows its password.)
+_database_url = env_str("DATABASE_URL")
+if not _database_url:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. `make run` starts the demo on an embedded PostgreSQL and sets it; "
+        "otherwise point it at a PostgreSQL server, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay"
+    )
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        _database_url, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's cursors bind parameters on the client and never prepare; the portal's lookup page uses a
-    # server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
-    # PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        env_int("PREPARE_THRESHOLD", 5) or None
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must name a PostgreSQL server (postgres://…), not {DATABASES['default']['ENGINE']}: "
+        "the platform's locks, ledger triggers and bulk paths are PostgreSQL's."
     )
+# Django's cursors bind parameters on the client and never prepare; the portal's lookup page uses a
+# server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
+# PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int("PREPARE_THRESHOLD", 5) or None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,17 +2,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-
-
-def pytest_configure(config):
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        pytest.exit(
-            f"The suite runs on PostgreSQL only (got {engine}): SQLite does not lock rows. "
-            "Run `make test`, or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay.",
-            returncode=2,
-        )
 
 
 @pytest.fixture(autouse=True)
