@@ -12,7 +12,8 @@ from payers.gateways.sandbox import SandboxGateway
 from payers.models import GatewayNotification, GatewayOrder, OrderLine, SandboxBankTrade
 from tests.factories import BranchFactory
 
-pytestmark = pytest.mark.django_db
+# The whole flow goes through the sandbox bank, switched on for these tests (it is off by default).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_bank")]
 
 
 def guest_checkout(bank, water, bills=None):
