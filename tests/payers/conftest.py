@@ -42,22 +42,20 @@ def _urlconf_as_configured():
 
 
 @pytest.fixture
-def sandbox_bank():
-    """The sandbox bank switched on (its gateway, its pages under /sandbox-bank/), with a key of its own."""
-    with override_settings(SANDBOX_BANK_ENABLED=True, SANDBOX_BANK_KEY=SANDBOX_TEST_KEY):
-        _load_urlconf(sandbox_bank=True)
-        yield
+def sandbox_bank(settings):
+    """The sandbox bank switched on (its gateway, its pages under /sandbox-bank/), with a key of its own.
+    Through pytest-django's `settings`, so that every change of a test is undone in the right order."""
+    settings.SANDBOX_BANK_ENABLED = True
+    settings.SANDBOX_BANK_KEY = SANDBOX_TEST_KEY
+    _load_urlconf(sandbox_bank=True)
 
 
 @pytest.fixture(autouse=True)
 def _sandbox_bank_off_unless_asked(request):
     """As in production, the sandbox bank is off: a test that needs it asks for `sandbox_bank`."""
-    if "sandbox_bank" in request.fixturenames:
-        yield
-        return
-    with override_settings(SANDBOX_BANK_ENABLED=False):
+    if "sandbox_bank" not in request.fixturenames:
+        request.getfixturevalue("settings").SANDBOX_BANK_ENABLED = False
         _load_urlconf(sandbox_bank=False)
-        yield
 
 
 @pytest.fixture(scope="session")
