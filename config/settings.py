@@ -244,9 +244,9 @@ PAYMENT_GATEWAYS = {
     "ALIPAY": "payers.gateways.alipay.AlipayGateway",
 }
 PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
-SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", True)
+SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", DEBUG)  # and its URLs (config/urls.py)
 SANDBOX_BANK_MERCHANT_ID = env_str("SANDBOX_BANK_MERCHANT_ID", "BILLPAY")
-SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me")
+SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me" if DEBUG else "")
 # scope → (requests, per seconds), counted per client address in the shared cache.
 PORTAL_RATE_LIMITS = {
     "lookup": (env_int("PORTAL_LOOKUP_LIMIT", 30), env_int("PORTAL_LOOKUP_WINDOW", 300)),
@@ -401,4 +401,12 @@ if unknown_roles := sorted(set(STAFF_MFA_REQUIRED_ROLES) - set(staff_roles.STAFF
     raise ImproperlyConfigured(
         f"STAFF_MFA_REQUIRED_ROLES names unknown roles {unknown_roles}; "
         f"the roles are {', '.join(staff_roles.STAFF_ROLES)}"
+
+# --- Gateway notifications (issue 12) ---
+# Alipay notifications must name this seller (the 2088… PID) when it is set; the app_id always.
+ALIPAY_SELLER_ID = env_str("ALIPAY_SELLER_ID", "")
+if SANDBOX_BANK_ENABLED and not SANDBOX_BANK_KEY:
+    raise ImproperlyConfigured(
+        "SANDBOX_BANK_ENABLED needs SANDBOX_BANK_KEY (or SANDBOX_BANK_KEY_FILE): "
+        "with DEBUG off there is no demo key"
     )
