@@ -17,21 +17,18 @@ than the ones it holds:
 
 Posting (`billing.services.post_payment`) starts at 4; a reversal at 3 (the payment) then 4 and 5.
 
-The two locks every payment takes are plain SQL on PostgreSQL: compiling them through the ORM cost a
-third of the posting path's Python time (docs/benchmarks.md). Other databases (the SQLite demo) use the
-ORM, whose converters they need; the posting tests run both.
+The two locks every payment takes are plain SQL: compiling them through the ORM cost a third of the
+posting path's Python time (docs/benchmarks.md).
 """
 
 from collections.abc import Iterable
 
+from axes.models import AccessAttempt
 from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES
 from billing.models import Bill, Biller, CustomerAccount, Payment
 from billing.plain_sql import columns, model_from_row
-
-PLAIN_SQL_VENDORS = {"postgresql"}
-
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
 SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")}
@@ -55,21 +52,14 @@ def lock_payment(payment_id: int) -> Payment:
 def lock_customer_account(*, biller_code: str, account_no: str) -> CustomerAccount | None:
     """Lock the account row (not its biller's: payments to one biller must not queue behind each other)
     and fetch the biller with it in the same query."""
-    if connection.vendor in PLAIN_SQL_VENDORS:
-        with connection.cursor() as cursor:
-            cursor.execute(_ACCOUNT_WITH_BILLER_SQL, [biller_code, account_no])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        account, end = model_from_row(CustomerAccount, row)
-        account.biller, _end = model_from_row(Biller, row, end)
-        return account
-    return (
-        CustomerAccount.objects.select_for_update(of=("self",))
-        .select_related("biller")
-        .filter(biller__code=biller_code, account_no=account_no)
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNT_WITH_BILLER_SQL, [biller_code, account_no])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    account, end = model_from_row(CustomerAccount, row)
+    account.biller, _end = model_from_row(Biller, row, end)
+    return account
 
 
 def lock_customer_account_by_id(account_id: int) -> CustomerAccount:
@@ -78,15 +68,9 @@ def lock_customer_account_by_id(account_id: int) -> CustomerAccount:
 
 def lock_payable_bills(account: CustomerAccount) -> list[Bill]:
     """The account's bills that still owe something, oldest first."""
-    if connection.vendor in PLAIN_SQL_VENDORS:
-        with connection.cursor() as cursor:
-            cursor.execute(_PAYABLE_BILLS_SQL, [account.pk, list(PAYABLE_BILL_STATUSES)])
-            return [model_from_row(Bill, row)[0] for row in cursor.fetchall()]
-    return list(
-        Bill.objects.select_for_update()
-        .filter(account=account, status__in=PAYABLE_BILL_STATUSES)
-        .order_by("due_date", "period", "id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_PAYABLE_BILLS_SQL, [account.pk, list(PAYABLE_BILL_STATUSES)])
+        return [model_from_row(Bill, row)[0] for row in cursor.fetchall()]
 
 
 def lock_bills_by_period(account: CustomerAccount, periods: Iterable[str]) -> list[Bill]:
@@ -125,3 +109,9 @@ def lock_biller(biller_id: int) -> Biller:
 def lock_biller_row(biller_id: int) -> None:
     """`lock_biller` without loading the row, when only the lock matters."""
     Biller.objects.select_for_update().filter(pk=biller_id).values_list("pk", flat=True).first()
+
+
+def lock_login_attempts(username: str) -> list:
+    """A login key's failed-login records (django-axes), while a platform admin lifts its lock-out. Taken
+    on its own: nothing else is locked in that transaction."""
+    return list(AccessAttempt.objects.select_for_update().filter(username=username).order_by("pk"))
