@@ -21,7 +21,7 @@ from billing.choices import Channel, PaymentStatus
 from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, Payment
 from billing.money import ZERO
-from billing.rules import normalize_code
+from billing.rules import normalize_account_no, normalize_code
 from billing.services import post_payment, reverse_payment
 from billing.transitions import transition
 from reconciliation import locks, matching, remittance
@@ -520,8 +520,8 @@ def resolve_discrepancy(
             return discrepancy
         if action == Resolution.POST_MISSING:
             line = discrepancy.line
-            biller_code = (biller_code or line.biller_code).strip()
-            account_no = (account_no or line.account_no).strip()
+            biller_code = normalize_code(biller_code or line.biller_code)
+            account_no = normalize_account_no(account_no or line.account_no)
             if not biller_code or not account_no:
                 raise ReconciliationError("post_missing_needs_account")
             result = post_payment(
