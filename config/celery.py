@@ -1,9 +1,23 @@
 import os
 
 from celery import Celery
+from celery.signals import beat_init, celeryd_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("billpay")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@celeryd_init.connect
+@beat_init.connect
+def _refuse_unsafe_start(**kwargs) -> None:
+    """`celery -A config worker` and `celery -A config beat` run the system checks as gunicorn does
+    (config/checks.py): with DEBUG off and an unsafe setting they stop before taking a task."""
+    import django
+
+    django.setup()
+    from config.checks import refuse_unsafe_start
+
+    refuse_unsafe_start()
