@@ -15,9 +15,18 @@ app.autodiscover_tasks()
 def _refuse_unsafe_start(**kwargs) -> None:
     """`celery -A config worker` and `celery -A config beat` run the system checks as gunicorn does
     (config/checks.py): with DEBUG off and an unsafe setting they stop before taking a task."""
+    import sys
+
     import django
 
     django.setup()
+    from django.core.management.base import SystemCheckError
+
     from config.checks import refuse_unsafe_start
 
-    refuse_unsafe_start()
+    try:
+        refuse_unsafe_start()
+    except SystemCheckError as error:
+        # Celery logs and swallows an exception raised by a signal handler; leaving is what stops it.
+        sys.stderr.write(f"{error}\n")
+        raise SystemExit(1) from error
