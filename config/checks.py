@@ -24,6 +24,24 @@ CONSOLE_EMAIL_BACKENDS = frozenset(
     }
 )
 CONSOLE_SMS_BACKENDS = frozenset({"payers.sms.ConsoleSMSBackend", "payers.sms.LocmemSMSBackend"})
+# (setting, backends that keep messages on the machine, what they carry, the fix, check id)
+OUTBOUND = [
+    (
+        "EMAIL_BACKEND",
+        CONSOLE_EMAIL_BACKENDS,
+        "e-mail",
+        "Use django.core.mail.backends.smtp.EmailBackend (EMAIL_HOST, ...) or, for staging, "
+        "django.core.mail.backends.filebased.EmailBackend with EMAIL_FILE_PATH.",
+        "billpay.E005",
+    ),
+    (
+        "SMS_BACKEND",
+        CONSOLE_SMS_BACKENDS,
+        "text messages",
+        "Use your SMS provider's backend or, for staging, payers.sms.FileSMSBackend with SMS_FILE_PATH.",
+        "billpay.E006",
+    ),
+]
 
 
 def demo_secret_reason(value: str) -> str | None:
@@ -95,24 +113,11 @@ def production_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]
                 id="billpay.E004",
             )
         )
-    if settings.EMAIL_BACKEND in CONSOLE_EMAIL_BACKENDS:
-        errors.append(
-            checks.Error(
-                f"EMAIL_BACKEND is {settings.EMAIL_BACKEND}: with DEBUG off e-mail would never leave.",
-                hint="Use django.core.mail.backends.smtp.EmailBackend (EMAIL_HOST, ...) or, for staging, "
-                "django.core.mail.backends.filebased.EmailBackend with EMAIL_FILE_PATH.",
-                id="billpay.E005",
-            )
-        )
-    if settings.SMS_BACKEND in CONSOLE_SMS_BACKENDS:
-        errors.append(
-            checks.Error(
-                f"SMS_BACKEND is {settings.SMS_BACKEND}: with DEBUG off text messages would never leave.",
-                hint="Use your SMS provider's backend or, for staging, payers.sms.FileSMSBackend with "
-                "SMS_FILE_PATH.",
-                id="billpay.E006",
-            )
-        )
+    for name, local_backends, what, hint, code in OUTBOUND:
+        backend = getattr(settings, name)
+        if backend in local_backends:
+            message = f"{name} is {backend}: with DEBUG off {what} would never leave."
+            errors.append(checks.Error(message, hint=hint, id=code))
     return errors
 
 

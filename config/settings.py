@@ -1,8 +1,9 @@
 """Settings for the bill-payment platform.
 
 Every value comes from the environment with a default that is safe for the demo (`make run`): SQLite,
-Celery tasks run eagerly, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY (or
-SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
+Celery tasks run eagerly, DEBUG on. With DEBUG off the defaults turn safe (no eager tasks, HTTPS only) and the
+platform refuses to start while a setting is still the demo's (config/checks.py); the production environment
+is documented in deploy/billpay.env.example.
 """
 
 from decimal import Decimal
