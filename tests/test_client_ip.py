@@ -112,3 +112,13 @@ def test_a_trusted_proxy_that_is_not_a_network_stops_every_command(settings):
     settings.TRUSTED_PROXIES = ["127.0.0.1", "10.0.0.0/33"]
     with pytest.raises(SystemCheckError, match=r"billpay\.E007.*10\.0\.0\.0/33"):
         call_command("check")
+
+
+@pytest.mark.usefixtures("behind_proxies")
+def test_the_portal_login_limits_count_the_same_client():
+    from allauth.account.adapter import get_adapter
+
+    request = RequestFactory().post(
+        "/accounts/login/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.9"
+    )
+    assert get_adapter(request).get_client_ip(request) == "203.0.113.9"
