@@ -14,6 +14,7 @@ from billing.models import AuditEvent, Biller, BillerCategory, FeeSchedule, Jour
 from billing.services import post_payment
 from billing.uscc import make_uscc
 from tests.factories import BillFactory, CustomerAccountFactory, OnboardingBillerFactory
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,7 @@ def _messages(response):
 def test_a_disaster_relief_donation_biller_is_configured_in_the_admin_and_takes_a_donation(
     client, admin_user, bob
 ):
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     category = BillerCategory.objects.order_by("pk").first()
     response = client.post(
         reverse("admin:billing_biller_add"),
@@ -105,7 +106,7 @@ def test_a_disaster_relief_donation_biller_is_configured_in_the_admin_and_takes_
     biller.refresh_from_db()
     assert biller.status == BillerStatus.SUBMITTED
 
-    client.force_login(bob)
+    log_in(client, bob)
     _action(client, "approve", biller, reason="资料齐全")
     _action(client, "activate", biller, reason="开始募捐")
     biller.refresh_from_db()
@@ -137,7 +138,7 @@ def test_a_disaster_relief_donation_biller_is_configured_in_the_admin_and_takes_
 
 def test_the_first_admin_cannot_approve_what_it_submitted(client, admin_user):
     biller = OnboardingBillerFactory()
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     _action(client, "submit_for_approval", biller)
     response = _action(client, "approve", biller)
     biller.refresh_from_db()
@@ -149,7 +150,7 @@ def test_a_suspension_needs_a_reason_and_payers_are_told_it(client, admin_user):
     account = CustomerAccountFactory()
     BillFactory(account=account)
     biller = account.biller
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     _action(client, "suspend", biller)
     biller.refresh_from_db()
     assert biller.status == BillerStatus.ACTIVE
@@ -175,7 +176,7 @@ def test_an_operator_has_no_onboarding_actions(client, django_user_model):
     from billing.models import BillerStaff
 
     BillerStaff.objects.create(user=user, biller=biller)
-    client.force_login(user)
+    log_in(client, user)
     response = client.get(reverse("admin:billing_biller_changelist"))
     assert response.status_code == 200
     assert "submit_for_approval" not in response.content.decode()
@@ -183,7 +184,7 @@ def test_an_operator_has_no_onboarding_actions(client, django_user_model):
 
 def test_staff_changes_are_audited_and_shown_in_the_objects_history(client, admin_user, django_user_model):
     bill = BillFactory(amount_due=Decimal("100.00"))
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     url = reverse("admin:billing_bill_change", args=[bill.pk])
     form = client.get(url).context["adminform"].form
     data = {name: form.initial.get(name) or "" for name in form.fields}
@@ -228,14 +229,14 @@ def test_a_paid_bill_cannot_be_changed_by_hand(client, admin_user):
         account_no=account.account_no,
         amount="100.00",
     )
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     form = client.get(reverse("admin:billing_bill_change", args=[bill.pk])).context["adminform"].form
     assert "amount_due" not in form.fields
 
 
 def test_a_new_fee_schedule_and_a_password_change_are_in_the_history(client, admin_user, django_user_model):
     biller = OnboardingBillerFactory()
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     response = client.post(
         reverse("admin:billing_feeschedule_add"),
         {

@@ -11,6 +11,7 @@ from django.utils import timezone
 from billing import roles
 from branches.choices import BranchStatus, ClosureStatus
 from branches.models import BranchStatusChange, PlannedClosure
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def alice(django_user_model):
 
 
 def test_the_status_action_suspends_through_the_service(client, alice, branch_x):
-    client.force_login(alice)
+    log_in(client, alice)
     response = client.post(
         reverse("admin:branches_branch_changelist"),
         {
@@ -42,7 +43,7 @@ def test_the_status_action_suspends_through_the_service(client, alice, branch_x)
 
 
 def test_the_status_action_shows_a_refusal(client, alice, branch_x):
-    client.force_login(alice)
+    log_in(client, alice)
     response = client.post(
         reverse("admin:branches_branch_changelist"),
         {"action": "change_status", "_selected_action": [branch_x.pk], "apply": "1", "to_status": "closed"},
@@ -54,7 +55,7 @@ def test_the_status_action_shows_a_refusal(client, alice, branch_x):
 
 
 def test_a_planned_closure_added_in_the_admin_needs_notice(client, alice, branch_x):
-    client.force_login(alice)
+    log_in(client, alice)
     url = reverse("admin:branches_plannedclosure_add")
     soon = {
         "branch": branch_x.pk,
@@ -71,15 +72,15 @@ def test_a_planned_closure_added_in_the_admin_needs_notice(client, alice, branch
 
 
 def test_only_platform_admins_may_import_branches(client, alice, dave):
-    client.force_login(dave)
+    log_in(client, dave)
     assert client.get(reverse("admin:branches_branch_import")).status_code == 403
-    client.force_login(alice)
+    log_in(client, alice)
     assert client.get(reverse("admin:branches_branch_import")).status_code == 200
 
 
 def test_the_coverage_page_is_for_staff_roles_only(client, dave, sam, branch_x, water):
-    client.force_login(dave)
+    log_in(client, dave)
     assert client.get(reverse("counter:coverage")).status_code == 403
-    client.force_login(sam)
+    log_in(client, sam)
     response = client.get(reverse("counter:coverage"))
     assert response.status_code == 200 and "滨江区" in response.text
