@@ -27,14 +27,14 @@ def pytest_sessionstart(session):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """ "N test functions, M cases": a parametrised function counts once among the functions."""
-    reports = [
-        report
+    """'N test functions, M cases': a parametrised function counts once among the functions; a case is
+    one test pytest ran (passed, failed, skipped or errored), as in pytest's own summary."""
+    cases = [
+        report.nodeid
         for outcome in ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
         for report in terminalreporter.stats.get(outcome, [])
-        if getattr(report, "when", "call") in ("call", "setup") and getattr(report, "nodeid", "")
+        if getattr(report, "nodeid", "") and (report.when == "call" or report.outcome != "passed")
     ]
-    cases = {report.nodeid for report in reports if report.when == "call" or report.outcome != "passed"}
     functions = {nodeid.split("[", 1)[0] for nodeid in cases}
     started = getattr(config, "_billpay_started", None)
     took = f" in {time.monotonic() - started:.1f} s" if started is not None else ""

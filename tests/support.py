@@ -1,4 +1,5 @@
-"""Set-up the test files share: staff members, the one way a test logs staff in, and payments.
+"""Set-up the test files share: staff members, the one way a test logs someone in, payments, and cash
+taken at a till.
 
 Fixtures built on these live in tests/conftest.py; plain functions live here so module-scoped set-up
 (which cannot ask for function-scoped fixtures) can use them too."""
@@ -36,4 +37,21 @@ def pay(account, amount: Decimal | str = "100.00", key: str = "k1", *, channel=C
         account_no=account.account_no,
         amount=amount,
         **kwargs,
+    )
+
+
+def take_cash(clerk, till, bill, key="k1", amount=None, tendered="100.00"):
+    """Cash for one bill at the clerk's open till: its whole amount due unless told, from a 100-yuan note
+    unless told. Returns the service's result (`.counter_payment`, `.replayed`)."""
+    from branches import services
+
+    return services.take_cash(
+        clerk=clerk,
+        till_id=till.pk,
+        biller_code=bill.biller.code,
+        account_no=bill.account.account_no,
+        periods=[bill.period],
+        amount=bill.amount_due if amount is None else amount,
+        tendered=tendered,
+        form_key=key,
     )

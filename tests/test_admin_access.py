@@ -36,7 +36,7 @@ from tests.factories import (
     FeeScheduleFactory,
     PayerFactory,
 )
-from tests.support import log_in, make_staff, pay
+from tests.support import log_in, make_staff, pay, take_cash
 
 pytestmark = pytest.mark.django_db
 
@@ -97,20 +97,8 @@ def build_world() -> World:
     till_x = counter.open_till(clerk=users["dave"], branch=branch_x, opening_float="0")
     till_y = counter.open_till(clerk=users["erin"], branch=branch_y, opening_float="0")
 
-    def take_cash(clerk, till, bill, key):
-        return counter.take_cash(
-            clerk=clerk,
-            till_id=till.pk,
-            biller_code=bill.biller.code,
-            account_no=bill.account.account_no,
-            periods=[bill.period],
-            amount=bill.amount_due,
-            tendered=bill.amount_due,
-            form_key=key,
-        ).counter_payment
-
-    cash_x = take_cash(users["dave"], till_x, cash_bill_a, "cash-x")
-    cash_y = take_cash(users["erin"], till_y, cash_bill_b, "cash-y")
+    cash_x = take_cash(users["dave"], till_x, cash_bill_a, "cash-x", tendered="50.00").counter_payment
+    cash_y = take_cash(users["erin"], till_y, cash_bill_b, "cash-y", tendered="60.00").counter_payment
     order = GatewayOrder.objects.create(
         gateway="SANDBOX", kind="bills", amount="30.00", subject="甲水务、乙水务"
     )

@@ -4,7 +4,6 @@ reason, and the audit history of staff changes in the admin (item 7)."""
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from billing import roles
@@ -14,7 +13,7 @@ from billing.models import AuditEvent, Biller, BillerCategory, FeeSchedule, Jour
 from billing.services import post_payment
 from billing.uscc import make_uscc
 from tests.factories import BillFactory, CustomerAccountFactory, OnboardingBillerFactory
-from tests.support import log_in
+from tests.support import log_in, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def bob(django_user_model):
     """A second platform administrator."""
-    user = django_user_model.objects.create_user("bob", "bob@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=roles.PLATFORM_ADMIN))
-    return user
+    return make_staff(django_user_model, "bob", roles.PLATFORM_ADMIN)
 
 
 def _action(client, action, biller, reason=""):
@@ -171,8 +168,7 @@ def test_a_suspension_needs_a_reason_and_payers_are_told_it(client, admin_user):
 
 def test_an_operator_has_no_onboarding_actions(client, django_user_model):
     biller = OnboardingBillerFactory()
-    user = django_user_model.objects.create_user("olivia", "o@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=roles.BILLER_OPERATOR))
+    user = make_staff(django_user_model, "olivia", roles.BILLER_OPERATOR)
     from billing.models import BillerStaff
 
     BillerStaff.objects.create(user=user, biller=biller)

@@ -91,17 +91,3 @@ def bill(account):
 def till(dave, branch_x):
     """dave's till at branch X, opened with 500.00 of change."""
     return services.open_till(clerk=dave, branch=branch_x, opening_float="500.00")
-
-
-def take_cash(clerk, till, bill, key="k1", amount=None, tendered="100.00"):
-    """Cash for one bill at the clerk's till: its whole amount due unless told, from a 100-yuan note."""
-    return services.take_cash(
-        clerk=clerk,
-        till_id=till.pk,
-        biller_code=bill.biller.code,
-        account_no=bill.account.account_no,
-        periods=[bill.period],
-        amount=bill.amount_due if amount is None else amount,
-        tendered=tendered,
-        form_key=key,
-    )

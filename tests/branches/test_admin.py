@@ -4,23 +4,20 @@ are for platform admins only, and branch staff see their own branch's records.""
 import datetime
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import roles
 from branches.choices import BranchStatus, ClosureStatus
 from branches.models import BranchStatusChange, PlannedClosure
-from tests.support import log_in
+from tests.support import log_in, make_staff
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def alice(django_user_model):
-    user = django_user_model.objects.create_user("alice", "alice@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name=roles.PLATFORM_ADMIN))
-    return user
+    return make_staff(django_user_model, "alice", roles.PLATFORM_ADMIN)
 
 
 def test_the_status_action_suspends_through_the_service(client, alice, branch_x):

@@ -13,8 +13,8 @@ from branches import services
 from branches.choices import TillStatus
 from branches.models import Till
 from branches.slips import slip_code_for
-from tests.branches.conftest import PASSWORD, take_cash
-from tests.support import log_in
+from tests.branches.conftest import PASSWORD
+from tests.support import log_in, take_cash
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from branches import services
 from branches.choices import BranchStatus, TillStatus
 from branches.exceptions import CounterError
 from branches.models import CounterPayment, Till
-from tests.branches.conftest import take_cash
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
+from tests.support import take_cash
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from branches import services
-from tests.branches.conftest import take_cash
 from tests.factories import BillFactory, BranchFactory, CustomerAccountFactory
-from tests.support import log_in
+from tests.support import log_in, take_cash
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,8 @@ from reconciliation import services
 from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution, RunStatus
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import Discrepancy, ReconciliationRun, SettlementBatch
-from tests.branches.conftest import take_cash
 from tests.factories import BillFactory, CustomerAccountFactory
-from tests.support import pay
+from tests.support import pay, take_cash
 
 pytestmark = pytest.mark.django_db
 M = MatchClass
