@@ -1,4 +1,5 @@
-# The two commands of the README: `make run` (demo on SQLite) and `make test` (whole suite on PostgreSQL).
+# The two commands of the README: `make run` (the demo on an embedded PostgreSQL, no system service) and
+# `make test` (the whole suite on the PostgreSQL and Redis servers).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 export DJANGO_SETTINGS_MODULE := config.settings
 
-# Tests and benchmarks run on PostgreSQL and Redis; never on SQLite.
+# Tests and benchmarks run on the PostgreSQL and Redis servers.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billpay
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
@@ -17,16 +18,18 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@$(PYTHON) scripts/bootstrap_venv.py $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,demo]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# The demo's PostgreSQL (pgserver, in var/pgdata) runs while these commands do and stops with runserver.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	@$(PY) manage.py demo_logins
-	@$(PY) manage.py api_sandbox
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) scripts/demo_db.py run -- sh -c '\
+		$(PY) manage.py migrate --noinput && \
+		$(PY) manage.py seed_demo && \
+		$(PY) manage.py demo_logins && \
+		$(PY) manage.py api_sandbox && \
+		exec $(PY) manage.py runserver 127.0.0.1:8000'
 
 test: install
 	@DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
@@ -68,10 +71,13 @@ APP_CATALOGUES := api payers branches reconciliation demo
 
 # Rebuild the Chinese catalogues after changing translatable text (needs GNU gettext); the compiled
 # .mo files are committed so that `make run` needs no gettext on a fresh machine.
+# (No database is opened; the settings only need a PostgreSQL DATABASE_URL to load.)
+messages: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 messages: install
-	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=benchmarks $(foreach app,$(APP_CATALOGUES),--ignore=$(app))
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=benchmarks $(foreach app,$(APP_CATALOGUES),--ignore=$(app))
 	for app in $(APP_CATALOGUES); do (cd $$app && ../$(PY) ../manage.py makemessages -l zh_Hans) || exit 1; done
 	$(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	@if [ -x $(PY) ] && [ -d var/pgdata ]; then $(PY) scripts/demo_db.py stop; fi
+	rm -rf $(VENV) var staticfiles

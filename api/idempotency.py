@@ -76,16 +76,11 @@ ON CONFLICT (scope, key) DO NOTHING RETURNING id
 def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
     """Our new record, locked by our insert; or, when the key is known, the existing one, locked (we wait
     here while another request with the key is still working, then see what it stored)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, timezone.now()])
-            row = cursor.fetchone()
-        if row is not None:
-            return IdempotencyRecord(pk=row[0], scope=scope, key=key, request_hash=fingerprint)
-    else:
-        IdempotencyRecord.objects.bulk_create(
-            [IdempotencyRecord(scope=scope, key=key, request_hash=fingerprint)], ignore_conflicts=True
-        )
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, timezone.now()])
+        row = cursor.fetchone()
+    if row is not None:
+        return IdempotencyRecord(pk=row[0], scope=scope, key=key, request_hash=fingerprint)
     return IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
 
 

@@ -334,3 +334,7 @@ class StaffUserAdmin(ScopedAdminMixin, AuditedAdminMixin, UserAdmin):
 @admin.register(Group)
 class RoleGroupAdmin(ScopedAdminMixin, AuditedAdminMixin, GroupAdmin):
     pass
+
+
+# Locked-out logins and their "Unlock" action (issue 12).
+from billing import admin_logins  # noqa: E402, F401

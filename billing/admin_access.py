@@ -1,6 +1,7 @@
 """Who may see and change the core's models in the back-office (the mechanism is `billing.access`).
 Platform admins may do everything and auditors see everything; the rest is declared here."""
 
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
@@ -31,6 +32,8 @@ def declare_access() -> None:
     # Staff accounts and role groups: managed by platform admins, seen by auditors.
     access.register(get_user_model())
     access.register(Group)
+    # Failed-login records (django-axes): platform admins unlock them (billing/admin_logins.py), auditors see.
+    access.register(AccessAttempt)
     access.register(BillerCategory)
     access.register(BillerStaff)
     access.register(Biller, {roles.BILLER_OPERATOR: VIEW}, scope={BILLER_SCOPE: "pk"})

@@ -11,3 +11,13 @@ class BillingConfig(AppConfig):
         from billing.admin_access import declare_access
 
         declare_access()
+
+        from allauth.account.signals import password_reset
+        from allauth.mfa.signals import authenticator_added
+        from django.contrib.auth.signals import user_logged_in
+
+        from billing import staff_auth
+
+        user_logged_in.connect(staff_auth.record_staff_password_login, dispatch_uid="staff-password-login")
+        authenticator_added.connect(staff_auth.record_totp_activation, dispatch_uid="staff-totp-activation")
+        password_reset.connect(staff_auth.clear_lockout_on_password_reset, dispatch_uid="lockout-reset")

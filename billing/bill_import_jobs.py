@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-from django.db import connection
 from django.utils import timezone
 
 from billing.bill_import import (
@@ -38,7 +37,7 @@ def run_import_job(job_id: int) -> dict:
         _update(job_id, phase=phase, rows_done=rows)
 
     try:
-        if connection.vendor == "postgresql" and not is_xlsx(data):
+        if not is_xlsx(data):
             out = io.StringIO()
             out.write(",".join(ERROR_REPORT_HEADER) + "\r\n")
             report = import_bills_copy(

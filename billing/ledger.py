@@ -1,4 +1,5 @@
-"""The double-entry ledger. Journal entries are written here, and by `billing.posting` for payments.
+"""The double-entry ledger. Journal entries are written here, and by `billing.posting` for payments and
+their reversals.
 
 Every movement of money is one balanced entry of signed lines (debit positive, credit negative). Lines are
 never updated or deleted; PostgreSQL triggers refuse it, and check after each insert statement that
@@ -110,22 +111,6 @@ def post_entry(
         [JournalLine(entry=entry, account=account, amount=amount) for account, amount in lines]
     )
     return entry
-
-
-def post_reversal(
-    *, entry: JournalEntry, business_date: datetime.date, memo: str, actor=None
-) -> JournalEntry:
-    """The mirror image of `entry`, linked to it; an entry can be reversed once (a one-to-one link)."""
-    lines = [(line.account, -line.amount) for line in entry.lines.select_related("account")]
-    return post_entry(
-        kind=EntryKind.REVERSAL,
-        lines=lines,
-        business_date=business_date,
-        payment=entry.payment,
-        reverses=entry,
-        memo=memo,
-        actor=actor,
-    )
 
 
 # Reconciliation and settlement (reconciliation app): the two entries it writes besides payments.

@@ -2,9 +2,8 @@
 a cycle: payment → customer account → its bills (oldest first). Saleor keeps its locks in one module
 for the same reason.
 
-The two locks every payment takes are plain SQL on PostgreSQL: compiling them through the ORM cost a
-third of the posting path's Python time (docs/benchmarks.md). Other databases (the SQLite demo) use the
-ORM, whose converters they need; the posting tests run both.
+The two locks every payment takes are plain SQL: compiling them through the ORM cost a third of the
+posting path's Python time (docs/benchmarks.md).
 """
 
 from collections.abc import Iterable
@@ -14,9 +13,6 @@ from django.db import connection
 from billing.choices import PAYABLE_BILL_STATUSES
 from billing.models import Bill, Biller, CustomerAccount, Payment
 from billing.plain_sql import columns, model_from_row
-
-PLAIN_SQL_VENDORS = {"postgresql"}
-
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
 SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")}
@@ -40,21 +36,14 @@ def lock_payment(payment_id: int) -> Payment:
 def lock_customer_account(*, biller_code: str, account_no: str) -> CustomerAccount | None:
     """Lock the account row (not its biller's: payments to one biller must not queue behind each other)
     and fetch the biller with it in the same query."""
-    if connection.vendor in PLAIN_SQL_VENDORS:
-        with connection.cursor() as cursor:
-            cursor.execute(_ACCOUNT_WITH_BILLER_SQL, [biller_code, account_no])
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        account, end = model_from_row(CustomerAccount, row)
-        account.biller, _end = model_from_row(Biller, row, end)
-        return account
-    return (
-        CustomerAccount.objects.select_for_update(of=("self",))
-        .select_related("biller")
-        .filter(biller__code=biller_code, account_no=account_no)
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_ACCOUNT_WITH_BILLER_SQL, [biller_code, account_no])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    account, end = model_from_row(CustomerAccount, row)
+    account.biller, _end = model_from_row(Biller, row, end)
+    return account
 
 
 def lock_customer_account_by_id(account_id: int) -> CustomerAccount:
@@ -63,15 +52,9 @@ def lock_customer_account_by_id(account_id: int) -> CustomerAccount:
 
 def lock_payable_bills(account: CustomerAccount) -> list[Bill]:
     """The account's bills that still owe something, oldest first."""
-    if connection.vendor in PLAIN_SQL_VENDORS:
-        with connection.cursor() as cursor:
-            cursor.execute(_PAYABLE_BILLS_SQL, [account.pk, list(PAYABLE_BILL_STATUSES)])
-            return [model_from_row(Bill, row)[0] for row in cursor.fetchall()]
-    return list(
-        Bill.objects.select_for_update()
-        .filter(account=account, status__in=PAYABLE_BILL_STATUSES)
-        .order_by("due_date", "period", "id")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_PAYABLE_BILLS_SQL, [account.pk, list(PAYABLE_BILL_STATUSES)])
+        return [model_from_row(Bill, row)[0] for row in cursor.fetchall()]
 
 
 def lock_bills_by_period(account: CustomerAccount, periods: Iterable[str]) -> list[Bill]:

@@ -1,6 +1,6 @@
 """Plain SQL for the hottest reads and locks (the lookup page, the posting path): compiling their ORM
-queries cost more than running them (docs/benchmarks.md). Rows become model instances again through the
-ORM's own converters, so money stays Decimal on every database."""
+queries cost more than running them (docs/benchmarks.md). PostgreSQL gives money back as Decimal and
+dates as dates, so a row becomes a model instance as it is."""
 
 from contextlib import contextmanager
 
@@ -17,35 +17,33 @@ def attnames(model) -> list[str]:
     return [field.attname for field in model._meta.concrete_fields]
 
 
-_LAYOUTS: dict[tuple[str, type], tuple[list[str], list]] = {}
+_ATTNAMES: dict[type, list[str]] = {}
 
 
-def _layout(model) -> tuple[list[str], list]:
-    """The model's attnames, and what the ORM does to each column on the way out of this database:
-    nothing on PostgreSQL for the billing models, but the demo's SQLite gives decimals back as floats and
-    dates as strings. Worked out once per database kind and model."""
-    key = (connection.vendor, model)
-    if key not in _LAYOUTS:
-        conversions = []
-        for index, field in enumerate(model._meta.concrete_fields):
-            col = field.get_col(model._meta.db_table)
-            if converters := connection.ops.get_db_converters(col) + field.get_db_converters(connection):
-                conversions.append((index, col, converters))
-        _LAYOUTS[key] = (attnames(model), conversions)
-    return _LAYOUTS[key]
+def _attnames_without_converters(model) -> list[str]:
+    """The model's attnames, once it is known that PostgreSQL hands every column back as the field holds
+    it (decimals as Decimal, dates as dates): true of the models read here. A model with a field the ORM
+    converts on the way out (a JSONField) is refused rather than given back half-built."""
+    if model not in _ATTNAMES:
+        converted = [
+            field.name
+            for field in model._meta.concrete_fields
+            if connection.ops.get_db_converters(field.get_col(model._meta.db_table))
+            or field.get_db_converters(connection)
+        ]
+        if converted:
+            raise TypeError(
+                f"{model.__name__}.{converted[0]} needs the ORM's converters: read it through the ORM"
+            )
+        _ATTNAMES[model] = attnames(model)
+    return _ATTNAMES[model]
 
 
 def model_from_row(model, row, start: int = 0):
     """The instance whose `columns` begin at `start` in `row`, and where the next model's begin."""
-    names, conversions = _layout(model)
+    names = _attnames_without_converters(model)
     end = start + len(names)
-    values = row[start:end]
-    if conversions:
-        values = list(values)
-        for index, col, converters in conversions:
-            for convert in converters:
-                values[index] = convert(values[index], col, connection)
-    return model.from_db(connection.alias, names, values), end
+    return model.from_db(connection.alias, names, row[start:end]), end
 
 
 class _PreparingCursor(psycopg.Cursor):
@@ -59,10 +57,8 @@ class _PreparingCursor(psycopg.Cursor):
 
 @contextmanager
 def prepared_cursor():
-    """Django's cursor (health check, error translation, queries counted by tests) over a preparing one on
-    PostgreSQL; other databases (the demo's SQLite) keep Django's own."""
+    """Django's cursor (health check, error translation, queries counted by tests) over a preparing one."""
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.cursor.close()
-            cursor.cursor = _PreparingCursor(connection.connection)
+        cursor.cursor.close()
+        cursor.cursor = _PreparingCursor(connection.connection)
         yield cursor

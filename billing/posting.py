@@ -1,65 +1,49 @@
-"""Writing the rows of one payment, once `services.post_payment` has decided them under row locks: the
-payment, its allocations, the bills it pays, the credit it leaves and its balanced journal entry.
+"""Writing the rows of one payment, or of its reversal, once `services.post_payment` or
+`services.reverse_payment` has decided them under row locks.
 
-On PostgreSQL every row goes in one statement of data-modifying CTEs. Posting is the platform's hottest
-path and each Django ORM call costs about 0.45 ms of Python on the 2-core machine, which capped
-throughput at about 200 payments/s (docs/benchmarks.md). Elsewhere — the SQLite demo — the same rows go
-through the ORM. The posting tests run against both writers, on PostgreSQL.
+Each is one statement of data-modifying CTEs: posting is the platform's hottest path and each Django ORM
+call costs about 0.45 ms of Python on the 2-core machine, which capped throughput at about 200 payments/s
+(docs/benchmarks.md). These are the only writers of payments, allocations and their journal entries; the
+database's triggers check that every entry balances and that no posted row changes.
 """
 
-from dataclasses import dataclass, field
+import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
 
 from billing import ledger
-from billing.choices import EntryKind
+from billing.choices import EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
-
-# Which database vendors take the single-statement writer; tests empty it to exercise the ORM writer.
-SINGLE_STATEMENT_VENDORS = {"postgresql"}
 
 
 @dataclass
 class PaymentRows:
-    payment: Payment  # unsaved, every field set
-    allocations: list[PaymentAllocation]  # unsaved; bill allocations carry their bill
-    paid_bills: list[Bill]  # amount_paid and status already advanced
+    """A payment: unsaved, every field set. A reversal: the locked, still posted payment."""
+
+    payment: Payment
+    allocations: list[PaymentAllocation]  # the payment's; a reversal writes their negatives
+    bills: list[Bill]  # amount_paid and status already advanced (or, for a reversal, taken back)
     account: CustomerAccount | None
-    credit: Decimal
-    lines: list[tuple[LedgerAccount, Decimal]] = field(default_factory=list)
+    credit: Decimal  # the credit the payment leaves on the account (a reversal takes it back)
+    lines: list[tuple[LedgerAccount, Decimal]]  # the entry's; a reversal's mirror the payment's
 
 
-def write_payment(rows: PaymentRows) -> Payment:
-    ledger.check_balanced(rows.lines)
-    if connection.vendor in SINGLE_STATEMENT_VENDORS:
-        _write_in_one_statement(rows)
-    else:
-        _write_through_the_orm(rows)
-    return rows.payment
+@dataclass
+class ReversalRows(PaymentRows):
+    original_entry_id: int
+    business_date: datetime.date
+    reversed_at: datetime.datetime
+    reason: str
+    memo: str
+    actor_id: int | None
 
 
-_PAYMENT_STATEMENT = """
-WITH new_payment AS (
-    INSERT INTO billing_payment (
-        receipt_no, channel, idempotency_key, request_fingerprint, channel_ref, biller_id, account_id,
-        payer_id, branch_id, actor_id, amount, status, business_date, posted_at, reversal_reason
-    ) VALUES (
-        %(receipt_no)s, %(channel)s, %(idempotency_key)s, %(request_fingerprint)s, %(channel_ref)s,
-        %(biller_id)s, %(account_id)s, %(payer_id)s, %(branch_id)s, %(actor_id)s, %(amount)s, %(status)s,
-        %(business_date)s, %(posted_at)s, ''
-    ) RETURNING id
-), new_allocations AS (
-    INSERT INTO billing_paymentallocation (payment_id, bill_id, kind, amount, is_reversal)
-    SELECT new_payment.id, a.bill_id, a.kind, a.amount, false
-    FROM new_payment,
-         unnest(
-             %(allocation_bills)s::bigint[],
-             %(allocation_kinds)s::varchar[],
-             %(allocation_amounts)s::numeric[]
-         ) AS a(bill_id, kind, amount)
-), paid_bills AS (
-    UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, updated_at = %(posted_at)s
+# The bills and the account credit a payment or a reversal changes, and the journal entry it writes.
+_BILLS_CREDIT_AND_ENTRY = """
+changed_bills AS (
+    UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, updated_at = %(changed_at)s
     FROM unnest(%(bill_ids)s::bigint[], %(bill_amounts_paid)s::numeric[], %(bill_statuses)s::varchar[])
         AS b(id, amount_paid, status)
     WHERE billing_bill.id = b.id
@@ -67,20 +51,91 @@ WITH new_payment AS (
     UPDATE billing_customeraccount SET credit_balance = credit_balance + %(credit)s
     WHERE id = %(account_id)s AND %(credit)s <> 0
 ), new_entry AS (
-    INSERT INTO billing_journalentry (kind, payment_id, memo, business_date, created_at, created_by_id)
-    SELECT %(entry_kind)s, new_payment.id, %(receipt_no)s, %(business_date)s, %(posted_at)s, %(actor_id)s
-    FROM new_payment
+    INSERT INTO billing_journalentry (
+        kind, payment_id, reverses_id, memo, business_date, created_at, created_by_id
+    )
+    SELECT %(entry_kind)s, payment.id, %(reverses_id)s, %(memo)s, %(business_date)s, %(changed_at)s,
+        %(actor_id)s
+    FROM payment
     RETURNING id
 ), new_lines AS (
     INSERT INTO billing_journalline (entry_id, account_id, amount)
     SELECT new_entry.id, l.account_id, l.amount
     FROM new_entry, unnest(%(line_accounts)s::bigint[], %(line_amounts)s::numeric[]) AS l(account_id, amount)
+), new_allocations AS (
+    INSERT INTO billing_paymentallocation (payment_id, bill_id, kind, amount, is_reversal)
+    SELECT payment.id, a.bill_id, a.kind, a.amount, %(is_reversal)s
+    FROM payment,
+         unnest(
+             %(allocation_bills)s::bigint[],
+             %(allocation_kinds)s::varchar[],
+             %(allocation_amounts)s::numeric[]
+         ) AS a(bill_id, kind, amount)
 )
-SELECT id FROM new_payment
+SELECT id FROM payment
 """
 
+_PAYMENT_STATEMENT = (
+    """
+WITH payment AS (
+    INSERT INTO billing_payment (
+        receipt_no, channel, idempotency_key, request_fingerprint, channel_ref, biller_id, account_id,
+        payer_id, branch_id, actor_id, amount, status, business_date, posted_at, reversal_reason
+    ) VALUES (
+        %(receipt_no)s, %(channel)s, %(idempotency_key)s, %(request_fingerprint)s, %(channel_ref)s,
+        %(biller_id)s, %(account_id)s, %(payer_id)s, %(branch_id)s, %(actor_id)s, %(amount)s, %(status)s,
+        %(business_date)s, %(changed_at)s, ''
+    ) RETURNING id
+),"""
+    + _BILLS_CREDIT_AND_ENTRY
+)
 
-def _write_in_one_statement(rows: PaymentRows) -> None:
+_REVERSAL_STATEMENT = (
+    """
+WITH payment AS (
+    UPDATE billing_payment SET status = %(status)s, reversed_at = %(changed_at)s, reversal_reason = %(reason)s
+    WHERE id = %(payment_id)s
+    RETURNING id
+),"""
+    + _BILLS_CREDIT_AND_ENTRY
+)
+
+
+def _changes(rows: PaymentRows, sign: int) -> dict:
+    """The parameters `_BILLS_CREDIT_AND_ENTRY` takes from the decided rows: a payment's as they are
+    (sign 1), a reversal's allocations and credit negated (sign -1)."""
+    return {
+        "bill_ids": [bill.pk for bill in rows.bills],
+        "bill_amounts_paid": [bill.amount_paid for bill in rows.bills],
+        "bill_statuses": [bill.status for bill in rows.bills],
+        "account_id": getattr(rows.account, "pk", None),
+        "credit": sign * rows.credit,
+        "line_accounts": [ledger_account.pk for ledger_account, _amount in rows.lines],
+        "line_amounts": [amount for _ledger_account, amount in rows.lines],
+        "allocation_bills": [a.bill_id for a in rows.allocations],
+        "allocation_kinds": [a.kind for a in rows.allocations],
+        "allocation_amounts": [sign * a.amount for a in rows.allocations],
+        "is_reversal": sign < 0,
+    }
+
+
+def _execute(statement: str, params: dict) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        (pk,) = cursor.fetchone()
+    return pk
+
+
+def _settle_in_memory(bills: list[Bill], account: CustomerAccount | None, credit: Decimal, at) -> None:
+    """Bring the caller's instances to what the statement wrote."""
+    for bill in bills:
+        bill.updated_at = at
+    if credit and account is not None:
+        account.credit_balance += credit
+
+
+def write_payment(rows: PaymentRows) -> Payment:
+    ledger.check_balanced(rows.lines)
     payment = rows.payment
     params = {
         "receipt_no": payment.receipt_no,
@@ -89,53 +144,43 @@ def _write_in_one_statement(rows: PaymentRows) -> None:
         "request_fingerprint": payment.request_fingerprint,
         "channel_ref": payment.channel_ref,
         "biller_id": payment.biller_id,
-        "account_id": payment.account_id,
         "payer_id": payment.payer_id,
         "branch_id": payment.branch_id,
         "actor_id": payment.actor_id,
         "amount": payment.amount,
         "status": payment.status,
         "business_date": payment.business_date,
-        "posted_at": payment.posted_at,
-        "allocation_bills": [a.bill_id for a in rows.allocations],
-        "allocation_kinds": [a.kind for a in rows.allocations],
-        "allocation_amounts": [a.amount for a in rows.allocations],
-        "bill_ids": [bill.pk for bill in rows.paid_bills],
-        "bill_amounts_paid": [bill.amount_paid for bill in rows.paid_bills],
-        "bill_statuses": [bill.status for bill in rows.paid_bills],
-        "credit": rows.credit,
+        "changed_at": payment.posted_at,
         "entry_kind": EntryKind.PAYMENT,
-        "line_accounts": [account.pk for account, _amount in rows.lines],
-        "line_amounts": [amount for _account, amount in rows.lines],
+        "reverses_id": None,
+        "memo": payment.receipt_no,
+        **_changes(rows, 1),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_PAYMENT_STATEMENT, params)
-        (payment.pk,) = cursor.fetchone()
+    payment.pk = _execute(_PAYMENT_STATEMENT, params)
     payment._state.adding = False
     payment._state.db = connection.alias
-    if rows.credit and rows.account is not None:
-        rows.account.credit_balance += rows.credit
+    _settle_in_memory(rows.bills, rows.account, rows.credit, payment.posted_at)
+    return payment
 
 
-def _write_through_the_orm(rows: PaymentRows) -> None:
+def write_reversal(rows: ReversalRows) -> Payment:
+    ledger.check_balanced(rows.lines)
     payment = rows.payment
-    payment.save(force_insert=True)
-    for allocation in rows.allocations:
-        allocation.payment = payment
-    PaymentAllocation.objects.bulk_create(rows.allocations)
-    for bill in rows.paid_bills:
-        bill.updated_at = payment.posted_at
-        Bill.objects.filter(pk=bill.pk).update(
-            amount_paid=bill.amount_paid, status=bill.status, updated_at=bill.updated_at
-        )
-    if rows.credit:
-        rows.account.credit_balance += rows.credit
-        rows.account.save(update_fields=["credit_balance"])
-    ledger.post_entry(
-        kind=EntryKind.PAYMENT,
-        lines=rows.lines,
-        business_date=payment.business_date,
-        payment=payment,
-        memo=payment.receipt_no,
-        actor=payment.actor,
-    )
+    params = {
+        "payment_id": payment.pk,
+        "status": PaymentStatus.REVERSED,
+        "reason": rows.reason,
+        "business_date": rows.business_date,
+        "changed_at": rows.reversed_at,
+        "entry_kind": EntryKind.REVERSAL,
+        "reverses_id": rows.original_entry_id,
+        "memo": rows.memo,
+        "actor_id": rows.actor_id,
+        **_changes(rows, -1),
+    }
+    _execute(_REVERSAL_STATEMENT, params)
+    payment.status = PaymentStatus.REVERSED
+    payment.reversed_at = rows.reversed_at
+    payment.reversal_reason = rows.reason
+    _settle_in_memory(rows.bills, rows.account, -rows.credit, rows.reversed_at)
+    return payment

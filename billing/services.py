@@ -229,7 +229,7 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         posting.PaymentRows(
             payment=payment,
             allocations=allocations,
-            paid_bills=paid_bills,
+            bills=paid_bills,
             account=account,
             credit=credit,
             lines=[(collection, request.amount), (payable, -request.amount)],
@@ -287,26 +287,12 @@ def _advance_bills(changes: Sequence[tuple[Bill, Decimal]]) -> list[Bill]:
     return [bill for bill, _amount in changes]
 
 
-def _save_bills(bills: Sequence[Bill]) -> None:
-    now = timezone.now()
-    for bill in bills:
-        bill.updated_at = now
-        Bill.objects.filter(pk=bill.pk).update(
-            amount_paid=bill.amount_paid, status=bill.status, updated_at=now
-        )
-
-
 def _bill_status(bill: Bill) -> str:
     if bill.amount_paid == ZERO:
         return BillStatus.OPEN
     if bill.amount_paid < bill.total_due:
         return BillStatus.PARTLY_PAID
     return BillStatus.PAID
-
-
-def _change_credit(account: CustomerAccount, amount: Decimal) -> None:
-    account.credit_balance += amount
-    account.save(update_fields=["credit_balance"])
 
 
 def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
@@ -327,30 +313,25 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
         if credit and account.credit_balance < credit:
             raise PaymentRefused("credit_already_used", receipt_no=payment.receipt_no)
 
-        PaymentAllocation.objects.bulk_create(
-            [
-                PaymentAllocation(
-                    payment=payment, bill_id=a.bill_id, kind=a.kind, amount=-a.amount, is_reversal=True
-                )
-                for a in allocations
-            ]
-        )
-        _save_bills(_advance_bills([(bills[a.bill_id], -a.amount) for a in allocations if a.bill_id]))
-        if credit:
-            _change_credit(account, -credit)
-
-        now = timezone.now()
+        restored_bills = _advance_bills([(bills[a.bill_id], -a.amount) for a in allocations if a.bill_id])
         original = payment.journal_entries.get(kind=EntryKind.PAYMENT)
-        ledger.post_reversal(
-            entry=original,
-            business_date=timezone.localdate(now),
-            memo=f"{payment.receipt_no} {reason}",
-            actor=actor if getattr(actor, "pk", None) else None,
+        now = timezone.now()
+        posting.write_reversal(
+            posting.ReversalRows(
+                payment=payment,
+                allocations=allocations,
+                bills=restored_bills,
+                account=account,
+                credit=credit,
+                original_entry_id=original.pk,
+                lines=[(line.account, -line.amount) for line in original.lines.select_related("account")],
+                business_date=timezone.localdate(now),
+                reversed_at=now,
+                reason=reason[:200],
+                memo=f"{payment.receipt_no} {reason}"[:200],
+                actor_id=getattr(actor, "pk", None),
+            )
         )
-        payment.status = PaymentStatus.REVERSED
-        payment.reversed_at = now
-        payment.reversal_reason = reason[:200]
-        payment.save(update_fields=["status", "reversed_at", "reversal_reason"])
         record_audit(
             actor=actor, action="payment.reversed", target=payment, reason=reason, amount=payment.amount
         )

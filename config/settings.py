@@ -1,10 +1,12 @@
 """Settings for the bill-payment platform.
 
-Every value comes from the environment with a default that is safe for the demo (`make run`): SQLite,
-Celery tasks run eagerly, DEBUG on. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY (or
+Every value comes from the environment with a default that is safe for the demo (`make run`): Celery
+tasks run eagerly, DEBUG on. DATABASE_URL has no default: `make run` sets it to its embedded PostgreSQL.
+Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY (or
 SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
 """
 
+import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from billing import roles as staff_roles
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -81,22 +84,30 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite for the demo; PostgreSQL everywhere money is tested or served.
+# Database: PostgreSQL only, the demo included (`make run` starts an embedded one, scripts/demo_db.py).
+# No default: a process that lost its DATABASE_URL must stop, not pick a database by itself.
 # Reusing connections matters: without it a database page was 4x slower on the 2-core machine.
+# (A lower-case name: not a setting, so the debug page never shows its password.)
+_database_url = env_str("DATABASE_URL")
+if not _database_url:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. `make run` starts the demo on an embedded PostgreSQL and sets it; "
+        "otherwise point it at a PostgreSQL server, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay"
+    )
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        _database_url, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Django's cursors bind parameters on the client and never prepare; the portal's lookup page uses a
-    # server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
-    # PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
-        env_int("PREPARE_THRESHOLD", 5) or None
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must name a PostgreSQL server (postgres://…), not {DATABASES['default']['ENGINE']}: "
+        "the platform's locks, ledger triggers and bulk paths are PostgreSQL's."
     )
+# Django's cursors bind parameters on the client and never prepare; the portal's lookup page uses a
+# server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
+# PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int("PREPARE_THRESHOLD", 5) or None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -233,9 +244,9 @@ PAYMENT_GATEWAYS = {
     "ALIPAY": "payers.gateways.alipay.AlipayGateway",
 }
 PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
-SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", True)
+SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", DEBUG)  # and its URLs (config/urls.py)
 SANDBOX_BANK_MERCHANT_ID = env_str("SANDBOX_BANK_MERCHANT_ID", "BILLPAY")
-SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me")
+SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me" if DEBUG else "")
 # scope → (requests, per seconds), counted per client address in the shared cache.
 PORTAL_RATE_LIMITS = {
     "lookup": (env_int("PORTAL_LOOKUP_LIMIT", 30), env_int("PORTAL_LOOKUP_WINDOW", 300)),
@@ -257,7 +268,7 @@ MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "BillPay")
 # Text messages (verification codes, reminders): the console in the demo, a provider's backend in production.
 SMS_BACKEND = env_str("SMS_BACKEND", "payers.sms.ConsoleSMSBackend")
 ACCOUNT_EMAIL_VERIFICATION = env_str("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+ACCOUNT_RATE_LIMITS = {"login_failed": False}  # failed logins: django-axes ("Staff logins" below)
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 LOGIN_REDIRECT_URL = "/me/accounts/"
 
@@ -349,3 +360,53 @@ for _name, _value in [
 ]:
     if _value < 1:
         raise ImproperlyConfigured(f"the file limit {_name} must be 1 or more")
+
+# --- Staff logins (issue 12) ---
+# One mechanism counts failed logins everywhere: django-axes, in the database (every worker sees a lock-out,
+# platform admins see and lift it in the admin). The admin login (= the counter's), the portal's login, the
+# counter's supervisor password and every second-factor code count against one key per account
+# (billing/staff_auth.py). LOGIN_FAILURE_LIMIT wrong in a row lock it for LOGIN_LOCKOUT_MINUTES.
+INSTALLED_APPS.insert(INSTALLED_APPS.index("demo"), "axes")  # the demo app stays last
+AUTHENTICATION_BACKENDS.insert(0, "axes.backends.AxesStandaloneBackend")
+MIDDLEWARE += ["billing.staff_auth.StaffMFAMiddleware", "axes.middleware.AxesMiddleware"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
+if AXES_FAILURE_LIMIT < 1 or env_int("LOGIN_LOCKOUT_MINUTES", 30) < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be 1 or more")
+# Per account, from any address (the addresses are kept on the record): rotating addresses, browsers or
+# cookies gains nothing. Counting per address too would let one mistyping clerk lock a whole branch behind
+# one NAT address, so axes' advice to add "ip_address" (axes.W006) is deliberately not taken.
+AXES_LOCKOUT_PARAMETERS = ["username"]
+SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "axes.W006"]
+AXES_RESET_ON_SUCCESS = True  # "in a row": a right password clears the account's count
+AXES_USERNAME_CALLABLE = "billing.staff_auth.login_identifier"
+AXES_CLIENT_IP_CALLABLE = "billing.staff_auth.axes_client_ip"  # config.client_ip.client_ip, checked
+AXES_LOCKOUT_CALLABLE = "billing.staff_auth.lockout_response"
+AXES_ENABLE_ADMIN = False  # billing/admin_logins.py: platform admins only, unlock audited
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "login", "password", "supervisor_password", "code"]
+AXES_VERBOSE = False
+# A code typed at the end of its 30-second step is still taken in the next one (RFC 6238 §5.2 allows one
+# step of delay); a used code is never taken twice.
+MFA_TOTP_TOLERANCE = env_int("MFA_TOTP_TOLERANCE", 1)
+MFA_FORMS = {
+    "authenticate": "billing.staff_auth.LockableAuthenticateForm",
+    "reauthenticate": "billing.staff_auth.LockableReauthenticateForm",
+}
+# Two-step verification (TOTP, with recovery codes) for these roles (billing/roles.py). Every staff role moves
+# money (clerks, supervisors, reconciliation officers, platform admins) or sees payers' personal data (biller
+# operators, auditors), so all are required unless the environment names fewer.
+STAFF_MFA_REQUIRED_ROLES = env_list("STAFF_MFA_REQUIRED_ROLES", list(staff_roles.STAFF_ROLES))
+if unknown_roles := sorted(set(STAFF_MFA_REQUIRED_ROLES) - set(staff_roles.STAFF_ROLES)):
+    # A misspelt role would silently drop that role's second factor: stop the start instead.
+    raise ImproperlyConfigured(
+        f"STAFF_MFA_REQUIRED_ROLES names unknown roles {unknown_roles}; "
+        f"the roles are {', '.join(staff_roles.STAFF_ROLES)}"
+
+# --- Gateway notifications (issue 12) ---
+# Alipay notifications must name this seller (the 2088… PID) when it is set; the app_id always.
+ALIPAY_SELLER_ID = env_str("ALIPAY_SELLER_ID", "")
+if SANDBOX_BANK_ENABLED and not SANDBOX_BANK_KEY:
+    raise ImproperlyConfigured(
+        "SANDBOX_BANK_ENABLED needs SANDBOX_BANK_KEY (or SANDBOX_BANK_KEY_FILE): "
+        "with DEBUG off there is no demo key"
+    )

@@ -1,15 +1,26 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from billing import staff_auth_views
 from branches import urls as branches_urls
 from config import views as config_views
 
+# The built-in sandbox bank exists only when it is switched on (SANDBOX_BANK_ENABLED, default: DEBUG): with
+# it off its pages have no address at all, rather than an address that answers 404. Read when the URLconf
+# is loaded, like every setting at start; tests load it again after switching it (tests/payers/conftest.py).
+sandbox_bank = (
+    [path("sandbox-bank/", include("payers.sandbox_bank.urls"))] if settings.SANDBOX_BANK_ENABLED else []
+)
+
 urlpatterns = [
     path("", include("payers.urls")),
-    path("sandbox-bank/", include("payers.sandbox_bank.urls")),
+    *sandbox_bank,
     path("accounts/", include("allauth.urls")),
     path("healthz", config_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("staff/2fa/setup/", staff_auth_views.staff_mfa_setup, name="staff_mfa_setup"),
+    path("staff/2fa/verify/", staff_auth_views.staff_mfa_verify, name="staff_mfa_verify"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
     path("counter/", include(branches_urls.counter_patterns)),

@@ -20,6 +20,16 @@ PORTAL_MESSAGES = {
     "amount_mismatch": _(
         "The bank reported ¥%(reported)s for order %(order_no)s, which is for ¥%(expected)s."
     ),
+    "merchant_mismatch": _("The bank's message is for merchant “%(merchant)s”, not for this platform."),
+    "gateway_mismatch": _(
+        "Order %(order_no)s is paid through %(expected)s: a message from %(gateway)s cannot settle it."
+    ),
+    "trade_no_mismatch": _(
+        "The bank reported trade %(reported)s for order %(order_no)s, which it already settled as %(known)s."
+    ),
+    "notification_duplicate": _(
+        "Order %(order_no)s is already %(status)s: the repeated message changed nothing."
+    ),
     "already_bound": _("This account is already in your list."),
     "label_required": _("Give the account a label, such as “home water”."),
     "batch_empty": _("The file has no rows to pay."),
@@ -34,3 +44,7 @@ class PortalError(BillingError):
 
 class GatewayError(PortalError):
     """A gateway message that cannot be trusted or understood; nothing was changed."""
+
+
+class GatewayRefused(PortalError):
+    """A message for a gateway that is unknown or switched off: for the outside world it has no address."""

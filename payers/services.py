@@ -1,6 +1,7 @@
 """Writes of the citizen portal: checkouts, the bank's notifications, refunds, "My accounts"."""
 
 import datetime
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -17,10 +18,12 @@ from billing.money import ZERO, format_money, parse_amount
 from billing.services import post_payment
 from payers import locks
 from payers.choices import ORDER_TRANSITIONS, LineOutcome, NotificationResult, OrderKind, OrderStatus
-from payers.exceptions import GatewayError, PortalError
-from payers.gateways import get_gateway
+from payers.exceptions import GatewayError, GatewayRefused, PortalError
+from payers.gateways import Gateway, get_gateway
 from payers.gateways.base import PaymentNotice
 from payers.models import BoundAccount, GatewayNotification, GatewayOrder, OrderLine, Payer, ReceiptBundle
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,42 +133,159 @@ def start_checkout(
 def apply_notification(*, gateway_code: str, params: dict[str, str]) -> str:
     """Take one asynchronous notification from a gateway; answer what became of it.
 
-    Forged, damaged or unknown notifications change nothing. A paid notification posts every line of the
-    order through `post_payment`, once: duplicates are recorded and acknowledged. A "closed" notice
-    arriving after the payment (out of order) is ignored. A payment for a bill that was paid elsewhere
-    meanwhile is kept as credit when the biller's rule allows it, and refunded through the gateway if not.
+    A notification is applied only when the gateway named by its address is switched on and is the order's
+    gateway, its signature verifies with that gateway's configured key, and its merchant, amount and trade
+    match the order. Anything else is refused with a stable code (`refuse_notification`): recorded,
+    audited, logged at WARNING, and nothing else changes. A notification for an unknown or switched-off
+    gateway raises GatewayRefused once recorded. A paid notification posts every line of the order through
+    `post_payment`, once: a repeat is recorded and acknowledged. A "closed" notice arriving after the
+    payment (out of order) is ignored. A payment for a bill that was paid elsewhere meanwhile is kept as
+    credit when the biller's rule allows it, and refunded through the gateway if not.
     """
-    gateway = get_gateway(gateway_code, require_enabled=False)
+    try:
+        gateway = get_gateway(gateway_code)  # a switched-off gateway's signatures are believed no more
+    except PortalError as error:
+        refuse_notification(gateway_code=gateway_code, params=params, error=error)
+        raise GatewayRefused(error.code, **error.params) from None
+    return _take_notice(gateway, params, source="notification")
+
+
+def _take_notice(gateway: Gateway, params: dict[str, str], *, source: str) -> str:
+    """Verify a gateway's message about an order (a notification, or its answer to our trade query) and
+    apply it to the order it names."""
     try:
         notice = gateway.parse_notification(params)
+        _check_bounds(notice)
     except GatewayError as error:
-        GatewayNotification.objects.create(
-            gateway=gateway_code, payload=params, result=NotificationResult.REJECTED, note=error.message[:200]
-        )
-        return NotificationResult.REJECTED
+        return refuse_notification(gateway_code=gateway.code, params=params, error=error, source=source)
     with transaction.atomic():
         order = locks.lock_order_by_no(notice.order_no)
+        try:
+            _check_notice_fits(gateway, order, notice)
+        except PortalError as error:
+            return refuse_notification(
+                gateway_code=gateway.code,
+                params=params,
+                error=error,
+                order=order,
+                verified=True,
+                source=source,
+            )
         result, note = _apply(order, notice)
         GatewayNotification.objects.create(
-            order=order, gateway=gateway_code, payload=params, verified=True, result=result, note=note[:200]
+            order=order, gateway=gateway.code, payload=params, verified=True, result=result, note=note[:200]
         )
     return result
 
 
-def _apply(order: GatewayOrder | None, notice: PaymentNotice) -> tuple[str, str]:
+def _check_bounds(notice: PaymentNotice) -> None:
+    """The bank's references are kept in 64-character columns: a longer one is a bad message, not a crash."""
+    if len(notice.trade_no) > 64:
+        raise GatewayError("message_invalid", field="trade_no")
+    if any(len(ref) > 64 for ref in notice.sub_trades.values()):
+        raise GatewayError("message_invalid", field="sub_trades")
+
+
+def _check_notice_fits(gateway: Gateway, order: GatewayOrder | None, notice: PaymentNotice) -> None:
+    """A verified notice settles only the order it names, when that order is the gateway's and the bank
+    reports its amount and (once known) its trade."""
     if order is None:
-        return NotificationResult.REJECTED, str(PortalError("order_unknown", order_no=notice.order_no))
+        raise PortalError("order_unknown", order_no=notice.order_no[:32])
+    if order.gateway != gateway.code:
+        raise PortalError(
+            "gateway_mismatch", order_no=order.order_no, expected=order.gateway, gateway=gateway.code
+        )
     if notice.amount != order.amount:
-        error = PortalError(
+        raise PortalError(
             "amount_mismatch",
             reported=format_money(notice.amount),
             order_no=order.order_no,
             expected=format_money(order.amount),
         )
-        record_audit(actor=None, action="order.notification_rejected", target=order, reason=error.message)
-        return NotificationResult.REJECTED, error.message
+    if order.trade_no and notice.trade_no != order.trade_no:
+        raise PortalError(
+            "trade_no_mismatch", reported=notice.trade_no, order_no=order.order_no, known=order.trade_no
+        )
+
+
+# What is kept of a refused message: enough for staff to see what was sent, not whatever a caller can post.
+PAYLOAD_MAX_FIELDS = 50
+PAYLOAD_MAX_KEY = 64
+PAYLOAD_MAX_VALUE = 1000
+
+
+def _bounded(params: dict[str, str]) -> dict[str, str]:
+    items = list(params.items())
+    kept = {
+        str(key)[:PAYLOAD_MAX_KEY]: str(value)[:PAYLOAD_MAX_VALUE]
+        for key, value in items[:PAYLOAD_MAX_FIELDS]
+    }
+    if len(items) > PAYLOAD_MAX_FIELDS:
+        kept["_dropped_fields"] = str(len(items) - PAYLOAD_MAX_FIELDS)
+    return kept
+
+
+def refuse_notification(
+    *,
+    gateway_code: str,
+    params: dict[str, str],
+    error: PortalError,
+    order: GatewayOrder | None = None,
+    verified: bool = False,
+    source: str = "notification",
+) -> str:
+    """Record a refused gateway message so staff see it (the order's notifications, the audit trail) and
+    log it at WARNING; nothing else is written. An unknown gateway is only logged: it is no address of ours.
+    """
+    order_no = str(params.get("out_trade_no", ""))[:32]
+    logger.warning(
+        "gateway %s refused: gateway=%r code=%s order_no=%r verified=%s",
+        source,
+        gateway_code[:16],
+        error.code,
+        order_no,
+        verified,
+    )
+    if error.code == "gateway_unknown":
+        return NotificationResult.REJECTED
+    with transaction.atomic():
+        row = GatewayNotification.objects.create(
+            order=order,
+            gateway=gateway_code[:16],
+            payload=_bounded(params),
+            verified=verified,
+            result=NotificationResult.REJECTED,
+            note=f"{error.code}: {error.message}"[:200],
+        )
+        record_audit(
+            actor=None,
+            action="order.notification_refused",
+            target=row,
+            reason=error.message,
+            code=error.code,
+            gateway=gateway_code[:16],
+            order_no=order.order_no if order else order_no,
+            source=source,
+        )
+    return NotificationResult.REJECTED
+
+
+def _apply(order: GatewayOrder, notice: PaymentNotice) -> tuple[str, str]:
     if order.status == notice.status:
-        return NotificationResult.DUPLICATE, ""
+        # Said before (a replay, or the bank re-sending because our answer was lost): acknowledged so that
+        # the bank stops, and nothing more is posted.
+        error = PortalError(
+            "notification_duplicate", order_no=order.order_no, status=OrderStatus(order.status).label
+        )
+        logger.warning("gateway notification repeated: order_no=%s status=%s", order.order_no, order.status)
+        record_audit(
+            actor=None,
+            action="order.notification_duplicate",
+            target=order,
+            reason=error.message,
+            code=error.code,
+        )
+        return NotificationResult.DUPLICATE, f"{error.code}: {error.message}"
     if notice.status not in ORDER_TRANSITIONS[order.status]:
         return NotificationResult.IGNORED, f"{order.status} → {notice.status}"
     late = order.status != OrderStatus.PENDING
@@ -281,9 +401,11 @@ def refund_line(*, line_id: int) -> str:
     if line.outcome != LineOutcome.REFUND_PENDING:
         return line.outcome
     refund_no = f"RF{line.order.order_no}-{line.line_no:04d}"
-    result = get_gateway(line.order.gateway, require_enabled=False).refund(
-        order=line.order, line=line, refund_no=refund_no
-    )
+    # Even when the gateway has been switched off since: the money it took for this order goes back to the
+    # payer by the same way. It is our request to the bank (its answer is checked by the adapter), and a
+    # refund only marks the line refunded: it never posts to the ledger.
+    gateway = get_gateway(line.order.gateway, require_enabled=False)
+    result = gateway.refund(order=line.order, line=line, refund_no=refund_no)
     with transaction.atomic():
         line = locks.lock_order_line(line_id)
         if line.outcome != LineOutcome.REFUND_PENDING:
@@ -406,13 +528,17 @@ def query_pending_orders(*, older_than_minutes: int) -> dict:
     )
     results: dict[str, int] = {}
     for order in pending[:500]:
+        # Also when the gateway has been switched off since the order was made: we ask the bank (an
+        # outgoing call to its address, not a message anybody can post to ours), and its answer is checked
+        # like a notification — signature with the gateway's key, merchant, the order's gateway, amount,
+        # trade — before anything is posted. Incoming notifications for a switched-off gateway are refused.
         gateway = get_gateway(order.gateway, require_enabled=False)
         try:
             params = gateway.query(order)
         except Exception:  # the bank is unreachable: try again on the next run
             params = None
         if params:
-            result = apply_notification(gateway_code=order.gateway, params=params)
+            result = _take_notice(gateway, params, source="query")
         elif order.expires_at + delay < now and expire_order(order_no=order.order_no):
             result = "expired"
         else:

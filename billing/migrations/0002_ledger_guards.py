@@ -2,7 +2,7 @@
 
 The service checks balance before writing; these triggers make the database refuse a mistake that gets
 past it (a raw SQL fix, a future bug). On PostgreSQL the balance check is a deferred constraint trigger,
-run at commit when all of an entry's lines are in. SQLite (the demo only) gets the append-only guard.
+run at commit when all of an entry's lines are in.
 """
 
 from django.db import migrations
@@ -45,30 +45,12 @@ DROP TRIGGER IF EXISTS billing_journalline_append_only ON billing_journalline;
 DROP FUNCTION IF EXISTS billing_refuse_ledger_change();
 """
 
-APPEND_ONLY_TABLES = ["billing_journalline", "billing_journalentry", "billing_paymentallocation"]
-
-
 def forward(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_FORWARD, params=None)
-    elif vendor == "sqlite":
-        for table in APPEND_ONLY_TABLES:
-            for op in ("UPDATE", "DELETE"):
-                schema_editor.execute(
-                    f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'ledger rows are append-only'); END;"
-                )
+    schema_editor.execute(POSTGRES_FORWARD, params=None)
 
 
 def reverse(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_REVERSE, params=None)
-    elif vendor == "sqlite":
-        for table in APPEND_ONLY_TABLES:
-            for op in ("update", "delete"):
-                schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{op}")
+    schema_editor.execute(POSTGRES_REVERSE, params=None)
 
 
 class Migration(migrations.Migration):

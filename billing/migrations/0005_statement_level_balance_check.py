@@ -54,13 +54,11 @@ CREATE CONSTRAINT TRIGGER billing_journalline_balances AFTER INSERT ON billing_j
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD, params=None)
+    schema_editor.execute(FORWARD, params=None)
 
 
 def reverse(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(REVERSE, params=None)
+    schema_editor.execute(REVERSE, params=None)
 
 
 class Migration(migrations.Migration):

@@ -12,14 +12,12 @@ ALTER TABLE billing_bill ADD CONSTRAINT bill_account_biller_fk
 
 
 def add_composite_fk(apps, schema_editor):
-    """One foreign key for both links of a bill, on PostgreSQL (SQLite cannot add one to a table)."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(COMPOSITE_FK)
+    """One foreign key for both links of a bill."""
+    schema_editor.execute(COMPOSITE_FK)
 
 
 def drop_composite_fk(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE billing_bill DROP CONSTRAINT bill_account_biller_fk")
+    schema_editor.execute("ALTER TABLE billing_bill DROP CONSTRAINT bill_account_biller_fk")
 
 
 class Migration(migrations.Migration):

@@ -12,8 +12,10 @@ __all__ = ["Gateway", "PaymentNotice", "RefundResult", "available_gateways", "ge
 
 
 def get_gateway(code: str, *, require_enabled: bool = True) -> Gateway:
-    """The configured gateway with this code (`PAYMENT_GATEWAYS` in settings); switched on unless a late
-    message about an existing order is being handled."""
+    """The configured gateway with this code (`PAYMENT_GATEWAYS` in settings), refused unless switched on.
+    `require_enabled=False` is for our own calls to the bank about orders it already has (trade query,
+    refund); nothing that arrives from outside (notification, browser return) is believed for a gateway
+    that is switched off."""
     path = settings.PAYMENT_GATEWAYS.get(code)
     if path is None:
         raise PortalError("gateway_unknown", gateway=code)

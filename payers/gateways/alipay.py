@@ -3,7 +3,6 @@
 asynchronous notification verified with Alipay's public key. Off unless ALIPAY_ENABLED is set."""
 
 import zoneinfo
-from decimal import Decimal, InvalidOperation
 
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
@@ -18,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from payers.choices import OrderStatus
 from payers.exceptions import GatewayError
-from payers.gateways.base import Gateway, PaymentNotice, RefundResult
+from payers.gateways.base import Gateway, PaymentNotice, RefundResult, amount_field
 
 # trade_status → order status; WAIT_BUYER_PAY says nothing new and leaves a pending order as it is.
 STATUSES = {
@@ -68,7 +67,7 @@ class AlipayGateway(Gateway):
 
     def verify(self, params: dict[str, str]) -> dict[str, str]:
         """Alipay's rule: drop `sign` and `sign_type`, sort the rest, join `k=v` with `&`, check the RSA2
-        signature with Alipay's public key; then the notification must be for our app."""
+        signature with Alipay's public key; then the notification must be for our app (and seller)."""
         sign = params.get("sign", "")
         content = get_sign_content({k: v for k, v in params.items() if k not in ("sign", "sign_type")})
         try:
@@ -80,7 +79,10 @@ class AlipayGateway(Gateway):
         if not valid:
             raise GatewayError("signature_invalid")
         if params.get("app_id") != settings.ALIPAY_APP_ID:
-            raise GatewayError("message_invalid", field="app_id")
+            raise GatewayError("merchant_mismatch", merchant=params.get("app_id", "")[:32])
+        # The seller (收款支付宝账号, the 2088… PID) when configured: an app may serve more than one seller.
+        if settings.ALIPAY_SELLER_ID and params.get("seller_id") != settings.ALIPAY_SELLER_ID:
+            raise GatewayError("merchant_mismatch", merchant=params.get("seller_id", "")[:32])
         return params
 
     def parse_notification(self, params: dict[str, str]) -> PaymentNotice:
@@ -88,10 +90,7 @@ class AlipayGateway(Gateway):
         status = STATUSES.get(params.get("trade_status", ""))
         if status is None:
             raise GatewayError("message_invalid", field="trade_status")
-        try:
-            amount = Decimal(params.get("total_amount", ""))
-        except InvalidOperation:
-            raise GatewayError("message_invalid", field="total_amount") from None
+        amount = amount_field(params, "total_amount")
         if not params.get("out_trade_no") or not params.get("trade_no"):
             raise GatewayError("message_invalid", field="out_trade_no")
         return PaymentNotice(

@@ -4,7 +4,19 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from billing.exceptions import PaymentRefused
+from billing.money import parse_amount
 from payers.choices import OrderStatus
+from payers.exceptions import GatewayError
+
+
+def amount_field(params: dict[str, str], name: str) -> Decimal:
+    """A bank's amount field, read by the platform's one money parser: yuan with at most two decimals,
+    positive, finite; anything else makes the message invalid."""
+    try:
+        return parse_amount(params.get(name, ""))
+    except PaymentRefused:
+        raise GatewayError("message_invalid", field=name) from None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 """The portal's side of the built-in sandbox bank: the same shape as a real gateway adapter."""
 
 import datetime
-from decimal import Decimal, InvalidOperation
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -10,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from payers.choices import OrderStatus
 from payers.exceptions import GatewayError
 from payers.gateways import signing
-from payers.gateways.base import Gateway, PaymentNotice, RefundResult
+from payers.gateways.base import Gateway, PaymentNotice, RefundResult, amount_field
 
 STATUSES = {"TRADE_SUCCESS": OrderStatus.PAID, "TRADE_CLOSED": OrderStatus.CLOSED}
 
@@ -22,22 +21,13 @@ def _required(params: dict[str, str], name: str) -> str:
     return value
 
 
-def _amount(params: dict[str, str], name: str) -> Decimal:
-    try:
-        amount = Decimal(_required(params, name))
-    except InvalidOperation:
-        raise GatewayError("message_invalid", field=name) from None
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:
-        raise GatewayError("message_invalid", field=name)
-    return amount
-
-
 class SandboxGateway(Gateway):
     code = "SANDBOX"
     name = _("Sandbox bank (demo)")
 
     def enabled(self) -> bool:
-        return settings.SANDBOX_BANK_ENABLED
+        """On only while SANDBOX_BANK_ENABLED (default: DEBUG) and keyed: with no key nothing verifies."""
+        return settings.SANDBOX_BANK_ENABLED and bool(self.key)
 
     @property
     def key(self) -> str:
@@ -47,7 +37,7 @@ class SandboxGateway(Gateway):
         if not signing.verify(params, self.key):
             raise GatewayError("signature_invalid")
         if params.get("merchant_id") != settings.SANDBOX_BANK_MERCHANT_ID:
-            raise GatewayError("message_invalid", field="merchant_id")
+            raise GatewayError("merchant_mismatch", merchant=params.get("merchant_id", "")[:32])
         return params
 
     def payment_url(self, order, *, notify_url: str, return_url: str) -> str:
@@ -88,7 +78,7 @@ class SandboxGateway(Gateway):
             order_no=_required(params, "out_trade_no"),
             trade_no=_required(params, "trade_no"),
             status=status,
-            amount=_amount(params, "total_amount"),
+            amount=amount_field(params, "total_amount"),
             sub_trades=sub_trades,
             occurred_at=occurred_at,
         )

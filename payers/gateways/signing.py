@@ -23,5 +23,7 @@ def signed(params: dict[str, str], key: str) -> dict[str, str]:
 
 
 def verify(params: dict[str, str], key: str) -> bool:
+    """True only for a signature made with `key`; with no key configured nothing verifies (an empty HMAC key
+    is one anybody can sign with)."""
     given = params.get("sign", "")
-    return bool(given) and hmac.compare_digest(given, sign(params, key))
+    return bool(key) and bool(given) and hmac.compare_digest(given, sign(params, key))

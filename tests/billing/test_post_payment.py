@@ -4,17 +4,24 @@ from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
-from django.utils import translation
+from django.utils import timezone, translation
 
 from billing.choices import AllocationKind, AmountRule, BillerStatus, BillStatus, Channel, PaymentMode
 from billing.exceptions import IdempotencyConflict, PaymentRefused
-from billing.models import AuditEvent, JournalEntry, LedgerAccount, Payment, PaymentAllocation
+from billing.models import (
+    AuditEvent,
+    CustomerAccount,
+    JournalEntry,
+    LedgerAccount,
+    Payment,
+    PaymentAllocation,
+)
 from billing.selectors import ledger_balance, trial_balance, unbalanced_entry_ids
 from billing.services import cancel_bill, change_biller_status, post_payment, reverse_payment
 from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
 from tests.support import pay
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("writer")]
+pytestmark = pytest.mark.django_db
 
 
 def money_rows():
@@ -263,6 +270,45 @@ class TestReversal:
         reverse_payment(payment=payment, actor=admin_user, reason="误付")
         two_bills[0].account.refresh_from_db()
         assert two_bills[0].account.credit_balance == Decimal("0.00")
+
+    def test_the_reversal_writes_negative_allocations_and_a_mirror_entry_naming_who_and_why(
+        self, two_bills, admin_user
+    ):
+        two_bills[0].biller.amount_rule = AmountRule.EXACT_UP
+        two_bills[0].biller.save()
+        payment = pay(two_bills[0].account, "200.00").payment
+        original = payment.journal_entries.get()
+        reverse_payment(payment=payment, actor=admin_user, reason="  客户投诉重复扣款 ")
+
+        payment.refresh_from_db()
+        assert (payment.status, payment.reversal_reason) == ("reversed", "客户投诉重复扣款")
+        assert payment.reversed_at is not None
+        allocations = PaymentAllocation.objects.filter(payment=payment).order_by("id")
+        reversing = [(a.bill_id, a.kind, a.amount) for a in allocations.filter(is_reversal=True)]
+        assert reversing == [(a.bill_id, a.kind, -a.amount) for a in allocations.filter(is_reversal=False)]
+        assert (None, AllocationKind.CREDIT, Decimal("-20.00")) in reversing
+        mirror = JournalEntry.objects.get(reverses=original)
+        assert (mirror.kind, mirror.payment_id, mirror.created_by) == ("reversal", payment.pk, admin_user)
+        assert mirror.memo == f"{payment.receipt_no} 客户投诉重复扣款"
+        assert mirror.business_date == timezone.localdate(payment.reversed_at)
+        assert sorted((line.account_id, line.amount) for line in mirror.lines.all()) == sorted(
+            (line.account_id, -line.amount) for line in original.lines.all()
+        )
+
+    def test_a_reversal_whose_credit_was_spent_is_refused_and_writes_nothing(self, two_bills, admin_user):
+        two_bills[0].biller.amount_rule = AmountRule.EXACT_UP
+        two_bills[0].biller.save()
+        payment = pay(two_bills[0].account, "200.00").payment
+        CustomerAccount.objects.filter(pk=two_bills[0].account.pk).update(credit_balance=Decimal("5.00"))
+        before = money_rows()
+        with pytest.raises(PaymentRefused) as refused:
+            reverse_payment(payment=payment, actor=admin_user, reason="误付")
+        assert refused.value.code == "credit_already_used"
+        assert money_rows() == before
+        payment.refresh_from_db()
+        assert payment.status == "posted"
+        assert set(BillFactory._meta.model.objects.values_list("status", flat=True)) == {BillStatus.PAID}
+        assert not AuditEvent.objects.filter(action="payment.reversed").exists()
 
     def test_a_payment_is_reversed_once(self, two_bills, admin_user):
         payment = pay(two_bills[0].account, "100.00").payment

@@ -59,7 +59,7 @@ operation = st.one_of(
 @pytest.mark.django_db
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rule=rules, operations=st.lists(operation, min_size=1, max_size=12))
-def test_books_stay_balanced_through_any_sequence(admin_user, writer, rule, operations):
+def test_books_stay_balanced_through_any_sequence(admin_user, rule, operations):
     biller = BillerFactory(amount_rule=rule)
     accounts = [CustomerAccountFactory(biller=biller) for _ in range(3)]
     for account in accounts:

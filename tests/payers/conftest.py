@@ -1,13 +1,96 @@
+import base64
 import datetime
+import importlib
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+import rsa
+from alipay.aop.api.util.SignatureUtils import get_sign_content
+from Crypto.PublicKey import RSA
+from django.test import override_settings
+from django.urls import clear_url_caches
 
 from billing.choices import AmountRule, PaymentMode
+from payers.gateways.alipay import AlipayGateway
 from payers.models import GatewayOrder, SandboxBankTrade
 from payers.sandbox_bank.services import notification_params
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
+
+# The key the sandbox bank is given in these tests: not the published demo key, which a forger would use.
+SANDBOX_TEST_KEY = "sandbox-test-key-0f3a9c"
+
+
+def _load_urlconf(*, sandbox_bank: bool) -> None:
+    """Load the URLconf again, as the server does at start, when the sandbox bank's mount must change."""
+    from config import urls
+
+    mounted = any(str(pattern.pattern) == "sandbox-bank/" for pattern in urls.urlpatterns)
+    if mounted != sandbox_bank:
+        with override_settings(SANDBOX_BANK_ENABLED=sandbox_bank):
+            importlib.reload(urls)
+        clear_url_caches()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _urlconf_as_configured():
+    """After these tests the URLconf is again what the settings say."""
+    yield
+    from django.conf import settings
+
+    _load_urlconf(sandbox_bank=settings.SANDBOX_BANK_ENABLED)
+
+
+@pytest.fixture
+def sandbox_bank(settings):
+    """The sandbox bank switched on (its gateway, its pages under /sandbox-bank/), with a key of its own.
+    Through pytest-django's `settings`, so that every change of a test is undone in the right order."""
+    settings.SANDBOX_BANK_ENABLED = True
+    settings.SANDBOX_BANK_KEY = SANDBOX_TEST_KEY
+    _load_urlconf(sandbox_bank=True)
+
+
+@pytest.fixture(autouse=True)
+def _sandbox_bank_off_unless_asked(request):
+    """As in production, the sandbox bank is off: a test that needs it asks for `sandbox_bank`."""
+    if "sandbox_bank" not in request.fixturenames:
+        request.getfixturevalue("settings").SANDBOX_BANK_ENABLED = False
+        _load_urlconf(sandbox_bank=False)
+
+
+@pytest.fixture(scope="session")
+def alipay_keys():
+    merchant_public, merchant_private = rsa.newkeys(1024)
+    alipay_public, alipay_private = rsa.newkeys(1024)
+    return {
+        "merchant_public": merchant_public,
+        "merchant_private_pem": merchant_private.save_pkcs1().decode(),
+        # Alipay publishes its key as an X.509 SubjectPublicKeyInfo PEM ("BEGIN PUBLIC KEY")
+        "alipay_public_pem": RSA.construct((alipay_public.n, alipay_public.e)).export_key("PEM").decode(),
+        "alipay_private": alipay_private,
+    }
+
+
+@pytest.fixture
+def alipay(settings, alipay_keys):
+    """Alipay switched on with locally made keys (no call leaves the machine)."""
+    settings.ALIPAY_ENABLED = True
+    settings.ALIPAY_APP_ID = "2021000000000001"
+    settings.ALIPAY_APP_PRIVATE_KEY = alipay_keys["merchant_private_pem"]
+    settings.ALIPAY_PUBLIC_KEY = alipay_keys["alipay_public_pem"]
+    return AlipayGateway()
+
+
+@pytest.fixture
+def alipay_signed(alipay_keys):
+    """Sign a notification as Alipay does: RSA2 over the canonical string, with Alipay's private key."""
+
+    def sign(params: dict[str, str]) -> dict[str, str]:
+        content = get_sign_content(params).encode()
+        signature = rsa.sign(content, alipay_keys["alipay_private"], "SHA-256")
+        return {**params, "sign_type": "RSA2", "sign": base64.b64encode(signature).decode()}
+
+    return sign
 
 
 @pytest.fixture
@@ -83,5 +166,5 @@ class Bank:
 
 
 @pytest.fixture
-def bank(client):
+def bank(client, sandbox_bank):
     return Bank(client)

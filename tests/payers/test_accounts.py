@@ -53,15 +53,23 @@ def test_sign_in_by_mobile_number_with_a_code_sent_by_sms(client, citizen):
     assert client.get("/me/accounts/").status_code == 200
 
 
-@override_settings(ACCOUNT_RATE_LIMITS={"login_failed": "3/5m/key"})
+@override_settings(AXES_FAILURE_LIMIT=3)
 def test_repeated_failed_sign_ins_are_rate_limited(client, citizen):
+    # Failed logins are counted by django-axes for every login (issue 12), no longer by allauth's limit.
     for _attempt in range(3):
         client.post("/accounts/login/", {"login": "xm@example.com", "password": "wrong-one"})
     response = client.post("/accounts/login/", {"login": "xm@example.com", "password": "Portal-pass-2026"})
-    assert (
-        "errorlist" in response.content.decode()
-    )  # "too many failed attempts", even with the right password
+    assert response.status_code == 429  # "too many failed sign-ins", even with the right password
+    assert "登录失败次数过多" in response.content.decode()
     assert client.get("/me/accounts/").status_code == 302
+
+
+def test_the_sixth_wrong_password_for_an_account_is_refused_by_default(client, citizen):
+    answers = [
+        client.post("/accounts/login/", {"login": "xm@example.com", "password": "wrong-one"}).status_code
+        for _attempt in range(6)
+    ]
+    assert answers == [200, 200, 200, 200, 429, 429]  # five tried, then locked
 
 
 def test_with_totp_switched_on_a_password_alone_does_not_sign_in(client, citizen):

@@ -8,7 +8,6 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import rsa
 from alipay.aop.api.util.SignatureUtils import get_sign_content
-from Crypto.PublicKey import RSA
 
 from billing.models import Payment
 from payers import services
@@ -17,37 +16,6 @@ from payers.exceptions import GatewayError
 from payers.gateways.alipay import AlipayGateway
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def keys():
-    merchant_public, merchant_private = rsa.newkeys(1024)
-    alipay_public, alipay_private = rsa.newkeys(1024)
-    return {
-        "merchant_public": merchant_public,
-        "merchant_private_pem": merchant_private.save_pkcs1().decode(),
-        # Alipay publishes its key as an X.509 SubjectPublicKeyInfo PEM ("BEGIN PUBLIC KEY")
-        "alipay_public_pem": RSA.construct((alipay_public.n, alipay_public.e)).export_key("PEM").decode(),
-        "alipay_private": alipay_private,
-    }
-
-
-@pytest.fixture
-def alipay(settings, keys):
-    settings.ALIPAY_ENABLED = True
-    settings.ALIPAY_APP_ID = "2021000000000001"
-    settings.ALIPAY_APP_PRIVATE_KEY = keys["merchant_private_pem"]
-    settings.ALIPAY_PUBLIC_KEY = keys["alipay_public_pem"]
-    return AlipayGateway()
-
-
-def alipay_signed(params, keys):
-    content = get_sign_content(params).encode()
-    return {
-        **params,
-        "sign_type": "RSA2",
-        "sign": base64.b64encode(rsa.sign(content, keys["alipay_private"], "SHA-256")).decode(),
-    }
 
 
 @pytest.fixture
@@ -61,7 +29,7 @@ def order(alipay, water):
     )
 
 
-def test_the_payment_request_is_signed_with_the_merchants_key(alipay, order, keys):
+def test_the_payment_request_is_signed_with_the_merchants_key(alipay, order, alipay_keys):
     url = alipay.payment_url(order, notify_url="https://pay.example/n/", return_url="https://pay.example/r/")
     parts = urlsplit(url)
     assert parts.netloc == "openapi.alipay.com"
@@ -69,7 +37,7 @@ def test_the_payment_request_is_signed_with_the_merchants_key(alipay, order, key
     assert params["method"] == "alipay.trade.wap.pay" and params["sign_type"] == "RSA2"
     assert order.order_no in params["biz_content"] and '"total_amount":"100.00"' in params["biz_content"]
     content = get_sign_content({k: v for k, v in params.items() if k != "sign"}).encode()
-    assert rsa.verify(content, base64.b64decode(params["sign"]), keys["merchant_public"]) == "SHA-256"
+    assert rsa.verify(content, base64.b64decode(params["sign"]), alipay_keys["merchant_public"]) == "SHA-256"
 
 
 def test_alipay_is_told_when_the_time_to_pay_ends_in_beijing_time(alipay, order):
@@ -79,7 +47,7 @@ def test_alipay_is_told_when_the_time_to_pay_ends_in_beijing_time(alipay, order)
     assert biz["time_expire"] == beijing.strftime("%Y-%m-%d %H:%M")
 
 
-def test_a_notification_signed_by_alipay_posts_the_payment(client, alipay, order, keys):
+def test_a_notification_signed_by_alipay_posts_the_payment(client, alipay, order, alipay_signed):
     params = alipay_signed(
         {
             "app_id": "2021000000000001",
@@ -88,8 +56,7 @@ def test_a_notification_signed_by_alipay_posts_the_payment(client, alipay, order
             "trade_status": "TRADE_SUCCESS",
             "total_amount": "100.00",
             "notify_time": "2026-11-27 10:00:00",
-        },
-        keys,
+        }
     )
     response = client.post("/payments/notify/ALIPAY/", params)
     assert response.content == b"success"
@@ -100,7 +67,7 @@ def test_a_notification_signed_by_alipay_posts_the_payment(client, alipay, order
     assert payment.channel_ref == "2026112722001400000000000001"
 
 
-def test_a_notification_with_a_changed_amount_fails_verification(alipay, order, keys):
+def test_a_notification_with_a_changed_amount_fails_verification(alipay, order, alipay_signed):
     params = alipay_signed(
         {
             "app_id": "2021000000000001",
@@ -108,8 +75,7 @@ def test_a_notification_with_a_changed_amount_fails_verification(alipay, order, 
             "trade_no": "T1",
             "trade_status": "TRADE_SUCCESS",
             "total_amount": "100.00",
-        },
-        keys,
+        }
     )
     params["total_amount"] = "1.00"
     with pytest.raises(GatewayError) as refused:
@@ -117,7 +83,7 @@ def test_a_notification_with_a_changed_amount_fails_verification(alipay, order, 
     assert refused.value.code == "signature_invalid"
 
 
-def test_a_notification_for_another_app_is_refused(alipay, order, keys):
+def test_a_notification_for_another_app_is_refused(alipay, order, alipay_signed):
     params = alipay_signed(
         {
             "app_id": "2099",
@@ -125,8 +91,7 @@ def test_a_notification_for_another_app_is_refused(alipay, order, keys):
             "trade_no": "T1",
             "trade_status": "TRADE_SUCCESS",
             "total_amount": "100.00",
-        },
-        keys,
+        }
     )
     with pytest.raises(GatewayError):
         alipay.parse_notification(params)

@@ -7,7 +7,11 @@ from billing.models import Payment
 from payers.models import BoundAccount
 from tests.factories import BillFactory, CustomerAccountFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sandbox_bank"),
+]
 
 
 def test_a_guest_pays_a_water_bill_through_the_sandbox_bank_and_downloads_the_receipt(

@@ -12,7 +12,8 @@ from payers.gateways.sandbox import SandboxGateway
 from payers.models import GatewayNotification, GatewayOrder, OrderLine, SandboxBankTrade
 from tests.factories import BranchFactory
 
-pytestmark = pytest.mark.django_db
+# The whole flow goes through the sandbox bank, switched on for these tests (it is off by default).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_bank")]
 
 
 def guest_checkout(bank, water, bills=None):
@@ -102,8 +103,9 @@ def test_a_late_payment_after_the_order_was_closed_is_still_posted(bank, water):
     assert Payment.objects.count() == 1
 
 
+@pytest.mark.parametrize("switched_off", [False, True], ids=["gateway_on", "gateway_switched_off_since"])
 def test_paid_at_the_counter_meanwhile_the_money_is_refunded_when_the_biller_takes_no_credit(
-    bank, water, django_capture_on_commit_callbacks
+    bank, water, django_capture_on_commit_callbacks, settings, switched_off
 ):
     order = guest_checkout(bank, water, bills=[water["bills"][0]])
     bank.pay(order)
@@ -118,6 +120,8 @@ def test_paid_at_the_counter_meanwhile_the_money_is_refunded_when_the_biller_tak
     )
     with django_capture_on_commit_callbacks(execute=True):
         bank.notify(order)
+        # A gateway switched off after it took the money still gives it back (the refund task runs next).
+        settings.SANDBOX_BANK_ENABLED = not switched_off
     line = OrderLine.objects.get()
     assert line.outcome == LineOutcome.REFUNDED
     assert line.refusal_code == "bill_already_paid"

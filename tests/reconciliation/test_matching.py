@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing.services import reverse_payment
-from reconciliation import services
+from reconciliation import matching_reference, services
 from reconciliation.choices import MatchClass, RunStatus
 from reconciliation.exceptions import StatementRefused
 from reconciliation.models import Discrepancy, MatchResult, StatementFile, StatementLine
@@ -209,10 +209,8 @@ def test_the_command_reconciles_a_file(tmp_path, shop, today, capsys):
 
 
 def sql_and_python(run, today, tolerance=Decimal("0.00")):
-    from reconciliation import matching_python
-
     sql = sorted((r.klass, r.method, r.line_id, r.payment_id, r.candidates) for r in run.results.all())
-    rows = matching_python.compute(
+    rows = matching_reference.compute(
         statement_id=run.statement_id,
         channel_code=CHANNEL,
         channel="online",

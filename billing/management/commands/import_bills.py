@@ -1,7 +1,7 @@
 """`manage.py import_bills --biller CODE FILE [--encoding ENC] [--partial]`: a biller's bill file.
 
-CSV files go through the streaming COPY path on PostgreSQL (bounded memory, millions of rows); XLSX files
-and other databases through the Python core. Both apply the same rules (billing/bill_import.py).
+CSV files go through the streaming COPY path (bounded memory, millions of rows); XLSX files through the
+Python core. Both apply the same rules (billing/bill_import.py).
 """
 
 import csv
@@ -10,7 +10,6 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 
 from billing.bill_import import (
     ERROR_REPORT_HEADER,
@@ -40,7 +39,7 @@ class Command(BaseCommand):
             "--engine",
             choices=["auto", "copy", "python"],
             default="auto",
-            help="auto: COPY for CSV on PostgreSQL, else the Python core",
+            help="auto: COPY for CSV, the Python core for XLSX",
         )
 
     def handle(self, *args, **options):
@@ -88,7 +87,7 @@ class Command(BaseCommand):
             head = stream.read(4)
         engine = options["engine"]
         if engine == "auto":
-            engine = "copy" if connection.vendor == "postgresql" and not is_xlsx(head) else "python"
+            engine = "python" if is_xlsx(head) else "copy"
         if engine == "copy":
             with path.open("rb") as stream:
                 return import_bills_copy(

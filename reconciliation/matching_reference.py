@@ -1,16 +1,14 @@
-"""The same matching rules as `matching.py`, in Python over dicts: for databases other than PostgreSQL
-(the SQLite demo) and as an independent oracle for the SQL engine in the tests. Fine for a demo day; the
-set-based SQL is what runs a million lines."""
+"""The same matching rules as `matching.py`, in Python over dicts: a test oracle only. The tests compare
+what it computes for a day with what the SQL engine stored; nothing runs it in the platform."""
 
 import datetime
 from collections import Counter
-from decimal import Decimal
 
 from django.db.models import Q
 
 from billing.models import Payment
 from reconciliation.choices import LineKind, MatchClass, RunStatus
-from reconciliation.models import Discrepancy, MatchResult, StatementLine
+from reconciliation.models import StatementLine
 
 M = MatchClass
 
@@ -162,41 +160,3 @@ def _row(klass, method, line, payment, candidates, payment_id=None) -> dict:
         "payment_amount": payment["amount"] if payment else None,
         "candidates": candidates,
     }
-
-
-def store(*, run_id: int, channel_code: str, day, rows: list[dict]) -> dict:
-    results = MatchResult.objects.bulk_create([MatchResult(run_id=run_id, **row) for row in rows])
-    billers = dict(
-        Payment.objects.filter(pk__in=[r.payment_id for r in results if r.payment_id]).values_list(
-            "id", "biller_id"
-        )
-    )
-    Discrepancy.objects.bulk_create(
-        [
-            Discrepancy(
-                run_id=run_id,
-                result=result,
-                klass=result.klass,
-                channel_code=channel_code,
-                business_date=day,
-                line_id=result.line_id,
-                payment_id=result.payment_id,
-                biller_id=billers.get(result.payment_id),
-                line_amount=result.line_amount,
-                payment_amount=result.payment_amount,
-                candidates=result.candidates,
-            )
-            for result in results
-            if result.klass != M.MATCHED
-        ]
-    )
-    counts = {klass: {"count": 0, "amount": Decimal("0.00")} for klass in M.values}
-    for result in results:
-        counts[result.klass]["count"] += 1
-        counts[result.klass]["amount"] += (
-            result.line_amount if result.line_amount is not None else result.payment_amount
-        )
-    return {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in counts.items()}
-
-
-__all__ = ["compute", "store"]
