@@ -219,6 +219,8 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "api.webhookdelivery":           ("v-cd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "mfa.authenticator":             ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "account.emailaddress":          ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    # Failed and locked-out logins (django-axes): usernames and addresses, read-only.
+    "axes.accessattempt":            ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     # Personal data: payers, and the holders on billers' customer accounts.
     # Payers are editable by hand by platform admins (no read-only guard in PayerAdmin), recorded as is.
     "payers.payer":                  ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
