@@ -13,6 +13,7 @@ from api import credentials, signing
 from api.choices import PartnerStatus
 from api.exceptions import ApiError
 from api.models import ApiCredential, BillerApiAccess, Partner
+from config.client_ip import client_ip
 
 PARTNER = "partner"
 BILLER = "biller"
@@ -54,13 +55,6 @@ class ApiPrincipal:
 
     def __str__(self) -> str:
         return self.scope
-
-
-def client_ip(request) -> str:
-    meta = request.META
-    if settings.API_CLIENT_IP_META and meta.get(settings.API_CLIENT_IP_META):
-        return meta[settings.API_CLIENT_IP_META].split(",")[0].strip()
-    return meta.get("REMOTE_ADDR", "")
 
 
 def ip_allowed(ip: str, allowlist: str) -> bool:

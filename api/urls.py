@@ -1,5 +1,6 @@
+from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from api.biller import views as biller
@@ -37,10 +38,25 @@ biller_urls = [
 # The schema and its documentation pages are public: partners read them before they have a key.
 PUBLIC = {"permission_classes": [AllowAny], "authentication_classes": []}
 
+# Redoc's bundle injects two <style> elements before it can be given the page's nonce: an empty one that
+# its styled-components then fill through the CSSOM, and perfect-scrollbar's fixed rules. The policy allows
+# exactly those by hash, on this page only (templates/drf_spectacular/redoc.html; the test
+# tests/api/test_docs_csp_browser.py fails if a new drf-spectacular-sidecar changes them).
+REDOC_STYLES = csp_update(
+    {
+        "style-src": [
+            "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # the empty <style>
+            "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",  # perfect-scrollbar
+        ],
+        "worker-src": ["'self'", "blob:"],  # its search index runs in a worker it builds from a blob
+    }
+)
+
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC), name="redoc"),
+    # The split view serves Swagger UI's start-up script as a file (?script): the CSP allows no inline script.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
+    path("redoc/", REDOC_STYLES(SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC)), name="redoc"),
     path("v1/partner/", include(partner_urls)),
     path("v1/biller/", include(biller_urls)),
 ]

@@ -18,6 +18,8 @@ class BillingConfig(AppConfig):
 
         from billing import staff_auth
 
+        staff_auth.check_mfa_required_roles()
+
         user_logged_in.connect(staff_auth.record_staff_password_login, dispatch_uid="staff-password-login")
         authenticator_added.connect(staff_auth.record_totp_activation, dispatch_uid="staff-totp-activation")
         password_reset.connect(staff_auth.clear_lockout_on_password_reset, dispatch_uid="lockout-reset")

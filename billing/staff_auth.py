@@ -28,7 +28,7 @@ from axes.helpers import get_client_username, get_cool_off
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model, user_login_failed
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from billing import access
+from billing import access, roles
 from billing.audit import record_audit
 from config.client_ip import client_ip
 
@@ -52,7 +52,22 @@ IDENTIFIER_MAX_LENGTH = 150  # AccessAttempt.username's length is 255; a usernam
 
 def mfa_required_roles_of(user) -> frozenset[str]:
     """The user's roles (superuser = platform admin) that STAFF_MFA_REQUIRED_ROLES names."""
-    return access.roles_of(user) & frozenset(settings.STAFF_MFA_REQUIRED_ROLES)
+    return access.roles_of(user) & mfa_required_roles()
+
+
+def mfa_required_roles() -> frozenset[str]:
+    """The roles STAFF_MFA_REQUIRED_ROLES names; every staff role when it is not set."""
+    named = settings.STAFF_MFA_REQUIRED_ROLES
+    return frozenset(roles.STAFF_ROLES if named is None else named)
+
+
+def check_mfa_required_roles() -> None:
+    """Stop the start on a role name that does not exist (a misspelt role would silently lose its TOTP)."""
+    if unknown := sorted(mfa_required_roles() - set(roles.STAFF_ROLES)):
+        raise ImproperlyConfigured(
+            f"STAFF_MFA_REQUIRED_ROLES names unknown roles {unknown}; "
+            f"the roles are {', '.join(roles.STAFF_ROLES)}"
+        )
 
 
 def has_totp(user) -> bool:
@@ -86,8 +101,6 @@ def mfa_step_needed(request: HttpRequest) -> str | None:
 
 def _account_for(credentials: dict):
     """The account a login names, by username, e-mail or mobile number as each login form sends it."""
-    from payers.accounts import normalize_mobile  # the portal's own reading of a mobile number
-
     User = get_user_model()
     if credentials.get("username"):
         return User.objects.filter(username=credentials["username"]).first()
@@ -97,7 +110,8 @@ def _account_for(credentials: dict):
     if credentials.get("phone"):
         from allauth.account.adapter import get_adapter
 
-        return get_adapter().get_user_by_phone(normalize_mobile(credentials["phone"]))
+        adapter = get_adapter()  # the portal's adapter reads a mobile number as its sign-up form does
+        return adapter.get_user_by_phone(adapter.clean_phone(credentials["phone"]))
     return None
 
 

@@ -1,9 +1,9 @@
 """Settings for the bill-payment platform.
 
-Every value comes from the environment with a default that is safe for the demo (`make run`): Celery
-tasks run eagerly, DEBUG on. DATABASE_URL has no default: `make run` sets it to its embedded PostgreSQL.
-Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY (or
-SECRET_KEY_FILE), DEBUG=false and CELERY_TASK_ALWAYS_EAGER=false.
+Every value comes from the environment with a default that is safe for the demo (`make run`): Celery tasks run
+eagerly, DEBUG on. DATABASE_URL has no default: `make run` sets it to its embedded PostgreSQL. With DEBUG off
+the defaults turn safe (no eager tasks, HTTPS only) and the platform refuses to start while a setting is still
+the demo's (config/checks.py); the production environment is documented in deploy/billpay.env.example.
 """
 
 import datetime
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from billing import roles as staff_roles
 from config.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "config.apps.ConfigAppConfig",
+    "csp",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "config.middleware.ChineseFirstLocaleMiddleware",
@@ -79,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "payers.context_processors.portal",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -127,7 +131,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -146,7 +150,7 @@ LOGIN_URL = "admin:login"
 # Celery: Redis is the broker in tests and production; the demo runs tasks eagerly in-process.
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6379/1")
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", DEBUG)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -189,10 +193,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
-
 # The site's address, for links in e-mails, text messages and printed slips.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -209,9 +209,6 @@ API_SIGNATURE_MAX_SKEW_SECONDS = env_int("API_SIGNATURE_MAX_SKEW_SECONDS", 300)
 API_KEY_ROTATION_OVERLAP_HOURS = env_int("API_KEY_ROTATION_OVERLAP_HOURS", 72)
 API_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("API_DEFAULT_RATE_LIMIT_PER_MINUTE", 600)
 API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 72)
-# The request header a trusted reverse proxy puts the client's address in (e.g. HTTP_X_REAL_IP); empty:
-# REMOTE_ADDR. Never set it unless every request comes through that proxy.
-API_CLIENT_IP_META = env_str("API_CLIENT_IP_META", "")
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
@@ -395,12 +392,9 @@ MFA_FORMS = {
 # Two-step verification (TOTP, with recovery codes) for these roles (billing/roles.py). Every staff role moves
 # money (clerks, supervisors, reconciliation officers, platform admins) or sees payers' personal data (biller
 # operators, auditors), so all are required unless the environment names fewer.
-STAFF_MFA_REQUIRED_ROLES = env_list("STAFF_MFA_REQUIRED_ROLES", list(staff_roles.STAFF_ROLES))
-if unknown_roles := sorted(set(STAFF_MFA_REQUIRED_ROLES) - set(staff_roles.STAFF_ROLES)):
-    # A misspelt role would silently drop that role's second factor: stop the start instead.
-    raise ImproperlyConfigured(
-        f"STAFF_MFA_REQUIRED_ROLES names unknown roles {unknown_roles}; "
-        f"the roles are {', '.join(staff_roles.STAFF_ROLES)}"
+# None (unset): every staff role. The names are checked when the billing app loads (billing/apps.py): a
+# misspelt role would silently drop that role's second factor, so it stops the start instead.
+STAFF_MFA_REQUIRED_ROLES = env_list("STAFF_MFA_REQUIRED_ROLES", None)
 
 # --- Gateway notifications (issue 12) ---
 # Alipay notifications must name this seller (the 2088… PID) when it is set; the app_id always.
@@ -410,3 +404,69 @@ if SANDBOX_BANK_ENABLED and not SANDBOX_BANK_KEY:
         "SANDBOX_BANK_ENABLED needs SANDBOX_BANK_KEY (or SANDBOX_BANK_KEY_FILE): "
         "with DEBUG off there is no demo key"
     )
+
+# --- Safe defaults and HTTP hardening (issue 12) ---
+# With DEBUG off the platform refuses to start while anything below is unsafe: config/checks.py holds the
+# rules (system check errors billpay.E001-E008, run by every management command and by config/wsgi.py).
+# The sandbox bank is test money only: with DEBUG off it may run only when this says so explicitly (the deploy
+# walk does; a real site never should).
+ALLOW_SANDBOX_IN_PRODUCTION = env_bool("ALLOW_SANDBOX_IN_PRODUCTION", False)
+# Staging and the deploy walk keep text messages as files (payers.sms.FileSMSBackend) instead of sending them.
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(BASE_DIR / "var" / "sms"))
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+# SMTP, for EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+
+# HTTPS: on by default with DEBUG off. Behind a TLS-terminating proxy (nginx) set SECURE_PROXY_SSL_HEADER to
+# the header it sets and the value meaning HTTPS, e.g. "HTTP_X_FORWARDED_PROTO,https" — and make sure the
+# proxy overwrites that header, or anyone could claim HTTPS.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers' health checks ask over plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+_proxy_ssl_header = env_list("SECURE_PROXY_SSL_HEADER", [])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        f"SECURE_PROXY_SSL_HEADER={','.join(_proxy_ssl_header)!r}: give a header and a value, "
+        "e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+# The reverse proxies in front of the platform (comma list of addresses or networks, e.g. 10.0.0.0/8). The
+# client's address is then the right-most X-Forwarded-For hop that is not one of them (config/client_ip.py);
+# empty: REMOTE_ADDR, and X-Forwarded-For is ignored.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+# Or, when TRUSTED_PROXIES is empty: how many proxies every request passes (the peer being the first). Only
+# when gunicorn cannot be reached except through them.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# Content-Security-Policy (django-csp): scripts and styles from our own static files only — no inline code,
+# no inline styles, no other origin. Forms may also go to Alipay's gateway when Alipay is on.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # A nonce only on a page that asks for one (Redoc's styles: templates/drf_spectacular/redoc.html).
+        "style-src": ["'self'", NONCE],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+if ALIPAY_ENABLED:
+    from urllib.parse import urlsplit
+
+    _alipay = urlsplit(ALIPAY_GATEWAY_URL)
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_alipay.scheme}://{_alipay.netloc}")

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from config.client_ip import client_ip
 from payers.models import Payer
 from payers.sms import send_sms
 
@@ -33,6 +34,11 @@ class MobileField(PhoneField):
 
 
 class PortalAccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request) -> str:
+        """allauth's login and code limits count per client as every other limit does: behind the trusted
+        proxies, never by a forwarded header the client wrote (config/client_ip.py)."""
+        return client_ip(request)
+
     def phone_form_field(self, **kwargs):
         kwargs.setdefault("label", _("Mobile number"))
         return MobileField(**kwargs)

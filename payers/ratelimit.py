@@ -1,4 +1,5 @@
-"""Fixed-window rate limits in the shared cache (Redis in production and tests): counts per visitor."""
+"""Fixed-window rate limits in the shared cache (Redis in production and tests): counts per visitor (the
+visitor's address is config.client_ip.client_ip, which knows the trusted proxies)."""
 
 import functools
 import time
@@ -13,10 +14,6 @@ local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
-
-
-def client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
 @functools.lru_cache(maxsize=16)

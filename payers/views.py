@@ -23,6 +23,7 @@ from billing.money import parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
 from billing.selectors import categories_with_active_billers
+from config.client_ip import client_ip
 from payers import proxy, ratelimit, receipts, selectors, services
 from payers.choices import LineOutcome, NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, GatewayRefused, PortalError
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 def _rate_limited(request, scope: str) -> bool:
     limit, window = settings.PORTAL_RATE_LIMITS[scope]
-    return not ratelimit.allow(scope, ratelimit.client_ip(request), limit=limit, window=window)
+    return not ratelimit.allow(scope, client_ip(request), limit=limit, window=window)
 
 
 def _too_many(request):

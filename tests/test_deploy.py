@@ -187,7 +187,11 @@ def test_gunicorn_refuses_to_start_when_the_production_settings_are_incomplete(t
 
 def storage_with(**env) -> str:
     code = "from django.conf import settings; print(settings.STORAGES['staticfiles']['BACKEND'])"
-    base = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings"}
+    base = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": os.environ["DATABASE_URL"],  # required, though no query is made
+    }
     result = subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],
         cwd=REPO,

@@ -3,8 +3,10 @@
 import datetime
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import timezone
 
@@ -96,7 +98,8 @@ class TestTheCounterFlow:
         assert again["Location"] == paid["Location"]
         assert Payment.objects.count() == 1
         receipt = dave_client.get(paid["Location"])
-        assert "13.50" in receipt.text and "@page" in receipt.text and "80mm" in receipt.text
+        assert "13.50" in receipt.text and "branches/receipt.css" in receipt.text  # the 80 mm print styles
+        assert "@page { size: 80mm auto" in Path(finders.find("branches/receipt.css")).read_text()
         closed = dave_client.post(
             reverse("counter:close"),
             {
