@@ -40,8 +40,11 @@ test: install
 	@# The documented production environment (deploy/billpay.env.example, throw-away secrets) passes check --deploy.
 	$(PY) scripts/check_deploy_env.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) manage.py makemigrations --check --dry-run
+	started=$$(date +%s); \
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
-		CACHE_URL=$${CACHE_URL:-$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}} $(PY) -m pytest $(PYTEST_ARGS)
+		CACHE_URL=$${CACHE_URL:-$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}} $(PY) -m pytest $(PYTEST_ARGS); \
+		status=$$?; echo "pytest took $$(($$(date +%s) - started)) s (the suite prints its test functions and cases above)"; \
+		exit $$status
 
 bench: install
 	@DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench} \

@@ -1,7 +1,37 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.db import transaction
+
+
+def pytest_configure(config):
+    # Hashing passwords slowly is a defence for real ones; the suite's are throw-away.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- `make test` says how many test functions ran, not only how many cases, and how long it took ------
+
+
+def pytest_sessionstart(session):
+    session.config._billpay_started = time.monotonic()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """'N test functions, M cases': a parametrised function counts once among the functions; a case is
+    one test pytest ran (passed, failed, skipped or errored), as in pytest's own summary."""
+    cases = [
+        report.nodeid
+        for outcome in ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "nodeid", "") and (report.when == "call" or report.outcome != "passed")
+    ]
+    functions = {nodeid.split("[", 1)[0] for nodeid in cases}
+    started = getattr(config, "_billpay_started", None)
+    took = f" in {time.monotonic() - started:.1f} s" if started is not None else ""
+    terminalreporter.write_line(f"{len(functions)} test functions, {len(cases)} cases{took}")
 
 
 @pytest.fixture(autouse=True)
@@ -12,6 +42,45 @@ def _empty_cache():
 
     caches["default"].clear()
     caches["local"].clear()
+
+
+@pytest.fixture(scope="module")
+def module_db(django_db_setup, django_db_blocker):
+    """Rows a module builds once and all its tests read, as Django's `setUpTestData` does: its fixture
+    asks for this one and builds under `django_db_blocker.unblock()`. Everything runs inside one
+    transaction that is rolled back after the module's last test; each test still rolls back its own
+    changes (a savepoint inside it)."""
+    from django.apps import apps
+
+    from billing import reference_data
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        reference_data.install(apps)  # a transactional test before this module may have truncated it
+    try:
+        yield django_db_blocker
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def real_worker():
+    """A real Celery worker in a thread, consuming from the Redis broker (tasks are not run eagerly)."""
+    import celery.contrib.testing.tasks  # noqa: F401 - registers the ping task start_worker checks
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app as celery_app
+
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=True, shutdown_timeout=10) as worker:
+            yield worker
+    finally:
+        celery_app.conf.task_always_eager = eager
 
 
 @pytest.fixture(autouse=True)

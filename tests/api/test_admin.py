@@ -3,7 +3,6 @@
 import datetime
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from api import credentials
@@ -11,6 +10,7 @@ from api.choices import PartnerStatus
 from api.models import ApiCredential, Partner
 from billing import roles
 from billing.models import AuditEvent, BillerCategory
+from tests.support import log_in, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +18,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff(django_user_model):
     def make(name, role):
-        user = django_user_model.objects.create_user(name, f"{name}@example.com", "pw", is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        return user
+        return make_staff(django_user_model, name, role)
 
     return make
 
 
 def test_a_platform_admin_onboards_a_partner(client, admin_user):
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     water = BillerCategory.objects.get(code="water")
     response = client.post(
         "/admin/api/partner/add/",
@@ -54,7 +52,7 @@ def test_a_platform_admin_onboards_a_partner(client, admin_user):
 
 
 def test_a_bad_ip_allow_list_entry_is_refused(client, admin_user):
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     response = client.post(
         "/admin/api/partner/add/",
         {
@@ -74,7 +72,7 @@ def test_a_bad_ip_allow_list_entry_is_refused(client, admin_user):
 
 def test_issuing_a_key_shows_the_secret_once(client, admin_user):
     partner = Partner.objects.create(code="ACME", name="Acme")
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     response = client.post("/admin/api/partner/", {"action": "issue_key", "_selected_action": [partner.pk]})
     assert response.status_code == 200
     credential = ApiCredential.objects.get(partner=partner)
@@ -89,7 +87,7 @@ def test_issuing_a_key_shows_the_secret_once(client, admin_user):
 def test_rotation_keeps_the_old_key_for_the_overlap(client, admin_user):
     partner = Partner.objects.create(code="ACME", name="Acme")
     old = ApiCredential.objects.create(partner=partner)
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     form = client.post("/admin/api/apicredential/", {"action": "rotate", "_selected_action": [old.pk]})
     assert form.status_code == 200 and "overlap_hours" in form.content.decode()
     response = client.post(
@@ -105,7 +103,7 @@ def test_rotation_keeps_the_old_key_for_the_overlap(client, admin_user):
 
 def test_suspending_a_partner_from_the_admin(client, admin_user):
     partner = Partner.objects.create(code="ACME", name="Acme")
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     client.post("/admin/api/partner/", {"action": "suspend", "_selected_action": [partner.pk]})
     partner.refresh_from_db()
     assert partner.status == PartnerStatus.SUSPENDED and partner.status_reason
@@ -113,7 +111,7 @@ def test_suspending_a_partner_from_the_admin(client, admin_user):
 
 def test_an_auditor_sees_partners_but_cannot_issue_keys(client, staff):
     partner = Partner.objects.create(code="ACME", name="Acme")
-    client.force_login(staff("grace", roles.AUDITOR))
+    log_in(client, staff("grace", roles.AUDITOR))
     assert client.get("/admin/api/partner/").status_code == 200
     assert client.get(f"/admin/api/partner/{partner.pk}/change/").status_code == 200
     client.post("/admin/api/partner/", {"action": "issue_key", "_selected_action": [partner.pk]})
@@ -122,7 +120,7 @@ def test_an_auditor_sees_partners_but_cannot_issue_keys(client, staff):
 
 @pytest.mark.parametrize("role", [roles.BILLER_OPERATOR, roles.BRANCH_CLERK, roles.RECONCILIATION_OFFICER])
 def test_other_roles_do_not_reach_partners_or_keys(client, staff, role):
-    client.force_login(staff("someone", role))
+    log_in(client, staff("someone", role))
     for page in ("partner", "apicredential", "billerapiaccess", "webhookdelivery"):
         assert client.get(f"/admin/api/{page}/").status_code == 403
 
@@ -132,7 +130,7 @@ def test_the_webhook_secret_is_shown_on_its_own_page(client, admin_user):
     from tests.factories import BillerFactory
 
     access = services.ensure_biller_api_access(biller=BillerFactory(code="WATER01"), actor=admin_user)
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     response = client.post(
         "/admin/api/billerapiaccess/", {"action": "show_webhook_secret", "_selected_action": [access.pk]}
     )

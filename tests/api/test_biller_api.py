@@ -12,9 +12,10 @@ from api.choices import DeliveryStatus
 from api.models import WebhookAttempt, WebhookDelivery
 from billing.choices import BillStatus, Channel
 from billing.models import AuditEvent, Bill
-from billing.services import post_payment, reverse_payment
+from billing.services import reverse_payment
 from tests.api.conftest import Receiver, SignedClient, error_code
-from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
+from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
+from tests.support import log_in, pay
 
 pytestmark = pytest.mark.django_db
 
@@ -82,13 +83,7 @@ class TestCancelBill:
         assert AuditEvent.objects.filter(action="bill.cancelled", target_id=str(bill.pk)).exists()
 
     def test_a_bill_with_payments_is_refused(self, biller_api, bill):
-        post_payment(
-            channel=Channel.ONLINE,
-            idempotency_key="x",
-            biller_code="WATER01",
-            account_no="31005678",
-            amount="128.40",
-        )
+        pay(bill.account, "128.40", key="x")
         response = biller_api.post(f"{BASE}/bills/31005678/2026-09/cancellation", {"reason": "r"})
         assert response.status_code == 422
         assert error_code(response) == "bill_has_payments"
@@ -108,23 +103,11 @@ class TestPaymentsAfterACursor:
     def test_pages_follow_the_cursor_and_show_only_the_billers_payments(self, biller_api, account):
         for index in range(3):
             BillFactory(account=account, period=f"2026-0{index + 1}", amount_due=Decimal("10.00"))
-            post_payment(
-                channel=Channel.ONLINE,
-                idempotency_key=f"k{index}",
-                biller_code="WATER01",
-                account_no="31005678",
-                amount="10.00",
-            )
+            pay(account, "10.00", key=f"k{index}")
         other = BillFactory(
             account=CustomerAccountFactory(biller=BillerFactory(code="GAS01"), account_no="77777777")
         )
-        post_payment(
-            channel=Channel.ONLINE,
-            idempotency_key="other",
-            biller_code="GAS01",
-            account_no="77777777",
-            amount=str(other.amount_due),
-        )
+        pay(other.account, other.amount_due, key="other")
         first = biller_api.get(f"{BASE}/payments", {"limit": 2}).json()
         assert len(first["payments"]) == 2 and first["has_more"] is True
         second = biller_api.get(f"{BASE}/payments", {"limit": 2, "after": first["next_cursor"]}).json()
@@ -177,13 +160,7 @@ class TestWebhooks:
 
     def test_a_failed_delivery_backs_off_exponentially_and_is_logged(self, account, bill, hooked, receiver):
         Receiver.answer = 503
-        payment = post_payment(
-            channel=Channel.ONLINE,
-            idempotency_key="o1",
-            biller_code="WATER01",
-            account_no="31005678",
-            amount="128.40",
-        ).payment
+        payment = pay(bill.account, "128.40", key="o1").payment
         delivery = webhooks.payment_event(payment, "payment.posted")
         webhooks.attempt(delivery.pk)
         delivery.refresh_from_db()
@@ -201,13 +178,7 @@ class TestWebhooks:
 
     def test_an_attempt_before_its_time_sends_nothing(self, account, bill, hooked):
         Receiver.answer = 500
-        payment = post_payment(
-            channel=Channel.ONLINE,
-            idempotency_key="o2",
-            biller_code="WATER01",
-            account_no="31005678",
-            amount="128.40",
-        ).payment
+        payment = pay(bill.account, "128.40", key="o2").payment
         delivery = webhooks.payment_event(payment, "payment.posted")
         webhooks.attempt(delivery.pk)
         webhooks.attempt(delivery.pk)
@@ -216,13 +187,7 @@ class TestWebhooks:
     def test_it_gives_up_after_the_last_attempt(self, account, bill, hooked, settings):
         settings.WEBHOOK_MAX_ATTEMPTS = 2
         Receiver.answer = 500
-        payment = post_payment(
-            channel=Channel.ONLINE,
-            idempotency_key="o3",
-            biller_code="WATER01",
-            account_no="31005678",
-            amount="128.40",
-        ).payment
+        payment = pay(bill.account, "128.40", key="o3").payment
         delivery = webhooks.payment_event(payment, "payment.posted")
         for _ in range(2):
             WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=None)
@@ -231,16 +196,10 @@ class TestWebhooks:
         assert delivery.status == DeliveryStatus.FAILED and delivery.next_attempt_at is None
 
     def test_manual_redelivery_from_the_admin(self, client, admin_user, account, bill, hooked):
-        payment = post_payment(
-            channel=Channel.ONLINE,
-            idempotency_key="o4",
-            biller_code="WATER01",
-            account_no="31005678",
-            amount="128.40",
-        ).payment
+        payment = pay(bill.account, "128.40", key="o4").payment
         delivery = webhooks.payment_event(payment, "payment.posted")
         webhooks.attempt(delivery.pk)
-        client.force_login(admin_user)
+        log_in(client, admin_user)
         response = client.post(
             "/admin/api/webhookdelivery/", {"action": "redeliver", "_selected_action": [delivery.pk]}
         )
@@ -249,13 +208,8 @@ class TestWebhooks:
         assert WebhookAttempt.objects.filter(manual=True).count() == 1
 
     def test_payments_of_other_channels_and_reversals_are_swept_up(self, account, bill, hooked, admin_user):
-        payment = post_payment(
-            channel=Channel.COUNTER,
-            idempotency_key="c1",
-            biller_code="WATER01",
-            account_no="31005678",
-            amount="128.40",
-            branch=__import__("tests.factories").factories.BranchFactory(),
+        payment = pay(
+            bill.account, "128.40", key="c1", channel=Channel.COUNTER, branch=BranchFactory()
         ).payment
         reverse_payment(payment=payment, actor=admin_user, reason="错收")
         assert webhooks.sweep_payment_events() == 2

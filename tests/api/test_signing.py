@@ -60,8 +60,10 @@ def test_an_unknown_key_is_refused(client, api):
     assert error_code(response) == "credential_unknown"
 
 
-@pytest.mark.parametrize("offset", [-301, 301])
-def test_a_stale_timestamp_is_refused(api, offset):
+@pytest.mark.parametrize("direction", [-1, 1])
+def test_a_stale_timestamp_is_refused(api, direction, settings):
+    # A minute outside the window, so the seconds a loaded machine takes to answer cannot bring it back in.
+    offset = direction * (settings.API_SIGNATURE_MAX_SKEW_SECONDS + 60)
     response = api.get(BILLERS, timestamp=int(time.time()) + offset)
     assert response.status_code == 401
     assert error_code(response) == "timestamp_stale"

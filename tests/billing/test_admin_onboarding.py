@@ -4,7 +4,6 @@ reason, and the audit history of staff changes in the admin (item 7)."""
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from billing import roles
@@ -14,6 +13,7 @@ from billing.models import AuditEvent, Biller, BillerCategory, FeeSchedule, Jour
 from billing.services import post_payment
 from billing.uscc import make_uscc
 from tests.factories import BillFactory, CustomerAccountFactory, OnboardingBillerFactory
+from tests.support import log_in, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def bob(django_user_model):
     """A second platform administrator."""
-    user = django_user_model.objects.create_user("bob", "bob@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=roles.PLATFORM_ADMIN))
-    return user
+    return make_staff(django_user_model, "bob", roles.PLATFORM_ADMIN)
 
 
 def _action(client, action, biller, reason=""):
@@ -41,7 +39,7 @@ def _messages(response):
 def test_a_disaster_relief_donation_biller_is_configured_in_the_admin_and_takes_a_donation(
     client, admin_user, bob
 ):
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     category = BillerCategory.objects.order_by("pk").first()
     response = client.post(
         reverse("admin:billing_biller_add"),
@@ -105,7 +103,7 @@ def test_a_disaster_relief_donation_biller_is_configured_in_the_admin_and_takes_
     biller.refresh_from_db()
     assert biller.status == BillerStatus.SUBMITTED
 
-    client.force_login(bob)
+    log_in(client, bob)
     _action(client, "approve", biller, reason="资料齐全")
     _action(client, "activate", biller, reason="开始募捐")
     biller.refresh_from_db()
@@ -137,7 +135,7 @@ def test_a_disaster_relief_donation_biller_is_configured_in_the_admin_and_takes_
 
 def test_the_first_admin_cannot_approve_what_it_submitted(client, admin_user):
     biller = OnboardingBillerFactory()
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     _action(client, "submit_for_approval", biller)
     response = _action(client, "approve", biller)
     biller.refresh_from_db()
@@ -149,7 +147,7 @@ def test_a_suspension_needs_a_reason_and_payers_are_told_it(client, admin_user):
     account = CustomerAccountFactory()
     BillFactory(account=account)
     biller = account.biller
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     _action(client, "suspend", biller)
     biller.refresh_from_db()
     assert biller.status == BillerStatus.ACTIVE
@@ -170,12 +168,11 @@ def test_a_suspension_needs_a_reason_and_payers_are_told_it(client, admin_user):
 
 def test_an_operator_has_no_onboarding_actions(client, django_user_model):
     biller = OnboardingBillerFactory()
-    user = django_user_model.objects.create_user("olivia", "o@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=roles.BILLER_OPERATOR))
+    user = make_staff(django_user_model, "olivia", roles.BILLER_OPERATOR)
     from billing.models import BillerStaff
 
     BillerStaff.objects.create(user=user, biller=biller)
-    client.force_login(user)
+    log_in(client, user)
     response = client.get(reverse("admin:billing_biller_changelist"))
     assert response.status_code == 200
     assert "submit_for_approval" not in response.content.decode()
@@ -183,7 +180,7 @@ def test_an_operator_has_no_onboarding_actions(client, django_user_model):
 
 def test_staff_changes_are_audited_and_shown_in_the_objects_history(client, admin_user, django_user_model):
     bill = BillFactory(amount_due=Decimal("100.00"))
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     url = reverse("admin:billing_bill_change", args=[bill.pk])
     form = client.get(url).context["adminform"].form
     data = {name: form.initial.get(name) or "" for name in form.fields}
@@ -228,14 +225,14 @@ def test_a_paid_bill_cannot_be_changed_by_hand(client, admin_user):
         account_no=account.account_no,
         amount="100.00",
     )
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     form = client.get(reverse("admin:billing_bill_change", args=[bill.pk])).context["adminform"].form
     assert "amount_due" not in form.fields
 
 
 def test_a_new_fee_schedule_and_a_password_change_are_in_the_history(client, admin_user, django_user_model):
     biller = OnboardingBillerFactory()
-    client.force_login(admin_user)
+    log_in(client, admin_user)
     response = client.post(
         reverse("admin:billing_feeschedule_add"),
         {

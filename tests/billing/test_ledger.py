@@ -6,10 +6,11 @@ import pytest
 from django.db import DatabaseError, transaction
 
 from billing import ledger
-from billing.choices import Channel, EntryKind
+from billing.choices import EntryKind
 from billing.models import JournalEntry, JournalLine, LedgerAccount
-from billing.services import post_payment, reverse_payment
+from billing.services import reverse_payment
 from tests.factories import BillFactory
+from tests.support import pay
 
 pytestmark = pytest.mark.django_db
 
@@ -17,13 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def entry():
     bill = BillFactory(amount_due=Decimal("100.00"))
-    payment = post_payment(
-        channel=Channel.ONLINE,
-        idempotency_key="L1",
-        biller_code=bill.biller.code,
-        account_no=bill.account.account_no,
-        amount="100.00",
-    ).payment
+    payment = pay(bill.account, "100.00", key="L1").payment
     return payment.journal_entries.get()
 
 

@@ -21,14 +21,13 @@ from billing.services import (
     suspend_biller,
 )
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory, OnboardingBillerFactory
+from tests.support import make_staff
 
 pytestmark = pytest.mark.django_db
 
 
 def _staff(django_user_model, username: str, role: str):
-    user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
+    return make_staff(django_user_model, username, role)
 
 
 @pytest.fixture

@@ -12,26 +12,16 @@ from billing.models import (
     AuditEvent,
     CustomerAccount,
     JournalEntry,
-    JournalLine,
+    LedgerAccount,
     Payment,
     PaymentAllocation,
 )
 from billing.selectors import ledger_balance, trial_balance, unbalanced_entry_ids
 from billing.services import cancel_bill, change_biller_status, post_payment, reverse_payment
 from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
+from tests.support import pay
 
 pytestmark = pytest.mark.django_db
-
-
-def pay(account, amount, key="k1", **kwargs):
-    kwargs.setdefault("channel", Channel.ONLINE)
-    return post_payment(
-        idempotency_key=key,
-        biller_code=account.biller.code,
-        account_no=account.account_no,
-        amount=amount,
-        **kwargs,
-    )
 
 
 def money_rows():
@@ -342,11 +332,22 @@ class TestReversal:
         assert older.amount_paid == allocated == Decimal("100.00")
 
 
-def test_ledger_balances_equal_the_sum_of_their_lines(two_bills):
-    pay(two_bills[0].account, "180.00")
-    for line in JournalLine.objects.select_related("account"):
-        assert (
-            ledger_balance(line.account)
-            == JournalLine.objects.filter(account=line.account).aggregate(s=Sum("amount"))["s"]
-        )
+def test_balances_after_known_payments_and_a_reversal_are_the_ones_worked_out_by_hand(two_bills, admin_user):
+    """Debit-positive: the channel's clearing account is owed what came in, the biller is owed it back."""
+    account = two_bills[0].account
+    other = CustomerAccountFactory()
+    BillFactory(account=other, period="2026-09", amount_due=Decimal("25.50"))
+    pay(account, "100.00", key="first")
+    second = pay(account, "80.00", key="second").payment
+    pay(other, "25.50", key="other")
+    reverse_payment(payment=second, actor=admin_user, reason="付错了")
+    payable = f"PAYABLE:{account.biller.code}"
+    other_payable = f"PAYABLE:{other.biller.code}"
+    assert trial_balance() == {
+        "CLEARING:ONLINE": Decimal("125.50"),  # 100.00 + 80.00 + 25.50 - 80.00
+        other_payable: Decimal("-25.50"),
+        payable: Decimal("-100.00"),  # -100.00 - 80.00 + 80.00
+    }
+    assert ledger_balance(LedgerAccount.objects.get(code=payable)) == Decimal("-100.00")
+    assert ledger_balance(LedgerAccount.objects.get(code="FEES")) == Decimal("0.00")
     assert unbalanced_entry_ids() == []

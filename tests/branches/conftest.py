@@ -5,22 +5,20 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from billing import roles
+from branches import services
 from branches.choices import BranchRole
 from branches.models import BranchStaff
 from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
+from tests.support import make_staff
 
 PASSWORD = "pw-counter-1234"
 
 
 def make_user(django_user_model, username, role, branch=None, branch_role=BranchRole.CLERK):
-    user = django_user_model.objects.create_user(
-        username, f"{username}@example.com", PASSWORD, is_staff=True, first_name=username.title()
-    )
-    user.groups.add(Group.objects.get(name=role))
+    user = make_staff(django_user_model, username, role, password=PASSWORD, first_name=username.title())
     if branch is not None:
         BranchStaff.objects.create(user=user, branch=branch, role=branch_role)
     return user
@@ -89,7 +87,7 @@ def bill(account):
     )
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """The counter tests create users with passwords (supervisors type theirs to approve a void)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture
+def till(dave, branch_x):
+    """dave's till at branch X, opened with 500.00 of change."""
+    return services.open_till(clerk=dave, branch=branch_x, opening_float="500.00")

@@ -4,26 +4,24 @@ are for platform admins only, and branch staff see their own branch's records.""
 import datetime
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import roles
 from branches.choices import BranchStatus, ClosureStatus
 from branches.models import BranchStatusChange, PlannedClosure
+from tests.support import log_in, make_staff
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def alice(django_user_model):
-    user = django_user_model.objects.create_user("alice", "alice@example.com", "x", is_staff=True)
-    user.groups.add(Group.objects.get(name=roles.PLATFORM_ADMIN))
-    return user
+    return make_staff(django_user_model, "alice", roles.PLATFORM_ADMIN)
 
 
 def test_the_status_action_suspends_through_the_service(client, alice, branch_x):
-    client.force_login(alice)
+    log_in(client, alice)
     response = client.post(
         reverse("admin:branches_branch_changelist"),
         {
@@ -42,7 +40,7 @@ def test_the_status_action_suspends_through_the_service(client, alice, branch_x)
 
 
 def test_the_status_action_shows_a_refusal(client, alice, branch_x):
-    client.force_login(alice)
+    log_in(client, alice)
     response = client.post(
         reverse("admin:branches_branch_changelist"),
         {"action": "change_status", "_selected_action": [branch_x.pk], "apply": "1", "to_status": "closed"},
@@ -54,7 +52,7 @@ def test_the_status_action_shows_a_refusal(client, alice, branch_x):
 
 
 def test_a_planned_closure_added_in_the_admin_needs_notice(client, alice, branch_x):
-    client.force_login(alice)
+    log_in(client, alice)
     url = reverse("admin:branches_plannedclosure_add")
     soon = {
         "branch": branch_x.pk,
@@ -71,15 +69,15 @@ def test_a_planned_closure_added_in_the_admin_needs_notice(client, alice, branch
 
 
 def test_only_platform_admins_may_import_branches(client, alice, dave):
-    client.force_login(dave)
+    log_in(client, dave)
     assert client.get(reverse("admin:branches_branch_import")).status_code == 403
-    client.force_login(alice)
+    log_in(client, alice)
     assert client.get(reverse("admin:branches_branch_import")).status_code == 200
 
 
 def test_the_coverage_page_is_for_staff_roles_only(client, dave, sam, branch_x, water):
-    client.force_login(dave)
+    log_in(client, dave)
     assert client.get(reverse("counter:coverage")).status_code == 403
-    client.force_login(sam)
+    log_in(client, sam)
     response = client.get(reverse("counter:coverage"))
     assert response.status_code == 200 and "滨江区" in response.text

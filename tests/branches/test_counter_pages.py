@@ -16,6 +16,7 @@ from branches.choices import TillStatus
 from branches.models import Till
 from branches.slips import slip_code_for
 from tests.branches.conftest import PASSWORD
+from tests.support import log_in, take_cash
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def form_key(response):
 
 @pytest.fixture
 def dave_client(client, dave):
-    client.force_login(dave)
+    log_in(client, dave)
     return client
 
 
@@ -40,23 +41,14 @@ class TestAccess:
         assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
     def test_a_user_without_a_branch_role_is_refused(self, client, django_user_model):
-        client.force_login(django_user_model.objects.create_user("nobody", password="x", is_staff=True))
+        log_in(client, django_user_model.objects.create_user("nobody", password="x", is_staff=True))
         assert client.get(reverse("counter:home")).status_code == 403
 
     def test_a_clerk_cannot_see_another_branchs_receipt(self, client, dave, erin, branch_y, bill):
         till = services.open_till(clerk=erin, branch=branch_y, opening_float="0")
-        taken = services.take_cash(
-            clerk=erin,
-            till_id=till.pk,
-            biller_code="WATER",
-            account_no="12345678",
-            periods=["2026-10"],
-            amount="86.50",
-            tendered="86.50",
-            form_key="y1",
-        )
+        taken = take_cash(erin, till, bill, "y1", tendered="86.50")
         receipt = taken.counter_payment.payment.receipt_no
-        client.force_login(dave)
+        log_in(client, dave)
         assert client.get(reverse("counter:receipt", args=[receipt])).status_code == 404
         assert client.get(reverse("counter:void", args=[receipt])).status_code == 404
         assert client.get(reverse("counter:day_report_till", args=[till.pk])).status_code == 404
@@ -65,18 +57,9 @@ class TestAccess:
         self, client, dave, erin, branch_x, branch_y, bill
     ):
         till_y = services.open_till(clerk=erin, branch=branch_y, opening_float="0")
-        services.take_cash(
-            clerk=erin,
-            till_id=till_y.pk,
-            biller_code="WATER",
-            account_no="12345678",
-            periods=["2026-10"],
-            amount="86.50",
-            tendered="86.50",
-            form_key="y1",
-        )
+        take_cash(erin, till_y, bill, "y1", tendered="86.50")
         till_x = services.open_till(clerk=dave, branch=branch_x, opening_float="0")
-        client.force_login(dave)
+        log_in(client, dave)
         tills = client.get(reverse("admin:branches_till_changelist"))
         assert list(tills.context["cl"].result_list) == [till_x]
         assert client.get(reverse("admin:branches_till_change", args=[till_y.pk])).status_code == 404
@@ -86,17 +69,8 @@ class TestAccess:
 
     def test_a_supervisor_sees_the_reports_of_the_branch_only(self, client, sam, erin, branch_y, bill):
         till = services.open_till(clerk=erin, branch=branch_y, opening_float="0")
-        services.take_cash(
-            clerk=erin,
-            till_id=till.pk,
-            biller_code="WATER",
-            account_no="12345678",
-            periods=["2026-10"],
-            amount="86.50",
-            tendered="86.50",
-            form_key="y1",
-        )
-        client.force_login(sam)
+        take_cash(erin, till, bill, "y1", tendered="86.50")
+        log_in(client, sam)
         response = client.get(reverse("counter:reports"), {"by": "branch"})
         assert response.status_code == 200
         assert response.context["rows"] == []
@@ -184,16 +158,7 @@ class TestTheCounterFlow:
 
     def test_a_void_needs_the_supervisors_password(self, dave_client, dave, sam, branch_x, bill):
         till = services.open_till(clerk=dave, branch=branch_x, opening_float="0")
-        taken = services.take_cash(
-            clerk=dave,
-            till_id=till.pk,
-            biller_code="WATER",
-            account_no="12345678",
-            periods=["2026-10"],
-            amount="86.50",
-            tendered="86.50",
-            form_key="x1",
-        )
+        taken = take_cash(dave, till, bill, "x1", tendered="86.50")
         url = reverse("counter:void", args=[taken.counter_payment.payment.receipt_no])
         wrong = dave_client.post(
             url, {"reason": "错", "supervisor_username": "sam", "supervisor_password": "nope"}
@@ -208,33 +173,24 @@ class TestTheCounterFlow:
 def test_a_supervisors_day_report_shows_every_till_of_the_branch(client, dave, sam, erin, branch_x, branch_y):
     services.open_till(clerk=dave, branch=branch_x, opening_float="100")
     services.open_till(clerk=erin, branch=branch_y, opening_float="200")
-    client.force_login(sam)
+    log_in(client, sam)
     reports = client.get(reverse("counter:day_report")).context["reports"]
     assert [report.till.clerk for report in reports] == [dave]
-    client.force_login(dave)
+    log_in(client, dave)
     assert [r.till.clerk for r in client.get(reverse("counter:day_report")).context["reports"]] == [dave]
 
 
 def test_the_receipt_offers_a_void_only_while_the_clerks_till_is_open(client, dave, sam, branch_x, bill):
     till = services.open_till(clerk=dave, branch=branch_x, opening_float="0")
-    taken = services.take_cash(
-        clerk=dave,
-        till_id=till.pk,
-        biller_code="WATER",
-        account_no="12345678",
-        periods=["2026-10"],
-        amount="86.50",
-        tendered="86.50",
-        form_key="v1",
-    )
+    taken = take_cash(dave, till, bill, "v1", tendered="86.50")
     receipt = reverse("counter:receipt", args=[taken.counter_payment.payment.receipt_no])
     void = reverse("counter:void", args=[taken.counter_payment.payment.receipt_no])
-    client.force_login(dave)
+    log_in(client, dave)
     assert void in client.get(receipt).text
-    client.force_login(sam)
+    log_in(client, sam)
     assert void not in client.get(receipt).text
     services.close_till(
         till_id=till.pk, clerk=dave, counts={5000: 1, 2000: 1, 1000: 1, 500: 1, 100: 1, 50: 1}
     )
-    client.force_login(dave)
+    log_in(client, dave)
     assert void not in client.get(receipt).text

@@ -14,26 +14,9 @@ from branches.choices import BranchStatus, TillStatus
 from branches.exceptions import CounterError
 from branches.models import CounterPayment, Till
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
+from tests.support import take_cash
 
 pytestmark = pytest.mark.django_db
-
-
-def take(clerk, till, bill, key="k1", amount="86.50", tendered="100.00"):
-    return services.take_cash(
-        clerk=clerk,
-        till_id=till.pk,
-        biller_code=bill.biller.code,
-        account_no=bill.account.account_no,
-        periods=[bill.period],
-        amount=amount,
-        tendered=tendered,
-        form_key=key,
-    )
-
-
-@pytest.fixture
-def till(dave, branch_x):
-    return services.open_till(clerk=dave, branch=branch_x, opening_float="500.00")
 
 
 class TestTills:
@@ -64,7 +47,7 @@ class TestTills:
 
 class TestTakingCash:
     def test_cash_is_posted_as_a_counter_payment_with_change(self, till, dave, bill, branch_x):
-        taken = take(dave, till, bill)
+        taken = take_cash(dave, till, bill)
         payment = taken.counter_payment.payment
         assert not taken.replayed
         assert payment.channel == "counter" and payment.branch == branch_x and payment.actor == dave
@@ -77,8 +60,8 @@ class TestTakingCash:
         assert AuditEvent.objects.filter(action="counter.cash_taken", target_id=str(payment.pk)).exists()
 
     def test_the_same_form_sent_twice_posts_once(self, till, dave, bill):
-        first = take(dave, till, bill, key="same")
-        second = take(dave, till, bill, key="same")
+        first = take_cash(dave, till, bill, key="same")
+        second = take_cash(dave, till, bill, key="same")
         assert second.replayed
         assert second.counter_payment.pk == first.counter_payment.pk
         assert Payment.objects.count() == 1 and CounterPayment.objects.count() == 1
@@ -86,12 +69,12 @@ class TestTakingCash:
     def test_cash_is_refused_without_an_open_till(self, till, dave, bill):
         services.close_till(till_id=till.pk, clerk=dave, counts={50000: 0, 10000: 5})
         with pytest.raises(CounterError) as refused:
-            take(dave, till, bill)
+            take_cash(dave, till, bill)
         assert refused.value.code == "till_closed"
 
     def test_a_clerk_cannot_use_another_clerks_till(self, till, erin, bill):
         with pytest.raises(CounterError) as refused:
-            take(erin, till, bill)
+            take_cash(erin, till, bill)
         assert refused.value.code == "till_not_yours"
         assert not Payment.objects.exists()
 
@@ -100,7 +83,7 @@ class TestTakingCash:
             business_date=timezone.localdate() - datetime.timedelta(days=1)
         )
         with pytest.raises(CounterError) as refused:
-            take(dave, till, bill)
+            take_cash(dave, till, bill)
         assert refused.value.code == "till_from_another_day"
 
     def test_a_suspended_billers_bill_is_refused_with_its_reason(self, till, dave, bill, admin_user):
@@ -108,7 +91,7 @@ class TestTakingCash:
             biller=bill.biller, to_status=BillerStatus.SUSPENDED, actor=admin_user, reason="系统升级"
         )
         with pytest.raises(CounterError) as refused:
-            take(dave, till, bill)
+            take_cash(dave, till, bill)
         assert refused.value.code == "biller_suspended"
         assert "系统升级" in refused.value.message
         assert not Payment.objects.exists()
@@ -117,7 +100,7 @@ class TestTakingCash:
         bill.biller.accepts_cash = False
         bill.biller.save()
         with pytest.raises(CounterError) as refused:
-            take(dave, till, bill)
+            take_cash(dave, till, bill)
         assert refused.value.code == "biller_takes_no_cash"
 
     def test_a_branch_that_takes_only_other_categories_refuses_the_biller(self, till, dave, bill, branch_x):
@@ -127,10 +110,10 @@ class TestTakingCash:
         branch_x.save()
         branch_x.cash_categories.set([BillerCategory.objects.get(code="electricity")])
         with pytest.raises(CounterError) as refused:
-            take(dave, till, bill)
+            take_cash(dave, till, bill)
         assert refused.value.code == "branch_does_not_take_biller"
         branch_x.cash_categories.add(bill.biller.category)
-        assert take(dave, till, bill).counter_payment.pk
+        assert take_cash(dave, till, bill).counter_payment.pk
 
     def test_a_branch_suspended_while_the_till_is_open_takes_no_cash(
         self, till, dave, bill, branch_x, admin_user
@@ -139,24 +122,24 @@ class TestTakingCash:
             branch=branch_x, to_status=BranchStatus.SUSPENDED, actor=admin_user, reason="停电"
         )
         with pytest.raises(CounterError) as refused:
-            take(dave, till, bill)
+            take_cash(dave, till, bill)
         assert refused.value.code == "branch_not_open"
 
     def test_too_little_cash_is_refused(self, till, dave, bill):
         with pytest.raises(CounterError) as refused:
-            take(dave, till, bill, tendered="50.00")
+            take_cash(dave, till, bill, tendered="50.00")
         assert refused.value.code == "tendered_too_little"
 
     def test_a_bill_paid_meanwhile_is_refused_clearly(self, till, dave, bill):
-        take(dave, till, bill, key="a")
+        take_cash(dave, till, bill, key="a")
         with pytest.raises(PaymentRefused) as refused:
-            take(dave, till, bill, key="b")
+            take_cash(dave, till, bill, key="b")
         assert refused.value.code == "bill_already_paid"
 
 
 class TestVoids:
     def test_a_supervisor_approves_a_same_day_void(self, till, dave, sam, bill):
-        taken = take(dave, till, bill)
+        taken = take_cash(dave, till, bill)
         services.void_counter_payment(
             counter_payment=taken.counter_payment, clerk=dave, supervisor=sam, reason="输错户号"
         )
@@ -168,7 +151,7 @@ class TestVoids:
         assert AuditEvent.objects.filter(action="counter.payment_voided", data__approved_by="sam").exists()
 
     def test_a_void_without_a_supervisor_of_the_branch_is_refused(self, till, dave, vera, erin, bill):
-        taken = take(dave, till, bill)
+        taken = take_cash(dave, till, bill)
         for approver in (vera, erin, None):
             with pytest.raises(CounterError) as refused:
                 services.void_counter_payment(
@@ -178,7 +161,7 @@ class TestVoids:
         assert Payment.objects.get().status == PaymentStatus.POSTED
 
     def test_yesterdays_payment_cannot_be_voided(self, till, dave, sam, bill):
-        taken = take(dave, till, bill)
+        taken = take_cash(dave, till, bill)
         Payment.objects.filter(pk=taken.counter_payment.payment_id).update(
             business_date=timezone.localdate() - datetime.timedelta(days=1)
         )
@@ -193,7 +176,7 @@ class TestClosingTheTill:
     def test_a_short_till_records_the_variance_on_the_till_and_in_the_ledger(
         self, till, dave, bill, branch_x
     ):
-        take(dave, till, bill)  # the drawer should hold 500.00 + 86.50 = 586.50
+        take_cash(dave, till, bill)  # the drawer should hold 500.00 + 86.50 = 586.50
         counts = {10000: 5, 5000: 1, 2000: 1, 1000: 1, 500: 1, 100: 1}  # 586.00
         with pytest.raises(CounterError) as refused:
             services.close_till(till_id=till.pk, clerk=dave, counts=counts)
@@ -211,7 +194,7 @@ class TestClosingTheTill:
         assert AuditEvent.objects.filter(action="till.closed", target_id=str(till.pk)).exists()
 
     def test_a_till_that_balances_posts_no_ledger_entry(self, till, dave, bill):
-        take(dave, till, bill)
+        take_cash(dave, till, bill)
         closed = services.close_till(
             till_id=till.pk, clerk=dave, counts={10000: 5, 5000: 1, 2000: 1, 1000: 1, 500: 1, 100: 1, 50: 1}
         )
@@ -220,7 +203,7 @@ class TestClosingTheTill:
         assert JournalEntry.objects.filter(kind=EntryKind.ADJUSTMENT).count() == 0
 
     def test_a_voided_payment_is_not_expected_in_the_drawer(self, till, dave, sam, bill):
-        taken = take(dave, till, bill)
+        taken = take_cash(dave, till, bill)
         services.void_counter_payment(
             counter_payment=taken.counter_payment, clerk=dave, supervisor=sam, reason="退款"
         )
@@ -242,6 +225,6 @@ def test_two_billers_and_prepaid_do_not_confuse_the_totals(dave, branch_x):
         amount_due=Decimal("20.00"),
         due_date=timezone.localdate() + datetime.timedelta(days=3),
     )
-    take(dave, till, bill, amount="20.00", tendered="20.00")
+    take_cash(dave, till, bill, amount="20.00", tendered="20.00")
     closed = services.close_till(till_id=till.pk, clerk=dave, counts={1000: 2})
     assert closed.variance == Decimal("0.00")

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from branches.exceptions import CounterError
+from tests.support import log_in
 
 LOCALE = Path(settings.BASE_DIR) / "branches" / "locale" / "zh_Hans" / "LC_MESSAGES"
 ENTRY = re.compile(r'(?:msgctxt "(?P<ctx>.*)"\n)?msgid "(?P<id>.*)"\nmsgstr "(?P<str>.*)"\n')
@@ -60,6 +61,6 @@ def test_the_receipt_says_change_in_the_cash_sense(client, dave, branch_x, bill)
         tendered="100.00",
         form_key="i18n",
     )
-    client.force_login(dave)
+    log_in(client, dave)
     page = client.get(f"/counter/receipt/{taken.counter_payment.payment.receipt_no}/")
     assert "找零" in page.text and "修改" not in page.text

@@ -1,9 +1,9 @@
 """Bulk import of branches with django-import-export: thousands of rows, errors reported by row number."""
 
-import time
-
 import pytest
 import tablib
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import AuditEvent
 from branches.choices import BranchStatus
@@ -12,6 +12,9 @@ from branches.models import Branch
 from tests.factories import OperatorFactory
 
 pytestmark = pytest.mark.django_db
+
+# The import reads and writes row by row (3.5 queries a row when measured): a bound instead of a clock.
+QUERIES_PER_ROW = 4
 
 HEADERS = [
     "code",
@@ -46,12 +49,11 @@ def row(n, **overrides):
     return [values[h] for h in HEADERS]
 
 
-def test_two_thousand_branches_import_in_seconds(admin_user):
+def test_two_thousand_branches_import_with_a_bounded_number_of_queries_a_row(admin_user):
     OperatorFactory()
     data = tablib.Dataset(*[row(n) for n in range(2000)], headers=HEADERS)
-    started = time.perf_counter()
-    report = import_branches(data, actor=admin_user)
-    elapsed = time.perf_counter() - started
+    with CaptureQueriesContext(connection) as queries:
+        report = import_branches(data, actor=admin_user)
     assert report.ok, report.errors[:5]
     assert (report.new, Branch.objects.count()) == (2000, 2000)
     branch = Branch.objects.get(code="IMP-00002")
@@ -61,8 +63,7 @@ def test_two_thousand_branches_import_in_seconds(admin_user):
     assert set(branch.cash_categories.values_list("code", flat=True)) == {"water", "electricity"}
     assert branch.status == BranchStatus.OPEN
     assert AuditEvent.objects.filter(action="branch.imported").exists()
-    print(f"imported 2000 branches in {elapsed:.1f} s")
-    assert elapsed < 60
+    assert len(queries) <= QUERIES_PER_ROW * 2000, len(queries)
 
 
 def test_row_errors_are_reported_with_row_numbers_and_nothing_is_stored(admin_user):

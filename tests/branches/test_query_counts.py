@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from branches import services
 from tests.factories import BillFactory, BranchFactory, CustomerAccountFactory
+from tests.support import log_in, take_cash
 
 pytestmark = pytest.mark.django_db
 
@@ -22,24 +23,18 @@ def count_queries(client, url, params=None):
 
 
 def pay_one(clerk, till, water, n):
-    account = CustomerAccountFactory(biller=water)
-    BillFactory(account=account, amount_due=Decimal("10.00"), due_date=timezone.localdate())
-    services.take_cash(
-        clerk=clerk,
-        till_id=till.pk,
-        biller_code=water.code,
-        account_no=account.account_no,
-        periods=["2026-09"],
-        amount="10.00",
-        tendered="10.00",
-        form_key=f"q{n}",
+    bill = BillFactory(
+        account=CustomerAccountFactory(biller=water),
+        amount_due=Decimal("10.00"),
+        due_date=timezone.localdate(),
     )
+    take_cash(clerk, till, bill, f"q{n}", tendered="10.00")
 
 
 def test_the_counter_home_and_day_report_do_not_grow_with_payments(client, dave, branch_x, water):
     till = services.open_till(clerk=dave, branch=branch_x, opening_float="0")
     pay_one(dave, till, water, 0)
-    client.force_login(dave)
+    log_in(client, dave)
     home, report = (
         count_queries(client, reverse("counter:home")),
         count_queries(client, reverse("counter:day_report")),
@@ -68,7 +63,7 @@ def test_the_finder_does_not_grow_with_outlets(client, branch_x, water):
 def test_the_reports_do_not_grow_with_payments(client, dave, sam, branch_x, water):
     till = services.open_till(clerk=dave, branch=branch_x, opening_float="0")
     pay_one(dave, till, water, 0)
-    client.force_login(sam)
+    log_in(client, sam)
     before = count_queries(client, reverse("counter:reports"))
     for n in range(1, 6):
         pay_one(dave, till, water, n)

@@ -8,12 +8,12 @@ from django.utils import timezone
 from billing.choices import Channel
 from billing.exceptions import TransitionNotAllowed
 from billing.models import AuditEvent
-from billing.services import post_payment
 from branches import services
 from branches.choices import BranchStatus, ClosureStatus
 from branches.exceptions import CounterError
 from branches.models import BranchStatusChange, CoverageAlert, CoverageThreshold, OutletNotice
 from tests.factories import BranchFactory, PayerFactory
+from tests.support import log_in, pay
 
 pytestmark = pytest.mark.django_db
 
@@ -97,15 +97,7 @@ class TestTellingPayers:
     ):
         payer = PayerFactory(email="li@example.com")
         PayerFactory(email="")  # no address: not told
-        post_payment(
-            channel=Channel.COUNTER,
-            idempotency_key="p1",
-            biller_code="WATER",
-            account_no="12345678",
-            amount="86.50",
-            branch=branch_x,
-            payer=payer,
-        )
+        pay(bill.account, "86.50", key="p1", channel=Channel.COUNTER, branch=branch_x, payer=payer)
         BranchFactory(
             code="BR-ALT", name="备选网点", latitude=Decimal("30.2001"), longitude=Decimal("120.2001")
         )
@@ -166,24 +158,8 @@ def test_a_citizen_whose_account_was_paid_in_cash_there_is_told_too(branch_x, bi
     from tests.factories import BillFactory
 
     BillFactory(account=account, period="2026-09", amount_due=Decimal("10.00"))
-    post_payment(
-        channel=Channel.ONLINE,
-        idempotency_key="o1",
-        biller_code="WATER",
-        account_no="12345678",
-        amount="10.00",
-        periods=["2026-09"],
-        payer=citizen,
-    )
-    post_payment(
-        channel=Channel.COUNTER,
-        idempotency_key="c1",
-        biller_code="WATER",
-        account_no="12345678",
-        amount="86.50",
-        periods=["2026-10"],
-        branch=branch_x,
-    )
+    pay(bill.account, "10.00", key="o1", periods=["2026-09"], payer=citizen)
+    pay(bill.account, "86.50", key="c1", channel=Channel.COUNTER, periods=["2026-10"], branch=branch_x)
     assert list(recent_payers_at(branch_x, days=90)) == [citizen]
 
 
@@ -191,15 +167,7 @@ def test_payers_are_told_of_a_planned_closure_when_it_is_announced(
     branch_x, bill, admin_user, django_capture_on_commit_callbacks
 ):
     payer = PayerFactory(email="zhao@example.com")
-    post_payment(
-        channel=Channel.COUNTER,
-        idempotency_key="p2",
-        biller_code="WATER",
-        account_no="12345678",
-        amount="86.50",
-        branch=branch_x,
-        payer=payer,
-    )
+    pay(bill.account, "86.50", key="p2", channel=Channel.COUNTER, branch=branch_x, payer=payer)
     starts = in_days(21)
     with django_capture_on_commit_callbacks(execute=True):
         services.plan_closure(
@@ -227,7 +195,7 @@ def test_a_supervisor_sees_only_the_status_history_and_closures_of_the_branch(
     services.plan_closure(
         branch=branch_y, to_status=BranchStatus.CLOSED, starts_on=in_days(30), reason="撤点", actor=admin_user
     )
-    client.force_login(sam)
+    log_in(client, sam)
     changes = client.get(reverse("admin:branches_branchstatuschange_changelist")).context["cl"].result_list
     assert [c.branch.code for c in changes] == ["BR-X"]
     closures = client.get(reverse("admin:branches_plannedclosure_changelist")).context["cl"].result_list

@@ -9,6 +9,7 @@ from billing.models import Bill
 from billing.paylinks import pay_path, pay_token
 from billing.services import suspend_biller
 from tests.factories import BillFactory
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +119,7 @@ def test_an_account_without_open_bills_still_shows_its_masked_holder(client, wat
 def test_the_cached_header_follows_the_visitor_signed_in_and_language(client, water, django_user_model):
     anonymous = client.get("/billers/WATER01/").content.decode()
     assert "/accounts/login/" in anonymous and "/accounts/logout/" not in anonymous
-    client.force_login(django_user_model.objects.create_user("xm", "xm@example.com", "Portal-pass-2026"))
+    log_in(client, django_user_model.objects.create_user("xm", "xm@example.com", "Portal-pass-2026"))
     signed_in = client.get("/billers/WATER01/").content.decode()
     assert "/accounts/logout/" in signed_in and "/me/accounts/" in signed_in.split("</header>")[0]
     client.post("/i18n/setlang/", {"language": "en", "next": "/"})

@@ -8,6 +8,7 @@ from billing.models import Payment
 from payers import selectors
 from payers.views import csv_safe
 from tests.factories import PayerFactory
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +67,7 @@ def test_csv_cells_that_look_like_formulas_are_defused():
 
 def test_history_and_its_csv_hold_only_the_citizens_own_payments(client, django_user_model, bank, water):
     citizen = django_user_model.objects.create_user("c1", "c1@example.com", "pw-c1-1234xyz")
-    client.force_login(citizen)
+    log_in(client, citizen)
     order = bank.checkout({"biller": "WATER01", "account_no": "31005678", "bill": [water["bills"][0].pk]})
     bank.pay(order)
     bank.notify(order)
@@ -97,7 +98,7 @@ def test_history_needs_a_sign_in(client):
 
 def test_a_citizen_finds_a_pending_checkout_again_in_the_history(client, django_user_model, bank, water):
     citizen = django_user_model.objects.create_user("c2", "c2@example.com", "x")
-    client.force_login(citizen)
+    log_in(client, citizen)
     order = bank.checkout({"biller": "WATER01", "account_no": "31005678", "bill": [water["bills"][0].pk]})
     page = client.get("/me/history/").content.decode()
     assert f"/orders/{order.access_token}/" in page

@@ -3,22 +3,22 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from billing import roles
 from billing.choices import Channel
 from billing.services import post_payment
 from tests.branches.conftest import (  # noqa: F401 - the counter's people and places, for the cash tests
-    _fast_password_hashing,
     account,
     bill,
     branch_x,
     dave,
     sam,
+    till,
     water,
 )
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
+from tests.support import make_staff
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHANNEL = "ONLINE:SANDBOX"
@@ -47,12 +47,6 @@ def billpay_csv(day: datetime.date, lines: list[tuple], channel: str = CHANNEL) 
             refunds += Decimal(amount)
     out.append(f"T,{len(lines)},{payments:.2f},{refunds:.2f},0.00")
     return ("\n".join(out) + "\n").encode()
-
-
-def make_staff(django_user_model, username, role):
-    user = django_user_model.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 @pytest.fixture

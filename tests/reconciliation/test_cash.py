@@ -8,52 +8,31 @@ from django.core.management import call_command
 from billing.choices import Channel
 from billing.models import JournalLine
 from billing.money import ZERO
-from billing.services import post_payment
 from branches import services as counter
 from reconciliation import services
 from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution, RunStatus
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import Discrepancy, ReconciliationRun, SettlementBatch
 from tests.factories import BillFactory, CustomerAccountFactory
+from tests.support import pay, take_cash
 
 pytestmark = pytest.mark.django_db
 M = MatchClass
 COUNT_586_50 = {10000: 5, 5000: 1, 2000: 1, 1000: 1, 500: 1, 100: 1, 50: 1}
 
 
-def take(clerk, till, bill, key):
-    return counter.take_cash(
-        clerk=clerk,
-        till_id=till.pk,
-        biller_code=bill.biller.code,
-        account_no=bill.account.account_no,
-        periods=[bill.period],
-        amount=bill.amount_due,
-        tendered="100.00",
-        form_key=key,
-    ).counter_payment
-
-
 @pytest.fixture
-def day_at_x(dave, sam, bill, water, branch_x):
-    till = counter.open_till(clerk=dave, branch=branch_x, opening_float="500.00")
-    kept = take(dave, till, bill, "k1")
+def day_at_x(dave, sam, bill, water, branch_x, till):
+    kept = take_cash(dave, till, bill, "k1").counter_payment
     other = BillFactory(
         account=CustomerAccountFactory(biller=water), period=bill.period, amount_due=Decimal("30.00")
     )
-    voided = take(dave, till, other, "k2")
+    voided = take_cash(dave, till, other, "k2").counter_payment
     counter.void_counter_payment(counter_payment=voided, clerk=dave, supervisor=sam, reason="输错户号")
     third = BillFactory(
         account=CustomerAccountFactory(biller=water), period=bill.period, amount_due=Decimal("12.00")
     )
-    stray = post_payment(
-        channel=Channel.COUNTER,
-        idempotency_key="stray-1",
-        biller_code=water.code,
-        account_no=third.account.account_no,
-        amount="12.00",
-        branch=branch_x,
-    ).payment
+    stray = pay(third.account, "12.00", key="stray-1", channel=Channel.COUNTER, branch=branch_x).payment
     count = {**COUNT_586_50, 50: 0}  # fifty fen short
     till = counter.close_till(till_id=till.pk, clerk=dave, counts=count, note="少五角")
     return till, kept, voided, stray

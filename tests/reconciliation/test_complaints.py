@@ -9,6 +9,7 @@ from reconciliation import services
 from reconciliation.choices import ComplaintReason, ComplaintStatus, MatchClass, Resolution
 from reconciliation.models import Complaint, Discrepancy
 from tests.reconciliation.conftest import CHANNEL, billpay_csv
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +82,7 @@ def test_staff_see_the_clock_and_escalate(shop, officer, client):
         contact_name="张三",
         contact_phone="13800000000",
     )
-    client.force_login(officer)
+    log_in(client, officer)
     page = client.get(reverse("admin:reconciliation_complaint_change", args=[complaint.pk]))
     assert page.status_code == 200 and " h" in page.text
     client.post(

@@ -3,6 +3,7 @@ from django.urls import reverse
 
 from reconciliation import services
 from tests.reconciliation.conftest import CHANNEL, billpay_csv
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -14,7 +15,7 @@ def test_the_daily_report_counts_each_class_with_a_chart(shop, today, officer, c
     services.reconcile_file(
         channel_code=CHANNEL, business_date=today, data=billpay_csv(today, lines), file_name="s"
     )
-    client.force_login(officer)
+    log_in(client, officer)
     response = client.get(reverse("admin:reconciliation_report"), {"day": today.isoformat()})
     assert response.status_code == 200
     report = response.context["report"]
@@ -24,5 +25,5 @@ def test_the_daily_report_counts_each_class_with_a_chart(shop, today, officer, c
 
 
 def test_a_biller_operator_cannot_open_the_report(operator, client, db):
-    client.force_login(operator)
+    log_in(client, operator)
     assert client.get(reverse("admin:reconciliation_report")).status_code == 403

@@ -17,6 +17,7 @@ from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import SettlementBatch, SettlementItem, SettlementRun
 from tests.factories import FeeScheduleFactory
 from tests.reconciliation.conftest import CHANNEL, Shop, billpay_csv
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -101,7 +102,7 @@ def test_a_confirmation_is_imported_through_the_admin_and_a_wrong_one_is_refused
     services.settle_day(day=today)
     batch = SettlementBatch.objects.get()
     url = reverse("admin:reconciliation_settlementbatch_confirm")
-    client.force_login(officer)
+    log_in(client, officer)
     wrong = batch.remittance_xml.replace("299.10", "299.00").encode()
     refused = client.post(url, {"file": SimpleUploadedFile("wrong.xml", wrong)})
     assert refused.status_code == 200 and refused.context["form"].errors["file"]

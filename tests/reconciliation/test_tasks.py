@@ -11,6 +11,7 @@ from reconciliation import tasks
 from reconciliation.choices import RunStatus
 from reconciliation.models import ReconciliationRun, SettlementBatch
 from tests.reconciliation.conftest import CHANNEL, billpay_csv
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def test_the_nightly_task_reconciles_the_inbox_and_settles(shop, today, tmp_path
 
 def test_an_officer_uploads_a_statement_in_the_admin(shop, today, officer, client):
     payment = shop.pay("100.00")
-    client.force_login(officer)
+    log_in(client, officer)
     data = billpay_csv(today, [("PAYMENT", payment.channel_ref, "100.00", "", None)])
     response = client.post(
         reverse("admin:reconciliation_statementfile_upload"),
@@ -57,7 +58,7 @@ def test_an_officer_uploads_a_statement_in_the_admin(shop, today, officer, clien
 
 
 def test_a_refused_upload_says_which_line_is_wrong(shop, today, officer, client):
-    client.force_login(officer)
+    log_in(client, officer)
     data = billpay_csv(today, [("PAYMENT", "X-1", "100.00", "", None)]).replace(b"\nT,1,", b"\nT,2,")
     response = client.post(
         reverse("admin:reconciliation_statementfile_upload"),
@@ -72,7 +73,7 @@ def test_a_refused_upload_says_which_line_is_wrong(shop, today, officer, client)
 
 
 def test_an_auditor_cannot_upload(auditor, client, today):
-    client.force_login(auditor)
+    log_in(client, auditor)
     assert client.get(reverse("admin:reconciliation_statementfile_upload")).status_code == 403
 
 

@@ -16,6 +16,7 @@ from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import Discrepancy
 from tests.factories import BillFactory, CustomerAccountFactory
 from tests.reconciliation.conftest import CHANNEL, billpay_csv
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -113,19 +114,19 @@ def test_an_auditor_may_read_but_not_act(found, auditor, client):
             discrepancy=found[MatchClass.MISSING_CHANNEL], assignee=auditor, actor=auditor
         )
     assert caught.value.code == "not_reconciliation_staff"
-    client.force_login(auditor)
+    log_in(client, auditor)
     pk = found[MatchClass.MISSING_CHANNEL].pk
     assert client.get(reverse("admin:reconciliation_discrepancy_change", args=[pk])).status_code == 200
     assert client.get(reverse("admin:reconciliation_discrepancy_resolve", args=[pk])).status_code == 403
 
 
 def test_a_biller_operator_sees_no_discrepancies(found, operator, client):
-    client.force_login(operator)
+    log_in(client, operator)
     assert client.get(reverse("admin:reconciliation_discrepancy_changelist")).status_code == 403
 
 
 def test_the_officer_resolves_through_the_admin(found, officer, client):
-    client.force_login(officer)
+    log_in(client, officer)
     pk = found[MatchClass.MISSING_CHANNEL].pk
     listing = client.get(
         reverse("admin:reconciliation_discrepancy_changelist"), {"klass__exact": "missing_channel"}
@@ -142,7 +143,7 @@ def test_the_officer_resolves_through_the_admin(found, officer, client):
 
 
 def test_assign_to_me_from_the_list(found, officer, client):
-    client.force_login(officer)
+    log_in(client, officer)
     pk = found[MatchClass.MISSING_CHANNEL].pk
     client.post(
         reverse("admin:reconciliation_discrepancy_changelist"),
@@ -156,7 +157,7 @@ def test_the_discrepancy_list_does_not_query_per_row(found, officer, client, sho
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client.force_login(officer)
+    log_in(client, officer)
     url = reverse("admin:reconciliation_discrepancy_changelist")
     with CaptureQueriesContext(connection) as few:
         assert client.get(url).status_code == 200
@@ -171,7 +172,7 @@ def test_the_discrepancy_list_does_not_query_per_row(found, officer, client, sho
 
 
 def test_the_admin_lists_link_to_the_report_and_the_imports(officer, client, db):
-    client.force_login(officer)
+    log_in(client, officer)
     runs = client.get(reverse("admin:reconciliation_reconciliationrun_changelist")).text
     assert reverse("admin:reconciliation_report") in runs
     statements = client.get(reverse("admin:reconciliation_statementfile_changelist")).text
@@ -184,11 +185,11 @@ def test_a_write_off_is_approved_through_the_admin_by_a_second_person(found, off
         discrepancy=discrepancy, action=Resolution.WRITE_OFF, note="1 yuan short", actor=officer
     )
     url = reverse("admin:reconciliation_discrepancy_approve", args=[discrepancy.pk])
-    client.force_login(officer)
+    log_in(client, officer)
     refused = client.post(url, {"decision": "approve", "note": "mine"})
     assert refused.status_code == 200 and refused.context["form"].non_field_errors()
     assert Discrepancy.objects.get(pk=discrepancy.pk).status == DiscrepancyStatus.AWAITING_APPROVAL
-    client.force_login(second_officer)
+    log_in(client, second_officer)
     approved = client.post(url, {"decision": "approve", "note": "ok"})
     assert approved.status_code == 302
     assert approved.url == reverse("admin:reconciliation_discrepancy_change", args=[discrepancy.pk])

@@ -1,26 +1,11 @@
 """A real Celery worker, consuming from Redis, reconciles an imported statement and settles the day."""
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 
-from config.celery import app as celery_app
 from reconciliation import services, tasks
 from reconciliation.choices import RunStatus
 from reconciliation.models import ReconciliationRun, SettlementBatch
 from tests.reconciliation.conftest import CHANNEL, Shop, billpay_csv
-
-
-@pytest.fixture
-def real_worker():
-    import celery.contrib.testing.tasks  # noqa: F401 - registers the ping task start_worker checks
-
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=True, shutdown_timeout=10) as worker:
-            yield worker
-    finally:
-        celery_app.conf.task_always_eager = eager
 
 
 @pytest.mark.django_db(transaction=True)

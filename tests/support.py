@@ -1,0 +1,57 @@
+"""Set-up the test files share: staff members, the one way a test logs someone in, payments, and cash
+taken at a till.
+
+Fixtures built on these live in tests/conftest.py; plain functions live here so module-scoped set-up
+(which cannot ask for function-scoped fixtures) can use them too."""
+
+from decimal import Decimal
+
+from django.contrib.auth.models import Group
+
+from billing.choices import Channel
+from billing.services import post_payment
+
+
+def make_staff(django_user_model, username, role, *, password=None, **fields):
+    """A staff user in the role's group (`billing.roles`); with no password unless the test types one."""
+    user = django_user_model.objects.create_user(
+        username, f"{username}@example.com", password, is_staff=True, **fields
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def log_in(client, user):
+    """Log a user (staff or citizen) into the test client: every test that signs someone in goes through
+    here, so a change to how staff sign in (a second factor, say) is made once."""
+    client.force_login(user)
+    return client
+
+
+def pay(account, amount: Decimal | str = "100.00", key: str = "k1", *, channel=Channel.ONLINE, **kwargs):
+    """Pay an account's bills through `post_payment`, the one way money comes in; returns its result."""
+    return post_payment(
+        channel=channel,
+        idempotency_key=key,
+        biller_code=account.biller.code,
+        account_no=account.account_no,
+        amount=amount,
+        **kwargs,
+    )
+
+
+def take_cash(clerk, till, bill, key="k1", amount=None, tendered="100.00"):
+    """Cash for one bill at the clerk's open till: its whole amount due unless told, from a 100-yuan note
+    unless told. Returns the service's result (`.counter_payment`, `.replayed`)."""
+    from branches import services
+
+    return services.take_cash(
+        clerk=clerk,
+        till_id=till.pk,
+        biller_code=bill.biller.code,
+        account_no=bill.account.account_no,
+        periods=[bill.period],
+        amount=bill.amount_due if amount is None else amount,
+        tendered=tendered,
+        form_key=key,
+    )
