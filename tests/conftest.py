@@ -110,7 +110,8 @@ def admin_user(django_user_model):
 @pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests truncate every table, migration data included; put it back for each test."""
-    if request.node.get_closest_marker("django_db") is None:
+    uses_db = {"db", "transactional_db", "django_db_reset_sequences"} & set(request.fixturenames)
+    if request.node.get_closest_marker("django_db") is None and not uses_db:
         return
     request.getfixturevalue("_django_db_helper")
     from django.apps import apps

@@ -41,3 +41,17 @@ def pass_second_factor(client, user) -> None:
     request.user = user
     post_authentication(request, totp_of(user))
     session.save()
+
+
+def sign_in_in_browser(page, base_url: str, user, password: str, next_path: str = "/admin/") -> None:
+    """Sign a staff user in through the real admin login form in a Playwright page, then the two-step
+    verification page with a current code from the user's TOTP (every staff role requires it by default)."""
+    authenticator = totp_of(user)
+    page.goto(f"{base_url}/admin/login/?next={next_path}")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", password)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/staff/2fa/verify/**")
+    page.fill("#id_code", totp_code(authenticator))
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**{next_path}")

@@ -8,7 +8,7 @@ import pytest
 from billing.models import Payment
 from branches.models import Till
 from tests.branches.conftest import PASSWORD
-from tests.staff_login import totp_code, totp_of
+from tests.staff_login import sign_in_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -16,15 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_a_clerk_takes_cash_at_the_counter_double_submits_and_closes_the_till_short(
     live_server, page, screenshot, dave, bill
 ):
-    totp = totp_of(dave)
-    page.goto(live_server.url + "/admin/login/?next=/counter/")
-    page.fill("#id_username", "dave")
-    page.fill("#id_password", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/staff/2fa/verify/**")  # a clerk's role requires two-step verification
-    page.fill("#id_code", totp_code(totp))
-    page.keyboard.press("Enter")
-    page.wait_for_url("**/counter/")
+    sign_in_in_browser(page, live_server.url, dave, PASSWORD, "/counter/")  # a clerk must pass TOTP too
 
     page.fill("#id_opening_float", "500.00")
     page.keyboard.press("Enter")

@@ -8,24 +8,17 @@ from django.urls import reverse
 from billing.models import Payment
 from tests.branches.conftest import PASSWORD
 from tests.csp_watch import watch_csp
+from tests.staff_login import sign_in_in_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 STUB_PRINT = "window.print = function () { window.printed = (window.printed || 0) + 1; };"
 
 
-def sign_in(page, url, username, password, next_path):
-    page.goto(f"{url}/admin/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"**{next_path}")
-
-
 def test_the_counter_works_without_a_csp_violation(live_server, page, dave, bill):
     violations = watch_csp(page)
     page.add_init_script(STUB_PRINT)
-    sign_in(page, live_server.url, "dave", PASSWORD, "/counter/")
+    sign_in_in_browser(page, live_server.url, dave, PASSWORD, "/counter/")
     page.fill("#id_opening_float", "500.00")
     page.keyboard.press("Enter")
     page.wait_for_selector("#id_q")
@@ -66,7 +59,9 @@ def test_the_finder_and_the_admin_work_without_a_csp_violation(
     page.wait_for_url("**lat=30.2*")
     assert page.locator("#outlets li").count() >= 1
 
-    sign_in(page, live_server.url, "alice", "pw-alice-1234", reverse("admin:billing_biller_changelist"))
+    sign_in_in_browser(
+        page, live_server.url, admin_user, "pw-alice-1234", reverse("admin:billing_biller_changelist")
+    )
     page.click("#action-toggle")  # Django admin's actions.js
     assert page.locator("input.action-select:checked").count() == 1
     page.goto(live_server.url + reverse("admin:billing_biller_change", args=[water.pk]))

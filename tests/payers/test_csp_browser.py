@@ -11,7 +11,7 @@ from tests.csp_watch import watch_csp
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_a_guest_pays_through_the_portal_without_a_csp_violation(live_server, page, water):
+def test_a_guest_pays_through_the_portal_without_a_csp_violation(live_server, page, water, sandbox_bank):
     violations = watch_csp(page)
     page.goto(live_server.url + "/")
     assert "default-src 'self'" in page.request.get(live_server.url + "/").headers["content-security-policy"]

@@ -7,7 +7,7 @@ from billing import roles
 from reconciliation import services
 from reconciliation.models import Complaint
 from tests.reconciliation.conftest import CHANNEL, Shop, billpay_csv
-from tests.staff_login import totp_code, totp_of
+from tests.staff_login import sign_in_in_browser
 
 
 @pytest.mark.browser
@@ -39,15 +39,7 @@ def test_a_citizen_files_a_complaint_and_an_officer_reads_the_report(
 
     officer = django_user_model.objects.create_user("frank", "f@example.com", "pw-frank-1234", is_staff=True)
     officer.groups.add(Group.objects.get(name=roles.RECONCILIATION_OFFICER))
-    totp = totp_of(officer)
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "frank")
-    page.fill("#id_password", "pw-frank-1234")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/staff/2fa/verify/**")  # the officer's role requires two-step verification
-    page.fill("#id_code", totp_code(totp))
-    page.click("input[type=submit]")
-    page.wait_for_url("**/admin/")
+    sign_in_in_browser(page, live_server.url, officer, "pw-frank-1234")  # the officer must pass TOTP too
     page.goto(f"{live_server.url}/admin/reconciliation/reconciliationrun/report/?day={today:%Y-%m-%d}")
     assert page.locator("svg rect.bar-matched").count() == 1
     assert page.locator("svg rect.bar-missing_platform").get_attribute("width") != "0"
