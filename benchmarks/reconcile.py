@@ -10,7 +10,7 @@ One online biller's payments of one day and one channel statement's lines are lo
 them seeded discrepancies of every class: lines the platform never posted, payments the channel never had,
 amounts that differ by a fen, lines repeated in the file, payments repeated under one channel reference,
 payments reversed with us but paid at the channel, and refunds at the channel of payments still posted
-with us. Then `reconciliation.services._match` — the engine `manage.py reconcile` runs after loading the
+with us. Then `reconciliation.services.runs._match` — the engine `manage.py reconcile` runs after loading the
 lines — stores one result per line and per payment and a discrepancy per non-matched result, in one
 transaction. The script checks that every seeded case, and nothing else, landed in its class, and prints
 the time and peak memory (this process and its PostgreSQL backend) next to one plain PostgreSQL FULL
@@ -432,8 +432,8 @@ def main(argv) -> int:
     config = configure_django()
     from django.db import connection
 
-    from reconciliation import services
     from reconciliation.models import ReconciliationRun
+    from reconciliation.services import runs
 
     print(
         f"reconciliation benchmark: {args.rows:,} payments × {args.rows:,} lines, database {config['NAME']}, "
@@ -456,7 +456,7 @@ def main(argv) -> int:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     started = time.perf_counter()
     timings: list = []
-    services._match(run, None, timings=timings)
+    runs._match(run, None, timings=timings)
     seconds = time.perf_counter() - started
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     backend_peak = backend_peak_bytes(backend)

@@ -12,6 +12,7 @@ from reconciliation import matching_reference, services
 from reconciliation.choices import MatchClass, RunStatus
 from reconciliation.exceptions import StatementRefused
 from reconciliation.models import Discrepancy, MatchResult, StatementFile, StatementLine
+from reconciliation.services import runs
 from tests.reconciliation.conftest import CHANNEL, billpay_csv
 
 pytestmark = pytest.mark.django_db
@@ -171,14 +172,14 @@ def test_a_run_killed_midway_resumes_to_the_same_result(shop, today, monkeypatch
         if batch_no == 2:
             raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(services, "_after_batch", die)
+    monkeypatch.setattr(runs, "_after_batch", die)
     imported = services.import_statement(channel_code=CHANNEL, business_date=today, data=data, file_name="a")
     with pytest.raises(RuntimeError):
         services.run_reconciliation(run_id=imported.run.pk, batch_size=2)
     imported.run.refresh_from_db()
     assert imported.run.status == RunStatus.FAILED and imported.run.loaded_lines == 4
     assert not MatchResult.objects.exists()
-    monkeypatch.setattr(services, "_after_batch", lambda run, batch_no: None)
+    monkeypatch.setattr(runs, "_after_batch", lambda run, batch_no: None)
     run = services.run_reconciliation(run_id=imported.run.pk, batch_size=2)
     assert run.status == RunStatus.DONE and run.attempts == 2
     assert StatementLine.objects.count() == 6

@@ -12,9 +12,11 @@ from billing.choices import Channel
 from billing.models import JournalLine
 from billing.money import ZERO
 from reconciliation import services
+from reconciliation.adapters import camt
 from reconciliation.choices import RunStatus, SettlementStatus
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import SettlementBatch, SettlementItem, SettlementRun
+from reconciliation.services import settlement
 from tests.factories import FeeScheduleFactory
 from tests.reconciliation.conftest import CHANNEL, Shop, billpay_csv
 from tests.support import log_in
@@ -58,7 +60,7 @@ def test_the_remittance_files_list_each_payment(reconciled, today):
     batch = SettlementBatch.objects.get()
     assert a.receipt_no in batch.remittance_csv and b.receipt_no in batch.remittance_csv
     assert batch.remittance_csv.strip().splitlines()[-1] == "T,2,300.00,0.90,299.10"
-    parsed = services.camt_adapter.parse(batch.remittance_xml.encode())
+    parsed = camt.parse(batch.remittance_xml.encode())
     assert [ln.amount for ln in parsed.lines] == [Decimal("299.10")]
     assert f"<NtryRef>{batch.reference}</NtryRef>" in batch.remittance_xml
     assert batch.remittance_xml.count("<TxDtls>") == 2
@@ -140,12 +142,12 @@ def test_a_settlement_killed_midway_resumes_to_the_same_result(today, monkeypatc
         if done == 2:
             raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(services, "_after_biller", die)
+    monkeypatch.setattr(settlement, "_after_biller", die)
     with pytest.raises(RuntimeError):
         services.settle_day(day=today)
     assert SettlementRun.objects.get().status == RunStatus.FAILED
     assert SettlementBatch.objects.count() == 2
-    monkeypatch.setattr(services, "_after_biller", lambda run, done: None)
+    monkeypatch.setattr(settlement, "_after_biller", lambda run, done: None)
     run = services.settle_day(day=today)
     assert run.status == RunStatus.DONE and run.percent == 100 and run.attempts == 2
     assert SettlementBatch.objects.count() == 3 and SettlementItem.objects.count() == 3

@@ -1,0 +1,73 @@
+"""Writes of reconciliation and settlement. Money moves only through billing.services (post_payment,
+reverse_payment) and billing.ledger (settlement and write-off entries); every action is audited.
+
+One module per section, in the order money goes through them:
+
+* `statements` — a channel's statement file checked whole and kept once, with a pending run;
+* `runs` — the run: the statement's lines loaded in committed batches, then matched;
+* `discrepancies` — what the match left over, resolved by an action that keeps the ledger balanced;
+* `settlement` — a batch per biller and day of reconciled payments, and the bank's confirmation;
+* `complaints` — a citizen's complaint about a payment, linked to its discrepancies;
+* `cash` — till closings against counter payments, per branch and day;
+
+with `channel_codes` (parsing `ONLINE:<gateway>`, `PARTNER:<code>`) and `staff` (who may work the
+workbench) under them. Callers use the names below (`from reconciliation import services`); a test that
+patches a seam (`runs._after_batch`, `settlement._after_biller`) patches the module that holds it."""
+
+from reconciliation.services.cash import reconcile_cash, reconcile_cash_day
+from reconciliation.services.channel_codes import CHANNEL_PREFIXES, ChannelCode, parse_channel_code
+from reconciliation.services.complaints import (
+    assign_complaint,
+    complaint_notice,
+    escalate_complaint,
+    raise_complaint,
+    resolve_complaint,
+    send_notice,
+)
+from reconciliation.services.discrepancies import (
+    allowed_resolutions,
+    approve_write_off,
+    assign_discrepancy,
+    reject_write_off,
+    resolve_discrepancy,
+    write_off_amount,
+)
+from reconciliation.services.runs import LINE_BATCH_SIZE, reconcile_file, run_reconciliation
+from reconciliation.services.settlement import (
+    build_settlement,
+    import_settlement_confirmation,
+    reconciled_payments,
+    settle_day,
+)
+from reconciliation.services.staff import is_recon_staff
+from reconciliation.services.statements import ImportResult, import_statement
+
+__all__ = [
+    "CHANNEL_PREFIXES",
+    "LINE_BATCH_SIZE",
+    "ChannelCode",
+    "ImportResult",
+    "allowed_resolutions",
+    "approve_write_off",
+    "assign_complaint",
+    "assign_discrepancy",
+    "build_settlement",
+    "complaint_notice",
+    "escalate_complaint",
+    "import_settlement_confirmation",
+    "import_statement",
+    "is_recon_staff",
+    "parse_channel_code",
+    "raise_complaint",
+    "reconcile_cash",
+    "reconcile_cash_day",
+    "reconcile_file",
+    "reconciled_payments",
+    "reject_write_off",
+    "resolve_complaint",
+    "resolve_discrepancy",
+    "run_reconciliation",
+    "send_notice",
+    "settle_day",
+    "write_off_amount",
+]

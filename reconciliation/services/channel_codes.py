@@ -1,0 +1,27 @@
+"""Channel codes: `ONLINE:<gateway>`, `PARTNER:<code>`, `COUNTER:<branch>`."""
+
+from dataclasses import dataclass
+
+from billing.choices import Channel
+from billing.rules import normalize_code
+from reconciliation.exceptions import (
+    ReconciliationError,
+)
+
+CHANNEL_PREFIXES = {"ONLINE": Channel.ONLINE, "PARTNER": Channel.PARTNER, "COUNTER": Channel.COUNTER}
+
+
+@dataclass(frozen=True)
+class ChannelCode:
+    code: str
+    channel: str
+    source: str
+
+
+def parse_channel_code(code: str) -> ChannelCode:
+    """`ONLINE:<gateway>` or `PARTNER:<code>` (docs/statement-format.md); the cash channel has no file."""
+    code = normalize_code(code)
+    prefix, _sep, source = code.partition(":")
+    if prefix not in CHANNEL_PREFIXES or not source or len(code) > 48:
+        raise ReconciliationError("channel_code_invalid", channel=code)
+    return ChannelCode(code=code, channel=CHANNEL_PREFIXES[prefix], source=source)
