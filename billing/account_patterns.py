@@ -1,7 +1,7 @@
 """A biller's account pattern, checked when it is saved against both engines that will run it.
 
 Python's `re` runs it for forms, the APIs, posting and the Python import; PostgreSQL's `~` runs it in the
-COPY import (`billing.bill_import_copy`). `billing.rules.account_pattern_problem` holds a pattern to the
+COPY import (`billing.bill_import.sql_path`). `billing.rules.account_pattern_problem` holds a pattern to the
 subset both engines read alike and compiles it in Python; here PostgreSQL compiles it too, inside a
 savepoint so that a refusal leaves the caller's transaction usable.
 """

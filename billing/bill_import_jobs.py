@@ -16,7 +16,7 @@ from billing.bill_import import (
     is_xlsx,
     read_table,
 )
-from billing.bill_import_copy import import_bills_copy
+from billing.bill_import.sql_path import import_bills_copy
 from billing.models import BillImportJob
 
 Status = BillImportJob.Status

@@ -15,7 +15,7 @@ MAX_WHOLE_DIGITS = MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES
 
 # Amounts as written in a biller's file ("1,234.50", "¥1234.5", "￥88", "88元"): after NFKC, these
 # characters are dropped and what is left must be a plain decimal. The SQL import path builds its checks
-# from the same two texts (`billing.bill_import_copy`); both engines read them alike (ASCII digits only).
+# from the same two texts (`billing.bill_import.sql_path`); both engines read them alike (ASCII digits only).
 MONEY_TEXT_DECORATIONS = r"[\s,¥元]"
 MONEY_TEXT = r"-?\d+(\.\d+)?"
 # An amount as a channel sends it over the API ("128.50"): the shape its schema documents and checks;

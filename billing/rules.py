@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 
 
 # What separates groups of digits in an account number as people write it ("2010 0034-5"): dropped. The
-# SQL import path uses the same text in PostgreSQL (`billing.bill_import_copy`); both engines read `\s` and
-# `-` inside a bracket alike, which `tests/billing/test_import_differential.py` checks.
+# SQL import path uses the same text in PostgreSQL (`billing.bill_import.sql_path`); both engines read
+# `\s` and `-` inside a bracket alike, which `tests/billing/test_import_differential.py` checks.
 ACCOUNT_SEPARATORS = r"[\s-]+"
 _ACCOUNT_SEPARATORS_RE = re.compile(ACCOUNT_SEPARATORS)
 

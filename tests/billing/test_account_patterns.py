@@ -11,7 +11,7 @@ from django.utils import translation
 
 from billing.account_patterns import AccountPatternRefused, check_account_pattern
 from billing.bill_import import import_bills, read_table
-from billing.bill_import_copy import import_bills_copy
+from billing.bill_import.sql_path import import_bills_copy
 from billing.choices import BillerStatus, Channel
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, Payment

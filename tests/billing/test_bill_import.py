@@ -1,4 +1,4 @@
-"""The one set of rules for bills coming in from files and batches (billing/bill_import.py)."""
+"""The one set of rules for bills coming in from files and batches (billing/bill_import/)."""
 
 import datetime
 import io

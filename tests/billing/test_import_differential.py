@@ -1,5 +1,5 @@
-"""Differential: the same generated bill files fed to the Python import (billing/bill_import.py) and the
-SQL one (billing/bill_import_copy.py) give the same outcome — rows imported, each error with its row,
+"""Differential: the same generated bill files fed to the Python import (billing/bill_import/) and the
+SQL one (billing/bill_import/sql_path.py) give the same outcome — rows imported, each error with its row,
 column and code — and the check digits written in PL/pgSQL agree with billing.rules on generated numbers."""
 
 import csv
@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.bill_import import import_bills, read_table
-from billing.bill_import_copy import _FUNCTIONS_SQL, import_bills_copy
+from billing.bill_import.sql_path import _FUNCTIONS_SQL, import_bills_copy
 from billing.choices import CheckDigit
 from billing.rules import luhn_is_valid, mod11_2_is_valid, normalize_account_no
-from tests.billing.test_bill_import_copy import _state, _summary
+from tests.billing.test_bill_import_sql_path import _state, _summary
 from tests.factories import BillerFactory
 
 pytestmark = pytest.mark.django_db
@@ -174,7 +174,7 @@ def test_the_sql_check_digits_agree_with_the_python_rules(numbers):
 @settings(max_examples=200, deadline=None)
 @given(raw=st.lists(FUZZ, min_size=1, max_size=20))
 def test_the_sql_account_normal_form_is_the_python_one(raw):
-    from billing.bill_import_copy import _NFKC
+    from billing.bill_import.sql_path import _NFKC
     from billing.rules import ACCOUNT_SEPARATORS
 
     expression = f"upper(regexp_replace({_NFKC.format('a')}, %s, '', 'g'))"

@@ -13,7 +13,7 @@ from django.db import connection
 
 from billing import untrusted_files
 from billing.bill_import import BillImportError, import_bills, read_table
-from billing.bill_import_copy import import_bills_copy
+from billing.bill_import.sql_path import import_bills_copy
 from billing.models import Bill, CustomerAccount
 from billing.untrusted_files import FileRefused
 from tests.factories import BillerFactory

@@ -1,7 +1,7 @@
 """`manage.py import_bills --biller CODE FILE [--encoding ENC] [--partial]`: a biller's bill file.
 
 CSV files go through the streaming COPY path (bounded memory, millions of rows); XLSX files through the
-Python core. Both apply the same rules (billing/bill_import.py).
+Python core. Both apply the same rules (billing/bill_import/).
 """
 
 import csv
@@ -19,7 +19,7 @@ from billing.bill_import import (
     is_xlsx,
     read_table,
 )
-from billing.bill_import_copy import import_bills_copy
+from billing.bill_import.sql_path import import_bills_copy
 from billing.models import Biller
 from billing.rules import normalize_code
 

@@ -1,4 +1,4 @@
-"""The COPY path (billing/bill_import_copy.py) against the Python core on the same files: the same errors,
+"""The COPY path (billing/bill_import/sql_path.py) against the Python core on the same files: the same errors,
 counts and rows, for good files, bad files, corrected files and both modes."""
 
 import datetime
@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing.bill_import import BillImportError, import_bills, read_table
-from billing.bill_import_copy import import_bills_copy
+from billing.bill_import.sql_path import import_bills_copy
 from billing.choices import Channel, CheckDigit
 from billing.models import Bill
 from billing.services import cancel_bill, post_payment

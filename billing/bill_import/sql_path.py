@@ -1,4 +1,4 @@
-"""The streaming path for big bill files on PostgreSQL: the rules of `billing.bill_import`, set-based.
+"""The SQL path for big bill files on PostgreSQL: the rules of `billing.bill_import`, set-based.
 
 Python reads the file as a stream (its encoding sniffed the same way), checks the header row with
 `check_headers` and sends every data row to PostgreSQL with psycopg 3's COPY through Django's own
@@ -7,7 +7,7 @@ accounts and bills are upserted with `INSERT … ON CONFLICT`. Memory stays boun
 file: Python holds one row at a time and at most `error_limit` errors (the full error report is streamed
 to a file on request).
 
-`tests/billing/test_bill_import_copy.py` runs the same files through both paths and expects the same
+`tests/billing/test_bill_import_sql_path.py` runs the same files through both paths and expects the same
 errors, counts and rows.
 """
 
@@ -23,18 +23,12 @@ from django.db import DatabaseError, connection, transaction
 
 from billing.account_patterns import sql_account_pattern
 from billing.audit import record_audit
-from billing.bill_import import (
-    BLANKS,
-    MAX_LENGTHS,
-    BillImportError,
-    ImportReport,
-    RowError,
-    check_biller_takes_bills,
-    check_headers,
-    csv_reader,
-    error_report_csv_row,
-    lock_biller_for_import,
-)
+from billing.bill_import.cells import BLANKS
+from billing.bill_import.error_report import error_report_csv_row
+from billing.bill_import.reading import csv_reader
+from billing.bill_import.records import BillImportError, ImportReport, RowError
+from billing.bill_import.upsert import lock_biller_for_import
+from billing.bill_import.validation import MAX_LENGTHS, check_biller_takes_bills, check_headers
 from billing.choices import BillStatus, CheckDigit
 from billing.models import Biller
 from billing.money import MAX_WHOLE_DIGITS, MONEY_DECIMAL_PLACES, MONEY_TEXT, MONEY_TEXT_DECORATIONS

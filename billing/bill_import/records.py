@@ -1,0 +1,119 @@
+"""What every layer of the import passes on: the columns of a bill row, the errors (each with its
+stable code and translated message), a checked row and the report."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.utils.translation import gettext_lazy as _
+
+from billing.exceptions import BillingError
+from billing.untrusted_files import (
+    FILE_MESSAGES,
+)
+
+COLUMNS = ("account_no", "customer_name", "period", "amount_due", "due_date", "late_fee", "reference")
+REQUIRED_COLUMNS = COLUMNS[:5]
+
+IMPORT_MESSAGES = {
+    "file_empty": _("The file has no header row."),
+    "file_unreadable": _("The file could not be read as %(format)s: %(detail)s"),
+    "encoding_invalid": _(
+        "The file is not valid %(encoding)s text: save it as UTF-8, or give its encoding (such as GBK)."
+    ),
+    "header_missing": _("The required column “%(column)s” is missing."),
+    "header_misspelt": _("Unknown column “%(header)s”: did you mean “%(suggestion)s”?"),
+    "header_unknown": _("Unknown column “%(header)s”. The columns are: %(columns)s."),
+    "header_repeated": _("The column “%(column)s” appears more than once."),
+    "extra_fields": _("The row has more cells than the header has columns."),
+    "value_required": _("This cell must not be empty."),
+    "too_long": _("“%(value)s” is too long: at most %(max)s characters."),
+    "account_no_invalid": _("“%(value)s” is not a valid account number for %(biller)s. %(hint)s"),
+    "period_invalid": _("“%(value)s” is not a period: write the year and month as YYYY-MM, such as 2026-01."),
+    "amount_invalid": _(
+        "“%(value)s” is not an amount of money: write yuan with at most two decimals, such as 1234.50."
+    ),
+    "amount_negative": _("“%(value)s” is negative: amounts cannot be below zero."),
+    "amount_zero": _("The amount due must be more than zero."),
+    "date_invalid": _("“%(value)s” is not a date: write it as YYYY-MM-DD, such as 2026-01-05."),
+    "duplicate_row": _("Account %(account_no)s has a bill for %(period)s on row %(first_row)s already."),
+    "bill_has_payments": _(
+        "The bill of account %(account_no)s for %(period)s has payments of ¥%(paid)s and is not changed."
+    ),
+    "bill_cancelled": _(
+        "The bill of account %(account_no)s for %(period)s was cancelled and is not changed."
+    ),
+    "biller_cannot_take_bills": _("%(biller)s is closed and takes no new bills."),
+    # The file itself: size, XLSX archive, lines and fields (billing.untrusted_files)
+    **FILE_MESSAGES,
+}
+
+
+class BillImportError(BillingError):
+    """A file or batch that cannot be imported at all (nothing was written)."""
+
+    messages = IMPORT_MESSAGES
+
+
+@dataclass(frozen=True, order=True)
+class RowError:
+    """What is wrong with one cell (or a whole row when `column` is empty, the file when `row` is 0)."""
+
+    row: int
+    column: str
+    code: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def make(cls, row: int, column: str, code: str, /, **params: object) -> RowError:
+        return cls(row, column, code, tuple(sorted((key, str(value)) for key, value in params.items())))
+
+    @property
+    def message(self) -> str:
+        return str(IMPORT_MESSAGES[self.code]) % dict(self.params)
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class BillRow:
+    """A checked row, normalised: what `upsert_bills` writes."""
+
+    row: int
+    account_no: str
+    customer_name: str
+    period: str
+    amount_due: Decimal
+    due_date: datetime.date
+    late_fee: Decimal
+    reference: str
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    accounts_created: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+    imported: bool = False
+
+    @property
+    def written(self) -> int:
+        return self.created + self.updated
+
+    def summary(self) -> dict:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "accounts_created": self.accounts_created,
+            "errors": self.error_count,
+            "imported": self.imported,
+        }
