@@ -5,7 +5,7 @@ import datetime
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from api.exceptions import ApiError
-from api.models import ApiCredential, Partner, PartnerCommission
+from api.models import Partner, PartnerCommission
 from billing.choices import BillerStatus, Channel
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
@@ -124,12 +124,6 @@ def commission_on(partner: Partner, biller: Biller, on_date: datetime.date) -> P
         return 3
 
     return min(schedules, key=lambda s: (rank(s), -s.valid_from.toordinal()), default=None)
-
-
-def credentials_of(owner) -> QuerySet:
-    return ApiCredential.objects.filter(
-        **{"partner" if isinstance(owner, Partner) else "biller_access": owner}
-    )
 
 
 def biller_bill(biller: Biller, account_no: str, period: str) -> Bill:

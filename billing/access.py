@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Model, Q, QuerySet
 
 from billing import roles
-from billing.models import Bill, Biller, CustomerAccount, Payment
+from billing.models import Biller, Payment
 
 VIEW = frozenset({"view"})
 EDIT = frozenset({"view", "add", "change"})
@@ -188,14 +188,6 @@ def scoped_queryset(user, model: type[Model], queryset: QuerySet | None = None) 
 
 def visible_billers(user) -> QuerySet:
     return scoped_queryset(user, Biller)
-
-
-def visible_accounts(user) -> QuerySet:
-    return scoped_queryset(user, CustomerAccount)
-
-
-def visible_bills(user) -> QuerySet:
-    return scoped_queryset(user, Bill)
 
 
 def visible_payments(user) -> QuerySet:

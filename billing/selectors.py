@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, Sum
 
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
-from billing.models import Bill, Biller, BillerCategory, JournalLine, LedgerAccount, Payment
+from billing.models import Bill, Biller, BillerCategory, JournalLine, LedgerAccount
 from billing.money import ZERO
 
 
@@ -32,15 +32,6 @@ def unbalanced_entry_ids() -> list[int]:
 def payable_bills(account) -> list[Bill]:
     return list(
         Bill.objects.filter(account=account, status__in=PAYABLE_BILL_STATUSES).order_by("due_date", "period")
-    )
-
-
-def payment_by_receipt_no(receipt_no: str) -> Payment | None:
-    return (
-        Payment.objects.select_related("biller", "account")
-        .prefetch_related("allocations__bill")
-        .filter(receipt_no=receipt_no)
-        .first()
     )
 
 

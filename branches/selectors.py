@@ -83,6 +83,20 @@ def branch_takes_biller(branch: Branch, biller: Biller) -> bool:
     return branch.cash_categories.filter(pk__in=category_ids).exists()
 
 
+def check_biller_takes_cash_at(biller: Biller, branch: Branch) -> None:
+    """Only billers that take cash, that are active, at branches that take them, are paid at a counter."""
+    if biller.status != BillerStatus.ACTIVE:
+        raise CounterError(
+            "biller_suspended",
+            biller=biller.display_name,
+            reason=biller.status_reason or biller.get_status_display(),
+        )
+    if not biller.accepts_cash:
+        raise CounterError("biller_takes_no_cash", biller=biller.display_name)
+    if not branch_takes_biller(branch, biller):
+        raise CounterError("branch_does_not_take_biller", branch=branch.name, biller=biller.display_name)
+
+
 def cash_billers_at(branch: Branch) -> list[Biller]:
     """Active billers that take cash and that this branch takes cash for: the counter's biller list."""
     billers = Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True).select_related("category")
@@ -142,8 +156,6 @@ def payable_bills_of(account: CustomerAccount) -> list[Bill]:
 def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
     """Find what to pay from what the clerk typed or scanned: a slip's barcode, a pay link's QR, or an
     account number of the chosen biller. Refuses billers the branch may not take cash for."""
-    from branches.services import check_biller_takes_cash_at
-
     query = (query or "").strip()
     if not query:
         raise CounterError("lookup_empty")

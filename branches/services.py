@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing import ledger, roles
 from billing.access import roles_of
 from billing.audit import record_audit
-from billing.choices import BillerStatus, Channel, EntryKind, LedgerAccountKind, PaymentStatus
+from billing.choices import Channel, EntryKind, LedgerAccountKind, PaymentStatus
 from billing.models import Biller, LedgerAccount
 from billing.money import CENT, ZERO, format_money, parse_amount, quantize_money
 from billing.rules import normalize_code
@@ -276,20 +276,6 @@ def new_form_key() -> str:
     return uuid.uuid4().hex
 
 
-def check_biller_takes_cash_at(biller: Biller, branch: Branch) -> None:
-    """Only billers that take cash, that are active, at branches that take them, are paid at a counter."""
-    if biller.status != BillerStatus.ACTIVE:
-        raise CounterError(
-            "biller_suspended",
-            biller=biller.display_name,
-            reason=biller.status_reason or biller.get_status_display(),
-        )
-    if not biller.accepts_cash:
-        raise CounterError("biller_takes_no_cash", biller=biller.display_name)
-    if not selectors.branch_takes_biller(branch, biller):
-        raise CounterError("branch_does_not_take_biller", branch=branch.name, biller=biller.display_name)
-
-
 def take_cash(
     *,
     clerk,
@@ -328,7 +314,7 @@ def take_cash(
         _check_branch_open(branch)
         biller = Biller.objects.filter(code=normalize_code(biller_code)).first()
         if biller is not None:
-            check_biller_takes_cash_at(biller, branch)
+            selectors.check_biller_takes_cash_at(biller, branch)
         result = post_payment(
             channel=Channel.COUNTER,
             idempotency_key=f"ctr-{form_key}",

@@ -26,20 +26,6 @@ def active_billers() -> QuerySet:
     return Biller.objects.filter(status=BillerStatus.ACTIVE)
 
 
-def top_categories() -> list[BillerCategory]:
-    """Top-level categories that have an active biller (directly or in a sub-category), each with its
-    sub-categories that have one, in two queries."""
-    active = active_billers()
-    children = BillerCategory.objects.filter(billers__in=active).distinct().order_by("sort_order", "code")
-    return list(
-        BillerCategory.objects.filter(parent__isnull=True)
-        .filter(Q(billers__in=active) | Q(children__billers__in=active))
-        .distinct()
-        .prefetch_related(Prefetch("children", queryset=children, to_attr="active_children"))
-        .order_by("sort_order", "code")
-    )
-
-
 def search_billers(*, category_code: str = "", query: str = "") -> list[Biller]:
     billers = active_billers().select_related("category")
     if category_code:

@@ -151,3 +151,47 @@ def test_no_app_imports_the_demo():
             if unit_of(target) == "demo"
         ]
     assert importers == []
+
+
+# Within an app, reads sit below writes: services may read through selectors, selectors never call a
+# service (a read that needs a rule finds it in selectors or a rules module).
+
+
+def is_selectors(module: str) -> bool:
+    return "selectors" in module.split(".")
+
+
+def services_imported_by(module: str, package: str, source: str) -> list[str]:
+    """`line imports target` for each import of a services module (any app's) in the source."""
+    found = {
+        (line, ".".join(target.split(".")[: target.split(".").index("services") + 1]))
+        for line, target in imported_modules(source, package)
+        if "services" in target.split(".")
+    }
+    return [f"{module}:{line} imports {target}" for line, target in sorted(found)]
+
+
+def test_no_selectors_module_imports_a_services_module():
+    importers = []
+    for path in layered_files():
+        module, package = module_of(str(path.relative_to(ROOT)))
+        if is_selectors(module):
+            importers += services_imported_by(module, package, path.read_text(encoding="utf-8"))
+    assert importers == [], "selectors import services (reads sit below writes):\n" + "\n".join(importers)
+
+
+def test_the_selectors_check_sees_a_lazy_relative_or_other_apps_services_import():
+    source = (
+        "from billing.selectors import ledger_balance\n"
+        "from . import models\n"
+        "def lookup():\n"
+        "    from branches.services import check\n"
+        "    from . import services\n"
+        "    import billing.services\n"
+    )
+    assert services_imported_by("branches.selectors", "branches", source) == [
+        "branches.selectors:4 imports branches.services",
+        "branches.selectors:5 imports branches.services",
+        "branches.selectors:6 imports billing.services",
+    ]
+    assert services_imported_by("branches.selectors", "branches", "from billing import selectors\n") == []

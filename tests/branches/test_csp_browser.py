@@ -4,6 +4,7 @@ count, print and keyboard keys, nearest outlet, the admin's select-all)."""
 
 import pytest
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from billing.models import Payment
 from tests.branches.conftest import PASSWORD
@@ -26,7 +27,7 @@ def test_the_counter_works_without_a_csp_violation(live_server, page, dave, bill
     page.keyboard.press("Enter")
     page.wait_for_selector("#pay-form")
     page.keyboard.type("100")
-    assert page.inner_text("#change-due") == "¥13.50"  # branches/counter-lookup.js
+    expect(page.locator("#change-due")).to_have_text("¥13.50")  # branches/counter-lookup.js
     page.click("#take-cash")
     page.wait_for_selector("#receipt")
     assert Payment.objects.count() == 1
@@ -39,7 +40,7 @@ def test_the_counter_works_without_a_csp_violation(live_server, page, dave, bill
     page.goto(live_server.url + "/counter/till/close/")
     page.fill("#id_n10000", "5")
     page.fill("#id_n5000", "2")
-    assert page.inner_text("#variance") == "¥13.50"  # branches/counter-close.js
+    expect(page.locator("#variance")).to_have_text("¥13.50")  # branches/counter-close.js
     page.fill("#id_note", "多一元三角五分")
     page.click("button.primary")
     page.wait_for_selector(".till-report")
