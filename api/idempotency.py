@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
+from api import locks
 from api.exceptions import ApiError
 from api.models import IdempotencyRecord
 
@@ -81,7 +82,7 @@ def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
         row = cursor.fetchone()
     if row is not None:
         return IdempotencyRecord(pk=row[0], scope=scope, key=key, request_hash=fingerprint)
-    return IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
+    return locks.lock_idempotency_record(scope=scope, key=key)
 
 
 def purge_expired(now: datetime.datetime | None = None) -> int:

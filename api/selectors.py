@@ -9,7 +9,7 @@ from api.models import Partner, PartnerCommission
 from billing.choices import BillerStatus, Channel
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
-from billing.rules import account_no_is_valid, normalize_account_no
+from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from billing.selectors import payable_bills
 
 LISTED_BILLER_STATUSES = (BillerStatus.ACTIVE, BillerStatus.SUSPENDED)
@@ -40,7 +40,7 @@ def partner_categories(partner: Partner) -> list[BillerCategory]:
 
 def partner_biller(partner: Partner, code: str) -> Biller:
     """The biller by code, if the partner may serve it; one query (this is on every payment's path)."""
-    code = (code or "").strip().upper()
+    code = normalize_code(code)
     allowed = Biller.objects.filter(_allowed_condition(partner), pk=OuterRef("pk"))
     biller = (
         Biller.objects.select_related("category")

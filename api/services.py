@@ -10,15 +10,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from api import credentials as credential_secrets
-from api import selectors
+from api import locks, selectors
 from api.choices import PARTNER_TRANSITIONS, CredentialStatus, PartnerStatus
 from api.exceptions import ApiError
 from api.models import ApiCredential, BillerApiAccess, Partner, PartnerReversal
 from billing.audit import record_audit
 from billing.choices import Channel, PaymentStatus
-from billing.exceptions import PaymentRefused, TransitionNotAllowed
+from billing.exceptions import PaymentRefused
 from billing.models import Biller, Payment
 from billing.services import PostingResult, post_payment, reverse_payment
+from billing.transitions import transition
 
 
 def partner_idempotency_key(partner: Partner, key: str) -> str:
@@ -119,7 +120,7 @@ def rotate_credential(
     """A new key for the same owner; the old one keeps working until the overlap ends."""
     hours = settings.API_KEY_ROTATION_OVERLAP_HOURS if overlap_hours is None else overlap_hours
     with transaction.atomic():
-        old = ApiCredential.objects.select_for_update().get(pk=credential.pk)
+        old = locks.lock_credential(credential.pk)
         if not old.usable_at(timezone.now()):
             raise ApiError("credential_expired", key_id=old.key_id)
         issued = issue_credential(owner=old.owner, actor=actor, label=old.label)
@@ -139,7 +140,7 @@ def rotate_credential(
 
 def revoke_credential(*, credential: ApiCredential, actor, reason: str = "") -> ApiCredential:
     with transaction.atomic():
-        credential = ApiCredential.objects.select_for_update().get(pk=credential.pk)
+        credential = locks.lock_credential(credential.pk)
         credential.status = CredentialStatus.REVOKED
         credential.save(update_fields=["status"])
         record_audit(actor=actor, action="api.credential_revoked", target=credential, reason=reason)
@@ -148,16 +149,10 @@ def revoke_credential(*, credential: ApiCredential, actor, reason: str = "") -> 
 
 def change_partner_status(*, partner: Partner, to_status: str, actor, reason: str = "") -> Partner:
     with transaction.atomic():
-        partner = Partner.objects.select_for_update().get(pk=partner.pk)
-        current = partner.status
-        if to_status not in PARTNER_TRANSITIONS[current]:
-            raise TransitionNotAllowed(
-                "transition_not_allowed",
-                object=partner.name,
-                current=PartnerStatus(current).label,
-                target=PartnerStatus(to_status).label,
-            )
-        partner.status = to_status
+        partner = locks.lock_partner(partner.pk)
+        current = transition(
+            partner, to_status, table=PARTNER_TRANSITIONS, choices=PartnerStatus, name=partner.name
+        )
         partner.status_reason = reason[:200] if to_status != PartnerStatus.ACTIVE else ""
         partner.save(update_fields=["status", "status_reason"])
         record_audit(

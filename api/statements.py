@@ -17,24 +17,17 @@ from api.models import Partner, PartnerReversal
 from billing.fees import compute_fee
 from billing.models import Payment
 from billing.money import ZERO
-
-FORMAT_NAME = "BILLPAY-STATEMENT"
-FORMAT_VERSION = "1"
-COLUMNS = (
-    "record_type",
-    "txn_type",
-    "channel_ref",
-    "receipt_no",
-    "biller_code",
-    "account_no",
-    "amount",
-    "fee",
-    "currency",
-    "occurred_at",
-    "original_channel_ref",
+from billing.statement_format import (
+    COLUMNS,
+    CURRENCY,
+    DETAIL,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    HEADER,
+    PAYMENT,
+    REFUND,
+    TRAILER,
 )
-PAYMENT = "PAYMENT"
-REFUND = "REFUND"
 
 
 @dataclass(frozen=True)
@@ -70,7 +63,9 @@ def write_statement(
     """The whole file: H line, column header, D lines, T line; UTF-8 text, LF, RFC 4180 quoting."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(["H", FORMAT_NAME, FORMAT_VERSION, channel_code, day.isoformat(), iso_time(generated_at)])
+    writer.writerow(
+        [HEADER, FORMAT_NAME, FORMAT_VERSION, channel_code, day.isoformat(), iso_time(generated_at)]
+    )
     writer.writerow(COLUMNS)
     count, paid, refunded, fees = 0, ZERO, ZERO, ZERO
     for line in lines:
@@ -80,7 +75,7 @@ def write_statement(
             raise ValueError(f"a refund names the payment it refunds: {line}")
         writer.writerow(
             [
-                "D",
+                DETAIL,
                 line.txn_type,
                 line.channel_ref,
                 line.receipt_no,
@@ -88,7 +83,7 @@ def write_statement(
                 line.account_no,
                 money(line.amount),
                 money(line.fee),
-                "CNY",
+                CURRENCY,
                 iso_time(line.occurred_at),
                 line.original_channel_ref,
             ]
@@ -97,7 +92,7 @@ def write_statement(
         paid += line.amount if line.txn_type == PAYMENT else ZERO
         refunded += line.amount if line.txn_type == REFUND else ZERO
         fees += line.fee
-    writer.writerow(["T", count, money(paid), money(refunded), money(fees)])
+    writer.writerow([TRAILER, count, money(paid), money(refunded), money(fees)])
     return out.getvalue()
 
 

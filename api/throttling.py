@@ -1,9 +1,9 @@
-"""Per-caller rate limits in the shared cache (Redis), so every gunicorn worker counts the same minute."""
+"""Per-caller rate limits of the open APIs, counted by the platform's one limiter (`config.ratelimit`)
+in the shared cache, so every gunicorn worker counts the same minute."""
 
-import time
-
-from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
+
+from config import ratelimit
 
 WINDOW_SECONDS = 60
 
@@ -17,18 +17,10 @@ class CallerRateThrottle(BaseThrottle):
         limit = getattr(principal, "rate_limit", None)
         if not limit:
             return True
-        now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        key = f"api:rate:{principal.scope}:{window}"
-        cache.add(key, 0, timeout=WINDOW_SECONDS + 5)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=WINDOW_SECONDS + 5)
-            count = 1
+        hit = ratelimit.hit("api", principal.scope, limit=limit, window=WINDOW_SECONDS)
         self.limit = limit
-        self._wait = (window + 1) * WINDOW_SECONDS - now
-        return count <= limit
+        self._wait = hit.retry_after
+        return hit.allowed
 
     def wait(self):
         return max(1, int(self._wait + 0.999))

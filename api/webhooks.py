@@ -21,7 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from api import credentials, signing
+from api import credentials, locks, signing
 from api.choices import DeliveryStatus
 from api.models import BillerApiAccess, WebhookAttempt, WebhookDelivery
 from billing.models import Payment
@@ -156,7 +156,7 @@ def attempt(delivery_id: int, *, manual: bool = False) -> WebhookDelivery | None
     status, error, duration = send(delivery)
     ok = status is not None and 200 <= status < 300
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+        delivery = locks.lock_webhook_delivery(delivery_id)
         WebhookAttempt.objects.create(
             delivery=delivery, status_code=status, error=error, duration_ms=duration, manual=manual
         )

@@ -30,18 +30,19 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing import locks
 from billing.audit import record_audit
 from billing.choices import BillStatus
 from billing.exceptions import BillingError
 from billing.models import Bill, Biller, CustomerAccount
-from billing.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, ZERO
-from billing.rules import account_no_is_valid
+from billing.money import ZERO, parse_money_text
+from billing.rules import account_no_is_valid, normalize_account_no
 from billing.untrusted_files import (
     FILE_MESSAGES,
     check_size,
@@ -78,7 +79,6 @@ HEADER_ALIASES = {
 }
 
 MAX_LENGTHS = {"account_no": 40, "customer_name": 100, "reference": 64}
-MAX_WHOLE_DIGITS = MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES
 # What `strip` removes from every cell, here and in the SQL path: spaces, tabs, line ends, the
 # ideographic space and the no-break space Excel leaves behind.
 BLANKS = " \t\r\n\u3000\u00a0"
@@ -337,14 +337,13 @@ def check_headers(headers: Sequence[object]) -> tuple[dict[int, str], list[RowEr
 
 # Values ----------------------------------------------------------------------------------------------
 
-AMOUNT_RE = re.compile(r"^-?\d+(\.\d+)?$")
-PERIOD_RE = re.compile(r"^(\d{4})[-/.]?(\d{1,2})$")
+# ASCII digits only, as PostgreSQL's `\d` in the SQL path (NFKC has made full-width digits ASCII already).
+PERIOD_RE = re.compile(r"^(\d{4})[-/.]?(\d{1,2})$", re.ASCII)
 DATE_RES = (
-    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$", re.ASCII),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$", re.ASCII),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$", re.ASCII),
 )
-ACCOUNT_SEPARATORS_RE = re.compile(r"[\s-]+")
 
 
 def _text(value: object) -> str:
@@ -360,28 +359,6 @@ def _text(value: object) -> str:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return str(value).strip(BLANKS)
-
-
-def normalise_account_no(text: str) -> str:
-    return ACCOUNT_SEPARATORS_RE.sub("", unicodedata.normalize("NFKC", text)).upper()
-
-
-def parse_money_cell(text: str) -> tuple[Decimal | None, str | None]:
-    """(amount, None) or (None, error code) for "1,234.50", "¥1234.5", "￥88", "88元"."""
-    cleaned = unicodedata.normalize("NFKC", text)
-    cleaned = re.sub(r"[\s,¥元]", "", cleaned)
-    if not AMOUNT_RE.fullmatch(cleaned):
-        return None, "amount_invalid"
-    whole, _dot, fraction = cleaned.lstrip("-").partition(".")
-    if len(fraction.rstrip("0")) > MONEY_DECIMAL_PLACES or len(whole.lstrip("0")) > MAX_WHOLE_DIGITS:
-        return None, "amount_invalid"
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-        return None, "amount_invalid"
-    if amount < 0:
-        return None, "amount_negative"
-    return amount.quantize(Decimal("0.01")), None
 
 
 def parse_period_cell(text: str) -> str | None:
@@ -443,7 +420,7 @@ def _check_row(
         if not text[column]:
             errors.append(RowError.make(number, column, "value_required"))
 
-    account_no = normalise_account_no(text["account_no"])
+    account_no = normalize_account_no(text["account_no"])
     if text["account_no"]:
         if len(account_no) > MAX_LENGTHS["account_no"]:
             errors.append(RowError.make(number, "account_no", "too_long", value=text["account_no"], max=40))
@@ -476,7 +453,7 @@ def _check_row(
     for column in ("amount_due", "late_fee"):
         if not text[column]:
             continue
-        amount, code = parse_money_cell(text[column])
+        amount, code = parse_money_text(text[column])
         if code:
             errors.append(RowError.make(number, column, code, value=text[column]))
         elif column == "amount_due" and amount == 0:
@@ -647,11 +624,13 @@ def _existing_bills(biller: Biller, rows: Sequence[BillRow], *, locked: bool) ->
     accounts = sorted({row.account_no for row in rows})
     periods = sorted({row.period for row in rows})
     for start in range(0, len(accounts), 5000):
-        queryset = Bill.objects.filter(
-            biller=biller, account__account_no__in=accounts[start : start + 5000], period__in=periods
-        ).select_related("account")
+        chunk = accounts[start : start + 5000]
         if locked:
-            queryset = queryset.select_for_update(of=("self",)).order_by("due_date", "period", "id")
+            queryset = locks.lock_bills_of_import(biller, account_nos=chunk, periods=periods)
+        else:
+            queryset = Bill.objects.filter(
+                biller=biller, account__account_no__in=chunk, period__in=periods
+            ).select_related("account")
         for bill in queryset:
             result[(bill.account.account_no, bill.period)] = bill
     return result
@@ -718,7 +697,7 @@ def upsert_bills(
 def lock_biller_for_import(biller: Biller) -> None:
     """One import at a time per biller: two files for the same biller must not race to create the same
     accounts and bills. Payments lock accounts and bills, never the biller, so they are not held up."""
-    Biller.objects.select_for_update().filter(pk=biller.pk).values_list("pk", flat=True).first()
+    locks.lock_biller_row(biller.pk)
 
 
 def _audit_counts(report: ImportReport) -> dict:

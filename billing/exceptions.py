@@ -20,6 +20,18 @@ MESSAGES = {
     "biller_not_active": _("%(biller)s is not taking payments at the moment: %(reason)s"),
     "account_required": _("Enter the account number (户号) of the bill to pay."),
     "account_number_invalid": _("“%(account_no)s” is not a valid account number for %(biller)s. %(hint)s"),
+    "account_rule_broken": _(
+        "This biller's account number rule cannot be checked at the moment, so nothing was paid. "
+        "The platform has been told; please try again later."
+    ),
+    "account_pattern_empty": _("Give the account number pattern (a regular expression)."),
+    "account_pattern_too_long": _("The account number pattern is too long: at most 200 characters."),
+    "account_pattern_unsupported": _(
+        "The account number pattern may use only ASCII letters and digits, . ^ $ ( ) (?: ) | * + ? {m,n}, "
+        "bracket classes such as [0-9X] and \\d, and a backslash before punctuation: both the platform "
+        "and its database must read it the same way."
+    ),
+    "account_pattern_invalid": _("The account number pattern is not a valid regular expression: %(detail)s"),
     "account_unknown": _("%(biller)s has no account with the number %(account_no)s."),
     "bill_unknown": _("Account %(account_no)s has no bill for %(period)s."),
     "bill_cancelled": _("The bill for %(period)s was cancelled by the biller and cannot be paid."),

@@ -2,12 +2,28 @@
 a cycle: payment → customer account → its bills (oldest first). Saleor keeps its locks in one module
 for the same reason.
 
+Every `select_for_update` of the platform lives in a `<app>/locks.py` (billing, payers, branches,
+reconciliation, api), called from services; `tests/test_lock_modules.py` fails on one anywhere else.
+The order across the platform, outermost first — a transaction takes only locks further down the list
+than the ones it holds:
+
+  1. the owner of a lifecycle: biller (status, onboarding, bill import, settlement), partner, credential,
+     branch, planned closure, reconciliation run, settlement batch, discrepancy → the complaints about
+     it, complaint;
+  2. a portal order or a sandbox-bank trade → its order lines; an idempotency record; a webhook delivery;
+  3. the till (counter cash), then a payment to reverse;
+  4. the customer account (by biller code and number, or by id);
+  5. its bills, oldest first (due date, period, id).
+
+Posting (`billing.services.post_payment`) starts at 4; a reversal at 3 (the payment) then 4 and 5.
+
 The two locks every payment takes are plain SQL: compiling them through the ORM cost a third of the
 posting path's Python time (docs/benchmarks.md).
 """
 
 from collections.abc import Iterable
 
+from axes.models import AccessAttempt
 from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES
@@ -69,3 +85,33 @@ def lock_bills_by_id(bill_ids: Iterable[int]) -> list[Bill]:
     return list(
         Bill.objects.select_for_update().filter(pk__in=list(bill_ids)).order_by("due_date", "period", "id")
     )
+
+
+def lock_bills_of_import(biller: Biller, *, account_nos: Iterable[str], periods: Iterable[str]):
+    """The biller's bills for these accounts and periods, locked oldest first (a bill import's upsert;
+    its biller is locked already)."""
+    return (
+        Bill.objects.filter(
+            biller=biller, account__account_no__in=list(account_nos), period__in=list(periods)
+        )
+        .select_related("account")
+        .select_for_update(of=("self",))
+        .order_by("due_date", "period", "id")
+    )
+
+
+def lock_biller(biller_id: int) -> Biller:
+    """The biller row: its status and onboarding data, and one bill import or settlement at a time.
+    Payments lock accounts and bills, never the biller, so they are not held up."""
+    return Biller.objects.select_for_update().get(pk=biller_id)
+
+
+def lock_biller_row(biller_id: int) -> None:
+    """`lock_biller` without loading the row, when only the lock matters."""
+    Biller.objects.select_for_update().filter(pk=biller_id).values_list("pk", flat=True).first()
+
+
+def lock_login_attempts(username: str) -> list:
+    """A login key's failed-login records (django-axes), while a platform admin lifts its lock-out. Taken
+    on its own: nothing else is locked in that transaction."""
+    return list(AccessAttempt.objects.select_for_update().filter(username=username).order_by("pk"))

@@ -4,6 +4,7 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -11,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from billing.account_patterns import AccountPatternRefused, check_account_pattern
 from billing.choices import (
     AllocationKind,
     AmountRule,
@@ -169,6 +171,14 @@ class Biller(LocalizedNameMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.code})"
+
+    def clean(self) -> None:
+        """The account pattern must read the same in Python and in PostgreSQL (both run it)."""
+        super().clean()
+        try:
+            check_account_pattern(self.account_pattern)
+        except AccountPatternRefused as refused:
+            raise ValidationError({"account_pattern": refused.message}, code=refused.code) from None
 
     @property
     def takes_payments(self) -> bool:

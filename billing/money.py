@@ -1,5 +1,6 @@
 """Money: Decimal yuan with two places, parsed and rounded here and nowhere else."""
 
+import re
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -10,6 +11,18 @@ MONEY_DECIMAL_PLACES = 2
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_AMOUNT = Decimal("999999999999.99")
+MAX_WHOLE_DIGITS = MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES
+
+# Amounts as written in a biller's file ("1,234.50", "¥1234.5", "￥88", "88元"): after NFKC, these
+# characters are dropped and what is left must be a plain decimal. The SQL import path builds its checks
+# from the same two texts (`billing.bill_import_copy`); both engines read them alike (ASCII digits only).
+MONEY_TEXT_DECORATIONS = r"[\s,¥元]"
+MONEY_TEXT = r"-?\d+(\.\d+)?"
+# An amount as a channel sends it over the API ("128.50"): the shape its schema documents and checks;
+# `parse_amount` then applies the money rules (more than zero, within the column).
+CHANNEL_AMOUNT_PATTERN = rf"^[0-9]{{1,{MAX_WHOLE_DIGITS}}}(\.[0-9]{{1,{MONEY_DECIMAL_PLACES}}})?$"
+_MONEY_TEXT_DECORATIONS_RE = re.compile(MONEY_TEXT_DECORATIONS)
+_MONEY_TEXT_RE = re.compile(MONEY_TEXT, re.ASCII)
 
 
 def money_field_kwargs() -> dict:
@@ -49,6 +62,22 @@ def parse_amount(value: object) -> Decimal:
     if amount > MAX_AMOUNT:
         raise PaymentRefused("amount_invalid", amount=str(value))
     return quantize_money(amount)
+
+
+def parse_money_text(text: str) -> tuple[Decimal | None, str | None]:
+    """A money cell of a bill file: (amount, None), or (None, error code) — `amount_invalid` for what is
+    not yuan with at most two places (trailing zeros aside) and at most 12 whole digits, `amount_negative`
+    below zero. Zero is returned as such: whether it is allowed is the column's rule."""
+    cleaned = _MONEY_TEXT_DECORATIONS_RE.sub("", unicodedata.normalize("NFKC", text))
+    if not _MONEY_TEXT_RE.fullmatch(cleaned):
+        return None, "amount_invalid"
+    whole, _dot, fraction = cleaned.lstrip("-").partition(".")
+    if len(fraction.rstrip("0")) > MONEY_DECIMAL_PLACES or len(whole.lstrip("0")) > MAX_WHOLE_DIGITS:
+        return None, "amount_invalid"
+    amount = Decimal(cleaned)
+    if amount < 0:
+        return None, "amount_negative"
+    return amount.quantize(CENT), None
 
 
 def format_money(value: Decimal) -> str:

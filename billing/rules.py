@@ -3,6 +3,7 @@
 Nothing here touches the database, so the rules are tested exhaustively with hypothesis.
 """
 
+import logging
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -14,16 +15,101 @@ from billing.choices import AmountRule, CheckDigit
 from billing.exceptions import PaymentRefused
 from billing.money import ZERO, format_money
 
+logger = logging.getLogger(__name__)
 
-def normalize_account_no(raw: str) -> str:
-    """Full-width digits typed on a Chinese keyboard become ASCII; spaces and dashes between groups go."""
-    text = unicodedata.normalize("NFKC", raw or "")
-    return re.sub(r"[\s-]+", "", text).upper()
+
+# What separates groups of digits in an account number as people write it ("2010 0034-5"): dropped. The
+# SQL import path uses the same text in PostgreSQL (`billing.bill_import_copy`); both engines read `\s` and
+# `-` inside a bracket alike, which `tests/billing/test_import_differential.py` checks.
+ACCOUNT_SEPARATORS = r"[\s-]+"
+_ACCOUNT_SEPARATORS_RE = re.compile(ACCOUNT_SEPARATORS)
+
+
+def normalize_account_no(raw: object) -> str:
+    """THE normal form of an account number (户号), wherever one arrives: a form, the counter, an API, a
+    bill file. Full-width digits typed on a Chinese keyboard become ASCII (NFKC); spaces and dashes
+    between groups go; letters are upper case."""
+    text = unicodedata.normalize("NFKC", raw if isinstance(raw, str) else str(raw or ""))
+    return _ACCOUNT_SEPARATORS_RE.sub("", text).upper()
+
+
+def normalize_code(raw: str | None) -> str:
+    """A biller code or receipt number as typed: surrounding blanks go, letters are upper case."""
+    return (raw or "").strip().upper()
+
+
+# The biller's account pattern runs in two engines: Python's `re` (forms, APIs, posting, the Python import)
+# and PostgreSQL's `~` (the COPY import). Their syntaxes differ (`\b` is a word boundary in one and a
+# backspace in the other; `(?P<name>…)` exists only in Python; `\d` is Unicode in Python's default mode),
+# so a pattern is held to a subset both read the same way, and compiled by both when it is saved:
+#   ASCII letters and digits, `.`, `^` and `$`, groups `(…)` and `(?:…)`, `|`, the quantifiers `*`, `+`,
+#   `?`, `{m}`, `{m,}`, `{m,n}` (and their lazy forms), bracket classes of letters, digits, ranges and
+#   `\d`, the escape `\d`, and a backslash before punctuation (`\.`, `\-`, `\(`…) for the character
+#   itself.
+# Python compiles it with re.ASCII, so `\d` is 0-9 in both engines.
+ACCOUNT_PATTERN_MAX_LENGTH = 200
+_PATTERN_PUNCTUATION = ".-()[]{}|*+?^$\\/"
+
+
+def account_pattern_problem(pattern: str) -> tuple[str, dict] | None:
+    """Why `pattern` is not a usable account pattern in both engines' common subset: (error code, params),
+    or None.
+
+    Only the Python side: `billing.account_patterns.check_account_pattern` adds PostgreSQL's compiler."""
+    if not isinstance(pattern, str) or not pattern:
+        return "account_pattern_empty", {}
+    if len(pattern) > ACCOUNT_PATTERN_MAX_LENGTH:
+        return "account_pattern_too_long", {}
+    if not pattern.isascii() or not pattern.isprintable():
+        return "account_pattern_unsupported", {}
+    index, in_class = 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            following = pattern[index + 1 : index + 2]
+            if following != "d" and (not following or following not in _PATTERN_PUNCTUATION):
+                return "account_pattern_unsupported", {}
+            index += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+            elif char == "[":
+                return "account_pattern_unsupported", {}  # [[:digit:]] and nested classes: PostgreSQL only
+            index += 1
+            continue
+        if char == "[":
+            in_class = True
+            index += 1
+            # a ] or ^] right after the opening bracket is a literal in both; keep it simple: refuse it
+            if pattern[index : index + 1] == "]" or pattern[index : index + 2] == "^]":
+                return "account_pattern_unsupported", {}
+            continue
+        if char == "(" and pattern[index + 1 : index + 2] == "?":
+            if pattern[index + 2 : index + 3] != ":":
+                return "account_pattern_unsupported", {}  # (?P<…>), (?i), look-arounds: engine-specific
+            index += 3
+            continue
+        if not (char.isalnum() or char in "_^$.()|*+?{},-"):
+            return "account_pattern_unsupported", {}
+        index += 1
+    if in_class:
+        return "account_pattern_invalid", {"detail": "["}
+    try:
+        re.compile(pattern, re.ASCII)
+    except re.error as error:
+        return "account_pattern_invalid", {"detail": str(error)}
+    return None
 
 
 @lru_cache(maxsize=1024)
 def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+    try:
+        return re.compile(pattern, re.ASCII)
+    except re.error:
+        # Saved before patterns were checked, or written past the checks: a refusal, never a 500.
+        logger.error("biller account pattern does not compile: %r", pattern)
+        raise PaymentRefused("account_rule_broken") from None
 
 
 def luhn_is_valid(number: str) -> bool:

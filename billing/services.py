@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
 from billing import ledger, locks, posting, roles
+from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
     BILLER_TRANSITIONS,
@@ -33,11 +34,16 @@ from billing.exceptions import (
     IdempotencyConflict,
     OnboardingRefused,
     PaymentRefused,
-    TransitionNotAllowed,
 )
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment, PaymentAllocation
 from billing.money import ZERO, format_money, parse_amount, quantize_money
-from billing.rules import account_no_is_valid, allocate_statement_payment, normalize_account_no
+from billing.rules import (
+    account_no_is_valid,
+    allocate_statement_payment,
+    normalize_account_no,
+    normalize_code,
+)
+from billing.transitions import transition
 from billing.uscc import uscc_is_valid
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
@@ -112,7 +118,7 @@ def post_payment(
     request = _PaymentRequest(
         channel=channel,
         idempotency_key=idempotency_key,
-        biller_code=(biller_code or "").strip().upper(),
+        biller_code=normalize_code(biller_code),
         account_no=normalize_account_no(account_no or ""),
         amount=parse_amount(amount),
         periods=tuple(sorted(set(periods or ()))),
@@ -341,16 +347,13 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
 def change_biller_status(*, biller: Biller, to_status: str, actor, reason: str = "") -> Biller:
     """Move a biller along its lifecycle; the transition map says which moves exist."""
     with transaction.atomic():
-        biller = Biller.objects.select_for_update().get(pk=biller.pk)
-        current = biller.status
-        if to_status not in BILLER_TRANSITIONS[current]:
-            raise TransitionNotAllowed(
-                "transition_not_allowed",
-                object=biller.display_name,
-                current=BillerStatus(current).label,
-                target=BillerStatus(to_status).label,
-            )
-        biller.status = to_status
+        biller = locks.lock_biller(biller.pk)
+        if to_status in (BillerStatus.SUBMITTED, BillerStatus.ACTIVE):
+            # Payers and files will be checked against it: it must read the same in both engines.
+            check_account_pattern(biller.account_pattern)
+        current = transition(
+            biller, to_status, table=BILLER_TRANSITIONS, choices=BillerStatus, name=biller.display_name
+        )
         biller.status_reason = (
             reason[:200] if to_status in (BillerStatus.SUSPENDED, BillerStatus.CLOSED) else ""
         )
@@ -428,7 +431,7 @@ def submit_biller(*, biller: Biller, actor) -> Biller:
     """Send a draft biller for approval once its onboarding data is complete; the submitter is recorded
     so that someone else approves it."""
     with transaction.atomic():
-        biller = Biller.objects.select_for_update().get(pk=biller.pk)
+        biller = locks.lock_biller(biller.pk)
         missing = missing_onboarding_data(biller)
         if missing:
             raise OnboardingRefused(
@@ -457,7 +460,7 @@ def approve_biller(*, biller: Biller, actor, reason: str = "") -> Biller:
     """Approve a submitted biller. Four eyes: the approver must be a platform administrator who is not
     the one who submitted it."""
     with transaction.atomic():
-        biller = Biller.objects.select_for_update().get(pk=biller.pk)
+        biller = locks.lock_biller(biller.pk)
         if not can_approve_billers(actor):
             raise OnboardingRefused("approver_not_platform_admin")
         if biller.submitted_by_id is not None and biller.submitted_by_id == actor.pk:

@@ -25,7 +25,6 @@ from allauth.mfa.base.forms import AuthenticateForm, ReauthenticateForm
 from allauth.mfa.models import Authenticator
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_client_username, get_cool_off
-from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model, user_login_failed
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -37,7 +36,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from billing import access, roles
+from billing import access, locks, roles
 from billing.audit import record_audit
 from config.client_ip import client_ip
 
@@ -232,7 +231,7 @@ def unlock_login(*, key: str, acting_user, reason: str = "") -> int:
     account). Only platform admins (superusers included) may do it. Returns the records removed."""
     if not access.is_platform_admin(acting_user):
         raise UnlockRefused(_("Only platform administrators can unlock logins."))
-    attempts = list(AccessAttempt.objects.select_for_update().filter(username=key).order_by("pk"))
+    attempts = locks.lock_login_attempts(key)
     if not attempts:
         return 0
     account = get_user_model().objects.filter(username=key).first()

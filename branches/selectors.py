@@ -16,7 +16,7 @@ from billing.fees import compute_fee
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment
 from billing.money import ZERO, format_money
 from billing.paylinks import bill_id_from_token
-from billing.rules import normalize_account_no
+from billing.rules import normalize_account_no, normalize_code
 from branches.choices import WEEKDAYS, BranchRole, BranchStatus, ClosureStatus, TillStatus
 from branches.exceptions import CounterError
 from branches.models import Branch, BranchStaff, CounterPayment, CoverageThreshold, PlannedClosure, Till
@@ -184,9 +184,7 @@ def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
         if bill.status not in PAYABLE_BILL_STATUSES:
             raise CounterError("slip_bill_not_payable", period=bill.period, status=bill.get_status_display())
         return Lookup(account=bill.account, bills=bills, selected_periods={bill.period}, from_slip=True)
-    biller = (
-        Biller.objects.select_related("category").filter(code=(biller_code or "").strip().upper()).first()
-    )
+    biller = Biller.objects.select_related("category").filter(code=normalize_code(biller_code)).first()
     if biller is None:
         raise CounterError("lookup_empty")
     check_biller_takes_cash_at(biller, branch)

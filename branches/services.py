@@ -15,11 +15,12 @@ from billing import ledger, roles
 from billing.access import roles_of
 from billing.audit import record_audit
 from billing.choices import Channel, EntryKind, LedgerAccountKind, PaymentStatus
-from billing.exceptions import TransitionNotAllowed
 from billing.models import Biller, LedgerAccount
 from billing.money import CENT, ZERO, format_money, parse_amount, quantize_money
+from billing.rules import normalize_code
 from billing.services import post_payment, reverse_payment
-from branches import selectors
+from billing.transitions import allowed, refusal, transition
+from branches import locks, selectors
 from branches.choices import (
     BRANCH_TRANSITIONS,
     DENOMINATIONS_FEN,
@@ -50,21 +51,15 @@ def change_branch_status(
     recently are told of a suspension or closure, and cash coverage is re-checked, after commit."""
     reason = (reason or "").strip()
     with transaction.atomic():
-        branch = Branch.objects.select_for_update().get(pk=branch.pk)
-        current = branch.status
-        if to_status not in BRANCH_TRANSITIONS[current]:
-            raise TransitionNotAllowed(
-                "transition_not_allowed",
-                object=str(branch),
-                current=BranchStatus(current).label,
-                target=BranchStatus(to_status).label,
-            )
+        branch = locks.lock_branch(branch.pk)
+        if not allowed(BRANCH_TRANSITIONS, branch.status, to_status):
+            raise refusal(name=str(branch), current=branch.status, target=to_status, choices=BranchStatus)
         if to_status != BranchStatus.OPEN and not reason:
             raise CounterError(
                 "status_reason_required", branch=branch.name, status=BranchStatus(to_status).label
             )
         today = effective_on or timezone.localdate()
-        branch.status = to_status
+        current = transition(branch, to_status, table=BRANCH_TRANSITIONS, choices=BranchStatus)
         branch.status_reason = reason[:200] if to_status != BranchStatus.OPEN else ""
         branch.status_since = today
         branch.status_until = until if to_status == BranchStatus.SUSPENDED else None
@@ -113,14 +108,9 @@ def plan_closure(
     reason = (reason or "").strip()
     validate_closure(branch=branch, to_status=to_status, starts_on=starts_on, ends_on=ends_on, reason=reason)
     with transaction.atomic():
-        branch = Branch.objects.select_for_update().get(pk=branch.pk)
+        branch = locks.lock_branch(branch.pk)
         if branch.status == BranchStatus.CLOSED:
-            raise TransitionNotAllowed(
-                "transition_not_allowed",
-                object=str(branch),
-                current=BranchStatus(branch.status).label,
-                target=BranchStatus(to_status).label,
-            )
+            raise refusal(name=str(branch), current=branch.status, target=to_status, choices=BranchStatus)
         clash = branch.planned_closures.filter(status=ClosureStatus.PLANNED).first()
         if clash is not None:
             raise CounterError("closure_overlaps", branch=branch.name, starts_on=clash.starts_on.isoformat())
@@ -153,12 +143,7 @@ def validate_closure(
     """The checks of `plan_closure` that need no lock, for forms to show before saving."""
     earliest = timezone.localdate() + datetime.timedelta(days=settings.BRANCH_CLOSURE_NOTICE_DAYS)
     if to_status not in (BranchStatus.SUSPENDED, BranchStatus.CLOSED):
-        raise TransitionNotAllowed(
-            "transition_not_allowed",
-            object=str(branch),
-            current=BranchStatus(branch.status).label,
-            target=BranchStatus(to_status).label,
-        )
+        raise refusal(name=str(branch), current=branch.status, target=to_status, choices=BranchStatus)
     if not (reason or "").strip():
         raise CounterError("status_reason_required", branch=branch.name, status=BranchStatus(to_status).label)
     if starts_on < earliest:
@@ -169,7 +154,7 @@ def validate_closure(
 
 def cancel_closure(*, closure: PlannedClosure, actor, reason: str = "") -> PlannedClosure:
     with transaction.atomic():
-        closure = PlannedClosure.objects.select_for_update().get(pk=closure.pk)
+        closure = locks.lock_closure(closure.pk)
         if closure.status != ClosureStatus.PLANNED:
             raise CounterError("closure_not_planned", status=closure.get_status_display())
         closure.status = ClosureStatus.CANCELLED
@@ -187,10 +172,10 @@ def apply_due_closures(*, today: datetime.date | None = None, actor=None) -> dic
         status=ClosureStatus.PLANNED, starts_on__lte=today
     ).values_list("pk", flat=True):
         with transaction.atomic():
-            closure = PlannedClosure.objects.select_for_update().select_related("branch").get(pk=closure_id)
+            closure = locks.lock_closure_with_branch(closure_id)
             if closure.status != ClosureStatus.PLANNED:
                 continue
-            if closure.to_status in BRANCH_TRANSITIONS[closure.branch.status]:
+            if allowed(BRANCH_TRANSITIONS, closure.branch.status, closure.to_status):
                 change_branch_status(
                     branch=closure.branch,
                     to_status=closure.to_status,
@@ -206,7 +191,7 @@ def apply_due_closures(*, today: datetime.date | None = None, actor=None) -> dic
         status=ClosureStatus.IN_EFFECT, ends_on__isnull=False, ends_on__lte=today
     ).values_list("pk", flat=True):
         with transaction.atomic():
-            closure = PlannedClosure.objects.select_for_update().select_related("branch").get(pk=closure_id)
+            closure = locks.lock_closure_with_branch(closure_id)
             if closure.status != ClosureStatus.IN_EFFECT:
                 continue
             if closure.branch.status == BranchStatus.SUSPENDED:
@@ -251,7 +236,7 @@ def open_till(*, clerk, branch: Branch, opening_float: Decimal | str) -> Till:
     if amount < ZERO:
         raise CounterError("float_negative")
     with transaction.atomic():
-        branch = Branch.objects.select_for_update().get(pk=branch.pk)
+        branch = locks.lock_branch(branch.pk)
         _check_counter_staff(clerk, branch)
         _check_branch_open(branch)
         existing = Till.objects.filter(clerk=clerk, status=TillStatus.OPEN).first()
@@ -272,7 +257,7 @@ def open_till(*, clerk, branch: Branch, opening_float: Decimal | str) -> Till:
 
 
 def _lock_clerks_till(*, till_id: int, clerk) -> Till:
-    till = Till.objects.select_for_update().select_related("branch").filter(pk=till_id).first()
+    till = locks.lock_till(till_id)
     if till is None or till.clerk_id != clerk.pk:
         raise CounterError("till_not_yours")
     if till.status != TillStatus.OPEN:
@@ -327,7 +312,7 @@ def take_cash(
         if till.business_date != timezone.localdate():
             raise CounterError("till_from_another_day", day=till.business_date.isoformat())
         _check_branch_open(branch)
-        biller = Biller.objects.filter(code=(biller_code or "").strip().upper()).first()
+        biller = Biller.objects.filter(code=normalize_code(biller_code)).first()
         if biller is not None:
             selectors.check_biller_takes_cash_at(biller, branch)
         result = post_payment(

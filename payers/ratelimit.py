@@ -1,39 +1,6 @@
-"""Fixed-window rate limits in the shared cache (Redis in production and tests): counts per visitor (the
-visitor's address is config.client_ip.client_ip, which knows the trusted proxies)."""
+"""Rate limits of the portal, per visitor (the visitor's address is config.client_ip.client_ip, which knows
+the trusted proxies), counted by the platform's one limiter (`config.ratelimit`)."""
 
-import functools
-import time
+from config.ratelimit import allow
 
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
-
-# One command and one round trip on Redis: count the hit and, on the window's first hit, set its expiry.
-# The lookup page is the portal's busiest page and asks this on every request (docs/benchmarks.md).
-_COUNT_HIT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return count
-"""
-
-
-@functools.lru_cache(maxsize=16)
-def _count_hit_script(cache: RedisCache):
-    """The counting script, bound to one Redis client per cache object: making a client costs more than
-    the round trip. (The connection pool under it is safe to share and renews itself after a fork.)"""
-    return cache._cache.get_client(write=True).register_script(_COUNT_HIT)
-
-
-def allow(scope: str, key: str, *, limit: int, window: int) -> bool:
-    """Count one hit; False once `limit` hits were counted in the current `window` seconds."""
-    bucket = f"rl:{scope}:{key}:{int(time.time() // window)}"
-    cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        count = _count_hit_script(cache)(keys=[cache.make_and_validate_key(bucket)], args=[window + 1])
-        return count <= limit
-    cache.add(bucket, 0, timeout=window + 1)
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.add(bucket, 1, timeout=window + 1)
-        count = 1
-    return count <= limit
+__all__ = ["allow"]

@@ -14,7 +14,7 @@ from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
 from billing.paylinks import bill_id_from_token
 from billing.plain_sql import columns, model_from_row, prepared_cursor
-from billing.rules import account_no_is_valid, normalize_account_no
+from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from payers.exceptions import PortalError
 from payers.models import BoundAccount, GatewayOrder, OrderLine, ProxyBatch, ReceiptBundle
 
@@ -205,7 +205,7 @@ def verification_code(receipt_no: str) -> str:
 
 
 def payment_for_verification(receipt_no: str, code: str) -> Payment | None:
-    receipt_no = (receipt_no or "").strip().upper()
+    receipt_no = normalize_code(receipt_no)
     if not receipt_no or not signing.constant_time_compare(
         verification_code(receipt_no), (code or "").strip()
     ):

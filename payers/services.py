@@ -16,6 +16,7 @@ from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
 from billing.services import post_payment
+from billing.transitions import allowed
 from payers import locks
 from payers.choices import ORDER_TRANSITIONS, LineOutcome, NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, GatewayRefused, PortalError
@@ -286,7 +287,7 @@ def _apply(order: GatewayOrder, notice: PaymentNotice) -> tuple[str, str]:
             code=error.code,
         )
         return NotificationResult.DUPLICATE, f"{error.code}: {error.message}"
-    if notice.status not in ORDER_TRANSITIONS[order.status]:
+    if not allowed(ORDER_TRANSITIONS, order.status, notice.status):
         return NotificationResult.IGNORED, f"{order.status} → {notice.status}"
     late = order.status != OrderStatus.PENDING
     order.status = notice.status
@@ -484,11 +485,7 @@ def settle_order(*, order_id: int) -> dict:
     done = 0
     for line_id in order.lines.filter(outcome=LineOutcome.WAITING).values_list("pk", flat=True).iterator():
         with transaction.atomic():
-            line = (
-                OrderLine.objects.select_for_update(of=("self",))
-                .select_related("biller", "account")
-                .get(pk=line_id)
-            )
+            line = locks.lock_order_line_to_post(line_id)
             if line.outcome != LineOutcome.WAITING:
                 continue
             _settle_line(order, line, line.sub_trade_no)
@@ -500,7 +497,7 @@ def start_proxy_checkout(*, batch, user, gateway_code: str) -> GatewayOrder:
     from payers import proxy
 
     with transaction.atomic():
-        batch = type(batch).objects.select_for_update().get(pk=batch.pk)
+        batch = locks.lock_proxy_batch(batch.pk)
         if batch.order_id:
             return batch.order
         order = start_checkout(

@@ -2,7 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from billing.exceptions import BillingError
+from billing.exceptions import BillingError, TransitionNotAllowed
 from billing.untrusted_files import FILE_MESSAGES
 
 RECON_MESSAGES = {
@@ -55,6 +55,10 @@ RECON_MESSAGES = {
 
 class ReconciliationError(BillingError):
     messages = RECON_MESSAGES
+
+
+class ReconciliationTransitionNotAllowed(ReconciliationError, TransitionNotAllowed):
+    """A discrepancy or complaint move its transition table forbids (caught as either class)."""
 
 
 class StatementRefused(ReconciliationError):

@@ -15,13 +15,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _g
 
 from billing import access, ledger, roles, untrusted_files
+from billing import locks as billing_locks
 from billing.audit import record_audit
 from billing.choices import Channel, PaymentStatus
 from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, Payment
 from billing.money import ZERO
+from billing.rules import normalize_account_no, normalize_code
 from billing.services import post_payment, reverse_payment
-from reconciliation import matching, remittance
+from billing.transitions import transition
+from reconciliation import locks, matching, remittance
 from reconciliation.adapters import ParsedStatement, parse_statement
 from reconciliation.adapters import camt as camt_adapter
 from reconciliation.choices import (
@@ -37,7 +40,11 @@ from reconciliation.choices import (
     SettlementStatus,
     StatementFormat,
 )
-from reconciliation.exceptions import ReconciliationError, StatementRefused
+from reconciliation.exceptions import (
+    ReconciliationError,
+    ReconciliationTransitionNotAllowed,
+    StatementRefused,
+)
 from reconciliation.models import (
     Complaint,
     Discrepancy,
@@ -69,7 +76,7 @@ class ChannelCode:
 
 def parse_channel_code(code: str) -> ChannelCode:
     """`ONLINE:<gateway>` or `PARTNER:<code>` (docs/statement-format.md); the cash channel has no file."""
-    code = (code or "").strip().upper()
+    code = normalize_code(code)
     prefix, _sep, source = code.partition(":")
     if prefix not in CHANNEL_PREFIXES or not source or len(code) > 48:
         raise ReconciliationError("channel_code_invalid", channel=code)
@@ -298,11 +305,7 @@ def run_reconciliation(*, run_id: int, actor=None, batch_size: int = LINE_BATCH_
     """Load the statement's lines in committed batches, then match them in one transaction. A finished
     run is final: running it again changes nothing. A run killed halfway resumes where it stopped."""
     with transaction.atomic():
-        run = (
-            ReconciliationRun.objects.select_for_update(of=("self",))
-            .select_related("statement")
-            .get(pk=run_id)
-        )
+        run = locks.lock_run_with_statement(run_id)
         if run.status == RunStatus.DONE:
             return run
         run.status = RunStatus.LOADING
@@ -359,7 +362,7 @@ def _load_lines(run: ReconciliationRun, batch_size: int) -> None:
 def _match(run: ReconciliationRun, actor, timings: list | None = None) -> None:
     code = parse_channel_code(run.channel_code)
     with transaction.atomic():
-        run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
+        run = locks.lock_run(run.pk)
         if run.status == RunStatus.DONE:
             return
         Discrepancy.objects.filter(run=run).delete()
@@ -416,22 +419,17 @@ def reconcile_file(
 
 
 def _transition(discrepancy: Discrepancy, target: str) -> None:
-    if target not in DISCREPANCY_TRANSITIONS[discrepancy.status]:
-        raise ReconciliationError(
-            "transition_not_allowed",
-            object=str(discrepancy),
-            current=DiscrepancyStatus(discrepancy.status).label,
-            target=DiscrepancyStatus(target).label,
-        )
-    discrepancy.status = target
+    transition(
+        discrepancy,
+        target,
+        table=DISCREPANCY_TRANSITIONS,
+        choices=DiscrepancyStatus,
+        error=ReconciliationTransitionNotAllowed,
+    )
 
 
 def _lock_discrepancy(pk: int) -> Discrepancy:
-    return (
-        Discrepancy.objects.select_for_update(of=("self",))
-        .select_related("line", "payment", "run")
-        .get(pk=pk)
-    )
+    return locks.lock_discrepancy(pk)
 
 
 def assign_discrepancy(*, discrepancy: Discrepancy, assignee, actor) -> Discrepancy:
@@ -522,8 +520,8 @@ def resolve_discrepancy(
             return discrepancy
         if action == Resolution.POST_MISSING:
             line = discrepancy.line
-            biller_code = (biller_code or line.biller_code).strip()
-            account_no = (account_no or line.account_no).strip()
+            biller_code = normalize_code(biller_code or line.biller_code)
+            account_no = normalize_account_no(account_no or line.account_no)
             if not biller_code or not account_no:
                 raise ReconciliationError("post_missing_needs_account")
             result = post_payment(
@@ -601,7 +599,7 @@ def _close(discrepancy: Discrepancy, *, action: str, note: str, actor, **data) -
         journal_entry=discrepancy.resolution_entry_id,
         **data,
     )
-    for complaint in discrepancy.complaints.select_for_update().exclude(status=ComplaintStatus.RESOLVED):
+    for complaint in locks.lock_open_complaints_of(discrepancy, resolved=ComplaintStatus.RESOLVED):
         open_left = complaint.discrepancies.exclude(status=DiscrepancyStatus.RESOLVED).exclude(
             pk=discrepancy.pk
         )
@@ -640,7 +638,7 @@ def reconciled_payments(*, biller: Biller, day: datetime.date):
 def build_settlement(*, biller: Biller, day: datetime.date, actor=None) -> SettlementBatch | None:
     """One batch per biller and day (a unique constraint, and the biller row locked while building)."""
     with transaction.atomic():
-        biller = Biller.objects.select_for_update().get(pk=biller.pk)
+        biller = billing_locks.lock_biller(biller.pk)
         existing = SettlementBatch.objects.filter(biller=biller, business_date=day).first()
         if existing is not None:
             return existing
@@ -780,7 +778,7 @@ def import_settlement_confirmation(*, data: bytes, actor=None) -> list[Settlemen
             if line.currency != "CNY":
                 raise StatementRefused("currency_not_cny", line=line.line_no, currency=line.currency)
             reference = line.merchant_ref or line.channel_ref
-            batch = SettlementBatch.objects.select_for_update().filter(reference=reference).first()
+            batch = locks.lock_settlement_batch_by_reference(reference)
             if batch is None or batch.net != line.amount:
                 raise ReconciliationError("confirmation_no_match", amount=line.amount, reference=reference)
             if batch.status == SettlementStatus.CONFIRMED:
@@ -817,7 +815,7 @@ def raise_complaint(
     details: str = "",
     actor=None,
 ) -> Complaint:
-    receipt_no = (receipt_no or "").strip().upper()
+    receipt_no = normalize_code(receipt_no)
     payment = Payment.objects.filter(receipt_no=receipt_no).first()
     if payment is None:
         raise ReconciliationError("receipt_unknown", receipt_no=receipt_no)
@@ -857,20 +855,19 @@ def _link_complaints_to_new_discrepancies(run: ReconciliationRun) -> None:
 
 
 def _complaint_transition(complaint: Complaint, target: str) -> None:
-    if target not in COMPLAINT_TRANSITIONS[complaint.status]:
-        raise ReconciliationError(
-            "transition_not_allowed",
-            object=str(complaint),
-            current=ComplaintStatus(complaint.status).label,
-            target=ComplaintStatus(target).label,
-        )
-    complaint.status = target
+    transition(
+        complaint,
+        target,
+        table=COMPLAINT_TRANSITIONS,
+        choices=ComplaintStatus,
+        error=ReconciliationTransitionNotAllowed,
+    )
 
 
 def assign_complaint(*, complaint: Complaint, assignee, actor) -> Complaint:
     _require_recon_staff(actor)
     with transaction.atomic():
-        complaint = Complaint.objects.select_for_update().get(pk=complaint.pk)
+        complaint = locks.lock_complaint(complaint.pk)
         _complaint_transition(complaint, ComplaintStatus.ASSIGNED)
         complaint.assignee = assignee
         complaint.save(update_fields=["status", "assignee"])
@@ -885,7 +882,7 @@ def escalate_complaint(*, complaint: Complaint, actor, note: str) -> Complaint:
     if not (note or "").strip():
         raise ReconciliationError("note_required")
     with transaction.atomic():
-        complaint = Complaint.objects.select_for_update().get(pk=complaint.pk)
+        complaint = locks.lock_complaint(complaint.pk)
         _complaint_transition(complaint, ComplaintStatus.ESCALATED)
         complaint.save(update_fields=["status"])
         record_audit(actor=actor, action="complaint.escalated", target=complaint, reason=note)
@@ -897,7 +894,7 @@ def resolve_complaint(*, complaint: Complaint, outcome: str, actor) -> Complaint
     if not (outcome or "").strip():
         raise ReconciliationError("outcome_required")
     with transaction.atomic():
-        complaint = Complaint.objects.select_for_update().get(pk=complaint.pk)
+        complaint = locks.lock_complaint(complaint.pk)
         _resolve_complaint_locked(complaint, outcome=outcome.strip(), actor=actor)
         for discrepancy in complaint.discrepancies.exclude(status=DiscrepancyStatus.RESOLVED):
             record_audit(
@@ -990,7 +987,7 @@ def reconcile_cash(*, branch, day: datetime.date, actor=None) -> ReconciliationR
             business_date=day,
             defaults={"channel_code": code, "status": RunStatus.MATCHING, "started_at": timezone.now()},
         )
-        run = ReconciliationRun.objects.select_for_update().get(pk=run.pk)
+        run = locks.lock_run(run.pk)
         if run.status == RunStatus.DONE:
             return run
         Discrepancy.objects.filter(run=run).delete()

@@ -2,7 +2,8 @@
 
 from rest_framework import serializers
 
-AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,2})?$"
+from billing.money import CHANNEL_AMOUNT_PATTERN as AMOUNT_PATTERN
+
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from payers import locks
 from payers.choices import BankTradeStatus
 from payers.gateways import signing
 from payers.models import SandboxBankTrade
@@ -96,7 +97,7 @@ def finish_trade(*, trade_no: str, pay: bool) -> SandboxBankTrade:
     from payers import tasks
 
     with transaction.atomic():
-        trade = SandboxBankTrade.objects.select_for_update().get(trade_no=trade_no)
+        trade = locks.lock_bank_trade(trade_no)
         if _expired(trade):
             pay = False  # too late: the cashier closes the trade instead of taking the money
         if trade.status == BankTradeStatus.WAITING:
@@ -146,11 +147,7 @@ def refund_api(params: dict[str, str]) -> dict[str, str]:
     if not signing.verify(params, _key()):
         return answer("FAIL", "bad signature")
     with transaction.atomic():
-        trade = (
-            SandboxBankTrade.objects.select_for_update()
-            .filter(merchant_order_no=params.get("out_trade_no", ""))
-            .first()
-        )
+        trade = locks.lock_bank_trade_of_merchant_order(params.get("out_trade_no", ""))
         if trade is None or trade.status not in (BankTradeStatus.SUCCESS, BankTradeStatus.REFUNDED):
             return answer("FAIL", "trade not paid")
         if any(refund["refund_no"] == params.get("refund_no") for refund in trade.refunds):
@@ -180,11 +177,7 @@ def query_api(params: dict[str, str]) -> dict[str, str] | None:
     if not signing.verify(params, _key()):
         return None
     with transaction.atomic():
-        trade = (
-            SandboxBankTrade.objects.select_for_update()
-            .filter(merchant_order_no=params.get("out_trade_no", ""))
-            .first()
-        )
+        trade = locks.lock_bank_trade_of_merchant_order(params.get("out_trade_no", ""))
         if trade is not None:
             _close_if_expired(trade)
     if trade is None or trade.status == BankTradeStatus.WAITING:

@@ -6,27 +6,17 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext_lazy as _
 
+from billing import statement_format
 from billing.money import ZERO
 from billing.untrusted_files import csv_rows
 from reconciliation.adapters.base import AMOUNT_2DP, ParsedLine, ParsedStatement, decode_text, refuse
 from reconciliation.choices import LineKind, StatementFormat
 from reconciliation.exceptions import StatementRefused
 
-MAGIC = "BILLPAY-STATEMENT"
-COLUMNS = [
-    "record_type",
-    "txn_type",
-    "channel_ref",
-    "receipt_no",
-    "biller_code",
-    "account_no",
-    "amount",
-    "fee",
-    "currency",
-    "occurred_at",
-    "original_channel_ref",
-]
-TXN_TYPES = {"PAYMENT": LineKind.PAYMENT, "REFUND": LineKind.REFUND}
+# The format itself (name, version, columns, record types) is declared once, in billing.statement_format.
+MAGIC = statement_format.FORMAT_NAME
+COLUMNS = list(statement_format.COLUMNS)
+TXN_TYPES = {statement_format.PAYMENT: LineKind.PAYMENT, statement_format.REFUND: LineKind.REFUND}
 OFFSET_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)$")
 
 
@@ -37,10 +27,15 @@ def sniff(data: bytes) -> bool:
 def parse(data: bytes) -> ParsedStatement:
     text = decode_text(data)
     rows = list(csv_rows(text))
-    if not rows or len(rows[0]) != 6 or rows[0][0] != "H" or rows[0][1] != MAGIC:
+    if (
+        not rows
+        or len(rows[0]) != statement_format.HEADER_FIELDS
+        or rows[0][0] != statement_format.HEADER
+        or rows[0][1] != MAGIC
+    ):
         raise refuse(1, _("the first line must be the H line: H,BILLPAY-STATEMENT,1,<channel>,<day>,<time>"))
     header = rows[0]
-    if header[2] != "1":
+    if header[2] != statement_format.FORMAT_VERSION:
         raise refuse(1, _("format version “%(version)s” is not 1") % {"version": header[2]})
     try:
         day = datetime.date.fromisoformat(header[4])
@@ -58,10 +53,10 @@ def parse(data: bytes) -> ParsedStatement:
             raise refuse(index, _("nothing may follow the T line (line %(line)s)") % {"line": trailer[0]})
         if not row:
             raise refuse(index, _("an empty line"))
-        if row[0] == "T":
+        if row[0] == statement_format.TRAILER:
             trailer = (index, row)
             continue
-        if row[0] != "D":
+        if row[0] != statement_format.DETAIL:
             raise refuse(index, _("a line must start with D or T, not “%(value)s”") % {"value": row[0]})
         lines.append(_detail(row, index, seen_refs))
     if trailer is None:
@@ -93,7 +88,7 @@ def _detail(row: list[str], index: int, seen_refs: dict[str, int]) -> ParsedLine
         )
     if not AMOUNT_2DP.match(fee):
         raise refuse(index, _("fee “%(value)s” is not an amount with two decimals") % {"value": fee})
-    if currency != "CNY":
+    if currency != statement_format.CURRENCY:
         raise StatementRefused("currency_not_cny", line=index, currency=currency)
     if not OFFSET_TIME.match(occurred):
         raise refuse(
@@ -120,7 +115,7 @@ def _detail(row: list[str], index: int, seen_refs: dict[str, int]) -> ParsedLine
 
 def _check_trailer(trailer: tuple[int, list[str]], lines: list[ParsedLine]) -> None:
     index, row = trailer
-    if len(row) != 5:
+    if len(row) != statement_format.TRAILER_FIELDS:
         raise refuse(index, _("the T line has %(count)s fields, not 5") % {"count": len(row)})
     payments = sum((ln.amount for ln in lines if ln.kind == LineKind.PAYMENT), ZERO)
     refunds = sum((ln.amount for ln in lines if ln.kind == LineKind.REFUND), ZERO)

@@ -21,6 +21,7 @@ from billing.bill_import import (
 )
 from billing.bill_import_copy import import_bills_copy
 from billing.models import Biller
+from billing.rules import normalize_code
 
 SHOWN_ERRORS = 20
 
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        biller = Biller.objects.filter(code=options["biller"].strip().upper()).first()
+        biller = Biller.objects.filter(code=normalize_code(options["biller"])).first()
         if biller is None:
             raise CommandError(f"There is no biller with the code {options['biller']!r}.")
         actor = None

@@ -1,0 +1,21 @@
+"""Row locks of the partner and biller APIs. A partner or credential is locked on its own (nothing else in
+the same transaction); an idempotency record is locked before the payment its request posts (then
+billing.locks: account → bills); a webhook delivery on its own, after the HTTP call."""
+
+from api.models import ApiCredential, IdempotencyRecord, Partner, WebhookDelivery
+
+
+def lock_partner(partner_id: int) -> Partner:
+    return Partner.objects.select_for_update().get(pk=partner_id)
+
+
+def lock_credential(credential_id: int) -> ApiCredential:
+    return ApiCredential.objects.select_for_update().get(pk=credential_id)
+
+
+def lock_idempotency_record(*, scope: str, key: str) -> IdempotencyRecord:
+    return IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
+
+
+def lock_webhook_delivery(delivery_id: int) -> WebhookDelivery:
+    return WebhookDelivery.objects.select_for_update().get(pk=delivery_id)

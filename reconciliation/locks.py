@@ -1,0 +1,34 @@
+"""Row locks of reconciliation. A run is locked before what its matching writes; a discrepancy before
+the complaints about it (resolving one closes them); a biller (billing.locks.lock_biller) while its
+settlement batch is built; a settlement batch while its bank confirmation is applied."""
+
+from reconciliation.models import Complaint, Discrepancy, ReconciliationRun, SettlementBatch
+
+
+def lock_run(run_id: int) -> ReconciliationRun:
+    return ReconciliationRun.objects.select_for_update().get(pk=run_id)
+
+
+def lock_run_with_statement(run_id: int) -> ReconciliationRun:
+    runs = ReconciliationRun.objects.select_for_update(of=("self",)).select_related("statement")
+    return runs.get(pk=run_id)
+
+
+def lock_discrepancy(discrepancy_id: int) -> Discrepancy:
+    discrepancies = Discrepancy.objects.select_for_update(of=("self",)).select_related(
+        "line", "payment", "run"
+    )
+    return discrepancies.get(pk=discrepancy_id)
+
+
+def lock_open_complaints_of(discrepancy: Discrepancy, *, resolved: str):
+    """The complaints about a (locked) discrepancy that are not resolved yet."""
+    return discrepancy.complaints.select_for_update().exclude(status=resolved)
+
+
+def lock_complaint(complaint_id: int) -> Complaint:
+    return Complaint.objects.select_for_update().get(pk=complaint_id)
+
+
+def lock_settlement_batch_by_reference(reference: str) -> SettlementBatch | None:
+    return SettlementBatch.objects.select_for_update().filter(reference=reference).first()

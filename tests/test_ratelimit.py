@@ -1,0 +1,37 @@
+"""One rate limiter (config/ratelimit.py): the portal's per-visitor limits and the API's per-caller throttle
+count in the same Redis windows, through the same one-command Lua script."""
+
+from types import SimpleNamespace
+
+import pytest
+from django.core.cache import caches
+
+from api.throttling import WINDOW_SECONDS, CallerRateThrottle
+from config import ratelimit
+from payers import ratelimit as portal_ratelimit
+
+
+@pytest.fixture
+def redis():
+    client = caches["default"]._cache.get_client()
+    for key in client.keys("*rl:*:rules-test*"):
+        client.delete(key)
+    return client
+
+
+def test_the_api_throttle_counts_in_the_platforms_limiter(redis):
+    request = SimpleNamespace(user=SimpleNamespace(rate_limit=2, scope="partner:rules-test"))
+    throttle = CallerRateThrottle()
+    answers = [throttle.allow_request(request, view=None) for _call in range(3)]
+    assert answers == [True, True, False]
+    assert 1 <= throttle.wait() <= WINDOW_SECONDS
+    [key] = redis.keys("*rl:api:partner:rules-test:*")
+    assert int(redis.get(key)) == 3
+    assert 0 < redis.ttl(key) <= WINDOW_SECONDS + 1
+
+
+def test_the_portal_limit_is_the_same_mechanism(redis):
+    assert portal_ratelimit.allow is ratelimit.allow
+    assert [ratelimit.allow("lookup", "rules-test", limit=1, window=30) for _hit in range(2)] == [True, False]
+    [key] = redis.keys("*rl:lookup:rules-test:*")
+    assert 0 < redis.ttl(key) <= 31
