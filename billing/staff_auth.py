@@ -103,7 +103,12 @@ def _account_for(credentials: dict):
     """The account a login names, by username, e-mail or mobile number as each login form sends it."""
     User = get_user_model()
     if credentials.get("username"):
-        return User.objects.filter(username=credentials["username"]).first()
+        account = User.objects.filter(username=credentials["username"]).first()
+        if account is not None or "@" not in credentials["username"]:
+            return account
+        # The admin login's "username" may be an e-mail address: allauth's backend signs in by e-mail from
+        # that field too, so an address must count against its account, not open a second count beside it.
+        credentials = {"email": credentials["username"]}
     if credentials.get("email"):
         users = filter_users_by_email(credentials["email"])
         return users[0] if len(users) == 1 else None

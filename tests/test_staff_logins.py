@@ -126,6 +126,20 @@ class TestFailedLoginLimits:
             )
         assert admin_login(client, "grace", PASSWORD).status_code == 429
 
+    def test_the_admin_login_by_e_mail_counts_against_the_same_account(self, client, platform_admin):
+        # allauth's backend signs staff in by e-mail from the admin's username field: a lock-out by username
+        # must hold for the address too, and guesses by either must add up to one count.
+        assert admin_login(Client(), "Grace@Example.com", PASSWORD).status_code == 302  # the way in exists
+        lock_out(client, "grace")
+        assert admin_login(client, "grace@example.com", PASSWORD).status_code == 429
+        assert admin_login(client, "GRACE@EXAMPLE.COM", PASSWORD).status_code == 429
+        assert "_auth_user_id" not in client.session
+        AccessAttempt.objects.all().delete()
+        for number in range(settings.AXES_FAILURE_LIMIT):
+            admin_login(client, "grace@example.com" if number % 2 else "grace", "nope")
+        assert admin_login(client, "grace", PASSWORD).status_code == 429
+        assert list(AccessAttempt.objects.values_list("username", flat=True).distinct()) == ["grace"]
+
     def test_a_right_password_before_the_limit_clears_the_count(self, client, platform_admin):
         for _ in range(settings.AXES_FAILURE_LIMIT - 1):
             admin_login(client, "grace", "nope")
