@@ -2,6 +2,7 @@
 HSTS, the SSL redirect, secure cookies and the proxy's SSL header follow the environment, safe with DEBUG off;
 the file-based SMS backend keeps each message as a file."""
 
+import os
 import re
 import subprocess
 import sys
@@ -100,7 +101,13 @@ HTTPS = (
 
 
 class TestHttpsSettings:
-    base = {"SECRET_KEY": "x" * 50, "API_CREDENTIAL_KEY": "y" * 50, "PATH": "/usr/bin:/bin"}
+    base = {
+        "SECRET_KEY": "x" * 50,
+        "API_CREDENTIAL_KEY": "y" * 50,
+        "PATH": "/usr/bin:/bin",
+        # The settings need a PostgreSQL URL to load (one engine since issue 13); nothing connects.
+        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billpay"),
+    }
 
     def test_debug_off_defaults_to_https_everywhere(self):
         values = settings_with({**self.base, "DEBUG": "false"}, *HTTPS)
