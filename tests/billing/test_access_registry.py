@@ -43,7 +43,7 @@ def registry_copy(monkeypatch):
 @pytest.mark.parametrize(
     ("declarations", "labels"),
     [
-        (billing_access, {"billing", "auth"}),
+        (billing_access, {"billing", "auth", "axes"}),  # axes: the staff lock-outs (billing/admin_logins.py)
         (payers_access, {"payers", "account", "mfa"}),
         (branches_access, {"branches"}),
         (reconciliation_access, {"reconciliation"}),
