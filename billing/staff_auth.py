@@ -21,12 +21,16 @@ from allauth.account.authentication import get_authentication_records
 from allauth.account.internal.flows.login import record_authentication
 from allauth.account.utils import filter_users_by_email
 from allauth.core import context
+from allauth.core.internal.cryptokit import normalize_user_code
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.base.forms import AuthenticateForm, ReauthenticateForm
 from allauth.mfa.models import Authenticator
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_client_username, get_cool_off
 from django.conf import settings
 from django.contrib.auth import get_user_model, user_login_failed
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -102,7 +106,12 @@ def _account_for(credentials: dict):
     """The account a login names, by username, e-mail or mobile number as each login form sends it."""
     User = get_user_model()
     if credentials.get("username"):
-        return User.objects.filter(username=credentials["username"]).first()
+        account = User.objects.filter(username=credentials["username"]).first()
+        if account is not None or "@" not in credentials["username"]:
+            return account
+        # The admin login's "username" may be an e-mail address: allauth's backend signs in by e-mail from
+        # that field too, so an address must count against its account, not open a second count beside it.
+        credentials = {"email": credentials["username"]}
     if credentials.get("email"):
         users = filter_users_by_email(credentials["email"])
         return users[0] if len(users) == 1 else None
@@ -203,10 +212,30 @@ class _LockableCodeMixin:
             retry_at = timezone.localtime(timezone.now() + cool_off) if cool_off else None
             raise ValidationError(lockout_message(retry_at, staff_login=True), code=LOCKED_OUT)
         try:
-            return super().clean_code()
+            if _code_was_used(self.user, self.cleaned_data.get("code", "")):
+                raise get_mfa_adapter().validation_error("incorrect_code")
+            code = super().clean_code()
         except ValidationError:
             record_failed_code(request, self.user)
             raise
+        _remember_used_code(self.user, code)
+        return code
+
+
+def _used_code_key(user, code: str) -> str:
+    return f"billpay.mfa.used-code:{user.pk}:{normalize_user_code(code)}"
+
+
+def _code_was_used(user, code: str) -> bool:
+    return bool(code) and cache.get(_used_code_key(user, code)) is not None
+
+
+def _remember_used_code(user, code: str) -> None:
+    """A code once accepted is refused for as long as it could still be accepted. allauth remembers a used
+    TOTP code for one period (30 s) while MFA_TOTP_TOLERANCE keeps it valid for 2 x tolerance + 1 periods:
+    a code seen over a shoulder was taken again 30-60 s later."""
+    lifetime = mfa_settings.TOTP_PERIOD * (2 * mfa_settings.TOTP_TOLERANCE + 1)
+    cache.set(_used_code_key(user, code), "used", timeout=lifetime)
 
 
 class LockableAuthenticateForm(_LockableCodeMixin, AuthenticateForm):

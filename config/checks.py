@@ -148,3 +148,38 @@ def trusted_proxies(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             checks.Error("TRUSTED_PROXY_COUNT cannot be negative.", id="billpay.E008"),
         )
     return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def guards_switched_off(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """`check --deploy` warnings for settings that parse but take a guard away: no staff role asked for a
+    second factor, or a "proxy" network so wide that any caller's X-Forwarded-For would be believed."""
+    if settings.DEBUG:
+        return []
+    warnings = []
+    if settings.STAFF_MFA_REQUIRED_ROLES == []:
+        warnings.append(
+            checks.Warning(
+                "STAFF_MFA_REQUIRED_ROLES is empty: no staff role needs two-step verification, a password "
+                "alone opens the admin and the counter.",
+                hint="Leave it unset (every staff role) or name the roles that move money or see personal "
+                "data; an empty value is for the demo only.",
+                id="billpay.W001",
+            )
+        )
+    for entry in settings.TRUSTED_PROXIES:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue  # billpay.E007
+        if network.prefixlen < (8 if network.version == 4 else 16):
+            warnings.append(
+                checks.Warning(
+                    f"TRUSTED_PROXIES: {entry!r} trusts a whole /{network.prefixlen} as proxies: callers "
+                    "from it choose their own address in X-Forwarded-For (rate limits, login limits, audit "
+                    "rows, the API allow-list).",
+                    hint="Name only your reverse proxies, e.g. 127.0.0.1,::1 or the load balancers' subnet.",
+                    id="billpay.W002",
+                )
+            )
+    return warnings

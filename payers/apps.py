@@ -7,6 +7,8 @@ class PayersConfig(AppConfig):
     verbose_name = _("Payers")
 
     def ready(self):
+        from payers import checks  # noqa: F401  (registers the gateways' start-up checks)
+
         # Declare who may see and change this app's models (billing.access holds only the mechanism).
         from payers.admin_access import declare_access
 

@@ -33,6 +33,19 @@ def read_env_file(path: Path = ENV_FILE) -> dict[str, str]:
     return values
 
 
+def throw_away_secret(name: str, documented_path: str) -> str:
+    """A random value of the kind the file holds: a token, or an RSA key for a .pem (the private one in
+    PKCS#8, as `openssl genrsa` and Alipay's key tool write it; a public one as Alipay publishes it)."""
+    if not documented_path.endswith(".pem"):
+        return secrets.token_urlsafe(50) + "\n"
+    from Crypto.PublicKey import RSA
+
+    key = RSA.generate(1024)  # throw-away: the size only needs to load
+    if "PRIVATE" in name:
+        return key.export_key(format="PEM", pkcs=8).decode() + "\n"
+    return key.public_key().export_key(format="PEM").decode() + "\n"
+
+
 def production_environment(secret_dir: Path, path: Path = ENV_FILE) -> dict[str, str]:
     """The example's variables, each *_FILE pointing at a fresh random secret in `secret_dir`."""
     env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
@@ -40,7 +53,7 @@ def production_environment(secret_dir: Path, path: Path = ENV_FILE) -> dict[str,
     for key in list(env):
         if key.endswith("_FILE"):
             secret = secret_dir / key.removesuffix("_FILE").lower()
-            secret.write_text(secrets.token_urlsafe(50) + "\n", encoding="utf-8")
+            secret.write_text(throw_away_secret(key, env[key]), encoding="utf-8")
             secret.chmod(0o600)
             env[key] = str(secret)
     env["PYTHONDONTWRITEBYTECODE"] = "1"

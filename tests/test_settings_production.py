@@ -90,6 +90,29 @@ class TestTheDocumentedEnvironment:
         assert returncode == 0, output
 
 
+class TestDeployWarnings:
+    """Settings that parse but take a guard away: `check --deploy` (and so `make test`) warns."""
+
+    def test_no_staff_role_asked_for_a_second_factor(self, env):
+        env["STAFF_MFA_REQUIRED_ROLES"] = ""
+        returncode, output = check(env, "--deploy", "--fail-level", "WARNING")
+        assert returncode != 0
+        assert "(billpay.W001) STAFF_MFA_REQUIRED_ROLES is empty" in output
+
+    def test_a_trusted_proxy_network_as_wide_as_the_internet(self, env):
+        env["TRUSTED_PROXIES"] = "127.0.0.1,0.0.0.0/0"
+        returncode, output = check(env, "--deploy", "--fail-level", "WARNING")
+        assert returncode != 0
+        assert "(billpay.W002) TRUSTED_PROXIES: '0.0.0.0/0' trusts a whole /0" in output
+        assert "127.0.0.1'" not in output
+
+    def test_a_private_network_of_load_balancers_and_a_few_roles_pass(self, env):
+        env["TRUSTED_PROXIES"] = "10.0.0.0/8,127.0.0.1,::1"
+        env["STAFF_MFA_REQUIRED_ROLES"] = "platform_admin,branch_clerk"
+        returncode, output = check(env, "--deploy", "--fail-level", "WARNING")
+        assert returncode == 0, output
+
+
 class TestRefusals:
     @pytest.mark.parametrize(
         "value, reason",

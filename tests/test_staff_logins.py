@@ -13,10 +13,11 @@ import time
 import pytest
 from allauth.mfa.models import Authenticator
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
-from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.test import Client
 
 from billing import roles, staff_auth
@@ -125,6 +126,20 @@ class TestFailedLoginLimits:
                 REMOTE_ADDR=f"203.0.113.{number + 1}",
             )
         assert admin_login(client, "grace", PASSWORD).status_code == 429
+
+    def test_the_admin_login_by_e_mail_counts_against_the_same_account(self, client, platform_admin):
+        # allauth's backend signs staff in by e-mail from the admin's username field: a lock-out by username
+        # must hold for the address too, and guesses by either must add up to one count.
+        assert admin_login(Client(), "Grace@Example.com", PASSWORD).status_code == 302  # the way in exists
+        lock_out(client, "grace")
+        assert admin_login(client, "grace@example.com", PASSWORD).status_code == 429
+        assert admin_login(client, "GRACE@EXAMPLE.COM", PASSWORD).status_code == 429
+        assert "_auth_user_id" not in client.session
+        AccessAttempt.objects.all().delete()
+        for number in range(settings.AXES_FAILURE_LIMIT):
+            admin_login(client, "grace@example.com" if number % 2 else "grace", "nope")
+        assert admin_login(client, "grace", PASSWORD).status_code == 429
+        assert list(AccessAttempt.objects.values_list("username", flat=True).distinct()) == ["grace"]
 
     def test_a_right_password_before_the_limit_clears_the_count(self, client, platform_admin):
         for _ in range(settings.AXES_FAILURE_LIMIT - 1):
@@ -269,6 +284,20 @@ class TestTwoStepVerification:
         response = client.post("/staff/2fa/verify/", {"code": code})
         assert response.status_code == 200 and "errorlist" in response.content.decode()
         assert not reaches(client)
+
+    def test_a_used_code_is_refused_for_as_long_as_it_is_still_valid(self, client, staff):
+        # MFA_TOTP_TOLERANCE=1 keeps a code valid for up to 90 s; allauth remembers a used one for 30 s.
+        totp = totp_of(staff)
+        code = totp_code(totp)
+        admin_login(client, staff.username, PASSWORD)
+        assert client.post("/staff/2fa/verify/", {"code": code}).status_code == 302
+        cache.delete(TOTP(totp)._get_used_cache_key(code))  # what its 30-second expiry does
+        elsewhere = Client()
+        admin_login(elsewhere, staff.username, PASSWORD)
+        response = elsewhere.post("/staff/2fa/verify/", {"code": code})
+        assert response.status_code == 200 and "errorlist" in response.content.decode()
+        assert not reaches(elsewhere)
+        assert AccessAttempt.objects.get(username=staff.username).failures_since_start == 1
 
     def test_wrong_codes_count_towards_the_same_lock_out(self, client, staff):
         totp = totp_of(staff)

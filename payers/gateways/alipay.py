@@ -2,6 +2,8 @@
 (`alipay-sdk-python`): RSA2 (SHA256withRSA) request signatures with the merchant's key, and the
 asynchronous notification verified with Alipay's public key. Off unless ALIPAY_ENABLED is set."""
 
+import base64
+import functools
 import zoneinfo
 
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
@@ -11,6 +13,7 @@ from alipay.aop.api.domain.AlipayTradeWapPayModel import AlipayTradeWapPayModel
 from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundRequest
 from alipay.aop.api.request.AlipayTradeWapPayRequest import AlipayTradeWapPayRequest
 from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
+from Crypto.PublicKey import RSA
 from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +39,38 @@ def _key_body(pem: str) -> str:
     return "".join(line for line in lines if line and not line.startswith("-----"))
 
 
+@functools.lru_cache(maxsize=8)  # read once per key, not on every notification
+def _rsa_key(text: str) -> RSA.RsaKey:
+    """An RSA key as merchants hold them: PEM (PKCS#1 or PKCS#8) or, as Alipay's key tool saves them, the
+    bare base64 body. ValueError when it is none of these."""
+    text = (text or "").strip()
+    try:
+        data = (
+            text.encode()
+            if text.startswith("-----")
+            else base64.b64decode("".join(text.split()), validate=True)
+        )
+        return RSA.import_key(data)
+    except (ValueError, IndexError, TypeError):
+        raise ValueError("not an RSA key in PEM or base64") from None
+
+
+def merchant_private_key() -> str:
+    """ALIPAY_APP_PRIVATE_KEY as the SDK signs with it: the PKCS#1 body. `openssl genrsa` (OpenSSL 3) and
+    Alipay's key tool for Java write PKCS#8 ("BEGIN PRIVATE KEY"), which the SDK cannot read: every payment
+    request would fail, so the key is converted here, and checked at start (payers/checks.py)."""
+    key = _rsa_key(settings.ALIPAY_APP_PRIVATE_KEY)
+    if not key.has_private():
+        raise ValueError("a public key, not the merchant's private key")
+    return _key_body(key.export_key(format="PEM", pkcs=1).decode())
+
+
+def alipay_public_key() -> str:
+    """ALIPAY_PUBLIC_KEY as the SDK verifies with it: the X.509 SubjectPublicKeyInfo body, whatever form it
+    was saved in (a PKCS#1 "BEGIN RSA PUBLIC KEY" would otherwise fail every notification's signature)."""
+    return _key_body(_rsa_key(settings.ALIPAY_PUBLIC_KEY).public_key().export_key(format="PEM").decode())
+
+
 class AlipayGateway(Gateway):
     code = "ALIPAY"
     name = _("Alipay")
@@ -47,8 +82,8 @@ class AlipayGateway(Gateway):
         config = AlipayClientConfig()
         config.server_url = settings.ALIPAY_GATEWAY_URL
         config.app_id = settings.ALIPAY_APP_ID
-        config.app_private_key = _key_body(settings.ALIPAY_APP_PRIVATE_KEY)
-        config.alipay_public_key = _key_body(settings.ALIPAY_PUBLIC_KEY)
+        config.app_private_key = merchant_private_key()
+        config.alipay_public_key = alipay_public_key()
         config.sign_type = "RSA2"
         return DefaultAlipayClient(alipay_client_config=config)
 
@@ -71,9 +106,7 @@ class AlipayGateway(Gateway):
         sign = params.get("sign", "")
         content = get_sign_content({k: v for k, v in params.items() if k not in ("sign", "sign_type")})
         try:
-            valid = bool(sign) and verify_with_rsa(
-                _key_body(settings.ALIPAY_PUBLIC_KEY), content.encode("utf-8"), sign
-            )
+            valid = bool(sign) and verify_with_rsa(alipay_public_key(), content.encode("utf-8"), sign)
         except Exception:  # rsa.VerificationError, bad base64, bad key: all mean "not Alipay's"
             valid = False
         if not valid:

@@ -127,6 +127,25 @@ def test_demo_logins_prints_the_address_and_every_login():
         assert demo_user.username in text
 
 
+@pytest.mark.django_db
+def test_demo_logins_says_which_users_must_set_up_totp_and_how_to_walk_without_a_phone(settings):
+    out = io.StringIO()
+    call_command("demo_logins", stdout=out)
+    names = {demo_user.username for demo_user in data.DEMO_USERS}
+    rows = {
+        cells[0]: cells[2]
+        for cells in map(str.split, out.getvalue().splitlines())
+        if cells[:1] and cells[0] in names
+    }
+    assert rows["branch_clerk"] == rows["admin"] == "TOTP" and rows["citizen"] == "-"
+    assert "STAFF_MFA_REQUIRED_ROLES= make run" in out.getvalue()
+
+    settings.STAFF_MFA_REQUIRED_ROLES = []
+    out = io.StringIO()
+    call_command("demo_logins", stdout=out)
+    assert "TOTP" not in out.getvalue()
+
+
 def test_the_default_plan_has_2000_statement_accounts_with_a_year_of_bills():
     anchor = datetime.date(2026, 5, 14)
     plans = plan_accounts(anchor)

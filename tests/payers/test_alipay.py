@@ -8,12 +8,13 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import rsa
 from alipay.aop.api.util.SignatureUtils import get_sign_content
+from Crypto.PublicKey import RSA
 
 from billing.models import Payment
-from payers import services
+from payers import checks, services
 from payers.choices import OrderKind, OrderStatus
 from payers.exceptions import GatewayError
-from payers.gateways.alipay import AlipayGateway
+from payers.gateways.alipay import AlipayGateway, _key_body
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +100,58 @@ def test_a_notification_for_another_app_is_refused(alipay, order, alipay_signed)
 
 def test_alipay_is_off_in_the_demo(settings):
     assert AlipayGateway().enabled() is False
+
+
+def pkcs8_forms(private_pem_pkcs1: str) -> dict[str, str]:
+    key = RSA.import_key(private_pem_pkcs1)
+    pkcs8 = key.export_key(format="PEM", pkcs=8).decode()
+    return {"PKCS#1 PEM": private_pem_pkcs1, "PKCS#8 PEM": pkcs8, "PKCS#8 bare base64": _key_body(pkcs8)}
+
+
+@pytest.mark.parametrize("form", ["PKCS#1 PEM", "PKCS#8 PEM", "PKCS#8 bare base64"])
+def test_the_merchant_key_signs_in_the_forms_openssl_and_alipays_key_tool_save_it(
+    settings, alipay, order, alipay_keys, form
+):
+    # OpenSSL 3's `genrsa` and Alipay's key tool for Java write PKCS#8, which the SDK alone cannot read
+    # (every checkout was a 500 on the production walk).
+    settings.ALIPAY_APP_PRIVATE_KEY = pkcs8_forms(alipay_keys["merchant_private_pem"])[form]
+    url = alipay.payment_url(order, notify_url="https://pay.example/n/", return_url="https://pay.example/r/")
+    params = dict(parse_qsl(urlsplit(url).query))
+    content = get_sign_content({k: v for k, v in params.items() if k != "sign"}).encode()
+    assert rsa.verify(content, base64.b64decode(params["sign"]), alipay_keys["merchant_public"]) == "SHA-256"
+
+
+def test_alipays_public_key_saved_as_pkcs1_still_verifies_its_notifications(
+    settings, alipay, order, alipay_signed
+):
+    public = rsa.PublicKey.load_pkcs1_openssl_pem(settings.ALIPAY_PUBLIC_KEY.encode())
+    settings.ALIPAY_PUBLIC_KEY = public.save_pkcs1().decode()
+    assert "BEGIN RSA PUBLIC KEY" in settings.ALIPAY_PUBLIC_KEY
+    params = alipay_signed({"app_id": "2021000000000001", "out_trade_no": order.order_no})
+    assert alipay.verify(params)["out_trade_no"] == order.order_no
+
+
+class TestAnUnreadableKeyStopsTheStart:
+    def test_a_placeholder_private_key(self, settings, alipay):
+        settings.ALIPAY_APP_PRIVATE_KEY = "paste the key here"
+        errors = checks.alipay_keys()
+        assert [(e.id, e.msg) for e in errors] == [
+            ("payers.E001", "ALIPAY_APP_PRIVATE_KEY cannot be read: not an RSA key in PEM or base64.")
+        ]
+
+    def test_the_public_key_where_the_private_one_belongs(self, settings, alipay, alipay_keys):
+        settings.ALIPAY_APP_PRIVATE_KEY = settings.ALIPAY_PUBLIC_KEY
+        assert [e.msg for e in checks.alipay_keys()] == [
+            "ALIPAY_APP_PRIVATE_KEY cannot be read: a public key, not the merchant's private key."
+        ]
+
+    def test_a_truncated_alipay_public_key(self, settings, alipay):
+        settings.ALIPAY_PUBLIC_KEY = settings.ALIPAY_PUBLIC_KEY[:120]
+        assert [e.id for e in checks.alipay_keys()] == ["payers.E001"]
+        assert "ALIPAY_PUBLIC_KEY" in checks.alipay_keys()[0].msg
+
+    def test_readable_keys_and_a_switched_off_gateway_pass(self, settings, alipay):
+        assert checks.alipay_keys() == []
+        settings.ALIPAY_ENABLED = False
+        settings.ALIPAY_PUBLIC_KEY = "garbage"
+        assert checks.alipay_keys() == []

@@ -8,7 +8,11 @@ from billing.models import Payment
 from billing.paylinks import pay_path
 from tests.csp_watch import watch_csp
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("sandbox_bank"),  # the guest pays through it; off unless switched on
+]
 
 
 def test_a_guest_pays_through_the_portal_without_a_csp_violation(live_server, page, water, sandbox_bank):

@@ -4,6 +4,7 @@ Refuses to run with DEBUG off."""
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from billing import staff_auth
 from demo import data, plan
 from demo.management.base import DemoCommand
 
@@ -24,11 +25,20 @@ class Command(DemoCommand):
             f"  Admin: {data.SITE_URL}{reverse('admin:index')}",
             f"  Password of every demo user: {data.DEMO_PASSWORD}",
             "",
-            f"  {'username':<24}{'role':<24}where",
+            f"  {'username':<24}{'role':<24}{'2FA':<6}where",
         ]
+        totp_roles = staff_auth.mfa_required_roles()
         for user in data.DEMO_USERS:
             missing = "" if user.username in existing else "  (missing: run `manage.py seed_demo`)"
-            lines.append(f"  {user.username:<24}{user.role:<24}{user.where}{missing}".rstrip())
+            totp = "TOTP" if user.role in totp_roles else "-"
+            lines.append(f"  {user.username:<24}{user.role:<24}{totp:<6}{user.where}{missing}".rstrip())
+        if totp_roles:
+            # Said before the first staff login rather than discovered at it (README, "Demo logins").
+            lines += [
+                "  TOTP: the first admin or counter login of these users sets up two-step verification",
+                "  in an authenticator app (scan the QR code, type its code); keep the recovery codes.",
+                "  Without a phone: STAFF_MFA_REQUIRED_ROLES= make run (no role needs it; demo only).",
+            ]
         lines += ["", "  Accounts to try (户号):"]
         for biller, account_no, note in plan.sample_accounts():
             lines.append(f"  {account_no:<24}{biller}：{note}")
