@@ -153,7 +153,8 @@ def trusted_proxies(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 @checks.register(checks.Tags.security, deploy=True)
 def guards_switched_off(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """`check --deploy` warnings for settings that parse but take a guard away: no staff role asked for a
-    second factor, or a "proxy" network so wide that any caller's X-Forwarded-For would be believed."""
+    second factor, the sandbox bank allowed on a production site, or a "proxy" network so wide that any
+    caller's X-Forwarded-For would be believed."""
     if settings.DEBUG:
         return []
     warnings = []
@@ -165,6 +166,15 @@ def guards_switched_off(app_configs=None, **kwargs) -> list[checks.CheckMessage]
                 hint="Leave it unset (every staff role) or name the roles that move money or see personal "
                 "data; an empty value is for the demo only.",
                 id="billpay.W001",
+            )
+        )
+    if settings.SANDBOX_BANK_ENABLED and settings.ALLOW_SANDBOX_IN_PRODUCTION:
+        warnings.append(
+            checks.Warning(
+                "The sandbox bank is on (ALLOW_SANDBOX_IN_PRODUCTION): citizens can 'pay' bills with test "
+                "money that never reaches the platform's bank account.",
+                hint="Only for a staging walk (deploy/up.sh); a real site sets SANDBOX_BANK_ENABLED=false.",
+                id="billpay.W003",
             )
         )
     for entry in settings.TRUSTED_PROXIES:

@@ -99,6 +99,12 @@ class TestDeployWarnings:
         assert returncode != 0
         assert "(billpay.W001) STAFF_MFA_REQUIRED_ROLES is empty" in output
 
+    def test_the_sandbox_bank_allowed_on_a_production_site(self, env):
+        env.update(SANDBOX_BANK_ENABLED="true", ALLOW_SANDBOX_IN_PRODUCTION="true", SANDBOX_BANK_KEY="s" * 40)
+        returncode, output = check(env, "--deploy", "--fail-level", "WARNING")
+        assert returncode != 0
+        assert "(billpay.W003) The sandbox bank is on (ALLOW_SANDBOX_IN_PRODUCTION)" in output
+
     def test_a_trusted_proxy_network_as_wide_as_the_internet(self, env):
         env["TRUSTED_PROXIES"] = "127.0.0.1,0.0.0.0/0"
         returncode, output = check(env, "--deploy", "--fail-level", "WARNING")
