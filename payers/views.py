@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -384,7 +385,7 @@ def history_csv(request):
                     csv_safe(value)
                     for value in (
                         payment.receipt_no,
-                        payment.posted_at.astimezone(datetime.UTC).isoformat(),
+                        timezone.localtime(payment.posted_at).strftime("%Y-%m-%d %H:%M:%S"),
                         payment.biller.display_name,
                         payment.account.account_no if payment.account_id else "",
                         f"{payment.amount:.2f}",
