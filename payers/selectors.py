@@ -4,10 +4,12 @@ checks what the visitor may see: a guest holds unguessable tokens, a citizen see
 import base64
 import datetime
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.core import signing
 from django.db.models import Prefetch, Q, QuerySet
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
@@ -79,6 +81,22 @@ class Lookup:
     biller: Biller
     account: CustomerAccount
     bills: list[Bill]
+
+    @property
+    def total(self):
+        """What paying every open bill costs (late fees included): shown before any payment."""
+        return sum((bill.outstanding for bill in self.bills), Decimal("0.00"))
+
+    @property
+    def periods(self) -> str:
+        return "、".join(bill.period for bill in self.bills)
+
+
+def mark_overdue(bills) -> None:
+    """Set `overdue` on each bill: past its due date by the platform's calendar (TIME_ZONE), not UTC's."""
+    today = timezone.localdate()
+    for bill in bills:
+        bill.overdue = bill.due_date < today
 
 
 def _checked_account_no(biller: Biller, account_no: str) -> str:
@@ -250,6 +268,7 @@ def bound_accounts_with_bills(user) -> list[BoundAccount]:
         .select_related("account__biller")
         .prefetch_related(Prefetch("account__bills", queryset=bills, to_attr="open_bills"))
     )
+    mark_overdue(bill for item in bound for bill in item.account.open_bills)
     return bound
 
 

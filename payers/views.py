@@ -91,7 +91,22 @@ def biller_page(request, code):
             for bill in found.bills:  # strings made here: a template tag per row costs more
                 bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
                 bill.pay_label = label % {"period": bill.period}
+            selectors.mark_overdue(found.bills)
+            context.update(_totals(found))
     return render(request, "payers/biller.html", context)
+
+
+def _totals(lookup) -> dict:
+    """The total of the open bills and what it pays for, in the visitor's language: the page states both
+    before any payment, and the large-text mode's one button says what it pays."""
+    values = {"count": len(lookup.bills), "total": lookup.total, "periods": lookup.periods}
+    if len(lookup.bills) == 1:
+        summary = _("Open bill: %(count)s bill (%(periods)s), ¥%(total)s in total")
+        pay_all = _("Pay %(count)s bill, ¥%(total)s in total")
+    else:
+        summary = _("All open bills: %(count)s bills (%(periods)s), ¥%(total)s in total")
+        pay_all = _("Pay all %(count)s bills, ¥%(total)s in total")
+    return {"bills_summary": summary % values, "pay_all_label": pay_all % values}
 
 
 def pay_link(request, token):
