@@ -1,5 +1,7 @@
 """End-to-end in Debian's chromium: the sandbox bank's notification is a real HTTP POST to the live server."""
 
+from decimal import Decimal
+
 import pytest
 from allauth.account.models import EmailAddress
 
@@ -79,8 +81,34 @@ def test_the_elderly_mode_pays_with_one_big_button(live_server, page, screenshot
     page.get_by_label("户号").fill("31005678")
     page.get_by_role("button", name="查询账单").click()
     screenshot("portal-elderly-lookup")
-    page.get_by_role("button", name="缴纳此账单").click()
+    page.get_by_role("button", name="缴纳全部 2 笔账单，共 ¥180.00").click()
     page.get_by_role("button", name="立即支付").click()
     page.wait_for_selector("text=已收到付款")
     screenshot("portal-elderly-paid")
     assert Payment.objects.get().amount == sum(bill.amount_due for bill in water["bills"])
+
+
+def test_large_text_mode_at_phone_width_shows_the_total_of_four_bills_before_the_bank_page(
+    live_server, page, screenshot, water
+):
+    account = water["account"]
+    BillFactory(account=account, period="2026-11", amount_due=Decimal("300.42"))
+    BillFactory(account=account, period="2026-12", amount_due=Decimal("242.42"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/billers/WATER01/")
+    page.get_by_role("button", name="大字模式").click()
+    page.get_by_label("户号").fill("31005678")
+    page.get_by_role("button", name="查询账单").click()
+    total = page.locator("#bills-total")
+    button = page.get_by_role("button", name="缴纳全部 4 笔账单，共 ¥722.84")
+    assert "¥722.84" in total.inner_text() and "2026-09" in total.inner_text()
+    for element in (total, button):
+        element.scroll_into_view_if_needed()
+        assert element.is_visible()
+        box = element.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+    screenshot("portal-elderly-total-phone")
+    assert "sandbox-bank" not in page.url and Payment.objects.count() == 0
+    button.click()
+    assert "sandbox-bank" in page.url
+    assert "722.84" in page.content()
