@@ -82,14 +82,10 @@ class Lookup:
     account: CustomerAccount
     bills: list[Bill]
 
-    @property
-    def total(self):
-        """What paying every open bill costs (late fees included): shown before any payment."""
-        return sum((bill.outstanding for bill in self.bills), Decimal("0.00"))
 
-    @property
-    def periods(self) -> str:
-        return "、".join(bill.period for bill in self.bills)
+def bills_total(bills) -> Decimal:
+    """What paying every one of the bills costs (late fees included): shown before any payment."""
+    return sum((bill.outstanding for bill in bills), Decimal("0.00"))
 
 
 def mark_overdue(bills) -> None:

@@ -92,15 +92,21 @@ def biller_page(request, code):
                 bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
                 bill.pay_label = label % {"period": bill.period}
             selectors.mark_overdue(found.bills)
-            context.update(_totals(found))
+            context.update(_totals(found.bills))
     return render(request, "payers/biller.html", context)
 
 
-def _totals(lookup) -> dict:
+def _totals(bills) -> dict:
     """The total of the open bills and what it pays for, in the visitor's language: the page states both
     before any payment, and the large-text mode's one button says what it pays."""
-    values = {"count": len(lookup.bills), "total": lookup.total, "periods": lookup.periods}
-    if len(lookup.bills) == 1:
+    if not bills:
+        return {"bills_summary": "", "pay_all_label": ""}
+    values = {
+        "count": len(bills),
+        "total": selectors.bills_total(bills),
+        "periods": "、".join(bill.period for bill in bills),
+    }
+    if len(bills) == 1:
         summary = _("Open bill: %(count)s bill (%(periods)s), ¥%(total)s in total")
         pay_all = _("Pay %(count)s bill, ¥%(total)s in total")
     else:
@@ -417,13 +423,15 @@ def history_csv(request):
 
 @login_required(login_url="account_login")
 def my_accounts(request):
+    bound = selectors.bound_accounts_with_bills(request.user)
     return render(
         request,
         "payers/my_accounts.html",
         {
-            "bound": selectors.bound_accounts_with_bills(request.user),
+            "bound": bound,
             "gateways": available_gateways(),
             "billers": selectors.search_billers(),
+            **_totals([bill for item in bound for bill in item.account.open_bills]),
         },
     )
 

@@ -8,6 +8,7 @@ import zoneinfo
 from decimal import Decimal
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from billing.models import Bill, Payment
@@ -153,3 +154,27 @@ def test_the_history_csv_writes_beijing_time_to_the_second_so_a_payment_after_mi
     body = b"".join(client.get("/me/history.csv").streaming_content).decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[1][1] == "2026-11-03 00:30:15"
+
+
+@pytest.mark.parametrize(("english", "expected"), [(False, "共 ¥180.00"), (True, "¥180.00 in total")])
+def test_my_accounts_states_the_total_of_every_open_bill_before_the_checkout_button(
+    client, water, django_user_model, english, expected
+):
+    citizen = django_user_model.objects.create_user("sum", "sum@example.com", "Portal-pass-2026")
+    BoundAccount.objects.create(user=citizen, account=water["account"], label="家里的水")
+    log_in(client, citizen)
+    if english:
+        client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    page = client.get("/me/accounts/").content.decode()
+    summary = page.split('id="bills-total"')[1].split("</p>")[0]
+    assert expected in summary and "2026-09" in summary and "2026-10" in summary
+    assert page.index('id="bills-total"') < page.index('type="submit"', page.index('id="pay-mine"'))
+
+
+def test_my_accounts_with_nothing_to_pay_states_no_zero_total(client, water, django_user_model):
+    citizen = django_user_model.objects.create_user("nil", "nil@example.com", "Portal-pass-2026")
+    BoundAccount.objects.create(user=citizen, account=water["account"], label="家里的水")
+    Bill.objects.update(status="paid", amount_paid=F("amount_due"))
+    log_in(client, citizen)
+    page = client.get("/me/accounts/").content.decode()
+    assert "bills-total" not in page and "¥0.00" not in page
