@@ -2,7 +2,9 @@
 worded for takings, and a staff header on counter pages."""
 
 import datetime
+import re
 from decimal import Decimal
+from urllib.parse import parse_qsl
 
 import pytest
 from django.urls import reverse
@@ -10,7 +12,8 @@ from django.utils import timezone
 
 from billing.choices import Channel
 from branches import services
-from tests.factories import BillFactory, CustomerAccountFactory, FeeScheduleFactory
+from branches.choices import BranchStatus
+from tests.factories import BillFactory, BranchFactory, CustomerAccountFactory, FeeScheduleFactory
 from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
@@ -52,3 +55,31 @@ def test_the_counter_report_prints_takings_and_commission_to_the_fen(client, dav
     page = client.get(reverse("counter:reports")).text
     # 0.33% of 207101.53 and of 207101.54, each rounded to the fen: 683.44 + 683.44
     assert "¥1,366.88" in page
+
+
+def test_the_finder_by_district_lists_every_outlet_page_by_page_with_the_suspended_ones_and_their_dates(
+    client, admin_user, water
+):
+    outlets = [BranchFactory(code=f"XH{n:03d}", name=f"西湖网点{n}", district="西湖区") for n in range(41)]
+    until = timezone.localdate() + datetime.timedelta(days=10)
+    for branch in (outlets[3], outlets[27]):
+        services.change_branch_status(
+            branch=branch, to_status=BranchStatus.SUSPENDED, actor=admin_user, reason="内部装修", until=until
+        )
+    listed, pages, params = [], [], {"biller": "WATER", "district": "西湖区"}
+    while params is not None:
+        response = client.get(reverse("outlets:finder"), params)
+        assert response.status_code == 200
+        listed += [outlet.branch.code for outlet in response.context["outlets"]]
+        pages.append(response.text)
+        more = re.search(r'<a [^>]*rel="next"[^>]*href="\?([^"]+)"', response.text)
+        params = dict(parse_qsl(more.group(1).replace("&amp;", "&"))) if more else None
+    assert len(pages) > 1 and "下一页" in pages[0]
+    assert sorted(listed) == sorted(branch.code for branch in outlets)
+    suspended_page = next(page for page in pages if "西湖网点27<" in page)
+    assert "暂停" in suspended_page and until.isoformat() in suspended_page
+    nearest = client.get(reverse("outlets:finder"), {"biller": "WATER", "district": "西湖区", "page": "99"})
+    assert nearest.status_code == 200  # a page past the end shows the last one, not an error
+    assert nearest.context["outlets"]
+    garbled = client.get(reverse("outlets:finder"), {"district": "西湖区", "page": "1 OR 1=1"})
+    assert garbled.status_code == 200 and garbled.context["page"].number == 1
