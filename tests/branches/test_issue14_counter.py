@@ -83,3 +83,14 @@ def test_the_finder_by_district_lists_every_outlet_page_by_page_with_the_suspend
     assert nearest.context["outlets"]
     garbled = client.get(reverse("outlets:finder"), {"district": "西湖区", "page": "1 OR 1=1"})
     assert garbled.status_code == 200 and garbled.context["page"].number == 1
+
+
+def test_the_till_close_names_the_takings_not_a_time_in_chinese(client, dave, branch_x, water):
+    till = services.open_till(clerk=dave, branch=branch_x, opening_float="500.00")
+    pay_cash(dave, till, water, "1234.50", "c1")
+    log_in(client, dave)
+    close = client.get(reverse("counter:close")).text
+    assert "收款时间" not in close
+    assert "本班收款 ¥1,234.50" in close and "应有现金" in close
+    home = client.get(reverse("counter:home")).text
+    assert "本班收款 ¥1,234.50" in home
