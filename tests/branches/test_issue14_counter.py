@@ -94,3 +94,20 @@ def test_the_till_close_names_the_takings_not_a_time_in_chinese(client, dave, br
     assert "本班收款 ¥1,234.50" in close and "应有现金" in close
     home = client.get(reverse("counter:home")).text
     assert "本班收款 ¥1,234.50" in home
+
+
+def test_a_clerks_counter_pages_carry_a_staff_header_not_the_citizen_one(client, dave, sam, branch_x, water):
+    log_in(client, dave)
+    before = client.get(reverse("counter:home")).text  # no till yet: the open-till form
+    assert "尚未开班" in before
+    services.open_till(clerk=dave, branch=branch_x, opening_float="0")
+    for name in ("counter:home", "counter:day_report", "counter:close"):
+        page = client.get(reverse(name)).text
+        for citizen in ("我的户号", "工作人员登录", "大字模式", "代缴"):
+            assert citizen not in page, (name, citizen)
+        header = re.search(r'<header class="site-header staff-header">(.*?)</header>', page, re.S).group(1)
+        assert "X支局" in header and "Dave" in header and "已开班" in header
+        assert f'action="{reverse("admin:logout")}"' in header and "退出登录" in header
+    log_in(client, sam)
+    report = client.get(reverse("counter:reports")).text
+    assert "我的户号" not in report and "工作人员登录" not in report and "退出登录" in report
