@@ -14,24 +14,19 @@ from billing.choices import Channel
 from branches import services
 from branches.choices import BranchStatus
 from tests.factories import BillFactory, BranchFactory, CustomerAccountFactory, FeeScheduleFactory
-from tests.support import log_in
+from tests.support import log_in, take_cash
 
 pytestmark = pytest.mark.django_db
 
 
 def pay_cash(clerk, till, biller, amount, key):
-    account = CustomerAccountFactory(biller=biller)
-    BillFactory(account=account, amount_due=Decimal(amount), due_date=timezone.localdate())
-    services.take_cash(
-        clerk=clerk,
-        till_id=till.pk,
-        biller_code=biller.code,
-        account_no=account.account_no,
-        periods=["2026-09"],
-        amount=amount,
-        tendered=amount,
-        form_key=key,
+    """Cash for a new account's one bill of `amount`, tendered exactly."""
+    bill = BillFactory(
+        account=CustomerAccountFactory(biller=biller),
+        amount_due=Decimal(amount),
+        due_date=timezone.localdate(),
     )
+    take_cash(clerk, till, bill, key, tendered=amount)
 
 
 def test_the_counter_report_prints_takings_and_commission_to_the_fen(client, dave, sam, branch_x, water):
