@@ -14,4 +14,5 @@ def staff_header(context):
     till = context.get("till")
     if till is None and request.user.is_authenticated:
         till = selectors.open_till_of(request.user)
-    return {"request": request, "user": request.user, "till": till}
+    branches = [till.branch] if till is not None else getattr(request, "counter_branches", [])
+    return {"request": request, "user": request.user, "till": till, "branches": branches}

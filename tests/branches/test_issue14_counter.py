@@ -94,7 +94,8 @@ def test_the_till_close_names_the_takings_not_a_time_in_chinese(client, dave, br
 def test_a_clerks_counter_pages_carry_a_staff_header_not_the_citizen_one(client, dave, sam, branch_x, water):
     log_in(client, dave)
     before = client.get(reverse("counter:home")).text  # no till yet: the open-till form
-    assert "尚未开班" in before
+    header = re.search(r'<header class="site-header staff-header">(.*?)</header>', before, re.S).group(1)
+    assert "尚未开班" in header and "X支局" in header
     services.open_till(clerk=dave, branch=branch_x, opening_float="0")
     for name in ("counter:home", "counter:day_report", "counter:close"):
         page = client.get(reverse(name)).text
