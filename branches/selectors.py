@@ -7,7 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Count, Q, Sum, Value, When
 from django.utils import timezone
 
 from billing import access, roles
@@ -320,17 +321,20 @@ def _cash_branches_for(biller: Biller | None):
     ).distinct()
 
 
-def find_outlets(
+OUTLETS_PER_PAGE = 30
+
+
+def _matching_outlets(
     *,
-    biller: Biller | None = None,
-    district: str = "",
-    point: tuple[float, float] | None = None,
-    include_closed: bool = False,
-    limit: int = 50,
-    exclude: Branch | None = None,
-) -> list[Outlet]:
-    """Outlets that take cash for `biller`, in `district` or nearest to `point` first, with today's hours
-    and status and any closure announced ahead."""
+    biller: Biller | None,
+    district: str,
+    point: tuple[float, float] | None,
+    include_closed: bool,
+    exclude: Branch | None,
+):
+    """Every outlet that matches, in the finder's order: nearest first around `point` (a list of Outlets),
+    else open before suspended, by district and code (a query of Branches, so a page is sliced in the
+    database). Suspended outlets are kept in both: the finder shows them with their dates."""
     branches = _cash_branches_for(biller)
     if district:
         branches = branches.filter(district=district)
@@ -338,27 +342,24 @@ def find_outlets(
         branches = branches.exclude(status=BranchStatus.CLOSED)
     if exclude is not None:
         branches = branches.exclude(pk=exclude.pk)
-    moment = timezone.localtime()
-    if point is not None:
-        candidates = list(branches.filter(latitude__isnull=False, longitude__isnull=False))
-        outlets = [
-            Outlet(
-                branch,
-                distance_km=haversine_km(point[0], point[1], float(branch.latitude), float(branch.longitude)),
-            )
-            for branch in candidates
-        ]
-        outlets.sort(key=lambda outlet: (outlet.distance_km, outlet.branch.code))
-    else:
-        outlets = [Outlet(branch) for branch in branches.order_by("district", "code")[: limit * 4]]
-        outlets.sort(
-            key=lambda outlet: (
-                outlet.branch.status != BranchStatus.OPEN,
-                outlet.branch.district,
-                outlet.branch.code,
-            )
+    if point is None:
+        not_open = Case(When(status=BranchStatus.OPEN, then=Value(0)), default=Value(1))
+        return branches.annotate(not_open=not_open).order_by("not_open", "district", "code")
+    outlets = [
+        Outlet(
+            branch,
+            distance_km=haversine_km(point[0], point[1], float(branch.latitude), float(branch.longitude)),
         )
-    outlets = outlets[:limit]
+        for branch in branches.filter(latitude__isnull=False, longitude__isnull=False)
+    ]
+    outlets.sort(key=lambda outlet: (outlet.distance_km, outlet.branch.code))
+    return outlets
+
+
+def _with_today(found) -> list[Outlet]:
+    """Outlets (or Branches) with today's hours, whether open now, and any closure announced ahead."""
+    outlets = [item if isinstance(item, Outlet) else Outlet(item) for item in found]
+    moment = timezone.localtime()
     upcoming = {
         closure.branch_id: closure
         for closure in PlannedClosure.objects.filter(
@@ -370,6 +371,41 @@ def find_outlets(
         outlet.open_now = open_now(outlet.branch, moment)
         outlet.upcoming = upcoming.get(outlet.branch.pk)
     return outlets
+
+
+def find_outlets(
+    *,
+    biller: Biller | None = None,
+    district: str = "",
+    point: tuple[float, float] | None = None,
+    include_closed: bool = False,
+    limit: int = 50,
+    exclude: Branch | None = None,
+) -> list[Outlet]:
+    """The first `limit` outlets that take cash for `biller`, in `district` or nearest to `point` first, with
+    today's hours and status and any closure announced ahead."""
+    found = _matching_outlets(
+        biller=biller, district=district, point=point, include_closed=include_closed, exclude=exclude
+    )
+    return _with_today(found[:limit])
+
+
+def find_outlets_page(
+    *,
+    biller: Biller | None = None,
+    district: str = "",
+    point: tuple[float, float] | None = None,
+    page: object = 1,
+    per_page: int = OUTLETS_PER_PAGE,
+) -> tuple[Page, list[Outlet]]:
+    """One page of every outlet the finder matches (none dropped, suspended ones included), and its
+    outlets with today's hours. A page number that is not one shows the first page, one past the end
+    the last."""
+    found = _matching_outlets(
+        biller=biller, district=district, point=point, include_closed=False, exclude=None
+    )
+    page_obj = Paginator(found, per_page).get_page(page)
+    return page_obj, _with_today(page_obj.object_list)
 
 
 def outlet_for(branch: Branch) -> Outlet:

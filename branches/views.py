@@ -302,8 +302,12 @@ def outlet_finder(request):
     lat, lng = _float_param(request.GET.get("lat")), _float_param(request.GET.get("lng"))
     point = (lat, lng) if lat is not None and lng is not None and -90 <= lat <= 90 else None
     searched = bool(biller or district or point)
-    outlets = (
-        selectors.find_outlets(biller=biller, district=district, point=point, limit=30) if searched else []
+    page, outlets = (
+        selectors.find_outlets_page(
+            biller=biller, district=district, point=point, page=request.GET.get("page")
+        )
+        if searched
+        else (None, [])
     )
     return render(
         request,
@@ -315,6 +319,7 @@ def outlet_finder(request):
             "district": district,
             "point": point,
             "outlets": outlets,
+            "page": page,
             "searched": searched,
         },
     )
