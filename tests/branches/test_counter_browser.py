@@ -34,6 +34,7 @@ def test_a_clerk_takes_cash_at_the_counter_double_submits_and_closes_the_till_sh
 
     page.dblclick("#take-cash")
     page.wait_for_selector("#receipt")
+    page.wait_for_load_state("load")  # the receipt's deferred keyboard script has run
     assert "13.50" in page.inner_text("#receipt")
     screenshot("counter-receipt")
     page.wait_for_timeout(300)

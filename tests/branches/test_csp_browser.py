@@ -30,6 +30,7 @@ def test_the_counter_works_without_a_csp_violation(live_server, page, dave, bill
     expect(page.locator("#change-due")).to_have_text("¥13.50")  # branches/counter-lookup.js
     page.click("#take-cash")
     page.wait_for_selector("#receipt")
+    page.wait_for_load_state("load")  # the receipt's deferred keyboard script has run
     assert Payment.objects.count() == 1
     page.keyboard.press("p")  # branches/receipt.js
     page.click("#print")  # js/site.js
