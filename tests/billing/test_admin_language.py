@@ -2,6 +2,7 @@
 "Django 管理", and the audit trail shows what each action code means, in Chinese by default."""
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 
 from billing import roles
@@ -60,3 +61,23 @@ def test_every_audit_action_the_code_records_has_a_readable_name():
         for path in (root / app).rglob("*.py"):
             found |= set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', path.read_text(encoding="utf-8")))
     assert found and found <= set(ACTION_LABELS), sorted(found - set(ACTION_LABELS))
+
+
+def test_the_admin_index_names_the_login_records_and_authenticators_in_chinese(client, platform_admin):
+    log_in(client, platform_admin)
+    page = client.get("/admin/").content.decode()
+    assert "登录锁定" in page and "登录失败记录" in page and "身份验证器" in page
+    for english in ("Axes", "Access attempts", "Authenticators"):
+        assert english not in page, english
+    AccessAttempt.objects.create(
+        username="mallory",
+        ip_address="203.0.113.9",
+        user_agent="ua",
+        http_accept="*/*",
+        path_info="/admin/login/",
+        get_data="",
+        post_data="",
+        failures_since_start=3,
+    )
+    lockouts = client.get("/admin/axes/accessattempt/").content.decode()
+    assert "失败次数" in lockouts and "Failed Logins" not in lockouts
