@@ -1,13 +1,15 @@
 """The back office speaks the user's language (issue 14): it is named after the platform rather than
 "Django 管理", and the audit trail shows what each action code means, in Chinese by default."""
 
+import re
+
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 
 from billing import roles
 from billing.audit import ACTION_LABELS, record_audit
-from tests.factories import BillerFactory
+from tests.factories import BillerFactory, BillFactory
 from tests.support import log_in, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +54,6 @@ def test_the_audit_list_speaks_english_when_english_is_chosen(client, platform_a
 
 def test_every_audit_action_the_code_records_has_a_readable_name():
     """A new literal action code in the source must be named in billing.audit.ACTION_LABELS."""
-    import re
     from pathlib import Path
 
     root = Path(settings.BASE_DIR)
@@ -81,3 +82,27 @@ def test_the_admin_index_names_the_login_records_and_authenticators_in_chinese(c
     )
     lockouts = client.get("/admin/axes/accessattempt/").content.decode()
     assert "失败次数" in lockouts and "Failed Logins" not in lockouts
+
+
+def test_the_bill_list_names_its_columns_and_filters_in_chinese(client, platform_admin):
+    BillFactory(), BillFactory()
+    log_in(client, platform_admin)
+    page = client.get("/admin/billing/bill/").content.decode()
+    assert "以 缴费单位" in page and "以 biller" not in page
+    headers = re.findall(r'<th scope="col" class="[^"]*column-[^"]*">.*?<a [^>]*>([^<]+)</a>', page, re.S)
+    assert "户号" in headers and "account" not in headers
+
+
+@pytest.mark.parametrize("app_label", ["billing", "reconciliation", "api"])
+def test_every_relation_field_has_a_chinese_name(app_label):
+    from django.apps import apps
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        english = [
+            f"{model.__name__}.{field.name}={field.verbose_name}"
+            for model in apps.get_app_config(app_label).get_models()
+            for field in model._meta.get_fields()
+            if field.is_relation and field.concrete and re.search(r"[a-z]{3}", str(field.verbose_name))
+        ]
+    assert english == []
