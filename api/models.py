@@ -86,10 +86,19 @@ class PartnerCommission(models.Model):
     """What a partner earns for a payment it takes: fixed + amount × percentage within [min, max], from a
     date on; for one biller, one category, or (neither) every biller. Rows are never edited."""
 
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="commissions")
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="commissions", verbose_name=_("partner")
+    )
+    biller = models.ForeignKey(
+        Biller, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("biller")
+    )
     category = models.ForeignKey(
-        BillerCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        BillerCategory,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("category"),
     )
     fixed_fee = models.DecimalField(_("fixed commission"), default=ZERO, **MONEY)
     percentage = models.DecimalField(
@@ -133,7 +142,9 @@ class PartnerCommission(models.Model):
 class BillerApiAccess(models.Model):
     """A biller's use of the biller API: on or off, where its webhooks go, its limits."""
 
-    biller = models.OneToOneField(Biller, on_delete=models.CASCADE, related_name="api_access")
+    biller = models.OneToOneField(
+        Biller, on_delete=models.CASCADE, related_name="api_access", verbose_name=_("biller")
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
     webhook_url = models.URLField(
         _("webhook URL"), blank=True, help_text=_("Payments posted and reversed are sent here. Empty: none.")
@@ -180,7 +191,12 @@ class ApiCredential(models.Model):
     key_id = models.CharField(_("key id"), max_length=32, unique=True, default=new_key_id, editable=False)
     seed = models.CharField(max_length=64, default=new_seed, editable=False)
     partner = models.ForeignKey(
-        Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="credentials"
+        Partner,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="credentials",
+        verbose_name=_("partner"),
     )
     biller_access = models.ForeignKey(
         BillerApiAccess,
@@ -201,11 +217,22 @@ class ApiCredential(models.Model):
         help_text=_("Set when the key is rotated: the overlap ends here."),
     )
     replaced_by = models.OneToOneField(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaces", editable=False
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="replaces",
+        editable=False,
+        verbose_name=_("replaced by"),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
 
@@ -254,8 +281,12 @@ class IdempotencyRecord(models.Model):
 class PartnerReversal(models.Model):
     """A reversal asked for by a partner: its own reference for the refund, for its statement."""
 
-    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="partner_reversal")
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="reversals")
+    payment = models.OneToOneField(
+        Payment, on_delete=models.PROTECT, related_name="partner_reversal", verbose_name=_("payment")
+    )
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="reversals", verbose_name=_("partner")
+    )
     reversal_ref = models.CharField(_("partner's reversal reference"), max_length=64)
     reason = models.CharField(_("reason"), max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
@@ -272,9 +303,13 @@ class PartnerReversal(models.Model):
 class WebhookDelivery(models.Model):
     """One event for one biller's webhook, and how sending it went."""
 
-    biller_access = models.ForeignKey(BillerApiAccess, on_delete=models.CASCADE, related_name="deliveries")
+    biller_access = models.ForeignKey(
+        BillerApiAccess, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("biller access")
+    )
     event = models.CharField(_("event"), max_length=32, choices=WebhookEvent.choices)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="+")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="+", verbose_name=_("payment")
+    )
     event_id = models.CharField(_("event id"), max_length=40, unique=True)
     payload = models.JSONField(_("payload"))
     status = models.CharField(
@@ -304,7 +339,12 @@ class WebhookDelivery(models.Model):
 class WebhookAttempt(models.Model):
     """One try at sending a delivery: the delivery log."""
 
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    delivery = models.ForeignKey(
+        WebhookDelivery,
+        on_delete=models.CASCADE,
+        related_name="attempt_log",
+        verbose_name=_("webhook delivery"),
+    )
     attempted_at = models.DateTimeField(_("when"), default=timezone.now)
     status_code = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     error = models.CharField(_("error"), max_length=300, blank=True)

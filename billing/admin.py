@@ -1,6 +1,7 @@
 """Back-office screens. Ledger rows are read-only: they change only through the posting service."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
@@ -24,7 +25,7 @@ from billing.admin_scoping import (
     ScopedBranchListFilter,
     ScopedInlineMixin,
 )
-from billing.audit import record_audit
+from billing.audit import action_label, record_audit
 from billing.choices import BillStatus
 from billing.exceptions import BillingError
 from billing.models import (
@@ -291,12 +292,31 @@ class JournalEntryAdmin(ReadOnlyAdmin):
     inlines = [JournalLineInline]
 
 
+class AuditActionListFilter(admin.SimpleListFilter):
+    """Filter the trail by action, listed by their readable names."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        codes = model_admin.get_queryset(request).order_by("action").values_list("action", flat=True)
+        codes = codes.distinct()
+        return [(code, action_label(code)) for code in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor", "action", "target_repr", "reason"]
-    list_filter = ["action", "target_type"]
+    list_display = ["created_at", "actor", "action_name", "target_repr", "reason"]
+    list_filter = [AuditActionListFilter, "target_type"]
     list_select_related = ["actor"]
     search_fields = ["target_repr", "target_id", "reason"]
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_name(self, obj):
+        return format_html('{} <small lang="en">({})</small>', action_label(obj.action), obj.action)
 
 
 @admin.register(BillImportJob)
@@ -313,6 +333,11 @@ class BillImportJobAdmin(ReadOnlyAdmin):
         url = reverse("admin:billing_bill_import_job", args=[obj.pk])
         return format_html('<a href="{}">{}%</a>', url, obj.percent)
 
+
+# The back office is named after the platform, not "Django administration" (issue 14).
+admin.site.site_header = settings.PLATFORM_NAME
+admin.site.site_title = settings.PLATFORM_NAME
+admin.site.index_title = _("Back office")
 
 # Staff accounts and role groups: managed by platform admins, seen by auditors (see billing.access).
 User = get_user_model()

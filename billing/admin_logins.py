@@ -3,6 +3,7 @@ included) and auditors (billing.access); only platform admins lift a lock-out, w
 (billing.staff_auth.unlock_login, audited). Nobody edits, adds or deletes the records by hand."""
 
 from axes.models import AccessAttempt
+from django.apps import apps
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
@@ -10,6 +11,9 @@ from django.utils.translation import ngettext
 
 from billing import access, staff_auth
 from billing.admin_scoping import ScopedAdminMixin
+
+# django-axes names its app "Axes" and ships no Chinese: the admin lists it by what it holds.
+apps.get_app_config("axes").verbose_name = _("Login lock-outs")
 
 
 @admin.register(AccessAttempt)

@@ -188,8 +188,15 @@ class Biller(LocalizedNameMixin, models.Model):
 class BillerStaff(models.Model):
     """A biller operator: the user works for this biller and sees only its data."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="biller_roles")
-    biller = models.ForeignKey(Biller, on_delete=models.CASCADE, related_name="staff")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="biller_roles",
+        verbose_name=_("user"),
+    )
+    biller = models.ForeignKey(
+        Biller, on_delete=models.CASCADE, related_name="staff", verbose_name=_("biller")
+    )
 
     class Meta:
         verbose_name = _("biller staff member")
@@ -205,7 +212,9 @@ class CustomerAccount(models.Model):
 
     # No index of its own: the unique (biller, account_no) index serves lookups by biller, and every
     # index is paid for on each of the million rows a bill import may insert.
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="accounts", db_index=False)
+    biller = models.ForeignKey(
+        Biller, on_delete=models.PROTECT, related_name="accounts", db_index=False, verbose_name=_("biller")
+    )
     account_no = models.CharField(_("account number"), max_length=40)
     holder_name = models.CharField(_("holder's name"), max_length=100)
     address = models.CharField(_("address"), max_length=200, blank=True)
@@ -242,10 +251,20 @@ class Bill(models.Model):
     # the two single ones (migration 0009): it also proves that a bill's biller is its account's biller,
     # and a bill import pays for one deferred check per bill instead of two.
     biller = models.ForeignKey(
-        Biller, on_delete=models.PROTECT, related_name="bills", db_index=False, db_constraint=False
+        Biller,
+        on_delete=models.PROTECT,
+        related_name="bills",
+        db_index=False,
+        db_constraint=False,
+        verbose_name=_("biller"),
     )
     account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, related_name="bills", db_index=False, db_constraint=False
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        related_name="bills",
+        db_index=False,
+        db_constraint=False,
+        verbose_name=_("account"),
     )
     period = models.CharField(_("period"), max_length=7, validators=[period_validator])
     amount_due = models.DecimalField(_("amount due"), **MONEY)
@@ -307,15 +326,32 @@ class Payment(models.Model):
     idempotency_key = models.CharField(_("idempotency key"), max_length=128)
     request_fingerprint = models.CharField(_("request fingerprint"), max_length=64)
     channel_ref = models.CharField(_("channel reference"), max_length=64, blank=True)
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="payments")
+    biller = models.ForeignKey(
+        Biller, on_delete=models.PROTECT, related_name="payments", verbose_name=_("biller")
+    )
     account = models.ForeignKey(
-        CustomerAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        CustomerAccount,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("account"),
     )
     payer = models.ForeignKey(
-        "payers.Payer", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        "payers.Payer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("payer"),
     )
     branch = models.ForeignKey(
-        "branches.Branch", on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
+        "branches.Branch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("branch"),
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -354,9 +390,16 @@ class PaymentAllocation(models.Model):
     """Where a payment's money went. Append-only: a reversal adds negative rows, so a bill's amount paid
     is always the sum of its allocations."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="allocations")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="allocations", verbose_name=_("payment")
+    )
     bill = models.ForeignKey(
-        Bill, on_delete=models.PROTECT, null=True, blank=True, related_name="allocations"
+        Bill,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="allocations",
+        verbose_name=_("bill"),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=AllocationKind.choices)
     amount = models.DecimalField(_("amount"), **MONEY)
@@ -383,10 +426,20 @@ class LedgerAccount(models.Model):
     name = models.CharField(_("name"), max_length=120)
     kind = models.CharField(_("kind"), max_length=24, choices=LedgerAccountKind.choices)
     biller = models.ForeignKey(
-        Biller, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+        Biller,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+        verbose_name=_("biller"),
     )
     branch = models.ForeignKey(
-        "branches.Branch", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_accounts"
+        "branches.Branch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+        verbose_name=_("branch"),
     )
 
     class Meta:
@@ -403,7 +456,12 @@ class JournalEntry(models.Model):
 
     kind = models.CharField(_("kind"), max_length=16, choices=EntryKind.choices)
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="journal_entries"
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="journal_entries",
+        verbose_name=_("payment"),
     )
     reverses = models.OneToOneField(
         "self",
@@ -417,7 +475,12 @@ class JournalEntry(models.Model):
     business_date = models.DateField(_("business date"))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
 
     class Meta:
@@ -432,8 +495,12 @@ class JournalEntry(models.Model):
 class JournalLine(models.Model):
     """A signed amount on one ledger account: debit positive, credit negative. An entry's lines sum to 0."""
 
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="lines", verbose_name=_("journal entry")
+    )
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="lines", verbose_name=_("account")
+    )
     amount = models.DecimalField(_("amount"), **MONEY)
 
     class Meta:
@@ -481,7 +548,9 @@ class FeeSchedule(models.Model):
     price is a new row with a later `valid_from`.
     """
 
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="fee_schedules")
+    biller = models.ForeignKey(
+        Biller, on_delete=models.PROTECT, related_name="fee_schedules", verbose_name=_("biller")
+    )
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     fixed_fee = models.DecimalField(_("fixed fee"), default=ZERO, **MONEY)
     percentage = models.DecimalField(
@@ -536,7 +605,9 @@ class BillImportJob(models.Model):
         REFUSED = "refused", _("Nothing imported")
         FAILED = "failed", _("Failed")
 
-    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="import_jobs")
+    biller = models.ForeignKey(
+        Biller, on_delete=models.PROTECT, related_name="import_jobs", verbose_name=_("biller")
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("started by")
     )

@@ -1,5 +1,7 @@
 """Staff roles are Django groups with these names; what each may see is scoped in the admin."""
 
+from django.utils.translation import gettext_lazy as _
+
 PLATFORM_ADMIN = "platform_admin"
 BILLER_OPERATOR = "biller_operator"
 BRANCH_SUPERVISOR = "branch_supervisor"
@@ -15,3 +17,18 @@ STAFF_ROLES = (
     RECONCILIATION_OFFICER,
     AUDITOR,
 )
+
+# What each role is called on the pages staff see (the group name stays the code).
+ROLE_NAMES = {
+    PLATFORM_ADMIN: _("Platform administrator"),
+    BILLER_OPERATOR: _("Biller operator"),
+    BRANCH_SUPERVISOR: _("Outlet supervisor"),
+    BRANCH_CLERK: _("Outlet clerk"),
+    RECONCILIATION_OFFICER: _("Reconciliation officer"),
+    AUDITOR: _("Auditor"),
+}
+
+
+def role_name(role: str) -> str:
+    """The display name of a role in the user's language; the code itself for a name not listed."""
+    return str(ROLE_NAMES.get(role, role))

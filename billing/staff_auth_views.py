@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from billing import access, staff_auth
+from billing import access, roles, staff_auth
 
 
 def _page(request, template, **context):
@@ -42,7 +42,7 @@ def staff_mfa_setup(request):
         next=next_url,
         secret=form.secret,
         totp_svg_data_uri="data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode(),
-        roles=sorted(staff_auth.mfa_required_roles_of(request.user)),
+        roles=[roles.role_name(role) for role in sorted(staff_auth.mfa_required_roles_of(request.user))],
         role=access.role_of(request.user),
     )
 

@@ -470,3 +470,7 @@ if ALIPAY_ENABLED:
 
     _alipay = urlsplit(ALIPAY_GATEWAY_URL)
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_alipay.scheme}://{_alipay.netloc}")
+
+# --- Error pages (issue 14) ---
+# A refused CSRF check shows the platform's own page in the user's language (templates/403_csrf.html).
+CSRF_FAILURE_VIEW = "config.views.csrf_failure"

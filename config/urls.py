@@ -18,6 +18,7 @@ urlpatterns = [
     *sandbox_bank,
     path("accounts/", include("allauth.urls")),
     path("healthz", config_views.healthz, name="healthz"),
+    path("favicon.ico", config_views.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("staff/2fa/setup/", staff_auth_views.staff_mfa_setup, name="staff_mfa_setup"),
     path("staff/2fa/verify/", staff_auth_views.staff_mfa_verify, name="staff_mfa_verify"),

@@ -114,6 +114,9 @@ class ScopedEmailAddressAdmin(ScopedAdminMixin, EmailAddressAdmin):
 
 
 admin.site.unregister(Authenticator)
+# allauth gives the model no verbose name, so the admin showed "Authenticators" in Chinese too (issue 14).
+Authenticator._meta.verbose_name = _("authenticator")
+Authenticator._meta.verbose_name_plural = _("authenticators")
 
 
 @admin.register(Authenticator)

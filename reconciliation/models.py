@@ -75,7 +75,9 @@ class StatementFile(models.Model):
 class StatementLine(models.Model):
     """One money movement the channel reports."""
 
-    statement = models.ForeignKey(StatementFile, on_delete=models.CASCADE, related_name="lines")
+    statement = models.ForeignKey(
+        StatementFile, on_delete=models.CASCADE, related_name="lines", verbose_name=_("statement")
+    )
     line_no = models.PositiveIntegerField(_("line"))
     kind = models.CharField(_("kind"), max_length=8, choices=LineKind.choices)
     channel_ref = models.CharField(_("channel reference"), max_length=64)
@@ -107,7 +109,12 @@ class ReconciliationRun(models.Model):
     """Matching one statement against the platform's payments; resumable, with visible progress."""
 
     statement = models.OneToOneField(
-        StatementFile, on_delete=models.PROTECT, null=True, blank=True, related_name="run"
+        StatementFile,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="run",
+        verbose_name=_("statement"),
     )
     branch = models.ForeignKey(
         "branches.Branch",
@@ -116,6 +123,7 @@ class ReconciliationRun(models.Model):
         blank=True,
         related_name="+",
         help_text=_("For the cash channel: the branch whose till closings were reconciled."),
+        verbose_name=_("branch"),
     )
     channel_code = models.CharField(_("channel"), max_length=48)
     business_date = models.DateField(_("business day"))
@@ -160,6 +168,7 @@ class MatchResult(models.Model):
         db_constraint=False,
         db_index=False,
         related_name="results",
+        verbose_name=_("reconciliation run"),
     )
     klass = models.CharField(_("class"), max_length=20, choices=MatchClass.choices)
     method = models.CharField(_("matched by"), max_length=16, choices=MatchMethod.choices, blank=True)
@@ -171,6 +180,7 @@ class MatchResult(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("statement line"),
     )
     payment = models.ForeignKey(
         "billing.Payment",
@@ -180,6 +190,7 @@ class MatchResult(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("payment"),
     )
     line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
     payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
@@ -192,6 +203,7 @@ class MatchResult(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("till"),
     )
 
     class Meta:
@@ -208,19 +220,41 @@ class MatchResult(models.Model):
 class Discrepancy(models.Model):
     """A result that is not `matched`: a person resolves it with an action that keeps the ledger balanced."""
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="discrepancies")
-    result = models.OneToOneField(MatchResult, on_delete=models.PROTECT, related_name="discrepancy")
+    run = models.ForeignKey(
+        ReconciliationRun,
+        on_delete=models.PROTECT,
+        related_name="discrepancies",
+        verbose_name=_("reconciliation run"),
+    )
+    result = models.OneToOneField(
+        MatchResult, on_delete=models.PROTECT, related_name="discrepancy", verbose_name=_("match result")
+    )
     klass = models.CharField(_("class"), max_length=20, choices=MatchClass.choices)
     channel_code = models.CharField(_("channel"), max_length=48)
     business_date = models.DateField(_("business day"))
     line = models.ForeignKey(
-        StatementLine, on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies"
+        StatementLine,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="discrepancies",
+        verbose_name=_("statement line"),
     )
     payment = models.ForeignKey(
-        "billing.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="discrepancies"
+        "billing.Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="discrepancies",
+        verbose_name=_("payment"),
     )
     biller = models.ForeignKey(
-        "billing.Biller", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "billing.Biller",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("biller"),
     )
     till = models.ForeignKey(
         "branches.Till",
@@ -229,6 +263,7 @@ class Discrepancy(models.Model):
         blank=True,
         related_name="discrepancies",
         help_text=_("A till whose count differed from its payments."),
+        verbose_name=_("till"),
     )
     line_amount = models.DecimalField(_("channel amount"), null=True, blank=True, **MONEY)
     payment_amount = models.DecimalField(_("platform amount"), null=True, blank=True, **MONEY)
@@ -260,9 +295,16 @@ class Discrepancy(models.Model):
         verbose_name=_("journal entry"),
     )
     write_off_requested_by = models.ForeignKey(
-        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        USER,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("write off requested by"),
     )
-    resolved_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    resolved_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("resolved by")
+    )
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     created_at = models.DateTimeField(_("found"), default=timezone.now)
 
@@ -296,7 +338,9 @@ class SettlementBatch(models.Model):
     """What one biller is paid for one business day, once."""
 
     reference = models.CharField(_("reference"), max_length=40, unique=True)
-    biller = models.ForeignKey("billing.Biller", on_delete=models.PROTECT, related_name="settlements")
+    biller = models.ForeignKey(
+        "billing.Biller", on_delete=models.PROTECT, related_name="settlements", verbose_name=_("biller")
+    )
     business_date = models.DateField(_("business day"))
     status = models.CharField(
         _("status"), max_length=16, choices=SettlementStatus.choices, default=SettlementStatus.BUILT
@@ -306,7 +350,12 @@ class SettlementBatch(models.Model):
     fees = models.DecimalField(_("fees"), **MONEY)
     net = models.DecimalField(_("to pay the biller"), **MONEY)
     journal_entry = models.OneToOneField(
-        "billing.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "billing.JournalEntry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("journal entry"),
     )
     remittance_csv = models.TextField(_("remittance file (CSV)"), blank=True)
     remittance_xml = models.TextField(_("remittance file (camt.054)"), blank=True)
@@ -314,7 +363,9 @@ class SettlementBatch(models.Model):
     confirmation_content = models.BinaryField(_("confirmation file"), null=True, blank=True, editable=False)
     confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
     created_at = models.DateTimeField(_("built"), default=timezone.now)
-    created_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("created by")
+    )
 
     class Meta:
         ordering = ["-business_date", "biller"]
@@ -330,7 +381,12 @@ class SettlementBatch(models.Model):
 
 
 class SettlementChannelTotal(models.Model):
-    batch = models.ForeignKey(SettlementBatch, on_delete=models.CASCADE, related_name="channel_totals")
+    batch = models.ForeignKey(
+        SettlementBatch,
+        on_delete=models.CASCADE,
+        related_name="channel_totals",
+        verbose_name=_("settlement batch"),
+    )
     channel = models.CharField(_("channel"), max_length=16)
     payment_count = models.PositiveIntegerField(_("payments"))
     gross = models.DecimalField(_("collected"), **MONEY)
@@ -349,9 +405,11 @@ class SettlementChannelTotal(models.Model):
 class SettlementItem(models.Model):
     """One payment in a settlement batch; a payment is settled once (unique)."""
 
-    batch = models.ForeignKey(SettlementBatch, on_delete=models.CASCADE, related_name="items")
+    batch = models.ForeignKey(
+        SettlementBatch, on_delete=models.CASCADE, related_name="items", verbose_name=_("settlement batch")
+    )
     payment = models.OneToOneField(
-        "billing.Payment", on_delete=models.PROTECT, related_name="settlement_item"
+        "billing.Payment", on_delete=models.PROTECT, related_name="settlement_item", verbose_name=_("payment")
     )
     amount = models.DecimalField(_("amount"), **MONEY)
     fee = models.DecimalField(_("fee"), **MONEY)
@@ -393,7 +451,9 @@ class Complaint(models.Model):
     """A citizen's dispute about a payment, raised from its receipt number."""
 
     token = models.CharField(max_length=32, unique=True, default=new_public_token, editable=False)
-    payment = models.ForeignKey("billing.Payment", on_delete=models.PROTECT, related_name="complaints")
+    payment = models.ForeignKey(
+        "billing.Payment", on_delete=models.PROTECT, related_name="complaints", verbose_name=_("payment")
+    )
     reason = models.CharField(_("reason"), max_length=20, choices=ComplaintReason.choices)
     details = models.TextField(_("details"), blank=True)
     contact_name = models.CharField(_("your name"), max_length=60)
@@ -405,7 +465,9 @@ class Complaint(models.Model):
     assignee = models.ForeignKey(
         USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("assigned to")
     )
-    discrepancies = models.ManyToManyField(Discrepancy, blank=True, related_name="complaints")
+    discrepancies = models.ManyToManyField(
+        Discrepancy, blank=True, related_name="complaints", verbose_name=_("discrepancies")
+    )
     outcome = models.TextField(_("outcome told to the citizen"), blank=True)
     created_at = models.DateTimeField(_("raised"), default=timezone.now)
     due_at = models.DateTimeField(_("answer due"))

@@ -320,6 +320,17 @@ class TestTwoStepVerification:
         admin_login(client, "root", PASSWORD)
         assert client.get("/admin/")["Location"].startswith("/staff/2fa/setup/")
 
+    @pytest.mark.parametrize(("language", "name"), [("zh-hans", "网点柜员"), ("en", "Outlet clerk")])
+    def test_the_set_up_page_names_the_role_in_the_users_language_not_its_code(
+        self, client, django_user_model, language, name
+    ):
+        make_staff(django_user_model, "clerk14", roles.BRANCH_CLERK)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        admin_login(client, "clerk14", PASSWORD)
+        page = client.get("/staff/2fa/setup/").content.decode()
+        assert name in page
+        assert "branch_clerk" not in page
+
     def test_the_verification_page_never_sends_anyone_off_site(self, client, staff):
         totp = totp_of(staff)
         admin_login(client, staff.username, PASSWORD)
