@@ -1,7 +1,7 @@
 """THE rate limiter of the platform: fixed windows counted in the shared cache (Redis in production and
 tests), so every gunicorn worker counts the same window.
 
-The portal (`payers.ratelimit`: per visitor and page) and the open APIs (`api.throttling`: per partner
+The portal (`payers.views`: per visitor and page) and the open APIs (`api.throttling`: per partner
 or biller) both count here. Staff logins are limited by allauth's own limiter, which is left alone.
 """
 

@@ -24,8 +24,9 @@ from billing.money import parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
 from billing.selectors import categories_with_active_billers
+from config import ratelimit
 from config.client_ip import client_ip
-from payers import proxy, ratelimit, receipts, selectors, services
+from payers import proxy, receipts, selectors, services
 from payers.choices import LineOutcome, NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, GatewayRefused, PortalError
 from payers.gateways import available_gateways, get_gateway
