@@ -251,7 +251,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
     list_select_related = ["line", "payment", "assignee"]
     search_fields = ["line__channel_ref", "payment__receipt_no", "payment__channel_ref"]
     raw_id_fields = ["line", "payment", "resolution_payment", "till"]
-    readonly_fields = ["workbench", "trail"]
+    readonly_fields = ["cash_count", "workbench", "trail"]
     actions = ["assign_to_me"]
     date_hierarchy = "business_date"
 
@@ -273,6 +273,12 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             except BillingError as exc:
                 messages.error(request, exc.message)
         messages.success(request, _("%(count)s discrepancies assigned to you.") % {"count": done})
+
+    @admin.display(description=_("cash count"))
+    def cash_count(self, obj):
+        """A till's difference as what it is: expected, counted and the signed difference."""
+        difference = selectors.till_difference(obj.till) if obj.till_id else None
+        return difference.describe() if difference else "—"
 
     @admin.display(description=_("workbench"))
     def workbench(self, obj):
