@@ -17,7 +17,7 @@ from billing import untrusted_files
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter
 from billing.exceptions import BillingError
 from reconciliation import selectors, services, tasks
-from reconciliation.choices import ComplaintStatus, DiscrepancyStatus
+from reconciliation.choices import ComplaintStatus, DiscrepancyStatus, RunStatus
 from reconciliation.forms import (
     ApproveForm,
     ComplaintActionForm,
@@ -194,6 +194,22 @@ class ReconciliationRunAdmin(ReadOnlyReconAdmin):
     list_filter = ["status", "channel_code", "business_date"]
     readonly_fields = ["trail"]
     date_hierarchy = "business_date"
+    actions = ["run_now"]
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if not self._workbench(request):
+            found.pop("run_now", None)
+        return found
+
+    @admin.action(description=_("Reconcile the selected statements now"))
+    def run_now(self, request, queryset):
+        """A statement imported (say, the demo's closed day) and not yet reconciled, or a run that failed:
+        run it (a finished run is final and left alone)."""
+        waiting = [run.pk for run in queryset if run.statement_id and run.status != RunStatus.DONE]
+        for run_id in waiting:
+            tasks.run_reconciliation.delay(run_id)
+        messages.success(request, _("%(count)s statements are being reconciled.") % {"count": len(waiting)})
 
     @admin.display(description=_("progress"))
     def progress(self, obj):
