@@ -22,6 +22,7 @@ from branches.models import Branch, BranchStaff, Operator
 from demo import api as api_demo
 from demo import branches as branches_demo
 from demo import clock
+from demo import notices as notices_demo
 from demo import payers as payers_demo
 from demo import reconciliation as reconciliation_demo
 from demo.data import (
@@ -75,6 +76,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         branches_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        notices_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 
