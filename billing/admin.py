@@ -36,10 +36,12 @@ from billing.models import (
     BillerStaff,
     BillImportJob,
     CustomerAccount,
+    FailedTask,
     FeeSchedule,
     JournalEntry,
     JournalLine,
     LedgerAccount,
+    OutboxEvent,
     Payment,
     PaymentAllocation,
 )
@@ -332,6 +334,63 @@ class BillImportJobAdmin(ReadOnlyAdmin):
     def progress(self, obj):
         url = reverse("admin:billing_bill_import_job", args=[obj.pk])
         return format_html('<a href="{}">{}%</a>', url, obj.percent)
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    """Money events as written with their ledger entries, and when the relay published them."""
+
+    list_display = ["created_at", "type", "aggregate_type", "aggregate_id", "published_at", "id"]
+    list_filter = ["type", ("published_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=id", "=aggregate_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(FailedTask)
+class FailedTaskAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Celery tasks that exhausted their retries; "retry" sends the chosen ones again (audited)."""
+
+    list_display = [
+        "task_name",
+        "short_args",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retry_count",
+        "retried_at",
+    ]
+    list_filter = ["task_name"]
+    search_fields = ["task_name", "error"]
+    readonly_fields = [
+        "task_name",
+        "args",
+        "kwargs",
+        "error",
+        "task_id",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retried_at",
+        "retry_count",
+    ]
+    fields = readonly_fields
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("arguments"))
+    def short_args(self, obj):
+        return str(tuple(obj.args))[:80]
+
+    @admin.action(description=_("Retry the selected tasks"), permissions=["change"])
+    def retry(self, request, queryset):
+        from billing import failed_tasks
+
+        for failed in queryset:
+            failed_tasks.retry_failed_task(failed_task=failed, actor=request.user)
+        self.message_user(request, _("%(count)s tasks sent again.") % {"count": queryset.count()})
 
 
 # The back office is named after the platform, not "Django administration" (issue 14).

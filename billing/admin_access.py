@@ -15,9 +15,11 @@ from billing.models import (
     BillerStaff,
     BillImportJob,
     CustomerAccount,
+    FailedTask,
     FeeSchedule,
     JournalEntry,
     LedgerAccount,
+    OutboxEvent,
     Payment,
 )
 
@@ -55,3 +57,6 @@ def declare_access() -> None:
     access.register(LedgerAccount, {roles.RECONCILIATION_OFFICER: VIEW})
     access.register(JournalEntry, {roles.RECONCILIATION_OFFICER: VIEW})
     access.register(AuditEvent, {roles.RECONCILIATION_OFFICER: VIEW})
+    # Operations: money events of the outbox, tasks that exhausted their retries (platform admins).
+    access.register(OutboxEvent)
+    access.register(FailedTask)

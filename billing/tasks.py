@@ -27,3 +27,12 @@ def run_bill_import(job_id: int) -> dict:
     from billing.bill_import_jobs import run_import_job
 
     return run_import_job(job_id)
+
+
+@shared_task(ignore_result=True)
+def relay_outbox() -> int:
+    """Publish the outbox's unpublished events (queued after each commit that wrote one, and by beat every
+    30 s as a backstop). Safe to run twice, and side by side: rows are claimed with SKIP LOCKED."""
+    from billing import outbox
+
+    return outbox.relay()

@@ -211,7 +211,6 @@ API_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("API_DEFAULT_RATE_LIMIT_PER_MINUTE",
 API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 72)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
-WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "BillPay open APIs",
@@ -231,7 +230,6 @@ SPECTACULAR_SETTINGS = {
 }
 # Periodic work of the open APIs (run `celery -A config beat` next to the worker).
 CELERY_BEAT_SCHEDULE = {
-    "api-sweep-payment-events": {"task": "api.tasks.sweep_payment_events", "schedule": 60.0},
     "api-retry-due-webhooks": {"task": "api.tasks.retry_due_webhooks", "schedule": 60.0},
     "api-purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": 3600.0},
 }
@@ -474,3 +472,87 @@ if ALIPAY_ENABLED:
 # --- Error pages (issue 14) ---
 # A refused CSRF check shows the platform's own page in the user's language (templates/403_csrf.html).
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+
+# --- Celery as production runs it, and the transactional outbox (issue 15, items 1-2; helper i15a) ---
+# Three queues, each consumed by its own worker unit (deploy/systemd/billpay-worker-<queue>.service):
+#   io       calls to outside parties (webhooks, gateway refunds and queries, SMS and e-mail): many slots,
+#            short limits, retried with backoff and jitter (config/retries.py);
+#   batch    long jobs (imports, reconciliation, settlement, receipt bundles): one slot, long limits;
+#   default  the rest (the outbox relay, sweeps, housekeeping).
+# A task not named here goes to `default`. (soft, hard) time limits in seconds, per queue: the soft limit
+# raises SoftTimeLimitExceeded in the task, the hard one kills the worker process (acks are late: it runs
+# again elsewhere).
+from kombu import Queue  # noqa: E402
+
+CELERY_QUEUE_TASKS = {
+    "io": (
+        "api.tasks.deliver_webhook",
+        "payers.tasks.refund_order_line",
+        "payers.tasks.query_pending_orders",
+        "payers.tasks.sandbox_bank_notify",
+        "payers.tasks.send_reminders",
+        "branches.tasks.notify_recent_payers",
+        "reconciliation.tasks.send_complaint_notice",
+    ),
+    "batch": (
+        "billing.tasks.run_bill_import",
+        "billing.tasks.check_ledger_integrity",
+        "payers.tasks.settle_order",
+        "payers.tasks.build_receipt_bundle",
+        "reconciliation.tasks.run_reconciliation",
+        "reconciliation.tasks.settle_day",
+        "reconciliation.tasks.nightly_reconcile",
+        "reconciliation.tasks.nightly_settle",
+    ),
+}
+CELERY_QUEUE_TIME_LIMITS = {
+    "io": (env_int("CELERY_IO_SOFT_TIME_LIMIT", 60), env_int("CELERY_IO_TIME_LIMIT", 90)),
+    "batch": (env_int("CELERY_BATCH_SOFT_TIME_LIMIT", 6900), env_int("CELERY_BATCH_TIME_LIMIT", 7200)),
+    "default": (env_int("CELERY_DEFAULT_SOFT_TIME_LIMIT", 240), env_int("CELERY_DEFAULT_TIME_LIMIT", 300)),
+}
+for _queue, (_soft, _hard) in CELERY_QUEUE_TIME_LIMITS.items():
+    if not 0 < _soft < _hard:
+        raise ImproperlyConfigured(f"Celery {_queue} queue: the soft time limit must be below the hard one")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in CELERY_QUEUE_TIME_LIMITS)
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in CELERY_QUEUE_TASKS.items() for task in tasks}
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = CELERY_QUEUE_TIME_LIMITS["default"]
+CELERY_TASK_ANNOTATIONS = {
+    task: dict(zip(("soft_time_limit", "time_limit"), CELERY_QUEUE_TIME_LIMITS[queue], strict=True))
+    for queue, tasks in CELERY_QUEUE_TASKS.items()
+    for task in tasks
+}
+# Redis hands an unacknowledged message (acks are late) to another worker after this many seconds: it must
+# exceed the longest countdown of any retry (config/retries.py) and the longest hard time limit, or a task
+# waiting out its countdown, or still running, comes back a second time.
+from config import retries as _retries  # noqa: E402
+
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600),
+}
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= max(
+    _retries.LONGEST_DELAY_SECONDS, *(hard for _soft, hard in CELERY_QUEUE_TIME_LIMITS.values())
+):
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed the longest retry countdown and the longest time limit"
+    )
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = dict(CELERY_BROKER_TRANSPORT_OPTIONS)
+# One beat for the whole installation: config.beat.GuardedScheduler holds a Redis lock (BEAT_LOCK_URL, the
+# broker by default) whose TTL it refreshes at every tick; a second beat finds it held and refuses to start.
+CELERY_BEAT_SCHEDULER = "config.beat:GuardedScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 15  # seconds between ticks at most, so the lock is refreshed in time
+BEAT_LOCK_URL = env_str("BEAT_LOCK_URL", CELERY_BROKER_URL)
+BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 60)
+if BEAT_LOCK_TTL_SECONDS < 3 * CELERY_BEAT_MAX_LOOP_INTERVAL:
+    raise ImproperlyConfigured("BEAT_LOCK_TTL_SECONDS must be at least three beat ticks (45 s)")
+# The transactional outbox (billing/outbox.py): every money event is a row written with its ledger entry;
+# the relay publishes it after commit, and beat runs the relay as a backstop.
+CELERY_BEAT_SCHEDULE["billing-relay-outbox"] = {"task": "billing.tasks.relay_outbox", "schedule": 30.0}
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 200)
+# A webhook delivery is claimed for this long before it is sent; past it, a crashed sender's delivery is
+# taken again (at least once). Above WEBHOOK_TIMEOUT_SECONDS and the io queue's hard time limit.
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
+_lease_floor = max(WEBHOOK_TIMEOUT_SECONDS, CELERY_QUEUE_TIME_LIMITS["io"][1])
+if _lease_floor >= WEBHOOK_LEASE_SECONDS:
+    raise ImproperlyConfigured("WEBHOOK_LEASE_SECONDS must exceed the webhook timeout and the io time limit")
+# --- end of issue 15 Celery/outbox block ---
