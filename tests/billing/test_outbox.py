@@ -79,7 +79,10 @@ def test_a_rolled_back_settlement_leaves_no_event_and_a_committed_one_does():
 def test_a_write_off_writes_its_event():
     with transaction.atomic():
         entry = ledger.post_write_off_entry(
-            channel=Channel.ONLINE, amount=Decimal("-0.50"), business_date=datetime.date(2026, 11, 30), memo="D1"
+            channel=Channel.ONLINE,
+            amount=Decimal("-0.50"),
+            business_date=datetime.date(2026, 11, 30),
+            memo="D1",
         )
     event = OutboxEvent.objects.get()
     assert (event.type, event.aggregate_id, event.payload["amount"]) == (
