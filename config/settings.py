@@ -215,7 +215,13 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
 SPECTACULAR_SETTINGS = {
     "TITLE": "BillPay open APIs",
     "DESCRIPTION": "Partner API and biller API of the open bill-payment platform. Requests are signed "
-    "(HMAC-SHA256); see docs/partner-api.md.",
+    "(HMAC-SHA256); see docs/partner-api.md.\n\n"
+    "**Webhooks (biller API)**: `payment.posted` and `payment.reversed` are POSTed to the biller's "
+    "webhook URL. "
+    "Delivery is **at least once**: the same event may arrive more than once (a lost answer, a retry, a "
+    "redelivery by an administrator). Each event carries one stable id, in the `X-BillPay-Event-Id` header "
+    "and the body's `id`, the same on every attempt: record it with what you do and ignore an id you have "
+    "seen (still answering 2xx). Signed with `X-BillPay-Signature`; see docs/partner-api.md, Webhooks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1/",
