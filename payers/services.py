@@ -15,6 +15,7 @@ from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Chann
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
+from billing.money_log import log_money_action
 from billing.services import post_payment
 from billing.transitions import allowed
 from payers import locks
@@ -422,6 +423,16 @@ def refund_line(*, line_id: int) -> str:
             reason=result.message,
             refund_no=refund_no,
             amount=line.amount,
+        )
+        log_money_action(
+            "refund",
+            amount=line.amount,
+            channel=Channel.ONLINE,
+            outcome=line.outcome,
+            order_id=line.order_id,
+            order_line_id=line.pk,
+            refund_no=refund_no,
+            gateway=line.order.gateway,
         )
     return line.outcome
 
