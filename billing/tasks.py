@@ -7,7 +7,7 @@ from billing import ledger_alerts
 
 @shared_task
 def check_ledger_integrity() -> dict:
-    """Nightly proof that the books balance; an unbalanced ledger raises an alert (billing/ledger_alerts.py)."""
+    """Nightly proof that the books balance; unbalanced raises an alert (billing/ledger_alerts.py)."""
     return ledger_alerts.check_ledger()
 
 

@@ -14,7 +14,11 @@ NO_REQUEST = "-"  # the request id of a line written outside any request or task
 
 
 def _default_request_id(logger, method_name, event_dict):
-    event_dict.setdefault("request_id", NO_REQUEST)
+    """The bound request id; else that of the request a standard library record names (Django logs a
+    failed response after the middleware has returned); else "-"."""
+    if "request_id" not in event_dict:
+        request = getattr(event_dict.get("_record"), "request", None)
+        event_dict["request_id"] = getattr(request, "request_id", None) or NO_REQUEST
     return event_dict
 
 

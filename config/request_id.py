@@ -59,11 +59,14 @@ class RequestIdMiddleware:
     def __call__(self, request):
         request_id = request_id_for(request)
         request.request_id = request_id
-        # Cleared when the next request starts, not when this one ends: Django logs a failed response
-        # (django.request) after the middleware has returned, and that line needs the id too.
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        response = self.get_response(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            # Django logs a failed response (django.request) after the middleware has returned: that line
+            # finds the id on its request (config/logs.py).
+            structlog.contextvars.clear_contextvars()
         response[HEADER] = request_id
         return response
 
