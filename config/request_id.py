@@ -89,7 +89,9 @@ def _task_request_id(task) -> str | None:
 @signals.task_prerun.connect(dispatch_uid="billpay.request_id.prerun")
 def _bind_task(task_id=None, task=None, **kwargs) -> None:
     # An eager task (the demo) runs inside the request: it keeps the request's id.
-    request_id = _task_request_id(task) or current_request_id() or new_request_id()
+    inherited = current_request_id() if task.request.is_eager else None
+    request_id = _task_request_id(task) or inherited or new_request_id()
+    task.request.billpay_own_request_id = not inherited
     if not task.request.is_eager:
         structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=request_id, task_id=task_id, task=task.name)
@@ -102,7 +104,7 @@ def _unbind_task(task_id=None, task=None, state=None, **kwargs) -> None:
     started = getattr(task.request, "billpay_started", None)
     seconds = time.monotonic() - started if started is not None else None
     logger.info("task.finished", state=state, seconds=round(seconds, 4) if seconds is not None else None)
-    if task.request.is_eager:
-        structlog.contextvars.unbind_contextvars("task_id", "task")
+    if task.request.is_eager and not getattr(task.request, "billpay_own_request_id", True):
+        structlog.contextvars.unbind_contextvars("task_id", "task")  # back to the request that ran it
     else:
         structlog.contextvars.clear_contextvars()

@@ -1,30 +1,4 @@
-import io
-import json
-import logging
-
-import pytest
-
-
-@pytest.fixture
-def log_lines():
-    """The JSON lines production writes (config/logs.py), of everything logged during the test, any thread:
-    call it to read them parsed."""
-    from config.logs import logging_settings
-
-    spec = dict(logging_settings(json=True, level="INFO")["formatters"]["structured"])
-    formatter = spec.pop("()")(**spec)
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
+"""Reading /metrics in the observability tests (the log_lines fixture is in tests/conftest.py)."""
 
 
 def scrape(client) -> dict[tuple[str, tuple], float]:
