@@ -31,6 +31,10 @@ from prometheus_client.core import GaugeMetricFamily
 from config import alerts
 from config.client_ip import _networks, client_ip
 
+# Each process writes its own files there from its first count: the directory must exist by then.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 PAYMENTS = Counter(
     "billpay_payments_total",
     "Payments by channel and outcome (posted, replayed, refused, reversed, refunded, refund_failed).",

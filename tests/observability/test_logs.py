@@ -119,3 +119,10 @@ def test_a_rolled_back_payment_writes_no_money_line(log_lines):
         pay(bill.account, "10.00", key="log-rollback")
         transaction.set_rollback(True)
     assert not [line for line in log_lines() if line["event"] == "money.post"]
+
+
+def test_nginx_overwrites_the_request_id_a_client_sent():
+    from django.conf import settings
+
+    site = (settings.BASE_DIR / "deploy" / "nginx" / "billpay.conf").read_text()
+    assert "proxy_set_header X-Request-ID $request_id;" in site
