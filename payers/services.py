@@ -16,6 +16,7 @@ from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Chann
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
+from billing.money_log import log_money_action
 from billing.services import post_payment
 from billing.transitions import allowed
 from config import retries
@@ -452,6 +453,16 @@ def refund_line(*, line_id: int, attempt: int = 1) -> str:
     if gave_up:
         failed_tasks.record_failure(
             task_name=REFUND_TASK, args=[line_id], error=message or "refund refused", attempts=attempt
+        )
+        log_money_action(
+            "refund",
+            amount=line.amount,
+            channel=Channel.ONLINE,
+            outcome=line.outcome,
+            order_id=line.order_id,
+            order_line_id=line.pk,
+            refund_no=refund_no,
+            gateway=line.order.gateway,
         )
     return line.outcome
 

@@ -14,6 +14,7 @@ from billing.choices import PaymentStatus
 from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, Payment
 from billing.money import ZERO
+from billing.money_log import log_money_action
 from reconciliation import locks, remittance
 from reconciliation.adapters import camt as camt_adapter
 from reconciliation.choices import (
@@ -127,6 +128,16 @@ def build_settlement(*, biller: Biller, day: datetime.date, actor=None) -> Settl
         batch.save(update_fields=["journal_entry", "remittance_csv", "remittance_xml"])
         record_audit(
             actor=actor, action="settlement.built", target=batch, gross=gross, fees=fees, net=gross - fees
+        )
+        log_money_action(
+            "settle",
+            amount=gross - fees,
+            gross=str(gross),
+            fees=str(fees),
+            batch_id=batch.pk,
+            biller_id=biller.pk,
+            entry_id=batch.journal_entry.pk,
+            payments=len(items),
         )
     return batch
 
