@@ -75,8 +75,6 @@ ACTION_LABELS = {
     "settlement.confirmed": _("Settlement confirmed"),
     "settlement.day_settled": _("Day settled"),
     "settlement.money_overdue": _("Settleable money overdue"),
-    "working_day.overridden": _("Working calendar day set"),
-    "working_day.override_removed": _("Working calendar day reset"),
     "statement.imported": _("Statement imported"),
     "till.closed": _("Till closed"),
     "till.opened": _("Till opened"),

@@ -69,7 +69,7 @@ def test_the_remittance_files_list_each_payment(reconciled, today, settle_on):
 def test_a_day_is_never_settled_twice(reconciled, today, settle_on):
     services.settle_day(day=today, as_of=settle_on)
     services.settle_day(day=today, as_of=settle_on)
-    with pytest.raises(CommandError, match="has not ended yet"):  # today is not over: T+1
+    with pytest.raises(CommandError, match="尚未结束"):  # today is not over: T+1
         call_command("settle", "--date", today.isoformat())
     assert SettlementBatch.objects.count() == 1 and SettlementItem.objects.count() == 2
     batch = SettlementBatch.objects.get()

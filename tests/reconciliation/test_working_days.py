@@ -130,7 +130,7 @@ def test_an_officer_settles_a_day_from_the_admin_and_sees_its_progress(
     log_in(client, officer)
     url = reverse("admin:reconciliation_settlementbatch_settle")
     refused = client.post(url, {"day": today.isoformat()})
-    assert refused.status_code == 200 and "has not ended yet" in str(refused.context["form"].errors["day"])
+    assert refused.status_code == 200 and "尚未结束" in str(refused.context["form"].errors["day"])
     yesterday = today - datetime.timedelta(days=1)
     with django_capture_on_commit_callbacks(execute=True):
         started = client.post(url, {"day": yesterday.isoformat()})
@@ -163,7 +163,7 @@ def test_the_settle_action_reruns_chosen_days_and_refuses_one_not_closed(
     early.refresh_from_db()
     assert failed.status == RunStatus.DONE and early.status == RunStatus.FAILED
     shown = [str(m) for m in response.context["messages"]]
-    assert any("has not ended yet" in m for m in shown) and any(str(yesterday) in m for m in shown)
+    assert any("尚未结束" in m for m in shown) and any(str(yesterday) in m for m in shown)
 
 
 def test_an_auditor_cannot_settle(client, auditor, today):
