@@ -307,6 +307,9 @@ CELERY_BEAT_SCHEDULE["reconcile-yesterday"] = {
     "task": "reconciliation.tasks.nightly_reconcile",
     "schedule": crontab(hour=2, minute=30),
 }
+# Settleable money older than this many working days and in no settlement batch is reported (ERROR log and
+# an audit event) by the nightly settlement.
+SETTLEMENT_OVERDUE_WORKING_DAYS = env_int("SETTLEMENT_OVERDUE_WORKING_DAYS", 3)
 CELERY_BEAT_SCHEDULE["settle-yesterday"] = {
     "task": "reconciliation.tasks.nightly_settle",
     "schedule": crontab(hour=5, minute=0),
