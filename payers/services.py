@@ -52,6 +52,21 @@ def payer_for(user) -> Payer | None:
     return payer
 
 
+def remember_portal_language(*, user, language: str) -> Payer | None:
+    """Keep the language a signed-in citizen uses the portal in on their profile: notices, reminders and
+    answers to them are written in it. Writes only when it changed; an unknown language is ignored."""
+    if language not in dict(settings.LANGUAGES):
+        return None
+    payer = payer_for(user)
+    if payer is None or payer.language == language:
+        return payer
+    with transaction.atomic():
+        Payer.objects.filter(pk=payer.pk).update(language=language)
+        record_audit(actor=user, action="payer.language_set", target=payer, language=language)
+    payer.language = language
+    return payer
+
+
 def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
     """The chosen bills, one checkout line per account (its bills paid whole, in one payment)."""
     bills = list(

@@ -424,6 +424,7 @@ def history_csv(request):
 
 @login_required(login_url="account_login")
 def my_accounts(request):
+    services.remember_portal_language(user=request.user, language=get_language())
     bound = selectors.bound_accounts_with_bills(request.user)
     return render(
         request,
@@ -449,6 +450,7 @@ def bind_account(request):
     try:
         lookup = selectors.lookup_account(biller=biller, account_no=request.POST.get("account_no", ""))
         services.bind_account(user=request.user, account=lookup.account, label=request.POST.get("label", ""))
+        services.remember_portal_language(user=request.user, language=get_language())
     except BillingError as error:
         messages.error(request, error.message)
     else:

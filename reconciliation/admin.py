@@ -19,7 +19,7 @@ from billing.admin_audit import AuditedAdminMixin
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter
 from billing.exceptions import BillingError
 from reconciliation import selectors, services, tasks
-from reconciliation.choices import ComplaintStatus, DiscrepancyStatus
+from reconciliation.choices import ComplaintStatus, DiscrepancyStatus, RunStatus
 from reconciliation.forms import (
     ApproveForm,
     ComplaintActionForm,
@@ -236,6 +236,22 @@ class ReconciliationRunAdmin(ReadOnlyReconAdmin):
     list_filter = ["status", "channel_code", "business_date"]
     readonly_fields = ["trail"]
     date_hierarchy = "business_date"
+    actions = ["run_now"]
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if not self._workbench(request):
+            found.pop("run_now", None)
+        return found
+
+    @admin.action(description=_("Reconcile the selected statements now"))
+    def run_now(self, request, queryset):
+        """A statement imported (say, the demo's closed day) and not yet reconciled, or a run that failed:
+        run it (a finished run is final and left alone)."""
+        waiting = [run.pk for run in queryset if run.statement_id and run.status != RunStatus.DONE]
+        for run_id in waiting:
+            tasks.run_reconciliation.delay(run_id)
+        messages.success(request, _("%(count)s statements are being reconciled.") % {"count": len(waiting)})
 
     @admin.display(description=_("progress"))
     def progress(self, obj):
@@ -293,7 +309,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
     list_select_related = ["line", "payment", "assignee"]
     search_fields = ["line__channel_ref", "payment__receipt_no", "payment__channel_ref"]
     raw_id_fields = ["line", "payment", "resolution_payment", "till"]
-    readonly_fields = ["workbench", "trail"]
+    readonly_fields = ["cash_count", "workbench", "trail"]
     actions = ["assign_to_me"]
     date_hierarchy = "business_date"
 
@@ -315,6 +331,12 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             except BillingError as exc:
                 messages.error(request, exc.message)
         messages.success(request, _("%(count)s discrepancies assigned to you.") % {"count": done})
+
+    @admin.display(description=_("cash count"))
+    def cash_count(self, obj):
+        """A till's difference as what it is: expected, counted and the signed difference."""
+        difference = selectors.till_difference(obj.till) if obj.till_id else None
+        return difference.describe() if difference else "—"
 
     @admin.display(description=_("workbench"))
     def workbench(self, obj):

@@ -5,7 +5,6 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _g
 
 from billing import ledger
 from billing.audit import record_audit
@@ -233,8 +232,5 @@ def _close(discrepancy: Discrepancy, *, action: str, note: str, actor, **data) -
             actor=actor, action="complaint.discrepancy_resolved", target=complaint, discrepancy=discrepancy.pk
         )
         if not open_left.exists():
-            outcome = _g("The difference on your payment was found and corrected: %(action)s. %(note)s") % {
-                "action": Resolution(action).label,
-                "note": note,
-            }
-            _resolve_complaint_locked(complaint, outcome=outcome, actor=actor)
+            # The action is told in the citizen's language when they are written to (Complaint.outcome_told).
+            _resolve_complaint_locked(complaint, outcome=note, actor=actor, resolution=action)
