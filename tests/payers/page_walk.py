@@ -161,10 +161,15 @@ def build_walk() -> Walk:
     return walk
 
 
-def new_context(browser, base_url: str, *, viewport: dict, large: bool, language: str, session: str = ""):
+def new_context(
+    browser, base_url: str, *, viewport: dict, large: bool, language: str, session: str = "", bypass_csp=False
+):
     """A browser context as a citizen sets it up: the language and large-text cookies the page switches
-    set, and a signed-in session when the page needs one."""
-    context = browser.new_context(viewport=viewport, locale="zh-CN" if language == "zh-hans" else "en-US")
+    set, and a signed-in session when the page needs one. `bypass_csp` lets a test inject a checker (axe)
+    into pages whose Content-Security-Policy allows no inline script."""
+    context = browser.new_context(
+        viewport=viewport, locale="zh-CN" if language == "zh-hans" else "en-US", bypass_csp=bypass_csp
+    )
     cookies = [{"name": "django_language", "value": language, "url": base_url}]
     if large:
         cookies.append({"name": "elderly_mode", "value": "1", "url": base_url})
