@@ -44,8 +44,9 @@ class Walk:
     citizen_pages: list[Page] = field(default_factory=list)
     counter_pages: list[Page] = field(default_factory=list)
     sessions: dict[str, str] = field(default_factory=dict)  # who -> session cookie value
-    citizen_password: str = "Portal-pass-2026"
-    citizen_email: str = "xm@example.com"
+
+    def path(self, name: str) -> str:
+        return next(page.path for page in self.citizen_pages + self.counter_pages if page.name == name)
 
 
 def _session_of(user) -> str:
