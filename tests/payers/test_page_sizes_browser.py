@@ -36,7 +36,8 @@ def test_every_citizen_page_fits_a_phone_and_a_desktop_and_large_text_is_large(
 ):
     """Each page at 390 px (sizes, targets, overflow, a screenshot), then the same tab at desktop width."""
     large, shots = MODES[mode], SCREENSHOTS / "sizes" / f"{language}-{mode}"
-    shots.mkdir(parents=True, exist_ok=True)
+    if language == "zh-hans":
+        shots.mkdir(parents=True, exist_ok=True)
     contexts = contexts_by_who(browser, live_server.url, walk, viewport=PHONE, large=large, language=language)
     tabs, found = {}, {}
     try:
