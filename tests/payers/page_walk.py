@@ -14,11 +14,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from billing import roles
+from billing.choices import PaymentMode
 from billing.models import Payment
 from billing.paylinks import pay_token
 from branches import services as branch_services
 from branches.choices import BranchRole
-from payers import selectors
+from payers import proxy, selectors
 from payers.models import BoundAccount
 from reconciliation.services.complaints import raise_complaint
 from tests.branches.conftest import make_user
@@ -64,6 +65,18 @@ def build_walk() -> Walk:
         code="WATER01", name="滨江水务", name_en="Binjiang Water", account_hint="户号为8位数字，见账单右上角"
     )
     power = BillerFactory(code="POWER01", name="滨江电力", name_en="Binjiang Power")
+    gas_card = BillerFactory(
+        code="GASCARD",
+        name="燃气卡充值",
+        name_en="Gas card top-up",
+        payment_mode=PaymentMode.PREPAID,
+        min_amount=Decimal("10.00"),
+        max_amount=Decimal("2000.00"),
+    )
+    CustomerAccountFactory(biller=gas_card, account_no="77001234", holder_name="王芳")
+    BillerFactory(
+        code="CHARITY", name="滨江慈善总会", name_en="Binjiang Charity", payment_mode=PaymentMode.DONATION
+    )
     home = CustomerAccountFactory(biller=water, account_no="31005678", holder_name="张小明")
     overdue = BillFactory(
         account=home, period="2026-08", amount_due=Decimal("42.50"), due_date=datetime.date(2026, 9, 20)
@@ -109,6 +122,13 @@ def build_walk() -> Walk:
     taken = take_cash(clerk, till, counter_bill)
     cash_receipt = taken.counter_payment.payment.receipt_no
 
+    water.refresh_from_db()  # its defaults as the database holds them (Decimal limits)
+    batch = proxy.validate_upload(
+        user=user,
+        biller=water,
+        file_name="社区代缴.csv",
+        data="account_no,amount,name\n31005678,100.00,张小明\n39999999,20.00,查无此户\n".encode(),
+    )
     link = pay_token(waiting)
     walk = Walk()
     walk.sessions = {
@@ -123,6 +143,8 @@ def build_walk() -> Walk:
         Page("billers", "/billers/"),
         Page("biller", "/billers/WATER01/"),
         Page("lookup", "/billers/WATER01/?account_no=31005678"),
+        Page("lookup-prepaid", "/billers/GASCARD/?account_no=77001234"),
+        Page("donation", "/billers/CHARITY/"),
         Page("lookup-unknown", "/billers/WATER01/?account_no=39999999"),
         Page("pay-link", f"/pay/{link}/"),
         Page("pay-link-qr", f"/pay/{link}/qr/"),
@@ -146,6 +168,8 @@ def build_walk() -> Walk:
         Page("my-accounts", "/me/accounts/", "citizen"),
         Page("history", "/me/history/", "citizen"),
         Page("proxy-upload", "/me/proxy/", "citizen"),
+        Page("proxy-batch", f"/me/proxy/{batch.public_id}/", "citizen"),
+        Page("forbidden", "/counter/", "citizen"),
         Page("logout", "/accounts/logout/", "citizen"),
     ]
     walk.counter_pages = [
