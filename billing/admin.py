@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from billing import services
+from billing import access, selectors, services
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_import import (
     AccountResource,
@@ -26,7 +26,7 @@ from billing.admin_scoping import (
     ScopedInlineMixin,
 )
 from billing.audit import action_label, record_audit
-from billing.choices import BillStatus
+from billing.choices import BillStatus, Channel, PaymentMode
 from billing.exceptions import BillingError
 from billing.models import (
     AuditEvent,
@@ -77,13 +77,52 @@ class OnboardingActionForm(helpers.ActionForm):
     )
 
 
+def _save_fee_row(row: FeeSchedule, *, actor) -> None:
+    """Save a fee row the admin built (unsaved) through the pricing service, which audits it."""
+    schedule = services.set_fee_schedule(
+        biller=row.biller,
+        channel=row.channel,
+        fixed=row.fixed_fee,
+        percentage=row.percentage,
+        min_fee=row.min_fee,
+        max_fee=row.max_fee,
+        payer_pays=row.payer_pays,
+        valid_from=row.valid_from,
+        actor=actor,
+    )
+    row.pk, row.created_at = schedule.pk, schedule.created_at
+
+
+class FeeScheduleInlineForm(forms.ModelForm):  # the inline supplies its Meta
+    """A new price on the biller's page: a second price for the same channel and day is refused on the form
+    (the inline's biller is left out of Django's own unique check)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        row, channel, valid_from = self.instance, cleaned.get("channel"), cleaned.get("valid_from")
+        if not (row.pk is None and row.biller_id and channel and valid_from):
+            return cleaned
+        if selectors.fee_schedule_exists(biller_id=row.biller_id, channel=channel, valid_from=valid_from):
+            refused = BillingError(
+                "fee_schedule_exists",
+                biller=row.biller.display_name,
+                channel=Channel(channel).label,
+                valid_from=valid_from.isoformat(),
+            )
+            raise forms.ValidationError(refused.message)
+        return cleaned
+
+
 class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
-    """A biller's prices, shown on it; new ones are added on the fee schedule page (never edited)."""
+    """A biller's prices, shown on it; those who may add fee schedules add a new price here too (the biller
+    is the page's, never typed). Existing rows are read-only: a new price is a new row from a later date,
+    saved through `set_fee_schedule` by BillerAdmin.save_formset."""
 
     model = FeeSchedule
+    form = FeeScheduleInlineForm
     extra = 0
     can_delete = False
-    fields = readonly_fields = [
+    fields = [
         "channel",
         "fixed_fee",
         "percentage",
@@ -94,14 +133,42 @@ class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
     ]
 
     def has_add_permission(self, request, obj=None):
-        return False
+        return (
+            obj is not None
+            and access.can(request.user, "add", FeeSchedule)
+            and super().has_add_permission(request, obj)
+        )
 
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BillerAdminForm(forms.ModelForm):  # the admin supplies its Meta (model and fields)
+    """A donation biller may be created without a code: it is given the next DON0001-style code. Every
+    other biller needs one (its code is in its payment links, statements and API calls)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "code" in self.fields and not self.instance.pk:
+            self.fields["code"].required = False
+            self.fields["code"].help_text = _("Leave empty for a donation biller: it gets the next DON code.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if "code" in self.fields and not cleaned.get("code") and "code" not in self.errors:
+            if cleaned.get("payment_mode") == PaymentMode.DONATION and not self.instance.pk:
+                cleaned["code"] = selectors.next_donation_biller_code()
+            else:
+                self.add_error("code", forms.ValidationError(self.fields["code"].error_messages["required"]))
+        return cleaned
+
 
 @admin.register(Biller)
 class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    form = BillerAdminForm
     list_display = ["code", "name", "category", "status", "payment_mode", "amount_rule", "accepts_cash"]
     list_filter = ["status", "payment_mode", ("category", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["category"]
@@ -124,6 +191,15 @@ class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
                 done += 1
         if done:
             self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    def save_formset(self, request, form, formset, change):
+        """New fee rows go through the pricing service (audited on the biller); nothing else is saved here."""
+        if formset.model is not FeeSchedule:
+            return super().save_formset(request, form, formset, change)
+        for row in formset.save(commit=False):
+            row.biller = form.instance
+            _save_fee_row(row, actor=request.user)
+        return None
 
     @admin.action(description=_("Submit for approval"), permissions=["change"])
     def submit_for_approval(self, request, queryset):
@@ -177,18 +253,7 @@ class FeeScheduleAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        schedule = services.set_fee_schedule(
-            biller=obj.biller,
-            channel=obj.channel,
-            fixed=obj.fixed_fee,
-            percentage=obj.percentage,
-            min_fee=obj.min_fee,
-            max_fee=obj.max_fee,
-            payer_pays=obj.payer_pays,
-            valid_from=obj.valid_from,
-            actor=request.user,
-        )
-        obj.pk, obj.created_at = schedule.pk, schedule.created_at
+        _save_fee_row(obj, actor=request.user)
         # The service audits the new price on the biller; the schedule's own history gets the add too.
         self._pending_audit = (obj, False, list(form.changed_data), {})
 

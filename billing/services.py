@@ -15,7 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import ledger, locks, posting, roles
+from billing import ledger, locks, posting, roles, selectors
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -528,7 +528,7 @@ def set_fee_schedule(
     if max_fee is not None and max_fee < min_fee:
         raise BillingError("fee_max_below_min", max_fee=format_money(max_fee), min_fee=format_money(min_fee))
     with transaction.atomic():
-        if FeeSchedule.objects.filter(biller=biller, channel=channel, valid_from=valid_from).exists():
+        if selectors.fee_schedule_exists(biller_id=biller.pk, channel=channel, valid_from=valid_from):
             raise BillingError(
                 "fee_schedule_exists",
                 biller=biller.display_name,
