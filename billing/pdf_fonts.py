@@ -16,7 +16,7 @@ EMBEDDED_FONT = "PlatformCJK"
 
 
 def embedded_cjk_font() -> str:
-    """The registered font's name; a clear error naming the setting and the package when the file is missing."""
+    """The registered font's name, or an error naming the setting and the package to install."""
     if EMBEDDED_FONT in pdfmetrics.getRegisteredFontNames():
         return EMBEDDED_FONT
     path = Path(settings.PDF_FONT_PATH)
@@ -29,8 +29,8 @@ def embedded_cjk_font() -> str:
         font = TTFont(EMBEDDED_FONT, str(path), subfontIndex=settings.PDF_FONT_INDEX)
     except Exception as error:  # reportlab raises TTFError and plain errors alike for a file it cannot use
         raise ImproperlyConfigured(
-            f"PDF_FONT_PATH={str(path)!r} (face {settings.PDF_FONT_INDEX}) is not a TrueType font reportlab can "
-            f"embed: {error}"
+            f"PDF_FONT_PATH={str(path)!r} (face {settings.PDF_FONT_INDEX}) is not a TrueType font "
+            f"reportlab can embed: {error}"
         ) from error
     pdfmetrics.registerFont(font)
     return EMBEDDED_FONT

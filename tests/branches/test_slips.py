@@ -8,9 +8,8 @@ from django.utils import timezone, translation
 from pypdf import PdfReader
 from reportlab.pdfbase import pdfmetrics
 
-from billing.pdf_fonts import EMBEDDED_FONT
-
 from billing.paylinks import pay_path
+from billing.pdf_fonts import EMBEDDED_FONT
 from branches import selectors
 from branches.exceptions import CounterError
 from branches.slips import check_digit, parse_slip_code, render_slip_pdf, slip_code_for
