@@ -527,14 +527,15 @@ def proxy_batch(request, public_id):
             messages.error(request, error.message)
             return redirect("payers:proxy_batch", public_id=batch.public_id)
         return _gateway_redirect(request, order)
-    errors = [row for row in batch.rows if row.get("error")]
+    to_pay = proxy.rows_to_pay(batch)
     return render(
         request,
         "payers/proxy_batch.html",
         {
             "batch": batch,
-            "errors": errors,
-            "preview": batch.rows[:50],
+            "errors": proxy.refused_rows(batch),
+            "to_pay_count": len(to_pay),
+            "preview": to_pay[:50],
             "gateways": available_gateways(),
             "summary": proxy.summary(batch),
         },
