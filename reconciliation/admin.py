@@ -3,6 +3,7 @@ settlement batches, complaints and the daily report. Rows are read-only; every c
 service, which checks the role (reconciliation officer or platform admin) and audits."""
 
 import datetime
+from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.http import HttpResponse, HttpResponseRedirect
@@ -15,9 +16,11 @@ from django.utils.translation import gettext_lazy as _
 
 from billing import untrusted_files
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter
+from billing.audit import action_label
 from billing.exceptions import BillingError
+from billing.money import format_money
 from reconciliation import selectors, services, tasks
-from reconciliation.choices import ComplaintStatus, DiscrepancyStatus
+from reconciliation.choices import ComplaintStatus, DiscrepancyStatus, MatchClass
 from reconciliation.forms import (
     ApproveForm,
     ComplaintActionForm,
@@ -85,11 +88,12 @@ class ReadOnlyReconAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "<ol>{}</ol>",
             format_html_join(
                 "",
-                "<li>{} · {} · {} {}</li>",
+                "<li>{} · {} · {} ({}) {}</li>",
                 (
                     (
                         timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M"),
-                        e.actor or "system",
+                        e.actor or _("system"),
+                        action_label(e.action),
                         e.action,
                         e.reason,
                     )
@@ -178,6 +182,22 @@ class StatementFileAdmin(ReadOnlyReconAdmin):
         return response
 
 
+def _run_results(run) -> list[tuple[str, int, str]]:
+    """(match class in the reader's language, lines, amount) for each class the run counted, in the
+    classes' own order; a class this code does not know keeps its code rather than vanish."""
+    counts = run.counts or {}
+    known = [klass for klass in MatchClass.values if klass in counts]
+    unknown = sorted(set(counts) - set(known))
+    return [
+        (
+            str(MatchClass(klass).label) if klass in MatchClass.values else klass,
+            int(counts[klass].get("count", 0)),
+            format_money(Decimal(str(counts[klass].get("amount", "0")))),
+        )
+        for klass in known + unknown
+    ]
+
+
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyReconAdmin):
     list_display = [
@@ -192,7 +212,8 @@ class ReconciliationRunAdmin(ReadOnlyReconAdmin):
         "finished_at",
     ]
     list_filter = ["status", "channel_code", "business_date"]
-    readonly_fields = ["trail"]
+    exclude = ["counts"]  # shown as the results table below, not as raw JSON
+    readonly_fields = ["results_table", "trail"]
     date_hierarchy = "business_date"
 
     @admin.display(description=_("progress"))
@@ -201,7 +222,21 @@ class ReconciliationRunAdmin(ReadOnlyReconAdmin):
 
     @admin.display(description=_("results"))
     def summary(self, obj):
-        return ", ".join(f"{k}: {v['count']}" for k, v in (obj.counts or {}).items() if v.get("count"))
+        return "，".join(f"{label} {count}" for label, count, _amount in _run_results(obj) if count)
+
+    @admin.display(description=_("results"))
+    def results_table(self, obj):
+        rows = _run_results(obj)
+        if not rows:
+            return "—"
+        return format_html(
+            '<table><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            _("result"),
+            _("lines"),
+            _("amount"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>¥{}</td></tr>", rows),
+        )
 
     def get_urls(self):
         return [
@@ -273,6 +308,10 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             except BillingError as exc:
                 messages.error(request, exc.message)
         messages.success(request, _("%(count)s discrepancies assigned to you.") % {"count": done})
+
+    @admin.display(description=_("reference"))
+    def reference(self, obj):
+        return obj.reference
 
     @admin.display(description=_("workbench"))
     def workbench(self, obj):
