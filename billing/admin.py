@@ -275,6 +275,10 @@ class CustomerAccountAdmin(ScopedAdminMixin, AuditedAdminMixin, ScopedExportMixi
     raw_id_fields = ["biller"]
     readonly_fields = ["credit_balance", "created_at"]
 
+    @admin.display(description=_("Account holder"))
+    def masked_holder_name(self, obj):
+        return obj.masked_holder_name
+
 
 @admin.register(Bill)
 class BillAdmin(ScopedAdminMixin, AuditedAdminMixin, BillImportExportMixin, admin.ModelAdmin):

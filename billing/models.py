@@ -538,7 +538,10 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"
+        from billing.audit import action_label
+
+        when = timezone.localtime(self.created_at)
+        return f"{when:%Y-%m-%d %H:%M} {action_label(self.action)} {self.target_repr}"
 
 
 class FeeSchedule(models.Model):
@@ -592,7 +595,7 @@ class FeeSchedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.biller.code} {self.channel} {self.valid_from:%Y-%m-%d}"
+        return f"{self.biller.code} {self.get_channel_display()} {self.valid_from:%Y-%m-%d}"
 
 
 class BillImportJob(models.Model):

@@ -189,6 +189,11 @@ PLATFORM_NAME = _("Open Bill Payment Platform")
 
 # LOGGING: see "Observability" at the end of this file.
 
+# The CJK TrueType font printed slips embed (a .ttf or .ttc; Debian's fonts-wqy-microhei by default), so every
+# glyph, the middle dot included, prints the same on any reader. Collections pick their face by index.
+PDF_FONT_PATH = env_str("PDF_FONT_PATH", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+PDF_FONT_INDEX = int(env_str("PDF_FONT_INDEX", "0"))
+
 # The site's address, for links in e-mails, text messages and printed slips.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -17,6 +17,7 @@ from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
 from billing.money_log import log_money_action
+from billing.rules import allocate_statement_payment
 from billing.services import post_payment
 from billing.transitions import allowed
 from config import retries
@@ -90,6 +91,34 @@ def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
         )
         for group in by_account.values()
     ]
+
+
+def line_for_chosen_amount(
+    *, account: CustomerAccount, bills: Sequence[Bill], amount: Decimal
+) -> CheckoutLine:
+    """The payer's own amount for the chosen bills, where the biller's amount rule allows one: less than
+    due (EXACT_DOWN, oldest bill first) or more (EXACT_UP, the rest kept as credit; with no bill chosen, all
+    of it). Checked here with the rule post_payment applies when the bank's notification comes, so a payer
+    learns of a refused amount before the bank and not after."""
+    biller = account.biller
+    if biller.payment_mode != PaymentMode.STATEMENT or biller.amount_rule == AmountRule.EXACT:
+        raise PaymentRefused("amount_not_exact", biller=biller.display_name, expected=_total_text(bills))
+    if not bills and biller.amount_rule != AmountRule.EXACT_UP:
+        raise PortalError("nothing_to_pay")
+    allocate_statement_payment(
+        rule=biller.amount_rule,
+        outstanding=[bill.outstanding for bill in bills],
+        amount=amount,
+        bills_named=True,
+        biller=biller.display_name,
+    )
+    return CheckoutLine(
+        biller=biller, account=account, periods=tuple(bill.period for bill in bills), amount=amount
+    )
+
+
+def _total_text(bills: Sequence[Bill]) -> str:
+    return "¥" + format_money(sum((bill.outstanding for bill in bills), ZERO))
 
 
 def _check_line(line: CheckoutLine) -> None:

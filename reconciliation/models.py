@@ -473,7 +473,7 @@ class SettlementRun(models.Model):
 class Complaint(models.Model):
     """A citizen's dispute about a payment, raised from its receipt number."""
 
-    token = models.CharField(max_length=32, unique=True, default=new_public_token, editable=False)
+    token = models.CharField(_("token"), max_length=32, unique=True, default=new_public_token, editable=False)
     payment = models.ForeignKey(
         "billing.Payment", on_delete=models.PROTECT, related_name="complaints", verbose_name=_("payment")
     )
