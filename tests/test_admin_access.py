@@ -196,6 +196,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     # Money: written only by post_payment / reverse_payment and the ledger.
     "billing.payment":               ("v---",  "v---",  "v---",  "v---",  "v---",  "v---"),
     "billing.journalentry":          ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
+    "billing.journalline":           ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
     "billing.ledgeraccount":         ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
     "billing.feeschedule":           ("va--",  "v---",  NONE,    NONE,    NONE,    "v---"),
     "branches.till":                 ("v---",  NONE,    "v---",  "v---",  NONE,    "v---"),
