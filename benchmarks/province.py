@@ -536,8 +536,9 @@ def build(
             ],
         )
 
-        # Bills, and the payments of the last six months with their allocations, entries and lines,
-        # made and copied a slice of accounts at a time so that memory stays bounded at full scale.
+        # Bills, and the payments of the last six months with their allocations, entries and lines.
+        # Period by period, each biller's whole file in turn and the billers in a random order, as
+        # monthly imports arrive; copied every COPY_BATCH bills so that memory stays bounded.
         periods = _periods(today)
         archived = set(periods[: BILL_MONTHS - PAYMENT_MONTHS])
         biller_category = {b[0]: b[2] for b in billers}
@@ -546,18 +547,74 @@ def build(
         channel_names = [c for c, _w in CHANNELS]
         channel_weights = [w for _c, w in CHANNELS]
         outlet_ids = list(cash)
+        usual = [rng.uniform(*BILL_RANGE.get(biller_category[b], DEFAULT_RANGE)) for b in account_billers]
+        first_account = {}
+        for account_index, biller_id in enumerate(account_billers):
+            first_account.setdefault(biller_id, account_index + 1)
         bill_id = payment_id = 0
-        slice_size = max(1, COPY_BATCH // BILL_MONTHS)
-        for first in range(0, len(account_billers), slice_size):
-            bills, payments, allocations, entries, lines = [], [], [], [], []
-            for account_index in range(first, min(first + slice_size, len(account_billers))):
-                account_id, biller_id = account_index + 1, account_billers[account_index]
-                low, high = BILL_RANGE.get(biller_category[biller_id], DEFAULT_RANGE)
-                usual = rng.uniform(low, high)
-                for period in periods:
+        bills, payments, allocations, entries, lines = [], [], [], [], []
+
+        def flush():
+            load.copy(
+                Bill,
+                [
+                    "id",
+                    "biller_id",
+                    "account_id",
+                    "period",
+                    "amount_due",
+                    "late_fee",
+                    "due_date",
+                    "amount_paid",
+                    "status",
+                    "reference",
+                    "description",
+                    "created_at",
+                    "updated_at",
+                ],
+                bills,
+            )
+            load.copy(
+                Payment,
+                [
+                    "id",
+                    "receipt_no",
+                    "channel",
+                    "idempotency_key",
+                    "request_fingerprint",
+                    "channel_ref",
+                    "biller_id",
+                    "account_id",
+                    "branch_id",
+                    "amount",
+                    "status",
+                    "business_date",
+                    "posted_at",
+                    "reversal_reason",
+                ],
+                payments,
+            )
+            load.copy(
+                PaymentAllocation,
+                ["id", "payment_id", "bill_id", "kind", "amount", "is_reversal"],
+                allocations,
+            )
+            load.copy(
+                JournalEntry, ["id", "kind", "payment_id", "memo", "business_date", "created_at"], entries
+            )
+            load.copy(JournalLine, ["id", "entry_id", "account_id", "amount"], lines)
+            for rows in (bills, payments, allocations, entries, lines):
+                rows.clear()
+
+        for period in periods:
+            issued = _issued_on(period)
+            biller_order = list(first_account)
+            rng.shuffle(biller_order)
+            for biller_id in biller_order:
+                first = first_account[biller_id]
+                for account_id in range(first, first + counts[biller_id]):
                     bill_id += 1
-                    due = Decimal(f"{usual * rng.uniform(0.7, 1.3):.2f}")
-                    issued = _issued_on(period)
+                    due = Decimal(f"{usual[account_id - 1] * rng.uniform(0.7, 1.3):.2f}")
                     paid, status = Decimal("0.00"), "open"
                     if period in archived:
                         paid, status = due, "paid"
@@ -618,54 +675,9 @@ def build(
                             created,
                         )
                     )
-            load.copy(
-                Bill,
-                [
-                    "id",
-                    "biller_id",
-                    "account_id",
-                    "period",
-                    "amount_due",
-                    "late_fee",
-                    "due_date",
-                    "amount_paid",
-                    "status",
-                    "reference",
-                    "description",
-                    "created_at",
-                    "updated_at",
-                ],
-                bills,
-            )
-            load.copy(
-                Payment,
-                [
-                    "id",
-                    "receipt_no",
-                    "channel",
-                    "idempotency_key",
-                    "request_fingerprint",
-                    "channel_ref",
-                    "biller_id",
-                    "account_id",
-                    "branch_id",
-                    "amount",
-                    "status",
-                    "business_date",
-                    "posted_at",
-                    "reversal_reason",
-                ],
-                payments,
-            )
-            load.copy(
-                PaymentAllocation,
-                ["id", "payment_id", "bill_id", "kind", "amount", "is_reversal"],
-                allocations,
-            )
-            load.copy(
-                JournalEntry, ["id", "kind", "payment_id", "memo", "business_date", "created_at"], entries
-            )
-            load.copy(JournalLine, ["id", "entry_id", "account_id", "amount"], lines)
+                    if len(bills) >= COPY_BATCH:
+                        flush()
+        flush()
 
         with connection.cursor() as cursor:
             for model in (

@@ -237,13 +237,13 @@ class BillAdmin(
     list_select_related = ["account__biller"]
     # Newest first by the primary key: ordering by the account would sort every bill by biller code.
     ordering = ["-pk"]
-    search_fields = ["account__account_no"]
-    search_help_text = _("The account number, or its first digits.")
+    search_fields = ["account__account_no", "reference"]
+    search_help_text = _("The account number or its first digits, or the biller's reference of the bill.")
     raw_id_fields = ["account", "biller"]
     readonly_fields = ["amount_paid", "status", "created_at", "updated_at"]
 
     def search_condition(self, term):
-        return Q(account__in=related_ids(CustomerAccount, account_no__startswith=term))
+        return Q(reference=term) | Q(account__in=related_ids(CustomerAccount, account_no__startswith=term))
 
     def get_readonly_fields(self, request, obj=None):
         """What was paid is never changed by hand, as an import never changes it."""

@@ -303,6 +303,10 @@ class Bill(models.Model):
         indexes = [
             models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
             models.Index(fields=["biller", "period"], name="bill_biller_period"),
+            # The back office's bill list, newest first, filtered by period (issue 16).
+            models.Index(fields=["period", "id"], name="bill_period_id"),
+            # The back office finds a bill by the biller's reference (issue 16).
+            models.Index(fields=["reference"], name="bill_reference"),
         ]
 
     def __str__(self) -> str:

@@ -467,6 +467,7 @@ class TestScope:
             "BillImportJob",
             "FeeSchedule",
             "OrderLine",
+            "JournalLine",  # the lines on its own payable account (issue 16)
         }
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):
