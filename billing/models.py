@@ -236,6 +236,10 @@ class CustomerAccount(models.Model):
             models.UniqueConstraint(fields=["id", "biller"], name="account_id_biller_unique"),
             models.CheckConstraint(condition=Q(credit_balance__gte=0), name="account_credit_not_negative"),
         ]
+        # The back office finds an account by its number or its first digits across all billers (issue 16).
+        indexes = [
+            models.Index(fields=["account_no"], opclasses=["varchar_pattern_ops"], name="account_no_prefix"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.biller.code}/{self.account_no}"
@@ -299,6 +303,10 @@ class Bill(models.Model):
         indexes = [
             models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
             models.Index(fields=["biller", "period"], name="bill_biller_period"),
+            # The back office's bill list, newest first, filtered by period (issue 16).
+            models.Index(fields=["period", "id"], name="bill_period_id"),
+            # The back office finds a bill by the biller's reference (issue 16).
+            models.Index(fields=["reference"], name="bill_reference"),
         ]
 
     def __str__(self) -> str:

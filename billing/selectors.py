@@ -7,6 +7,7 @@ from django.db.models import Prefetch, Sum
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
 from billing.models import Bill, Biller, BillerCategory, FeeSchedule, JournalLine, LedgerAccount
 from billing.money import ZERO
+from config.db_router import may_lag
 
 
 def ledger_balance(account: LedgerAccount) -> Decimal:
@@ -35,6 +36,7 @@ def payable_bills(account) -> list[Bill]:
     )
 
 
+@may_lag
 def categories_with_active_billers() -> list[BillerCategory]:
     """Top-level categories with their sub-categories and active billers, for the home page."""
     active = Biller.objects.filter(status=BillerStatus.ACTIVE).order_by("code")

@@ -113,6 +113,18 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
 # PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int("PREPARE_THRESHOLD", 5) or None
+# A streaming read replica (issue 16, docs/scaling.md): reads that may lag a few seconds go there
+# (config/db_router.py); writes, and reads inside a transaction, stay on the primary.
+_replica_url = env_str("DATABASE_REPLICA_URL", "")
+if _replica_url:
+    DATABASES["replica"] = dj_database_url.parse(
+        _replica_url, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL server (postgres://…).")
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"]["OPTIONS"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests read the primary's test database
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

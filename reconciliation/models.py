@@ -540,6 +540,7 @@ class WorkingDayOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d}"
+
     @property
     def outcome_told(self) -> str:
         """What the citizen is told, in the active language: the officer's words, after the workbench

@@ -111,6 +111,8 @@ def carried_summary(batch) -> list[tuple[datetime.date, int, Decimal]]:
         .order_by("business_date")
     )
     return [(row["business_date"], row["count"], row["amount"] - row["fee"]) for row in rows]
+
+
 def signed_money(value: Decimal) -> str:
     """A difference with its sign in front of the currency: +¥0.50, -¥0.05, ¥0.00."""
     sign = "-" if value < 0 else "+" if value > 0 else ""
