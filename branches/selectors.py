@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, Q, Sum, Value, When
+from django.db.models import Case, Count, FloatField, Q, Sum, Value, When
+from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
 from billing import access, roles
@@ -277,6 +278,18 @@ def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
+def _distance_km_from(point: tuple[float, float]):
+    """`haversine_km` from `point` to a branch, in SQL: the database sorts a province's outlets and hands
+    over one page, instead of every outlet being loaded to be sorted here (issue 16)."""
+    phi1 = math.radians(point[0])
+    phi2 = Radians(Cast("latitude", FloatField()))
+    dphi = phi2 - Value(phi1)
+    dlmb = Radians(Cast("longitude", FloatField())) - Value(math.radians(point[1]))
+    half = Value(2.0)
+    a = Power(Sin(dphi / half), half) + Value(math.cos(phi1)) * Cos(phi2) * Power(Sin(dlmb / half), half)
+    return Value(2 * EARTH_RADIUS_KM) * ASin(Sqrt(a))
+
+
 def hours_on(branch: Branch, day: datetime.date) -> str:
     """The branch's hours on `day` ("08:30-17:30"), "" when it does not open that day."""
     return (branch.weekly_hours or {}).get(WEEKDAYS[day.weekday()], "") if branch.weekly_hours else ""
@@ -332,9 +345,10 @@ def _matching_outlets(
     include_closed: bool,
     exclude: Branch | None,
 ):
-    """Every outlet that matches, in the finder's order: nearest first around `point` (a list of Outlets),
-    else open before suspended, by district and code (a query of Branches, so a page is sliced in the
-    database). Suspended outlets are kept in both: the finder shows them with their dates."""
+    """Every outlet that matches, in the finder's order: nearest first around `point` (each Branch with its
+    `distance_km`), else open before suspended, by district and code. A query of Branches either way, so a
+    page is sliced in the database. Suspended outlets are kept in both: the finder shows them with their
+    dates."""
     branches = _cash_branches_for(biller)
     if district:
         branches = branches.filter(district=district)
@@ -345,20 +359,16 @@ def _matching_outlets(
     if point is None:
         not_open = Case(When(status=BranchStatus.OPEN, then=Value(0)), default=Value(1))
         return branches.annotate(not_open=not_open).order_by("not_open", "district", "code")
-    outlets = [
-        Outlet(
-            branch,
-            distance_km=haversine_km(point[0], point[1], float(branch.latitude), float(branch.longitude)),
-        )
-        for branch in branches.filter(latitude__isnull=False, longitude__isnull=False)
-    ]
-    outlets.sort(key=lambda outlet: (outlet.distance_km, outlet.branch.code))
-    return outlets
+    located = branches.filter(latitude__isnull=False, longitude__isnull=False)
+    return located.annotate(distance_km=_distance_km_from(point)).order_by("distance_km", "code")
 
 
 def _with_today(found) -> list[Outlet]:
     """Outlets (or Branches) with today's hours, whether open now, and any closure announced ahead."""
-    outlets = [item if isinstance(item, Outlet) else Outlet(item) for item in found]
+    outlets = [
+        item if isinstance(item, Outlet) else Outlet(item, distance_km=getattr(item, "distance_km", None))
+        for item in found
+    ]
     moment = timezone.localtime()
     upcoming = {
         closure.branch_id: closure

@@ -795,6 +795,8 @@ class DemoUser:
 
 DEMO_USERS = (
     DemoUser("admin", roles.PLATFORM_ADMIN, "周", "明远", "superuser"),
+    # The second pair of eyes: a biller submitted by one platform admin is approved by another (four eyes).
+    DemoUser("admin2", roles.PLATFORM_ADMIN, "郑", "秋红", "superuser, approves what admin submits"),
     DemoUser("biller_operator", roles.BILLER_OPERATOR, "陈", "静", "滨江市自来水公司 (BJ-WATER)"),
     DemoUser(
         "branch_supervisor", roles.BRANCH_SUPERVISOR, "刘", "海涛", "中国邮政滨江江南路营业所 (POST-JN01)"

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext as _g
 
 from billing.models import AuditEvent
@@ -78,6 +79,38 @@ def audit_trail(obj) -> list[AuditEvent]:
         .select_related("actor")
         .order_by("created_at", "id")
     )
+
+
+def settlement_report_rows(batch) -> list[dict]:
+    """The items of a settlement batch for its report: each with its own business day, and "carried from
+    <day>" for those that became settleable after their day's batch (or the day before this cut-off)."""
+    items = batch.items.select_related("payment").order_by("business_date", "id")
+    return [
+        {
+            "receipt_no": item.payment.receipt_no,
+            "kind": item.get_kind_display(),
+            "business_date": item.business_date,
+            "amount": item.amount,
+            "fee": item.fee,
+            "carried": (
+                _("carried from %(day)s") % {"day": f"{item.business_date:%Y-%m-%d}"}
+                if item.business_date < batch.business_date
+                else ""
+            ),
+        }
+        for item in items
+    ]
+
+
+def carried_summary(batch) -> list[tuple[datetime.date, int, Decimal]]:
+    """(day, items, net) of what a batch carried from each earlier day."""
+    rows = (
+        batch.items.filter(business_date__lt=batch.business_date)
+        .values("business_date")
+        .annotate(count=Count("id"), amount=Sum("amount"), fee=Sum("fee"))
+        .order_by("business_date")
+    )
+    return [(row["business_date"], row["count"], row["amount"] - row["fee"]) for row in rows]
 
 
 def signed_money(value: Decimal) -> str:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from billing import ledger
 from billing.audit import record_audit
 from billing.money import ZERO
+from billing.money_log import log_money_action
 from billing.rules import normalize_account_no, normalize_code
 from billing.services import post_payment, reverse_payment
 from billing.transitions import transition
@@ -178,6 +179,14 @@ def approve_write_off(*, discrepancy: Discrepancy, actor, note: str = "") -> Dis
             actor=actor,
         )
         discrepancy.resolution_entry = entry
+        log_money_action(
+            "write_off",
+            amount=amount,
+            channel=code.channel,
+            discrepancy_id=discrepancy.pk,
+            entry_id=entry.pk,
+            branch_id=getattr(discrepancy.run.branch, "pk", None),
+        )
         full_note = discrepancy.resolution_note + (f"\n{note.strip()}" if note.strip() else "")
         _close(discrepancy, action=Resolution.WRITE_OFF, note=full_note, actor=actor, amount=amount)
     return discrepancy

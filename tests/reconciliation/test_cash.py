@@ -12,7 +12,7 @@ from billing.choices import Channel
 from billing.models import JournalLine
 from billing.money import ZERO, format_money
 from branches import services as counter
-from reconciliation import selectors, services
+from reconciliation import selectors, services, working_days
 from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution, RunStatus
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import Discrepancy, ReconciliationRun, SettlementBatch
@@ -105,7 +105,7 @@ def test_an_open_till_holds_the_branch_back(dave, branch_x):
 def test_reconciled_cash_is_settled(day_at_x, branch_x, water):
     till, kept, _voided, _stray = day_at_x
     call_command("reconcile", "--channel", "COUNTER:BR-X", "--date", till.business_date.isoformat())
-    services.settle_day(day=till.business_date)
+    services.settle_day(day=till.business_date, as_of=working_days.next_working_day(till.business_date))
     batch = SettlementBatch.objects.get(biller=water)
     assert list(batch.items.values_list("payment_id", flat=True)) == [kept.payment_id]
 

@@ -144,3 +144,21 @@ def test_staff_see_the_clock_and_escalate(shop, officer, client):
     )
     complaint.refresh_from_db()
     assert complaint.status == ComplaintStatus.ESCALATED
+
+
+def test_each_complaint_form_error_sits_under_its_own_field_and_is_tied_to_it(client, db):
+    page = client.post(reverse("complaint_new"), {"contact_phone": "138"}).content.decode()
+
+    def at(text: str) -> int:
+        assert text in page, text
+        return page.index(text)
+
+    for field, error, following in [
+        ("id_receipt_no", "id_receipt_no_error", "id_reason_0"),
+        ("id_reason_0", "id_reason_error", "id_details"),
+        ("id_contact_name", "id_contact_name_error", "id_contact_email"),
+    ]:
+        # the message comes after its own input and before the next field, where a reader looks for it
+        assert at(f'id="{field}"') < at(f'id="{error}"') < at(f'id="{following}"'), field
+    assert 'aria-describedby="id_receipt_no_error"' in page
+    assert 'id="id_details_error"' not in page  # the optional field is not marked
