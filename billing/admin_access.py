@@ -18,6 +18,7 @@ from billing.models import (
     FailedTask,
     FeeSchedule,
     JournalEntry,
+    JournalLine,
     LedgerAccount,
     OutboxEvent,
     Payment,
@@ -56,6 +57,12 @@ def declare_access() -> None:
     # The ledger and the audit trail: read by reconciliation officers (and auditors).
     access.register(LedgerAccount, {roles.RECONCILIATION_OFFICER: VIEW})
     access.register(JournalEntry, {roles.RECONCILIATION_OFFICER: VIEW})
+    # Lines one by one (issue 16): a biller's operator sees those on its own payable account.
+    access.register(
+        JournalLine,
+        {roles.RECONCILIATION_OFFICER: VIEW, roles.BILLER_OPERATOR: VIEW},
+        scope={BILLER_SCOPE: "account__biller"},
+    )
     access.register(AuditEvent, {roles.RECONCILIATION_OFFICER: VIEW})
     # Operations: money events of the outbox, tasks that exhausted their retries (platform admins).
     access.register(OutboxEvent)

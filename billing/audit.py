@@ -76,6 +76,7 @@ ACTION_LABELS = {
     "settlement.built": _("Settlement built"),
     "settlement.confirmed": _("Settlement confirmed"),
     "settlement.day_settled": _("Day settled"),
+    "settlement.money_overdue": _("Settleable money overdue"),
     "statement.imported": _("Statement imported"),
     "till.closed": _("Till closed"),
     "till.opened": _("Till opened"),

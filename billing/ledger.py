@@ -125,10 +125,13 @@ def _named_account(code: str, name: str, kind: str) -> LedgerAccount:
 
 def post_settlement_entry(
     *, biller: Biller, gross: Decimal, fees: Decimal, business_date: datetime.date, memo: str, actor=None
-) -> JournalEntry:
+) -> JournalEntry | None:
     """Pay a biller what it is owed: debit its payable by what was collected, credit the settlement bank
-    account by the net and fee income by the fees."""
-    lines = [(payable_account(biller), gross)]
+    account by the net and fee income by the fees (all negative when reversals outweigh payments). None
+    when nothing moves (a payment and a reversal of the same amount, no fees)."""
+    if not gross and not fees:
+        return None
+    lines = [(payable_account(biller), gross)] if gross else []
     if gross - fees:
         lines.append(
             (_named_account(SETTLEMENT_CODE, "结算银行账户", LedgerAccountKind.SETTLEMENT), -(gross - fees))

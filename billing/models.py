@@ -236,6 +236,10 @@ class CustomerAccount(models.Model):
             models.UniqueConstraint(fields=["id", "biller"], name="account_id_biller_unique"),
             models.CheckConstraint(condition=Q(credit_balance__gte=0), name="account_credit_not_negative"),
         ]
+        # The back office finds an account by its number or its first digits across all billers (issue 16).
+        indexes = [
+            models.Index(fields=["account_no"], opclasses=["varchar_pattern_ops"], name="account_no_prefix"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.biller.code}/{self.account_no}"
@@ -299,6 +303,10 @@ class Bill(models.Model):
         indexes = [
             models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
             models.Index(fields=["biller", "period"], name="bill_biller_period"),
+            # The back office's bill list, newest first, filtered by period (issue 16).
+            models.Index(fields=["period", "id"], name="bill_period_id"),
+            # The back office finds a bill by the biller's reference (issue 16).
+            models.Index(fields=["reference"], name="bill_reference"),
         ]
 
     def __str__(self) -> str:
@@ -538,7 +546,10 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"
+        from billing.audit import action_label
+
+        when = timezone.localtime(self.created_at)
+        return f"{when:%Y-%m-%d %H:%M} {action_label(self.action)} {self.target_repr}"
 
 
 class FeeSchedule(models.Model):
@@ -592,7 +603,7 @@ class FeeSchedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.biller.code} {self.channel} {self.valid_from:%Y-%m-%d}"
+        return f"{self.biller.code} {self.get_channel_display()} {self.valid_from:%Y-%m-%d}"
 
 
 class BillImportJob(models.Model):

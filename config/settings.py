@@ -7,6 +7,7 @@ the demo's (config/checks.py); the production environment is documented in deplo
 """
 
 import datetime
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
 
@@ -112,6 +113,18 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
 # PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int("PREPARE_THRESHOLD", 5) or None
+# A streaming read replica (issue 16, docs/scaling.md): reads that may lag a few seconds go there
+# (config/db_router.py); writes, and reads inside a transaction, stay on the primary.
+_replica_url = env_str("DATABASE_REPLICA_URL", "")
+if _replica_url:
+    DATABASES["replica"] = dj_database_url.parse(
+        _replica_url, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL server (postgres://…).")
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"]["OPTIONS"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests read the primary's test database
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -186,12 +199,12 @@ REST_FRAMEWORK = {
 # The platform's name as citizens and staff see it.
 PLATFORM_NAME = _("Open Bill Payment Platform")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# LOGGING: see "Observability" at the end of this file.
+
+# The CJK TrueType font printed slips embed (a .ttf or .ttc; Debian's fonts-wqy-microhei by default), so every
+# glyph, the middle dot included, prints the same on any reader. Collections pick their face by index.
+PDF_FONT_PATH = env_str("PDF_FONT_PATH", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+PDF_FONT_INDEX = int(env_str("PDF_FONT_INDEX", "0"))
 
 # The site's address, for links in e-mails, text messages and printed slips.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
@@ -311,6 +324,9 @@ CELERY_BEAT_SCHEDULE["reconcile-yesterday"] = {
     "task": "reconciliation.tasks.nightly_reconcile",
     "schedule": crontab(hour=2, minute=30),
 }
+# Settleable money older than this many working days and in no settlement batch is reported (ERROR log and
+# an audit event) by the nightly settlement.
+SETTLEMENT_OVERDUE_WORKING_DAYS = env_int("SETTLEMENT_OVERDUE_WORKING_DAYS", 3)
 CELERY_BEAT_SCHEDULE["settle-yesterday"] = {
     "task": "reconciliation.tasks.nightly_settle",
     "schedule": crontab(hour=5, minute=0),
@@ -431,7 +447,7 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # the header it sets and the value meaning HTTPS, e.g. "HTTP_X_FORWARDED_PROTO,https" — and make sure the
 # proxy overwrites that header, or anyone could claim HTTPS.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers' health checks ask over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/live|/ready)?$", r"^metrics$"]  # health checks, scrapes: plain HTTP
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
@@ -562,3 +578,42 @@ _lease_floor = max(WEBHOOK_TIMEOUT_SECONDS, CELERY_QUEUE_TIME_LIMITS["io"][1])
 if _lease_floor >= WEBHOOK_LEASE_SECONDS:
     raise ImproperlyConfigured("WEBHOOK_LEASE_SECONDS must exceed the webhook timeout and the io time limit")
 # --- end of issue 15 Celery/outbox block ---
+# --- Observability (issue 15: logs, request ids, metrics, readiness, alerts) ---
+# Structured logs (config/logs.py): JSON lines with DEBUG off, a readable console in the demo; LOG_FORMAT=json
+# or console overrides. Every line has a timestamp, level, logger and request id (config/request_id.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "console" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or console")
+from config.logs import logging_settings  # noqa: E402
+
+LOGGING = logging_settings(json=LOG_FORMAT == "json", level=env_str("LOG_LEVEL", "INFO"))
+# Celery keeps Django's logging (the same structured lines) instead of installing its own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The request id first, so that every later middleware's lines carry it; responses counted for /metrics.
+MIDDLEWARE = ["config.request_id.RequestIdMiddleware", "config.metrics.CountResponsesMiddleware", *MIDDLEWARE]
+# /metrics (Prometheus, config/metrics.py) answers only clients in these networks (the client as
+# config/client_ip.py finds it behind TRUSTED_PROXIES); everyone else gets 404.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network") from _error
+# Readiness (/healthz/ready, config/health.py): beat sends a heartbeat task this often; the worker that takes
+# it writes the time into the cache. Older than WORKER_HEARTBEAT_MAX_AGE_SECONDS: no worker is consuming.
+# Beat sends something at least every heartbeat: silent longer than BEAT_MAX_SILENCE_SECONDS, beat is down.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
+WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 120)
+BEAT_MAX_SILENCE_SECONDS = env_int("BEAT_MAX_SILENCE_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["health-worker-heartbeat"] = {
+    "task": "config.tasks.record_worker_heartbeat",
+    "schedule": float(WORKER_HEARTBEAT_SECONDS),
+    "options": {"expires": WORKER_HEARTBEAT_SECONDS},  # a stale heartbeat proves nothing
+}
+# The nightly proof that the books balance (billing/tasks.py); unbalanced raises an alert: an ERROR line,
+# readiness degraded, a banner for platform admins, a mail to OPS_ALERT_EMAILS (comma list; none: no mail).
+CELERY_BEAT_SCHEDULE["ledger-integrity-check"] = {
+    "task": "billing.tasks.check_ledger_integrity",
+    "schedule": crontab(hour=3, minute=30),
+}
+OPS_ALERT_EMAILS = env_list("OPS_ALERT_EMAILS", ["ops@billpay.example"] if DEBUG else [])

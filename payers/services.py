@@ -16,6 +16,8 @@ from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Chann
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
+from billing.money_log import log_money_action
+from billing.rules import allocate_statement_payment
 from billing.services import post_payment
 from billing.transitions import allowed
 from config import retries
@@ -51,6 +53,21 @@ def payer_for(user) -> Payer | None:
     return payer
 
 
+def remember_portal_language(*, user, language: str) -> Payer | None:
+    """Keep the language a signed-in citizen uses the portal in on their profile: notices, reminders and
+    answers to them are written in it. Writes only when it changed; an unknown language is ignored."""
+    if language not in dict(settings.LANGUAGES):
+        return None
+    payer = payer_for(user)
+    if payer is None or payer.language == language:
+        return payer
+    with transaction.atomic():
+        Payer.objects.filter(pk=payer.pk).update(language=language)
+        record_audit(actor=user, action="payer.language_set", target=payer, language=language)
+    payer.language = language
+    return payer
+
+
 def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
     """The chosen bills, one checkout line per account (its bills paid whole, in one payment)."""
     bills = list(
@@ -74,6 +91,34 @@ def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
         )
         for group in by_account.values()
     ]
+
+
+def line_for_chosen_amount(
+    *, account: CustomerAccount, bills: Sequence[Bill], amount: Decimal
+) -> CheckoutLine:
+    """The payer's own amount for the chosen bills, where the biller's amount rule allows one: less than
+    due (EXACT_DOWN, oldest bill first) or more (EXACT_UP, the rest kept as credit; with no bill chosen, all
+    of it). Checked here with the rule post_payment applies when the bank's notification comes, so a payer
+    learns of a refused amount before the bank and not after."""
+    biller = account.biller
+    if biller.payment_mode != PaymentMode.STATEMENT or biller.amount_rule == AmountRule.EXACT:
+        raise PaymentRefused("amount_not_exact", biller=biller.display_name, expected=_total_text(bills))
+    if not bills and biller.amount_rule != AmountRule.EXACT_UP:
+        raise PortalError("nothing_to_pay")
+    allocate_statement_payment(
+        rule=biller.amount_rule,
+        outstanding=[bill.outstanding for bill in bills],
+        amount=amount,
+        bills_named=True,
+        biller=biller.display_name,
+    )
+    return CheckoutLine(
+        biller=biller, account=account, periods=tuple(bill.period for bill in bills), amount=amount
+    )
+
+
+def _total_text(bills: Sequence[Bill]) -> str:
+    return "¥" + format_money(sum((bill.outstanding for bill in bills), ZERO))
 
 
 def _check_line(line: CheckoutLine) -> None:
@@ -452,6 +497,16 @@ def refund_line(*, line_id: int, attempt: int = 1) -> str:
     if gave_up:
         failed_tasks.record_failure(
             task_name=REFUND_TASK, args=[line_id], error=message or "refund refused", attempts=attempt
+        )
+        log_money_action(
+            "refund",
+            amount=line.amount,
+            channel=Channel.ONLINE,
+            outcome=line.outcome,
+            order_id=line.order_id,
+            order_line_id=line.pk,
+            refund_no=refund_no,
+            gateway=line.order.gateway,
         )
     return line.outcome
 
