@@ -3,7 +3,6 @@ coverage alerts. Each is recorded once (unique rows), so a task that runs twice 
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -14,8 +13,8 @@ from billing.audit import record_audit
 from branches import selectors
 from branches.choices import BranchStatus
 from branches.models import BranchStatusChange, CoverageAlert, OutletNotice, PlannedClosure
+from payers import tasks as payer_tasks
 from payers.accounts import normalize_mobile
-from payers.sms import send_sms
 
 
 def notify_recent_payers(*, status_change_id: int | None = None, closure_id: int | None = None) -> int:
@@ -58,13 +57,13 @@ def notify_recent_payers(*, status_change_id: int | None = None, closure_id: int
         if not _record(change, closure, payer=payer, email=email, language=payer.language):
             continue  # told already, by an earlier run of this task
         subject, body = _render(facts, payer.language)
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
+        payer_tasks.send_email.delay(subject, body, [email], settings.DEFAULT_FROM_EMAIL)
         sent += 1
     for phone in selectors.consenting_counter_phones(branch, days=days):
         if phone in told_phones or not _record(change, closure, phone=phone, language=settings.LANGUAGE_CODE):
             continue
         subject, _body = _render(facts, settings.LANGUAGE_CODE)
-        send_sms(phone, f"{subject}. {settings.SITE_URL}/outlets/")
+        payer_tasks.send_text_message.delay(phone, f"{subject}. {settings.SITE_URL}/outlets/")
         sent += 1
     return sent
 
@@ -151,6 +150,6 @@ def check_cash_coverage(*, district: str) -> int:
             body = render_to_string("branches/emails/coverage_alert-body.txt", context)
         recipients = platform_admin_emails()
         if recipients:
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+            payer_tasks.send_email.delay(subject, body, recipients, settings.DEFAULT_FROM_EMAIL)
             CoverageAlert.objects.filter(pk__in=[a.pk for a in raised]).update(emailed_at=timezone.now())
     return len(raised)

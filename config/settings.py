@@ -513,6 +513,8 @@ CELERY_QUEUE_TASKS = {
         "payers.tasks.query_pending_orders",
         "payers.tasks.sandbox_bank_notify",
         "payers.tasks.send_reminders",
+        "payers.tasks.send_email",
+        "payers.tasks.send_text_message",
         "branches.tasks.notify_recent_payers",
         "reconciliation.tasks.send_complaint_notice",
     ),

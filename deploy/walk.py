@@ -322,6 +322,24 @@ def check_ledger(data: dict, stack: dict) -> None:
     notified = [line for line in access_log.splitlines() if "POST /payments/notify/SANDBOX/" in line]
     expect(any('" 200 ' in line for line in notified), "nginx logged no answered notification")
     ok(f"the bank's notification went through nginx ({len(notified)} POST, acknowledged)")
+    check_outbox(data)
+
+
+def check_outbox(data: dict, timeout: float = 60) -> None:
+    """Each payment wrote its outbox event with its entry (the database is the walk's own), and the relay
+    (on the default queue's worker, queued on commit) published it."""
+    from billing.models import OutboxEvent
+
+    deadline = time.monotonic() + timeout
+    while True:
+        events = list(OutboxEvent.objects.filter(type="payment.posted").values("published_at"))
+        waiting = [e for e in events if e["published_at"] is None]
+        if (len(events) >= 3 and not waiting) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    expect(len(events) >= 3, f"{len(events)} payment events in the outbox, expected one per payment (3)")
+    expect(not waiting, f"{len(waiting)} outbox events still unpublished after {timeout:.0f} s")
+    ok(f"every payment wrote its outbox event and the relay published it ({len(events)} events)")
 
 
 def setup_django(env_file: Path) -> None:

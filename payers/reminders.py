@@ -7,7 +7,6 @@ schedules the sending, so running the beat task twice, or on two workers, never 
 import datetime
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -15,7 +14,6 @@ from django.utils import timezone, translation
 from billing.choices import PAYABLE_BILL_STATUSES
 from billing.models import Bill
 from payers.models import BoundAccount, Payer, ReminderSent
-from payers.sms import send_sms
 
 DUE_SOON = "due_soon"
 OVERDUE = "overdue"
@@ -77,7 +75,9 @@ def _deliver(item: BoundAccount, bill: Bill, kind: str, mobile: str | None, lang
         }
         subject = render_to_string("emails/payers-reminder-subject.txt", context).strip()
         body = render_to_string("emails/payers-reminder-body.txt", context)
+        from payers import tasks
+
         if item.user.email:
-            send_mail(subject, body, None, [item.user.email])
+            tasks.send_email.delay(subject, body, [item.user.email])
         if mobile:
-            send_sms(mobile, subject)
+            tasks.send_text_message.delay(mobile, subject)

@@ -1,10 +1,12 @@
 """Celery tasks of the portal and of its sandbox bank: thin, by id, safe to run twice."""
 
 import logging
+import smtplib
 from urllib.parse import urlencode
 from urllib.request import Request, urlopen
 
 from celery import shared_task
+from django.core.mail import send_mail
 from django.db.models import F
 
 from config import retries
@@ -12,6 +14,7 @@ from payers import services
 from payers.choices import LineOutcome
 from payers.models import SandboxBankTrade
 from payers.sandbox_bank.services import notification_params
+from payers.sms import send_sms
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,28 @@ def sandbox_bank_notify(self, trade_id: int) -> str:
         if not self.request.is_eager and self.request.retries < self.max_retries:
             raise self.retry(countdown=retries.SANDBOX_BANK_NOTIFY.delay(self.request.retries + 1))
     return answer
+
+
+# What a mail server or an SMS provider raises when it is away or refuses for now: retried with backoff.
+MESSAGE_ERRORS = (OSError, smtplib.SMTPException)
+
+
+@shared_task(bind=True, max_retries=retries.MESSAGE.max_attempts - 1, ignore_result=True)
+def send_email(self, subject: str, body: str, recipients: list[str], from_email: str | None = None) -> None:
+    """One e-mail, retried with backoff and jitter while the mail server is away (then a FailedTask)."""
+    try:
+        send_mail(subject, body, from_email, list(recipients))
+    except MESSAGE_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=retries.MESSAGE.delay(self.request.retries + 1)) from exc
+
+
+@shared_task(bind=True, max_retries=retries.MESSAGE.max_attempts - 1, ignore_result=True)
+def send_text_message(self, to: str, body: str) -> None:
+    """One text message, retried like an e-mail while the provider is away."""
+    try:
+        send_sms(to, body)
+    except MESSAGE_ERRORS as exc:
+        raise self.retry(exc=exc, countdown=retries.MESSAGE.delay(self.request.retries + 1)) from exc
 
 
 @shared_task(bind=True, max_retries=None)

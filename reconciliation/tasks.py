@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+import smtplib
 from pathlib import Path
 
 from celery import shared_task
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from billing import untrusted_files
 from billing.exceptions import BillingError
+from config import retries
 from reconciliation import services
 
 logger = logging.getLogger(__name__)
@@ -89,6 +91,10 @@ def nightly_settle(day: str | None = None, as_of: str | None = None) -> dict:
     return {"days": settled, "overdue": len(overdue)}
 
 
-@shared_task(acks_late=True)
-def send_complaint_notice(complaint_id: int, event: str) -> None:
-    services.send_notice(complaint_id, event)
+@shared_task(bind=True, acks_late=True, max_retries=retries.MESSAGE.max_attempts - 1)
+def send_complaint_notice(self, complaint_id: int, event: str) -> None:
+    """One notice to a complainant, retried with backoff and jitter while the mail server is away."""
+    try:
+        services.send_notice(complaint_id, event)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise self.retry(exc=exc, countdown=retries.MESSAGE.delay(self.request.retries + 1)) from exc
