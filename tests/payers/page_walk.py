@@ -12,6 +12,7 @@ from decimal import Decimal
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.test import Client
+from playwright.sync_api import Error as PlaywrightError
 
 from billing import roles
 from billing.choices import PaymentMode
@@ -220,3 +221,18 @@ def open_page(contexts: dict, pages: dict, base_url: str, page: Page):
     response = tab.goto(base_url + page.path, wait_until="load")
     assert response is not None and response.status < 500, (page.name, response and response.status)
     return tab
+
+
+RELOADED = ("context was destroyed", "interrupted by another navigation")
+
+
+def check_page(contexts: dict, tabs: dict, base_url: str, page: Page, check):
+    """Open the page and return check(tab, page). A page that reloads itself (the pending order page,
+    until branch i14b's polling replaces it) may do so during the check: it is opened and checked again."""
+    for attempt in range(3):
+        try:
+            return check(open_page(contexts, tabs, base_url, page), page)
+        except PlaywrightError as error:
+            if attempt == 2 or not any(reason in str(error) for reason in RELOADED):
+                raise
+    return None

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SCREENSHOTS
-from tests.payers.page_walk import DESKTOP, LANGUAGES, MODES, PHONE, build_walk, contexts_by_who, open_page
+from tests.payers.page_walk import DESKTOP, LANGUAGES, MODES, PHONE, build_walk, check_page, contexts_by_who
 
 pytestmark = [
     pytest.mark.browser,
@@ -40,17 +40,20 @@ def test_every_citizen_page_fits_a_phone_and_a_desktop_and_large_text_is_large(
         shots.mkdir(parents=True, exist_ok=True)
     contexts = contexts_by_who(browser, live_server.url, walk, viewport=PHONE, large=large, language=language)
     tabs, found = {}, {}
+
+    def measure(tab, page):
+        tab.set_viewport_size(PHONE)
+        problems = tab.evaluate(MEASURE, large)
+        if language == "zh-hans":
+            tab.screenshot(path=str(shots / f"{page.name}.png"), full_page=True)
+        tab.set_viewport_size(DESKTOP)
+        if (wider := tab.evaluate(OVERFLOW)) > 0:
+            problems.append(f"overflow: {wider}px wider than a {DESKTOP['width']}px desktop")
+        return problems
+
     try:
         for page in walk.citizen_pages:
-            tab = open_page(contexts, tabs, live_server.url, page)
-            tab.set_viewport_size(PHONE)
-            problems = tab.evaluate(MEASURE, large)
-            if language == "zh-hans":
-                tab.screenshot(path=str(shots / f"{page.name}.png"), full_page=True)
-            tab.set_viewport_size(DESKTOP)
-            if (wider := tab.evaluate(OVERFLOW)) > 0:
-                problems.append(f"overflow: {wider}px wider than a {DESKTOP['width']}px desktop")
-            if problems:
+            if problems := check_page(contexts, tabs, live_server.url, page, measure):
                 found[page.name] = problems
     finally:
         for context in contexts.values():
