@@ -603,3 +603,21 @@ def recent_payers_at(branch: Branch, *, days: int):
         .distinct()
         .order_by("pk")
     )
+
+
+# --- the staff home (billing/dashboard.py) -------------------------------------------------------------
+
+
+def outlets_by_district(user) -> list[dict]:
+    """Outlets the user may see per district, counted by status (in BranchStatus's order): [{district,
+    open, suspended, closed}], by district. One query."""
+    return list(
+        access.scoped_queryset(user, Branch)
+        .values("district")
+        .annotate(
+            open=Count("pk", filter=Q(status=BranchStatus.OPEN)),
+            suspended=Count("pk", filter=Q(status=BranchStatus.SUSPENDED)),
+            closed=Count("pk", filter=Q(status=BranchStatus.CLOSED)),
+        )
+        .order_by("district")
+    )
