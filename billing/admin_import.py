@@ -30,6 +30,7 @@ from import_export.results import Result, RowResult
 
 from billing import access, untrusted_files
 from billing.bill_import import (
+    COLUMN_LABELS,
     COLUMNS,
     BillImportError,
     RowError,
@@ -135,7 +136,7 @@ class BillResource(SafeExportResource):
         """Validate (and, unless a dry run, write) with billing.bill_import; the result is shaped for
         import-export's preview: invalid rows with their column errors, valid rows as new/update/skip."""
         result = Result()
-        result.diff_headers = list(COLUMNS)
+        result.diff_headers = [column_heading(column) for column in COLUMNS]
         result.billpay_errors = []
         if self.biller is None:
             raise PermissionDenied
@@ -192,9 +193,16 @@ class BillResource(SafeExportResource):
     def _add_invalid_rows(self, result, errors):
         by_row: dict[int, dict[str, list[str]]] = {}
         for error in errors[:PREVIEW_ROWS]:
-            by_row.setdefault(error.row, {}).setdefault(error.column or "__all__", []).append(error.message)
+            column = column_heading(error.column) if error.column else "__all__"
+            by_row.setdefault(error.row, {}).setdefault(column, []).append(error.message)
         for number, column_messages in by_row.items():
             result.append_invalid_row(number, {}, ValidationError(column_messages))
+
+
+def column_heading(column: str) -> str:
+    """户号 (account_no): the column's name in the reader's language, with the code the file uses."""
+    label = COLUMN_LABELS.get(column)
+    return f"{label} ({column})" if label is not None else column
 
 
 def _is_xlsx(dataset) -> bool:

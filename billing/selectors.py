@@ -19,6 +19,7 @@ from billing.models import (
     LedgerAccount,
 )
 from billing.money import ZERO
+from config.db_router import may_lag
 
 
 def ledger_balance(account: LedgerAccount) -> Decimal:
@@ -47,6 +48,7 @@ def payable_bills(account) -> list[Bill]:
     )
 
 
+@may_lag
 def categories_with_active_billers() -> list[BillerCategory]:
     """Top-level categories with their sub-categories and active billers, for the home page."""
     active = Biller.objects.filter(status=BillerStatus.ACTIVE).order_by("code")

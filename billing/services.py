@@ -37,6 +37,7 @@ from billing.exceptions import (
 )
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment, PaymentAllocation
 from billing.money import ZERO, format_money, parse_amount, quantize_money
+from billing.money_log import log_money_action, logged_posting
 from billing.rules import (
     account_no_is_valid,
     allocate_statement_payment,
@@ -90,6 +91,7 @@ class _PaymentRequest:
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
+@logged_posting
 def post_payment(
     *,
     channel: str,
@@ -340,6 +342,16 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
         )
         record_audit(
             actor=actor, action="payment.reversed", target=payment, reason=reason, amount=payment.amount
+        )
+        log_money_action(
+            "reverse",
+            amount=payment.amount,
+            channel=payment.channel,
+            outcome="reversed",
+            payment_id=payment.pk,
+            receipt_no=payment.receipt_no,
+            biller_id=payment.biller_id,
+            entry_reverses_id=original.pk,
         )
     return payment
 

@@ -101,7 +101,7 @@ def _totals(bills) -> dict:
     """The total of the open bills and what it pays for, in the visitor's language: the page states both
     before any payment, and the large-text mode's one button says what it pays."""
     if not bills:
-        return {"bills_summary": "", "pay_all_label": ""}
+        return {"bills_summary": "", "pay_all_label": "", "bills_total": ""}
     values = {
         "count": len(bills),
         "total": selectors.bills_total(bills),
@@ -113,7 +113,11 @@ def _totals(bills) -> dict:
     else:
         summary = _("All open bills: %(count)s bills (%(periods)s), ¥%(total)s in total")
         pay_all = _("Pay all %(count)s bills, ¥%(total)s in total")
-    return {"bills_summary": summary % values, "pay_all_label": pay_all % values}
+    return {
+        "bills_summary": summary % values,
+        "pay_all_label": pay_all % values,
+        "bills_total": values["total"],
+    }
 
 
 def pay_link(request, token):
@@ -193,8 +197,14 @@ def _checkout_lines(request):
             biller=biller, account=lookup.account, amount=parse_amount(request.POST.get("amount", ""))
         )
         return OrderKind.TOPUP, [line]
-    chosen = [bill.pk for bill in lookup.bills if bill.pk in bill_ids or request.POST.get("all")]
-    return OrderKind.BILLS, services.lines_for_bills(chosen)
+    chosen = [bill for bill in lookup.bills if bill.pk in bill_ids or request.POST.get("all")]
+    own_amount = request.POST.get("amount", "").strip()
+    if own_amount:  # a partial (or advance) payment where the biller's amount rule allows one
+        line = services.line_for_chosen_amount(
+            account=lookup.account, bills=chosen, amount=parse_amount(own_amount)
+        )
+        return OrderKind.BILLS, [line]
+    return OrderKind.BILLS, services.lines_for_bills([bill.pk for bill in chosen])
 
 
 @require_POST
@@ -428,6 +438,7 @@ def history_csv(request):
 
 @login_required(login_url="account_login")
 def my_accounts(request):
+    services.remember_portal_language(user=request.user, language=get_language())
     bound = selectors.bound_accounts_with_bills(request.user)
     return render(
         request,
@@ -453,6 +464,7 @@ def bind_account(request):
     try:
         lookup = selectors.lookup_account(biller=biller, account_no=request.POST.get("account_no", ""))
         services.bind_account(user=request.user, account=lookup.account, label=request.POST.get("label", ""))
+        services.remember_portal_language(user=request.user, language=get_language())
     except BillingError as error:
         messages.error(request, error.message)
     else:
@@ -531,14 +543,15 @@ def proxy_batch(request, public_id):
             messages.error(request, error.message)
             return redirect("payers:proxy_batch", public_id=batch.public_id)
         return _gateway_redirect(request, order)
-    errors = [row for row in batch.rows if row.get("error")]
+    to_pay = proxy.rows_to_pay(batch)
     return render(
         request,
         "payers/proxy_batch.html",
         {
             "batch": batch,
-            "errors": errors,
-            "preview": batch.rows[:50],
+            "errors": proxy.refused_rows(batch),
+            "to_pay_count": len(to_pay),
+            "preview": to_pay[:50],
             "gateways": available_gateways(),
             "summary": proxy.summary(batch),
         },
