@@ -7,8 +7,8 @@ the user, so that a biller operator's or a branch's staff see only their biller'
 is shown to users who may view its model (`access.can_view`); a user who may view none sees no dashboard.
 
 Two panels gather counts from several apps: APPROVALS (what waits for a second person: four eyes) and
-FAILED_TASKS (work that gave up: failed imports, webhook deliveries that exhausted their retries, and the
-failed-task records a later app adds with `register_count(FAILED_TASKS, ...)`).
+FAILED_TASKS (work that gave up: the failed-task records of tasks past their retries, failed imports, webhook
+deliveries that exhausted theirs; another app adds a line with `register_count(FAILED_TASKS, ...)`).
 """
 
 import datetime
@@ -169,7 +169,7 @@ def declare_panels() -> None:
     waiting for approval, failed bill imports."""
     from billing import selectors
     from billing.choices import Channel
-    from billing.models import Biller, BillImportJob, Payment
+    from billing.models import Biller, BillImportJob, FailedTask, Payment
 
     def by_channel(user, today):
         rows = selectors.payments_by_channel(user, today)
@@ -217,6 +217,16 @@ def declare_panels() -> None:
             Biller,
             selectors.billers_awaiting_approval,
             "admin:billing_biller_changelist",
+        ),
+    )
+    register_count(
+        FAILED_TASKS,
+        "tasks",
+        Count(
+            _("Tasks that gave up after every retry, not yet sent again"),
+            FailedTask,
+            selectors.failed_tasks_to_look_into,
+            "admin:billing_failedtask_changelist",
         ),
     )
     register_count(

@@ -3,7 +3,7 @@
 import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Prefetch, Sum
+from django.db.models import Count, F, Prefetch, Q, Sum
 from django.db.models.functions import ExtractHour
 from django.utils import timezone
 
@@ -14,6 +14,7 @@ from billing.models import (
     Biller,
     BillerCategory,
     BillImportJob,
+    FailedTask,
     FeeSchedule,
     JournalLine,
     LedgerAccount,
@@ -128,6 +129,12 @@ def collections_by_biller(user, since: datetime.date, until: datetime.date, top:
 
 def billers_awaiting_approval(user, today: datetime.date) -> int:
     return access.visible_billers(user).filter(status=BillerStatus.SUBMITTED).count()
+
+
+def failed_tasks_to_look_into(user, today: datetime.date) -> int:
+    """Tasks that exhausted their retries and have failed again since staff last sent them (or never were)."""
+    failed = access.scoped_queryset(user, FailedTask)
+    return failed.filter(Q(retried_at__isnull=True) | Q(retried_at__lt=F("last_failed_at"))).count()
 
 
 def failed_bill_imports(user, today: datetime.date) -> int:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from api import services as api_services
 from api.choices import DeliveryStatus, WebhookEvent
 from api.models import WebhookDelivery
-from billing import dashboard, roles
+from billing import dashboard, failed_tasks, roles
 from billing.choices import BillerStatus, Channel
 from billing.models import BillerStaff, BillImportJob
 from branches.choices import BranchRole, BranchStatus
@@ -118,6 +118,7 @@ def world(module_db):
             net=70,
             status=SettlementStatus.CONFIRMED,
         )
+        failed_tasks.record_failure(task_name="billing.tasks.example", args=[1], error="boom", attempts=3)
         access_a = api_services.ensure_biller_api_access(biller=biller_a, actor=users["alice"])
         WebhookDelivery.objects.create(
             biller_access=access_a,
@@ -179,6 +180,7 @@ def test_the_platform_admin_sees_every_panel_with_every_billers_and_outlets_figu
     ]
     assert rows(shown["outlets"]) == [("江南区", 1, 0, 0), ("西湖区", 0, 1, 0)]
     assert rows(shown["failed_tasks"]) == [
+        ("重试用尽、尚未重新发送的任务", 1),
         ("失败的账单导入（近 7 天）", 2),
         ("重试用尽仍未送达的 Webhook 通知（近 7 天）", 1),
     ]
@@ -226,7 +228,7 @@ def test_a_reconciliation_officer_sees_payments_exceptions_settlement_and_write_
 def test_each_panel_is_one_query(world, name, django_assert_max_num_queries):
     user = get_user_model().objects.get(pk=world[name].pk)
     dashboard.panels_for(user)  # warm: the user's roles are read once and kept on the user
-    with django_assert_max_num_queries(10):  # 6 panels + 4 gathered lines at most
+    with django_assert_max_num_queries(11):  # 6 panels + 5 gathered lines at most
         dashboard.panels_for(user)
 
 
