@@ -11,6 +11,10 @@ class ApiConfig(AppConfig):
         from api.admin_access import declare_access
 
         declare_access()
+        # Its panels on the staff home (billing.dashboard holds only the mechanism).
+        from api.dashboard import declare_panels
+
+        declare_panels()
 
         # Biller webhooks are the outbox's consumer of payment events (billing.outbox, api.webhooks).
         from api import webhooks

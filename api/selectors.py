@@ -4,8 +4,10 @@ import datetime
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from api.choices import DeliveryStatus
 from api.exceptions import ApiError
-from api.models import Partner, PartnerCommission
+from api.models import Partner, PartnerCommission, WebhookDelivery
+from billing import access
 from billing.choices import BillerStatus, Channel
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
@@ -172,3 +174,10 @@ def biller_payments_after(biller: Biller, *, cursor: str | None, limit: int) -> 
     page = page[:limit]
     next_cursor = encode_cursor(page[-1].pk) if page else cursor
     return page, next_cursor, has_more
+
+
+def failed_webhook_deliveries(user, today: datetime.date) -> int:
+    """Webhook deliveries that exhausted their retries in the last 7 days (the staff home)."""
+    since = today - datetime.timedelta(days=7)
+    deliveries = access.scoped_queryset(user, WebhookDelivery).filter(status=DeliveryStatus.FAILED)
+    return deliveries.filter(created_at__date__gte=since).count()

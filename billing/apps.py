@@ -11,6 +11,10 @@ class BillingConfig(AppConfig):
         from billing.admin_access import declare_access
 
         declare_access()
+        # Its panels on the staff home (billing.dashboard holds only the mechanism).
+        from billing.dashboard import declare_panels
+
+        declare_panels()
 
         from allauth.account.signals import password_reset
         from allauth.mfa.signals import authenticator_added

@@ -1,11 +1,24 @@
 """Reads of the billing domain: balances, bills to pay, receipts."""
 
+import datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, Sum
+from django.db.models import Count, F, Prefetch, Q, Sum
+from django.db.models.functions import ExtractHour
+from django.utils import timezone
 
-from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
-from billing.models import Bill, Biller, BillerCategory, FeeSchedule, JournalLine, LedgerAccount
+from billing import access
+from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, PaymentStatus
+from billing.models import (
+    Bill,
+    Biller,
+    BillerCategory,
+    BillImportJob,
+    FailedTask,
+    FeeSchedule,
+    JournalLine,
+    LedgerAccount,
+)
 from billing.money import ZERO
 from config.db_router import may_lag
 
@@ -66,3 +79,65 @@ def next_donation_biller_code() -> str:
 def fee_schedule_exists(*, biller_id: int, channel: str, valid_from) -> bool:
     """Whether the biller already has a price for this channel from that day (one per day and channel)."""
     return FeeSchedule.objects.filter(biller_id=biller_id, channel=channel, valid_from=valid_from).exists()
+
+
+# --- the staff home (billing/dashboard.py): one query each, scoped to what the user may see ------------
+
+
+def payments_by_channel(user, day: datetime.date) -> list[dict]:
+    """The day's posted payments per channel: [{channel, count, total}]."""
+    return list(
+        access.visible_payments(user)
+        .filter(business_date=day, status=PaymentStatus.POSTED)
+        .values("channel")
+        .annotate(count=Count("pk"), total=Sum("amount"))
+        .order_by("channel")
+    )
+
+
+def payments_by_hour(user, day: datetime.date) -> list[tuple[int, int, Decimal]]:
+    """The day's posted payments per hour of the platform's time zone, every hour up to the last with one."""
+    rows = (
+        access.visible_payments(user)
+        .filter(business_date=day, status=PaymentStatus.POSTED)
+        .annotate(hour=ExtractHour("posted_at", tzinfo=timezone.get_current_timezone()))
+        .values("hour")
+        .annotate(count=Count("pk"), total=Sum("amount"))
+        .order_by("hour")
+    )
+    by_hour = {row["hour"]: (row["count"], row["total"]) for row in rows}
+    if not by_hour:
+        return []
+    return [(hour, *by_hour.get(hour, (0, ZERO))) for hour in range(min(by_hour), max(by_hour) + 1)]
+
+
+def collections_by_biller(user, since: datetime.date, until: datetime.date, top: int = 10):
+    """The billers that collected most between two days: [(name, total, count)], largest first."""
+    rows = (
+        access.visible_payments(user)
+        .filter(business_date__range=(since, until), status=PaymentStatus.POSTED)
+        .values("biller__code", "biller__name", "biller__name_en")
+        .annotate(total=Sum("amount"), count=Count("pk"))
+        .order_by("-total", "biller__code")[:top]
+    )
+
+    def name(row) -> str:  # in the page's language, as Biller.display_name says
+        return Biller(name=row["biller__name"], name_en=row["biller__name_en"]).display_name
+
+    return [(name(row), row["total"], row["count"]) for row in rows]
+
+
+def billers_awaiting_approval(user, today: datetime.date) -> int:
+    return access.visible_billers(user).filter(status=BillerStatus.SUBMITTED).count()
+
+
+def failed_tasks_to_look_into(user, today: datetime.date) -> int:
+    """Tasks that exhausted their retries and have failed again since staff last sent them (or never were)."""
+    failed = access.scoped_queryset(user, FailedTask)
+    return failed.filter(Q(retried_at__isnull=True) | Q(retried_at__lt=F("last_failed_at"))).count()
+
+
+def failed_bill_imports(user, today: datetime.date) -> int:
+    since = today - datetime.timedelta(days=7)
+    jobs = access.scoped_queryset(user, BillImportJob).filter(status=BillImportJob.Status.FAILED)
+    return jobs.filter(created_at__date__gte=since).count()

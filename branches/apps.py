@@ -11,3 +11,7 @@ class BranchesConfig(AppConfig):
         from branches.admin_access import declare_access
 
         declare_access()
+        # Its panels on the staff home (billing.dashboard holds only the mechanism).
+        from branches.dashboard import declare_panels
+
+        declare_panels()

@@ -622,6 +622,24 @@ def recent_payers_at(branch: Branch, *, days: int):
     )
 
 
+# --- the staff home (billing/dashboard.py) -------------------------------------------------------------
+
+
+def outlets_by_district(user) -> list[dict]:
+    """Outlets the user may see per district, counted by status (in BranchStatus's order): [{district,
+    open, suspended, closed}], by district. One query."""
+    return list(
+        access.scoped_queryset(user, Branch)
+        .values("district")
+        .annotate(
+            open=Count("pk", filter=Q(status=BranchStatus.OPEN)),
+            suspended=Count("pk", filter=Q(status=BranchStatus.SUSPENDED)),
+            closed=Count("pk", filter=Q(status=BranchStatus.CLOSED)),
+        )
+        .order_by("district")
+    )
+
+
 def consenting_counter_phones(branch: Branch, *, days: int) -> list[str]:
     """The mobile numbers citizens left at the branch's counter in the last `days` days, with their consent
     to be told of its closures; each once."""

@@ -11,3 +11,7 @@ class ReconciliationConfig(AppConfig):
         from reconciliation.admin_access import declare_access
 
         declare_access()
+        # Its panels on the staff home (billing.dashboard holds only the mechanism).
+        from reconciliation.dashboard import declare_panels
+
+        declare_panels()

@@ -4,15 +4,16 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext as _g
 
+from billing import access
 from billing.models import AuditEvent
 from billing.money import ZERO, format_money
-from reconciliation.choices import MatchClass, RunStatus
-from reconciliation.models import MatchResult, ReconciliationRun
+from reconciliation.choices import DiscrepancyStatus, MatchClass, RunStatus
+from reconciliation.models import Discrepancy, MatchResult, ReconciliationRun, SettlementBatch
 
 BAR_WIDTH = 360
 
@@ -150,3 +151,44 @@ def till_differences(run: ReconciliationRun) -> list[TillDifference]:
     """The tills of a cash run whose count differs from what they should hold, in till order."""
     results = run.results.filter(till__isnull=False, payment__isnull=True).select_related("till")
     return [till_difference(result.till) for result in results.order_by("till_id")]
+
+
+# --- the staff home (billing/dashboard.py): one query each, scoped to what the user may see ------------
+
+# Open discrepancies by age since their business day: the buckets the dashboard counts.
+AGE_BUCKETS = ((0, 1), (2, 7), (8, None))
+
+
+def open_discrepancies_by_class_and_age(user, today: datetime.date) -> list[tuple[str, list[int], int]]:
+    """Unresolved discrepancies per class: [(class, [count per AGE_BUCKETS], total)], most first."""
+    ages = {}
+    for index, (low, high) in enumerate(AGE_BUCKETS):
+        window = Q(business_date__lte=today - datetime.timedelta(days=low))
+        if high is not None:
+            window &= Q(business_date__gte=today - datetime.timedelta(days=high))
+        ages[f"age{index}"] = Count("pk", filter=window)
+    rows = (
+        access.scoped_queryset(user, Discrepancy)
+        .exclude(status=DiscrepancyStatus.RESOLVED)
+        .values("klass")
+        .annotate(total=Count("pk"), **ages)
+        .order_by("-total", "klass")
+    )
+    return [(row["klass"], [row[f"age{i}"] for i in range(len(AGE_BUCKETS))], row["total"]) for row in rows]
+
+
+def write_offs_awaiting_approval(user, today: datetime.date) -> int:
+    return (
+        access.scoped_queryset(user, Discrepancy).filter(status=DiscrepancyStatus.AWAITING_APPROVAL).count()
+    )
+
+
+def settlement_status(user, today: datetime.date) -> list[dict]:
+    """Today's and yesterday's settlement batches by day and status: [{business_date, status, count, net}]"""
+    return list(
+        access.scoped_queryset(user, SettlementBatch)
+        .filter(business_date__in=[today, today - datetime.timedelta(days=1)])
+        .values("business_date", "status")
+        .annotate(count=Count("pk"), net=Sum("net"))
+        .order_by("-business_date", "status")
+    )
