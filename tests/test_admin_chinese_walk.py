@@ -40,7 +40,7 @@ def _english(text: str) -> bool:
 def _pages(model) -> list[str]:
     info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
     urls = [reverse(f"{info}_changelist")]
-    for name in ("add", "import"):
+    for name in ("add", "import", "export"):
         with contextlib.suppress(NoReverseMatch):
             urls.append(reverse(f"{info}_{name}"))
     latest = model._default_manager.order_by("-pk").first()
