@@ -317,6 +317,9 @@ class WebhookDelivery(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # While `sending`: the claim of one sender; past it the sender is taken for dead and the delivery is
+    # due again (api.webhooks.claim).
+    lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)

@@ -430,6 +430,11 @@ class BillImportExportMixin(ImportMixin, ScopedExportMixin):
                 name="billing_bill_import_job_status",
             ),
             path(
+                "import-jobs/<int:pk>/status/",
+                view(self.import_job_fragment),
+                name="billing_bill_import_job_fragment",
+            ),
+            path(
                 "import-jobs/<int:pk>/errors.csv",
                 view(self.import_job_errors),
                 name="billing_bill_import_job_errors",
@@ -443,17 +448,29 @@ class BillImportExportMixin(ImportMixin, ScopedExportMixin):
         jobs = BillImportJob.objects.filter(biller__in=access.visible_billers(request.user))
         return get_object_or_404(jobs.select_related("biller"), pk=pk)
 
+    def _job_context(self, job) -> dict:
+        return {
+            "job": job,
+            "page_url": reverse("admin:billing_bill_import_job", args=[job.pk]),
+            "fragment_url": reverse("admin:billing_bill_import_job_fragment", args=[job.pk]),
+            "errors_url": reverse("admin:billing_bill_import_job_errors", args=[job.pk]),
+        }
+
     def import_job_view(self, request, pk):
+        """The job's progress page; its status region polls import_job_fragment (htmx) until it is done."""
         job = self._job(request, pk)
         context = {
             **self.admin_site.each_context(request),
+            **self._job_context(job),
             "title": _("Bill import"),
-            "job": job,
             "opts": self.model._meta,
-            "status_url": reverse("admin:billing_bill_import_job_status", args=[job.pk]),
-            "errors_url": reverse("admin:billing_bill_import_job_errors", args=[job.pk]),
         }
         return TemplateResponse(request, "billing/admin/bill_import_job.html", context)
+
+    def import_job_fragment(self, request, pk):
+        """The progress page's status region alone, for its poller."""
+        job = self._job(request, pk)
+        return TemplateResponse(request, "billing/admin/_bill_import_job_status.html", self._job_context(job))
 
     def import_job_status(self, request, pk):
         job = self._job(request, pk)

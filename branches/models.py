@@ -261,6 +261,13 @@ class CounterPayment(models.Model):
     tendered = models.DecimalField(_("cash tendered"), **MONEY)
     change = models.DecimalField(_("change given"), default=ZERO, **MONEY)
     from_slip = models.BooleanField(_("paid with a slip"), default=False)
+    notice_phone = models.CharField(
+        _("phone for outlet notices"),
+        max_length=20,
+        blank=True,
+        help_text=_("Left by the citizen at the counter, with their consent, to hear if the outlet closes."),
+    )
+    notice_consent_at = models.DateTimeField(_("consent to notices given"), null=True, blank=True)
     voided_at = models.DateTimeField(_("voided"), null=True, blank=True)
     void_approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -335,8 +342,12 @@ class OutletNotice(models.Model):
     closure = models.ForeignKey(
         PlannedClosure, on_delete=models.PROTECT, null=True, blank=True, related_name="notices"
     )
-    payer = models.ForeignKey("payers.Payer", on_delete=models.PROTECT, related_name="+")
-    email = models.EmailField(_("email"))
+    payer = models.ForeignKey(
+        "payers.Payer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    language = models.CharField(_("language"), max_length=10, default=settings.LANGUAGE_CODE)
     sent_at = models.DateTimeField(_("sent"), default=timezone.now)
 
     class Meta:
@@ -345,10 +356,19 @@ class OutletNotice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["status_change", "payer"], name="one_notice_per_change_payer"),
             models.UniqueConstraint(fields=["closure", "payer"], name="one_notice_per_closure_payer"),
+            models.UniqueConstraint(
+                fields=["status_change", "phone"], condition=~Q(phone=""), name="one_notice_per_change_phone"
+            ),
+            models.UniqueConstraint(
+                fields=["closure", "phone"], condition=~Q(phone=""), name="one_notice_per_closure_phone"
+            ),
             models.CheckConstraint(
                 condition=Q(status_change__isnull=False) | Q(closure__isnull=False), name="notice_has_a_cause"
+            ),
+            models.CheckConstraint(
+                condition=Q(payer__isnull=False) | ~Q(phone=""), name="notice_has_a_recipient"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.email} ({self.sent_at:%Y-%m-%d})"
+        return f"{self.email or self.phone} ({self.sent_at:%Y-%m-%d})"

@@ -30,6 +30,13 @@ class Payer(models.Model):
     mobile = models.CharField(_("mobile number"), max_length=20, blank=True)
     mobile_verified = models.BooleanField(_("mobile number verified"), default=False)
     email = models.EmailField(_("email"), blank=True)
+    language = models.CharField(
+        _("preferred language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text=_("The language of the portal they use; notices and reminders are written in it."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:

@@ -156,6 +156,9 @@ def test_a_large_file_runs_in_the_background_with_progress_and_an_error_report(
     assert response.url == reverse("admin:billing_bill_import_job", args=[job.pk])
     page = client.get(response.url)
     assert page.status_code == 200 and b"<progress" in page.content
+    fragment = client.get(reverse("admin:billing_bill_import_job_fragment", args=[job.pk])).content.decode()
+    assert "新增 5 张账单" in fragment
+    assert "hx-get" not in fragment and "hx-get" not in page.content.decode()  # finished: nothing polls
     status = client.get(reverse("admin:billing_bill_import_job_status", args=[job.pk])).json()
     assert (status["status"], status["percent"], status["error_count"]) == ("done", 100, 1)
     assert status["summary"]["created"] == 5
@@ -174,6 +177,7 @@ def test_another_billers_operator_cannot_see_the_job(client, operator, water, po
     for name in (
         "admin:billing_bill_import_job",
         "admin:billing_bill_import_job_status",
+        "admin:billing_bill_import_job_fragment",
         "admin:billing_bill_import_job_errors",
     ):
         assert client.get(reverse(name, args=[job.pk])).status_code == 404

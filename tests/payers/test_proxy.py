@@ -162,7 +162,10 @@ def test_a_big_batchs_receipts_are_built_by_a_task_with_progress(
     with django_capture_on_commit_callbacks(execute=False) as queued:
         assert client.post(page_url).url == page_url
     working = client.get(page_url)
-    assert working.context["working"] and 'http-equiv="refresh"' in working.content.decode()
+    status_url = f"/orders/{order.access_token}/receipts/status/"
+    assert working.context["working"] and 'http-equiv="refresh"' not in working.content.decode()
+    assert f'hx-get="{status_url}"' in working.content.decode()  # its status region polls, the page stays
+    assert f'hx-get="{status_url}"' in client.get(status_url).content.decode()
     with django_capture_on_commit_callbacks(execute=False) as again:
         client.post(page_url)  # a second click while it is queued starts nothing more
     assert len(queued) == 1 and len(again) == 0
@@ -171,6 +174,7 @@ def test_a_big_batchs_receipts_are_built_by_a_task_with_progress(
     assert bundle.status == ReceiptBundle.Status.DONE and bundle.pages_done == 60 and bundle.percent == 100
     done = client.get(page_url).content.decode()
     assert f"/orders/{order.access_token}/receipts/download/" in done and "refresh" not in done
+    assert "hx-get" not in client.get(status_url).content.decode()  # built: the poller stops
     pdf = client.get(f"/orders/{order.access_token}/receipts/download/")
     assert pdf["Content-Type"] == "application/pdf"
     assert pdf.content.count(b"/Type /Page\n") == 60
