@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0010_field_verbose_names'),
+        ('billing', '0012_merge_wave2'),
     ]
 
     operations = [
