@@ -16,8 +16,8 @@ from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Chann
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
-from billing.people import display_name
 from billing.money_log import log_money_action
+from billing.people import display_name
 from billing.rules import allocate_statement_payment
 from billing.services import post_payment
 from billing.transitions import allowed
