@@ -122,13 +122,6 @@ CITIZEN_ADDRESS = f"{CITY}江南区滨江路88号滨江花园3幢2单元1502室"
 CITIZEN_BILLERS = ("BJ-WATER", "BJ-POWER", "BJ-GAS", "BJ-PROPERTY", "BJ-TELECOM")
 
 
-def closed_day(anchor: datetime.date) -> datetime.date:
-    """The demo's last closed business day: the day before it was first seeded. Its online and partner
-    payments were taken that day, and every channel's statement of it comes with the demo, to be
-    reconciled and settled from the admin."""
-    return anchor - datetime.timedelta(days=1)
-
-
 def full_name(rng: random.Random, *, male: bool | None = None) -> str:
     """A plausible Chinese full name: a frequency-weighted surname and one or two given characters."""
     if male is None:

@@ -2,7 +2,7 @@
 in the channel's own format and with a few planned differences, imported and waiting to be reconciled from
 the admin (the workbench, then settlement); and a complaint about one of the differences.
 
-Every online and partner payment of the demo was taken on the closed day (`demo.data.closed_day`) under
+Every online and partner payment of the demo was taken on the closed day (`closed_day` below) under
 the key `<source>:<order number>` and the source's own transaction id (`demo.plan.payment_plan`), so the
 source's statement selects and matches it. Which differences each statement carries is `CHANNELS` below;
 `tests/demo/test_demo_reconciles.py` reconciles the day and finds exactly those.
@@ -21,8 +21,7 @@ from billing.models import Biller, Payment
 from billing.services import post_payment
 from demo import clock
 from demo import statements as files
-from demo.data import closed_day
-from reconciliation import services
+from reconciliation import services, working_days
 from reconciliation.choices import ComplaintReason, MatchClass, StatementFormat
 from reconciliation.models import Complaint
 
@@ -61,6 +60,16 @@ CHANNELS: tuple[ChannelPlan, ...] = (
     ChannelPlan("PARTNER:WXPAY", StatementFormat.BILLPAY),
     ChannelPlan("PARTNER:CCB", StatementFormat.BILLPAY),
 )
+
+
+def closed_day(anchor: datetime.date) -> datetime.date:
+    """The demo's last closed business day: the latest day before it was first seeded that may already be
+    settled then (its T+1 working day has come, `reconciliation.working_days`). Its online and partner
+    payments were taken that day, and every channel's statement of it comes with the demo."""
+    day = anchor - datetime.timedelta(days=1)
+    while working_days.next_working_day(day) > anchor:
+        day -= datetime.timedelta(days=1)
+    return day
 
 
 def seed(*, users, billers, branches, summary) -> None:

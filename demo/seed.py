@@ -22,6 +22,7 @@ from branches.models import Branch, BranchStaff, Operator
 from demo import api as api_demo
 from demo import branches as branches_demo
 from demo import clock
+from demo import notices as notices_demo
 from demo import payers as payers_demo
 from demo import reconciliation as reconciliation_demo
 from demo.data import (
@@ -37,7 +38,6 @@ from demo.data import (
     OPERATORS,
     AccountPlan,
     PaymentPlan,
-    closed_day,
 )
 from demo.plan import plan_accounts, plan_donations
 from payers.models import Payer
@@ -71,11 +71,14 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         account_ids = ensure_accounts(plans, billers, summary)
         ensure_bills(plans, billers, account_ids, summary)
         payments = [payment for plan in plans for payment in plan.payments] + plan_donations(accounts)
-        post_planned_payments(payments, branches, users, payer, summary, day=closed_day(summary.anchor))
+        post_planned_payments(
+            payments, branches, users, payer, summary, day=reconciliation_demo.closed_day(summary.anchor)
+        )
         reconciliation_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         branches_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        notices_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

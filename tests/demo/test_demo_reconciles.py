@@ -11,8 +11,8 @@ from django.utils import timezone
 from billing import roles
 from billing.choices import Channel, PaymentStatus
 from billing.models import Biller, Payment
-from demo.data import ANCHOR_BILLER, closed_day
-from demo.reconciliation import CHANNELS
+from demo.data import ANCHOR_BILLER
+from demo.reconciliation import CHANNELS, closed_day
 from reconciliation import services
 from reconciliation.choices import DiscrepancyStatus, LineKind, MatchClass, Resolution, RunStatus
 from reconciliation.models import Discrepancy, MatchResult, ReconciliationRun, SettlementBatch
