@@ -15,17 +15,18 @@ import tablib
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources
 from import_export.admin import ExportMixin, ImportMixin
 from import_export.formats import base_formats
-from import_export.forms import ConfirmImportForm, ImportForm
+from import_export.forms import ConfirmImportForm, ImportForm, SelectableFieldsExportForm
 from import_export.results import Result, RowResult
 
 from billing import access, untrusted_files
@@ -287,11 +288,32 @@ def async_threshold() -> int:
 # The admin mixins ---------------------------------------------------------------------------------
 
 
+class NamedColumnsExportForm(SelectableFieldsExportForm):
+    """The export's column choices named in the reader's language, with the file's column code beside:
+    import-export titles the codes ("Account No", "Reference"), which the admin shows in English capitals."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        field = resource.fields.get(field_name)
+        column = field.column_name if field is not None else field_name
+        label = COLUMN_LABELS.get(field_name)
+        model = resource._meta.model
+        attribute = (field.attribute or "") if field is not None else ""
+        for name in (field_name, attribute.split("__")[0]):
+            if label is not None or not name:
+                break
+            try:
+                label = capfirst(model._meta.get_field(name).verbose_name)
+            except FieldDoesNotExist:
+                continue
+        return f"{label} ({column})" if label is not None else column
+
+
 class ScopedExportMixin(ExportMixin):
     """CSV and XLSX exports of exactly the rows the changelist shows the user (already role-scoped),
     for those who may view the model."""
 
     formats = [base_formats.CSV, base_formats.XLSX]
+    export_form_class = NamedColumnsExportForm
 
     def has_export_permission(self, request):
         return access.can_view(request.user, self.model)

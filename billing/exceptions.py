@@ -18,7 +18,7 @@ MESSAGES = {
     "amount_below_due": _("%(biller)s takes at least the amount due: ¥%(due)s."),
     "biller_unknown": _("There is no biller with the code “%(biller)s”."),
     "biller_not_active": _("%(biller)s is not taking payments at the moment: %(reason)s"),
-    "account_required": _("Enter the account number (户号) of the bill to pay."),
+    "account_required": _("Enter the account number of the bill to pay."),
     "account_number_invalid": _("“%(account_no)s” is not a valid account number for %(biller)s. %(hint)s"),
     "account_rule_broken": _(
         "This biller's account number rule cannot be checked at the moment, so nothing was paid. "

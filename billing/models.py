@@ -124,6 +124,12 @@ class Biller(LocalizedNameMixin, models.Model):
         blank=True,
         help_text=_("Tells payers where to find the number and what it looks like."),
     )
+    account_hint_en = models.CharField(
+        _("account number hint in English"),
+        max_length=200,
+        blank=True,
+        help_text=_("Shown instead of the hint above when the page is in English."),
+    )
     accepts_cash = models.BooleanField(_("counters take cash for it"), default=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -171,6 +177,14 @@ class Biller(LocalizedNameMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name} ({self.code})"
+
+    @property
+    def display_account_hint(self) -> str:
+        """The account number hint in the reader's language: the English one when the page is in English and
+        the biller wrote one, else the Chinese one (Chinese payers are the default audience)."""
+        if (get_language() or "").startswith("en") and self.account_hint_en:
+            return self.account_hint_en
+        return self.account_hint
 
     def clean(self) -> None:
         """The account pattern must read the same in Python and in PostgreSQL (both run it)."""

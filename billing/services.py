@@ -267,7 +267,7 @@ def _refuse_account(biller: Biller, account_no: str) -> None:
             "account_number_invalid",
             account_no=account_no,
             biller=biller.display_name,
-            hint=biller.account_hint,
+            hint=biller.display_account_hint,
         )
     raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=account_no)
 
@@ -430,13 +430,13 @@ _MISSING_LABELS = {
 }
 
 
-def _list_text(items) -> str:
+def list_text(items) -> str:
     """Items joined as a list reads in the active language: "a, b" in English, "a、b" in Chinese."""
     return pgettext("list separator", ", ").join(str(item) for item in items)
 
 
 # Rendered when the error is read, so the list is in the reader's language, as the message is.
-_lazy_list_text = lazy(_list_text, str)
+_lazy_list_text = lazy(list_text, str)
 
 
 def submit_biller(*, biller: Biller, actor) -> Biller:

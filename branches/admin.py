@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 
 from billing import access
+from billing.admin_import import NamedColumnsExportForm
 from billing.admin_scoping import ScopedAdminMixin, ScopedBranchListFilter
 from billing.exceptions import BillingError
 from branches import services
@@ -54,6 +55,7 @@ class StatusChangeForm(forms.Form):
 @admin.register(Branch)
 class BranchAdmin(ScopedAdminMixin, ImportExportMixin, admin.ModelAdmin):
     resource_classes = [BranchResource]
+    export_form_class = NamedColumnsExportForm
     list_display = ["code", "name", "operator", "district", "status", "status_since", "status_until"]
     list_filter = ["status", "district", ("operator", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["operator"]

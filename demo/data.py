@@ -485,6 +485,25 @@ def fine_late_fee(rng: random.Random, amount: Decimal, days: int) -> Decimal:
 
 ID_PATTERN = r"^\d{17}[\dX]$"
 ID_HINT = "请输入缴费人18位居民身份证号码，末位可能为X"
+ID_HINT_EN = "The payer's 18-character resident ID number; the last character may be X"
+
+# The account hints as English pages show them (Biller.account_hint_en).
+ACCOUNT_HINTS_EN = {
+    "BJ-WATER": "10 digits, at the top right of the water bill",
+    "BJ-POWER": "10 digits, on the electricity notice or in the State Grid app",
+    "BJ-GAS": "8 digits starting with 8, on the back of the gas payment card",
+    "BJ-HEAT": "RL followed by 8 digits, on the heating payment notice",
+    "BJ-PROPERTY": "8 digits: estate, building, floor and room, 2 digits each, such as 0103-1502",
+    "BJU-TUITION": "Your 10-digit student number, such as 2023010012",
+    "BJ-HOSPITAL1": "9 digits starting with 6, on the front of the patient card",
+    "BJ-PENSION": ID_HINT_EN,
+    "BJ-MEDINS": ID_HINT_EN,
+    "JN-NONTAX": "The 20-digit payment code on the non-tax payment notice",
+    "BJ-TRAFFIC": "The 16-digit number of the traffic penalty decision",
+    "BJ-TELECOM": "Your 11-digit mobile number",
+    "BJ-TRANSIT": "The 12 digits on the back of the card",
+    "BJ-CHARITY": "No account number is needed for a donation: enter the amount",
+}
 
 BILLERS: tuple[BillerSpec, ...] = (
     BillerSpec(

@@ -26,6 +26,7 @@ from demo import notices as notices_demo
 from demo import payers as payers_demo
 from demo import reconciliation as reconciliation_demo
 from demo.data import (
+    ACCOUNT_HINTS_EN,
     ANCHOR_BILLER,
     BILLERS,
     BRANCHES,
@@ -144,6 +145,7 @@ def ensure_billers(admin, summary: SeedSummary) -> dict[str, Biller]:
                 "account_pattern": spec.account_pattern,
                 "account_check_digit": spec.check_digit,
                 "account_hint": spec.account_hint,
+                "account_hint_en": ACCOUNT_HINTS_EN.get(spec.code, ""),
                 "accepts_cash": spec.accepts_cash,
             },
         )

@@ -23,6 +23,7 @@ from reportlab.pdfgen import canvas
 from billing.choices import AllocationKind
 from billing.masking import mask_holder_name
 from billing.money import format_money
+from billing.services import list_text
 
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -95,7 +96,7 @@ def receipt_lines(payment) -> list[tuple[str, str]]:
             (_("Account holder"), mask_holder_name(payment.account.holder_name)),
         ]
     if periods:
-        rows.append((_("Bills paid"), "、".join(periods)))
+        rows.append((_("Bills paid"), list_text(periods)))
     kinds = {a.kind for a in payment.allocations.all() if not a.is_reversal}
     if AllocationKind.CREDIT in kinds:
         rows.append((_("Kept as credit"), _("yes")))

@@ -104,7 +104,10 @@ def _checked_account_no(biller: Biller, account_no: str) -> str:
         account_no, pattern=biller.account_pattern, check_digit=biller.account_check_digit
     ):
         raise PortalError(
-            "account_invalid", account_no=account_no, biller=biller.display_name, hint=biller.account_hint
+            "account_invalid",
+            account_no=account_no,
+            biller=biller.display_name,
+            hint=biller.display_account_hint,
         )
     return account_no
 

@@ -17,6 +17,7 @@ from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
 from billing.money_log import log_money_action
+from billing.people import display_name
 from billing.rules import allocate_statement_payment
 from billing.services import post_payment
 from billing.transitions import allowed
@@ -48,7 +49,7 @@ def payer_for(user) -> Payer | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     payer, _created = Payer.objects.get_or_create(
-        user=user, defaults={"display_name": user.get_full_name() or user.get_username(), "email": user.email}
+        user=user, defaults={"display_name": display_name(user), "email": user.email}
     )
     return payer
 

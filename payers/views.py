@@ -24,6 +24,7 @@ from billing.money import parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
 from billing.selectors import categories_with_active_billers
+from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
 from payers import proxy, receipts, selectors, services
@@ -105,7 +106,7 @@ def _totals(bills) -> dict:
     values = {
         "count": len(bills),
         "total": selectors.bills_total(bills),
-        "periods": "、".join(bill.period for bill in bills),
+        "periods": list_text(bill.period for bill in bills),
     }
     if len(bills) == 1:
         summary = _("Open bill: %(count)s bill (%(periods)s), ¥%(total)s in total")
@@ -157,7 +158,7 @@ def _gateway_redirect(request, order):
 
 def _subject(lines) -> str:
     names = sorted({line.biller.display_name for line in lines})
-    text = "、".join(names[:3])
+    text = list_text(names[:3])  # the bank shows the subject to the payer: in the payer's language
     return (
         text
         if len(names) <= 3

@@ -107,3 +107,13 @@ def test_a_clerks_counter_pages_carry_a_staff_header_not_the_citizen_one(client,
     log_in(client, sam)
     report = client.get(reverse("counter:reports")).text
     assert "我的户号" not in report and "工作人员登录" not in report and "退出登录" in report
+
+
+def test_the_counter_header_names_a_chinese_clerk_family_name_first(client, dave, branch_x):
+    dave.first_name, dave.last_name = "婷", "李"
+    dave.save()
+    services.open_till(clerk=dave, branch=branch_x, opening_float="0")
+    log_in(client, dave)
+    page = client.get(reverse("counter:home")).text
+    header = re.search(r'<header class="site-header staff-header">(.*?)</header>', page, re.S).group(1)
+    assert "李婷" in header and "婷 李" not in page
