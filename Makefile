@@ -40,6 +40,8 @@ test: install
 	@# The documented production environment (deploy/billpay.env.example, throw-away secrets) passes check --deploy.
 	$(PY) scripts/check_deploy_env.py
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) manage.py makemigrations --check --dry-run
+	@# axe-core (npm registry, pinned) for the accessibility tests, into the git-ignored var/node/ when missing.
+	scripts/install_axe.sh
 	started=$$(date +%s); \
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 		CACHE_URL=$${CACHE_URL:-$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}} $(PY) -m pytest $(PYTEST_ARGS); \

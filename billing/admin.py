@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from billing import services
+from billing import access, selectors, services
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_import import (
     AccountResource,
@@ -34,7 +34,7 @@ from billing.admin_scoping import (
     ScopedInlineMixin,
 )
 from billing.audit import action_label, record_audit
-from billing.choices import BillStatus, Channel
+from billing.choices import BillStatus, Channel, PaymentMode
 from billing.exceptions import BillingError
 from billing.models import (
     AuditEvent,
@@ -44,10 +44,12 @@ from billing.models import (
     BillerStaff,
     BillImportJob,
     CustomerAccount,
+    FailedTask,
     FeeSchedule,
     JournalEntry,
     JournalLine,
     LedgerAccount,
+    OutboxEvent,
     Payment,
     PaymentAllocation,
 )
@@ -83,13 +85,52 @@ class OnboardingActionForm(helpers.ActionForm):
     )
 
 
+def _save_fee_row(row: FeeSchedule, *, actor) -> None:
+    """Save a fee row the admin built (unsaved) through the pricing service, which audits it."""
+    schedule = services.set_fee_schedule(
+        biller=row.biller,
+        channel=row.channel,
+        fixed=row.fixed_fee,
+        percentage=row.percentage,
+        min_fee=row.min_fee,
+        max_fee=row.max_fee,
+        payer_pays=row.payer_pays,
+        valid_from=row.valid_from,
+        actor=actor,
+    )
+    row.pk, row.created_at = schedule.pk, schedule.created_at
+
+
+class FeeScheduleInlineForm(forms.ModelForm):  # the inline supplies its Meta
+    """A new price on the biller's page: a second price for the same channel and day is refused on the form
+    (the inline's biller is left out of Django's own unique check)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        row, channel, valid_from = self.instance, cleaned.get("channel"), cleaned.get("valid_from")
+        if not (row.pk is None and row.biller_id and channel and valid_from):
+            return cleaned
+        if selectors.fee_schedule_exists(biller_id=row.biller_id, channel=channel, valid_from=valid_from):
+            refused = BillingError(
+                "fee_schedule_exists",
+                biller=row.biller.display_name,
+                channel=Channel(channel).label,
+                valid_from=valid_from.isoformat(),
+            )
+            raise forms.ValidationError(refused.message)
+        return cleaned
+
+
 class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
-    """A biller's prices, shown on it; new ones are added on the fee schedule page (never edited)."""
+    """A biller's prices, shown on it; those who may add fee schedules add a new price here too (the biller
+    is the page's, never typed). Existing rows are read-only: a new price is a new row from a later date,
+    saved through `set_fee_schedule` by BillerAdmin.save_formset."""
 
     model = FeeSchedule
+    form = FeeScheduleInlineForm
     extra = 0
     can_delete = False
-    fields = readonly_fields = [
+    fields = [
         "channel",
         "fixed_fee",
         "percentage",
@@ -100,14 +141,42 @@ class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
     ]
 
     def has_add_permission(self, request, obj=None):
-        return False
+        return (
+            obj is not None
+            and access.can(request.user, "add", FeeSchedule)
+            and super().has_add_permission(request, obj)
+        )
 
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BillerAdminForm(forms.ModelForm):  # the admin supplies its Meta (model and fields)
+    """A donation biller may be created without a code: it is given the next DON0001-style code. Every
+    other biller needs one (its code is in its payment links, statements and API calls)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "code" in self.fields and not self.instance.pk:
+            self.fields["code"].required = False
+            self.fields["code"].help_text = _("Leave empty for a donation biller: it gets the next DON code.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if "code" in self.fields and not cleaned.get("code") and "code" not in self.errors:
+            if cleaned.get("payment_mode") == PaymentMode.DONATION and not self.instance.pk:
+                cleaned["code"] = selectors.next_donation_biller_code()
+            else:
+                self.add_error("code", forms.ValidationError(self.fields["code"].error_messages["required"]))
+        return cleaned
+
 
 @admin.register(Biller)
 class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    form = BillerAdminForm
     # A province's 20,000 billers: searched by a scan of one small table; counted without a full COUNT.
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -133,6 +202,15 @@ class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
                 done += 1
         if done:
             self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    def save_formset(self, request, form, formset, change):
+        """New fee rows go through the pricing service (audited on the biller); nothing else is saved here."""
+        if formset.model is not FeeSchedule:
+            return super().save_formset(request, form, formset, change)
+        for row in formset.save(commit=False):
+            row.biller = form.instance
+            _save_fee_row(row, actor=request.user)
+        return None
 
     @admin.action(description=_("Submit for approval"), permissions=["change"])
     def submit_for_approval(self, request, queryset):
@@ -186,18 +264,7 @@ class FeeScheduleAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        schedule = services.set_fee_schedule(
-            biller=obj.biller,
-            channel=obj.channel,
-            fixed=obj.fixed_fee,
-            percentage=obj.percentage,
-            min_fee=obj.min_fee,
-            max_fee=obj.max_fee,
-            payer_pays=obj.payer_pays,
-            valid_from=obj.valid_from,
-            actor=request.user,
-        )
-        obj.pk, obj.created_at = schedule.pk, schedule.created_at
+        _save_fee_row(obj, actor=request.user)
         # The service audits the new price on the biller; the schedule's own history gets the add too.
         self._pending_audit = (obj, False, list(form.changed_data), {})
 
@@ -223,6 +290,10 @@ class CustomerAccountAdmin(
     search_help_text = _("The account number, or its first digits.")
     raw_id_fields = ["biller"]
     readonly_fields = ["credit_balance", "created_at"]
+
+    @admin.display(description=_("Account holder"))
+    def masked_holder_name(self, obj):
+        return obj.masked_holder_name
 
     def search_condition(self, term):
         return Q(account_no__startswith=term)
@@ -397,6 +468,63 @@ class BillImportJobAdmin(ReadOnlyAdmin):
     def progress(self, obj):
         url = reverse("admin:billing_bill_import_job", args=[obj.pk])
         return format_html('<a href="{}">{}%</a>', url, obj.percent)
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    """Money events as written with their ledger entries, and when the relay published them."""
+
+    list_display = ["created_at", "type", "aggregate_type", "aggregate_id", "published_at", "id"]
+    list_filter = ["type", ("published_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=id", "=aggregate_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(FailedTask)
+class FailedTaskAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Celery tasks that exhausted their retries; "retry" sends the chosen ones again (audited)."""
+
+    list_display = [
+        "task_name",
+        "short_args",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retry_count",
+        "retried_at",
+    ]
+    list_filter = ["task_name"]
+    search_fields = ["task_name", "error"]
+    readonly_fields = [
+        "task_name",
+        "args",
+        "kwargs",
+        "error",
+        "task_id",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retried_at",
+        "retry_count",
+    ]
+    fields = readonly_fields
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("arguments"))
+    def short_args(self, obj):
+        return str(tuple(obj.args))[:80]
+
+    @admin.action(description=_("Retry the selected tasks"), permissions=["change"])
+    def retry(self, request, queryset):
+        from billing import failed_tasks
+
+        for failed in queryset:
+            failed_tasks.retry_failed_task(failed_task=failed, actor=request.user)
+        self.message_user(request, _("%(count)s tasks sent again.") % {"count": queryset.count()})
 
 
 # The back office is named after the platform, not "Django administration" (issue 14).

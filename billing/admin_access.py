@@ -15,10 +15,12 @@ from billing.models import (
     BillerStaff,
     BillImportJob,
     CustomerAccount,
+    FailedTask,
     FeeSchedule,
     JournalEntry,
     JournalLine,
     LedgerAccount,
+    OutboxEvent,
     Payment,
 )
 
@@ -62,3 +64,6 @@ def declare_access() -> None:
         scope={BILLER_SCOPE: "account__biller"},
     )
     access.register(AuditEvent, {roles.RECONCILIATION_OFFICER: VIEW})
+    # Operations: money events of the outbox, tasks that exhausted their retries (platform admins).
+    access.register(OutboxEvent)
+    access.register(FailedTask)

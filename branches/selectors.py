@@ -600,16 +600,37 @@ def operator_commission(user, *, date_from: datetime.date, date_to: datetime.dat
 
 
 def recent_payers_at(branch: Branch, *, days: int):
-    """Payers with an email who paid at the branch in the last `days` days: those the payment names, and
-    citizens who pay (through any channel) for an account that was paid in cash there."""
+    """Citizens with an e-mail address whose money was paid at the branch in the last `days` days. A cash
+    payment names no payer, so they are found through the accounts it paid: the portal users who keep
+    one of those accounts in "My accounts", and citizens who pay for one of them (through any channel);
+    and any payer a payment there does name. Each once."""
     from payers.models import Payer
 
     since = timezone.localdate() - datetime.timedelta(days=days)
     recent = Payment.objects.filter(branch=branch, business_date__gte=since)
     accounts = recent.exclude(account__isnull=True).values("account_id")
     return (
-        Payer.objects.filter(Q(pk__in=recent.values("payer_id")) | Q(payments__account_id__in=accounts))
-        .exclude(email="")
+        Payer.objects.filter(
+            Q(pk__in=recent.exclude(payer__isnull=True).values("payer_id"))
+            | Q(user__bound_accounts__account_id__in=accounts)
+            | Q(payments__account_id__in=accounts)
+        )
+        .filter(Q(email__gt="") | Q(user__email__gt=""))
+        .select_related("user")
         .distinct()
         .order_by("pk")
     )
+
+
+def consenting_counter_phones(branch: Branch, *, days: int) -> list[str]:
+    """The mobile numbers citizens left at the branch's counter in the last `days` days, with their consent
+    to be told of its closures; each once."""
+    since = timezone.localdate() - datetime.timedelta(days=days)
+    phones = (
+        CounterPayment.objects.filter(branch=branch, payment__business_date__gte=since)
+        .exclude(notice_phone="")
+        .filter(notice_consent_at__isnull=False)
+        .values_list("notice_phone", flat=True)
+        .distinct()
+    )
+    return sorted(phones)

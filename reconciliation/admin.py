@@ -3,8 +3,10 @@ settlement batches, complaints and the daily report. Rows are read-only; every c
 service, which checks the role (reconciliation officer or platform admin) and audits."""
 
 import datetime
+from decimal import Decimal
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -14,15 +16,19 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from billing import untrusted_files
+from billing.admin_audit import AuditedAdminMixin
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter
+from billing.audit import action_label
 from billing.exceptions import BillingError
+from billing.money import format_money
 from reconciliation import selectors, services, tasks
-from reconciliation.choices import ComplaintStatus, DiscrepancyStatus
+from reconciliation.choices import ComplaintStatus, DiscrepancyStatus, MatchClass, RunStatus
 from reconciliation.forms import (
     ApproveForm,
     ComplaintActionForm,
     ConfirmationUploadForm,
     ResolveForm,
+    SettleDayForm,
     StatementUploadForm,
 )
 from reconciliation.models import (
@@ -32,7 +38,46 @@ from reconciliation.models import (
     SettlementBatch,
     SettlementRun,
     StatementFile,
+    WorkingDayOverride,
 )
+
+
+def _progress_bar(obj):
+    return format_html('<progress max="100" value="{}"></progress> {}%', obj.percent, obj.percent)
+
+
+class SettleMixin:
+    """Settling a day from the admin: refused on the spot, in words, when the day is not settleable yet
+    (not over, before its T+1 working day, still reconciling); else the settle task runs on the worker
+    and its progress shows on the day's settlement run."""
+
+    def _queue_settlement(self, request, day: datetime.date) -> str | None:
+        """None when queued, else why not."""
+        try:
+            services.check_day_closed(day)
+        except BillingError as refused:
+            return refused.message
+        actor_id = request.user.pk
+        transaction.on_commit(lambda: tasks.settle_day.delay(day.isoformat(), actor_id))
+        return None
+
+    def settle_view(self, request):
+        if not self._workbench(request):
+            return HttpResponse(status=403)
+        form = SettleDayForm(
+            request.POST or None, initial={"day": timezone.localdate() - datetime.timedelta(1)}
+        )
+        if request.method == "POST" and form.is_valid():
+            day = form.cleaned_data["day"]
+            refused = self._queue_settlement(request, day)
+            if refused is None:
+                return self._done(
+                    request,
+                    reverse("admin:reconciliation_settlementrun_changelist"),
+                    _("Settlement of %(day)s started: its progress shows below.") % {"day": day},
+                )
+            form.add_error("day", refused)
+        return self._render_form(request, form, _("Settle a day"))
 
 
 class ReadOnlyReconAdmin(ScopedAdminMixin, admin.ModelAdmin):
@@ -85,11 +130,12 @@ class ReadOnlyReconAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "<ol>{}</ol>",
             format_html_join(
                 "",
-                "<li>{} · {} · {} {}</li>",
+                "<li>{} · {} · {} ({}) {}</li>",
                 (
                     (
                         timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M"),
-                        e.actor or "system",
+                        e.actor or _("system"),
+                        action_label(e.action),
                         e.action,
                         e.reason,
                     )
@@ -178,6 +224,22 @@ class StatementFileAdmin(ReadOnlyReconAdmin):
         return response
 
 
+def _run_results(run) -> list[tuple[str, int, str]]:
+    """(match class in the reader's language, lines, amount) for each class the run counted, in the
+    classes' own order; a class this code does not know keeps its code rather than vanish."""
+    counts = run.counts or {}
+    known = [klass for klass in MatchClass.values if klass in counts]
+    unknown = sorted(set(counts) - set(known))
+    return [
+        (
+            str(MatchClass(klass).label) if klass in MatchClass.values else klass,
+            int(counts[klass].get("count", 0)),
+            format_money(Decimal(str(counts[klass].get("amount", "0")))),
+        )
+        for klass in known + unknown
+    ]
+
+
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyReconAdmin):
     list_display = [
@@ -192,16 +254,47 @@ class ReconciliationRunAdmin(ReadOnlyReconAdmin):
         "finished_at",
     ]
     list_filter = ["status", "channel_code", "business_date"]
-    readonly_fields = ["trail"]
+    exclude = ["counts"]  # shown as the results table below, not as raw JSON
+    readonly_fields = ["results_table", "trail"]
     date_hierarchy = "business_date"
+    actions = ["run_now"]
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if not self._workbench(request):
+            found.pop("run_now", None)
+        return found
+
+    @admin.action(description=_("Reconcile the selected statements now"))
+    def run_now(self, request, queryset):
+        """A statement imported (say, the demo's closed day) and not yet reconciled, or a run that failed:
+        run it (a finished run is final and left alone)."""
+        waiting = [run.pk for run in queryset if run.statement_id and run.status != RunStatus.DONE]
+        for run_id in waiting:
+            tasks.run_reconciliation.delay(run_id)
+        messages.success(request, _("%(count)s statements are being reconciled.") % {"count": len(waiting)})
 
     @admin.display(description=_("progress"))
     def progress(self, obj):
-        return format_html('<progress max="100" value="{}"></progress> {}%', obj.percent, obj.percent)
+        return _progress_bar(obj)
 
     @admin.display(description=_("results"))
     def summary(self, obj):
-        return ", ".join(f"{k}: {v['count']}" for k, v in (obj.counts or {}).items() if v.get("count"))
+        return "，".join(f"{label} {count}" for label, count, _amount in _run_results(obj) if count)
+
+    @admin.display(description=_("results"))
+    def results_table(self, obj):
+        rows = _run_results(obj)
+        if not rows:
+            return "—"
+        return format_html(
+            '<table><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            _("result"),
+            _("lines"),
+            _("amount"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>¥{}</td></tr>", rows),
+        )
 
     def get_urls(self):
         return [
@@ -251,7 +344,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
     list_select_related = ["line", "payment", "assignee"]
     search_fields = ["line__channel_ref", "payment__receipt_no", "payment__channel_ref"]
     raw_id_fields = ["line", "payment", "resolution_payment", "till"]
-    readonly_fields = ["workbench", "trail"]
+    readonly_fields = ["cash_count", "workbench", "trail"]
     actions = ["assign_to_me"]
     date_hierarchy = "business_date"
 
@@ -273,6 +366,16 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             except BillingError as exc:
                 messages.error(request, exc.message)
         messages.success(request, _("%(count)s discrepancies assigned to you.") % {"count": done})
+
+    @admin.display(description=_("cash count"))
+    def cash_count(self, obj):
+        """A till's difference as what it is: expected, counted and the signed difference."""
+        difference = selectors.till_difference(obj.till) if obj.till_id else None
+        return difference.describe() if difference else "—"
+
+    @admin.display(description=_("reference"))
+    def reference(self, obj):
+        return obj.reference
 
     @admin.display(description=_("workbench"))
     def workbench(self, obj):
@@ -340,11 +443,12 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
 
 
 @admin.register(SettlementBatch)
-class SettlementBatchAdmin(ReadOnlyReconAdmin):
+class SettlementBatchAdmin(SettleMixin, ReadOnlyReconAdmin):
     list_display = [
         "reference",
         "biller",
         "business_date",
+        "value_date",
         "payment_count",
         "gross",
         "fees",
@@ -357,7 +461,37 @@ class SettlementBatchAdmin(ReadOnlyReconAdmin):
     search_fields = ["reference", "biller__code"]
     exclude = ["confirmation_content", "remittance_csv", "remittance_xml"]
     raw_id_fields = ["biller", "journal_entry"]
-    readonly_fields = ["trail"]
+    readonly_fields = ["settled_items", "trail"]
+
+    @admin.display(description=_("settled items"))
+    def settled_items(self, obj):
+        """The settlement report of the batch: each item with its own day, those carried marked."""
+        rows = selectors.settlement_report_rows(obj)
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _("receipt"),
+            _("kind"),
+            _("business day"),
+            _("amount"),
+            _("fee"),
+            _("carried"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        row["receipt_no"],
+                        row["kind"],
+                        row["business_date"],
+                        row["amount"],
+                        row["fee"],
+                        row["carried"],
+                    )
+                    for row in rows
+                ),
+            ),
+        )
 
     @admin.display(description=_("remittance"))
     def files(self, obj):
@@ -378,6 +512,11 @@ class SettlementBatchAdmin(ReadOnlyReconAdmin):
                 "confirm/",
                 self.admin_site.admin_view(self.confirm_view),
                 name="reconciliation_settlementbatch_confirm",
+            ),
+            path(
+                "settle/",
+                self.admin_site.admin_view(self.settle_view),
+                name="reconciliation_settlementbatch_settle",
             ),
             *super().get_urls(),
         ]
@@ -411,18 +550,72 @@ class SettlementBatchAdmin(ReadOnlyReconAdmin):
 
 
 @admin.register(SettlementRun)
-class SettlementRunAdmin(ReadOnlyReconAdmin):
+class SettlementRunAdmin(SettleMixin, ReadOnlyReconAdmin):
     list_display = [
         "business_date",
         "status",
-        "percent",
+        "progress",
         "billers_done",
         "billers_total",
         "batches_built",
         "attempts",
+        "error",
         "finished_at",
     ]
     list_filter = ["status"]
+    actions = ["settle"]
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return _progress_bar(obj)
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if not self._workbench(request):
+            found.pop("settle", None)
+        return found
+
+    @admin.action(description=_("Settle"))
+    def settle(self, request, queryset):
+        """Settle the selected days again (a failed run resumes; what became settleable waits for the
+        next day's batch, so a rerun never pays anything twice)."""
+        for run in queryset.order_by("business_date"):
+            refused = self._queue_settlement(request, run.business_date)
+            if refused is None:
+                messages.success(request, _("Settlement of %(day)s started.") % {"day": run.business_date})
+            else:
+                messages.error(request, refused)
+
+    def changelist_view(self, request, extra_context=None):
+        """The list follows a settlement under way: it reloads every few seconds until none is."""
+        following = SettlementRun.objects.filter(status__in=services.settlement.UNFINISHED_RUNS).exists()
+        return super().changelist_view(request, {**(extra_context or {}), "following": following})
+
+    def get_urls(self):
+        return [
+            path(
+                "settle/",
+                self.admin_site.admin_view(self.settle_view),
+                name="reconciliation_settlementrun_settle",
+            ),
+            *super().get_urls(),
+        ]
+
+
+@admin.register(WorkingDayOverride)
+class WorkingDayOverrideAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    """The operator's days over China's published calendar (a bank closure, a year the calendar
+    package does not know yet); every change is audited."""
+
+    list_display = ["day", "is_working_day", "note", "created_by", "created_at"]
+    list_filter = ["is_working_day"]
+    date_hierarchy = "day"
+    fields = ["day", "is_working_day", "note"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Complaint)

@@ -12,9 +12,12 @@ from reconciliation.models import (
     SettlementBatch,
     SettlementRun,
     StatementFile,
+    WorkingDayOverride,
 )
 
 
 def declare_access() -> None:
     for model in (StatementFile, ReconciliationRun, Discrepancy, SettlementBatch, SettlementRun, Complaint):
         access.register(model, {roles.RECONCILIATION_OFFICER: VIEW})
+    # The working calendar settlement follows: platform admins keep it, officers read it.
+    access.register(WorkingDayOverride, {roles.RECONCILIATION_OFFICER: VIEW})

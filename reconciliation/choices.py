@@ -80,6 +80,14 @@ ALLOWED_RESOLUTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+class SettlementItemKind(models.TextChoices):
+    """What a settlement line settles: a payment the biller is owed, or the reversal (refund) of a
+    payment it was already paid for, taken back."""
+
+    PAYMENT = "payment", _("Payment")
+    REVERSAL = "reversal", _("Reversal taken back")
+
+
 class SettlementStatus(models.TextChoices):
     BUILT = "built", _("Built")
     CONFIRMED = "confirmed", _("Confirmed by the biller's bank")

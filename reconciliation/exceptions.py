@@ -48,6 +48,14 @@ RECON_MESSAGES = {
         "A different statement (%(file_name)s, imported %(imported)s) is already in for %(channel)s on "
         "%(day)s: a second one is refused so that what the first matched is never reopened."
     ),
+    "day_not_over": _("%(day)s has not ended yet in Beijing time: it cannot be settled."),
+    "day_settles_later": _(
+        "%(day)s is settled T+1 in working days: not before %(due)s, the next working day after it."
+    ),
+    "day_reconciliation_running": _(
+        "The reconciliation of %(day)s is not finished (%(runs)s): settle the day once it is done."
+    ),
+    "day_tills_open": _("%(day)s is not closed: tills are still open (%(tills)s)."),
     # Files from outside: size, archives, lines and fields, XML (billing.untrusted_files)
     **FILE_MESSAGES,
 }

@@ -35,6 +35,10 @@ class ApproveForm(forms.Form):
     note = forms.CharField(label=_("Note"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
 
+class SettleDayForm(forms.Form):
+    day = forms.DateField(label=_("Business day"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
 class ConfirmationUploadForm(forms.Form):
     file = forms.FileField(label=_("Confirmation (camt.054)"))
 

@@ -1,7 +1,8 @@
 """Row locks of reconciliation. A run is locked before what its matching writes; a discrepancy before
-the complaints about it (resolving one closes them); a biller (billing.locks.lock_biller) while its
-settlement batch is built; a settlement batch while its bank confirmation is applied."""
+the complaints about it (resolving one closes them); a biller while its settlement batch is built
+(lock_biller_for_settlement); a settlement batch while its bank confirmation is applied."""
 
+from billing.models import Biller
 from reconciliation.models import Complaint, Discrepancy, ReconciliationRun, SettlementBatch
 
 
@@ -32,3 +33,9 @@ def lock_complaint(complaint_id: int) -> Complaint:
 
 def lock_settlement_batch_by_reference(reference: str) -> SettlementBatch | None:
     return SettlementBatch.objects.select_for_update().filter(reference=reference).first()
+
+
+def lock_biller_for_settlement(biller_id: int) -> Biller:
+    """The biller row while its settlement batch is built: two settle runs at once (the nightly task and
+    the admin's action, or two days) take turns, and the second sees what the first took."""
+    return Biller.objects.select_for_update().get(pk=biller_id)

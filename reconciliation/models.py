@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import ZERO, money_field_kwargs
@@ -18,6 +19,7 @@ from reconciliation.choices import (
     MatchMethod,
     Resolution,
     RunStatus,
+    SettlementItemKind,
     SettlementStatus,
     StatementFormat,
 )
@@ -335,13 +337,18 @@ class Discrepancy(models.Model):
 
 
 class SettlementBatch(models.Model):
-    """What one biller is paid for one business day, once."""
+    """What one biller is paid at the cut-off of one business day: everything settleable up to that day
+    and in no earlier batch (late money carried from older days included). One batch per biller and
+    cut-off day; each item is settled once (SettlementItem)."""
 
     reference = models.CharField(_("reference"), max_length=40, unique=True)
     biller = models.ForeignKey(
         "billing.Biller", on_delete=models.PROTECT, related_name="settlements", verbose_name=_("biller")
     )
     business_date = models.DateField(_("business day"))
+    value_date = models.DateField(
+        _("value date"), null=True, blank=True, help_text=_("The working day the biller's bank credits it.")
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=SettlementStatus.choices, default=SettlementStatus.BUILT
     )
@@ -373,7 +380,6 @@ class SettlementBatch(models.Model):
         verbose_name_plural = _("settlement batches")
         constraints = [
             models.UniqueConstraint(fields=["biller", "business_date"], name="recon_settlement_once_per_day"),
-            models.CheckConstraint(condition=Q(net__gte=0), name="recon_settlement_net_not_negative"),
         ]
 
     def __str__(self) -> str:
@@ -403,23 +409,40 @@ class SettlementChannelTotal(models.Model):
 
 
 class SettlementItem(models.Model):
-    """One payment in a settlement batch; a payment is settled once (unique)."""
+    """One settled item of a batch: a payment, or the reversal of a payment settled before (negative).
+    Each is settled once (unique on payment and kind), with the business day it belongs to, which is
+    older than the batch's day when it became settleable late (carried)."""
 
     batch = models.ForeignKey(
         SettlementBatch, on_delete=models.CASCADE, related_name="items", verbose_name=_("settlement batch")
     )
-    payment = models.OneToOneField(
-        "billing.Payment", on_delete=models.PROTECT, related_name="settlement_item", verbose_name=_("payment")
+    kind = models.CharField(
+        _("kind"), max_length=16, choices=SettlementItemKind.choices, default=SettlementItemKind.PAYMENT
     )
+    payment = models.ForeignKey(
+        "billing.Payment",
+        on_delete=models.PROTECT,
+        related_name="settlement_items",
+        verbose_name=_("payment"),
+    )
+    business_date = models.DateField(_("business day"))
     amount = models.DecimalField(_("amount"), **MONEY)
     fee = models.DecimalField(_("fee"), **MONEY)
 
     class Meta:
-        verbose_name = _("settled payment")
-        verbose_name_plural = _("settled payments")
+        ordering = ["business_date", "id"]
+        verbose_name = _("settled item")
+        verbose_name_plural = _("settled items")
+        constraints = [
+            models.UniqueConstraint(fields=["payment", "kind"], name="recon_settle_item_once"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.batch} {self.payment_id}"
+
+    @property
+    def carried(self) -> bool:
+        return self.business_date < self.batch.business_date
 
 
 class SettlementRun(models.Model):
@@ -450,7 +473,7 @@ class SettlementRun(models.Model):
 class Complaint(models.Model):
     """A citizen's dispute about a payment, raised from its receipt number."""
 
-    token = models.CharField(max_length=32, unique=True, default=new_public_token, editable=False)
+    token = models.CharField(_("token"), max_length=32, unique=True, default=new_public_token, editable=False)
     payment = models.ForeignKey(
         "billing.Payment", on_delete=models.PROTECT, related_name="complaints", verbose_name=_("payment")
     )
@@ -469,6 +492,22 @@ class Complaint(models.Model):
         Discrepancy, blank=True, related_name="complaints", verbose_name=_("discrepancies")
     )
     outcome = models.TextField(_("outcome told to the citizen"), blank=True)
+    outcome_resolution = models.CharField(
+        _("resolved by"),
+        max_length=20,
+        choices=Resolution.choices,
+        blank=True,
+        help_text=_(
+            "When the complaint closed with its discrepancy: the action, told in the citizen's language."
+        ),
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text=_("The language the citizen complained in; every answer is written in it."),
+    )
     created_at = models.DateTimeField(_("raised"), default=timezone.now)
     due_at = models.DateTimeField(_("answer due"))
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
@@ -480,3 +519,46 @@ class Complaint(models.Model):
 
     def __str__(self) -> str:
         return f"C{self.pk} {self.get_reason_display()}"
+
+    @property
+    def outcome_told(self) -> str:
+        """What the citizen is told, in the active language: the officer's words, after the workbench
+        action that corrected their payment when that is what closed the complaint."""
+        if not self.outcome_resolution:
+            return self.outcome
+        return gettext("The difference on your payment was found and corrected: %(action)s. %(note)s") % {
+            "action": Resolution(self.outcome_resolution).label,
+            "note": self.outcome,
+        }
+
+
+class WorkingDayOverride(models.Model):
+    """The operator's word on one day of the working calendar, over China's published one (a bank's
+    own closure, or a year the calendar package does not know yet)."""
+
+    day = models.DateField(_("day"), unique=True)
+    is_working_day = models.BooleanField(_("working day"))
+    note = models.CharField(_("note"), max_length=200)
+    created_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("set by")
+    )
+    created_at = models.DateTimeField(_("set"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-day"]
+        verbose_name = _("working calendar override")
+        verbose_name_plural = _("working calendar overrides")
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d}"
+
+    @property
+    def outcome_told(self) -> str:
+        """What the citizen is told, in the active language: the officer's words, after the workbench
+        action that corrected their payment when that is what closed the complaint."""
+        if not self.outcome_resolution:
+            return self.outcome
+        return gettext("The difference on your payment was found and corrected: %(action)s. %(note)s") % {
+            "action": Resolution(self.outcome_resolution).label,
+            "note": self.outcome,
+        }

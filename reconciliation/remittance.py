@@ -1,5 +1,6 @@
 """The remittance files a biller receives with its settlement: CSV, and a camt.054-style XML listing
-each payment."""
+each item (a payment, or a reversal taken back) with its own business day, the ones carried from an
+earlier day marked, and the value date on which the bank credits the batch."""
 
 import csv
 import io
@@ -21,6 +22,7 @@ def remittance_csv(batch, items) -> str:
             batch.reference,
             batch.biller.code,
             f"{batch.business_date:%Y-%m-%d}",
+            f"{batch.value_date:%Y-%m-%d}" if batch.value_date else "",
         ]
     )
     writer.writerow(
@@ -34,9 +36,13 @@ def remittance_csv(batch, items) -> str:
             "fee",
             "net",
             "posted_at",
+            "kind",
+            "business_date",
+            "carried_from",
         ]
     )
-    for payment, fee in items:
+    for item in items:
+        payment = item.payment
         writer.writerow(
             [
                 "D",
@@ -44,14 +50,21 @@ def remittance_csv(batch, items) -> str:
                 payment.channel,
                 payment.channel_ref,
                 payment.account.account_no if payment.account_id else "",
-                f"{payment.amount:.2f}",
-                f"{fee:.2f}",
-                f"{payment.amount - fee:.2f}",
+                f"{item.amount:.2f}",
+                f"{item.fee:.2f}",
+                f"{item.net:.2f}",
                 timezone.localtime(payment.posted_at).isoformat(timespec="seconds"),
+                item.kind,
+                f"{item.business_date:%Y-%m-%d}",
+                f"{item.business_date:%Y-%m-%d}" if item.business_date < batch.business_date else "",
             ]
         )
     writer.writerow(["T", len(items), f"{batch.gross:.2f}", f"{batch.fees:.2f}", f"{batch.net:.2f}"])
     return out.getvalue()
+
+
+def _credit_or_debit(amount) -> str:
+    return "CRDT" if amount >= 0 else "DBIT"
 
 
 def _sub(parent, tag, text=None, **attrs):
@@ -76,33 +89,40 @@ def remittance_camt054(batch, items) -> str:
     summary = _sub(notification, "TxsSummry")
     totals = _sub(summary, "TtlNtries")
     _sub(totals, "NbOfNtries", 1)
-    _sub(totals, "Sum", f"{batch.net:.2f}")
+    _sub(totals, "Sum", f"{abs(batch.net):.2f}")
     net = _sub(totals, "TtlNetNtry")
-    _sub(net, "Amt", f"{batch.net:.2f}")
-    _sub(net, "CdtDbtInd", "CRDT")
+    _sub(net, "Amt", f"{abs(batch.net):.2f}")
+    _sub(net, "CdtDbtInd", _credit_or_debit(batch.net))
     entry = _sub(notification, "Ntry")
     _sub(entry, "NtryRef", batch.reference)
-    _sub(entry, "Amt", f"{batch.net:.2f}", Ccy="CNY")
-    _sub(entry, "CdtDbtInd", "CRDT")
+    _sub(entry, "Amt", f"{abs(batch.net):.2f}", Ccy="CNY")
+    _sub(entry, "CdtDbtInd", _credit_or_debit(batch.net))
     _sub(_sub(entry, "Sts"), "Cd", "BOOK")
     _sub(_sub(entry, "BookgDt"), "Dt", f"{batch.business_date:%Y-%m-%d}")
+    if batch.value_date:
+        _sub(_sub(entry, "ValDt"), "Dt", f"{batch.value_date:%Y-%m-%d}")
     details = _sub(entry, "NtryDtls")
     batch_info = _sub(details, "Btch")
     _sub(batch_info, "NbOfTxs", len(items))
-    _sub(batch_info, "TtlAmt", f"{batch.net:.2f}", Ccy="CNY")
-    _sub(batch_info, "CdtDbtInd", "CRDT")
-    for payment, fee in items:
+    _sub(batch_info, "TtlAmt", f"{abs(batch.net):.2f}", Ccy="CNY")
+    _sub(batch_info, "CdtDbtInd", _credit_or_debit(batch.net))
+    for item in items:
+        payment = item.payment
         tx = _sub(details, "TxDtls")
         refs = _sub(tx, "Refs")
         _sub(refs, "EndToEndId", payment.receipt_no)
         if payment.channel_ref:
             _sub(refs, "TxId", payment.channel_ref)
-        _sub(tx, "Amt", f"{payment.amount - fee:.2f}", Ccy="CNY")
-        _sub(tx, "CdtDbtInd", "CRDT")
+        _sub(tx, "Amt", f"{abs(item.net):.2f}", Ccy="CNY")
+        _sub(tx, "CdtDbtInd", _credit_or_debit(item.net))
         charges = _sub(tx, "Chrgs")
-        _sub(charges, "TtlChrgsAndTaxAmt", f"{fee:.2f}", Ccy="CNY")
+        _sub(charges, "TtlChrgsAndTaxAmt", f"{abs(item.fee):.2f}", Ccy="CNY")
         remit = _sub(tx, "RmtInf")
         account_no = payment.account.account_no if payment.account_id else ""
-        _sub(remit, "Ustrd", f"{payment.receipt_no} {payment.channel} {account_no}".strip())
+        carried = (
+            f" carried from {item.business_date:%Y-%m-%d}" if item.business_date < batch.business_date else ""
+        )
+        words = f"{payment.receipt_no} {payment.channel} {account_no}".strip()
+        _sub(remit, "Ustrd", f"{words} {item.kind} {item.business_date:%Y-%m-%d}{carried}")
     ET.indent(document)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(document, encoding="unicode") + "\n"

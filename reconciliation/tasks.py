@@ -22,8 +22,17 @@ def run_reconciliation(run_id: int) -> dict:
 
 
 @shared_task(acks_late=True)
-def settle_day(day: str) -> dict:
-    run = services.settle_day(day=datetime.date.fromisoformat(day))
+def settle_day(day: str, actor_id: int | None = None, as_of: str | None = None) -> dict:
+    """Progress shows on the day's SettlementRun (the admin's settlement runs list). `as_of`: the day
+    the settlement counts as run on (today in Beijing unless said)."""
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    run = services.settle_day(
+        day=datetime.date.fromisoformat(day),
+        actor=actor,
+        as_of=datetime.date.fromisoformat(as_of) if as_of else None,
+    )
     return {"day": day, "status": run.status, "batches": run.batches_built}
 
 
@@ -61,10 +70,23 @@ def nightly_reconcile(day: str | None = None) -> list[dict]:
 
 
 @shared_task
-def nightly_settle(day: str | None = None) -> dict:
-    """T+1: settle yesterday's reconciled money."""
-    target = day or (timezone.localdate() - datetime.timedelta(days=1)).isoformat()
-    return settle_day(target)
+def nightly_settle(day: str | None = None, as_of: str | None = None) -> dict:
+    """T+1 in working days: settle each closed day whose next working day has come (or `day`), then fail
+    loudly (ERROR log, audit event) when settleable money is older than SETTLEMENT_OVERDUE_WORKING_DAYS
+    working days and in no batch. A day that is not closed yet is logged and left for the next night."""
+    today = datetime.date.fromisoformat(as_of) if as_of else timezone.localdate()
+    days = [datetime.date.fromisoformat(day)] if day else services.days_due(today)
+    settled = []
+    for target in days:
+        try:
+            run = services.settle_day(day=target, as_of=today)
+        except BillingError as refused:
+            logger.warning("settlement of %s refused: %s %s", target, refused.code, refused.message)
+            settled.append({"day": target.isoformat(), "refused": refused.code})
+            continue
+        settled.append({"day": target.isoformat(), "status": run.status, "batches": run.batches_built})
+    overdue = services.check_unsettled_money(today)
+    return {"days": settled, "overdue": len(overdue)}
 
 
 @shared_task(acks_late=True)

@@ -208,7 +208,12 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "reconciliation.discrepancy":    ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
     "reconciliation.settlementbatch": ("v---", NONE,    NONE,    NONE,    "v---",  "v---"),
     "reconciliation.settlementrun":  ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
+    # The working calendar (public holidays, swapped working days) overridden by the operator.
+    "reconciliation.workingdayoverride": ("vacd", NONE,  NONE,    NONE,    "v---",  "v---"),
     "billing.auditevent":            ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
+    # Operations: the outbox's money events (append-only) and tasks that exhausted their retries.
+    "billing.outboxevent":           ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "billing.failedtask":            ("v-cd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     # Who may do what: staff, roles, biller and branch links, API partners and their keys.
     "auth.user":                     ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "auth.group":                    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),

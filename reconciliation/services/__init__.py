@@ -6,7 +6,8 @@ One module per section, in the order money goes through them:
 * `statements` — a channel's statement file checked whole and kept once, with a pending run;
 * `runs` — the run: the statement's lines loaded in committed batches, then matched;
 * `discrepancies` — what the match left over, resolved by an action that keeps the ledger balanced;
-* `settlement` — a batch per biller and day of reconciled payments, and the bank's confirmation;
+* `settlement` — a batch per biller and cut-off day of what is settleable and in no batch yet (late
+  money carried), T+1 in working days (`reconciliation.working_days`), and the bank's confirmation;
 * `complaints` — a citizen's complaint about a payment, linked to its discrepancies;
 * `cash` — till closings against counter payments, per branch and day;
 
@@ -35,9 +36,13 @@ from reconciliation.services.discrepancies import (
 from reconciliation.services.runs import LINE_BATCH_SIZE, reconcile_file, run_reconciliation
 from reconciliation.services.settlement import (
     build_settlement,
+    check_day_closed,
+    check_unsettled_money,
+    days_due,
     import_settlement_confirmation,
-    reconciled_payments,
     settle_day,
+    settleable_items,
+    settleable_payments,
 )
 from reconciliation.services.staff import is_recon_staff
 from reconciliation.services.statements import ImportResult, import_statement
@@ -52,7 +57,10 @@ __all__ = [
     "assign_complaint",
     "assign_discrepancy",
     "build_settlement",
+    "check_day_closed",
+    "check_unsettled_money",
     "complaint_notice",
+    "days_due",
     "escalate_complaint",
     "import_settlement_confirmation",
     "import_statement",
@@ -62,12 +70,13 @@ __all__ = [
     "reconcile_cash",
     "reconcile_cash_day",
     "reconcile_file",
-    "reconciled_payments",
     "reject_write_off",
     "resolve_complaint",
     "resolve_discrepancy",
     "run_reconciliation",
     "send_notice",
     "settle_day",
+    "settleable_items",
+    "settleable_payments",
     "write_off_amount",
 ]

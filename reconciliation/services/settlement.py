@@ -1,26 +1,43 @@
-"""Settlement: a batch per biller and day of reconciled payments, and the bank's confirmation."""
+"""Settlement: each biller is paid, per cut-off day, everything settleable up to that day that no batch
+holds yet, and the bank's confirmation.
+
+What is settleable (each settled once: SettlementItem is unique on the payment and kind):
+* a posted payment that reconciliation accepted: matched by a finished run (a channel statement, or a
+  branch's cash), posted from the workbench to resolve a discrepancy, or whose difference was written off;
+* the reversal (a refund, a reversal from the workbench) of a payment that was settled before: the money
+  is taken back in the biller's next batch.
+Money that becomes settleable after its day's batch exists goes into the next batch, keeping its own
+business day ("carried"). Settling day D waits for the working day after D (T+1) and for D to be closed.
+"""
 
 import datetime
 import hashlib
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Q
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing import ledger, untrusted_files
-from billing import locks as billing_locks
 from billing.audit import record_audit
 from billing.choices import PaymentStatus
 from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, Payment
 from billing.money import ZERO
-from reconciliation import locks, remittance
+from billing.money_log import log_money_action
+from reconciliation import locks, remittance, working_days
 from reconciliation.adapters import camt as camt_adapter
 from reconciliation.choices import (
     DiscrepancyStatus,
     LineKind,
     MatchClass,
+    Resolution,
     RunStatus,
+    SettlementItemKind,
     SettlementStatus,
     StatementFormat,
 )
@@ -31,135 +48,272 @@ from reconciliation.exceptions import (
 from reconciliation.models import (
     Discrepancy,
     MatchResult,
+    ReconciliationRun,
     SettlementBatch,
     SettlementChannelTotal,
     SettlementItem,
     SettlementRun,
 )
 
+logger = logging.getLogger(__name__)
 
-def reconciled_payments(*, biller: Biller, day: datetime.date):
-    """Payments of the biller and day that reconciliation accepted and nobody has settled yet."""
-    # A payment of `day` is matched by a run of `day` (a refund line may match an older payment, but that
-    # payment is reversed and never settled).
+UNFINISHED_RUNS = (RunStatus.PENDING, RunStatus.LOADING, RunStatus.MATCHING)
+
+
+@dataclass(frozen=True)
+class Settleable:
+    """One item a batch takes: signed amount and fee (a reversal is negative), and its own business day."""
+
+    kind: str
+    payment: Payment
+    business_date: datetime.date
+    amount: Decimal
+    fee: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.amount - self.fee
+
+
+def settleable_payments(*, up_to: datetime.date, biller: Biller | None = None):
+    """Posted payments of days up to `up_to` that reconciliation accepted and no batch holds yet, each
+    annotated with `original_day`: its own business day, or for a payment posted from the workbench the
+    day the channel took the money."""
     matched = MatchResult.objects.filter(
-        run__business_date=day, run__status=RunStatus.DONE, klass=MatchClass.MATCHED, payment_id__isnull=False
+        run__status=RunStatus.DONE, run__business_date__lte=up_to, klass=MatchClass.MATCHED
+    ).values("payment_id")
+    resolved = Discrepancy.objects.filter(status=DiscrepancyStatus.RESOLVED)
+    posted_to_resolve = resolved.filter(resolution_payment__isnull=False).values("resolution_payment_id")
+    written_off = resolved.filter(resolution=Resolution.WRITE_OFF, payment__isnull=False).values("payment_id")
+    resolved_day = resolved.filter(resolution_payment=OuterRef("pk")).values("business_date")[:1]
+    payments = (
+        Payment.objects.filter(status=PaymentStatus.POSTED, business_date__lte=up_to)
+        .filter(Q(pk__in=matched) | Q(pk__in=posted_to_resolve) | Q(pk__in=written_off))
+        .exclude(pk__in=SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT).values("payment_id"))
+        .annotate(original_day=Coalesce(Subquery(resolved_day), F("business_date")))
     )
-    posted_to_resolve = Discrepancy.objects.filter(
-        status=DiscrepancyStatus.RESOLVED, resolution_payment__isnull=False
-    ).values("resolution_payment_id")
-    return (
-        Payment.objects.filter(biller=biller, business_date=day, status=PaymentStatus.POSTED)
-        .filter(Q(pk__in=matched.values("payment_id")) | Q(pk__in=posted_to_resolve))
-        .exclude(pk__in=SettlementItem.objects.values("payment_id"))
-        .order_by("channel", "posted_at", "id")
-    )
+    if biller is not None:
+        payments = payments.filter(biller=biller)
+    return payments.order_by("business_date", "channel", "posted_at", "id")
 
 
-def build_settlement(*, biller: Biller, day: datetime.date, actor=None) -> SettlementBatch | None:
-    """One batch per biller and day (a unique constraint, and the biller row locked while building)."""
+def settleable_reversals(*, up_to: datetime.date, biller: Biller | None = None):
+    """Payments reversed on or before `up_to` after a batch paid them, not yet taken back."""
+    settled = SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT)
+    taken_back = SettlementItem.objects.filter(kind=SettlementItemKind.REVERSAL)
+    payments = Payment.objects.filter(
+        status=PaymentStatus.REVERSED,
+        reversed_at__date__lte=up_to,
+        pk__in=settled.values("payment_id"),
+    ).exclude(pk__in=taken_back.values("payment_id"))
+    if biller is not None:
+        payments = payments.filter(biller=biller)
+    return payments.order_by("reversed_at", "id")
+
+
+def settleable_items(*, biller: Biller, up_to: datetime.date) -> list[Settleable]:
+    """What the biller's batch with cut-off `up_to` takes, oldest day first."""
+    items = [
+        Settleable(
+            kind=SettlementItemKind.PAYMENT,
+            payment=payment,
+            business_date=payment.original_day,
+            amount=payment.amount,
+            fee=_fee(biller, payment.channel, payment.original_day, payment.amount),
+        )
+        for payment in settleable_payments(up_to=up_to, biller=biller)
+    ]
+    reversals = list(settleable_reversals(up_to=up_to, biller=biller))
+    fees_paid = dict(
+        SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT, payment__in=reversals).values_list(
+            "payment_id", "fee"
+        )
+    )
+    items += [
+        Settleable(
+            kind=SettlementItemKind.REVERSAL,
+            payment=payment,
+            business_date=timezone.localdate(payment.reversed_at),
+            amount=-payment.amount,
+            fee=-fees_paid[payment.pk],
+        )
+        for payment in reversals
+    ]
+    return sorted(items, key=lambda item: (item.business_date, item.payment.channel, item.payment.pk))
+
+
+def _fee(biller: Biller, channel: str, day: datetime.date, amount: Decimal) -> Decimal:
+    """The platform's fee on a payment, under the biller's schedule of the payment's own day."""
+    schedule = schedule_on(biller=biller, channel=channel, on_date=day)
+    if schedule is None or schedule.payer_pays:
+        return ZERO
+    fee = compute_fee(
+        amount=amount,
+        fixed=schedule.fixed_fee,
+        percentage=schedule.percentage,
+        min_fee=schedule.min_fee,
+        max_fee=schedule.max_fee,
+    )
+    return min(fee, amount)
+
+
+def build_settlement(
+    *, biller: Biller, day: datetime.date, actor=None, as_of: datetime.date | None = None
+) -> SettlementBatch | None:
+    """The biller's batch with cut-off `day`: one per biller and day (a rerun returns it; what became
+    settleable since waits for the next cut-off). The biller is locked while building, so two runs at
+    once cannot both take an item (and the unique item would refuse the second)."""
     with transaction.atomic():
-        biller = billing_locks.lock_biller(biller.pk)
+        biller = locks.lock_biller_for_settlement(biller.pk)
         existing = SettlementBatch.objects.filter(biller=biller, business_date=day).first()
         if existing is not None:
             return existing
-        payments = list(reconciled_payments(biller=biller, day=day))
-        if not payments:
+        items = settleable_items(biller=biller, up_to=day)
+        if not items:
             return None
-        per_channel: dict[str, list] = {}
-        items = []
-        for payment in payments:
-            schedule = _schedule(biller, payment.channel, day)
-            fee = ZERO
-            if schedule is not None and not schedule.payer_pays:
-                fee = compute_fee(
-                    amount=payment.amount,
-                    fixed=schedule.fixed_fee,
-                    percentage=schedule.percentage,
-                    min_fee=schedule.min_fee,
-                    max_fee=schedule.max_fee,
-                )
-                fee = min(fee, payment.amount)
-            items.append((payment, fee))
-            per_channel.setdefault(payment.channel, []).append((payment, fee))
-        gross = sum((p.amount for p, _f in items), ZERO)
-        fees = sum((f for _p, f in items), ZERO)
-        reference = f"S{day:%Y%m%d}{biller.code}"[:40]
-        batch = SettlementBatch.objects.create(
-            reference=reference,
-            biller=biller,
-            business_date=day,
-            payment_count=len(items),
-            gross=gross,
-            fees=fees,
-            net=gross - fees,
-            created_by=actor if getattr(actor, "pk", None) else None,
-        )
-        SettlementChannelTotal.objects.bulk_create(
-            [
-                SettlementChannelTotal(
-                    batch=batch,
-                    channel=channel,
-                    payment_count=len(rows),
-                    gross=sum((p.amount for p, _f in rows), ZERO),
-                    fees=sum((f for _p, f in rows), ZERO),
-                    net=sum((p.amount - f for p, f in rows), ZERO),
-                )
-                for channel, rows in sorted(per_channel.items())
-            ]
-        )
-        SettlementItem.objects.bulk_create(
-            [
-                SettlementItem(batch=batch, payment=payment, amount=payment.amount, fee=fee)
-                for payment, fee in items
-            ]
-        )
-        batch.journal_entry = ledger.post_settlement_entry(
-            biller=biller,
-            gross=gross,
-            fees=fees,
-            business_date=day,
-            memo=f"{reference} {biller.code}",
-            actor=actor,
-        )
-        batch.remittance_csv = remittance.remittance_csv(batch, items)
-        batch.remittance_xml = remittance.remittance_camt054(batch, items)
-        batch.save(update_fields=["journal_entry", "remittance_csv", "remittance_xml"])
+        batch = _create_batch(biller, day, items, actor, as_of or timezone.localdate())
+        carried = [item for item in items if item.business_date < day]
         record_audit(
-            actor=actor, action="settlement.built", target=batch, gross=gross, fees=fees, net=gross - fees
+            actor=actor,
+            action="settlement.built",
+            target=batch,
+            gross=batch.gross,
+            fees=batch.fees,
+            net=batch.net,
+            carried=len(carried),
+            carried_from=min((item.business_date for item in carried), default=""),
+        )
+        log_money_action(
+            "settle",
+            amount=batch.net,
+            gross=str(batch.gross),
+            fees=str(batch.fees),
+            batch_id=batch.pk,
+            biller_id=biller.pk,
+            entry_id=batch.journal_entry.pk,
+            payments=len(items),
         )
     return batch
 
 
-def _schedule(biller, channel, day):
-    return schedule_on(biller=biller, channel=channel, on_date=day)
+def _create_batch(biller, day, items, actor, as_of) -> SettlementBatch:
+    gross = sum((item.amount for item in items), ZERO)
+    fees = sum((item.fee for item in items), ZERO)
+    reference = f"S{day:%Y%m%d}{biller.code}"[:40]
+    batch = SettlementBatch.objects.create(
+        reference=reference,
+        biller=biller,
+        business_date=day,
+        value_date=working_days.value_date(day, as_of),
+        payment_count=len(items),
+        gross=gross,
+        fees=fees,
+        net=gross - fees,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
+    per_channel: dict[str, list[Settleable]] = {}
+    for item in items:
+        per_channel.setdefault(item.payment.channel, []).append(item)
+    SettlementChannelTotal.objects.bulk_create(
+        [
+            SettlementChannelTotal(
+                batch=batch,
+                channel=channel,
+                payment_count=len(rows),
+                gross=sum((item.amount for item in rows), ZERO),
+                fees=sum((item.fee for item in rows), ZERO),
+                net=sum((item.net for item in rows), ZERO),
+            )
+            for channel, rows in sorted(per_channel.items())
+        ]
+    )
+    SettlementItem.objects.bulk_create(
+        [
+            SettlementItem(
+                batch=batch,
+                kind=item.kind,
+                payment=item.payment,
+                business_date=item.business_date,
+                amount=item.amount,
+                fee=item.fee,
+            )
+            for item in items
+        ]
+    )
+    batch.journal_entry = ledger.post_settlement_entry(
+        biller=biller,
+        gross=gross,
+        fees=fees,
+        business_date=day,
+        memo=f"{reference} {biller.code}",
+        actor=actor,
+    )
+    batch.remittance_csv = remittance.remittance_csv(batch, items)
+    batch.remittance_xml = remittance.remittance_camt054(batch, items)
+    batch.save(update_fields=["journal_entry", "remittance_csv", "remittance_xml"])
+    return batch
+
+
+def check_day_closed(day: datetime.date, today: datetime.date | None = None) -> None:
+    """Refuse to settle a day that is not closed: not ended in Beijing, before its T+1 working day, with a
+    reconciliation still running, or with a till still open."""
+    from branches.choices import TillStatus
+    from branches.models import Till
+
+    today = today or timezone.localdate()
+    if day >= today:
+        raise ReconciliationError("day_not_over", day=day)
+    due = working_days.next_working_day(day)
+    if today < due:
+        raise ReconciliationError("day_settles_later", day=day, due=due)
+    running = ReconciliationRun.objects.filter(business_date=day, status__in=UNFINISHED_RUNS)
+    if running.exists():
+        raise ReconciliationError(
+            "day_reconciliation_running", day=day, runs=", ".join(str(run) for run in running[:5])
+        )
+    open_tills = Till.objects.filter(business_date=day, status=TillStatus.OPEN)
+    if open_tills.exists():
+        raise ReconciliationError(
+            "day_tills_open", day=day, tills=", ".join(str(till) for till in open_tills[:5])
+        )
 
 
 def _after_biller(run: SettlementRun, done: int) -> None:
     """A seam between committed billers (tests kill a run here)."""
 
 
-def settle_day(*, day: datetime.date, actor=None) -> SettlementRun:
-    """`manage.py settle --date` and the nightly T+1 task: a batch for each biller with reconciled money
-    on `day`, each in its own transaction; a rerun skips what is built and resumes the rest."""
-    run, _created = SettlementRun.objects.get_or_create(business_date=day)
+def _billers_to_settle(day: datetime.date) -> list[int]:
+    return sorted(
+        set(settleable_payments(up_to=day).values_list("biller_id", flat=True).order_by())
+        | set(settleable_reversals(up_to=day).values_list("biller_id", flat=True).order_by())
+    )
+
+
+def _run_of(day: datetime.date) -> SettlementRun:
+    try:
+        with transaction.atomic():
+            return SettlementRun.objects.get_or_create(business_date=day)[0]
+    except IntegrityError:  # a second run of the day started at the same moment
+        return SettlementRun.objects.get(business_date=day)
+
+
+def settle_day(*, day: datetime.date, actor=None, as_of: datetime.date | None = None) -> SettlementRun:
+    """`manage.py settle --date`, the admin's settle action and the nightly T+1 task: a batch for each
+    biller with settleable money up to `day`, each in its own transaction; a rerun skips what is built
+    and resumes the rest. `as_of` is the day it runs (today in Beijing)."""
+    check_day_closed(day, as_of)
+    run = _run_of(day)
     SettlementRun.objects.filter(pk=run.pk).update(
         status=RunStatus.LOADING,
-        attempts=run.attempts + 1,
+        attempts=F("attempts") + 1,
         error="",
         started_at=run.started_at or timezone.now(),
     )
     try:
-        biller_ids = sorted(
-            set(
-                Payment.objects.filter(business_date=day, status=PaymentStatus.POSTED).values_list(
-                    "biller_id", flat=True
-                )
-            )
-        )
+        biller_ids = _billers_to_settle(day)
         SettlementRun.objects.filter(pk=run.pk).update(billers_total=len(biller_ids))
         for done, biller_id in enumerate(biller_ids, start=1):
-            build_settlement(biller=Biller.objects.get(pk=biller_id), day=day, actor=actor)
+            build_settlement(biller=Biller.objects.get(pk=biller_id), day=day, actor=actor, as_of=as_of)
             SettlementRun.objects.filter(pk=run.pk).update(
                 billers_done=done,
                 percent=int(100 * done / len(biller_ids)),
@@ -180,6 +334,64 @@ def settle_day(*, day: datetime.date, actor=None) -> SettlementRun:
     if run.batches_built != built_before or run.attempts == 1:  # a rerun that built nothing changes nothing
         record_audit(actor=actor, action="settlement.day_settled", target=run, batches=run.batches_built)
     return run
+
+
+SETTLE_LOOK_BACK_DAYS = 14
+
+
+def days_due(today: datetime.date | None = None) -> list[datetime.date]:
+    """The days the nightly task settles: those of the last two weeks whose T+1 working day has come and
+    that no finished run settled (a Monday settles Friday, Saturday and Sunday)."""
+    today = today or timezone.localdate()
+    settled = set(
+        SettlementRun.objects.filter(
+            status=RunStatus.DONE, business_date__gte=today - datetime.timedelta(days=SETTLE_LOOK_BACK_DAYS)
+        ).values_list("business_date", flat=True)
+    )
+    days = [today - datetime.timedelta(days=back) for back in range(SETTLE_LOOK_BACK_DAYS, 0, -1)]
+    return [day for day in days if day not in settled and working_days.next_working_day(day) <= today]
+
+
+def overdue_unsettled(today: datetime.date | None = None) -> list[Settleable]:
+    """Settleable money older than SETTLEMENT_OVERDUE_WORKING_DAYS working days that is in no batch."""
+    today = today or timezone.localdate()
+    before = working_days.working_days_back(today, settings.SETTLEMENT_OVERDUE_WORKING_DAYS)
+    up_to = before - datetime.timedelta(days=1)
+    billers = Biller.objects.filter(
+        pk__in=settleable_payments(up_to=up_to)
+        .values("biller_id")
+        .union(settleable_reversals(up_to=up_to).values("biller_id"))
+    )
+    return [item for biller in billers for item in settleable_items(biller=biller, up_to=up_to)]
+
+
+def check_unsettled_money(today: datetime.date | None = None, actor=None) -> list[Settleable]:
+    """Fail loudly when money waits too long: an ERROR log and an audit event per biller (the admin's
+    audit list shows them). Returns what is overdue."""
+    overdue = overdue_unsettled(today)
+    per_biller: dict[Biller, list[Settleable]] = {}
+    for item in overdue:
+        per_biller.setdefault(item.payment.biller, []).append(item)
+    for biller, items in per_biller.items():
+        amount = sum((item.amount for item in items), ZERO)
+        oldest = min(item.business_date for item in items)
+        logger.error(
+            "settlement overdue: %s has %s items (%s yuan) unsettled since %s",
+            biller.code,
+            len(items),
+            amount,
+            oldest,
+        )
+        record_audit(
+            actor=actor,
+            action="settlement.money_overdue",
+            target=biller,
+            reason=f"{len(items)} items, {amount} yuan, since {oldest}",
+            items=len(items),
+            amount=amount,
+            oldest=oldest,
+        )
+    return overdue
 
 
 def import_settlement_confirmation(*, data: bytes, actor=None) -> list[SettlementBatch]:

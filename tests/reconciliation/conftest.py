@@ -98,3 +98,11 @@ def shop(db):
 @pytest.fixture
 def today():
     return timezone.localdate()
+
+
+@pytest.fixture
+def settle_on(db, today):
+    """The working day after today: when today's money settles (T+1)."""
+    from reconciliation import working_days
+
+    return working_days.next_working_day(today)

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError
 from django.urls import reverse
 
@@ -37,9 +37,9 @@ def reconciled(shop, today):
     return shop, (a, b, c)
 
 
-def test_settles_only_reconciled_money_net_of_fees(reconciled, today):
+def test_settles_only_reconciled_money_net_of_fees(reconciled, today, settle_on):
     shop, (a, b, _c) = reconciled
-    services.settle_day(day=today)
+    services.settle_day(day=today, as_of=settle_on)
     batch = SettlementBatch.objects.get(biller=shop.biller, business_date=today)
     assert batch.payment_count == 2
     assert (batch.gross, batch.fees, batch.net) == (Decimal("300.00"), Decimal("0.90"), Decimal("299.10"))
@@ -54,9 +54,9 @@ def test_settles_only_reconciled_money_net_of_fees(reconciled, today):
     assert batch.channel_totals.get().net == Decimal("299.10")
 
 
-def test_the_remittance_files_list_each_payment(reconciled, today):
+def test_the_remittance_files_list_each_payment(reconciled, today, settle_on):
     _shop, (a, b, _c) = reconciled
-    services.settle_day(day=today)
+    services.settle_day(day=today, as_of=settle_on)
     batch = SettlementBatch.objects.get()
     assert a.receipt_no in batch.remittance_csv and b.receipt_no in batch.remittance_csv
     assert batch.remittance_csv.strip().splitlines()[-1] == "T,2,300.00,0.90,299.10"
@@ -66,10 +66,11 @@ def test_the_remittance_files_list_each_payment(reconciled, today):
     assert batch.remittance_xml.count("<TxDtls>") == 2
 
 
-def test_a_day_is_never_settled_twice(reconciled, today):
-    services.settle_day(day=today)
-    services.settle_day(day=today)
-    call_command("settle", "--date", today.isoformat())
+def test_a_day_is_never_settled_twice(reconciled, today, settle_on):
+    services.settle_day(day=today, as_of=settle_on)
+    services.settle_day(day=today, as_of=settle_on)
+    with pytest.raises(CommandError, match="尚未结束"):  # today is not over: T+1
+        call_command("settle", "--date", today.isoformat())
     assert SettlementBatch.objects.count() == 1 and SettlementItem.objects.count() == 2
     batch = SettlementBatch.objects.get()
     with pytest.raises(IntegrityError):
@@ -90,8 +91,8 @@ def bank_confirmation(batch) -> bytes:
     return confirmation.encode()
 
 
-def test_the_biller_confirmation_is_imported(reconciled, today):
-    services.settle_day(day=today)
+def test_the_biller_confirmation_is_imported(reconciled, today, settle_on):
+    services.settle_day(day=today, as_of=settle_on)
     [confirmed] = services.import_settlement_confirmation(
         data=bank_confirmation(SettlementBatch.objects.get())
     )
@@ -99,9 +100,9 @@ def test_the_biller_confirmation_is_imported(reconciled, today):
 
 
 def test_a_confirmation_is_imported_through_the_admin_and_a_wrong_one_is_refused_on_the_form(
-    reconciled, today, officer, client
+    reconciled, today, officer, client, settle_on
 ):
-    services.settle_day(day=today)
+    services.settle_day(day=today, as_of=settle_on)
     batch = SettlementBatch.objects.get()
     url = reverse("admin:reconciliation_settlementbatch_confirm")
     log_in(client, officer)
@@ -115,8 +116,8 @@ def test_a_confirmation_is_imported_through_the_admin_and_a_wrong_one_is_refused
     assert SettlementBatch.objects.get().status == SettlementStatus.CONFIRMED
 
 
-def test_a_confirmation_for_another_amount_is_refused(reconciled, today):
-    services.settle_day(day=today)
+def test_a_confirmation_for_another_amount_is_refused(reconciled, today, settle_on):
+    services.settle_day(day=today, as_of=settle_on)
     batch = SettlementBatch.objects.get()
     wrong = batch.remittance_xml.replace("299.10", "299.00")
     with pytest.raises(ReconciliationError):
@@ -124,7 +125,7 @@ def test_a_confirmation_for_another_amount_is_refused(reconciled, today):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_settlement_killed_midway_resumes_to_the_same_result(today, monkeypatch):
+def test_a_settlement_killed_midway_resumes_to_the_same_result(today, monkeypatch, settle_on):
     shops = [Shop.__new__(Shop) for _ in range(3)]
     payments = []
     from tests.factories import BillerFactory
@@ -144,10 +145,10 @@ def test_a_settlement_killed_midway_resumes_to_the_same_result(today, monkeypatc
 
     monkeypatch.setattr(settlement, "_after_biller", die)
     with pytest.raises(RuntimeError):
-        services.settle_day(day=today)
+        services.settle_day(day=today, as_of=settle_on)
     assert SettlementRun.objects.get().status == RunStatus.FAILED
     assert SettlementBatch.objects.count() == 2
     monkeypatch.setattr(settlement, "_after_biller", lambda run, done: None)
-    run = services.settle_day(day=today)
+    run = services.settle_day(day=today, as_of=settle_on)
     assert run.status == RunStatus.DONE and run.percent == 100 and run.attempts == 2
     assert SettlementBatch.objects.count() == 3 and SettlementItem.objects.count() == 3

@@ -21,7 +21,7 @@ def test_the_beat_schedule_runs_reconciliation_then_settlement():
     assert {"reconciliation.tasks.nightly_reconcile", "reconciliation.tasks.nightly_settle"} <= tasks_by_name
 
 
-def test_the_nightly_task_reconciles_the_inbox_and_settles(shop, today, tmp_path, settings):
+def test_the_nightly_task_reconciles_the_inbox_and_settles(shop, today, tmp_path, settings, settle_on):
     payment = shop.pay("100.00")
     folder = tmp_path / "ONLINE_SANDBOX"
     folder.mkdir()
@@ -34,7 +34,12 @@ def test_the_nightly_task_reconciles_the_inbox_and_settles(shop, today, tmp_path
     assert done[0]["counts"]["matched"]["count"] == 1
     assert tasks.nightly_reconcile.delay(today.isoformat()).get()[0]["status"] == RunStatus.DONE
     assert ReconciliationRun.objects.count() == 1
-    assert tasks.nightly_settle.delay(today.isoformat()).get()["batches"] == 1
+    assert tasks.nightly_settle.delay(today.isoformat()).get()["days"] == [
+        {"day": today.isoformat(), "refused": "day_not_over"}
+    ]
+    settled = tasks.nightly_settle.delay(as_of=settle_on.isoformat()).get()
+    assert {"day": today.isoformat(), "status": RunStatus.DONE, "batches": 1} in settled["days"]
+    assert settled["overdue"] == 0
     assert SettlementBatch.objects.get().net == payment.amount
 
 

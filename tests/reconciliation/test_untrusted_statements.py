@@ -94,8 +94,13 @@ def test_a_camt_statement_with_entities_is_refused(today, xml):
 
 
 @pytest.mark.parametrize("xml", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
-def test_a_settlement_confirmation_with_entities_is_refused_and_confirms_nothing(reconciled, today, xml):  # noqa: F811
-    services.settle_day(day=today)
+def test_a_settlement_confirmation_with_entities_is_refused_and_confirms_nothing(
+    reconciled,  # noqa: F811
+    today,
+    xml,
+    settle_on,
+):
+    services.settle_day(day=today, as_of=settle_on)
     with pytest.raises(StatementRefused) as caught:
         services.import_settlement_confirmation(data=xml)
     assert caught.value.code == "xml_forbidden"
@@ -294,8 +299,13 @@ def test_of_two_statements_kept_for_a_day_from_before_the_rule_either_is_recogni
     assert StatementFile.objects.count() == 2
 
 
-def test_a_confirmation_over_its_limit_is_refused_and_confirms_nothing(reconciled, today, settings):  # noqa: F811
-    services.settle_day(day=today)
+def test_a_confirmation_over_its_limit_is_refused_and_confirms_nothing(
+    reconciled,  # noqa: F811
+    today,
+    settings,
+    settle_on,
+):
+    services.settle_day(day=today, as_of=settle_on)
     settings.UNTRUSTED_FILE_MAX_BYTES = {**settings.UNTRUSTED_FILE_MAX_BYTES, "confirmation": 100}
     with pytest.raises(StatementRefused) as caught:
         services.import_settlement_confirmation(data=bank_confirmation(SettlementBatch.objects.get()))

@@ -11,7 +11,7 @@ from billing.choices import PaymentStatus
 from billing.models import AuditEvent, JournalLine
 from billing.money import ZERO
 from reconciliation import services
-from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution
+from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution, RunStatus
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import Discrepancy
 from tests.factories import BillFactory, CustomerAccountFactory
@@ -195,3 +195,21 @@ def test_a_write_off_is_approved_through_the_admin_by_a_second_person(found, off
     assert approved.url == reverse("admin:reconciliation_discrepancy_change", args=[discrepancy.pk])
     assert Discrepancy.objects.get(pk=discrepancy.pk).status == DiscrepancyStatus.RESOLVED
     assert ledger_total() == ZERO
+
+
+def test_an_imported_statement_is_reconciled_from_the_admin(shop, today, officer, auditor, client):
+    payment = shop.pay("70.00")
+    data = billpay_csv(today, [("PAYMENT", payment.channel_ref, "70.00", "", None)])
+    imported = services.import_statement(channel_code=CHANNEL, business_date=today, data=data, file_name="s")
+    changelist = reverse("admin:reconciliation_reconciliationrun_changelist")
+    log_in(client, auditor)  # auditors read: the action is not theirs
+    client.post(changelist, {"action": "run_now", "_selected_action": [imported.run.pk]})
+    imported.run.refresh_from_db()
+    assert imported.run.status == RunStatus.PENDING
+
+    log_in(client, officer)
+    response = client.post(changelist, {"action": "run_now", "_selected_action": [imported.run.pk]})
+
+    assert response.status_code == 302
+    imported.run.refresh_from_db()
+    assert imported.run.status == RunStatus.DONE and imported.run.counts[MatchClass.MATCHED]["count"] == 1

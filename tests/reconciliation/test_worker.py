@@ -2,7 +2,7 @@
 
 import pytest
 
-from reconciliation import services, tasks
+from reconciliation import services, tasks, working_days
 from reconciliation.choices import RunStatus
 from reconciliation.models import ReconciliationRun, SettlementBatch
 from tests.reconciliation.conftest import CHANNEL, Shop, billpay_csv
@@ -22,5 +22,6 @@ def test_a_worker_reconciles_and_settles_through_redis(real_worker):
     result = tasks.run_reconciliation.delay(imported.run.pk).get(timeout=60)
     assert result["status"] == RunStatus.DONE and result["counts"]["matched"]["count"] == 1
     assert ReconciliationRun.objects.get().percent == 100
-    assert tasks.settle_day.delay(today.isoformat()).get(timeout=60)["batches"] == 1
+    settle_on = working_days.next_working_day(today).isoformat()
+    assert tasks.settle_day.delay(today.isoformat(), as_of=settle_on).get(timeout=60)["batches"] == 1
     assert SettlementBatch.objects.get().net == payment.amount
