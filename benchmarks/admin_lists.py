@@ -7,7 +7,8 @@ Builds the province with benchmarks/province.py at `--scale` unless the database
 scale (`--rebuild` to build it again), then requests each page in this process through Django's test
 client (the whole request: middleware, admin, templates; no HTTP server, so no wrk is needed) `--repeat`
 times after two warm-up requests, and prints p50 and p95 beside the floor, and the median CPU time of
-this process per request (Django's share, apart from the wait for a core on a busy machine):
+this process per request (Django's share, apart from the wait for a core on a busy machine) and the time
+and number of the queries of one more request:
 
 - change lists of bills, payments, journal lines, accounts and billers, unfiltered, filtered and searched,
   as a platform admin and as the operator of the power grid (40% of the accounts): p95 <= 500 ms;
@@ -128,6 +129,16 @@ def measure(client, url: str, repeat: int) -> tuple[list[float], list[float]]:
     return wall, cpu
 
 
+def sql_ms(client, url: str) -> tuple[float, int]:
+    """The database's share of one request: the summed time of its queries, and how many there were."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        client.get(url, secure=True)
+    return sum(float(q["time"]) for q in captured.captured_queries) * 1000, len(captured)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
@@ -141,6 +152,7 @@ def main(argv=None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 3 when a floor is missed")
     parser.add_argument("--allow-any-database-name", action="store_true")
     args = parser.parse_args(argv)
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     # Staff pages need a second factor by default; these requests log in without one.
     os.environ["STAFF_MFA_REQUIRED_ROLES"] = ""
     os.environ["STATIC_MANIFEST"] = "false"  # no collectstatic needed: the pages name plain files
@@ -160,18 +172,20 @@ def main(argv=None) -> int:
         clients[who] = Client()
         clients[who].force_login(user)
 
-    print(f"\n{'page':44} {'p50 ms':>8} {'p95 ms':>8} {'floor':>8} {'cpu p50':>8}")
+    print(f"\n{'page':44} {'p50 ms':>8} {'p95 ms':>8} {'floor':>8} {'cpu p50':>8} {'sql ms':>7} queries")
     missed = 0
     for label, who, url, floor in cases():
         times, cpu = measure(clients[who], url, args.repeat)
+        sql, queries = sql_ms(clients[who], url)
         p95 = percentile(times, 0.95)
         ok = p95 <= floor
         missed += not ok
         print(
             f"{label:44} {statistics.median(times):8.1f} {p95:8.1f} {'<=' if ok else '> '}{floor:6.0f}"
-            f" {statistics.median(cpu):8.1f}"
+            f" {statistics.median(cpu):8.1f} {sql:7.1f} {queries:7d}"
         )
     print(f"\n{missed} page(s) above the floor at scale {args.scale} ({args.repeat} requests each, p95)")
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 3 if missed and args.strict else 0
 
 

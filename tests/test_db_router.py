@@ -8,9 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from django.apps import apps
 from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from billing import reference_data
 from billing.models import Biller, BillerCategory
 from billing.selectors import categories_with_active_billers
 from config.db_router import REPLICA, replica_reads
@@ -23,6 +25,7 @@ def replica_alias(django_db_setup, django_db_blocker):
     writes are committed (the replica reads only committed rows) and deleted here; pytest-django's
     test cases know only the aliases of the settings, so these tests open the database themselves."""
     with django_db_blocker.unblock():
+        reference_data.install(apps)  # a transactional test before may have flushed it
         connections.settings[REPLICA] = copy.deepcopy(connections["default"].settings_dict)
         try:
             yield connections[REPLICA]

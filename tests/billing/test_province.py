@@ -115,22 +115,13 @@ def test_post_payment_pays_a_generated_bill_and_the_books_still_balance(generate
 
 # --- change lists ---------------------------------------------------------------------------------------
 
-CHANGE_LISTS = [
-    ("billing_bill", ""),
-    ("billing_bill", "?status__exact=open"),
-    ("billing_bill", "?period=" + "{period}"),
-    ("billing_bill", "?q={account_no}"),
-    ("billing_payment", ""),
-    ("billing_payment", "?channel__exact=counter"),
-    ("billing_payment", "?q={account_no}"),
-    ("billing_payment", "?q={receipt_no}"),
-    ("billing_journalline", ""),
-    ("billing_journalline", "?q=CLEARING:ONLINE"),
-    ("billing_customeraccount", ""),
-    ("billing_customeraccount", "?q={account_prefix}"),
-    ("billing_biller", ""),
-    ("billing_biller", "?q=water"),
-]
+CHANGE_LISTS = {
+    "billing_bill": ["", "?status__exact=open", "?period={period}", "?q={account_no}", "?q={reference}"],
+    "billing_payment": ["", "?channel__exact=counter", "?q={account_no}", "?q={receipt_no}"],
+    "billing_journalline": ["", f"?q=PAYABLE:{province.GRID_CODE}", "?account__kind__exact=biller_payable"],
+    "billing_customeraccount": ["", "?q={account_prefix}"],
+    "billing_biller": ["", "?q=Grid", "?status__exact=active"],
+}
 COUNT_WITHOUT_LIMIT = re.compile(r"SELECT COUNT\(\*\) AS \"__count\" FROM \"(?P<table>\w+)\"")
 DISTINCT_OVER = re.compile(r"SELECT DISTINCT .* FROM \"(?P<table>\w+)\"")
 
@@ -143,27 +134,30 @@ def _placeholders():
         "account_prefix": account.account_no[:8],
         "receipt_no": payment.receipt_no,
         "period": Bill.objects.order_by("-period").values_list("period", flat=True).first(),
+        "reference": Bill.objects.filter(account=account).values_list("reference", flat=True).first(),
     }
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["admin", "operator"])
-@pytest.mark.parametrize(("table", "query"), CHANGE_LISTS)
-def test_a_change_list_never_counts_or_scans_a_whole_big_table(client, generated, who, table, query):
+@pytest.mark.parametrize("table", CHANGE_LISTS)
+def test_a_change_list_never_counts_or_scans_a_whole_big_table(client, generated, who, table):
     app, model = table.split("_", 1)
     log_in(client, generated[who])
-    url = reverse(f"admin:{app}_{model}_changelist") + query.format(**_placeholders())
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200, url
-    assert response.context["cl"].result_count > 0 or "q=" in url, url
-    statements = [q["sql"] for q in captured.captured_queries]
-    for sql in statements:
-        whole_count = COUNT_WITHOUT_LIMIT.search(sql)
-        assert not (whole_count and whole_count["table"] in BIG_TABLES), sql
-        distinct = DISTINCT_OVER.search(sql)
-        assert not (distinct and distinct["table"] in BIG_TABLES[:4]), sql
-    assert len(statements) <= 20, statements
+    values = _placeholders()
+    for query in CHANGE_LISTS[table]:
+        url = reverse(f"admin:{app}_{model}_changelist") + query.format(**values)
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.context["cl"].result_count > 0, url
+        statements = [q["sql"] for q in captured.captured_queries]
+        for sql in statements:
+            whole_count = COUNT_WITHOUT_LIMIT.search(sql)
+            assert not (whole_count and whole_count["table"] in BIG_TABLES), sql
+            distinct = DISTINCT_OVER.search(sql)
+            assert not (distinct and distinct["table"] in BIG_TABLES[:4]), sql
+        assert len(statements) <= 15, (url, statements)
 
 
 @pytest.mark.django_db
