@@ -58,6 +58,7 @@ ACTION_LABELS = {
     "fee_schedule.set": _("Fee schedule set"),
     "login.unlocked": _("Login unlocked"),
     "order.created": _("Order created"),
+    "payer.language_set": _("Preferred language set"),
     "order.expired": _("Order expired"),
     "order.notification_duplicate": _("Duplicate payment notification"),
     "order.notification_refused": _("Payment notification refused"),

@@ -129,4 +129,9 @@ for _field, _label in (
 
 @admin.register(Authenticator)
 class ScopedAuthenticatorAdmin(ScopedAdminMixin, AuthenticatorAdmin):
-    pass
+    # `data` holds the TOTP secret and the recovery codes: staff never see or edit it here. A lost second
+    # factor is reset by deleting the row, so that its owner enrols again.
+    exclude = ["data"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "type", "created_at", "last_used_at"] if obj is not None else []

@@ -31,11 +31,6 @@ async (disabled) => {
 }
 """
 
-# The pending order and the receipts bundle still reload themselves with <meta http-equiv="refresh">: branch
-# i14b replaces it with htmx polling. Until that is merged, only that rule is set aside, only on those pages.
-META_REFRESH_UNTIL_I14B = {"order-pending": ["meta-refresh"], "order-receipts": ["meta-refresh"]}
-
-
 # Colour contrast is nine tenths of axe's time here (about 1 s a page against 0.1 s for every other rule)
 # and the pages' colours do not change with the width: it runs at phone width (where crowding could put text
 # on another background), every other rule at both widths.
@@ -68,7 +63,7 @@ def _violations(browser, base_url, walk, pages, axe_source, *, large, language):
         found = {}
         for label, viewport, skipped in (("phone", PHONE, []), ("desktop", DESKTOP, SAME_AT_EVERY_WIDTH)):
             tab.set_viewport_size(viewport)
-            rules_off = META_REFRESH_UNTIL_I14B.get(page.name, []) + skipped
+            rules_off = skipped
             if violations := tab.evaluate(RUN_AXE, rules_off):
                 found[f"{page.name} @ {label}"] = violations
         tab.set_viewport_size(PHONE)
