@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from api import services, webhooks
+from api import services
 from api.choices import PartnerStatus
 from api.models import (
     ApiCredential,
@@ -222,7 +222,6 @@ class BillerApiAccessAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if not obj.webhook_seed:
             obj.webhook_seed = secrets.token_hex(32)
         super().save_model(request, obj, form, change)
-        webhooks.forget_webhook_billers()
         record_audit(
             actor=request.user,
             action="api.biller_access_changed" if change else "api.biller_access_created",

@@ -11,3 +11,14 @@ class ApiConfig(AppConfig):
         from api.admin_access import declare_access
 
         declare_access()
+
+        # Biller webhooks are the outbox's consumer of payment events (billing.outbox, api.webhooks).
+        from api import webhooks
+        from billing import outbox
+
+        outbox.register_consumer("biller-webhooks", webhooks.deliveries_for_events)
+
+        # A delivery given up on (FailedTask) is sent again from the failed-tasks list too.
+        from billing import failed_tasks
+
+        failed_tasks.register_retry_handler(webhooks.DELIVER_TASK, webhooks.retry_failed_delivery)

@@ -31,5 +31,6 @@ class WebhookEvent(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("Waiting to be sent")
     RETRYING = "retrying", _("Failed, will retry")
+    SENDING = "sending", _("Being sent")
     DELIVERED = "delivered", _("Delivered")
     FAILED = "failed", _("Failed, gave up")

@@ -1,6 +1,7 @@
 """Row locks of the partner and biller APIs. A partner or credential is locked on its own (nothing else in
 the same transaction); an idempotency record is locked before the payment its request posts (then
-billing.locks: account → bills); a webhook delivery on its own, after the HTTP call."""
+billing.locks: account → bills); a webhook delivery on its own, before the HTTP call
+(the claim) and after it (the result)."""
 
 from api.models import ApiCredential, IdempotencyRecord, Partner, WebhookDelivery
 
@@ -17,5 +18,11 @@ def lock_idempotency_record(*, scope: str, key: str) -> IdempotencyRecord:
     return IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
 
 
-def lock_webhook_delivery(delivery_id: int) -> WebhookDelivery:
-    return WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
+def lock_webhook_delivery(delivery_id: int) -> WebhookDelivery | None:
+    """A delivery while it is claimed for a send, or its result recorded (api.webhooks)."""
+    return (
+        WebhookDelivery.objects.select_for_update(of=("self",))
+        .select_related("biller_access__biller")
+        .filter(pk=delivery_id)
+        .first()
+    )

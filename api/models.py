@@ -149,7 +149,7 @@ class BillerApiAccess(models.Model):
     webhook_url = models.URLField(
         _("webhook URL"), blank=True, help_text=_("Payments posted and reversed are sent here. Empty: none.")
     )
-    webhook_seed = models.CharField(max_length=64, default="", editable=False)
+    webhook_seed = models.CharField(_("webhook seed"), max_length=64, default="", editable=False)
     ip_allowlist = models.TextField(
         _("IP allow-list"),
         blank=True,
@@ -189,7 +189,7 @@ class ApiCredential(models.Model):
     """
 
     key_id = models.CharField(_("key id"), max_length=32, unique=True, default=new_key_id, editable=False)
-    seed = models.CharField(max_length=64, default=new_seed, editable=False)
+    seed = models.CharField(_("seed"), max_length=64, default=new_seed, editable=False)
     partner = models.ForeignKey(
         Partner,
         on_delete=models.CASCADE,
@@ -317,6 +317,9 @@ class WebhookDelivery(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # While `sending`: the claim of one sender; past it the sender is taken for dead and the delivery is
+    # due again (api.webhooks.claim).
+    lease_until = models.DateTimeField(_("claimed until"), null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)

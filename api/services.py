@@ -58,9 +58,6 @@ def take_partner_payment(
             partner_ref=partner_ref,
             amount=result.payment.amount,
         )
-        from api import webhooks
-
-        webhooks.payment_event(result.payment, "payment.posted")
     return result
 
 
@@ -94,9 +91,6 @@ def reverse_partner_payment(*, partner: Partner, payment: Payment, reason: str, 
             partner=partner.code,
             reversal_ref=reversal_ref,
         )
-        from api import webhooks
-
-        webhooks.payment_event(payment, "payment.reversed")
     return payment
 
 
@@ -172,9 +166,6 @@ def ensure_biller_api_access(*, biller: Biller, actor, webhook_url: str = "") ->
         )
         if created:
             record_audit(actor=actor, action="api.biller_access_created", target=access)
-    from api import webhooks
-
-    webhooks.forget_webhook_billers()
     return access
 
 

@@ -7,12 +7,14 @@ from api import idempotency, webhooks
 
 @shared_task(ignore_result=True)
 def deliver_webhook(delivery_id: int, manual: bool = False) -> None:
+    """Send one delivery if it is due and nobody holds its claim (api.webhooks.claim)."""
     webhooks.attempt(delivery_id, manual=manual)
 
 
 @shared_task(ignore_result=True)
 def retry_due_webhooks() -> int:
-    """Run every minute (CELERY_BEAT_SCHEDULE): sends what is due, in case a scheduled retry was lost."""
+    """Run every minute (CELERY_BEAT_SCHEDULE): sends what is due, in case a scheduled retry was lost, and
+    what a dead sender had claimed once its lease ran out."""
     due = webhooks.due_deliveries()
     for delivery_id in due:
         deliver_webhook.delay(delivery_id)
@@ -22,9 +24,3 @@ def retry_due_webhooks() -> int:
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> int:
     return idempotency.purge_expired()
-
-
-@shared_task(ignore_result=True)
-def sweep_payment_events() -> int:
-    """Run every minute: events of payments taken through the portal or a counter."""
-    return webhooks.sweep_payment_events()

@@ -1,116 +1,109 @@
-"""Webhooks to billers when a payment to them is posted or reversed: signed, sent by Celery after commit,
-retried with exponential backoff, every attempt logged.
+"""Webhooks to billers when a payment to them is posted or reversed: signed, sent by Celery, retried with
+exponential backoff and jitter (config.retries.WEBHOOK), every attempt logged.
+
+Where events come from: every payment and reversal writes an outbox event in its own transaction
+(billing.outbox); the outbox relay hands the events to `deliveries_for_events`, which writes one
+delivery per event for a biller with a webhook and queues it after commit. Nothing scans payments.
+
+Sending: a delivery is claimed (status `sending`, a lease of WEBHOOK_LEASE_SECONDS, the attempt counted)
+in a transaction BEFORE the HTTP call, so a retry, the relay and beat's sweep of due deliveries never send
+it side by side. A sender that dies after its claim leaves a lease that runs out; the delivery is then due
+again and sent again. Delivery is therefore at least once: receivers de-duplicate on the event id.
 
 Each POST carries the JSON event and the headers::
 
     X-BillPay-Event:      payment.posted | payment.reversed
-    X-BillPay-Event-Id:   unique per event: a receiver drops an id it has seen (delivery is at least once)
+    X-BillPay-Event-Id:   the outbox event's UUID, the same on every attempt (also the body's "id")
     X-BillPay-Timestamp:  seconds since 1970-01-01 UTC
     X-BillPay-Signature:  hex HMAC-SHA256(webhook secret, timestamp + "." + body)
 """
 
 import datetime
 import json
-import secrets
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
 from api import credentials, locks, signing
-from api.choices import DeliveryStatus
+from api.choices import DeliveryStatus, WebhookEvent
 from api.models import BillerApiAccess, WebhookAttempt, WebhookDelivery
-from billing.models import Payment
+from billing import failed_tasks
+from billing.models import OutboxEvent
+from config import retries
 
-WEBHOOK_BILLERS_CACHE_KEY = "api:webhook-billers"
+DELIVER_TASK = "api.tasks.deliver_webhook"
+# What a sender may claim (`sending` only once its lease has run out).
+CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.SENDING)
 
 
-def payment_payload(payment: Payment, event: str, event_id: str) -> dict:
+def event_body(event: OutboxEvent) -> dict:
+    """What the receiver gets: the event's stable id, its type, when it happened, and the payment."""
     return {
-        "id": event_id,
-        "event": event,
-        "created_at": timezone.now().isoformat(),
-        "payment": {
-            "receipt_no": payment.receipt_no,
-            "status": payment.status,
-            "channel": payment.channel,
-            "biller_code": payment.biller.code,
-            "account_no": payment.account.account_no if payment.account_id else "",
-            "amount": f"{payment.amount:.2f}",
-            "business_date": payment.business_date.isoformat(),
-            "posted_at": payment.posted_at.isoformat(),
-            "reversed_at": payment.reversed_at.isoformat() if payment.reversed_at else None,
-            "bills": [
-                {"period": a.bill.period, "amount": f"{a.amount:.2f}"}
-                for a in payment.allocations.all()
-                if a.bill_id is not None
-            ],
-        },
+        "id": str(event.id),
+        "event": event.type,
+        "created_at": event.created_at.isoformat(),
+        "payment": event.payload,
     }
 
 
-def _billers_with_webhooks() -> frozenset[int]:
-    """Which billers want webhooks, cached for a minute in the shared cache: most payments go to billers
-    without one, and this spares them a query. A webhook configured meanwhile misses nothing: the
-    periodic sweep (`sweep_payment_events`) queues whatever has no delivery yet, and saving a biller's API
-    access in the admin forgets the cache."""
-    from django.core.cache import cache
-
-    ids = cache.get(WEBHOOK_BILLERS_CACHE_KEY)
-    if ids is None:
-        ids = list(
-            BillerApiAccess.objects.filter(enabled=True)
-            .exclude(webhook_url="")
-            .values_list("biller_id", flat=True)
-        )
-        cache.set(WEBHOOK_BILLERS_CACHE_KEY, ids, timeout=60)
-    return frozenset(ids)
-
-
-def forget_webhook_billers() -> None:
-    from django.core.cache import cache
-
-    cache.delete(WEBHOOK_BILLERS_CACHE_KEY)
-
-
-def payment_event(payment: Payment, event: str) -> WebhookDelivery | None:
-    """Queue the event for the biller's webhook, if it has one; sent once the transaction commits."""
-    if payment.biller_id not in _billers_with_webhooks():
-        return None
-    access = (
-        BillerApiAccess.objects.filter(biller_id=payment.biller_id, enabled=True)
+def deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
+    """The outbox consumer (inside the relay's transaction): one delivery per payment event for each biller
+    with a webhook, written once however often the relay offers the event (unique event id), and queued
+    after commit."""
+    wanted = [event for event in events if event.type in WebhookEvent.values]
+    codes = {event.payload.get("biller_code") for event in wanted}
+    if not codes:
+        return []
+    accesses = {
+        access.biller.code: access
+        for access in BillerApiAccess.objects.filter(enabled=True, biller__code__in=codes)
         .exclude(webhook_url="")
-        .first()
+        .select_related("biller")
+    }
+    now = timezone.now()
+    rows = [
+        WebhookDelivery(
+            biller_access=accesses[event.payload["biller_code"]],
+            payment_id=int(event.aggregate_id),
+            event=event.type,
+            event_id=str(event.id),
+            payload=event_body(event),
+            next_attempt_at=now,
+        )
+        for event in wanted
+        if event.payload.get("biller_code") in accesses
+    ]
+    if not rows:
+        return []
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = list(
+        WebhookDelivery.objects.filter(
+            event_id__in=[row.event_id for row in rows], status=DeliveryStatus.PENDING
+        ).values_list("pk", flat=True)
     )
-    if access is None:
-        return None
-    event_id = "evt_" + secrets.token_hex(12)
-    delivery, created = WebhookDelivery.objects.get_or_create(
-        biller_access=access,
-        payment=payment,
-        event=event,
-        defaults={
-            "event_id": event_id,
-            "payload": json.loads(
-                json.dumps(payment_payload(payment, event, event_id), cls=DjangoJSONEncoder)
-            ),
-            "next_attempt_at": timezone.now(),
-        },
-    )
-    if created:
-        from api.tasks import deliver_webhook
-
-        transaction.on_commit(lambda: deliver_webhook.delay(delivery.pk))
-    return delivery
+    if ids:
+        transaction.on_commit(lambda: _queue(ids))
+    return ids
 
 
-def backoff_seconds(attempts: int) -> int:
-    """30 s, 1 min, 2 min, 4 min … after the 1st, 2nd, 3rd … failure (WEBHOOK_BACKOFF_BASE_SECONDS)."""
-    return settings.WEBHOOK_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+def _queue(delivery_ids: list[int]) -> None:
+    from api.tasks import deliver_webhook
+
+    for delivery_id in delivery_ids:
+        deliver_webhook.delay(delivery_id)
+
+
+def retry_failed_delivery(failed_task, actor) -> None:
+    """The FailedTask retry action of a webhook (billing.failed_tasks): a manual redelivery."""
+    from api.tasks import deliver_webhook
+
+    (delivery_id,) = failed_task.args
+    transaction.on_commit(lambda: deliver_webhook.delay(delivery_id, manual=True))
 
 
 def send(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
@@ -142,81 +135,89 @@ def send(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     return status, error, int((time.monotonic() - started) * 1000)
 
 
-def attempt(delivery_id: int, *, manual: bool = False) -> WebhookDelivery | None:
-    """Try one delivery if it is due (or asked for by hand); log the attempt; schedule the next one."""
-    delivery = WebhookDelivery.objects.select_related("biller_access__biller").filter(pk=delivery_id).first()
-    if delivery is None:
-        return None
+def claim(delivery_id: int, *, manual: bool = False) -> tuple[WebhookDelivery, int] | None:
+    """Take the delivery for one send: (delivery, the attempt number that is ours), or None when it is not
+    due, already delivered (unless sent again by hand), or claimed by a sender whose lease still runs."""
     now = timezone.now()
-    if not manual:
-        if delivery.status not in (DeliveryStatus.PENDING, DeliveryStatus.RETRYING):
-            return delivery
-        if delivery.next_attempt_at and delivery.next_attempt_at > now:
-            return delivery
+    with transaction.atomic():
+        delivery = locks.lock_webhook_delivery(delivery_id)
+        if delivery is None:
+            return None
+        leased = delivery.status == DeliveryStatus.SENDING and (delivery.lease_until or now) > now
+        if leased:
+            return None
+        if not manual:
+            if delivery.status not in CLAIMABLE:
+                return None
+            if delivery.next_attempt_at and delivery.next_attempt_at > now:
+                return None
+        delivery.status = DeliveryStatus.SENDING
+        delivery.lease_until = now + datetime.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+        delivery.attempts += 1
+        delivery.save(update_fields=["status", "lease_until", "attempts"])
+    return delivery, delivery.attempts
+
+
+def attempt(delivery_id: int, *, manual: bool = False) -> WebhookDelivery | None:
+    """Claim the delivery, send it, record the attempt and what comes next."""
+    claimed = claim(delivery_id, manual=manual)
+    if claimed is None:
+        return WebhookDelivery.objects.filter(pk=delivery_id).first()
+    delivery, number = claimed
     status, error, duration = send(delivery)
+    return record_result(delivery_id, number, status=status, error=error, duration=duration, manual=manual)
+
+
+def record_result(
+    delivery_id: int, number: int, *, status: int | None, error: str, duration: int, manual: bool = False
+) -> WebhookDelivery:
     ok = status is not None and 200 <= status < 300
+    countdown = None
+    gave_up = False
     with transaction.atomic():
         delivery = locks.lock_webhook_delivery(delivery_id)
         WebhookAttempt.objects.create(
             delivery=delivery, status_code=status, error=error, duration_ms=duration, manual=manual
         )
-        delivery.attempts += 1
+        if delivery.status != DeliveryStatus.SENDING or delivery.attempts != number:
+            return delivery  # our lease ran out and another sender took over: its result counts
         delivery.last_status_code = status
         delivery.last_error = error if not ok else ""
+        delivery.lease_until = None
         if ok:
             delivery.status = DeliveryStatus.DELIVERED
             delivery.delivered_at = timezone.now()
             delivery.next_attempt_at = None
-        elif delivery.status == DeliveryStatus.DELIVERED:
-            pass  # a manual redelivery of a delivered event that failed this time changes nothing
+        elif delivery.delivered_at is not None:
+            delivery.status = DeliveryStatus.DELIVERED  # a manual redelivery of a delivered event failed
         elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS and not manual:
             delivery.status = DeliveryStatus.FAILED
             delivery.next_attempt_at = None
+            gave_up = True
         else:
             delivery.status = DeliveryStatus.RETRYING
-            delivery.next_attempt_at = timezone.now() + datetime.timedelta(
-                seconds=backoff_seconds(delivery.attempts)
-            )
+            countdown = retries.WEBHOOK.delay(delivery.attempts)
+            delivery.next_attempt_at = timezone.now() + datetime.timedelta(seconds=countdown)
         delivery.save()
-    if delivery.status == DeliveryStatus.RETRYING and not settings.CELERY_TASK_ALWAYS_EAGER:
+    if gave_up:
+        failed_tasks.record_failure(
+            task_name=DELIVER_TASK, args=[delivery_id], error=error or f"HTTP {status}", attempts=number
+        )
+    if countdown is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
         from api.tasks import deliver_webhook
 
-        deliver_webhook.apply_async((delivery.pk,), eta=delivery.next_attempt_at)
+        deliver_webhook.apply_async((delivery.pk,), countdown=countdown)
     return delivery
 
 
 def due_deliveries(now=None) -> list[int]:
+    """Deliveries to send now: due retries, and claims whose lease ran out (their sender died)."""
+    from django.db.models import Q
+
     now = now or timezone.now()
     return list(
         WebhookDelivery.objects.filter(
-            status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING), next_attempt_at__lte=now
+            Q(status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING), next_attempt_at__lte=now)
+            | Q(status=DeliveryStatus.SENDING, lease_until__lte=now)
         ).values_list("pk", flat=True)[:500]
     )
-
-
-def sweep_payment_events(limit: int = 500) -> int:
-    """Queue the events of payments posted or reversed outside the APIs (portal, counter, staff
-    reversals): the posting service has no hook, so a periodic task finds what has no delivery yet.
-    Events of payments older than the biller's API access are not sent."""
-    from django.db.models import Exists, OuterRef
-
-    from billing.choices import PaymentStatus
-
-    queued = 0
-    for access in BillerApiAccess.objects.filter(enabled=True).exclude(webhook_url=""):
-        for event, condition in (
-            ("payment.posted", {"posted_at__gte": access.created_at}),
-            ("payment.reversed", {"status": PaymentStatus.REVERSED, "reversed_at__gte": access.created_at}),
-        ):
-            sent = WebhookDelivery.objects.filter(biller_access=access, payment=OuterRef("pk"), event=event)
-            missing = (
-                Payment.objects.filter(biller_id=access.biller_id, **condition)
-                .exclude(Exists(sent))
-                .select_related("biller", "account")
-                .order_by("pk")[:limit]
-            )
-            for payment in missing:
-                with transaction.atomic():
-                    payment_event(payment, event)
-                queued += 1
-    return queued

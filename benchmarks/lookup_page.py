@@ -33,6 +33,7 @@ from pathlib import Path
 import dj_database_url
 from benchdb import ensure_database
 from procstat import children_cpu_seconds, machine_busy_seconds
+from tools import require_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_portal"
@@ -173,14 +174,14 @@ end
 """
 
 
-def run_wrk(url: str, paths: list[str], args, server_pid: int) -> dict:
+def run_wrk(wrk: str, url: str, paths: list[str], args, server_pid: int) -> dict:
     """One wrk run; besides its rates, the CPU the run cost per request: gunicorn's workers' own, and the
     whole machine's (workers, PostgreSQL, Redis, wrk; on a saturated machine about 2 cores ÷ req/s)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_SCRIPT % (",".join(f'"{p}"' for p in paths), random.randrange(1 << 30)))
     workers_before, busy_before = children_cpu_seconds(server_pid), machine_busy_seconds()
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "-s", script.name, url],
+        [wrk, "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "-s", script.name, url],
         capture_output=True,
         text=True,
         check=True,
@@ -229,6 +230,7 @@ def main(argv=None) -> int:
     if "bench" not in database_url.rsplit("/", 1)[1]:
         print("refused: the bench database's name must contain 'bench'", file=sys.stderr)
         return 2
+    wrk = require_tool("wrk")
     ensure_database(dj_database_url.parse(database_url))
     env = bench_env(database_url)
     biller_id, numbers = seed(env, args.accounts)
@@ -257,8 +259,8 @@ def main(argv=None) -> int:
         load = os.getloadavg()[0]
         rounds = [
             {
-                "floor": run_wrk(base, floor_paths, args, gunicorn.pid),
-                "lookup": run_wrk(base, lookup_paths, args, gunicorn.pid),
+                "floor": run_wrk(wrk, base, floor_paths, args, gunicorn.pid),
+                "lookup": run_wrk(wrk, base, lookup_paths, args, gunicorn.pid),
             }
             for _round in range(args.rounds)
         ]

@@ -10,7 +10,7 @@ bills, and a month of paid history so that the tables are not empty when ANALYZE
 payments (one per customer account, each paying that account's oldest open bill with the exact amount) are
 posted from W worker processes. It prints throughput, per-call latency and the CPU each payment cost the
 workers and their PostgreSQL backends, checks the books, and — for context — runs pgbench's TPC-B-like
-script on a scratch database when the pgbench binary is available.
+script on a scratch database (pgbench installed from Debian if missing, see benchmarks/tools.py).
 
 Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused configuration; with
 --strict also 3 when the throughput target was missed.
@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import queue
 import random
-import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from benchdb import ensure_database
 from procstat import machine_busy_seconds, proc_cpu_seconds
+from tools import ToolMissing, ensure_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 400  # on the 2-core benchmark machine (docs/benchmarks.md)
@@ -479,21 +479,15 @@ def check_books(expected: int, key_prefix: str) -> list[tuple[str, bool, str]]:
 # --- pgbench, for context ---------------------------------------------------------------------------------
 
 
-def find_pgbench() -> str | None:
-    found = shutil.which("pgbench")
-    if found:
-        return found
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)
-    return str(candidates[0]) if candidates else None
-
-
 def run_pgbench(config: dict, seconds: int, clients: int) -> tuple[float | None, str]:
     """TPC-B-like pgbench on a scratch database: (tps, note). Never raises."""
     if seconds <= 0:
         return None, "skipped (--pgbench-seconds 0)"
-    binary = find_pgbench()
-    if binary is None:
-        return None, "skipped (no pgbench binary)"
+    try:
+        binary = ensure_tool("pgbench")
+    except ToolMissing as missing:
+        print(f"pgbench: {missing}", file=sys.stderr)
+        return None, "skipped (pgbench missing: see the message above)"
     import psycopg
 
     host, port = config["HOST"] or "127.0.0.1", str(config["PORT"] or 5432)

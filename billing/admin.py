@@ -7,11 +7,12 @@ from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from billing import services
+from billing import access, selectors, services
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_import import (
     AccountResource,
@@ -19,14 +20,21 @@ from billing.admin_import import (
     PaymentResource,
     ScopedExportMixin,
 )
+from billing.admin_paging import (
+    CappedBillerListFilter,
+    CappedBranchListFilter,
+    EstimatedCountPaginator,
+    LargeTableAdminMixin,
+    RecentPeriodListFilter,
+    related_ids,
+)
 from billing.admin_scoping import (
     ScopedAdminMixin,
     ScopedBillerListFilter,
-    ScopedBranchListFilter,
     ScopedInlineMixin,
 )
 from billing.audit import action_label, record_audit
-from billing.choices import BillStatus
+from billing.choices import BillStatus, Channel, PaymentMode
 from billing.exceptions import BillingError
 from billing.models import (
     AuditEvent,
@@ -36,10 +44,12 @@ from billing.models import (
     BillerStaff,
     BillImportJob,
     CustomerAccount,
+    FailedTask,
     FeeSchedule,
     JournalEntry,
     JournalLine,
     LedgerAccount,
+    OutboxEvent,
     Payment,
     PaymentAllocation,
 )
@@ -75,13 +85,52 @@ class OnboardingActionForm(helpers.ActionForm):
     )
 
 
+def _save_fee_row(row: FeeSchedule, *, actor) -> None:
+    """Save a fee row the admin built (unsaved) through the pricing service, which audits it."""
+    schedule = services.set_fee_schedule(
+        biller=row.biller,
+        channel=row.channel,
+        fixed=row.fixed_fee,
+        percentage=row.percentage,
+        min_fee=row.min_fee,
+        max_fee=row.max_fee,
+        payer_pays=row.payer_pays,
+        valid_from=row.valid_from,
+        actor=actor,
+    )
+    row.pk, row.created_at = schedule.pk, schedule.created_at
+
+
+class FeeScheduleInlineForm(forms.ModelForm):  # the inline supplies its Meta
+    """A new price on the biller's page: a second price for the same channel and day is refused on the form
+    (the inline's biller is left out of Django's own unique check)."""
+
+    def clean(self):
+        cleaned = super().clean()
+        row, channel, valid_from = self.instance, cleaned.get("channel"), cleaned.get("valid_from")
+        if not (row.pk is None and row.biller_id and channel and valid_from):
+            return cleaned
+        if selectors.fee_schedule_exists(biller_id=row.biller_id, channel=channel, valid_from=valid_from):
+            refused = BillingError(
+                "fee_schedule_exists",
+                biller=row.biller.display_name,
+                channel=Channel(channel).label,
+                valid_from=valid_from.isoformat(),
+            )
+            raise forms.ValidationError(refused.message)
+        return cleaned
+
+
 class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
-    """A biller's prices, shown on it; new ones are added on the fee schedule page (never edited)."""
+    """A biller's prices, shown on it; those who may add fee schedules add a new price here too (the biller
+    is the page's, never typed). Existing rows are read-only: a new price is a new row from a later date,
+    saved through `set_fee_schedule` by BillerAdmin.save_formset."""
 
     model = FeeSchedule
+    form = FeeScheduleInlineForm
     extra = 0
     can_delete = False
-    fields = readonly_fields = [
+    fields = [
         "channel",
         "fixed_fee",
         "percentage",
@@ -92,14 +141,45 @@ class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
     ]
 
     def has_add_permission(self, request, obj=None):
-        return False
+        return (
+            obj is not None
+            and access.can(request.user, "add", FeeSchedule)
+            and super().has_add_permission(request, obj)
+        )
 
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BillerAdminForm(forms.ModelForm):  # the admin supplies its Meta (model and fields)
+    """A donation biller may be created without a code: it is given the next DON0001-style code. Every
+    other biller needs one (its code is in its payment links, statements and API calls)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "code" in self.fields and not self.instance.pk:
+            self.fields["code"].required = False
+            self.fields["code"].help_text = _("Leave empty for a donation biller: it gets the next DON code.")
+
+    def clean(self):
+        cleaned = super().clean()
+        if "code" in self.fields and not cleaned.get("code") and "code" not in self.errors:
+            if cleaned.get("payment_mode") == PaymentMode.DONATION and not self.instance.pk:
+                cleaned["code"] = selectors.next_donation_biller_code()
+            else:
+                self.add_error("code", forms.ValidationError(self.fields["code"].error_messages["required"]))
+        return cleaned
+
 
 @admin.register(Biller)
 class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
+    form = BillerAdminForm
+    # A province's 20,000 billers: searched by a scan of one small table; counted without a full COUNT.
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
     list_display = ["code", "name", "category", "status", "payment_mode", "amount_rule", "accepts_cash"]
     list_filter = ["status", "payment_mode", ("category", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["category"]
@@ -122,6 +202,15 @@ class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
                 done += 1
         if done:
             self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    def save_formset(self, request, form, formset, change):
+        """New fee rows go through the pricing service (audited on the biller); nothing else is saved here."""
+        if formset.model is not FeeSchedule:
+            return super().save_formset(request, form, formset, change)
+        for row in formset.save(commit=False):
+            row.biller = form.instance
+            _save_fee_row(row, actor=request.user)
+        return None
 
     @admin.action(description=_("Submit for approval"), permissions=["change"])
     def submit_for_approval(self, request, queryset):
@@ -175,18 +264,7 @@ class FeeScheduleAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        schedule = services.set_fee_schedule(
-            biller=obj.biller,
-            channel=obj.channel,
-            fixed=obj.fixed_fee,
-            percentage=obj.percentage,
-            min_fee=obj.min_fee,
-            max_fee=obj.max_fee,
-            payer_pays=obj.payer_pays,
-            valid_from=obj.valid_from,
-            actor=request.user,
-        )
-        obj.pk, obj.created_at = schedule.pk, schedule.created_at
+        _save_fee_row(obj, actor=request.user)
         # The service audits the new price on the biller; the schedule's own history gets the add too.
         self._pending_audit = (obj, False, list(form.changed_data), {})
 
@@ -199,24 +277,44 @@ class BillerStaffAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CustomerAccount)
-class CustomerAccountAdmin(ScopedAdminMixin, AuditedAdminMixin, ScopedExportMixin, admin.ModelAdmin):
+class CustomerAccountAdmin(
+    LargeTableAdminMixin, ScopedAdminMixin, AuditedAdminMixin, ScopedExportMixin, admin.ModelAdmin
+):
     resource_classes = [AccountResource]
     list_display = ["account_no", "biller", "masked_holder_name", "credit_balance"]
-    list_filter = [("biller", ScopedBillerListFilter)]
+    list_filter = [("biller", CappedBillerListFilter)]
     list_select_related = ["biller"]
+    # Column order, not the biller's name: the unique (biller, account_no) index gives it without a sort.
+    ordering = ["biller_id", "account_no"]
     search_fields = ["account_no"]
+    search_help_text = _("The account number, or its first digits.")
     raw_id_fields = ["biller"]
     readonly_fields = ["credit_balance", "created_at"]
 
+    @admin.display(description=_("Account holder"))
+    def masked_holder_name(self, obj):
+        return obj.masked_holder_name
+
+    def search_condition(self, term):
+        return Q(account_no__startswith=term)
+
 
 @admin.register(Bill)
-class BillAdmin(ScopedAdminMixin, AuditedAdminMixin, BillImportExportMixin, admin.ModelAdmin):
+class BillAdmin(
+    LargeTableAdminMixin, ScopedAdminMixin, AuditedAdminMixin, BillImportExportMixin, admin.ModelAdmin
+):
     list_display = ["account", "period", "amount_due", "late_fee", "amount_paid", "due_date", "status"]
-    list_filter = ["status", "period", ("biller", ScopedBillerListFilter)]
+    list_filter = ["status", RecentPeriodListFilter, ("biller", CappedBillerListFilter)]
     list_select_related = ["account__biller"]
+    # Newest first by the primary key: ordering by the account would sort every bill by biller code.
+    ordering = ["-pk"]
     search_fields = ["account__account_no", "reference"]
+    search_help_text = _("The account number or its first digits, or the biller's reference of the bill.")
     raw_id_fields = ["account", "biller"]
     readonly_fields = ["amount_paid", "status", "created_at", "updated_at"]
+
+    def search_condition(self, term):
+        return Q(reference=term) | Q(account__in=related_ids(CustomerAccount, account_no__startswith=term))
 
     def get_readonly_fields(self, request, obj=None):
         """What was paid is never changed by hand, as an import never changes it."""
@@ -240,7 +338,7 @@ class PaymentAllocationInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ScopedExportMixin, ReadOnlyAdmin):
+class PaymentAdmin(LargeTableAdminMixin, ScopedExportMixin, ReadOnlyAdmin):
     resource_classes = [PaymentResource]
     list_display = [
         "receipt_no",
@@ -256,12 +354,23 @@ class PaymentAdmin(ScopedExportMixin, ReadOnlyAdmin):
         "channel",
         "status",
         "business_date",
-        ("biller", ScopedBillerListFilter),
-        ("branch", ScopedBranchListFilter),
+        ("biller", CappedBillerListFilter),
+        ("branch", CappedBranchListFilter),
     ]
     list_select_related = ["biller", "account__biller"]
-    search_fields = ["receipt_no", "idempotency_key", "channel_ref", "account__account_no"]
+    # Newest first by the primary key (payments are numbered as they are posted), served by its index.
+    ordering = ["-pk"]
+    search_fields = ["receipt_no", "idempotency_key", "account__account_no"]
+    search_help_text = _("The receipt number, the channel's idempotency key, or an account number.")
     inlines = [PaymentAllocationInline]
+
+    def search_condition(self, term):
+        # The key is unique per channel: naming every channel lets that index answer.
+        return (
+            Q(receipt_no=term.upper())
+            | Q(channel__in=Channel.values, idempotency_key=term)
+            | Q(account__in=related_ids(CustomerAccount, account_no__startswith=term))
+        )
 
 
 @admin.register(LedgerAccount)
@@ -285,11 +394,38 @@ class JournalLineInline(ScopedInlineMixin, admin.TabularInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyAdmin):
+class JournalEntryAdmin(LargeTableAdminMixin, ReadOnlyAdmin):
     list_display = ["id", "kind", "memo", "business_date", "created_at"]
     list_filter = ["kind", "business_date"]
-    search_fields = ["memo"]
+    list_select_related = True
+    search_fields = ["payment__receipt_no"]
+    search_help_text = _("A payment's receipt number, or an entry number.")
     inlines = [JournalLineInline]
+
+    def search_condition(self, term):
+        by_receipt = Q(payment__in=related_ids(Payment, receipt_no=term.upper()))
+        return by_receipt | Q(pk=int(term)) if term.isdigit() else by_receipt
+
+
+@admin.register(JournalLine)
+class JournalLineAdmin(LargeTableAdminMixin, ReadOnlyAdmin):
+    """Every line of the ledger, newest first: what moved on one ledger account, found by its code."""
+
+    list_display = ["id", "entry", "business_date", "account", "amount"]
+    list_filter = ["account__kind", "entry__kind", "entry__business_date"]
+    list_select_related = ["entry", "account"]
+    search_fields = ["account__code", "entry__payment__receipt_no"]
+    search_help_text = _("A ledger account's code (e.g. PAYABLE:WATER), or a payment's receipt number.")
+    ordering = ["-pk"]
+
+    @admin.display(description=_("business date"), ordering="entry__business_date")
+    def business_date(self, obj):
+        return obj.entry.business_date
+
+    def search_condition(self, term):
+        return Q(account__in=related_ids(LedgerAccount, code=term.upper())) | Q(
+            entry__in=related_ids(JournalEntry, payment__receipt_no=term.upper())
+        )
 
 
 class AuditActionListFilter(admin.SimpleListFilter):
@@ -332,6 +468,63 @@ class BillImportJobAdmin(ReadOnlyAdmin):
     def progress(self, obj):
         url = reverse("admin:billing_bill_import_job", args=[obj.pk])
         return format_html('<a href="{}">{}%</a>', url, obj.percent)
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    """Money events as written with their ledger entries, and when the relay published them."""
+
+    list_display = ["created_at", "type", "aggregate_type", "aggregate_id", "published_at", "id"]
+    list_filter = ["type", ("published_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=id", "=aggregate_id"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(FailedTask)
+class FailedTaskAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    """Celery tasks that exhausted their retries; "retry" sends the chosen ones again (audited)."""
+
+    list_display = [
+        "task_name",
+        "short_args",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retry_count",
+        "retried_at",
+    ]
+    list_filter = ["task_name"]
+    search_fields = ["task_name", "error"]
+    readonly_fields = [
+        "task_name",
+        "args",
+        "kwargs",
+        "error",
+        "task_id",
+        "attempts",
+        "first_failed_at",
+        "last_failed_at",
+        "retried_at",
+        "retry_count",
+    ]
+    fields = readonly_fields
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description=_("arguments"))
+    def short_args(self, obj):
+        return str(tuple(obj.args))[:80]
+
+    @admin.action(description=_("Retry the selected tasks"), permissions=["change"])
+    def retry(self, request, queryset):
+        from billing import failed_tasks
+
+        for failed in queryset:
+            failed_tasks.retry_failed_task(failed_task=failed, actor=request.user)
+        self.message_user(request, _("%(count)s tasks sent again.") % {"count": queryset.count()})
 
 
 # The back office is named after the platform, not "Django administration" (issue 14).

@@ -15,9 +15,12 @@ from billing.models import (
     BillerStaff,
     BillImportJob,
     CustomerAccount,
+    FailedTask,
     FeeSchedule,
     JournalEntry,
+    JournalLine,
     LedgerAccount,
+    OutboxEvent,
     Payment,
 )
 
@@ -54,4 +57,13 @@ def declare_access() -> None:
     # The ledger and the audit trail: read by reconciliation officers (and auditors).
     access.register(LedgerAccount, {roles.RECONCILIATION_OFFICER: VIEW})
     access.register(JournalEntry, {roles.RECONCILIATION_OFFICER: VIEW})
+    # Lines one by one (issue 16): a biller's operator sees those on its own payable account.
+    access.register(
+        JournalLine,
+        {roles.RECONCILIATION_OFFICER: VIEW, roles.BILLER_OPERATOR: VIEW},
+        scope={BILLER_SCOPE: "account__biller"},
+    )
     access.register(AuditEvent, {roles.RECONCILIATION_OFFICER: VIEW})
+    # Operations: money events of the outbox, tasks that exhausted their retries (platform admins).
+    access.register(OutboxEvent)
+    access.register(FailedTask)

@@ -30,6 +30,7 @@ from import_export.results import Result, RowResult
 
 from billing import access, untrusted_files
 from billing.bill_import import (
+    COLUMN_LABELS,
     COLUMNS,
     BillImportError,
     RowError,
@@ -135,7 +136,7 @@ class BillResource(SafeExportResource):
         """Validate (and, unless a dry run, write) with billing.bill_import; the result is shaped for
         import-export's preview: invalid rows with their column errors, valid rows as new/update/skip."""
         result = Result()
-        result.diff_headers = list(COLUMNS)
+        result.diff_headers = [column_heading(column) for column in COLUMNS]
         result.billpay_errors = []
         if self.biller is None:
             raise PermissionDenied
@@ -192,9 +193,16 @@ class BillResource(SafeExportResource):
     def _add_invalid_rows(self, result, errors):
         by_row: dict[int, dict[str, list[str]]] = {}
         for error in errors[:PREVIEW_ROWS]:
-            by_row.setdefault(error.row, {}).setdefault(error.column or "__all__", []).append(error.message)
+            column = column_heading(error.column) if error.column else "__all__"
+            by_row.setdefault(error.row, {}).setdefault(column, []).append(error.message)
         for number, column_messages in by_row.items():
             result.append_invalid_row(number, {}, ValidationError(column_messages))
+
+
+def column_heading(column: str) -> str:
+    """户号 (account_no): the column's name in the reader's language, with the code the file uses."""
+    label = COLUMN_LABELS.get(column)
+    return f"{label} ({column})" if label is not None else column
 
 
 def _is_xlsx(dataset) -> bool:
@@ -400,6 +408,11 @@ class BillImportExportMixin(ImportMixin, ScopedExportMixin):
                 name="billing_bill_import_job_status",
             ),
             path(
+                "import-jobs/<int:pk>/status/",
+                view(self.import_job_fragment),
+                name="billing_bill_import_job_fragment",
+            ),
+            path(
                 "import-jobs/<int:pk>/errors.csv",
                 view(self.import_job_errors),
                 name="billing_bill_import_job_errors",
@@ -413,17 +426,29 @@ class BillImportExportMixin(ImportMixin, ScopedExportMixin):
         jobs = BillImportJob.objects.filter(biller__in=access.visible_billers(request.user))
         return get_object_or_404(jobs.select_related("biller"), pk=pk)
 
+    def _job_context(self, job) -> dict:
+        return {
+            "job": job,
+            "page_url": reverse("admin:billing_bill_import_job", args=[job.pk]),
+            "fragment_url": reverse("admin:billing_bill_import_job_fragment", args=[job.pk]),
+            "errors_url": reverse("admin:billing_bill_import_job_errors", args=[job.pk]),
+        }
+
     def import_job_view(self, request, pk):
+        """The job's progress page; its status region polls import_job_fragment (htmx) until it is done."""
         job = self._job(request, pk)
         context = {
             **self.admin_site.each_context(request),
+            **self._job_context(job),
             "title": _("Bill import"),
-            "job": job,
             "opts": self.model._meta,
-            "status_url": reverse("admin:billing_bill_import_job_status", args=[job.pk]),
-            "errors_url": reverse("admin:billing_bill_import_job_errors", args=[job.pk]),
         }
         return TemplateResponse(request, "billing/admin/bill_import_job.html", context)
+
+    def import_job_fragment(self, request, pk):
+        """The progress page's status region alone, for its poller."""
+        job = self._job(request, pk)
+        return TemplateResponse(request, "billing/admin/_bill_import_job_status.html", self._job_context(job))
 
     def import_job_status(self, request, pk):
         job = self._job(request, pk)

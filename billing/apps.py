@@ -23,3 +23,10 @@ class BillingConfig(AppConfig):
         user_logged_in.connect(staff_auth.record_staff_password_login, dispatch_uid="staff-password-login")
         authenticator_added.connect(staff_auth.record_totp_activation, dispatch_uid="staff-totp-activation")
         password_reset.connect(staff_auth.clear_lockout_on_password_reset, dispatch_uid="lockout-reset")
+
+        # Tasks that exhausted their retries become FailedTask rows (billing.failed_tasks).
+        from celery.signals import task_failure
+
+        from billing import failed_tasks
+
+        task_failure.connect(failed_tasks.on_task_failure, dispatch_uid="billing-failed-tasks", weak=False)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.db import connection
 from django.utils import timezone
 
+from billing import outbox
 from billing.choices import Channel, EntryKind, LedgerAccountKind
 from billing.models import Biller, JournalEntry, JournalLine, LedgerAccount, Payment
 from billing.money import CENT, ZERO
@@ -137,9 +138,14 @@ def post_settlement_entry(
         )
     if fees:
         lines.append((_named_account(FEE_INCOME_CODE, "手续费收入", LedgerAccountKind.FEE_INCOME), -fees))
-    return post_entry(
+    entry = post_entry(
         kind=EntryKind.SETTLEMENT, lines=lines, business_date=business_date, memo=memo, actor=actor
     )
+    # The settlement's outbox event, with its entry (keep this one call wherever settlement posts).
+    outbox.settlement_event(
+        biller=biller, gross=gross, fees=fees, business_date=business_date, memo=memo, entry_id=entry.pk
+    )
+    return entry
 
 
 def post_write_off_entry(
@@ -151,6 +157,10 @@ def post_write_off_entry(
         (collection_account(channel=channel, branch=branch), amount),
         (_named_account(WRITE_OFF_CODE, "对账差异核销", LedgerAccountKind.FEE_INCOME), -amount),
     ]
-    return post_entry(
+    entry = post_entry(
         kind=EntryKind.ADJUSTMENT, lines=lines, business_date=business_date, memo=memo, actor=actor
     )
+    outbox.write_off_event(
+        channel=channel, amount=amount, business_date=business_date, memo=memo, entry_id=entry.pk
+    )
+    return entry

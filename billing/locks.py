@@ -15,6 +15,9 @@ than the ones it holds:
   4. the customer account (by biller code and number, or by id);
   5. its bills, oldest first (due date, period, id).
 
+Besides the order, on their own: the outbox relay's batch of unpublished events (skip locked) and then the
+webhook deliveries it creates; a failed task's record.
+
 Posting (`billing.services.post_payment`) starts at 4; a reversal at 3 (the payment) then 4 and 5.
 
 The two locks every payment takes are plain SQL: compiling them through the ORM cost a third of the
@@ -27,7 +30,7 @@ from axes.models import AccessAttempt
 from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES
-from billing.models import Bill, Biller, CustomerAccount, Payment
+from billing.models import Bill, Biller, CustomerAccount, FailedTask, OutboxEvent, Payment
 from billing.plain_sql import columns, model_from_row
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
@@ -115,3 +118,21 @@ def lock_login_attempts(username: str) -> list:
     """A login key's failed-login records (django-axes), while a platform admin lifts its lock-out. Taken
     on its own: nothing else is locked in that transaction."""
     return list(AccessAttempt.objects.select_for_update().filter(username=username).order_by("pk"))
+
+
+def claim_unpublished_events(limit: int) -> list[OutboxEvent]:
+    """The outbox relay's batch, oldest first: rows another relay holds are skipped, not waited for, so
+    two relays publish different events side by side and never the same one. Taken on its own."""
+    return list(
+        OutboxEvent.objects.select_for_update(skip_locked=True)
+        .filter(published_at__isnull=True)
+        .order_by("created_at")[:limit]
+    )
+
+
+def lock_failed_task(failed_task_id: int) -> FailedTask:
+    return FailedTask.objects.select_for_update().get(pk=failed_task_id)
+
+
+def lock_failed_task_by_fingerprint(fingerprint: str) -> FailedTask | None:
+    return FailedTask.objects.select_for_update().filter(fingerprint=fingerprint).first()

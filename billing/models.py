@@ -236,6 +236,10 @@ class CustomerAccount(models.Model):
             models.UniqueConstraint(fields=["id", "biller"], name="account_id_biller_unique"),
             models.CheckConstraint(condition=Q(credit_balance__gte=0), name="account_credit_not_negative"),
         ]
+        # The back office finds an account by its number or its first digits across all billers (issue 16).
+        indexes = [
+            models.Index(fields=["account_no"], opclasses=["varchar_pattern_ops"], name="account_no_prefix"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.biller.code}/{self.account_no}"
@@ -299,6 +303,10 @@ class Bill(models.Model):
         indexes = [
             models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
             models.Index(fields=["biller", "period"], name="bill_biller_period"),
+            # The back office's bill list, newest first, filtered by period (issue 16).
+            models.Index(fields=["period", "id"], name="bill_period_id"),
+            # The back office finds a bill by the biller's reference (issue 16).
+            models.Index(fields=["reference"], name="bill_reference"),
         ]
 
     def __str__(self) -> str:
@@ -538,7 +546,10 @@ class AuditEvent(models.Model):
         indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target")]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"
+        from billing.audit import action_label
+
+        when = timezone.localtime(self.created_at)
+        return f"{when:%Y-%m-%d %H:%M} {action_label(self.action)} {self.target_repr}"
 
 
 class FeeSchedule(models.Model):
@@ -592,7 +603,7 @@ class FeeSchedule(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.biller.code} {self.channel} {self.valid_from:%Y-%m-%d}"
+        return f"{self.biller.code} {self.get_channel_display()} {self.valid_from:%Y-%m-%d}"
 
 
 class BillImportJob(models.Model):
@@ -641,3 +652,58 @@ class BillImportJob(models.Model):
         if not self.rows_total:
             return 0
         return min(99, int(self.rows_done * 100 / self.rows_total))
+
+
+class OutboxEvent(models.Model):
+    """A money event (payment posted, reversed, refunded; settlement; write-off), written in the same
+    transaction as its ledger entry, so it exists exactly when the money moved. `billing.outbox` relays it
+    to webhooks and internal consumers after commit; its id is what receivers de-duplicate on."""
+
+    id = models.UUIDField(_("event id"), primary_key=True, editable=False)
+    type = models.CharField(_("event type"), max_length=40)
+    aggregate_type = models.CharField(_("about"), max_length=40)
+    aggregate_id = models.CharField(_("about id"), max_length=64)
+    payload = models.JSONField(_("payload"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    published_at = models.DateTimeField(_("published"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
+        indexes = [
+            # The relay's query reads only what is unpublished: this index stays small however long the
+            # platform runs.
+            models.Index(
+                fields=["created_at"], condition=Q(published_at__isnull=True), name="outbox_unpublished"
+            ),
+            models.Index(fields=["aggregate_type", "aggregate_id"], name="outbox_aggregate"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.aggregate_type}:{self.aggregate_id}"
+
+
+class FailedTask(models.Model):
+    """A Celery task that exhausted its retries (or failed without any): one row per task and arguments,
+    counting its failures, for staff to look into and send again (the admin's "retry" action)."""
+
+    task_name = models.CharField(_("task"), max_length=200)
+    fingerprint = models.CharField(max_length=64, unique=True, editable=False)
+    args = models.JSONField(_("arguments"), default=list)
+    kwargs = models.JSONField(_("keyword arguments"), default=dict)
+    error = models.TextField(_("error"))
+    task_id = models.CharField(_("last task id"), max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    first_failed_at = models.DateTimeField(_("first failure"), default=timezone.now)
+    last_failed_at = models.DateTimeField(_("last failure"), default=timezone.now, db_index=True)
+    retried_at = models.DateTimeField(_("retried"), null=True, blank=True)
+    retry_count = models.PositiveIntegerField(_("times retried by staff"), default=0)
+
+    class Meta:
+        ordering = ["-last_failed_at"]
+        verbose_name = _("failed task")
+        verbose_name_plural = _("failed tasks")
+
+    def __str__(self) -> str:
+        return f"{self.task_name}{tuple(self.args)}"

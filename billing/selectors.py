@@ -5,8 +5,9 @@ from decimal import Decimal
 from django.db.models import Prefetch, Sum
 
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
-from billing.models import Bill, Biller, BillerCategory, JournalLine, LedgerAccount
+from billing.models import Bill, Biller, BillerCategory, FeeSchedule, JournalLine, LedgerAccount
 from billing.money import ZERO
+from config.db_router import may_lag
 
 
 def ledger_balance(account: LedgerAccount) -> Decimal:
@@ -35,6 +36,7 @@ def payable_bills(account) -> list[Bill]:
     )
 
 
+@may_lag
 def categories_with_active_billers() -> list[BillerCategory]:
     """Top-level categories with their sub-categories and active billers, for the home page."""
     active = Biller.objects.filter(status=BillerStatus.ACTIVE).order_by("code")
@@ -47,3 +49,20 @@ def categories_with_active_billers() -> list[BillerCategory]:
         )
         .order_by("sort_order", "code")
     )
+
+
+DONATION_CODE_PREFIX = "DON"
+
+
+def next_donation_biller_code() -> str:
+    """A code for a donation biller created without one: DON0001, DON0002, … after the highest in use.
+    Two admins saving at the same moment get the same code and the second is refused by the unique code."""
+    numbered = Biller.objects.filter(code__regex=rf"^{DONATION_CODE_PREFIX}[0-9]+$")
+    codes = numbered.values_list("code", flat=True)
+    highest = max((int(code[len(DONATION_CODE_PREFIX) :]) for code in codes), default=0)
+    return f"{DONATION_CODE_PREFIX}{highest + 1:04d}"
+
+
+def fee_schedule_exists(*, biller_id: int, channel: str, valid_from) -> bool:
+    """Whether the biller already has a price for this channel from that day (one per day and channel)."""
+    return FeeSchedule.objects.filter(biller_id=biller_id, channel=channel, valid_from=valid_from).exists()

@@ -15,7 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import ledger, locks, posting, roles
+from billing import ledger, locks, posting, roles, selectors
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -37,6 +37,7 @@ from billing.exceptions import (
 )
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment, PaymentAllocation
 from billing.money import ZERO, format_money, parse_amount, quantize_money
+from billing.money_log import log_money_action, logged_posting
 from billing.rules import (
     account_no_is_valid,
     allocate_statement_payment,
@@ -90,6 +91,7 @@ class _PaymentRequest:
         return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
+@logged_posting
 def post_payment(
     *,
     channel: str,
@@ -341,6 +343,16 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
         record_audit(
             actor=actor, action="payment.reversed", target=payment, reason=reason, amount=payment.amount
         )
+        log_money_action(
+            "reverse",
+            amount=payment.amount,
+            channel=payment.channel,
+            outcome="reversed",
+            payment_id=payment.pk,
+            receipt_no=payment.receipt_no,
+            biller_id=payment.biller_id,
+            entry_reverses_id=original.pk,
+        )
     return payment
 
 
@@ -516,7 +528,7 @@ def set_fee_schedule(
     if max_fee is not None and max_fee < min_fee:
         raise BillingError("fee_max_below_min", max_fee=format_money(max_fee), min_fee=format_money(min_fee))
     with transaction.atomic():
-        if FeeSchedule.objects.filter(biller=biller, channel=channel, valid_from=valid_from).exists():
+        if selectors.fee_schedule_exists(biller_id=biller.pk, channel=channel, valid_from=valid_from):
             raise BillingError(
                 "fee_schedule_exists",
                 biller=biller.display_name,

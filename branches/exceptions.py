@@ -23,6 +23,11 @@ COUNTER_MESSAGES = {
         "The cash tendered (¥%(tendered)s) is less than the amount to pay (¥%(amount)s)."
     ),
     "nothing_selected": _("Choose at least one bill to pay."),
+    "notice_phone_invalid": _("The phone number for outlet notices must be a mainland mobile number."),
+    "notice_consent_required": _(
+        "A phone number for outlet notices is kept only with the citizen's consent: tick the box, or leave "
+        "the number out."
+    ),
     "lookup_empty": _("Enter an account number, or scan the slip's barcode or QR code."),
     "scan_unreadable": _(
         "The scanned code is not a payment slip of this platform (check digit wrong or damaged)."

@@ -31,7 +31,9 @@ class Operator(models.Model):
 class Branch(models.Model):
     code = models.CharField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=120)
-    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="branches")
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="branches", verbose_name=_("operator")
+    )
     district = models.CharField(_("district"), max_length=60)
     address = models.CharField(_("address"), max_length=200)
     latitude = models.DecimalField(
@@ -97,8 +99,15 @@ class Branch(models.Model):
 
 
 class BranchStaff(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="branch_roles")
-    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, related_name="staff")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="branch_roles",
+        verbose_name=_("user"),
+    )
+    branch = models.ForeignKey(
+        Branch, on_delete=models.CASCADE, related_name="staff", verbose_name=_("branch")
+    )
     role = models.CharField(_("role"), max_length=16, choices=BranchRole.choices)
 
     class Meta:
@@ -113,7 +122,9 @@ class BranchStaff(models.Model):
 class BranchStatusChange(models.Model):
     """One row per status change of a branch: the history the public finder and the audit rely on."""
 
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="status_changes")
+    branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="status_changes", verbose_name=_("branch")
+    )
     from_status = models.CharField(_("from"), max_length=16, choices=BranchStatus.choices)
     to_status = models.CharField(_("to"), max_length=16, choices=BranchStatus.choices)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
@@ -135,14 +146,16 @@ class BranchStatusChange(models.Model):
         verbose_name_plural = _("branch status changes")
 
     def __str__(self) -> str:
-        return f"{self.branch.code}: {self.from_status} → {self.to_status}"
+        return f"{self.branch.code}: {self.get_from_status_display()} → {self.get_to_status_display()}"
 
 
 class PlannedClosure(models.Model):
     """A suspension or closure announced ahead: the finder shows it from the day it is planned, and it
     takes effect on `starts_on` (a date in the future when it was planned)."""
 
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="planned_closures")
+    branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="planned_closures", verbose_name=_("branch")
+    )
     to_status = models.CharField(
         _("becomes"),
         max_length=16,
@@ -185,7 +198,9 @@ class PlannedClosure(models.Model):
 class Till(models.Model):
     """A clerk's cash drawer for one business day: opened with a float, closed with a count."""
 
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="tills")
+    branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="tills", verbose_name=_("branch")
+    )
     clerk = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="tills", verbose_name=_("clerk")
     )
@@ -236,12 +251,23 @@ class Till(models.Model):
 class CounterPayment(models.Model):
     """The counter's side of a cash payment: which till took it, the cash handed over and the change."""
 
-    payment = models.OneToOneField("billing.Payment", on_delete=models.PROTECT, related_name="counter")
-    till = models.ForeignKey(Till, on_delete=models.PROTECT, related_name="payments")
-    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="counter_payments")
+    payment = models.OneToOneField(
+        "billing.Payment", on_delete=models.PROTECT, related_name="counter", verbose_name=_("payment")
+    )
+    till = models.ForeignKey(Till, on_delete=models.PROTECT, related_name="payments", verbose_name=_("till"))
+    branch = models.ForeignKey(
+        Branch, on_delete=models.PROTECT, related_name="counter_payments", verbose_name=_("branch")
+    )
     tendered = models.DecimalField(_("cash tendered"), **MONEY)
     change = models.DecimalField(_("change given"), default=ZERO, **MONEY)
     from_slip = models.BooleanField(_("paid with a slip"), default=False)
+    notice_phone = models.CharField(
+        _("phone for outlet notices"),
+        max_length=20,
+        blank=True,
+        help_text=_("Left by the citizen at the counter, with their consent, to hear if the outlet closes."),
+    )
+    notice_consent_at = models.DateTimeField(_("consent to notices given"), null=True, blank=True)
     voided_at = models.DateTimeField(_("voided"), null=True, blank=True)
     void_approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -316,8 +342,12 @@ class OutletNotice(models.Model):
     closure = models.ForeignKey(
         PlannedClosure, on_delete=models.PROTECT, null=True, blank=True, related_name="notices"
     )
-    payer = models.ForeignKey("payers.Payer", on_delete=models.PROTECT, related_name="+")
-    email = models.EmailField(_("email"))
+    payer = models.ForeignKey(
+        "payers.Payer", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    language = models.CharField(_("language"), max_length=10, default=settings.LANGUAGE_CODE)
     sent_at = models.DateTimeField(_("sent"), default=timezone.now)
 
     class Meta:
@@ -326,10 +356,19 @@ class OutletNotice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["status_change", "payer"], name="one_notice_per_change_payer"),
             models.UniqueConstraint(fields=["closure", "payer"], name="one_notice_per_closure_payer"),
+            models.UniqueConstraint(
+                fields=["status_change", "phone"], condition=~Q(phone=""), name="one_notice_per_change_phone"
+            ),
+            models.UniqueConstraint(
+                fields=["closure", "phone"], condition=~Q(phone=""), name="one_notice_per_closure_phone"
+            ),
             models.CheckConstraint(
                 condition=Q(status_change__isnull=False) | Q(closure__isnull=False), name="notice_has_a_cause"
+            ),
+            models.CheckConstraint(
+                condition=Q(payer__isnull=False) | ~Q(phone=""), name="notice_has_a_recipient"
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.email} ({self.sent_at:%Y-%m-%d})"
+        return f"{self.email or self.phone} ({self.sent_at:%Y-%m-%d})"

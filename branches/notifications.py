@@ -12,17 +12,24 @@ from django.utils import timezone, translation
 from billing import roles
 from billing.audit import record_audit
 from branches import selectors
+from branches.choices import BranchStatus
 from branches.models import BranchStatusChange, CoverageAlert, OutletNotice, PlannedClosure
+from payers.accounts import normalize_mobile
+from payers.sms import send_sms
 
 
 def notify_recent_payers(*, status_change_id: int | None = None, closure_id: int | None = None) -> int:
+    """Tell the citizens who paid at the outlet recently that it closes: by e-mail those found through the
+    portal (`selectors.recent_payers_at`), each in the language on their profile, and by text message the
+    mobile numbers left at its counter with consent (in the site's language: they have no profile), a
+    number that belongs to a citizen told by e-mail excepted. One notice row per change and recipient:
+    nobody is told twice, however often the task runs."""
     change = closure = None
     if status_change_id is not None:
         change = BranchStatusChange.objects.select_related("branch").get(pk=status_change_id)
         branch = change.branch
-        context = {
-            "branch": branch,
-            "status": change.get_to_status_display(),
+        facts = {
+            "to_status": change.to_status,
             "starts_on": change.effective_on,
             "until": change.until,
             "reason": change.reason,
@@ -31,31 +38,61 @@ def notify_recent_payers(*, status_change_id: int | None = None, closure_id: int
     else:
         closure = PlannedClosure.objects.select_related("branch").get(pk=closure_id)
         branch = closure.branch
-        context = {
-            "branch": branch,
-            "status": closure.get_to_status_display(),
+        facts = {
+            "to_status": closure.to_status,
             "starts_on": closure.starts_on,
             "until": closure.ends_on,
             "reason": closure.reason,
             "planned": True,
         }
+    facts["branch"] = branch
+    facts["alternatives"] = selectors.nearest_open_alternatives(branch, limit=3)
+    facts["site_url"] = settings.SITE_URL
+    days = settings.BRANCH_NOTICE_RECENT_DAYS
     sent = 0
-    with translation.override(settings.LANGUAGE_CODE):
-        context["alternatives"] = selectors.nearest_open_alternatives(branch, limit=3)
-        context["site_url"] = settings.SITE_URL
+    told_phones = set()
+    for payer in selectors.recent_payers_at(branch, days=days):
+        if payer.mobile:
+            told_phones.add(normalize_mobile(payer.mobile))
+        email = payer.email or payer.user.email
+        if not _record(change, closure, payer=payer, email=email, language=payer.language):
+            continue  # told already, by an earlier run of this task
+        subject, body = _render(facts, payer.language)
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
+        sent += 1
+    for phone in selectors.consenting_counter_phones(branch, days=days):
+        if phone in told_phones or not _record(change, closure, phone=phone, language=settings.LANGUAGE_CODE):
+            continue
+        subject, _body = _render(facts, settings.LANGUAGE_CODE)
+        send_sms(phone, f"{subject}. {settings.SITE_URL}/outlets/")
+        sent += 1
+    return sent
+
+
+def _record(change, closure, *, language: str, payer=None, email: str = "", phone: str = "") -> bool:
+    """The notice's row, written before it is sent; False when this recipient was told already."""
+    try:
+        with transaction.atomic():
+            OutletNotice.objects.create(
+                status_change=change,
+                closure=closure,
+                payer=payer,
+                email=email,
+                phone=phone,
+                language=language,
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _render(facts: dict, language: str) -> tuple[str, str]:
+    """The notice's subject and body, wholly in `language` (the outlet's status named in it too)."""
+    with translation.override(language):
+        context = {**facts, "status": str(BranchStatus(facts["to_status"]).label)}
         subject = render_to_string("branches/emails/outlet_notice-subject.txt", context).strip()
         body = render_to_string("branches/emails/outlet_notice-body.txt", context)
-        for payer in selectors.recent_payers_at(branch, days=settings.BRANCH_NOTICE_RECENT_DAYS):
-            try:
-                with transaction.atomic():
-                    OutletNotice.objects.create(
-                        status_change=change, closure=closure, payer=payer, email=payer.email
-                    )
-            except IntegrityError:  # told already, by an earlier run of this task
-                continue
-            send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [payer.email])
-            sent += 1
-    return sent
+    return subject, body
 
 
 def platform_admin_emails() -> list[str]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, Q, Sum, Value, When
+from django.db.models import Case, Count, FloatField, Q, Sum, Value, When
+from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
 from billing import access, roles
@@ -277,6 +278,18 @@ def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
+def _distance_km_from(point: tuple[float, float]):
+    """`haversine_km` from `point` to a branch, in SQL: the database sorts a province's outlets and hands
+    over one page, instead of every outlet being loaded to be sorted here (issue 16)."""
+    phi1 = math.radians(point[0])
+    phi2 = Radians(Cast("latitude", FloatField()))
+    dphi = phi2 - Value(phi1)
+    dlmb = Radians(Cast("longitude", FloatField())) - Value(math.radians(point[1]))
+    half = Value(2.0)
+    a = Power(Sin(dphi / half), half) + Value(math.cos(phi1)) * Cos(phi2) * Power(Sin(dlmb / half), half)
+    return Value(2 * EARTH_RADIUS_KM) * ASin(Sqrt(a))
+
+
 def hours_on(branch: Branch, day: datetime.date) -> str:
     """The branch's hours on `day` ("08:30-17:30"), "" when it does not open that day."""
     return (branch.weekly_hours or {}).get(WEEKDAYS[day.weekday()], "") if branch.weekly_hours else ""
@@ -332,9 +345,10 @@ def _matching_outlets(
     include_closed: bool,
     exclude: Branch | None,
 ):
-    """Every outlet that matches, in the finder's order: nearest first around `point` (a list of Outlets),
-    else open before suspended, by district and code (a query of Branches, so a page is sliced in the
-    database). Suspended outlets are kept in both: the finder shows them with their dates."""
+    """Every outlet that matches, in the finder's order: nearest first around `point` (each Branch with its
+    `distance_km`), else open before suspended, by district and code. A query of Branches either way, so a
+    page is sliced in the database. Suspended outlets are kept in both: the finder shows them with their
+    dates."""
     branches = _cash_branches_for(biller)
     if district:
         branches = branches.filter(district=district)
@@ -345,20 +359,16 @@ def _matching_outlets(
     if point is None:
         not_open = Case(When(status=BranchStatus.OPEN, then=Value(0)), default=Value(1))
         return branches.annotate(not_open=not_open).order_by("not_open", "district", "code")
-    outlets = [
-        Outlet(
-            branch,
-            distance_km=haversine_km(point[0], point[1], float(branch.latitude), float(branch.longitude)),
-        )
-        for branch in branches.filter(latitude__isnull=False, longitude__isnull=False)
-    ]
-    outlets.sort(key=lambda outlet: (outlet.distance_km, outlet.branch.code))
-    return outlets
+    located = branches.filter(latitude__isnull=False, longitude__isnull=False)
+    return located.annotate(distance_km=_distance_km_from(point)).order_by("distance_km", "code")
 
 
 def _with_today(found) -> list[Outlet]:
     """Outlets (or Branches) with today's hours, whether open now, and any closure announced ahead."""
-    outlets = [item if isinstance(item, Outlet) else Outlet(item) for item in found]
+    outlets = [
+        item if isinstance(item, Outlet) else Outlet(item, distance_km=getattr(item, "distance_km", None))
+        for item in found
+    ]
     moment = timezone.localtime()
     upcoming = {
         closure.branch_id: closure
@@ -590,16 +600,37 @@ def operator_commission(user, *, date_from: datetime.date, date_to: datetime.dat
 
 
 def recent_payers_at(branch: Branch, *, days: int):
-    """Payers with an email who paid at the branch in the last `days` days: those the payment names, and
-    citizens who pay (through any channel) for an account that was paid in cash there."""
+    """Citizens with an e-mail address whose money was paid at the branch in the last `days` days. A cash
+    payment names no payer, so they are found through the accounts it paid: the portal users who keep
+    one of those accounts in "My accounts", and citizens who pay for one of them (through any channel);
+    and any payer a payment there does name. Each once."""
     from payers.models import Payer
 
     since = timezone.localdate() - datetime.timedelta(days=days)
     recent = Payment.objects.filter(branch=branch, business_date__gte=since)
     accounts = recent.exclude(account__isnull=True).values("account_id")
     return (
-        Payer.objects.filter(Q(pk__in=recent.values("payer_id")) | Q(payments__account_id__in=accounts))
-        .exclude(email="")
+        Payer.objects.filter(
+            Q(pk__in=recent.exclude(payer__isnull=True).values("payer_id"))
+            | Q(user__bound_accounts__account_id__in=accounts)
+            | Q(payments__account_id__in=accounts)
+        )
+        .filter(Q(email__gt="") | Q(user__email__gt=""))
+        .select_related("user")
         .distinct()
         .order_by("pk")
     )
+
+
+def consenting_counter_phones(branch: Branch, *, days: int) -> list[str]:
+    """The mobile numbers citizens left at the branch's counter in the last `days` days, with their consent
+    to be told of its closures; each once."""
+    since = timezone.localdate() - datetime.timedelta(days=days)
+    phones = (
+        CounterPayment.objects.filter(branch=branch, payment__business_date__gte=since)
+        .exclude(notice_phone="")
+        .filter(notice_consent_at__isnull=False)
+        .values_list("notice_phone", flat=True)
+        .distinct()
+    )
+    return sorted(phones)

@@ -3,6 +3,7 @@ closures, tills, cash taken at the counter (through `billing.services.post_payme
 `reverse_payment`) and till closing. One transaction each, locks first, side effects on commit, audited."""
 
 import datetime
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,6 +32,9 @@ from branches.choices import (
 )
 from branches.exceptions import CounterError
 from branches.models import Branch, BranchStaff, BranchStatusChange, CounterPayment, PlannedClosure, Till
+from payers.accounts import normalize_mobile
+
+NOTICE_PHONE_RE = re.compile(r"^\+861[3-9]\d{9}$")
 
 COUNTER_ROLES = frozenset({roles.BRANCH_CLERK, roles.BRANCH_SUPERVISOR})
 
@@ -287,12 +291,17 @@ def take_cash(
     tendered: Decimal | str,
     form_key: str,
     from_slip: bool = False,
+    notice_phone: str = "",
+    notice_consent: bool = False,
 ) -> CashTaken:
     """Take cash for an account's bills at the clerk's open till and post it as a counter payment.
 
-    Idempotent on the form's key: the same form sent twice answers with the first payment."""
+    The citizen may leave a mobile number to hear if the outlet closes: kept only with their consent,
+    and the moment they gave it. Idempotent on the form's key: the same form sent twice answers with the
+    first payment."""
     if not periods:
         raise CounterError("nothing_selected")
+    notice_phone = counter_notice_phone(notice_phone, consent=notice_consent)
     amount = parse_amount(amount)
     tendered = parse_amount(tendered)
     if tendered < amount:
@@ -335,6 +344,8 @@ def take_cash(
             tendered=tendered,
             change=tendered - amount,
             from_slip=from_slip,
+            notice_phone=notice_phone,
+            notice_consent_at=timezone.now() if notice_phone else None,
         )
         record_audit(
             actor=clerk,
@@ -346,6 +357,19 @@ def take_cash(
             change=tendered - amount,
         )
     return CashTaken(counter_payment=counter_payment, replayed=False)
+
+
+def counter_notice_phone(raw: str, *, consent: bool) -> str:
+    """The mobile number a citizen left for outlet notices, normalised (+86…); refused when it is not a
+    mainland mobile number or comes without their consent."""
+    phone = normalize_mobile((raw or "").strip()[:40])
+    if not phone:
+        return ""
+    if not NOTICE_PHONE_RE.fullmatch(phone):
+        raise CounterError("notice_phone_invalid")
+    if not consent:
+        raise CounterError("notice_consent_required")
+    return phone
 
 
 def void_counter_payment(

@@ -20,19 +20,18 @@ from reportlab.graphics.barcode import code128, qr
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 from billing.money import CENT, format_money
 from billing.paylinks import pay_path
+from billing.pdf_fonts import EMBEDDED_FONT, embedded_cjk_font
 
 PREFIX = "BP"
 SLIP_RE = re.compile(
     r"^BP\|(?P<biller>[A-Z0-9_-]{2,32})\|(?P<account>[0-9A-Za-z-]{1,40})\|(?P<period>\d{6})\|"
     r"(?P<fen>\d{1,14})\|(?P<due>\d{8})\|(?P<check>\d)$"
 )
-FONT = "STSong-Light"
+FONT = EMBEDDED_FONT  # registered by render_slip_pdf
 TEAR_OFF_SIZE = (210 * mm, 99 * mm)  # a third of an A4 sheet: the size of a utility bill's stub
 
 
@@ -102,11 +101,6 @@ def looks_like_slip(text: str) -> bool:
     return text.strip().upper().startswith(PREFIX + "|")
 
 
-def _register_font() -> None:
-    if FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-
-
 def _barcode(text: str, *, width: float, height: float) -> code128.Code128:
     # Bar width chosen so the whole symbol fits `width`; never below 0.25 mm, what scanners still read.
     probe = code128.Code128(text, barWidth=1, barHeight=height, humanReadable=False, quiet=True)
@@ -161,7 +155,7 @@ def _stub(pdf: canvas.Canvas, bill, *, pay_url: str, left: float, bottom: float,
 
 def render_slip_pdf(bill, *, layout: str, base_url: str) -> bytes:
     """A4: the bill with the tear-off stub at the bottom; "tearoff": the stub alone, bill-sized."""
-    _register_font()
+    embedded_cjk_font()
     buffer = io.BytesIO()
     pay_url = base_url.rstrip("/") + pay_path(bill)
     if layout == "tearoff":

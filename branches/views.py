@@ -136,6 +136,8 @@ def counter_pay(request):
             tendered=request.POST.get("tendered", ""),
             form_key=request.POST.get("form_key", ""),
             from_slip=request.POST.get("from_slip") == "1",
+            notice_phone=request.POST.get("notice_phone", ""),
+            notice_consent=request.POST.get("notice_consent") == "1",
         )
     except BillingError as error:
         messages.error(request, error.message)

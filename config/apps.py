@@ -8,4 +8,10 @@ class ConfigAppConfig(AppConfig):
     verbose_name = "Configuration"
 
     def ready(self) -> None:
-        from config import checks  # noqa: F401  (registers the system checks)
+        # Celery signal receivers: request ids into tasks, task metrics, beat's last run (config/health.py).
+        from config import (  # noqa: F401
+            checks,
+            health,
+            metrics,
+            request_id,
+        )

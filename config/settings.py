@@ -7,6 +7,7 @@ the demo's (config/checks.py); the production environment is documented in deplo
 """
 
 import datetime
+import ipaddress
 from decimal import Decimal
 from pathlib import Path
 
@@ -112,6 +113,18 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
 # PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = env_int("PREPARE_THRESHOLD", 5) or None
+# A streaming read replica (issue 16, docs/scaling.md): reads that may lag a few seconds go there
+# (config/db_router.py); writes, and reads inside a transaction, stay on the primary.
+_replica_url = env_str("DATABASE_REPLICA_URL", "")
+if _replica_url:
+    DATABASES["replica"] = dj_database_url.parse(
+        _replica_url, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL server (postgres://…).")
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"]["OPTIONS"])
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests read the primary's test database
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -186,12 +199,12 @@ REST_FRAMEWORK = {
 # The platform's name as citizens and staff see it.
 PLATFORM_NAME = _("Open Bill Payment Platform")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-}
+# LOGGING: see "Observability" at the end of this file.
+
+# The CJK TrueType font printed slips embed (a .ttf or .ttc; Debian's fonts-wqy-microhei by default), so every
+# glyph, the middle dot included, prints the same on any reader. Collections pick their face by index.
+PDF_FONT_PATH = env_str("PDF_FONT_PATH", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+PDF_FONT_INDEX = int(env_str("PDF_FONT_INDEX", "0"))
 
 # The site's address, for links in e-mails, text messages and printed slips.
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
@@ -211,12 +224,17 @@ API_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("API_DEFAULT_RATE_LIMIT_PER_MINUTE",
 API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 72)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
-WEBHOOK_BACKOFF_BASE_SECONDS = env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 30)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "BillPay open APIs",
     "DESCRIPTION": "Partner API and biller API of the open bill-payment platform. Requests are signed "
-    "(HMAC-SHA256); see docs/partner-api.md.",
+    "(HMAC-SHA256); see docs/partner-api.md.\n\n"
+    "**Webhooks (biller API)**: `payment.posted` and `payment.reversed` are POSTed to the biller's "
+    "webhook URL. "
+    "Delivery is **at least once**: the same event may arrive more than once (a lost answer, a retry, a "
+    "redelivery by an administrator). Each event carries one stable id, in the `X-BillPay-Event-Id` header "
+    "and the body's `id`, the same on every attempt: record it with what you do and ignore an id you have "
+    "seen (still answering 2xx). Signed with `X-BillPay-Signature`; see docs/partner-api.md, Webhooks.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1/",
@@ -231,7 +249,6 @@ SPECTACULAR_SETTINGS = {
 }
 # Periodic work of the open APIs (run `celery -A config beat` next to the worker).
 CELERY_BEAT_SCHEDULE = {
-    "api-sweep-payment-events": {"task": "api.tasks.sweep_payment_events", "schedule": 60.0},
     "api-retry-due-webhooks": {"task": "api.tasks.retry_due_webhooks", "schedule": 60.0},
     "api-purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": 3600.0},
 }
@@ -430,7 +447,7 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 # the header it sets and the value meaning HTTPS, e.g. "HTTP_X_FORWARDED_PROTO,https" — and make sure the
 # proxy overwrites that header, or anyone could claim HTTPS.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers' health checks ask over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/live|/ready)?$", r"^metrics$"]  # health checks, scrapes: plain HTTP
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
@@ -477,3 +494,126 @@ if ALIPAY_ENABLED:
 # --- Error pages (issue 14) ---
 # A refused CSRF check shows the platform's own page in the user's language (templates/403_csrf.html).
 CSRF_FAILURE_VIEW = "config.views.csrf_failure"
+
+# --- Celery as production runs it, and the transactional outbox (issue 15, items 1-2; helper i15a) ---
+# Three queues, each consumed by its own worker unit (deploy/systemd/billpay-worker-<queue>.service):
+#   io       calls to outside parties (webhooks, gateway refunds and queries, SMS and e-mail): many slots,
+#            short limits, retried with backoff and jitter (config/retries.py);
+#   batch    long jobs (imports, reconciliation, settlement, receipt bundles): one slot, long limits;
+#   default  the rest (the outbox relay, sweeps, housekeeping).
+# A task not named here goes to `default`. (soft, hard) time limits in seconds, per queue: the soft limit
+# raises SoftTimeLimitExceeded in the task, the hard one kills the worker process (acks are late: it runs
+# again elsewhere).
+from kombu import Queue  # noqa: E402
+
+CELERY_QUEUE_TASKS = {
+    "io": (
+        "api.tasks.deliver_webhook",
+        "payers.tasks.refund_order_line",
+        "payers.tasks.query_pending_orders",
+        "payers.tasks.sandbox_bank_notify",
+        "payers.tasks.send_reminders",
+        "branches.tasks.notify_recent_payers",
+        "reconciliation.tasks.send_complaint_notice",
+    ),
+    "batch": (
+        "billing.tasks.run_bill_import",
+        "billing.tasks.check_ledger_integrity",
+        "payers.tasks.settle_order",
+        "payers.tasks.build_receipt_bundle",
+        "reconciliation.tasks.run_reconciliation",
+        "reconciliation.tasks.settle_day",
+        "reconciliation.tasks.nightly_reconcile",
+        "reconciliation.tasks.nightly_settle",
+    ),
+}
+CELERY_QUEUE_TIME_LIMITS = {
+    "io": (env_int("CELERY_IO_SOFT_TIME_LIMIT", 60), env_int("CELERY_IO_TIME_LIMIT", 90)),
+    "batch": (env_int("CELERY_BATCH_SOFT_TIME_LIMIT", 6900), env_int("CELERY_BATCH_TIME_LIMIT", 7200)),
+    "default": (env_int("CELERY_DEFAULT_SOFT_TIME_LIMIT", 240), env_int("CELERY_DEFAULT_TIME_LIMIT", 300)),
+}
+for _queue, (_soft, _hard) in CELERY_QUEUE_TIME_LIMITS.items():
+    if not 0 < _soft < _hard:
+        raise ImproperlyConfigured(f"Celery {_queue} queue: the soft time limit must be below the hard one")
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = tuple(Queue(name) for name in CELERY_QUEUE_TIME_LIMITS)
+CELERY_TASK_ROUTES = {task: {"queue": queue} for queue, tasks in CELERY_QUEUE_TASKS.items() for task in tasks}
+CELERY_TASK_SOFT_TIME_LIMIT, CELERY_TASK_TIME_LIMIT = CELERY_QUEUE_TIME_LIMITS["default"]
+CELERY_TASK_ANNOTATIONS = {
+    task: dict(zip(("soft_time_limit", "time_limit"), CELERY_QUEUE_TIME_LIMITS[queue], strict=True))
+    for queue, tasks in CELERY_QUEUE_TASKS.items()
+    for task in tasks
+}
+# Redis hands an unacknowledged message (acks are late) to another worker after this many seconds: it must
+# exceed the longest countdown of any retry (config/retries.py) and the longest hard time limit, or a task
+# waiting out its countdown, or still running, comes back a second time.
+from config import retries as _retries  # noqa: E402
+
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600),
+}
+if CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] <= max(
+    _retries.LONGEST_DELAY_SECONDS, *(hard for _soft, hard in CELERY_QUEUE_TIME_LIMITS.values())
+):
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed the longest retry countdown and the longest time limit"
+    )
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = dict(CELERY_BROKER_TRANSPORT_OPTIONS)
+# One beat for the whole installation: config.beat.GuardedScheduler holds a Redis lock (BEAT_LOCK_URL, the
+# broker by default) whose TTL it refreshes at every tick; a second beat finds it held and refuses to start.
+CELERY_BEAT_SCHEDULER = "config.beat:GuardedScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 15  # seconds between ticks at most, so the lock is refreshed in time
+BEAT_LOCK_URL = env_str("BEAT_LOCK_URL", CELERY_BROKER_URL)
+BEAT_LOCK_TTL_SECONDS = env_int("BEAT_LOCK_TTL_SECONDS", 60)
+if BEAT_LOCK_TTL_SECONDS < 3 * CELERY_BEAT_MAX_LOOP_INTERVAL:
+    raise ImproperlyConfigured("BEAT_LOCK_TTL_SECONDS must be at least three beat ticks (45 s)")
+# The transactional outbox (billing/outbox.py): every money event is a row written with its ledger entry;
+# the relay publishes it after commit, and beat runs the relay as a backstop.
+CELERY_BEAT_SCHEDULE["billing-relay-outbox"] = {"task": "billing.tasks.relay_outbox", "schedule": 30.0}
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 200)
+# A webhook delivery is claimed for this long before it is sent; past it, a crashed sender's delivery is
+# taken again (at least once). Above WEBHOOK_TIMEOUT_SECONDS and the io queue's hard time limit.
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
+_lease_floor = max(WEBHOOK_TIMEOUT_SECONDS, CELERY_QUEUE_TIME_LIMITS["io"][1])
+if _lease_floor >= WEBHOOK_LEASE_SECONDS:
+    raise ImproperlyConfigured("WEBHOOK_LEASE_SECONDS must exceed the webhook timeout and the io time limit")
+# --- end of issue 15 Celery/outbox block ---
+# --- Observability (issue 15: logs, request ids, metrics, readiness, alerts) ---
+# Structured logs (config/logs.py): JSON lines with DEBUG off, a readable console in the demo; LOG_FORMAT=json
+# or console overrides. Every line has a timestamp, level, logger and request id (config/request_id.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "console" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or console")
+from config.logs import logging_settings  # noqa: E402
+
+LOGGING = logging_settings(json=LOG_FORMAT == "json", level=env_str("LOG_LEVEL", "INFO"))
+# Celery keeps Django's logging (the same structured lines) instead of installing its own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# The request id first, so that every later middleware's lines carry it; responses counted for /metrics.
+MIDDLEWARE = ["config.request_id.RequestIdMiddleware", "config.metrics.CountResponsesMiddleware", *MIDDLEWARE]
+# /metrics (Prometheus, config/metrics.py) answers only clients in these networks (the client as
+# config/client_ip.py finds it behind TRUSTED_PROXIES); everyone else gets 404.
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _error:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network") from _error
+# Readiness (/healthz/ready, config/health.py): beat sends a heartbeat task this often; the worker that takes
+# it writes the time into the cache. Older than WORKER_HEARTBEAT_MAX_AGE_SECONDS: no worker is consuming.
+# Beat sends something at least every heartbeat: silent longer than BEAT_MAX_SILENCE_SECONDS, beat is down.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30)
+WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 120)
+BEAT_MAX_SILENCE_SECONDS = env_int("BEAT_MAX_SILENCE_SECONDS", 120)
+CELERY_BEAT_SCHEDULE["health-worker-heartbeat"] = {
+    "task": "config.tasks.record_worker_heartbeat",
+    "schedule": float(WORKER_HEARTBEAT_SECONDS),
+    "options": {"expires": WORKER_HEARTBEAT_SECONDS},  # a stale heartbeat proves nothing
+}
+# The nightly proof that the books balance (billing/tasks.py); unbalanced raises an alert: an ERROR line,
+# readiness degraded, a banner for platform admins, a mail to OPS_ALERT_EMAILS (comma list; none: no mail).
+CELERY_BEAT_SCHEDULE["ledger-integrity-check"] = {
+    "task": "billing.tasks.check_ledger_integrity",
+    "schedule": crontab(hour=3, minute=30),
+}
+OPS_ALERT_EMAILS = env_list("OPS_ALERT_EMAILS", ["ops@billpay.example"] if DEBUG else [])

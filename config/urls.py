@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from billing import staff_auth_views
 from branches import urls as branches_urls
+from config import metrics
 from config import views as config_views
 
 # The built-in sandbox bank exists only when it is switched on (SANDBOX_BANK_ENABLED, default: DEBUG): with
@@ -18,6 +19,9 @@ urlpatterns = [
     *sandbox_bank,
     path("accounts/", include("allauth.urls")),
     path("healthz", config_views.healthz, name="healthz"),
+    path("healthz/live", config_views.healthz_live, name="healthz_live"),
+    path("healthz/ready", config_views.healthz_ready, name="healthz_ready"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("favicon.ico", config_views.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("staff/2fa/setup/", staff_auth_views.staff_mfa_setup, name="staff_mfa_setup"),

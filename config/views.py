@@ -7,6 +7,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 from django.views.generic.base import RedirectView
 
+from config import health
 from config.health import broker_status, database_status
 
 
@@ -20,6 +21,21 @@ def healthz(request):
         {"status": "ok" if healthy else "degraded", "database": database, "broker": broker},
         status=200 if healthy else 503,
     )
+
+
+@require_GET
+def healthz_live(request):
+    """Liveness: the process answers. No database, broker or cache is asked, so a restart is not ordered
+    because something else is down."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def healthz_ready(request):
+    """Readiness: database, broker, cache, a recent worker heartbeat, beat's last run and no raised
+    operations alert; 503 with every check's details when one fails."""
+    ready, checks = health.readiness()
+    return JsonResponse({"status": "ok" if ready else "degraded", **checks}, status=200 if ready else 503)
 
 
 def csrf_failure(request, reason=""):

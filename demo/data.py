@@ -110,11 +110,23 @@ TRAFFIC_OFFENCES = (
 PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 MOBILE_PREFIXES = ("138", "139", "150", "151", "158", "177", "186", "189", "133", "199")
 PARTNERS = ("ALIPAY", "WXPAY", "UNIONPAY", "ICBC", "CCB")
+# The payment gateways of the portal's online channel in the demo; the citizen pays at the sandbox bank.
+# Each sends its own kind of statement (demo.reconciliation): the bank a camt.053, Alipay its business
+# detail bill, WeChat Pay its trade bill; the partners the platform's CSV.
+ONLINE_GATEWAYS = ("SANDBOX", "ALIPAY", "WECHAT")
+CITIZEN_GATEWAY = "SANDBOX"
 
 CITIZEN = {"username": "citizen", "name": "王小明", "mobile": "13857101234", "email": "citizen@example.com"}
 CITIZEN_ADDRESS = f"{CITY}江南区滨江路88号滨江花园3幢2单元1502室"
 # The citizen's own household: account 0 of these billers belongs to them, paid online in their name.
 CITIZEN_BILLERS = ("BJ-WATER", "BJ-POWER", "BJ-GAS", "BJ-PROPERTY", "BJ-TELECOM")
+
+
+def closed_day(anchor: datetime.date) -> datetime.date:
+    """The demo's last closed business day: the day before it was first seeded. Its online and partner
+    payments were taken that day, and every channel's statement of it comes with the demo, to be
+    reconciled and settled from the admin."""
+    return anchor - datetime.timedelta(days=1)
 
 
 def full_name(rng: random.Random, *, male: bool | None = None) -> str:
@@ -783,6 +795,8 @@ class DemoUser:
 
 DEMO_USERS = (
     DemoUser("admin", roles.PLATFORM_ADMIN, "周", "明远", "superuser"),
+    # The second pair of eyes: a biller submitted by one platform admin is approved by another (four eyes).
+    DemoUser("admin2", roles.PLATFORM_ADMIN, "郑", "秋红", "superuser, approves what admin submits"),
     DemoUser("biller_operator", roles.BILLER_OPERATOR, "陈", "静", "滨江市自来水公司 (BJ-WATER)"),
     DemoUser(
         "branch_supervisor", roles.BRANCH_SUPERVISOR, "刘", "海涛", "中国邮政滨江江南路营业所 (POST-JN01)"

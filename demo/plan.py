@@ -14,10 +14,12 @@ from demo.data import (
     CITIZEN,
     CITIZEN_ADDRESS,
     CITIZEN_BILLERS,
+    CITIZEN_GATEWAY,
     CLERK_BRANCH,
     DEFAULT_ACCOUNTS,
     DONATION_AMOUNTS,
     DONATIONS_PER_2000,
+    ONLINE_GATEWAYS,
     PARTNERS,
     SEED,
     AccountPlan,
@@ -185,15 +187,39 @@ def plan_donations(accounts: int = DEFAULT_ACCOUNTS) -> list[PaymentPlan]:
 def payment_plan(
     spec: BillerSpec, rng: random.Random, *, key: str, amount: Decimal, by_citizen: bool, **kwargs
 ) -> PaymentPlan:
-    """Pick the channel: the citizen pays online; others online, through a partner app, or in cash."""
+    """Pick the channel: the citizen pays online; others online, through a partner app, or in cash.
+
+    Online and partner payments carry what their source's statement will name them by
+    (docs/statement-format.md): the key `<gateway or partner>:<its own order number>` and the source's
+    own transaction id as the channel reference."""
     draw = rng.random()
     if by_citizen or draw < 0.5 or (draw >= 0.8 and not spec.accepts_cash):
-        return PaymentPlan(key, spec.code, amount, Channel.ONLINE, by_citizen=by_citizen, **kwargs)
+        gateway = CITIZEN_GATEWAY if by_citizen else rng.choice(ONLINE_GATEWAYS)
+        return PaymentPlan(
+            f"{gateway}:{key}",
+            spec.code,
+            amount,
+            Channel.ONLINE,
+            channel_ref=gateway_trade_no(gateway, rng),
+            by_citizen=by_citizen,
+            **kwargs,
+        )
     if draw < 0.8:
-        ref = f"{rng.choice(PARTNERS)}{rng.randrange(10**14):014d}"
-        return PaymentPlan(key, spec.code, amount, Channel.PARTNER, channel_ref=ref, **kwargs)
+        partner = rng.choice(PARTNERS)
+        ref = f"{partner}{rng.randrange(10**14):014d}"
+        return PaymentPlan(f"{partner}:{key}", spec.code, amount, Channel.PARTNER, channel_ref=ref, **kwargs)
     branch = CLERK_BRANCH if rng.random() < 0.4 else rng.choice(BRANCHES)[0]
     return PaymentPlan(key, spec.code, amount, Channel.COUNTER, branch_code=branch, **kwargs)
+
+
+def gateway_trade_no(gateway: str, rng: random.Random) -> str:
+    """The gateway's own trade number, shaped as each writes it: the sandbox bank's SBX…, Alipay's 28
+    digits, WeChat Pay's 28-digit transaction id starting 42000."""
+    if gateway == "ALIPAY":
+        return f"20{rng.randrange(10**26):026d}"
+    if gateway == "WECHAT":
+        return f"42000{rng.randrange(10**23):023d}"
+    return f"SBX{rng.randrange(10**18):018d}"
 
 
 def sample_accounts() -> list[tuple[str, str, str]]:

@@ -2,6 +2,7 @@
 
 import datetime
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -12,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import roles
-from billing.choices import BillerStatus
+from billing.choices import BillerStatus, Channel
 from billing.exceptions import IdempotencyConflict, PaymentRefused
 from billing.models import Bill, Biller, BillerCategory, BillerStaff, CustomerAccount, Payment
 from billing.services import change_biller_status, post_payment
@@ -20,6 +21,7 @@ from branches.choices import BranchRole
 from branches.models import Branch, BranchStaff, Operator
 from demo import api as api_demo
 from demo import branches as branches_demo
+from demo import clock
 from demo import payers as payers_demo
 from demo import reconciliation as reconciliation_demo
 from demo.data import (
@@ -34,6 +36,7 @@ from demo.data import (
     OPERATORS,
     AccountPlan,
     PaymentPlan,
+    closed_day,
 )
 from demo.plan import plan_accounts, plan_donations
 from payers.models import Payer
@@ -67,7 +70,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         account_ids = ensure_accounts(plans, billers, summary)
         ensure_bills(plans, billers, account_ids, summary)
         payments = [payment for plan in plans for payment in plan.payments] + plan_donations(accounts)
-        post_planned_payments(payments, branches, users, payer, summary)
+        post_planned_payments(payments, branches, users, payer, summary, day=closed_day(summary.anchor))
         reconciliation_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         branches_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
@@ -251,25 +254,30 @@ def ensure_bills(plans: list[AccountPlan], billers: dict[str, Biller], account_i
     summary.created["bills"] = len(missing)
 
 
-def post_planned_payments(payments: list[PaymentPlan], branches, users: dict, payer: Payer, summary) -> None:
+def post_planned_payments(
+    payments: list[PaymentPlan], branches, users: dict, payer: Payer, summary, *, day: datetime.date
+) -> None:
     """Post each payment through the service. A key already used replays; a refusal (someone paid the bill
-    by hand in the demo meanwhile) is reported, not fatal."""
+    by hand in the demo meanwhile) is reported, not fatal. Online and partner payments are taken on `day`,
+    the closed day whose statements the demo ships; cash stays on the seeding day (no till took it)."""
     clerk = users["branch_clerk"]
     for plan in payments:
         branch = branches[plan.branch_code] if plan.branch_code else None
+        when = clock.at(clock.moment_of(day, plan.key)) if plan.channel != Channel.COUNTER else nullcontext()
         try:
-            result = post_payment(
-                channel=plan.channel,
-                idempotency_key=plan.key,
-                biller_code=plan.biller_code,
-                amount=plan.amount,
-                account_no=plan.account_no or None,
-                periods=plan.periods,
-                payer=payer if plan.by_citizen else None,
-                branch=branch,
-                actor=clerk if plan.branch_code == CLERK_BRANCH else None,
-                channel_ref=plan.channel_ref,
-            )
+            with when:
+                result = post_payment(
+                    channel=plan.channel,
+                    idempotency_key=plan.key,
+                    biller_code=plan.biller_code,
+                    amount=plan.amount,
+                    account_no=plan.account_no or None,
+                    periods=plan.periods,
+                    payer=payer if plan.by_citizen else None,
+                    branch=branch,
+                    actor=clerk if plan.branch_code == CLERK_BRANCH else None,
+                    channel_ref=plan.channel_ref,
+                )
         except (PaymentRefused, IdempotencyConflict) as refused:
             summary.payments_refused.append(f"{plan.key}: {refused}")
             continue

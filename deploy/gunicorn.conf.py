@@ -46,3 +46,20 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The client as nginx saw it, the request, status, bytes, referrer, agent and the time taken in seconds.
 access_log_format = '%({x-forwarded-for}i)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s'
 proc_name = "billpay-web"
+
+# Prometheus metrics (/metrics, config/metrics.py) from every worker: each writes its counts to files in this
+# directory and /metrics adds them up, whichever worker answers. On a tmpfs (/run or /dev/shm): emptied when
+# the machine starts. A Celery worker on the same machine given the same directory is counted too. It must
+# be in the environment before the application imports prometheus_client, hence here and not in settings.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join("/dev/shm" if os.path.isdir("/dev/shm") else "/tmp", "billpay-prometheus"),
+)
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+
+def child_exit(server, worker):
+    """A worker that ended (recycled by max_requests, or killed): its live gauges stop counting."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -9,7 +9,8 @@ writes: generated secrets, a self-signed certificate, the environment file, the 
 mapped, logs, pid files, nginx's configuration and temporary files. It uses PostgreSQL and Redis as the
 machine runs them, with a database of its own (DEPLOY_DATABASE_URL, recreated on each `up`) and a Redis
 database of its own (DEPLOY_REDIS_URL, flushed on each `up`). Then, as the release steps of docs/deploy.md:
-billpay-migrate, billpay-collectstatic; then billpay-web, billpay-worker and one billpay-beat, each started
+billpay-migrate, billpay-collectstatic; then billpay-web, the workers of the io, batch and default
+queues (billpay-worker-<queue>) and one billpay-beat, each started
 from its unit file (deploy/units.py); then nginx with deploy/nginx/billpay.conf in a generated nginx.conf,
 as a process of its own (its own pid, logs and temporary paths, listening on free loopback ports).
 """
@@ -38,7 +39,8 @@ from units import Unit, UnitError, stop  # noqa: E402
 UNITS = REPO / "deploy" / "systemd"
 SITE = REPO / "deploy" / "nginx" / "billpay.conf"
 RELEASE_STEPS = ("billpay-migrate.service", "billpay-collectstatic.service")
-SERVICES = ("billpay-web.service", "billpay-worker.service", "billpay-beat.service")
+WORKERS = ("billpay-worker-io.service", "billpay-worker-batch.service", "billpay-worker-default.service")
+SERVICES = ("billpay-web.service", *WORKERS, "billpay-beat.service")
 MARKER = ".billpay-deploy-state"
 # Every staff role that moves money or sees personal data (billing/roles.py); the walk's clerk enrols TOTP.
 MFA_ROLES = "platform_admin,branch_supervisor,branch_clerk,reconciliation_officer,auditor,biller_operator"
@@ -357,7 +359,7 @@ def up(state: Path) -> dict:
         unit.run(state / "log" / f"{unit.name}.log", base_env)
     t = mark("migrate+collectstatic", t)
 
-    step("services: web, worker, beat")
+    step("services: web, workers (io, batch, default), beat")
     record = {
         "state": str(state),
         "ports": ports,
@@ -436,7 +438,7 @@ def down(state: Path) -> list[str]:
         return []
     record = json.loads(run_file.read_text())
     step("stopping " + ", ".join(record["pids"]))
-    order = ["nginx", "billpay-web.service", "billpay-beat.service", "billpay-worker.service"]
+    order = ["nginx", "billpay-web.service", "billpay-beat.service", *WORKERS]
     for name in sorted(record["pids"], key=lambda n: order.index(n) if n in order else 99):
         pid = record["pids"][name]
         if started_at(pid) != record["started"].get(name):  # gone, or the number now belongs to another

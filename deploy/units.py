@@ -102,11 +102,22 @@ def read_environment_file(path: Path) -> dict[str, str]:
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
+_SPECIFIER = re.compile(r"%(.)")
+
+
+def expand_specifiers(line: str) -> str:
+    """The systemd specifiers the units use: `%H` the host name, `%%` a percent sign."""
+    import socket
+
+    return _SPECIFIER.sub(lambda m: {"%": "%", "H": socket.gethostname()}.get(m.group(1), m.group(0)), line)
+
+
 def expand_command(line: str, env: dict[str, str]) -> tuple[list[str], bool]:
-    """An ExecStart line as argv: `${NAME}` is one word, `$NAME` splits on spaces (systemd's rules); a
-    leading `-` means the exit status is ignored. Returns (argv, ignore_failure)."""
+    """An ExecStart line as argv: `${NAME}` is one word, `$NAME` splits on spaces (systemd's rules), `%H`
+    and `%%` as systemd expands them; a leading `-` means the exit status is ignored. Returns (argv,
+    ignore_failure)."""
     ignore_failure = line.startswith("-")
-    line = line.lstrip("-@+!:")
+    line = expand_specifiers(line.lstrip("-@+!:"))
 
     def word(match: re.Match) -> str:
         name = match.group(1) or match.group(2)

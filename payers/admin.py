@@ -117,6 +117,14 @@ admin.site.unregister(Authenticator)
 # allauth gives the model no verbose name, so the admin showed "Authenticators" in Chinese too (issue 14).
 Authenticator._meta.verbose_name = _("authenticator")
 Authenticator._meta.verbose_name_plural = _("authenticators")
+for _field, _label in (
+    ("user", _("user")),
+    ("type", _("type")),
+    ("data", _("data")),
+    ("created_at", _("created")),
+    ("last_used_at", _("last used")),
+):  # nor its fields: the change list and filters showed "以 type", "Last used at"
+    Authenticator._meta.get_field(_field).verbose_name = _label
 
 
 @admin.register(Authenticator)

@@ -13,3 +13,9 @@ class PayersConfig(AppConfig):
         from payers.admin_access import declare_access
 
         declare_access()
+
+        # A refund given up on (FailedTask) is sent again through its line (billing.failed_tasks).
+        from billing import failed_tasks
+        from payers import services
+
+        failed_tasks.register_retry_handler(services.REFUND_TASK, services.retry_failed_refund)

@@ -33,7 +33,9 @@ PORTAL_MESSAGES = {
     "already_bound": _("This account is already in your list."),
     "label_required": _("Give the account a label, such as “home water”."),
     "batch_empty": _("The file has no rows to pay."),
-    "batch_has_errors": _("Correct the rows with errors and upload the file again."),
+    "batch_has_errors": _(
+        "No row of this file can be paid: correct the rows with errors and upload it again."
+    ),
     "batch_too_large": _("A batch may have at most %(limit)s rows."),
 }
 

@@ -17,14 +17,26 @@ MONEY = money_field_kwargs()
 
 
 class Payer(models.Model):
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="payer"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payer",
+        verbose_name=_("user"),
     )
     display_name = models.CharField(_("name"), max_length=100, blank=True)
     mobile = models.CharField(_("mobile number"), max_length=20, blank=True)
     mobile_verified = models.BooleanField(_("mobile number verified"), default=False)
     email = models.EmailField(_("email"), blank=True)
+    language = models.CharField(
+        _("preferred language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text=_("The language of the portal they use; notices and reminders are written in it."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -51,7 +63,9 @@ class GatewayOrder(models.Model):
     donation, a batch of residents). Payments are posted per line, and only on a verified notification."""
 
     order_no = models.CharField(_("order number"), max_length=32, unique=True, default=new_order_no)
-    access_token = models.CharField(max_length=64, unique=True, default=new_access_token, editable=False)
+    access_token = models.CharField(
+        _("access token"), max_length=64, unique=True, default=new_access_token, editable=False
+    )
     gateway = models.CharField(_("gateway"), max_length=16)
     kind = models.CharField(_("kind"), max_length=16, choices=OrderKind.choices, default=OrderKind.BILLS)
     status = models.CharField(
@@ -93,11 +107,20 @@ class GatewayOrder(models.Model):
 class OrderLine(models.Model):
     """What one line of an order pays, and what became of its money."""
 
-    order = models.ForeignKey(GatewayOrder, on_delete=models.PROTECT, related_name="lines")
+    order = models.ForeignKey(
+        GatewayOrder, on_delete=models.PROTECT, related_name="lines", verbose_name=_("order")
+    )
     line_no = models.PositiveSmallIntegerField(_("line"))
-    biller = models.ForeignKey("billing.Biller", on_delete=models.PROTECT, related_name="+")
+    biller = models.ForeignKey(
+        "billing.Biller", on_delete=models.PROTECT, related_name="+", verbose_name=_("biller")
+    )
     account = models.ForeignKey(
-        "billing.CustomerAccount", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "billing.CustomerAccount",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("customer account"),
     )
     periods = models.JSONField(_("bill periods"), default=list, blank=True)
     amount = models.DecimalField(_("amount"), **MONEY)
@@ -109,7 +132,12 @@ class OrderLine(models.Model):
     refusal_code = models.CharField(_("why the bill was not paid"), max_length=40, blank=True)
     sub_trade_no = models.CharField(_("bank's sub-trade number"), max_length=64, blank=True)
     payment = models.OneToOneField(
-        "billing.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="order_line"
+        "billing.Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order_line",
+        verbose_name=_("payment"),
     )
     refund_no = models.CharField(_("refund number"), max_length=64, blank=True)
     refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)

@@ -1,5 +1,10 @@
-"""Batch proxy payment (代缴): a community officer uploads account numbers and amounts, reviews a validated
-preview with row-numbered errors, and pays every valid row in one checkout (one posted payment per row)."""
+"""Batch proxy payment (代缴): a community officer uploads account numbers (and amounts, if known), reviews a
+preview showing each resident's masked name and what is due, and pays every valid row in one checkout (one
+posted payment per row, each in its own transaction). Rows that fail a check are listed with their row
+number and reason and left out: one bad row does not hold back the rest.
+
+An empty amount means "what is due now", late fee included: the officer cannot know the fee, the platform
+can."""
 
 from decimal import Decimal
 
@@ -33,7 +38,7 @@ def _read_rows(data: bytes) -> list[dict]:
         return next((index for index, name in enumerate(header) if name in names), None)
 
     account_col, amount_col, name_col = column(ACCOUNT_HEADERS), column(AMOUNT_HEADERS), column(NAME_HEADERS)
-    if account_col is None or amount_col is None:
+    if account_col is None:
         raise PortalError("batch_empty")
     rows = []
     for number, cells in enumerate(reader, start=2):  # row 1 is the header, as a spreadsheet numbers it
@@ -44,7 +49,7 @@ def _read_rows(data: bytes) -> list[dict]:
             {
                 "row": number,
                 "account_no": normalize_account_no(cells[account_col])[:40],
-                "amount": cells[amount_col].strip()[:20],
+                "amount": cells[amount_col].strip()[:20] if amount_col is not None else "",
                 "name": cells[name_col].strip()[:100] if name_col is not None else "",
             }
         )
@@ -52,12 +57,22 @@ def _read_rows(data: bytes) -> list[dict]:
 
 
 def _check(biller: Biller, row: dict, account: CustomerAccount | None, outstanding: list[Decimal]) -> str:
+    """Why the row cannot be paid, or "" with the row's amount settled (what is due when left empty)."""
     if not account_no_is_valid(
         row["account_no"], pattern=biller.account_pattern, check_digit=biller.account_check_digit
     ):
         return _("not a valid account number for this biller")
     if account is None:
         return _("no such account")
+    row["holder"] = account.masked_holder_name
+    if biller.payment_mode == PaymentMode.STATEMENT:
+        row["due"] = format_money(sum(outstanding, ZERO))
+    if not row["amount"]:
+        if biller.payment_mode != PaymentMode.STATEMENT:
+            return _("enter an amount: this biller has no bills to pay what is due")
+        if not outstanding:
+            return _("nothing to pay on this account")
+        row["amount"] = row["due"]
     try:
         amount = parse_amount(row["amount"])
     except PaymentRefused as refused:
@@ -115,7 +130,7 @@ def validate_upload(*, user, biller: Biller, file_name: str, data: bytes) -> Pro
         if error:
             errors += 1
         else:
-            total += Decimal(row["amount"])
+            total += Decimal(row["amount"])  # only the rows that will be paid
     with transaction.atomic():
         batch = ProxyBatch.objects.create(
             user=user, biller=biller, file_name=file_name[:200], rows=rows, error_count=errors, total=total
@@ -124,13 +139,22 @@ def validate_upload(*, user, biller: Biller, file_name: str, data: bytes) -> Pro
     return batch
 
 
+def rows_to_pay(batch: ProxyBatch) -> list[dict]:
+    return [row for row in batch.rows if not row.get("error")]
+
+
+def refused_rows(batch: ProxyBatch) -> list[dict]:
+    return [row for row in batch.rows if row.get("error")]
+
+
 def checkout_lines(batch: ProxyBatch):
-    """The batch's rows as checkout lines; refused while any row has an error."""
+    """The batch's valid rows as checkout lines; the refused rows are left out, not fatal."""
     from payers.services import CheckoutLine
 
-    if batch.error_count:
+    valid = rows_to_pay(batch)
+    if not valid:
         raise PortalError("batch_has_errors")
-    accounts = CustomerAccount.objects.in_bulk([row["account_id"] for row in batch.rows])
+    accounts = CustomerAccount.objects.in_bulk([row["account_id"] for row in valid])
     biller = batch.biller
     return [
         CheckoutLine(
@@ -139,12 +163,13 @@ def checkout_lines(batch: ProxyBatch):
             amount=Decimal(row["amount"]),
             note=row["name"],
         )
-        for row in batch.rows
+        for row in valid
     ]
 
 
 def summary(batch: ProxyBatch) -> str:
+    """What one checkout pays (rows to pay and their total), for the page and the bank's order subject."""
     return _("%(count)s residents, ¥%(total)s") % {
-        "count": len(batch.rows),
+        "count": len(batch.rows) - batch.error_count,
         "total": format_money(batch.total),
     }

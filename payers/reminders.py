@@ -31,11 +31,9 @@ def send_due_reminders(*, today: datetime.date | None = None) -> dict:
     bills = Bill.objects.filter(
         account_id__in=list(by_account), status__in=PAYABLE_BILL_STATUSES, due_date__lte=horizon
     ).order_by("due_date")
-    mobiles = dict(
-        Payer.objects.filter(user_id__in={item.user_id for item in bound}, mobile_verified=True).values_list(
-            "user_id", "mobile"
-        )
-    )
+    citizens = Payer.objects.filter(user_id__in={item.user_id for item in bound})
+    mobiles = dict(citizens.filter(mobile_verified=True).values_list("user_id", "mobile"))
+    languages = dict(citizens.values_list("user_id", "language"))
     counts = {DUE_SOON: 0, OVERDUE: 0, "skipped": 0}
     for bill in bills:
         kind = OVERDUE if bill.due_date < today else DUE_SOON
@@ -50,7 +48,11 @@ def send_due_reminders(*, today: datetime.date | None = None) -> dict:
                     )
                     transaction.on_commit(
                         lambda item=item, bill=bill, kind=kind: _deliver(
-                            item, bill, kind, mobiles.get(item.user_id)
+                            item,
+                            bill,
+                            kind,
+                            mobiles.get(item.user_id),
+                            languages.get(item.user_id, settings.LANGUAGE_CODE),
                         )
                     )
             except IntegrityError:
@@ -60,18 +62,19 @@ def send_due_reminders(*, today: datetime.date | None = None) -> dict:
     return counts
 
 
-def _deliver(item: BoundAccount, bill: Bill, kind: str, mobile: str | None) -> None:
-    context = {
-        "label": item.label,
-        "biller": item.account.biller.display_name,
-        "account_no": item.account.account_no,
-        "period": bill.period,
-        "amount": bill.outstanding,
-        "due_date": bill.due_date,
-        "overdue": kind == OVERDUE,
-        "portal_url": settings.SITE_URL,
-    }
-    with translation.override(settings.LANGUAGE_CODE):
+def _deliver(item: BoundAccount, bill: Bill, kind: str, mobile: str | None, language: str) -> None:
+    """One reminder, written wholly in the citizen's own language (their profile's): the biller's name too."""
+    with translation.override(language):
+        context = {
+            "label": item.label,
+            "biller": item.account.biller.display_name,
+            "account_no": item.account.account_no,
+            "period": bill.period,
+            "amount": bill.outstanding,
+            "due_date": bill.due_date,
+            "overdue": kind == OVERDUE,
+            "portal_url": settings.SITE_URL,
+        }
         subject = render_to_string("emails/payers-reminder-subject.txt", context).strip()
         body = render_to_string("emails/payers-reminder-body.txt", context)
         if item.user.email:

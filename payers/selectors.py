@@ -17,6 +17,7 @@ from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Paymen
 from billing.paylinks import bill_id_from_token
 from billing.plain_sql import columns, model_from_row, prepared_cursor
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
+from config.db_router import may_lag
 from payers.exceptions import PortalError
 from payers.models import BoundAccount, GatewayOrder, OrderLine, ProxyBatch, ReceiptBundle
 
@@ -28,6 +29,7 @@ def active_billers() -> QuerySet:
     return Biller.objects.filter(status=BillerStatus.ACTIVE)
 
 
+@may_lag
 def search_billers(*, category_code: str = "", query: str = "") -> list[Biller]:
     billers = active_billers().select_related("category")
     if category_code:

@@ -10,13 +10,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
+from billing import failed_tasks, outbox
 from billing.audit import record_audit
 from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Channel, PaymentMode
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO, format_money, parse_amount
+from billing.money_log import log_money_action
+from billing.rules import allocate_statement_payment
 from billing.services import post_payment
 from billing.transitions import allowed
+from config import retries
 from payers import locks
 from payers.choices import ORDER_TRANSITIONS, LineOutcome, NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, GatewayRefused, PortalError
@@ -49,6 +53,21 @@ def payer_for(user) -> Payer | None:
     return payer
 
 
+def remember_portal_language(*, user, language: str) -> Payer | None:
+    """Keep the language a signed-in citizen uses the portal in on their profile: notices, reminders and
+    answers to them are written in it. Writes only when it changed; an unknown language is ignored."""
+    if language not in dict(settings.LANGUAGES):
+        return None
+    payer = payer_for(user)
+    if payer is None or payer.language == language:
+        return payer
+    with transaction.atomic():
+        Payer.objects.filter(pk=payer.pk).update(language=language)
+        record_audit(actor=user, action="payer.language_set", target=payer, language=language)
+    payer.language = language
+    return payer
+
+
 def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
     """The chosen bills, one checkout line per account (its bills paid whole, in one payment)."""
     bills = list(
@@ -72,6 +91,34 @@ def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
         )
         for group in by_account.values()
     ]
+
+
+def line_for_chosen_amount(
+    *, account: CustomerAccount, bills: Sequence[Bill], amount: Decimal
+) -> CheckoutLine:
+    """The payer's own amount for the chosen bills, where the biller's amount rule allows one: less than
+    due (EXACT_DOWN, oldest bill first) or more (EXACT_UP, the rest kept as credit; with no bill chosen, all
+    of it). Checked here with the rule post_payment applies when the bank's notification comes, so a payer
+    learns of a refused amount before the bank and not after."""
+    biller = account.biller
+    if biller.payment_mode != PaymentMode.STATEMENT or biller.amount_rule == AmountRule.EXACT:
+        raise PaymentRefused("amount_not_exact", biller=biller.display_name, expected=_total_text(bills))
+    if not bills and biller.amount_rule != AmountRule.EXACT_UP:
+        raise PortalError("nothing_to_pay")
+    allocate_statement_payment(
+        rule=biller.amount_rule,
+        outstanding=[bill.outstanding for bill in bills],
+        amount=amount,
+        bills_named=True,
+        biller=biller.display_name,
+    )
+    return CheckoutLine(
+        biller=biller, account=account, periods=tuple(bill.period for bill in bills), amount=amount
+    )
+
+
+def _total_text(bills: Sequence[Bill]) -> str:
+    return "¥" + format_money(sum((bill.outstanding for bill in bills), ZERO))
 
 
 def _check_line(line: CheckoutLine) -> None:
@@ -396,8 +443,16 @@ def _may_keep_as_credit(line: OrderLine) -> bool:
     )
 
 
-def refund_line(*, line_id: int) -> str:
-    """Give a line's money back through its gateway (outside any transaction: it talks to the bank)."""
+REFUND_TASK = "payers.tasks.refund_order_line"
+
+
+def refund_line(*, line_id: int, attempt: int = 1) -> str:
+    """Give a line's money back through its gateway (outside any transaction: it talks to the bank).
+
+    A refund the bank does not confirm (a refusal, no answer, an error) leaves the line `refund_pending`
+    and is tried again by its task with backoff and jitter (config.retries.REFUND; the refund number is
+    the same every time, and banks refund once per number). After the policy's last attempt the line is
+    `refund_failed` and the failure recorded for staff (FailedTask), who can send it again."""
     line = OrderLine.objects.select_related("order").get(pk=line_id)
     if line.outcome != LineOutcome.REFUND_PENDING:
         return line.outcome
@@ -406,28 +461,64 @@ def refund_line(*, line_id: int) -> str:
     # payer by the same way. It is our request to the bank (its answer is checked by the adapter), and a
     # refund only marks the line refunded: it never posts to the ledger.
     gateway = get_gateway(line.order.gateway, require_enabled=False)
-    result = gateway.refund(order=line.order, line=line, refund_no=refund_no)
+    try:
+        result = gateway.refund(order=line.order, line=line, refund_no=refund_no)
+        ok, message = result.ok, result.message
+    except Exception as exc:  # the bank unreachable or answering nonsense: a failed attempt like a refusal
+        logger.warning("refund %s: attempt %d raised", refund_no, attempt, exc_info=True)
+        ok, message = False, f"{type(exc).__name__}: {exc}"[:300]
+    gave_up = not ok and retries.REFUND.exhausted(attempt)
     with transaction.atomic():
         line = locks.lock_order_line(line_id)
         if line.outcome != LineOutcome.REFUND_PENDING:
             return line.outcome
-        line.outcome = LineOutcome.REFUNDED if result.ok else LineOutcome.REFUND_FAILED
         line.refund_no = refund_no
-        line.refunded_at = timezone.now() if result.ok else None
+        if ok:
+            line.outcome = LineOutcome.REFUNDED
+            line.refunded_at = timezone.now()
+            outbox.refund_event(
+                line=line,
+                refund_no=refund_no,
+                biller_code=line.biller.code,
+                account_no=line.account.account_no if line.account_id else "",
+            )
+        elif gave_up:
+            line.outcome = LineOutcome.REFUND_FAILED
         line.save(update_fields=["outcome", "refund_no", "refunded_at"])
         record_audit(
             actor=None,
-            action=f"order_line.{line.outcome}",
+            action=f"order_line.{line.outcome}" if ok or gave_up else "order_line.refund_attempt_failed",
             target=line,
-            reason=result.message,
+            reason=message,
             refund_no=refund_no,
             amount=line.amount,
+            attempt=attempt,
+        )
+    if gave_up:
+        failed_tasks.record_failure(
+            task_name=REFUND_TASK, args=[line_id], error=message or "refund refused", attempts=attempt
+        )
+        log_money_action(
+            "refund",
+            amount=line.amount,
+            channel=Channel.ONLINE,
+            outcome=line.outcome,
+            order_id=line.order_id,
+            order_line_id=line.pk,
+            refund_no=refund_no,
+            gateway=line.order.gateway,
         )
     return line.outcome
 
 
+def retry_failed_refund(failed_task, actor) -> None:
+    """The FailedTask retry action of a refund (billing.failed_tasks): as staff retrying the line."""
+    (line_id,) = failed_task.args
+    retry_refund(line=OrderLine.objects.get(pk=line_id), actor=actor)
+
+
 def retry_refund(*, line: OrderLine, actor) -> str:
-    """Staff send a failed refund to the bank again."""
+    """Staff send a failed refund to the bank again: a fresh round of attempts by its task, after commit."""
     with transaction.atomic():
         line = locks.lock_order_line(line.pk)
         if line.outcome != LineOutcome.REFUND_FAILED:
@@ -435,7 +526,11 @@ def retry_refund(*, line: OrderLine, actor) -> str:
         line.outcome = LineOutcome.REFUND_PENDING
         line.save(update_fields=["outcome"])
         record_audit(actor=actor, action="order_line.refund_retried", target=line)
-    return refund_line(line_id=line.pk)
+        from payers import tasks
+
+        line_id = line.pk
+        transaction.on_commit(lambda: tasks.refund_order_line.delay(line_id))
+    return line.outcome
 
 
 def bind_account(*, user, account: CustomerAccount, label: str) -> BoundAccount:

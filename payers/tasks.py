@@ -7,17 +7,16 @@ from urllib.request import Request, urlopen
 from celery import shared_task
 from django.db.models import F
 
+from config import retries
 from payers import services
+from payers.choices import LineOutcome
 from payers.models import SandboxBankTrade
 from payers.sandbox_bank.services import notification_params
 
 logger = logging.getLogger(__name__)
 
-# How long the sandbox bank waits before sending a notification again, as real banks back off.
-NOTIFY_BACKOFF_SECONDS = (15, 60, 300, 900, 3600, 7200)
 
-
-@shared_task(bind=True, max_retries=len(NOTIFY_BACKOFF_SECONDS))
+@shared_task(bind=True, max_retries=retries.SANDBOX_BANK_NOTIFY.max_attempts - 1)
 def sandbox_bank_notify(self, trade_id: int) -> str:
     """The bank POSTs its signed notification to the merchant until the merchant answers "success"."""
     trade = SandboxBankTrade.objects.get(pk=trade_id)
@@ -39,13 +38,18 @@ def sandbox_bank_notify(self, trade_id: int) -> str:
     if not acknowledged:
         logger.warning("sandbox bank: notification of %s not acknowledged: %s", trade.trade_no, answer)
         if not self.request.is_eager and self.request.retries < self.max_retries:
-            raise self.retry(countdown=NOTIFY_BACKOFF_SECONDS[self.request.retries])
+            raise self.retry(countdown=retries.SANDBOX_BANK_NOTIFY.delay(self.request.retries + 1))
     return answer
 
 
-@shared_task
-def refund_order_line(line_id: int) -> str:
-    return services.refund_line(line_id=line_id)
+@shared_task(bind=True, max_retries=None)
+def refund_order_line(self, line_id: int) -> str:
+    """One attempt at a refund; while it is still pending (the bank did not confirm), try again later."""
+    attempt = self.request.retries + 1
+    outcome = services.refund_line(line_id=line_id, attempt=attempt)
+    if outcome == LineOutcome.REFUND_PENDING and not self.request.is_eager:
+        raise self.retry(countdown=retries.REFUND.delay(attempt))
+    return outcome
 
 
 @shared_task

@@ -12,6 +12,7 @@ urlpatterns = [
     path("pay/<str:token>/qr/", views.pay_link_qr, name="pay_link_qr"),
     path("checkout/", views.checkout, name="checkout"),
     path("orders/<str:token>/", views.order_page, name="order"),
+    path("orders/<str:token>/status/", views.order_status, name="order_status"),
     path("payments/notify/<str:gateway_code>/", views.notify, name="notify"),
     path("payments/return/<str:gateway_code>/", views.bank_return, name="bank_return"),
     path("receipts/<str:token>/", views.receipt_page, name="receipt"),
@@ -27,6 +28,7 @@ urlpatterns = [
     path("me/proxy/<uuid:public_id>/", views.proxy_batch, name="proxy_batch"),
     path("orders/<str:token>/receipts.pdf", views.order_receipts_pdf, name="order_receipts_pdf"),
     path("orders/<str:token>/receipts/", views.order_receipts, name="order_receipts"),
+    path("orders/<str:token>/receipts/status/", views.order_receipts_status, name="order_receipts_status"),
     path(
         "orders/<str:token>/receipts/download/", views.order_receipts_download, name="order_receipts_download"
     ),

@@ -101,7 +101,7 @@ def _totals(bills) -> dict:
     """The total of the open bills and what it pays for, in the visitor's language: the page states both
     before any payment, and the large-text mode's one button says what it pays."""
     if not bills:
-        return {"bills_summary": "", "pay_all_label": ""}
+        return {"bills_summary": "", "pay_all_label": "", "bills_total": ""}
     values = {
         "count": len(bills),
         "total": selectors.bills_total(bills),
@@ -113,7 +113,11 @@ def _totals(bills) -> dict:
     else:
         summary = _("All open bills: %(count)s bills (%(periods)s), ¥%(total)s in total")
         pay_all = _("Pay all %(count)s bills, ¥%(total)s in total")
-    return {"bills_summary": summary % values, "pay_all_label": pay_all % values}
+    return {
+        "bills_summary": summary % values,
+        "pay_all_label": pay_all % values,
+        "bills_total": values["total"],
+    }
 
 
 def pay_link(request, token):
@@ -193,8 +197,14 @@ def _checkout_lines(request):
             biller=biller, account=lookup.account, amount=parse_amount(request.POST.get("amount", ""))
         )
         return OrderKind.TOPUP, [line]
-    chosen = [bill.pk for bill in lookup.bills if bill.pk in bill_ids or request.POST.get("all")]
-    return OrderKind.BILLS, services.lines_for_bills(chosen)
+    chosen = [bill for bill in lookup.bills if bill.pk in bill_ids or request.POST.get("all")]
+    own_amount = request.POST.get("amount", "").strip()
+    if own_amount:  # a partial (or advance) payment where the biller's amount rule allows one
+        line = services.line_for_chosen_amount(
+            account=lookup.account, bills=chosen, amount=parse_amount(own_amount)
+        )
+        return OrderKind.BILLS, [line]
+    return OrderKind.BILLS, services.lines_for_bills([bill.pk for bill in chosen])
 
 
 @require_POST
@@ -219,30 +229,34 @@ def checkout(request):
     return _gateway_redirect(request, order)
 
 
-def order_page(request, token):
-    """The order's status, whenever the payer comes back (closing the tab mid-payment loses nothing)."""
+def _order_status_context(token) -> dict:
+    """What the order page and its polled status fragment show: the order, its lines with their receipts."""
     order = selectors.order_for_token(token)
     if order is None:
         raise Http404
     lines = list(order.lines.all())
     for line in lines:
         line.receipt_token = selectors.receipt_token(line.payment) if line.payment else ""
-    return render(
-        request,
-        "payers/order.html",
-        {
-            "order": order,
-            "lines": lines[:100],
-            "line_count": len(lines),
-            "settled": sum(1 for line in lines if line.outcome != LineOutcome.WAITING),
-            "pending": order.status == OrderStatus.PENDING
-            or (
-                order.status == OrderStatus.PAID
-                and any(line.outcome == LineOutcome.WAITING for line in lines)
-            ),
-            "has_receipts": any(line.payment_id for line in lines),
-        },
-    )
+    return {
+        "order": order,
+        "lines": lines[:100],
+        "line_count": len(lines),
+        "settled": sum(1 for line in lines if line.outcome != LineOutcome.WAITING),
+        "pending": order.status == OrderStatus.PENDING
+        or (order.status == OrderStatus.PAID and any(line.outcome == LineOutcome.WAITING for line in lines)),
+        "has_receipts": any(line.payment_id for line in lines),
+    }
+
+
+def order_page(request, token):
+    """The order's status, whenever the payer comes back (closing the tab mid-payment loses nothing). While it
+    is pending, its status region polls order_status (htmx) instead of reloading the page."""
+    return render(request, "payers/order.html", _order_status_context(token))
+
+
+def order_status(request, token):
+    """The order page's status region alone, for its poller; it stops polling once the order is final."""
+    return render(request, "payers/_order_status.html", _order_status_context(token))
 
 
 @csrf_exempt
@@ -424,6 +438,7 @@ def history_csv(request):
 
 @login_required(login_url="account_login")
 def my_accounts(request):
+    services.remember_portal_language(user=request.user, language=get_language())
     bound = selectors.bound_accounts_with_bills(request.user)
     return render(
         request,
@@ -449,6 +464,7 @@ def bind_account(request):
     try:
         lookup = selectors.lookup_account(biller=biller, account_no=request.POST.get("account_no", ""))
         services.bind_account(user=request.user, account=lookup.account, label=request.POST.get("label", ""))
+        services.remember_portal_language(user=request.user, language=get_language())
     except BillingError as error:
         messages.error(request, error.message)
     else:
@@ -527,14 +543,15 @@ def proxy_batch(request, public_id):
             messages.error(request, error.message)
             return redirect("payers:proxy_batch", public_id=batch.public_id)
         return _gateway_redirect(request, order)
-    errors = [row for row in batch.rows if row.get("error")]
+    to_pay = proxy.rows_to_pay(batch)
     return render(
         request,
         "payers/proxy_batch.html",
         {
             "batch": batch,
-            "errors": errors,
-            "preview": batch.rows[:50],
+            "errors": proxy.refused_rows(batch),
+            "to_pay_count": len(to_pay),
+            "preview": to_pay[:50],
             "gateways": available_gateways(),
             "summary": proxy.summary(batch),
         },
@@ -558,26 +575,33 @@ def order_receipts_pdf(request, token):
     return response
 
 
-def order_receipts(request, token):
-    """A big order's receipts: ask for the PDF, watch it being built, download it."""
+def _receipt_bundle_context(token) -> dict:
     order = selectors.order_for_token(token)
     count = selectors.order_receipt_count(order) if order else 0
     if not count:
         raise Http404
-    if request.method == "POST":
-        services.request_receipt_bundle(order=order, language=get_language())
-        return redirect("payers:order_receipts", token=token)
     bundle = selectors.receipt_bundle_of(order)
-    return render(
-        request,
-        "payers/order_receipts.html",
-        {
-            "order": order,
-            "bundle": bundle,
-            "count": count,
-            "working": bundle is not None and bundle.status in ("queued", "running"),
-        },
-    )
+    return {
+        "order": order,
+        "bundle": bundle,
+        "count": count,
+        "working": bundle is not None and bundle.status in ("queued", "running"),
+    }
+
+
+def order_receipts(request, token):
+    """A big order's receipts: ask for the PDF, watch it being built (its status region polls
+    order_receipts_status), download it."""
+    context = _receipt_bundle_context(token)
+    if request.method == "POST":
+        services.request_receipt_bundle(order=context["order"], language=get_language())
+        return redirect("payers:order_receipts", token=token)
+    return render(request, "payers/order_receipts.html", context)
+
+
+def order_receipts_status(request, token):
+    """The receipt bundle's status region alone, for its poller."""
+    return render(request, "payers/_order_receipts_status.html", _receipt_bundle_context(token))
 
 
 def order_receipts_download(request, token):

@@ -3,6 +3,7 @@ settlement batches, complaints and the daily report. Rows are read-only; every c
 service, which checks the role (reconciliation officer or platform admin) and audits."""
 
 import datetime
+from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.db import transaction
@@ -17,9 +18,11 @@ from django.utils.translation import gettext_lazy as _
 from billing import untrusted_files
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter
+from billing.audit import action_label
 from billing.exceptions import BillingError
+from billing.money import format_money
 from reconciliation import selectors, services, tasks
-from reconciliation.choices import ComplaintStatus, DiscrepancyStatus
+from reconciliation.choices import ComplaintStatus, DiscrepancyStatus, MatchClass, RunStatus
 from reconciliation.forms import (
     ApproveForm,
     ComplaintActionForm,
@@ -127,11 +130,12 @@ class ReadOnlyReconAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "<ol>{}</ol>",
             format_html_join(
                 "",
-                "<li>{} · {} · {} {}</li>",
+                "<li>{} · {} · {} ({}) {}</li>",
                 (
                     (
                         timezone.localtime(e.created_at).strftime("%Y-%m-%d %H:%M"),
-                        e.actor or "system",
+                        e.actor or _("system"),
+                        action_label(e.action),
                         e.action,
                         e.reason,
                     )
@@ -220,6 +224,22 @@ class StatementFileAdmin(ReadOnlyReconAdmin):
         return response
 
 
+def _run_results(run) -> list[tuple[str, int, str]]:
+    """(match class in the reader's language, lines, amount) for each class the run counted, in the
+    classes' own order; a class this code does not know keeps its code rather than vanish."""
+    counts = run.counts or {}
+    known = [klass for klass in MatchClass.values if klass in counts]
+    unknown = sorted(set(counts) - set(known))
+    return [
+        (
+            str(MatchClass(klass).label) if klass in MatchClass.values else klass,
+            int(counts[klass].get("count", 0)),
+            format_money(Decimal(str(counts[klass].get("amount", "0")))),
+        )
+        for klass in known + unknown
+    ]
+
+
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyReconAdmin):
     list_display = [
@@ -234,8 +254,25 @@ class ReconciliationRunAdmin(ReadOnlyReconAdmin):
         "finished_at",
     ]
     list_filter = ["status", "channel_code", "business_date"]
-    readonly_fields = ["trail"]
+    exclude = ["counts"]  # shown as the results table below, not as raw JSON
+    readonly_fields = ["results_table", "trail"]
     date_hierarchy = "business_date"
+    actions = ["run_now"]
+
+    def get_actions(self, request):
+        found = super().get_actions(request)
+        if not self._workbench(request):
+            found.pop("run_now", None)
+        return found
+
+    @admin.action(description=_("Reconcile the selected statements now"))
+    def run_now(self, request, queryset):
+        """A statement imported (say, the demo's closed day) and not yet reconciled, or a run that failed:
+        run it (a finished run is final and left alone)."""
+        waiting = [run.pk for run in queryset if run.statement_id and run.status != RunStatus.DONE]
+        for run_id in waiting:
+            tasks.run_reconciliation.delay(run_id)
+        messages.success(request, _("%(count)s statements are being reconciled.") % {"count": len(waiting)})
 
     @admin.display(description=_("progress"))
     def progress(self, obj):
@@ -243,7 +280,21 @@ class ReconciliationRunAdmin(ReadOnlyReconAdmin):
 
     @admin.display(description=_("results"))
     def summary(self, obj):
-        return ", ".join(f"{k}: {v['count']}" for k, v in (obj.counts or {}).items() if v.get("count"))
+        return "，".join(f"{label} {count}" for label, count, _amount in _run_results(obj) if count)
+
+    @admin.display(description=_("results"))
+    def results_table(self, obj):
+        rows = _run_results(obj)
+        if not rows:
+            return "—"
+        return format_html(
+            '<table><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            _("result"),
+            _("lines"),
+            _("amount"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>¥{}</td></tr>", rows),
+        )
 
     def get_urls(self):
         return [
@@ -293,7 +344,7 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
     list_select_related = ["line", "payment", "assignee"]
     search_fields = ["line__channel_ref", "payment__receipt_no", "payment__channel_ref"]
     raw_id_fields = ["line", "payment", "resolution_payment", "till"]
-    readonly_fields = ["workbench", "trail"]
+    readonly_fields = ["cash_count", "workbench", "trail"]
     actions = ["assign_to_me"]
     date_hierarchy = "business_date"
 
@@ -315,6 +366,16 @@ class DiscrepancyAdmin(ReadOnlyReconAdmin):
             except BillingError as exc:
                 messages.error(request, exc.message)
         messages.success(request, _("%(count)s discrepancies assigned to you.") % {"count": done})
+
+    @admin.display(description=_("cash count"))
+    def cash_count(self, obj):
+        """A till's difference as what it is: expected, counted and the signed difference."""
+        difference = selectors.till_difference(obj.till) if obj.till_id else None
+        return difference.describe() if difference else "—"
+
+    @admin.display(description=_("reference"))
+    def reference(self, obj):
+        return obj.reference
 
     @admin.display(description=_("workbench"))
     def workbench(self, obj):

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import ZERO, money_field_kwargs
@@ -472,7 +473,7 @@ class SettlementRun(models.Model):
 class Complaint(models.Model):
     """A citizen's dispute about a payment, raised from its receipt number."""
 
-    token = models.CharField(max_length=32, unique=True, default=new_public_token, editable=False)
+    token = models.CharField(_("token"), max_length=32, unique=True, default=new_public_token, editable=False)
     payment = models.ForeignKey(
         "billing.Payment", on_delete=models.PROTECT, related_name="complaints", verbose_name=_("payment")
     )
@@ -491,6 +492,22 @@ class Complaint(models.Model):
         Discrepancy, blank=True, related_name="complaints", verbose_name=_("discrepancies")
     )
     outcome = models.TextField(_("outcome told to the citizen"), blank=True)
+    outcome_resolution = models.CharField(
+        _("resolved by"),
+        max_length=20,
+        choices=Resolution.choices,
+        blank=True,
+        help_text=_(
+            "When the complaint closed with its discrepancy: the action, told in the citizen's language."
+        ),
+    )
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default=settings.LANGUAGE_CODE,
+        help_text=_("The language the citizen complained in; every answer is written in it."),
+    )
     created_at = models.DateTimeField(_("raised"), default=timezone.now)
     due_at = models.DateTimeField(_("answer due"))
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
@@ -523,3 +540,14 @@ class WorkingDayOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d}"
+
+    @property
+    def outcome_told(self) -> str:
+        """What the citizen is told, in the active language: the officer's words, after the workbench
+        action that corrected their payment when that is what closed the complaint."""
+        if not self.outcome_resolution:
+            return self.outcome
+        return gettext("The difference on your payment was found and corrected: %(action)s. %(note)s") % {
+            "action": Resolution(self.outcome_resolution).label,
+            "note": self.outcome,
+        }

@@ -1,14 +1,16 @@
 """Reads of reconciliation: the daily report and the audit trail of a discrepancy."""
 
 import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext as _g
 
 from billing.models import AuditEvent
-from billing.money import ZERO
+from billing.money import ZERO, format_money
 from reconciliation.choices import MatchClass, RunStatus
 from reconciliation.models import MatchResult, ReconciliationRun
 
@@ -24,6 +26,7 @@ def daily_report(day: datetime.date) -> dict:
             count=Count("id"),
             line_total=Coalesce(Sum("line_amount"), ZERO),
             payment_total=Coalesce(Sum("payment_amount"), ZERO),
+            difference=Coalesce(Sum(F("line_amount") - F("payment_amount")), ZERO),
         )
         .order_by("run__channel_code", "klass")
     )
@@ -32,7 +35,10 @@ def daily_report(day: datetime.date) -> dict:
         channel = channels.setdefault(
             row["run__channel_code"], {klass: {"count": 0, "amount": ZERO} for klass in MatchClass.values}
         )
-        amount = row["line_total"] if row["line_total"] else row["payment_total"]
+        if row["klass"] == MatchClass.AMOUNT_MISMATCH:
+            amount = row["difference"]  # what differs, signed (channel or count minus ours), not the takings
+        else:
+            amount = row["line_total"] if row["line_total"] else row["payment_total"]
         channel[row["klass"]] = {"count": row["count"], "amount": Decimal(amount)}
     totals = {klass: {"count": 0, "amount": ZERO} for klass in MatchClass.values}
     for classes in channels.values():
@@ -105,3 +111,42 @@ def carried_summary(batch) -> list[tuple[datetime.date, int, Decimal]]:
         .order_by("business_date")
     )
     return [(row["business_date"], row["count"], row["amount"] - row["fee"]) for row in rows]
+
+
+def signed_money(value: Decimal) -> str:
+    """A difference with its sign in front of the currency: +¥0.50, -¥0.05, ¥0.00."""
+    sign = "-" if value < 0 else "+" if value > 0 else ""
+    return f"{sign}¥{format_money(abs(value))}"
+
+
+@dataclass(frozen=True)
+class TillDifference:
+    till: object
+    expected: Decimal
+    counted: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        """Counted minus expected: negative is short."""
+        return self.counted - self.expected
+
+    def describe(self) -> str:
+        """Expected, counted and the signed difference, in the active language."""
+        return _g("expected ¥%(expected)s, counted ¥%(counted)s, difference %(difference)s") % {
+            "expected": format_money(self.expected),
+            "counted": format_money(self.counted),
+            "difference": signed_money(self.difference),
+        }
+
+
+def till_difference(till) -> TillDifference | None:
+    """A closed till's count against what it should hold; None while it is open."""
+    if till is None or till.counted_cash is None or till.expected_cash is None:
+        return None
+    return TillDifference(till=till, expected=till.expected_cash, counted=till.counted_cash)
+
+
+def till_differences(run: ReconciliationRun) -> list[TillDifference]:
+    """The tills of a cash run whose count differs from what they should hold, in till order."""
+    results = run.results.filter(till__isnull=False, payment__isnull=True).select_related("till")
+    return [till_difference(result.till) for result in results.order_by("till_id")]

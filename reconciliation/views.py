@@ -2,6 +2,7 @@
 behind an unguessable link."""
 
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods
 
 from billing.exceptions import BillingError
@@ -15,7 +16,7 @@ def complaint_new(request):
     form = ComplaintForm(request.POST or None, initial={"receipt_no": request.GET.get("receipt", "")})
     if request.method == "POST" and form.is_valid():
         try:
-            complaint = services.raise_complaint(**form.cleaned_data)
+            complaint = services.raise_complaint(**form.cleaned_data, language=get_language())
         except BillingError as exc:
             field = (
                 "receipt_no"

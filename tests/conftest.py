@@ -1,3 +1,6 @@
+import io
+import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -157,3 +160,28 @@ def screenshot(page):
         return path
 
     return take
+
+
+# --- Structured logs (issue 15, config/logs.py) ---
+
+
+@pytest.fixture
+def log_lines():
+    """The JSON lines production writes (config/logs.py), of everything logged during the test, any thread:
+    call it to read them parsed."""
+    from config.logs import logging_settings
+
+    spec = dict(logging_settings(json=True, level="INFO")["formatters"]["structured"])
+    formatter = spec.pop("()")(**spec)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

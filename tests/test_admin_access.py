@@ -196,6 +196,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     # Money: written only by post_payment / reverse_payment and the ledger.
     "billing.payment":               ("v---",  "v---",  "v---",  "v---",  "v---",  "v---"),
     "billing.journalentry":          ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
+    "billing.journalline":           ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
     "billing.ledgeraccount":         ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
     "billing.feeschedule":           ("va--",  "v---",  NONE,    NONE,    NONE,    "v---"),
     "branches.till":                 ("v---",  NONE,    "v---",  "v---",  NONE,    "v---"),
@@ -210,6 +211,9 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     # The working calendar (public holidays, swapped working days) overridden by the operator.
     "reconciliation.workingdayoverride": ("vacd", NONE,  NONE,    NONE,    "v---",  "v---"),
     "billing.auditevent":            ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
+    # Operations: the outbox's money events (append-only) and tasks that exhausted their retries.
+    "billing.outboxevent":           ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "billing.failedtask":            ("v-cd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     # Who may do what: staff, roles, biller and branch links, API partners and their keys.
     "auth.user":                     ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "auth.group":                    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
@@ -468,6 +472,7 @@ class TestScope:
             "BillImportJob",
             "FeeSchedule",
             "OrderLine",
+            "JournalLine",  # the lines on its own payable account (issue 16)
         }
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):

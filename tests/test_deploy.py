@@ -33,6 +33,7 @@ def load(name: str):
 
 
 units = load("units")
+WORKERS = ("billpay-worker-io.service", "billpay-worker-batch.service", "billpay-worker-default.service")
 
 
 def unit(name: str, paths=None):
@@ -45,7 +46,9 @@ def test_every_unit_reads_the_one_environment_file_and_runs_as_billpay_from_the_
         "billpay-collectstatic.service",
         "billpay-migrate.service",
         "billpay-web.service",
-        "billpay-worker.service",
+        "billpay-worker-batch.service",
+        "billpay-worker-default.service",
+        "billpay-worker-io.service",
     ]
     for name in UNIT_NAMES:
         parsed = unit(name)
@@ -78,7 +81,7 @@ def test_migrations_and_collectstatic_are_oneshot_steps_nothing_starts_on_its_ow
         assert parsed.oneshot
         assert "Install" not in parsed.sections  # no WantedBy: a reboot never migrates
     assert unit("billpay-migrate.service").commands({})[0][0][-2:] == ["migrate", "--noinput"]
-    for name in ("billpay-web.service", "billpay-worker.service", "billpay-beat.service"):
+    for name in ("billpay-web.service", *WORKERS, "billpay-beat.service"):
         text = (DEPLOY / "systemd" / name).read_text()
         assert "migrate" not in text and "collectstatic" not in text, name
 

@@ -38,6 +38,7 @@ from billing.bill_import.reading import (
     sniff_encoding,
 )
 from billing.bill_import.records import (
+    COLUMN_LABELS,
     COLUMNS,
     IMPORT_MESSAGES,
     REQUIRED_COLUMNS,
@@ -62,6 +63,7 @@ from billing.bill_import.validation import (
 __all__ = [
     "BLANKS",
     "COLUMNS",
+    "COLUMN_LABELS",
     "ERROR_REPORT_HEADER",
     "HEADER_ALIASES",
     "IMPORT_MESSAGES",

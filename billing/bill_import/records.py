@@ -16,6 +16,16 @@ from billing.untrusted_files import (
 
 COLUMNS = ("account_no", "customer_name", "period", "amount_due", "due_date", "late_fee", "reference")
 REQUIRED_COLUMNS = COLUMNS[:5]
+# What each column is called on screen (the file keeps the codes above, which the preview shows beside).
+COLUMN_LABELS = {
+    "account_no": _("Account number"),
+    "customer_name": _("Customer name"),
+    "period": _("Period"),
+    "amount_due": _("Amount due"),
+    "due_date": _("Due date"),
+    "late_fee": _("Late fee"),
+    "reference": _("Reference"),
+}
 
 IMPORT_MESSAGES = {
     "file_empty": _("The file has no header row."),

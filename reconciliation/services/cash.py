@@ -111,11 +111,7 @@ def reconcile_cash(*, branch, day: datetime.date, actor=None) -> ReconciliationR
                 if result.klass != MatchClass.MATCHED
             ]
         )
-        counts = {klass: {"count": 0, "amount": ZERO} for klass in MatchClass.values}
-        for result in results:
-            counts[result.klass]["count"] += 1
-            counts[result.klass]["amount"] += result.payment_amount or ZERO
-        run.counts = {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in counts.items()}
+        run.counts = cash_counts(results, tills)
         run.status = RunStatus.DONE
         run.percent = 100
         run.attempts += 1
@@ -130,6 +126,27 @@ def reconcile_cash(*, branch, day: datetime.date, actor=None) -> ReconciliationR
         )
         _link_complaints_to_new_discrepancies(run)
     return run
+
+
+def cash_counts(results: list[MatchResult], tills: list) -> dict:
+    """The run's results per class. A till whose count differs is an amount mismatch whose amount is the
+    difference (counted minus expected: negative is short), never the day's takings; the class also
+    carries the expected and counted cash of those tills."""
+    counts = {klass: {"count": 0, "amount": ZERO} for klass in MatchClass.values}
+    for result in results:
+        counts[result.klass]["count"] += 1
+        if result.payment_id is None:  # a till's count against what it took
+            counts[result.klass]["amount"] += result.line_amount - result.payment_amount
+        else:
+            counts[result.klass]["amount"] += result.payment_amount or ZERO
+    stored = {k: {"count": v["count"], "amount": str(v["amount"])} for k, v in counts.items()}
+    differing = [till for till in tills if till.variance]
+    expected = sum((till.expected_cash for till in differing), ZERO)
+    counted = sum((till.counted_cash for till in differing), ZERO)
+    stored[MatchClass.AMOUNT_MISMATCH].update(
+        expected=str(expected), counted=str(counted), difference=str(counted - expected)
+    )
+    return stored
 
 
 def reconcile_cash_day(*, day: datetime.date, actor=None) -> list[ReconciliationRun]:

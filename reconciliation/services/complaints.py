@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _g
 
 from billing.audit import record_audit
@@ -39,9 +39,14 @@ def raise_complaint(
     contact_email: str = "",
     contact_phone: str = "",
     details: str = "",
+    language: str = "",
     actor=None,
 ) -> Complaint:
+    """A citizen's complaint about a payment; every answer to it is written in `language`, the one they
+    complained in (the site's when not given)."""
     receipt_no = normalize_code(receipt_no)
+    if language not in dict(settings.LANGUAGES):
+        language = settings.LANGUAGE_CODE
     payment = Payment.objects.filter(receipt_no=receipt_no).first()
     if payment is None:
         raise ReconciliationError("receipt_unknown", receipt_no=receipt_no)
@@ -56,6 +61,7 @@ def raise_complaint(
             contact_name=contact_name[:60],
             contact_email=contact_email.strip(),
             contact_phone=contact_phone.strip()[:30],
+            language=language,
             due_at=now + datetime.timedelta(hours=settings.RECON_COMPLAINT_RESPONSE_HOURS),
             created_at=now,
         )
@@ -133,11 +139,14 @@ def resolve_complaint(*, complaint: Complaint, outcome: str, actor) -> Complaint
     return complaint
 
 
-def _resolve_complaint_locked(complaint: Complaint, *, outcome: str, actor) -> None:
+def _resolve_complaint_locked(complaint: Complaint, *, outcome: str, actor, resolution: str = "") -> None:
+    """Close the complaint with the officer's words; `resolution` names the workbench action that closed
+    its discrepancy, told to the citizen in their own language when they are written to."""
     _complaint_transition(complaint, ComplaintStatus.RESOLVED)
     complaint.outcome = outcome
+    complaint.outcome_resolution = resolution
     complaint.resolved_at = timezone.now()
-    complaint.save(update_fields=["status", "outcome", "resolved_at"])
+    complaint.save(update_fields=["status", "outcome", "outcome_resolution", "resolved_at"])
     record_audit(actor=actor, action="complaint.resolved", target=complaint, reason=outcome)
     _notify(complaint, "resolved")
 
@@ -157,6 +166,12 @@ def _notify(complaint: Complaint, event: str) -> None:
 
 
 def complaint_notice(complaint: Complaint, event: str) -> tuple[str, str]:
+    """The e-mail about the complaint, wholly in the language the citizen complained in."""
+    with translation.override(complaint.language):
+        return _complaint_notice(complaint, event)
+
+
+def _complaint_notice(complaint: Complaint, event: str) -> tuple[str, str]:
     if event == "logged":
         subject = _g("We have your complaint C%(id)s") % {"id": complaint.pk}
         body = _g(
@@ -175,7 +190,7 @@ def complaint_notice(complaint: Complaint, event: str) -> tuple[str, str]:
         ) % {
             "name": complaint.contact_name,
             "receipt": complaint.payment.receipt_no,
-            "outcome": complaint.outcome,
+            "outcome": complaint.outcome_told,
         }
     return subject, body
 

@@ -5,11 +5,11 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _g
 
 from billing import ledger
 from billing.audit import record_audit
 from billing.money import ZERO
+from billing.money_log import log_money_action
 from billing.rules import normalize_account_no, normalize_code
 from billing.services import post_payment, reverse_payment
 from billing.transitions import transition
@@ -179,6 +179,14 @@ def approve_write_off(*, discrepancy: Discrepancy, actor, note: str = "") -> Dis
             actor=actor,
         )
         discrepancy.resolution_entry = entry
+        log_money_action(
+            "write_off",
+            amount=amount,
+            channel=code.channel,
+            discrepancy_id=discrepancy.pk,
+            entry_id=entry.pk,
+            branch_id=getattr(discrepancy.run.branch, "pk", None),
+        )
         full_note = discrepancy.resolution_note + (f"\n{note.strip()}" if note.strip() else "")
         _close(discrepancy, action=Resolution.WRITE_OFF, note=full_note, actor=actor, amount=amount)
     return discrepancy
@@ -224,8 +232,5 @@ def _close(discrepancy: Discrepancy, *, action: str, note: str, actor, **data) -
             actor=actor, action="complaint.discrepancy_resolved", target=complaint, discrepancy=discrepancy.pk
         )
         if not open_left.exists():
-            outcome = _g("The difference on your payment was found and corrected: %(action)s. %(note)s") % {
-                "action": Resolution(action).label,
-                "note": note,
-            }
-            _resolve_complaint_locked(complaint, outcome=outcome, actor=actor)
+            # The action is told in the citizen's language when they are written to (Complaint.outcome_told).
+            _resolve_complaint_locked(complaint, outcome=note, actor=actor, resolution=action)

@@ -28,6 +28,7 @@ from billing.choices import PaymentStatus
 from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, Payment
 from billing.money import ZERO
+from billing.money_log import log_money_action
 from reconciliation import locks, remittance, working_days
 from reconciliation.adapters import camt as camt_adapter
 from reconciliation.choices import (
@@ -181,6 +182,16 @@ def build_settlement(
             net=batch.net,
             carried=len(carried),
             carried_from=min((item.business_date for item in carried), default=""),
+        )
+        log_money_action(
+            "settle",
+            amount=batch.net,
+            gross=str(batch.gross),
+            fees=str(batch.fees),
+            batch_id=batch.pk,
+            biller_id=biller.pk,
+            entry_id=batch.journal_entry.pk,
+            payments=len(items),
         )
     return batch
 

@@ -36,3 +36,10 @@ def test_swagger_ui_renders_the_partner_api_in_chromium(live_server, page, scree
     page.wait_for_selector('.opblock-summary-path[data-path="/api/v1/partner/payments"]', timeout=20_000)
     assert page.locator(".opblock").count() >= 11
     screenshot("api-docs")
+
+
+def test_the_schema_says_webhooks_are_delivered_at_least_once_and_how_to_de_duplicate(client):
+    description = client.get("/api/schema/", headers={"Accept": "application/json"}).json()["info"][
+        "description"
+    ]
+    assert "at least once" in description and "X-BillPay-Event-Id" in description

@@ -9,6 +9,7 @@ from django.utils import timezone
 from api import idempotency, tasks, webhooks
 from api.choices import DeliveryStatus
 from api.models import IdempotencyRecord, WebhookDelivery
+from billing import outbox
 from billing.choices import Channel
 from billing.services import post_payment
 from config.celery import app
@@ -44,7 +45,8 @@ def test_the_retry_task_sends_what_is_due(account, bill, hooked):
         account_no="31005678",
         amount="128.40",
     ).payment
-    delivery = webhooks.payment_event(payment, "payment.posted")
+    outbox.relay()
+    delivery = WebhookDelivery.objects.get(payment=payment)
     webhooks.attempt(delivery.pk)
     assert tasks.retry_due_webhooks() == 0  # not due yet: the backoff holds it back
     Receiver.answer = 200

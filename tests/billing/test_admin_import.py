@@ -156,6 +156,9 @@ def test_a_large_file_runs_in_the_background_with_progress_and_an_error_report(
     assert response.url == reverse("admin:billing_bill_import_job", args=[job.pk])
     page = client.get(response.url)
     assert page.status_code == 200 and b"<progress" in page.content
+    fragment = client.get(reverse("admin:billing_bill_import_job_fragment", args=[job.pk])).content.decode()
+    assert "新增 5 张账单" in fragment
+    assert "hx-get" not in fragment and "hx-get" not in page.content.decode()  # finished: nothing polls
     status = client.get(reverse("admin:billing_bill_import_job_status", args=[job.pk])).json()
     assert (status["status"], status["percent"], status["error_count"]) == ("done", 100, 1)
     assert status["summary"]["created"] == 5
@@ -174,6 +177,7 @@ def test_another_billers_operator_cannot_see_the_job(client, operator, water, po
     for name in (
         "admin:billing_bill_import_job",
         "admin:billing_bill_import_job_status",
+        "admin:billing_bill_import_job_fragment",
         "admin:billing_bill_import_job_errors",
     ):
         assert client.get(reverse(name, args=[job.pk])).status_code == 404
@@ -251,3 +255,16 @@ def test_every_role_gets_exactly_the_exports_and_import_its_rights_allow(client,
     log_in(client, user)
     answers = {name: client.get(url).status_code for name, url in EXPORTS.items()}
     assert answers == EXPORTS_AND_IMPORT[role]
+
+
+def test_the_preview_speaks_chinese_names_each_column_and_shows_no_placeholder_dashes(
+    client, operator, water
+):
+    log_in(client, operator)
+    bad = _preview(client, water, csv_file("1234,李四,2026-13,10,2026-02-01,,"))
+    html = bad.content.decode()
+    assert "部分行未通过校验" in html and "验数据证" not in html
+    assert "<td>---</td>" not in html
+    assert "<strong>户号 (account_no)</strong>" in html and "<strong>账期 (period)</strong>" in html
+    good = _preview(client, water, csv_file("10000001,张三,2026-01,10,2026-02-01,,")).content.decode()
+    assert "<th>户号 (account_no)</th>" in good and "<th>参考号 (reference)</th>" in good

@@ -4,12 +4,21 @@ reason, and the audit history of staff changes in the admin (item 7)."""
 from decimal import Decimal
 
 import pytest
+from django import forms
 from django.urls import reverse
 
 from billing import roles
 from billing.choices import AllocationKind, BillerStatus, Channel, PaymentMode
 from billing.exceptions import PaymentRefused
-from billing.models import AuditEvent, Biller, BillerCategory, FeeSchedule, JournalEntry, PaymentAllocation
+from billing.models import (
+    AuditEvent,
+    Biller,
+    BillerCategory,
+    BillerStaff,
+    FeeSchedule,
+    JournalEntry,
+    PaymentAllocation,
+)
 from billing.services import post_payment
 from billing.uscc import make_uscc
 from tests.factories import BillFactory, CustomerAccountFactory, OnboardingBillerFactory
@@ -258,3 +267,108 @@ def test_a_new_fee_schedule_and_a_password_change_are_in_the_history(client, adm
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="admin.password_changed")
     assert (event.actor, event.target_id) == (admin_user, str(user.pk))
+
+
+def _biller_form_data(biller_page, **changes):
+    """What the biller page's form posts back unchanged, with its fee inline's management form."""
+    form = biller_page.context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if isinstance(field, forms.BooleanField):
+            if value:
+                data[name] = "on"
+        elif value is not None:
+            data[name] = value
+    formset = biller_page.context["inline_admin_formsets"][0].formset
+    prefix = formset.prefix
+    data.update(
+        {
+            f"{prefix}-TOTAL_FORMS": str(formset.initial_form_count()),
+            f"{prefix}-INITIAL_FORMS": str(formset.initial_form_count()),
+            f"{prefix}-MIN_NUM_FORMS": "0",
+            f"{prefix}-MAX_NUM_FORMS": "1000",
+        }
+    )
+    for index, row in enumerate(formset.initial_forms):
+        data[f"{prefix}-{index}-id"] = row.instance.pk
+        data[f"{prefix}-{index}-biller"] = row.instance.biller_id
+    data.update(changes)
+    return data
+
+
+def test_a_platform_admin_adds_a_fee_row_on_the_billers_page_without_typing_its_id(client, admin_user):
+    biller = OnboardingBillerFactory()
+    log_in(client, admin_user)
+    url = reverse("admin:billing_biller_change", args=[biller.pk])
+    page = client.get(url)
+    assert page.context["inline_admin_formsets"][0].has_add_permission
+    data = _biller_form_data(page)
+    index = data["fee_schedules-TOTAL_FORMS"]
+    data.update(
+        {
+            "fee_schedules-TOTAL_FORMS": str(int(index) + 1),
+            f"fee_schedules-{index}-channel": Channel.COUNTER,
+            f"fee_schedules-{index}-fixed_fee": "1.00",
+            f"fee_schedules-{index}-percentage": "0.0010",
+            f"fee_schedules-{index}-min_fee": "0.00",
+            f"fee_schedules-{index}-max_fee": "",
+            f"fee_schedules-{index}-valid_from": "2026-12-01",
+        }
+    )
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors or [
+        f.errors for f in response.context["inline_admin_formsets"][0].formset
+    ]
+    fee = FeeSchedule.objects.get(biller=biller, channel=Channel.COUNTER)
+    assert (fee.fixed_fee, fee.percentage) == (Decimal("1.00"), Decimal("0.0010"))
+    assert AuditEvent.objects.filter(action="fee_schedule.set", actor=admin_user).exists()
+
+    # The same day's price again is refused on the page, not by a server error.
+    response = client.post(url, {**data, f"fee_schedules-{index}-fixed_fee": "2.00"})
+    assert response.status_code == 200 and FeeSchedule.objects.filter(biller=biller).count() == 1 + int(index)
+
+
+def test_an_operator_gets_no_fee_row_to_add_on_its_billers_page(client, django_user_model):
+    biller = OnboardingBillerFactory()
+    operator = make_staff(django_user_model, "olga", roles.BILLER_OPERATOR)
+    BillerStaff.objects.create(user=operator, biller=biller)
+    log_in(client, operator)
+    page = client.get(reverse("admin:billing_biller_change", args=[biller.pk]))
+    assert page.status_code == 200
+    assert all(not inline.has_add_permission for inline in page.context["inline_admin_formsets"])
+
+
+def test_a_donation_biller_created_without_a_code_is_given_the_next_don_code(client, admin_user):
+    log_in(client, admin_user)
+    add = client.get(reverse("admin:billing_biller_add"))
+    data = _biller_form_data(
+        add,
+        code="",
+        name="助学捐款",
+        category=BillerCategory.objects.order_by("pk").first().pk,
+        payment_mode=PaymentMode.DONATION,
+        amount_rule="exact",
+        account_pattern=r"^\d{6,20}$",
+        account_check_digit="none",
+        uscc=make_uscc("53350100", "R0000002"),
+    )
+    response = client.post(reverse("admin:billing_biller_add"), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Biller.objects.get(name="助学捐款").code == "DON0001"
+    data.update(name="助老捐款", uscc=make_uscc("53350100", "R0000003"))
+    second = client.post(reverse("admin:billing_biller_add"), data)
+    assert second.status_code == 302, second.context["adminform"].form.errors
+    assert Biller.objects.get(name="助老捐款").code == "DON0002"
+
+    refused = client.post(
+        reverse("admin:billing_biller_add"),
+        {
+            **data,
+            "name": "某水务",
+            "payment_mode": PaymentMode.STATEMENT,
+            "uscc": make_uscc("53350100", "R0000004"),
+        },
+    )
+    assert refused.status_code == 200 and "code" in refused.context["adminform"].form.errors
+    assert not Biller.objects.filter(name="某水务").exists()

@@ -1,10 +1,15 @@
 import datetime
+import io
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone, translation
+from pypdf import PdfReader
+from reportlab.pdfbase import pdfmetrics
 
 from billing.paylinks import pay_path
+from billing.pdf_fonts import EMBEDDED_FONT
 from branches import selectors
 from branches.exceptions import CounterError
 from branches.slips import check_digit, parse_slip_code, render_slip_pdf, slip_code_for
@@ -57,7 +62,44 @@ def test_the_slip_pdf_has_the_chinese_font_the_barcode_and_the_qr_link(client, b
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
-    assert b"STSong-Light" in response.content
+    fonts = embedded_fonts(response.content)
+    assert fonts and all(fonts.values()), fonts  # every font on the page carries its glyphs (/FontFile2)
+
+
+def embedded_fonts(pdf: bytes) -> dict[str, bool]:
+    """Each font the PDF's pages use → whether its glyphs are embedded."""
+    fonts = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            if font["/BaseFont"] in ("/Courier", "/Helvetica"):  # the barcode's digits: PDF's standard 14
+                continue
+            descendants = font.get("/DescendantFonts")
+            descriptor = (descendants[0].get_object() if descendants else font).get("/FontDescriptor")
+            fonts[font["/BaseFont"]] = descriptor is not None and "/FontFile2" in descriptor.get_object()
+    return fonts
+
+
+def test_the_slip_embeds_its_font_and_its_text_reads_back_middle_dot_included(bill, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    bill.biller.name = "滨江燃气公司"
+    bill.biller.save()
+    with translation.override("zh-hans"):
+        pdf = render_slip_pdf(bill, layout="a4", base_url="https://pay.example.com")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "滨江燃气公司 · 账单" in text
+    assert "\ufffd" not in text
+    assert embedded_fonts(pdf) and all(embedded_fonts(pdf).values())
+
+
+def test_a_missing_font_file_is_a_clear_error_naming_the_setting_and_the_package(bill, settings, monkeypatch):
+    monkeypatch.setattr(
+        pdfmetrics, "_fonts", {k: v for k, v in pdfmetrics._fonts.items() if k != EMBEDDED_FONT}
+    )
+    settings.PDF_FONT_PATH = "/nonexistent/font.ttc"
+    with pytest.raises(ImproperlyConfigured, match="fonts-wqy-microhei") as error:
+        render_slip_pdf(bill, layout="a4", base_url="https://pay.example.com")
+    assert "PDF_FONT_PATH" in str(error.value)
 
 
 def test_a_forged_slip_link_is_not_found(client, bill):

@@ -77,6 +77,8 @@ def assert_demo_users_have_their_roles_and_the_documented_password():
             assert user.is_staff
             assert user.groups.filter(name=demo_user.role).exists(), demo_user.username
     assert User.objects.get(username="admin").is_superuser
+    # Four eyes in the demo: a second platform admin approves what the first submitted.
+    assert User.objects.get(username="admin2").is_superuser
     assert User.objects.get(username="citizen").check_password(data.DEMO_PASSWORD)
     assert BillerStaff.objects.filter(user__username="biller_operator", biller__code="BJ-WATER").exists()
     assert set(
@@ -137,7 +139,7 @@ def test_demo_logins_says_which_users_must_set_up_totp_and_how_to_walk_without_a
         for cells in map(str.split, out.getvalue().splitlines())
         if cells[:1] and cells[0] in names
     }
-    assert rows["branch_clerk"] == rows["admin"] == "TOTP" and rows["citizen"] == "-"
+    assert rows["branch_clerk"] == rows["admin"] == rows["admin2"] == "TOTP" and rows["citizen"] == "-"
     assert "STAFF_MFA_REQUIRED_ROLES= make run" in out.getvalue()
 
     settings.STAFF_MFA_REQUIRED_ROLES = []

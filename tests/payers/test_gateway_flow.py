@@ -319,3 +319,20 @@ def test_the_bank_refuses_a_time_to_pay_without_a_utc_offset(client, water):
     )
     assert client.get("/sandbox-bank/gateway/", params).status_code == 400
     assert SandboxBankTrade.objects.count() == 0
+
+
+def test_a_pending_order_polls_its_status_fragment_and_links_a_refresh_without_script(client, bank, water):
+    order = guest_checkout(bank, water)
+    page = client.get(f"/orders/{order.access_token}/").content.decode()
+    status_url = f"/orders/{order.access_token}/status/"
+    assert 'http-equiv="refresh"' not in page and f'hx-get="{status_url}"' in page
+    no_script_fallback = f'<a class="refresh-link" href="/orders/{order.access_token}/">刷新状态</a>'
+    assert no_script_fallback in page
+    fragment = client.get(status_url)
+    assert fragment.status_code == 200 and "<html" not in fragment.content.decode()
+    assert f'hx-get="{status_url}"' in fragment.content.decode()
+    bank.pay(order)
+    bank.notify(order)
+    final = client.get(status_url).content.decode()
+    assert "已收到付款" in final and "hx-get" not in final and "刷新状态" not in final
+    assert client.get("/orders/not-a-token/status/").status_code == 404

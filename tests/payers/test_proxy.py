@@ -60,8 +60,61 @@ def test_a_3000_row_file_is_checked_in_a_few_queries_with_row_numbered_errors(cl
     assert [row["row"] for row in batch.rows if row["error"]] == [11, 21, 31]
     page = client.get(response.url).content.decode()
     assert "6000ABC" in page and "21" in page
-    assert client.post(response.url).status_code == 302
-    assert not GatewayOrder.objects.exists()  # refused while rows have errors
+
+
+def test_bad_rows_are_reported_and_left_out_while_the_good_rows_are_paid(client, officer, pension, bank):
+    residents(pension, 4)
+    response = upload(
+        client,
+        pension,
+        "户号,金额,姓名\n60000000,300.00,甲\n6000ABC,300.00,坏号\n60000001,300.00,乙\n60000002,299.00,少缴\n"
+        "60000003,300.00,丙\n",
+    )
+    batch = ProxyBatch.objects.get()
+    assert [(row["row"], bool(row["error"])) for row in batch.rows] == [
+        (2, False),
+        (3, True),
+        (4, False),
+        (5, True),
+        (6, False),
+    ]
+    assert batch.total == Decimal("900.00")  # the rows that will be paid, not the refused ones
+    page = client.get(response.url)
+    assert page.context["summary"] == "3 位居民，共 ¥900.00"
+    html = page.content.decode()
+    assert "2 行无法缴费" in html and "¥900.00" in html
+    assert "6000ABC" in html and "300.00" in html  # the refused rows with their row number and reason
+    refused = dict((row["row"], row["error"]) for row in page.context["errors"])
+    assert set(refused) == {3, 5} and "¥300.00" in refused[5]  # says what is due
+    assert client.post(response.url).url.startswith("/sandbox-bank/gateway/")
+    order = GatewayOrder.objects.get()
+    assert order.amount == Decimal("900.00")
+    assert [line.account.account_no for line in order.lines.order_by("line_no")] == [
+        "60000000",
+        "60000001",
+        "60000003",
+    ]
+
+
+def test_a_row_without_an_amount_pays_what_is_due_late_fee_included(client, officer, pension):
+    accounts = residents(pension, 2)
+    Bill.objects.filter(account=accounts[0]).update(late_fee=Decimal("4.50"))
+    response = upload(client, pension, "account_no,name\n60000000,甲\n60000001,乙\n")
+    batch = ProxyBatch.objects.get()
+    assert batch.error_count == 0
+    assert [(row["due"], row["amount"]) for row in batch.rows] == [("304.50", "304.50"), ("300.00", "300.00")]
+    assert batch.total == Decimal("604.50")
+    html = client.get(response.url).content.decode()
+    assert "¥304.50" in html and "¥604.50" in html
+
+
+def test_each_row_shows_the_masked_holder_name_to_compare(client, officer, pension):
+    account = residents(pension, 1)[0]
+    account.holder_name = "张小明"
+    account.save()
+    response = upload(client, pension, "户号,金额\n60000000,\n")
+    html = client.get(response.url).content.decode()
+    assert "张*明" in html and "张小明" not in html
 
 
 def pay_batch(client, officer, pension, bank, capture, residents_count=60) -> GatewayOrder:
@@ -109,7 +162,10 @@ def test_a_big_batchs_receipts_are_built_by_a_task_with_progress(
     with django_capture_on_commit_callbacks(execute=False) as queued:
         assert client.post(page_url).url == page_url
     working = client.get(page_url)
-    assert working.context["working"] and 'http-equiv="refresh"' in working.content.decode()
+    status_url = f"/orders/{order.access_token}/receipts/status/"
+    assert working.context["working"] and 'http-equiv="refresh"' not in working.content.decode()
+    assert f'hx-get="{status_url}"' in working.content.decode()  # its status region polls, the page stays
+    assert f'hx-get="{status_url}"' in client.get(status_url).content.decode()
     with django_capture_on_commit_callbacks(execute=False) as again:
         client.post(page_url)  # a second click while it is queued starts nothing more
     assert len(queued) == 1 and len(again) == 0
@@ -118,6 +174,7 @@ def test_a_big_batchs_receipts_are_built_by_a_task_with_progress(
     assert bundle.status == ReceiptBundle.Status.DONE and bundle.pages_done == 60 and bundle.percent == 100
     done = client.get(page_url).content.decode()
     assert f"/orders/{order.access_token}/receipts/download/" in done and "refresh" not in done
+    assert "hx-get" not in client.get(status_url).content.decode()  # built: the poller stops
     pdf = client.get(f"/orders/{order.access_token}/receipts/download/")
     assert pdf["Content-Type"] == "application/pdf"
     assert pdf.content.count(b"/Type /Page\n") == 60

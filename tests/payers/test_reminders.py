@@ -47,3 +47,28 @@ def test_an_account_with_reminders_off_gets_none(bound, django_capture_on_commit
 def test_the_beat_schedule_runs_the_reminders(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "payers.tasks.send_reminders" in tasks
+
+
+@pytest.mark.parametrize(
+    ("language", "overdue_line", "foreign"),
+    [
+        ("en", "It is overdue: a late fee may be added.", "逾期"),
+        ("zh-hans", "该账单已逾期，可能产生滞纳金。", "overdue"),
+    ],
+)
+def test_a_reminder_is_written_wholly_in_the_citizens_own_language(
+    bound, django_capture_on_commit_callbacks, language, overdue_line, foreign
+):
+    Payer.objects.filter(user=bound.user).update(language=language)
+    with django_capture_on_commit_callbacks(execute=True):
+        reminders.send_due_reminders(today=datetime.date(2026, 10, 25))
+    [message] = mail.outbox
+    assert overdue_line in message.body and foreign not in message.body + message.subject
+    assert sms.outbox[0].body == message.subject
+
+
+def test_the_portal_keeps_the_language_a_citizen_uses_on_their_profile(bound, client, settings):
+    client.force_login(bound.user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert client.get("/me/accounts/").status_code == 200
+    assert Payer.objects.get(user=bound.user).language == "en"

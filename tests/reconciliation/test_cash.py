@@ -1,20 +1,23 @@
 """Cash: each branch's till closings against its counter payments, per day."""
 
+import io
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
+from django.utils import translation
 
 from billing.choices import Channel
 from billing.models import JournalLine
-from billing.money import ZERO
+from billing.money import ZERO, format_money
 from branches import services as counter
-from reconciliation import services, working_days
+from reconciliation import selectors, services, working_days
 from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution, RunStatus
 from reconciliation.exceptions import ReconciliationError
 from reconciliation.models import Discrepancy, ReconciliationRun, SettlementBatch
 from tests.factories import BillFactory, CustomerAccountFactory
-from tests.support import pay, take_cash
+from tests.support import log_in, pay, take_cash
 
 pytestmark = pytest.mark.django_db
 M = MatchClass
@@ -110,3 +113,34 @@ def test_reconciled_cash_is_settled(day_at_x, branch_x, water):
 def test_a_statement_cannot_be_imported_for_the_cash_channel(today):
     with pytest.raises(ReconciliationError):
         services.import_statement(channel_code="COUNTER:BR-X", business_date=today, data=b"x", file_name="x")
+
+
+def test_a_short_till_is_reported_as_its_difference_not_its_takings(day_at_x, branch_x, officer, client):
+    till = day_at_x[0]
+    assert (till.counted_cash - till.expected_cash) == Decimal("-0.50")
+    out = io.StringIO()
+    call_command(
+        "reconcile", "--channel", "COUNTER:BR-X", "--date", till.business_date.isoformat(), stdout=out
+    )
+    run = ReconciliationRun.objects.get(branch=branch_x)
+
+    assert run.counts[M.AMOUNT_MISMATCH] == {
+        "count": 1,
+        "amount": "-0.50",
+        "expected": str(till.expected_cash),
+        "counted": str(till.counted_cash),
+        "difference": "-0.50",
+    }
+    expected, counted = format_money(till.expected_cash), format_money(till.counted_cash)
+    assert f"应有 ¥{expected}，实点 ¥{counted}，差额 -¥0.50" in out.getvalue()
+    with translation.override("en"):
+        described = selectors.till_differences(run)[0].describe()
+    assert described == f"expected ¥{expected}, counted ¥{counted}, difference -¥0.50"
+    report = selectors.daily_report(till.business_date)
+    mismatch = report["totals"][list(M.values).index(M.AMOUNT_MISMATCH)]
+    assert mismatch == {"count": 1, "amount": Decimal("-0.50")}
+
+    discrepancy = Discrepancy.objects.get(run=run, till=till)
+    log_in(client, officer)
+    page = client.get(reverse("admin:reconciliation_discrepancy_change", args=[discrepancy.pk]))
+    assert "差额 -¥0.50" in page.text and f"应有 ¥{expected}" in page.text

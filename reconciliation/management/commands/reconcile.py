@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing import untrusted_files
 from billing.exceptions import BillingError
-from reconciliation import services
+from reconciliation import selectors, services
 from reconciliation.choices import StatementFormat
 
 
@@ -61,3 +61,5 @@ class Command(BaseCommand):
         )
         for klass, value in run.counts.items():
             self.stdout.write(f"  {klass:18} {value['count']:>9} {value['amount']:>16}")
+        for difference in selectors.till_differences(run):
+            self.stdout.write(f"  {difference.till}: {difference.describe()}")

@@ -1,0 +1,197 @@
+"""The transactional outbox: money events leave with the transaction that moved the money.
+
+Writing: every writer of a money movement calls one of the `*_event` helpers below (or, for payments and
+reversals, `billing.posting` inserts the row inside its own statement) in the SAME transaction as the
+ledger entry. A rollback takes the event with it; a commit keeps both. After commit, `relay_soon` asks a
+worker to publish.
+
+Publishing (`relay`): a worker claims unpublished rows with `SELECT … FOR UPDATE SKIP LOCKED`
+(billing.locks.claim_unpublished_events), so two relays never take the same event; hands each to every
+registered consumer inside that transaction (a consumer writes rows only, e.g. the webhook deliveries of
+api/webhooks.py, and schedules its outside calls with `transaction.on_commit`); then marks them published.
+A relay that dies mid-batch rolls back and the next one (on commit, or beat's every 30 s) does it again:
+consumers must be idempotent on the event id. Delivery to outside parties is therefore at least once.
+"""
+
+import datetime
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from billing import locks
+from billing.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+
+class EventType:
+    """The money events, as receivers see them (X-BillPay-Event, docs/biller-api.md)."""
+
+    PAYMENT_POSTED = "payment.posted"
+    PAYMENT_REVERSED = "payment.reversed"
+    PAYMENT_REFUNDED = "payment.refunded"
+    SETTLEMENT_SETTLED = "settlement.settled"
+    LEDGER_WRITTEN_OFF = "ledger.written_off"
+
+
+Consumer = Callable[[Sequence[OutboxEvent]], None]
+_consumers: dict[str, Consumer] = {}
+
+RELAY_PENDING_KEY = "billing:outbox-relay-pending"
+RELAY_PENDING_SECONDS = 10
+
+
+def register_consumer(name: str, consumer: Consumer) -> None:
+    """Apps above billing subscribe here (from their AppConfig.ready): a consumer gets each batch of events
+    inside the relay's transaction and must only write rows (idempotently, keyed by event id)."""
+    _consumers[name] = consumer
+
+
+def unregister_consumer(name: str) -> None:
+    _consumers.pop(name, None)
+
+
+def as_json(value) -> dict:
+    """Dates, datetimes and Decimals as the strings receivers read (money with two decimals)."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def new_event_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def record(*, type: str, aggregate_type: str, aggregate_id, payload: dict) -> OutboxEvent:
+    """Write one event in the caller's transaction (which must be open: no event without its entry)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("an outbox event is written inside the transaction of its ledger entry")
+    event = OutboxEvent.objects.create(
+        id=new_event_id(),
+        type=type,
+        aggregate_type=aggregate_type,
+        aggregate_id=str(aggregate_id),
+        payload=as_json(payload),
+        created_at=timezone.now(),
+    )
+    relay_on_commit()
+    return event
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def settlement_event(
+    *, biller, gross: Decimal, fees: Decimal, business_date: datetime.date, memo: str, entry_id: int
+) -> OutboxEvent:
+    """The hook of settlement (billing.ledger.post_settlement_entry): a biller was paid what it is owed."""
+    return record(
+        type=EventType.SETTLEMENT_SETTLED,
+        aggregate_type="journal_entry",
+        aggregate_id=entry_id,
+        payload={
+            "biller_code": biller.code,
+            "gross": money(gross),
+            "fees": money(fees),
+            "net": money(gross - fees),
+            "business_date": business_date,
+            "reference": memo,
+        },
+    )
+
+
+def write_off_event(
+    *, channel: str, amount: Decimal, business_date: datetime.date, memo: str, entry_id: int
+) -> OutboxEvent:
+    return record(
+        type=EventType.LEDGER_WRITTEN_OFF,
+        aggregate_type="journal_entry",
+        aggregate_id=entry_id,
+        payload={"channel": channel, "amount": money(amount), "business_date": business_date, "memo": memo},
+    )
+
+
+def refund_event(*, line, refund_no: str, biller_code: str, account_no: str) -> OutboxEvent:
+    """A portal order line's money went back to the payer (the gateway confirmed the refund)."""
+    return record(
+        type=EventType.PAYMENT_REFUNDED,
+        aggregate_type="order_line",
+        aggregate_id=line.pk,
+        payload={
+            "refund_no": refund_no,
+            "order_no": line.order.order_no,
+            "biller_code": biller_code,
+            "account_no": account_no,
+            "amount": money(line.amount),
+            "refunded_at": line.refunded_at,
+        },
+    )
+
+
+def relay_on_commit() -> None:
+    transaction.on_commit(relay_soon)
+
+
+def relay_soon() -> None:
+    """Ask a worker to run the relay, at most once per RELAY_PENDING_SECONDS: at 200 payments a second one
+    task per payment would swamp the queue. The relay clears the mark before it reads, so an event
+    committed after that read asks again; beat's relay every 30 s covers a lost message or cache."""
+    from django.core.cache import cache
+
+    from billing.tasks import relay_outbox
+
+    try:
+        first = cache.add(RELAY_PENDING_KEY, 1, timeout=RELAY_PENDING_SECONDS)
+    except Exception:  # the cache is down: ask anyway
+        logger.warning("outbox: cache unavailable, relay asked without de-duplication", exc_info=True)
+        first = True
+    if first:
+        try:
+            relay_outbox.delay()
+        except Exception:  # the broker is down: beat's backstop publishes the event later
+            logger.warning("outbox: relay not queued; beat's backstop will publish", exc_info=True)
+
+
+def relay(*, batch_size: int | None = None, max_batches: int = 50) -> int:
+    """Publish unpublished events in batches until none is left; returns how many were published."""
+    from django.core.cache import cache
+
+    try:
+        cache.delete(RELAY_PENDING_KEY)
+    except Exception:
+        logger.warning("outbox: cache unavailable", exc_info=True)
+    batch_size = batch_size or settings.OUTBOX_RELAY_BATCH
+    published = 0
+    for _ in range(max_batches):
+        with transaction.atomic():
+            events = locks.claim_unpublished_events(batch_size)
+            if not events:
+                break
+            publish(events)
+        published += len(events)
+        if len(events) < batch_size:
+            break
+    return published
+
+
+def publish(events: Sequence[OutboxEvent]) -> None:
+    """Hand claimed events to every consumer, then mark them published (in the caller's transaction)."""
+    for name, consumer in list(_consumers.items()):
+        with transaction.atomic():  # a savepoint: a failing consumer fails the batch, loudly
+            try:
+                consumer(events)
+            except Exception:
+                logger.exception("outbox: consumer %s failed on %d events", name, len(events))
+                raise
+    OutboxEvent.objects.filter(pk__in=[event.pk for event in events]).update(published_at=timezone.now())
+
+
+def unpublished(ids: Iterable[uuid.UUID] | None = None):
+    query = OutboxEvent.objects.filter(published_at__isnull=True)
+    return query.filter(pk__in=list(ids)) if ids is not None else query

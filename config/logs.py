@@ -1,0 +1,88 @@
+"""Structured logs: every line, ours or a library's, carries a timestamp, its level, its logger and the
+request id of the request (or the task the request started) it belongs to.
+
+JSON lines in production (one object per line, for journald and a log shipper); a readable console in the
+demo. `logging_settings()` builds the `LOGGING` dictionary from config/settings.py; `structlog` is configured
+here once so that `structlog.get_logger()` and the standard library's `logging.getLogger()` render alike.
+"""
+
+import logging
+
+import structlog
+
+NO_REQUEST = "-"  # the request id of a line written outside any request or task (start-up, beat)
+
+
+def _default_request_id(logger, method_name, event_dict):
+    """The bound request id; else that of the request a standard library record names (Django logs a
+    failed response after the middleware has returned); else "-"."""
+    if "request_id" not in event_dict:
+        request = getattr(event_dict.get("_record"), "request", None)
+        event_dict["request_id"] = getattr(request, "request_id", None) or NO_REQUEST
+    return event_dict
+
+
+def _shared_processors() -> list:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _default_request_id,
+    ]
+
+
+def configure_structlog() -> None:
+    """structlog hands its events to the standard library, whose handlers (LOGGING) render them."""
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *_shared_processors(),
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+
+
+def _formatter(renderer, *, json: bool) -> dict:
+    return {
+        "()": structlog.stdlib.ProcessorFormatter,
+        "foreign_pre_chain": _shared_processors(),
+        "processors": [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            # JSON needs the traceback as text; the console renderer formats it itself.
+            *(
+                [structlog.processors.format_exc_info]
+                if isinstance(renderer, structlog.processors.JSONRenderer)
+                else []
+            ),
+            renderer,
+        ],
+    }
+
+
+def logging_settings(*, json: bool, level: str) -> dict:
+    """The LOGGING setting: one handler on the root logger, JSON or console lines."""
+    if level.upper() not in logging.getLevelNamesMapping():
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"LOG_LEVEL={level!r} is not a logging level (DEBUG, INFO, WARNING…)")
+    configure_structlog()
+    renderer = (
+        structlog.processors.JSONRenderer(ensure_ascii=False)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structured": _formatter(renderer, json=json)},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "root": {"handlers": ["console"], "level": level.upper()},
+        # Django's own request lines duplicate gunicorn's access log; keep its warnings and errors.
+        "loggers": {"django.server": {"level": "WARNING"}},
+    }

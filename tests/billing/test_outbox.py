@@ -1,0 +1,170 @@
+"""The transactional outbox (billing.outbox): every money event is written with its ledger entry, in the
+same transaction, and published by relays that never take the same event twice."""
+
+import datetime
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from billing import ledger, outbox
+from billing.choices import AmountRule, Channel
+from billing.models import JournalEntry, OutboxEvent, Payment
+from billing.services import reverse_payment
+from tests.factories import BillerFactory, BillFactory
+from tests.support import pay
+
+pytestmark = pytest.mark.django_db
+
+
+def partly_payable_bill():
+    return BillFactory(account__biller__amount_rule=AmountRule.EXACT_DOWN, amount_due=Decimal("1000.00"))
+
+
+def test_a_payment_writes_its_event_with_its_entry(admin_user):
+    bill = BillFactory(amount_due=Decimal("64.00"))
+    payment = pay(bill.account, "64.00", key="o-1").payment
+    event = OutboxEvent.objects.get()
+    assert event.type == "payment.posted" and event.aggregate_id == str(payment.pk)
+    assert event.published_at is None
+    assert event.payload["receipt_no"] == payment.receipt_no
+    assert event.payload["amount"] == "64.00"
+    assert event.payload["biller_code"] == bill.account.biller.code
+    assert event.payload["bills"] == [{"period": bill.period, "amount": "64.00"}]
+
+    reverse_payment(payment=payment, actor=admin_user, reason="错收")
+    reversed_event = OutboxEvent.objects.get(type="payment.reversed")
+    assert reversed_event.aggregate_id == str(payment.pk) and reversed_event.pk != event.pk
+    assert reversed_event.payload["status"] == "reversed"
+
+
+def test_a_rolled_back_payment_leaves_no_event():
+    bill = BillFactory(amount_due=Decimal("64.00"))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        pay(bill.account, "64.00", key="o-2")
+        assert OutboxEvent.objects.count() == 1  # written, inside the transaction
+        raise RuntimeError("the caller fails after posting")
+    assert not Payment.objects.exists()
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_rolled_back_settlement_leaves_no_event_and_a_committed_one_does():
+    biller = BillerFactory()
+    day = datetime.date(2026, 11, 30)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ledger.post_settlement_entry(
+            biller=biller, gross=Decimal("100.00"), fees=Decimal("1.00"), business_date=day, memo="S1"
+        )
+        raise RuntimeError
+    assert not OutboxEvent.objects.exists() and not JournalEntry.objects.exists()
+
+    with transaction.atomic():
+        entry = ledger.post_settlement_entry(
+            biller=biller, gross=Decimal("100.00"), fees=Decimal("1.00"), business_date=day, memo="S2"
+        )
+    event = OutboxEvent.objects.get()
+    assert event.type == "settlement.settled" and event.aggregate_id == str(entry.pk)
+    assert event.payload == {
+        "biller_code": biller.code,
+        "gross": "100.00",
+        "fees": "1.00",
+        "net": "99.00",
+        "business_date": "2026-11-30",
+        "reference": "S2",
+    }
+
+
+def test_a_write_off_writes_its_event():
+    with transaction.atomic():
+        entry = ledger.post_write_off_entry(
+            channel=Channel.ONLINE,
+            amount=Decimal("-0.50"),
+            business_date=datetime.date(2026, 11, 30),
+            memo="D1",
+        )
+    event = OutboxEvent.objects.get()
+    assert (event.type, event.aggregate_id, event.payload["amount"]) == (
+        "ledger.written_off",
+        str(entry.pk),
+        "-0.50",
+    )
+
+
+def test_an_event_outside_a_transaction_is_refused():
+    wrapper = transaction.get_connection()
+    wrapper.in_atomic_block = False  # as outside the test's own transaction
+    try:
+        with pytest.raises(RuntimeError, match="inside the transaction"):
+            outbox.record(type="x", aggregate_type="y", aggregate_id=1, payload={})
+    finally:
+        wrapper.in_atomic_block = True
+
+
+def test_the_relay_hands_each_event_to_every_consumer_and_marks_it_published():
+    for n in range(3):
+        pay(partly_payable_bill().account, "30.00", key=f"r-{n}")
+    seen = []
+    outbox.register_consumer("test", lambda events: seen.extend(e.pk for e in events))
+    try:
+        assert outbox.relay(batch_size=2) == 3
+        assert outbox.relay() == 0
+    finally:
+        outbox.unregister_consumer("test")
+    assert sorted(seen) == sorted(OutboxEvent.objects.values_list("pk", flat=True))
+    assert not outbox.unpublished().exists()
+
+
+def test_a_failing_consumer_publishes_nothing():
+    bill = BillFactory(amount_due=Decimal("30.00"))
+    pay(bill.account, "30.00", key="f-1")
+
+    def broken(events):
+        raise ValueError("consumer down")
+
+    outbox.register_consumer("broken", broken)
+    try:
+        with pytest.raises(ValueError):
+            outbox.relay()
+    finally:
+        outbox.unregister_consumer("broken")
+    assert outbox.unpublished().count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_relays_side_by_side_publish_each_event_exactly_once(monkeypatch):
+    monkeypatch.setattr(outbox, "relay_soon", lambda: None)  # no relay on commit: the two threads do it
+    bill = partly_payable_bill()
+    for n in range(40):
+        pay(bill.account, "1.00", key=f"t-{n}")
+    handed: list = []
+    guard = threading.Lock()
+
+    def slow_consumer(events):
+        time.sleep(0.02)  # hold the claimed rows while the other relay looks
+        with guard:
+            handed.extend((threading.current_thread().name, e.pk) for e in events)
+
+    outbox.register_consumer("slow", slow_consumer)
+    counts = {}
+
+    def run(name):
+        try:
+            counts[name] = outbox.relay(batch_size=5)
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=run, args=(name,), name=name) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        outbox.unregister_consumer("slow")
+    ids = [pk for _name, pk in handed]
+    assert len(ids) == len(set(ids)) == 40
+    assert counts["a"] + counts["b"] == 40
+    assert {name for name, _pk in handed} == {"a", "b"}  # both worked: SKIP LOCKED, not a queue
+    assert not outbox.unpublished().exists()

@@ -1,0 +1,128 @@
+"""Structured logs: timestamp, level, logger and request id on every line; the request id from a trusted
+proxy only; one line per money action with amounts, channels and ids, never names or account numbers."""
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+from django.test import override_settings
+
+from billing.services import reverse_payment
+from scripts.check_deploy_env import ROOT, production_environment
+from tests.factories import BillFactory
+from tests.support import pay
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_line_of_a_request_has_timestamp_level_logger_and_its_request_id(client, log_lines):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    request_id = response["X-Request-ID"]
+    assert len(request_id) == 32
+    (line,) = [line for line in log_lines() if line["logger"] == "django.request"]
+    assert line["level"] == "warning"
+    assert line["request_id"] == request_id
+    assert line["timestamp"].endswith("Z")
+
+
+def test_a_client_cannot_choose_its_request_id(client):
+    response = client.get("/healthz/live", HTTP_X_REQUEST_ID="chosen-by-the-client-01")
+    assert response["X-Request-ID"] != "chosen-by-the-client-01"
+
+
+@override_settings(TRUSTED_PROXIES=["127.0.0.1/32"])
+def test_the_trusted_proxy_request_id_is_kept_and_returned(client):
+    response = client.get("/healthz/live", HTTP_X_REQUEST_ID="0123456789abcdef0123456789abcdef")
+    assert response["X-Request-ID"] == "0123456789abcdef0123456789abcdef"
+
+
+@override_settings(TRUSTED_PROXIES=["127.0.0.1/32"])
+def test_a_malformed_request_id_even_from_the_proxy_is_replaced(client):
+    response = client.get("/healthz/live", HTTP_X_REQUEST_ID="bad id\nwith newline")
+    assert response["X-Request-ID"] != "bad id\nwith newline"
+    assert len(response["X-Request-ID"]) == 32
+
+
+@override_settings(TRUSTED_PROXIES=["10.0.0.0/8"])
+def test_a_request_id_from_a_peer_that_is_not_the_proxy_is_replaced(client):
+    response = client.get(
+        "/healthz/live", HTTP_X_REQUEST_ID="0123456789abcdef0123456789abcdef", REMOTE_ADDR="203.0.113.5"
+    )
+    assert response["X-Request-ID"] != "0123456789abcdef0123456789abcdef"
+
+
+def _log_one_line(env) -> str:
+    script = (
+        "import django, logging; django.setup(); logging.getLogger('billpay.probe').warning('probe %s', 1)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_production_writes_json_lines(tmp_path):
+    env = production_environment(tmp_path)
+    env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    line = json.loads(_log_one_line(env))
+    assert line["event"] == "probe 1"
+    assert line["level"] == "warning"
+    assert line["logger"] == "billpay.probe"
+    assert line["request_id"] == "-"
+    assert "timestamp" in line
+
+
+def test_the_demo_writes_readable_lines():
+    env = {key: value for key, value in os.environ.items() if key not in ("DEBUG", "LOG_FORMAT")}
+    line = _log_one_line(env)
+    assert "[warning" in line and "probe 1" in line and "[billpay.probe]" in line
+    assert "request_id=-" in line
+
+
+def test_a_payment_and_its_reversal_each_write_one_money_line(
+    log_lines, django_capture_on_commit_callbacks, admin_user
+):
+    bill = BillFactory(amount_due=Decimal("58.40"))
+    with django_capture_on_commit_callbacks(execute=True):
+        payment = pay(bill.account, "58.40", key="log-1").payment
+    with django_capture_on_commit_callbacks(execute=True):
+        pay(bill.account, "58.40", key="log-1")  # a replay moves no money: no money.post line
+    with django_capture_on_commit_callbacks(execute=True):
+        reverse_payment(payment=payment, actor=admin_user, reason="wrong account")
+    money = [line for line in log_lines() if line["logger"] == "billpay.money"]
+    assert [line["event"] for line in money] == ["money.post", "money.post_replayed", "money.reverse"]
+    posted, _replayed, reversed_ = money
+    assert posted["amount"] == "58.40" and posted["channel"] == "online"
+    assert posted["payment_id"] == payment.pk and posted["biller_id"] == bill.biller_id
+    assert posted["account_id"] == bill.account_id and posted["receipt_no"] == payment.receipt_no
+    assert reversed_["amount"] == "58.40" and reversed_["payment_id"] == payment.pk
+    text = json.dumps(money, ensure_ascii=False)
+    assert bill.account.account_no not in text  # ids only: no account number, no name
+    assert bill.account.holder_name not in text
+
+
+def test_a_rolled_back_payment_writes_no_money_line(log_lines):
+    from django.db import transaction
+
+    bill = BillFactory(amount_due=Decimal("10.00"))
+    with transaction.atomic():
+        pay(bill.account, "10.00", key="log-rollback")
+        transaction.set_rollback(True)
+    assert not [line for line in log_lines() if line["event"] == "money.post"]
+
+
+def test_nginx_overwrites_the_request_id_a_client_sent():
+    from django.conf import settings
+
+    site = (settings.BASE_DIR / "deploy" / "nginx" / "billpay.conf").read_text()
+    assert "proxy_set_header X-Request-ID $request_id;" in site

@@ -1,0 +1,222 @@
+"""The walk of issue 14 shared by the browser checks of every page (sizes, axe, keyboard): the data a citizen
+and a clerk meet, every page they open, and the browser contexts each mode and language is seen in.
+
+Every citizen page of payers/urls.py, the public outlet finder of branches/urls.py, the complaint pages of
+reconciliation/urls.py, the sandbox bank's cashier and the allauth pages the portal links to; every counter
+page of branches/urls.py for a signed-in clerk (and the coverage page for a supervisor)."""
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from billing import roles
+from billing.choices import PaymentMode
+from billing.models import Payment
+from billing.paylinks import pay_token
+from branches import services as branch_services
+from branches.choices import BranchRole
+from payers import proxy, selectors
+from payers.models import BoundAccount
+from reconciliation.services.complaints import raise_complaint
+from tests.branches.conftest import make_user
+from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
+from tests.payers.conftest import Bank
+from tests.support import take_cash
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+MODES = {"normal": False, "large": True}
+LANGUAGES = ("zh-hans", "en")
+
+
+@dataclass
+class Page:
+    name: str
+    path: str
+    who: str = "anonymous"  # or "citizen", "clerk", "supervisor"
+
+
+@dataclass
+class Walk:
+    citizen_pages: list[Page] = field(default_factory=list)
+    counter_pages: list[Page] = field(default_factory=list)
+    sessions: dict[str, str] = field(default_factory=dict)  # who -> session cookie value
+
+    def path(self, name: str) -> str:
+        return next(page.path for page in self.citizen_pages + self.counter_pages if page.name == name)
+
+
+def _session_of(user) -> str:
+    """A signed-in session for the user (staff pass the second factor: tests/conftest.py's force_login)."""
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def build_walk() -> Walk:
+    """Everything the pages show, made the way production makes it: a lookup with an overdue bill, a paid
+    two-line order with receipts, a pending order at the sandbox bank, a complaint, outlets, a clerk's
+    open till with one cash payment. Needs the sandbox bank switched on."""
+    water = BillerFactory(
+        code="WATER01", name="滨江水务", name_en="Binjiang Water", account_hint="户号为8位数字，见账单右上角"
+    )
+    power = BillerFactory(code="POWER01", name="滨江电力", name_en="Binjiang Power")
+    gas_card = BillerFactory(
+        code="GASCARD",
+        name="燃气卡充值",
+        name_en="Gas card top-up",
+        payment_mode=PaymentMode.PREPAID,
+        min_amount=Decimal("10.00"),
+        max_amount=Decimal("2000.00"),
+    )
+    CustomerAccountFactory(biller=gas_card, account_no="77001234", holder_name="王芳")
+    BillerFactory(
+        code="CHARITY", name="滨江慈善总会", name_en="Binjiang Charity", payment_mode=PaymentMode.DONATION
+    )
+    home = CustomerAccountFactory(biller=water, account_no="31005678", holder_name="张小明")
+    overdue = BillFactory(
+        account=home, period="2026-08", amount_due=Decimal("42.50"), due_date=datetime.date(2026, 9, 20)
+    )
+    BillFactory(account=home, period="2026-09", amount_due=Decimal("100.00"), description="居民生活用水")
+    waiting = BillFactory(account=home, period="2026-10", amount_due=Decimal("80.00"))
+    flat = CustomerAccountFactory(biller=power, account_no="52001234", holder_name="李大山")
+    power_bill = BillFactory(account=flat, period="2026-10", amount_due=Decimal("66.60"))
+
+    user = get_user_model().objects.create_user("xm", "xm@example.com", "Portal-pass-2026")
+    EmailAddress.objects.create(user=user, email="xm@example.com", verified=True, primary=True)
+    BoundAccount.objects.create(user=user, account=home, label="家里水费")
+    BoundAccount.objects.create(user=user, account=flat, label="妈妈家电费")
+
+    client = Client()
+    client.force_login(user)
+    bank = Bank(client)
+    paid = bank.checkout({"source": "mine", "bill": [overdue.pk, power_bill.pk]})
+    bank.pay(paid)
+    bank.notify(paid)
+    pending = bank.checkout({"biller": "WATER01", "account_no": "31005678", "bill": [waiting.pk]})
+    cashier = bank.cashier_url
+    payment = Payment.objects.get(pk=paid.lines.exclude(payment=None).values_list("payment", flat=True)[0])
+    receipt = selectors.receipt_token(payment)
+    code = selectors.verification_code(payment.receipt_no)
+    complaint = raise_complaint(
+        receipt_no=payment.receipt_no,
+        reason="paid_still_due",
+        contact_name="张小明",
+        contact_phone="13800138000",
+        details="银行已扣款，账单仍显示未缴。",
+    )
+
+    branch = BranchFactory(code="BR-X", name="滨江邮政支局", district="滨江区", phone="0571-88888888")
+    BranchFactory(code="BR-Y", name="长河便利店代收点", district="滨江区")
+    clerk = make_user(get_user_model(), "dave", roles.BRANCH_CLERK, branch)
+    newcomer = make_user(get_user_model(), "erin", roles.BRANCH_CLERK, branch)
+    supervisor = make_user(
+        get_user_model(), "sam", roles.BRANCH_SUPERVISOR, branch, branch_role=BranchRole.SUPERVISOR
+    )
+    till = branch_services.open_till(clerk=clerk, branch=branch, opening_float="500.00")
+    counter_bill = BillFactory(account=home, period="2026-11", amount_due=Decimal("86.50"))
+    taken = take_cash(clerk, till, counter_bill)
+    cash_receipt = taken.counter_payment.payment.receipt_no
+
+    water.refresh_from_db()  # its defaults as the database holds them (Decimal limits)
+    batch = proxy.validate_upload(
+        user=user,
+        biller=water,
+        file_name="社区代缴.csv",
+        data="account_no,amount,name\n31005678,100.00,张小明\n39999999,20.00,查无此户\n".encode(),
+    )
+    link = pay_token(waiting)
+    walk = Walk()
+    walk.sessions = {
+        "citizen": _session_of(user),
+        "clerk": _session_of(clerk),
+        "newcomer": _session_of(newcomer),
+        "supervisor": _session_of(supervisor),
+    }
+    order_token = paid.access_token
+    walk.citizen_pages = [
+        Page("home", "/"),
+        Page("billers", "/billers/"),
+        Page("biller", "/billers/WATER01/"),
+        Page("lookup", "/billers/WATER01/?account_no=31005678"),
+        Page("lookup-prepaid", "/billers/GASCARD/?account_no=77001234"),
+        Page("donation", "/billers/CHARITY/"),
+        Page("lookup-unknown", "/billers/WATER01/?account_no=39999999"),
+        Page("pay-link", f"/pay/{link}/"),
+        Page("pay-link-qr", f"/pay/{link}/qr/"),
+        Page("pay-link-invalid", "/pay/not-a-token/"),
+        Page("bank-cashier", cashier),
+        Page("order-pending", f"/orders/{pending.access_token}/"),
+        Page("order-paid", f"/orders/{order_token}/"),
+        Page("order-receipts", f"/orders/{order_token}/receipts/"),
+        Page("receipt", f"/receipts/{receipt}/"),
+        Page("verify", "/verify/"),
+        Page("verify-result", f"/verify/{payment.receipt_no}/{code}/"),
+        Page("outlets", "/outlets/?district=滨江区"),
+        Page("outlet", "/outlets/BR-X/"),
+        Page("complaint-new", "/complaints/new/"),
+        Page("complaint-status", f"/complaints/{complaint.token}/"),
+        Page("login", "/accounts/login/"),
+        Page("login-code", "/accounts/login/code/"),
+        Page("signup", "/accounts/signup/"),
+        Page("password-reset", "/accounts/password/reset/"),
+        Page("not-found", "/no-such-page/"),
+        Page("my-accounts", "/me/accounts/", "citizen"),
+        Page("history", "/me/history/", "citizen"),
+        Page("proxy-upload", "/me/proxy/", "citizen"),
+        Page("proxy-batch", f"/me/proxy/{batch.public_id}/", "citizen"),
+        Page("forbidden", "/counter/", "citizen"),
+        Page("logout", "/accounts/logout/", "citizen"),
+    ]
+    walk.counter_pages = [
+        Page("counter-open-till", "/counter/", "newcomer"),
+        Page("counter-home", "/counter/", "clerk"),
+        Page("counter-lookup", "/counter/lookup/?q=31005678&biller=WATER01", "clerk"),
+        Page("counter-receipt", f"/counter/receipt/{cash_receipt}/", "clerk"),
+        Page("counter-void", f"/counter/receipt/{cash_receipt}/void/", "clerk"),
+        Page("counter-close", "/counter/till/close/", "clerk"),
+        Page("counter-day-report", "/counter/report/", "clerk"),
+        Page("counter-reports", "/counter/reports/", "clerk"),
+        Page("counter-coverage", "/counter/coverage/", "supervisor"),
+    ]
+    return walk
+
+
+def new_context(
+    browser, base_url: str, *, viewport: dict, large: bool, language: str, session: str = "", bypass_csp=False
+):
+    """A browser context as a citizen sets it up: the language and large-text cookies the page switches
+    set, and a signed-in session when the page needs one. `bypass_csp` lets a test inject a checker (axe)
+    into pages whose Content-Security-Policy allows no inline script."""
+    context = browser.new_context(
+        viewport=viewport, locale="zh-CN" if language == "zh-hans" else "en-US", bypass_csp=bypass_csp
+    )
+    cookies = [{"name": "django_language", "value": language, "url": base_url}]
+    if large:
+        cookies.append({"name": "elderly_mode", "value": "1", "url": base_url})
+    if session:
+        cookies.append({"name": "sessionid", "value": session, "url": base_url})
+    context.add_cookies(cookies)
+    return context
+
+
+def contexts_by_who(browser, base_url: str, walk: Walk, **settings) -> dict:
+    """One context per person of the walk (anonymous, citizen, clerk…), each with the same settings."""
+    contexts = {"anonymous": new_context(browser, base_url, **settings)}
+    for who, session in walk.sessions.items():
+        contexts[who] = new_context(browser, base_url, session=session, **settings)
+    return contexts
+
+
+def open_page(contexts: dict, pages: dict, base_url: str, page: Page):
+    """Open the walk's page in its person's context (one tab per person, reused) and wait for it."""
+    if page.who not in pages:
+        pages[page.who] = contexts[page.who].new_page()
+    tab = pages[page.who]
+    response = tab.goto(base_url + page.path, wait_until="load")
+    assert response is not None and response.status < 500, (page.name, response and response.status)
+    return tab

@@ -1,0 +1,37 @@
+"""A refund writes one money line (issue 15): amount, channel, ids; the payer's name and account never."""
+
+import json
+
+import pytest
+
+from billing.choices import Channel
+from billing.services import post_payment
+from payers.choices import LineOutcome
+from payers.models import OrderLine
+from tests.factories import BranchFactory
+from tests.payers.test_gateway_flow import guest_checkout
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_bank")]
+
+
+def test_a_refund_writes_one_money_line(bank, water, django_capture_on_commit_callbacks, log_lines):
+    order = guest_checkout(bank, water, bills=[water["bills"][0]])
+    bank.pay(order)
+    post_payment(
+        channel=Channel.COUNTER,
+        idempotency_key="counter-1",
+        biller_code="WATER01",
+        account_no="31005678",
+        amount="100.00",
+        periods=["2026-09"],
+        branch=BranchFactory(),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        bank.notify(order)
+    line = OrderLine.objects.get()
+    assert line.outcome == LineOutcome.REFUNDED
+    (refund,) = [entry for entry in log_lines() if entry["event"] == "money.refund"]
+    assert refund["amount"] == str(line.amount) and refund["channel"] == "online"
+    assert refund["outcome"] == "refunded" and refund["refund_no"] == line.refund_no
+    assert refund["order_line_id"] == line.pk and refund["order_id"] == order.pk
+    assert "31005678" not in json.dumps(refund)
