@@ -551,14 +551,3 @@ class WorkingDayOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d}"
-
-    @property
-    def outcome_told(self) -> str:
-        """What the citizen is told, in the active language: the officer's words, after the workbench
-        action that corrected their payment when that is what closed the complaint."""
-        if not self.outcome_resolution:
-            return self.outcome
-        return gettext("The difference on your payment was found and corrected: %(action)s. %(note)s") % {
-            "action": Resolution(self.outcome_resolution).label,
-            "note": self.outcome,
-        }

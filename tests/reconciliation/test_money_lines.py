@@ -2,7 +2,7 @@
 
 import pytest
 
-from reconciliation import services
+from reconciliation import services, working_days
 from reconciliation.choices import MatchClass, Resolution
 from reconciliation.models import SettlementBatch
 from tests.reconciliation.test_settlement import reconciled  # noqa: F401 (fixture)
@@ -18,7 +18,7 @@ def money_lines(log_lines, event):
 def test_a_settlement_writes_one_money_line(reconciled, today, log_lines, django_capture_on_commit_callbacks):  # noqa: F811
     shop, _payments = reconciled
     with django_capture_on_commit_callbacks(execute=True):
-        services.settle_day(day=today)
+        services.settle_day(day=today, as_of=working_days.next_working_day(today))
     batch = SettlementBatch.objects.get(biller=shop.biller, business_date=today)
     (line,) = money_lines(log_lines, "money.settle")
     assert line["amount"] == str(batch.net) and line["gross"] == str(batch.gross)
