@@ -499,6 +499,7 @@ def refund_line(*, line_id: int, attempt: int = 1) -> str:
         failed_tasks.record_failure(
             task_name=REFUND_TASK, args=[line_id], error=message or "refund refused", attempts=attempt
         )
+    if ok or gave_up:  # one line per refund, at its final outcome
         log_money_action(
             "refund",
             amount=line.amount,
