@@ -1,7 +1,7 @@
 """E-receipts as PDF and QR codes, with reportlab only.
 
-The PDF uses reportlab's built-in CID font STSong-Light (Adobe's Asian font pack names it; PDF readers
-bring the glyphs), so Chinese renders on a fresh machine without any system CJK font.
+The PDF embeds the platform's CJK TrueType font (billing.pdf_fonts, as the counter's slips do): a receipt is
+kept and shown elsewhere, so it carries its own glyphs rather than relying on the reader's Asian font pack.
 """
 
 import io
@@ -16,17 +16,13 @@ from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A5
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 from billing.choices import AllocationKind
 from billing.masking import mask_holder_name
 from billing.money import format_money
+from billing.pdf_fonts import embedded_cjk_font
 from billing.services import list_text
-
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
 
 def mask_account_no(account_no: str) -> str:
@@ -123,23 +119,24 @@ def receipts_pdf(
     """One A5 page per payment. `items` holds (payment, verification URL, verification code); `on_page` hears
     the number of pages drawn so far after each one."""
     buffer = io.BytesIO()
+    font = embedded_cjk_font()
     pdf = canvas.Canvas(buffer, pagesize=A5, pageCompression=1)
     pdf.setTitle(_("Electronic payment receipt"))
     width, height = A5
     for payment, verify_url, code in items:
-        pdf.setFont(FONT, 16)
+        pdf.setFont(font, 16)
         pdf.drawCentredString(width / 2, height - 22 * mm, _("Electronic payment receipt"))
-        pdf.setFont(FONT, 9)
+        pdf.setFont(font, 9)
         pdf.drawCentredString(width / 2, height - 29 * mm, _("Open Bill Payment Platform"))
         y = height - 42 * mm
         for label, value in receipt_lines(payment):
-            pdf.setFont(FONT, 10)
+            pdf.setFont(font, 10)
             pdf.drawString(14 * mm, y, label)
             pdf.drawString(48 * mm, y, str(value)[:48])
             y -= 7 * mm
         qr_size = 32 * mm
         _draw_qr(pdf, verify_url, 14 * mm, 16 * mm, qr_size)
-        pdf.setFont(FONT, 8)
+        pdf.setFont(font, 8)
         pdf.drawString(50 * mm, 40 * mm, _("Scan to check this receipt is genuine, or open:"))
         pdf.drawString(50 * mm, 35 * mm, verify_url[:70])
         pdf.drawString(50 * mm, 28 * mm, _("Verification code: %(code)s") % {"code": code})

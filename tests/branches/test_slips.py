@@ -13,6 +13,7 @@ from billing.pdf_fonts import EMBEDDED_FONT
 from branches import selectors
 from branches.exceptions import CounterError
 from branches.slips import check_digit, parse_slip_code, render_slip_pdf, slip_code_for
+from tests.support import embedded_fonts
 
 pytestmark = pytest.mark.django_db
 
@@ -64,20 +65,6 @@ def test_the_slip_pdf_has_the_chinese_font_the_barcode_and_the_qr_link(client, b
     assert response.content.startswith(b"%PDF")
     fonts = embedded_fonts(response.content)
     assert fonts and all(fonts.values()), fonts  # every font on the page carries its glyphs (/FontFile2)
-
-
-def embedded_fonts(pdf: bytes) -> dict[str, bool]:
-    """Each font the PDF's pages use → whether its glyphs are embedded."""
-    fonts = {}
-    for page in PdfReader(io.BytesIO(pdf)).pages:
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
-            if font["/BaseFont"] in ("/Courier", "/Helvetica"):  # the barcode's digits: PDF's standard 14
-                continue
-            descendants = font.get("/DescendantFonts")
-            descriptor = (descendants[0].get_object() if descendants else font).get("/FontDescriptor")
-            fonts[font["/BaseFont"]] = descriptor is not None and "/FontFile2" in descriptor.get_object()
-    return fonts
 
 
 def test_the_slip_embeds_its_font_and_its_text_reads_back_middle_dot_included(bill, settings):

@@ -3,12 +3,13 @@ import io
 import re
 
 import pytest
+from pypdf import PdfReader
 
 from billing.models import Payment
 from payers import selectors
 from payers.views import csv_safe
 from tests.factories import PayerFactory
-from tests.support import log_in
+from tests.support import embedded_fonts, log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -33,14 +34,17 @@ def test_a_receipt_url_cannot_be_made_from_the_receipt_number(client, paid):
     assert client.get(f"/receipts/{payment.receipt_no}/").status_code == 404
 
 
-def test_the_pdf_uses_the_built_in_chinese_cid_font_not_a_system_font(client, paid):
-    _payment, token = paid
+def test_the_pdf_embeds_its_chinese_font_and_its_text_reads_back(client, paid):
+    """Issue 14: PDFs carried no font, so a reader without an Asian font pack showed boxes."""
+    payment, token = paid
     response = client.get(f"/receipts/{token}/pdf/")
     body = response.content
     assert response["Content-Type"] == "application/pdf"
     assert body.startswith(b"%PDF")
-    assert b"STSong-Light" in body and b"UniGB-UCS2-H" in body
-    assert b"FontFile" not in body  # nothing embedded from the machine: the reader supplies the glyphs
+    fonts = embedded_fonts(body)
+    assert fonts and all(fonts.values()), fonts
+    text = PdfReader(io.BytesIO(body)).pages[0].extract_text()
+    assert payment.receipt_no in text and "张*明" in text
 
 
 def test_the_verification_page_confirms_a_genuine_receipt_and_reveals_nothing_else(client, paid):
