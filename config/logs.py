@@ -22,12 +22,23 @@ def _default_request_id(logger, method_name, event_dict):
     return event_dict
 
 
+def _gunicorn_access_request_id(logger, method_name, event_dict):
+    """gunicorn's access line names the request id Django returned (its X-Request-ID response header)."""
+    record = event_dict.get("_record")
+    if record is not None and record.name == "gunicorn.access" and isinstance(record.args, dict):
+        request_id = record.args.get("{x-request-id}o")
+        if request_id and request_id != "-":
+            event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def _shared_processors() -> list:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _gunicorn_access_request_id,
         _default_request_id,
     ]
 
@@ -86,3 +97,14 @@ def logging_settings(*, json: bool, level: str) -> dict:
         # Django's own request lines duplicate gunicorn's access log; keep its warnings and errors.
         "loggers": {"django.server": {"level": "WARNING"}},
     }
+
+
+def gunicorn_logging(*, json: bool, level: str) -> dict:
+    """gunicorn's `logconfig_dict` (deploy/gunicorn.conf.py): its error and access lines in the same format,
+    the access line with the request's id."""
+    config = logging_settings(json=json, level=level)
+    config["loggers"] = {
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("gunicorn.error", "gunicorn.access")
+    }
+    return config
