@@ -9,6 +9,7 @@ here once so that `structlog.get_logger()` and the standard library's `logging.g
 import logging
 
 import structlog
+from celery import signals as celery_signals
 
 NO_REQUEST = "-"  # the request id of a line written outside any request or task (start-up, beat)
 
@@ -108,3 +109,9 @@ def gunicorn_logging(*, json: bool, level: str) -> dict:
         for name in ("gunicorn.error", "gunicorn.access")
     }
     return config
+
+
+@celery_signals.setup_logging.connect(dispatch_uid="billpay.logs.celery")
+def _leave_logging_to_django(**kwargs) -> None:
+    """A receiver here tells Celery (worker and beat) not to install its own handlers or levels: the lines
+    keep Django's LOGGING above (configured when Django is set up), with the LOG_LEVEL it names."""
