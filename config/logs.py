@@ -9,6 +9,7 @@ here once so that `structlog.get_logger()` and the standard library's `logging.g
 import logging
 
 import structlog
+from celery import signals as celery_signals
 
 NO_REQUEST = "-"  # the request id of a line written outside any request or task (start-up, beat)
 
@@ -22,12 +23,23 @@ def _default_request_id(logger, method_name, event_dict):
     return event_dict
 
 
+def _gunicorn_access_request_id(logger, method_name, event_dict):
+    """gunicorn's access line names the request id Django returned (its X-Request-ID response header)."""
+    record = event_dict.get("_record")
+    if record is not None and record.name == "gunicorn.access" and isinstance(record.args, dict):
+        request_id = record.args.get("{x-request-id}o")
+        if request_id and request_id != "-":
+            event_dict.setdefault("request_id", request_id)
+    return event_dict
+
+
 def _shared_processors() -> list:
     return [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _gunicorn_access_request_id,
         _default_request_id,
     ]
 
@@ -86,3 +98,20 @@ def logging_settings(*, json: bool, level: str) -> dict:
         # Django's own request lines duplicate gunicorn's access log; keep its warnings and errors.
         "loggers": {"django.server": {"level": "WARNING"}},
     }
+
+
+def gunicorn_logging(*, json: bool, level: str) -> dict:
+    """gunicorn's `logconfig_dict` (deploy/gunicorn.conf.py): its error and access lines in the same format,
+    the access line with the request's id."""
+    config = logging_settings(json=json, level=level)
+    config["loggers"] = {
+        name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+        for name in ("gunicorn.error", "gunicorn.access")
+    }
+    return config
+
+
+@celery_signals.setup_logging.connect(dispatch_uid="billpay.logs.celery")
+def _leave_logging_to_django(**kwargs) -> None:
+    """A receiver here tells Celery (worker and beat) not to install its own handlers or levels: the lines
+    keep Django's LOGGING above (configured when Django is set up), with the LOG_LEVEL it names."""

@@ -10,6 +10,12 @@ to boot and gunicorn exits with the check's message.
 
 import multiprocessing
 import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout: config.logs, config.env
+from config.env import env_bool, env_str
+from config.logs import gunicorn_logging
 
 
 def _int(name: str, default: int) -> int:
@@ -46,6 +52,12 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The client as nginx saw it, the request, status, bytes, referrer, agent and the time taken in seconds.
 access_log_format = '%({x-forwarded-for}i)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s'
 proc_name = "billpay-web"
+# gunicorn's own lines in the platform's format (config/logs.py): JSON with DEBUG off, as LOG_FORMAT says; the
+# access line carries the request id Django answered with (X-Request-ID).
+logconfig_dict = gunicorn_logging(
+    json=env_str("LOG_FORMAT", "console" if env_bool("DEBUG", True) else "json") == "json",
+    level=env_str("LOG_LEVEL", "INFO"),
+)
 
 # Prometheus metrics (/metrics, config/metrics.py) from every worker: each writes its counts to files in this
 # directory and /metrics adds them up, whichever worker answers. On a tmpfs (/run or /dev/shm): emptied when

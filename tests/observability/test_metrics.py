@@ -1,6 +1,7 @@
 """/metrics: payments by channel and outcome, task latency and failures from a real worker, the length of the
 Celery queues in Redis; only for METRICS_ALLOWED_NETWORKS; summed over several gunicorn workers."""
 
+import json
 import os
 import signal
 import socket
@@ -111,18 +112,21 @@ def test_several_gunicorn_workers_are_counted_together(tmp_path):
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "LOG_FORMAT": "json",
     }
+    log = tmp_path / "gunicorn.log"
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py",
          "config.wsgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"),
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(f"{base}/healthz/live", timeout=10).read()
+                with urllib.request.urlopen(f"{base}/healthz/live", timeout=10) as first:
+                    first_request_id = first.headers["X-Request-ID"]
                 break
             except OSError:
                 assert time.monotonic() < deadline and process.poll() is None
@@ -149,7 +153,14 @@ def test_several_gunicorn_workers_are_counted_together(tmp_path):
         if sample.name == "billpay_http_responses_total"
     }
     assert len(_workers_counted(multiproc)) == 2
-    assert answered["2xx"] == sent  # every answer, whichever worker gave it
+    # gunicorn's own lines are the platform's JSON lines; its access line names the request's id.
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    probes = [line for line in access if "GET /healthz/live" in line["event"]]
+    assert len(probes) >= sent  # a probe that timed out while starting was still answered
+    assert answered["2xx"] == len(probes)  # every answer counted, whichever worker gave it
+    assert first_request_id in {line["request_id"] for line in access}
+    assert all(line["timestamp"] and line["level"] == "info" for line in access)
 
 
 def _workers_counted(multiproc: Path) -> set[str]:
