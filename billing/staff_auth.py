@@ -291,7 +291,7 @@ def clear_lockout_on_password_reset(sender, request, user, **kwargs) -> None:
 
 def _exempt_paths() -> tuple[str, ...]:
     """What a staff user may open before passing the second factor: the verification and set-up pages
-    (allauth's, under /accounts/), logging out, the language switch and static files."""
+    (allauth's, under /accounts/), logging out, the language switch, static files and the icon."""
     return (
         reverse("staff_mfa_verify"),
         "/accounts/",
@@ -300,6 +300,9 @@ def _exempt_paths() -> tuple[str, ...]:
         "/i18n/",
         "/" + settings.STATIC_URL.lstrip("/"),
         reverse("healthz"),
+        # A browser fetches the icon by itself: sent to the set-up page, that fetch made a new secret, and
+        # the code from the QR the user had just scanned was refused (found walking a fresh demo).
+        reverse("favicon"),
     )
 
 

@@ -359,3 +359,23 @@ def test_a_misspelt_role_in_the_setting_stops_the_start():
     )
     assert result.returncode != 0
     assert "STAFF_MFA_REQUIRED_ROLES names unknown roles ['branch_clerks']" in result.stderr
+
+
+def test_the_browser_fetching_the_icon_keeps_the_secret_being_set_up(client, django_user_model):
+    """Walking a fresh demo in chromium: the page's automatic /favicon.ico fetch was sent to the set-up page,
+    which made a new secret, so the code from the QR just scanned was refused."""
+    from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
+    from django.test.client import ClientMixin
+
+    from tests.support import make_staff
+
+    clerk = make_staff(django_user_model, "newclerk", roles.BRANCH_CLERK)
+    ClientMixin.force_login(client, clerk)  # signed in by password, no second factor yet
+    assert client.get("/admin/")["Location"].startswith("/staff/2fa/setup/")
+    assert client.get("/staff/2fa/setup/?next=/admin/").status_code == 200
+    secret = client.session[SECRET_SESSION_KEY]
+
+    icon = client.get("/favicon.ico")
+
+    assert "/staff/2fa/" not in icon.get("Location", "")
+    assert client.session[SECRET_SESSION_KEY] == secret
