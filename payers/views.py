@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from billing import untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
 from billing.exceptions import BillingError
-from billing.money import parse_amount
+from billing.money import format_money, parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
 from billing.selectors import categories_with_active_billers
@@ -95,6 +95,8 @@ def biller_page(request, code):
                 bill.pay_label = label % {"period": bill.period}
             selectors.mark_overdue(found.bills)
             context.update(_totals(found.bills))
+            if request.COOKIES.get("elderly_mode") == "1" and request.GET.get("amount"):
+                context.update(_own_amount_step(found, request.GET["amount"]))
     return render(request, "payers/biller.html", context)
 
 
@@ -118,6 +120,29 @@ def _totals(bills) -> dict:
         "bills_summary": summary % values,
         "pay_all_label": pay_all % values,
         "bills_total": values["total"],
+    }
+
+
+def _own_amount_step(lookup, raw: str) -> dict:
+    """Large-text mode's own amount, one decision per screen: the typed amount is checked by the biller's
+    rule (the one checkout applies) and, if allowed, the next screen states it on its one pay button
+    before the payer leaves for the bank; if refused, the reason stands by the field."""
+    try:
+        line = services.line_for_chosen_amount(
+            account=lookup.account, bills=lookup.bills, amount=parse_amount(raw[:20])
+        )
+    except BillingError as refused:
+        return {"amount_error": refused.message}
+    values = {
+        "amount": format_money(line.amount),
+        "count": len(lookup.bills),
+        "periods": list_text(bill.period for bill in lookup.bills),
+    }
+    return {
+        "own_amount": values["amount"],
+        "own_amount_summary": _("You pay ¥%(amount)s now towards %(count)s open bills (%(periods)s)")
+        % values,
+        "own_amount_label": _("Pay ¥%(amount)s now") % values,
     }
 
 

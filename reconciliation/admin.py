@@ -79,6 +79,12 @@ class SettleMixin:
             form.add_error("day", refused)
         return self._render_form(request, form, _("Settle a day"))
 
+    def changelist_view(self, request, extra_context=None):
+        """The list's settle links show only to those the settle page lets in (`_workbench`), not a 403."""
+        return super().changelist_view(
+            request, {**(extra_context or {}), "can_settle": self._workbench(request)}
+        )
+
 
 class ReadOnlyReconAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def has_add_permission(self, request):

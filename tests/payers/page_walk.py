@@ -15,7 +15,7 @@ from django.test import Client
 from playwright.sync_api import Error as PlaywrightError
 
 from billing import roles
-from billing.choices import PaymentMode
+from billing.choices import AmountRule, PaymentMode
 from billing.models import Payment
 from billing.paylinks import pay_token
 from branches import services as branch_services
@@ -78,6 +78,11 @@ def build_walk() -> Walk:
     BillerFactory(
         code="CHARITY", name="滨江慈善总会", name_en="Binjiang Charity", payment_mode=PaymentMode.DONATION
     )
+    part = BillerFactory(  # a part-payment biller: its lookup offers the payer's own amount
+        code="HEAT01", name="滨江热力", name_en="Binjiang Heating", amount_rule=AmountRule.EXACT_DOWN
+    )
+    heated = CustomerAccountFactory(biller=part, account_no="61001234", holder_name="赵春华")
+    BillFactory(account=heated, period="2026-10", amount_due=Decimal("150.00"))
     home = CustomerAccountFactory(biller=water, account_no="31005678", holder_name="张小明")
     overdue = BillFactory(
         account=home, period="2026-08", amount_due=Decimal("42.50"), due_date=datetime.date(2026, 9, 20)
@@ -144,6 +149,8 @@ def build_walk() -> Walk:
         Page("billers", "/billers/"),
         Page("biller", "/billers/WATER01/"),
         Page("lookup", "/billers/WATER01/?account_no=31005678"),
+        Page("lookup-part", "/billers/HEAT01/?account_no=61001234"),
+        Page("lookup-part-amount", "/billers/HEAT01/?account_no=61001234&amount=60"),
         Page("lookup-prepaid", "/billers/GASCARD/?account_no=77001234"),
         Page("donation", "/billers/CHARITY/"),
         Page("lookup-unknown", "/billers/WATER01/?account_no=39999999"),

@@ -90,3 +90,21 @@ def test_a_bound_prepaid_account_offers_a_top_up_not_nothing_to_pay(client, prep
     top_up = "/billers/GASCARD/?account_no=77001234"
     assert top_up in page
     assert 'id="topup" name="amount"' in client.get(top_up).content.decode()
+
+
+def test_large_text_mode_offers_the_amount_field_and_confirms_the_total_before_the_bank(
+    client, bank, part_payments
+):
+    """Issue 14: in 大字模式 a part-payment biller offers the amount too, checked by the same rule, and the
+    page states what will be paid on the one button before the payer leaves for the bank."""
+    client.cookies["elderly_mode"] = "1"
+    lookup = {"account_no": "31005678"}
+    page = client.get("/billers/WATER01/", lookup).content.decode()
+    assert 'id="own-amount" name="amount"' in page and "¥180.00" in page
+    refused = client.get("/billers/WATER01/", {**lookup, "amount": "180.01"}).content.decode()
+    assert 'role="alert"' in refused and "¥180.00" in refused and 'id="own-amount-total"' not in refused
+    confirm = client.get("/billers/WATER01/", {**lookup, "amount": "120"}).content.decode()
+    assert 'id="own-amount-total"' in confirm and "¥120.00" in confirm
+    assert 'name="amount" value="120.00"' in confirm
+    order = bank.checkout({"biller": "WATER01", "account_no": "31005678", "all": "1", "amount": "120.00"})
+    assert order.amount == Decimal("120.00")

@@ -169,3 +169,24 @@ def test_the_settle_action_reruns_chosen_days_and_refuses_one_not_closed(
 def test_an_auditor_cannot_settle(client, auditor, today):
     log_in(client, auditor)
     assert client.get(reverse("admin:reconciliation_settlementbatch_settle")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "may_settle"),
+    [(roles.AUDITOR, False), (roles.RECONCILIATION_OFFICER, True), (roles.PLATFORM_ADMIN, True)],
+)
+def test_the_settle_link_shows_only_to_those_the_settle_page_lets_in(
+    client, django_user_model, role, may_settle
+):
+    """The batch and run lists offer "Settle a day" (and the batch list its confirmation import) only to a
+    role whose click the page would not answer with 403."""
+    log_in(client, make_staff(django_user_model, "settler", role))
+    for model in ("settlementbatch", "settlementrun"):
+        settle = reverse(f"admin:reconciliation_{model}_settle")
+        page = client.get(reverse(f"admin:reconciliation_{model}_changelist"))
+        assert page.status_code == 200
+        assert (f'href="{settle}"' in page.text) is may_settle, (role, model)
+        assert (client.get(settle).status_code == 200) is may_settle, (role, model)
+    confirm = reverse("admin:reconciliation_settlementbatch_confirm")
+    page = client.get(reverse("admin:reconciliation_settlementbatch_changelist"))
+    assert (f'href="{confirm}"' in page.text) is may_settle, role
