@@ -21,6 +21,7 @@ from branches.models import (
     CoverageAlert,
     CoverageThreshold,
     Operator,
+    OutletNotice,
     PlannedClosure,
     Till,
 )
@@ -131,6 +132,26 @@ class BranchStatusChangeAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin)
     list_filter = ["to_status", ("branch", ScopedBranchListFilter)]
     list_select_related = ["branch", "actor"]
     search_fields = ["branch__code", "branch__name", "reason"]
+
+
+@admin.register(OutletNotice)
+class OutletNoticeAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
+    """Who was told of an outlet's suspension or planned closure, by e-mail or text, in which language."""
+
+    list_display = ["sent_at", "outlet", "cause", "email", "phone", "language"]
+    list_filter = ["language"]
+    list_select_related = ["status_change__branch", "closure__branch"]
+    search_fields = ["email", "phone", "status_change__branch__code", "closure__branch__code"]
+    date_hierarchy = "sent_at"
+
+    @admin.display(description=_("outlet"))
+    def outlet(self, obj):
+        change = obj.status_change or obj.closure
+        return change.branch
+
+    @admin.display(description=_("cause"))
+    def cause(self, obj):
+        return obj.status_change or obj.closure
 
 
 @admin.register(PlannedClosure)

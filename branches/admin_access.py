@@ -12,6 +12,7 @@ from branches.models import (
     CoverageAlert,
     CoverageThreshold,
     Operator,
+    OutletNotice,
     PlannedClosure,
     Till,
 )
@@ -38,3 +39,5 @@ def declare_access() -> None:
     # Cash coverage across branches: platform admins set it, auditors see it.
     access.register(CoverageThreshold)
     access.register(CoverageAlert)
+    # Who was told of an outlet's suspension or closure: citizens' addresses, so the platform's and auditors'.
+    access.register(OutletNotice)

@@ -8,7 +8,9 @@ class StatementUploadForm(forms.Form):
     channel_code = forms.CharField(
         label=_("Channel"), max_length=48, help_text=_("ONLINE:<gateway> or PARTNER:<code>")
     )
-    business_date = forms.DateField(label=_("Business day"), widget=forms.DateInput(attrs={"type": "date"}))
+    business_date = forms.DateField(
+        label=_("Business day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     format = forms.ChoiceField(
         label=_("Format"), choices=[("", _("Recognise it")), *list(StatementFormat.choices)], required=False
     )
@@ -36,7 +38,9 @@ class ApproveForm(forms.Form):
 
 
 class SettleDayForm(forms.Form):
-    day = forms.DateField(label=_("Business day"), widget=forms.DateInput(attrs={"type": "date"}))
+    day = forms.DateField(
+        label=_("Business day"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
 
 
 class ConfirmationUploadForm(forms.Form):

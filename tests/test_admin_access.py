@@ -239,6 +239,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "branches.branch":               ("vacd",  NONE,    "v---",  "v---",  NONE,    "v---"),
     "branches.operator":             ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "branches.branchstatuschange":   ("v---",  NONE,    "v---",  NONE,    NONE,    "v---"),
+    "branches.outletnotice":         ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "branches.plannedclosure":       ("vacd",  NONE,    "v---",  NONE,    NONE,    "v---"),
     "branches.coveragethreshold":    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "branches.coveragealert":        ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),

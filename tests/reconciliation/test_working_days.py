@@ -3,6 +3,7 @@ the operator's overrides in the admin, weekends alone for a year the package doe
 settled only once it is closed, and the remittance carries the value date."""
 
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -190,3 +191,12 @@ def test_the_settle_link_shows_only_to_those_the_settle_page_lets_in(
     confirm = reverse("admin:reconciliation_settlementbatch_confirm")
     page = client.get(reverse("admin:reconciliation_settlementbatch_changelist"))
     assert (f'href="{confirm}"' in page.text) is may_settle, role
+
+
+def test_the_settle_form_offers_its_day_in_the_form_a_date_field_reads(client, django_user_model):
+    """Walking a fresh demo: the form pre-filled "2026/12/01", which a browser's date field shows as empty,
+    so pressing submit did nothing. A date input takes ISO 8601 whatever the language."""
+    log_in(client, make_staff(django_user_model, "settler", roles.RECONCILIATION_OFFICER))
+    page = client.get(reverse("admin:reconciliation_settlementbatch_settle")).text
+    (value,) = re.findall(r'<input type="date" name="day" value="([^"]*)"', page)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", value), value
