@@ -24,12 +24,17 @@ def _default_request_id(logger, method_name, event_dict):
 
 
 def _gunicorn_access_request_id(logger, method_name, event_dict):
-    """gunicorn's access line names the request id Django returned (its X-Request-ID response header)."""
-    record = event_dict.get("_record")
-    if record is not None and record.name == "gunicorn.access" and isinstance(record.args, dict):
-        request_id = record.args.get("{x-request-id}o")
-        if request_id and request_id != "-":
-            event_dict.setdefault("request_id", request_id)
+    """gunicorn's access line names the request id Django returned (its X-Request-ID response header).
+
+    structlog empties a foreign record's args before this chain runs; the formatter passes them along as
+    `positional_args` (pass_foreign_args), which are dropped here so that no line carries them."""
+    if event_dict.get("_from_structlog") is False:
+        atoms = event_dict.pop("positional_args", None)
+        record = event_dict.get("_record")
+        if record is not None and record.name == "gunicorn.access" and isinstance(atoms, dict):
+            request_id = atoms.get("{x-request-id}o")
+            if request_id and request_id != "-":
+                event_dict.setdefault("request_id", request_id)
     return event_dict
 
 
@@ -64,6 +69,7 @@ def _formatter(renderer, *, json: bool) -> dict:
     return {
         "()": structlog.stdlib.ProcessorFormatter,
         "foreign_pre_chain": _shared_processors(),
+        "pass_foreign_args": True,
         "processors": [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             # JSON needs the traceback as text; the console renderer formats it itself.
