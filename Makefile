@@ -10,6 +10,9 @@ export DJANGO_SETTINGS_MODULE := config.settings
 # Tests and benchmarks run on the PostgreSQL and Redis servers.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billpay
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+# The suite runs in this many processes (pytest-xdist; each has its own test database and Redis databases,
+# tests/xdist_services.py). PYTEST_WORKERS=0 runs it in one.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install run test bench bench-province lint format messages clean
 
@@ -44,7 +47,7 @@ test: install
 	scripts/install_axe.sh
 	started=$$(date +%s); \
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
-		CACHE_URL=$${CACHE_URL:-$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}} $(PY) -m pytest $(PYTEST_ARGS); \
+		CACHE_URL=$${CACHE_URL:-$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}} $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS); \
 		status=$$?; echo "pytest took $$(($$(date +%s) - started)) s (the suite prints its test functions and cases above)"; \
 		exit $$status
 

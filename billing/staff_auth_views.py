@@ -7,6 +7,7 @@ from allauth.mfa.adapter import get_adapter as get_mfa_adapter
 from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from allauth.mfa.totp.forms import ActivateTOTPForm
 from allauth.mfa.totp.internal import flows as totp_flows
+from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -26,7 +27,13 @@ def staff_mfa_setup(request):
     next_url = staff_auth.safe_next(request, reverse("admin:index"))
     if staff_auth.has_totp(request.user):
         return redirect(next_url)
+    pending = request.session.get(SECRET_SESSION_KEY)
     form = ActivateTOTPForm(request.POST or None, user=request.user)
+    if pending and not form.is_bound:
+        # allauth makes a new secret each time the form is shown; a reload, a second tab or any stray request
+        # sent here would then refuse the code from the QR already scanned. The pending one is kept until the
+        # set-up succeeds (allauth then clears it).
+        request.session[SECRET_SESSION_KEY] = form.secret = pending
     if request.method == "POST" and form.is_valid():
         totp, recovery = totp_flows.activate_totp(request, form)
         staff_auth.record_totp_activation(None, request, request.user, totp)

@@ -27,7 +27,11 @@ def totp_of(user) -> Authenticator:
 
 def totp_code(authenticator: Authenticator, *, offset: int = 0) -> str:
     """The code an authenticator app shows now (offset: periods later), from the stored secret."""
-    secret = get_adapter().decrypt(authenticator.data["secret"])
+    return code_of_secret(get_adapter().decrypt(authenticator.data["secret"]), offset=offset)
+
+
+def code_of_secret(secret: str, *, offset: int = 0) -> str:
+    """The code an authenticator app that scanned this secret shows now (offset: periods later)."""
     counter = int(time.time()) // mfa_settings.TOTP_PERIOD + offset
     return format_hotp_value(hotp_value(secret, counter))
 

@@ -379,3 +379,24 @@ def test_the_browser_fetching_the_icon_keeps_the_secret_being_set_up(client, dja
 
     assert "/staff/2fa/" not in icon.get("Location", "")
     assert client.session[SECRET_SESSION_KEY] == secret
+
+
+def test_showing_the_set_up_page_again_keeps_the_secret_being_set_up(client, django_user_model):
+    """A reload or a second tab of the set-up page shows the same secret, and the code from the QR scanned on
+    the first showing is accepted."""
+    from allauth.mfa.totp.internal.auth import SECRET_SESSION_KEY
+    from django.test.client import ClientMixin
+
+    from tests.staff_login import code_of_secret
+    from tests.support import make_staff
+
+    clerk = make_staff(django_user_model, "reloader", roles.BRANCH_CLERK)
+    ClientMixin.force_login(client, clerk)
+    first = client.get("/staff/2fa/setup/?next=/admin/")
+    secret = client.session[SECRET_SESSION_KEY]
+    again = client.get("/staff/2fa/setup/?next=/admin/")
+
+    assert client.session[SECRET_SESSION_KEY] == secret
+    assert secret in first.content.decode() and secret in again.content.decode()
+    done = client.post("/staff/2fa/setup/", {"code": code_of_secret(secret), "next": "/admin/"})
+    assert done.status_code == 200 and clerk.authenticator_set.filter(type="totp").exists()
