@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchdb import ensure_database
+from benchdb import connect, setup_django_on
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 30.0
@@ -65,43 +65,11 @@ def parse_args(argv):
 
 
 def configure(args):
-    import dj_database_url
-
     url = os.environ.get("BENCH_IMPORT_DATABASE_URL", DEFAULT_URL)
-    config = dj_database_url.parse(url)
-    if config["ENGINE"] != "django.db.backends.postgresql":
-        print("BENCH_IMPORT_DATABASE_URL must be PostgreSQL.", file=sys.stderr)
-        sys.exit(2)
-    if "bench" not in config["NAME"] and not args.allow_any_database_name:
-        print(f"Refusing to TRUNCATE the billing tables of {config['NAME']!r}.", file=sys.stderr)
-        sys.exit(2)
-    os.environ.update(
-        DATABASE_URL=url,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
-        SECRET_KEY="benchmark-only-not-a-secret",
-        API_CREDENTIAL_KEY="benchmark-only-not-a-secret",
-        LOG_LEVEL="WARNING",
+    config = setup_django_on(
+        url, setting="BENCH_IMPORT_DATABASE_URL", allow_any_name=args.allow_any_database_name
     )
-    sys.path.insert(0, str(PROJECT_ROOT))
-    ensure_database(config)
-    import django
-
-    django.setup()
     return config, url
-
-
-def _connect(config, dbname):
-    import psycopg
-
-    return psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or "postgres",
-        password=config["PASSWORD"] or None,
-        dbname=dbname,
-        autocommit=True,
-    )
 
 
 def reset():
@@ -173,7 +141,7 @@ def run_command(url: str, path: Path) -> tuple[float, float, str]:
 
 def postgres_copy(config, path: Path) -> float:
     """PostgreSQL's own COPY of the same bytes into an indexed table of text columns."""
-    with _connect(config, config["NAME"]) as conn:
+    with connect(config, config["NAME"]) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
         conn.execute(
             "CREATE TABLE bench_raw_copy (account_no text, customer_name text, period text, amount_due text, "

@@ -35,7 +35,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import ensure_database
+from benchdb import setup_django_on
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_api"
@@ -87,24 +87,11 @@ def parse_args(argv):
 
 
 def configure(url: str) -> dict:
-    import dj_database_url
-
-    config = dj_database_url.parse(url)
-    if config["ENGINE"] != "django.db.backends.postgresql" or "bench" not in config["NAME"]:
-        print(
-            f"Refusing {url!r}: a PostgreSQL database whose name contains 'bench' is needed.", file=sys.stderr
-        )
-        sys.exit(2)
-    os.environ.update(ENV)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/4")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    sys.path.insert(0, str(PROJECT_ROOT))
-    ensure_database(config)
-    import django
-
-    django.setup()
-    return config
+    return setup_django_on(
+        url,
+        setting="BENCH_API_DATABASE_URL",
+        environment={**ENV, "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/4")},
+    )
 
 
 def seed(payments: int) -> tuple[list[str], list[str], str, str]:

@@ -30,7 +30,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import ensure_database
+from benchdb import connect, ensure_database, setup_django_on
 from procstat import machine_busy_seconds, proc_cpu_seconds
 from tools import ToolMissing, ensure_tool
 
@@ -80,52 +80,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def configure_django(args: argparse.Namespace) -> dict:
     """Point Django at the bench database and set it up. Returns the parsed database settings."""
-    import dj_database_url
-
     url = os.environ.get("BENCH_DATABASE_URL", "")
     if not url:
         print("Set BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/billpay_bench).", file=sys.stderr)
         sys.exit(2)
-    config = dj_database_url.parse(url)
-    if config["ENGINE"] != "django.db.backends.postgresql":
-        print(f"BENCH_DATABASE_URL must be PostgreSQL, not {config['ENGINE']}.", file=sys.stderr)
-        sys.exit(2)
-    if "bench" not in config["NAME"] and not args.allow_any_database_name:
-        print(
-            f"Refusing to TRUNCATE the billing tables of {config['NAME']!r}: its name does not contain "
-            "'bench'. Pass --allow-any-database-name if that really is a scratch database.",
-            file=sys.stderr,
-        )
-        sys.exit(2)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    # Measure what production runs: DEBUG off (no per-query logging in connection.queries).
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
-    os.environ.setdefault("API_CREDENTIAL_KEY", "benchmark-only-not-a-secret")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-
-    import django
-
-    django.setup()
-    return config
-
-
-def connect_admin(config: dict, dbname: str):
-    """A plain psycopg connection (autocommit) to `dbname` on the bench server, outside Django."""
-    import psycopg
-
-    return psycopg.connect(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"] or "postgres",
-        password=config["PASSWORD"] or None,
-        dbname=dbname,
-        autocommit=True,
-        connect_timeout=5,
-    )
+    return setup_django_on(url, setting="BENCH_DATABASE_URL", allow_any_name=args.allow_any_database_name)
 
 
 def hold_run_lock(config: dict):
@@ -134,7 +93,7 @@ def hold_run_lock(config: dict):
     Returns the connection holding it; the lock goes when the process exits. Forked workers leave through
     os._exit, so they never close (and release) the parent's connection."""
     ensure_database(config)
-    conn = connect_admin(config, config["NAME"])
+    conn = connect(config, config["NAME"])
     if not conn.execute("SELECT pg_try_advisory_lock(%s)", [RUN_LOCK_KEY]).fetchone()[0]:
         print(f"Another benchmark is running on {config['NAME']}; try again when it ends.", file=sys.stderr)
         sys.exit(2)
@@ -495,7 +454,7 @@ def run_pgbench(config: dict, seconds: int, clients: int) -> tuple[float | None,
     env = dict(os.environ, PGPASSWORD=config["PASSWORD"] or "")
     common = ["-h", host, "-p", port, "-U", user]
     try:
-        with connect_admin(config, "postgres") as conn:
+        with connect(config, "postgres") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_SCRATCH_DB}"')
             conn.execute(f'CREATE DATABASE "{PGBENCH_SCRATCH_DB}"')
         # Scale = clients: one pgbench_branches row per client, so they don't all queue on one row.
@@ -508,7 +467,7 @@ def run_pgbench(config: dict, seconds: int, clients: int) -> tuple[float | None,
     except (OSError, subprocess.SubprocessError, psycopg.Error) as exc:
         return None, f"skipped ({exc.__class__.__name__}: {str(exc).strip()[:200]})"
     finally:
-        with contextlib.suppress(psycopg.Error), connect_admin(config, "postgres") as conn:
+        with contextlib.suppress(psycopg.Error), connect(config, "postgres") as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_SCRATCH_DB}"')
     for line in run.stdout.splitlines():
         if line.startswith("tps = "):

@@ -718,31 +718,15 @@ def build(
 
 
 def configure(url: str, allow_any_name: bool):
-    import dj_database_url
-
-    config = dj_database_url.parse(url)
-    if config["ENGINE"] != "django.db.backends.postgresql":
-        print("BENCH_PROVINCE_DATABASE_URL must be PostgreSQL.", file=sys.stderr)
-        sys.exit(2)
-    if not any(word in config["NAME"] for word in ("province", "bench")) and not allow_any_name:
-        print(f"Refusing to empty the platform's tables of {config['NAME']!r}.", file=sys.stderr)
-        sys.exit(2)
-    os.environ.update(
-        DATABASE_URL=url,
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
-        SECRET_KEY="benchmark-only-not-a-secret",
-        API_CREDENTIAL_KEY="benchmark-only-not-a-secret",
-        LOG_LEVEL="WARNING",
-    )
-    sys.path.insert(0, str(PROJECT_ROOT))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from benchdb import ensure_database
+    from benchdb import setup_django_on
 
-    ensure_database(config)
-    import django
-
-    django.setup()
+    setup_django_on(
+        url,
+        setting="BENCH_PROVINCE_DATABASE_URL",
+        allow_any_name=allow_any_name,
+        name_words=("province", "bench"),
+    )
 
 
 def main(argv=None) -> int:

@@ -32,7 +32,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import ensure_database
+from benchdb import setup_django_on
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 20.0
@@ -68,27 +68,8 @@ def parse_args(argv):
 
 
 def configure_django() -> dict:
-    import dj_database_url
-
     url = os.environ.get("BENCH_RECON_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billpay_bench_recon")
-    config = dj_database_url.parse(url)
-    if config["ENGINE"] != "django.db.backends.postgresql" or "bench" not in config["NAME"]:
-        print(f"Refusing {url!r}: PostgreSQL with 'bench' in the name only (tables are truncated).")
-        sys.exit(2)
-
-    ensure_database(config)
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
-    os.environ.setdefault("DEBUG", "false")
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-not-a-secret")
-    os.environ.setdefault("API_CREDENTIAL_KEY", "benchmark-only-not-a-secret")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    import django
-
-    django.setup()
-    return config
+    return setup_django_on(url, setting="BENCH_RECON_DATABASE_URL")
 
 
 def plan(rows: int, rate: float, rng: random.Random) -> dict:
