@@ -26,6 +26,23 @@ def guest_checkout(bank, water, bills=None):
     )
 
 
+def paid_online_while_the_counter_takes_it(bank, water):
+    """The payer pays the water bill online; before the bank's notification arrives, a clerk takes the same
+    bill in cash. Returns the online order, not yet notified: its line must end refunded."""
+    order = guest_checkout(bank, water, bills=[water["bills"][0]])
+    bank.pay(order)
+    post_payment(
+        channel=Channel.COUNTER,
+        idempotency_key="counter-1",
+        biller_code="WATER01",
+        account_no="31005678",
+        amount="100.00",
+        periods=["2026-09"],
+        branch=BranchFactory(),
+    )
+    return order
+
+
 def test_nothing_is_posted_before_the_banks_notification(client, bank, water):
     order = guest_checkout(bank, water)
     return_url = bank.pay(order)
@@ -107,17 +124,7 @@ def test_a_late_payment_after_the_order_was_closed_is_still_posted(bank, water):
 def test_paid_at_the_counter_meanwhile_the_money_is_refunded_when_the_biller_takes_no_credit(
     bank, water, django_capture_on_commit_callbacks, settings, switched_off
 ):
-    order = guest_checkout(bank, water, bills=[water["bills"][0]])
-    bank.pay(order)
-    post_payment(
-        channel=Channel.COUNTER,
-        idempotency_key="counter-1",
-        biller_code="WATER01",
-        account_no="31005678",
-        amount="100.00",
-        periods=["2026-09"],
-        branch=BranchFactory(),
-    )
+    order = paid_online_while_the_counter_takes_it(bank, water)
     with django_capture_on_commit_callbacks(execute=True):
         bank.notify(order)
         # A gateway switched off after it took the money still gives it back (the refund task runs next).

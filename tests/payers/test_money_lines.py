@@ -4,28 +4,15 @@ import json
 
 import pytest
 
-from billing.choices import Channel
-from billing.services import post_payment
 from payers.choices import LineOutcome
 from payers.models import OrderLine
-from tests.factories import BranchFactory
-from tests.payers.test_gateway_flow import guest_checkout
+from tests.payers.test_gateway_flow import paid_online_while_the_counter_takes_it
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_bank")]
 
 
 def test_a_refund_writes_one_money_line(bank, water, django_capture_on_commit_callbacks, log_lines):
-    order = guest_checkout(bank, water, bills=[water["bills"][0]])
-    bank.pay(order)
-    post_payment(
-        channel=Channel.COUNTER,
-        idempotency_key="counter-1",
-        biller_code="WATER01",
-        account_no="31005678",
-        amount="100.00",
-        periods=["2026-09"],
-        branch=BranchFactory(),
-    )
+    order = paid_online_while_the_counter_takes_it(bank, water)
     with django_capture_on_commit_callbacks(execute=True):
         bank.notify(order)
     line = OrderLine.objects.get()

@@ -6,16 +6,14 @@ import time
 
 import pytest
 
-from billing.choices import Channel
 from billing.models import AuditEvent, FailedTask, OutboxEvent
-from billing.services import post_payment
 from config import retries
 from payers import services, tasks
 from payers.choices import LineOutcome
 from payers.gateways.base import RefundResult
 from payers.gateways.sandbox import SandboxGateway
 from payers.models import OrderLine
-from tests.factories import BranchFactory
+from tests.payers.test_gateway_flow import paid_online_while_the_counter_takes_it
 
 pytestmark = pytest.mark.usefixtures("sandbox_bank")
 
@@ -40,18 +38,7 @@ class FlakyBank:
 
 def paid_twice(bank, water) -> OrderLine:
     """A bill paid at the counter while its payer paid it online: the online line must be refunded."""
-    order = bank.checkout({"biller": "WATER01", "account_no": "31005678", "bill": [water["bills"][0].pk]})
-    bank.pay(order)
-    post_payment(
-        channel=Channel.COUNTER,
-        idempotency_key="counter-1",
-        biller_code="WATER01",
-        account_no="31005678",
-        amount="100.00",
-        periods=["2026-09"],
-        branch=BranchFactory(),
-    )
-    bank.notify(order)
+    bank.notify(paid_online_while_the_counter_takes_it(bank, water))
     return OrderLine.objects.get()
 
 
