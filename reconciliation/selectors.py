@@ -7,7 +7,6 @@ from decimal import Decimal
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext as _g
 
 from billing import access
 from billing.models import AuditEvent
@@ -133,7 +132,7 @@ class TillDifference:
 
     def describe(self) -> str:
         """Expected, counted and the signed difference, in the active language."""
-        return _g("expected ¥%(expected)s, counted ¥%(counted)s, difference %(difference)s") % {
+        return _("expected ¥%(expected)s, counted ¥%(counted)s, difference %(difference)s") % {
             "expected": format_money(self.expected),
             "counted": format_money(self.counted),
             "difference": signed_money(self.difference),

@@ -4,11 +4,9 @@ taken at a till.
 Fixtures built on these live in tests/conftest.py; plain functions live here so module-scoped set-up
 (which cannot ask for function-scoped fixtures) can use them too."""
 
-import io
 from decimal import Decimal
 
 from django.contrib.auth.models import Group
-from pypdf import PdfReader
 
 from billing.choices import Channel
 from billing.services import post_payment
@@ -57,17 +55,3 @@ def take_cash(clerk, till, bill, key="k1", amount=None, tendered="100.00"):
         tendered=tendered,
         form_key=key,
     )
-
-
-def embedded_fonts(pdf: bytes) -> dict[str, bool]:
-    """Each font the PDF's pages use → whether its glyphs are embedded."""
-    fonts = {}
-    for page in PdfReader(io.BytesIO(pdf)).pages:
-        for font in page["/Resources"]["/Font"].values():
-            font = font.get_object()
-            if font["/BaseFont"] in ("/Courier", "/Helvetica"):  # the barcode's digits: PDF's standard 14
-                continue
-            descendants = font.get("/DescendantFonts")
-            descriptor = (descendants[0].get_object() if descendants else font).get("/FontDescriptor")
-            fonts[font["/BaseFont"]] = descriptor is not None and "/FontFile2" in descriptor.get_object()
-    return fonts

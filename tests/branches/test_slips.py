@@ -13,7 +13,7 @@ from billing.pdf_fonts import EMBEDDED_FONT
 from branches import selectors
 from branches.exceptions import CounterError
 from branches.slips import check_digit, parse_slip_code, render_slip_pdf, slip_code_for
-from tests.support import embedded_fonts
+from tests.pdf import embedded_fonts
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ from billing.models import Payment
 from payers import selectors
 from payers.views import csv_safe
 from tests.factories import PayerFactory
-from tests.support import embedded_fonts, log_in
+from tests.pdf import embedded_fonts
+from tests.support import log_in
 
 pytestmark = pytest.mark.django_db
 
