@@ -11,7 +11,7 @@ export DJANGO_SETTINGS_MODULE := config.settings
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/billpay
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install run test bench bench-province lint format messages clean
+.PHONY: install run test bench bench-province cluster cluster-short lint format messages clean
 
 install: $(STAMP)
 
@@ -72,6 +72,15 @@ bench-province: install
 		$(PY) scripts/check_services.py --database-only
 	BENCH_PROVINCE_DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province} \
 		$(PY) benchmarks/admin_lists.py --scale $(PROVINCE_SCALE) --rebuild
+
+# A cluster on one machine under faults (deploy/cluster.py, docs/deploy.md "A cluster under faults"): network
+# namespaces, nginx over two gunicorns, Celery on two worker hosts, a locust load (its own venv under var/),
+# SIGKILLs and Redis away; prints lost · duplicated · overpaid. Root only. cluster-short is what CI runs.
+cluster: install
+	deploy/cluster.sh check
+
+cluster-short: install
+	deploy/cluster.sh check --short
 
 lint: install
 	$(VENV)/bin/ruff check .

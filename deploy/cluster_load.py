@@ -163,14 +163,14 @@ class Counter(Base):
                 ("password", clerk["password"]),
                 ("next", "/counter/"),
             ],
-            "counter:sign-in",
+            "counter:password",
         )
         if 'name="code"' in page.text:
             page = self.form(
                 page.url,
                 page.url,
                 [("csrfmiddlewaretoken", csrf(page.text)), ("code", totp(clerk["totp_secret"]))],
-                "counter:sign-in",
+                "counter:totp",
             )
         page = self.client.get("/counter/", name="counter:till")
         if 'name="opening_float"' in page.text:
@@ -184,7 +184,7 @@ class Counter(Base):
                         ("branch", branch.group(1)),
                         ("opening_float", "500.00"),
                     ],
-                    "counter:till",
+                    "counter:open-till",
                 )
         return page.ok and page.url.endswith("/counter/") and 'name="opening_float"' not in page.text
 
@@ -290,6 +290,18 @@ class Partner(Base):
         ok = 200 <= status < 300
         receipt = response.json().get("receipt_no", "") if ok else ""
         record("partner", started, status, key=key, receipt_no=receipt, ok=ok, code=error_code(response))
+
+
+@events.request.add_listener
+def _refusals(request_type, name, response_time, response_length, response=None, exception=None, **kwargs):
+    """Every answer of 500 or more (or none at all), of any kind: while Redis is away each must be a clear
+    refusal (503 with an error code), which deploy/cluster.py checks."""
+    status = getattr(response, "status_code", 0) or 0
+    if exception is None and status < 500:
+        return
+    ended = time.time()
+    code = error_code(response) if response is not None and status else str(exception)[:100]
+    record(f"refused:{name}", ended - response_time / 1000, status, ok=False, code=code)
 
 
 @events.init_command_line_parser.add_listener
