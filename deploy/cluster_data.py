@@ -97,18 +97,31 @@ def seed(*, accounts: int, clerks: int, webhook_url: str) -> dict:
     }
 
 
+def unapplied_bank_payments() -> list[str]:
+    """Trades the sandbox bank took money for whose order the platform has not settled: still pending, or a
+    line still waiting. Applied means by the bank's notification or by the platform's trade query."""
+    from payers.choices import BankTradeStatus, LineOutcome, OrderStatus
+    from payers.models import GatewayOrder, SandboxBankTrade
+
+    paid = dict(
+        SandboxBankTrade.objects.filter(status=BankTradeStatus.SUCCESS).values_list(
+            "merchant_order_no", "trade_no"
+        )
+    )
+    waiting = GatewayOrder.objects.filter(order_no__in=list(paid)).filter(
+        Q(status=OrderStatus.PENDING) | Q(lines__outcome=LineOutcome.WAITING)
+    )
+    return sorted({paid[order_no] for order_no in waiting.values_list("order_no", flat=True)})
+
+
 def quiet(*, since) -> dict:
     """What is still in flight: orders waiting for the bank's word, unpublished events, undelivered hooks."""
     from api.choices import DeliveryStatus
     from api.models import WebhookDelivery
     from billing.models import OutboxEvent
-    from payers.choices import BankTradeStatus
-    from payers.models import SandboxBankTrade
 
     return {
-        "bank_trades_not_notified": SandboxBankTrade.objects.filter(
-            status=BankTradeStatus.SUCCESS, notified=False
-        ).count(),
+        "bank_payments_not_applied": len(unapplied_bank_payments()),
         "events_unpublished": OutboxEvent.objects.filter(published_at__isnull=True).count(),
         "webhooks_undelivered": WebhookDelivery.objects.exclude(status=DeliveryStatus.DELIVERED).count(),
     }
@@ -120,9 +133,9 @@ def verify(answers: list[dict], received: dict[str, int]) -> dict:
     from api.choices import DeliveryStatus
     from api.models import WebhookDelivery
     from billing.ledger_alerts import check_ledger
-    from billing.models import Bill, OutboxEvent, Payment
+    from billing.models import Bill, OutboxEvent, Payment, PaymentAllocation
     from payers.choices import BankTradeStatus, LineOutcome, OrderStatus
-    from payers.models import GatewayOrder, OrderLine, SandboxBankTrade
+    from payers.models import GatewayOrder, SandboxBankTrade
 
     problems: list[str] = []
     lost = duplicated = 0
@@ -172,17 +185,24 @@ def verify(answers: list[dict], received: dict[str, int]) -> dict:
             lost += 1
             problems.append(f"order {order.order_no}: the bank's payment was never applied ({order.status})")
     notifications = SandboxBankTrade.objects.filter(status=BankTradeStatus.SUCCESS)
-    unapplied = notifications.filter(Q(notified=False)).count()
+    unapplied = unapplied_bank_payments()
     if unapplied:
-        problems.append(f"{unapplied} paid bank trades whose notification was never acknowledged")
-    lines_doubled = OrderLine.objects.values("order_id", "line_no").annotate(n=Count("id")).filter(n__gt=1)
-    if lines_doubled.exists():
-        duplicated += lines_doubled.count()
-        problems.append("order lines posted twice")
-    # No bill overpaid.
-    overpaid = Bill.objects.filter(amount_paid__gt=F("amount_due")).count()
+        problems.append(f"{len(unapplied)} bank payments never applied to their orders: {unapplied[:10]}")
+    # No bill overpaid: by its own running total (which a database constraint also bounds) and by the sum of
+    # the allocations the payments made to it (reversals are negative allocations).
+    overpaid_bills = set(
+        Bill.objects.filter(amount_paid__gt=F("amount_due") + F("late_fee")).values_list("pk", flat=True)
+    )
+    overpaid_bills |= set(
+        PaymentAllocation.objects.filter(bill__isnull=False)
+        .values("bill")
+        .annotate(total=Sum("amount"))
+        .filter(total__gt=F("bill__amount_due") + F("bill__late_fee"))
+        .values_list("bill", flat=True)
+    )
+    overpaid = len(overpaid_bills)
     if overpaid:
-        problems.append(f"{overpaid} bills paid beyond what they ask")
+        problems.append(f"{overpaid} bills paid beyond what they ask: {sorted(overpaid_bills)[:10]}")
     # The ledger balances (the nightly check's own function).
     ledger = check_ledger()
     if not ledger["balanced"]:
@@ -209,6 +229,8 @@ def verify(answers: list[dict], received: dict[str, int]) -> dict:
         "payments": total["n"],
         "amount": str(total["amount"] or 0),
         "paid_bank_trades": notifications.count(),
+        "bank_notifications_acknowledged": notifications.filter(notified=True).count(),
+        "bank_payments_applied_by_the_trade_query": notifications.filter(notified=False).count(),
         "ledger": ledger,
         "events": len(events),
         "events_received": len(received),
