@@ -25,10 +25,6 @@ API_MESSAGES = {
         "The request cannot be checked for replay right now (the nonce store is unreachable), so it is "
         "refused and nothing was done. Retry in a few seconds with a new nonce and the same Idempotency-Key."
     ),
-    "service_unavailable": _(
-        "The service is briefly unavailable: the request may not have completed. Retry in a few seconds "
-        "with the same Idempotency-Key (a payment that did complete is answered again, never made twice)."
-    ),
     "signature_invalid": _("The signature does not match the request. Check the secret and the signed text."),
     "ip_not_allowed": _("Requests from %(ip)s are not allowed for this API key."),
     "partner_suspended": _("The partner %(partner)s is suspended: %(reason)s"),

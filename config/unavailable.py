@@ -2,17 +2,18 @@
 
 Found by the cluster run under faults (deploy/cluster.py): with Redis away every page and API call that
 touched the cache answered a bare 500. Now they answer 503 with a Retry-After and a clear message: the
-open APIs in their error shape (`service_unavailable`, or `nonce_store_unavailable` from the signature
-check, which refuses rather than skip the replay check), pages with templates/503.html. Nothing is let
-through unchecked: the request is refused, and a payment already committed stays committed (its outbox
-event and the beat's relay carry its side effects once the broker is back).
+open APIs in their error shape ({"error": {"code": "service_unavailable", "message": ...}}, or
+`nonce_store_unavailable` from the signature check, which refuses rather than skip the replay check),
+pages with templates/503.html. Nothing is let through unchecked: the request is refused, and a payment
+already committed stays committed (its outbox event and the beat's relay carry its side effects once the
+broker is back; a retry with the same idempotency key answers it again).
 """
 
 import redis
 import structlog
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError
 
 logger = structlog.get_logger("billpay.unavailable")
@@ -25,15 +26,14 @@ RETRY_AFTER_SECONDS = 5
 
 def unavailable_response(request) -> HttpResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if request.path_info.startswith("/api/"):
-        from api.errors import error_body
-        from api.exceptions import ApiError
-
-        error = ApiError("service_unavailable")
-        return JsonResponse(error_body(error.code, error.message), status=503, headers=headers)
-    with translation.override(translation.get_language()):
-        body = render_to_string("503.html")
-    return HttpResponse(body, status=503, headers=headers)
+    if request.path_info.startswith("/api/"):  # the open APIs' error shape (api/errors.py)
+        message = _(
+            "The service is briefly unavailable: the request may not have completed. Retry in a few seconds "
+            "with the same Idempotency-Key (a payment that did complete is answered again, never made twice)."
+        )
+        body = {"error": {"code": "service_unavailable", "message": message}}
+        return JsonResponse(body, status=503, headers=headers, json_dumps_params={"ensure_ascii": False})
+    return HttpResponse(render_to_string("503.html"), status=503, headers=headers)
 
 
 class ServiceUnavailableMiddleware:

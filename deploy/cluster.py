@@ -610,6 +610,18 @@ class Cluster:
             )
         if unclear:
             problems.append(f"refusals while Redis was away without a clear error: {unclear[:5]}")
+        # The task whose worker process was killed ran again (acks late, rejected on worker lost).
+        for fault in self.faults:
+            if fault.get("task_id"):
+                again = [
+                    line
+                    for log in sorted((self.state / "log").glob("worker*-io.log"))
+                    for line in log.read_text(errors="replace").splitlines()
+                    if fault["task_id"] in line and '"task.finished"' in line
+                ]
+                fault["ran_again"] = bool(again)
+                if not again:
+                    problems.append(f"the task killed mid-run ({fault['task_id']}) never finished afterwards")
         codes = sorted({p["code"] for p in probes} | {a.get("code", "") for a in during if not a.get("ok")})
         print("\n== faults")
         for fault in self.faults:

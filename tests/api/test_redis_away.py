@@ -2,6 +2,8 @@
 with a clear 503 rather than let through without the replay check, pages answer 503 rather than a bare
 500, and nothing is written. The cache is a real Redis client pointed at a port where nothing listens."""
 
+import json
+
 import pytest
 
 from billing.models import Payment
@@ -64,3 +66,17 @@ def test_a_portal_page_answers_a_clear_503_not_a_500(client, account, redis_away
     body = response.content.decode()
     assert 'data-error-code="service_unavailable"' in body
     assert "服务暂时不可用" in body
+
+
+def test_an_api_call_failing_on_redis_elsewhere_gets_the_apis_error_shape(rf):
+    from django.utils import translation
+
+    from config.unavailable import unavailable_response
+
+    with translation.override("zh-hans"):
+        response = unavailable_response(rf.get(f"{BASE}/billers"))
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = json.loads(response.content)
+    assert body["error"]["code"] == "service_unavailable"
+    assert "服务暂时不可用" in body["error"]["message"]
