@@ -62,7 +62,7 @@ HOSTS = {"lb": 10, "app1": 11, "app2": 12, "worker1": 21, "worker2": 22}
 LB = f"{NET}.{HOSTS['lb']}"
 RECEIVER_PORT = 8099
 DATABASE = "billpay_cluster"
-REDIS_DB = int(os.environ.get("CLUSTER_REDIS_DB", "15"))
+REDIS_DB = int(os.environ.get("CLUSTER_REDIS_DB", "10"))
 LOCUST_VENV = REPO / "var" / "locust-venv"
 LOCUST_REQUIREMENT = "locust>=2.40,<3"
 SHORT = {"seconds": 75, "users": 8, "accounts": 1500, "clerks": 2}
@@ -673,6 +673,11 @@ def check(short: bool) -> int:
         return 2
     state = Path(os.environ.get("CLUSTER_STATE_DIR") or f"/tmp/billpay-cluster-{os.getuid()}")
     cluster = Cluster(state, SHORT if short else LONG)
+
+    def terminated(signum, frame):  # a CI timeout or `kill`: clean up as on Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminated)
     started = time.monotonic()
     status = 1
     try:
