@@ -14,7 +14,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 # tests/xdist_services.py). PYTEST_WORKERS=0 runs it in one.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test bench bench-province lint format messages clean
+.PHONY: install run test bench bench-province cluster cluster-short lint format messages clean
 
 install: $(STAMP)
 
@@ -75,6 +75,15 @@ bench-province: install
 		$(PY) scripts/check_services.py --database-only
 	BENCH_PROVINCE_DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province} \
 		$(PY) benchmarks/admin_lists.py --scale $(PROVINCE_SCALE) --rebuild
+
+# A cluster on one machine under faults (deploy/cluster.py, docs/deploy.md "A cluster under faults"): network
+# namespaces, nginx over two gunicorns, Celery on two worker hosts, a locust load (its own venv under var/),
+# SIGKILLs and Redis away; prints lost · duplicated · overpaid. Root only. cluster-short is what CI runs.
+cluster: install
+	deploy/cluster.sh check
+
+cluster-short: install
+	deploy/cluster.sh check --short
 
 lint: install
 	$(VENV)/bin/ruff check .

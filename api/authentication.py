@@ -14,6 +14,7 @@ from api.choices import PartnerStatus
 from api.exceptions import ApiError
 from api.models import ApiCredential, BillerApiAccess, Partner
 from config.client_ip import client_ip
+from config.unavailable import SERVICE_ERRORS
 
 PARTNER = "partner"
 BILLER = "biller"
@@ -117,7 +118,12 @@ def verify_signed_request(request) -> ApiPrincipal:
     # Only a correctly signed request spends its nonce: a stranger cannot burn a partner's nonces. The
     # cache is Redis in production (SET NX), so two gunicorn workers never both accept one nonce; it is
     # kept for twice the window, after which the timestamp check refuses the request anyway.
-    if not cache.add(f"api:nonce:{credential.key_id}:{nonce}", 1, timeout=2 * window + 5):
+    # Redis away: the request is refused (503), never let through unchecked.
+    try:
+        fresh = cache.add(f"api:nonce:{credential.key_id}:{nonce}", 1, timeout=2 * window + 5)
+    except SERVICE_ERRORS as error:
+        raise ApiError("nonce_store_unavailable") from error
+    if not fresh:
         raise ApiError("nonce_replayed")
 
     principal = ApiPrincipal(

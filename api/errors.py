@@ -27,6 +27,7 @@ STATUS_BY_CODE = {
     "timestamp_stale": 401,
     "nonce_invalid": 401,
     "nonce_replayed": 401,
+    "nonce_store_unavailable": 503,
     "signature_invalid": 401,
     "ip_not_allowed": 403,
     "partner_suspended": 403,

@@ -21,6 +21,10 @@ API_MESSAGES = {
     ),
     "nonce_invalid": _("The nonce must be 16 to 64 letters, digits, dashes or underscores."),
     "nonce_replayed": _("This nonce was already used: a replayed request is refused. Sign with a new nonce."),
+    "nonce_store_unavailable": _(
+        "The request cannot be checked for replay right now (the nonce store is unreachable), so it is "
+        "refused and nothing was done. Retry in a few seconds with a new nonce and the same Idempotency-Key."
+    ),
     "signature_invalid": _("The signature does not match the request. Check the secret and the signed text."),
     "ip_not_allowed": _("Requests from %(ip)s are not allowed for this API key."),
     "partner_suspended": _("The partner %(partner)s is suspended: %(reason)s"),

@@ -4,8 +4,9 @@ Two beats would run every periodic task twice (two nightly settlements, two remi
 beat holds a Redis key (`SET key token NX EX ttl`) and refreshes its TTL at every tick (at most every
 CELERY_BEAT_MAX_LOOP_INTERVAL seconds). A second beat finds the key held and refuses to start with a clear
 log line; if the first dies, its key expires within BEAT_LOCK_TTL_SECONDS and a beat started then (systemd
-restarts it, or a standby machine's) takes over. A beat that finds its key lost or taken stops rather than
-run beside another.
+restarts it, or a standby machine's) takes over. A beat that finds its key taken by another stops rather
+than run beside it; one that finds it merely expired (it could not tick for longer than the TTL) takes it
+again.
 """
 
 import logging
@@ -83,6 +84,14 @@ class GuardedScheduler(PersistentScheduler):
                 held = self.lock.refresh()
             except redis.RedisError:  # Redis away for a moment: keep going until the TTL says otherwise
                 logger.warning("celery beat: could not refresh the beat lock", exc_info=True)
+                held = True
+            if not held and self.lock.acquire():
+                # Gone, not taken by another beat: this one could not tick for longer than the TTL (a stall,
+                # e.g. the broker's reconnect backoff after Redis was away), or Redis lost the key. No other
+                # beat holds it, so this one takes it again and goes on; stopping would leave the
+                # installation with no beat at all (Celery ends beat with a clean exit, which systemd's
+                # Restart=on-failure does not restart). Found by the cluster run (deploy/cluster.py).
+                logger.warning("celery beat: the beat lock %s had expired; taken again", LOCK_KEY)
                 held = True
             if not held:
                 message = f"celery beat: lost the beat lock {LOCK_KEY} to {self.lock.holder()}; stopping"

@@ -104,8 +104,8 @@ def write_secret(path: Path) -> str:
     return str(path)
 
 
-def make_certificate(tls: Path) -> Path:
-    """A self-signed certificate for localhost and 127.0.0.1 (openssl), valid for a week."""
+def make_certificate(tls: Path, names: tuple[str, ...] = ("DNS:localhost", "IP:127.0.0.1")) -> Path:
+    """A self-signed certificate for localhost and 127.0.0.1 (or `names`; openssl), valid for a week."""
     cert, key = tls / "fullchain.pem", tls / "privkey.pem"
     subprocess.run(
         [
@@ -120,7 +120,7 @@ def make_certificate(tls: Path) -> Path:
             "-subj",
             "/CN=localhost",
             "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "subjectAltName=" + ",".join(names),
             "-keyout",
             str(key),
             "-out",
@@ -147,9 +147,12 @@ def redis_url() -> str:
     return os.environ.get("DEPLOY_REDIS_URL", "redis://127.0.0.1:6379/6")
 
 
-def write_env_file(state: Path, ports: dict[str, int], cert: Path) -> Path:
+def write_env_file(
+    state: Path, ports: dict[str, int], cert: Path, overrides: dict[str, str] | None = None
+) -> Path:
     """The environment file of the units (/etc/billpay/billpay.env in production, the variable names of
-    deploy/billpay.env.example), with generated secrets kept in files beside it (*_FILE)."""
+    deploy/billpay.env.example), with generated secrets kept in files beside it (*_FILE). `overrides`
+    replaces or adds values (deploy/cluster.py: addresses on its bridge)."""
     secrets_dir = state / "etc" / "secrets"
     site = f"https://localhost:{ports['https']}"
     values = {
@@ -185,6 +188,7 @@ def write_env_file(state: Path, ports: dict[str, int], cert: Path) -> Path:
         "SSL_CERT_FILE": str(cert),
         "REQUESTS_CA_BUNDLE": str(cert),
     }
+    values.update(overrides or {})
     path = state / "etc" / "billpay.env"
     lines = ["# Written by deploy/stack.py for the deploy walk; see deploy/billpay.env.example."]
     lines += [f"{key}={value}" for key, value in values.items() if value]
@@ -251,17 +255,29 @@ def nginx_binary() -> str:
     return binary
 
 
-def write_nginx_conf(state: Path, ports: dict[str, int]) -> Path:
-    """deploy/nginx/billpay.conf with this walk's ports and paths, inside an nginx.conf of its own."""
+def write_nginx_conf(
+    state: Path,
+    ports: dict[str, int],
+    *,
+    address: str = "127.0.0.1",
+    upstreams: tuple[str, ...] = (),
+    server_name: str = "localhost",
+) -> Path:
+    """deploy/nginx/billpay.conf with this walk's ports and paths, inside an nginx.conf of its own. The
+    cluster (deploy/cluster.py) listens on its load balancer's address and names several gunicorns."""
     site = SITE.read_text(encoding="utf-8")
+    upstreams = upstreams or (f"127.0.0.1:{ports['web']}",)
+    # One gunicorn: never marked down (fail_timeout=0). Several: one that fails is left out for 5 s.
+    tail = "max_fails=1 fail_timeout=5s;" if len(upstreams) > 1 else "fail_timeout=0;"
+    servers = "\n    ".join(f"server {upstream} {tail}" for upstream in upstreams)
     replacements = {
-        "listen 443 ssl http2;": f"listen 127.0.0.1:{ports['https']} ssl http2;",
+        "listen 443 ssl http2;": f"listen {address}:{ports['https']} ssl http2;",
         "listen [::]:443 ssl http2;": "",
-        "listen 80;": f"listen 127.0.0.1:{ports['http']};",
+        "listen 80;": f"listen {address}:{ports['http']};",
         "listen [::]:80;": "",
         "return 301 https://$host$request_uri;": f"return 301 https://$host:{ports['https']}$request_uri;",
-        "server 127.0.0.1:8000 ": f"server 127.0.0.1:{ports['web']} ",
-        "server_name billpay.example.org;": "server_name localhost;",
+        "server 127.0.0.1:8000 fail_timeout=0;": servers,
+        "server_name billpay.example.org;": f"server_name {server_name};",
         "/etc/ssl/billpay/": f"{state}/tls/",
         "/var/log/nginx/billpay.": f"{state}/log/nginx-billpay.",
     }

@@ -206,9 +206,18 @@ class Unit:
             "preexec_fn": demote,
         }
 
-    def start(self, log_path: Path, base_env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start(
+        self,
+        log_path: Path,
+        base_env: dict[str, str] | None = None,
+        *,
+        wrap: tuple[str, ...] = (),
+        edit=None,
+    ) -> subprocess.Popen:
         """Start a long-running service (Type=simple): its one ExecStart, in a session of its own so that
-        stop() reaches every process it forks."""
+        stop() reaches every process it forks. `wrap` goes in front of the command (deploy/cluster.py:
+        `ip netns exec HOST`, which execs it: the pid stays the service's); `edit(argv)` may change the
+        command's arguments first (the cluster's worker hosts: their queues, slots and node names)."""
         if self.oneshot:
             raise UnitError(f"{self.name} is a oneshot: use run()")
         env = self.environment(base_env)
@@ -216,7 +225,19 @@ class Unit:
         if len(commands) != 1:
             raise UnitError(f"{self.name}: a simple service has exactly one ExecStart")
         argv, _ignore = commands[0]
+        argv = edit(argv) if edit else argv
         demote, who = self._demote()
+        if wrap and demote is not None:  # `ip netns exec` needs root: the user is taken after it
+            user = self.first("User")
+            argv = [
+                "setpriv",
+                f"--reuid={user}",
+                f"--regid={self.first('Group') or user}",
+                "--init-groups",
+                *argv,
+            ]
+            demote = None
+        argv = [*wrap, *argv]
         log = log_path.open("ab")
         print(f"  start {self.name} {who}: {shlex.join(argv)}", flush=True)
         process = subprocess.Popen(argv, start_new_session=True, **self._process_options(env, demote, log))

@@ -198,6 +198,19 @@ def test_a_beat_that_lost_its_lock_stops(beat_lock, tmp_path):
     assert beat_lock.get(LOCK_KEY) == b"another-host:1:beat"
 
 
+def test_a_beat_whose_lock_expired_while_it_could_not_tick_takes_it_again(beat_lock, tmp_path, caplog):
+    # Found by the cluster run: Redis away for 10 s kept beat in the broker's reconnect backoff past the TTL.
+    beat = GuardedScheduler(app=celery_app, schedule_filename=str(tmp_path / "one"), lazy=False)
+    token = beat_lock.get(LOCK_KEY)
+    beat_lock.delete(LOCK_KEY)  # expired; nobody took it
+    with caplog.at_level(logging.WARNING, logger="config.beat"):
+        beat.tick()
+    assert beat_lock.get(LOCK_KEY) == token
+    assert beat_lock.ttl(LOCK_KEY) > 0
+    assert "had expired; taken again" in caplog.text
+    beat.close()
+
+
 def test_a_second_celery_beat_process_exits_with_a_clear_line(beat_lock, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "celery", "--app", "config", "beat", "--loglevel", "INFO"]
