@@ -37,6 +37,28 @@ PORTAL_MESSAGES = {
         "No row of this file can be paid: correct the rows with errors and upload it again."
     ),
     "batch_too_large": _("A batch may have at most %(limit)s rows."),
+    # Auto-pay mandates (代扣).
+    "mandate_cap_invalid": _("The most per bill must be an amount above zero, such as 300.00."),
+    "mandate_cap_too_high": _("The most per bill may be at most ¥%(limit)s."),
+    "mandate_dates_invalid": _(
+        "The mandate must start today or later and end after it starts, at most %(years)s years ahead."
+    ),
+    "mandate_notice_invalid": _("The notice must be %(low)s to %(high)s days before each debit."),
+    "mandate_account_not_bound": _("Add the account to “My accounts” before setting up auto-pay for it."),
+    "mandate_exists": _("This account already has an auto-pay mandate: change that one instead."),
+    "mandate_biller_not_statement": _("%(biller)s does not send bills, so auto-pay has nothing to pay."),
+    "mandate_gateway_no_agreements": _("The payment method “%(gateway)s” does not offer auto-pay debits."),
+    "mandate_not_changeable": _("This mandate is %(status)s and cannot be changed any more."),
+    "mandate_agreement_declined": _("The bank's agreement was not signed: auto-pay is not set up."),
+    "mandate_agreement_unknown": _("The bank's answer is for an auto-pay mandate that is not yours."),
+    "mandate_cap_exceeded": _(
+        "The bill for %(period)s is ¥%(amount)s, above this mandate's most per bill (¥%(cap)s): it was not "
+        "debited. Pay it yourself, or raise the limit."
+    ),
+    "mandate_expired": _("The mandate ended on %(date)s: the bill for %(period)s was not debited."),
+    "mandate_not_active": _("The mandate is %(status)s: the bill for %(period)s was not debited."),
+    "mandate_debit_not_skippable": _("This debit is %(status)s and can no longer be skipped."),
+    "mandate_bill_paid_elsewhere": _("The bill for %(period)s was already paid at another channel."),
 }
 
 
