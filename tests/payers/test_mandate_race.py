@@ -38,7 +38,10 @@ def test_a_debit_a_clerk_and_the_citizen_racing_for_one_bill_pay_it_once(
     bound = BoundAccount.objects.create(user=citizen, account=water["account"], label="家里水费")
     active_mandate(citizen, bound, notice_days=1)
     bill = BillFactory(
-        account=water["account"], period="2026-12", amount_due=Decimal("95.00"), due_date=datetime.date(2027, 1, 20)
+        account=water["account"],
+        period="2026-12",
+        amount_due=Decimal("95.00"),
+        due_date=datetime.date(2027, 1, 20),
     )
     mandates.schedule_debits()
     debit = MandateDebit.objects.get()

@@ -467,3 +467,20 @@ def test_the_beat_task_queues_due_debits(
         second = tasks.run_mandates.apply().get()
     assert second["queued"] == 1
     assert MandateDebit.objects.get().status == DebitStatus.PAID
+
+
+def test_the_demo_command_pays_next_months_bill_on_a_simulated_date(
+    citizen, bound, water, sandbox_bank, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    active_mandate(citizen, bound, cap="150.00", notice_days=2)
+    first = timezone.localdate() + datetime.timedelta(days=28)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("run_mandates", "--date", first.isoformat(), "--issue-next-bills")
+    bill = Bill.objects.get(account=water["account"], period="2026-11")  # after the fixture's 2026-10
+    assert MandateDebit.objects.get(bill=bill).debit_on == first + datetime.timedelta(days=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("run_mandates", "--date", (first + datetime.timedelta(days=2)).isoformat())
+    bill.refresh_from_db()
+    assert bill.status == "paid" and MandateDebit.objects.get(bill=bill).status == DebitStatus.PAID
