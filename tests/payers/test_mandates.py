@@ -470,9 +470,11 @@ def test_the_beat_task_queues_due_debits(
 
 
 def test_the_demo_command_pays_next_months_bill_on_a_simulated_date(
-    citizen, bound, water, sandbox_bank, django_capture_on_commit_callbacks
+    citizen, bound, water, sandbox_bank, django_capture_on_commit_callbacks, settings
 ):
     from django.core.management import call_command
+
+    settings.DEBUG = True  # a demo command: it refuses to run otherwise
 
     active_mandate(citizen, bound, cap="150.00", notice_days=2)
     first = timezone.localdate() + datetime.timedelta(days=28)
