@@ -305,6 +305,8 @@ MANDATE_NOTICE_DAYS = (env_int("MANDATE_NOTICE_DAYS_MIN", 1), env_int("MANDATE_N
 MANDATE_PROCESSING_STALE_MINUTES = env_int("MANDATE_PROCESSING_STALE_MINUTES", 30)
 if MANDATE_MAX_CAP <= 0 or not 0 <= MANDATE_NOTICE_DAYS[0] <= MANDATE_NOTICE_DAYS[1]:
     raise ImproperlyConfigured("MANDATE_MAX_CAP must be above 0 and MANDATE_NOTICE_DAYS_MIN ≤ _MAX")
+# Family payment (亲情付, payers.family): the highest limit a citizen may give a family member per month.
+FAMILY_MAX_MONTHLY_LIMIT = Decimal(env_str("FAMILY_MAX_MONTHLY_LIMIT", "10000.00"))
 # Orders whose bank notification has not come are asked about (the bank's trade query).
 CELERY_BEAT_SCHEDULE["portal-query-pending-orders"] = {
     "task": "payers.tasks.query_pending_orders",

@@ -101,3 +101,9 @@ class AgreementStatus(models.TextChoices):
     SIGNED = "signed", _("Signed")
     DECLINED = "declined", _("Declined")
     ENDED = "ended", _("Ended")
+
+
+class FamilyLinkStatus(models.TextChoices):
+    INVITED = "invited", _("Invited")
+    ACTIVE = "active", _("Active")
+    ENDED = "ended", _("Ended")

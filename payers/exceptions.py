@@ -59,6 +59,23 @@ PORTAL_MESSAGES = {
     "mandate_not_active": _("The mandate is %(status)s: the bill for %(period)s was not debited."),
     "mandate_debit_not_skippable": _("This debit is %(status)s and can no longer be skipped."),
     "mandate_bill_paid_elsewhere": _("The bill for %(period)s was already paid at another channel."),
+    # Family payment (亲情付).
+    "family_label_required": _("Say who you invite, such as “my son”."),
+    "family_limit_invalid": _("The limits must be amounts above zero, such as 500.00."),
+    "family_limit_too_high": _("A limit may be at most ¥%(limit)s."),
+    "family_month_below_payment": _("The limit per month must be at least the limit per payment."),
+    "family_too_many": _("You may have at most 10 family members at a time."),
+    "family_invite_invalid": _("This invitation is not valid any more: ask for a new one."),
+    "family_invite_own": _("This is your own invitation: send the link to your family member."),
+    "family_not_yours": _("This family payment is not yours."),
+    "family_not_active": _("This family payment has ended: nothing can be paid through it."),
+    "family_bill_not_shared": _("The chosen bills are not all on the accounts shared with you."),
+    "family_payment_limit": _(
+        "¥%(amount)s is above the limit of ¥%(limit)s per payment that was set for you: nothing was paid."
+    ),
+    "family_month_limit": _(
+        "¥%(amount)s is more than is left of this month's limit (¥%(left)s of ¥%(limit)s): nothing was paid."
+    ),
 }
 
 

@@ -15,6 +15,7 @@ from payers.choices import (
     AgreementStatus,
     BankTradeStatus,
     DebitStatus,
+    FamilyLinkStatus,
     LineOutcome,
     MandateStatus,
     NotificationResult,
@@ -94,6 +95,14 @@ class GatewayOrder(models.Model):
         Payer, on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("payer")
     )
     trade_no = models.CharField(_("bank's trade number"), max_length=64, blank=True)
+    family_link = models.ForeignKey(
+        "payers.FamilyLink",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("family payment"),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
@@ -443,3 +452,53 @@ class SandboxBankAgreement(models.Model):
 
     def __str__(self) -> str:
         return self.agreement_no
+
+
+def new_invite_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class FamilyLink(models.Model):
+    """Family payment (亲情付): a citizen lets a family member see and pay the citizen's bound accounts,
+    within limits per payment and per calendar month the citizen sets. Either side may end it
+    (payers.family)."""
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="family_links_given",
+        verbose_name=_("citizen"),
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="family_links_received",
+        verbose_name=_("family member"),
+    )
+    label = models.CharField(_("who they are"), max_length=40, help_text=_("For example: my son."))
+    invite_token = models.CharField(max_length=64, unique=True, default=new_invite_token, editable=False)
+    per_payment_limit = models.DecimalField(_("most per payment"), **MONEY)
+    monthly_limit = models.DecimalField(_("most per month"), **MONEY)
+    status = models.CharField(
+        _("status"), max_length=16, choices=FamilyLinkStatus.choices, default=FamilyLinkStatus.INVITED
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("family payment")
+        verbose_name_plural = _("family payments")
+        constraints = [
+            models.CheckConstraint(condition=Q(per_payment_limit__gt=0), name="family_per_payment_positive"),
+            models.CheckConstraint(
+                condition=Q(monthly_limit__gte=F("per_payment_limit")), name="family_month_covers_payment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label

@@ -18,10 +18,11 @@ from billing.paylinks import bill_id_from_token
 from billing.plain_sql import columns, model_from_row, prepared_cursor
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config.db_router import may_lag
-from payers.choices import DebitStatus
+from payers.choices import DebitStatus, FamilyLinkStatus
 from payers.exceptions import PortalError
 from payers.models import (
     BoundAccount,
+    FamilyLink,
     GatewayOrder,
     Mandate,
     MandateDebit,
@@ -373,3 +374,36 @@ def mark_autopay(bills) -> None:
     dates = autopay_dates(bill.pk for bill in bills)
     for bill in bills:
         bill.autopay_on = dates.get(bill.pk)
+
+
+# --- Family payment (亲情付) ---
+
+
+def family_links_given(user) -> list[FamilyLink]:
+    return list(FamilyLink.objects.filter(owner=user).select_related("member").order_by("-created_at"))
+
+
+def family_links_received(user) -> list[FamilyLink]:
+    return list(
+        FamilyLink.objects.filter(member=user, status=FamilyLinkStatus.ACTIVE)
+        .select_related("owner")
+        .order_by("-created_at")
+    )
+
+
+def family_link_of(user, public_id) -> FamilyLink | None:
+    """A link the user is a side of (the citizen or the member)."""
+    return (
+        FamilyLink.objects.select_related("owner", "member")
+        .filter(Q(owner=user) | Q(member=user), public_id=public_id)
+        .first()
+    )
+
+
+def family_invite(token: str) -> FamilyLink | None:
+    return FamilyLink.objects.select_related("owner").filter(invite_token=(token or "")[:64]).first()
+
+
+def shared_accounts_with_bills(link: FamilyLink) -> list[BoundAccount]:
+    """The citizen's bound accounts with their open bills, as the family member sees them."""
+    return bound_accounts_with_bills(link.owner)

@@ -27,6 +27,7 @@ from billing.selectors import categories_with_active_billers
 from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
+from payers import family as family_payment
 from payers import mandates, proxy, receipts, selectors, services
 from payers.choices import LineOutcome, NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, GatewayRefused, PortalError
@@ -779,3 +780,107 @@ def skip_debit(request, debit_id):
             _("Skipped: auto-pay will not pay the bill for %(period)s.") % {"period": debit.bill.period},
         )
     return redirect("payers:mandate", public_id=debit.mandate.public_id)
+
+
+# --- Family payment (亲情付) ---
+
+
+@login_required(login_url="account_login")
+def family(request):
+    """The family members the citizen invited (with their limits), the citizens who share bills with them,
+    and the form to invite someone."""
+    status = 200
+    invited = None
+    form = {"label": "", "per_payment": "", "monthly": "", "email": ""}
+    if request.method == "POST":
+        form = {name: request.POST.get(name, "")[:254] for name in form}
+        try:
+            invited = family_payment.invite(
+                owner=request.user,
+                label=form["label"],
+                per_payment_limit=form["per_payment"][:20],
+                monthly_limit=form["monthly"][:20],
+                email=form["email"],
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+            status = 400
+        else:
+            form = {"label": "", "per_payment": "", "monthly": "", "email": ""}
+    return render(
+        request,
+        "payers/family.html",
+        {
+            "given": selectors.family_links_given(request.user),
+            "received": selectors.family_links_received(request.user),
+            "invited": invited,
+            "invite_url": request.build_absolute_uri(
+                reverse("payers:family_invite", args=[invited.invite_token])
+            )
+            if invited
+            else "",
+            "form": form,
+        },
+        status=status,
+    )
+
+
+@login_required(login_url="account_login")
+def family_invite(request, token):
+    link = selectors.family_invite(token)
+    if request.method == "POST":
+        try:
+            link = family_payment.accept(member=request.user, token=token)
+        except BillingError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("You can now see and pay these bills."))
+            return redirect("payers:family_pay", public_id=link.public_id)
+    return render(request, "payers/family_invite.html", {"link": link}, status=200 if link else 404)
+
+
+@login_required(login_url="account_login")
+def family_pay(request, public_id):
+    """The member's view of the citizen's accounts and bills; paying goes to the bank within the limits."""
+    link = selectors.family_link_of(request.user, public_id)
+    if link is None or link.member_id != request.user.pk:
+        raise Http404
+    if request.method == "POST":
+        try:
+            bill_ids = [int(value) for value in request.POST.getlist("bill")[:100] if value.isdigit()]
+            if not bill_ids:
+                raise PortalError("nothing_to_pay")
+            order = family_payment.start_checkout(
+                member=request.user,
+                link=link,
+                bill_ids=bill_ids,
+                gateway_code=request.POST.get("gateway") or settings.PORTAL_DEFAULT_GATEWAY,
+                subject=_("Family payment for %(name)s") % {"name": link.owner.get_full_name() or link.label},
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+        else:
+            return _gateway_redirect(request, order)
+    bound = selectors.shared_accounts_with_bills(link) if link.status == "active" else []
+    return render(
+        request,
+        "payers/family_pay.html",
+        {
+            "link": link,
+            "bound": bound,
+            "gateways": available_gateways(),
+            "spent": family_payment.spent_this_month(link),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required(login_url="account_login")
+@require_POST
+def family_end(request, public_id):
+    link = selectors.family_link_of(request.user, public_id)
+    if link is None:
+        raise Http404
+    family_payment.end(user=request.user, link=link)
+    messages.success(request, _("Family payment ended."))
+    return redirect("payers:family")
