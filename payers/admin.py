@@ -8,7 +8,15 @@ from django.utils.translation import gettext_lazy as _
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter, ScopedInlineMixin
 from payers import services
 from payers.choices import ATTENTION_OUTCOMES, LineOutcome
-from payers.models import GatewayNotification, GatewayOrder, Mandate, MandateDebit, OrderLine, Payer
+from payers.models import (
+    FamilyLink,
+    GatewayNotification,
+    GatewayOrder,
+    Mandate,
+    MandateDebit,
+    OrderLine,
+    Payer,
+)
 
 
 @admin.register(Payer)
@@ -132,6 +140,17 @@ class MandateAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["public_id", "account__account_no", "agreement_no", "user__email"]
     inlines = [MandateDebitInline]
     date_hierarchy = "created_at"
+
+
+@admin.register(FamilyLink)
+class FamilyLinkAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
+    """Family payments (亲情付), read-only: who may pay whose bills, within which limits."""
+
+    list_display = ["label", "owner", "member", "per_payment_limit", "monthly_limit", "status", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["owner", "member"]
+    search_fields = ["public_id", "owner__email", "member__email", "label"]
+    exclude = ["invite_token"]
 
 
 # allauth's e-mail addresses are citizens' personal data: scoped like every other admin (billing.access).

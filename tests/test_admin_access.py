@@ -232,6 +232,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "payers.payer":                  ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     # Citizens' auto-pay mandates: read-only for those who may see payers (changed only in the portal).
     "payers.mandate":                ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "payers.familylink":             ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "billing.customeraccount":       ("vacd",  "vac-",  NONE,    NONE,    NONE,    "v---"),
     # Billers' and branches' own data.
     "billing.bill":                  ("vacd",  "vac-",  NONE,    NONE,    NONE,    "v---"),

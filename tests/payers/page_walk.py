@@ -22,7 +22,7 @@ from billing.models import Payment
 from billing.paylinks import pay_token
 from branches import services as branch_services
 from branches.choices import BranchRole
-from payers import mandates, proxy, selectors
+from payers import family, mandates, proxy, selectors
 from payers.models import BoundAccount
 from reconciliation.services.complaints import raise_complaint
 from tests.branches.conftest import make_user
@@ -155,6 +155,21 @@ def build_walk() -> Walk:
     agreement_page = client.get(
         mandates.agreement_url(waiting_mandate, return_url="http://testserver/me/autopay/return/SANDBOX/")
     ).url
+    # Family payment (亲情付): the citizen invited someone, and pays their mother's bills within limits.
+    family.invite(owner=user, label="儿子", per_payment_limit="200.00", monthly_limit="500.00")
+    mum = get_user_model().objects.create_user(
+        "mum", "mum@example.com", "Portal-pass-2026", first_name="桂英"
+    )
+    mums = CustomerAccountFactory(biller=water, account_no="31009999", holder_name="王桂英")
+    BillFactory(account=mums, period="2026-10", amount_due=Decimal("36.80"))
+    BoundAccount.objects.create(user=mum, account=mums, label="妈妈家水费")
+    shared = family.accept(
+        member=user,
+        token=family.invite(
+            owner=mum, label="小明", per_payment_limit="100.00", monthly_limit="300.00"
+        ).invite_token,
+    )
+    pending_invite = family.invite(owner=mum, label="小红", per_payment_limit="50.00", monthly_limit="50.00")
     link = pay_token(waiting)
     walk = Walk()
     walk.sessions = {
@@ -200,6 +215,9 @@ def build_walk() -> Walk:
         Page("autopay", "/me/autopay/", "citizen"),
         Page("autopay-mandate", f"/me/autopay/{power_mandate.public_id}/", "citizen"),
         Page("bank-agreement", agreement_page),
+        Page("family", "/me/family/", "citizen"),
+        Page("family-pay", f"/me/family/{shared.public_id}/", "citizen"),
+        Page("family-invite", f"/me/family/invite/{pending_invite.invite_token}/", "citizen"),
         Page("forbidden", "/counter/", "citizen"),
         Page("logout", "/accounts/logout/", "citizen"),
     ]
