@@ -3,7 +3,7 @@ debits run by beat on a simulated date, refusals that post nothing, retries, and
 
 import datetime
 from decimal import Decimal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from django.conf import settings
@@ -46,12 +46,21 @@ def bound(citizen, water):
 def sign_at_bank(mandate: Mandate, *, sign: bool = True) -> dict[str, str]:
     """The citizen signs (or declines) on the bank's page; returns the bank's signed return parameters."""
     url = mandates.agreement_url(mandate, return_url="http://testserver/me/autopay/return/SANDBOX/")
-    params = dict(part.split("=", 1) for part in urlsplit(url).query.split("&"))
-    from urllib.parse import unquote_plus
-
-    agreement = bank.open_agreement({key: unquote_plus(value) for key, value in params.items()})
+    agreement = bank.open_agreement(dict(parse_qsl(urlsplit(url).query)))
     agreement = bank.finish_agreement(agreement_no=agreement.agreement_no, sign=sign)
     return bank.agreement_return_params(agreement)
+
+
+def awaiting_mandate(citizen, bound) -> Mandate:
+    return mandates.create_mandate(
+        user=citizen,
+        bound=bound,
+        cap_per_bill="100",
+        valid_from=timezone.localdate(),
+        valid_until=timezone.localdate() + datetime.timedelta(days=30),
+        notice_days=2,
+        gateway_code="SANDBOX",
+    )
 
 
 def active_mandate(citizen, bound, *, cap="200.00", notice_days=3, until=None) -> Mandate:
@@ -105,15 +114,7 @@ def test_a_citizen_sets_up_auto_pay_by_signing_the_banks_agreement_once(client, 
 
 
 def test_a_declined_agreement_sets_nothing_up(citizen, bound, sandbox_bank):
-    mandate = mandates.create_mandate(
-        user=citizen,
-        bound=bound,
-        cap_per_bill="100",
-        valid_from=timezone.localdate(),
-        valid_until=timezone.localdate() + datetime.timedelta(days=30),
-        notice_days=2,
-        gateway_code="SANDBOX",
-    )
+    mandate = awaiting_mandate(citizen, bound)
     with pytest.raises(mandates.PortalError) as refused:
         mandates.confirm_agreement(
             user=citizen, gateway_code="SANDBOX", params=sign_at_bank(mandate, sign=False)
@@ -124,15 +125,7 @@ def test_a_declined_agreement_sets_nothing_up(citizen, bound, sandbox_bank):
 
 
 def test_a_forged_agreement_return_is_refused(client, citizen, bound, sandbox_bank):
-    mandate = mandates.create_mandate(
-        user=citizen,
-        bound=bound,
-        cap_per_bill="100",
-        valid_from=timezone.localdate(),
-        valid_until=timezone.localdate() + datetime.timedelta(days=30),
-        notice_days=2,
-        gateway_code="SANDBOX",
-    )
+    mandate = awaiting_mandate(citizen, bound)
     params = sign_at_bank(mandate)
     params["agreement_no"] = "SBA-FORGED"
     client.force_login(citizen)
