@@ -39,6 +39,7 @@ class EventType:
     PAYMENT_REFUNDED = "payment.refunded"
     SETTLEMENT_SETTLED = "settlement.settled"
     LEDGER_WRITTEN_OFF = "ledger.written_off"
+    MANDATE_DEBIT = "mandate.debit"
 
 
 Consumer = Callable[[Sequence[OutboxEvent]], None]
@@ -130,6 +131,32 @@ def refund_event(*, line, refund_no: str, biller_code: str, account_no: str) -> 
             "account_no": account_no,
             "amount": money(line.amount),
             "refunded_at": line.refunded_at,
+        },
+    )
+
+
+def mandate_debit_event(
+    *,
+    debit_id: int,
+    mandate_id,
+    receipt_no: str,
+    biller_code: str,
+    account_no: str,
+    period: str,
+    amount: Decimal,
+) -> OutboxEvent:
+    """An auto-pay mandate paid a bill (payers.mandates), written with its payment's transaction."""
+    return record(
+        type=EventType.MANDATE_DEBIT,
+        aggregate_type="mandate_debit",
+        aggregate_id=debit_id,
+        payload={
+            "mandate_id": str(mandate_id),
+            "receipt_no": receipt_no,
+            "biller_code": biller_code,
+            "account_no": account_no,
+            "period": period,
+            "amount": money(amount),
         },
     )
 

@@ -23,6 +23,7 @@ from branches.exceptions import CounterError
 from branches.forms import CloseTillForm, OpenTillForm, VoidForm
 from branches.models import Branch
 from branches.slips import render_slip_pdf
+from payers import selectors as payer_selectors
 
 REPORT_ROLES = frozenset(
     {
@@ -115,6 +116,8 @@ def counter_lookup(request):
     except BillingError as error:
         context["error"] = error.message
         return render(request, "branches/counter/home.html", context, status=200)
+    # Bills a citizen's auto-pay mandate will pay: the clerk tells them before taking cash for one.
+    payer_selectors.mark_autopay(lookup.bills)
     context.update({"lookup": lookup, "form_key": services.new_form_key()})
     return render(request, "branches/counter/lookup.html", context)
 

@@ -39,5 +39,9 @@ MESSAGE = RetryPolicy("message", base_seconds=60, cap_seconds=1800, max_attempts
 # The sandbox bank's notifications to the merchant, as real banks back off (15 s … 2 h).
 SANDBOX_BANK_NOTIFY = RetryPolicy("sandbox-bank-notify", base_seconds=15, cap_seconds=7200, max_attempts=7)
 
-POLICIES = (WEBHOOK, REFUND, GATEWAY_QUERY, MESSAGE, SANDBOX_BANK_NOTIFY)
+# Auto-pay debits the bank declined or did not answer (payers.mandates): a few tries over about a day, then
+# the citizen is told and pays themselves.
+MANDATE_DEBIT = RetryPolicy("mandate-debit", base_seconds=1800, cap_seconds=3 * 3600, max_attempts=4)
+
+POLICIES = (WEBHOOK, REFUND, GATEWAY_QUERY, MESSAGE, SANDBOX_BANK_NOTIFY, MANDATE_DEBIT)
 LONGEST_DELAY_SECONDS = max(policy.cap_seconds for policy in POLICIES)

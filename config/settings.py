@@ -263,6 +263,9 @@ PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
 SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", DEBUG)  # and its URLs (config/urls.py)
 SANDBOX_BANK_MERCHANT_ID = env_str("SANDBOX_BANK_MERCHANT_ID", "BILLPAY")
 SANDBOX_BANK_KEY = env_str("SANDBOX_BANK_KEY", "sandbox-demo-key-change-me" if DEBUG else "")
+# The sandbox bank declines agreement debits of this amount or more ("insufficient funds"), so the demo and
+# the tests can show a failing auto-pay debit and its retries.
+SANDBOX_BANK_DEBIT_DECLINE_FROM = Decimal(env_str("SANDBOX_BANK_DEBIT_DECLINE_FROM", "99999.00"))
 # scope → (requests, per seconds), counted per client address in the shared cache.
 PORTAL_RATE_LIMITS = {
     "lookup": (env_int("PORTAL_LOOKUP_LIMIT", 30), env_int("PORTAL_LOOKUP_WINDOW", 300)),
@@ -294,6 +297,18 @@ CELERY_BEAT_SCHEDULE["portal-bill-reminders"] = {
     "task": "payers.tasks.send_reminders",
     "schedule": crontab(hour=9, minute=0),
 }
+# Auto-pay mandates (代扣, payers.mandates): beat schedules each new bill's debit (with its notice) and runs
+# the debits that are due, every hour. Limits a citizen may set: the most per bill, the longest validity, and
+# the days between the notice and the debit. A debit left "being debited" this long is asked about again.
+CELERY_BEAT_SCHEDULE["portal-run-mandates"] = {"task": "payers.tasks.run_mandates", "schedule": 3600.0}
+MANDATE_MAX_CAP = Decimal(env_str("MANDATE_MAX_CAP", "5000.00"))
+MANDATE_MAX_YEARS = env_int("MANDATE_MAX_YEARS", 3)
+MANDATE_NOTICE_DAYS = (env_int("MANDATE_NOTICE_DAYS_MIN", 1), env_int("MANDATE_NOTICE_DAYS_MAX", 15))
+MANDATE_PROCESSING_STALE_MINUTES = env_int("MANDATE_PROCESSING_STALE_MINUTES", 30)
+if MANDATE_MAX_CAP <= 0 or not 0 <= MANDATE_NOTICE_DAYS[0] <= MANDATE_NOTICE_DAYS[1]:
+    raise ImproperlyConfigured("MANDATE_MAX_CAP must be above 0 and MANDATE_NOTICE_DAYS_MIN ≤ _MAX")
+# Family payment (亲情付, payers.family): the highest limit a citizen may give a family member per month.
+FAMILY_MAX_MONTHLY_LIMIT = Decimal(env_str("FAMILY_MAX_MONTHLY_LIMIT", "10000.00"))
 # Orders whose bank notification has not come are asked about (the bank's trade query).
 CELERY_BEAT_SCHEDULE["portal-query-pending-orders"] = {
     "task": "payers.tasks.query_pending_orders",
@@ -515,6 +530,8 @@ CELERY_QUEUE_TASKS = {
         "payers.tasks.query_pending_orders",
         "payers.tasks.sandbox_bank_notify",
         "payers.tasks.send_reminders",
+        "payers.tasks.run_mandate_debit",
+        "payers.tasks.refund_mandate_debit",
         "payers.tasks.send_email",
         "payers.tasks.send_text_message",
         "branches.tasks.notify_recent_payers",
@@ -524,6 +541,7 @@ CELERY_QUEUE_TASKS = {
         "billing.tasks.run_bill_import",
         "billing.tasks.check_ledger_integrity",
         "payers.tasks.settle_order",
+        "payers.tasks.run_mandates",
         "payers.tasks.build_receipt_bundle",
         "reconciliation.tasks.run_reconciliation",
         "reconciliation.tasks.settle_day",

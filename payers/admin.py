@@ -8,7 +8,15 @@ from django.utils.translation import gettext_lazy as _
 from billing.admin_scoping import ScopedAdminMixin, ScopedBillerListFilter, ScopedInlineMixin
 from payers import services
 from payers.choices import ATTENTION_OUTCOMES, LineOutcome
-from payers.models import GatewayNotification, GatewayOrder, OrderLine, Payer
+from payers.models import (
+    FamilyLink,
+    GatewayNotification,
+    GatewayOrder,
+    Mandate,
+    MandateDebit,
+    OrderLine,
+    Payer,
+)
 
 
 @admin.register(Payer)
@@ -102,6 +110,47 @@ class OrderLineAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
             for line in queryset.filter(outcome=LineOutcome.REFUND_FAILED)
         ]
         self.message_user(request, _("%(count)s refunds sent again.") % {"count": len(done)})
+
+
+class MandateDebitInline(ReadOnlyMixin, ScopedInlineMixin, admin.TabularInline):
+    model = MandateDebit
+    extra = 0
+    fields = [
+        "bill",
+        "amount",
+        "debit_on",
+        "status",
+        "attempts",
+        "trade_no",
+        "payment",
+        "refusal_code",
+        "message",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(Mandate)
+class MandateAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
+    """Citizens' auto-pay mandates (代扣) with their debits, read-only: those who may see payers. Citizens
+    change them in the portal; every change goes through payers.mandates and is audited."""
+
+    list_display = ["public_id", "user", "account", "cap_per_bill", "valid_until", "status", "created_at"]
+    list_filter = ["status", "gateway"]
+    list_select_related = ["user", "account__biller"]
+    search_fields = ["public_id", "account__account_no", "agreement_no", "user__email"]
+    inlines = [MandateDebitInline]
+    date_hierarchy = "created_at"
+
+
+@admin.register(FamilyLink)
+class FamilyLinkAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
+    """Family payments (亲情付), read-only: who may pay whose bills, within which limits."""
+
+    list_display = ["label", "owner", "member", "per_payment_limit", "monthly_limit", "status", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["owner", "member"]
+    search_fields = ["public_id", "owner__email", "member__email", "label"]
+    exclude = ["invite_token"]
 
 
 # allauth's e-mail addresses are citizens' personal data: scoped like every other admin (billing.access).

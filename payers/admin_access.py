@@ -6,11 +6,15 @@ from allauth.mfa.models import Authenticator
 
 from billing import access, roles
 from billing.access import BILLER_SCOPE, VIEW
-from payers.models import GatewayOrder, OrderLine, Payer
+from payers.models import FamilyLink, GatewayOrder, Mandate, OrderLine, Payer
 
 
 def declare_access() -> None:
     access.register(Payer)
+    # Citizens' auto-pay mandates and their debits (inline): personal data, seen as payers are.
+    access.register(Mandate)
+    # Family payments (亲情付): who may pay whose bills; personal data, seen as payers are.
+    access.register(FamilyLink)
     # Citizens' sign-in addresses and second factors (allauth's models, administered by this app).
     access.register(EmailAddress)
     access.register(Authenticator)

@@ -16,6 +16,7 @@ class PayersConfig(AppConfig):
 
         # A refund given up on (FailedTask) is sent again through its line (billing.failed_tasks).
         from billing import failed_tasks
-        from payers import services
+        from payers import mandates, services
 
         failed_tasks.register_retry_handler(services.REFUND_TASK, services.retry_failed_refund)
+        failed_tasks.register_retry_handler(mandates.REFUND_TASK, mandates.retry_failed_refund)

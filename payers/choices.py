@@ -60,3 +60,50 @@ class BankTradeStatus(models.TextChoices):
     SUCCESS = "success", _("Paid")
     CLOSED = "closed", _("Closed by the payer")
     REFUNDED = "refunded", _("Refunded")
+
+
+class MandateStatus(models.TextChoices):
+    AWAITING_AGREEMENT = "awaiting", _("Waiting for the bank's agreement")
+    ACTIVE = "active", _("Active")
+    PAUSED = "paused", _("Paused")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+
+
+# Which mandate status may follow which (payers.mandates). CANCELLED and EXPIRED are final.
+MANDATE_TRANSITIONS: dict[str, frozenset[str]] = {
+    MandateStatus.AWAITING_AGREEMENT: frozenset({MandateStatus.ACTIVE, MandateStatus.CANCELLED}),
+    MandateStatus.ACTIVE: frozenset({MandateStatus.PAUSED, MandateStatus.CANCELLED, MandateStatus.EXPIRED}),
+    MandateStatus.PAUSED: frozenset({MandateStatus.ACTIVE, MandateStatus.CANCELLED, MandateStatus.EXPIRED}),
+    MandateStatus.CANCELLED: frozenset(),
+    MandateStatus.EXPIRED: frozenset(),
+}
+
+# A mandate that is still the citizen's for its account: one at a time per account.
+LIVE_MANDATE_STATUSES = (MandateStatus.AWAITING_AGREEMENT, MandateStatus.ACTIVE, MandateStatus.PAUSED)
+
+
+class DebitStatus(models.TextChoices):
+    SCHEDULED = "scheduled", _("Scheduled")
+    PROCESSING = "processing", _("Being debited")
+    PAID = "paid", _("Paid by auto-pay")
+    SKIPPED = "skipped", _("Skipped by the citizen")
+    PAID_ELSEWHERE = "paid_elsewhere", _("Already paid elsewhere")
+    REFUSED = "refused", _("Not debited")
+    FAILED = "failed", _("Failed after retries")
+    REFUND_PENDING = "refund_pending", _("Debited, paid elsewhere meanwhile: refund requested")
+    REFUNDED = "refunded", _("Debited, paid elsewhere meanwhile: refunded")
+    REFUND_FAILED = "refund_failed", _("Refund failed: staff must act")
+
+
+class AgreementStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting for the payer")
+    SIGNED = "signed", _("Signed")
+    DECLINED = "declined", _("Declined")
+    ENDED = "ended", _("Ended")
+
+
+class FamilyLinkStatus(models.TextChoices):
+    INVITED = "invited", _("Invited")
+    ACTIVE = "active", _("Active")
+    ENDED = "ended", _("Ended")

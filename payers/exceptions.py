@@ -37,6 +37,45 @@ PORTAL_MESSAGES = {
         "No row of this file can be paid: correct the rows with errors and upload it again."
     ),
     "batch_too_large": _("A batch may have at most %(limit)s rows."),
+    # Auto-pay mandates (代扣).
+    "mandate_cap_invalid": _("The most per bill must be an amount above zero, such as 300.00."),
+    "mandate_cap_too_high": _("The most per bill may be at most ¥%(limit)s."),
+    "mandate_dates_invalid": _(
+        "The mandate must start today or later and end after it starts, at most %(years)s years ahead."
+    ),
+    "mandate_notice_invalid": _("The notice must be %(low)s to %(high)s days before each debit."),
+    "mandate_account_not_bound": _("Add the account to “My accounts” before setting up auto-pay for it."),
+    "mandate_exists": _("This account already has an auto-pay mandate: change that one instead."),
+    "mandate_biller_not_statement": _("%(biller)s does not send bills, so auto-pay has nothing to pay."),
+    "mandate_gateway_no_agreements": _("The payment method “%(gateway)s” does not offer auto-pay debits."),
+    "mandate_not_changeable": _("This mandate is %(status)s and cannot be changed any more."),
+    "mandate_agreement_declined": _("The bank's agreement was not signed: auto-pay is not set up."),
+    "mandate_agreement_unknown": _("The bank's answer is for an auto-pay mandate that is not yours."),
+    "mandate_cap_exceeded": _(
+        "The bill for %(period)s is ¥%(amount)s, above this mandate's most per bill (¥%(cap)s): it was not "
+        "debited. Pay it yourself, or raise the limit."
+    ),
+    "mandate_expired": _("The mandate ended on %(date)s: the bill for %(period)s was not debited."),
+    "mandate_not_active": _("The mandate is %(status)s: the bill for %(period)s was not debited."),
+    "mandate_debit_not_skippable": _("This debit is %(status)s and can no longer be skipped."),
+    "mandate_bill_paid_elsewhere": _("The bill for %(period)s was already paid at another channel."),
+    # Family payment (亲情付).
+    "family_label_required": _("Say who you invite, such as “my son”."),
+    "family_limit_invalid": _("The limits must be amounts above zero, such as 500.00."),
+    "family_limit_too_high": _("A limit may be at most ¥%(limit)s."),
+    "family_month_below_payment": _("The limit per month must be at least the limit per payment."),
+    "family_too_many": _("You may have at most 10 family members at a time."),
+    "family_invite_invalid": _("This invitation is not valid any more: ask for a new one."),
+    "family_invite_own": _("This is your own invitation: send the link to your family member."),
+    "family_not_yours": _("This family payment is not yours."),
+    "family_not_active": _("This family payment has ended: nothing can be paid through it."),
+    "family_bill_not_shared": _("The chosen bills are not all on the accounts shared with you."),
+    "family_payment_limit": _(
+        "¥%(amount)s is above the limit of ¥%(limit)s per payment that was set for you: nothing was paid."
+    ),
+    "family_month_limit": _(
+        "¥%(amount)s is more than is left of this month's limit (¥%(left)s of ¥%(limit)s): nothing was paid."
+    ),
 }
 
 

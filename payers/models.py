@@ -6,12 +6,22 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import money_field_kwargs
-from payers.choices import BankTradeStatus, LineOutcome, NotificationResult, OrderKind, OrderStatus
+from payers.choices import (
+    AgreementStatus,
+    BankTradeStatus,
+    DebitStatus,
+    FamilyLinkStatus,
+    LineOutcome,
+    MandateStatus,
+    NotificationResult,
+    OrderKind,
+    OrderStatus,
+)
 
 MONEY = money_field_kwargs()
 
@@ -85,6 +95,14 @@ class GatewayOrder(models.Model):
         Payer, on_delete=models.PROTECT, null=True, blank=True, related_name="orders", verbose_name=_("payer")
     )
     trade_no = models.CharField(_("bank's trade number"), max_length=64, blank=True)
+    family_link = models.ForeignKey(
+        "payers.FamilyLink",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        verbose_name=_("family payment"),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
@@ -242,6 +260,7 @@ class SandboxBankTrade(models.Model):
     notify_attempts = models.PositiveIntegerField(default=0)
     notified = models.BooleanField(default=False)
     refunds = models.JSONField(default=list)
+    agreement_no = models.CharField(max_length=32, blank=True)  # an agreement debit's (代扣), else empty
 
     class Meta:
         verbose_name = _("sandbox bank trade")
@@ -307,3 +326,179 @@ class ReceiptBundle(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return min(99, self.pages_done * 100 // self.pages_total) if self.pages_total else 0
+
+
+class Mandate(models.Model):
+    """Auto-pay (代扣): a citizen lets the platform pay each new bill of one of their accounts, up to a cap
+    per bill, within a validity period, by debiting a funding source they signed an agreement for at the
+    bank. The bank's agreement number is what every debit names (payers.mandates)."""
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="mandates", verbose_name=_("citizen")
+    )
+    account = models.ForeignKey(
+        "billing.CustomerAccount", on_delete=models.PROTECT, related_name="+", verbose_name=_("account")
+    )
+    label = models.CharField(_("label"), max_length=40, blank=True)
+    cap_per_bill = models.DecimalField(_("most per bill"), **MONEY)
+    valid_from = models.DateField(_("valid from"))
+    valid_until = models.DateField(_("valid until"))
+    notice_days = models.PositiveSmallIntegerField(
+        _("notice days"), default=3, help_text=_("Days between the notice and the debit.")
+    )
+    gateway = models.CharField(_("funding source"), max_length=16)
+    agreement_no = models.CharField(_("bank's agreement number"), max_length=64, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=MandateStatus.choices, default=MandateStatus.AWAITING_AGREEMENT
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("auto-pay mandate")
+        verbose_name_plural = _("auto-pay mandates")
+        constraints = [
+            models.CheckConstraint(condition=Q(cap_per_bill__gt=0), name="mandate_cap_positive"),
+            models.CheckConstraint(
+                condition=Q(valid_until__gte=F("valid_from")), name="mandate_period_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "account"],
+                condition=Q(status__in=["awaiting", "active", "paused"]),
+                name="mandate_one_live_per_account",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.account_id} ≤ ¥{self.cap_per_bill}"
+
+
+class MandateDebit(models.Model):
+    """One bill a mandate pays (or was told not to): unique per (mandate, bill), so a bill is debited once.
+    The merchant order number the bank sees and the payment's idempotency key are both derived from it."""
+
+    mandate = models.ForeignKey(
+        Mandate, on_delete=models.PROTECT, related_name="debits", verbose_name=_("mandate")
+    )
+    bill = models.ForeignKey(
+        "billing.Bill", on_delete=models.PROTECT, related_name="+", verbose_name=_("bill")
+    )
+    amount = models.DecimalField(_("amount"), **MONEY)
+    debit_on = models.DateField(_("debit on"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=DebitStatus.choices, default=DebitStatus.SCHEDULED
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    notice_sent_at = models.DateTimeField(_("notice sent"), null=True, blank=True)
+    trade_no = models.CharField(_("bank's trade number"), max_length=64, blank=True)
+    payment = models.OneToOneField(
+        "billing.Payment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mandate_debit",
+        verbose_name=_("payment"),
+    )
+    refusal_code = models.CharField(_("why it was not debited"), max_length=40, blank=True)
+    message = models.CharField(_("message"), max_length=300, blank=True)
+    refund_no = models.CharField(_("refund number"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        ordering = ["debit_on", "id"]
+        verbose_name = _("auto-pay debit")
+        verbose_name_plural = _("auto-pay debits")
+        constraints = [
+            models.UniqueConstraint(fields=["mandate", "bill"], name="mandate_debit_once_per_bill"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="mandate_debit_amount_not_negative"),
+        ]
+        indexes = [models.Index(fields=["status", "debit_on"], name="mandate_debit_status_due")]
+
+    def __str__(self) -> str:
+        return self.order_no
+
+    @property
+    def order_no(self) -> str:
+        """The merchant order number the bank sees: the bank debits once per number."""
+        return f"MD{self.pk:012d}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """One payment per (mandate, bill), whatever runs the debit and however often."""
+        return f"AUTOPAY:{self.mandate.public_id.hex}-{self.bill_id}"
+
+
+class SandboxBankAgreement(models.Model):
+    """The sandbox bank's own book of agreement-debit agreements (代扣协议): signed once by the payer on the
+    bank's page, then named by the merchant's server-to-server debits."""
+
+    agreement_no = models.CharField(max_length=32, unique=True)
+    merchant_agreement_no = models.CharField(max_length=64, unique=True)
+    max_amount = models.DecimalField(**MONEY)
+    valid_until = models.DateField()
+    subject = models.CharField(max_length=120)
+    return_url = models.URLField(max_length=500)
+    status = models.CharField(max_length=16, choices=AgreementStatus.choices, default=AgreementStatus.WAITING)
+    created_at = models.DateTimeField(default=timezone.now)
+    signed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sandbox bank agreement")
+        verbose_name_plural = _("sandbox bank agreements")
+
+    def __str__(self) -> str:
+        return self.agreement_no
+
+
+def new_invite_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class FamilyLink(models.Model):
+    """Family payment (亲情付): a citizen lets a family member see and pay the citizen's bound accounts,
+    within limits per payment and per calendar month the citizen sets. Either side may end it
+    (payers.family)."""
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="family_links_given",
+        verbose_name=_("citizen"),
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="family_links_received",
+        verbose_name=_("family member"),
+    )
+    label = models.CharField(_("who they are"), max_length=40, help_text=_("For example: my son."))
+    invite_token = models.CharField(max_length=64, unique=True, default=new_invite_token, editable=False)
+    per_payment_limit = models.DecimalField(_("most per payment"), **MONEY)
+    monthly_limit = models.DecimalField(_("most per month"), **MONEY)
+    status = models.CharField(
+        _("status"), max_length=16, choices=FamilyLinkStatus.choices, default=FamilyLinkStatus.INVITED
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    accepted_at = models.DateTimeField(_("accepted"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("family payment")
+        verbose_name_plural = _("family payments")
+        constraints = [
+            models.CheckConstraint(condition=Q(per_payment_limit__gt=0), name="family_per_payment_positive"),
+            models.CheckConstraint(
+                condition=Q(monthly_limit__gte=F("per_payment_limit")), name="family_month_covers_payment"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label

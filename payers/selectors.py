@@ -18,8 +18,18 @@ from billing.paylinks import bill_id_from_token
 from billing.plain_sql import columns, model_from_row, prepared_cursor
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config.db_router import may_lag
+from payers.choices import DebitStatus, FamilyLinkStatus
 from payers.exceptions import PortalError
-from payers.models import BoundAccount, GatewayOrder, OrderLine, ProxyBatch, ReceiptBundle
+from payers.models import (
+    BoundAccount,
+    FamilyLink,
+    GatewayOrder,
+    Mandate,
+    MandateDebit,
+    OrderLine,
+    ProxyBatch,
+    ReceiptBundle,
+)
 
 _RECEIPT_SALT = "payers.receipt.v1"
 _VERIFY_SALT = "payers.receipt-verify.v1"
@@ -270,6 +280,7 @@ def bound_accounts_with_bills(user) -> list[BoundAccount]:
         .prefetch_related(Prefetch("account__bills", queryset=bills, to_attr="open_bills"))
     )
     mark_overdue(bill for item in bound for bill in item.account.open_bills)
+    mark_autopay(bill for item in bound for bill in item.account.open_bills)
     return bound
 
 
@@ -323,3 +334,76 @@ def receipt_bundle_pdf(order: GatewayOrder) -> bytes | None:
 
 def order_receipt_count(order: GatewayOrder) -> int:
     return order.lines.filter(payment__isnull=False).count()
+
+
+# --- Auto-pay mandates (代扣) ---
+
+
+def mandates_of(user) -> list:
+    """The citizen's mandates, newest first, with their account and their latest debits (three queries)."""
+    debits = MandateDebit.objects.select_related("bill").order_by("-debit_on", "-id")
+    return list(
+        Mandate.objects.filter(user=user)
+        .select_related("account__biller")
+        .prefetch_related(Prefetch("debits", queryset=debits, to_attr="recent_debits"))
+    )
+
+
+def mandate_of(user, public_id):
+    return Mandate.objects.select_related("account__biller").filter(user=user, public_id=public_id).first()
+
+
+def debit_of(user, debit_id: int):
+    return (
+        MandateDebit.objects.select_related("mandate", "bill").filter(mandate__user=user, pk=debit_id).first()
+    )
+
+
+def autopay_dates(bill_ids) -> dict[int, datetime.date]:
+    """bill id → the day auto-pay will pay it, for the bills among these with a scheduled debit (one query):
+    the portal and the cash counter show "will be paid by auto-pay on …"."""
+    rows = MandateDebit.objects.filter(bill_id__in=list(bill_ids), status=DebitStatus.SCHEDULED).values_list(
+        "bill_id", "debit_on"
+    )
+    return dict(rows)
+
+
+def mark_autopay(bills) -> None:
+    """Set `autopay_on` on each bill: its scheduled auto-pay day, or None."""
+    bills = list(bills)
+    dates = autopay_dates(bill.pk for bill in bills)
+    for bill in bills:
+        bill.autopay_on = dates.get(bill.pk)
+
+
+# --- Family payment (亲情付) ---
+
+
+def family_links_given(user) -> list[FamilyLink]:
+    return list(FamilyLink.objects.filter(owner=user).select_related("member").order_by("-created_at"))
+
+
+def family_links_received(user) -> list[FamilyLink]:
+    return list(
+        FamilyLink.objects.filter(member=user, status=FamilyLinkStatus.ACTIVE)
+        .select_related("owner")
+        .order_by("-created_at")
+    )
+
+
+def family_link_of(user, public_id) -> FamilyLink | None:
+    """A link the user is a side of (the citizen or the member)."""
+    return (
+        FamilyLink.objects.select_related("owner", "member")
+        .filter(Q(owner=user) | Q(member=user), public_id=public_id)
+        .first()
+    )
+
+
+def family_invite(token: str) -> FamilyLink | None:
+    return FamilyLink.objects.select_related("owner").filter(invite_token=(token or "")[:64]).first()
+
+
+def shared_accounts_with_bills(link: FamilyLink) -> list[BoundAccount]:
+    """The citizen's bound accounts with their open bills, as the family member sees them."""
+    return bound_accounts_with_bills(link.owner)

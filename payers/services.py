@@ -357,6 +357,10 @@ def _apply(order: GatewayOrder, notice: PaymentNotice) -> tuple[str, str]:
         else:
             for line in lines:
                 _settle_line(order, line, notice.trade_ref_for(line.line_no))
+        if order.family_link_id:  # a family member paid (亲情付): the citizen is told
+            from payers import family
+
+            family.order_paid(order)
     else:
         _mark_not_paid(order, now)
     order.save(update_fields=["status", "trade_no", "paid_at", "closed_at"])

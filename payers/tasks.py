@@ -99,3 +99,37 @@ def query_pending_orders() -> dict:
 @shared_task(acks_late=True)
 def build_receipt_bundle(bundle_id: int) -> dict:
     return services.build_receipt_bundle(bundle_id=bundle_id)
+
+
+@shared_task
+def run_mandates() -> dict:
+    """Beat, hourly: end mandates past their validity, schedule new bills' debits (with their notices), and
+    queue the debits that are due, one task each."""
+    from payers import mandates
+
+    counts = {"expired": mandates.expire_mandates(), **mandates.schedule_debits()}
+    due = mandates.due_debit_ids()
+    for debit_id in due:
+        run_mandate_debit.delay(debit_id)
+    counts["queued"] = len(due)
+    return counts
+
+
+@shared_task
+def run_mandate_debit(debit_id: int) -> str:
+    from payers import mandates
+
+    return mandates.run_debit(debit_id=debit_id)
+
+
+@shared_task(bind=True, max_retries=None)
+def refund_mandate_debit(self, debit_id: int) -> str:
+    """One attempt at giving back a debit of a bill paid elsewhere meanwhile; again later while pending."""
+    from payers import mandates
+    from payers.choices import DebitStatus
+
+    attempt = self.request.retries + 1
+    outcome = mandates.refund_debit(debit_id=debit_id, attempt=attempt)
+    if outcome == DebitStatus.REFUND_PENDING and not self.request.is_eager:
+        raise self.retry(countdown=retries.REFUND.delay(attempt))
+    return outcome

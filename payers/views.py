@@ -27,7 +27,8 @@ from billing.selectors import categories_with_active_billers
 from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
-from payers import proxy, receipts, selectors, services
+from payers import family as family_payment
+from payers import mandates, proxy, receipts, selectors, services
 from payers.choices import LineOutcome, NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, GatewayRefused, PortalError
 from payers.gateways import available_gateways, get_gateway
@@ -94,6 +95,7 @@ def biller_page(request, code):
                 bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
                 bill.pay_label = label % {"period": bill.period}
             selectors.mark_overdue(found.bills)
+            selectors.mark_autopay(found.bills)
             context.update(_totals(found.bills))
             if request.COOKIES.get("elderly_mode") == "1" and request.GET.get("amount"):
                 context.update(_own_amount_step(found, request.GET["amount"]))
@@ -638,3 +640,247 @@ def order_receipts_download(request, token):
     response = HttpResponse(data, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="receipts-{order.order_no}.pdf"'
     return response
+
+
+# --- Auto-pay mandates (代扣) ---
+
+
+def _date_field(value: str) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat((value or "").strip()[:10])
+    except ValueError:
+        return None
+
+
+@login_required(login_url="account_login")
+def autopay(request):
+    """The citizen's mandates and their debits; a form to set one up for an account of "My accounts"."""
+    bound = selectors.bound_accounts_with_bills(request.user)
+    today = timezone.localdate()
+    form = {
+        "account": request.GET.get("account", ""),
+        "cap": "",
+        "valid_until": (today + datetime.timedelta(days=365)).isoformat(),
+        "notice_days": "3",
+    }
+    if request.method == "POST":
+        form = {
+            name: request.POST.get(name, "")[:20] for name in ("account", "cap", "valid_until", "notice_days")
+        }
+        chosen = (
+            selectors.bound_account_of(request.user, int(form["account"]))
+            if form["account"].isdigit()
+            else None
+        )
+        try:
+            if chosen is None:
+                raise PortalError("mandate_account_not_bound")
+            mandate = mandates.create_mandate(
+                user=request.user,
+                bound=chosen,
+                cap_per_bill=form["cap"],
+                valid_from=today,
+                valid_until=_date_field(form["valid_until"]),
+                notice_days=form["notice_days"],
+                gateway_code=request.POST.get("gateway", settings.PORTAL_DEFAULT_GATEWAY)[:16],
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+        else:
+            return_url = request.build_absolute_uri(reverse("payers:autopay_return", args=[mandate.gateway]))
+            return redirect(mandates.agreement_url(mandate, return_url=return_url))
+    return render(
+        request,
+        "payers/autopay.html",
+        {
+            "mandates": selectors.mandates_of(request.user),
+            "bound": bound,
+            "form": form,
+            "gateways": [gateway for gateway in available_gateways() if gateway.supports_agreements],
+            "notice_range": settings.MANDATE_NOTICE_DAYS,
+            "max_cap": settings.MANDATE_MAX_CAP,
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required(login_url="account_login")
+@require_GET
+def autopay_return(request, gateway_code):
+    """The browser comes back from the bank's agreement page: the signed answer activates the mandate."""
+    try:
+        mandate = mandates.confirm_agreement(
+            user=request.user, gateway_code=gateway_code, params=request.GET.dict()
+        )
+    except GatewayError as error:
+        logger.warning("agreement return refused: gateway=%s code=%s", gateway_code[:16], error.code)
+        return HttpResponseBadRequest(_("The bank's return address was not signed correctly."))
+    except PortalError as error:
+        messages.error(request, error.message)
+        return redirect("payers:autopay")
+    messages.success(request, _("Auto-pay is set up for %(label)s.") % {"label": mandate.label})
+    return redirect("payers:mandate", public_id=mandate.public_id)
+
+
+MANDATE_ACTIONS = {"pause": "paused", "resume": "active", "cancel": "cancelled"}
+
+
+@login_required(login_url="account_login")
+def mandate_page(request, public_id):
+    mandate = selectors.mandate_of(request.user, public_id)
+    if mandate is None:
+        raise Http404
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action in MANDATE_ACTIONS:
+                mandates.set_mandate_status(
+                    actor=request.user, mandate=mandate, target=MANDATE_ACTIONS[action]
+                )
+            elif action == "edit":
+                mandates.edit_mandate(
+                    user=request.user,
+                    mandate=mandate,
+                    cap_per_bill=request.POST.get("cap", "")[:20],
+                    valid_until=_date_field(request.POST.get("valid_until", "")),
+                    notice_days=request.POST.get("notice_days", "")[:4],
+                )
+            else:
+                raise Http404
+        except BillingError as error:
+            messages.error(request, error.message)
+            status = 400
+        else:
+            messages.success(request, _("Auto-pay changed."))
+            return redirect("payers:mandate", public_id=mandate.public_id)
+        mandate = selectors.mandate_of(request.user, public_id)
+    debits = mandate.debits.select_related("bill").order_by("-debit_on", "-id")[:24]
+    return render(
+        request,
+        "payers/mandate.html",
+        {"mandate": mandate, "debits": debits, "notice_range": settings.MANDATE_NOTICE_DAYS},
+        status=status,
+    )
+
+
+@login_required(login_url="account_login")
+@require_POST
+def skip_debit(request, debit_id):
+    debit = selectors.debit_of(request.user, debit_id)
+    if debit is None:
+        raise Http404
+    try:
+        mandates.skip_debit(user=request.user, debit=debit)
+    except BillingError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("Skipped: auto-pay will not pay the bill for %(period)s.") % {"period": debit.bill.period},
+        )
+    return redirect("payers:mandate", public_id=debit.mandate.public_id)
+
+
+# --- Family payment (亲情付) ---
+
+
+@login_required(login_url="account_login")
+def family(request):
+    """The family members the citizen invited (with their limits), the citizens who share bills with them,
+    and the form to invite someone."""
+    status = 200
+    invited = None
+    form = {"label": "", "per_payment": "", "monthly": "", "email": ""}
+    if request.method == "POST":
+        form = {name: request.POST.get(name, "")[:254] for name in form}
+        try:
+            invited = family_payment.invite(
+                owner=request.user,
+                label=form["label"],
+                per_payment_limit=form["per_payment"][:20],
+                monthly_limit=form["monthly"][:20],
+                email=form["email"],
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+            status = 400
+        else:
+            form = {"label": "", "per_payment": "", "monthly": "", "email": ""}
+    return render(
+        request,
+        "payers/family.html",
+        {
+            "given": selectors.family_links_given(request.user),
+            "received": selectors.family_links_received(request.user),
+            "invited": invited,
+            "invite_url": request.build_absolute_uri(
+                reverse("payers:family_invite", args=[invited.invite_token])
+            )
+            if invited
+            else "",
+            "form": form,
+        },
+        status=status,
+    )
+
+
+@login_required(login_url="account_login")
+def family_invite(request, token):
+    link = selectors.family_invite(token)
+    if request.method == "POST":
+        try:
+            link = family_payment.accept(member=request.user, token=token)
+        except BillingError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("You can now see and pay these bills."))
+            return redirect("payers:family_pay", public_id=link.public_id)
+    return render(request, "payers/family_invite.html", {"link": link}, status=200 if link else 404)
+
+
+@login_required(login_url="account_login")
+def family_pay(request, public_id):
+    """The member's view of the citizen's accounts and bills; paying goes to the bank within the limits."""
+    link = selectors.family_link_of(request.user, public_id)
+    if link is None or link.member_id != request.user.pk:
+        raise Http404
+    if request.method == "POST":
+        try:
+            bill_ids = [int(value) for value in request.POST.getlist("bill")[:100] if value.isdigit()]
+            if not bill_ids:
+                raise PortalError("nothing_to_pay")
+            order = family_payment.start_checkout(
+                member=request.user,
+                link=link,
+                bill_ids=bill_ids,
+                gateway_code=request.POST.get("gateway") or settings.PORTAL_DEFAULT_GATEWAY,
+                subject=_("Family payment for %(name)s") % {"name": link.owner.get_full_name() or link.label},
+            )
+        except BillingError as error:
+            messages.error(request, error.message)
+        else:
+            return _gateway_redirect(request, order)
+    bound = selectors.shared_accounts_with_bills(link) if link.status == "active" else []
+    return render(
+        request,
+        "payers/family_pay.html",
+        {
+            "link": link,
+            "bound": bound,
+            "gateways": available_gateways(),
+            "spent": family_payment.spent_this_month(link),
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required(login_url="account_login")
+@require_POST
+def family_end(request, public_id):
+    link = selectors.family_link_of(request.user, public_id)
+    if link is None:
+        raise Http404
+    family_payment.end(user=request.user, link=link)
+    messages.success(request, _("Family payment ended."))
+    return redirect("payers:family")

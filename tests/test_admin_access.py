@@ -230,6 +230,9 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     # Personal data: payers, and the holders on billers' customer accounts.
     # Payers are editable by hand by platform admins (no read-only guard in PayerAdmin), recorded as is.
     "payers.payer":                  ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    # Citizens' auto-pay mandates: read-only for those who may see payers (changed only in the portal).
+    "payers.mandate":                ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "payers.familylink":             ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "billing.customeraccount":       ("vacd",  "vac-",  NONE,    NONE,    NONE,    "v---"),
     # Billers' and branches' own data.
     "billing.bill":                  ("vacd",  "vac-",  NONE,    NONE,    NONE,    "v---"),

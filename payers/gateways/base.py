@@ -45,9 +45,29 @@ class RefundResult:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class AgreementResult:
+    """The bank's verified word on an agreement the payer was sent to sign (代扣签约)."""
+
+    merchant_agreement_no: str
+    agreement_no: str  # empty unless signed
+    signed: bool
+
+
+@dataclass(frozen=True)
+class DebitResult:
+    """The bank's verified answer to an agreement debit."""
+
+    ok: bool
+    trade_no: str = ""
+    message: str = ""
+
+
 class Gateway:
     code: str = ""
     name: str = ""
+    # Whether the gateway offers agreement debits (代扣) to auto-pay mandates.
+    supports_agreements: bool = False
 
     def enabled(self) -> bool:
         return True
@@ -75,4 +95,23 @@ class Gateway:
         return None
 
     def refund(self, *, order, line, refund_no: str) -> RefundResult:
+        raise NotImplementedError
+
+    def agreement_url(self, mandate, *, return_url: str) -> str:
+        """Where to send the citizen's browser to sign the mandate's debit agreement at the bank."""
+        raise NotImplementedError
+
+    def parse_agreement_return(self, params: dict[str, str]) -> AgreementResult:
+        """Verify the browser's return from the agreement page; GatewayError when it cannot be trusted."""
+        raise NotImplementedError
+
+    def agreement_debit(self, *, agreement_no: str, out_trade_no: str, amount, subject: str) -> DebitResult:
+        """Debit under a signed agreement, server to server; the bank takes money once per `out_trade_no`."""
+        raise NotImplementedError
+
+    def end_agreement(self, *, agreement_no: str) -> bool:
+        raise NotImplementedError
+
+    def debit_refund(self, *, out_trade_no: str, amount, refund_no: str) -> RefundResult:
+        """Give back an agreement debit's money (it was paid elsewhere meanwhile)."""
         raise NotImplementedError

@@ -15,9 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from payers import locks
-from payers.choices import BankTradeStatus
+from payers.choices import AgreementStatus, BankTradeStatus
 from payers.gateways import signing
-from payers.models import SandboxBankTrade
+from payers.models import SandboxBankAgreement, SandboxBankTrade
 
 REQUIRED = ("merchant_id", "out_trade_no", "total_amount", "subject", "notify_url", "return_url")
 
@@ -183,3 +183,141 @@ def query_api(params: dict[str, str]) -> dict[str, str] | None:
     if trade is None or trade.status == BankTradeStatus.WAITING:
         return None
     return notification_params(trade)
+
+
+# Agreement debit (代扣): the payer signs an agreement once on the bank's page; the merchant's server then
+# debits with the agreement number, once per merchant order number.
+
+AGREEMENT_REQUIRED = (
+    "merchant_id",
+    "external_agreement_no",
+    "max_amount",
+    "valid_until",
+    "subject",
+    "return_url",
+)
+
+
+def new_agreement_no() -> str:
+    return f"SBA{timezone.localdate():%Y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+def open_agreement(params: dict[str, str]) -> SandboxBankAgreement:
+    """Accept a merchant's signed agreement request; the same merchant agreement opens the same one again."""
+    if not signing.verify(params, _key()):
+        raise BankRefused("bad signature")
+    if (
+        any(not params.get(name) for name in AGREEMENT_REQUIRED)
+        or params["merchant_id"] != settings.SANDBOX_BANK_MERCHANT_ID
+    ):
+        raise BankRefused("missing fields")
+    try:
+        max_amount = Decimal(params["max_amount"])
+        valid_until = datetime.date.fromisoformat(params["valid_until"])
+    except (InvalidOperation, ValueError):
+        raise BankRefused("bad amount or date") from None
+    if not max_amount.is_finite() or max_amount <= 0 or valid_until < timezone.localdate():
+        raise BankRefused("bad amount or date")
+    agreement, _created = SandboxBankAgreement.objects.get_or_create(
+        merchant_agreement_no=params["external_agreement_no"][:64],
+        defaults={
+            "agreement_no": new_agreement_no(),
+            "max_amount": max_amount,
+            "valid_until": valid_until,
+            "subject": params["subject"][:120],
+            "return_url": params["return_url"],
+        },
+    )
+    return agreement
+
+
+def finish_agreement(*, agreement_no: str, sign: bool) -> SandboxBankAgreement:
+    """The payer signed (or declined) the agreement on the bank's page."""
+    with transaction.atomic():
+        agreement = SandboxBankAgreement.objects.select_for_update().get(agreement_no=agreement_no)
+        if agreement.status == AgreementStatus.WAITING:
+            agreement.status = AgreementStatus.SIGNED if sign else AgreementStatus.DECLINED
+            agreement.signed_at = timezone.now() if sign else None
+            agreement.save(update_fields=["status", "signed_at"])
+    return agreement
+
+
+def agreement_return_params(agreement: SandboxBankAgreement) -> dict[str, str]:
+    return signing.signed(
+        {
+            "merchant_id": settings.SANDBOX_BANK_MERCHANT_ID,
+            "external_agreement_no": agreement.merchant_agreement_no,
+            "agreement_no": agreement.agreement_no if agreement.status == AgreementStatus.SIGNED else "",
+            "agreement_status": agreement.status,
+        },
+        _key(),
+    )
+
+
+def _signed_answer(code: str, msg: str, **fields: str) -> dict[str, str]:
+    return signing.signed({"code": code, "msg": msg, **fields}, _key())
+
+
+def agreement_debit_api(params: dict[str, str]) -> dict[str, str]:
+    """The bank's agreement-debit interface: signed request in, signed answer out. Idempotent on the
+    merchant's order number: asking again answers the first debit and takes nothing more."""
+    if not signing.verify(params, _key()):
+        return _signed_answer("FAIL", "bad signature")
+    out_trade_no = params.get("out_trade_no", "")
+    if not out_trade_no or params.get("merchant_id") != settings.SANDBOX_BANK_MERCHANT_ID:
+        return _signed_answer("FAIL", "missing fields", out_trade_no=out_trade_no)
+    try:
+        amount = Decimal(params.get("total_amount", ""))
+    except InvalidOperation:
+        return _signed_answer("FAIL", "bad amount", out_trade_no=out_trade_no)
+    with transaction.atomic():
+        agreement = (
+            SandboxBankAgreement.objects.select_for_update()
+            .filter(agreement_no=params.get("agreement_no", ""))
+            .first()
+        )
+        if agreement is None or agreement.status != AgreementStatus.SIGNED:
+            return _signed_answer("FAIL", "no signed agreement", out_trade_no=out_trade_no)
+        existing = locks.lock_bank_trade_of_merchant_order(out_trade_no)
+        if existing is not None:
+            if existing.agreement_no != agreement.agreement_no or existing.amount != amount:
+                return _signed_answer("FAIL", "order number already used", out_trade_no=out_trade_no)
+            return _signed_answer(
+                "SUCCESS", "already debited", out_trade_no=out_trade_no, trade_no=existing.trade_no
+            )
+        if not amount.is_finite() or amount <= 0 or amount > agreement.max_amount:
+            return _signed_answer("FAIL", "amount above the agreement's limit", out_trade_no=out_trade_no)
+        if agreement.valid_until < timezone.localdate():
+            return _signed_answer("FAIL", "agreement expired", out_trade_no=out_trade_no)
+        if amount >= settings.SANDBOX_BANK_DEBIT_DECLINE_FROM:
+            return _signed_answer("FAIL", "insufficient funds", out_trade_no=out_trade_no)
+        trade = SandboxBankTrade.objects.create(
+            trade_no=new_trade_no(),
+            merchant_order_no=out_trade_no,
+            amount=amount,
+            subject=params.get("subject", "")[:120],
+            notify_url="",
+            return_url="",
+            status=BankTradeStatus.SUCCESS,
+            paid_at=timezone.now(),
+            notified=True,  # the answer is the notification: nothing is posted to the merchant
+            agreement_no=agreement.agreement_no,
+        )
+    return _signed_answer("SUCCESS", "debited", out_trade_no=out_trade_no, trade_no=trade.trade_no)
+
+
+def end_agreement(params: dict[str, str]) -> dict[str, str]:
+    """The merchant ends an agreement (the citizen cancelled the mandate): no debit is taken after."""
+    if not signing.verify(params, _key()):
+        return _signed_answer("FAIL", "bad signature")
+    with transaction.atomic():
+        agreement = (
+            SandboxBankAgreement.objects.select_for_update()
+            .filter(agreement_no=params.get("agreement_no", ""))
+            .first()
+        )
+        if agreement is None:
+            return _signed_answer("FAIL", "unknown agreement")
+        agreement.status = AgreementStatus.ENDED
+        agreement.save(update_fields=["status"])
+    return _signed_answer("SUCCESS", "ended")

@@ -2,8 +2,9 @@
 and a clerk meet, every page they open, and the browser contexts each mode and language is seen in.
 
 Every citizen page of payers/urls.py, the public outlet finder of branches/urls.py, the complaint pages of
-reconciliation/urls.py, the sandbox bank's cashier and the allauth pages the portal links to; every counter
-page of branches/urls.py for a signed-in clerk (and the coverage page for a supervisor)."""
+reconciliation/urls.py, the sandbox bank's cashier and agreement page, and the allauth pages the portal
+links to; every counter page of branches/urls.py for a signed-in clerk (and the coverage page for a
+supervisor)."""
 
 import datetime
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from decimal import Decimal
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import Error as PlaywrightError
 
 from billing import roles
@@ -20,12 +22,13 @@ from billing.models import Payment
 from billing.paylinks import pay_token
 from branches import services as branch_services
 from branches.choices import BranchRole
-from payers import proxy, selectors
+from payers import family, mandates, proxy, selectors
 from payers.models import BoundAccount
 from reconciliation.services.complaints import raise_complaint
 from tests.branches.conftest import make_user
 from tests.factories import BillerFactory, BillFactory, BranchFactory, CustomerAccountFactory
 from tests.payers.conftest import Bank
+from tests.payers.test_mandates import active_mandate
 from tests.support import take_cash
 
 PHONE = {"width": 390, "height": 844}
@@ -135,6 +138,38 @@ def build_walk() -> Walk:
         file_name="社区代缴.csv",
         data="account_no,amount,name\n31005678,100.00,张小明\n39999999,20.00,查无此户\n".encode(),
     )
+    # Auto-pay (代扣): an active mandate on the power account with next month's bill scheduled, and one
+    # for the water account still waiting at the sandbox bank's agreement page.
+    power_mandate = active_mandate(user, BoundAccount.objects.get(user=user, account=flat), notice_days=3)
+    BillFactory(account=flat, period="2026-11", amount_due=Decimal("58.20"))
+    mandates.schedule_debits()
+    waiting_mandate = mandates.create_mandate(
+        user=user,
+        bound=BoundAccount.objects.get(user=user, account=home),
+        cap_per_bill="150.00",
+        valid_from=timezone.localdate(),
+        valid_until=timezone.localdate() + datetime.timedelta(days=365),
+        notice_days=2,
+        gateway_code="SANDBOX",
+    )
+    agreement_page = client.get(
+        mandates.agreement_url(waiting_mandate, return_url="http://testserver/me/autopay/return/SANDBOX/")
+    ).url
+    # Family payment (亲情付): the citizen invited someone, and pays their mother's bills within limits.
+    family.invite(owner=user, label="儿子", per_payment_limit="200.00", monthly_limit="500.00")
+    mum = get_user_model().objects.create_user(
+        "mum", "mum@example.com", "Portal-pass-2026", first_name="桂英"
+    )
+    mums = CustomerAccountFactory(biller=water, account_no="31009999", holder_name="王桂英")
+    BillFactory(account=mums, period="2026-10", amount_due=Decimal("36.80"))
+    BoundAccount.objects.create(user=mum, account=mums, label="妈妈家水费")
+    shared = family.accept(
+        member=user,
+        token=family.invite(
+            owner=mum, label="小明", per_payment_limit="100.00", monthly_limit="300.00"
+        ).invite_token,
+    )
+    pending_invite = family.invite(owner=mum, label="小红", per_payment_limit="50.00", monthly_limit="50.00")
     link = pay_token(waiting)
     walk = Walk()
     walk.sessions = {
@@ -177,6 +212,12 @@ def build_walk() -> Walk:
         Page("history", "/me/history/", "citizen"),
         Page("proxy-upload", "/me/proxy/", "citizen"),
         Page("proxy-batch", f"/me/proxy/{batch.public_id}/", "citizen"),
+        Page("autopay", "/me/autopay/", "citizen"),
+        Page("autopay-mandate", f"/me/autopay/{power_mandate.public_id}/", "citizen"),
+        Page("bank-agreement", agreement_page),
+        Page("family", "/me/family/", "citizen"),
+        Page("family-pay", f"/me/family/{shared.public_id}/", "citizen"),
+        Page("family-invite", f"/me/family/invite/{pending_invite.invite_token}/", "citizen"),
         Page("forbidden", "/counter/", "citizen"),
         Page("logout", "/accounts/logout/", "citizen"),
     ]
