@@ -39,5 +39,8 @@ MESSAGE = RetryPolicy("message", base_seconds=60, cap_seconds=1800, max_attempts
 # The sandbox bank's notifications to the merchant, as real banks back off (15 s … 2 h).
 SANDBOX_BANK_NOTIFY = RetryPolicy("sandbox-bank-notify", base_seconds=15, cap_seconds=7200, max_attempts=7)
 
-POLICIES = (WEBHOOK, REFUND, GATEWAY_QUERY, MESSAGE, SANDBOX_BANK_NOTIFY)
+# Confirming with a live biller a payment posted under its stand-in rule (billing.presentment): 1 min … 1 h.
+BILLER_CONFIRM = RetryPolicy("biller-confirm", base_seconds=60, cap_seconds=3600, max_attempts=10)
+
+POLICIES = (WEBHOOK, BILLER_CONFIRM, REFUND, GATEWAY_QUERY, MESSAGE, SANDBOX_BANK_NOTIFY)
 LONGEST_DELAY_SECONDS = max(policy.cap_seconds for policy in POLICIES)
