@@ -280,12 +280,14 @@ def _bad_answer(exc: Exception, link: BillerLink, what: str) -> BillerRefused:
 # --- lookups: fetched bills, cached a short while ------------------------------------------------------
 
 
-def _cache_key(biller_code: str, account_no: str) -> str:
-    return f"presentment:fetched:{biller_code}:{account_no}"
+def _cache_key(link: BillerLink, account_no: str) -> str:
+    """Keyed by the link's last change too: a biller's link saved in the admin starts afresh."""
+    version = int(link.updated_at.timestamp()) if link.updated_at else 0
+    return f"presentment:fetched:{link.biller.code}:{version}:{account_no}"
 
 
-def forget_fetched(biller_code: str, account_no: str) -> None:
-    cache.delete(_cache_key(biller_code, account_no))
+def forget_fetched(link: BillerLink, account_no: str) -> None:
+    cache.delete(_cache_key(link, account_no))
 
 
 def present(biller: Biller | str, account_no: str, *, link: BillerLink | None = None) -> None:
@@ -298,10 +300,10 @@ def present(biller: Biller | str, account_no: str, *, link: BillerLink | None = 
     if link is None or link.mode != PresentmentMode.FETCH:
         return
     account_no = normalize_account_no(account_no)
-    if not account_no or cache.get(_cache_key(link.biller.code, account_no)):
+    if not account_no or cache.get(_cache_key(link, account_no)):
         return
     if _fetch_and_store(link, account_no) is not None and link.cache_seconds:
-        cache.set(_cache_key(link.biller.code, account_no), True, link.cache_seconds)
+        cache.set(_cache_key(link, account_no), True, link.cache_seconds)
 
 
 def _fetch(link: BillerLink, account_no: str) -> FetchedAccount | None:
@@ -435,7 +437,7 @@ def check_with_biller(
 def _check_fetched(link: BillerLink, account_no: str, periods) -> Clearance:
     """Fetch again, uncached: the amount of the bills about to be paid must be what the lookup showed."""
     _account, before = _bills_to_pay(link.biller, account_no, periods)
-    forget_fetched(link.biller.code, account_no)
+    forget_fetched(link, account_no)
     fetched = _fetch_and_store(link, account_no)
     if fetched is None:
         return PENDING  # down, and the stand-in accepts: pay the bills last fetched, confirm later
@@ -644,15 +646,18 @@ def retry_failed_confirmation(failed_task, actor) -> None:
 
 
 def save_link(*, link: BillerLink, actor, changed: list[str]) -> BillerLink:
+    """Save a biller's link from the back office, audited (never the secret's value, only that it changed)."""
     with transaction.atomic():
         link.save()
         record_audit(
             actor=actor,
             action="presentment.link_saved",
-            target=link.biller,
+            target=link,
+            biller=link.biller.code,
             mode=link.mode,
             endpoint=link.endpoint_url,
             stand_in=link.stand_in,
+            timeout=link.timeout_seconds,
             changed=", ".join(field for field in changed if field != "secret") or "-",
             secret_changed="secret" in changed,
         )
