@@ -15,6 +15,13 @@ MIN_SECRET_LENGTH = 16
 
 
 class BillerLinkForm(forms.ModelForm):
+    endpoint_url = forms.URLField(
+        label=_("biller system address"),
+        required=False,
+        max_length=300,
+        assume_scheme="https",
+        help_text=_("The base HTTPS address of the biller's system; /bills and /validate are added to it."),
+    )
     secret = forms.CharField(
         label=_("shared secret"),
         required=False,

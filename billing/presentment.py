@@ -46,7 +46,7 @@ from billing.exceptions import MESSAGES, PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount, Payment
 from billing.money import ZERO, format_money, parse_amount
 from billing.presentment_models import BillerCheck, BillerLink, PresentmentMode, StandIn
-from billing.rules import normalize_account_no, normalize_code
+from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config import retries
 
 logger = logging.getLogger(__name__)
@@ -300,7 +300,12 @@ def present(biller: Biller | str, account_no: str, *, link: BillerLink | None = 
     if link is None or link.mode != PresentmentMode.FETCH:
         return
     account_no = normalize_account_no(account_no)
-    if not account_no or cache.get(_cache_key(link, account_no)):
+    biller = link.biller
+    if not account_no_is_valid(
+        account_no, pattern=biller.account_pattern, check_digit=biller.account_check_digit
+    ):
+        return  # the caller refuses the number with the biller's hint; its system is not asked about it
+    if cache.get(_cache_key(link, account_no)):
         return
     if _fetch_and_store(link, account_no) is not None and link.cache_seconds:
         cache.set(_cache_key(link, account_no), True, link.cache_seconds)
@@ -436,16 +441,18 @@ def check_with_biller(
 
 def _check_fetched(link: BillerLink, account_no: str, periods) -> Clearance:
     """Fetch again, uncached: the amount of the bills about to be paid must be what the lookup showed."""
-    _account, before = _bills_to_pay(link.biller, account_no, periods)
+    account, before = _bills_to_pay(link.biller, account_no, periods)
+    known = set(Bill.objects.filter(account=account).values_list("period", flat=True)) if account else set()
     forget_fetched(link, account_no)
     fetched = _fetch_and_store(link, account_no)
     if fetched is None:
         return PENDING  # down, and the stand-in accepts: pay the bills last fetched, confirm later
+    if account is None:  # never looked up (a partner paying straight away): its live bills are the lookup
+        return Clearance(status=BillerCheck.Status.ACCEPTED)
     live = {bill.period: bill.amount_due for bill in fetched.bills}
     expected = sum((bill.outstanding for bill in before), ZERO)
     current = sum((live.get(bill.period, ZERO) + bill.late_fee - bill.amount_paid for bill in before), ZERO)
     if not periods:  # all the account's open bills: a new one since the lookup changes the amount too
-        known = {bill.period for bill in before}
         current += sum((amount for period, amount in live.items() if period not in known), ZERO)
     if current != expected:
         raise _refusal(

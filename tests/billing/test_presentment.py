@@ -127,6 +127,13 @@ def test_a_fetched_bill_is_paid_through_the_partner_api_after_the_biller_is_aske
     assert Bill.objects.get(account__account_no="55550001").status == "paid"
 
 
+def test_a_partner_may_pay_a_fetch_billers_account_it_never_looked_up(api, power):
+    amount = store.current_amount(power.code, "55550002")
+    response = partner_pay(api, power, "55550002", f"{amount:.2f}")
+    assert response.status_code == 201, response.content
+    assert Payment.objects.get().biller_check.status == BillerCheck.Status.ACCEPTED
+
+
 def test_the_biller_changing_the_amount_after_the_lookup_refuses_the_payment_in_both_languages(api, power):
     api.get(f"/api/v1/partner/billers/{power.code}/accounts/55559006")  # sees the bill at its first amount
     shown = Bill.objects.get(account__account_no="55559006").amount_due
@@ -424,3 +431,36 @@ def test_the_biller_api_returns_the_receipt_of_a_payment_taken_by_any_channel(cl
     other_issued = api_services.issue_credential(owner=other_access, actor=admin_user)
     other_api = SignedClient(client, other_issued.credential.key_id, other_issued.secret)
     assert other_api.get(f"/api/v1/biller/receipts/{payment.receipt_no}").status_code == 404
+
+
+# --- the admin ------------------------------------------------------------------------------------------
+
+
+def test_a_platform_admin_links_a_biller_audited_and_the_secret_is_never_shown(client, admin_user):
+    biller = BillerFactory(code="GRID02")
+    client.force_login(admin_user)
+    form = {
+        "biller": biller.pk,
+        "mode": "validate",
+        "endpoint_url": "https://his.example.org/billpay",
+        "key_id": "BILLPAY-GRID02",
+        "secret": "s3cret-shared-with-the-biller",
+        "timeout_seconds": "2.0",
+        "stand_in": "accept_and_confirm_later",
+        "cache_seconds": "60",
+    }
+    assert client.post("/admin/billing/billerlink/add/", form).status_code == 302
+    link = BillerLink.objects.get()
+    event = AuditEvent.objects.get(action="presentment.link_saved")
+    assert event.data["secret_changed"] == "True" and "s3cret" not in str(event.data)
+
+    page = client.get(f"/admin/billing/billerlink/{link.pk}/change/")
+    assert "s3cret" not in page.content.decode()
+    changed = {**form, "secret": "", "timeout_seconds": "4.0"}  # an empty secret keeps the one set
+    assert client.post(f"/admin/billing/billerlink/{link.pk}/change/", changed).status_code == 302
+    link.refresh_from_db()
+    assert link.secret == "s3cret-shared-with-the-biller" and link.timeout_seconds == Decimal("4.0")
+
+    plain = {**form, "biller": BillerFactory(code="GRID03").pk, "endpoint_url": "http://his.example.org/"}
+    refused = client.post("/admin/billing/billerlink/add/", plain)
+    assert refused.status_code == 200 and BillerLink.objects.count() == 1
