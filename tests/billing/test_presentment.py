@@ -464,3 +464,38 @@ def test_a_platform_admin_links_a_biller_audited_and_the_secret_is_never_shown(c
     plain = {**form, "biller": BillerFactory(code="GRID03").pk, "endpoint_url": "http://his.example.org/"}
     refused = client.post("/admin/billing/billerlink/add/", plain)
     assert refused.status_code == 200 and BillerLink.objects.count() == 1
+
+
+# --- the demo -------------------------------------------------------------------------------------------
+
+
+def test_the_demos_live_billers_work_end_to_end_on_the_sandbox_biller(api, live_server, partner):
+    """demo/presentment.py as `seed_demo` runs it, pointed at this test's server: the grid's bills come
+    from its system, the hospital accepts a payment, declines another, and a changed amount is refused."""
+    from demo import presentment as demo_presentment
+
+    billers = {
+        demo_presentment.GRID: BillerFactory(code=demo_presentment.GRID, account_pattern=r"^\d{8}$"),
+        demo_presentment.HOSPITAL: BillerFactory(code=demo_presentment.HOSPITAL, account_pattern=r"^7\d{7}$"),
+    }
+    with override_settings(SITE_URL=live_server.url):
+        demo_presentment.seed(users={}, billers=billers, branches={}, summary=None)
+        demo_presentment.seed(users={}, billers=billers, branches={}, summary=None)  # idempotent
+    assert BillerLink.objects.count() == 2
+
+    enquiry = api.get(f"/api/v1/partner/billers/{demo_presentment.GRID}/accounts/12345678")
+    assert enquiry.status_code == 200 and len(enquiry.json()["bills"]) == 1
+    grid_amount = enquiry.json()["bills"][0]["amount_due"]
+    assert (
+        partner_pay(api, billers[demo_presentment.GRID], "12345678", grid_amount, key="g").status_code == 201
+    )
+
+    hospital = billers[demo_presentment.HOSPITAL]
+    assert partner_pay(api, hospital, "70000001", "268.00", key="h1").status_code == 201
+    assert (
+        partner_pay(api, hospital, "70009005", "88.00", key="h2").json()["error"]["code"] == "biller_declined"
+    )
+    changed = partner_pay(api, hospital, "70009006", "430.00", key="h3")
+    assert changed.json()["error"]["code"] == "biller_amount_changed"
+    assert Payment.objects.count() == 2
+    assert set(BillerCheck.objects.values_list("status", flat=True)) == {BillerCheck.Status.ACCEPTED}
