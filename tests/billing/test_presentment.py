@@ -331,6 +331,26 @@ def test_the_counter_looks_a_fetch_billers_account_up_live(client, power, clerk_
     assert "无法验证" in bad.content.decode()
 
 
+def test_a_scanned_slip_of_a_fetched_bill_is_checked_against_the_grids_live_amount(power, clerk_till):
+    from branches import selectors as counter_selectors
+    from branches.exceptions import CounterError
+    from branches.slips import slip_code_for
+
+    _clerk, till = clerk_till
+    presentment.present(power, "55550001")
+    bill = Bill.objects.select_related("account", "biller").get(account__account_no="55550001")
+    slip = slip_code_for(bill).text
+    found = counter_selectors.counter_lookup(query=slip, biller_code="", branch=till.branch)
+    assert found.selected_periods == {bill.period}
+
+    store.set_amount(power.code, "55550001", bill.amount_due + 5)  # the grid re-reads the meter
+    presentment.forget_fetched(BillerLink.objects.get(biller=power), "55550001")  # the cached look expired
+    with pytest.raises(CounterError) as refused:
+        counter_selectors.counter_lookup(query=slip, biller_code="", branch=till.branch)
+    assert refused.value.code == "slip_amount_changed"
+    assert not Payment.objects.exists()
+
+
 @pytest.mark.parametrize(("suffix", "code"), [("9006", "biller_amount_changed"), ("9001", "biller_timeout")])
 def test_the_counter_takes_no_cash_when_the_biller_refuses(hospital, clerk_till, suffix, code):
     from branches import services as counter
