@@ -47,6 +47,12 @@ STATUS_BY_CODE = {
     "idempotency_conflict": 409,
     "payment_already_reversed": 409,
     "not_found": 404,
+    # A live biller's system (billing.presentment, docs/biller-protocol.md): nothing was posted.
+    "biller_timeout": 504,
+    "biller_unavailable": 503,
+    "biller_bad_signature": 502,
+    "biller_bad_answer": 502,
+    "biller_amount_changed": 409,
     "payment_unknown": 404,
     "biller_unknown": 404,
     "account_unknown": 404,

@@ -116,3 +116,15 @@ def biller_payment(payment: Payment) -> dict:
         "reversed_at": payment.reversed_at,
         "allocations": allocations(payment),
     }
+
+
+def biller_receipt(payment: Payment, *, e_receipt: dict) -> dict:
+    """A payment's receipt for its biller, whichever channel took it (issue 17, item 7)."""
+    check = getattr(payment, "biller_check", None)
+    return {
+        **biller_payment(payment),
+        "payer": payment.account.masked_holder_name if payment.account_id else "",
+        "e_receipt": e_receipt,
+        "fiscal_receipt_no": check.fiscal_receipt_no if check else "",
+        "biller_check": check.status if check else "",
+    }

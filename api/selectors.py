@@ -3,11 +3,12 @@
 import datetime
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.urls import reverse
 
 from api.choices import DeliveryStatus
 from api.exceptions import ApiError
 from api.models import Partner, PartnerCommission, WebhookDelivery
-from billing import access
+from billing import access, presentment
 from billing.choices import BillerStatus, Channel
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
@@ -60,6 +61,8 @@ def partner_biller(partner: Partner, code: str) -> Biller:
 def account_with_open_bills(biller: Biller, account_no: str) -> tuple[CustomerAccount, list[Bill]]:
     """Bill enquiry: the account and its bills still to pay; a clear refusal when there is none."""
     number = normalize_account_no(account_no)
+    if account_no_is_valid(number, pattern=biller.account_pattern, check_digit=biller.account_check_digit):
+        presentment.present(biller, number)  # a fetch-mode biller's live bills first (billing.presentment)
     account = CustomerAccount.objects.filter(biller=biller, account_no=number).first()
     if account is None:
         if not account_no_is_valid(
@@ -181,3 +184,25 @@ def failed_webhook_deliveries(user, today: datetime.date) -> int:
     since = today - datetime.timedelta(days=7)
     deliveries = access.scoped_queryset(user, WebhookDelivery).filter(status=DeliveryStatus.FAILED)
     return deliveries.filter(created_at__date__gte=since).count()
+
+
+def biller_receipt(biller: Biller, receipt_no: str) -> tuple[Payment, dict]:
+    """A payment to this biller by its receipt number, any channel, with where its e-receipt is; another
+    biller's payment is as unknown as one that does not exist."""
+    from payers import selectors as portal
+
+    payment = (
+        Payment.objects.filter(biller=biller, receipt_no=receipt_no[:32])
+        .select_related("account", "biller_check")
+        .prefetch_related("allocations__bill")
+        .first()
+    )
+    if payment is None:
+        raise ApiError("payment_unknown", receipt_no=receipt_no[:32])
+    verify_path, code = portal.verification_path(payment)
+    token = portal.receipt_token(payment)
+    return payment, {
+        "url": reverse("payers:receipt", args=[token]),
+        "verification_url": verify_path,
+        "verification_code": code,
+    }

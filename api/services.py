@@ -14,6 +14,7 @@ from api import locks, selectors
 from api.choices import PARTNER_TRANSITIONS, CredentialStatus, PartnerStatus
 from api.exceptions import ApiError
 from api.models import ApiCredential, BillerApiAccess, Partner, PartnerReversal
+from billing import presentment
 from billing.audit import record_audit
 from billing.choices import Channel, PaymentStatus
 from billing.exceptions import PaymentRefused
@@ -37,8 +38,10 @@ def take_partner_payment(
     amount: str,
     periods: Sequence[str] = (),
     partner_ref: str,
+    clearance=None,
 ) -> PostingResult:
-    """A payment a partner took from a payer, posted through the one posting service."""
+    """A payment a partner took from a payer, posted through the one posting service (with the live
+    biller's `clearance` from `check_partner_payment_with_biller`, asked before the request's transaction)."""
     biller = selectors.partner_biller(partner, biller_code)
     result = post_payment(
         channel=Channel.PARTNER,
@@ -48,6 +51,7 @@ def take_partner_payment(
         amount=amount,
         periods=periods,
         channel_ref=partner_ref,
+        clearance=clearance,
     )
     if not result.replayed:
         record_audit(
@@ -59,6 +63,22 @@ def take_partner_payment(
             amount=result.payment.amount,
         )
     return result
+
+
+def check_partner_payment_with_biller(
+    *, partner: Partner, idempotency_key: str, biller_code: str, account_no: str, amount, periods=()
+):
+    """A live biller's word on a partner's payment (billing.presentment), asked before the request's
+    transaction opens: a bad answer or a changed amount is refused with nothing posted."""
+    biller = selectors.partner_biller(partner, biller_code)
+    return presentment.check_with_biller(
+        channel=Channel.PARTNER,
+        idempotency_key=partner_idempotency_key(partner, idempotency_key),
+        biller_code=biller.code,
+        account_no=account_no,
+        amount=amount,
+        periods=periods,
+    )
 
 
 def reverse_partner_payment(*, partner: Partner, payment: Payment, reason: str, reversal_ref: str) -> Payment:

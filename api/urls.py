@@ -33,6 +33,7 @@ biller_urls = [
         name="biller-cancel-bill",
     ),
     path("payments", biller.PaymentListView.as_view(), name="biller-payments"),
+    path("receipts/<str:receipt_no>", biller.ReceiptView.as_view(), name="biller-receipt"),
 ]
 
 # The schema and its documentation pages are public: partners read them before they have a key.

@@ -554,5 +554,5 @@ class RoleGroupAdmin(ScopedAdminMixin, AuditedAdminMixin, GroupAdmin):
     pass
 
 
-# Locked-out logins and their "Unlock" action (issue 12).
-from billing import admin_logins  # noqa: E402, F401
+# Locked-out logins and their "Unlock" action (issue 12); links to billers' own systems (issue 17).
+from billing import admin_logins, admin_presentment  # noqa: E402, F401

@@ -12,6 +12,8 @@ from billing.models import (
     Bill,
     Biller,
     BillerCategory,
+    BillerCheck,
+    BillerLink,
     BillerStaff,
     BillImportJob,
     CustomerAccount,
@@ -67,3 +69,11 @@ def declare_access() -> None:
     # Operations: money events of the outbox, tasks that exhausted their retries (platform admins).
     access.register(OutboxEvent)
     access.register(FailedTask)
+    # Live presentment (billing.presentment): links to billers' systems hold secrets, so platform admins
+    # only; what the systems said about payments is read by the biller's operators and reconciliation.
+    access.register(BillerLink)
+    access.register(
+        BillerCheck,
+        {roles.BILLER_OPERATOR: VIEW, roles.RECONCILIATION_OFFICER: VIEW},
+        scope={BILLER_SCOPE: "payment__biller"},
+    )

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from billing.audit import record_audit
 from billing.models import AuditEvent
 
-HIDDEN_FIELDS = {"password"}
+HIDDEN_FIELDS = {"password", "secret"}
 
 
 def _display(value) -> str:

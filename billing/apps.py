@@ -34,3 +34,7 @@ class BillingConfig(AppConfig):
         from billing import failed_tasks
 
         task_failure.connect(failed_tasks.on_task_failure, dispatch_uid="billing-failed-tasks", weak=False)
+
+        from billing import presentment
+
+        failed_tasks.register_retry_handler(presentment.CONFIRM_TASK, presentment.retry_failed_confirmation)

@@ -136,3 +136,10 @@ def lock_failed_task(failed_task_id: int) -> FailedTask:
 
 def lock_failed_task_by_fingerprint(fingerprint: str) -> FailedTask | None:
     return FailedTask.objects.select_for_update().filter(fingerprint=fingerprint).first()
+
+
+def lock_biller_check(check_id: int):
+    """A live biller's word on one payment (billing.presentment), while its confirmation is recorded."""
+    from billing.presentment_models import BillerCheck
+
+    return BillerCheck.objects.select_for_update().select_related("payment").get(pk=check_id)

@@ -721,3 +721,7 @@ class FailedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)}"
+
+
+# Live presentment (issue 17): kept in its own module, see billing/presentment_models.py.
+from billing.presentment_models import BillerCheck, BillerLink  # noqa: E402, F401

@@ -15,7 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import ledger, locks, posting, roles, selectors
+from billing import ledger, locks, posting, presentment, roles, selectors
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -104,12 +104,16 @@ def post_payment(
     branch=None,
     actor=None,
     channel_ref: str = "",
+    clearance=None,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
     Bills are paid oldest first unless `periods` names them. A refused request stores nothing, so a
     corrected retry with the same key goes through; the same key with the same request returns the
     original payment; with a different request it raises `IdempotencyConflict`.
+
+    A biller whose bills are fetched or validated live (billing.presentment) is asked first, outside the
+    transaction: by the caller, which passes its `clearance`, or here when the caller passed none.
     """
     if channel not in Channel.values:
         raise PaymentRefused("channel_invalid", channel=channel)
@@ -128,9 +132,20 @@ def post_payment(
         branch_id=getattr(branch, "pk", None),
         channel_ref=channel_ref or "",
     )
+    if clearance is None:
+        clearance = presentment.clearance_for_posting(
+            channel=channel,
+            idempotency_key=idempotency_key,
+            biller_code=request.biller_code,
+            account_no=request.account_no,
+            amount=request.amount,
+            periods=request.periods,
+        )
     try:
         with transaction.atomic():
             payment = _post_new_payment(request, payer=payer, branch=branch, actor=actor)
+            if clearance is not None:
+                presentment.record_clearance(payment, clearance)
     except _KeyAlreadyUsed as used:
         return _replay(used.payment, request)
     except IntegrityError:

@@ -27,3 +27,12 @@ def relay_outbox() -> int:
     from billing import outbox
 
     return outbox.relay()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def confirm_with_biller(check_id: int, attempt: int = 1) -> str:
+    """Confirm with a live biller a payment posted while its system was down (billing.presentment). Safe to
+    run twice: a check no longer pending is left alone, and the biller answers once per payment key."""
+    from billing import presentment
+
+    return presentment.confirm(check_id=check_id, attempt=attempt)

@@ -12,7 +12,7 @@ from django.db.models import Case, Count, FloatField, Q, Sum, Value, When
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from billing import access, roles
+from billing import access, presentment, roles
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, BillStatus, Channel, PaymentStatus
 from billing.fees import compute_fee
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment
@@ -165,6 +165,7 @@ def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
         slip = parse_slip_code(query.upper() if query[:2].islower() else query)
         if slip is None:
             raise CounterError("scan_unreadable")
+        presentment.present(slip.biller_code, slip.account_no)  # a fetch-mode biller's live bills first
         bill = bill_for_slip(slip)
         check_biller_takes_cash_at(bill.biller, branch)
         bills = payable_bills_of(bill.account)
@@ -191,6 +192,7 @@ def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
         raise CounterError("lookup_empty")
     check_biller_takes_cash_at(biller, branch)
     account_no = normalize_account_no(query)
+    presentment.present(biller, account_no)  # a fetch-mode biller's live bills first (billing.presentment)
     account = (
         CustomerAccount.objects.select_related("biller").filter(biller=biller, account_no=account_no).first()
     )

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import ledger, roles
+from billing import ledger, presentment, roles
 from billing.access import roles_of
 from billing.audit import record_audit
 from billing.choices import Channel, EntryKind, LedgerAccountKind, PaymentStatus
@@ -308,6 +308,16 @@ def take_cash(
         raise CounterError(
             "tendered_too_little", tendered=format_money(tendered), amount=format_money(amount)
         )
+    # A biller whose bills are fetched or validated live is asked before the till is locked: its answer
+    # (or its stand-in rule) comes before any cash is recorded (billing.presentment).
+    clearance = presentment.check_with_biller(
+        channel=Channel.COUNTER,
+        idempotency_key=f"ctr-{form_key}",
+        biller_code=biller_code,
+        account_no=account_no,
+        amount=amount,
+        periods=periods,
+    )
     with transaction.atomic():
         till = _lock_clerks_till(till_id=till_id, clerk=clerk)
         existing = CounterPayment.objects.select_related("payment").filter(
@@ -334,6 +344,7 @@ def take_cash(
             branch=branch,
             actor=clerk,
             channel_ref=f"TILL-{till.pk}",
+            clearance=clearance,
         )
         if result.replayed:
             return CashTaken(counter_payment=result.payment.counter, replayed=True)

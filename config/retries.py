@@ -42,6 +42,8 @@ SANDBOX_BANK_NOTIFY = RetryPolicy("sandbox-bank-notify", base_seconds=15, cap_se
 # Auto-pay debits the bank declined or did not answer (payers.mandates): a few tries over about a day, then
 # the citizen is told and pays themselves.
 MANDATE_DEBIT = RetryPolicy("mandate-debit", base_seconds=1800, cap_seconds=3 * 3600, max_attempts=4)
+# Confirming with a live biller a payment posted under its stand-in rule (billing.presentment): 1 min … 1 h.
+BILLER_CONFIRM = RetryPolicy("biller-confirm", base_seconds=60, cap_seconds=3600, max_attempts=10)
 
-POLICIES = (WEBHOOK, REFUND, GATEWAY_QUERY, MESSAGE, SANDBOX_BANK_NOTIFY, MANDATE_DEBIT)
+POLICIES = (WEBHOOK, BILLER_CONFIRM, REFUND, GATEWAY_QUERY, MESSAGE, SANDBOX_BANK_NOTIFY, MANDATE_DEBIT)
 LONGEST_DELAY_SECONDS = max(policy.cap_seconds for policy in POLICIES)

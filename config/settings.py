@@ -526,6 +526,7 @@ from kombu import Queue  # noqa: E402
 CELERY_QUEUE_TASKS = {
     "io": (
         "api.tasks.deliver_webhook",
+        "billing.tasks.confirm_with_biller",
         "payers.tasks.refund_order_line",
         "payers.tasks.query_pending_orders",
         "payers.tasks.sandbox_bank_notify",

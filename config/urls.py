@@ -11,7 +11,13 @@ from config import views as config_views
 # it off its pages have no address at all, rather than an address that answers 404. Read when the URLconf
 # is loaded, like every setting at start; tests load it again after switching it (tests/payers/conftest.py).
 sandbox_bank = (
-    [path("sandbox-bank/", include("payers.sandbox_bank.urls"))] if settings.SANDBOX_BANK_ENABLED else []
+    [
+        path("sandbox-bank/", include("payers.sandbox_bank.urls")),
+        # The sandbox biller (billing/sandbox_biller): a biller's own system speaking docs/biller-protocol.md.
+        path("sandbox-biller/", include("billing.sandbox_biller.urls")),
+    ]
+    if settings.SANDBOX_BANK_ENABLED
+    else []
 )
 
 urlpatterns = [

@@ -503,6 +503,14 @@ ACCOUNT_HINTS_EN = {
     "BJ-TELECOM": "Your 11-digit mobile number",
     "BJ-TRANSIT": "The 12 digits on the back of the card",
     "BJ-CHARITY": "No account number is needed for a donation: enter the amount",
+    "BJ-GRID-LIVE": (
+        "8 digits; bills come live from the grid's own system. Demo: ending 9001 times out, 9002 signs "
+        "badly, 9003 answers garbage, 9004 is down, 9006 changes the amount"
+    ),
+    "BJ-HOSPITAL-LIVE": (
+        "8 digits starting with 7; the hospital's system accepts each payment first. Demo: ending 9005 "
+        "declines, 9006 changes the amount"
+    ),
 }
 
 BILLERS: tuple[BillerSpec, ...] = (
@@ -692,6 +700,28 @@ BILLERS: tuple[BillerSpec, ...] = (
         min_amount=Decimal("1.00"),
         max_amount=Decimal("50000.00"),
         accepts_cash=False,
+    ),
+    # Live presentment (issue 17; demo/presentment.py links them to the sandbox biller): a power grid whose
+    # bills are fetched from its own system at lookup, a hospital that validates each payment before it is
+    # posted. No planned accounts: the grid's come from its system, the hospital's are seeded there.
+    BillerSpec(
+        "BJ-GRID-LIVE",
+        "滨江新区供电公司",
+        "Binjiang New District Power (live bills)",
+        "国网滨江市新区供电公司",
+        "electricity",
+        "户号为8位数字，账单实时从供电公司系统获取。演示：尾号9001超时、9002签名错误、9003答复格式错误、"
+        "9004系统停机、9006金额变动",
+        account_pattern=r"^\d{8}$",
+    ),
+    BillerSpec(
+        "BJ-HOSPITAL-LIVE",
+        "滨江市第二人民医院",
+        "Binjiang Second People's Hospital (validated)",
+        "滨江市第二人民医院",
+        "hospital",
+        "就诊卡号为8位数字，以7开头；缴费前由医院系统确认。演示：尾号9005拒绝、9006金额变动",
+        account_pattern=r"^7\d{7}$",
     ),
 )
 BILLERS_BY_CODE = {spec.code: spec for spec in BILLERS}

@@ -24,6 +24,7 @@ from demo import branches as branches_demo
 from demo import clock
 from demo import notices as notices_demo
 from demo import payers as payers_demo
+from demo import presentment as presentment_demo
 from demo import reconciliation as reconciliation_demo
 from demo.data import (
     ACCOUNT_HINTS_EN,
@@ -79,6 +80,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         api_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         notices_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        presentment_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

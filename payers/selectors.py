@@ -12,10 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from billing import presentment
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
+from billing.exceptions import BillingError
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
 from billing.paylinks import bill_id_from_token
 from billing.plain_sql import columns, model_from_row, prepared_cursor
+from billing.presentment_models import PresentmentMode
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config.db_router import may_lag
 from payers.choices import DebitStatus, FamilyLinkStatus
@@ -141,9 +144,11 @@ def _lookup_from_rows(biller: Biller, account_no: str, rows, start: int) -> Look
 
 def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
     """The account and its payable bills, oldest first, in one query (a LEFT JOIN: no bills still gives the
-    account); a number the biller's rule rejects is refused before the database is asked."""
+    account); a number the biller's rule rejects is refused before the database is asked. A biller whose
+    bills are fetched live is asked for them first (billing.presentment)."""
     global _LOOKUP_SQL
     account_no = _checked_account_no(biller, account_no)
+    presentment.present(biller, account_no)
     if _LOOKUP_SQL is None:
         _LOOKUP_SQL = (
             f"SELECT {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')} FROM billing_customeraccount a "
@@ -156,31 +161,40 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
     return _lookup_from_rows(biller, account_no, rows, 0)
 
 
-def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lookup | PortalError | None]:
+def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lookup | BillingError | None]:
     """The lookup page's one query: the active biller with its category, the account and its payable bills.
     (None, None) when no active biller has the code; the refusal in place of the lookup when the number is
-    not valid for the biller or not known to it."""
+    not valid for the biller or not known to it. For a biller whose bills are fetched live (the query says
+    so), its system is asked first and the query run again (billing.presentment)."""
     global _PAGE_SQL
     if _PAGE_SQL is None:
         _PAGE_SQL = (
             f"SELECT {columns(Biller, 'b')}, {columns(BillerCategory, 'c')},"
-            f" {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')} FROM billing_biller b"
+            f" {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')}, pl.mode FROM billing_biller b"
             " JOIN billing_billercategory c ON c.id = b.category_id "
+            "LEFT JOIN billing_billerlink pl ON pl.biller_id = b.id "
             "LEFT JOIN billing_customeraccount a ON a.biller_id = b.id AND a.account_no = %s "
             + _BILLS_JOIN
             + "WHERE b.code = %s AND b.status = %s ORDER BY bl.due_date, bl.period"
         )
     normalized = normalize_account_no(account_no)
+    params = [normalized, *PAYABLE_BILL_STATUSES, code, BillerStatus.ACTIVE]
     with prepared_cursor() as cursor:
-        cursor.execute(_PAGE_SQL, [normalized, *PAYABLE_BILL_STATUSES, code, BillerStatus.ACTIVE])
+        cursor.execute(_PAGE_SQL, params)
         rows = cursor.fetchall()
     if not rows:
         return None, None
     biller, end = model_from_row(Biller, rows[0], 0)
     biller.category, account_start = model_from_row(BillerCategory, rows[0], end)
     try:
-        return biller, _lookup_from_rows(biller, _checked_account_no(biller, account_no), rows, account_start)
-    except PortalError as refusal:
+        checked = _checked_account_no(biller, account_no)
+        if rows[0][-1] == PresentmentMode.FETCH:
+            presentment.present(biller, checked)
+            with prepared_cursor() as cursor:
+                cursor.execute(_PAGE_SQL, params)
+                rows = cursor.fetchall()
+        return biller, _lookup_from_rows(biller, checked, rows, account_start)
+    except BillingError as refusal:
         return biller, refusal
 
 

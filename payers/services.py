@@ -2,6 +2,7 @@
 
 import datetime
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from billing import failed_tasks, outbox
+from billing import failed_tasks, outbox, presentment
 from billing.audit import record_audit
 from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Channel, PaymentMode
 from billing.exceptions import PaymentRefused
@@ -138,6 +139,23 @@ def _check_line(line: CheckoutLine) -> None:
         raise PaymentRefused("account_required")
 
 
+def _check_with_biller(line: CheckoutLine) -> None:
+    """A biller whose bills are fetched or validated live hears of the payment before the payer goes to the
+    bank (billing.presentment): a changed amount or a bad answer is refused here, with nothing taken. Its
+    payment key is a quote's: the payment itself is confirmed with the biller once the bank's notification
+    has posted it (the money is taken by then)."""
+    if line.account is None:
+        return
+    presentment.check_with_biller(
+        channel=Channel.ONLINE,
+        idempotency_key=f"quote-{secrets.token_hex(12)}",
+        biller_code=line.biller.code,
+        account_no=line.account.account_no,
+        amount=line.amount,
+        periods=line.periods,
+    )
+
+
 def start_checkout(
     *, lines: Sequence[CheckoutLine], kind: str, user, gateway_code: str, subject: str
 ) -> GatewayOrder:
@@ -148,6 +166,8 @@ def start_checkout(
     for line in lines:
         parse_amount(line.amount)
         _check_line(line)
+    for line in lines:
+        _check_with_biller(line)
     total = sum((line.amount for line in lines), ZERO)
     with transaction.atomic():
         order = GatewayOrder.objects.create(

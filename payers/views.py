@@ -85,7 +85,7 @@ def biller_page(request, code):
     context = {"biller": biller, "gateways": available_gateways(), "account_no": "", "lookup": None}
     if raw and biller.payment_mode != PaymentMode.DONATION:
         context["account_no"] = normalize_account_no(raw)[:40]
-        if isinstance(found, PortalError):
+        if isinstance(found, BillingError):
             context["error"] = found.message
         else:
             context["lookup"] = found

@@ -214,6 +214,10 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     # Operations: the outbox's money events (append-only) and tasks that exhausted their retries.
     "billing.outboxevent":           ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "billing.failedtask":            ("v-cd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    # Live billers (issue 17): links to their systems hold secrets (platform admins); what the systems said
+    # about each payment is read-only, by the biller's operators too.
+    "billing.billerlink":            ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "billing.billercheck":           ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
     # Who may do what: staff, roles, biller and branch links, API partners and their keys.
     "auth.user":                     ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "auth.group":                    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),

@@ -86,3 +86,20 @@ class PaymentPageSerializer(serializers.Serializer):
     payments = BillerPaymentSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
     has_more = serializers.BooleanField()
+
+
+class EReceiptSerializer(serializers.Serializer):
+    url = serializers.CharField(help_text="The payer's e-receipt page (and its PDF at url + 'pdf/').")
+    verification_url = serializers.CharField()
+    verification_code = serializers.CharField()
+
+
+class BillerReceiptSerializer(BillerPaymentSerializer):
+    payer = serializers.CharField(allow_blank=True, help_text="The account holder's name, masked.")
+    e_receipt = EReceiptSerializer()
+    fiscal_receipt_no = serializers.CharField(
+        allow_blank=True, help_text="The fiscal e-receipt number the biller's own system gave, when it did."
+    )
+    biller_check = serializers.CharField(
+        allow_blank=True, help_text="What the biller's system said about it (live billers only)."
+    )

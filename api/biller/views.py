@@ -88,3 +88,18 @@ class PaymentListView(BillerView):
                 }
             ).data
         )
+
+
+class ReceiptView(BillerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="biller_receipt",
+        summary="The receipt (and e-receipt) of any payment to the biller, whichever channel took it",
+        responses={200: s.BillerReceiptSerializer, **ERRORS},
+    )
+    def get(self, request, receipt_no: str):
+        payment, e_receipt = selectors.biller_receipt(self.biller_access.biller, receipt_no)
+        body = presenters.biller_receipt(payment, e_receipt=e_receipt)
+        for key in ("url", "verification_url"):
+            body["e_receipt"][key] = request.build_absolute_uri(body["e_receipt"][key])
+        return Response(s.BillerReceiptSerializer(body).data)

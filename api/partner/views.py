@@ -81,6 +81,14 @@ class PaymentCreateView(PartnerView):
         data = s.CreatePaymentSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        clearance = services.check_partner_payment_with_biller(
+            partner=self.partner,
+            idempotency_key=key,
+            biller_code=values["biller_code"],
+            account_no=values["account_no"],
+            amount=values["amount"],
+            periods=values["periods"],
+        )
 
         def handle() -> Response:
             result = services.take_partner_payment(
@@ -91,6 +99,7 @@ class PaymentCreateView(PartnerView):
                 amount=values["amount"],
                 periods=values["periods"],
                 partner_ref=values["partner_ref"],
+                clearance=clearance,
             )
             return Response(
                 _payment_body(selectors.with_allocations(result.payment)), status=status.HTTP_201_CREATED
