@@ -71,12 +71,18 @@ class AllocationKind(models.TextChoices):
     CREDIT = "credit", _("Credit on account")
     TOPUP = "topup", _("Prepaid top-up")
     DONATION = "donation", _("Donation")
+    LATE_FEE = "late_fee", _("Late fee on a bill")
+
+
+# The allocation kinds that name a bill: its principal and its late fee (billing.amounts).
+BILL_ALLOCATION_KINDS = (AllocationKind.BILL, AllocationKind.LATE_FEE)
 
 
 class LedgerAccountKind(models.TextChoices):
     CHANNEL_CLEARING = "channel_clearing", _("Channel clearing")
     CASH_IN_TILL = "cash_in_till", _("Cash in till")
     BILLER_PAYABLE = "biller_payable", _("Payable to biller")
+    LATE_FEE_PAYABLE = "late_fee_payable", _("Late fees payable to biller")
     FEE_INCOME = "fee_income", _("Fee income")
     SETTLEMENT = "settlement", _("Settlement bank account")
 

@@ -14,6 +14,11 @@ MESSAGES = {
     "amount_below_minimum": _("%(biller)s takes at least ¥%(minimum)s in one payment."),
     "amount_above_maximum": _("%(biller)s takes at most ¥%(maximum)s in one payment."),
     "amount_not_exact": _("%(biller)s takes only the exact amount due: %(expected)s."),
+    "amount_due_changed": _(
+        "The amount due changed with the date: today it is %(expected)s (%(holds)s). "
+        "Nothing was paid; check the amount and pay again."
+    ),
+    "price_date_invalid": _("A payment cannot be priced for %(day)s: only the last few days are kept."),
     "amount_exceeds_due": _("%(biller)s does not take more than is due: at most ¥%(due)s."),
     "amount_below_due": _("%(biller)s takes at least the amount due: ¥%(due)s."),
     "biller_unknown": _("There is no biller with the code “%(biller)s”."),

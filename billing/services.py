@@ -15,7 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import ledger, locks, posting, roles, selectors
+from billing import amounts, ledger, locks, posting, roles, selectors
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -75,6 +75,7 @@ class _PaymentRequest:
     payer_id: int | None
     branch_id: int | None
     channel_ref: str
+    priced_on: datetime.date | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -104,11 +105,15 @@ def post_payment(
     branch=None,
     actor=None,
     channel_ref: str = "",
+    priced_on: datetime.date | None = None,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
-    Bills are paid oldest first unless `periods` names them. A refused request stores nothing, so a
-    corrected retry with the same key goes through; the same key with the same request returns the
+    Bills are priced (`billing.amounts`) for today in Beijing, or for `priced_on` when the platform fixed
+    the amount earlier (a portal order priced on the day it was opened and confirmed by the bank after
+    midnight); a payment of a date-dependent bill whose amount no longer matches is refused with
+    `amount_due_changed`. Bills are paid oldest first unless `periods` names them. A refused request
+    stores nothing, so a corrected retry with the same key goes through; the same key with the same request returns the
     original payment; with a different request it raises `IdempotencyConflict`.
     """
     if channel not in Channel.values:
@@ -127,6 +132,7 @@ def post_payment(
         payer_id=getattr(payer, "pk", None),
         branch_id=getattr(branch, "pk", None),
         channel_ref=channel_ref or "",
+        priced_on=_check_priced_on(priced_on),
     )
     try:
         with transaction.atomic():
@@ -190,16 +196,11 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         bills = _lock_bills_to_pay(account, request.periods)
         if not bills and biller.amount_rule != AmountRule.EXACT_UP:
             raise PaymentRefused("no_open_bill", account_no=account.account_no)
-        plan = allocate_statement_payment(
-            rule=biller.amount_rule,
-            outstanding=[bill.outstanding for bill in bills],
-            amount=request.amount,
-            bills_named=bool(request.periods),
-            biller=biller.display_name,
-        )
+        quotes = [amounts.amount_due(bill, on=request.priced_on) for bill in bills]
+        plan = _allocate(biller, quotes, request)
         bill_amounts, credit = plan.bill_amounts, plan.credit
     else:
-        bill_amounts, credit = (), ZERO
+        quotes, bill_amounts, credit = [], (), ZERO
 
     now = timezone.now()
     payment = Payment(
@@ -216,11 +217,24 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         business_date=timezone.localdate(now),
         posted_at=now,
     )
-    allocations = [
-        PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=share)
-        for bill, share in zip(bills, bill_amounts, strict=True)
-        if share
-    ]
+    allocations = []
+    late_fees = ZERO
+    for bill, quote, share in zip(bills, quotes, bill_amounts, strict=True):
+        if not share:
+            continue
+        amounts.price_bill(bill, quote)
+        principal_part, late_fee_part = quote.split(share)
+        if principal_part:
+            allocations.append(
+                PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=principal_part)
+            )
+        if late_fee_part:
+            allocations.append(
+                PaymentAllocation(
+                    payment=payment, bill=bill, kind=AllocationKind.LATE_FEE, amount=late_fee_part
+                )
+            )
+            late_fees += late_fee_part
     if credit:
         allocations.append(PaymentAllocation(payment=payment, kind=AllocationKind.CREDIT, amount=credit))
     if biller.payment_mode == PaymentMode.PREPAID:
@@ -231,8 +245,14 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         allocations.append(
             PaymentAllocation(payment=payment, kind=AllocationKind.DONATION, amount=request.amount)
         )
-    paid_bills = _advance_bills([(a.bill, a.amount) for a in allocations if a.bill is not None])
+    paid_bills = _advance_bills(_bill_changes(allocations))
     collection, payable = ledger.payment_accounts(channel=request.channel, branch=branch, biller=biller)
+    lines = [(collection, request.amount)]
+    if request.amount - late_fees:
+        lines.append((payable, -(request.amount - late_fees)))
+    if late_fees:
+        # The late fee is the biller's too, but kept apart from the principal (issue 17, item 2).
+        lines.append((ledger.late_fee_account(biller), -late_fees))
     return posting.write_payment(
         posting.PaymentRows(
             payment=payment,
@@ -240,9 +260,78 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
             bills=paid_bills,
             account=account,
             credit=credit,
-            lines=[(collection, request.amount), (payable, -request.amount)],
+            lines=lines,
         )
     )
+
+
+def _bill_changes(allocations) -> list[tuple[Bill, Decimal]]:
+    """Each bill once with what the allocations add to it (a bill's principal and late fee are two)."""
+    changes: dict[int, tuple[Bill, Decimal]] = {}
+    for allocation in allocations:
+        if allocation.bill is None:
+            continue
+        bill, amount = changes.get(id(allocation.bill), (allocation.bill, ZERO))
+        changes[id(allocation.bill)] = (bill, amount + allocation.amount)
+    return list(changes.values())
+
+
+# How many days back a payment may be priced: a portal order is fixed for its life (minutes), and a bank
+# may confirm it after midnight; nothing older is priced but today.
+PRICED_ON_MAX_DAYS = 3
+
+
+def _check_priced_on(priced_on: datetime.date | None) -> datetime.date:
+    today = amounts.beijing_today()
+    if priced_on is None:
+        return today
+    if not isinstance(priced_on, datetime.date) or not (
+        today - datetime.timedelta(days=PRICED_ON_MAX_DAYS) <= priced_on <= today
+    ):
+        raise PaymentRefused("price_date_invalid", day=str(priced_on)[:10])
+    return priced_on
+
+
+def _allocate(biller: Biller, quotes, request: _PaymentRequest):
+    """The biller's amount rule over the bills as priced for the payment's day. A refusal of a bill whose
+    amount moves with the date says so, with today's amount and until when it holds."""
+    try:
+        return allocate_statement_payment(
+            rule=biller.amount_rule,
+            outstanding=[quote.outstanding for quote in quotes],
+            amount=request.amount,
+            bills_named=bool(request.periods),
+            biller=biller.display_name,
+        )
+    except PaymentRefused as refused:
+        if refused.code not in ("amount_not_exact", "amount_below_due") or not _was_due_the_day_before(
+            biller, quotes, request
+        ):
+            raise
+        total = sum((quote.outstanding for quote in quotes), ZERO)
+        raise PaymentRefused(
+            "amount_due_changed", expected="¥" + format_money(total), holds=amounts.holds_text(quotes)
+        ) from None
+
+
+def _was_due_the_day_before(biller: Biller, quotes, request: _PaymentRequest) -> bool:
+    """Whether the refused amount is what these bills cost the day before: a price that went stale
+    (a slip or a partner's look-up from before midnight), not a wrong amount."""
+    day_before = quotes[0].on - datetime.timedelta(days=1)
+    previous = [amounts.requote(quote, on=day_before) for quote in quotes]
+    if [q.outstanding for q in previous] == [q.outstanding for q in quotes]:
+        return False
+    try:
+        allocate_statement_payment(
+            rule=biller.amount_rule,
+            outstanding=[quote.outstanding for quote in previous],
+            amount=request.amount,
+            bills_named=bool(request.periods),
+            biller=biller.display_name,
+        )
+    except PaymentRefused:
+        return False
+    return True
 
 
 def _check_amount_limits(biller: Biller, amount: Decimal) -> None:
@@ -295,6 +384,14 @@ def _advance_bills(changes: Sequence[tuple[Bill, Decimal]]) -> list[Bill]:
     return [bill for bill, _amount in changes]
 
 
+def _bill_changes_by_id(allocations, bills: dict[int, Bill]) -> list[tuple[Bill, Decimal]]:
+    totals: dict[int, Decimal] = {}
+    for allocation in allocations:
+        if allocation.bill_id:
+            totals[allocation.bill_id] = totals.get(allocation.bill_id, ZERO) + allocation.amount
+    return [(bills[bill_id], amount) for bill_id, amount in totals.items()]
+
+
 def _bill_status(bill: Bill) -> str:
     if bill.amount_paid == ZERO:
         return BillStatus.OPEN
@@ -321,7 +418,9 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
         if credit and account.credit_balance < credit:
             raise PaymentRefused("credit_already_used", receipt_no=payment.receipt_no)
 
-        restored_bills = _advance_bills([(bills[a.bill_id], -a.amount) for a in allocations if a.bill_id])
+        restored_bills = _advance_bills(
+            [(bills[bill.pk], -amount) for bill, amount in _bill_changes_by_id(allocations, bills)]
+        )
         original = payment.journal_entries.get(kind=EntryKind.PAYMENT)
         now = timezone.now()
         posting.write_reversal(
