@@ -113,8 +113,8 @@ def post_payment(
     the amount earlier (a portal order priced on the day it was opened and confirmed by the bank after
     midnight); a payment of a date-dependent bill whose amount no longer matches is refused with
     `amount_due_changed`. Bills are paid oldest first unless `periods` names them. A refused request
-    stores nothing, so a corrected retry with the same key goes through; the same key with the same request returns the
-    original payment; with a different request it raises `IdempotencyConflict`.
+    stores nothing, so a corrected retry with the same key goes through; the same key with the same
+    request returns the original payment; with a different request it raises `IdempotencyConflict`.
     """
     if channel not in Channel.values:
         raise PaymentRefused("channel_invalid", channel=channel)
