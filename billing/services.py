@@ -309,9 +309,16 @@ def _allocate(biller: Biller, quotes, request: _PaymentRequest):
         ):
             raise
         total = sum((quote.outstanding for quote in quotes), ZERO)
-        raise PaymentRefused(
+        changed = PaymentRefused(
             "amount_due_changed", expected="¥" + format_money(total), holds=amounts.holds_text(quotes)
-        ) from None
+        )
+        holds_until = amounts.holds_until_of(quotes)
+        # For machines (the partner API's error details): today's amount and until when it holds.
+        changed.details = {
+            "outstanding": f"{total:.2f}",
+            "holds_until": holds_until.isoformat() if holds_until else None,
+        }
+        raise changed from None
 
 
 def _was_due_the_day_before(biller: Biller, quotes, request: _PaymentRequest) -> bool:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from billing import failed_tasks, outbox
+from billing import amounts, failed_tasks, outbox
 from billing.audit import record_audit
 from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Channel, PaymentMode
 from billing.exceptions import PaymentRefused
@@ -401,6 +401,9 @@ def _post(order: GatewayOrder, line: OrderLine, trade_ref: str, *, periods: Sequ
         periods=periods,
         payer=order.payer,
         channel_ref=trade_ref,
+        # The order fixed its amount when it was opened: a bank confirming after Beijing midnight pays
+        # the price of that day, not the next one's (billing.amounts).
+        priced_on=amounts.beijing_date(order.created_at),
     ).payment
 
 

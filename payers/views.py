@@ -11,13 +11,14 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, Streaming
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import untrusted_files
+from billing import amounts, untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
 from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
@@ -104,7 +105,7 @@ def _totals(bills) -> dict:
     """The total of the open bills and what it pays for, in the visitor's language: the page states both
     before any payment, and the large-text mode's one button says what it pays."""
     if not bills:
-        return {"bills_summary": "", "pay_all_label": "", "bills_total": ""}
+        return {"bills_summary": "", "pay_all_label": "", "bills_total": "", "bills_holds": ""}
     values = {
         "count": len(bills),
         "total": selectors.bills_total(bills),
@@ -116,10 +117,17 @@ def _totals(bills) -> dict:
     else:
         summary = _("All open bills: %(count)s bills (%(periods)s), ¥%(total)s in total")
         pay_all = _("Pay all %(count)s bills, ¥%(total)s in total")
+    holds_until = amounts.holds_until_of([bill.quote for bill in bills])
     return {
         "bills_summary": summary % values,
         "pay_all_label": pay_all % values,
         "bills_total": values["total"],
+        "bills_holds": (
+            _("This total holds until the end of %(day)s (Beijing time).")
+            % {"day": date_format(holds_until, "Y-m-d")}
+            if holds_until
+            else ""
+        ),
     }
 
 
