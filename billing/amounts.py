@@ -74,8 +74,10 @@ class AmountDue:
 
 def accrued_late_fee(*, principal: Decimal, due_date: datetime.date, on: datetime.date, rate, cap) -> Decimal:
     """The late fee the calendar alone puts on `principal` on day `on` (no floor)."""
+    if not rate:
+        return ZERO
     days = (on - due_date).days
-    if days <= 0 or not rate:
+    if days <= 0:
         return ZERO
     fee = quantize_money(principal * rate * days)
     if cap is not None:
@@ -157,7 +159,7 @@ def amount_due(bill, on: datetime.date | None = None) -> AmountDue:
         late_fee=late_fee,
         discount=discount,
         paid=bill.amount_paid,
-        late_days=max((on - bill.due_date).days, 0),
+        late_days=max((on - bill.due_date).days, 0) if late_fee else 0,
         holds_until=_holds_until(bill, biller, on, total),
         bill=bill,
     )
