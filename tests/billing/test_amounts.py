@@ -278,3 +278,48 @@ def test_settlement_pays_the_late_fee_out_of_the_late_fee_account(fine):
     for ledger_code in (f"PAYABLE:{code}", f"LATEFEE:{code}"):
         total = sum(JournalLine.objects.filter(account__code=ledger_code).values_list("amount", flat=True))
         assert total == D("0.00")
+
+
+def test_the_late_fee_rule_is_set_in_the_admin_and_audited(client, admin_user):
+    from django.urls import reverse
+
+    from billing.models import AuditEvent
+
+    biller = BillerFactory(code="POLICEX")
+    client.force_login(admin_user)
+    url = reverse("admin:billing_biller_change", args=[biller.pk])
+    form = client.get(url).context["adminform"].form
+    assert {"late_fee_daily_rate", "late_fee_cap_rate"} <= set(form.fields)
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data.update(
+        {
+            "late_fee_daily_rate": "0.000500",
+            "late_fee_cap_rate": "1.0000",
+            "accepts_cash": "on",
+            "fee_schedules-TOTAL_FORMS": "0",
+            "fee_schedules-INITIAL_FORMS": "0",
+            "fee_schedules-MIN_NUM_FORMS": "0",
+            "fee_schedules-MAX_NUM_FORMS": "1000",
+        }
+    )
+    assert client.post(url, data).status_code == 302
+    biller.refresh_from_db()
+    assert (biller.late_fee_daily_rate, biller.late_fee_cap_rate) == (D("0.000500"), D("1.0000"))
+    event = AuditEvent.objects.get(action="admin.changed", target_type="billing.biller")
+    assert event.actor == admin_user and "0.000500" in str(event.data["changes"])
+
+
+def test_a_rate_out_of_range_is_refused_by_the_database(police):
+    from django.db import IntegrityError, transaction
+
+    police.late_fee_daily_rate = D("0.5")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        police.save()
+
+
+def test_a_discount_above_the_amount_is_refused_by_the_database(school_fee):
+    from django.db import IntegrityError, transaction
+
+    school_fee.early_discount = D("3000.01")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        school_fee.save()

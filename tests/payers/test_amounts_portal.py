@@ -106,3 +106,24 @@ def test_an_order_opened_before_midnight_and_confirmed_after_it_pays_the_price_i
         AllocationKind.LATE_FEE: D("3.00"),
     }
     assert timezone.localdate(payment.posted_at) == fine.due_date + datetime.timedelta(days=4)
+
+
+def test_the_receipt_names_the_late_fee_once_per_bill(fine):
+    from django.utils import translation
+
+    from billing.models import Payment
+    from billing.services import post_payment
+    from payers.receipts import receipt_lines
+
+    post_payment(
+        channel="partner",
+        idempotency_key="r1",
+        biller_code="POLICE01",
+        account_no="44001234",
+        amount="2004.00",
+    )
+    payment = Payment.objects.get()
+    with translation.override("en"):
+        rows = dict(receipt_lines(payment))
+    assert rows["Bills paid"] == "2026-11"
+    assert rows["of which late fee"] == "¥4.00"
