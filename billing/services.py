@@ -664,3 +664,25 @@ def set_fee_schedule(
             valid_from=valid_from.isoformat(),
         )
     return schedule
+
+
+def set_late_fee_rule(
+    *, biller: Biller, daily_rate: Decimal, cap_rate: Decimal | None, actor, reason: str
+) -> Biller:
+    """Set the biller's late fee (billing.amounts): a fraction of a bill's amount per day after its due
+    date, never above `cap_rate` of it (None: no cap). The admin's form does the same, audited by it."""
+    daily_rate, cap_rate = Decimal(daily_rate), (None if cap_rate is None else Decimal(cap_rate))
+    with transaction.atomic():
+        biller = locks.lock_biller(biller.pk)
+        before = (str(biller.late_fee_daily_rate), str(biller.late_fee_cap_rate))
+        biller.late_fee_daily_rate, biller.late_fee_cap_rate = daily_rate, cap_rate
+        biller.full_clean(validate_unique=False, validate_constraints=True)
+        biller.save(update_fields=["late_fee_daily_rate", "late_fee_cap_rate", "updated_at"])
+        record_audit(
+            actor=actor,
+            action="biller.late_fee_rule_set",
+            target=biller,
+            reason=reason,
+            **{"from": before, "to": (str(daily_rate), str(cap_rate))},
+        )
+    return biller
