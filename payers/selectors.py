@@ -263,7 +263,11 @@ def orders_of(user) -> QuerySet:
 
 def bound_accounts_with_bills(user) -> list[BoundAccount]:
     """The citizen's accounts with their open bills, in three queries whatever their number."""
-    bills = Bill.objects.filter(status__in=PAYABLE_BILL_STATUSES).order_by("due_date", "period")
+    bills = (
+        Bill.objects.filter(status__in=PAYABLE_BILL_STATUSES)
+        .select_related("biller")  # each bill's amount today reads its biller's late-fee rule
+        .order_by("due_date", "period")
+    )
     bound = list(
         BoundAccount.objects.filter(user=user)
         .select_related("account__biller")
