@@ -52,6 +52,8 @@ def open_bill(bill: Bill) -> dict:
         "status": bill.status,
         "reference": bill.reference,
         "description": bill.description,
+        "beneficiary_kind": bill.beneficiary_kind,
+        "beneficiary": mask_holder_name(bill.beneficiary_name) if bill.beneficiary_name else "",
     }
 
 

@@ -55,6 +55,15 @@ class BillStatus(models.TextChoices):
 PAYABLE_BILL_STATUSES = (BillStatus.OPEN, BillStatus.PARTLY_PAID)
 
 
+class BeneficiaryKind(models.TextChoices):
+    """Who a bill is for when that is not its account's holder (issue 17, item 6)."""
+
+    STUDENT = "student", _("Student")
+    PATIENT = "patient", _("Patient")
+    RESIDENT = "resident", _("Resident")
+    OTHER = "other", _("Beneficiary")
+
+
 class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
     COUNTER = "counter", _("Cash counter")

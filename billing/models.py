@@ -17,6 +17,7 @@ from billing.choices import (
     BILL_ALLOCATION_KINDS,
     AllocationKind,
     AmountRule,
+    BeneficiaryKind,
     BillerStatus,
     BillStatus,
     Channel,
@@ -334,6 +335,12 @@ class Bill(models.Model):
     discount_granted = models.DecimalField(
         _("discount granted"), default=ZERO, db_default=ZERO, editable=False, **MONEY
     )
+    # Who the bill is for (issue 17, item 6): a student, a patient, a resident, when not the account's
+    # holder. Stored whole; shown masked wherever the page is public (`masked_beneficiary`).
+    beneficiary_kind = models.CharField(
+        _("beneficiary is a"), max_length=16, choices=BeneficiaryKind.choices, blank=True, db_default=""
+    )
+    beneficiary_name = models.CharField(_("beneficiary"), max_length=100, blank=True, db_default="")
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -394,6 +401,22 @@ class Bill(models.Model):
     @property
     def holds_until(self):
         return self.quote.holds_until
+
+    @property
+    def beneficiary(self) -> str:
+        """Who the bill is for, whole ("学生 张小明"): the citizen's own pages and staff; "" if unnamed."""
+        return self._beneficiary(self.beneficiary_name.strip())
+
+    @property
+    def masked_beneficiary(self) -> str:
+        """Who the bill is for, masked ("学生 张*明"): public pages, slips, receipts and notices."""
+        return self._beneficiary(mask_holder_name(self.beneficiary_name))
+
+    def _beneficiary(self, name: str) -> str:
+        if not self.beneficiary_name.strip():
+            return ""
+        kind = BeneficiaryKind(self.beneficiary_kind or BeneficiaryKind.OTHER).label
+        return f"{kind} {name}"
 
 
 def amount_due_today():

@@ -134,6 +134,7 @@ def _stub(pdf: canvas.Canvas, bill, *, pay_url: str, left: float, bottom: float,
     lines = [
         (_("Account number"), bill.account.account_no),
         (_("Account holder"), bill.account.masked_holder_name),
+        *([(_("Who it is for"), bill.masked_beneficiary)] if bill.beneficiary_name else []),
         (_("Period"), bill.period),
         (_("Amount to pay"), "¥" + format_money(code.amount)),
         (_("Pay by"), f"{code.due_date:%Y-%m-%d}"),
@@ -189,6 +190,7 @@ def render_slip_pdf(bill, *, layout: str, base_url: str) -> bytes:
         rows = [
             (_("Account number"), bill.account.account_no),
             (_("Account holder"), bill.account.masked_holder_name),
+            *([(_("Who it is for"), bill.masked_beneficiary)] if bill.beneficiary_name else []),
             (_("Address"), bill.account.address or "—"),
             (_("What for"), bill.description or bill.period),
             (_("Amount due"), "¥" + format_money(bill.amount_due)),

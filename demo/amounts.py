@@ -1,14 +1,14 @@
 """The demo of amounts that change with the date (issue 17, item 2): the traffic police charge 3% of a
 fine a day after its due date, up to the fine itself (行政处罚法 第七十二条), with a few fresh fines whose
 late fee grows day by day; and a primary school whose next term's fee is ¥120 less when paid within ten
-days. Runs after the demo's history is posted (the history's fines carry the late fee of the seeding
-day). Idempotent: what exists is left as it is."""
+days, each bill naming the pupil it is for (item 6). Runs after the demo's history is posted (the
+history's fines carry the late fee of the seeding day). Idempotent: what exists is left as it is."""
 
 import datetime
 import random
 from decimal import Decimal
 
-from billing.choices import BillerStatus
+from billing.choices import BeneficiaryKind, BillerStatus
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount
 from billing.services import change_biller_status, set_late_fee_rule
 from demo.data import full_name, home_address
@@ -73,6 +73,9 @@ def seed(*, users, billers, branches, summary) -> None:
                 "early_discount": SCHOOL_DISCOUNT,
                 "discount_until": anchor + datetime.timedelta(days=SCHOOL_DISCOUNT_DAYS),
                 "description": "下学期学杂费及午餐费（十日内缴清优惠120元）",
+                # The account is the parent's; the bill names the pupil (issue 17, item 6).
+                "beneficiary_kind": BeneficiaryKind.STUDENT,
+                "beneficiary_name": account.holder_name[0] + full_name(rng)[1:],
             },
         )
 

@@ -96,6 +96,9 @@ def receipt_lines(payment) -> list[tuple[str, str]]:
         ]
     if periods:
         rows.append((_("Bills paid"), list_text(periods)))
+    beneficiaries = list(dict.fromkeys(a.bill.masked_beneficiary for a in paid if a.bill.beneficiary_name))
+    if beneficiaries:
+        rows.append((_("Who it is for"), list_text(beneficiaries)))
     kinds = {a.kind for a in payment.allocations.all() if not a.is_reversal}
     if AllocationKind.CREDIT in kinds:
         rows.append((_("Kept as credit"), _("yes")))

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
-from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
+from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment, PaymentAllocation
 from billing.paylinks import bill_id_from_token
 from billing.plain_sql import columns, model_from_row, prepared_cursor
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
@@ -255,6 +255,21 @@ def filtered_history(
     if status:
         payments = payments.filter(status=status)
     return payments
+
+
+def beneficiaries_of(payments) -> dict[int, str]:
+    """Who each payment's bills were for ("学生 张小明"), in one query: shown whole on the citizen's own
+    history (issue 17, item 6)."""
+    rows = (
+        PaymentAllocation.objects.filter(payment_id__in=[p.pk for p in payments], is_reversal=False)
+        .exclude(bill__beneficiary_name="")
+        .select_related("bill")
+        .only("payment_id", "bill__beneficiary_kind", "bill__beneficiary_name")
+    )
+    found: dict[int, dict[str, None]] = {}
+    for row in rows:
+        found.setdefault(row.payment_id, {})[row.bill.beneficiary] = None
+    return {payment_id: "、".join(names) for payment_id, names in found.items()}
 
 
 def orders_of(user) -> QuerySet:

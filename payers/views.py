@@ -407,8 +407,10 @@ def history(request):
     filters = _history_filters(request)
     payments = list(selectors.filtered_history(request.user, **filters)[:200])
     tokens = {payment.pk: selectors.receipt_token(payment) for payment in payments}
+    beneficiaries = selectors.beneficiaries_of(payments)
     for payment in payments:
         payment.receipt_token = tokens[payment.pk]
+        payment.beneficiaries = beneficiaries.get(payment.pk, "")
     return render(
         request,
         "payers/history.html",

@@ -78,6 +78,11 @@ class OpenBillSerializer(serializers.Serializer):
     status = serializers.CharField()
     reference = serializers.CharField(allow_blank=True)
     description = serializers.CharField(allow_blank=True)
+    beneficiary_kind = serializers.CharField(
+        allow_blank=True,
+        help_text="Who the bill is for: student, patient, resident, other; blank if not named.",
+    )
+    beneficiary = serializers.CharField(allow_blank=True, help_text="The beneficiary's name, masked: 张*明.")
 
 
 class EnquirySerializer(serializers.Serializer):

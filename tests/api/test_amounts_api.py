@@ -89,3 +89,14 @@ def test_the_refusal_reads_in_chinese_by_default(api, fine):
     api.language = "zh-hans"
     response = pay(api, "2002.00")
     assert "应缴金额已随日期变化" in response.json()["error"]["message"]
+
+
+def test_the_enquiry_gives_who_the_bill_is_for_masked(api, partner):
+    from billing.choices import BeneficiaryKind
+
+    school = BillerFactory(code="SCHOOL02")
+    account = CustomerAccountFactory(biller=school, account_no="55009999", holder_name="孙大伟")
+    BillFactory(account=account, beneficiary_kind=BeneficiaryKind.STUDENT, beneficiary_name="孙小红")
+    body = api.get(f"{BASE}/billers/SCHOOL02/accounts/55009999").json()
+    (bill,) = body["bills"]
+    assert (bill["beneficiary_kind"], bill["beneficiary"]) == ("student", "孙*红")
