@@ -33,6 +33,19 @@ def _gunicorn_access_request_id(logger, method_name, event_dict):
     return event_dict
 
 
+def _no_traceback_for_a_refused_request(logger, method_name, event_dict):
+    """Django logs every 4xx answer ("Forbidden", "Not Found") with the exception that made it: a refusal is
+    not a fault, and its traceback only hides the real ones (and rendering them cost seconds each)."""
+    record = event_dict.get("_record")
+    if (
+        record is not None
+        and record.name == "django.request"
+        and 400 <= getattr(record, "status_code", 500) < 500
+    ):
+        event_dict.pop("exc_info", None)
+    return event_dict
+
+
 def _shared_processors() -> list:
     return [
         structlog.contextvars.merge_contextvars,
@@ -41,6 +54,7 @@ def _shared_processors() -> list:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _gunicorn_access_request_id,
         _default_request_id,
+        _no_traceback_for_a_refused_request,
     ]
 
 
@@ -87,7 +101,9 @@ def logging_settings(*, json: bool, level: str) -> dict:
     renderer = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
         if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # A plain traceback: rich's pretty one with local variables writes secrets into the log and took
+        # seconds of CPU for each.
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     return {
         "version": 1,

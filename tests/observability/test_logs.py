@@ -27,6 +27,41 @@ def test_every_line_of_a_request_has_timestamp_level_logger_and_its_request_id(c
     assert line["level"] == "warning"
     assert line["request_id"] == request_id
     assert line["timestamp"].endswith("Z")
+    assert "exception" not in line  # a refusal is not a fault: no traceback
+
+
+def _formatted(*, json_lines: bool, status_code: int) -> str:
+    """One django.request line about a request that failed with an exception, as the platform writes it."""
+    import logging
+
+    from config.logs import logging_settings
+
+    spec = dict(logging_settings(json=json_lines, level="INFO")["formatters"]["structured"])
+    formatter = spec.pop("()")(**spec)
+
+    def view():
+        card_number = "6222020200112233445"  # a local a traceback must not print
+        raise ValueError(f"failed for a card ending {card_number[-4:]}")
+
+    try:
+        view()
+    except ValueError:
+        record = logging.getLogger("django.request").makeRecord(
+            "django.request", logging.ERROR, __file__, 1, "Server Error: %s", ("/pay/",), sys.exc_info(),
+            extra={"status_code": status_code},
+        )  # fmt: skip
+    return formatter.format(record)
+
+
+def test_a_server_error_keeps_its_traceback_and_a_refusal_drops_it():
+    assert "ValueError" in json.loads(_formatted(json_lines=True, status_code=500))["exception"]
+    assert "exception" not in json.loads(_formatted(json_lines=True, status_code=403))
+
+
+def test_the_demos_readable_traceback_prints_no_local_variables():
+    text = _formatted(json_lines=False, status_code=500)
+    assert "Traceback (most recent call last)" in text and "ValueError: failed for a card ending 3445" in text
+    assert "6222020200112233445" not in text
 
 
 def test_a_client_cannot_choose_its_request_id(client):
