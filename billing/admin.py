@@ -1,5 +1,7 @@
 """Back-office screens. Ledger rows are read-only: they change only through the posting service."""
 
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -164,6 +166,11 @@ class BillerAdminForm(forms.ModelForm):  # the admin supplies its Meta (model an
         if "code" in self.fields and not self.instance.pk:
             self.fields["code"].required = False
             self.fields["code"].help_text = _("Leave empty for a donation biller: it gets the next DON code.")
+        if "late_fee_daily_rate" in self.fields:
+            self.fields["late_fee_daily_rate"].required = False  # empty: no late fee (billing.amounts)
+
+    def clean_late_fee_daily_rate(self):
+        return self.cleaned_data.get("late_fee_daily_rate") or Decimal("0")
 
     def clean(self):
         cleaned = super().clean()
