@@ -1,6 +1,6 @@
 """Model rows as the APIs show them: plain dicts that the output serializers describe."""
 
-from billing import amounts
+from billing import amounts, instalments
 from billing.masking import mask_holder_name
 from billing.models import Bill, Biller, BillerCategory, Payment
 from billing.money import ZERO
@@ -52,6 +52,15 @@ def open_bill(bill: Bill) -> dict:
         "status": bill.status,
         "reference": bill.reference,
         "description": bill.description,
+        "instalments": [
+            {
+                "number": state.number,
+                "amount": money(state.amount),
+                "due_date": state.due_date,
+                "remaining": money(state.remaining),
+            }
+            for state in instalments.states(bill)
+        ],
         "beneficiary_kind": bill.beneficiary_kind,
         "beneficiary": mask_holder_name(bill.beneficiary_name) if bill.beneficiary_name else "",
     }

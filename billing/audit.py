@@ -36,6 +36,7 @@ ACTION_LABELS = {
     "bill.cancelled": _("Bill cancelled"),
     "biller.status_changed": _("Biller status changed"),
     "biller.late_fee_rule_set": _("Late-fee rule set"),
+    "bill.instalments_offered": _("Instalments offered"),
     "bills.imported": _("Bills imported"),
     "failed_task.retried": _("Failed task sent again"),
     "branch.closure_cancelled": _("Outlet closure cancelled"),

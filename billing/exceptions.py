@@ -19,6 +19,14 @@ MESSAGES = {
         "Nothing was paid; check the amount and pay again."
     ),
     "price_date_invalid": _("A payment cannot be priced for %(day)s: only the last few days are kept."),
+    "instalments_not_offerable": _(
+        "The bill for %(period)s can be offered in instalments only while it is open and nothing is paid."
+    ),
+    "instalments_count_invalid": _("Offer 2 to 12 instalments (not %(count)s)."),
+    "instalments_do_not_add_up": _(
+        "The instalments must be more than zero and add up to the bill: ¥%(total)s."
+    ),
+    "instalments_dates_invalid": _("Each instalment must fall due after the one before it."),
     "amount_exceeds_due": _("%(biller)s does not take more than is due: at most ¥%(due)s."),
     "amount_below_due": _("%(biller)s takes at least the amount due: ¥%(due)s."),
     "biller_unknown": _("There is no biller with the code “%(biller)s”."),

@@ -811,3 +811,29 @@ class FailedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)}"
+
+
+class Instalment(models.Model):
+    """One part of a bill offered in instalments (issue 17, item 3; billing.instalments): its amount and its
+    own due date. What is paid is not stored here: a bill's payments cover its instalments in order, so
+    paying every instalment pays the bill and paying the bill in full closes every open instalment."""
+
+    bill = models.ForeignKey(
+        Bill, on_delete=models.PROTECT, related_name="instalments", verbose_name=_("bill")
+    )
+    number = models.PositiveSmallIntegerField(_("instalment number"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    due_date = models.DateField(_("due date"))
+
+    class Meta:
+        ordering = ["bill", "number"]
+        verbose_name = _("instalment")
+        verbose_name_plural = _("instalments")
+        constraints = [
+            models.UniqueConstraint(fields=["bill", "number"], name="instalment_unique_per_bill"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="instalment_amount_positive"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="instalment_number_from_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill} #{self.number}"

@@ -15,7 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import amounts, ledger, locks, posting, roles, selectors
+from billing import amounts, instalments, ledger, locks, posting, roles, selectors
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -304,6 +304,9 @@ def _allocate(biller: Biller, quotes, request: _PaymentRequest):
             biller=biller.display_name,
         )
     except PaymentRefused as refused:
+        by_instalment = _instalment_allocation(quotes, request)
+        if by_instalment is not None:
+            return by_instalment
         if refused.code not in ("amount_not_exact", "amount_below_due") or not _was_due_the_day_before(
             biller, quotes, request
         ):
@@ -319,6 +322,24 @@ def _allocate(biller: Biller, quotes, request: _PaymentRequest):
             "holds_until": holds_until.isoformat() if holds_until else None,
         }
         raise changed from None
+
+
+def _instalment_allocation(quotes, request: _PaymentRequest):
+    """The next open instalment of a bill offered in instalments, paid by its exact amount: the bill
+    named alone, or the oldest open bill when none is named (issue 17, item 3). None otherwise."""
+    from billing.models import Instalment
+    from billing.rules import StatementAllocation
+
+    if not quotes or (request.periods and len(quotes) != 1):
+        return None
+    bill = quotes[0].bill
+    plan = list(Instalment.objects.filter(bill=bill))
+    if not plan:
+        return None
+    upcoming = instalments.next_open(bill, plan)
+    if upcoming is None or request.amount != upcoming.remaining or request.amount >= quotes[0].outstanding:
+        return None
+    return StatementAllocation((request.amount,) + (ZERO,) * (len(quotes) - 1), ZERO)
 
 
 def _was_due_the_day_before(biller: Biller, quotes, request: _PaymentRequest) -> bool:
@@ -686,3 +707,40 @@ def set_late_fee_rule(
             **{"from": before, "to": (str(daily_rate), str(cap_rate))},
         )
     return biller
+
+
+def offer_instalments(
+    *, bill: Bill, parts: Sequence[tuple[Decimal, datetime.date]], actor, reason: str = ""
+) -> list:
+    """Offer an unpaid bill in instalments: `parts` are (amount, due date), in order, at least two and at
+    most twelve, due one after the other, adding up to the bill's amount. Replaces an earlier plan while
+    nothing is paid. The bill can still be paid in full."""
+    from billing.models import Instalment
+
+    with transaction.atomic():
+        bill = locks.lock_bills_by_id([bill.pk])[0]
+        if bill.status != BillStatus.OPEN or bill.amount_paid:
+            raise PaymentRefused("instalments_not_offerable", period=bill.period)
+        parts = [(quantize_money(Decimal(amount)), due) for amount, due in parts]
+        if not instalments.MIN_INSTALMENTS <= len(parts) <= instalments.MAX_INSTALMENTS:
+            raise PaymentRefused("instalments_count_invalid", count=len(parts))
+        if any(amount <= 0 for amount, _due in parts) or sum((a for a, _d in parts), ZERO) != bill.amount_due:
+            raise PaymentRefused("instalments_do_not_add_up", total=format_money(bill.amount_due))
+        dues = [due for _amount, due in parts]
+        if dues != sorted(set(dues)) or len(set(dues)) != len(dues):
+            raise PaymentRefused("instalments_dates_invalid")
+        Instalment.objects.filter(bill=bill).delete()
+        rows = Instalment.objects.bulk_create(
+            [
+                Instalment(bill=bill, number=number, amount=amount, due_date=due)
+                for number, (amount, due) in enumerate(parts, start=1)
+            ]
+        )
+        record_audit(
+            actor=actor,
+            action="bill.instalments_offered",
+            target=bill,
+            reason=reason,
+            parts=[[str(amount), due.isoformat()] for amount, due in parts],
+        )
+    return rows

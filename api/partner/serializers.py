@@ -59,6 +59,13 @@ class BillerListQuerySerializer(serializers.Serializer):
     category = serializers.SlugField(required=False, max_length=40)
 
 
+class InstalmentSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    amount = serializers.CharField()
+    due_date = serializers.DateField()
+    remaining = serializers.CharField(help_text="What is left to pay of it; pay the next open one's exactly.")
+
+
 class OpenBillSerializer(serializers.Serializer):
     period = serializers.CharField()
     amount_due = serializers.CharField()
@@ -78,6 +85,11 @@ class OpenBillSerializer(serializers.Serializer):
     status = serializers.CharField()
     reference = serializers.CharField(allow_blank=True)
     description = serializers.CharField(allow_blank=True)
+    instalments = InstalmentSerializer(
+        many=True,
+        help_text="When the bill is offered in instalments: each with its due date. Pay the bill in full, or "
+        "the next open instalment's `remaining` exactly.",
+    )
     beneficiary_kind = serializers.CharField(
         allow_blank=True,
         help_text="Who the bill is for: student, patient, resident, other; blank if not named.",

@@ -100,3 +100,31 @@ def test_the_enquiry_gives_who_the_bill_is_for_masked(api, partner):
     body = api.get(f"{BASE}/billers/SCHOOL02/accounts/55009999").json()
     (bill,) = body["bills"]
     assert (bill["beneficiary_kind"], bill["beneficiary"]) == ("student", "孙*红")
+
+
+def test_the_enquiry_lists_the_instalments_and_the_next_one_is_paid_by_its_amount(api, partner, admin_user):
+    from billing.services import offer_instalments
+
+    school = BillerFactory(code="SCHOOL03")
+    account = CustomerAccountFactory(biller=school, account_no="55007777")
+    due = amounts.beijing_today() + datetime.timedelta(days=10)
+    bill = BillFactory(account=account, amount_due=D("3000.00"), due_date=due)
+    offer_instalments(
+        bill=bill,
+        parts=[(D("1000.00"), due), (D("2000.00"), due + datetime.timedelta(days=30))],
+        actor=admin_user,
+    )
+    body = api.get(f"{BASE}/billers/SCHOOL03/accounts/55007777").json()
+    assert [(i["number"], i["amount"], i["remaining"]) for i in body["bills"][0]["instalments"]] == [
+        (1, "1000.00", "1000.00"),
+        (2, "2000.00", "2000.00"),
+    ]
+    response = api.post(
+        f"{BASE}/payments",
+        {"biller_code": "SCHOOL03", "account_no": "55007777", "amount": "1000.00", "partner_ref": "i1"},
+        idempotency_key="i1",
+    )
+    assert response.status_code == 201, response.json()
+    body = api.get(f"{BASE}/billers/SCHOOL03/accounts/55007777").json()
+    assert [i["remaining"] for i in body["bills"][0]["instalments"]] == ["0.00", "2000.00"]
+    assert body["total_outstanding"] == "2000.00"

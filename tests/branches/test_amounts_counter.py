@@ -123,3 +123,19 @@ def test_the_counter_page_shows_the_late_fee_and_refuses_a_stale_amount_clearly(
     assert refused.status_code == 409
     assert "应缴金额已随日期变化" in refused.text and "¥2,002.00" in refused.text
     assert not Payment.objects.exists()
+
+
+def test_the_counter_takes_the_next_instalment_of_a_bill_offered_in_instalments(school_fee, till, dave):
+    from billing.services import offer_instalments
+
+    offer_instalments(
+        bill=school_fee,
+        parts=[
+            (D("1500.00"), school_fee.due_date),
+            (D("1500.00"), school_fee.due_date + datetime.timedelta(30)),
+        ],
+        actor=dave,
+    )
+    taken = take_cash(dave, till, school_fee, amount="1500.00", tendered="1500.00")
+    school_fee.refresh_from_db()
+    assert (taken.counter_payment.payment.amount, school_fee.status) == (D("1500.00"), BillStatus.PARTLY_PAID)
