@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from billing import amounts, failed_tasks, outbox
+from billing import amounts, failed_tasks, instalments, outbox
 from billing.audit import record_audit
 from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Channel, PaymentMode
 from billing.exceptions import PaymentRefused
@@ -92,6 +92,17 @@ def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
         )
         for group in by_account.values()
     ]
+
+
+def line_for_next_instalment(bill: Bill) -> CheckoutLine:
+    """The next open instalment of a bill offered in instalments (billing.instalments), for its pay link:
+    paid by its exact amount, which post_payment accepts for that bill alone."""
+    upcoming = instalments.next_open(bill) if bill.status in PAYABLE_BILL_STATUSES else None
+    if upcoming is None:
+        raise PortalError("nothing_to_pay")
+    return CheckoutLine(
+        biller=bill.biller, account=bill.account, periods=(bill.period,), amount=upcoming.remaining
+    )
 
 
 def line_for_chosen_amount(

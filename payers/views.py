@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import amounts, untrusted_files
+from billing import amounts, instalments, untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
 from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
@@ -167,6 +167,8 @@ def pay_link(request, token):
             "token": token,
             "gateways": available_gateways(),
             "payable": bill.status in ("open", "partly_paid"),
+            "instalments": instalments.states(bill),
+            "next_instalment": instalments.next_open(bill),
         },
     )
 
@@ -206,6 +208,8 @@ def _checkout_lines(request):
         bill = selectors.bill_for_pay_token(request.POST.get("token", ""))
         if bill is None:
             raise PortalError("nothing_to_pay")
+        if request.POST.get("instalment") == "next":
+            return OrderKind.BILLS, [services.line_for_next_instalment(bill)]
         return OrderKind.BILLS, services.lines_for_bills([bill.pk])
     bill_ids = [int(value) for value in request.POST.getlist("bill") if value.isdigit()]
     if source == "mine":

@@ -127,3 +127,35 @@ def test_the_receipt_names_the_late_fee_once_per_bill(fine):
         rows = dict(receipt_lines(payment))
     assert rows["Bills paid"] == "2026-11"
     assert rows["of which late fee"] == "¥4.00"
+
+
+@pytest.mark.usefixtures("sandbox_bank")
+def test_the_pay_link_offers_the_next_instalment_and_the_bank_pays_it(client, bank, admin_user):
+    from billing.paylinks import pay_token
+    from billing.services import offer_instalments
+
+    school = BillerFactory(code="SCHOOL01", name="实验小学", name_en="Primary School")
+    account = CustomerAccountFactory(biller=school, account_no="55001234", holder_name="孙大伟")
+    due = amounts.beijing_today() + datetime.timedelta(days=10)
+    bill = BillFactory(account=account, period="2027-01", amount_due=D("3000.00"), due_date=due)
+    offer_instalments(
+        bill=bill,
+        parts=[(D("1000.00"), due), (D("2000.00"), due + datetime.timedelta(days=30))],
+        actor=admin_user,
+    )
+    token = pay_token(bill)
+    client.cookies["django_language"] = "en"
+    page = client.get(f"/pay/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"Instalment 1 of 2: ¥1000.00, due {due:%Y-%m-%d}" in page
+    assert "Pay instalment 1: ¥1000.00" in page
+    response = client.post("/checkout/", {"source": "link", "token": token, "instalment": "next"})
+    assert response.status_code == 302, response.content[:300]
+    client.get(response.url)
+    order = GatewayOrder.objects.latest("created_at")
+    assert order.amount == D("1000.00")
+    bank.pay(order)
+    assert bank.notify(order).content == b"success"
+    bill.refresh_from_db()
+    assert (bill.status, bill.amount_paid) == (BillStatus.PARTLY_PAID, D("1000.00"))
+    page = client.get(f"/pay/{token}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Pay instalment 2: ¥2000.00" in page
