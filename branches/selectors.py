@@ -12,7 +12,7 @@ from django.db.models import Case, Count, FloatField, Q, Sum, Value, When
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from billing import access, amounts, roles
+from billing import access, amounts, instalments, roles
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, BillStatus, Channel, PaymentStatus
 from billing.fees import compute_fee
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment
@@ -124,6 +124,8 @@ class Lookup:
 
     @property
     def total(self) -> Decimal:
+        if self.slip is not None and len(self.selected_periods) == 1:
+            return self.slip.amount  # what the slip says (re-checked when scanned): an instalment's
         return sum((bill.outstanding for bill in self.bills if bill.period in self.selected_periods), ZERO)
 
 
@@ -143,6 +145,9 @@ def bill_for_slip(slip: SlipCode, *, today: datetime.date | None = None) -> Bill
         raise CounterError("slip_bill_not_payable", period=bill.period, status=bill.get_status_display())
     if today > slip.due_date:
         raise CounterError("slip_expired", due=slip.due_date.isoformat())
+    upcoming = instalments.next_open(bill)
+    if upcoming is not None and (slip.amount, slip.due_date) == (upcoming.remaining, upcoming.due_date):
+        return bill  # the slip of the bill's next open instalment (billing.instalments)
     if bill.outstanding != slip.amount or slip_valid_until(bill) != slip.due_date:
         raise CounterError(
             "slip_amount_changed", slip=format_money(slip.amount), current=format_money(bill.outstanding)

@@ -22,7 +22,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
-from billing import amounts
+from billing import amounts, instalments
 from billing.money import CENT, format_money
 from billing.paylinks import pay_path
 from billing.pdf_fonts import EMBEDDED_FONT, embedded_cjk_font
@@ -74,6 +74,17 @@ def slip_valid_until(bill) -> datetime.date:
 
 
 def slip_code_for(bill) -> SlipCode:
+    """The slip of a bill: its amount today and until when that holds; for a bill offered in
+    instalments (billing.instalments), its next open instalment's amount and due date."""
+    upcoming = instalments.next_open(bill) if bill.status in ("open", "partly_paid") else None
+    if upcoming is not None:
+        return SlipCode(
+            biller_code=bill.biller.code,
+            account_no=bill.account.account_no,
+            period=bill.period,
+            amount=upcoming.remaining,
+            due_date=upcoming.due_date,
+        )
     return SlipCode(
         biller_code=bill.biller.code,
         account_no=bill.account.account_no,
@@ -139,7 +150,16 @@ def _stub(pdf: canvas.Canvas, bill, *, pay_url: str, left: float, bottom: float,
         (_("Amount to pay"), "¥" + format_money(code.amount)),
         (_("Pay by"), f"{code.due_date:%Y-%m-%d}"),
     ]
-    if bill.quote.changes_with_date:
+    upcoming = instalments.next_open(bill) if bill.status in ("open", "partly_paid") else None
+    if upcoming is not None:
+        lines.insert(
+            3,
+            (
+                _("Instalment"),
+                _("%(number)s of %(total)s") % {"number": upcoming.number, "total": upcoming.count},
+            ),
+        )
+    elif bill.quote.changes_with_date:
         lines[-1] = (_("Amount holds until"), _holds_text(code.due_date))
     y = bottom + height - 20 * mm
     for label, value in lines:

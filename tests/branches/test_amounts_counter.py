@@ -139,3 +139,41 @@ def test_the_counter_takes_the_next_instalment_of_a_bill_offered_in_instalments(
     taken = take_cash(dave, till, school_fee, amount="1500.00", tendered="1500.00")
     school_fee.refresh_from_db()
     assert (taken.counter_payment.payment.amount, school_fee.status) == (D("1500.00"), BillStatus.PARTLY_PAID)
+
+
+def test_a_bills_slip_is_its_next_instalments_and_the_counter_takes_it_when_scanned(
+    school_fee,
+    dave_client,  # noqa: F811
+    dave,
+    branch_x,
+):
+    from billing.services import offer_instalments
+
+    second_due = school_fee.due_date + datetime.timedelta(days=30)
+    offer_instalments(
+        bill=school_fee,
+        parts=[(D("1000.00"), school_fee.due_date), (D("2000.00"), second_due)],
+        actor=dave,
+    )
+    code = slip_code_for(school_fee)
+    assert (code.amount, code.due_date) == (D("1000.00"), school_fee.due_date)
+    assert "分期：第 1/2 期" in pdf_text(school_fee)
+    services.open_till(clerk=dave, branch=branch_x, opening_float="0")
+    page = dave_client.get(reverse("counter:lookup"), {"q": code.text})
+    assert page.status_code == 200 and page.context["lookup"].total == D("1000.00")
+    data = {
+        "form_key": form_key(page),
+        "biller": "SCHOOL01",
+        "account_no": "55001234",
+        "period": ["2027-01"],
+        "amount": "1000.00",
+        "tendered": "1000",
+        "from_slip": "1",
+    }
+    assert dave_client.post(reverse("counter:pay"), data).status_code == 302
+    school_fee.refresh_from_db()
+    assert (school_fee.status, school_fee.amount_paid) == (BillStatus.PARTLY_PAID, D("1000.00"))
+    assert (slip_code_for(school_fee).amount, slip_code_for(school_fee).due_date) == (
+        D("2000.00"),
+        second_due,
+    )
