@@ -1,7 +1,8 @@
 """The demo of amounts that change with the date (issue 17, item 2): the traffic police charge 3% of a
 fine a day after its due date, up to the fine itself (行政处罚法 第七十二条), with a few fresh fines whose
 late fee grows day by day; and a primary school whose next term's fee is ¥120 less when paid within ten
-days, each bill naming the pupil it is for (item 6). Runs after the demo's history is posted (the
+days, each bill naming the pupil it is for (item 6), every other one also offered in three
+instalments (item 3). Runs after the demo's history is posted (the
 history's fines carry the late fee of the seeding day). Idempotent: what exists is left as it is."""
 
 import datetime
@@ -10,7 +11,7 @@ from decimal import Decimal
 
 from billing.choices import BeneficiaryKind, BillerStatus
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount
-from billing.services import change_biller_status, set_late_fee_rule
+from billing.services import change_biller_status, offer_instalments, set_late_fee_rule
 from demo.data import full_name, home_address
 
 TRAFFIC = "BJ-TRAFFIC"
@@ -57,13 +58,14 @@ def seed(*, users, billers, branches, summary) -> None:
             },
         )
     school = _school(admin)
+    due = anchor + datetime.timedelta(days=SCHOOL_DUE_DAYS)
     for index in range(1, SCHOOL_STUDENTS + 1):
         account, _ = CustomerAccount.objects.get_or_create(
             biller=school,
             account_no=f"{anchor.year}{index:04d}",
             defaults={"holder_name": full_name(rng), "address": home_address(rng)},
         )
-        Bill.objects.get_or_create(
+        bill, created = Bill.objects.get_or_create(
             account=account,
             period=f"{anchor:%Y-%m}",
             defaults={
@@ -78,6 +80,13 @@ def seed(*, users, billers, branches, summary) -> None:
                 "beneficiary_name": account.holder_name[0] + full_name(rng)[1:],
             },
         )
+        if created and index % 2 == 0:  # every other family may pay in three instalments (item 3)
+            offer_instalments(
+                bill=bill,
+                parts=[(SCHOOL_FEE / 3, due + datetime.timedelta(days=30 * n)) for n in range(3)],
+                actor=admin,
+                reason="演示数据初始化",
+            )
 
 
 def _school(admin) -> Biller:

@@ -197,3 +197,8 @@ def assert_dated_amounts_are_seeded():
     assert school_bills.count() == amounts_demo.SCHOOL_STUDENTS
     quote = amounts.amount_due(school_bills[0], on=anchor)
     assert (quote.discount, quote.total) == (Decimal("120.00"), Decimal("2280.00"))
+    from billing.models import Instalment
+
+    assert Instalment.objects.filter(bill__biller__code=amounts_demo.SCHOOL).count() == 3 * (
+        amounts_demo.SCHOOL_STUDENTS // 2
+    )
