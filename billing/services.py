@@ -196,6 +196,8 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         bills = _lock_bills_to_pay(account, request.periods)
         if not bills and biller.amount_rule != AmountRule.EXACT_UP:
             raise PaymentRefused("no_open_bill", account_no=account.account_no)
+        for bill in bills:
+            bill.biller = biller  # the pricing reads the biller's late-fee rule: no query per bill
         quotes = [amounts.amount_due(bill, on=request.priced_on) for bill in bills]
         plan = _allocate(biller, quotes, request)
         bill_amounts, credit = plan.bill_amounts, plan.credit
