@@ -1,5 +1,6 @@
 """Model rows as the APIs show them: plain dicts that the output serializers describe."""
 
+from billing import amounts, instalments
 from billing.masking import mask_holder_name
 from billing.models import Bill, Biller, BillerCategory, Payment
 from billing.money import ZERO
@@ -38,16 +39,30 @@ def biller(b: Biller) -> dict:
 
 
 def open_bill(bill: Bill) -> dict:
+    quote = bill.quote  # priced for today in Beijing (billing.amounts)
     return {
         "period": bill.period,
         "amount_due": money(bill.amount_due),
-        "late_fee": money(bill.late_fee),
+        "late_fee": money(quote.late_fee),
+        "discount": money(quote.discount),
         "amount_paid": money(bill.amount_paid),
-        "outstanding": money(bill.outstanding),
+        "outstanding": money(quote.outstanding),
+        "holds_until": quote.holds_until,
         "due_date": bill.due_date,
         "status": bill.status,
         "reference": bill.reference,
         "description": bill.description,
+        "instalments": [
+            {
+                "number": state.number,
+                "amount": money(state.amount),
+                "due_date": state.due_date,
+                "remaining": money(state.remaining),
+            }
+            for state in instalments.states(bill)
+        ],
+        "beneficiary_kind": bill.beneficiary_kind,
+        "beneficiary": mask_holder_name(bill.beneficiary_name) if bill.beneficiary_name else "",
     }
 
 
@@ -58,6 +73,8 @@ def enquiry(b: Biller, account, bills: list[Bill]) -> dict:
         "holder_name": mask_holder_name(account.holder_name),
         "credit_balance": money(account.credit_balance),
         "total_outstanding": money(sum((bill.outstanding for bill in bills), ZERO)),
+        "priced_on": amounts.beijing_today(),
+        "holds_until": amounts.holds_until_of([bill.quote for bill in bills]),
         "bills": [open_bill(bill) for bill in bills],
     }
 

@@ -1,5 +1,7 @@
 """Back-office screens. Ledger rows are read-only: they change only through the posting service."""
 
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -53,6 +55,7 @@ from billing.models import (
     Payment,
     PaymentAllocation,
 )
+from billing.money import ZERO
 
 
 class ReadOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):
@@ -163,6 +166,11 @@ class BillerAdminForm(forms.ModelForm):  # the admin supplies its Meta (model an
         if "code" in self.fields and not self.instance.pk:
             self.fields["code"].required = False
             self.fields["code"].help_text = _("Leave empty for a donation biller: it gets the next DON code.")
+        if "late_fee_daily_rate" in self.fields:
+            self.fields["late_fee_daily_rate"].required = False  # empty: no late fee (billing.amounts)
+
+    def clean_late_fee_daily_rate(self):
+        return self.cleaned_data.get("late_fee_daily_rate") or Decimal("0")
 
     def clean(self):
         cleaned = super().clean()
@@ -299,10 +307,33 @@ class CustomerAccountAdmin(
         return Q(account_no__startswith=term)
 
 
+class BillAdminForm(forms.ModelForm):  # the admin supplies its Meta (model and fields)
+    """An early-payment discount is optional (empty is none) and holds until a date (billing.amounts)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "early_discount" in self.fields:
+            self.fields["early_discount"].required = False
+
+    def clean_early_discount(self):
+        return self.cleaned_data.get("early_discount") or ZERO
+
+    def clean(self):
+        cleaned = super().clean()
+        if (
+            cleaned.get("early_discount")
+            and not cleaned.get("discount_until")
+            and "discount_until" in self.fields
+        ):
+            self.add_error("discount_until", _("Say until which day the early-payment discount holds."))
+        return cleaned
+
+
 @admin.register(Bill)
 class BillAdmin(
     LargeTableAdminMixin, ScopedAdminMixin, AuditedAdminMixin, BillImportExportMixin, admin.ModelAdmin
 ):
+    form = BillAdminForm
     list_display = ["account", "period", "amount_due", "late_fee", "amount_paid", "due_date", "status"]
     list_filter = ["status", RecentPeriodListFilter, ("biller", CappedBillerListFilter)]
     list_select_related = ["account__biller"]
@@ -320,7 +351,16 @@ class BillAdmin(
         """What was paid is never changed by hand, as an import never changes it."""
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and (obj.amount_paid or obj.status == BillStatus.CANCELLED):
-            fields += ["account", "biller", "period", "amount_due", "late_fee", "due_date"]
+            fields += [
+                "account",
+                "biller",
+                "period",
+                "amount_due",
+                "late_fee",
+                "due_date",
+                "early_discount",
+                "discount_until",
+            ]
         return fields
 
 

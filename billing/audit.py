@@ -35,6 +35,8 @@ ACTION_LABELS = {
     "api.credential_rotated": _("API credential rotated"),
     "bill.cancelled": _("Bill cancelled"),
     "biller.status_changed": _("Biller status changed"),
+    "biller.late_fee_rule_set": _("Late-fee rule set"),
+    "bill.instalments_offered": _("Instalments offered"),
     "bills.imported": _("Bills imported"),
     "failed_task.retried": _("Failed task sent again"),
     "presentment.confirmed": _("Confirmed by the biller"),

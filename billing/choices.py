@@ -55,6 +55,15 @@ class BillStatus(models.TextChoices):
 PAYABLE_BILL_STATUSES = (BillStatus.OPEN, BillStatus.PARTLY_PAID)
 
 
+class BeneficiaryKind(models.TextChoices):
+    """Who a bill is for when that is not its account's holder (issue 17, item 6)."""
+
+    STUDENT = "student", _("Student")
+    PATIENT = "patient", _("Patient")
+    RESIDENT = "resident", _("Resident")
+    OTHER = "other", _("Beneficiary")
+
+
 class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
     COUNTER = "counter", _("Cash counter")
@@ -71,12 +80,18 @@ class AllocationKind(models.TextChoices):
     CREDIT = "credit", _("Credit on account")
     TOPUP = "topup", _("Prepaid top-up")
     DONATION = "donation", _("Donation")
+    LATE_FEE = "late_fee", _("Late fee on a bill")
+
+
+# The allocation kinds that name a bill: its principal and its late fee (billing.amounts).
+BILL_ALLOCATION_KINDS = (AllocationKind.BILL, AllocationKind.LATE_FEE)
 
 
 class LedgerAccountKind(models.TextChoices):
     CHANNEL_CLEARING = "channel_clearing", _("Channel clearing")
     CASH_IN_TILL = "cash_in_till", _("Cash in till")
     BILLER_PAYABLE = "biller_payable", _("Payable to biller")
+    LATE_FEE_PAYABLE = "late_fee_payable", _("Late fees payable to biller")
     FEE_INCOME = "fee_income", _("Fee income")
     SETTLEMENT = "settlement", _("Settlement bank account")
 

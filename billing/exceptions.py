@@ -14,6 +14,19 @@ MESSAGES = {
     "amount_below_minimum": _("%(biller)s takes at least ¥%(minimum)s in one payment."),
     "amount_above_maximum": _("%(biller)s takes at most ¥%(maximum)s in one payment."),
     "amount_not_exact": _("%(biller)s takes only the exact amount due: %(expected)s."),
+    "amount_due_changed": _(
+        "The amount due changed with the date: today it is %(expected)s (%(holds)s). "
+        "Nothing was paid; check the amount and pay again."
+    ),
+    "price_date_invalid": _("A payment cannot be priced for %(day)s: only the last few days are kept."),
+    "instalments_not_offerable": _(
+        "The bill for %(period)s can be offered in instalments only while it is open and nothing is paid."
+    ),
+    "instalments_count_invalid": _("Offer 2 to 12 instalments (not %(count)s)."),
+    "instalments_do_not_add_up": _(
+        "The instalments must be more than zero and add up to the bill: ¥%(total)s."
+    ),
+    "instalments_dates_invalid": _("Each instalment must fall due after the one before it."),
     "amount_exceeds_due": _("%(biller)s does not take more than is due: at most ¥%(due)s."),
     "amount_below_due": _("%(biller)s takes at least the amount due: ¥%(due)s."),
     "biller_unknown": _("There is no biller with the code “%(biller)s”."),

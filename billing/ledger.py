@@ -37,6 +37,19 @@ def payable_account(biller: Biller) -> LedgerAccount:
     return account
 
 
+def late_fee_account(biller: Biller) -> LedgerAccount:
+    """The biller's late fees (issue 17, item 2): owed to it like its principal, but kept apart."""
+    account, _ = LedgerAccount.objects.get_or_create(
+        code=f"LATEFEE:{biller.code}",
+        defaults={
+            "name": f"应付滞纳金 {biller.name}",
+            "kind": LedgerAccountKind.LATE_FEE_PAYABLE,
+            "biller": biller,
+        },
+    )
+    return account
+
+
 def collection_account(*, channel: str, branch=None) -> LedgerAccount:
     """Where a channel's money sits until settlement: a clearing account, or the branch's cash."""
     if channel == Channel.COUNTER:
@@ -124,14 +137,25 @@ def _named_account(code: str, name: str, kind: str) -> LedgerAccount:
 
 
 def post_settlement_entry(
-    *, biller: Biller, gross: Decimal, fees: Decimal, business_date: datetime.date, memo: str, actor=None
+    *,
+    biller: Biller,
+    gross: Decimal,
+    fees: Decimal,
+    business_date: datetime.date,
+    memo: str,
+    actor=None,
+    late_fees: Decimal = ZERO,
 ) -> JournalEntry | None:
-    """Pay a biller what it is owed: debit its payable by what was collected, credit the settlement bank
-    account by the net and fee income by the fees (all negative when reversals outweigh payments). None
-    when nothing moves (a payment and a reversal of the same amount, no fees)."""
+    """Pay a biller what it is owed: debit its payable by what was collected (its late-fee account by the
+    part of it that was late fees), credit the settlement bank account by the net and fee income by the
+    fees (all negative when reversals outweigh payments). None when nothing moves (a payment and a
+    reversal of the same amount, no fees)."""
     if not gross and not fees:
         return None
-    lines = [(payable_account(biller), gross)] if gross else []
+    principal = gross - late_fees
+    lines = [(payable_account(biller), principal)] if principal else []
+    if late_fees:
+        lines.append((late_fee_account(biller), late_fees))
     if gross - fees:
         lines.append(
             (_named_account(SETTLEMENT_CODE, "结算银行账户", LedgerAccountKind.SETTLEMENT), -(gross - fees))

@@ -14,8 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.account_patterns import AccountPatternRefused, check_account_pattern
 from billing.choices import (
+    BILL_ALLOCATION_KINDS,
     AllocationKind,
     AmountRule,
+    BeneficiaryKind,
     BillerStatus,
     BillStatus,
     Channel,
@@ -131,6 +133,26 @@ class Biller(LocalizedNameMixin, models.Model):
         help_text=_("Shown instead of the hint above when the page is in English."),
     )
     accepts_cash = models.BooleanField(_("counters take cash for it"), default=True)
+    # Amounts that change with the payment date (billing.amounts): the late fee's daily rate and its cap.
+    late_fee_daily_rate = models.DecimalField(
+        _("late fee per day"),
+        max_digits=7,
+        decimal_places=6,
+        default=Decimal("0"),
+        db_default=Decimal("0"),
+        help_text=_("A fraction of the bill's amount per day after the due date: 0.000500 is 0.05% a day."),
+    )
+    late_fee_cap_rate = models.DecimalField(
+        _("late fee cap"),
+        max_digits=5,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_(
+            "The late fee never exceeds this fraction of the bill's amount: 1.0000 is the amount itself. "
+            "Leave empty for no cap."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     # Onboarding data: may stay blank while the biller is a draft; `submit_biller` requires it.
@@ -166,6 +188,15 @@ class Biller(LocalizedNameMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(max_amount__isnull=True) | Q(max_amount__gte=F("min_amount")),
                 name="biller_max_not_below_min",
+            ),
+            models.CheckConstraint(
+                condition=Q(late_fee_daily_rate__gte=0) & Q(late_fee_daily_rate__lt=Decimal("0.1")),
+                name="biller_late_fee_rate_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(late_fee_cap_rate__isnull=True)
+                | (Q(late_fee_cap_rate__gte=0) & Q(late_fee_cap_rate__lte=10)),
+                name="biller_late_fee_cap_in_range",
             ),
             models.UniqueConstraint(
                 fields=["uscc"],
@@ -297,6 +328,19 @@ class Bill(models.Model):
         blank=True,
         help_text=_("What the bill is for, as the payer sees it."),
     )
+    # Amounts that change with the payment date (billing.amounts): paid in full by `discount_until`
+    # (Beijing), the bill costs `early_discount` less; `discount_granted` is the discount its payment took.
+    early_discount = models.DecimalField(_("early-payment discount"), default=ZERO, db_default=ZERO, **MONEY)
+    discount_until = models.DateField(_("discount holds until"), null=True, blank=True)
+    discount_granted = models.DecimalField(
+        _("discount granted"), default=ZERO, db_default=ZERO, editable=False, **MONEY
+    )
+    # Who the bill is for (issue 17, item 6): a student, a patient, a resident, when not the account's
+    # holder. Stored whole; shown masked wherever the page is public (`masked_beneficiary`).
+    beneficiary_kind = models.CharField(
+        _("beneficiary is a"), max_length=16, choices=BeneficiaryKind.choices, blank=True, db_default=""
+    )
+    beneficiary_name = models.CharField(_("beneficiary"), max_length=100, blank=True, db_default="")
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -310,8 +354,16 @@ class Bill(models.Model):
             models.CheckConstraint(condition=Q(late_fee__gte=0), name="bill_late_fee_not_negative"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="bill_paid_not_negative"),
             models.CheckConstraint(
-                condition=Q(amount_paid__lte=F("amount_due") + F("late_fee")),
+                condition=Q(amount_paid__lte=F("amount_due") + F("late_fee") - F("discount_granted")),
                 name="bill_paid_not_above_due",
+            ),
+            models.CheckConstraint(
+                condition=Q(early_discount__gte=0) & Q(early_discount__lte=F("amount_due")),
+                name="bill_discount_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_granted__gte=0) & Q(discount_granted__lte=F("early_discount")),
+                name="bill_discount_granted_within_discount",
             ),
         ]
         indexes = [
@@ -328,11 +380,49 @@ class Bill(models.Model):
 
     @property
     def total_due(self):
-        return self.amount_due + self.late_fee
+        """What the bill costs as its payments left it (late fee charged, discount granted)."""
+        return self.amount_due + self.late_fee - self.discount_granted
+
+    @property
+    def quote(self):
+        """What the bill costs if paid today in Beijing (`billing.amounts.amount_due`), kept per instance."""
+        from billing.amounts import amount_due
+
+        cached = getattr(self, "_quote_today", None)
+        if cached is None or cached.on != amount_due_today():
+            cached = self._quote_today = amount_due(self)
+        return cached
 
     @property
     def outstanding(self):
-        return self.total_due - self.amount_paid
+        """What is left to pay today: the late fee accrued and the discount that holds today included."""
+        return self.quote.outstanding
+
+    @property
+    def holds_until(self):
+        return self.quote.holds_until
+
+    @property
+    def beneficiary(self) -> str:
+        """Who the bill is for, whole ("学生 张小明"): the citizen's own pages and staff; "" if unnamed."""
+        return self._beneficiary(self.beneficiary_name.strip())
+
+    @property
+    def masked_beneficiary(self) -> str:
+        """Who the bill is for, masked ("学生 张*明"): public pages, slips, receipts and notices."""
+        return self._beneficiary(mask_holder_name(self.beneficiary_name))
+
+    def _beneficiary(self, name: str) -> str:
+        if not self.beneficiary_name.strip():
+            return ""
+        kind = BeneficiaryKind(self.beneficiary_kind or BeneficiaryKind.OTHER).label
+        return f"{kind} {name}"
+
+
+def amount_due_today():
+    from billing.amounts import beijing_today
+
+    return beijing_today()
 
 
 def new_receipt_no() -> str:
@@ -433,8 +523,8 @@ class PaymentAllocation(models.Model):
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="allocation_amount_not_zero"),
             models.CheckConstraint(
-                condition=Q(kind=AllocationKind.BILL, bill__isnull=False)
-                | (~Q(kind=AllocationKind.BILL) & Q(bill__isnull=True)),
+                condition=Q(kind__in=BILL_ALLOCATION_KINDS, bill__isnull=False)
+                | (~Q(kind__in=BILL_ALLOCATION_KINDS) & Q(bill__isnull=True)),
                 name="allocation_bill_iff_bill_kind",
             ),
         ]
@@ -721,6 +811,32 @@ class FailedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}{tuple(self.args)}"
+
+
+class Instalment(models.Model):
+    """One part of a bill offered in instalments (issue 17, item 3; billing.instalments): its amount and its
+    own due date. What is paid is not stored here: a bill's payments cover its instalments in order, so
+    paying every instalment pays the bill and paying the bill in full closes every open instalment."""
+
+    bill = models.ForeignKey(
+        Bill, on_delete=models.PROTECT, related_name="instalments", verbose_name=_("bill")
+    )
+    number = models.PositiveSmallIntegerField(_("instalment number"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    due_date = models.DateField(_("due date"))
+
+    class Meta:
+        ordering = ["bill", "number"]
+        verbose_name = _("instalment")
+        verbose_name_plural = _("instalments")
+        constraints = [
+            models.UniqueConstraint(fields=["bill", "number"], name="instalment_unique_per_bill"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="instalment_amount_positive"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="instalment_number_from_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bill} #{self.number}"
 
 
 # Live presentment (issue 17): kept in its own module, see billing/presentment_models.py.

@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import connection
 
 from billing import ledger, outbox
-from billing.choices import EntryKind, PaymentStatus
+from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
 
 
@@ -47,9 +47,12 @@ class ReversalRows(PaymentRows):
 # The bills and the account credit a payment or a reversal changes, and the journal entry it writes.
 _BILLS_CREDIT_AND_ENTRY = """
 changed_bills AS (
-    UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, updated_at = %(changed_at)s
-    FROM unnest(%(bill_ids)s::bigint[], %(bill_amounts_paid)s::numeric[], %(bill_statuses)s::varchar[])
-        AS b(id, amount_paid, status)
+    UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, late_fee = b.late_fee,
+        discount_granted = b.discount_granted, updated_at = %(changed_at)s
+    FROM unnest(
+        %(bill_ids)s::bigint[], %(bill_amounts_paid)s::numeric[], %(bill_statuses)s::varchar[],
+        %(bill_late_fees)s::numeric[], %(bill_discounts)s::numeric[]
+    ) AS b(id, amount_paid, status, late_fee, discount_granted)
     WHERE billing_bill.id = b.id
 ), account_credit AS (
     UPDATE billing_customeraccount SET credit_balance = credit_balance + %(credit)s
@@ -116,6 +119,8 @@ def _changes(rows: PaymentRows, sign: int) -> dict:
         "bill_ids": [bill.pk for bill in rows.bills],
         "bill_amounts_paid": [bill.amount_paid for bill in rows.bills],
         "bill_statuses": [bill.status for bill in rows.bills],
+        "bill_late_fees": [bill.late_fee for bill in rows.bills],
+        "bill_discounts": [bill.discount_granted for bill in rows.bills],
         "account_id": getattr(rows.account, "pk", None),
         "credit": sign * rows.credit,
         "line_accounts": [ledger_account.pk for ledger_account, _amount in rows.lines],
@@ -141,17 +146,29 @@ def _event(rows: PaymentRows, event_type: str, biller_code: str) -> dict:
         "business_date": payment.business_date,
         "posted_at": payment.posted_at,
         "reversed_at": payment.reversed_at,
-        "bills": [
-            {"period": periods[a.bill_id], "amount": outbox.money(a.amount)}
-            for a in rows.allocations
-            if a.bill_id is not None and a.bill_id in periods
-        ],
+        "bills": _event_bills(rows, periods),
     }
     return {
         "event_id": outbox.new_event_id(),
         "event_type": event_type,
         "event_payload": json.dumps(outbox.as_json(payload)),
     }
+
+
+def _event_bills(rows: PaymentRows, periods: dict[int, str]) -> list[dict]:
+    """Each bill once with what the payment put on it; the late fee part named when there is one."""
+    by_bill: dict[int, dict] = {}
+    for a in rows.allocations:
+        if a.bill_id is None or a.bill_id not in periods:
+            continue
+        entry = by_bill.setdefault(a.bill_id, {"period": periods[a.bill_id], "amount": Decimal("0.00")})
+        entry["amount"] += a.amount
+        if a.kind == AllocationKind.LATE_FEE:
+            entry["late_fee"] = entry.get("late_fee", Decimal("0.00")) + a.amount
+    return [
+        {key: outbox.money(value) if key != "period" else value for key, value in entry.items()}
+        for entry in by_bill.values()
+    ]
 
 
 def _execute(statement: str, params: dict) -> int:

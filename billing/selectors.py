@@ -45,7 +45,10 @@ def unbalanced_entry_ids() -> list[int]:
 
 def payable_bills(account) -> list[Bill]:
     return list(
-        Bill.objects.filter(account=account, status__in=PAYABLE_BILL_STATUSES).order_by("due_date", "period")
+        Bill.objects.filter(account=account, status__in=PAYABLE_BILL_STATUSES)
+        .select_related("biller")  # each bill's amount today reads its biller's late-fee rule
+        .prefetch_related("instalments")
+        .order_by("due_date", "period")
     )
 
 

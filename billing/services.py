@@ -15,7 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import ledger, locks, posting, presentment, roles, selectors
+from billing import amounts, instalments, ledger, locks, posting, presentment, roles, selectors
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -75,6 +75,7 @@ class _PaymentRequest:
     payer_id: int | None
     branch_id: int | None
     channel_ref: str
+    priced_on: datetime.date | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -105,12 +106,16 @@ def post_payment(
     actor=None,
     channel_ref: str = "",
     clearance=None,
+    priced_on: datetime.date | None = None,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
-    Bills are paid oldest first unless `periods` names them. A refused request stores nothing, so a
-    corrected retry with the same key goes through; the same key with the same request returns the
-    original payment; with a different request it raises `IdempotencyConflict`.
+    Bills are priced (`billing.amounts`) for today in Beijing, or for `priced_on` when the platform fixed
+    the amount earlier (a portal order priced on the day it was opened and confirmed by the bank after
+    midnight); a payment of a date-dependent bill whose amount no longer matches is refused with
+    `amount_due_changed`. Bills are paid oldest first unless `periods` names them. A refused request
+    stores nothing, so a corrected retry with the same key goes through; the same key with the same
+    request returns the original payment; with a different request it raises `IdempotencyConflict`.
 
     A biller whose bills are fetched or validated live (billing.presentment) is asked first, outside the
     transaction: by the caller, which passes its `clearance`, or here when the caller passed none.
@@ -131,6 +136,7 @@ def post_payment(
         payer_id=getattr(payer, "pk", None),
         branch_id=getattr(branch, "pk", None),
         channel_ref=channel_ref or "",
+        priced_on=_check_priced_on(priced_on),
     )
     if clearance is None:
         clearance = presentment.clearance_for_posting(
@@ -205,16 +211,13 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         bills = _lock_bills_to_pay(account, request.periods)
         if not bills and biller.amount_rule != AmountRule.EXACT_UP:
             raise PaymentRefused("no_open_bill", account_no=account.account_no)
-        plan = allocate_statement_payment(
-            rule=biller.amount_rule,
-            outstanding=[bill.outstanding for bill in bills],
-            amount=request.amount,
-            bills_named=bool(request.periods),
-            biller=biller.display_name,
-        )
+        for bill in bills:
+            bill.biller = biller  # the pricing reads the biller's late-fee rule: no query per bill
+        quotes = [amounts.amount_due(bill, on=request.priced_on) for bill in bills]
+        plan = _allocate(biller, quotes, request)
         bill_amounts, credit = plan.bill_amounts, plan.credit
     else:
-        bill_amounts, credit = (), ZERO
+        quotes, bill_amounts, credit = [], (), ZERO
 
     now = timezone.now()
     payment = Payment(
@@ -231,11 +234,24 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         business_date=timezone.localdate(now),
         posted_at=now,
     )
-    allocations = [
-        PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=share)
-        for bill, share in zip(bills, bill_amounts, strict=True)
-        if share
-    ]
+    allocations = []
+    late_fees = ZERO
+    for bill, quote, share in zip(bills, quotes, bill_amounts, strict=True):
+        if not share:
+            continue
+        amounts.price_bill(bill, quote)
+        principal_part, late_fee_part = quote.split(share)
+        if principal_part:
+            allocations.append(
+                PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=principal_part)
+            )
+        if late_fee_part:
+            allocations.append(
+                PaymentAllocation(
+                    payment=payment, bill=bill, kind=AllocationKind.LATE_FEE, amount=late_fee_part
+                )
+            )
+            late_fees += late_fee_part
     if credit:
         allocations.append(PaymentAllocation(payment=payment, kind=AllocationKind.CREDIT, amount=credit))
     if biller.payment_mode == PaymentMode.PREPAID:
@@ -246,8 +262,14 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         allocations.append(
             PaymentAllocation(payment=payment, kind=AllocationKind.DONATION, amount=request.amount)
         )
-    paid_bills = _advance_bills([(a.bill, a.amount) for a in allocations if a.bill is not None])
+    paid_bills = _advance_bills(_bill_changes(allocations))
     collection, payable = ledger.payment_accounts(channel=request.channel, branch=branch, biller=biller)
+    lines = [(collection, request.amount)]
+    if request.amount - late_fees:
+        lines.append((payable, -(request.amount - late_fees)))
+    if late_fees:
+        # The late fee is the biller's too, but kept apart from the principal (issue 17, item 2).
+        lines.append((ledger.late_fee_account(biller), -late_fees))
     return posting.write_payment(
         posting.PaymentRows(
             payment=payment,
@@ -255,9 +277,106 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
             bills=paid_bills,
             account=account,
             credit=credit,
-            lines=[(collection, request.amount), (payable, -request.amount)],
+            lines=lines,
         )
     )
+
+
+def _bill_changes(allocations) -> list[tuple[Bill, Decimal]]:
+    """Each bill once with what the allocations add to it (a bill's principal and late fee are two)."""
+    changes: dict[int, tuple[Bill, Decimal]] = {}
+    for allocation in allocations:
+        if allocation.bill is None:
+            continue
+        bill, amount = changes.get(id(allocation.bill), (allocation.bill, ZERO))
+        changes[id(allocation.bill)] = (bill, amount + allocation.amount)
+    return list(changes.values())
+
+
+# How many days back a payment may be priced: a portal order is fixed for its life (minutes), and a bank
+# may confirm it after midnight; nothing older is priced but today.
+PRICED_ON_MAX_DAYS = 3
+
+
+def _check_priced_on(priced_on: datetime.date | None) -> datetime.date:
+    today = amounts.beijing_today()
+    if priced_on is None:
+        return today
+    if not isinstance(priced_on, datetime.date) or not (
+        today - datetime.timedelta(days=PRICED_ON_MAX_DAYS) <= priced_on <= today
+    ):
+        raise PaymentRefused("price_date_invalid", day=str(priced_on)[:10])
+    return priced_on
+
+
+def _allocate(biller: Biller, quotes, request: _PaymentRequest):
+    """The biller's amount rule over the bills as priced for the payment's day. A refusal of a bill whose
+    amount moves with the date says so, with today's amount and until when it holds."""
+    try:
+        return allocate_statement_payment(
+            rule=biller.amount_rule,
+            outstanding=[quote.outstanding for quote in quotes],
+            amount=request.amount,
+            bills_named=bool(request.periods),
+            biller=biller.display_name,
+        )
+    except PaymentRefused as refused:
+        by_instalment = _instalment_allocation(quotes, request)
+        if by_instalment is not None:
+            return by_instalment
+        if refused.code not in ("amount_not_exact", "amount_below_due") or not _was_due_the_day_before(
+            biller, quotes, request
+        ):
+            raise
+        total = sum((quote.outstanding for quote in quotes), ZERO)
+        changed = PaymentRefused(
+            "amount_due_changed", expected="¥" + format_money(total), holds=amounts.holds_text(quotes)
+        )
+        holds_until = amounts.holds_until_of(quotes)
+        # For machines (the partner API's error details): today's amount and until when it holds.
+        changed.details = {
+            "outstanding": f"{total:.2f}",
+            "holds_until": holds_until.isoformat() if holds_until else None,
+        }
+        raise changed from None
+
+
+def _instalment_allocation(quotes, request: _PaymentRequest):
+    """The next open instalment of a bill offered in instalments, paid by its exact amount: the bill
+    named alone, or the oldest open bill when none is named (issue 17, item 3). None otherwise."""
+    from billing.models import Instalment
+    from billing.rules import StatementAllocation
+
+    if not quotes or (request.periods and len(quotes) != 1):
+        return None
+    bill = quotes[0].bill
+    plan = list(Instalment.objects.filter(bill=bill))
+    if not plan:
+        return None
+    upcoming = instalments.next_open(bill, plan)
+    if upcoming is None or request.amount != upcoming.remaining or request.amount >= quotes[0].outstanding:
+        return None
+    return StatementAllocation((request.amount,) + (ZERO,) * (len(quotes) - 1), ZERO)
+
+
+def _was_due_the_day_before(biller: Biller, quotes, request: _PaymentRequest) -> bool:
+    """Whether the refused amount is what these bills cost the day before: a price that went stale
+    (a slip or a partner's look-up from before midnight), not a wrong amount."""
+    day_before = quotes[0].on - datetime.timedelta(days=1)
+    previous = [amounts.requote(quote, on=day_before) for quote in quotes]
+    if [q.outstanding for q in previous] == [q.outstanding for q in quotes]:
+        return False
+    try:
+        allocate_statement_payment(
+            rule=biller.amount_rule,
+            outstanding=[quote.outstanding for quote in previous],
+            amount=request.amount,
+            bills_named=bool(request.periods),
+            biller=biller.display_name,
+        )
+    except PaymentRefused:
+        return False
+    return True
 
 
 def _check_amount_limits(biller: Biller, amount: Decimal) -> None:
@@ -310,6 +429,14 @@ def _advance_bills(changes: Sequence[tuple[Bill, Decimal]]) -> list[Bill]:
     return [bill for bill, _amount in changes]
 
 
+def _bill_changes_by_id(allocations, bills: dict[int, Bill]) -> list[tuple[Bill, Decimal]]:
+    totals: dict[int, Decimal] = {}
+    for allocation in allocations:
+        if allocation.bill_id:
+            totals[allocation.bill_id] = totals.get(allocation.bill_id, ZERO) + allocation.amount
+    return [(bills[bill_id], amount) for bill_id, amount in totals.items()]
+
+
 def _bill_status(bill: Bill) -> str:
     if bill.amount_paid == ZERO:
         return BillStatus.OPEN
@@ -336,7 +463,9 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
         if credit and account.credit_balance < credit:
             raise PaymentRefused("credit_already_used", receipt_no=payment.receipt_no)
 
-        restored_bills = _advance_bills([(bills[a.bill_id], -a.amount) for a in allocations if a.bill_id])
+        restored_bills = _advance_bills(
+            [(bills[bill.pk], -amount) for bill, amount in _bill_changes_by_id(allocations, bills)]
+        )
         original = payment.journal_entries.get(kind=EntryKind.PAYMENT)
         now = timezone.now()
         posting.write_reversal(
@@ -573,3 +702,62 @@ def set_fee_schedule(
             valid_from=valid_from.isoformat(),
         )
     return schedule
+
+
+def set_late_fee_rule(
+    *, biller: Biller, daily_rate: Decimal, cap_rate: Decimal | None, actor, reason: str
+) -> Biller:
+    """Set the biller's late fee (billing.amounts): a fraction of a bill's amount per day after its due
+    date, never above `cap_rate` of it (None: no cap). The admin's form does the same, audited by it."""
+    daily_rate, cap_rate = Decimal(daily_rate), (None if cap_rate is None else Decimal(cap_rate))
+    with transaction.atomic():
+        biller = locks.lock_biller(biller.pk)
+        before = (str(biller.late_fee_daily_rate), str(biller.late_fee_cap_rate))
+        biller.late_fee_daily_rate, biller.late_fee_cap_rate = daily_rate, cap_rate
+        biller.full_clean(validate_unique=False, validate_constraints=True)
+        biller.save(update_fields=["late_fee_daily_rate", "late_fee_cap_rate", "updated_at"])
+        record_audit(
+            actor=actor,
+            action="biller.late_fee_rule_set",
+            target=biller,
+            reason=reason,
+            **{"from": before, "to": (str(daily_rate), str(cap_rate))},
+        )
+    return biller
+
+
+def offer_instalments(
+    *, bill: Bill, parts: Sequence[tuple[Decimal, datetime.date]], actor, reason: str = ""
+) -> list:
+    """Offer an unpaid bill in instalments: `parts` are (amount, due date), in order, at least two and at
+    most twelve, due one after the other, adding up to the bill's amount. Replaces an earlier plan while
+    nothing is paid. The bill can still be paid in full."""
+    from billing.models import Instalment
+
+    with transaction.atomic():
+        bill = locks.lock_bills_by_id([bill.pk])[0]
+        if bill.status != BillStatus.OPEN or bill.amount_paid:
+            raise PaymentRefused("instalments_not_offerable", period=bill.period)
+        parts = [(quantize_money(Decimal(amount)), due) for amount, due in parts]
+        if not instalments.MIN_INSTALMENTS <= len(parts) <= instalments.MAX_INSTALMENTS:
+            raise PaymentRefused("instalments_count_invalid", count=len(parts))
+        if any(amount <= 0 for amount, _due in parts) or sum((a for a, _d in parts), ZERO) != bill.amount_due:
+            raise PaymentRefused("instalments_do_not_add_up", total=format_money(bill.amount_due))
+        dues = [due for _amount, due in parts]
+        if dues != sorted(set(dues)) or len(set(dues)) != len(dues):
+            raise PaymentRefused("instalments_dates_invalid")
+        Instalment.objects.filter(bill=bill).delete()
+        rows = Instalment.objects.bulk_create(
+            [
+                Instalment(bill=bill, number=number, amount=amount, due_date=due)
+                for number, (amount, due) in enumerate(parts, start=1)
+            ]
+        )
+        record_audit(
+            actor=actor,
+            action="bill.instalments_offered",
+            target=bill,
+            reason=reason,
+            parts=[[str(amount), due.isoformat()] for amount, due in parts],
+        )
+    return rows

@@ -12,7 +12,7 @@ from django.db.models import Case, Count, FloatField, Q, Sum, Value, When
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from billing import access, presentment, roles
+from billing import access, amounts, instalments, presentment, roles
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, BillStatus, Channel, PaymentStatus
 from billing.fees import compute_fee
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment
@@ -22,7 +22,7 @@ from billing.rules import normalize_account_no, normalize_code
 from branches.choices import WEEKDAYS, BranchRole, BranchStatus, ClosureStatus, TillStatus
 from branches.exceptions import CounterError
 from branches.models import Branch, BranchStaff, CounterPayment, CoverageThreshold, PlannedClosure, Till
-from branches.slips import SlipCode, looks_like_slip, parse_slip_code
+from branches.slips import SlipCode, looks_like_slip, parse_slip_code, slip_valid_until
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -124,13 +124,16 @@ class Lookup:
 
     @property
     def total(self) -> Decimal:
+        if self.slip is not None and len(self.selected_periods) == 1:
+            return self.slip.amount  # what the slip says (re-checked when scanned): an instalment's
         return sum((bill.outstanding for bill in self.bills if bill.period in self.selected_periods), ZERO)
 
 
 def bill_for_slip(slip: SlipCode, *, today: datetime.date | None = None) -> Bill:
-    """The bill a scanned slip names, refused with the reason when the slip is past its due date or its
-    amount is no longer what the bill owes."""
-    today = today or timezone.localdate()
+    """The bill a scanned slip names, refused with the reason when the slip is past its date (the bill's
+    due date, or the last day its printed amount holds: billing.amounts) or its amount is no longer what
+    the bill owes."""
+    today = today or amounts.beijing_today()
     bill = (
         Bill.objects.select_related("account", "biller", "biller__category")
         .filter(biller__code=slip.biller_code, account__account_no=slip.account_no, period=slip.period)
@@ -142,7 +145,10 @@ def bill_for_slip(slip: SlipCode, *, today: datetime.date | None = None) -> Bill
         raise CounterError("slip_bill_not_payable", period=bill.period, status=bill.get_status_display())
     if today > slip.due_date:
         raise CounterError("slip_expired", due=slip.due_date.isoformat())
-    if bill.outstanding != slip.amount or bill.due_date != slip.due_date:
+    upcoming = instalments.next_open(bill)
+    if upcoming is not None and (slip.amount, slip.due_date) == (upcoming.remaining, upcoming.due_date):
+        return bill  # the slip of the bill's next open instalment (billing.instalments)
+    if bill.outstanding != slip.amount or slip_valid_until(bill) != slip.due_date:
         raise CounterError(
             "slip_amount_changed", slip=format_money(slip.amount), current=format_money(bill.outstanding)
         )
@@ -151,7 +157,9 @@ def bill_for_slip(slip: SlipCode, *, today: datetime.date | None = None) -> Bill
 
 def payable_bills_of(account: CustomerAccount) -> list[Bill]:
     return list(
-        Bill.objects.filter(account=account, status__in=PAYABLE_BILL_STATUSES).order_by("due_date", "period")
+        Bill.objects.filter(account=account, status__in=PAYABLE_BILL_STATUSES)
+        .select_related("biller")  # each bill's amount today reads its biller's late-fee rule
+        .order_by("due_date", "period")
     )
 
 

@@ -22,6 +22,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
+from billing import amounts, instalments
 from billing.money import CENT, format_money
 from billing.paylinks import pay_path
 from billing.pdf_fonts import EMBEDDED_FONT, embedded_cjk_font
@@ -65,13 +66,31 @@ class SlipCode:
         return f"{payload}|{check_digit(payload)}"
 
 
+def slip_valid_until(bill) -> datetime.date:
+    """The last day a slip printed today may be paid: the due date, or sooner the last day the printed
+    amount holds when the bill's amount changes with the date (a late fee, an early discount)."""
+    holds_until = bill.quote.holds_until
+    return holds_until if holds_until is not None else bill.due_date
+
+
 def slip_code_for(bill) -> SlipCode:
+    """The slip of a bill: its amount today and until when that holds; for a bill offered in
+    instalments (billing.instalments), its next open instalment's amount and due date."""
+    upcoming = instalments.next_open(bill) if bill.status in ("open", "partly_paid") else None
+    if upcoming is not None:
+        return SlipCode(
+            biller_code=bill.biller.code,
+            account_no=bill.account.account_no,
+            period=bill.period,
+            amount=upcoming.remaining,
+            due_date=upcoming.due_date,
+        )
     return SlipCode(
         biller_code=bill.biller.code,
         account_no=bill.account.account_no,
         period=bill.period,
         amount=bill.outstanding,
-        due_date=bill.due_date,
+        due_date=slip_valid_until(bill),
     )
 
 
@@ -126,10 +145,22 @@ def _stub(pdf: canvas.Canvas, bill, *, pay_url: str, left: float, bottom: float,
     lines = [
         (_("Account number"), bill.account.account_no),
         (_("Account holder"), bill.account.masked_holder_name),
+        *([(_("Who it is for"), bill.masked_beneficiary)] if bill.beneficiary_name else []),
         (_("Period"), bill.period),
         (_("Amount to pay"), "¥" + format_money(code.amount)),
-        (_("Pay by"), f"{bill.due_date:%Y-%m-%d}"),
+        (_("Pay by"), f"{code.due_date:%Y-%m-%d}"),
     ]
+    upcoming = instalments.next_open(bill) if bill.status in ("open", "partly_paid") else None
+    if upcoming is not None:
+        lines.insert(
+            3,
+            (
+                _("Instalment"),
+                _("%(number)s of %(total)s") % {"number": upcoming.number, "total": upcoming.count},
+            ),
+        )
+    elif bill.quote.changes_with_date:
+        lines[-1] = (_("Amount holds until"), _holds_text(code.due_date))
     y = bottom + height - 20 * mm
     for label, value in lines:
         pdf.drawString(left, y, f"{label}：{value}")
@@ -151,6 +182,10 @@ def _stub(pdf: canvas.Canvas, bill, *, pay_url: str, left: float, bottom: float,
         _("Pay in cash at any outlet that takes %(biller)s. The slip is not accepted after its due date.")
         % {"biller": bill.biller.name},
     )
+
+
+def _holds_text(day: datetime.date) -> str:
+    return _("%(day)s, end of day, Beijing time") % {"day": f"{day:%Y-%m-%d}"}
 
 
 def render_slip_pdf(bill, *, layout: str, base_url: str) -> bytes:
@@ -175,14 +210,25 @@ def render_slip_pdf(bill, *, layout: str, base_url: str) -> bytes:
         rows = [
             (_("Account number"), bill.account.account_no),
             (_("Account holder"), bill.account.masked_holder_name),
+            *([(_("Who it is for"), bill.masked_beneficiary)] if bill.beneficiary_name else []),
             (_("Address"), bill.account.address or "—"),
             (_("What for"), bill.description or bill.period),
             (_("Amount due"), "¥" + format_money(bill.amount_due)),
-            (_("Late fee"), "¥" + format_money(bill.late_fee)),
+            (_("Late fee"), "¥" + format_money(bill.quote.late_fee)),
+            *(
+                [(_("Early-payment discount"), "−¥" + format_money(bill.quote.discount))]
+                if bill.quote.discount
+                else []
+            ),
             (_("Already paid"), "¥" + format_money(bill.amount_paid)),
             (_("Amount to pay"), "¥" + format_money(bill.outstanding)),
             (_("Pay by"), f"{bill.due_date:%Y-%m-%d}"),
-            (_("Printed"), f"{timezone.localtime():%Y-%m-%d %H:%M}"),
+            *(
+                [(_("Amount holds until"), _holds_text(slip_valid_until(bill)))]
+                if bill.quote.changes_with_date
+                else []
+            ),
+            (_("Printed"), f"{timezone.localtime(timezone.now(), amounts.BEIJING):%Y-%m-%d %H:%M}"),
         ]
         y = page_height - 50 * mm
         for label, value in rows:

@@ -19,6 +19,7 @@ from billing.models import Bill, Biller, BillerCategory, BillerStaff, CustomerAc
 from billing.services import change_biller_status, post_payment
 from branches.choices import BranchRole
 from branches.models import Branch, BranchStaff, Operator
+from demo import amounts as amounts_demo
 from demo import api as api_demo
 from demo import branches as branches_demo
 from demo import clock
@@ -81,6 +82,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         notices_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         presentment_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        amounts_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

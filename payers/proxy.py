@@ -117,6 +117,7 @@ def validate_upload(*, user, biller: Biller, file_name: str, data: bytes) -> Pro
             account_id__in=[a.pk for a in accounts.values()], status__in=PAYABLE_BILL_STATUSES
         ).order_by("account_id", "due_date", "period")
         for bill in bills:
+            bill.biller = biller  # its amount today reads the biller's late-fee rule: no query per bill
             outstanding.setdefault(bill.account_id, []).append(bill.outstanding)
     seen: set[str] = set()
     errors = 0

@@ -20,7 +20,7 @@ from reportlab.pdfgen import canvas
 
 from billing.choices import AllocationKind
 from billing.masking import mask_holder_name
-from billing.money import format_money
+from billing.money import ZERO, format_money
 from billing.pdf_fonts import embedded_cjk_font
 from billing.services import list_text
 
@@ -79,7 +79,10 @@ def qr_svg(text: str, size: float = 200) -> str:
 def receipt_lines(payment) -> list[tuple[str, str]]:
     """The facts printed on a receipt, labelled in the current language."""
     local = timezone.localtime(payment.posted_at)
-    periods = [a.bill.period for a in payment.allocations.all() if a.bill_id and not a.is_reversal]
+    paid = [a for a in payment.allocations.all() if a.bill_id and not a.is_reversal]
+    periods = list(dict.fromkeys(a.bill.period for a in paid))  # a bill's principal and late fee: once
+    late_fee = sum((a.amount for a in paid if a.kind == AllocationKind.LATE_FEE), ZERO)
+    discount = sum({a.bill_id: a.bill.discount_granted for a in paid}.values(), ZERO)
     line = getattr(payment, "order_line", None)
     anonymous = bool(line and line.anonymous)
     rows = [
@@ -93,6 +96,9 @@ def receipt_lines(payment) -> list[tuple[str, str]]:
         ]
     if periods:
         rows.append((_("Bills paid"), list_text(periods)))
+    beneficiaries = list(dict.fromkeys(a.bill.masked_beneficiary for a in paid if a.bill.beneficiary_name))
+    if beneficiaries:
+        rows.append((_("Who it is for"), list_text(beneficiaries)))
     kinds = {a.kind for a in payment.allocations.all() if not a.is_reversal}
     if AllocationKind.CREDIT in kinds:
         rows.append((_("Kept as credit"), _("yes")))
@@ -103,8 +109,12 @@ def receipt_lines(payment) -> list[tuple[str, str]]:
                 _("anonymous") if anonymous else (str(payment.payer) if payment.payer else _("guest")),
             )
         )
+    rows.append((_("Amount"), f"¥{format_money(payment.amount)}"))
+    if late_fee:
+        rows.append((_("of which late fee"), f"¥{format_money(late_fee)}"))
+    if discount:
+        rows.append((_("Early-payment discount granted"), f"¥{format_money(discount)}"))
     rows += [
-        (_("Amount"), f"¥{format_money(payment.amount)}"),
         (_("Paid at"), f"{local:%Y-%m-%d %H:%M:%S}"),
         (_("Channel"), payment.get_channel_display()),
         (_("Bank reference"), payment.channel_ref or "-"),

@@ -26,9 +26,13 @@ def send_due_reminders(*, today: datetime.date | None = None) -> dict:
     by_account: dict[int, list[BoundAccount]] = {}
     for item in bound:
         by_account.setdefault(item.account_id, []).append(item)
-    bills = Bill.objects.filter(
-        account_id__in=list(by_account), status__in=PAYABLE_BILL_STATUSES, due_date__lte=horizon
-    ).order_by("due_date")
+    bills = (
+        Bill.objects.filter(
+            account_id__in=list(by_account), status__in=PAYABLE_BILL_STATUSES, due_date__lte=horizon
+        )
+        .select_related("biller")
+        .order_by("due_date")
+    )
     citizens = Payer.objects.filter(user_id__in={item.user_id for item in bound})
     mobiles = dict(citizens.filter(mobile_verified=True).values_list("user_id", "mobile"))
     languages = dict(citizens.values_list("user_id", "language"))
@@ -68,7 +72,9 @@ def _deliver(item: BoundAccount, bill: Bill, kind: str, mobile: str | None, lang
             "biller": item.account.biller.display_name,
             "account_no": item.account.account_no,
             "period": bill.period,
+            "beneficiary": bill.masked_beneficiary,
             "amount": bill.outstanding,
+            "holds_until": bill.quote.holds_until,
             "due_date": bill.due_date,
             "overdue": kind == OVERDUE,
             "portal_url": settings.SITE_URL,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from billing import failed_tasks, outbox, presentment
+from billing import amounts, failed_tasks, instalments, outbox, presentment
 from billing.audit import record_audit
 from billing.choices import PAYABLE_BILL_STATUSES, AmountRule, BillStatus, Channel, PaymentMode
 from billing.exceptions import PaymentRefused
@@ -93,6 +93,17 @@ def lines_for_bills(bill_ids: Sequence[int]) -> list[CheckoutLine]:
         )
         for group in by_account.values()
     ]
+
+
+def line_for_next_instalment(bill: Bill) -> CheckoutLine:
+    """The next open instalment of a bill offered in instalments (billing.instalments), for its pay link:
+    paid by its exact amount, which post_payment accepts for that bill alone."""
+    upcoming = instalments.next_open(bill) if bill.status in PAYABLE_BILL_STATUSES else None
+    if upcoming is None:
+        raise PortalError("nothing_to_pay")
+    return CheckoutLine(
+        biller=bill.biller, account=bill.account, periods=(bill.period,), amount=upcoming.remaining
+    )
 
 
 def line_for_chosen_amount(
@@ -425,6 +436,9 @@ def _post(order: GatewayOrder, line: OrderLine, trade_ref: str, *, periods: Sequ
         periods=periods,
         payer=order.payer,
         channel_ref=trade_ref,
+        # The order fixed its amount when it was opened: a bank confirming after Beijing midnight pays
+        # the price of that day, not the next one's (billing.amounts).
+        priced_on=amounts.beijing_date(order.created_at),
     ).payment
 
 

@@ -11,13 +11,14 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, Streaming
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import untrusted_files
+from billing import amounts, instalments, untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
 from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
@@ -106,7 +107,7 @@ def _totals(bills) -> dict:
     """The total of the open bills and what it pays for, in the visitor's language: the page states both
     before any payment, and the large-text mode's one button says what it pays."""
     if not bills:
-        return {"bills_summary": "", "pay_all_label": "", "bills_total": ""}
+        return {"bills_summary": "", "pay_all_label": "", "bills_total": "", "bills_holds": ""}
     values = {
         "count": len(bills),
         "total": selectors.bills_total(bills),
@@ -118,10 +119,17 @@ def _totals(bills) -> dict:
     else:
         summary = _("All open bills: %(count)s bills (%(periods)s), ¥%(total)s in total")
         pay_all = _("Pay all %(count)s bills, ¥%(total)s in total")
+    holds_until = amounts.holds_until_of([bill.quote for bill in bills])
     return {
         "bills_summary": summary % values,
         "pay_all_label": pay_all % values,
         "bills_total": values["total"],
+        "bills_holds": (
+            _("This total holds until the end of %(day)s (Beijing time).")
+            % {"day": date_format(holds_until, "Y-m-d")}
+            if holds_until
+            else ""
+        ),
     }
 
 
@@ -161,6 +169,8 @@ def pay_link(request, token):
             "token": token,
             "gateways": available_gateways(),
             "payable": bill.status in ("open", "partly_paid"),
+            "instalments": instalments.states(bill),
+            "next_instalment": instalments.next_open(bill),
         },
     )
 
@@ -200,6 +210,8 @@ def _checkout_lines(request):
         bill = selectors.bill_for_pay_token(request.POST.get("token", ""))
         if bill is None:
             raise PortalError("nothing_to_pay")
+        if request.POST.get("instalment") == "next":
+            return OrderKind.BILLS, [services.line_for_next_instalment(bill)]
         return OrderKind.BILLS, services.lines_for_bills([bill.pk])
     bill_ids = [int(value) for value in request.POST.getlist("bill") if value.isdigit()]
     if source == "mine":
@@ -401,8 +413,10 @@ def history(request):
     filters = _history_filters(request)
     payments = list(selectors.filtered_history(request.user, **filters)[:200])
     tokens = {payment.pk: selectors.receipt_token(payment) for payment in payments}
+    beneficiaries = selectors.beneficiaries_of(payments)
     for payment in payments:
         payment.receipt_token = tokens[payment.pk]
+        payment.beneficiaries = beneficiaries.get(payment.pk, "")
     return render(
         request,
         "payers/history.html",

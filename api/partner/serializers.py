@@ -59,16 +59,42 @@ class BillerListQuerySerializer(serializers.Serializer):
     category = serializers.SlugField(required=False, max_length=40)
 
 
+class InstalmentSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    amount = serializers.CharField()
+    due_date = serializers.DateField()
+    remaining = serializers.CharField(help_text="What is left to pay of it; pay the next open one's exactly.")
+
+
 class OpenBillSerializer(serializers.Serializer):
     period = serializers.CharField()
     amount_due = serializers.CharField()
-    late_fee = serializers.CharField()
+    late_fee = serializers.CharField(
+        help_text="The late fee if paid today (Beijing time): accrued per day after the due date at the "
+        "biller's rate, up to its cap."
+    )
+    discount = serializers.CharField(help_text="The early-payment discount that holds today, or 0.00.")
     amount_paid = serializers.CharField()
-    outstanding = serializers.CharField()
+    outstanding = serializers.CharField(help_text="amount_due + late_fee − discount − amount_paid, today.")
+    holds_until = serializers.DateField(
+        allow_null=True,
+        help_text="The last day (Beijing time) this outstanding amount holds; null if the date does not "
+        "change it. A payment of a stale amount is refused with `amount_due_changed`.",
+    )
     due_date = serializers.DateField()
     status = serializers.CharField()
     reference = serializers.CharField(allow_blank=True)
     description = serializers.CharField(allow_blank=True)
+    instalments = InstalmentSerializer(
+        many=True,
+        help_text="When the bill is offered in instalments: each with its due date. Pay the bill in full, or "
+        "the next open instalment's `remaining` exactly.",
+    )
+    beneficiary_kind = serializers.CharField(
+        allow_blank=True,
+        help_text="Who the bill is for: student, patient, resident, other; blank if not named.",
+    )
+    beneficiary = serializers.CharField(allow_blank=True, help_text="The beneficiary's name, masked: 张*明.")
 
 
 class EnquirySerializer(serializers.Serializer):
@@ -77,6 +103,11 @@ class EnquirySerializer(serializers.Serializer):
     holder_name = serializers.CharField(help_text="Masked: 张*明.")
     credit_balance = serializers.CharField()
     total_outstanding = serializers.CharField()
+    priced_on = serializers.DateField(help_text="The day (Beijing time) the amounts are worked out for.")
+    holds_until = serializers.DateField(
+        allow_null=True,
+        help_text="The last day (Beijing time) the total holds; null if the date does not change it.",
+    )
     bills = OpenBillSerializer(many=True)
 
 

@@ -18,15 +18,15 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing import ledger, untrusted_files
 from billing.audit import record_audit
-from billing.choices import PaymentStatus
+from billing.choices import AllocationKind, PaymentStatus
 from billing.fees import compute_fee, schedule_on
-from billing.models import Biller, Payment
+from billing.models import Biller, Payment, PaymentAllocation
 from billing.money import ZERO
 from billing.money_log import log_money_action
 from reconciliation import locks, remittance, working_days
@@ -244,6 +244,7 @@ def _create_batch(biller, day, items, actor, as_of) -> SettlementBatch:
         biller=biller,
         gross=gross,
         fees=fees,
+        late_fees=_late_fees(items),
         business_date=day,
         memo=f"{reference} {biller.code}",
         actor=actor,
@@ -252,6 +253,24 @@ def _create_batch(biller, day, items, actor, as_of) -> SettlementBatch:
     batch.remittance_xml = remittance.remittance_camt054(batch, items)
     batch.save(update_fields=["journal_entry", "remittance_csv", "remittance_xml"])
     return batch
+
+
+def _late_fees(items) -> Decimal:
+    """The part of the items that was late fees (billing.amounts): settled from the biller's late-fee
+    account, the rest from its payable. A reversal item takes its payment's late fee back."""
+    late_by_payment = dict(
+        PaymentAllocation.objects.filter(
+            payment__in=[item.payment.pk for item in items], kind=AllocationKind.LATE_FEE, is_reversal=False
+        )
+        .values("payment_id")
+        .annotate(total=Sum("amount"))
+        .values_list("payment_id", "total")
+    )
+    total = ZERO
+    for item in items:
+        late = late_by_payment.get(item.payment.pk, ZERO)
+        total += late if item.kind == SettlementItemKind.PAYMENT else -late
+    return total
 
 
 def check_day_closed(day: datetime.date, today: datetime.date | None = None) -> None:

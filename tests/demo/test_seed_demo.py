@@ -116,6 +116,7 @@ def test_seed_builds_the_region_and_a_second_run_changes_nothing():
     assert sum(trial_balance().values()) == 0
     assert_accounts_pass_their_billers_own_checks()
     assert_demo_users_have_their_roles_and_the_documented_password()
+    assert_dated_amounts_are_seeded()
 
 
 @pytest.mark.django_db
@@ -173,3 +174,31 @@ def test_the_plan_is_the_same_every_time():
     assert plan_accounts(anchor, 200) == plan_accounts(anchor, 200)
     # An account's data does not depend on how many accounts are seeded.
     assert plan_accounts(anchor, 200)[0] == plan_accounts(anchor, 400)[0]
+
+
+def assert_dated_amounts_are_seeded():
+    """Issue 17, item 2: the traffic police's fines grow by the day after their due date; the school's
+    fee is less when paid early. Both priced by billing.amounts for the day the demo is looked at."""
+    from decimal import Decimal
+
+    from billing import amounts
+    from demo import amounts as amounts_demo
+
+    traffic = Biller.objects.get(code=amounts_demo.TRAFFIC)
+    assert (traffic.late_fee_daily_rate, traffic.late_fee_cap_rate) == (
+        Decimal("0.030000"),
+        Decimal("1.0000"),
+    )
+    assert AuditEvent.objects.filter(action="biller.late_fee_rule_set", target_id=str(traffic.pk)).exists()
+    fresh = Bill.objects.select_related("biller").get(account__account_no=amounts_demo.FRESH_FINES[0][0])
+    anchor = fresh.due_date + datetime.timedelta(days=3)
+    assert amounts.amount_due(fresh, on=anchor).late_fee == Decimal("18.00")  # ¥200 × 3% × 3 days
+    school_bills = Bill.objects.filter(biller__code=amounts_demo.SCHOOL).select_related("biller")
+    assert school_bills.count() == amounts_demo.SCHOOL_STUDENTS
+    quote = amounts.amount_due(school_bills[0], on=anchor)
+    assert (quote.discount, quote.total) == (Decimal("120.00"), Decimal("2280.00"))
+    from billing.models import Instalment
+
+    assert Instalment.objects.filter(bill__biller__code=amounts_demo.SCHOOL).count() == 3 * (
+        amounts_demo.SCHOOL_STUDENTS // 2
+    )
