@@ -47,6 +47,17 @@ def _empty_cache():
     caches["local"].clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the platform's default language (Chinese): one that switched to English must not
+    leave the next test of its process in it (seen when the suite runs in two processes)."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture(scope="module")
 def module_db(django_db_setup, django_db_blocker):
     """Rows a module builds once and all its tests read, as Django's `setUpTestData` does: its fixture
