@@ -21,16 +21,12 @@ from django.utils import timezone, translation
 from billing.audit import record_audit
 from billing.exceptions import BillingError
 from billing.money import ZERO, format_money, parse_amount
-from payers import services
+from payers import locks, services
 from payers.choices import FamilyLinkStatus, OrderKind, OrderStatus
 from payers.exceptions import PortalError
 from payers.models import BoundAccount, FamilyLink, GatewayOrder, Payer
 
 logger = logging.getLogger(__name__)
-
-
-def lock_link(link_id: int) -> FamilyLink:
-    return FamilyLink.objects.select_for_update().get(pk=link_id)
 
 
 def _limit(value, code: str) -> Decimal:
@@ -69,7 +65,7 @@ def invite(*, owner, label: str, per_payment_limit, monthly_limit, email: str = 
 
 def accept(*, member, token: str) -> FamilyLink:
     with transaction.atomic():
-        link = FamilyLink.objects.select_for_update().filter(invite_token=(token or "")[:64]).first()
+        link = locks.lock_family_link_invited((token or "")[:64])
         if link is None or link.status == FamilyLinkStatus.ENDED:
             raise PortalError("family_invite_invalid")
         if link.owner_id == member.pk:
@@ -89,7 +85,7 @@ def accept(*, member, token: str) -> FamilyLink:
 def end(*, user, link: FamilyLink) -> FamilyLink:
     """Either side ends it: the member sees and pays nothing more (orders at the bank still settle)."""
     with transaction.atomic():
-        link = lock_link(link.pk)
+        link = locks.lock_family_link(link.pk)
         if user.pk not in (link.owner_id, link.member_id):
             raise PortalError("family_not_yours")
         if link.status != FamilyLinkStatus.ENDED:
@@ -123,7 +119,7 @@ def spent_this_month(link: FamilyLink) -> Decimal:
 def start_checkout(*, member, link: FamilyLink, bill_ids: Sequence[int], gateway_code: str, subject: str):
     """The member pays the chosen bills of the citizen's bound accounts, within the link's limits."""
     with transaction.atomic():
-        link = lock_link(link.pk)
+        link = locks.lock_family_link(link.pk)
         if link.member_id != member.pk or link.status != FamilyLinkStatus.ACTIVE:
             raise PortalError("family_not_active")
         owners_accounts = BoundAccount.objects.filter(user_id=link.owner_id).values("account_id")

@@ -1,8 +1,19 @@
 """Row locks of the portal. An order is locked before anything it pays, so the order → customer account →
 bills order of billing.locks is kept: posting the order's lines locks accounts and bills after it. A proxy
-batch is locked before the order it starts; a sandbox-bank trade on its own."""
+batch is locked before the order it starts; a sandbox-bank trade or agreement on its own. An auto-pay debit
+is locked before its mandate is read; posting it then locks the account and the bills (billing.locks). A
+family link is locked before the order its member starts."""
 
-from payers.models import GatewayOrder, OrderLine, ProxyBatch, SandboxBankTrade
+from payers.models import (
+    FamilyLink,
+    GatewayOrder,
+    Mandate,
+    MandateDebit,
+    OrderLine,
+    ProxyBatch,
+    SandboxBankAgreement,
+    SandboxBankTrade,
+)
 
 
 def lock_order_by_no(order_no: str) -> GatewayOrder | None:
@@ -30,3 +41,35 @@ def lock_bank_trade(trade_no: str) -> SandboxBankTrade:
 
 def lock_bank_trade_of_merchant_order(merchant_order_no: str) -> SandboxBankTrade | None:
     return SandboxBankTrade.objects.select_for_update().filter(merchant_order_no=merchant_order_no).first()
+
+
+def lock_bank_agreement(agreement_no: str) -> SandboxBankAgreement | None:
+    return SandboxBankAgreement.objects.select_for_update().filter(agreement_no=agreement_no).first()
+
+
+def lock_mandate(mandate_id: int) -> Mandate:
+    return Mandate.objects.select_for_update().get(pk=mandate_id)
+
+
+def lock_mandates_awaiting_agreement(*, user, account, status: str) -> list[Mandate]:
+    return list(Mandate.objects.select_for_update().filter(user=user, account=account, status=status))
+
+
+def lock_mandate_of_agreement(*, user, gateway: str, public_id) -> Mandate | None:
+    return Mandate.objects.select_for_update().filter(user=user, gateway=gateway, public_id=public_id).first()
+
+
+def lock_debit(debit_id: int) -> MandateDebit:
+    return (
+        MandateDebit.objects.select_for_update(of=("self",))
+        .select_related("mandate__account__biller", "bill")
+        .get(pk=debit_id)
+    )
+
+
+def lock_family_link(link_id: int) -> FamilyLink:
+    return FamilyLink.objects.select_for_update().get(pk=link_id)
+
+
+def lock_family_link_invited(invite_token: str) -> FamilyLink | None:
+    return FamilyLink.objects.select_for_update().filter(invite_token=invite_token).first()

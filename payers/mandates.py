@@ -38,6 +38,7 @@ from billing.money import format_money, parse_amount
 from billing.services import post_payment
 from billing.transitions import transition
 from config import retries
+from payers import locks
 from payers.choices import MANDATE_TRANSITIONS, DebitStatus, MandateStatus
 from payers.exceptions import PortalError
 from payers.gateways import get_gateway
@@ -46,21 +47,6 @@ from payers.models import BoundAccount, Mandate, MandateDebit, Payer
 logger = logging.getLogger(__name__)
 
 REFUND_TASK = "payers.tasks.refund_mandate_debit"
-
-
-# --- Locks: a debit before its mandate; posting then locks the account and the bills (billing.locks). ---
-
-
-def lock_mandate(mandate_id: int) -> Mandate:
-    return Mandate.objects.select_for_update().get(pk=mandate_id)
-
-
-def lock_debit(debit_id: int) -> MandateDebit:
-    return (
-        MandateDebit.objects.select_for_update(of=("self",))
-        .select_related("mandate__account__biller", "bill")
-        .get(pk=debit_id)
-    )
 
 
 # --- The citizen's mandate ---
@@ -122,7 +108,7 @@ def create_mandate(
     try:
         with transaction.atomic():
             # A mandate left waiting for the bank is replaced by the new one.
-            stale = Mandate.objects.select_for_update().filter(
+            stale = locks.lock_mandates_awaiting_agreement(
                 user=user, account=bound.account, status=MandateStatus.AWAITING_AGREEMENT
             )
             for old in stale:
@@ -159,10 +145,8 @@ def confirm_agreement(*, user, gateway_code: str, params: dict[str, str]) -> Man
     gateway = get_gateway(gateway_code)
     result = gateway.parse_agreement_return(params)  # GatewayError when it cannot be trusted
     with transaction.atomic():
-        mandate = (
-            Mandate.objects.select_for_update()
-            .filter(user=user, gateway=gateway.code, public_id=_uuid_or_none(result.merchant_agreement_no))
-            .first()
+        mandate = locks.lock_mandate_of_agreement(
+            user=user, gateway=gateway.code, public_id=_uuid_or_none(result.merchant_agreement_no)
         )
         if mandate is None:
             raise PortalError("mandate_agreement_unknown")
@@ -219,7 +203,7 @@ def _end_agreement(gateway_code: str, agreement_no: str) -> None:
 def set_mandate_status(*, actor, mandate: Mandate, target: str) -> Mandate:
     """Pause, resume or cancel (the portal; staff)."""
     with transaction.atomic():
-        mandate = lock_mandate(mandate.pk)
+        mandate = locks.lock_mandate(mandate.pk)
         if target == MandateStatus.ACTIVE and mandate.valid_until < timezone.localdate():
             _move(mandate, MandateStatus.EXPIRED, actor=None, reason="validity ended")
             return mandate
@@ -239,7 +223,7 @@ def edit_mandate(*, user, mandate: Mandate, cap_per_bill, valid_until: datetime.
     is refused by the bank at the debit: the sandbox's agreement is re-signed by setting up anew."""
     cap = _cap(cap_per_bill)
     with transaction.atomic():
-        mandate = lock_mandate(mandate.pk)
+        mandate = locks.lock_mandate(mandate.pk)
         if mandate.status not in (MandateStatus.ACTIVE, MandateStatus.PAUSED):
             raise PortalError("mandate_not_changeable", status=MandateStatus(mandate.status).label)
         today = timezone.localdate()
@@ -266,7 +250,7 @@ def edit_mandate(*, user, mandate: Mandate, cap_per_bill, valid_until: datetime.
 def skip_debit(*, user, debit: MandateDebit) -> MandateDebit:
     """The citizen skips one scheduled debit (from the notice's link): they will pay that bill themselves."""
     with transaction.atomic():
-        debit = lock_debit(debit.pk)
+        debit = locks.lock_debit(debit.pk)
         if debit.mandate.user_id != user.pk:
             raise PortalError("mandate_agreement_unknown")
         if debit.status != DebitStatus.SCHEDULED:
@@ -289,7 +273,7 @@ def expire_mandates(*, today: datetime.date | None = None) -> int:
     ).values_list("pk", flat=True)
     for mandate_id in list(ids):
         with transaction.atomic():
-            mandate = lock_mandate(mandate_id)
+            mandate = locks.lock_mandate(mandate_id)
             if mandate.status in (MandateStatus.ACTIVE, MandateStatus.PAUSED) and mandate.valid_until < today:
                 _move(mandate, MandateStatus.EXPIRED, actor=None, reason="validity ended")
                 done += 1
@@ -378,7 +362,7 @@ def run_debit(*, debit_id: int) -> str:
     """Debit one bill through its mandate (steps 1–3 of the module's docstring); safe to run twice."""
     now = timezone.now()
     with transaction.atomic():
-        debit = lock_debit(debit_id)
+        debit = locks.lock_debit(debit_id)
         if debit.status == DebitStatus.SCHEDULED:
             if debit.debit_on > timezone.localdate(now) or (
                 debit.next_attempt_at and debit.next_attempt_at > now
@@ -427,7 +411,7 @@ def run_debit(*, debit_id: int) -> str:
 
 def _post_debit(debit_id: int, trade_no: str) -> str:
     with transaction.atomic():
-        debit = lock_debit(debit_id)
+        debit = locks.lock_debit(debit_id)
         if debit.status != DebitStatus.PROCESSING:
             return debit.status
         mandate = debit.mandate
@@ -468,7 +452,7 @@ def _post_debit(debit_id: int, trade_no: str) -> str:
 
 def _debit_failed(debit_id: int, message: str) -> str:
     with transaction.atomic():
-        debit = lock_debit(debit_id)
+        debit = locks.lock_debit(debit_id)
         if debit.status != DebitStatus.PROCESSING:
             return debit.status
         if retries.MANDATE_DEBIT.exhausted(debit.attempts):
@@ -549,7 +533,7 @@ def refund_debit(*, debit_id: int, attempt: int = 1) -> str:
         ok, message = False, f"{type(exc).__name__}: {exc}"[:300]
     gave_up = not ok and retries.REFUND.exhausted(attempt)
     with transaction.atomic():
-        debit = lock_debit(debit_id)
+        debit = locks.lock_debit(debit_id)
         if debit.status != DebitStatus.REFUND_PENDING:
             return debit.status
         debit.refund_no = refund_no
@@ -578,7 +562,7 @@ def retry_failed_refund(failed_task, actor) -> None:
     """The FailedTask retry action of a debit's refund: a fresh round of attempts, after commit."""
     (debit_id,) = failed_task.args
     with transaction.atomic():
-        debit = lock_debit(debit_id)
+        debit = locks.lock_debit(debit_id)
         if debit.status != DebitStatus.REFUND_FAILED:
             return
         debit.status = DebitStatus.REFUND_PENDING

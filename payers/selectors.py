@@ -64,6 +64,10 @@ def category_by_code(code: str) -> BillerCategory | None:
 _BILLER_SQL = None
 _PAGE_SQL = None
 _LOOKUP_SQL = None
+# The day a scheduled auto-pay debit will pay the bill (payers.mandates), read in the lookup's one query.
+_AUTOPAY_ON = (
+    "(SELECT min(md.debit_on) FROM payers_mandatedebit md WHERE md.bill_id = bl.id AND md.status = %s)"
+)
 _BILLS_JOIN = (
     "LEFT JOIN billing_bill bl ON bl.account_id = a.id AND bl.status IN ("
     + ", ".join(["%s"] * len(PAYABLE_BILL_STATUSES))
@@ -135,7 +139,8 @@ def _lookup_from_rows(biller: Biller, account_no: str, rows, start: int) -> Look
     for row in rows:
         if row[bills_start] is None:
             continue
-        bill, _end = model_from_row(Bill, row, bills_start)
+        bill, end = model_from_row(Bill, row, bills_start)
+        bill.autopay_on = row[end]  # the query's _AUTOPAY_ON column
         bill.account = account
         bill.biller = biller
         bills.append(bill)
@@ -151,12 +156,13 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
     presentment.present(biller, account_no)
     if _LOOKUP_SQL is None:
         _LOOKUP_SQL = (
-            f"SELECT {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')} FROM billing_customeraccount a "
+            f"SELECT {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')}, {_AUTOPAY_ON}"
+            " FROM billing_customeraccount a "
             + _BILLS_JOIN
             + "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY bl.due_date, bl.period"
         )
     with prepared_cursor() as cursor:
-        cursor.execute(_LOOKUP_SQL, [*PAYABLE_BILL_STATUSES, biller.pk, account_no])
+        cursor.execute(_LOOKUP_SQL, [DebitStatus.SCHEDULED, *PAYABLE_BILL_STATUSES, biller.pk, account_no])
         rows = cursor.fetchall()
     return _lookup_from_rows(biller, account_no, rows, 0)
 
@@ -170,7 +176,8 @@ def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lo
     if _PAGE_SQL is None:
         _PAGE_SQL = (
             f"SELECT {columns(Biller, 'b')}, {columns(BillerCategory, 'c')},"
-            f" {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')}, pl.mode FROM billing_biller b"
+            f" {columns(CustomerAccount, 'a')}, {columns(Bill, 'bl')}, {_AUTOPAY_ON}, pl.mode"
+            " FROM billing_biller b"
             " JOIN billing_billercategory c ON c.id = b.category_id "
             "LEFT JOIN billing_billerlink pl ON pl.biller_id = b.id "
             "LEFT JOIN billing_customeraccount a ON a.biller_id = b.id AND a.account_no = %s "
@@ -178,7 +185,7 @@ def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lo
             + "WHERE b.code = %s AND b.status = %s ORDER BY bl.due_date, bl.period"
         )
     normalized = normalize_account_no(account_no)
-    params = [normalized, *PAYABLE_BILL_STATUSES, code, BillerStatus.ACTIVE]
+    params = [DebitStatus.SCHEDULED, normalized, *PAYABLE_BILL_STATUSES, code, BillerStatus.ACTIVE]
     with prepared_cursor() as cursor:
         cursor.execute(_PAGE_SQL, params)
         rows = cursor.fetchall()

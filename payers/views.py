@@ -96,7 +96,6 @@ def biller_page(request, code):
                 bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
                 bill.pay_label = label % {"period": bill.period}
             selectors.mark_overdue(found.bills)
-            selectors.mark_autopay(found.bills)
             context.update(_totals(found.bills))
             if request.COOKIES.get("elderly_mode") == "1" and request.GET.get("amount"):
                 context.update(_own_amount_step(found, request.GET["amount"]))

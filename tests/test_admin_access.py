@@ -481,6 +481,7 @@ class TestScope:
             "FeeSchedule",
             "OrderLine",
             "JournalLine",  # the lines on its own payable account (issue 16)
+            "BillerCheck",  # what its own live system answered about each payment (issue 17)
         }
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):

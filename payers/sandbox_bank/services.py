@@ -234,7 +234,9 @@ def open_agreement(params: dict[str, str]) -> SandboxBankAgreement:
 def finish_agreement(*, agreement_no: str, sign: bool) -> SandboxBankAgreement:
     """The payer signed (or declined) the agreement on the bank's page."""
     with transaction.atomic():
-        agreement = SandboxBankAgreement.objects.select_for_update().get(agreement_no=agreement_no)
+        agreement = locks.lock_bank_agreement(agreement_no)
+        if agreement is None:
+            raise SandboxBankAgreement.DoesNotExist(agreement_no)
         if agreement.status == AgreementStatus.WAITING:
             agreement.status = AgreementStatus.SIGNED if sign else AgreementStatus.DECLINED
             agreement.signed_at = timezone.now() if sign else None
@@ -271,11 +273,7 @@ def agreement_debit_api(params: dict[str, str]) -> dict[str, str]:
     except InvalidOperation:
         return _signed_answer("FAIL", "bad amount", out_trade_no=out_trade_no)
     with transaction.atomic():
-        agreement = (
-            SandboxBankAgreement.objects.select_for_update()
-            .filter(agreement_no=params.get("agreement_no", ""))
-            .first()
-        )
+        agreement = locks.lock_bank_agreement(params.get("agreement_no", ""))
         if agreement is None or agreement.status != AgreementStatus.SIGNED:
             return _signed_answer("FAIL", "no signed agreement", out_trade_no=out_trade_no)
         existing = locks.lock_bank_trade_of_merchant_order(out_trade_no)
@@ -311,11 +309,7 @@ def end_agreement(params: dict[str, str]) -> dict[str, str]:
     if not signing.verify(params, _key()):
         return _signed_answer("FAIL", "bad signature")
     with transaction.atomic():
-        agreement = (
-            SandboxBankAgreement.objects.select_for_update()
-            .filter(agreement_no=params.get("agreement_no", ""))
-            .first()
-        )
+        agreement = locks.lock_bank_agreement(params.get("agreement_no", ""))
         if agreement is None:
             return _signed_answer("FAIL", "unknown agreement")
         agreement.status = AgreementStatus.ENDED
