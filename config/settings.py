@@ -528,6 +528,10 @@ if ALIPAY_ENABLED:
 
     _alipay = urlsplit(ALIPAY_GATEWAY_URL)
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_alipay.scheme}://{_alipay.netloc}")
+if WECHATPAY_ENABLED:
+    # The H5 button posts to us and is redirected to WeChat's cashier page: browsers hold the redirect of a
+    # form to form-action.
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append("https://wx.tenpay.com")
 
 # --- Error pages (issue 14) ---
 # A refused CSRF check shows the platform's own page in the user's language (templates/403_csrf.html).

@@ -184,7 +184,7 @@ def _gateway_redirect(request, order):
 def _wechat_order(token):
     """A pending WeChat order of this access token, while WeChat is switched on; 404 otherwise."""
     order = selectors.order_for_token(token)
-    if order is None or order.gateway != "WECHAT" or order.status != OrderStatus.PENDING:
+    if order is None or order.gateway != "WECHAT":
         raise Http404
     try:
         return get_gateway(order.gateway), order
@@ -196,6 +196,8 @@ def _wechat_order(token):
 def wechat_pay(request, token):
     """WeChat Native payment: the QR code to scan with WeChat, and on a phone the H5 button."""
     gateway, order = _wechat_order(token)
+    if order.status != OrderStatus.PENDING:  # paid or closed meanwhile: nothing more to scan
+        return redirect("payers:order", token=order.access_token)
     notify_url = request.build_absolute_uri(reverse("payers:notify", args=[gateway.code]))
     try:
         code_url = gateway.native_code_url(order, notify_url=notify_url)
@@ -210,6 +212,8 @@ def wechat_pay(request, token):
 def wechat_h5(request, token):
     """WeChat H5 payment from a phone's browser: off to WeChat's page, and back to the order's page."""
     gateway, order = _wechat_order(token)
+    if order.status != OrderStatus.PENDING:
+        return redirect("payers:order", token=order.access_token)
     try:
         url = gateway.h5_url(
             order,

@@ -31,7 +31,7 @@ from payers.choices import NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError
 from payers.gateways import available_gateways
 from payers.gateways.wechat import WeChatGateway
-from payers.models import GatewayNotification
+from payers.models import GatewayNotification, GatewayOrder
 from reconciliation.models import StatementFile
 from reconciliation.tasks import fetch_wechat_trade_bill
 
@@ -319,7 +319,9 @@ def test_a_notification_signed_with_another_serial_is_refused_without_asking_wec
 
 def test_a_stale_notification_is_refused(client, keys, order):
     old = int(time.time()) - 301
-    assert_refused(post(client, notification(keys, transaction(order), timestamp=old)), "notification_stale")
+    assert_refused(
+        post(client, notification(keys, transaction(order), timestamp=old)), "notification_stale", "五分钟"
+    )
 
 
 def test_a_resource_encrypted_with_another_key_is_refused(client, keys, order):
@@ -548,3 +550,29 @@ def test_wechat_pays_public_key_with_its_id_verifies_notifications(client, setti
     message = notification(keys, transaction(order), serial="PUB_KEY_ID_0114232134912410000000000000")
     assert post(client, message).status_code == 204
     assert Payment.objects.count() == 1
+
+
+def test_an_abandoned_order_is_closed_at_wechat_and_here(wechat, order, wechat_api):
+    wechat_api["transaction"] = transaction(order, trade_state="NOTPAY")
+    GatewayOrder.objects.filter(pk=order.pk).update(created_at=timezone.now() - datetime.timedelta(days=1))
+    assert services.query_pending_orders(older_than_minutes=30) == {"expired": 1}
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CLOSED
+    assert [path for _m, path, _d in wechat_api["calls"]][-1].endswith(f"/{order.order_no}/close")
+
+
+def test_the_checkout_offers_wechat_only_when_it_is_switched_on(client, settings, wechat, water):
+    settings.SANDBOX_BANK_ENABLED, settings.SANDBOX_BANK_KEY = True, "sandbox-test-key"
+    address = f"/billers/{water['biller'].code}/?account_no=31005678"
+    page = client.get(address).content.decode()
+    assert 'value="WECHAT"' in page and 'value="SANDBOX"' in page
+    settings.WECHATPAY_ENABLED = False
+    page = client.get(address).content.decode()
+    assert 'value="SANDBOX"' in page
+    assert "WECHAT" not in page
+
+
+def test_the_wechat_page_of_a_paid_order_shows_the_order(client, keys, order):
+    assert post(client, notification(keys, transaction(order))).status_code == 204
+    response = client.get(f"/orders/{order.access_token}/wechat/")
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.access_token}/"
