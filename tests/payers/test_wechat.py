@@ -576,3 +576,12 @@ def test_the_wechat_page_of_a_paid_order_shows_the_order(client, keys, order):
     assert post(client, notification(keys, transaction(order))).status_code == 204
     response = client.get(f"/orders/{order.access_token}/wechat/")
     assert response.status_code == 302 and response["Location"] == f"/orders/{order.access_token}/"
+
+
+def test_a_demo_apiv3_key_stops_a_production_start(settings, wechat):
+    from config import checks as start_checks
+
+    settings.DEBUG = False
+    settings.WECHATPAY_APIV3_KEY = "changeme" * 4
+    messages = [e.msg for e in start_checks.production_settings() if "WECHATPAY" in e.msg]
+    assert messages and messages[0].startswith("WECHATPAY_APIV3_KEY cannot be used with DEBUG off")
