@@ -23,6 +23,7 @@ PORTAL_MESSAGES = {
         "The message was signed at %(signed_at)s, more than five minutes ago: an old message is not taken."
     ),
     "decryption_failed": _("The message's encrypted content could not be decrypted with the merchant's key."),
+    "gateway_unreachable": _("The bank could not be reached or its answer was not signed by it: %(reason)s"),
     "order_unknown": _("There is no order %(order_no)s."),
     "amount_mismatch": _(
         "The bank reported ¥%(reported)s for order %(order_no)s, which is for ¥%(expected)s."

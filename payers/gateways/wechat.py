@@ -16,6 +16,7 @@ import io
 import json
 import time
 import zoneinfo
+from collections.abc import Callable
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -133,8 +134,18 @@ class WeChatGateway(Gateway):
             "notify_url": notify_url,
         }
 
-    def _call(self, code_and_body) -> dict:
-        code, body = code_and_body
+    def _send(self, call: Callable[[], tuple]) -> tuple:
+        """One call through the SDK: a network failure, or an answer whose signature is not the platform's
+        (the SDK checks it), is the gateway failing, not a crash."""
+        try:
+            return call()
+        except GatewayError:
+            raise
+        except Exception as exc:  # requests' errors; the SDK's bare Exception for a bad signature
+            raise GatewayError("gateway_unreachable", reason=str(exc)[:120]) from None
+
+    def _call(self, call: Callable[[], tuple]) -> dict:
+        code, body = self._send(call)
         if not 200 <= code < 300:
             raise GatewayError("message_invalid", field=f"HTTP {code}")
         try:
@@ -145,7 +156,7 @@ class WeChatGateway(Gateway):
     def native_code_url(self, order, *, notify_url: str) -> str:
         """Native payment (扫码支付): the weixin:// link the payer scans from a QR code."""
         answer = self._call(
-            self.client(WeChatPayType.NATIVE).pay(
+            lambda: self.client(WeChatPayType.NATIVE).pay(
                 pay_type=WeChatPayType.NATIVE, **self._order_fields(order, notify_url)
             )
         )
@@ -157,7 +168,7 @@ class WeChatGateway(Gateway):
     def h5_url(self, order, *, notify_url: str, return_url: str, client_ip: str) -> str:
         """H5 payment (手机网站): the page in the phone's browser that opens WeChat; back to return_url."""
         answer = self._call(
-            self.client(WeChatPayType.H5).pay(
+            lambda: self.client(WeChatPayType.H5).pay(
                 pay_type=WeChatPayType.H5,
                 scene_info={"payer_client_ip": client_ip, "h5_info": {"type": "Wap"}},
                 **self._order_fields(order, notify_url),
@@ -284,7 +295,7 @@ class WeChatGateway(Gateway):
     # --- our calls about an order ---
 
     def query(self, order) -> dict[str, str] | None:
-        code, text = self.client().query(out_trade_no=order.order_no)
+        code, text = self._send(lambda: self.client().query(out_trade_no=order.order_no))
         if code != 200 or not isinstance(text, str):
             return None
         try:
@@ -297,7 +308,7 @@ class WeChatGateway(Gateway):
 
     def close(self, order) -> bool:
         """Close an unpaid order at WeChat (关闭订单) so that it can no longer be paid."""
-        code, _text = self.client().close(out_trade_no=order.order_no)
+        code, _text = self._send(lambda: self.client().close(out_trade_no=order.order_no))
         return code == 204
 
     def refund(self, *, order, line, refund_no: str) -> RefundResult:
@@ -321,14 +332,16 @@ class WeChatGateway(Gateway):
     def trade_bill(self, day: datetime.date) -> bytes:
         """The merchant's trade bill (交易账单) for one day, as downloaded (gzip), its SHA1 checked."""
         pay = self.client()
-        answer = self._call(pay.trade_bill(bill_date=day.isoformat(), bill_type="ALL", tar_type="GZIP"))
+        answer = self._call(
+            lambda: pay.trade_bill(bill_date=day.isoformat(), bill_type="ALL", tar_type="GZIP")
+        )
         url = answer.get("download_url", "")
         if not isinstance(url, str) or not url.startswith(settings.WECHATPAY_API_URL.rstrip("/") + "/"):
             raise GatewayError("message_invalid", field="download_url")
-        code, data = pay.download_bill(url)
-        if code != 200 or not isinstance(data, bytes):
-            raise GatewayError("message_invalid", field=f"HTTP {code}")
+        code, data = self._send(lambda: pay.download_bill(url))
         limit = settings.UNTRUSTED_FILE_MAX_BYTES["statement"]
+        if code != 200 or not isinstance(data, bytes) or len(data) > limit:
+            raise GatewayError("message_invalid", field=f"HTTP {code}")
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as packed:
                 plain = packed.read(limit + 1)
@@ -336,7 +349,7 @@ class WeChatGateway(Gateway):
             raise GatewayError("message_invalid", field="bill") from None
         if len(plain) > limit:
             raise GatewayError("message_invalid", field="bill")
-        if answer.get("hash_type") == "SHA1" and not hmac.compare_digest(
+        if answer.get("hash_type") != "SHA1" or not hmac.compare_digest(
             hashlib.sha1(plain).hexdigest(),
             str(answer.get("hash_value", "")).lower(),
         ):

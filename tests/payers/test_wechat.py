@@ -118,7 +118,8 @@ class WeChatServer(BaseHTTPRequestHandler):
             self.send_header("Wechatpay-Serial", self.keys["platform_serial"])
             self.send_header("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
             self.send_header(
-                "Wechatpay-Signature", sign_v3(self.keys["platform"], f"{timestamp}\n{nonce}\n{text}\n")
+                "Wechatpay-Signature",
+                sign_v3(self.state.get("signer") or self.keys["platform"], f"{timestamp}\n{nonce}\n{text}\n"),
             )
         else:
             self.send_header("Content-Type", "application/octet-stream")
@@ -585,3 +586,17 @@ def test_a_demo_apiv3_key_stops_a_production_start(settings, wechat):
     settings.WECHATPAY_APIV3_KEY = "changeme" * 4
     messages = [e.msg for e in start_checks.production_settings() if "WECHATPAY" in e.msg]
     assert messages and messages[0].startswith("WECHATPAY_APIV3_KEY cannot be used with DEBUG off")
+
+
+def test_an_answer_not_signed_by_wechat_is_not_believed(client, wechat, order, wechat_api):
+    wechat_api["signer"] = _rsa_key()  # a man in the middle answering for WeChat
+    with pytest.raises(GatewayError) as refused:
+        wechat.native_code_url(order, notify_url="https://pay.example/n/")
+    assert refused.value.code == "gateway_unreachable"
+    response = client.get(f"/orders/{order.access_token}/wechat/")
+    assert response.status_code == 302 and response["Location"] == f"/orders/{order.access_token}/"
+    wechat_api["transaction"] = transaction(order)
+    with pytest.raises(GatewayError):
+        wechat.query(order)
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PENDING and Payment.objects.count() == 0
