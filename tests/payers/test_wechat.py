@@ -600,3 +600,32 @@ def test_an_answer_not_signed_by_wechat_is_not_believed(client, wechat, order, w
         wechat.query(order)
     order.refresh_from_db()
     assert order.status == OrderStatus.PENDING and Payment.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_notification_arriving_twice_at_once_posts_once(keys, order):
+    from django.db import connection
+
+    message = notification(keys, transaction(order))
+    params = {
+        name[5:].lower().replace("_", "-"): value
+        for name, value in message.items()
+        if name.startswith("HTTP_")
+    }
+    params["body"] = message["body"]
+    barrier, results = threading.Barrier(2), []
+
+    def deliver():
+        try:
+            barrier.wait(timeout=10)
+            results.append(services.apply_notification(gateway_code="WECHAT", params=params))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == sorted([NotificationResult.APPLIED, NotificationResult.DUPLICATE])
+    assert Payment.objects.count() == 1
