@@ -65,6 +65,8 @@ def _secrets_to_check() -> list[tuple[str, str]]:
         names.append("SANDBOX_BANK_KEY")
     if getattr(settings, "ALIPAY_ENABLED", False):
         names.append("ALIPAY_APP_PRIVATE_KEY")
+    if getattr(settings, "WECHATPAY_ENABLED", False):
+        names += ["WECHATPAY_PRIVATE_KEY", "WECHATPAY_APIV3_KEY"]
     return [(name, getattr(settings, name, "") or "") for name in names]
 
 

@@ -258,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
 PAYMENT_GATEWAYS = {
     "SANDBOX": "payers.gateways.sandbox.SandboxGateway",
     "ALIPAY": "payers.gateways.alipay.AlipayGateway",
+    "WECHAT": "payers.gateways.wechat.WeChatGateway",
 }
 PORTAL_DEFAULT_GATEWAY = env_str("PORTAL_DEFAULT_GATEWAY", "SANDBOX")
 SANDBOX_BANK_ENABLED = env_bool("SANDBOX_BANK_ENABLED", DEBUG)  # and its URLs (config/urls.py)
@@ -358,6 +359,43 @@ if ALIPAY_ENABLED and not (ALIPAY_APP_ID and ALIPAY_APP_PRIVATE_KEY and ALIPAY_P
     raise ImproperlyConfigured(
         "ALIPAY_ENABLED needs ALIPAY_APP_ID, ALIPAY_APP_PRIVATE_KEY and ALIPAY_PUBLIC_KEY"
     )
+
+# WeChat Pay API v3 (Native QR and H5): off in the demo. The merchant's key (apiclient_key.pem) and the
+# platform's certificate or public key (微信支付公钥; then WECHATPAY_PLATFORM_SERIAL = its PUB_KEY_ID_…) are
+# PEM text or *_FILE paths to mounted secrets; the APIv3 key is the 32-character key set in the merchant
+# platform. The trade bill of yesterday is fetched into reconciliation (channel ONLINE:WECHAT) at 10:00.
+WECHATPAY_ENABLED = env_bool("WECHATPAY_ENABLED", False)
+WECHATPAY_MCHID = env_str("WECHATPAY_MCHID", "")
+WECHATPAY_APPID = env_str("WECHATPAY_APPID", "")
+WECHATPAY_CERT_SERIAL = env_str("WECHATPAY_CERT_SERIAL", "")
+WECHATPAY_PRIVATE_KEY = env_str("WECHATPAY_PRIVATE_KEY", "")
+WECHATPAY_APIV3_KEY = env_str("WECHATPAY_APIV3_KEY", "")
+WECHATPAY_PLATFORM_CERT = env_str("WECHATPAY_PLATFORM_CERT", "")
+WECHATPAY_PLATFORM_SERIAL = env_str("WECHATPAY_PLATFORM_SERIAL", "")
+WECHATPAY_API_URL = env_str("WECHATPAY_API_URL", "https://api.mch.weixin.qq.com")
+WECHATPAY_TIMEOUT_SECONDS = env_int("WECHATPAY_TIMEOUT_SECONDS", 20)
+if WECHATPAY_ENABLED:
+    _missing = [
+        name
+        for name in (
+            "WECHATPAY_MCHID",
+            "WECHATPAY_APPID",
+            "WECHATPAY_CERT_SERIAL",
+            "WECHATPAY_PRIVATE_KEY",
+            "WECHATPAY_APIV3_KEY",
+            "WECHATPAY_PLATFORM_CERT",
+        )
+        if not globals()[name]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"WECHATPAY_ENABLED needs {', '.join(_missing)}")
+    if len(WECHATPAY_APIV3_KEY.encode()) != 32:
+        raise ImproperlyConfigured("WECHATPAY_APIV3_KEY must be the 32-character APIv3 key")
+
+CELERY_BEAT_SCHEDULE["fetch-wechat-trade-bill"] = {
+    "task": "reconciliation.tasks.fetch_wechat_trade_bill",
+    "schedule": crontab(hour=10, minute=30),
+}
 
 # --- Untrusted files (issue 12) ---
 # Every file from outside is read by billing/untrusted_files.py within these bounds; a file past any of
@@ -507,6 +545,10 @@ if ALIPAY_ENABLED:
 
     _alipay = urlsplit(ALIPAY_GATEWAY_URL)
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(f"{_alipay.scheme}://{_alipay.netloc}")
+if WECHATPAY_ENABLED:
+    # The H5 button posts to us and is redirected to WeChat's cashier page: browsers hold the redirect of a
+    # form to form-action.
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append("https://wx.tenpay.com")
 
 # --- Error pages (issue 14) ---
 # A refused CSRF check shows the platform's own page in the user's language (templates/403_csrf.html).
@@ -537,6 +579,7 @@ CELERY_QUEUE_TASKS = {
         "payers.tasks.send_text_message",
         "branches.tasks.notify_recent_payers",
         "reconciliation.tasks.send_complaint_notice",
+        "reconciliation.tasks.fetch_wechat_trade_bill",
     ),
     "batch": (
         "billing.tasks.run_bill_import",

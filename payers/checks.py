@@ -34,3 +34,33 @@ def alipay_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         except ValueError as exc:
             errors.append(checks.Error(f"{name} cannot be read: {exc}.", hint=hint, id="payers.E001"))
     return errors
+
+
+@checks.register(checks.Tags.security)
+def wechatpay_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """WeChat Pay's keys are read at start: an unreadable one would fail every payment and notification."""
+    if not getattr(settings, "WECHATPAY_ENABLED", False):
+        return []
+    from payers.gateways.wechat import merchant_private_key, platform_key
+
+    errors = []
+    for name, read, hint in (
+        (
+            "WECHATPAY_PRIVATE_KEY",
+            lambda: merchant_private_key(settings.WECHATPAY_PRIVATE_KEY),
+            "Put the merchant API key (apiclient_key.pem, 商户API私钥) into the file "
+            "WECHATPAY_PRIVATE_KEY_FILE names.",
+        ),
+        (
+            "WECHATPAY_PLATFORM_CERT",
+            lambda: platform_key(settings.WECHATPAY_PLATFORM_CERT, settings.WECHATPAY_PLATFORM_SERIAL),
+            "Put the platform certificate (平台证书) or WeChat Pay's public key (微信支付公钥, with "
+            "WECHATPAY_PLATFORM_SERIAL set to its PUB_KEY_ID_…) into the file "
+            "WECHATPAY_PLATFORM_CERT_FILE names.",
+        ),
+    ):
+        try:
+            read()
+        except ValueError as exc:
+            errors.append(checks.Error(f"{name} cannot be read: {exc}.", hint=hint, id="payers.E002"))
+    return errors

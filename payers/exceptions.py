@@ -16,6 +16,14 @@ PORTAL_MESSAGES = {
     "gateway_disabled": _("The payment method “%(gateway)s” is switched off."),
     "signature_invalid": _("The message does not carry a valid signature of the bank."),
     "message_invalid": _("The bank's message is missing “%(field)s” or has a bad value in it."),
+    "certificate_unknown": _(
+        "The message is signed with the key %(serial)s, which is not the bank's key configured here."
+    ),
+    "notification_stale": _(
+        "The message was signed at %(signed_at)s, more than five minutes ago: an old message is not taken."
+    ),
+    "decryption_failed": _("The message's encrypted content could not be decrypted with the merchant's key."),
+    "gateway_unreachable": _("The bank could not be reached or its answer was not signed by it: %(reason)s"),
     "order_unknown": _("There is no order %(order_no)s."),
     "amount_mismatch": _(
         "The bank reported ¥%(reported)s for order %(order_no)s, which is for ¥%(expected)s."

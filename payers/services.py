@@ -210,7 +210,9 @@ def start_checkout(
     return order
 
 
-def apply_notification(*, gateway_code: str, params: dict[str, str]) -> str:
+def apply_notification(
+    *, gateway_code: str, params: dict[str, str], refusals: list[PortalError] | None = None
+) -> str:
     """Take one asynchronous notification from a gateway; answer what became of it.
 
     A notification is applied only when the gateway named by its address is switched on and is the order's
@@ -220,29 +222,36 @@ def apply_notification(*, gateway_code: str, params: dict[str, str]) -> str:
     gateway raises GatewayRefused once recorded. A paid notification posts every line of the order through
     `post_payment`, once: a repeat is recorded and acknowledged. A "closed" notice arriving after the
     payment (out of order) is ignored. A payment for a bill that was paid elsewhere meanwhile is kept as
-    credit when the biller's rule allows it, and refunded through the gateway if not.
+    credit when the biller's rule allows it, and refunded through the gateway if not. The reason of a
+    refusal is appended to `refusals` when given (for the banks whose answer says why).
     """
     try:
         gateway = get_gateway(gateway_code)  # a switched-off gateway's signatures are believed no more
     except PortalError as error:
         refuse_notification(gateway_code=gateway_code, params=params, error=error)
         raise GatewayRefused(error.code, **error.params) from None
-    return _take_notice(gateway, params, source="notification")
+    return _take_notice(gateway, params, source="notification", refusals=refusals)
 
 
-def _take_notice(gateway: Gateway, params: dict[str, str], *, source: str) -> str:
+def _take_notice(
+    gateway: Gateway, params: dict[str, str], *, source: str, refusals: list[PortalError] | None = None
+) -> str:
     """Verify a gateway's message about an order (a notification, or its answer to our trade query) and
     apply it to the order it names."""
     try:
         notice = gateway.parse_notification(params)
         _check_bounds(notice)
     except GatewayError as error:
+        if refusals is not None:
+            refusals.append(error)
         return refuse_notification(gateway_code=gateway.code, params=params, error=error, source=source)
     with transaction.atomic():
         order = locks.lock_order_by_no(notice.order_no)
         try:
             _check_notice_fits(gateway, order, notice)
         except PortalError as error:
+            if refusals is not None:
+                refusals.append(error)
             return refuse_notification(
                 gateway_code=gateway.code,
                 params=params,
@@ -671,12 +680,26 @@ def query_pending_orders(*, older_than_minutes: int) -> dict:
             params = None
         if params:
             result = _take_notice(gateway, params, source="query")
-        elif order.expires_at + delay < now and expire_order(order_no=order.order_no):
+        elif order.expires_at + delay < now:
+            _close_at_bank(gateway, order)
+            if not expire_order(order_no=order.order_no):
+                continue
             result = "expired"
         else:
             continue
         results[result] = results.get(result, 0) + 1
     return results
+
+
+def _close_at_bank(gateway: Gateway, order: GatewayOrder) -> bool:
+    """Tell the bank an abandoned order is closed, where it takes such a call (WeChat's 关闭订单), so that
+    it can no longer be paid; the bank's own time limit holds if it cannot be reached. Whether it took it."""
+    try:
+        closed = gateway.close(order)
+    except Exception:  # unreachable: its time limit (told at checkout) still stops the payment
+        closed = False
+    logger.info("order %s closed at %s: %s", order.order_no, gateway.code, closed)
+    return closed
 
 
 def request_receipt_bundle(*, order: GatewayOrder, language: str) -> ReceiptBundle:

@@ -192,6 +192,53 @@ def _gateway_redirect(request, order):
     return redirect(gateway.payment_url(order, notify_url=notify_url, return_url=return_url))
 
 
+def _wechat_order(token):
+    """A pending WeChat order of this access token, while WeChat is switched on; 404 otherwise."""
+    order = selectors.order_for_token(token)
+    if order is None or order.gateway != "WECHAT":
+        raise Http404
+    try:
+        return get_gateway(order.gateway), order
+    except PortalError:
+        raise Http404 from None
+
+
+@require_GET
+def wechat_pay(request, token):
+    """WeChat Native payment: the QR code to scan with WeChat, and on a phone the H5 button."""
+    gateway, order = _wechat_order(token)
+    if order.status != OrderStatus.PENDING:  # paid or closed meanwhile: nothing more to scan
+        return redirect("payers:order", token=order.access_token)
+    notify_url = request.build_absolute_uri(reverse("payers:notify", args=[gateway.code]))
+    try:
+        code_url = gateway.native_code_url(order, notify_url=notify_url)
+    except GatewayError as error:
+        logger.warning("wechat native order refused: order_no=%s code=%s", order.order_no, error.code)
+        messages.error(request, _("WeChat Pay cannot take this payment now. Please try again later."))
+        return redirect("payers:order", token=order.access_token)
+    return render(request, "payers/wechat_pay.html", {"order": order, "qr": receipts.qr_svg(code_url, 220)})
+
+
+@require_POST
+def wechat_h5(request, token):
+    """WeChat H5 payment from a phone's browser: off to WeChat's page, and back to the order's page."""
+    gateway, order = _wechat_order(token)
+    if order.status != OrderStatus.PENDING:
+        return redirect("payers:order", token=order.access_token)
+    try:
+        url = gateway.h5_url(
+            order,
+            notify_url=request.build_absolute_uri(reverse("payers:notify", args=[gateway.code])),
+            return_url=request.build_absolute_uri(reverse("payers:order", args=[order.access_token])),
+            client_ip=client_ip(request),
+        )
+    except GatewayError as error:
+        logger.warning("wechat h5 order refused: order_no=%s code=%s", order.order_no, error.code)
+        messages.error(request, _("WeChat Pay cannot take this payment now. Please try again later."))
+        return redirect("payers:order", token=order.access_token)
+    return redirect(url)
+
+
 def _subject(lines) -> str:
     names = sorted({line.biller.display_name for line in lines})
     text = list_text(names[:3])  # the bank shows the subject to the payer: in the payer's language
@@ -305,13 +352,23 @@ def notify(request, gateway_code):
     gateway that is unknown or switched off has no notification address (404); any other refusal gets the
     bank's "not accepted" answer, so that a genuine bank tries again and staff can see why."""
     try:
-        result = services.apply_notification(gateway_code=gateway_code, params=request.POST.dict())
+        gateway = get_gateway(gateway_code)
+    except PortalError:
+        gateway = None  # refused (and recorded) by the service below, for the same reason
+    refusals: list[PortalError] = []
+    try:
+        result = services.apply_notification(
+            gateway_code=gateway_code,
+            params=gateway.notification_params(request) if gateway else request.POST.dict(),
+            refusals=refusals,
+        )
     except GatewayRefused:
         raise Http404 from None
-    gateway = get_gateway(gateway_code)
-    return HttpResponse(
-        gateway.notification_reply(accepted=result != NotificationResult.REJECTED), content_type="text/plain"
+    status, content_type, body = gateway.notification_http(
+        accepted=result != NotificationResult.REJECTED,
+        message=str(refusals[0].message) if refusals else "",
     )
+    return HttpResponse(body, status=status, content_type=content_type)
 
 
 @require_GET

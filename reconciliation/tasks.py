@@ -98,3 +98,35 @@ def send_complaint_notice(self, complaint_id: int, event: str) -> None:
         services.send_notice(complaint_id, event)
     except (OSError, smtplib.SMTPException) as exc:
         raise self.retry(exc=exc, countdown=retries.MESSAGE.delay(self.request.retries + 1)) from exc
+
+
+@shared_task(bind=True, acks_late=True, max_retries=retries.MESSAGE.max_attempts - 1)
+def fetch_wechat_trade_bill(self, day: str | None = None) -> dict:
+    """Download WeChat Pay's trade bill of `day` (yesterday unless said; WeChat publishes it after 10:00
+    Beijing time) and reconcile it as the statement of channel ONLINE:WECHAT. Nothing to do while WeChat is
+    switched off; a bill WeChat cannot give yet is asked for again with backoff; a refused bill is logged."""
+    from payers.exceptions import GatewayError
+    from payers.gateways import get_gateway
+
+    if not settings.WECHATPAY_ENABLED:
+        return {"skipped": "WECHATPAY_ENABLED is off"}
+    target = datetime.date.fromisoformat(day) if day else timezone.localdate() - datetime.timedelta(days=1)
+    gateway = get_gateway("WECHAT")
+    try:
+        data = gateway.trade_bill(target)
+    except (GatewayError, OSError) as exc:
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=retries.MESSAGE.delay(self.request.retries + 1)) from exc
+        logger.warning("wechat trade bill of %s not fetched: %s", target, exc)
+        return {"day": target.isoformat(), "refused": getattr(exc, "code", "unreachable")}
+    try:
+        run = services.reconcile_file(
+            channel_code="ONLINE:WECHAT",
+            business_date=target,
+            data=data,
+            file_name=f"wechat-tradebill-{target:%Y-%m-%d}.csv.gz",
+        )
+    except BillingError as refused:
+        logger.warning("wechat trade bill of %s refused: %s %s", target, refused.code, refused.message)
+        return {"day": target.isoformat(), "refused": refused.code}
+    return {"day": target.isoformat(), "status": run.status, "counts": run.counts}

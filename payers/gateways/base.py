@@ -80,9 +80,18 @@ class Gateway:
         """Verify the bank's asynchronous notification; raise GatewayError when it cannot be trusted."""
         raise NotImplementedError
 
+    def notification_params(self, request) -> dict[str, str]:
+        """The notification as `parse_notification` reads it: the posted form, for most banks."""
+        return request.POST.dict()
+
     def notification_reply(self, *, accepted: bool) -> str:
         """The body the bank expects back, so that it stops (or keeps) re-sending."""
         return "success" if accepted else "fail"
+
+    def notification_http(self, *, accepted: bool, message: str = "") -> tuple[int, str, str]:
+        """(HTTP status, content type, body) of the answer to a notification; `message` says why it was
+        refused, for the banks whose answer carries one."""
+        return 200, "text/plain", self.notification_reply(accepted=accepted)
 
     def parse_return(self, params: dict[str, str]) -> str:
         """Verify the browser's return from the bank and give the order number. The return never posts a
@@ -93,6 +102,10 @@ class Gateway:
         """Ask the bank about an order whose notification has not come: the bank's signed answer in the
         notification's format (fed to `parse_notification`), or None while it has nothing final to say."""
         return None
+
+    def close(self, order) -> bool:
+        """Close an unpaid order at the bank so that it can no longer be paid; False when it cannot."""
+        return False
 
     def refund(self, *, order, line, refund_no: str) -> RefundResult:
         raise NotImplementedError

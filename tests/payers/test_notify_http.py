@@ -245,7 +245,7 @@ def test_a_notice_for_an_unknown_gateway_finds_no_address_and_writes_nothing(
     live_server, caplog, sandbox_order
 ):
     with caplog.at_level(logging.WARNING):
-        status, _body = post(live_server, "WECHAT", sandbox_notice(sandbox_order))
+        status, _body = post(live_server, "UNIONPAY", sandbox_notice(sandbox_order))
     assert status == 404
     assert not GatewayNotification.objects.exists()
     assert any("code=gateway_unknown" in record.getMessage() for record in caplog.records)
