@@ -64,6 +64,9 @@ RECEIVER_PORT = 8099
 DATABASE = "billpay_cluster"
 REDIS_DB = int(os.environ.get("CLUSTER_REDIS_DB", "10"))
 LOCUST_VENV = REPO / "var" / "locust-venv"
+# The environment this script was started with: the cluster's own (its self-signed certificate in
+# SSL_CERT_FILE, among others) is put into os.environ for Django, and pip must not see it.
+STARTED_WITH = dict(os.environ)
 LOCUST_REQUIREMENT = "locust>=2.40,<3"
 SHORT = {"seconds": 75, "users": 8, "accounts": 1500, "clerks": 2}
 LONG = {"seconds": 300, "users": 12, "accounts": 6000, "clerks": 3}
@@ -228,8 +231,9 @@ def locust_binary() -> Path:
     binary = LOCUST_VENV / "bin" / "locust"
     if not binary.exists():
         step(f"locust into {LOCUST_VENV} (its own venv: it pins pytest<10)")
-        subprocess.run([sys.executable, "-m", "venv", str(LOCUST_VENV)], check=True)
-        subprocess.run([str(LOCUST_VENV / "bin" / "pip"), "install", "-q", LOCUST_REQUIREMENT], check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(LOCUST_VENV)], check=True, env=STARTED_WITH)
+        pip = [str(LOCUST_VENV / "bin" / "pip"), "install", "-q", LOCUST_REQUIREMENT]
+        subprocess.run(pip, check=True, env=STARTED_WITH)
     return binary
 
 
