@@ -51,58 +51,6 @@ def _no_traceback_for_a_refused_request(logger, method_name, event_dict):
     return event_dict
 
 
-def _no_traceback_for_a_refused_request(logger, method_name, event_dict):
-    """Django logs every 4xx answer ("Forbidden", "Not Found") with the exception that made it: a refusal is
-    not a fault, and its traceback only hides the real ones (and rendering them cost seconds each)."""
-    record = event_dict.get("_record")
-    if (
-        record is not None
-        and record.name == "django.request"
-        and 400 <= getattr(record, "status_code", 500) < 500
-    ):
-        event_dict.pop("exc_info", None)
-    return event_dict
-
-
-def _no_traceback_for_a_refused_request(logger, method_name, event_dict):
-    """Django logs every 4xx answer ("Forbidden", "Not Found") with the exception that made it: a refusal is
-    not a fault, and its traceback only hides the real ones (and rendering them cost seconds each)."""
-    record = event_dict.get("_record")
-    if (
-        record is not None
-        and record.name == "django.request"
-        and 400 <= getattr(record, "status_code", 500) < 500
-    ):
-        event_dict.pop("exc_info", None)
-    return event_dict
-
-
-def _no_traceback_for_a_refused_request(logger, method_name, event_dict):
-    """Django logs every 4xx answer ("Forbidden", "Not Found") with the exception that made it: a refusal is
-    not a fault, and its traceback only hides the real ones (and rendering them cost seconds each)."""
-    record = event_dict.get("_record")
-    if (
-        record is not None
-        and record.name == "django.request"
-        and 400 <= getattr(record, "status_code", 500) < 500
-    ):
-        event_dict.pop("exc_info", None)
-    return event_dict
-
-
-def _no_traceback_for_a_refused_request(logger, method_name, event_dict):
-    """Django logs every 4xx answer ("Forbidden", "Not Found") with the exception that made it: a refusal is
-    not a fault, and its traceback only hides the real ones (and rendering them cost seconds each)."""
-    record = event_dict.get("_record")
-    if (
-        record is not None
-        and record.name == "django.request"
-        and 400 <= getattr(record, "status_code", 500) < 500
-    ):
-        event_dict.pop("exc_info", None)
-    return event_dict
-
-
 def _shared_processors() -> list:
     return [
         structlog.contextvars.merge_contextvars,
