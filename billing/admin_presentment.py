@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from billing import presentment
+from billing.admin import ReadOnlyAdmin  # billing.admin imports this module after defining it
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_scoping import ScopedAdminMixin
 from billing.presentment_models import BillerCheck, BillerLink, PresentmentMode
@@ -84,7 +85,7 @@ class BillerLinkAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BillerCheck)
-class BillerCheckAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class BillerCheckAdmin(ReadOnlyAdmin):
     """What billers' systems said about payments: accepted before posting, or confirmed (or rejected and
     reversed) after a payment taken under the stand-in rule."""
 
@@ -111,12 +112,3 @@ class BillerCheckAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "checked_at",
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
