@@ -190,7 +190,7 @@ def build_settlement(
             fees=str(batch.fees),
             batch_id=batch.pk,
             biller_id=biller.pk,
-            entry_id=batch.journal_entry.pk,
+            entry_id=batch.journal_entry_id,  # None when payments and reversals cancel out
             payments=len(items),
         )
     return batch
