@@ -18,6 +18,16 @@ class BillRowSerializer(serializers.Serializer):
     due_date = serializers.CharField(help_text="YYYY-MM-DD")
     late_fee = serializers.CharField(required=False)
     reference = serializers.CharField(required=False)
+    early_discount = serializers.CharField(
+        required=False, help_text='Yuan off when paid in full by discount_until (Beijing): "200.00"'
+    )
+    discount_until = serializers.CharField(required=False, help_text="YYYY-MM-DD; needed with early_discount")
+    beneficiary_kind = serializers.ChoiceField(
+        choices=["student", "patient", "resident", "other"],
+        required=False,
+        help_text="Who the bill is for, when not the account's holder (学生/患者/居民/其他 are read too)",
+    )
+    beneficiary_name = serializers.CharField(required=False, help_text="Shown masked on public pages")
 
 
 class PushBillsSerializer(serializers.Serializer):

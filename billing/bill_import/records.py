@@ -14,8 +14,24 @@ from billing.untrusted_files import (
     FILE_MESSAGES,
 )
 
-COLUMNS = ("account_no", "customer_name", "period", "amount_due", "due_date", "late_fee", "reference")
+COLUMNS = (
+    "account_no",
+    "customer_name",
+    "period",
+    "amount_due",
+    "due_date",
+    "late_fee",
+    "reference",
+    # Amounts that change with the payment date and who the bill is for (issue 17, items 2 and 6).
+    "early_discount",
+    "discount_until",
+    "beneficiary_kind",
+    "beneficiary_name",
+)
 REQUIRED_COLUMNS = COLUMNS[:5]
+# Columns the set-based SQL path does not stage: a CSV file naming one is imported row by row
+# (`sql_path.import_bills_copy` hands it to `import_bills`).
+DATED_AND_BENEFICIARY_COLUMNS = COLUMNS[7:]
 # What each column is called on screen (the file keeps the codes above, which the preview shows beside).
 COLUMN_LABELS = {
     "account_no": _("Account number"),
@@ -25,6 +41,10 @@ COLUMN_LABELS = {
     "due_date": _("Due date"),
     "late_fee": _("Late fee"),
     "reference": _("Reference"),
+    "early_discount": _("Early-payment discount"),
+    "discount_until": _("Discount holds until"),
+    "beneficiary_kind": _("Beneficiary is a"),
+    "beneficiary_name": _("Beneficiary"),
 }
 
 IMPORT_MESSAGES = {
@@ -48,6 +68,17 @@ IMPORT_MESSAGES = {
     "amount_negative": _("“%(value)s” is negative: amounts cannot be below zero."),
     "amount_zero": _("The amount due must be more than zero."),
     "date_invalid": _("“%(value)s” is not a date: write it as YYYY-MM-DD, such as 2026-01-05."),
+    "discount_above_amount": _(
+        "The early-payment discount ¥%(discount)s is more than the amount due ¥%(amount)s."
+    ),
+    "discount_until_required": _(
+        "An early-payment discount needs the date it holds until: fill in the column discount_until."
+    ),
+    "discount_until_without_discount": _(
+        "A date in discount_until needs an early-payment discount beside it."
+    ),
+    "beneficiary_kind_invalid": _("“%(value)s” is not a kind of beneficiary: write one of %(kinds)s."),
+    "beneficiary_name_required": _("A kind of beneficiary needs the beneficiary's name beside it."),
     "duplicate_row": _("Account %(account_no)s has a bill for %(period)s on row %(first_row)s already."),
     "bill_has_payments": _(
         "The bill of account %(account_no)s for %(period)s has payments of ¥%(paid)s and is not changed."
@@ -100,6 +131,10 @@ class BillRow:
     due_date: datetime.date
     late_fee: Decimal
     reference: str
+    early_discount: Decimal = Decimal("0.00")
+    discount_until: datetime.date | None = None
+    beneficiary_kind: str = ""
+    beneficiary_name: str = ""
 
 
 @dataclass

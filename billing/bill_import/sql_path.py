@@ -26,7 +26,7 @@ from billing.audit import record_audit
 from billing.bill_import.cells import BLANKS
 from billing.bill_import.error_report import error_report_csv_row
 from billing.bill_import.reading import csv_reader
-from billing.bill_import.records import BillImportError, ImportReport, RowError
+from billing.bill_import.records import DATED_AND_BENEFICIARY_COLUMNS, BillImportError, ImportReport, RowError
 from billing.bill_import.upsert import lock_biller_for_import
 from billing.bill_import.validation import MAX_LENGTHS, check_biller_takes_bills, check_headers
 from billing.choices import BillStatus, CheckDigit
@@ -255,21 +255,30 @@ SELECT rownum, account AS account_no, name AS customer_name, period_norm AS peri
 FROM billpay_import_norm WHERE {_VALID_WHERE};
 """
 
+# A staged row differs from its bill (a file staged here has no discount or beneficiary columns, which
+# `import_bills_copy` leaves to the row-by-row path: such a row means "none", as it does there).
+_DIFFERS_SQL = """(b.amount_due, b.late_fee, b.due_date, b.reference,
+       b.early_discount, b.discount_until, b.beneficiary_kind, b.beneficiary_name)
+      IS DISTINCT FROM (v.amount_due, v.late_fee, v.due_date, v.reference, 0.00, NULL::date, '', '')"""
+
 # Rows that would change a bill that has payments or was cancelled: the first column that differs.
 _CONFLICTS_SQL = """
 SELECT v.rownum, v.account_no, v.period, b.status, b.amount_paid,
        CASE WHEN b.amount_due <> v.amount_due THEN 'amount_due'
             WHEN b.late_fee <> v.late_fee THEN 'late_fee'
             WHEN b.due_date <> v.due_date THEN 'due_date'
-            ELSE 'reference' END AS col
+            WHEN b.reference <> v.reference THEN 'reference'
+            WHEN b.early_discount <> 0 THEN 'early_discount'
+            WHEN b.discount_until IS NOT NULL THEN 'discount_until'
+            WHEN b.beneficiary_kind <> '' THEN 'beneficiary_kind'
+            ELSE 'beneficiary_name' END AS col
 FROM billpay_import_valid v
 JOIN billing_customeraccount a ON a.biller_id = %(biller)s AND a.account_no = v.account_no
 JOIN billing_bill b ON b.account_id = a.id AND b.period = v.period
 WHERE (b.amount_paid <> 0 OR b.status = %(cancelled)s)
-  AND (b.amount_due, b.late_fee, b.due_date, b.reference)
-      IS DISTINCT FROM (v.amount_due, v.late_fee, v.due_date, v.reference)
+  AND __DIFFERS__
 ORDER BY v.rownum
-"""
+""".replace("__DIFFERS__", _DIFFERS_SQL)
 
 # Accounts: the holder's name from the account's last valid row (read from the valid rows directly, with
 # no sort of a million names, when no account number is in two rows); new ones inserted, renamed ones
@@ -318,14 +327,14 @@ FROM __NAMES__ l ORDER BY l.account_no
 _UPDATE_BILLS_SQL = """
 UPDATE billing_bill b
 SET amount_due = v.amount_due, late_fee = v.late_fee, due_date = v.due_date, reference = v.reference,
+    early_discount = 0, discount_until = NULL, beneficiary_kind = '', beneficiary_name = '',
     updated_at = now()
 FROM billpay_import_valid v
 JOIN billing_customeraccount a ON a.biller_id = %(biller)s AND a.account_no = v.account_no
 WHERE b.account_id = a.id AND b.period = v.period
   AND b.amount_paid = 0 AND b.status <> %(cancelled)s
-  AND (b.amount_due, b.late_fee, b.due_date, b.reference)
-      IS DISTINCT FROM (v.amount_due, v.late_fee, v.due_date, v.reference)
-"""
+  AND __DIFFERS__
+""".replace("__DIFFERS__", _DIFFERS_SQL)
 
 _INSERT_BILLS_SQL = """
 INSERT INTO billing_bill (biller_id, account_id, period, amount_due, late_fee, due_date, amount_paid,
@@ -474,6 +483,53 @@ def stage_file(
     return [], count
 
 
+def _names_unstaged_columns(stream: BinaryIO, encoding: str | None) -> bool:
+    """Whether the file's header names a column the staging table has no room for (discounts and
+    beneficiaries, `DATED_AND_BENEFICIARY_COLUMNS`). Reads the header row only."""
+    with refusals_as(BillImportError):
+        check_size(stream.seek(0, io.SEEK_END), "bill_file")
+    stream.seek(0)
+    try:
+        headers = next(
+            csv_reader(stream, encoding=encoding, raw=io.BufferedReader(_ByteCounter(stream), 1 << 16))
+        )
+    except StopIteration:
+        headers = []
+    finally:
+        stream.seek(0)
+    positions, _errors = check_headers(headers)
+    return any(column in DATED_AND_BENEFICIARY_COLUMNS for column in positions.values())
+
+
+def _import_row_by_row(
+    biller: Biller,
+    stream: BinaryIO,
+    *,
+    actor,
+    encoding: str | None,
+    partial: bool,
+    source: str,
+    progress: Progress | None,
+    error_limit: int,
+    error_report: io.TextIOBase | None,
+) -> ImportReport:
+    """A file with discount or beneficiary columns, through `import_bills` (same rules, same report),
+    reading the whole file (already held within the size cap of billing.untrusted_files)."""
+    from billing.bill_import.pipeline import import_bills
+    from billing.bill_import.reading import read_table
+
+    if progress:
+        progress("reading", 0, 0)
+    report = import_bills(
+        biller, read_table(stream.read(), encoding=encoding), actor=actor, partial=partial, source=source
+    )
+    _write_errors(error_report, report.errors)
+    report.errors = report.errors[:error_limit]
+    if progress:
+        progress("checked", report.rows, 0)
+    return report
+
+
 def import_bills_copy(
     biller: Biller,
     stream: BinaryIO,
@@ -491,6 +547,11 @@ def import_bills_copy(
     `report.errors` holds the first `error_limit` errors, `error_count` all of them, and `error_report`
     (a text file) receives every error as CSV."""
     check_biller_takes_bills(biller)
+    if _names_unstaged_columns(stream, encoding):
+        return _import_row_by_row(
+            biller, stream, actor=actor, encoding=encoding, partial=partial, source=source,
+            progress=progress, error_limit=error_limit, error_report=error_report,
+        )  # fmt: skip
     try:
         # A file refused while staging (a line or field past the caps) leaves no staging table behind.
         header_errors, count = stage_file(stream, encoding=encoding, progress=progress, chunk_rows=chunk_rows)

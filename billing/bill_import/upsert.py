@@ -15,6 +15,18 @@ from billing.choices import BillStatus
 from billing.models import Bill, Biller, CustomerAccount
 from billing.money import ZERO
 
+UPDATED_FIELDS = [
+    "amount_due",
+    "late_fee",
+    "due_date",
+    "reference",
+    "early_discount",
+    "discount_until",
+    "beneficiary_kind",
+    "beneficiary_name",
+    "updated_at",
+]
+
 
 def _differs(bill: Bill, row: BillRow) -> str | None:
     """The first column where the row would change the bill, or None."""
@@ -23,6 +35,10 @@ def _differs(bill: Bill, row: BillRow) -> str | None:
         ("late_fee", bill.late_fee, row.late_fee),
         ("due_date", bill.due_date, row.due_date),
         ("reference", bill.reference, row.reference),
+        ("early_discount", bill.early_discount, row.early_discount),
+        ("discount_until", bill.discount_until, row.discount_until),
+        ("beneficiary_kind", bill.beneficiary_kind, row.beneficiary_kind),
+        ("beneficiary_name", bill.beneficiary_name, row.beneficiary_name),
     ):
         if current != new:
             return column
@@ -95,6 +111,10 @@ def upsert_bills(
                         late_fee=row.late_fee,
                         due_date=row.due_date,
                         reference=row.reference,
+                        early_discount=row.early_discount,
+                        discount_until=row.discount_until,
+                        beneficiary_kind=row.beneficiary_kind,
+                        beneficiary_name=row.beneficiary_name,
                         created_at=now,
                         updated_at=now,
                     )
@@ -102,13 +122,13 @@ def upsert_bills(
             elif _differs(bill, row):
                 bill.amount_due, bill.late_fee = row.amount_due, row.late_fee
                 bill.due_date, bill.reference, bill.updated_at = row.due_date, row.reference, now
+                bill.early_discount, bill.discount_until = row.early_discount, row.discount_until
+                bill.beneficiary_kind, bill.beneficiary_name = row.beneficiary_kind, row.beneficiary_name
                 changed.append(bill)
             else:
                 report.unchanged += 1
         Bill.objects.bulk_create(new_bills, batch_size=2000)
-        Bill.objects.bulk_update(
-            changed, ["amount_due", "late_fee", "due_date", "reference", "updated_at"], batch_size=2000
-        )
+        Bill.objects.bulk_update(changed, UPDATED_FIELDS, batch_size=2000)
         report.created, report.updated = len(new_bills), len(changed)
         report.imported = True
         record_audit(

@@ -13,6 +13,7 @@ from decimal import Decimal
 from billing.bill_import.cells import BLANKS, _text, parse_date_cell, parse_period_cell
 from billing.bill_import.reading import Table
 from billing.bill_import.records import COLUMNS, REQUIRED_COLUMNS, BillImportError, BillRow, RowError
+from billing.choices import BeneficiaryKind
 from billing.models import Biller
 from billing.money import ZERO, parse_money_text
 from billing.rules import account_no_is_valid, normalize_account_no
@@ -39,9 +40,31 @@ HEADER_ALIASES = {
     "参考号": "reference",
     "备注号": "reference",
     "ref": "reference",
+    "提前缴费优惠": "early_discount",
+    "优惠金额": "early_discount",
+    "discount": "early_discount",
+    "优惠截止日": "discount_until",
+    "优惠截止日期": "discount_until",
+    "缴费对象类型": "beneficiary_kind",
+    "对象类型": "beneficiary_kind",
+    "缴费对象": "beneficiary_name",
+    "学生姓名": "beneficiary_name",
+    "患者姓名": "beneficiary_name",
+    "beneficiary": "beneficiary_name",
 }
 
-MAX_LENGTHS = {"account_no": 40, "customer_name": 100, "reference": 64}
+MAX_LENGTHS = {"account_no": 40, "customer_name": 100, "reference": 64, "beneficiary_name": 100}
+
+# A beneficiary's kind as billers write it: the code or its Chinese or English label.
+BENEFICIARY_KIND_ALIASES = {
+    **{kind.value: kind.value for kind in BeneficiaryKind},
+    "学生": BeneficiaryKind.STUDENT,
+    "患者": BeneficiaryKind.PATIENT,
+    "病人": BeneficiaryKind.PATIENT,
+    "居民": BeneficiaryKind.RESIDENT,
+    "其他": BeneficiaryKind.OTHER,
+    "beneficiary": BeneficiaryKind.OTHER,
+}
 
 
 def _header_key(header: object) -> str:
@@ -136,7 +159,7 @@ def _check_row(
                     hint=biller.account_hint,
                 )
             )
-    for column in ("customer_name", "reference"):
+    for column in ("customer_name", "reference", "beneficiary_name"):
         if len(text[column]) > MAX_LENGTHS[column]:
             errors.append(
                 RowError.make(number, column, "too_long", value=text[column], max=MAX_LENGTHS[column])
@@ -146,8 +169,8 @@ def _check_row(
     if text["period"] and period is None:
         errors.append(RowError.make(number, "period", "period_invalid", value=text["period"]))
 
-    amounts: dict[str, Decimal | None] = {"late_fee": ZERO}
-    for column in ("amount_due", "late_fee"):
+    amounts: dict[str, Decimal | None] = {"late_fee": ZERO, "early_discount": ZERO}
+    for column in ("amount_due", "late_fee", "early_discount"):
         if not text[column]:
             continue
         amount, code = parse_money_text(text[column])
@@ -157,15 +180,10 @@ def _check_row(
             errors.append(RowError.make(number, column, "amount_zero", value=text[column]))
         amounts[column] = amount
 
-    due = cells.get("due_date")
-    if isinstance(due, datetime.datetime):
-        due_date = due.date()
-    elif isinstance(due, datetime.date):
-        due_date = due
-    else:
-        due_date = parse_date_cell(text["due_date"]) if text["due_date"] else None
-        if text["due_date"] and due_date is None:
-            errors.append(RowError.make(number, "due_date", "date_invalid", value=text["due_date"]))
+    due_date = _date(number, "due_date", cells, text, errors)
+    discount_until = _date(number, "discount_until", cells, text, errors)
+    _check_discount(number, amounts, discount_until, text, errors)
+    beneficiary_kind = _beneficiary_kind(number, text, errors)
 
     key = (account_no, period) if account_ok and period is not None else None
     if errors:
@@ -180,10 +198,76 @@ def _check_row(
             due_date=due_date,
             late_fee=amounts["late_fee"],
             reference=text["reference"],
+            early_discount=amounts["early_discount"],
+            discount_until=discount_until,
+            beneficiary_kind=beneficiary_kind,
+            beneficiary_name=text["beneficiary_name"],
         ),
         [],
         key,
     )
+
+
+def _date(
+    number: int, column: str, cells: Mapping[str, object], text: Mapping[str, str], errors: list[RowError]
+) -> datetime.date | None:
+    """A date cell: a spreadsheet's date, or text as YYYY-MM-DD (None when empty or wrong)."""
+    value = cells.get(column)
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    parsed = parse_date_cell(text[column]) if text[column] else None
+    if text[column] and parsed is None:
+        errors.append(RowError.make(number, column, "date_invalid", value=text[column]))
+    return parsed
+
+
+def _check_discount(
+    number: int,
+    amounts: Mapping[str, Decimal | None],
+    until: datetime.date | None,
+    text: Mapping[str, str],
+    errors: list[RowError],
+) -> None:
+    """An early-payment discount comes with the date it holds until, and never exceeds the amount due
+    (the bill's own check constraint says so too)."""
+    discount, amount = amounts.get("early_discount"), amounts.get("amount_due")
+    if discount is None:
+        return  # already reported as not an amount
+    if discount and amount is not None and discount > amount:
+        errors.append(
+            RowError.make(
+                number,
+                "early_discount",
+                "discount_above_amount",
+                discount=f"{discount:,.2f}",
+                amount=f"{amount:,.2f}",
+            )
+        )
+    if discount and not text["discount_until"]:
+        errors.append(RowError.make(number, "discount_until", "discount_until_required"))
+    if until is not None and not discount:
+        errors.append(RowError.make(number, "discount_until", "discount_until_without_discount"))
+
+
+def _beneficiary_kind(number: int, text: Mapping[str, str], errors: list[RowError]) -> str:
+    """The beneficiary's kind as a code; a name without a kind is a beneficiary of no particular kind."""
+    written = text["beneficiary_kind"]
+    if not written:
+        return BeneficiaryKind.OTHER if text["beneficiary_name"] else ""
+    kind = BENEFICIARY_KIND_ALIASES.get(written.lower()) or BENEFICIARY_KIND_ALIASES.get(written)
+    if kind is None:
+        kinds = (
+            "student 学生, patient 患者, resident 居民, other 其他"  # what a file may say, either language
+        )
+        errors.append(
+            RowError.make(number, "beneficiary_kind", "beneficiary_kind_invalid", value=written, kinds=kinds)
+        )
+        return ""
+    if not text["beneficiary_name"]:
+        errors.append(RowError.make(number, "beneficiary_name", "beneficiary_name_required"))
+    return str(kind)
 
 
 def _is_blank(values: Sequence[object]) -> bool:

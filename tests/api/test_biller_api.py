@@ -49,6 +49,29 @@ class TestPushBills:
         assert body["created"] == 2 and body["imported"] is True and body["errors"] == []
         assert Bill.objects.get(account__account_no="31005679").amount_due == Decimal("1234.50")
 
+    def test_a_discount_and_a_beneficiary_are_pushed_and_checked(self, biller_api, water):
+        """The columns of the bill import (issue 17, items 2 and 6): a bad one names its row and stores nothing."""
+        with_both = row(
+            early_discount="20.00",
+            discount_until="2026-11-10",
+            beneficiary_kind="学生",
+            beneficiary_name="张小明",
+        )
+        refused = biller_api.post(
+            f"{BASE}/bills", {"bills": [with_both, row("31005679", early_discount="5")]}
+        )
+        assert refused.status_code == 422
+        errors = refused.json()["error"]["details"]["errors"]
+        assert [(e["row"], e["column"], e["code"]) for e in errors] == [
+            (2, "discount_until", "discount_until_required")
+        ]
+        assert not Bill.objects.exists()
+        response = biller_api.post(f"{BASE}/bills", {"bills": [with_both]})
+        assert response.status_code == 200, response.json()
+        bill = Bill.objects.get()
+        assert (bill.early_discount, bill.discount_until) == (Decimal("20.00"), datetime.date(2026, 11, 10))
+        assert (bill.beneficiary_kind, bill.beneficiary_name) == ("student", "张小明")
+
     def test_a_batch_with_an_error_stores_nothing_and_names_the_row(self, biller_api, water):
         response = biller_api.post(f"{BASE}/bills", {"bills": [row(), row("12", amount="-5")]})
         assert response.status_code == 422
