@@ -50,7 +50,7 @@ class TestPushBills:
         assert Bill.objects.get(account__account_no="31005679").amount_due == Decimal("1234.50")
 
     def test_a_discount_and_a_beneficiary_are_pushed_and_checked(self, biller_api, water):
-        """The columns of the bill import (issue 17, items 2 and 6): a bad one names its row and stores nothing."""
+        """The import's columns (issue 17, items 2 and 6): a bad one names its row and stores nothing."""
         with_both = row(
             early_discount="20.00",
             discount_until="2026-11-10",
