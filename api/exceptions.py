@@ -56,6 +56,9 @@ API_MESSAGES = {
     "batch_too_large": _("Send at most %(limit)s bills in one batch (this one had %(count)s)."),
     "bill_import_failed": _("The batch was refused: %(count)s of its rows have errors, nothing was stored."),
     "bill_not_yours": _("%(biller)s has no bill %(account_no)s for %(period)s."),
+    "instalment_amount_invalid": _(
+        "Instalment %(number)s: “%(value)s” is not an amount of money: write yuan with at most two decimals."
+    ),
 }
 
 

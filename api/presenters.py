@@ -38,6 +38,19 @@ def biller(b: Biller) -> dict:
     }
 
 
+def instalment_plan(bill: Bill) -> list[dict]:
+    """Each instalment of a bill offered in instalments, with what is left to pay of it; [] if none."""
+    return [
+        {
+            "number": state.number,
+            "amount": money(state.amount),
+            "due_date": state.due_date,
+            "remaining": money(state.remaining),
+        }
+        for state in instalments.states(bill)
+    ]
+
+
 def open_bill(bill: Bill) -> dict:
     quote = bill.quote  # priced for today in Beijing (billing.amounts)
     return {
@@ -52,15 +65,7 @@ def open_bill(bill: Bill) -> dict:
         "status": bill.status,
         "reference": bill.reference,
         "description": bill.description,
-        "instalments": [
-            {
-                "number": state.number,
-                "amount": money(state.amount),
-                "due_date": state.due_date,
-                "remaining": money(state.remaining),
-            }
-            for state in instalments.states(bill)
-        ],
+        "instalments": instalment_plan(bill),
         "beneficiary_kind": bill.beneficiary_kind,
         "beneficiary": mask_holder_name(bill.beneficiary_name) if bill.beneficiary_name else "",
     }
@@ -118,6 +123,16 @@ def biller_bill(bill: Bill) -> dict:
         "status": bill.status,
         "due_date": bill.due_date,
         "reference": bill.reference,
+    }
+
+
+def bill_with_instalments(bill: Bill) -> dict:
+    return {
+        "account_no": bill.account.account_no,
+        "period": bill.period,
+        "amount_due": money(bill.amount_due),
+        "status": bill.status,
+        "instalments": instalment_plan(bill),
     }
 
 

@@ -205,6 +205,23 @@ def push_bills(*, access: BillerApiAccess, rows: list[dict], partial: bool):
     return report
 
 
+def offer_biller_instalments(*, bill, parts: list[dict], reason: str):
+    """The biller offers its bill in instalments: amounts read as the bill import reads them (a bad one
+    refused with its position), then `billing.services.offer_instalments` checks and audits the plan."""
+    from billing.money import parse_money_text
+    from billing.services import offer_instalments
+
+    plan = []
+    for number, part in enumerate(parts, start=1):
+        amount, code = parse_money_text(part["amount"])
+        if code:
+            raise ApiError("instalment_amount_invalid", number=number, value=part["amount"])
+        plan.append((amount, part["due_date"]))
+    offer_instalments(bill=bill, parts=plan, actor=None, reason=f"biller API: {reason}".strip())
+    bill.refresh_from_db()
+    return bill
+
+
 def cancel_biller_bill(*, bill, reason: str):
     from billing.services import cancel_bill
 

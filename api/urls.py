@@ -32,6 +32,11 @@ biller_urls = [
         biller.CancelBillView.as_view(),
         name="biller-cancel-bill",
     ),
+    path(
+        "bills/<str:account_no>/<str:period>/instalments",
+        biller.OfferInstalmentsView.as_view(),
+        name="biller-offer-instalments",
+    ),
     path("payments", biller.PaymentListView.as_view(), name="biller-payments"),
     path("receipts/<str:receipt_no>", biller.ReceiptView.as_view(), name="biller-receipt"),
 ]

@@ -9,12 +9,17 @@ from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from django.urls import reverse
-from django.utils.html import format_html
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing import access, selectors, services
+from billing import access, instalments, selectors, services
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_import import (
     AccountResource,
@@ -55,7 +60,7 @@ from billing.models import (
     Payment,
     PaymentAllocation,
 )
-from billing.money import ZERO
+from billing.money import ZERO, format_money
 
 
 class ReadOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):
@@ -329,6 +334,20 @@ class BillAdminForm(forms.ModelForm):  # the admin supplies its Meta (model and 
         return cleaned
 
 
+class InstalmentPlanForm(forms.Form):
+    count = forms.IntegerField(
+        label=_("Number of instalments"),
+        min_value=instalments.MIN_INSTALMENTS,
+        max_value=instalments.MAX_INSTALMENTS,
+        initial=3,
+    )
+    first_due = forms.DateField(label=_("First instalment due"), help_text=_("YYYY-MM-DD"))
+    months_apart = forms.IntegerField(
+        label=_("Months between instalments"), min_value=1, max_value=6, initial=1
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=200, required=False)
+
+
 @admin.register(Bill)
 class BillAdmin(
     LargeTableAdminMixin, ScopedAdminMixin, AuditedAdminMixin, BillImportExportMixin, admin.ModelAdmin
@@ -342,10 +361,77 @@ class BillAdmin(
     search_fields = ["account__account_no", "reference"]
     search_help_text = _("The account number or its first digits, or the biller's reference of the bill.")
     raw_id_fields = ["account", "biller"]
-    readonly_fields = ["amount_paid", "status", "created_at", "updated_at"]
+    readonly_fields = ["amount_paid", "status", "instalment_plan", "created_at", "updated_at"]
+    change_form_template = "billing/admin/bill_change_form.html"
 
     def search_condition(self, term):
         return Q(reference=term) | Q(account__in=related_ids(CustomerAccount, account_no__startswith=term))
+
+    @admin.display(description=_("instalments"))
+    def instalment_plan(self, obj):
+        """The plan as the payer sees it (offered through "Offer in instalments", never edited here)."""
+        plan = instalments.states(obj) if obj and obj.pk else []
+        if not plan:
+            return "—"
+        return format_html(
+            "<ol>{}</ol>",
+            format_html_join(
+                "",
+                "<li>{} · ¥{} · {} ¥{}</li>",
+                (
+                    (
+                        date_format(part.due_date, "Y-m-d"),
+                        format_money(part.amount),
+                        _("paid so far"),
+                        format_money(part.paid),
+                    )
+                    for part in plan
+                ),
+            ),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/instalments/",
+                self.admin_site.admin_view(self.instalments_view),
+                name="billing_bill_instalments",
+            ),
+            *super().get_urls(),
+        ]
+
+    def instalments_view(self, request, pk):
+        """Offer an unpaid bill in equal instalments, a month or more apart (the remainder's fen on the
+        first): staff who may change the bill, through the one service that checks and audits it."""
+        bill = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, bill):
+            raise PermissionDenied
+        form = InstalmentPlanForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            parts = instalments.equal_parts(
+                bill.amount_due,
+                count=data["count"],
+                first_due=data["first_due"],
+                months_apart=data["months_apart"],
+            )
+            try:
+                services.offer_instalments(bill=bill, parts=parts, actor=request.user, reason=data["reason"])
+            except BillingError as refused:
+                form.add_error(None, refused.message)
+            else:
+                messages.success(
+                    request, _("The bill is offered in %(count)s instalments.") % {"count": len(parts)}
+                )
+                return HttpResponseRedirect(reverse("admin:billing_bill_change", args=[bill.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "object": bill,
+            "title": _("Offer in instalments"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "billing/admin/bill_instalments.html", context)
 
     def get_readonly_fields(self, request, obj=None):
         """What was paid is never changed by hand, as an import never changes it."""

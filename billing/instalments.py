@@ -8,11 +8,12 @@ the next open instalment's amount for a bill that has a plan, even where the bil
 amounts; `offer_instalments` (in billing.services) sets a plan up, audited.
 """
 
+import calendar
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing.money import ZERO
+from billing.money import ZERO, quantize_money
 
 MIN_INSTALMENTS, MAX_INSTALMENTS = 2, 12
 
@@ -50,3 +51,26 @@ def states(bill, instalments=None) -> list[InstalmentState]:
 
 def next_open(bill, instalments=None) -> InstalmentState | None:
     return next((state for state in states(bill, instalments) if not state.is_paid), None)
+
+
+def equal_parts(
+    total: Decimal, *, count: int, first_due: datetime.date, months_apart: int = 1
+) -> list[tuple[Decimal, datetime.date]]:
+    """A plan of `count` instalments of one amount each, a month (or `months_apart`) after each other from
+    `first_due`: the fen that do not divide go to the first instalment, so the parts add up exactly. A
+    due day past the end of a shorter month falls on its last day (31 January, then 28 February)."""
+    fen = int((total * 100).to_integral_value())
+    share, left = divmod(fen, count) if count > 0 else (0, 0)
+    return [
+        (
+            quantize_money(Decimal(share + (left if number == 0 else 0)) / 100),
+            _months_after(first_due, number * months_apart),
+        )
+        for number in range(count)
+    ]
+
+
+def _months_after(day: datetime.date, months: int) -> datetime.date:
+    year, month = divmod(day.month - 1 + months, 12)
+    year, month = day.year + year, month + 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))

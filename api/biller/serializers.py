@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.partner.serializers import AllocationSerializer
+from api.partner.serializers import AllocationSerializer, InstalmentSerializer
 
 MAX_BATCH = 1000
 
@@ -58,6 +58,30 @@ class ImportReportSerializer(serializers.Serializer):
     accounts_created = serializers.IntegerField()
     imported = serializers.BooleanField()
     errors = RowErrorSerializer(many=True)
+
+
+class InstalmentPartSerializer(serializers.Serializer):
+    amount = serializers.CharField(help_text='Yuan: "1600.00"')
+    due_date = serializers.DateField()
+
+
+class OfferInstalmentsSerializer(serializers.Serializer):
+    instalments = InstalmentPartSerializer(
+        many=True,
+        min_length=2,
+        max_length=12,
+        help_text="In order, each due after the one before, adding up to the bill's amount due. Replaces "
+        "an earlier plan while nothing is paid; the payer can still pay the whole bill at once.",
+    )
+    reason = serializers.CharField(max_length=200, required=False, default="")
+
+
+class BillWithInstalmentsSerializer(serializers.Serializer):
+    account_no = serializers.CharField()
+    period = serializers.CharField()
+    amount_due = serializers.CharField()
+    status = serializers.CharField()
+    instalments = InstalmentSerializer(many=True)
 
 
 class CancelBillSerializer(serializers.Serializer):

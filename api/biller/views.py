@@ -63,6 +63,30 @@ class CancelBillView(BillerView):
         return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
 
 
+class OfferInstalmentsView(BillerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="biller_offer_instalments",
+        summary="Offer an unpaid bill in instalments, each with its amount and due date",
+        parameters=[OPTIONAL_KEY],
+        request=s.OfferInstalmentsSerializer,
+        responses={200: s.BillWithInstalmentsSerializer, **ERRORS},
+    )
+    def post(self, request, account_no: str, period: str):
+        key = idempotency.key_from(request, required=False)
+        data = s.OfferInstalmentsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def handle() -> Response:
+            bill = selectors.biller_bill(self.biller_access.biller, account_no, period)
+            bill = services.offer_biller_instalments(
+                bill=bill, parts=data.validated_data["instalments"], reason=data.validated_data["reason"]
+            )
+            return Response(s.BillWithInstalmentsSerializer(presenters.bill_with_instalments(bill)).data)
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
 class PaymentListView(BillerView):
     @extend_schema(
         tags=TAG,

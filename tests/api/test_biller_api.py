@@ -98,6 +98,58 @@ class TestPushBills:
         assert error_code(response) == "wrong_api"
 
 
+class TestOfferInstalments:
+    """The biller offers a bill in instalments (issue 17, item 3) through the service the back-office uses."""
+
+    def url(self, account_no="31005678", period="2026-09"):
+        return f"{BASE}/bills/{account_no}/{period}/instalments"
+
+    def test_a_plan_is_offered_and_shown(self, biller_api, bill):
+        plan = [{"amount": "64.20", "due_date": "2026-10-15"}, {"amount": "¥64.2", "due_date": "2026-11-15"}]
+        response = biller_api.post(self.url(), {"instalments": plan, "reason": "hardship"})
+        assert response.status_code == 200, response.json()
+        assert response.json()["instalments"] == [
+            {"number": 1, "amount": "64.20", "due_date": "2026-10-15", "remaining": "64.20"},
+            {"number": 2, "amount": "64.20", "due_date": "2026-11-15", "remaining": "64.20"},
+        ]
+        assert AuditEvent.objects.get(action="bill.instalments_offered").reason == "biller API: hardship"
+
+    @pytest.mark.parametrize(
+        ("plan", "code"),
+        [
+            ([{"amount": "60.00", "due_date": "2026-10-15"}, {"amount": "60.00", "due_date": "2026-11-15"}],
+             "instalments_do_not_add_up"),
+            ([{"amount": "64.20", "due_date": "2026-11-15"}, {"amount": "64.20", "due_date": "2026-10-15"}],
+             "instalments_dates_invalid"),
+            ([{"amount": "abc", "due_date": "2026-10-15"}, {"amount": "64.20", "due_date": "2026-11-15"}],
+             "instalment_amount_invalid"),
+            ([{"amount": "128.40", "due_date": "2026-10-15"}], "validation_failed"),
+        ],
+    )  # fmt: skip
+    def test_a_bad_plan_is_refused_and_nothing_is_stored(self, biller_api, bill, plan, code):
+        response = biller_api.post(self.url(), {"instalments": plan})
+        assert response.status_code in (400, 422)
+        assert error_code(response) == code
+        assert not bill.instalments.exists()
+
+    def test_a_bill_with_payments_cannot_be_split(self, biller_api, bill, water):
+        water.amount_rule = "exact_down"
+        water.save()
+        pay(bill.account, "10.00")
+        plan = [{"amount": "64.20", "due_date": "2026-10-15"}, {"amount": "64.20", "due_date": "2026-11-15"}]
+        response = biller_api.post(self.url(), {"instalments": plan})
+        assert error_code(response) == "instalments_not_offerable"
+        assert not bill.instalments.exists()
+
+    def test_another_billers_bill_is_not_found(self, biller_api):
+        other = CustomerAccountFactory(biller=BillerFactory(code="POWER9"), account_no="31005678")
+        theirs = BillFactory(account=other, period="2026-09", amount_due=Decimal("128.40"))
+        plan = [{"amount": "64.20", "due_date": "2026-10-15"}, {"amount": "64.20", "due_date": "2026-11-15"}]
+        response = biller_api.post(self.url(), {"instalments": plan})
+        assert error_code(response) == "bill_not_yours"
+        assert not theirs.instalments.exists()
+
+
 class TestCancelBill:
     def test_an_unpaid_bill_is_cancelled(self, biller_api, bill):
         response = biller_api.post(f"{BASE}/bills/31005678/2026-09/cancellation", {"reason": "重复出账"})
