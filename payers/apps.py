@@ -19,4 +19,8 @@ class PayersConfig(AppConfig):
         from payers import mandates, services
 
         failed_tasks.register_retry_handler(services.REFUND_TASK, services.retry_failed_refund)
+        # A portal payment that a live biller rejects after the fact is refunded to the payer.
+        from billing import outbox
+
+        outbox.register_consumer("payers-biller-rejections", services.refund_lines_the_biller_rejected)
         failed_tasks.register_retry_handler(mandates.REFUND_TASK, mandates.retry_failed_refund)

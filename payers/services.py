@@ -491,6 +491,49 @@ def _may_keep_as_credit(line: OrderLine) -> bool:
     )
 
 
+def refund_lines_the_biller_rejected(events) -> list[int]:
+    """The outbox consumer (inside the relay's transaction, billing.outbox): a portal payment posted under
+    a live biller's stand-in rule and then rejected by the biller is reversed by billing.presentment; the
+    bank has the payer's money, so its order line is refunded, once (a line leaves POSTED or CREDITED once,
+    under its row lock, however often the relay offers the event). Other reversals refund nothing here:
+    reconciliation's "reverse ours" undoes a payment the bank never took."""
+    from billing.presentment_models import BillerCheck
+
+    reversed_ids = [
+        int(event.aggregate_id)
+        for event in events
+        if event.type == outbox.EventType.PAYMENT_REVERSED and event.payload.get("channel") == Channel.ONLINE
+    ]
+    if not reversed_ids:
+        return []
+    line_ids = OrderLine.objects.filter(
+        payment_id__in=reversed_ids,
+        payment__biller_check__status=BillerCheck.Status.REJECTED,
+        outcome__in=(LineOutcome.POSTED, LineOutcome.CREDITED),
+    ).values_list("pk", flat=True)
+    refunded = []
+    for line_id in line_ids:
+        line = locks.lock_order_line(line_id)
+        if line.outcome not in (LineOutcome.POSTED, LineOutcome.CREDITED):
+            continue
+        line.outcome, line.refusal_code = LineOutcome.REFUND_PENDING, "biller_rejected"
+        line.save(update_fields=["outcome", "refusal_code"])
+        record_audit(
+            actor=None,
+            action="order_line.refund_pending",
+            target=line,
+            reason=line.payment.reversal_reason,
+            code="biller_rejected",
+            amount=line.amount,
+        )
+        refunded.append(line_id)
+    if refunded:
+        from payers import tasks
+
+        transaction.on_commit(lambda: [tasks.refund_order_line.delay(line_id) for line_id in refunded])
+    return refunded
+
+
 REFUND_TASK = "payers.tasks.refund_order_line"
 
 

@@ -270,6 +270,58 @@ def test_a_payment_the_biller_rejects_when_confirming_is_reversed(api, hospital)
     assert bill.amount_paid == 0 and bill.status == "open"
 
 
+def test_a_portal_payment_the_biller_rejects_later_is_refunded_to_the_payer_once(client, hospital, settings):
+    """The bank took the payer's money while the hospital was down (stand-in: accept); when the hospital
+    later rejects the payment, billing reverses it and the portal refunds the order line through the bank,
+    once however often the outbox offers the reversal."""
+    from billing import outbox
+    from payers.choices import BankTradeStatus, LineOutcome
+    from payers.models import OrderLine, SandboxBankTrade
+    from tests.payers.conftest import SANDBOX_TEST_KEY, Bank
+
+    settings.SANDBOX_BANK_ENABLED, settings.SANDBOX_BANK_KEY = True, SANDBOX_TEST_KEY
+    BillerLink.objects.filter(biller=hospital).update(stand_in=StandIn.ACCEPT)
+    bill = hospital_bill(hospital, "66669005")
+    store.set_down(hospital.code, True)
+    bank = Bank(client)
+    order = bank.checkout({"biller": hospital.code, "account_no": "66669005", "bill": [bill.pk]})
+    bank.pay(order)
+    assert bank.notify(order).status_code == 200
+    line = OrderLine.objects.get()
+    assert (
+        line.outcome == LineOutcome.POSTED and line.payment.biller_check.status == BillerCheck.Status.PENDING
+    )
+
+    store.set_down(hospital.code, False)
+    assert presentment.confirm(check_id=line.payment.biller_check.pk) == BillerCheck.Status.REJECTED
+    outbox.relay()
+    outbox.relay()  # the reversal offered again: nothing more happens
+    line.refresh_from_db()
+    assert (line.outcome, line.refusal_code) == (LineOutcome.REFUNDED, "biller_rejected")
+    assert SandboxBankTrade.objects.get(merchant_order_no=order.order_no).status == BankTradeStatus.REFUNDED
+    assert AuditEvent.objects.filter(action="order_line.refund_pending", target_id=str(line.pk)).count() == 1
+    assert Payment.objects.get().status == PaymentStatus.REVERSED
+    bill.refresh_from_db()
+    assert bill.amount_paid == 0
+
+
+def test_a_partner_payment_the_biller_rejects_is_reversed_but_refunds_nothing_at_the_bank(api, hospital):
+    """Only portal lines are refunded here: the partner hears of the reversal by its webhook and refunds its
+    own user (docs/partner-api.md)."""
+    from billing import outbox
+    from payers.models import OrderLine
+
+    BillerLink.objects.filter(biller=hospital).update(stand_in=StandIn.ACCEPT)
+    hospital_bill(hospital, "66669005")
+    store.set_down(hospital.code, True)
+    assert partner_pay(api, hospital, "66669005", "320.00").status_code == 201
+    store.set_down(hospital.code, False)
+    assert presentment.confirm(check_id=BillerCheck.objects.get().pk) == BillerCheck.Status.REJECTED
+    outbox.relay()
+    assert not OrderLine.objects.exists()
+    assert not AuditEvent.objects.filter(action="order_line.refund_pending").exists()
+
+
 def test_the_same_payment_key_is_asked_once_and_replayed(api, hospital):
     hospital_bill(hospital, "66660001")
     first = partner_pay(api, hospital, "66660001", "320.00", key="same")
