@@ -18,8 +18,10 @@ from playwright.sync_api import Error as PlaywrightError
 
 from billing import roles
 from billing.choices import AmountRule, PaymentMode
+from billing.instalments import equal_parts
 from billing.models import Payment
 from billing.paylinks import pay_token
+from billing.services import offer_instalments
 from branches import services as branch_services
 from branches.choices import BranchRole
 from payers import family, mandates, proxy, selectors
@@ -171,6 +173,25 @@ def build_walk() -> Walk:
     )
     pending_invite = family.invite(owner=mum, label="小红", per_payment_limit="50.00", monthly_limit="50.00")
     link = pay_token(waiting)
+    # A school's tuition for a named student, with an early-payment discount, offered in three instalments.
+    school = BillerFactory(code="SCHOOL1", name="滨江实验小学", name_en="Binjiang Primary School")
+    tuition = BillFactory(
+        account=CustomerAccountFactory(biller=school, account_no="80001234", holder_name="张大明"),
+        period="2026-12",
+        amount_due=Decimal("4800.00"),
+        due_date=timezone.localdate() + datetime.timedelta(days=60),
+        early_discount=Decimal("200.00"),
+        discount_until=timezone.localdate() + datetime.timedelta(days=10),
+        beneficiary_kind="student",
+        beneficiary_name="张小明",
+    )
+    offer_instalments(
+        bill=tuition,
+        parts=equal_parts(
+            tuition.amount_due, count=3, first_due=tuition.due_date - datetime.timedelta(days=30)
+        ),
+        actor=None,
+    )
     walk = Walk()
     walk.sessions = {
         "citizen": _session_of(user),
@@ -191,6 +212,7 @@ def build_walk() -> Walk:
         Page("lookup-unknown", "/billers/WATER01/?account_no=39999999"),
         Page("pay-link", f"/pay/{link}/"),
         Page("pay-link-qr", f"/pay/{link}/qr/"),
+        Page("pay-link-instalments", f"/pay/{pay_token(tuition)}/"),
         Page("pay-link-invalid", "/pay/not-a-token/"),
         Page("bank-cashier", cashier),
         Page("order-pending", f"/orders/{pending.access_token}/"),
