@@ -119,9 +119,22 @@ def settleable_items(*, biller: Biller, up_to: datetime.date) -> list[Settleable
             payment=payment,
             business_date=payment.original_day,
             amount=payment.amount,
-            fee=_fee(biller, payment.channel, payment.original_day, payment.amount),
+            # The fee rule applies to the principal: a late fee (billing.amounts) reaches the biller whole.
+            fee=_fee(biller, payment.channel, payment.original_day, payment.amount - payment.late_fee_part),
         )
-        for payment in settleable_payments(up_to=up_to, biller=biller)
+        for payment in settleable_payments(up_to=up_to, biller=biller).annotate(
+            late_fee_part=Coalesce(
+                Subquery(
+                    PaymentAllocation.objects.filter(
+                        payment=OuterRef("pk"), kind=AllocationKind.LATE_FEE, is_reversal=False
+                    )
+                    .values("payment")
+                    .annotate(total=Sum("amount"))
+                    .values("total")[:1]
+                ),
+                ZERO,
+            )
+        )
     ]
     reversals = list(settleable_reversals(up_to=up_to, biller=biller))
     fees_paid = dict(

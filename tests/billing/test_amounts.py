@@ -323,3 +323,43 @@ def test_a_discount_above_the_amount_is_refused_by_the_database(school_fee):
     school_fee.early_discount = D("3000.01")
     with pytest.raises(IntegrityError), transaction.atomic():
         school_fee.save()
+
+
+def test_the_platforms_fee_is_charged_on_the_principal_and_the_late_fee_reaches_the_biller_whole(fine):
+    """The biller's fee rule keeps principal and late fee apart (issue 17, item 2): 1% of ¥2,000.00, not of
+    ¥2,010.00 with the late fee."""
+    from billing.services import set_fee_schedule
+    from reconciliation.choices import MatchClass, RunStatus
+    from reconciliation.models import MatchResult, ReconciliationRun, StatementFile
+    from reconciliation.services.settlement import settleable_items
+
+    day = DUE + datetime.timedelta(days=10)
+    set_fee_schedule(
+        biller=fine.biller,
+        channel=Channel.PARTNER,
+        fixed=D("0"),
+        percentage=D("0.01"),
+        min_fee=D("0"),
+        max_fee=None,
+        payer_pays=False,
+        valid_from=DUE,
+        actor=None,
+    )
+    with at(beijing(day)):
+        payment = pay(fine, "2010.00")
+    statement = StatementFile.objects.create(
+        channel_code="PARTNER",
+        business_date=day,
+        format="billpay",
+        file_name="s.csv",
+        sha256="1" * 64,
+        size=1,
+        content=b"x",
+        line_count=1,
+    )
+    run = ReconciliationRun.objects.create(
+        statement=statement, channel_code="PARTNER", business_date=day, status=RunStatus.DONE
+    )
+    MatchResult.objects.create(run=run, klass=MatchClass.MATCHED, payment=payment)
+    (item,) = settleable_items(biller=fine.biller, up_to=day)
+    assert (item.amount, item.fee, item.net) == (D("2010.00"), D("20.00"), D("1990.00"))
