@@ -61,6 +61,10 @@ class CollectionShare(LocalizedNameMixin, models.Model):
                     )
                 ),
                 name="collection_share_rule_has_its_value",
+                violation_error_message=_(
+                    "A fixed part needs an amount above zero and no percentage; a percentage part needs a "
+                    "percentage above 0 and at most 100, and no amount."
+                ),
             ),
         ]
 

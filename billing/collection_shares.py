@@ -93,9 +93,9 @@ def check_shares(*, biller, shares: Sequence) -> None:
     for share in shares:
         name = share.name or share.code
         if not SHARE_CODE_RE.fullmatch(share.code or ""):
-            raise BillingError("share_code_invalid", code=share.code)
+            raise BillingError("share_code_invalid", share_code=share.code)
         if share.code in seen:
-            raise BillingError("share_code_twice", code=share.code)
+            raise BillingError("share_code_twice", share_code=share.code)
         seen.add(share.code)
         if not (share.settlement_bank_name and share.settlement_account_name and share.settlement_account_no):
             raise BillingError("share_bank_account_required", share=name)

@@ -85,9 +85,9 @@ MESSAGES = {
     ),
     # Shared collections (issue 17, item 4; billing.collection_shares).
     "share_code_invalid": _(
-        "“%(code)s” is not a code for a shared collection part: use 2 to 16 capital letters or digits."
+        "“%(share_code)s” is not a code for a shared collection part: use 2 to 16 capital letters or digits."
     ),
-    "share_code_twice": _("Two shared collection parts have the code %(code)s: give each its own."),
+    "share_code_twice": _("Two shared collection parts have the code %(share_code)s: give each its own."),
     "share_bank_account_required": _(
         "%(share)s needs the bank, the account name and the account number its money is remitted to."
     ),

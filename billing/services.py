@@ -792,14 +792,14 @@ def set_collection_shares(*, biller: Biller, shares: Sequence, actor, reason: st
         biller = locks.lock_biller(biller.pk)
         given = {share.pk: share for share in shares if share.pk}
         kept = [row for row in CollectionShare.objects.filter(biller=biller) if row.pk not in given]
-        before = {row.code: _share_summary(row) for row in CollectionShare.objects.filter(biller=biller)}
+        before = _shares_summary(CollectionShare.objects.filter(biller=biller))
         for share in shares:
             share.biller = biller
             share.code = (share.code or "").strip().upper()
         collection_shares.check_shares(biller=biller, shares=[*kept, *shares])
         for share in shares:
             share.save()
-        after = {row.code: _share_summary(row) for row in CollectionShare.objects.filter(biller=biller)}
+        after = _shares_summary(CollectionShare.objects.filter(biller=biller))
         record_audit(
             actor=actor,
             action="biller.collection_shares_set",
@@ -810,10 +810,14 @@ def set_collection_shares(*, biller: Biller, shares: Sequence, actor, reason: st
     return list(shares)
 
 
-def _share_summary(share) -> str:
-    value = f"¥{share.fixed_amount}" if share.rule == ShareRule.FIXED else f"{share.percentage}%"
-    state = "" if share.active else " off"
-    return f"{share.rule} {value} → {share.settlement_account_no}{state}"
+def _shares_summary(shares) -> str:
+    """The audit trail's words for a biller's parts: "AGENCY ¥10.00 → 6222…; PROV 40.00% → 6222… (off)"."""
+    words = []
+    for share in shares.order_by("position", "code"):
+        value = f"¥{share.fixed_amount}" if share.rule == ShareRule.FIXED else f"{share.percentage}%"
+        state = "" if share.active else " (off)"
+        words.append(f"{share.code} {value} → {share.settlement_account_no}{state}")
+    return "; ".join(words)
 
 
 def _share_lines(biller: Biller, *, principal: Decimal, bill_parts) -> list:

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'shared collection part',
                 'verbose_name_plural': 'shared collection parts',
                 'ordering': ['biller', 'position', 'code'],
-                'constraints': [models.UniqueConstraint(fields=('biller', 'code'), name='collection_share_code_per_biller'), models.CheckConstraint(condition=models.Q(models.Q(('fixed_amount__gt', 0), ('percentage__isnull', True), ('rule', 'fixed')), models.Q(('fixed_amount__isnull', True), ('percentage__gt', 0), ('percentage__lte', 100), ('rule', 'percent')), _connector='OR'), name='collection_share_rule_has_its_value')],
+                'constraints': [models.UniqueConstraint(fields=('biller', 'code'), name='collection_share_code_per_biller'), models.CheckConstraint(condition=models.Q(models.Q(('fixed_amount__gt', 0), ('percentage__isnull', True), ('rule', 'fixed')), models.Q(('fixed_amount__isnull', True), ('percentage__gt', 0), ('percentage__lte', 100), ('rule', 'percent')), _connector='OR'), name='collection_share_rule_has_its_value', violation_error_message='A fixed part needs an amount above zero and no percentage; a percentage part needs a percentage above 0 and at most 100, and no amount.')],
             },
             bases=(billing.models.LocalizedNameMixin, models.Model),
         ),
