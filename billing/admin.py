@@ -160,7 +160,15 @@ class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
 
 class CollectionShareFormSet(forms.BaseInlineFormSet):
     """The biller's parts are checked together (billing.collection_shares): a refusal names the part and
-    the rule, and nothing is saved."""
+    the rule, and nothing is saved. A post of the biller's page without this inline's management form (a
+    script or an older form) changes no part, instead of refusing the whole page."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound and f"{self.prefix}-TOTAL_FORMS" not in self.data:
+            self.data = self.data.copy()
+            for name in ("TOTAL_FORMS", "INITIAL_FORMS"):
+                self.data[f"{self.prefix}-{name}"] = "0"
 
     def clean(self):
         super().clean()

@@ -102,6 +102,36 @@ def settlement_report_rows(batch) -> list[dict]:
     ]
 
 
+def remittance_rows(batch) -> list[dict]:
+    """Where a batch's money goes (issue 17, item 4): the biller's own account (the net less its
+    co-beneficiaries' parts) and each co-beneficiary's, with the reference its bank confirms."""
+    biller = batch.biller
+    own_account = (
+        " ".join(part for part in (biller.settlement_bank_name, biller.settlement_account_no) if part)
+        or biller.code
+    )
+    rows = [
+        {
+            "who": biller.display_name,
+            "account": own_account,
+            "reference": batch.reference,
+            "amount": batch.net - batch.shared,
+            "confirmed": _("yes") if batch.confirmed_at else "",
+        }
+    ]
+    for share in batch.shares.select_related("share"):
+        rows.append(
+            {
+                "who": share.share.display_name,
+                "account": f"{share.bank_name} {share.account_name} {share.account_no}",
+                "reference": share.reference,
+                "amount": share.amount,
+                "confirmed": _("yes") if share.confirmed_at else "",
+            }
+        )
+    return rows
+
+
 def carried_summary(batch) -> list[tuple[datetime.date, int, Decimal]]:
     """(day, items, net) of what a batch carried from each earlier day."""
     rows = (
