@@ -478,7 +478,7 @@ class SettlementBatchAdmin(SettleMixin, ReadOnlyReconAdmin):
         return format_html(
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table>",
-            _("who"),
+            _("paid to"),
             _("bank account"),
             _("reference"),
             _("amount"),

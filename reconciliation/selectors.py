@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import access
@@ -116,7 +117,7 @@ def remittance_rows(batch) -> list[dict]:
             "account": own_account,
             "reference": batch.reference,
             "amount": batch.net - batch.shared,
-            "confirmed": _("yes") if batch.confirmed_at else "",
+            "confirmed": _when(batch.confirmed_at),
         }
     ]
     for share in batch.shares.select_related("share"):
@@ -126,10 +127,14 @@ def remittance_rows(batch) -> list[dict]:
                 "account": f"{share.bank_name} {share.account_name} {share.account_no}",
                 "reference": share.reference,
                 "amount": share.amount,
-                "confirmed": _("yes") if share.confirmed_at else "",
+                "confirmed": _when(share.confirmed_at),
             }
         )
     return rows
+
+
+def _when(moment) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else ""
 
 
 def carried_summary(batch) -> list[tuple[datetime.date, int, Decimal]]:
