@@ -1,5 +1,5 @@
 """Shared collections (issue 17, item 4): how one payment to a biller is split among its co-beneficiaries
-(billing.CollectionShare). Pure rules, read by `billing.services.post_payment` (the split of each payment)
+(billing.CollectionShare). Pure rules, read by `billing.services.post_payment` (`split_payment`)
 and by the configuration service (what a biller may declare).
 
 The split of a payment, in this order:

@@ -15,17 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import (
-    amounts,
-    collection_shares,
-    instalments,
-    ledger,
-    locks,
-    posting,
-    presentment,
-    roles,
-    selectors,
-)
+from billing import amounts, instalments, ledger, locks, posting, presentment, roles, selectors
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -40,6 +30,7 @@ from billing.choices import (
     PaymentStatus,
     ShareRule,
 )
+from billing.collection_shares import BillPart, check_shares, principal_paid_before, split_payment
 from billing.exceptions import (
     BillingError,
     IdempotencyConflict,
@@ -254,9 +245,7 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
         amounts.price_bill(bill, quote)
         principal_part, late_fee_part = quote.split(share)
         if principal_part:
-            bill_parts.append(
-                collection_shares.BillPart(collection_shares.principal_paid_before(quote), principal_part)
-            )
+            bill_parts.append(BillPart(principal_paid_before(quote), principal_part))
             allocations.append(
                 PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=principal_part)
             )
@@ -796,7 +785,7 @@ def set_collection_shares(*, biller: Biller, shares: Sequence, actor, reason: st
         for share in shares:
             share.biller = biller
             share.code = (share.code or "").strip().upper()
-        collection_shares.check_shares(biller=biller, shares=[*kept, *shares])
+        check_shares(biller=biller, shares=[*kept, *shares])
         for share in shares:
             share.save()
         after = _shares_summary(CollectionShare.objects.filter(biller=biller))
@@ -830,5 +819,5 @@ def _share_lines(biller: Biller, *, principal: Decimal, bill_parts) -> list:
     shares = list(CollectionShare.objects.filter(biller=biller, active=True).order_by("position", "code"))
     if not shares:
         return []
-    parts = collection_shares.split(shares, principal=principal, bill_parts=bill_parts)
+    parts = split_payment(shares, principal=principal, bill_parts=bill_parts)
     return [(ledger.collection_share_account(share, biller=biller), amount) for share, amount in parts]

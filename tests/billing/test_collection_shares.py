@@ -148,7 +148,7 @@ def test_the_parts_never_exceed_the_payment_and_fixed_parts_take_their_amount_ov
         amount = min(D(fens) / 100, bill - paid)
         if amount <= 0:
             break
-        parts = collection_shares.split(
+        parts = collection_shares.split_payment(
             shares, principal=amount, bill_parts=[collection_shares.BillPart(paid, amount)]
         )
         assert all(part > 0 and part == part.quantize(D("0.01")) for _share, part in parts)
