@@ -40,7 +40,7 @@ def principal_paid_before(quote) -> Decimal:
     return min(quote.paid, max(quote.principal - quote.discount, ZERO))
 
 
-def split(
+def split_payment(
     shares: Sequence, *, principal: Decimal, bill_parts: Sequence[BillPart]
 ) -> list[tuple[object, Decimal]]:
     """Each share's part of `principal` (the payment less its late fee), in the shares' order, parts of
