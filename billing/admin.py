@@ -19,7 +19,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing import access, instalments, selectors, services
+from billing import access, collection_shares, instalments, selectors, services
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_import import (
     AccountResource,
@@ -50,6 +50,7 @@ from billing.models import (
     BillerCategory,
     BillerStaff,
     BillImportJob,
+    CollectionShare,
     CustomerAccount,
     FailedTask,
     FeeSchedule,
@@ -162,6 +163,58 @@ class FeeScheduleInline(ScopedInlineMixin, admin.TabularInline):
         return False
 
 
+class CollectionShareFormSet(forms.BaseInlineFormSet):
+    """The biller's parts are checked together (billing.collection_shares): a refusal names the part and
+    the rule, and nothing is saved. A post of the biller's page without this inline's management form (a
+    script or an older form) changes no part, instead of refusing the whole page."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound and f"{self.prefix}-TOTAL_FORMS" not in self.data:
+            self.data = self.data.copy()
+            for name in ("TOTAL_FORMS", "INITIAL_FORMS"):
+                self.data[f"{self.prefix}-{name}"] = "0"
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        shares = [form.instance for form in self.forms if form.instance.pk or form.has_changed()]
+        for share in shares:
+            share.code = (share.code or "").strip().upper()
+        try:
+            collection_shares.check_shares(biller=self.instance, shares=shares)
+        except BillingError as refused:
+            raise forms.ValidationError(refused.message, code=refused.code) from None
+
+
+class CollectionShareInline(ScopedInlineMixin, admin.TabularInline):
+    """Shared collections (issue 17, item 4): who shares the biller's collections, by a fixed amount per
+    bill or a percentage, and the bank account each is remitted to. Saved through `set_collection_shares`
+    (audited on the biller) by BillerAdmin.save_formset; a part is switched off, never deleted."""
+
+    model = CollectionShare
+    formset = CollectionShareFormSet
+    extra = 0
+    can_delete = False
+    fields = [
+        "position",
+        "code",
+        "name",
+        "name_en",
+        "rule",
+        "fixed_amount",
+        "percentage",
+        "settlement_bank_name",
+        "settlement_account_name",
+        "settlement_account_no",
+        "active",
+    ]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class BillerAdminForm(forms.ModelForm):  # the admin supplies its Meta (model and fields)
     """A donation biller may be created without a code: it is given the next DON0001-style code. Every
     other biller needs one (its code is in its payment links, statements and API calls)."""
@@ -198,7 +251,7 @@ class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
     list_select_related = ["category"]
     search_fields = ["code", "name", "name_en", "legal_name"]
     readonly_fields = ["status", "status_reason", "submitted_by", "created_at", "updated_at"]
-    inlines = [FeeScheduleInline]
+    inlines = [FeeScheduleInline, CollectionShareInline]
     action_form = OnboardingActionForm
     actions = ["submit_for_approval", "approve", "activate", "suspend", "close"]
 
@@ -217,7 +270,13 @@ class BillerAdmin(ScopedAdminMixin, AuditedAdminMixin, admin.ModelAdmin):
             self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
 
     def save_formset(self, request, form, formset, change):
-        """New fee rows go through the pricing service (audited on the biller); nothing else is saved here."""
+        """New fee rows go through the pricing service (audited on the biller), the shared collection parts
+        through theirs; nothing else is saved here."""
+        if formset.model is CollectionShare:
+            changed = formset.save(commit=False)
+            if changed:
+                services.set_collection_shares(biller=form.instance, shares=changed, actor=request.user)
+            return None
         if formset.model is not FeeSchedule:
             return super().save_formset(request, form, formset, change)
         for row in formset.save(commit=False):
@@ -489,6 +548,14 @@ class PaymentAdmin(LargeTableAdminMixin, ScopedExportMixin, ReadOnlyAdmin):
     search_fields = ["receipt_no", "idempotency_key", "account__account_no"]
     search_help_text = _("The receipt number, the channel's idempotency key, or an account number.")
     inlines = [PaymentAllocationInline]
+    readonly_fields = ["owed_to"]
+
+    @admin.display(description=_("owed to"))
+    def owed_to(self, obj):
+        """Who the payment's money is owed to: the biller, its late fee, each co-beneficiary's part."""
+        return format_html_join(
+            "", "<div>{}: ¥{}</div>", ((who, f"{amount:.2f}") for who, amount in selectors.payment_split(obj))
+        )
 
     def search_condition(self, term):
         # The key is unique per channel: naming every channel lets that index answer.

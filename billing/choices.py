@@ -101,3 +101,10 @@ class EntryKind(models.TextChoices):
     REVERSAL = "reversal", _("Reversal")
     SETTLEMENT = "settlement", _("Settlement")
     ADJUSTMENT = "adjustment", _("Adjustment")
+
+
+class ShareRule(models.TextChoices):
+    """How a co-beneficiary takes its part of a payment (issue 17, item 4; billing.collection_shares)."""
+
+    FIXED = "fixed", _("Fixed amount per bill")
+    PERCENT = "percent", _("Percentage of what is left")

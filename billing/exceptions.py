@@ -83,6 +83,27 @@ MESSAGES = {
         "%(biller)s already has a fee schedule for %(channel)s from %(valid_from)s: "
         "add one from another date instead."
     ),
+    # Shared collections (issue 17, item 4; billing.collection_shares).
+    "share_code_invalid": _(
+        "“%(share_code)s” is not a code for a shared collection part: use 2 to 16 capital letters or digits."
+    ),
+    "share_code_twice": _("Two shared collection parts have the code %(share_code)s: give each its own."),
+    "share_bank_account_required": _(
+        "%(share)s needs the bank, the account name and the account number its money is remitted to."
+    ),
+    "share_rule_value": _(
+        "%(share)s: a fixed part needs an amount above zero (in yuan and fen) and no percentage; "
+        "a percentage part needs a percentage above 0 and at most 100 (two decimals at most), "
+        "and no amount."
+    ),
+    "share_fixed_needs_bills": _(
+        "%(share)s takes a fixed amount per bill, but %(biller)s takes payments without bills: "
+        "give it a percentage instead."
+    ),
+    "share_percentages_over_100": _(
+        "The shared collection parts of %(biller)s take %(total)s%% in all: "
+        "together they may take at most 100%%."
+    ),
 }
 
 

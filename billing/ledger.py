@@ -50,6 +50,19 @@ def late_fee_account(biller: Biller) -> LedgerAccount:
     return account
 
 
+def collection_share_account(share, *, biller: Biller) -> LedgerAccount:
+    """What the platform owes a biller's co-beneficiary (issue 17, item 4): PAYABLE:<biller>:<code>."""
+    account, _ = LedgerAccount.objects.get_or_create(
+        code=f"PAYABLE:{biller.code}:{share.code}",
+        defaults={
+            "name": f"应付 {biller.name} · {share.name}"[:120],
+            "kind": LedgerAccountKind.BILLER_PAYABLE,
+            "biller": biller,
+        },
+    )
+    return account
+
+
 def collection_account(*, channel: str, branch=None) -> LedgerAccount:
     """Where a channel's money sits until settlement: a clearing account, or the branch's cash."""
     if channel == Channel.COUNTER:
@@ -145,17 +158,19 @@ def post_settlement_entry(
     memo: str,
     actor=None,
     late_fees: Decimal = ZERO,
+    shares: Sequence[tuple[LedgerAccount, Decimal]] = (),
 ) -> JournalEntry | None:
     """Pay a biller what it is owed: debit its payable by what was collected (its late-fee account by the
-    part of it that was late fees), credit the settlement bank account by the net and fee income by the
-    fees (all negative when reversals outweigh payments). None when nothing moves (a payment and a
-    reversal of the same amount, no fees)."""
+    part of it that was late fees, each co-beneficiary's payable by its `shares`), credit the settlement
+    bank account by the net and fee income by the fees (all negative when reversals outweigh payments).
+    None when nothing moves (a payment and a reversal of the same amount, no fees)."""
     if not gross and not fees:
         return None
-    principal = gross - late_fees
+    principal = gross - late_fees - sum((amount for _account, amount in shares), ZERO)
     lines = [(payable_account(biller), principal)] if principal else []
     if late_fees:
         lines.append((late_fee_account(biller), late_fees))
+    lines += [(account, amount) for account, amount in shares if amount]
     if gross - fees:
         lines.append(
             (_named_account(SETTLEMENT_CODE, "结算银行账户", LedgerAccountKind.SETTLEMENT), -(gross - fees))

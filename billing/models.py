@@ -839,5 +839,7 @@ class Instalment(models.Model):
         return f"{self.bill} #{self.number}"
 
 
-# Live presentment (issue 17): kept in its own module, see billing/presentment_models.py.
+# Live presentment (issue 17) and shared collections (issue 17, item 4): kept in their own modules,
+# billing/presentment_models.py and billing/collection_models.py.
+from billing.collection_models import CollectionShare  # noqa: E402, F401
 from billing.presentment_models import BillerCheck, BillerLink  # noqa: E402, F401

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db.models import Count, F, Prefetch, Q, Sum
 from django.db.models.functions import ExtractHour
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing import access
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, PaymentStatus
@@ -144,3 +145,29 @@ def failed_bill_imports(user, today: datetime.date) -> int:
     since = today - datetime.timedelta(days=7)
     jobs = access.scoped_queryset(user, BillImportJob).filter(status=BillImportJob.Status.FAILED)
     return jobs.filter(created_at__date__gte=since).count()
+
+
+def payment_split(payment) -> list[tuple[str, Decimal]]:
+    """Who the payment's money is owed to (issue 17, item 4), from its own journal entry: the biller, its
+    late fee, and each co-beneficiary by name (in the reader's language), as (who, amount)."""
+    from billing.choices import EntryKind, LedgerAccountKind
+    from billing.models import CollectionShare
+
+    lines = JournalLine.objects.filter(
+        entry__payment=payment,
+        entry__kind=EntryKind.PAYMENT,
+        account__kind__in=(LedgerAccountKind.BILLER_PAYABLE, LedgerAccountKind.LATE_FEE_PAYABLE),
+    ).values_list("account__code", "account__kind", "amount")
+    biller = payment.biller
+    prefix = f"PAYABLE:{biller.code}:"
+    shares = {share.code: share for share in CollectionShare.objects.filter(biller=biller)}
+    rows = []
+    for code, kind, amount in lines.order_by("pk"):
+        if code.startswith(prefix) and code.removeprefix(prefix) in shares:
+            who = shares[code.removeprefix(prefix)].display_name
+        elif kind == LedgerAccountKind.LATE_FEE_PAYABLE:
+            who = f"{biller.display_name} · {_('late fee')}"
+        else:
+            who = biller.display_name
+        rows.append((who, -amount))
+    return rows

@@ -28,7 +28,9 @@ from billing.choices import (
     EntryKind,
     PaymentMode,
     PaymentStatus,
+    ShareRule,
 )
+from billing.collection_shares import BillPart, check_shares, principal_paid_before, split_payment
 from billing.exceptions import (
     BillingError,
     IdempotencyConflict,
@@ -236,12 +238,14 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
     )
     allocations = []
     late_fees = ZERO
+    bill_parts = []  # for the biller's co-beneficiaries (billing.collection_shares)
     for bill, quote, share in zip(bills, quotes, bill_amounts, strict=True):
         if not share:
             continue
         amounts.price_bill(bill, quote)
         principal_part, late_fee_part = quote.split(share)
         if principal_part:
+            bill_parts.append(BillPart(principal_paid_before(quote), principal_part))
             allocations.append(
                 PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=principal_part)
             )
@@ -265,8 +269,11 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
     paid_bills = _advance_bills(_bill_changes(allocations))
     collection, payable = ledger.payment_accounts(channel=request.channel, branch=branch, biller=biller)
     lines = [(collection, request.amount)]
-    if request.amount - late_fees:
-        lines.append((payable, -(request.amount - late_fees)))
+    shared = _share_lines(biller, principal=request.amount - late_fees, bill_parts=bill_parts)
+    kept = request.amount - late_fees - sum((amount for _account, amount in shared), ZERO)
+    if kept:
+        lines.append((payable, -kept))
+    lines += [(account, -amount) for account, amount in shared]
     if late_fees:
         # The late fee is the biller's too, but kept apart from the principal (issue 17, item 2).
         lines.append((ledger.late_fee_account(biller), -late_fees))
@@ -761,3 +768,56 @@ def offer_instalments(
             parts=[[str(amount), due.isoformat()] for amount, due in parts],
         )
     return rows
+
+
+def set_collection_shares(*, biller: Biller, shares: Sequence, actor, reason: str = "") -> list:
+    """Declare how `biller`'s collections are shared (issue 17, item 4; billing.collection_shares): `shares`
+    are new or changed CollectionShare rows; the biller's other rows stay as they are. The whole set is
+    checked before anything is saved (a refusal saves nothing) and takes effect for the payments posted
+    after it; payments posted before keep their split. A part is switched off, never deleted."""
+    from billing.models import CollectionShare
+
+    with transaction.atomic():
+        biller = locks.lock_biller(biller.pk)
+        given = {share.pk: share for share in shares if share.pk}
+        kept = [row for row in CollectionShare.objects.filter(biller=biller) if row.pk not in given]
+        before = _shares_summary(CollectionShare.objects.filter(biller=biller))
+        for share in shares:
+            share.biller = biller
+            share.code = (share.code or "").strip().upper()
+        check_shares(biller=biller, shares=[*kept, *shares])
+        for share in shares:
+            share.save()
+        after = _shares_summary(CollectionShare.objects.filter(biller=biller))
+        record_audit(
+            actor=actor,
+            action="biller.collection_shares_set",
+            target=biller,
+            reason=reason,
+            **{"from": before, "to": after},
+        )
+    return list(shares)
+
+
+def _shares_summary(shares) -> str:
+    """The audit trail's words for a biller's parts: "AGENCY ¥10.00 → 6222…; PROV 40.00% → 6222… (off)"."""
+    words = []
+    for share in shares.order_by("position", "code"):
+        value = f"¥{share.fixed_amount}" if share.rule == ShareRule.FIXED else f"{share.percentage}%"
+        state = "" if share.active else " (off)"
+        words.append(f"{share.code} {value} → {share.settlement_account_no}{state}")
+    return "; ".join(words)
+
+
+def _share_lines(biller: Biller, *, principal: Decimal, bill_parts) -> list:
+    """The ledger credits of a payment's co-beneficiaries (billing.collection_shares), each on its own
+    payable account: [(account, amount)], empty for a biller that shares nothing."""
+    from billing.models import CollectionShare
+
+    if principal <= 0:
+        return []
+    shares = list(CollectionShare.objects.filter(biller=biller, active=True).order_by("position", "code"))
+    if not shares:
+        return []
+    parts = split_payment(shares, principal=principal, bill_parts=bill_parts)
+    return [(ledger.collection_share_account(share, biller=biller), amount) for share, amount in parts]

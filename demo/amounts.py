@@ -3,15 +3,19 @@ fine a day after its due date, up to the fine itself (行政处罚法 第七十�
 late fee grows day by day; and a primary school whose next term's fee is ¥120 less when paid within ten
 days, each bill naming the pupil it is for (item 6), every other one also offered in three
 instalments (item 3). Runs after the demo's history is posted (the
-history's fines carry the late fee of the seeding day). Idempotent: what exists is left as it is."""
+history's fines carry the late fee of the seeding day). Idempotent: what exists is left as it is.
+
+The traffic police share each fine with the province (item 4, `ensure_traffic_split`): 30% of every fine
+is the province's, remitted to the provincial treasury; the city keeps the rest and the late fees. Set
+before the history is posted, so the demo's settled day shows both credits."""
 
 import datetime
 import random
 from decimal import Decimal
 
-from billing.choices import BeneficiaryKind, BillerStatus
-from billing.models import Bill, Biller, BillerCategory, CustomerAccount
-from billing.services import change_biller_status, offer_instalments, set_late_fee_rule
+from billing.choices import BeneficiaryKind, BillerStatus, ShareRule
+from billing.models import Bill, Biller, BillerCategory, CollectionShare, CustomerAccount
+from billing.services import change_biller_status, offer_instalments, set_collection_shares, set_late_fee_rule
 from demo.data import full_name, home_address
 
 TRAFFIC = "BJ-TRAFFIC"
@@ -22,6 +26,7 @@ FRESH_FINES = (
     ("3391000000000025", "150.00", -1, "驾驶中使用手机 滨B·M5519"),
     ("3391000000000033", "100.00", 5, "机动车违反规定停放 滨C·Q2047"),
 )
+PROVINCE_PERCENT = Decimal("30.00")
 SCHOOL = "BJ-SCHOOL1"
 SCHOOL_STUDENTS = 12
 SCHOOL_FEE, SCHOOL_DISCOUNT = Decimal("2400.00"), Decimal("120.00")
@@ -87,6 +92,27 @@ def seed(*, users, billers, branches, summary) -> None:
                 actor=admin,
                 reason="演示数据初始化",
             )
+
+
+def ensure_traffic_split(*, admin, billers) -> None:
+    """The city/province split of the traffic police's fines (issue 17, item 4), once."""
+    traffic = billers.get(TRAFFIC) or Biller.objects.get(code=TRAFFIC)
+    if CollectionShare.objects.filter(biller=traffic).exists():
+        return
+    province = CollectionShare(
+        code="PROV",
+        name="滨江省财政厅",
+        name_en="Binjiang Provincial Treasury",
+        rule=ShareRule.PERCENT,
+        percentage=PROVINCE_PERCENT,
+        position=1,
+        settlement_bank_name="国家金库滨江省分库",
+        settlement_account_name="滨江省财政厅",
+        settlement_account_no="270133010000000001",
+    )
+    set_collection_shares(
+        biller=traffic, shares=[province], actor=admin, reason="演示数据初始化：罚款市、省分成"
+    )
 
 
 def _school(admin) -> Biller:

@@ -67,6 +67,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         billers = ensure_billers(users["admin"], summary)
         branches = ensure_branches(summary)
         ensure_staff_links(users, billers, branches)
+        amounts_demo.ensure_traffic_split(admin=users["admin"], billers=billers)
         payer = ensure_citizen_payer(users[CITIZEN["username"]])
         summary.anchor = timezone.localdate(billers[ANCHOR_BILLER].created_at)
         plans = plan_accounts(summary.anchor, accounts)

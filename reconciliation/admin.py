@@ -459,6 +459,7 @@ class SettlementBatchAdmin(SettleMixin, ReadOnlyReconAdmin):
         "gross",
         "fees",
         "net",
+        "shared",
         "status",
         "files",
     ]
@@ -467,7 +468,30 @@ class SettlementBatchAdmin(SettleMixin, ReadOnlyReconAdmin):
     search_fields = ["reference", "biller__code"]
     exclude = ["confirmation_content", "remittance_csv", "remittance_xml"]
     raw_id_fields = ["biller", "journal_entry"]
-    readonly_fields = ["settled_items", "trail"]
+    readonly_fields = ["remitted_to", "settled_items", "trail"]
+
+    @admin.display(description=_("remitted to"))
+    def remitted_to(self, obj):
+        """One credit per bank account (issue 17, item 4): the biller's own, net of the fees, and each
+        co-beneficiary's part, with its reference and whether its bank confirmed it."""
+        rows = selectors.remittance_rows(obj)
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _("paid to"),
+            _("bank account"),
+            _("reference"),
+            _("amount"),
+            _("confirmed"),
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (row["who"], row["account"], row["reference"], f"{row['amount']:.2f}", row["confirmed"])
+                    for row in rows
+                ),
+            ),
+        )
 
     @admin.display(description=_("settled items"))
     def settled_items(self, obj):

@@ -1,9 +1,10 @@
 """Row locks of reconciliation. A run is locked before what its matching writes; a discrepancy before
 the complaints about it (resolving one closes them); a biller while its settlement batch is built
-(lock_biller_for_settlement); a settlement batch while its bank confirmation is applied."""
+(lock_biller_for_settlement); a settlement batch, or a co-beneficiary's credit of one, while its bank
+confirmation is applied."""
 
 from billing.models import Biller
-from reconciliation.models import Complaint, Discrepancy, ReconciliationRun, SettlementBatch
+from reconciliation.models import Complaint, Discrepancy, ReconciliationRun, SettlementBatch, SettlementShare
 
 
 def lock_run(run_id: int) -> ReconciliationRun:
@@ -33,6 +34,11 @@ def lock_complaint(complaint_id: int) -> Complaint:
 
 def lock_settlement_batch_by_reference(reference: str) -> SettlementBatch | None:
     return SettlementBatch.objects.select_for_update().filter(reference=reference).first()
+
+
+def lock_settlement_share_by_reference(reference: str) -> SettlementShare | None:
+    """A co-beneficiary's credit of a batch (issue 17, item 4) while its bank confirmation is applied."""
+    return SettlementShare.objects.select_for_update(of=("self",)).filter(reference=reference).first()
 
 
 def lock_biller_for_settlement(biller_id: int) -> Biller:

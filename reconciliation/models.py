@@ -356,6 +356,12 @@ class SettlementBatch(models.Model):
     gross = models.DecimalField(_("collected"), **MONEY)
     fees = models.DecimalField(_("fees"), **MONEY)
     net = models.DecimalField(_("to pay the biller"), **MONEY)
+    shared = models.DecimalField(
+        _("to its co-beneficiaries"),
+        default=0,
+        help_text=_("The part of the net remitted to the biller's co-beneficiaries (SettlementShare)."),
+        **MONEY,
+    )
     journal_entry = models.OneToOneField(
         "billing.JournalEntry",
         on_delete=models.PROTECT,
@@ -381,6 +387,37 @@ class SettlementBatch(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["biller", "business_date"], name="recon_settlement_once_per_day"),
         ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class SettlementShare(models.Model):
+    """What a batch remits to one co-beneficiary of its biller (issue 17, item 4): its parts of the batch's
+    payments, less its parts of the reversals, credited to its own bank account (kept as it was when the
+    batch was built) under its own reference; the biller pays the batch's fees from its own part."""
+
+    batch = models.ForeignKey(
+        SettlementBatch, on_delete=models.CASCADE, related_name="shares", verbose_name=_("settlement batch")
+    )
+    share = models.ForeignKey(
+        "billing.CollectionShare",
+        on_delete=models.PROTECT,
+        related_name="settlements",
+        verbose_name=_("shared collection part"),
+    )
+    reference = models.CharField(_("reference"), max_length=60, unique=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    bank_name = models.CharField(_("settlement bank"), max_length=120)
+    account_name = models.CharField(_("settlement account name"), max_length=200)
+    account_no = models.CharField(_("settlement account number"), max_length=40)
+    confirmed_at = models.DateTimeField(_("confirmed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "share__position", "share__code"]
+        verbose_name = _("remittance to a co-beneficiary")
+        verbose_name_plural = _("remittances to co-beneficiaries")
+        constraints = [models.UniqueConstraint(fields=["batch", "share"], name="recon_settle_share_once")]
 
     def __str__(self) -> str:
         return self.reference

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import access
@@ -100,6 +101,40 @@ def settlement_report_rows(batch) -> list[dict]:
         }
         for item in items
     ]
+
+
+def remittance_rows(batch) -> list[dict]:
+    """Where a batch's money goes (issue 17, item 4): the biller's own account (the net less its
+    co-beneficiaries' parts) and each co-beneficiary's, with the reference its bank confirms."""
+    biller = batch.biller
+    own_account = (
+        " ".join(part for part in (biller.settlement_bank_name, biller.settlement_account_no) if part)
+        or biller.code
+    )
+    rows = [
+        {
+            "who": biller.display_name,
+            "account": own_account,
+            "reference": batch.reference,
+            "amount": batch.net - batch.shared,
+            "confirmed": _when(batch.confirmed_at),
+        }
+    ]
+    for share in batch.shares.select_related("share"):
+        rows.append(
+            {
+                "who": share.share.display_name,
+                "account": f"{share.bank_name} {share.account_name} {share.account_no}",
+                "reference": share.reference,
+                "amount": share.amount,
+                "confirmed": _when(share.confirmed_at),
+            }
+        )
+    return rows
+
+
+def _when(moment) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}" if moment else ""
 
 
 def carried_summary(batch) -> list[tuple[datetime.date, int, Decimal]]:

@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from billing import ledger, untrusted_files
 from billing.audit import record_audit
-from billing.choices import AllocationKind, PaymentStatus
+from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.fees import compute_fee, schedule_on
-from billing.models import Biller, Payment, PaymentAllocation
+from billing.models import Biller, CollectionShare, JournalLine, LedgerAccount, Payment, PaymentAllocation
 from billing.money import ZERO
 from billing.money_log import log_money_action
 from reconciliation import locks, remittance, working_days
@@ -53,6 +53,7 @@ from reconciliation.models import (
     SettlementChannelTotal,
     SettlementItem,
     SettlementRun,
+    SettlementShare,
 )
 
 logger = logging.getLogger(__name__)
@@ -253,19 +254,65 @@ def _create_batch(biller, day, items, actor, as_of) -> SettlementBatch:
             for item in items
         ]
     )
+    credits = _share_credits(biller, batch, items)
+    batch.shared = sum((credit.amount for credit in credits), ZERO)
     batch.journal_entry = ledger.post_settlement_entry(
         biller=biller,
         gross=gross,
         fees=fees,
         late_fees=_late_fees(items),
+        shares=[(credit.ledger_account, credit.amount) for credit in credits],
         business_date=day,
         memo=f"{reference} {biller.code}",
         actor=actor,
     )
-    batch.remittance_csv = remittance.remittance_csv(batch, items)
-    batch.remittance_xml = remittance.remittance_camt054(batch, items)
-    batch.save(update_fields=["journal_entry", "remittance_csv", "remittance_xml"])
+    batch.remittance_csv = remittance.remittance_csv(batch, items, credits)
+    batch.remittance_xml = remittance.remittance_camt054(batch, items, credits)
+    batch.save(update_fields=["shared", "journal_entry", "remittance_csv", "remittance_xml"])
     return batch
+
+
+def _share_credits(biller, batch, items) -> list[remittance.ShareCredit]:
+    """What the batch owes each co-beneficiary of the biller (issue 17, item 4): the credits of the items'
+    payment entries to its payable account (PAYABLE:<biller>:<code>), a reversal item taking its payment's
+    part back. One SettlementShare row each, under the batch's reference and the part's code; the fees
+    stay with the biller (it is the platform's customer), so a co-beneficiary receives its parts whole."""
+    prefix = f"PAYABLE:{biller.code}:"
+    lines = JournalLine.objects.filter(
+        entry__kind=EntryKind.PAYMENT,
+        entry__payment__in=[item.payment.pk for item in items],
+        account__code__startswith=prefix,
+    ).values_list("entry__payment_id", "account_id", "account__code", "amount")
+    sign = {item.payment.pk: 1 if item.kind == SettlementItemKind.PAYMENT else -1 for item in items}
+    per_code: dict[str, dict[int, Decimal]] = {}
+    accounts: dict[str, int] = {}
+    for payment_id, account_id, code, amount in lines:
+        parts = per_code.setdefault(code.removeprefix(prefix), {})
+        parts[payment_id] = parts.get(payment_id, ZERO) - sign[payment_id] * amount  # a credit is negative
+        accounts[code.removeprefix(prefix)] = account_id
+    shares = {share.code: share for share in CollectionShare.objects.filter(biller=biller, code__in=per_code)}
+    ledger_accounts = LedgerAccount.objects.in_bulk(accounts.values())
+    credits = []
+    for code in sorted(per_code, key=lambda c: (shares[c].position, c)):
+        share, parts = shares[code], per_code[code]
+        amount = sum(parts.values(), ZERO)
+        if not amount:
+            continue
+        row = SettlementShare.objects.create(
+            batch=batch,
+            share=share,
+            reference=f"{batch.reference}-{code}",
+            amount=amount,
+            bank_name=share.settlement_bank_name,
+            account_name=share.settlement_account_name,
+            account_no=share.settlement_account_no,
+        )
+        credits.append(
+            remittance.ShareCredit(
+                row=row, name=share.name, ledger_account=ledger_accounts[accounts[code]], parts=parts
+            )
+        )
+    return credits
 
 
 def _late_fees(items) -> Decimal:
@@ -428,14 +475,16 @@ def check_unsettled_money(today: datetime.date | None = None, actor=None) -> lis
 
 def import_settlement_confirmation(*, data: bytes, actor=None) -> list[SettlementBatch]:
     """The biller's bank confirms the credit with a camt.054: each credit names the batch reference
-    (EndToEndId) and must carry exactly its net amount."""
+    (EndToEndId) and must carry exactly the biller's own net amount (the batch's net less its
+    co-beneficiaries' parts); a co-beneficiary's bank confirms its credit by its own reference
+    (<batch>-<code>) and exact part."""
     with untrusted_files.refusals_as(StatementRefused):
         untrusted_files.check_size(len(data), "confirmation")
     parsed = camt_adapter.parse(data)
     if parsed.format != StatementFormat.CAMT054:
         raise StatementRefused("format_mismatch", format="camt.054", reason=parsed.format)
     sha = hashlib.sha256(data).hexdigest()
-    confirmed = []
+    confirmed, shares_confirmed = [], 0
     with transaction.atomic():
         for line in parsed.lines:
             if line.kind != LineKind.PAYMENT:
@@ -444,7 +493,10 @@ def import_settlement_confirmation(*, data: bytes, actor=None) -> list[Settlemen
                 raise StatementRefused("currency_not_cny", line=line.line_no, currency=line.currency)
             reference = line.merchant_ref or line.channel_ref
             batch = locks.lock_settlement_batch_by_reference(reference)
-            if batch is None or batch.net != line.amount:
+            if batch is None and _confirm_share(reference, line.amount, sha, actor):
+                shares_confirmed += 1
+                continue
+            if batch is None or batch.net - batch.shared != line.amount:  # the biller's own credit
                 raise ReconciliationError("confirmation_no_match", amount=line.amount, reference=reference)
             if batch.status == SettlementStatus.CONFIRMED:
                 if batch.confirmation_sha256 == sha:
@@ -462,6 +514,23 @@ def import_settlement_confirmation(*, data: bytes, actor=None) -> list[Settlemen
                 actor=actor, action="settlement.confirmed", target=batch, sha256=sha, amount=line.amount
             )
             confirmed.append(batch)
-        if not confirmed:
+        if not confirmed and not shares_confirmed:
             raise ReconciliationError("confirmation_no_match", amount="-", reference="-")
     return confirmed
+
+
+def _confirm_share(reference: str, amount: Decimal, sha: str, actor) -> bool:
+    """A co-beneficiary's bank confirms its credit of a batch (issue 17, item 4): False when the reference
+    names none; refused when the amount is not exactly its part."""
+    share = locks.lock_settlement_share_by_reference(reference)
+    if share is None:
+        return False
+    if share.amount != amount:
+        raise ReconciliationError("confirmation_no_match", amount=amount, reference=reference)
+    if share.confirmed_at is None:
+        share.confirmed_at = timezone.now()
+        share.save(update_fields=["confirmed_at"])
+        record_audit(
+            actor=actor, action="settlement.share_confirmed", target=share, sha256=sha, amount=amount
+        )
+    return True

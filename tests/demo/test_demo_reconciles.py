@@ -93,3 +93,11 @@ def test_the_demo_closed_day_reconciles_exactly_as_planned_and_settles(demo_day,
     settled = set(batches.values_list("items__payment_id", flat=True))
     kept = matched.filter(payment__status=PaymentStatus.POSTED)  # not given back on the workbench
     assert set(kept.values_list("payment_id", flat=True)) <= settled
+    # The traffic police share their fines with the province (issue 17, item 4): the batch remits the
+    # province's 30% to the provincial treasury, debited from its own payable account.
+    traffic = batches.get(biller__code="BJ-TRAFFIC")
+    [province] = traffic.shares.all()
+    assert province.account_no == "270133010000000001" and province.amount > 0
+    lines = dict(traffic.journal_entry.lines.values_list("account__code", "amount"))
+    assert lines["PAYABLE:BJ-TRAFFIC:PROV"] == province.amount
+    assert traffic.shared == province.amount

@@ -190,6 +190,12 @@ def assert_dated_amounts_are_seeded():
         Decimal("1.0000"),
     )
     assert AuditEvent.objects.filter(action="biller.late_fee_rule_set", target_id=str(traffic.pk)).exists()
+    # Item 4: the province takes 30% of each fine, on its own payable account, from the history on.
+    [province] = traffic.collection_shares.all()
+    assert (province.code, province.percentage) == ("PROV", Decimal("30.00"))
+    from billing.models import JournalLine
+
+    assert JournalLine.objects.filter(account__code="PAYABLE:BJ-TRAFFIC:PROV", amount__lt=0).exists()
     fresh = Bill.objects.select_related("biller").get(account__account_no=amounts_demo.FRESH_FINES[0][0])
     anchor = fresh.due_date + datetime.timedelta(days=3)
     assert amounts.amount_due(fresh, on=anchor).late_fee == Decimal("18.00")  # ¥200 × 3% × 3 days
