@@ -185,10 +185,12 @@ def pay_link_qr(request, token):
     )
 
 
-def _gateway_redirect(request, order):
+def gateway_redirect(request, order, *, return_url: str = ""):
+    """Off to the order's bank; the browser comes back to `return_url` (the hosted checkout's page,
+    api.hosted) or by default to the bank's return address here."""
     gateway = get_gateway(order.gateway)
     notify_url = request.build_absolute_uri(reverse("payers:notify", args=[gateway.code]))
-    return_url = request.build_absolute_uri(reverse("payers:bank_return", args=[gateway.code]))
+    return_url = return_url or request.build_absolute_uri(reverse("payers:bank_return", args=[gateway.code]))
     return redirect(gateway.payment_url(order, notify_url=notify_url, return_url=return_url))
 
 
@@ -312,7 +314,7 @@ def checkout(request):
         if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
             back = reverse("payers:home")
         return redirect(back)
-    return _gateway_redirect(request, order)
+    return gateway_redirect(request, order)
 
 
 def _order_status_context(token) -> dict:
@@ -640,7 +642,7 @@ def proxy_batch(request, public_id):
         except BillingError as error:
             messages.error(request, error.message)
             return redirect("payers:proxy_batch", public_id=batch.public_id)
-        return _gateway_redirect(request, order)
+        return gateway_redirect(request, order)
     to_pay = proxy.rows_to_pay(batch)
     return render(
         request,
@@ -930,7 +932,7 @@ def family_pay(request, public_id):
         except BillingError as error:
             messages.error(request, error.message)
         else:
-            return _gateway_redirect(request, order)
+            return gateway_redirect(request, order)
     bound = selectors.shared_accounts_with_bills(link) if link.status == "active" else []
     return render(
         request,
