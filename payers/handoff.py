@@ -44,6 +44,8 @@ def start_handoff(*, order: GatewayOrder, user) -> tuple[OrderHandoff, str]:
         order = locks.lock_order_by_no(order.order_no)
         if order.status != OrderStatus.PENDING:
             raise PortalError("handoff_order_final", order_no=order.order_no)
+        if OrderHandoff.objects.filter(order=order, claimed_at__isnull=False).exists():
+            raise PortalError("handoff_used")  # handed over once: the other device has it now
         OrderHandoff.objects.filter(order=order, claimed_at__isnull=True, expires_at__gt=now).update(
             expires_at=now
         )

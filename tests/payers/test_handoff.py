@@ -51,6 +51,8 @@ def test_a_payment_started_on_the_pc_is_finished_on_a_phone_without_its_login(cl
     assert "前往银行支付" not in status
     pc_pay = client.post(f"/orders/{order.access_token}/pay/")
     assert pc_pay.url == f"/orders/{order.access_token}/"  # the PC no longer goes to the bank
+    again = client.post(f"/orders/{order.access_token}/handoff/", follow=True).content.decode()
+    assert "此二维码已在另一台设备上使用过" in again and OrderHandoff.objects.count() == 1
     assert AuditEvent.objects.filter(action="order.handed_off").count() == 1
 
 
