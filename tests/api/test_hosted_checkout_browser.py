@@ -9,6 +9,8 @@ import pytest
 from api.models import HostedCheckout, PartnerReturnUrl
 from billing.choices import Channel
 from billing.models import Payment
+from payers.choices import OrderStatus
+from payers.models import GatewayOrder
 from tests.api.hosted import example, link
 from tests.csp_watch import watch_csp
 
@@ -57,6 +59,22 @@ def test_a_partners_user_pays_on_the_hosted_page_and_comes_back_with_a_signed_re
     )
     sent = json.loads(body)
     assert sent["event"] == "checkout.paid" and sent["checkout"]["payment_ref"] == payment.receipt_no
+    assert violations == []
+
+
+def test_the_pending_page_polls_and_follows_the_result_back_to_the_partner(
+    live_server, page, client, issued, partner, bill
+):
+    return_url = f"{live_server.url}/billers/"
+    PartnerReturnUrl.objects.create(partner=partner, url=return_url)
+    hosted_page = client.get(link(issued, return_url=return_url)).url
+    client.post(hosted_page + "pay/", {"gateway": "SANDBOX"})  # off to the bank, and the tab closed
+    violations = watch_csp(page)
+    page.goto(live_server.url + hosted_page)
+    page.wait_for_selector("#hosted-status[hx-get]")
+    GatewayOrder.objects.update(status=OrderStatus.CLOSED)  # the bank's notice: not paid
+    page.wait_for_url(return_url + "?*", timeout=15_000)  # htmx follows HX-Redirect
+    assert example.verify_return(page.url, secret=issued.secret)["status"] == "closed"
     assert violations == []
 
 
