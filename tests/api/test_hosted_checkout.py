@@ -290,3 +290,20 @@ def test_a_prepaid_top_up_takes_the_signed_amount(client, issued, registered, pa
     _pay_at_bank(client, page_url)
     assert Payment.objects.get().amount == Decimal("50.00")
     assert BillFactory._meta.model.objects.count() == 0
+
+
+def test_the_page_shows_todays_amount_and_until_when_it_holds(client, issued, registered, account):
+    from billing import amounts
+
+    until = amounts.beijing_today() + datetime.timedelta(days=3)
+    BillFactory(
+        account=account,
+        period="2026-11",
+        amount_due=Decimal("128.40"),
+        early_discount=Decimal("8.40"),
+        discount_until=until,
+        due_date=until + datetime.timedelta(days=10),
+    )
+    _refused(client, link(issued, amount="128.40"), "amount_mismatch")  # the discount holds today
+    text = client.get(_open(client, issued, amount="120.00")).content.decode()
+    assert "¥120.00" in text and f"至 {until:%Y-%m-%d} 当天结束" in text
