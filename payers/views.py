@@ -361,6 +361,9 @@ def handoff_open(request, token):
         try:
             order = handoff.claim_handoff(token=token, user=request.user)
         except BillingError as error:
+            found = handoff.handoff_for_token(token)
+            if found and found.order_id in request.session.get(HANDOFF_CLAIMED_KEY, []):
+                return redirect("payers:order", token=found.order.access_token)  # this device's own 2nd tap
             return render(request, "payers/handoff.html", {"error": error}, status=410)
         request.session[HANDOFF_CLAIMED_KEY] = [*request.session.get(HANDOFF_CLAIMED_KEY, []), order.pk]
         return redirect("payers:order", token=order.access_token)
@@ -392,9 +395,10 @@ def _order_status_context(request, token) -> dict:
         line.receipt_token = selectors.receipt_token(line.payment) if line.payment else ""
     pending = order.status == OrderStatus.PENDING
     continued_here = order.pk in request.session.get(HANDOFF_CLAIMED_KEY, [])
+    elsewhere = pending and not continued_here and handoff.handed_off(order)
     return {
-        "elsewhere": pending and not continued_here and handoff.handed_off(order),
-        "may_pay": pending and (continued_here or not handoff.handed_off(order)),
+        "elsewhere": elsewhere,
+        "may_pay": pending and not elsewhere,
         "order": order,
         "lines": lines[:100],
         "line_count": len(lines),

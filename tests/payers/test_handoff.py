@@ -42,6 +42,7 @@ def test_a_payment_started_on_the_pc_is_finished_on_a_phone_without_its_login(cl
 
     taken = phone.post(link)
     assert taken.status_code == 302 and taken.url == f"/orders/{order.access_token}/"
+    assert phone.post(link).url == taken.url  # a second tap on the same phone: its own order again
     assert "前往银行支付" in phone.get(taken.url).content.decode()
     to_bank = phone.post(f"/orders/{order.access_token}/pay/")
     assert to_bank.status_code == 302 and to_bank.url.startswith("/sandbox-bank/gateway/")
