@@ -10,11 +10,14 @@ from api.choices import PartnerStatus
 from api.models import (
     ApiCredential,
     BillerApiAccess,
+    HostedCheckout,
     Partner,
     PartnerCommission,
+    PartnerReturnUrl,
     WebhookAttempt,
     WebhookDelivery,
 )
+from billing.admin import ReadOnlyAdmin
 from billing.admin_scoping import ScopedAdminMixin, ScopedInlineMixin
 from billing.exceptions import BillingError
 
@@ -39,6 +42,13 @@ class PartnerCommissionInline(ScopedInlineMixin, admin.TabularInline):
     extra = 0
     raw_id_fields = ["biller"]
     fields = ["biller", "category", "fixed_fee", "percentage", "min_fee", "max_fee", "valid_from"]
+
+
+class PartnerReturnUrlInline(ScopedInlineMixin, admin.TabularInline):
+    model = PartnerReturnUrl
+    extra = 0
+    fields = ["url", "created_at"]
+    readonly_fields = ["created_at"]
 
 
 class CredentialInline(ScopedInlineMixin, admin.TabularInline):
@@ -70,6 +80,7 @@ class PartnerForm(forms.ModelForm):
             "contact_name",
             "contact_email",
             "is_sandbox",
+            "checkout_notify_url",
         ]
 
     def clean_ip_allowlist(self):
@@ -95,7 +106,7 @@ class PartnerAdmin(ScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["code", "name"]
     filter_horizontal = ["allowed_billers", "allowed_categories"]
     readonly_fields = ["status", "status_reason", "created_at"]
-    inlines = [PartnerCommissionInline, CredentialInline]
+    inlines = [PartnerCommissionInline, PartnerReturnUrlInline, CredentialInline]
     actions = ["issue_key", "suspend", "reactivate"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -269,18 +280,20 @@ class WebhookDeliveryAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "event_id",
         "event",
         "biller_access",
+        "credential",
         "status",
         "attempts",
         "last_status_code",
         "created_at",
     ]
     list_filter = ["status", "event"]
-    list_select_related = ["biller_access__biller"]
+    list_select_related = ["biller_access__biller", "credential"]
     search_fields = ["event_id", "biller_access__biller__code", "payment__receipt_no"]
     readonly_fields = [
         "event_id",
         "event",
         "biller_access",
+        "credential",
         "payment",
         "payload",
         "status",
@@ -305,3 +318,26 @@ class WebhookDeliveryAdmin(ScopedAdminMixin, admin.ModelAdmin):
         for delivery in queryset:
             deliver_webhook.delay(delivery.pk, manual=True)
         self.message_user(request, _("Redelivery queued for %(count)s events.") % {"count": queryset.count()})
+
+
+@admin.register(HostedCheckout)
+class HostedCheckoutAdmin(ReadOnlyAdmin):
+    """Read only: what partners sent payers to pay on the hosted page, and the order that paid it."""
+
+    list_display = ["partner_order_id", "partner", "biller", "amount", "order", "created_at"]
+    list_filter = ["partner"]
+    list_select_related = ["partner", "biller", "order"]
+    search_fields = ["partner_order_id", "partner__code", "order__order_no"]
+    fields = [
+        "partner",
+        "partner_order_id",
+        "credential",
+        "biller",
+        "account",
+        "periods",
+        "amount",
+        "return_url",
+        "order",
+        "created_at",
+    ]
+    readonly_fields = fields

@@ -21,6 +21,10 @@ class ApiConfig(AppConfig):
         from billing import outbox
 
         outbox.register_consumer("biller-webhooks", webhooks.deliveries_for_events)
+        # A paid hosted checkout is notified to its partner the same way (api.checkout).
+        from api import checkout
+
+        outbox.register_consumer("partner-checkouts", checkout.notifications_for_events)
 
         # A delivery given up on (FailedTask) is sent again from the failed-tasks list too.
         from billing import failed_tasks

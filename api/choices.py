@@ -26,6 +26,7 @@ class CredentialStatus(models.TextChoices):
 class WebhookEvent(models.TextChoices):
     PAYMENT_POSTED = "payment.posted", _("Payment posted")
     PAYMENT_REVERSED = "payment.reversed", _("Payment reversed")
+    CHECKOUT_PAID = "checkout.paid", _("Hosted checkout paid")
 
 
 class DeliveryStatus(models.TextChoices):

@@ -66,3 +66,41 @@ class ApiError(BillingError):
     """A refusal of the open APIs (authentication, limits, idempotency, scoping)."""
 
     messages = API_MESSAGES
+
+
+CHECKOUT_MESSAGES = {
+    "link_incomplete": _(
+        "This payment link is incomplete (%(fields)s missing): ask the service for a new link."
+    ),
+    "link_invalid": _("This payment link has a bad value in “%(field)s”: ask the service for a new link."),
+    "link_signature_invalid": _(
+        "This payment link was not signed by the service that sent you, or was changed after signing. "
+        "Nothing was paid: go back and start again from the service."
+    ),
+    "link_expired": _(
+        "This payment link has expired (it is valid for %(minutes)s minutes). Nothing was paid: go back "
+        "and start again from the service."
+    ),
+    "link_used": _(
+        "This payment link was already opened once and cannot be used again. Nothing was paid: go back "
+        "and start again from the service."
+    ),
+    "partner_unavailable": _("The service that sent you cannot take payments here at the moment."),
+    "return_url_not_registered": _(
+        "This payment link sends you back to an address the service has not registered with us, so it "
+        "is refused."
+    ),
+    "biller_not_allowed": _("The service that sent you may not take payments for %(biller)s."),
+    "amount_mismatch": _(
+        "The link asks for ¥%(asked)s, but the amount due today is ¥%(due)s. Nothing was paid: go back "
+        "and start again from the service."
+    ),
+    "bill_paid": _("There is nothing left to pay on this bill: it is already paid."),
+    "checkout_finished": _("This payment is finished: it cannot be paid again."),
+}
+
+
+class CheckoutRefused(BillingError):
+    """A hosted checkout link or payment refused; nothing was written."""
+
+    messages = CHECKOUT_MESSAGES

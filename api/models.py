@@ -67,6 +67,11 @@ class Partner(models.Model):
     contact_name = models.CharField(_("contact person"), max_length=60, blank=True)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
     is_sandbox = models.BooleanField(_("sandbox"), default=False)
+    checkout_notify_url = models.URLField(
+        _("hosted checkout notification URL"),
+        blank=True,
+        help_text=_("Paid hosted checkouts are notified here (signed POST). Empty: none."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -301,10 +306,24 @@ class PartnerReversal(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One event for one biller's webhook, and how sending it went."""
+    """One event for one biller's webhook (or one partner's hosted checkout notification, signed with the
+    key that signed its link), and how sending it went."""
 
     biller_access = models.ForeignKey(
-        BillerApiAccess, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("biller access")
+        BillerApiAccess,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("biller access"),
+    )
+    credential = models.ForeignKey(
+        ApiCredential,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("partner's key"),
     )
     event = models.CharField(_("event"), max_length=32, choices=WebhookEvent.choices)
     payment = models.ForeignKey(
@@ -332,11 +351,23 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["biller_access", "payment", "event"], name="webhook_delivery_once_per_event"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(biller_access__isnull=False, credential__isnull=True)
+                | Q(biller_access__isnull=True, credential__isnull=False),
+                name="webhook_delivery_one_receiver",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} {self.payment_id} → {self.biller_access.biller.code}"
+        receiver = self.biller_access.biller.code if self.biller_access_id else self.credential.partner.code
+        return f"{self.event} {self.payment_id} → {receiver}"
+
+    @property
+    def url(self) -> str:
+        if self.biller_access_id:
+            return self.biller_access.webhook_url
+        return self.credential.partner.checkout_notify_url
 
 
 class WebhookAttempt(models.Model):
@@ -361,3 +392,86 @@ class WebhookAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id} {self.attempted_at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"
+
+
+class PartnerReturnUrl(models.Model):
+    """Where a partner's hosted checkout may send the payer back: origin and path matched exactly, so that
+    a signed link cannot make the platform an open redirect to anywhere else."""
+
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="return_urls", verbose_name=_("partner")
+    )
+    url = models.URLField(_("return URL"), max_length=300, help_text=_("https://host/path, no query."))
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["partner", "url"]
+        verbose_name = _("hosted checkout return URL")
+        verbose_name_plural = _("hosted checkout return URLs")
+        constraints = [models.UniqueConstraint(fields=["partner", "url"], name="partner_return_url_unique")]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def clean(self):
+        from urllib.parse import urlsplit
+
+        from django.core.exceptions import ValidationError
+
+        parts = urlsplit(self.url or "")
+        if parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValidationError({"url": _("Register the address without query, fragment or user name.")})
+
+
+def new_checkout_token() -> str:
+    """The hosted checkout page's address: 192 random bits."""
+    return secrets.token_urlsafe(24)
+
+
+class HostedCheckout(models.Model):
+    """A partner's signed link, accepted once: what it asks to pay, where the payer goes back, and the
+    portal's gateway order that pays it (ONLINE channel; the partner is recorded here, see
+    docs/partner-api.md, Hosted checkout)."""
+
+    token = models.CharField(
+        _("page token"), max_length=64, unique=True, default=new_checkout_token, editable=False
+    )
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="checkouts", verbose_name=_("partner")
+    )
+    credential = models.ForeignKey(
+        ApiCredential, on_delete=models.PROTECT, related_name="+", verbose_name=_("signed with key")
+    )
+    partner_order_id = models.CharField(_("partner's order id"), max_length=64)
+    nonce = models.CharField(_("nonce"), max_length=64)
+    biller = models.ForeignKey(Biller, on_delete=models.PROTECT, related_name="+", verbose_name=_("biller"))
+    account = models.ForeignKey(
+        "billing.CustomerAccount", on_delete=models.PROTECT, related_name="+", verbose_name=_("account")
+    )
+    periods = models.JSONField(_("bill periods"), default=list, blank=True)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    return_url = models.URLField(_("return URL"), max_length=300)
+    order = models.OneToOneField(
+        "payers.GatewayOrder",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="hosted_checkout",
+        verbose_name=_("gateway order"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("hosted checkout")
+        verbose_name_plural = _("hosted checkouts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "partner_order_id"], name="hosted_checkout_order_once"
+            ),
+            models.UniqueConstraint(fields=["partner", "nonce"], name="hosted_checkout_nonce_once"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="hosted_checkout_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.partner_order_id}"

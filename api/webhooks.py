@@ -78,6 +78,12 @@ def deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
         for event in wanted
         if event.payload.get("biller_code") in accesses
     ]
+    return write_deliveries(rows)
+
+
+def write_deliveries(rows: Sequence[WebhookDelivery]) -> list[int]:
+    """Write new deliveries once each (a delivery already written for its event id is left alone) and
+    queue the ones still waiting after commit."""
     if not rows:
         return []
     WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
@@ -110,20 +116,20 @@ def send(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     """POST the event; (HTTP status or None, error text, milliseconds). Never inside a transaction."""
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = str(int(time.time()))
-    secret = credentials.webhook_secret_for(delivery.biller_access)
-    request = urllib.request.Request(
-        delivery.biller_access.webhook_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "BillPay-Webhooks/1",
-            "X-BillPay-Event": delivery.event,
-            "X-BillPay-Event-Id": delivery.event_id,
-            "X-BillPay-Timestamp": timestamp,
-            "X-BillPay-Signature": signing.webhook_signature(secret, timestamp=timestamp, body=body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "BillPay-Webhooks/1",
+        "X-BillPay-Event": delivery.event,
+        "X-BillPay-Event-Id": delivery.event_id,
+        "X-BillPay-Timestamp": timestamp,
+    }
+    if delivery.biller_access_id:
+        secret = credentials.webhook_secret_for(delivery.biller_access)
+    else:  # a partner's hosted checkout: signed with the key that signed its link (api.checkout)
+        secret = credentials.secret_for(delivery.credential)
+        headers[signing.KEY_HEADER] = delivery.credential.key_id
+    headers["X-BillPay-Signature"] = signing.webhook_signature(secret, timestamp=timestamp, body=body)
+    request = urllib.request.Request(delivery.url, data=body, method="POST", headers=headers)
     started = time.monotonic()
     try:
         with urllib.request.urlopen(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:

@@ -226,6 +226,10 @@ API_DEFAULT_RATE_LIMIT_PER_MINUTE = env_int("API_DEFAULT_RATE_LIMIT_PER_MINUTE",
 API_IDEMPOTENCY_RETENTION_HOURS = env_int("API_IDEMPOTENCY_RETENTION_HOURS", 72)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+# Hosted checkout (api/checkout.py): how long a partner's signed link may be opened after it was signed.
+HOSTED_CHECKOUT_LINK_SECONDS = env_int("HOSTED_CHECKOUT_LINK_SECONDS", 600)
+# Start here, finish there (payers.handoff): how long the QR code of a pending order may be scanned.
+PORTAL_HANDOFF_SECONDS = env_int("PORTAL_HANDOFF_SECONDS", 300)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "BillPay open APIs",

@@ -34,6 +34,7 @@ urlpatterns = [
     path("staff/2fa/verify/", staff_auth_views.staff_mfa_verify, name="staff_mfa_verify"),
     path("admin/", admin.site.urls),
     path("api/", include("api.urls")),
+    path("hosted/", include("api.hosted.urls")),  # partners' hosted checkout (api.checkout)
     path("counter/", include(branches_urls.counter_patterns)),
     path("outlets/", include(branches_urls.outlet_patterns)),
     path("slips/", include(branches_urls.slip_patterns)),

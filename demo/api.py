@@ -5,8 +5,10 @@ so docs/partner-api.md and `manage.py api_sandbox` can show it. Idempotent: a re
 import datetime
 from decimal import Decimal
 
+from django.conf import settings
+
 from api import credentials
-from api.models import ApiCredential, BillerApiAccess, Partner, PartnerCommission
+from api.models import ApiCredential, BillerApiAccess, Partner, PartnerCommission, PartnerReturnUrl
 from billing.audit import record_audit
 from billing.models import BillerCategory
 
@@ -41,6 +43,9 @@ def seed(*, users, billers, branches, summary) -> None:
             valid_from=datetime.date(2024, 1, 1),
         )
         record_audit(actor=admin, action="partner.created", target=partner, reason="demo sandbox")
+    # The hosted checkout sends the sandbox partner's payers back to the portal's home page
+    # (docs/partner-api.md, Hosted checkout): the signed result shows in the address bar.
+    PartnerReturnUrl.objects.get_or_create(partner=partner, url=settings.SITE_URL.rstrip("/") + "/")
     ApiCredential.objects.get_or_create(
         key_id=SANDBOX_KEY_ID,
         defaults={"partner": partner, "seed": SANDBOX_SEED, "label": "sandbox", "created_by": admin},

@@ -84,6 +84,12 @@ PORTAL_MESSAGES = {
     "family_month_limit": _(
         "¥%(amount)s is more than is left of this month's limit (¥%(left)s of ¥%(limit)s): nothing was paid."
     ),
+    # Start here, finish there (payers.handoff).
+    "handoff_not_yours": _("Only the payer who started this order can hand it to another device."),
+    "handoff_unknown": _("This QR code is not one of ours, or it was replaced by a newer one."),
+    "handoff_used": _("This QR code was already used on another device: it works once."),
+    "handoff_expired": _("This QR code has expired: show a new one on the first device."),
+    "handoff_order_final": _("Order %(order_no)s is no longer waiting to be paid."),
 }
 
 

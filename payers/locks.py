@@ -2,13 +2,15 @@
 bills order of billing.locks is kept: posting the order's lines locks accounts and bills after it. A proxy
 batch is locked before the order it starts; a sandbox-bank trade or agreement on its own. An auto-pay debit
 is locked before its mandate is read; posting it then locks the account and the bills (billing.locks). A
-family link is locked before the order its member starts."""
+family link is locked before the order its member starts. An order is locked before its QR handoffs are
+replaced; a handoff is locked on its own when a device claims it."""
 
 from payers.models import (
     FamilyLink,
     GatewayOrder,
     Mandate,
     MandateDebit,
+    OrderHandoff,
     OrderLine,
     ProxyBatch,
     SandboxBankAgreement,
@@ -73,3 +75,13 @@ def lock_family_link(link_id: int) -> FamilyLink:
 
 def lock_family_link_invited(invite_token: str) -> FamilyLink | None:
     return FamilyLink.objects.select_for_update().filter(invite_token=invite_token).first()
+
+
+def lock_handoff(token_hash: str) -> OrderHandoff | None:
+    """A QR handoff while it is claimed (payers.handoff): two devices opening it at once, one wins."""
+    return (
+        OrderHandoff.objects.select_for_update(of=("self",))
+        .select_related("order")
+        .filter(token_hash=token_hash)
+        .first()
+    )

@@ -502,3 +502,24 @@ class FamilyLink(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class OrderHandoff(models.Model):
+    """Start here, finish there: a pending order handed from one device to another by a QR code. The
+    token is shown once (in the QR) and kept only as its SHA-256; it is claimed once, before it expires."""
+
+    order = models.ForeignKey(
+        GatewayOrder, on_delete=models.CASCADE, related_name="handoffs", verbose_name=_("order")
+    )
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    claimed_at = models.DateTimeField(_("continued on another device"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("order handoff")
+        verbose_name_plural = _("order handoffs")
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.created_at:%Y-%m-%d %H:%M:%S}"

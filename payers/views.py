@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing import amounts, instalments, untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
@@ -29,12 +29,15 @@ from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
 from payers import family as family_payment
-from payers import mandates, proxy, receipts, selectors, services
+from payers import handoff, mandates, proxy, receipts, selectors, services
 from payers.choices import LineOutcome, NotificationResult, OrderKind, OrderStatus
 from payers.exceptions import GatewayError, GatewayRefused, PortalError
 from payers.gateways import available_gateways, get_gateway
 
 ELDERLY_COOKIE = "elderly_mode"
+# Start here, finish there (payers.handoff): the QR token a device showed, and the orders it took over.
+HANDOFF_TOKENS_KEY = "handoff_tokens"
+HANDOFF_CLAIMED_KEY = "handoff_claimed"
 
 logger = logging.getLogger(__name__)
 
@@ -185,10 +188,12 @@ def pay_link_qr(request, token):
     )
 
 
-def _gateway_redirect(request, order):
+def gateway_redirect(request, order, *, return_url: str = ""):
+    """Off to the order's bank; the browser comes back to `return_url` (the hosted checkout's page,
+    api.hosted) or by default to the bank's return address here."""
     gateway = get_gateway(order.gateway)
     notify_url = request.build_absolute_uri(reverse("payers:notify", args=[gateway.code]))
-    return_url = request.build_absolute_uri(reverse("payers:bank_return", args=[gateway.code]))
+    return_url = return_url or request.build_absolute_uri(reverse("payers:bank_return", args=[gateway.code]))
     return redirect(gateway.payment_url(order, notify_url=notify_url, return_url=return_url))
 
 
@@ -312,18 +317,88 @@ def checkout(request):
         if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
             back = reverse("payers:home")
         return redirect(back)
-    return _gateway_redirect(request, order)
+    if request.POST.get("handoff"):  # "finish on my phone": the order's QR instead of the bank's page
+        return _show_handoff(request, order)
+    return gateway_redirect(request, order)
 
 
-def _order_status_context(token) -> dict:
-    """What the order page and its polled status fragment show: the order, its lines with their receipts."""
+def _show_handoff(request, order):
+    try:
+        _handoff, token = handoff.start_handoff(order=order, user=request.user)
+    except BillingError as error:
+        messages.error(request, error.message)
+        return redirect("payers:order", token=order.access_token)
+    request.session[HANDOFF_TOKENS_KEY] = {
+        **request.session.get(HANDOFF_TOKENS_KEY, {}),
+        order.order_no: token,
+    }
+    return redirect("payers:order_handoff", token=order.access_token)
+
+
+@require_http_methods(["GET", "POST"])
+def order_handoff(request, token):
+    """The first device's QR code for the pending order (POST: a new one); its status region polls, and
+    says so once the order was continued on another device."""
+    context = _order_status_context(request, token)
+    order = context["order"]
+    if request.method == "POST":
+        return _show_handoff(request, order)
+    qr_token = request.session.get(HANDOFF_TOKENS_KEY, {}).get(order.order_no, "")
+    shown = handoff.handoff_for_token(qr_token) if qr_token else None
+    if shown is not None and shown.claimed_at is None and shown.expires_at > timezone.now():
+        url = request.build_absolute_uri(reverse("payers:handoff", args=[qr_token]))
+        context.update(
+            {"handoff_url": url, "qr": receipts.qr_svg(url, 240), "handoff_expires": shown.expires_at}
+        )
+    return render(request, "payers/order_handoff.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def handoff_open(request, token):
+    """The second device opens the QR's link: it says what it continues; confirming (POST) takes the order
+    over, once. Nothing is written by looking."""
+    if request.method == "POST":
+        try:
+            order = handoff.claim_handoff(token=token, user=request.user)
+        except BillingError as error:
+            found = handoff.handoff_for_token(token)
+            if found and found.order_id in request.session.get(HANDOFF_CLAIMED_KEY, []):
+                return redirect("payers:order", token=found.order.access_token)  # this device's own 2nd tap
+            return render(request, "payers/handoff.html", {"error": error}, status=410)
+        request.session[HANDOFF_CLAIMED_KEY] = [*request.session.get(HANDOFF_CLAIMED_KEY, []), order.pk]
+        return redirect("payers:order", token=order.access_token)
+    found = handoff.handoff_for_token(token)
+    try:
+        handoff.check_claimable(found)
+    except BillingError as error:
+        return render(request, "payers/handoff.html", {"error": error}, status=410)
+    return render(request, "payers/handoff.html", {"order": found.order})
+
+
+@require_POST
+def order_pay(request, token):
+    """Off to the bank for a pending order: from its page again, or on the device that took it over."""
+    context = _order_status_context(request, token)
+    if not context["may_pay"]:
+        return redirect("payers:order", token=token)
+    return gateway_redirect(request, context["order"])
+
+
+def _order_status_context(request, token) -> dict:
+    """What the order page and its polled status fragment show: the order, its lines with their receipts,
+    and whether it was continued on another device (payers.handoff) than this one."""
     order = selectors.order_for_token(token)
     if order is None:
         raise Http404
     lines = list(order.lines.all())
     for line in lines:
         line.receipt_token = selectors.receipt_token(line.payment) if line.payment else ""
+    pending = order.status == OrderStatus.PENDING
+    continued_here = order.pk in request.session.get(HANDOFF_CLAIMED_KEY, [])
+    elsewhere = pending and not continued_here and handoff.handed_off(order)
     return {
+        "elsewhere": elsewhere,
+        "may_pay": pending and not elsewhere,
         "order": order,
         "lines": lines[:100],
         "line_count": len(lines),
@@ -337,12 +412,12 @@ def _order_status_context(token) -> dict:
 def order_page(request, token):
     """The order's status, whenever the payer comes back (closing the tab mid-payment loses nothing). While it
     is pending, its status region polls order_status (htmx) instead of reloading the page."""
-    return render(request, "payers/order.html", _order_status_context(token))
+    return render(request, "payers/order.html", _order_status_context(request, token))
 
 
 def order_status(request, token):
     """The order page's status region alone, for its poller; it stops polling once the order is final."""
-    return render(request, "payers/_order_status.html", _order_status_context(token))
+    return render(request, "payers/_order_status.html", _order_status_context(request, token))
 
 
 @csrf_exempt
@@ -640,7 +715,7 @@ def proxy_batch(request, public_id):
         except BillingError as error:
             messages.error(request, error.message)
             return redirect("payers:proxy_batch", public_id=batch.public_id)
-        return _gateway_redirect(request, order)
+        return gateway_redirect(request, order)
     to_pay = proxy.rows_to_pay(batch)
     return render(
         request,
@@ -930,7 +1005,7 @@ def family_pay(request, public_id):
         except BillingError as error:
             messages.error(request, error.message)
         else:
-            return _gateway_redirect(request, order)
+            return gateway_redirect(request, order)
     bound = selectors.shared_accounts_with_bills(link) if link.status == "active" else []
     return render(
         request,

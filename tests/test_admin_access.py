@@ -227,6 +227,8 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "api.apicredential":             ("v-cd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "api.billerapiaccess":           ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "api.webhookdelivery":           ("v-cd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    # Partners' hosted checkouts: written only by api.checkout, read-only in the admin.
+    "api.hostedcheckout":            ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "mfa.authenticator":             ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "account.emailaddress":          ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     # Failed and locked-out logins (django-axes): usernames and addresses, read-only.

@@ -129,3 +129,25 @@ def hooked(access, receiver):
     access.webhook_url = f"http://127.0.0.1:{receiver.server_port}/billpay/hook"
     access.save()
     return access
+
+
+# --- Hosted checkout (api.checkout; helpers in tests/api/hosted.py) ---
+
+
+@pytest.fixture
+def sandbox_bank(settings):
+    """The sandbox bank switched on with a key of its own; the URLconf is put back afterwards."""
+    from tests.api.hosted import load_urlconf, sandbox_bank_on
+
+    sandbox_bank_on(settings)
+    yield
+    load_urlconf(sandbox_bank=False)
+
+
+@pytest.fixture
+def registered(partner):
+    """The partner's registered return URL of the hosted checkout tests."""
+    from api.models import PartnerReturnUrl
+    from tests.api.hosted import RETURN_URL
+
+    return PartnerReturnUrl.objects.create(partner=partner, url=RETURN_URL)

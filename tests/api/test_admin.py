@@ -40,12 +40,18 @@ def test_a_platform_admin_onboards_a_partner(client, admin_user):
             "commissions-0-percentage": "0.0010",
             "commissions-0-min_fee": "0.00",
             "commissions-0-valid_from": "2026-01-01",
+            "return_urls-TOTAL_FORMS": 1,
+            "return_urls-INITIAL_FORMS": 0,
+            "return_urls-0-url": "https://pay.example.cn/billpay/return",
             "credentials-TOTAL_FORMS": 0,
             "credentials-INITIAL_FORMS": 0,
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     partner = Partner.objects.get(code="ALIPAYX")
+    assert list(partner.return_urls.values_list("url", flat=True)) == [
+        "https://pay.example.cn/billpay/return"
+    ]
     assert partner.status == PartnerStatus.ACTIVE
     assert str(partner.commissions.get().fixed_fee) == "0.20"
     assert AuditEvent.objects.filter(action="partner.created", target_id=str(partner.pk)).exists()

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from api.models import PartnerReturnUrl
 from billing.choices import BillerStatus, BillStatus, PaymentMode
 from billing.models import AuditEvent, Bill, Biller, BillerStaff, CustomerAccount, JournalEntry, Payment
 from billing.money import CENT
@@ -117,6 +118,10 @@ def test_seed_builds_the_region_and_a_second_run_changes_nothing():
     assert_accounts_pass_their_billers_own_checks()
     assert_demo_users_have_their_roles_and_the_documented_password()
     assert_dated_amounts_are_seeded()
+    # the sandbox partner's hosted checkout returns to the portal (docs/partner-api.md), registered once
+    assert list(PartnerReturnUrl.objects.filter(partner__code="SANDBOX").values_list("url", flat=True)) == [
+        "http://127.0.0.1:8000/"
+    ]
 
 
 @pytest.mark.django_db

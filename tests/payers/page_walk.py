@@ -24,7 +24,7 @@ from billing.paylinks import pay_token
 from billing.services import offer_instalments
 from branches import services as branch_services
 from branches.choices import BranchRole
-from payers import family, mandates, proxy, selectors
+from payers import family, handoff, mandates, proxy, selectors
 from payers.models import BoundAccount
 from reconciliation.services.complaints import raise_complaint
 from tests.branches.conftest import make_user
@@ -54,6 +54,24 @@ class Walk:
 
     def path(self, name: str) -> str:
         return next(page.path for page in self.citizen_pages + self.counter_pages if page.name == name)
+
+
+def _hosted_checkout(bill):
+    """A partner's hosted checkout of the bill, as its signed link would have opened it (api.checkout)."""
+    from api.models import ApiCredential, HostedCheckout, Partner
+
+    partner = Partner.objects.create(code="GOVPORTAL", name="市民服务门户")
+    return HostedCheckout.objects.create(
+        partner=partner,
+        credential=ApiCredential.objects.create(partner=partner),
+        partner_order_id="GOV-1",
+        nonce="walk-nonce-0000000001",
+        biller=bill.biller,
+        account=bill.account,
+        periods=[bill.period],
+        amount=bill.outstanding,
+        return_url="https://gov.example.cn/billpay/return",
+    )
 
 
 def _session_of(user) -> str:
@@ -110,6 +128,9 @@ def build_walk() -> Walk:
     bank.notify(paid)
     pending = bank.checkout({"biller": "WATER01", "account_no": "31005678", "bill": [waiting.pk]})
     cashier = bank.cashier_url
+    # Start here, finish there: the phone's page of the pending order's QR; a partner's hosted pay page.
+    _handoff, handoff_token = handoff.start_handoff(order=pending, user=user)
+    hosted = _hosted_checkout(waiting)
     payment = Payment.objects.get(pk=paid.lines.exclude(payment=None).values_list("payment", flat=True)[0])
     receipt = selectors.receipt_token(payment)
     code = selectors.verification_code(payment.receipt_no)
@@ -217,6 +238,9 @@ def build_walk() -> Walk:
         Page("bank-cashier", cashier),
         Page("order-pending", f"/orders/{pending.access_token}/"),
         Page("order-paid", f"/orders/{order_token}/"),
+        Page("order-handoff", f"/orders/{pending.access_token}/handoff/"),
+        Page("handoff-open", f"/handoff/{handoff_token}/"),
+        Page("hosted-checkout", f"/hosted/{hosted.token}/"),
         Page("order-receipts", f"/orders/{order_token}/receipts/"),
         Page("receipt", f"/receipts/{receipt}/"),
         Page("verify", "/verify/"),
