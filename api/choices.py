@@ -26,6 +26,12 @@ class CredentialStatus(models.TextChoices):
 class WebhookEvent(models.TextChoices):
     PAYMENT_POSTED = "payment.posted", _("Payment posted")
     PAYMENT_REVERSED = "payment.reversed", _("Payment reversed")
+    DISPUTE_UPDATED = "dispute.updated", _("Dispute updated")
+    DISPUTE_RESOLVED = "dispute.resolved", _("Dispute resolved")
+
+
+BILLER_EVENTS = (WebhookEvent.PAYMENT_POSTED, WebhookEvent.PAYMENT_REVERSED)
+PARTNER_EVENTS = (WebhookEvent.DISPUTE_UPDATED, WebhookEvent.DISPUTE_RESOLVED)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -66,6 +66,12 @@ class Partner(models.Model):
     )
     contact_name = models.CharField(_("contact person"), max_length=60, blank=True)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    webhook_url = models.URLField(
+        _("webhook URL"),
+        blank=True,
+        help_text=_("Changes to the partner's disputes are sent here (dispute.updated, dispute.resolved)."),
+    )
+    webhook_seed = models.CharField(_("webhook seed"), max_length=64, default="", editable=False)
     is_sandbox = models.BooleanField(_("sandbox"), default=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
@@ -301,14 +307,28 @@ class PartnerReversal(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One event for one biller's webhook, and how sending it went."""
+    """One event for one biller's webhook (a payment's) or one partner's (a dispute's), and how sending it
+    went."""
 
     biller_access = models.ForeignKey(
-        BillerApiAccess, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("biller access")
+        BillerApiAccess,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("biller access"),
+    )
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_deliveries",
+        verbose_name=_("partner"),
     )
     event = models.CharField(_("event"), max_length=32, choices=WebhookEvent.choices)
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, related_name="+", verbose_name=_("payment")
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("payment")
     )
     event_id = models.CharField(_("event id"), max_length=40, unique=True)
     payload = models.JSONField(_("payload"))
@@ -332,11 +352,23 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["biller_access", "payment", "event"], name="webhook_delivery_once_per_event"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(biller_access__isnull=False, partner__isnull=True)
+                | Q(biller_access__isnull=True, partner__isnull=False),
+                name="webhook_delivery_one_receiver",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.event} {self.payment_id} → {self.biller_access.biller.code}"
+        receiver = self.biller_access.biller.code if self.biller_access_id else self.partner.code
+        return (
+            f"{self.event} {self.payment_id or self.payload.get('dispute', {}).get('ref', '')} → {receiver}"
+        )
+
+    @property
+    def url(self) -> str:
+        return self.biller_access.webhook_url if self.biller_access_id else self.partner.webhook_url
 
 
 class WebhookAttempt(models.Model):
