@@ -1,5 +1,5 @@
 """Who may see disputes in the back-office (mechanism: billing.access): reconciliation officers and
-branch supervisors read them; answering goes through disputes.services."""
+platform admins answer them (the admin's action, disputes.services.answer_dispute)."""
 
 from billing import access, roles
 from billing.access import VIEW
@@ -7,4 +7,4 @@ from disputes.models import Dispute
 
 
 def declare_access() -> None:
-    access.register(Dispute, {roles.RECONCILIATION_OFFICER: VIEW, roles.BRANCH_SUPERVISOR: VIEW})
+    access.register(Dispute, {roles.RECONCILIATION_OFFICER: VIEW})

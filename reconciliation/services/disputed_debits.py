@@ -21,6 +21,7 @@ import logging
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import translation
 
 from billing.exceptions import BillingError
 from billing.services import post_payment
@@ -85,13 +86,15 @@ def resolve_disputed_debit(dispute_id: int) -> str:
                 )
         except BillingError as refusal:
             note = f"{dispute.ref}: {refusal.code}"
+            with translation.override(dispute.language):
+                why = str(refusal.message)
             _close(
                 discrepancy, action=Resolution.REFUND_AT_CHANNEL, note=note, actor=None, dispute=dispute.ref
             )
             dispute_services.resolve_from_reconciliation(
                 dispute=dispute,
                 outcome=Outcome.REFUND_INSTRUCTED,
-                answer=str(refusal.message),
+                answer=why,
             )
             logger.info("disputed debit %s: refund at the channel (%s)", dispute.ref, refusal.code)
             return "refund"

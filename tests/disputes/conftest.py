@@ -24,21 +24,21 @@ from tests.support import pay
 
 
 @pytest.fixture
-def beta(water):
+def beta(water):  # noqa: F811
     beta = Partner.objects.create(code="BETA", name="Beta Pay", rate_limit_per_minute=1000)
     beta.allowed_categories.add(BillerCategory.objects.get(code="water"))
     return beta
 
 
 @pytest.fixture
-def acme_payment(bill, partner):
+def acme_payment(bill, partner):  # noqa: F811
     return pay(
         bill.account, "128.40", key="ACME:pay-1", channel=Channel.PARTNER, channel_ref="ACME-T1"
     ).payment
 
 
 @pytest.fixture
-def beta_payment(water, beta):
+def beta_payment(water, beta):  # noqa: F811
     other = BillFactory(
         account=CustomerAccountFactory(biller=water, account_no="31009999"), amount_due="20.00"
     )

@@ -2,12 +2,15 @@
 China's working days (the operator's overrides included)."""
 
 import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone, translation
+from django.utils import translation
 
 from disputes import deadlines, taxonomy
 from reconciliation.models import WorkingDayOverride
+
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def test_every_reason_has_a_label_in_chinese_and_in_english():
@@ -33,14 +36,14 @@ def test_codes_are_unique_d_codes_with_a_category_an_answerer_and_a_rule():
 
 @pytest.mark.django_db
 def test_a_debit_raised_on_friday_is_due_at_the_end_of_monday():
-    friday = timezone.make_aware(datetime.datetime(2026, 12, 4, 15, 0))
-    assert deadlines.due_at("D11", friday) == timezone.make_aware(datetime.datetime(2026, 12, 7, 23, 59, 59))
+    friday = datetime.datetime(2026, 12, 4, 15, 0, tzinfo=BEIJING)
+    assert deadlines.due_at("D11", friday) == datetime.datetime(2026, 12, 7, 23, 59, 59, tzinfo=BEIJING)
 
 
 @pytest.mark.django_db
 def test_an_operator_holiday_moves_the_answer_a_working_day_later():
     WorkingDayOverride.objects.create(day=datetime.date(2026, 12, 7), is_working_day=False, note="test")
-    friday = timezone.make_aware(datetime.datetime(2026, 12, 4, 15, 0))
+    friday = datetime.datetime(2026, 12, 4, 15, 0, tzinfo=BEIJING)
     assert deadlines.due_at("D11", friday).date() == datetime.date(2026, 12, 8)
     # Three working days for a wrong amount: Tue 8, Wed 9, Thu 10.
     assert deadlines.due_at("D15", friday).date() == datetime.date(2026, 12, 10)
@@ -49,5 +52,5 @@ def test_an_operator_holiday_moves_the_answer_a_working_day_later():
 @pytest.mark.django_db
 def test_the_national_day_holiday_is_not_counted():
     # 2026-10-01..07 are off in China's calendar (chinese-calendar); Oct 8 is the first working day.
-    raised = timezone.make_aware(datetime.datetime(2026, 9, 30, 10, 0))
+    raised = datetime.datetime(2026, 9, 30, 10, 0, tzinfo=BEIJING)
     assert deadlines.due_at("D11", raised).date() == datetime.date(2026, 10, 8)
