@@ -133,7 +133,7 @@ def test_two_workers_settle_the_same_debit_once(api, bill):
         try:
             barrier.wait()
             results.append(services.resolve_disputed_debit(dispute_id))
-        except Exception as exc:  # noqa: BLE001 - the test reports it
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
