@@ -123,8 +123,9 @@ def test_a_line_of_another_amount_or_partner_is_not_taken_for_the_debit(api, bil
 def test_two_workers_settle_the_same_debit_once(api, bill):
     from reconciliation import services
 
-    ref = raise_debit(api)
+    # The statement first (a finished run settles the debits disputed by then: none yet), then the dispute.
     reconcile_partner_day([("ACME-T9", "WATER01", "31005678", "128.40")])
+    ref = raise_debit(api)
     dispute_id = Dispute.objects.get(ref=ref).pk
     barrier = threading.Barrier(2)
     results, errors = [], []
@@ -147,3 +148,11 @@ def test_two_workers_settle_the_same_debit_once(api, bill):
     assert sorted(results) == ["done", "posted"]
     assert Payment.objects.count() == 1
     assert AuditEvent.objects.filter(action="dispute.resolved").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_run_settles_a_debit_disputed_before_it_at_once(api, bill):
+    ref = raise_debit(api)
+    reconcile_partner_day([("ACME-T9", "WATER01", "31005678", "128.40")])  # commits: its hook runs
+    dispute = Dispute.objects.get(ref=ref)
+    assert dispute.status == "resolved" and dispute.resolution_payment.channel_ref == "ACME-T9"
