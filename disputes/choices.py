@@ -29,5 +29,6 @@ OPEN_STATUSES = (DisputeStatus.OPEN, DisputeStatus.ESCALATED)
 class Outcome(models.TextChoices):
     ANSWERED = "answered", _("Answered")
     PAYMENT_POSTED = "payment_posted", _("The missing payment was posted")
+    PAYMENT_FOUND = "payment_found", _("The payment had been made")
     REFUND_INSTRUCTED = "refund_instructed", _("The channel returns the money")
     WITHDRAWN = "withdrawn", _("Withdrawn by whoever raised it")

@@ -23,7 +23,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import translation
 
+from billing.choices import Channel, PaymentStatus
 from billing.exceptions import BillingError
+from billing.models import Payment
 from billing.services import post_payment
 from disputes import locks as dispute_locks
 from disputes import selectors as dispute_selectors
@@ -57,14 +59,39 @@ def _statement_debit_of(dispute) -> Discrepancy | None:
     return found.order_by("pk").first()
 
 
+def _payment_made_for(dispute) -> Payment | None:
+    """A posted payment of the disputer's channel that is the debit itself (its channel reference and
+    amount): the payment was made, only its answer was lost."""
+    if dispute.channel == DisputeChannel.PARTNER:
+        payments = Payment.objects.filter(
+            channel=Channel.PARTNER, idempotency_key__startswith=f"{dispute.source}:"
+        )
+    elif dispute.channel == DisputeChannel.PORTAL:
+        payments = Payment.objects.filter(channel=Channel.ONLINE)
+    else:
+        return None
+    return (
+        payments.filter(channel_ref=dispute.channel_ref, amount=dispute.amount, status=PaymentStatus.POSTED)
+        .order_by("pk")
+        .first()
+    )
+
+
 def resolve_disputed_debit(dispute_id: int) -> str:
-    """Settle one disputed debit if reconciliation has found it: 'posted', 'refund', or why not ('waiting'
-    for the statement, 'done' already)."""
+    """Settle one disputed debit if reconciliation has found it: 'posted', 'refund', 'found' (the payment
+    had been made), or why not ('waiting' for the statement, 'done' already)."""
     with transaction.atomic():
         dispute = dispute_locks.lock_dispute(dispute_id)
         rule = taxonomy.reason(dispute.reason)
         if dispute.status not in OPEN_STATUSES or rule is None or not rule.auto_debit:
             return "done"
+        made = _payment_made_for(dispute)
+        if made is not None:
+            # The channel's call did reach the platform after all: nothing to post, nothing to return.
+            dispute_services.resolve_from_reconciliation(
+                dispute=dispute, outcome=Outcome.PAYMENT_FOUND, answer=made.receipt_no, payment=made
+            )
+            return "found"
         found = _statement_debit_of(dispute)
         if found is None:
             return "waiting"

@@ -156,3 +156,11 @@ def test_a_finished_run_settles_a_debit_disputed_before_it_at_once(api, bill):
     reconcile_partner_day([("ACME-T9", "WATER01", "31005678", "128.40")])  # commits: its hook runs
     dispute = Dispute.objects.get(ref=ref)
     assert dispute.status == "resolved" and dispute.resolution_payment.channel_ref == "ACME-T9"
+
+
+def test_a_debit_whose_payment_was_made_after_all_is_answered_with_it(api, bill, acme_payment):
+    ref = raise_debit(api, channel_ref="ACME-T1")  # acme_payment's own reference and amount
+    assert tasks.resolve_disputed_debits() == {"found": 1}
+    dispute = Dispute.objects.get(ref=ref)
+    assert dispute.outcome == "payment_found" and dispute.resolution_payment == acme_payment
+    assert Payment.objects.count() == 1

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from api import credentials, signing
-from api.models import WebhookDelivery
+from api.models import IdempotencyRecord, WebhookDelivery
 from billing.models import AuditEvent, OutboxEvent
 from disputes.models import Dispute
 from tests.api.conftest import Receiver, error_code
@@ -36,12 +36,14 @@ def test_the_same_idempotency_key_gives_the_same_dispute_once(api, acme_payment)
 
 def test_a_dispute_on_another_partners_payment_is_refused_and_nothing_is_written(api, beta_payment):
     events, audits = OutboxEvent.objects.count(), AuditEvent.objects.count()
+    records = IdempotencyRecord.objects.count()
     response = api.post(URL, {"reason": "D13", "receipt_no": beta_payment.receipt_no}, idempotency_key="d-x")
     assert response.status_code == 404
     assert error_code(response) == "dispute_payment_unknown"
     assert beta_payment.receipt_no in response.json()["error"]["message"]
     assert Dispute.objects.count() == 0
     assert OutboxEvent.objects.count() == events and AuditEvent.objects.count() == audits
+    assert IdempotencyRecord.objects.count() == records
 
 
 def test_another_partners_dispute_cannot_be_read_or_closed(api, beta_payment):
