@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +22,22 @@ class DisputeForm(forms.Form):
     )
     biller_code = forms.CharField(
         label=_("Biller code"), max_length=32, required=False, help_text=_("Only when there is no receipt.")
+    )
+    account_no = forms.CharField(label=_("Account number"), max_length=40, required=False)
+    amount = forms.DecimalField(
+        label=_("Amount taken (yuan)"),
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+    )
+    channel_ref = forms.CharField(
+        label=_("Order or bank transaction number"),
+        max_length=64,
+        required=False,
+        help_text=_(
+            "For money taken without a payment (D11): the order number, or the number on your bank's record."
+        ),
     )
     details = forms.CharField(
         label=_("Details"), widget=forms.Textarea(attrs={"rows": 4}), max_length=4000, required=False

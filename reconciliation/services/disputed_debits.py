@@ -32,6 +32,7 @@ from disputes import selectors as dispute_selectors
 from disputes import services as dispute_services
 from disputes import taxonomy
 from disputes.choices import OPEN_STATUSES, DisputeChannel, Outcome
+from payers.models import Payer
 from reconciliation import locks
 from reconciliation.choices import DiscrepancyStatus, LineKind, MatchClass, Resolution
 from reconciliation.models import Discrepancy
@@ -109,6 +110,9 @@ def resolve_disputed_debit(dispute_id: int) -> str:
                     account_no=dispute.account_no,
                     amount=line.amount,
                     channel_ref=line.channel_ref,
+                    payer=Payer.objects.filter(user=dispute.payer_user_id).first()
+                    if dispute.payer_user_id
+                    else None,
                     actor=None,
                 )
         except BillingError as refusal:

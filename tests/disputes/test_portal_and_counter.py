@@ -178,3 +178,38 @@ def test_an_overdue_dispute_is_escalated_once_and_counted_on_the_staff_home(her_
     assert dispute.status == "escalated" and dispute.escalated_at is not None
     assert AuditEvent.objects.filter(action="dispute.escalated").count() == 1
     assert selectors.open_disputes_by_answerer(None, timezone.localdate()) == [("platform", 1, 1)]
+
+
+def test_a_citizens_d11_from_the_portal_is_settled_from_the_online_statement(client, xiaoming, bill):
+    from billing.models import Payment
+    from reconciliation import services as recon
+    from reconciliation import tasks
+    from tests.reconciliation.conftest import billpay_csv
+
+    log_in(client, xiaoming)
+    client.post(
+        reverse("disputes:portal_new"),
+        {
+            "reason": "D11",
+            "biller_code": "WATER01",
+            "account_no": "31005678",
+            "amount": "128.40",
+            "channel_ref": "SBX-LOST-1",
+            "contact_email": "xm@example.com",
+        },
+    )
+    dispute = Dispute.objects.get()
+    day = timezone.localdate()
+    csv = billpay_csv(day, [("PAYMENT", "SBX-LOST-1", "128.40", "", None)]).replace(
+        b",SBX-LOST-1,,,,", b",SBX-LOST-1,,WATER01,31005678,"
+    )
+    recon.reconcile_file(channel_code="ONLINE:SANDBOX", business_date=day, data=csv, file_name="s")
+    assert tasks.resolve_disputed_debits() == {"posted": 1}
+    dispute.refresh_from_db()
+    payment = Payment.objects.get()
+    assert dispute.outcome == "payment_posted" and dispute.resolution_payment == payment
+    assert payment.payer.user == xiaoming and payment.idempotency_key == "SANDBOX:SBX-LOST-1"
+    assert (
+        payment.receipt_no
+        in client.get(reverse("disputes:portal_detail", args=[dispute.ref])).content.decode()
+    )
