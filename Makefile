@@ -94,7 +94,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 # Apps that keep their own catalogue in <app>/locale (billing, config and templates/ use locale/).
-APP_CATALOGUES := api payers branches reconciliation demo
+APP_CATALOGUES := api payers branches disputes reconciliation demo
 
 # Rebuild the Chinese catalogues after changing translatable text (needs GNU gettext); the compiled
 # .mo files are committed so that `make run` needs no gettext on a fresh machine.

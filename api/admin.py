@@ -81,6 +81,7 @@ class PartnerForm(forms.ModelForm):
             "contact_email",
             "is_sandbox",
             "checkout_notify_url",
+            "webhook_url",
         ]
 
     def clean_ip_allowlist(self):
@@ -107,14 +108,18 @@ class PartnerAdmin(ScopedAdminMixin, admin.ModelAdmin):
     filter_horizontal = ["allowed_billers", "allowed_categories"]
     readonly_fields = ["status", "status_reason", "created_at"]
     inlines = [PartnerCommissionInline, PartnerReturnUrlInline, CredentialInline]
-    actions = ["issue_key", "suspend", "reactivate"]
+    actions = ["issue_key", "suspend", "reactivate", "show_webhook_secret"]
 
     def get_readonly_fields(self, request, obj=None):
         return [*self.readonly_fields, "code"] if obj else self.readonly_fields
 
     def save_model(self, request, obj, form, change):
+        import secrets
+
         from billing.audit import record_audit
 
+        if not obj.webhook_seed:
+            obj.webhook_seed = secrets.token_hex(32)
         super().save_model(request, obj, form, change)
         record_audit(
             actor=request.user,
@@ -122,6 +127,21 @@ class PartnerAdmin(ScopedAdminMixin, admin.ModelAdmin):
             target=obj,
             fields=",".join(form.changed_data),
         )
+
+    @admin.action(description=_("Show the webhook signing secret"), permissions=["change"])
+    def show_webhook_secret(self, request, queryset):
+        """The secret that signs the partner's dispute webhooks, on a page of its own."""
+        from api import credentials
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Webhook signing secrets"),
+            "secrets": [(partner, credentials.partner_webhook_secret_for(partner)) for partner in queryset],
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "api/admin/webhook_secrets.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     @admin.action(description=_("Issue a new API key (the secret is shown once)"), permissions=["change"])
     def issue_key(self, request, queryset):
@@ -281,19 +301,21 @@ class WebhookDeliveryAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "event",
         "biller_access",
         "credential",
+        "partner",
         "status",
         "attempts",
         "last_status_code",
         "created_at",
     ]
     list_filter = ["status", "event"]
-    list_select_related = ["biller_access__biller", "credential"]
-    search_fields = ["event_id", "biller_access__biller__code", "payment__receipt_no"]
+    list_select_related = ["biller_access__biller", "credential", "partner"]
+    search_fields = ["event_id", "biller_access__biller__code", "partner__code", "payment__receipt_no"]
     readonly_fields = [
         "event_id",
         "event",
         "biller_access",
         "credential",
+        "partner",
         "payment",
         "payload",
         "status",

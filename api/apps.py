@@ -25,6 +25,8 @@ class ApiConfig(AppConfig):
         from api import checkout
 
         outbox.register_consumer("partner-checkouts", checkout.notifications_for_events)
+        # Partners hear about their disputes the same way (disputes.services writes the events).
+        outbox.register_consumer("partner-webhooks", webhooks.partner_deliveries_for_events)
 
         # A delivery given up on (FailedTask) is sent again from the failed-tasks list too.
         from billing import failed_tasks

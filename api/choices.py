@@ -27,6 +27,12 @@ class WebhookEvent(models.TextChoices):
     PAYMENT_POSTED = "payment.posted", _("Payment posted")
     PAYMENT_REVERSED = "payment.reversed", _("Payment reversed")
     CHECKOUT_PAID = "checkout.paid", _("Hosted checkout paid")
+    DISPUTE_UPDATED = "dispute.updated", _("Dispute updated")
+    DISPUTE_RESOLVED = "dispute.resolved", _("Dispute resolved")
+
+
+BILLER_EVENTS = (WebhookEvent.PAYMENT_POSTED, WebhookEvent.PAYMENT_REVERSED)
+PARTNER_EVENTS = (WebhookEvent.DISPUTE_UPDATED, WebhookEvent.DISPUTE_RESOLVED)  # to Partner.webhook_url
 
 
 class DeliveryStatus(models.TextChoices):

@@ -27,3 +27,17 @@ def secret_for(credential) -> str:
 
 def webhook_secret_for(access) -> str:
     return "whsec_" + _derive("webhook-secret", str(access.biller_id), access.webhook_seed)
+
+
+def partner_webhook_secret_for(partner) -> str:
+    return "whsec_" + _derive("partner-webhook-secret", partner.code, partner.webhook_seed)
+
+
+def delivery_secret(delivery) -> str:
+    """The secret that signs a delivery: its biller's webhook secret, the partner's key that signed a hosted
+    checkout's link (api.checkout), or the partner's webhook secret."""
+    if delivery.biller_access_id:
+        return webhook_secret_for(delivery.biller_access)
+    if delivery.credential_id:
+        return secret_for(delivery.credential)
+    return partner_webhook_secret_for(delivery.partner)

@@ -58,6 +58,12 @@ STATUS_BY_CODE = {
     "account_unknown": 404,
     "bill_unknown": 404,
     "bill_not_yours": 404,
+    # Disputes (disputes.exceptions): another partner's payment or dispute reads as unknown.
+    "dispute_payment_unknown": 404,
+    "dispute_unknown": 404,
+    "dispute_key_reused": 409,
+    "dispute_closed": 409,
+    "dispute_not_biller_answer": 403,
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "unsupported_media_type": 415,

@@ -22,7 +22,7 @@ def lock_webhook_delivery(delivery_id: int) -> WebhookDelivery | None:
     """A delivery while it is claimed for a send, or its result recorded (api.webhooks)."""
     return (
         WebhookDelivery.objects.select_for_update(of=("self",))
-        .select_related("biller_access__biller", "credential__partner")
+        .select_related("biller_access__biller", "credential__partner", "partner")
         .filter(pk=delivery_id)
         .first()
     )

@@ -66,6 +66,12 @@ class Partner(models.Model):
     )
     contact_name = models.CharField(_("contact person"), max_length=60, blank=True)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
+    webhook_url = models.URLField(
+        _("webhook URL"),
+        blank=True,
+        help_text=_("Changes to the partner's disputes are sent here (dispute.updated, dispute.resolved)."),
+    )
+    webhook_seed = models.CharField(_("webhook seed"), max_length=64, default="", editable=False)
     is_sandbox = models.BooleanField(_("sandbox"), default=False)
     checkout_notify_url = models.URLField(
         _("hosted checkout notification URL"),
@@ -306,8 +312,9 @@ class PartnerReversal(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One event for one biller's webhook (or one partner's hosted checkout notification, signed with the
-    key that signed its link), and how sending it went."""
+    """One event for one receiver, and how sending it went: a biller's webhook (a payment's event), a
+    partner's webhook (a dispute's, signed with the partner's webhook secret) or a partner's hosted checkout
+    notification (signed with the key that signed its link, api.checkout)."""
 
     biller_access = models.ForeignKey(
         BillerApiAccess,
@@ -325,9 +332,17 @@ class WebhookDelivery(models.Model):
         related_name="deliveries",
         verbose_name=_("partner's key"),
     )
+    partner = models.ForeignKey(
+        Partner,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="webhook_deliveries",
+        verbose_name=_("partner"),
+    )
     event = models.CharField(_("event"), max_length=32, choices=WebhookEvent.choices)
     payment = models.ForeignKey(
-        Payment, on_delete=models.PROTECT, related_name="+", verbose_name=_("payment")
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("payment")
     )
     event_id = models.CharField(_("event id"), max_length=40, unique=True)
     payload = models.JSONField(_("payload"))
@@ -353,21 +368,28 @@ class WebhookDelivery(models.Model):
                 fields=["biller_access", "payment", "event"], name="webhook_delivery_once_per_event"
             ),
             models.CheckConstraint(
-                condition=Q(biller_access__isnull=False, credential__isnull=True)
-                | Q(biller_access__isnull=True, credential__isnull=False),
+                condition=Q(biller_access__isnull=False, credential__isnull=True, partner__isnull=True)
+                | Q(biller_access__isnull=True, credential__isnull=False, partner__isnull=True)
+                | Q(biller_access__isnull=True, credential__isnull=True, partner__isnull=False),
                 name="webhook_delivery_one_receiver",
             ),
         ]
 
     def __str__(self) -> str:
-        receiver = self.biller_access.biller.code if self.biller_access_id else self.credential.partner.code
-        return f"{self.event} {self.payment_id} → {receiver}"
+        if self.biller_access_id:
+            receiver = self.biller_access.biller.code
+        else:
+            receiver = (self.partner or self.credential.partner).code
+        subject = self.payment_id or self.payload.get("dispute", {}).get("ref", "")
+        return f"{self.event} {subject} → {receiver}"
 
     @property
     def url(self) -> str:
         if self.biller_access_id:
             return self.biller_access.webhook_url
-        return self.credential.partner.checkout_notify_url
+        if self.credential_id:
+            return self.credential.partner.checkout_notify_url
+        return self.partner.webhook_url
 
 
 class WebhookAttempt(models.Model):

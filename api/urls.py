@@ -3,7 +3,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
+from api.biller import disputes as biller_disputes
 from api.biller import views as biller
+from api.partner import disputes as partner_disputes
 from api.partner import views as partner
 
 app_name = "api"
@@ -23,6 +25,12 @@ partner_urls = [
         "payments/<str:receipt_no>/reversal", partner.PaymentReversalView.as_view(), name="partner-reversal"
     ),
     path("statements/<str:day>", partner.StatementView.as_view(), name="partner-statement"),
+    path("dispute-reasons", partner_disputes.DisputeReasonsView.as_view(), name="partner-dispute-reasons"),
+    path("disputes", partner_disputes.DisputeRaiseView.as_view(), name="partner-disputes"),
+    path("disputes/<str:ref>", partner_disputes.DisputeDetailView.as_view(), name="partner-dispute"),
+    path(
+        "disputes/<str:ref>/close", partner_disputes.DisputeCloseView.as_view(), name="partner-dispute-close"
+    ),
 ]
 
 biller_urls = [
@@ -39,6 +47,12 @@ biller_urls = [
     ),
     path("payments", biller.PaymentListView.as_view(), name="biller-payments"),
     path("receipts/<str:receipt_no>", biller.ReceiptView.as_view(), name="biller-receipt"),
+    path("disputes", biller_disputes.BillerDisputeListView.as_view(), name="biller-disputes"),
+    path(
+        "disputes/<str:ref>/answer",
+        biller_disputes.BillerDisputeAnswerView.as_view(),
+        name="biller-dispute-answer",
+    ),
 ]
 
 # The schema and its documentation pages are public: partners read them before they have a key.

@@ -30,8 +30,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from api import credentials, locks, signing
-from api.choices import DeliveryStatus, WebhookEvent
-from api.models import BillerApiAccess, WebhookAttempt, WebhookDelivery
+from api.choices import BILLER_EVENTS, PARTNER_EVENTS, DeliveryStatus
+from api.models import BillerApiAccess, Partner, WebhookAttempt, WebhookDelivery
 from billing import failed_tasks
 from billing.models import OutboxEvent
 from config import retries
@@ -55,7 +55,7 @@ def deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
     """The outbox consumer (inside the relay's transaction): one delivery per payment event for each biller
     with a webhook, written once however often the relay offers the event (unique event id), and queued
     after commit."""
-    wanted = [event for event in events if event.type in WebhookEvent.values]
+    wanted = [event for event in events if event.type in BILLER_EVENTS]
     codes = {event.payload.get("biller_code") for event in wanted}
     if not codes:
         return []
@@ -97,6 +97,46 @@ def write_deliveries(rows: Sequence[WebhookDelivery]) -> list[int]:
     return ids
 
 
+def partner_deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
+    """The outbox consumer of dispute events: one delivery per event to the partner that raised the
+    dispute, if it has a webhook (the body carries the dispute, docs/partner-api.md "Disputes")."""
+    wanted = [event for event in events if event.type in PARTNER_EVENTS and event.payload.get("partner_code")]
+    partners = {
+        partner.code: partner
+        for partner in Partner.objects.filter(
+            code__in={event.payload["partner_code"] for event in wanted}
+        ).exclude(webhook_url="")
+    }
+    now = timezone.now()
+    rows = [
+        WebhookDelivery(
+            partner=partners[event.payload["partner_code"]],
+            event=event.type,
+            event_id=str(event.id),
+            payload={
+                "id": str(event.id),
+                "event": event.type,
+                "created_at": event.created_at.isoformat(),
+                "dispute": event.payload,
+            },
+            next_attempt_at=now,
+        )
+        for event in wanted
+        if event.payload["partner_code"] in partners
+    ]
+    if not rows:
+        return []
+    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    ids = list(
+        WebhookDelivery.objects.filter(
+            event_id__in=[row.event_id for row in rows], status=DeliveryStatus.PENDING
+        ).values_list("pk", flat=True)
+    )
+    if ids:
+        transaction.on_commit(lambda: _queue(ids))
+    return ids
+
+
 def _queue(delivery_ids: list[int]) -> None:
     from api.tasks import deliver_webhook
 
@@ -123,10 +163,8 @@ def send(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
         "X-BillPay-Event-Id": delivery.event_id,
         "X-BillPay-Timestamp": timestamp,
     }
-    if delivery.biller_access_id:
-        secret = credentials.webhook_secret_for(delivery.biller_access)
-    else:  # a partner's hosted checkout: signed with the key that signed its link (api.checkout)
-        secret = credentials.secret_for(delivery.credential)
+    secret = credentials.delivery_secret(delivery)
+    if delivery.credential_id:  # a partner's hosted checkout: signed with the key that signed its link
         headers[signing.KEY_HEADER] = delivery.credential.key_id
     headers["X-BillPay-Signature"] = signing.webhook_signature(secret, timestamp=timestamp, body=body)
     request = urllib.request.Request(delivery.url, data=body, method="POST", headers=headers)

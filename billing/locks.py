@@ -8,8 +8,8 @@ The order across the platform, outermost first — a transaction takes only lock
 than the ones it holds:
 
   1. the owner of a lifecycle: biller (status, onboarding, bill import, settlement), partner, credential,
-     branch, planned closure, reconciliation run, settlement batch, discrepancy → the complaints about
-     it, complaint;
+     branch, planned closure, reconciliation run, settlement batch, dispute → discrepancy → the
+     complaints about it, complaint;
   2. a portal order or a sandbox-bank trade → its order lines; an idempotency record; a webhook delivery;
   3. the till (counter cash), then a payment to reverse;
   4. the customer account (by biller code and number, or by id);

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "billing",
     "payers",
     "branches",
+    "disputes",
     "reconciliation",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -349,6 +350,15 @@ CELERY_BEAT_SCHEDULE["reconcile-yesterday"] = {
 # Settleable money older than this many working days and in no settlement batch is reported (ERROR log and
 # an audit event) by the nightly settlement.
 SETTLEMENT_OVERDUE_WORKING_DAYS = env_int("SETTLEMENT_OVERDUE_WORKING_DAYS", 3)
+# Disputes (disputes app): escalate those past their response time; settle disputed channel debits (T+1).
+CELERY_BEAT_SCHEDULE["disputes-escalate-overdue"] = {
+    "task": "disputes.tasks.escalate_overdue_disputes",
+    "schedule": crontab(minute="*/15"),
+}
+CELERY_BEAT_SCHEDULE["reconcile-disputed-debits"] = {
+    "task": "reconciliation.tasks.resolve_disputed_debits",
+    "schedule": crontab(minute="*/30"),
+}
 CELERY_BEAT_SCHEDULE["settle-yesterday"] = {
     "task": "reconciliation.tasks.nightly_settle",
     "schedule": crontab(hour=5, minute=0),
@@ -583,6 +593,7 @@ CELERY_QUEUE_TASKS = {
         "payers.tasks.send_text_message",
         "branches.tasks.notify_recent_payers",
         "reconciliation.tasks.send_complaint_notice",
+        "disputes.tasks.notify_payer",
         "reconciliation.tasks.fetch_wechat_trade_bill",
     ),
     "batch": (
@@ -595,6 +606,7 @@ CELERY_QUEUE_TASKS = {
         "reconciliation.tasks.settle_day",
         "reconciliation.tasks.nightly_reconcile",
         "reconciliation.tasks.nightly_settle",
+        "reconciliation.tasks.resolve_disputed_debits",
     ),
 }
 CELERY_QUEUE_TIME_LIMITS = {

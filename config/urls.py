@@ -39,4 +39,5 @@ urlpatterns = [
     path("outlets/", include(branches_urls.outlet_patterns)),
     path("slips/", include(branches_urls.slip_patterns)),
     path("", include("reconciliation.urls")),
+    path("", include("disputes.urls")),
 ]

@@ -15,3 +15,8 @@ class ReconciliationConfig(AppConfig):
         from reconciliation.dashboard import declare_panels
 
         declare_panels()
+        # Disputes' response times count China's working days, as settlement does (disputes.deadlines).
+        from disputes import deadlines
+        from reconciliation.working_days import next_working_day
+
+        deadlines.use_calendar(next_working_day)

@@ -67,6 +67,9 @@ class Resolution(models.TextChoices):
     RECORD_REFUND = "record_refund", _("Record the channel's refund")
     WRITE_OFF = "write_off", _("Write off the difference")
     ACCEPT_VARIANCE = "accept_variance", _("Accept the till's over/short entry")
+    # Only reconciliation's settling of a disputed debit uses it (services/disputed_debits.py): the money
+    # the channel took goes back to the payer at the channel; the platform's books never held it.
+    REFUND_AT_CHANNEL = "channel_refund", _("The channel returns the money to the payer")
 
 
 # Which actions may close a discrepancy of each class. Each one leaves the ledger balanced: it posts

@@ -130,3 +130,9 @@ def fetch_wechat_trade_bill(self, day: str | None = None) -> dict:
         logger.warning("wechat trade bill of %s refused: %s %s", target, refused.code, refused.message)
         return {"day": target.isoformat(), "refused": refused.code}
     return {"day": target.isoformat(), "status": run.status, "counts": run.counts}
+
+
+@shared_task(acks_late=True)
+def resolve_disputed_debits() -> dict:
+    """Beat: settle the disputed channel debits reconciliation has found (services/disputed_debits.py)."""
+    return services.resolve_disputed_debits()

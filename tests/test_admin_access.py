@@ -253,6 +253,7 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "branches.coveragethreshold":    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "branches.coveragealert":        ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "reconciliation.complaint":      ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
+    "disputes.dispute":              ("v---",  NONE,    NONE,    NONE,    "v---",  "v---"),
 }
 # fmt: on
 

@@ -21,7 +21,7 @@ from config.beat import LOCK_KEY, BeatAlreadyRunning, GuardedScheduler
 from config.celery import app as celery_app
 
 ROOT = Path(settings.BASE_DIR)
-APPS = ("api", "billing", "branches", "config", "demo", "payers", "reconciliation")
+APPS = ("api", "billing", "branches", "config", "demo", "disputes", "payers", "reconciliation")
 
 
 def project_tasks() -> set[str]:

@@ -17,6 +17,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("billing",),  # the core: billers, bills, posting, ledger, fees, audit, and the access mechanism
     ("payers",),  # the online channel: the citizens' portal, gateways, receipts
     ("branches",),  # the cash channel: outlets, counters, tills (it mails the portal's payers)
+    ("disputes",),  # disputes from every channel: reconciliation settles them, the APIs raise and answer them
     ("reconciliation", "api"),  # statements and settlement; the open APIs: neither knows the other
     ("demo",),  # the demo region of `make run`: reads every app, read by none
     ("config.urls",),  # the root URLconf: mounts every app's pages

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-APPS = ("billing", "payers", "branches", "reconciliation", "api", "demo", "config")
+APPS = ("billing", "payers", "branches", "disputes", "reconciliation", "api", "demo", "config")
 
 
 def lock_calls_outside_lock_modules(root: Path = ROOT, apps: tuple[str, ...] = APPS) -> list[str]:

@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='webhookdelivery',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('biller_access__isnull', False), ('credential__isnull', True)), models.Q(('biller_access__isnull', True), ('credential__isnull', False)), _connector='OR'), name='webhook_delivery_one_receiver'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(('biller_access__isnull', False), ('credential__isnull', True)), models.Q(('biller_access__isnull', True), ('credential__isnull', False)), _connector='OR'), name='webhook_delivery_biller_or_checkout'),
         ),
         migrations.AddField(
             model_name='hostedcheckout',

@@ -33,6 +33,7 @@ from reconciliation.services.discrepancies import (
     resolve_discrepancy,
     write_off_amount,
 )
+from reconciliation.services.disputed_debits import resolve_disputed_debit, resolve_disputed_debits
 from reconciliation.services.runs import LINE_BATCH_SIZE, reconcile_file, run_reconciliation
 from reconciliation.services.settlement import (
     build_settlement,
@@ -73,6 +74,8 @@ __all__ = [
     "reject_write_off",
     "resolve_complaint",
     "resolve_discrepancy",
+    "resolve_disputed_debit",
+    "resolve_disputed_debits",
     "run_reconciliation",
     "send_notice",
     "settle_day",

@@ -9,6 +9,7 @@ from billing.audit import record_audit
 from reconciliation import locks, matching
 from reconciliation.adapters import parse_statement
 from reconciliation.choices import (
+    MatchClass,
     RunStatus,
 )
 from reconciliation.models import (
@@ -119,6 +120,16 @@ def _match(run: ReconciliationRun, actor, timings: list | None = None) -> None:
             **{k: v["count"] for k, v in counts.items()},
         )
         _link_complaints_to_new_discrepancies(run)
+        if counts.get(MatchClass.MISSING_PLATFORM, {}).get("count"):
+            # A line with no payment may be a debit a payer or partner disputes: settle those now rather
+            # than at beat's next round (services/disputed_debits.py).
+            transaction.on_commit(_settle_disputed_debits)
+
+
+def _settle_disputed_debits() -> None:
+    from reconciliation.tasks import resolve_disputed_debits
+
+    resolve_disputed_debits.delay()
 
 
 def reconcile_file(

@@ -24,6 +24,7 @@ from billing.paylinks import pay_token
 from billing.services import offer_instalments
 from branches import services as branch_services
 from branches.choices import BranchRole
+from disputes.services import raise_dispute
 from payers import family, handoff, mandates, proxy, selectors
 from payers.models import BoundAccount
 from reconciliation.services.complaints import raise_complaint
@@ -193,6 +194,13 @@ def build_walk() -> Walk:
         ).invite_token,
     )
     pending_invite = family.invite(owner=mum, label="小红", per_payment_limit="50.00", monthly_limit="50.00")
+    dispute = raise_dispute(
+        channel="portal",
+        user=user,
+        reason="D12",
+        receipt_no=payment.receipt_no,
+        contact_email="xm@example.com",
+    )
     link = pay_token(waiting)
     # A school's tuition for a named student, with an early-payment discount, offered in three instalments.
     school = BillerFactory(code="SCHOOL1", name="滨江实验小学", name_en="Binjiang Primary School")
@@ -264,6 +272,9 @@ def build_walk() -> Walk:
         Page("family", "/me/family/", "citizen"),
         Page("family-pay", f"/me/family/{shared.public_id}/", "citizen"),
         Page("family-invite", f"/me/family/invite/{pending_invite.invite_token}/", "citizen"),
+        Page("disputes", "/disputes/", "citizen"),
+        Page("dispute-new", f"/disputes/new/?receipt={payment.receipt_no}", "citizen"),
+        Page("dispute", f"/disputes/{dispute.ref}/", "citizen"),
         Page("forbidden", "/counter/", "citizen"),
         Page("logout", "/accounts/logout/", "citizen"),
     ]
@@ -277,6 +288,7 @@ def build_walk() -> Walk:
         Page("counter-day-report", "/counter/report/", "clerk"),
         Page("counter-reports", "/counter/reports/", "clerk"),
         Page("counter-coverage", "/counter/coverage/", "supervisor"),
+        Page("counter-dispute-new", f"/counter/disputes/new/?receipt={cash_receipt}", "clerk"),
     ]
     return walk
 

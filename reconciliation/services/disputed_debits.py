@@ -1,0 +1,152 @@
+"""Disputed debits, settled by T+1 from reconciliation's findings: a payer or partner says money was taken
+at the channel but no payment was made (taxonomy D11); the channel's statement carries that debit as a line
+the platform has no payment for (a `missing_platform` discrepancy). Once both are there the platform acts
+on its own, once:
+
+- the bill is still payable: the missing payment is posted (`post_payment`, the statement line's channel
+  reference and the channel's key — the same key a person would post it with from the workbench, so it is
+  posted once however often this runs);
+- it is not (paid meanwhile, cancelled, the biller not taking payments): the channel is told to return the
+  money to the payer. The platform's books never held that money, so no entry is written; the
+  discrepancy closes as `channel_refund` and the channel's refund comes back on its statement.
+
+Either way the dispute is resolved, the payer is told (e-mail / SMS) and a partner gets its webhook
+(disputes.services). A disputed debit the statement has not shown yet waits; one still unanswered at its
+response time is escalated to a person (disputes.services.escalate_overdue).
+
+Locks: the dispute (disputes.locks), then the discrepancy, then the posting service's account and bills.
+"""
+
+import logging
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import translation
+
+from billing.choices import Channel, PaymentStatus
+from billing.exceptions import BillingError
+from billing.models import Payment
+from billing.services import post_payment
+from disputes import locks as dispute_locks
+from disputes import selectors as dispute_selectors
+from disputes import services as dispute_services
+from disputes import taxonomy
+from disputes.choices import OPEN_STATUSES, DisputeChannel, Outcome
+from payers.models import Payer
+from reconciliation import locks
+from reconciliation.choices import DiscrepancyStatus, LineKind, MatchClass, Resolution
+from reconciliation.models import Discrepancy
+from reconciliation.services.channel_codes import parse_channel_code
+from reconciliation.services.discrepancies import _close
+
+logger = logging.getLogger(__name__)
+
+
+def _statement_debit_of(dispute) -> Discrepancy | None:
+    """The open `missing_platform` discrepancy of a payment line the dispute points to: the channel's
+    reference (channel reference or merchant order number), the amount, and the dispute's channel."""
+    found = Discrepancy.objects.filter(
+        klass=MatchClass.MISSING_PLATFORM,
+        line__kind=LineKind.PAYMENT,
+        line__amount=dispute.amount,
+    ).exclude(status=DiscrepancyStatus.RESOLVED)
+    found = found.filter(Q(line__channel_ref=dispute.channel_ref) | Q(line__merchant_ref=dispute.channel_ref))
+    if dispute.channel == DisputeChannel.PARTNER:
+        found = found.filter(channel_code=f"PARTNER:{dispute.source}")
+    elif dispute.channel == DisputeChannel.PORTAL:
+        found = found.filter(channel_code__startswith="ONLINE:")
+    else:
+        return None  # cash has no channel statement: the till count shows it
+    return found.order_by("pk").first()
+
+
+def _payment_made_for(dispute) -> Payment | None:
+    """A posted payment of the disputer's channel that is the debit itself (its channel reference and
+    amount): the payment was made, only its answer was lost."""
+    if dispute.channel == DisputeChannel.PARTNER:
+        payments = Payment.objects.filter(
+            channel=Channel.PARTNER, idempotency_key__startswith=f"{dispute.source}:"
+        )
+    elif dispute.channel == DisputeChannel.PORTAL:
+        payments = Payment.objects.filter(channel=Channel.ONLINE)
+    else:
+        return None
+    return (
+        payments.filter(channel_ref=dispute.channel_ref, amount=dispute.amount, status=PaymentStatus.POSTED)
+        .order_by("pk")
+        .first()
+    )
+
+
+def resolve_disputed_debit(dispute_id: int) -> str:
+    """Settle one disputed debit if reconciliation has found it: 'posted', 'refund', 'found' (the payment
+    had been made), or why not ('waiting' for the statement, 'done' already)."""
+    with transaction.atomic():
+        dispute = dispute_locks.lock_dispute(dispute_id)
+        rule = taxonomy.reason(dispute.reason)
+        if dispute.status not in OPEN_STATUSES or rule is None or not rule.auto_debit:
+            return "done"
+        made = _payment_made_for(dispute)
+        if made is not None:
+            # The channel's call did reach the platform after all: nothing to post, nothing to return.
+            dispute_services.resolve_from_reconciliation(
+                dispute=dispute, outcome=Outcome.PAYMENT_FOUND, answer=made.receipt_no, payment=made
+            )
+            return "found"
+        found = _statement_debit_of(dispute)
+        if found is None:
+            return "waiting"
+        discrepancy = locks.lock_discrepancy(found.pk)
+        if discrepancy.status == DiscrepancyStatus.RESOLVED:
+            return "waiting"
+        line = discrepancy.line
+        code = parse_channel_code(discrepancy.channel_code)
+        try:
+            with transaction.atomic():
+                result = post_payment(
+                    channel=code.channel,
+                    idempotency_key=f"{code.source}:{line.merchant_ref or line.channel_ref}"[:128],
+                    biller_code=dispute.biller.code,
+                    account_no=dispute.account_no,
+                    amount=line.amount,
+                    channel_ref=line.channel_ref,
+                    payer=Payer.objects.filter(user=dispute.payer_user_id).first()
+                    if dispute.payer_user_id
+                    else None,
+                    actor=None,
+                )
+        except BillingError as refusal:
+            note = f"{dispute.ref}: {refusal.code}"
+            with translation.override(dispute.language):
+                why = str(refusal.message)
+            _close(
+                discrepancy, action=Resolution.REFUND_AT_CHANNEL, note=note, actor=None, dispute=dispute.ref
+            )
+            dispute_services.resolve_from_reconciliation(
+                dispute=dispute,
+                outcome=Outcome.REFUND_INSTRUCTED,
+                answer=why,
+            )
+            logger.info("disputed debit %s: refund at the channel (%s)", dispute.ref, refusal.code)
+            return "refund"
+        discrepancy.resolution_payment = result.payment
+        discrepancy.resolution_entry = result.payment.journal_entries.order_by("id").first()
+        discrepancy.biller_id = result.payment.biller_id
+        _close(discrepancy, action=Resolution.POST_MISSING, note=dispute.ref, actor=None, dispute=dispute.ref)
+        dispute_services.resolve_from_reconciliation(
+            dispute=dispute,
+            outcome=Outcome.PAYMENT_POSTED,
+            answer=result.payment.receipt_no,
+            payment=result.payment,
+        )
+        logger.info("disputed debit %s: posted %s", dispute.ref, result.payment.receipt_no)
+        return "posted"
+
+
+def resolve_disputed_debits() -> dict[str, int]:
+    """Every open disputed debit, each in its own transaction (the beat task)."""
+    counts: dict[str, int] = {}
+    for dispute_id in dispute_selectors.open_debit_dispute_ids():
+        outcome = resolve_disputed_debit(dispute_id)
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
