@@ -43,7 +43,7 @@ def pay(staff, bill, key, amount=None):
 
 def test_a_top_up_credits_the_float_once_per_bank_reference(village_agent):
     fund_float(village_agent, "300.00", ref="TX-1")
-    again, created = agents.credit_float(
+    _topup, created = agents.credit_float(
         agent=village_agent, amount=Decimal("300.00"), bank_ref="TX-1", business_date=timezone.localdate()
     )
     assert not created
