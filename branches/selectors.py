@@ -30,6 +30,7 @@ from branches.models import (
     BranchStaff,
     CounterPayment,
     CoverageThreshold,
+    FloatTopUp,
     LowFloatAlert,
     PlannedClosure,
     Till,
@@ -770,9 +771,20 @@ class AgentCommissionRow:
 def agent_commission(user, *, date_from: datetime.date, date_to: datetime.date) -> list[AgentCommissionRow]:
     """What each agent the user may see earned: the commission fixed on each payment when it was taken
     (the agent's rule of that day), over its payments not voided. One query."""
+    return _commission_rows(access.scoped_queryset(user, Agent), date_from=date_from, date_to=date_to)
+
+
+def agent_commission_of(
+    agent: Agent, *, date_from: datetime.date, date_to: datetime.date
+) -> AgentCommissionRow:
+    """The agent's own commission over the days (its history page)."""
+    rows = _commission_rows(Agent.objects.filter(pk=agent.pk), date_from=date_from, date_to=date_to)
+    return rows[0] if rows else AgentCommissionRow(agent=agent, payments=0, amount=ZERO, commission=ZERO)
+
+
+def _commission_rows(agents, *, date_from: datetime.date, date_to: datetime.date) -> list[AgentCommissionRow]:
     rows = (
-        access.scoped_queryset(user, Agent)
-        .filter(
+        agents.filter(
             payments__payment__business_date__gte=date_from,
             payments__payment__business_date__lte=date_to,
             payments__payment__status=PaymentStatus.POSTED,
@@ -787,6 +799,10 @@ def agent_commission(user, *, date_from: datetime.date, date_to: datetime.date) 
         AgentCommissionRow(agent=row, payments=row.n, amount=row.total or ZERO, commission=row.earned or ZERO)
         for row in rows
     ]
+
+
+def agent_topups(agent: Agent, *, limit: int = 20) -> list[FloatTopUp]:
+    return list(FloatTopUp.objects.filter(agent=agent).order_by("-credited_at", "-pk")[:limit])
 
 
 def open_low_float_alerts(user) -> list[LowFloatAlert]:
