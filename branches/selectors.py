@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, FloatField, Q, Sum, Value, When
-from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
+from django.db.models import Case, Count, FloatField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import ASin, Cast, Coalesce, Concat, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
 from billing import access, amounts, instalments, ledger, presentment, roles
@@ -737,6 +737,22 @@ def agent_lookup(*, agent: Agent, query: str, biller_code: str) -> Lookup:
     return found
 
 
+def with_float_balance(agents):
+    """The agents annotated with `float_left`, each in the same query (the admin's list)."""
+    lines = (
+        JournalLine.objects.filter(account__code=Concat(Value("AGENT_FLOAT:"), OuterRef("code")))
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return agents.annotate(float_left=-Coalesce(Subquery(lines), Value(ZERO)))
+
+
+def billers_agents_may_take():
+    """The billers an agent may be assigned: active ones that take cash."""
+    return Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True).order_by("code")
+
+
 def agent_billers(agent: Agent) -> list[Biller]:
     return list(agent.billers.filter(status=BillerStatus.ACTIVE).order_by("code"))
 
@@ -805,11 +821,9 @@ def agent_topups(agent: Agent, *, limit: int = 20) -> list[FloatTopUp]:
     return list(FloatTopUp.objects.filter(agent=agent).order_by("-credited_at", "-pk")[:limit])
 
 
-def open_low_float_alerts(user) -> list[LowFloatAlert]:
-    """The open low-float alerts of agents the user may see: the staff home's panel (one query)."""
-    agents = access.scoped_queryset(user, Agent).values("pk")
-    return list(
-        LowFloatAlert.objects.filter(resolved_at__isnull=True, agent__in=agents)
-        .select_related("agent")
-        .order_by("balance", "agent__code")
-    )
+def agents_with_low_float(user) -> list[Agent]:
+    """The agents the user may see with an open low-float alert, each with its float now (`float_left`),
+    lowest first: the staff home's panel (one query)."""
+    alerted = LowFloatAlert.objects.filter(resolved_at__isnull=True).values("agent_id")
+    agents = access.scoped_queryset(user, Agent, Agent.objects.filter(pk__in=alerted))
+    return list(with_float_balance(agents.distinct()).order_by("float_left", "code"))

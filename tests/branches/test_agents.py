@@ -112,7 +112,9 @@ def test_a_payment_leaving_the_float_below_its_threshold_raises_one_alert_and_a_
     pay(staff, water_bill(water, "33010002", "10.00"), "k2")
     alert = LowFloatAlert.objects.get()
     assert alert.balance == Decimal("40.00") and alert.resolved_at is None
-    assert [a.agent for a in selectors.open_low_float_alerts(_admin())] == [village_agent]
+    assert [(a, a.float_left) for a in selectors.agents_with_low_float(_admin())] == [
+        (village_agent, Decimal("30.00"))
+    ]
     fund_float(village_agent, "500.00", ref="TX-2")
     alert.refresh_from_db()
     assert alert.resolved_at is not None
