@@ -67,6 +67,18 @@ class Partner(models.Model):
     contact_name = models.CharField(_("contact person"), max_length=60, blank=True)
     contact_email = models.EmailField(_("contact e-mail"), blank=True)
     is_sandbox = models.BooleanField(_("sandbox"), default=False)
+    agent_operator = models.ForeignKey(
+        "branches.Operator",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("agent app of operator"),
+        help_text=_(
+            "The operator whose agents' app this partner runs: it may take payments for those agents out of "
+            "their floats (POST /api/v1/partner/agent-payments)."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:

@@ -6,6 +6,7 @@ Each payment locks the agent row first, then checks the float and posts: two pay
 float's last yuan are decided one after the other, and the second one sees the first one's debit."""
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,8 +28,12 @@ from branches.models import Agent, AgentPayment, AgentStaff, FloatTopUp, LowFloa
 
 
 def agent_idempotency_key(agent: Agent, key: str) -> str:
-    """The payment's key in `post_payment`: the agent's code and the key its page or app sent."""
-    return f"{agent.code}:{key}"
+    """The payment's key in `post_payment`: the agent's code and the key its page or app sent (hashed when
+    the two would not fit the posting service's 128 characters)."""
+    combined = f"{agent.code}:{key}"
+    if len(combined) <= 128:
+        return combined
+    return f"{agent.code}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def save_agent(*, agent: Agent, actor, created: bool) -> Agent:

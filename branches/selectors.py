@@ -699,6 +699,22 @@ def agent_staff_of(user) -> AgentStaff | None:
     return AgentStaff.objects.select_related("agent", "agent__operator").filter(user=user).first()
 
 
+def agent_terminal(*, operator_id: int, agent_code: str, terminal_id: str) -> AgentStaff:
+    """The terminal of one of the operator's agents that an agent app names (the partner API); refused
+    as unknown for an agent of another operator, as for one that does not exist."""
+    agent = Agent.objects.filter(operator_id=operator_id, code=normalize_code(agent_code)).first()
+    if agent is None:
+        raise CounterError("agent_unknown", agent=agent_code[:16])
+    staff = (
+        AgentStaff.objects.select_related("agent", "user")
+        .filter(agent=agent, terminal_id=terminal_id)
+        .first()
+    )
+    if staff is None:
+        raise CounterError("agent_terminal_unknown", terminal=terminal_id[:32], agent=agent.code)
+    return staff
+
+
 def float_balance(agent: Agent) -> Decimal:
     """What is left of the agent's float: the credit balance of its ledger account (top-ups less the
     payments it took, voids given back). Derived from the journal lines, never stored."""
