@@ -83,7 +83,9 @@ def seed(*, users, billers, branches, summary) -> None:
         return
     admin = users["admin"]
     registered = [_register(demo, operator, admin) for demo in AGENTS]
-    day = reconciliation_demo.closed_day(summary.anchor)
+    # The transfers arrived the day before the demo's closed day, whose statements the new user
+    # reconciles (demo.reconciliation): these were reconciled already, so the floats hold money.
+    day = reconciliation_demo.closed_day(summary.anchor) - datetime.timedelta(days=1)
     _reconcile_float_transfers(day, admin)
     for demo, (agent, staff) in zip(AGENTS, registered, strict=True):
         _take_payments(demo, agent, staff, summary)
