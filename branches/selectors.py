@@ -189,7 +189,7 @@ def counter_lookup(
     if check is None:
 
         def check(biller: Biller) -> None:
-            check(biller)
+            check_biller_takes_cash_at(biller, branch)
 
     query = (query or "").strip()
     if not query:
