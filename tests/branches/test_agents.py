@@ -204,3 +204,25 @@ def test_post_payment_refuses_an_agent_payment_without_its_float():
         post_payment(channel=Channel.AGENT, idempotency_key="x1", biller_code="WATER", amount="1.00")
     assert refused.value.code == "collection_account_required"
     assert AgentPayment.objects.count() == 0
+
+
+def test_a_scanned_pay_link_finds_the_bill_of_an_assigned_biller_and_refuses_another(village_agent, water):
+    from billing.paylinks import pay_path
+
+    bill = water_bill(water, "33010001", "20.00")
+    found = selectors.agent_lookup(
+        agent=village_agent, query=f"https://x.example{pay_path(bill)}", biller_code=""
+    )
+    assert found.account == bill.account and found.selected_periods == {"2026-10"}
+    gas = BillerFactory(code="GAS", name="滨江燃气")
+    gas_bill = BillFactory(
+        account=CustomerAccountFactory(biller=gas, account_no="33010002"),
+        period="2026-10",
+        amount_due=Decimal("20.00"),
+        due_date=timezone.localdate() + datetime.timedelta(days=10),
+    )
+    with pytest.raises(CounterError) as refused:
+        selectors.agent_lookup(
+            agent=village_agent, query=f"https://x.example{pay_path(gas_bill)}", biller_code=""
+        )
+    assert refused.value.code == "agent_biller_not_assigned"
