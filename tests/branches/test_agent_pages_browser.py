@@ -75,7 +75,6 @@ def test_every_agent_page_fits_a_phone_and_a_desktop_and_large_text_is_large(
 
     def measure(tab, page):
         assert "/agent/" in tab.url and "云栖村代办点" in tab.content(), page.name  # signed in, not the login
-        )
         tab.set_viewport_size(PHONE)
         problems = tab.evaluate(MEASURE, MODES[mode])
         tab.set_viewport_size(DESKTOP)
