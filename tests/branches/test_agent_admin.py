@@ -129,3 +129,16 @@ def test_the_low_float_panel_shows_an_operators_agent_to_its_supervisor_only(
     ]
     zoes = {panel.key: panel.chart for panel in panels_for(zoe)}
     assert zoes["low_float"].rows == []
+
+
+def test_the_reports_page_shows_commission_per_agent_of_the_supervisors_operator(
+    client, sam, zoe, ada, village_agent, shop_agent, water
+):
+    from tests.branches.test_agents import pay, water_bill
+
+    fund_float(village_agent, "300.00")
+    pay(ada.agent_roles.get(), water_bill(water, "33010001", "100.00"), "k1")
+    page = log_in(client, sam).get(reverse("counter:reports")).content.decode()
+    assert "云栖村代办点 (AG0001)" in page and "¥0.60" in page
+    assert "AG0002" not in page
+    assert "AG0001" not in log_in(client, zoe).get(reverse("counter:reports")).content.decode()
