@@ -13,9 +13,9 @@ from billing.selectors import trial_balance
 from branches import agents, selectors
 from branches.models import FloatTopUp
 from demo.statements import PAYMENT, REFUND, DayLine, camt053
-from reconciliation.choices import MatchClass
+from reconciliation.choices import MatchClass, Resolution
 from reconciliation.models import Discrepancy
-from reconciliation.services import agent_topups, reconcile_file
+from reconciliation.services import agent_topups, allowed_resolutions, reconcile_file
 from tests.factories import BillFactory, CustomerAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +86,9 @@ def test_an_unmatched_transfer_becomes_a_discrepancy_and_credits_nothing(village
     assert Discrepancy.objects.filter(run=run, channel_code="AGENT:ICBC").count() == 3
     assert not FloatTopUp.objects.exists()
     assert selectors.float_balance(village_agent) == Decimal("0.00")
+    # Nothing to post for a biller: the officer writes it off (with a second person) once it is sorted out.
+    unmatched = Discrepancy.objects.filter(run=run, line__channel_ref="ICBC-1").get()
+    assert allowed_resolutions(unmatched) == (Resolution.WRITE_OFF,)
 
 
 def test_agent_payments_settle_without_a_channel_statement(ada, village_agent, water):
@@ -109,3 +112,23 @@ def test_agent_payments_settle_without_a_channel_statement(ada, village_agent, w
     assert list(settleable_payments(up_to=timezone.localdate(), biller=water)) == [
         Payment.objects.get(channel=Channel.AGENT)
     ]
+
+
+def test_an_unmatched_transfer_written_off_moves_the_float_account_of_the_bank_not_an_agents(
+    village_agent, django_user_model
+):
+    from billing import roles
+    from reconciliation.services import approve_write_off, resolve_discrepancy
+    from tests.support import make_staff
+
+    run = reconcile([transfer("ICBC-1", "200.00", "no code")])
+    discrepancy = Discrepancy.objects.get(run=run)
+    officer = make_staff(django_user_model, "olga", roles.RECONCILIATION_OFFICER)
+    approver = make_staff(django_user_model, "oscar", roles.RECONCILIATION_OFFICER)
+    resolve_discrepancy(
+        discrepancy=discrepancy, action=Resolution.WRITE_OFF, note="退回汇款人", actor=officer
+    )
+    approve_write_off(discrepancy=discrepancy, actor=approver)
+    balances = trial_balance()
+    assert balances["CLEARING:AGENT"] == Decimal("200.00")
+    assert selectors.float_balance(village_agent) == Decimal("0.00")
