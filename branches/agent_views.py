@@ -63,13 +63,15 @@ def agent_lookup(request):
     except BillingError as error:
         context = _home_context(request, error=error.message, query=query, biller_code=biller_code)
         return render(request, "branches/agent/home.html", context)
+    balance = selectors.float_balance(agent)
     return render(
         request,
         "branches/agent/lookup.html",
         {
             "staff": request.agent_staff,
             "agent": agent,
-            "balance": selectors.float_balance(agent),
+            "balance": balance,
+            "low": balance < agent.low_float_threshold,
             "lookup": lookup,
             "form_key": services.new_form_key(),
         },
@@ -117,13 +119,15 @@ def agent_history(request):
     today = timezone.localdate()
     month_start = today.replace(day=1)
     commission = selectors.agent_commission_of(agent, date_from=month_start, date_to=today)
+    balance = selectors.float_balance(agent)
     return render(
         request,
         "branches/agent/history.html",
         {
             "staff": request.agent_staff,
             "agent": agent,
-            "balance": selectors.float_balance(agent),
+            "balance": balance,
+            "low": balance < agent.low_float_threshold,
             "payments": selectors.agent_payments(agent, limit=100),
             "topups": selectors.agent_topups(agent),
             "commission": commission,
