@@ -16,6 +16,7 @@ from django.utils import timezone
 from billing import ledger, presentment
 from billing.audit import record_audit
 from billing.choices import Channel, EntryKind
+from billing.exceptions import PaymentRefused
 from billing.fees import compute_fee
 from billing.models import Biller
 from billing.money import ZERO, format_money, parse_amount
@@ -77,8 +78,10 @@ def take_agent_payment(
     agent = staff.agent
     idempotency_key = agent_idempotency_key(agent, key)
     biller = Biller.objects.filter(code=normalize_code(biller_code)).first()
-    if biller is not None:
-        selectors.check_agent_takes(agent, biller, normalize_account_no(account_no))
+    if biller is None:
+        raise PaymentRefused("biller_unknown", biller=normalize_code(biller_code))
+    selectors.check_agent_takes(agent, biller, normalize_account_no(account_no))
+    _check_float(agent, amount)  # before a live biller is asked; again under the agent's lock below
     clearance = presentment.check_with_biller(
         channel=Channel.AGENT,
         idempotency_key=idempotency_key,
@@ -96,16 +99,8 @@ def take_agent_payment(
         )
         if replay is not None:
             return AgentPaymentTaken(agent_payment=replay, replayed=True)
-        if biller is not None:
-            selectors.check_agent_takes(agent, biller, normalize_account_no(account_no))
-        balance = selectors.float_balance(agent)
-        if amount > balance:
-            raise CounterError(
-                "float_exhausted",
-                agent=agent.code,
-                balance=format_money(balance),
-                amount=format_money(amount),
-            )
+        selectors.check_agent_takes(agent, biller, normalize_account_no(account_no))
+        balance = _check_float(agent, amount)
         result = post_payment(
             channel=Channel.AGENT,
             idempotency_key=idempotency_key,
@@ -142,6 +137,16 @@ def take_agent_payment(
         if float_after < agent.low_float_threshold:
             _raise_low_float_alert(agent, float_after)
     return AgentPaymentTaken(agent_payment=agent_payment, replayed=False)
+
+
+def _check_float(agent: Agent, amount: Decimal) -> Decimal:
+    """The float left, refused with `float_exhausted` when it does not cover the amount."""
+    balance = selectors.float_balance(agent)
+    if amount > balance:
+        raise CounterError(
+            "float_exhausted", agent=agent.code, balance=format_money(balance), amount=format_money(amount)
+        )
+    return balance
 
 
 def agent_commission_on(agent: Agent, amount: Decimal) -> Decimal:

@@ -226,3 +226,30 @@ def test_a_scanned_pay_link_finds_the_bill_of_an_assigned_biller_and_refuses_ano
             agent=village_agent, query=f"https://x.example{pay_path(gas_bill)}", biller_code=""
         )
     assert refused.value.code == "agent_biller_not_assigned"
+
+
+def test_a_live_biller_is_not_asked_about_a_payment_the_float_cannot_cover(
+    ada, village_agent, water, monkeypatch
+):
+    asked = []
+    monkeypatch.setattr(agents.presentment, "check_with_biller", lambda **kw: asked.append(kw))
+    fund_float(village_agent, "10.00")
+    with pytest.raises(CounterError) as refused:
+        pay(ada.agent_roles.get(), water_bill(water, "33010001", "20.00"), "k1")
+    assert refused.value.code == "float_exhausted" and asked == []
+
+
+def test_an_unknown_biller_is_refused_as_such(ada, village_agent):
+    from billing.exceptions import PaymentRefused
+
+    fund_float(village_agent, "10.00")
+    with pytest.raises(PaymentRefused) as refused:
+        agents.take_agent_payment(
+            staff=ada.agent_roles.get(),
+            biller_code="NOPE",
+            account_no="1",
+            periods=["2026-10"],
+            amount="5",
+            key="k",
+        )
+    assert refused.value.code == "biller_unknown"
