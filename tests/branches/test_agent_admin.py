@@ -92,11 +92,14 @@ def test_a_clerk_may_not_see_agents(client, dave, village_agent):
     assert client.get(reverse("admin:branches_agent_changelist")).status_code == 403
 
 
-def test_a_supervisor_registers_an_agent_of_its_operator_through_the_service(client, sam, branch_x):
+def test_a_supervisor_registers_an_agent_of_its_operator_through_the_service(client, sam, branch_x, water):
     log_in(client, sam)
-    response = client.post(reverse("admin:branches_agent_add"), agent_form(branch_x.operator))
+    response = client.post(
+        reverse("admin:branches_agent_add"), agent_form(branch_x.operator, billers=[water.pk])
+    )
     assert response.status_code == 302, response.context["adminform"].form.errors
     agent = Agent.objects.get(code="AG0003")
+    assert list(agent.billers.all()) == [water]
     assert LedgerAccount.objects.filter(code="AGENT_FLOAT:AG0003").exists()
     assert AuditEvent.objects.filter(action="agent.registered", target_id=str(agent.pk)).exists()
 
