@@ -39,6 +39,9 @@ API_MESSAGES = {
         "request, or resend the original request unchanged."
     ),
     "biller_not_allowed": _("This partner may not take payments for %(biller)s."),
+    "not_an_agent_app": _(
+        "The partner %(partner)s does not run an agents' app: it cannot take agent payments."
+    ),
     "payment_unknown": _("There is no payment %(receipt_no)s of yours."),
     "reversal_window_closed": _(
         "Payment %(receipt_no)s was taken on %(business_date)s: a partner can reverse a payment only on "

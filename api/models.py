@@ -78,6 +78,18 @@ class Partner(models.Model):
         blank=True,
         help_text=_("Paid hosted checkouts are notified here (signed POST). Empty: none."),
     )
+    agent_operator = models.ForeignKey(
+        "branches.Operator",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("agent app of operator"),
+        help_text=_(
+            "The operator whose agents' app this partner runs: it may take payments for those agents out of "
+            "their floats (POST /api/v1/partner/agent-payments)."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:

@@ -160,3 +160,23 @@ def biller_receipt(payment: Payment, *, e_receipt: dict) -> dict:
         "fiscal_receipt_no": check.fiscal_receipt_no if check else "",
         "biller_check": check.status if check else "",
     }
+
+
+def agent_payment(agent_payment) -> dict:
+    """A payment an agent took out of its float (branches.AgentPayment), for the agent app."""
+    payment = agent_payment.payment
+    return {
+        "receipt_no": payment.receipt_no,
+        "status": payment.status,
+        "biller_code": payment.biller.code,
+        "account_no": payment.account.account_no if payment.account_id else "",
+        "amount": money(payment.amount),
+        "agent_code": agent_payment.agent.code,
+        "terminal_id": agent_payment.terminal_id,
+        "region_code": agent_payment.region_code,
+        "float_after": money(agent_payment.float_after),
+        "commission": money(agent_payment.commission),
+        "business_date": payment.business_date,
+        "posted_at": payment.posted_at,
+        "allocations": allocations(payment),
+    }

@@ -21,6 +21,10 @@ from billing.exceptions import PaymentRefused
 from billing.models import Biller, Payment
 from billing.services import PostingResult, post_payment, reverse_payment
 from billing.transitions import transition
+from branches import agents
+from branches import selectors as branch_selectors
+from branches.agents import AgentPaymentTaken
+from branches.choices import AgentPaymentSource
 
 
 def partner_idempotency_key(partner: Partner, key: str) -> str:
@@ -63,6 +67,36 @@ def take_partner_payment(
             amount=result.payment.amount,
         )
     return result
+
+
+def take_agent_app_payment(
+    *,
+    partner: Partner,
+    idempotency_key: str,
+    agent_code: str,
+    terminal_id: str,
+    biller_code: str,
+    account_no: str,
+    amount: str,
+    periods: Sequence[str] = (),
+) -> AgentPaymentTaken:
+    """A payment an agent took on its app, sent by the partner that runs the app for the agent's operator:
+    taken out of the agent's float (`branches.agents.take_agent_payment`), with its agent and terminal."""
+    if partner.agent_operator_id is None:
+        raise ApiError("not_an_agent_app", partner=partner.code)
+    biller = selectors.partner_biller(partner, biller_code)
+    staff = branch_selectors.agent_terminal(
+        operator_id=partner.agent_operator_id, agent_code=agent_code, terminal_id=terminal_id
+    )
+    return agents.take_agent_payment(
+        staff=staff,
+        biller_code=biller.code,
+        account_no=account_no,
+        periods=list(periods),
+        amount=amount,
+        key=partner_idempotency_key(partner, idempotency_key),
+        source=AgentPaymentSource.API,
+    )
 
 
 def check_partner_payment_with_biller(

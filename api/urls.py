@@ -20,6 +20,7 @@ partner_urls = [
         name="partner-enquiry",
     ),
     path("payments", partner.PaymentCreateView.as_view(), name="partner-payments"),
+    path("agent-payments", partner.AgentPaymentCreateView.as_view(), name="partner-agent-payments"),
     path("payments/<str:receipt_no>", partner.PaymentDetailView.as_view(), name="partner-payment"),
     path(
         "payments/<str:receipt_no>/reversal", partner.PaymentReversalView.as_view(), name="partner-reversal"

@@ -68,6 +68,7 @@ class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
     COUNTER = "counter", _("Cash counter")
     PARTNER = "partner", _("Partner channel")
+    AGENT = "agent", _("Agent with a float")
 
 
 class PaymentStatus(models.TextChoices):
@@ -94,6 +95,7 @@ class LedgerAccountKind(models.TextChoices):
     LATE_FEE_PAYABLE = "late_fee_payable", _("Late fees payable to biller")
     FEE_INCOME = "fee_income", _("Fee income")
     SETTLEMENT = "settlement", _("Settlement bank account")
+    AGENT_FLOAT = "agent_float", _("Agent's prefunded float")
 
 
 class EntryKind(models.TextChoices):

@@ -24,7 +24,13 @@ class UnbalancedEntry(ValueError):
     """A programming error: the lines of an entry must sum to zero."""
 
 
-CLEARING_CODES = {Channel.ONLINE: "CLEARING:ONLINE", Channel.PARTNER: "CLEARING:PARTNER"}
+# The agents' float transfers arrive in CLEARING:AGENT (the float bank account) before they are credited to
+# an agent's float; an agent's payments are collected from its float (`agent_float_account`).
+CLEARING_CODES = {
+    Channel.ONLINE: "CLEARING:ONLINE",
+    Channel.PARTNER: "CLEARING:PARTNER",
+    Channel.AGENT: "CLEARING:AGENT",
+}
 FEE_INCOME_CODE = "FEES"
 SETTLEMENT_CODE = "SETTLEMENT"
 
@@ -82,13 +88,32 @@ def collection_account(*, channel: str, branch=None) -> LedgerAccount:
     return account
 
 
+def agent_float_code(agent_code: str) -> str:
+    return f"AGENT_FLOAT:{agent_code}"
+
+
+def agent_float_account(*, code: str, name: str) -> LedgerAccount:
+    """An agent's prefunded float (issue 18, item 4): what the platform owes the agent, a credit balance.
+    A top-up credits it, each payment the agent takes debits it."""
+    account, _ = LedgerAccount.objects.get_or_create(
+        code=agent_float_code(code),
+        defaults={"name": f"代理点备付金 {name}", "kind": LedgerAccountKind.AGENT_FLOAT},
+    )
+    return account
+
+
 _ACCOUNTS_BY_CODE_SQL = (
     f"SELECT {columns(LedgerAccount, 'l')} FROM billing_ledgeraccount l WHERE l.code IN (%s, %s)"
 )
 
 
-def payment_accounts(*, channel: str, branch, biller: Biller) -> tuple[LedgerAccount, LedgerAccount]:
-    """The (debit, credit) accounts of a payment, in one plain query: this runs for every payment."""
+def payment_accounts(
+    *, channel: str, branch, biller: Biller, collection: LedgerAccount | None = None
+) -> tuple[LedgerAccount, LedgerAccount]:
+    """The (debit, credit) accounts of a payment, in one plain query: this runs for every payment.
+    `collection` is the channel's own account when it holds money per outlet (an agent's float)."""
+    if collection is not None:
+        return collection, payable_account(biller)
     collection_code = f"CASH:{branch.code}" if channel == Channel.COUNTER else CLEARING_CODES[channel]
     payable_code = f"PAYABLE:{biller.code}"
     with connection.cursor() as cursor:

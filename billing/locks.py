@@ -11,7 +11,7 @@ than the ones it holds:
      branch, planned closure, reconciliation run, settlement batch, dispute → discrepancy → the
      complaints about it, complaint;
   2. a portal order or a sandbox-bank trade → its order lines; an idempotency record; a webhook delivery;
-  3. the till (counter cash), then a payment to reverse;
+  3. the till (counter cash) or the agent (its float: branches.locks.lock_agent), then a payment to reverse;
   4. the customer account (by biller code and number, or by id);
   5. its bills, oldest first (due date, period, id).
 

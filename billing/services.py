@@ -109,6 +109,7 @@ def post_payment(
     channel_ref: str = "",
     clearance=None,
     priced_on: datetime.date | None = None,
+    collection=None,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
@@ -128,6 +129,9 @@ def post_payment(
         raise PaymentRefused("idempotency_key_invalid")
     if channel == Channel.COUNTER and branch is None:
         raise PaymentRefused("branch_required")
+    if (channel == Channel.AGENT) != (collection is not None):
+        # An agent's payment is collected from its float (the caller's `collection` account), and only its.
+        raise PaymentRefused("collection_account_required")
     request = _PaymentRequest(
         channel=channel,
         idempotency_key=idempotency_key,
@@ -151,7 +155,9 @@ def post_payment(
         )
     try:
         with transaction.atomic():
-            payment = _post_new_payment(request, payer=payer, branch=branch, actor=actor)
+            payment = _post_new_payment(
+                request, payer=payer, branch=branch, actor=actor, collection=collection
+            )
             if clearance is not None:
                 presentment.record_clearance(payment, clearance)
     except _KeyAlreadyUsed as used:
@@ -185,7 +191,7 @@ def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
     return PostingResult(payment=payment, replayed=True)
 
 
-def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Payment:
+def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collection=None) -> Payment:
     account = None
     if request.account_no:
         account = locks.lock_customer_account(biller_code=request.biller_code, account_no=request.account_no)
@@ -267,7 +273,9 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor) -> Paym
             PaymentAllocation(payment=payment, kind=AllocationKind.DONATION, amount=request.amount)
         )
     paid_bills = _advance_bills(_bill_changes(allocations))
-    collection, payable = ledger.payment_accounts(channel=request.channel, branch=branch, biller=biller)
+    collection, payable = ledger.payment_accounts(
+        channel=request.channel, branch=branch, biller=biller, collection=collection
+    )
     lines = [(collection, request.amount)]
     shared = _share_lines(biller, principal=request.amount - late_fees, bill_parts=bill_parts)
     kept = request.amount - late_fees - sum((amount for _account, amount in shared), ZERO)

@@ -11,15 +11,20 @@ from billing import access
 from billing.admin_import import NamedColumnsExportForm
 from billing.admin_scoping import ScopedAdminMixin, ScopedBranchListFilter
 from billing.exceptions import BillingError
-from branches import services
+from branches import agents, selectors, services
 from branches.choices import BranchStatus
 from branches.models import (
+    Agent,
+    AgentPayment,
+    AgentStaff,
     Branch,
     BranchStaff,
     BranchStatusChange,
     CounterPayment,
     CoverageAlert,
     CoverageThreshold,
+    FloatTopUp,
+    LowFloatAlert,
     Operator,
     OutletNotice,
     PlannedClosure,
@@ -39,8 +44,19 @@ class ReadOnlyMixin:
         return False
 
 
+class DistinctScopedMixin(ScopedAdminMixin):
+    """Operators and agents are scoped through the operator's branches: a supervisor of two of its
+    branches would see each row twice without `distinct()`."""
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).distinct()
+
+    def get_field_queryset(self, db, db_field, request):
+        return super().get_field_queryset(db, db_field, request).distinct()
+
+
 @admin.register(Operator)
-class OperatorAdmin(ScopedAdminMixin, admin.ModelAdmin):
+class OperatorAdmin(DistinctScopedMixin, admin.ModelAdmin):
     list_display = ["code", "name", "kind"]
     search_fields = ["code", "name"]
 
@@ -266,3 +282,112 @@ class CoverageAlertAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["district", ("resolved_at", admin.EmptyFieldListFilter)]
     list_select_related = ["biller"]
+
+
+# --- agents with a float (issue 18, item 4) ---------------------------------------------------------
+
+
+@admin.register(Agent)
+class AgentAdmin(DistinctScopedMixin, admin.ModelAdmin):
+    """Operator staff (the supervisors of its branches) register the operator's agents; saved through
+    `branches.agents.save_agent`. An agent is closed, never deleted (its payments name it)."""
+
+    list_display = [
+        "code",
+        "name",
+        "kind",
+        "operator",
+        "region_code",
+        "status",
+        "float_left",
+        "low_float_threshold",
+    ]
+    list_filter = ["status", "kind", ("operator", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["operator"]
+    search_fields = ["code", "name", "address", "region_code"]
+    filter_horizontal = ["billers"]
+    readonly_fields = ["created_at"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "kind", "operator", "status"]}),
+        (_("Place"), {"fields": ["region_code", "address", "latitude", "longitude"]}),
+        (_("What it may take"), {"fields": ["billers", "account_prefixes"]}),
+        (
+            _("Float and commission"),
+            {
+                "fields": [
+                    "low_float_threshold",
+                    "commission_fixed",
+                    "commission_percentage",
+                    "commission_max",
+                ]
+            },
+        ),
+        (None, {"fields": ["created_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        return selectors.with_float_balance(super().get_queryset(request))
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("float left"), ordering="float_left")
+    def float_left(self, obj):
+        return obj.float_left
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "billers":
+            kwargs["queryset"] = selectors.billers_agents_may_take()
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        agents.save_agent(agent=obj, actor=request.user, created=not change)
+
+
+@admin.register(AgentStaff)
+class AgentStaffAdmin(DistinctScopedMixin, admin.ModelAdmin):
+    list_display = ["user", "agent", "terminal_id"]
+    list_select_related = ["user", "agent"]
+    raw_id_fields = ["user", "agent"]
+    search_fields = ["user__username", "agent__code", "terminal_id"]
+
+
+@admin.register(AgentPayment)
+class AgentPaymentAdmin(ReadOnlyMixin, DistinctScopedMixin, admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "receipt_no",
+        "agent",
+        "terminal_id",
+        "region_code",
+        "amount",
+        "float_after",
+        "commission",
+        "source",
+    ]
+    list_filter = ["source", ("agent", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["payment", "agent"]
+    search_fields = ["payment__receipt_no", "agent__code", "terminal_id"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("receipt number"), ordering="payment__receipt_no")
+    def receipt_no(self, obj):
+        return obj.payment.receipt_no
+
+    @admin.display(description=_("amount"), ordering="payment__amount")
+    def amount(self, obj):
+        return obj.payment.amount
+
+
+@admin.register(FloatTopUp)
+class FloatTopUpAdmin(ReadOnlyMixin, DistinctScopedMixin, admin.ModelAdmin):
+    list_display = ["credited_at", "agent", "amount", "bank_ref", "statement_line_id"]
+    list_select_related = ["agent"]
+    search_fields = ["bank_ref", "agent__code"]
+
+
+@admin.register(LowFloatAlert)
+class LowFloatAlertAdmin(ReadOnlyMixin, DistinctScopedMixin, admin.ModelAdmin):
+    list_display = ["raised_at", "agent", "balance", "threshold", "resolved_at", "notified_at"]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["agent"]

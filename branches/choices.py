@@ -46,3 +46,27 @@ class TillStatus(models.TextChoices):
 DENOMINATIONS_FEN: tuple[int, ...] = (10000, 5000, 2000, 1000, 500, 100, 50, 10)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class AgentKind(models.TextChoices):
+    VILLAGE_OFFICER = "village_officer", _("Village officer")
+    SHOP = "shop", _("Shop")
+    COMMUNITY_CENTRE = "community_centre", _("Community centre")
+
+
+class AgentStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+    CLOSED = "closed", pgettext_lazy("agent status", "Closed")
+
+
+AGENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    AgentStatus.ACTIVE: frozenset({AgentStatus.SUSPENDED, AgentStatus.CLOSED}),
+    AgentStatus.SUSPENDED: frozenset({AgentStatus.ACTIVE, AgentStatus.CLOSED}),
+    AgentStatus.CLOSED: frozenset(),
+}
+
+
+class AgentPaymentSource(models.TextChoices):
+    PAGES = "pages", _("Agent pages")
+    API = "api", _("Agent app (partner API)")

@@ -60,6 +60,22 @@ COUNTER_MESSAGES = {
     "closure_not_planned": _("This closure is %(status)s and can no longer be cancelled."),
     "reopen_before_start": _("The reopening date must be after the closure starts."),
     "import_failed": _("Row %(row)s: %(errors)s"),
+    # Agents with a float (issue 18, item 4).
+    "not_agent_staff": _("You do not take payments for an agent."),
+    "agent_not_active": _("Agent %(agent)s is %(status)s and cannot take payments."),
+    "agent_biller_not_assigned": _("Agent %(agent)s is not assigned to take payments for %(biller)s."),
+    "agent_outside_area": _(
+        "Account %(account_no)s is outside the area of agent %(agent)s: it serves accounts starting with "
+        "%(prefixes)s."
+    ),
+    "float_exhausted": _(
+        "The float of agent %(agent)s has ¥%(balance)s left, not enough for this payment of ¥%(amount)s: "
+        "nothing was taken. Top up the float by bank transfer with the reference %(agent)s."
+    ),
+    "agent_unknown": _("There is no agent %(agent)s."),
+    "agent_terminal_unknown": _("Terminal %(terminal)s is not a terminal of agent %(agent)s."),
+    "topup_amount_invalid": _("A float top-up must be more than ¥0.00."),
+    "topup_already_credited": _("The bank transfer %(bank_ref)s was already credited to a float."),
 }
 
 

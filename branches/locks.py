@@ -1,7 +1,7 @@
 """Row locks of the counters and branches. A branch (or a planned closure, then its branch) is locked
-before a till, and a till before anything a counter payment locks (billing.locks: account → bills)."""
+before a till, and a till (or an agent) before anything a payment locks (billing.locks: account → bills)."""
 
-from branches.models import Branch, PlannedClosure, Till
+from branches.models import Agent, Branch, PlannedClosure, Till
 
 
 def lock_branch(branch_id: int) -> Branch:
@@ -19,3 +19,9 @@ def lock_closure_with_branch(closure_id: int) -> PlannedClosure:
 
 def lock_till(till_id: int) -> Till | None:
     return Till.objects.select_for_update().select_related("branch").filter(pk=till_id).first()
+
+
+def lock_agent(agent_id: int):
+    """The agent row: held while its float is checked and a payment or a top-up is written, so two
+    payments racing for the float's last yuan are decided one after the other (before billing's locks)."""
+    return Agent.objects.select_for_update().filter(pk=agent_id).first()

@@ -1,15 +1,26 @@
 """Outlets that take cash: their operators, branches and the staff who work the counters; the tills the
 clerks open and close, the cash payments they take, planned closures, and cash-coverage alerts."""
 
+from decimal import Decimal
+
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import ZERO, money_field_kwargs
-from branches.choices import BranchRole, BranchStatus, ClosureStatus, OperatorKind, TillStatus
+from branches.choices import (
+    AgentKind,
+    AgentPaymentSource,
+    AgentStatus,
+    BranchRole,
+    BranchStatus,
+    ClosureStatus,
+    OperatorKind,
+    TillStatus,
+)
 
 MONEY = money_field_kwargs()
 
@@ -372,3 +383,210 @@ class OutletNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email or self.phone} ({self.sent_at:%Y-%m-%d})"
+
+
+# --- agents with a prefunded float (issue 18, item 4) -----------------------------------------------
+
+AGENT_CODE_RE = r"^AG[0-9A-Z]{4,14}$"
+
+
+class Agent(models.Model):
+    """A village officer, shop or community centre that takes payments for an operator out of a float it
+    paid in beforehand: its ledger account `AGENT_FLOAT:<code>` (billing.ledger.agent_float_account).
+    It takes payments only for its billers, only for accounts in its area (when one is set), and only
+    while the float covers them."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=16,
+        unique=True,
+        validators=[RegexValidator(AGENT_CODE_RE)],
+        help_text=_("AG and 4 to 14 capital letters or digits; the agent writes it on its float transfers."),
+    )
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=24, choices=AgentKind.choices)
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="agents", verbose_name=_("operator")
+    )
+    region_code = models.CharField(
+        _("region code"),
+        max_length=12,
+        validators=[RegexValidator(r"^\d{6}(\d{3})?$")],
+        help_text=_("The administrative division code of its place (6 digits, or 9 with the township)."),
+    )
+    address = models.CharField(_("address"), max_length=200)
+    latitude = models.DecimalField(
+        _("latitude"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = models.DecimalField(
+        _("longitude"),
+        max_digits=9,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=AgentStatus.choices, default=AgentStatus.ACTIVE
+    )
+    billers = models.ManyToManyField(
+        "billing.Biller", blank=True, related_name="agents", verbose_name=_("assigned billers")
+    )
+    account_prefixes = models.CharField(
+        _("area (account number prefixes)"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Comma-separated beginnings of the account numbers of its area, e.g. 3301,3302; empty for "
+            "every account of its billers."
+        ),
+    )
+    low_float_threshold = models.DecimalField(_("low-float alert below"), default=Decimal("500.00"), **MONEY)
+    commission_fixed = models.DecimalField(_("commission per payment"), default=ZERO, **MONEY)
+    commission_percentage = models.DecimalField(
+        _("commission, fraction of the amount"),
+        max_digits=5,
+        decimal_places=4,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(Decimal("0.1"))],
+        help_text=_("0.0030 is 0.30%."),
+    )
+    commission_max = models.DecimalField(_("most commission per payment"), null=True, blank=True, **MONEY)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(low_float_threshold__gte=0), name="agent_threshold_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(commission_fixed__gte=0), name="agent_commission_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def prefixes(self) -> list[str]:
+        return [p.strip() for p in self.account_prefixes.split(",") if p.strip()]
+
+
+class AgentStaff(models.Model):
+    """A person who takes payments for an agent, on a terminal of its own (a phone or a POS)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_roles",
+        verbose_name=_("user"),
+    )
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="staff", verbose_name=_("agent"))
+    terminal_id = models.CharField(
+        _("terminal"),
+        max_length=32,
+        validators=[RegexValidator(r"^[0-9A-Za-z-]{1,32}$")],
+        help_text=_("The device this person takes payments on."),
+    )
+
+    class Meta:
+        verbose_name = _("agent staff member")
+        verbose_name_plural = _("agent staff")
+        constraints = [
+            models.UniqueConstraint(fields=["user"], name="agent_staff_one_agent"),
+            models.UniqueConstraint(fields=["agent", "terminal_id"], name="agent_terminal_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.agent.code} ({self.terminal_id})"
+
+
+class AgentPayment(models.Model):
+    """The agent's side of a payment: who took it, on which terminal, where, and out of which float."""
+
+    payment = models.OneToOneField(
+        "billing.Payment", on_delete=models.PROTECT, related_name="agent_payment", verbose_name=_("payment")
+    )
+    agent = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, related_name="payments", verbose_name=_("agent")
+    )
+    terminal_id = models.CharField(_("terminal"), max_length=32)
+    region_code = models.CharField(_("region code"), max_length=12)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    source = models.CharField(_("taken through"), max_length=8, choices=AgentPaymentSource.choices)
+    float_after = models.DecimalField(_("float left"), **MONEY)
+    commission = models.DecimalField(_("commission"), default=ZERO, **MONEY)
+    created_at = models.DateTimeField(_("taken"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("agent payment")
+        verbose_name_plural = _("agent payments")
+        indexes = [models.Index(fields=["agent", "created_at"], name="agent_payment_agent_day")]
+
+    def __str__(self) -> str:
+        return str(self.payment_id)
+
+
+class FloatTopUp(models.Model):
+    """A bank transfer that funded an agent's float, found on the float account's bank statement by the
+    agent's code in its remittance information: credited once per bank reference."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="topups", verbose_name=_("agent"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    bank_ref = models.CharField(_("bank reference"), max_length=64, unique=True)
+    statement_line_id = models.PositiveBigIntegerField(
+        _("statement line"),
+        null=True,
+        blank=True,
+        help_text=_("The reconciliation statement line it came from."),
+    )
+    entry = models.ForeignKey(
+        "billing.JournalEntry", on_delete=models.PROTECT, related_name="+", verbose_name=_("ledger entry")
+    )
+    credited_at = models.DateTimeField(_("credited"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-credited_at"]
+        verbose_name = _("float top-up")
+        verbose_name_plural = _("float top-ups")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="topup_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.agent.code} +{self.amount} ({self.bank_ref})"
+
+
+class LowFloatAlert(models.Model):
+    """Raised when a payment leaves an agent's float below its threshold; resolved by the next top-up
+    that lifts it back. One open alert per agent, so the agent and its operator are told once."""
+
+    agent = models.ForeignKey(
+        Agent, on_delete=models.PROTECT, related_name="float_alerts", verbose_name=_("agent")
+    )
+    balance = models.DecimalField(_("float when raised"), **MONEY)
+    threshold = models.DecimalField(_("threshold"), **MONEY)
+    raised_at = models.DateTimeField(_("raised"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    notified_at = models.DateTimeField(_("notified"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        verbose_name = _("low-float alert")
+        verbose_name_plural = _("low-float alerts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent"], condition=Q(resolved_at__isnull=True), name="one_open_low_float_alert"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent.code} ¥{self.balance} < ¥{self.threshold}"

@@ -12,7 +12,7 @@ from billing import roles
 from billing.audit import record_audit
 from branches import selectors
 from branches.choices import BranchStatus
-from branches.models import BranchStatusChange, CoverageAlert, OutletNotice, PlannedClosure
+from branches.models import BranchStatusChange, CoverageAlert, LowFloatAlert, OutletNotice, PlannedClosure
 from payers import tasks as payer_tasks
 from payers.accounts import normalize_mobile
 
@@ -153,3 +153,35 @@ def check_cash_coverage(*, district: str) -> int:
             payer_tasks.send_email.delay(subject, body, recipients, settings.DEFAULT_FROM_EMAIL)
             CoverageAlert.objects.filter(pk__in=[a.pk for a in raised]).update(emailed_at=timezone.now())
     return len(raised)
+
+
+def notify_low_float(*, alert_id: int) -> bool:
+    """E-mail an agent's staff and the supervisors of its operator's branches that its float is low; once
+    per alert (`notified_at`), so the task may run twice."""
+    alert = LowFloatAlert.objects.select_related("agent", "agent__operator").filter(pk=alert_id).first()
+    if alert is None or alert.notified_at is not None or alert.resolved_at is not None:
+        return False
+    agent = alert.agent
+    User = get_user_model()
+    recipients = sorted(
+        set(
+            User.objects.filter(is_active=True)
+            .filter(
+                Q(agent_roles__agent=agent)
+                | Q(branch_roles__branch__operator=agent.operator, groups__name=roles.BRANCH_SUPERVISOR)
+            )
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+    )
+    claimed = LowFloatAlert.objects.filter(pk=alert.pk, notified_at__isnull=True).update(
+        notified_at=timezone.now()
+    )
+    if not claimed or not recipients:
+        return False
+    with translation.override(settings.LANGUAGE_CODE):
+        context = {"alert": alert, "agent": agent, "site_url": settings.SITE_URL}
+        subject = render_to_string("branches/emails/low_float-subject.txt", context).strip()
+        body = render_to_string("branches/emails/low_float-body.txt", context)
+    payer_tasks.send_email.delay(subject, body, recipients, settings.DEFAULT_FROM_EMAIL)
+    return True

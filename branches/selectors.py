@@ -4,24 +4,37 @@ takings and operator commission. Every fetch for a user goes through a helper th
 import datetime
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, FloatField, Q, Sum, Value, When
-from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
+from django.db.models import Case, Count, FloatField, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import ASin, Cast, Coalesce, Concat, Cos, Power, Radians, Sin, Sqrt
 from django.utils import timezone
 
-from billing import access, amounts, instalments, presentment, roles
+from billing import access, amounts, instalments, ledger, presentment, roles
 from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, BillStatus, Channel, PaymentStatus
 from billing.fees import compute_fee
-from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment
+from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, JournalLine, Payment
 from billing.money import ZERO, format_money
 from billing.paylinks import bill_id_from_token
 from billing.rules import normalize_account_no, normalize_code
-from branches.choices import WEEKDAYS, BranchRole, BranchStatus, ClosureStatus, TillStatus
+from branches.choices import WEEKDAYS, AgentStatus, BranchRole, BranchStatus, ClosureStatus, TillStatus
 from branches.exceptions import CounterError
-from branches.models import Branch, BranchStaff, CounterPayment, CoverageThreshold, PlannedClosure, Till
+from branches.models import (
+    Agent,
+    AgentPayment,
+    AgentStaff,
+    Branch,
+    BranchStaff,
+    CounterPayment,
+    CoverageThreshold,
+    FloatTopUp,
+    LowFloatAlert,
+    PlannedClosure,
+    Till,
+)
 from branches.slips import SlipCode, looks_like_slip, parse_slip_code, slip_valid_until
 
 EARTH_RADIUS_KM = 6371.0088
@@ -163,9 +176,21 @@ def payable_bills_of(account: CustomerAccount) -> list[Bill]:
     )
 
 
-def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
+def counter_lookup(
+    *,
+    query: str,
+    biller_code: str,
+    branch: Branch | None = None,
+    check: Callable[[Biller], None] | None = None,
+) -> Lookup:
     """Find what to pay from what the clerk typed or scanned: a slip's barcode, a pay link's QR, or an
-    account number of the chosen biller. Refuses billers the branch may not take cash for."""
+    account number of the chosen biller. Refuses billers the branch may not take cash for (or, for an
+    agent, what `check` refuses)."""
+    if check is None:
+
+        def check(biller: Biller) -> None:
+            check_biller_takes_cash_at(biller, branch)
+
     query = (query or "").strip()
     if not query:
         raise CounterError("lookup_empty")
@@ -175,7 +200,7 @@ def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
             raise CounterError("scan_unreadable")
         presentment.present(slip.biller_code, slip.account_no)  # a fetch-mode biller's live bills first
         bill = bill_for_slip(slip)
-        check_biller_takes_cash_at(bill.biller, branch)
+        check(bill.biller)
         bills = payable_bills_of(bill.account)
         return Lookup(
             account=bill.account, bills=bills, selected_periods={bill.period}, from_slip=True, slip=slip
@@ -190,7 +215,7 @@ def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
         )
         if bill is None:
             raise CounterError("scan_unreadable")
-        check_biller_takes_cash_at(bill.biller, branch)
+        check(bill.biller)
         bills = payable_bills_of(bill.account)
         if bill.status not in PAYABLE_BILL_STATUSES:
             raise CounterError("slip_bill_not_payable", period=bill.period, status=bill.get_status_display())
@@ -198,7 +223,7 @@ def counter_lookup(*, query: str, biller_code: str, branch: Branch) -> Lookup:
     biller = Biller.objects.select_related("category").filter(code=normalize_code(biller_code)).first()
     if biller is None:
         raise CounterError("lookup_empty")
-    check_biller_takes_cash_at(biller, branch)
+    check(biller)
     account_no = normalize_account_no(query)
     presentment.present(biller, account_no)  # a fetch-mode biller's live bills first (billing.presentment)
     account = (
@@ -662,3 +687,159 @@ def consenting_counter_phones(branch: Branch, *, days: int) -> list[str]:
         .distinct()
     )
     return sorted(phones)
+
+
+# --- agents with a float (issue 18, item 4) -----------------------------------------------------------
+
+
+def agent_staff_of(user) -> AgentStaff | None:
+    """The agent (and terminal) the user takes payments for, or None."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    return AgentStaff.objects.select_related("agent", "agent__operator").filter(user=user).first()
+
+
+def agent_terminal(*, operator_id: int, agent_code: str, terminal_id: str) -> AgentStaff:
+    """The terminal of one of the operator's agents that an agent app names (the partner API); refused
+    as unknown for an agent of another operator, as for one that does not exist."""
+    agent = Agent.objects.filter(operator_id=operator_id, code=normalize_code(agent_code)).first()
+    if agent is None:
+        raise CounterError("agent_unknown", agent=agent_code[:16])
+    staff = (
+        AgentStaff.objects.select_related("agent", "user")
+        .filter(agent=agent, terminal_id=terminal_id)
+        .first()
+    )
+    if staff is None:
+        raise CounterError("agent_terminal_unknown", terminal=terminal_id[:32], agent=agent.code)
+    return staff
+
+
+def float_balance(agent: Agent) -> Decimal:
+    """What is left of the agent's float: the credit balance of its ledger account (top-ups less the
+    payments it took, voids given back). Derived from the journal lines, never stored."""
+    total = JournalLine.objects.filter(account__code=ledger.agent_float_code(agent.code)).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return -(total or ZERO)
+
+
+def check_agent_takes(agent: Agent, biller: Biller, account_no: str = "") -> None:
+    """An agent acts only while active, for its assigned billers, and for accounts of its area."""
+    if agent.status != AgentStatus.ACTIVE:
+        raise CounterError("agent_not_active", agent=agent.code, status=agent.get_status_display())
+    if biller.status != BillerStatus.ACTIVE:
+        raise CounterError(
+            "biller_suspended",
+            biller=biller.display_name,
+            reason=biller.status_reason or biller.get_status_display(),
+        )
+    if not agent.billers.filter(pk=biller.pk).exists():
+        raise CounterError("agent_biller_not_assigned", agent=agent.code, biller=biller.display_name)
+    prefixes = agent.prefixes
+    if account_no and prefixes and not any(account_no.startswith(prefix) for prefix in prefixes):
+        raise CounterError(
+            "agent_outside_area", account_no=account_no, agent=agent.code, prefixes="/".join(prefixes)
+        )
+
+
+def agent_lookup(*, agent: Agent, query: str, biller_code: str) -> Lookup:
+    """The counter's lookup (slip, pay link or account number), refused outside the agent's billers and
+    area."""
+    found = counter_lookup(
+        query=query, biller_code=biller_code, check=lambda biller: check_agent_takes(agent, biller)
+    )
+    check_agent_takes(agent, found.account.biller, found.account.account_no)
+    return found
+
+
+def with_float_balance(agents):
+    """The agents annotated with `float_left`, each in the same query (the admin's list)."""
+    lines = (
+        JournalLine.objects.filter(account__code=Concat(Value("AGENT_FLOAT:"), OuterRef("code")))
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return agents.annotate(float_left=-Coalesce(Subquery(lines), Value(ZERO)))
+
+
+def billers_agents_may_take():
+    """The billers an agent may be assigned: active ones that take cash."""
+    return Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True).order_by("code")
+
+
+def agent_billers(agent: Agent) -> list[Biller]:
+    return list(agent.billers.filter(status=BillerStatus.ACTIVE).order_by("code"))
+
+
+def agent_payments(agent: Agent, *, limit: int = 50) -> list[AgentPayment]:
+    """The agent's latest payments, newest first, for its history page (one query)."""
+    return list(
+        AgentPayment.objects.filter(agent=agent)
+        .select_related("payment", "payment__biller", "payment__account")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def agent_payment_for_user(user, receipt_no: str) -> AgentPayment | None:
+    """A payment taken by the user's agent, by its receipt number."""
+    return (
+        AgentPayment.objects.select_related("payment", "payment__biller", "payment__account", "agent")
+        .prefetch_related("payment__allocations__bill")
+        .filter(payment__receipt_no=receipt_no, agent__staff__user=user)
+        .first()
+    )
+
+
+@dataclass
+class AgentCommissionRow:
+    agent: Agent
+    payments: int
+    amount: Decimal
+    commission: Decimal
+
+
+def agent_commission(user, *, date_from: datetime.date, date_to: datetime.date) -> list[AgentCommissionRow]:
+    """What each agent the user may see earned: the commission fixed on each payment when it was taken
+    (the agent's rule of that day), over its payments not voided. One query."""
+    return _commission_rows(access.scoped_queryset(user, Agent), date_from=date_from, date_to=date_to)
+
+
+def agent_commission_of(
+    agent: Agent, *, date_from: datetime.date, date_to: datetime.date
+) -> AgentCommissionRow:
+    """The agent's own commission over the days (its history page)."""
+    rows = _commission_rows(Agent.objects.filter(pk=agent.pk), date_from=date_from, date_to=date_to)
+    return rows[0] if rows else AgentCommissionRow(agent=agent, payments=0, amount=ZERO, commission=ZERO)
+
+
+def _commission_rows(agents, *, date_from: datetime.date, date_to: datetime.date) -> list[AgentCommissionRow]:
+    rows = (
+        agents.filter(
+            payments__payment__business_date__gte=date_from,
+            payments__payment__business_date__lte=date_to,
+            payments__payment__status=PaymentStatus.POSTED,
+        )
+        .annotate(
+            n=Count("payments"), total=Sum("payments__payment__amount"), earned=Sum("payments__commission")
+        )
+        .select_related("operator")
+        .order_by("code")
+    )
+    return [
+        AgentCommissionRow(agent=row, payments=row.n, amount=row.total or ZERO, commission=row.earned or ZERO)
+        for row in rows
+    ]
+
+
+def agent_topups(agent: Agent, *, limit: int = 20) -> list[FloatTopUp]:
+    return list(FloatTopUp.objects.filter(agent=agent).order_by("-credited_at", "-pk")[:limit])
+
+
+def agents_with_low_float(user) -> list[Agent]:
+    """The agents the user may see with an open low-float alert, each with its float now (`float_left`),
+    lowest first: the staff home's panel (one query)."""
+    alerted = LowFloatAlert.objects.filter(resolved_at__isnull=True).values("agent_id")
+    agents = access.scoped_queryset(user, Agent, Agent.objects.filter(pk__in=alerted))
+    return list(with_float_balance(agents.distinct()).order_by("float_left", "code"))

@@ -21,3 +21,9 @@ def check_cash_coverage(*, district: str) -> int:
 def apply_due_closures() -> dict:
     """Daily: put planned closures into effect and reopen suspended branches on their reopening day."""
     return services.apply_due_closures()
+
+
+@shared_task
+def notify_low_float(*, alert_id: int) -> bool:
+    """Tell an agent and its operator's supervisors that the agent's float is below its threshold."""
+    return notifications.notify_low_float(alert_id=alert_id)

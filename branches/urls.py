@@ -1,6 +1,6 @@
 from django.urls import path
 
-from branches import views
+from branches import agent_views, views
 
 counter_patterns = (
     [
@@ -29,4 +29,15 @@ outlet_patterns = (
 slip_patterns = (
     [path("<str:token>/<str:layout>.pdf", views.payment_slip, name="pdf")],
     "slips",
+)
+
+agent_patterns = (
+    [
+        path("", agent_views.agent_home, name="home"),
+        path("lookup/", agent_views.agent_lookup, name="lookup"),
+        path("pay/", agent_views.agent_pay, name="pay"),
+        path("receipt/<str:receipt_no>/", agent_views.agent_receipt, name="receipt"),
+        path("history/", agent_views.agent_history, name="history"),
+    ],
+    "agent",
 )

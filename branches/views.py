@@ -275,6 +275,9 @@ def reports(request):
         {
             "rows": selectors.takings(request.user, date_from=date_from, date_to=date_to, by=by),
             "commission": selectors.operator_commission(request.user, date_from=date_from, date_to=date_to),
+            "agent_commission": selectors.agent_commission(
+                request.user, date_from=date_from, date_to=date_to
+            ),
             "by": by,
             "date_from": date_from,
             "date_to": date_to,

@@ -36,6 +36,7 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("hosted/", include("api.hosted.urls")),  # partners' hosted checkout (api.checkout)
     path("counter/", include(branches_urls.counter_patterns)),
+    path("agent/", include(branches_urls.agent_patterns)),
     path("outlets/", include(branches_urls.outlet_patterns)),
     path("slips/", include(branches_urls.slip_patterns)),
     path("", include("reconciliation.urls")),

@@ -19,6 +19,7 @@ from billing.models import Bill, Biller, BillerCategory, BillerStaff, CustomerAc
 from billing.services import change_biller_status, post_payment
 from branches.choices import BranchRole
 from branches.models import Branch, BranchStaff, Operator
+from demo import agents as agents_demo
 from demo import amounts as amounts_demo
 from demo import api as api_demo
 from demo import branches as branches_demo
@@ -86,6 +87,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         presentment_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         amounts_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         disputes_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        agents_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

@@ -246,7 +246,14 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "billing.billimportjob":         ("v---",  "v---",  NONE,    NONE,    NONE,    "v---"),
     "billing.billercategory":        ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "branches.branch":               ("vacd",  NONE,    "v---",  "v---",  NONE,    "v---"),
-    "branches.operator":             ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "branches.operator":             ("vacd",  NONE,    "v---",  NONE,    NONE,    "v---"),
+    # Agents with a float (issue 18, item 4): the operator's supervisors register its agents; who works
+    # for one names a user (platform admins); payments, top-ups and alerts are records.
+    "branches.agent":                ("vac-",  NONE,    "vac-",  NONE,    NONE,    "v---"),
+    "branches.agentstaff":           ("vacd",  NONE,    "v---",  NONE,    NONE,    "v---"),
+    "branches.agentpayment":         ("v---",  NONE,    "v---",  NONE,    "v---",  "v---"),
+    "branches.floattopup":           ("v---",  NONE,    "v---",  NONE,    "v---",  "v---"),
+    "branches.lowfloatalert":        ("v---",  NONE,    "v---",  NONE,    NONE,    "v---"),
     "branches.branchstatuschange":   ("v---",  NONE,    "v---",  NONE,    NONE,    "v---"),
     "branches.outletnotice":         ("v---",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "branches.plannedclosure":       ("vacd",  NONE,    "v---",  NONE,    NONE,    "v---"),

@@ -128,6 +128,21 @@ class CreatePaymentSerializer(serializers.Serializer):
     )
 
 
+class CreateAgentPaymentSerializer(serializers.Serializer):
+    agent_code = serializers.RegexField(
+        r"^[A-Za-z0-9]{1,16}$", max_length=16, help_text="The agent's code: AG…"
+    )
+    terminal_id = serializers.RegexField(
+        r"^[0-9A-Za-z-]{1,32}$", max_length=32, help_text="The agent's terminal the payment was taken on."
+    )
+    biller_code = serializers.CharField(max_length=32)
+    account_no = serializers.CharField(max_length=40)
+    amount = AmountField(help_text='Yuan as a string with at most two decimals: "128.50".')
+    periods = serializers.ListField(
+        child=serializers.RegexField(PERIOD_PATTERN, max_length=7), min_length=1, max_length=24
+    )
+
+
 class AllocationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     period = serializers.CharField(allow_null=True)
@@ -145,6 +160,22 @@ class PaymentSerializer(serializers.Serializer):
     posted_at = serializers.DateTimeField()
     reversed_at = serializers.DateTimeField(allow_null=True)
     reversal_ref = serializers.CharField(allow_null=True)
+    allocations = AllocationSerializer(many=True)
+
+
+class AgentPaymentSerializer(serializers.Serializer):
+    receipt_no = serializers.CharField()
+    status = serializers.ChoiceField(choices=["posted", "reversed"])
+    biller_code = serializers.CharField()
+    account_no = serializers.CharField(allow_blank=True)
+    amount = serializers.CharField()
+    agent_code = serializers.CharField()
+    terminal_id = serializers.CharField()
+    region_code = serializers.CharField()
+    float_after = serializers.CharField(help_text="What is left of the agent's float after this payment.")
+    commission = serializers.CharField(help_text="The agent's commission on this payment.")
+    business_date = serializers.DateField()
+    posted_at = serializers.DateTimeField()
     allocations = AllocationSerializer(many=True)
 
 

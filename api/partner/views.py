@@ -108,6 +108,33 @@ class PaymentCreateView(PartnerView):
         return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
 
 
+class AgentPaymentCreateView(PartnerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="partner_create_agent_payment",
+        summary="An agent app: take a payment out of an agent's float (idempotent on the Idempotency-Key)",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=s.CreateAgentPaymentSerializer,
+        responses={201: s.AgentPaymentSerializer, **ERRORS},
+    )
+    def post(self, request):
+        key = idempotency.key_from(request, required=True)
+        data = s.CreateAgentPaymentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+
+        def handle() -> Response:
+            taken = services.take_agent_app_payment(partner=self.partner, idempotency_key=key, **values)
+            agent_payment = taken.agent_payment
+            agent_payment.payment = selectors.with_allocations(agent_payment.payment)
+            return Response(
+                s.AgentPaymentSerializer(presenters.agent_payment(agent_payment)).data,
+                status=status.HTTP_201_CREATED,
+            )
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
 class PaymentDetailView(PartnerView):
     @extend_schema(
         tags=TAG, operation_id="partner_payment_status", responses={200: s.PaymentSerializer, **ERRORS}

@@ -34,6 +34,9 @@ class ParsedLine:
     account_no: str = ""
     currency: str = "CNY"
     occurred_at: datetime.datetime | None = None
+    # The payer's free text (camt RmtInf/Ustrd): an agent's float transfer names the agent there. Not
+    # stored, not in the fingerprint: read again from the kept file by `services.agent_topups`.
+    remittance: str = ""
 
 
 @dataclass

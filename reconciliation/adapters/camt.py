@@ -159,6 +159,7 @@ def _entry(entry, tree, ns, *, fallback_ref: str) -> dict:
         amount=value.quantize(CENT, rounding=ROUND_HALF_UP),
         currency=currency,
         occurred_at=occurred,
+        remittance=remittance[:140],
     )
     return {"oracle": oracle, "line": parsed, "signed": signed}
 

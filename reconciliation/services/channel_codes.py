@@ -1,4 +1,5 @@
-"""Channel codes: `ONLINE:<gateway>`, `PARTNER:<code>`, `COUNTER:<branch>`."""
+"""Channel codes: `ONLINE:<gateway>`, `PARTNER:<code>`, `COUNTER:<branch>`, and `AGENT:<bank>` for the
+statement of the bank account agents transfer their floats to (`services.agent_topups`)."""
 
 from dataclasses import dataclass
 
@@ -8,7 +9,12 @@ from reconciliation.exceptions import (
     ReconciliationError,
 )
 
-CHANNEL_PREFIXES = {"ONLINE": Channel.ONLINE, "PARTNER": Channel.PARTNER, "COUNTER": Channel.COUNTER}
+CHANNEL_PREFIXES = {
+    "ONLINE": Channel.ONLINE,
+    "PARTNER": Channel.PARTNER,
+    "COUNTER": Channel.COUNTER,
+    "AGENT": Channel.AGENT,
+}
 
 
 @dataclass(frozen=True)

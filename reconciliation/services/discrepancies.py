@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.audit import record_audit
+from billing.choices import Channel
 from billing.money import ZERO
 from billing.money_log import log_money_action
 from billing.rules import normalize_account_no, normalize_code
@@ -74,6 +75,9 @@ def allowed_resolutions(discrepancy: Discrepancy) -> tuple[str, ...]:
     if discrepancy.payment_id is None:
         actions = [a for a in actions if a not in (Resolution.REVERSE_OURS, Resolution.RECORD_REFUND)]
     if discrepancy.line_id is None or discrepancy.line.kind != LineKind.PAYMENT:
+        actions = [a for a in actions if a != Resolution.POST_MISSING]
+    if parse_channel_code(discrepancy.channel_code).channel == Channel.AGENT:
+        # A float transfer is not a payment (services.agent_topups): nothing to post for a biller.
         actions = [a for a in actions if a != Resolution.POST_MISSING]
     return tuple(actions)
 

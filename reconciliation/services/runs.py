@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.audit import record_audit
+from billing.choices import Channel
 from reconciliation import locks, matching
 from reconciliation.adapters import parse_statement
 from reconciliation.choices import (
@@ -18,6 +19,7 @@ from reconciliation.models import (
     ReconciliationRun,
     StatementLine,
 )
+from reconciliation.services import agent_topups
 from reconciliation.services.channel_codes import parse_channel_code
 from reconciliation.services.complaints import _link_complaints_to_new_discrepancies
 from reconciliation.services.statements import import_statement
@@ -96,7 +98,8 @@ def _match(run: ReconciliationRun, actor, timings: list | None = None) -> None:
         Discrepancy.objects.filter(run=run).delete()
         MatchResult.objects.filter(run=run).delete()
         run.status = RunStatus.MATCHING
-        counts = matching.match_statement(
+        match = agent_topups.match_float_topups if code.channel == Channel.AGENT else matching.match_statement
+        counts = match(
             run_id=run.pk,
             statement_id=run.statement_id,
             channel_code=code.code,

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from billing import ledger, untrusted_files
 from billing.audit import record_audit
-from billing.choices import AllocationKind, EntryKind, PaymentStatus
+from billing.choices import AllocationKind, Channel, EntryKind, PaymentStatus
 from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, CollectionShare, JournalLine, LedgerAccount, Payment, PaymentAllocation
 from billing.money import ZERO
@@ -89,7 +89,10 @@ def settleable_payments(*, up_to: datetime.date, biller: Biller | None = None):
     resolved_day = resolved.filter(resolution_payment=OuterRef("pk")).values("business_date")[:1]
     payments = (
         Payment.objects.filter(status=PaymentStatus.POSTED, business_date__lte=up_to)
-        .filter(Q(pk__in=matched) | Q(pk__in=posted_to_resolve) | Q(pk__in=written_off))
+        # An agent's payment came out of a float already in the bank (its top-up was reconciled).
+        .filter(
+            Q(pk__in=matched) | Q(pk__in=posted_to_resolve) | Q(pk__in=written_off) | Q(channel=Channel.AGENT)
+        )
         .exclude(pk__in=SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT).values("payment_id"))
         .annotate(original_day=Coalesce(Subquery(resolved_day), F("business_date")))
     )

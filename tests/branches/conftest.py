@@ -91,3 +91,48 @@ def bill(account):
 def till(dave, branch_x):
     """dave's till at branch X, opened with 500.00 of change."""
     return services.open_till(clerk=dave, branch=branch_x, opening_float="500.00")
+
+
+# --- agents with a float: ada takes payments for agent 云栖村 on terminal T1 ---------------------------
+
+
+@pytest.fixture
+def village_agent(water):
+    from branches import agents
+    from branches.choices import AgentKind
+    from branches.models import Agent
+    from tests.factories import OperatorFactory
+
+    agent = Agent(
+        code="AG0001",
+        name="云栖村代办点",
+        kind=AgentKind.VILLAGE_OFFICER,
+        operator=OperatorFactory(),
+        region_code="330106",
+        address="云栖村村委会",
+        latitude=Decimal("30.180000"),
+        longitude=Decimal("120.100000"),
+        low_float_threshold=Decimal("50.00"),
+        commission_fixed=Decimal("0.50"),
+        commission_percentage=Decimal("0.0010"),
+    )
+    agents.save_agent(agent=agent, actor=None, created=True)
+    agent.billers.add(water)
+    return agent
+
+
+@pytest.fixture
+def ada(django_user_model, village_agent):
+    from branches.models import AgentStaff
+
+    user = django_user_model.objects.create_user("ada", "ada@example.com", PASSWORD, is_staff=True)
+    AgentStaff.objects.create(user=user, agent=village_agent, terminal_id="T1")
+    return user
+
+
+def fund_float(agent, amount, ref="BANKREF-1"):
+    from branches import agents
+
+    return agents.credit_float(
+        agent=agent, amount=Decimal(amount), bank_ref=ref, business_date=timezone.localdate()
+    )[0]

@@ -10,11 +10,13 @@ from billing.choices import Channel
 from billing.services import post_payment
 from tests.branches.conftest import (  # noqa: F401 - the counter's people and places, for the cash tests
     account,
+    ada,
     bill,
     branch_x,
     dave,
     sam,
     till,
+    village_agent,
     water,
 )
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from billing import staff_auth
+from demo import agents as agents_demo
 from demo import data, plan
 from demo.management.base import DemoCommand
 
@@ -39,6 +40,9 @@ class Command(DemoCommand):
                 "  in an authenticator app (scan the QR code, type its code); keep the recovery codes.",
                 "  Without a phone: STAFF_MFA_REQUIRED_ROLES= make run (no role needs it; demo only).",
             ]
+        lines += ["", f"  Agents with a float (sign in at {data.SITE_URL}/agent/, no role, no 2FA):"]
+        for agent in agents_demo.AGENTS:
+            lines.append(f"  {agent.username:<24}{agent.code:<24}{'-':<6}{agent.name}")
         lines += ["", "  Accounts to try (户号):"]
         for biller, account_no, note in plan.sample_accounts():
             lines.append(f"  {account_no:<24}{biller}：{note}")
