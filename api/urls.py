@@ -34,6 +34,7 @@ biller_urls = [
     ),
     path("payments", biller.PaymentListView.as_view(), name="biller-payments"),
     path("receipts/<str:receipt_no>", biller.ReceiptView.as_view(), name="biller-receipt"),
+    path("topups/<str:receipt_no>/card-write", biller.CardWriteView.as_view(), name="biller-card-write"),
 ]
 
 # The schema and its documentation pages are public: partners read them before they have a key.

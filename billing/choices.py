@@ -94,6 +94,7 @@ class LedgerAccountKind(models.TextChoices):
     LATE_FEE_PAYABLE = "late_fee_payable", _("Late fees payable to biller")
     FEE_INCOME = "fee_income", _("Fee income")
     SETTLEMENT = "settlement", _("Settlement bank account")
+    TOPUP_HOLD = "topup_hold", _("Top-ups waiting for the card write")
 
 
 class EntryKind(models.TextChoices):
@@ -101,3 +102,4 @@ class EntryKind(models.TextChoices):
     REVERSAL = "reversal", _("Reversal")
     SETTLEMENT = "settlement", _("Settlement")
     ADJUSTMENT = "adjustment", _("Adjustment")
+    TOPUP_WRITTEN = "topup_written", _("Top-up written to the card")

@@ -841,3 +841,6 @@ class Instalment(models.Model):
 
 # Live presentment (issue 17): kept in its own module, see billing/presentment_models.py.
 from billing.presentment_models import BillerCheck, BillerLink  # noqa: E402, F401
+
+# Top-ups written to a card or meter (issue 17, item 8): kept in its own module, see billing/topup_models.py.
+from billing.topup_models import CardWriteRule, TopUpHold  # noqa: E402, F401

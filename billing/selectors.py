@@ -8,7 +8,7 @@ from django.db.models.functions import ExtractHour
 from django.utils import timezone
 
 from billing import access
-from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, PaymentStatus
+from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, PaymentMode, PaymentStatus
 from billing.models import (
     Bill,
     Biller,
@@ -20,6 +20,7 @@ from billing.models import (
     LedgerAccount,
 )
 from billing.money import ZERO
+from billing.topup_models import TopUpHold
 from config.db_router import may_lag
 
 
@@ -144,3 +145,11 @@ def failed_bill_imports(user, today: datetime.date) -> int:
     since = today - datetime.timedelta(days=7)
     jobs = access.scoped_queryset(user, BillImportJob).filter(status=BillImportJob.Status.FAILED)
     return jobs.filter(created_at__date__gte=since).count()
+
+
+def topup_hold_of(payment) -> TopUpHold | None:
+    """The card-write hold of a top-up (billing/topups.py), or None for any other payment: no query for a
+    payment to a biller that is not prepaid."""
+    if payment is None or payment.biller.payment_mode != PaymentMode.PREPAID:
+        return None
+    return TopUpHold.objects.filter(payment=payment).first()

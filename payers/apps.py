@@ -20,3 +20,9 @@ class PayersConfig(AppConfig):
 
         failed_tasks.register_retry_handler(services.REFUND_TASK, services.retry_failed_refund)
         failed_tasks.register_retry_handler(mandates.REFUND_TASK, mandates.retry_failed_refund)
+
+        # A card top-up that was not written goes back to the payer through the gateway (billing.topups).
+        from billing import topups
+        from billing.choices import Channel
+
+        topups.register_refunder(Channel.ONLINE, services.refund_voided_topup)
