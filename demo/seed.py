@@ -22,6 +22,7 @@ from branches.models import Branch, BranchStaff, Operator
 from demo import amounts as amounts_demo
 from demo import api as api_demo
 from demo import branches as branches_demo
+from demo import card_topups as card_topups_demo
 from demo import clock
 from demo import notices as notices_demo
 from demo import payers as payers_demo
@@ -83,6 +84,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         notices_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         presentment_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         amounts_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        card_topups_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 
