@@ -7,7 +7,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from billing import topups
@@ -16,6 +15,7 @@ from billing.exceptions import TopUpRefused
 from billing.models import JournalEntry, Payment
 from billing.selectors import trial_balance, unbalanced_entry_ids
 from billing.topup_models import CardWriteRule, TopUpHold, TopUpSource, TopUpStatus
+from tests.billing.test_concurrency import assert_clean, run_concurrently
 from tests.factories import BillerFactory, CustomerAccountFactory
 from tests.support import pay
 
@@ -24,27 +24,16 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.concurrency]
 ROUNDS = 6
 
 
-def run_together(calls):
-    barrier = threading.Barrier(len(calls))
-    outcomes = [None] * len(calls)
+def answer_of(call):
+    """The call's result, or its refusal's code: a refusal is an answer, not a failure."""
 
-    def worker(index, call):
+    def run():
         try:
-            barrier.wait()
-            outcomes[index] = ("ok", call())
+            return call()
         except TopUpRefused as refused:
-            outcomes[index] = ("refused", refused.code)
-        except Exception as exc:  # anything else is a failure of the subject
-            outcomes[index] = ("error", repr(exc))
-        finally:
-            connections.close_all()
+            return ("refused", refused.code)
 
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return outcomes
+    return run
 
 
 def test_confirmations_and_timeout_sweeps_racing_decide_each_top_up_once(monkeypatch):
@@ -62,20 +51,20 @@ def test_confirmations_and_timeout_sweeps_racing_decide_each_top_up_once(monkeyp
     later = timezone.now() + datetime.timedelta(minutes=5)
     for round_no in range(ROUNDS):
         payment = pay(card, "20.00", f"race-{round_no}").payment
-        outcomes = run_together(
+        outcomes = run_concurrently(
             [
-                lambda p=payment: topups.confirm_topup(payment=p, source=TopUpSource.BILLER, write_ref="W"),
-                lambda p=payment: topups.confirm_topup(payment=p, source=TopUpSource.BILLER, write_ref="W"),
-                lambda: topups.void_expired_topups(now=later),
-                lambda: topups.void_expired_topups(now=later),
+                answer_of(lambda p=payment: topups.confirm_topup(payment=p, source=TopUpSource.BILLER)),
+                answer_of(lambda p=payment: topups.confirm_topup(payment=p, source=TopUpSource.BILLER)),
+                answer_of(lambda: topups.void_expired_topups(now=later)),
+                answer_of(lambda: topups.void_expired_topups(now=later)),
             ]
         )
-        assert [o for o in outcomes if o[0] == "error"] == []
+        assert_clean(outcomes)
+        outcomes = [value for _kind, value in outcomes]
         hold = TopUpHold.objects.get(payment=payment)
-        confirms = outcomes[:2]
-        sweeps = [value for kind, value in outcomes[2:]]
+        confirms, sweeps = outcomes[:2], outcomes[2:]
         if hold.status == TopUpStatus.WRITTEN:
-            assert all(kind == "ok" for kind, _ in confirms)
+            assert all(isinstance(answer, TopUpHold) for answer in confirms), confirms
             assert sweeps == [0, 0]
             assert Payment.objects.get(pk=payment.pk).status == PaymentStatus.POSTED
         else:
