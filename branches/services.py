@@ -455,8 +455,23 @@ def record_card_write(
 def refund_voided_topup(payment, hold) -> None:
     """The counter's refunder of a card top-up that was not written (billing.topups, registered in
     branches.apps): the cash goes back to the citizen from the till, so the payment is marked voided at
-    the counter (its reversal already took it out of the till's takings)."""
-    CounterPayment.objects.filter(payment=payment, voided_at__isnull=True).update(voided_at=timezone.now())
+    the counter (its reversal already took it out of the till's takings). A till closed meanwhile (a
+    timeout after the day's count) no longer holds the cash: the refund is recorded as owed, for the
+    branch to pay the citizen back."""
+    counter_payment = CounterPayment.objects.select_related("till").filter(payment=payment).first()
+    if counter_payment is None or counter_payment.voided_at is not None:
+        return
+    counter_payment.voided_at = timezone.now()
+    counter_payment.save(update_fields=["voided_at"])
+    if counter_payment.till.status != TillStatus.OPEN:
+        record_audit(
+            actor=None,
+            action="counter.topup_refund_owed",
+            target=payment,
+            till=counter_payment.till_id,
+            branch=counter_payment.branch_id,
+            amount=payment.amount,
+        )
 
 
 def parse_count(raw: dict) -> dict[int, int]:

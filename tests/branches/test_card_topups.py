@@ -129,3 +129,13 @@ def test_a_bill_payment_still_needs_a_bill_ticked(dave, till, bill):
             form_key="x",
         )
     assert refused.value.code == "nothing_selected"
+
+
+def test_a_timeout_after_the_till_closed_records_the_refund_as_owed(dave, till, gas):
+    cp = top_up(dave, till)
+    services.close_till(till_id=till.pk, clerk=dave, counts={10000: 5, 5000: 1, 1000: 1})  # 560.00
+    assert topups.void_expired_topups(now=timezone.now() + datetime.timedelta(minutes=11)) == 1
+    cp.refresh_from_db()
+    assert cp.voided_at is not None
+    owed = AuditEvent.objects.get(action="counter.topup_refund_owed")
+    assert owed.target_id == str(cp.payment.pk)
