@@ -62,6 +62,10 @@ STATUS_BY_CODE = {
     "biller_bad_answer": 502,
     "biller_amount_changed": 409,
     "payment_unknown": 404,
+    # A card top-up (billing.topups): decided the other way already.
+    "topup_already_voided": 409,
+    "topup_already_written": 409,
+    "topup_not_held": 409,
     "biller_unknown": 404,
     "account_unknown": 404,
     "bill_unknown": 404,

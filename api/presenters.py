@@ -106,6 +106,7 @@ def partner_payment(payment: Payment) -> dict:
         "reversed_at": payment.reversed_at,
         "reversal_ref": reversal.reversal_ref if reversal else None,
         "allocations": allocations(payment),
+        "card_write": card_write(payment),
     }
 
 
@@ -180,3 +181,25 @@ def agent_payment(agent_payment) -> dict:
         "posted_at": payment.posted_at,
         "allocations": allocations(payment),
     }
+
+
+def card_write(payment: Payment) -> dict | None:
+    """A top-up's card write (billing/topups.py): held until written, or voided and refunded; None for a
+    payment that needs none."""
+    from billing.selectors import topup_hold_of
+
+    hold = topup_hold_of(payment)
+    if hold is None:
+        return None
+    return {
+        "status": hold.status,
+        "expires_at": hold.expires_at,
+        "decided_at": hold.decided_at,
+        "decided_by": hold.decided_by,
+        "write_ref": hold.write_ref,
+        "reason": hold.reason,
+    }
+
+
+def biller_topup(payment: Payment) -> dict:
+    return {**biller_payment(payment), "card_write": card_write(payment)}

@@ -206,3 +206,17 @@ def biller_receipt(biller: Biller, receipt_no: str) -> tuple[Payment, dict]:
         "verification_url": verify_path,
         "verification_code": code,
     }
+
+
+def biller_topup(biller: Biller, receipt_no: str) -> Payment:
+    """A top-up to this biller by its receipt number, for its card-write confirmation; another biller's
+    payment is as unknown as one that does not exist (a confirmation signed by another biller's key finds
+    nothing to confirm)."""
+    payment = (
+        Payment.objects.filter(biller=biller, receipt_no=receipt_no[:32])
+        .select_related("account", "biller", "topup_hold")
+        .first()
+    )
+    if payment is None:
+        raise ApiError("payment_unknown", receipt_no=receipt_no[:32])
+    return payment

@@ -260,3 +260,18 @@ def cancel_biller_bill(*, bill, reason: str):
     from billing.services import cancel_bill
 
     return cancel_bill(bill=bill, actor=None, reason=f"biller API: {reason}")
+
+
+def record_biller_card_write(
+    *, payment: Payment, written: bool, write_ref: str = "", reason: str = ""
+) -> Payment:
+    """The biller's system says a held top-up reached the card (or failed to): phase 2 of the top-up
+    (billing.topups), the request already verified as signed by this biller's key."""
+    from billing import topups
+    from billing.topup_models import TopUpSource
+
+    if written:
+        topups.confirm_topup(payment=payment, source=TopUpSource.BILLER, write_ref=write_ref)
+    else:
+        topups.void_topup(payment=payment, source=TopUpSource.BILLER, reason=reason or "write failed")
+    return Payment.objects.select_related("account", "biller", "topup_hold").get(pk=payment.pk)

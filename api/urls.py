@@ -54,6 +54,7 @@ biller_urls = [
         biller_disputes.BillerDisputeAnswerView.as_view(),
         name="biller-dispute-answer",
     ),
+    path("topups/<str:receipt_no>/card-write", biller.CardWriteView.as_view(), name="biller-card-write"),
 ]
 
 # The schema and its documentation pages are public: partners read them before they have a key.

@@ -747,5 +747,6 @@ class RoleGroupAdmin(ScopedAdminMixin, AuditedAdminMixin, GroupAdmin):
     pass
 
 
-# Locked-out logins and their "Unlock" action (issue 12); links to billers' own systems (issue 17).
-from billing import admin_logins, admin_presentment  # noqa: E402, F401
+# Locked-out logins and their "Unlock" action (issue 12); links to billers' own systems (issue 17); card
+# top-ups written to a card or meter (issue 17, item 8).
+from billing import admin_logins, admin_presentment, admin_topups  # noqa: E402, F401

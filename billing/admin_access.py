@@ -77,3 +77,12 @@ def declare_access() -> None:
         {roles.BILLER_OPERATOR: VIEW, roles.RECONCILIATION_OFFICER: VIEW},
         scope={BILLER_SCOPE: "payment__biller"},
     )
+    # Card top-ups (billing.topups): the rule is the platform admins'; the holds are read like checks.
+    from billing.topup_models import CardWriteRule, TopUpHold
+
+    access.register(CardWriteRule)
+    access.register(
+        TopUpHold,
+        {roles.BILLER_OPERATOR: VIEW, roles.RECONCILIATION_OFFICER: VIEW},
+        scope={BILLER_SCOPE: "payment__biller"},
+    )

@@ -96,6 +96,7 @@ class LedgerAccountKind(models.TextChoices):
     FEE_INCOME = "fee_income", _("Fee income")
     SETTLEMENT = "settlement", _("Settlement bank account")
     AGENT_FLOAT = "agent_float", _("Agent's prefunded float")
+    TOPUP_HOLD = "topup_hold", _("Top-ups waiting for the card write")
 
 
 class EntryKind(models.TextChoices):
@@ -103,6 +104,7 @@ class EntryKind(models.TextChoices):
     REVERSAL = "reversal", _("Reversal")
     SETTLEMENT = "settlement", _("Settlement")
     ADJUSTMENT = "adjustment", _("Adjustment")
+    TOPUP_WRITTEN = "topup_written", _("Top-up written to the card")
 
 
 class ShareRule(models.TextChoices):

@@ -146,3 +146,20 @@ class TransitionNotAllowed(BillingError):
 
 class OnboardingRefused(BillingError):
     """A biller's onboarding step was refused: data missing, or the wrong person approving."""
+
+
+class TopUpRefused(BillingError):
+    """A card top-up's confirmation or void was refused (billing/topups.py); nothing was stored."""
+
+    messages = {
+        "topup_not_held": _("Payment %(receipt_no)s is not a top-up waiting for a card write."),
+        "topup_already_voided": _(
+            "The top-up %(receipt_no)s was not written in time and has been refunded: it cannot be "
+            "confirmed now. Take a new payment for the card."
+        ),
+        "topup_already_written": _(
+            "The top-up %(receipt_no)s was confirmed as written to the card: it cannot be voided now."
+        ),
+        "topup_reason_required": _("Say why the card could not be written."),
+        "topup_ref_invalid": _("The card write reference must be at most 64 printable characters."),
+    }

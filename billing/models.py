@@ -843,3 +843,6 @@ class Instalment(models.Model):
 # billing/presentment_models.py and billing/collection_models.py.
 from billing.collection_models import CollectionShare  # noqa: E402, F401
 from billing.presentment_models import BillerCheck, BillerLink  # noqa: E402, F401
+
+# Top-ups written to a card or meter (issue 17, item 8): kept in its own module, see billing/topup_models.py.
+from billing.topup_models import CardWriteRule, TopUpHold  # noqa: E402, F401

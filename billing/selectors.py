@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import access
-from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, PaymentStatus
+from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, PaymentMode, PaymentStatus
 from billing.models import (
     Bill,
     Biller,
@@ -21,6 +21,7 @@ from billing.models import (
     LedgerAccount,
 )
 from billing.money import ZERO
+from billing.topup_models import TopUpHold
 from config.db_router import may_lag
 
 
@@ -171,3 +172,11 @@ def payment_split(payment) -> list[tuple[str, Decimal]]:
             who = biller.display_name
         rows.append((who, -amount))
     return rows
+
+
+def topup_hold_of(payment) -> TopUpHold | None:
+    """The card-write hold of a top-up (billing/topups.py), or None for any other payment: no query for a
+    payment to a biller that is not prepaid."""
+    if payment is None or payment.biller.payment_mode != PaymentMode.PREPAID:
+        return None
+    return TopUpHold.objects.filter(payment=payment).first()

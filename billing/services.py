@@ -15,7 +15,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext
 
-from billing import amounts, instalments, ledger, locks, posting, presentment, roles, selectors
+from billing import amounts, instalments, ledger, locks, posting, presentment, roles, selectors, topup_holds
 from billing.account_patterns import check_account_pattern
 from billing.audit import record_audit
 from billing.choices import (
@@ -276,8 +276,17 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
     collection, payable = ledger.payment_accounts(
         channel=request.channel, branch=branch, biller=biller, collection=collection
     )
+    card_write = topup_holds.rule_for(biller)
+    if card_write is not None:
+        # A top-up that must reach a card or meter is held until the write is confirmed (billing/topups.py):
+        # the whole amount, which the write then moves to the biller's payable (no co-beneficiary shares).
+        payable = topup_holds.hold_account(biller)
     lines = [(collection, request.amount)]
-    shared = _share_lines(biller, principal=request.amount - late_fees, bill_parts=bill_parts)
+    shared = (
+        []
+        if card_write
+        else _share_lines(biller, principal=request.amount - late_fees, bill_parts=bill_parts)
+    )
     kept = request.amount - late_fees - sum((amount for _account, amount in shared), ZERO)
     if kept:
         lines.append((payable, -kept))
@@ -285,7 +294,7 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
     if late_fees:
         # The late fee is the biller's too, but kept apart from the principal (issue 17, item 2).
         lines.append((ledger.late_fee_account(biller), -late_fees))
-    return posting.write_payment(
+    payment = posting.write_payment(
         posting.PaymentRows(
             payment=payment,
             allocations=allocations,
@@ -295,6 +304,9 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
             lines=lines,
         )
     )
+    if card_write is not None:
+        topup_holds.open_hold(payment, card_write)
+    return payment
 
 
 def _bill_changes(allocations) -> list[tuple[Bill, Decimal]]:
@@ -482,6 +494,7 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
             [(bills[bill.pk], -amount) for bill, amount in _bill_changes_by_id(allocations, bills)]
         )
         original = payment.journal_entries.get(kind=EntryKind.PAYMENT)
+        topup_holds.release_on_reversal(payment, reason=reason)
         now = timezone.now()
         posting.write_reversal(
             posting.ReversalRows(
@@ -491,7 +504,7 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
                 account=account,
                 credit=credit,
                 original_entry_id=original.pk,
-                lines=[(line.account, -line.amount) for line in original.lines.select_related("account")],
+                lines=topup_holds.reversal_lines(payment, original),
                 business_date=timezone.localdate(now),
                 reversed_at=now,
                 reason=reason[:200],

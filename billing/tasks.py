@@ -36,3 +36,12 @@ def confirm_with_biller(check_id: int, attempt: int = 1) -> str:
     from billing import presentment
 
     return presentment.confirm(check_id=check_id, attempt=attempt)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def void_expired_topups() -> int:
+    """Void and refund the card top-ups nobody confirmed in time (billing/topups.py), run by beat. Safe to
+    run twice, and side by side: each hold is decided once under its payment's lock."""
+    from billing import topups
+
+    return topups.void_expired_topups()

@@ -15,3 +15,10 @@ class BranchesConfig(AppConfig):
         from branches.dashboard import declare_panels
 
         declare_panels()
+
+        # A card top-up that was not written is paid back in cash from the till (billing.topups).
+        from billing import topups
+        from billing.choices import Channel
+        from branches import services
+
+        topups.register_refunder(Channel.COUNTER, services.refund_voided_topup)

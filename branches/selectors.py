@@ -14,7 +14,14 @@ from django.db.models.functions import ASin, Cast, Coalesce, Concat, Cos, Power,
 from django.utils import timezone
 
 from billing import access, amounts, instalments, ledger, presentment, roles
-from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus, BillStatus, Channel, PaymentStatus
+from billing.choices import (
+    PAYABLE_BILL_STATUSES,
+    BillerStatus,
+    BillStatus,
+    Channel,
+    PaymentMode,
+    PaymentStatus,
+)
 from billing.fees import compute_fee
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, JournalLine, Payment
 from billing.money import ZERO, format_money
@@ -136,6 +143,10 @@ class Lookup:
     slip: SlipCode | None = None
 
     @property
+    def topup(self) -> bool:
+        return self.account is not None and self.account.biller.payment_mode == PaymentMode.PREPAID
+
+    @property
     def total(self) -> Decimal:
         if self.slip is not None and len(self.selected_periods) == 1:
             return self.slip.amount  # what the slip says (re-checked when scanned): an instalment's
@@ -233,12 +244,19 @@ def counter_lookup(
         from billing.exceptions import PaymentRefused
 
         raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=account_no)
+    if biller.payment_mode == PaymentMode.PREPAID:
+        return Lookup(account=account)  # a top-up: the citizen says how much (a card's, written after)
     bills = payable_bills_of(account)
     if not bills:
         from billing.exceptions import PaymentRefused
 
         raise PaymentRefused("no_open_bill", account_no=account.account_no)
     return Lookup(account=account, bills=bills, selected_periods={bill.period for bill in bills})
+
+
+def takes_topups(biller_code: str) -> bool:
+    """Whether the biller is paid by top-ups of the citizen's chosen amount (no bills to tick)."""
+    return Biller.objects.filter(code=normalize_code(biller_code), payment_mode=PaymentMode.PREPAID).exists()
 
 
 def till_takings(till: Till) -> Decimal:

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import ledger, presentment, roles
+from billing import ledger, presentment, roles, topups
 from billing.access import roles_of
 from billing.audit import record_audit
 from billing.choices import Channel, EntryKind, LedgerAccountKind, PaymentStatus
@@ -20,6 +20,7 @@ from billing.models import Biller, LedgerAccount
 from billing.money import CENT, ZERO, format_money, parse_amount, quantize_money
 from billing.rules import normalize_code
 from billing.services import post_payment, reverse_payment
+from billing.topup_models import TopUpSource
 from billing.transitions import allowed, refusal, transition
 from branches import locks, selectors
 from branches.choices import (
@@ -299,7 +300,7 @@ def take_cash(
     The citizen may leave a mobile number to hear if the outlet closes: kept only with their consent,
     and the moment they gave it. Idempotent on the form's key: the same form sent twice answers with the
     first payment."""
-    if not periods:
+    if not periods and not selectors.takes_topups(biller_code):
         raise CounterError("nothing_selected")
     notice_phone = counter_notice_phone(notice_phone, consent=notice_consent)
     amount = parse_amount(amount)
@@ -424,6 +425,53 @@ def void_counter_payment(
             till=till.pk,
         )
     return counter_payment
+
+
+def record_card_write(
+    *, counter_payment: CounterPayment, clerk, written: bool, write_ref: str = "", reason: str = ""
+) -> CounterPayment:
+    """The counter's card writer has written the top-up to the citizen's card (`written`), or failed to:
+    phase 2 of the top-up (billing.topups). A failed write voids it and the till pays the cash back (the
+    voided payment leaves the till's takings). Only the clerk of the still-open till that took it."""
+    with transaction.atomic():
+        till = _lock_clerks_till(till_id=counter_payment.till_id, clerk=clerk)
+        payment = counter_payment.payment
+        if written:
+            topups.confirm_topup(
+                payment=payment, source=TopUpSource.TERMINAL, write_ref=write_ref, actor=clerk
+            )
+        else:
+            topups.void_topup(payment=payment, source=TopUpSource.TERMINAL, reason=reason, actor=clerk)
+        record_audit(
+            actor=clerk,
+            action="counter.card_written" if written else "counter.card_write_failed",
+            target=payment,
+            till=till.pk,
+            reason=reason,
+        )
+    return CounterPayment.objects.select_related("payment").get(pk=counter_payment.pk)
+
+
+def refund_voided_topup(payment, hold) -> None:
+    """The counter's refunder of a card top-up that was not written (billing.topups, registered in
+    branches.apps): the cash goes back to the citizen from the till, so the payment is marked voided at
+    the counter (its reversal already took it out of the till's takings). A till closed meanwhile (a
+    timeout after the day's count) no longer holds the cash: the refund is recorded as owed, for the
+    branch to pay the citizen back."""
+    counter_payment = CounterPayment.objects.select_related("till").filter(payment=payment).first()
+    if counter_payment is None or counter_payment.voided_at is not None:
+        return
+    counter_payment.voided_at = timezone.now()
+    counter_payment.save(update_fields=["voided_at"])
+    if counter_payment.till.status != TillStatus.OPEN:
+        record_audit(
+            actor=None,
+            action="counter.topup_refund_owed",
+            target=payment,
+            till=counter_payment.till_id,
+            branch=counter_payment.branch_id,
+            amount=payment.amount,
+        )
 
 
 def parse_count(raw: dict) -> dict[int, int]:

@@ -15,8 +15,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from billing import access, roles
+from billing import selectors as billing_selectors
 from billing.exceptions import BillingError
 from billing.models import Bill
+from billing.money import format_money
 from billing.paylinks import bill_id_from_token
 from branches import selectors, services
 from branches.exceptions import CounterError
@@ -177,8 +179,37 @@ def counter_receipt(request, receipt_no):
             "cp": counter_payment,
             "payment": counter_payment.payment,
             "allocations": counter_payment.payment.allocations.all(),
+            "hold": billing_selectors.topup_hold_of(counter_payment.payment),
         },
     )
+
+
+@require_POST
+@counter_staff_required
+def counter_card_write(request, receipt_no):
+    """The card writer's answer for a held top-up: written, or failed (the cash goes back)."""
+    counter_payment = _counter_payment_or_404(request, receipt_no)
+    written = request.POST.get("result") == "written"
+    try:
+        services.record_card_write(
+            counter_payment=counter_payment,
+            clerk=request.user,
+            written=written,
+            write_ref=request.POST.get("write_ref", "")[:100],
+            reason=request.POST.get("reason", "")[:200],
+        )
+    except BillingError as error:
+        messages.error(request, error.message)
+    else:
+        if written:
+            messages.success(request, _("The top-up is written to the card."))
+        else:
+            messages.success(
+                request,
+                _("The top-up was voided: give the citizen ¥%(amount)s back from the till.")
+                % {"amount": format_money(counter_payment.payment.amount)},
+            )
+    return redirect("counter:receipt", receipt_no=receipt_no)
 
 
 @counter_staff_required

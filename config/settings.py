@@ -652,6 +652,12 @@ if BEAT_LOCK_TTL_SECONDS < 3 * CELERY_BEAT_MAX_LOOP_INTERVAL:
 # The transactional outbox (billing/outbox.py): every money event is a row written with its ledger entry;
 # the relay publishes it after commit, and beat runs the relay as a backstop.
 CELERY_BEAT_SCHEDULE["billing-relay-outbox"] = {"task": "billing.tasks.relay_outbox", "schedule": 30.0}
+# Card top-ups (billing/topups.py): a top-up not confirmed as written within its biller's timeout is voided
+# and refunded; every minute, so a payer waits at most a minute past the biller's timeout.
+CELERY_BEAT_SCHEDULE["billing-void-expired-topups"] = {
+    "task": "billing.tasks.void_expired_topups",
+    "schedule": 60.0,
+}
 OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 200)
 # A webhook delivery is claimed for this long before it is sent; past it, a crashed sender's delivery is
 # taken again (at least once). Above WEBHOOK_TIMEOUT_SECONDS and the io queue's hard time limit.

@@ -15,6 +15,8 @@ sandbox_bank = (
         path("sandbox-bank/", include("payers.sandbox_bank.urls")),
         # The sandbox biller (billing/sandbox_biller): a biller's own system speaking docs/biller-protocol.md.
         path("sandbox-biller/", include("billing.sandbox_biller.urls")),
+        # A sandbox IC-card system (api/sandbox_card_system): confirms card top-ups over the biller API.
+        path("sandbox-card-system/", include("api.sandbox_card_system.urls")),
     ]
     if settings.SANDBOX_BANK_ENABLED
     else []

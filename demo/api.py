@@ -62,7 +62,10 @@ def seed(*, users, billers, branches, summary) -> None:
 def sandbox_credentials() -> list[tuple[str, str, str]]:
     """(who, key id, secret) of the demo keys that exist."""
     rows = []
-    for credential in ApiCredential.objects.filter(key_id__in=[SANDBOX_KEY_ID, BILLER_KEY_ID]).select_related(
+    from demo.card_topups import KEY_ID as GAS_CARD_KEY_ID  # the IC-card gas company's card system
+
+    key_ids = [SANDBOX_KEY_ID, BILLER_KEY_ID, GAS_CARD_KEY_ID]
+    for credential in ApiCredential.objects.filter(key_id__in=key_ids).select_related(
         "partner", "biller_access__biller"
     ):
         who = credential.partner.code if credential.partner else credential.biller_access.biller.code

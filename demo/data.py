@@ -511,6 +511,10 @@ ACCOUNT_HINTS_EN = {
         "8 digits starting with 7; the hospital's system accepts each payment first. Demo: ending 9005 "
         "declines, 9006 changes the amount"
     ),
+    "BJ-GAS-CARD": (
+        "8 digits starting with 62, on the front of the IC gas card. Demo: ending 9 fails to write "
+        "(refunded), ending 8 is never confirmed (refunded after the timeout)"
+    ),
 }
 
 BILLERS: tuple[BillerSpec, ...] = (
@@ -722,6 +726,21 @@ BILLERS: tuple[BillerSpec, ...] = (
         "hospital",
         "就诊卡号为8位数字，以7开头；缴费前由医院系统确认。演示：尾号9005拒绝、9006金额变动",
         account_pattern=r"^7\d{7}$",
+    ),
+    # Top-ups written to an IC card (issue 17, item 8; demo/card_topups.py): the payer chooses the amount,
+    # the money is held until the gas company's card system confirms the write. No planned accounts: a
+    # planned payment would wait for a write nobody makes; the cards are seeded by demo/card_topups.py.
+    BillerSpec(
+        "BJ-GAS-CARD",
+        "滨江燃气IC卡充值",
+        "Binjiang Gas IC Card Top-up",
+        "滨江市燃气有限公司",
+        "gas",
+        "IC卡号为8位数字，以62开头，见燃气卡正面。演示：尾号9写卡失败（退款），尾号8无人确认（超时退款）",
+        payment_mode=PaymentMode.PREPAID,
+        account_pattern=r"^62\d{6}$",
+        min_amount=Decimal("20.00"),
+        max_amount=Decimal("3000.00"),
     ),
 )
 BILLERS_BY_CODE = {spec.code: spec for spec in BILLERS}

@@ -23,6 +23,7 @@ from demo import agents as agents_demo
 from demo import amounts as amounts_demo
 from demo import api as api_demo
 from demo import branches as branches_demo
+from demo import card_topups as card_topups_demo
 from demo import clock
 from demo import disputes as disputes_demo
 from demo import notices as notices_demo
@@ -88,6 +89,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         amounts_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         disputes_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         agents_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        card_topups_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary
 

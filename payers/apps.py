@@ -24,3 +24,9 @@ class PayersConfig(AppConfig):
 
         outbox.register_consumer("payers-biller-rejections", services.refund_lines_the_biller_rejected)
         failed_tasks.register_retry_handler(mandates.REFUND_TASK, mandates.retry_failed_refund)
+
+        # A card top-up that was not written goes back to the payer through the gateway (billing.topups).
+        from billing import topups
+        from billing.choices import Channel
+
+        topups.register_refunder(Channel.ONLINE, services.refund_voided_topup)

@@ -482,6 +482,25 @@ def _settle_line(order: GatewayOrder, line: OrderLine, trade_ref: str) -> None:
     line.save(update_fields=["sub_trade_no", "payment", "outcome", "refusal_code"])
 
 
+def refund_voided_topup(payment, hold) -> None:
+    """The portal's refunder of a card top-up that was not written (billing.topups, registered in
+    payers.apps): its order line goes back to the payer through the gateway, after commit, by the same
+    retried refund as a line whose bills could not take the money. Inside the void's transaction, which
+    holds the payment's lock: one conditional update, so a second void finds nothing to refund."""
+    line_ids = list(
+        OrderLine.objects.filter(payment=payment, outcome=LineOutcome.POSTED).values_list("pk", flat=True)
+    )
+    if not line_ids:
+        return
+    OrderLine.objects.filter(pk__in=line_ids, outcome=LineOutcome.POSTED).update(
+        outcome=LineOutcome.REFUND_PENDING, refusal_code="topup_voided"
+    )
+    from payers import tasks
+
+    for line_id in line_ids:
+        transaction.on_commit(lambda line_id=line_id: tasks.refund_order_line.delay(line_id))
+
+
 def _may_keep_as_credit(line: OrderLine) -> bool:
     biller = line.biller
     return (

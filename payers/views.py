@@ -24,7 +24,7 @@ from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
-from billing.selectors import categories_with_active_billers
+from billing.selectors import categories_with_active_billers, topup_hold_of
 from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
@@ -491,7 +491,20 @@ def receipt_page(request, token):
             "verify_url": url,
             "code": code,
             "qr": receipts.qr_svg(url, 140),
+            "hold": topup_hold_of(payment),
         },
+    )
+
+
+def receipt_card_write(request, token):
+    """The receipt's live part for a top-up written to a card (billing.topups): polled while it waits for
+    the write, final once written or refunded."""
+    payment = selectors.payment_for_receipt_token(token)
+    hold = topup_hold_of(payment)
+    if hold is None:
+        raise Http404
+    return render(
+        request, "payers/_card_write_status.html", {"payment": payment, "hold": hold, "token": token}
     )
 
 

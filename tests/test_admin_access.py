@@ -218,6 +218,8 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     # about each payment is read-only, by the biller's operators too.
     "billing.billerlink":            ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "billing.billercheck":           ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
+    "billing.cardwriterule":         ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "billing.topuphold":             ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
     # Who may do what: staff, roles, biller and branch links, API partners and their keys.
     "auth.user":                     ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "auth.group":                    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
@@ -492,6 +494,7 @@ class TestScope:
             "OrderLine",
             "JournalLine",  # the lines on its own payable account (issue 16)
             "BillerCheck",  # what its own live system answered about each payment (issue 17)
+            "TopUpHold",  # its card top-ups: held, written or refunded (issue 17, item 8)
         }
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):

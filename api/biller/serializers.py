@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.partner.serializers import AllocationSerializer, InstalmentSerializer
+from api.partner.serializers import AllocationSerializer, CardWriteSerializer, InstalmentSerializer
 
 MAX_BATCH = 1000
 
@@ -137,3 +137,29 @@ class BillerReceiptSerializer(BillerPaymentSerializer):
     biller_check = serializers.CharField(
         allow_blank=True, help_text="What the biller's system said about it (live billers only)."
     )
+
+
+class CardWriteResultSerializer(serializers.Serializer):
+    """The biller's word on a held top-up (docs/biller-api.md, "Top-ups written to a card")."""
+
+    result = serializers.ChoiceField(choices=["written", "failed"])
+    write_ref = serializers.RegexField(
+        r"^[\x21-\x7e]{0,64}$",
+        max_length=64,
+        required=False,
+        default="",
+        allow_blank=True,
+        help_text="Your system's reference of the card write.",
+    )
+    reason = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True, help_text="Why the write failed."
+    )
+
+    def validate(self, data):
+        if data["result"] == "failed" and not data["reason"].strip():
+            raise serializers.ValidationError({"reason": "Say why the write failed."})
+        return data
+
+
+class BillerTopUpSerializer(BillerPaymentSerializer):
+    card_write = CardWriteSerializer(allow_null=True)

@@ -127,3 +127,36 @@ class ReceiptView(BillerView):
         for key in ("url", "verification_url"):
             body["e_receipt"][key] = request.build_absolute_uri(body["e_receipt"][key])
         return Response(s.BillerReceiptSerializer(body).data)
+
+
+class CardWriteView(BillerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="biller_card_write",
+        summary="Confirm that a held top-up was written to the card, or that the write failed",
+        description=(
+            "A top-up to a biller whose payments must reach a card or meter is held until this call: "
+            "`written` makes it owed to the biller (and settled); `failed` voids it and refunds the payer. "
+            "The same answer again returns the same result; the opposite answer after either is refused "
+            "(409). Unanswered top-ups are voided after the biller's timeout."
+        ),
+        parameters=[OPTIONAL_KEY],
+        request=s.CardWriteResultSerializer,
+        responses={200: s.BillerTopUpSerializer, **ERRORS},
+    )
+    def post(self, request, receipt_no: str):
+        key = idempotency.key_from(request, required=False)
+        data = s.CardWriteResultSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def handle() -> Response:
+            payment = selectors.biller_topup(self.biller_access.biller, receipt_no)
+            payment = services.record_biller_card_write(
+                payment=payment,
+                written=data.validated_data["result"] == "written",
+                write_ref=data.validated_data["write_ref"],
+                reason=data.validated_data["reason"],
+            )
+            return Response(s.BillerTopUpSerializer(presenters.biller_topup(payment)).data)
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)

@@ -149,6 +149,15 @@ class AllocationSerializer(serializers.Serializer):
     amount = serializers.CharField()
 
 
+class CardWriteSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["held", "written", "voided"])
+    expires_at = serializers.DateTimeField(help_text="Voided and refunded if not written by then.")
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decided_by = serializers.CharField(allow_blank=True)
+    write_ref = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
 class PaymentSerializer(serializers.Serializer):
     receipt_no = serializers.CharField()
     status = serializers.ChoiceField(choices=["posted", "reversed"])
@@ -161,6 +170,10 @@ class PaymentSerializer(serializers.Serializer):
     reversed_at = serializers.DateTimeField(allow_null=True)
     reversal_ref = serializers.CharField(allow_null=True)
     allocations = AllocationSerializer(many=True)
+    card_write = CardWriteSerializer(
+        allow_null=True,
+        help_text="A top-up that must be written to a card: held until written, or voided and refunded.",
+    )
 
 
 class AgentPaymentSerializer(serializers.Serializer):

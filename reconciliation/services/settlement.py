@@ -4,6 +4,7 @@ holds yet, and the bank's confirmation.
 What is settleable (each settled once: SettlementItem is unique on the payment and kind):
 * a posted payment that reconciliation accepted: matched by a finished run (a channel statement, or a
   branch's cash), posted from the workbench to resolve a discrepancy, or whose difference was written off;
+  a top-up that must reach a card is settleable only once the write is confirmed (billing/topups.py);
 * the reversal (a refund, a reversal from the workbench) of a payment that was settled before: the money
   is taken back in the biller's next batch.
 Money that becomes settleable after its day's batch exists goes into the next batch, keeping its own
@@ -29,6 +30,7 @@ from billing.fees import compute_fee, schedule_on
 from billing.models import Biller, CollectionShare, JournalLine, LedgerAccount, Payment, PaymentAllocation
 from billing.money import ZERO
 from billing.money_log import log_money_action
+from billing.topup_models import TopUpStatus
 from reconciliation import locks, remittance, working_days
 from reconciliation.adapters import camt as camt_adapter
 from reconciliation.choices import (
@@ -94,6 +96,8 @@ def settleable_payments(*, up_to: datetime.date, biller: Biller | None = None):
             Q(pk__in=matched) | Q(pk__in=posted_to_resolve) | Q(pk__in=written_off) | Q(channel=Channel.AGENT)
         )
         .exclude(pk__in=SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT).values("payment_id"))
+        # A top-up waiting for its card write is not owed to the biller yet (billing/topups.py).
+        .exclude(topup_hold__status=TopUpStatus.HELD)
         .annotate(original_day=Coalesce(Subquery(resolved_day), F("business_date")))
     )
     if biller is not None:

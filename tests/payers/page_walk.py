@@ -22,6 +22,7 @@ from billing.instalments import equal_parts
 from billing.models import Payment
 from billing.paylinks import pay_token
 from billing.services import offer_instalments
+from billing.topup_models import CardWriteRule
 from branches import services as branch_services
 from branches.choices import BranchRole
 from disputes.services import raise_dispute
@@ -99,6 +100,7 @@ def build_walk() -> Walk:
         max_amount=Decimal("2000.00"),
     )
     CustomerAccountFactory(biller=gas_card, account_no="77001234", holder_name="王芳")
+    CardWriteRule.objects.create(biller=gas_card, timeout_minutes=30)  # top-ups wait for the card write
     BillerFactory(
         code="CHARITY", name="滨江慈善总会", name_en="Binjiang Charity", payment_mode=PaymentMode.DONATION
     )
@@ -154,6 +156,22 @@ def build_walk() -> Walk:
     counter_bill = BillFactory(account=home, period="2026-11", amount_due=Decimal("86.50"))
     taken = take_cash(clerk, till, counter_bill)
     cash_receipt = taken.counter_payment.payment.receipt_no
+    # Card top-ups waiting for their write (billing.topups): one paid online by a guest, one at the counter.
+    guest_bank = Bank(Client())
+    card_order = guest_bank.checkout({"biller": "GASCARD", "account_no": "77001234", "amount": "50.00"})
+    guest_bank.pay(card_order)
+    guest_bank.notify(card_order)
+    card_receipt = selectors.receipt_token(card_order.lines.get().payment)
+    card_cash_receipt = branch_services.take_cash(
+        clerk=clerk,
+        till_id=till.pk,
+        biller_code="GASCARD",
+        account_no="77001234",
+        periods=[],
+        amount="60.00",
+        tendered="100.00",
+        form_key="walk-card",
+    ).counter_payment.payment.receipt_no
 
     water.refresh_from_db()  # its defaults as the database holds them (Decimal limits)
     batch = proxy.validate_upload(
@@ -251,6 +269,7 @@ def build_walk() -> Walk:
         Page("hosted-checkout", f"/hosted/{hosted.token}/"),
         Page("order-receipts", f"/orders/{order_token}/receipts/"),
         Page("receipt", f"/receipts/{receipt}/"),
+        Page("receipt-card-held", f"/receipts/{card_receipt}/"),
         Page("verify", "/verify/"),
         Page("verify-result", f"/verify/{payment.receipt_no}/{code}/"),
         Page("outlets", "/outlets/?district=滨江区"),
@@ -283,6 +302,8 @@ def build_walk() -> Walk:
         Page("counter-home", "/counter/", "clerk"),
         Page("counter-lookup", "/counter/lookup/?q=31005678&biller=WATER01", "clerk"),
         Page("counter-receipt", f"/counter/receipt/{cash_receipt}/", "clerk"),
+        Page("counter-lookup-card", "/counter/lookup/?q=77001234&biller=GASCARD", "clerk"),
+        Page("counter-receipt-card", f"/counter/receipt/{card_cash_receipt}/", "clerk"),
         Page("counter-void", f"/counter/receipt/{cash_receipt}/void/", "clerk"),
         Page("counter-close", "/counter/till/close/", "clerk"),
         Page("counter-day-report", "/counter/report/", "clerk"),

@@ -6,12 +6,16 @@
   function yuan(f) { return (f < 0 ? "-" : "") + Math.floor(Math.abs(f) / 100) + "." + ("0" + Math.abs(f) % 100).slice(-2); }
   function recompute() {
     var total = 0;
-    form.querySelectorAll("input[name=period]:checked").forEach(function (box) { total += fen(box.dataset.amount); });
-    amount.value = yuan(total);
+    if (form.dataset.topup) {  // a top-up: the clerk types the amount the citizen chose
+      total = fen(amount.value) || 0;
+    } else {
+      form.querySelectorAll("input[name=period]:checked").forEach(function (box) { total += fen(box.dataset.amount); });
+      amount.value = yuan(total);
+    }
     var t = fen(tendered.value);
     change.textContent = t === null ? "¥0.00" : "¥" + yuan(t - total);
   }
-  form.addEventListener("change", recompute); tendered.addEventListener("input", recompute);
+  form.addEventListener("change", recompute); tendered.addEventListener("input", recompute); amount.addEventListener("input", recompute);
   document.addEventListener("keydown", function (e) { if (e.key === "Escape") { window.location = form.dataset.homeUrl; } });
   // A double click or a second Enter sends nothing more; the server would answer it with the first payment anyway.
   form.addEventListener("submit", function (e) {
