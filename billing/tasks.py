@@ -36,3 +36,13 @@ def confirm_with_biller(check_id: int, attempt: int = 1) -> str:
     from billing import presentment
 
     return presentment.confirm(check_id=check_id, attempt=attempt)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def work_fiscal_receipt(receipt_id: int, attempt: int = 1) -> str:
+    """Issue a payment's fiscal e-receipt, or request its red-letter reversal (billing.fiscal). Safe to run
+    twice: the receipt is claimed with a lease before its issuer is called, and the issuer issues once per
+    payment."""
+    from billing import fiscal
+
+    return fiscal.work(receipt_id=receipt_id, attempt=attempt)

@@ -569,6 +569,7 @@ CELERY_QUEUE_TASKS = {
     "io": (
         "api.tasks.deliver_webhook",
         "billing.tasks.confirm_with_biller",
+        "billing.tasks.work_fiscal_receipt",
         "payers.tasks.refund_order_line",
         "payers.tasks.query_pending_orders",
         "payers.tasks.sandbox_bank_notify",

@@ -15,6 +15,9 @@ sandbox_bank = (
         path("sandbox-bank/", include("payers.sandbox_bank.urls")),
         # The sandbox biller (billing/sandbox_biller): a biller's own system speaking docs/biller-protocol.md.
         path("sandbox-biller/", include("billing.sandbox_biller.urls")),
+        # The sandbox fiscal issuer (billing/sandbox_fiscal): a non-tax e-receipt platform
+        # (docs/fiscal-receipts.md).
+        path("sandbox-fiscal/", include("billing.sandbox_fiscal.urls")),
     ]
     if settings.SANDBOX_BANK_ENABLED
     else []
