@@ -1,0 +1,222 @@
+"""Fiscal e-receipts (issue 17, item 5), over real HTTP: the sandbox fiscal issuer (billing/sandbox_fiscal) is
+served by pytest-django's live server and the platform calls it through billing.fiscal as it would call a
+province's e-receipt platform. Requested from the outbox's payment events once per event id, issued with
+retries, refused when the issuer's answer cannot be trusted, reversed in red letters when the payment is."""
+
+import base64
+import hashlib
+import importlib
+import threading
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.test import override_settings
+from django.urls import clear_url_caches
+
+from billing import failed_tasks, fiscal, outbox
+from billing.choices import PaymentStatus
+from billing.fiscal_models import FiscalIssuerKind, FiscalReceipt, FiscalSetup, FiscalStatus
+from billing.models import AuditEvent, FailedTask, JournalEntry, OutboxEvent
+from billing.sandbox_fiscal import store
+from billing.services import reverse_payment
+from config import retries
+from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
+from tests.support import pay
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SECRET = "sandbox-fiscal-test-secret-5c2a"
+AGENCY = "330100NT001"
+
+
+@pytest.fixture(autouse=True)
+def _sandboxes_mounted():
+    from config import urls
+
+    if not any(str(p.pattern) == "sandbox-fiscal/" for p in urls.urlpatterns):
+        with override_settings(SANDBOX_BANK_ENABLED=True, SANDBOX_BANK_KEY=settings.SANDBOX_BANK_KEY or "k"):
+            importlib.reload(urls)
+        clear_url_caches()
+
+
+def configure(biller, live_server, *, agency=AGENCY, issuer=FiscalIssuerKind.SANDBOX):
+    return FiscalSetup.objects.create(
+        biller=biller,
+        issuer=issuer,
+        agency_code=agency,
+        endpoint_url=f"{live_server.url}/sandbox-fiscal/{agency}",
+        key_id="FK-TEST",
+        secret=SECRET,
+        timeout_seconds=Decimal("5"),
+    )
+
+
+@pytest.fixture
+def office(live_server):
+    """A non-tax office (a natural-resources bureau) whose payments get fiscal e-receipts."""
+    biller = BillerFactory(code="NTAX01", name="滨江区自然资源局", name_en="Binjiang Natural Resources Bureau")
+    configure(biller, live_server)
+    return biller
+
+
+def notice_bill(biller, notice_no="3301002026000123", account_no="20260001", amount="250.00"):
+    account = CustomerAccountFactory(biller=biller, account_no=account_no, holder_name="王五")
+    return BillFactory(account=account, amount_due=Decimal(amount), notice_no=notice_no)
+
+
+def paid(bill, key="fk-1"):
+    payment = pay(bill.account, bill.amount_due, key=key).payment
+    outbox.relay()  # the relay also ran on commit; whatever is left is published now
+    return payment
+
+
+def test_a_payment_to_a_configured_biller_gets_its_fiscal_receipt_referring_to_its_notice(office):
+    payment = paid(notice_bill(office))
+
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert receipt.status == FiscalStatus.ISSUED
+    assert receipt.notice_no == "3301002026000123"
+    assert len(receipt.invoice_code) == 8 and len(receipt.invoice_no) == 10
+    assert len(receipt.check_code) == 6
+    pdf = bytes(receipt.pdf)
+    assert pdf.startswith(b"%PDF-") and hashlib.sha256(pdf).hexdigest() == receipt.pdf_sha256
+    assert store.calls(AGENCY, "issue", payment.receipt_no) == 1
+    actions = set(AuditEvent.objects.filter(target_id=str(receipt.pk)).values_list("action", flat=True))
+    assert {"fiscal_receipt.requested", "fiscal_receipt.issued"} <= actions
+    issued_event = OutboxEvent.objects.get(type="fiscal_receipt.issued")
+    assert issued_event.payload["invoice_no"] == receipt.invoice_no
+    assert issued_event.payload["notice_no"] == receipt.notice_no
+
+
+def test_a_biller_not_configured_issues_nothing(office, live_server):
+    other = BillerFactory(code="WATER9")
+    quiet = BillerFactory(code="NTAX02")
+    configure(quiet, live_server, agency="330100NT002", issuer=FiscalIssuerKind.NONE)
+    first = paid(notice_bill(other, account_no="20260002"), key="fk-2")
+    second = paid(notice_bill(quiet, account_no="20260003"), key="fk-3")
+    assert not FiscalReceipt.objects.exists()
+    assert store.calls(AGENCY, "issue", first.receipt_no) == 0
+    assert store.calls("330100NT002", "issue", second.receipt_no) == 0
+
+
+def test_an_issuer_that_is_down_is_retried_then_failed_for_staff_and_the_payment_stands(office, admin_user):
+    store.set_mode(AGENCY, store.DOWN)
+    payment = paid(notice_bill(office))
+    entries = JournalEntry.objects.count()
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert receipt.status == FiscalStatus.REQUESTED and "unavailable" in receipt.last_error
+
+    for attempt in range(2, retries.FISCAL_ISSUER.max_attempts + 1):  # the retries the policy schedules
+        outcome = fiscal.work(receipt_id=receipt.pk, attempt=attempt)
+    assert outcome == FiscalStatus.FAILED
+    receipt.refresh_from_db()
+    assert receipt.status == FiscalStatus.FAILED and not receipt.invoice_no
+    failed = FailedTask.objects.get(task_name=fiscal.WORK_TASK)
+    assert failed.args == [receipt.pk]
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.POSTED and JournalEntry.objects.count() == entries
+
+    store.set_mode(AGENCY, None)  # the issuer is back: staff send the task again from the admin
+    failed_tasks.retry_failed_task(failed_task=failed, actor=admin_user)
+    receipt.refresh_from_db()
+    assert receipt.status == FiscalStatus.ISSUED and receipt.invoice_no
+    assert AuditEvent.objects.filter(action="fiscal_receipt.retried", actor=admin_user).exists()
+
+
+@pytest.mark.parametrize("mode", [store.BAD_SIGNATURE, store.MALFORMED])
+def test_an_answer_that_cannot_be_trusted_is_refused_and_nothing_of_it_kept(office, mode):
+    store.set_mode(AGENCY, mode)
+    payment = paid(notice_bill(office))
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert receipt.status == FiscalStatus.REQUESTED
+    assert (receipt.invoice_no, receipt.check_code, bytes(receipt.pdf)) == ("", "", b"")
+    assert ("bad signature" if mode == store.BAD_SIGNATURE else "bad answer") in receipt.last_error
+    assert not OutboxEvent.objects.filter(type="fiscal_receipt.issued").exists()
+
+    store.set_mode(AGENCY, None)  # the next try asks whether it was issued, and takes it
+    assert fiscal.work(receipt_id=receipt.pk, attempt=2) == FiscalStatus.ISSUED
+    assert store.calls(AGENCY, "query", payment.receipt_no) == 1
+
+
+def test_a_file_that_is_not_the_one_its_hash_names_is_refused():
+    pdf = b"%PDF-1.4 a receipt"
+    answer = {
+        "business_no": "R1",
+        "invoice_code": "33012601",
+        "invoice_no": "0000000001",
+        "check_code": "ABC123",
+        "issued_at": "2026-12-02T10:00:00+08:00",
+        "pdf_base64": base64.b64encode(pdf + b" changed").decode(),
+        "pdf_sha256": hashlib.sha256(pdf).hexdigest(),
+    }
+    with pytest.raises(fiscal.IssuerError, match="not the PDF"):
+        fiscal.read_issued(answer, "R1")
+    with pytest.raises(fiscal.IssuerError, match="another payment"):
+        fiscal.read_issued({**answer, "business_no": "R2"}, "R1")
+
+
+def test_reversing_a_paid_notice_requests_its_red_letter_reversal_once(office, admin_user):
+    payment = paid(notice_bill(office))
+    reverse_payment(payment=payment, actor=admin_user, reason="重复缴款")
+    outbox.relay()
+
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert receipt.status == FiscalStatus.REVERSED
+    assert receipt.red_invoice_no and receipt.red_invoice_code != receipt.invoice_code
+    assert store.calls(AGENCY, "reverse", payment.receipt_no) == 1
+
+    event = OutboxEvent.objects.get(type="payment.reversed")
+    with transaction.atomic():  # the relay offers the event again (a relay that died after its consumers)
+        assert fiscal.receipts_for_events([event]) == []
+    assert store.calls(AGENCY, "reverse", payment.receipt_no) == 1
+    assert AuditEvent.objects.filter(action="fiscal_receipt.reversal_requested").count() == 1
+
+
+def test_a_payment_reversed_before_its_receipt_was_issued_is_issued_then_reversed(office, admin_user):
+    store.set_mode(AGENCY, store.DOWN)
+    payment = paid(notice_bill(office))
+    reverse_payment(payment=payment, actor=admin_user, reason="错缴")
+    outbox.relay()
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert receipt.status == FiscalStatus.REVERSAL_REQUESTED
+
+    store.set_mode(AGENCY, None)
+    assert fiscal.work(receipt_id=receipt.pk, attempt=2) == FiscalStatus.REVERSED
+    receipt.refresh_from_db()
+    assert receipt.invoice_no and receipt.red_invoice_no
+    assert not OutboxEvent.objects.filter(type="fiscal_receipt.issued").exists()  # nobody is told of it
+
+
+def test_a_replayed_event_issues_once_even_side_by_side(office, monkeypatch):
+    monkeypatch.setattr(outbox, "relay_soon", lambda: None)  # the two threads below are the relays
+    payment = pay(notice_bill(office).account, "250.00", key="fk-9").payment
+    event = OutboxEvent.objects.get(type="payment.posted")
+    barrier = threading.Barrier(2)
+    queued, errors = [], []
+
+    def relay_again():
+        try:
+            barrier.wait(timeout=5)
+            with transaction.atomic():
+                queued.append(fiscal.receipts_for_events([event]))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=relay_again) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert sorted(len(ids) for ids in queued) == [0, 1]
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert receipt.status == FiscalStatus.ISSUED
+    assert store.calls(AGENCY, "issue", payment.receipt_no) == 1
+
+    # The same task twice (a retry and a redelivery): the receipt is no longer workable, nobody is called.
+    assert fiscal.work(receipt_id=receipt.pk) == FiscalStatus.ISSUED
+    assert store.calls(AGENCY, "issue", payment.receipt_no) == 1
