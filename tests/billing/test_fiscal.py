@@ -56,7 +56,7 @@ def configure(biller, live_server, *, agency=AGENCY, issuer=FiscalIssuerKind.SAN
 @pytest.fixture
 def office(live_server):
     """A non-tax office (a natural-resources bureau) whose payments get fiscal e-receipts."""
-    biller = BillerFactory(code="NTAX01", name="滨江区自然资源局", name_en="Binjiang Natural Resources Bureau")
+    biller = BillerFactory(code="NTAX01", name="滨江区自然资源局", name_en="Binjiang Land Bureau")
     configure(biller, live_server)
     return biller
 
