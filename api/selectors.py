@@ -193,7 +193,8 @@ def biller_receipt(biller: Biller, receipt_no: str) -> tuple[Payment, dict]:
 
     payment = (
         Payment.objects.filter(biller=biller, receipt_no=receipt_no[:32])
-        .select_related("account", "biller_check")
+        .select_related("account", "biller_check", "fiscal_receipt")
+        .defer("fiscal_receipt__pdf")
         .prefetch_related("allocations__bill")
         .first()
     )

@@ -595,4 +595,4 @@ class RoleGroupAdmin(ScopedAdminMixin, AuditedAdminMixin, GroupAdmin):
 
 
 # Locked-out logins and their "Unlock" action (issue 12); links to billers' own systems (issue 17).
-from billing import admin_logins, admin_presentment  # noqa: E402, F401
+from billing import admin_fiscal, admin_logins, admin_presentment  # noqa: E402, F401

@@ -20,3 +20,9 @@ class PayersConfig(AppConfig):
 
         failed_tasks.register_retry_handler(services.REFUND_TASK, services.retry_failed_refund)
         failed_tasks.register_retry_handler(mandates.REFUND_TASK, mandates.retry_failed_refund)
+
+        # The payer's e-mail and text message when their fiscal e-receipt is issued (billing.fiscal).
+        from billing import outbox
+        from payers import fiscal_notices
+
+        outbox.register_consumer("fiscal-receipt-notices", fiscal_notices.notices_for_events)

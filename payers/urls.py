@@ -19,6 +19,7 @@ urlpatterns = [
     path("payments/return/<str:gateway_code>/", views.bank_return, name="bank_return"),
     path("receipts/<str:token>/", views.receipt_page, name="receipt"),
     path("receipts/<str:token>/pdf/", views.receipt_pdf, name="receipt_pdf"),
+    path("receipts/<str:token>/fiscal.pdf", views.receipt_fiscal_pdf, name="receipt_fiscal_pdf"),
     path("verify/", views.verify, name="verify_form"),
     path("verify/<str:receipt_no>/<str:code>/", views.verify, name="verify"),
     path("me/history/", views.history, name="history"),

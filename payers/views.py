@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import amounts, instalments, untrusted_files
+from billing import amounts, fiscal, instalments, untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
 from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
@@ -416,8 +416,24 @@ def receipt_page(request, token):
             "verify_url": url,
             "code": code,
             "qr": receipts.qr_svg(url, 140),
+            "fiscal": fiscal.receipt_of(payment),
+            "fiscal_pdf_url": reverse("payers:receipt_fiscal_pdf", args=[token]),
         },
     )
+
+
+def receipt_fiscal_pdf(request, token):
+    """The official fiscal e-receipt's file, as its issuer made it."""
+    payment = selectors.payment_for_receipt_token(token)
+    found = fiscal.issued_pdf(payment) if payment is not None else None
+    if found is None:
+        raise Http404
+    receipt, pdf = found
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="fiscal-{receipt.invoice_code}-{receipt.invoice_no}.pdf"'
+    )
+    return response
 
 
 def receipt_pdf(request, token):

@@ -220,3 +220,61 @@ def test_a_replayed_event_issues_once_even_side_by_side(office, monkeypatch):
     # The same task twice (a retry and a redelivery): the receipt is no longer workable, nobody is called.
     assert fiscal.work(receipt_id=receipt.pk) == FiscalStatus.ISSUED
     assert store.calls(AGENCY, "issue", payment.receipt_no) == 1
+
+
+# --- where the payer, the counter and the biller see it -------------------------------------------------
+
+
+def test_the_payer_is_sent_the_issued_receipt_by_mail_and_text_message(office, settings, mailoutbox):
+    from payers import sms
+    from tests.factories import PayerFactory
+
+    settings.SMS_BACKEND = "payers.sms.LocmemSMSBackend"
+    sms.outbox.clear()
+    payer = PayerFactory(
+        email="wang@example.cn", mobile="13800000001", mobile_verified=True, language="zh-hans"
+    )
+    bill = notice_bill(office)
+    payment = pay(bill.account, bill.amount_due, key="fk-5", payer=payer).payment
+    outbox.relay()
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert receipt.status == FiscalStatus.ISSUED
+    (mail,) = mailoutbox
+    assert mail.to == ["wang@example.cn"]
+    assert receipt.invoice_no in mail.subject and receipt.check_code in mail.subject
+    assert "3301002026000123" in mail.body and "/receipts/" in mail.body
+    assert [m.to for m in sms.outbox] == ["13800000001"]
+
+
+def test_the_receipt_page_shows_the_fiscal_receipt_and_hands_over_its_file(office, client):
+    from payers import selectors
+
+    payment = paid(notice_bill(office))
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    token = selectors.receipt_token(payment)
+    page = client.get(f"/receipts/{token}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert receipt.invoice_no in page and receipt.check_code in page
+    assert "3301002026000123" in page  # the notice number, on the receipt's own lines too
+    response = client.get(f"/receipts/{token}/fiscal.pdf")
+    assert response.status_code == 200 and response.content == bytes(receipt.pdf)
+    assert client.get("/receipts/not-a-token/fiscal.pdf").status_code == 404
+
+
+def test_the_biller_api_returns_the_fiscal_receipt_of_a_payment(office, client, admin_user):
+    from api import services as api_services
+    from tests.api.conftest import SignedClient
+
+    payment = paid(notice_bill(office))
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    access = api_services.ensure_biller_api_access(biller=office, actor=admin_user)
+    issued = api_services.issue_credential(owner=access, actor=admin_user)
+    biller_api = SignedClient(client, issued.credential.key_id, issued.secret)
+    response = biller_api.get(f"/api/v1/biller/receipts/{payment.receipt_no}")
+    assert response.status_code == 200, response.content
+    body = response.json()["fiscal_receipt"]
+    assert body["status"] == "issued" and body["notice_no"] == "3301002026000123"
+    assert (body["invoice_code"], body["invoice_no"], body["check_code"]) == (
+        receipt.invoice_code,
+        receipt.invoice_no,
+        receipt.check_code,
+    )
