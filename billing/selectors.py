@@ -144,3 +144,16 @@ def failed_bill_imports(user, today: datetime.date) -> int:
     since = today - datetime.timedelta(days=7)
     jobs = access.scoped_queryset(user, BillImportJob).filter(status=BillImportJob.Status.FAILED)
     return jobs.filter(created_at__date__gte=since).count()
+
+
+def account_no_for_notice(*, biller_code: str, notice_no: str) -> str | None:
+    """The account a payment notice (缴款书) of this biller was issued to, found by its number: the lookups
+    of the portal and the counter try it when what was typed is not an account number."""
+    notice_no = "".join((notice_no or "").split()).upper()[:32]
+    if not notice_no:
+        return None
+    return (
+        Bill.objects.filter(biller__code=biller_code, notice_no=notice_no)
+        .values_list("account__account_no", flat=True)
+        .first()
+    )

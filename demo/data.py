@@ -511,6 +511,10 @@ ACCOUNT_HINTS_EN = {
         "8 digits starting with 7; the hospital's system accepts each payment first. Demo: ending 9005 "
         "declines, 9006 changes the amount"
     ),
+    "BJ-NONTAX": (
+        "8 digits starting with 8, or the payment notice number (缴款书号); a fiscal e-receipt is issued "
+        "after payment"
+    ),
 }
 
 BILLERS: tuple[BillerSpec, ...] = (
@@ -722,6 +726,17 @@ BILLERS: tuple[BillerSpec, ...] = (
         "hospital",
         "就诊卡号为8位数字，以7开头；缴费前由医院系统确认。演示：尾号9005拒绝、9006金额变动",
         account_pattern=r"^7\d{7}$",
+    ),
+    # Fiscal e-receipts (issue 17, item 5; demo/fiscal.py links it to the sandbox fiscal issuer): a non-tax
+    # office whose bills are payment notices (缴款书), each paid one issued an official e-receipt.
+    BillerSpec(
+        "BJ-NONTAX",
+        "滨江市自然资源和规划局",
+        "Binjiang Natural Resources and Planning Bureau",
+        "滨江市自然资源和规划局",
+        "government-fees",
+        "缴款人编号为8位数字，以8开头；也可输入缴款书号查找。缴费后开具财政电子票据",
+        account_pattern=r"^8\d{7}$",
     ),
 )
 BILLERS_BY_CODE = {spec.code: spec for spec in BILLERS}

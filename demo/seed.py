@@ -23,6 +23,7 @@ from demo import amounts as amounts_demo
 from demo import api as api_demo
 from demo import branches as branches_demo
 from demo import clock
+from demo import fiscal as fiscal_demo
 from demo import notices as notices_demo
 from demo import payers as payers_demo
 from demo import presentment as presentment_demo
@@ -82,6 +83,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         notices_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         presentment_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        fiscal_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         amounts_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
     summary.totals = current_totals()
     return summary

@@ -24,7 +24,7 @@ from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
-from billing.selectors import categories_with_active_billers
+from billing.selectors import account_no_for_notice, categories_with_active_billers
 from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
@@ -79,6 +79,11 @@ def biller_page(request, code):
         if _rate_limited(request, "lookup"):
             return _too_many(request)
         biller, found = selectors.biller_with_lookup(code=code, account_no=raw)
+        if isinstance(found, BillingError) and (
+            notice_account := account_no_for_notice(biller_code=code, notice_no=raw)
+        ):  # a payment notice's number (缴款书号) finds the account it was issued to
+            raw = notice_account
+            biller, found = selectors.biller_with_lookup(code=code, account_no=raw)
     else:
         biller, found = selectors.active_biller(code), None
     if biller is None:

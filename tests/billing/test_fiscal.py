@@ -278,3 +278,15 @@ def test_the_biller_api_returns_the_fiscal_receipt_of_a_payment(office, client, 
         receipt.invoice_no,
         receipt.check_code,
     )
+
+
+def test_a_payment_notice_is_found_by_its_number_on_the_portal_and_at_the_counter(office, client):
+    from branches import selectors as counter
+    from tests.factories import BranchFactory
+
+    notice_bill(office, notice_no="3301002026000777", account_no="20260077")
+    page = client.get(f"/billers/{office.code}/?account_no=3301002026000777", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.status_code == 200
+    assert page.context["lookup"].account.account_no == "20260077"
+    found = counter.counter_lookup(query=" 3301002026000777 ", biller_code=office.code, branch=BranchFactory())
+    assert found.account.account_no == "20260077"
