@@ -288,5 +288,6 @@ def test_a_payment_notice_is_found_by_its_number_on_the_portal_and_at_the_counte
     page = client.get(f"/billers/{office.code}/?account_no=3301002026000777", HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert page.status_code == 200
     assert page.context["lookup"].account.account_no == "20260077"
-    found = counter.counter_lookup(query=" 3301002026000777 ", biller_code=office.code, branch=BranchFactory())
+    branch = BranchFactory()
+    found = counter.counter_lookup(query=" 3301002026000777 ", biller_code=office.code, branch=branch)
     assert found.account.account_no == "20260077"
