@@ -37,6 +37,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing import failed_tasks, locks, outbox, presentment
@@ -490,6 +491,19 @@ def retry_failed_receipt(failed_task, actor) -> None:
         receipt.save(update_fields=["status", "updated_at"])
         record_audit(actor=actor, action="fiscal_receipt.retried", target=receipt, status=target)
     transaction.on_commit(lambda: _queue([receipt_id]))
+
+
+def stalled_receipt_ids(now: datetime.datetime | None = None) -> list[int]:
+    """Receipts whose work stopped: claimed by a worker that died (its lease ran out), or waiting longer than
+    the policy's longest wait for a retry whose message was lost. Beat sends them again."""
+    now = now or timezone.now()
+    waited = now - datetime.timedelta(seconds=2 * retries.FISCAL_ISSUER.cap_seconds)
+    return list(
+        FiscalReceipt.objects.filter(status__in=WORKABLE)
+        .filter(Q(lease_until__lte=now) | Q(lease_until__isnull=True, updated_at__lte=waited))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 # --- reads ----------------------------------------------------------------------------------------------

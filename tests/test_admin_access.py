@@ -218,6 +218,10 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     # about each payment is read-only, by the biller's operators too.
     "billing.billerlink":            ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "billing.billercheck":           ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
+    # Fiscal e-receipts (issue 17): the issuer setting holds a secret (platform admins); the receipts are
+    # read-only, by the biller's operators too.
+    "billing.fiscalsetup":           ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "billing.fiscalreceipt":         ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
     # Who may do what: staff, roles, biller and branch links, API partners and their keys.
     "auth.user":                     ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "auth.group":                    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
@@ -482,6 +486,7 @@ class TestScope:
             "OrderLine",
             "JournalLine",  # the lines on its own payable account (issue 16)
             "BillerCheck",  # what its own live system answered about each payment (issue 17)
+            "FiscalReceipt",  # the fiscal e-receipts of its payments (issue 17)
         }
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):

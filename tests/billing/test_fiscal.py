@@ -291,3 +291,46 @@ def test_a_payment_notice_is_found_by_its_number_on_the_portal_and_at_the_counte
     branch = BranchFactory()
     found = counter.counter_lookup(query=" 3301002026000777 ", biller_code=office.code, branch=branch)
     assert found.account.account_no == "20260077"
+
+
+def test_a_receipt_whose_worker_died_is_found_and_finished(office):
+    import datetime
+
+    from django.utils import timezone
+
+    store.set_mode(AGENCY, store.DOWN)
+    payment = paid(notice_bill(office))
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    assert fiscal.stalled_receipt_ids() == []  # waiting for its retry: not stalled
+    FiscalReceipt.objects.filter(pk=receipt.pk).update(
+        lease_token="dead", lease_until=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    assert fiscal.stalled_receipt_ids() == [receipt.pk]
+    store.set_mode(AGENCY, None)
+    from billing.tasks import resume_fiscal_receipts
+
+    assert resume_fiscal_receipts() == 1
+    receipt.refresh_from_db()
+    assert receipt.status == FiscalStatus.ISSUED and fiscal.stalled_receipt_ids() == []
+
+
+def test_a_billers_operator_sees_only_its_own_fiscal_receipts_in_the_admin(office, live_server, client):
+    from django.contrib.auth import get_user_model
+
+    from billing import roles
+    from billing.models import BillerStaff
+    from tests.support import make_staff
+
+    other = BillerFactory(code="NTAX03")
+    configure(other, live_server, agency="330100NT003")
+    mine = FiscalReceipt.objects.get(payment=paid(notice_bill(office)))
+    paid(notice_bill(other, notice_no="3301002026000999", account_no="20269999"), key="fk-7")
+    bob = make_staff(get_user_model(), "bob", roles.BILLER_OPERATOR)
+    BillerStaff.objects.create(user=bob, biller=office)
+    client.force_login(bob)
+    listed = client.get("/admin/billing/fiscalreceipt/")
+    assert listed.status_code == 200
+    assert list(listed.context["cl"].result_list) == [mine]
+    assert client.get(f"/admin/billing/fiscalreceipt/{mine.pk}/change/").status_code == 200
+    assert client.post(f"/admin/billing/fiscalreceipt/{mine.pk}/delete/").status_code == 403
+    assert client.get("/admin/billing/fiscalsetup/").status_code == 403
