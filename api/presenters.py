@@ -51,6 +51,7 @@ def open_bill(bill: Bill) -> dict:
         "due_date": bill.due_date,
         "status": bill.status,
         "reference": bill.reference,
+        "notice_no": bill.notice_no,
         "description": bill.description,
         "instalments": [
             {

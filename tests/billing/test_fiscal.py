@@ -293,6 +293,23 @@ def test_a_payment_notice_is_found_by_its_number_on_the_portal_and_at_the_counte
     assert found.account.account_no == "20260077"
 
 
+def test_a_partner_enquires_by_payment_notice_number(office, client, admin_user):
+    from api import services as api_services
+    from api.models import Partner
+    from tests.api.conftest import SignedClient
+
+    notice_bill(office, notice_no="3301002026000778", account_no="20260078")
+    partner = Partner.objects.create(code="ACME", name="Acme Pay", rate_limit_per_minute=1000)
+    partner.allowed_categories.add(office.category)
+    issued = api_services.issue_credential(owner=partner, actor=admin_user)
+    api = SignedClient(client, issued.credential.key_id, issued.secret)
+    response = api.get(f"/api/v1/partner/billers/{office.code}/accounts/3301002026000778")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["account_no"] == "20260078"
+    assert [bill["notice_no"] for bill in body["bills"]] == ["3301002026000778"]
+
+
 def test_a_receipt_whose_worker_died_is_found_and_finished(office):
     import datetime
 
