@@ -20,6 +20,7 @@ urlpatterns = [
     path("receipts/<str:token>/", views.receipt_page, name="receipt"),
     path("receipts/<str:token>/pdf/", views.receipt_pdf, name="receipt_pdf"),
     path("receipts/<str:token>/fiscal.pdf", views.receipt_fiscal_pdf, name="receipt_fiscal_pdf"),
+    path("receipts/<str:token>/fiscal/", views.receipt_fiscal_status, name="receipt_fiscal_status"),
     path("verify/", views.verify, name="verify_form"),
     path("verify/<str:receipt_no>/<str:code>/", views.verify, name="verify"),
     path("me/history/", views.history, name="history"),

@@ -421,10 +421,27 @@ def receipt_page(request, token):
             "verify_url": url,
             "code": code,
             "qr": receipts.qr_svg(url, 140),
-            "fiscal": fiscal.receipt_of(payment),
-            "fiscal_pdf_url": reverse("payers:receipt_fiscal_pdf", args=[token]),
+            **_fiscal_context(payment, token),
         },
     )
+
+
+def _fiscal_context(payment, token) -> dict:
+    return {
+        "fiscal": fiscal.receipt_of(payment),
+        "fiscal_working": fiscal.WORKABLE,
+        "fiscal_pdf_url": reverse("payers:receipt_fiscal_pdf", args=[token]),
+        "fiscal_status_url": reverse("payers:receipt_fiscal_status", args=[token]),
+        "fiscal_page_url": reverse("payers:receipt", args=[token]),
+    }
+
+
+def receipt_fiscal_status(request, token):
+    """The fiscal e-receipt's region of the receipt page alone, for its poller."""
+    payment = selectors.payment_for_receipt_token(token)
+    if payment is None:
+        raise Http404
+    return render(request, "partials/fiscal_receipt.html", _fiscal_context(payment, token))
 
 
 def receipt_fiscal_pdf(request, token):

@@ -351,3 +351,20 @@ def test_a_billers_operator_sees_only_its_own_fiscal_receipts_in_the_admin(offic
     assert client.get(f"/admin/billing/fiscalreceipt/{mine.pk}/change/").status_code == 200
     assert client.post(f"/admin/billing/fiscalreceipt/{mine.pk}/delete/").status_code == 403
     assert client.get("/admin/billing/fiscalsetup/").status_code == 403
+
+
+def test_the_receipt_page_polls_its_fiscal_receipt_while_it_is_being_issued(office, client):
+    from payers import selectors
+
+    store.set_mode(AGENCY, store.DOWN)
+    payment = paid(notice_bill(office))
+    token = selectors.receipt_token(payment)
+    page = client.get(f"/receipts/{token}/").content.decode()
+    assert f'hx-get="/receipts/{token}/fiscal/"' in page and "htmx-2.0.4.min.js" in page
+
+    store.set_mode(AGENCY, None)
+    receipt = FiscalReceipt.objects.get(payment=payment)
+    fiscal.work(receipt_id=receipt.pk, attempt=2)
+    fragment = client.get(f"/receipts/{token}/fiscal/").content.decode()
+    receipt.refresh_from_db()
+    assert receipt.invoice_no in fragment and "hx-get" not in fragment  # issued: the polling stops
