@@ -143,3 +143,40 @@ class FiscalReceipt(models.Model):
         if self.invoice_no:
             return f"{self.invoice_code}-{self.invoice_no}"
         return f"{_('fiscal e-receipt')} #{self.pk}"
+
+
+class SandboxFiscalDocument(models.Model):
+    """What the demo's sandbox fiscal issuer (billing/sandbox_fiscal) issued: its own records, kept in the
+    platform's database only because it is a sandbox. A real issuer keeps these on its own system."""
+
+    agency_code = models.CharField(_("issuing unit code"), max_length=32)
+    business_no = models.CharField(_("business number"), max_length=40)
+    invoice_code = models.CharField(_("e-receipt code"), max_length=20)
+    invoice_no = models.CharField(_("e-receipt number"), max_length=20)
+    check_code = models.CharField(_("verification code"), max_length=12)
+    issued_at = models.DateTimeField(_("issued"))
+    pdf = models.BinaryField(_("e-receipt file"))
+    red_invoice_code = models.CharField(_("red-letter code"), max_length=20, blank=True)
+    red_invoice_no = models.CharField(_("red-letter number"), max_length=20, blank=True)
+    reversal_reason = models.CharField(_("reason for reversal"), max_length=100, blank=True)
+    reversed_at = models.DateTimeField(_("reversed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sandbox fiscal document")
+        verbose_name_plural = _("sandbox fiscal documents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agency_code", "business_no"], name="sandbox_fiscal_once_per_business"
+            ),
+            models.UniqueConstraint(
+                fields=["agency_code", "invoice_code", "invoice_no"], name="sandbox_fiscal_number_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["agency_code", "red_invoice_code", "red_invoice_no"],
+                condition=~Q(red_invoice_no=""),
+                name="sandbox_fiscal_red_number_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_code}-{self.invoice_no}"

@@ -368,3 +368,14 @@ def test_the_receipt_page_polls_its_fiscal_receipt_while_it_is_being_issued(offi
     fragment = client.get(f"/receipts/{token}/fiscal/").content.decode()
     receipt.refresh_from_db()
     assert receipt.invoice_no in fragment and "hx-get" not in fragment  # issued: the polling stops
+
+
+def test_the_issuer_numbers_each_receipt_once_even_after_its_cache_is_gone(office):
+    from django.core.cache import cache
+
+    first = FiscalReceipt.objects.get(payment=paid(notice_bill(office)))
+    cache.clear()  # the sandbox's modes and counts are disposable; what it issued is not
+    second_bill = notice_bill(office, notice_no="3301002026000124", account_no="20260002")
+    second = FiscalReceipt.objects.get(payment=paid(second_bill, key="fk-2"))
+    assert first.invoice_code == second.invoice_code
+    assert int(second.invoice_no) == int(first.invoice_no) + 1
