@@ -2,6 +2,7 @@
 admins and audited (never the secret's value); and the receipts, read-only, scoped to the biller's staff."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
@@ -9,7 +10,7 @@ from billing.admin import ReadOnlyAdmin  # billing.admin imports this module aft
 from billing.admin_audit import AuditedAdminMixin
 from billing.admin_presentment import MIN_SECRET_LENGTH
 from billing.admin_scoping import ScopedAdminMixin
-from billing.fiscal_models import FiscalReceipt, FiscalSetup
+from billing.fiscal_models import FiscalIssuerKind, FiscalReceipt, FiscalSetup
 
 
 class FiscalSetupForm(forms.ModelForm):
@@ -40,6 +41,23 @@ class FiscalSetupForm(forms.ModelForm):
         if len(secret) < MIN_SECRET_LENGTH:
             raise forms.ValidationError(_("Use at least 16 characters for the shared secret."))
         return secret
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("issuer", FiscalIssuerKind.NONE) != FiscalIssuerKind.NONE:
+            url = cleaned.get("endpoint_url") or ""
+            if not url:
+                missing = _("A biller with fiscal e-receipts needs its issuer's address.")
+                self.add_error("endpoint_url", missing)
+            elif not url.startswith("https://") and not settings.DEBUG:
+                self.add_error("endpoint_url", _("The issuer must be reached over HTTPS."))
+            if not cleaned.get("agency_code"):
+                self.add_error("agency_code", _("Give the biller's issuing unit code at the issuer."))
+            if not cleaned.get("key_id"):
+                self.add_error("key_id", _("Give the key id the issuer knows the platform by."))
+            if not cleaned.get("secret"):
+                self.add_error("secret", _("Give the secret shared with the issuer."))
+        return cleaned
 
 
 @admin.register(FiscalSetup)

@@ -379,3 +379,15 @@ def test_the_issuer_numbers_each_receipt_once_even_after_its_cache_is_gone(offic
     second = FiscalReceipt.objects.get(payment=paid(second_bill, key="fk-2"))
     assert first.invoice_code == second.invoice_code
     assert int(second.invoice_no) == int(first.invoice_no) + 1
+
+
+def test_an_issuer_setting_without_address_or_secret_is_refused_in_the_admin(admin_client):
+    biller = BillerFactory(code="NTAX05")
+    response = admin_client.post(
+        "/admin/billing/fiscalsetup/add/",
+        {"biller": biller.pk, "issuer": "sandbox", "agency_code": "", "timeout_seconds": "5"},
+    )
+    assert response.status_code == 200  # the form again, with its errors
+    errors = response.context["adminform"].form.errors
+    assert {"endpoint_url", "agency_code", "key_id", "secret"} <= set(errors)
+    assert not FiscalSetup.objects.exists()
