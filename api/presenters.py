@@ -64,6 +64,7 @@ def open_bill(bill: Bill) -> dict:
         "due_date": bill.due_date,
         "status": bill.status,
         "reference": bill.reference,
+        "notice_no": bill.notice_no,
         "description": bill.description,
         "instalments": instalment_plan(bill),
         "beneficiary_kind": bill.beneficiary_kind,
@@ -160,6 +161,24 @@ def biller_receipt(payment: Payment, *, e_receipt: dict) -> dict:
         "e_receipt": e_receipt,
         "fiscal_receipt_no": check.fiscal_receipt_no if check else "",
         "biller_check": check.status if check else "",
+        "fiscal_receipt": fiscal_receipt(getattr(payment, "fiscal_receipt", None)),
+    }
+
+
+def fiscal_receipt(receipt) -> dict | None:
+    """The payment's official fiscal e-receipt (billing.fiscal), when its biller has them issued."""
+    if receipt is None:
+        return None
+    return {
+        "status": receipt.status,
+        "notice_no": receipt.notice_no,
+        "invoice_code": receipt.invoice_code,
+        "invoice_no": receipt.invoice_no,
+        "check_code": receipt.check_code,
+        "issued_at": receipt.issued_at,
+        "red_invoice_code": receipt.red_invoice_code,
+        "red_invoice_no": receipt.red_invoice_no,
+        "reversed_at": receipt.reversed_at,
     }
 
 

@@ -13,7 +13,7 @@ from billing.choices import BillerStatus, Channel
 from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
-from billing.selectors import payable_bills
+from billing.selectors import account_no_for_notice, payable_bills
 
 LISTED_BILLER_STATUSES = (BillerStatus.ACTIVE, BillerStatus.SUSPENDED)
 
@@ -64,6 +64,11 @@ def account_with_open_bills(biller: Biller, account_no: str) -> tuple[CustomerAc
     if account_no_is_valid(number, pattern=biller.account_pattern, check_digit=biller.account_check_digit):
         presentment.present(biller, number)  # a fetch-mode biller's live bills first (billing.presentment)
     account = CustomerAccount.objects.filter(biller=biller, account_no=number).first()
+    if account is None and (
+        notice_account := account_no_for_notice(biller_code=biller.code, notice_no=account_no)
+    ):
+        # a payment notice's number (缴款书号) in place of the account number: its account answers
+        account = CustomerAccount.objects.get(biller=biller, account_no=notice_account)
     if account is None:
         if not account_no_is_valid(
             number, pattern=biller.account_pattern, check_digit=biller.account_check_digit
@@ -193,7 +198,8 @@ def biller_receipt(biller: Biller, receipt_no: str) -> tuple[Payment, dict]:
 
     payment = (
         Payment.objects.filter(biller=biller, receipt_no=receipt_no[:32])
-        .select_related("account", "biller_check")
+        .select_related("account", "biller_check", "fiscal_receipt")
+        .defer("fiscal_receipt__pdf")
         .prefetch_related("allocations__bill")
         .first()
     )

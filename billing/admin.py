@@ -748,5 +748,5 @@ class RoleGroupAdmin(ScopedAdminMixin, AuditedAdminMixin, GroupAdmin):
 
 
 # Locked-out logins and their "Unlock" action (issue 12); links to billers' own systems (issue 17); card
-# top-ups written to a card or meter (issue 17, item 8).
-from billing import admin_logins, admin_presentment, admin_topups  # noqa: E402, F401
+# top-ups written to a card or meter (issue 17, item 8); fiscal e-receipts (issue 17, item 5).
+from billing import admin_fiscal, admin_logins, admin_presentment, admin_topups  # noqa: E402, F401

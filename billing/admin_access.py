@@ -19,6 +19,8 @@ from billing.models import (
     CustomerAccount,
     FailedTask,
     FeeSchedule,
+    FiscalReceipt,
+    FiscalSetup,
     JournalEntry,
     JournalLine,
     LedgerAccount,
@@ -85,4 +87,13 @@ def declare_access() -> None:
         TopUpHold,
         {roles.BILLER_OPERATOR: VIEW, roles.RECONCILIATION_OFFICER: VIEW},
         scope={BILLER_SCOPE: "payment__biller"},
+    )
+
+    # Fiscal e-receipts (billing.fiscal): the issuer setting holds a secret (platform admins only); the
+    # receipts are read by the biller's operators and reconciliation.
+    access.register(FiscalSetup)
+    access.register(
+        FiscalReceipt,
+        {roles.BILLER_OPERATOR: VIEW, roles.RECONCILIATION_OFFICER: VIEW},
+        scope={BILLER_SCOPE: "biller"},
     )

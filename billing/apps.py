@@ -38,3 +38,10 @@ class BillingConfig(AppConfig):
         from billing import presentment
 
         failed_tasks.register_retry_handler(presentment.CONFIRM_TASK, presentment.retry_failed_confirmation)
+
+        # Fiscal e-receipts (billing.fiscal): requested from the outbox's payment events, sent again from the
+        # failed-tasks list.
+        from billing import fiscal, outbox
+
+        outbox.register_consumer("fiscal-receipts", fiscal.receipts_for_events)
+        failed_tasks.register_retry_handler(fiscal.WORK_TASK, fiscal.retry_failed_receipt)

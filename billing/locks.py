@@ -16,7 +16,8 @@ than the ones it holds:
   5. its bills, oldest first (due date, period, id).
 
 Besides the order, on their own: the outbox relay's batch of unpublished events (skip locked) and then the
-webhook deliveries it creates; a failed task's record.
+webhook deliveries it creates, or the fiscal e-receipts it marks for reversal (billing.fiscal); a
+fiscal e-receipt while its issuer's answer is recorded; a failed task's record.
 
 Posting (`billing.services.post_payment`) starts at 4; a reversal at 3 (the payment) then 4 and 5.
 
@@ -143,3 +144,19 @@ def lock_biller_check(check_id: int):
     from billing.presentment_models import BillerCheck
 
     return BillerCheck.objects.select_for_update().select_related("payment").get(pk=check_id)
+
+
+def lock_fiscal_receipt(receipt_id: int):
+    """A payment's fiscal e-receipt (billing.fiscal), while a move of its status is recorded."""
+    from billing.fiscal_models import FiscalReceipt
+
+    return FiscalReceipt.objects.select_for_update().select_related("payment", "biller").get(pk=receipt_id)
+
+
+def lock_fiscal_receipts_of_payments(payment_ids: Iterable[int]) -> list:
+    """The fiscal e-receipts of reversed payments, in id order, while the relay marks them for reversal."""
+    from billing.fiscal_models import FiscalReceipt
+
+    return list(
+        FiscalReceipt.objects.select_for_update().filter(payment_id__in=list(payment_ids)).order_by("pk")
+    )

@@ -341,6 +341,9 @@ class Bill(models.Model):
         _("beneficiary is a"), max_length=16, choices=BeneficiaryKind.choices, blank=True, db_default=""
     )
     beneficiary_name = models.CharField(_("beneficiary"), max_length=100, blank=True, db_default="")
+    # A non-tax payment notice's number (缴款书号, issue 17 item 5): found at lookup; once paid, the fiscal
+    # e-receipt refers to it (billing.fiscal). Unique per biller where set.
+    notice_no = models.CharField(_("payment notice number"), max_length=32, blank=True, db_default="")
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -350,6 +353,11 @@ class Bill(models.Model):
         verbose_name_plural = _("bills")
         constraints = [
             models.UniqueConstraint(fields=["account", "period"], name="bill_unique_per_account_period"),
+            models.UniqueConstraint(
+                fields=["biller", "notice_no"],
+                condition=~Q(notice_no=""),
+                name="bill_notice_no_unique_per_biller",
+            ),
             models.CheckConstraint(condition=Q(amount_due__gte=0), name="bill_amount_due_not_negative"),
             models.CheckConstraint(condition=Q(late_fee__gte=0), name="bill_late_fee_not_negative"),
             models.CheckConstraint(condition=Q(amount_paid__gte=0), name="bill_paid_not_negative"),
@@ -842,6 +850,9 @@ class Instalment(models.Model):
 # Live presentment (issue 17) and shared collections (issue 17, item 4): kept in their own modules,
 # billing/presentment_models.py and billing/collection_models.py.
 from billing.collection_models import CollectionShare  # noqa: E402, F401
+
+# Fiscal e-receipts (issue 17): kept in their own module, see billing/fiscal_models.py.
+from billing.fiscal_models import FiscalReceipt, FiscalSetup  # noqa: E402, F401
 from billing.presentment_models import BillerCheck, BillerLink  # noqa: E402, F401
 
 # Top-ups written to a card or meter (issue 17, item 8): kept in its own module, see billing/topup_models.py.

@@ -40,6 +40,8 @@ class EventType:
     SETTLEMENT_SETTLED = "settlement.settled"
     LEDGER_WRITTEN_OFF = "ledger.written_off"
     MANDATE_DEBIT = "mandate.debit"
+    # Not money, but it leaves the same way: a payment's fiscal e-receipt was issued (billing.fiscal).
+    FISCAL_RECEIPT_ISSUED = "fiscal_receipt.issued"
 
 
 Consumer = Callable[[Sequence[OutboxEvent]], None]

@@ -108,9 +108,12 @@ class _Malformed(Exception):
     pass
 
 
-def _post(link: BillerLink, route: str, payload: dict) -> tuple[int, dict]:
+def _post(
+    link: BillerLink, route: str, payload: dict, *, max_bytes: int = MAX_ANSWER_BYTES
+) -> tuple[int, dict]:
     """POST a signed JSON request to the biller's system; (HTTP status, verified JSON object). Raises
-    _Timeout, _Down (no connection, HTTP 5xx), _BadSignature or _Malformed. Never inside a transaction."""
+    _Timeout, _Down (no connection, HTTP 5xx), _BadSignature or _Malformed. Never inside a transaction.
+    `link` is any setting with an endpoint_url, key_id, secret and timeout_seconds (billing.fiscal's too)."""
     if connection.in_atomic_block:
         raise RuntimeError("a biller's system is never called inside a database transaction")
     url = link.endpoint_url.rstrip("/") + route
@@ -137,11 +140,11 @@ def _post(link: BillerLink, route: str, payload: dict) -> tuple[int, dict]:
     timeout = float(link.timeout_seconds)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, headers, raw = response.status, response.headers, response.read(MAX_ANSWER_BYTES + 1)
+            status, headers, raw = response.status, response.headers, response.read(max_bytes + 1)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500:
             raise _Down(f"HTTP {exc.code}") from None
-        status, headers, raw = exc.code, exc.headers, exc.read(MAX_ANSWER_BYTES + 1)
+        status, headers, raw = exc.code, exc.headers, exc.read(max_bytes + 1)
     except TimeoutError:
         raise _Timeout(f"no answer within {timeout} s") from None
     except urllib.error.URLError as exc:
@@ -150,7 +153,7 @@ def _post(link: BillerLink, route: str, payload: dict) -> tuple[int, dict]:
         raise _Down(str(exc.reason)[:200]) from None
     except (OSError, ValueError) as exc:
         raise _Down(str(exc)[:200]) from None
-    if len(raw) > MAX_ANSWER_BYTES:
+    if len(raw) > max_bytes:
         raise _Malformed("answer too large")
     answer_timestamp = headers.get(signing.TIMESTAMP_HEADER, "")
     if not signing.TIMESTAMP_RE.fullmatch(answer_timestamp) or not signing.signature_matches(

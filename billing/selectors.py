@@ -180,3 +180,16 @@ def topup_hold_of(payment) -> TopUpHold | None:
     if payment is None or payment.biller.payment_mode != PaymentMode.PREPAID:
         return None
     return TopUpHold.objects.filter(payment=payment).first()
+
+
+def account_no_for_notice(*, biller_code: str, notice_no: str) -> str | None:
+    """The account a payment notice (缴款书) of this biller was issued to, found by its number: the lookups
+    of the portal and the counter try it when what was typed is not an account number."""
+    notice_no = "".join((notice_no or "").split()).upper()[:32]
+    if not notice_no:
+        return None
+    return (
+        Bill.objects.filter(biller__code=biller_code, notice_no=notice_no)
+        .values_list("account__account_no", flat=True)
+        .first()
+    )

@@ -45,3 +45,25 @@ def void_expired_topups() -> int:
     from billing import topups
 
     return topups.void_expired_topups()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def work_fiscal_receipt(receipt_id: int, attempt: int = 1) -> str:
+    """Issue a payment's fiscal e-receipt, or request its red-letter reversal (billing.fiscal). Safe to run
+    twice: the receipt is claimed with a lease before its issuer is called, and the issuer issues once per
+    payment."""
+    from billing import fiscal
+
+    return fiscal.work(receipt_id=receipt_id, attempt=attempt)
+
+
+@shared_task(ignore_result=True)
+def resume_fiscal_receipts() -> int:
+    """Beat, every 15 minutes: fiscal e-receipts whose work stopped (a dead worker, a lost retry) are sent
+    again; they ask the issuer first whether it issued already."""
+    from billing import fiscal
+
+    stalled = fiscal.stalled_receipt_ids()
+    for receipt_id in stalled:
+        work_fiscal_receipt.delay(receipt_id, attempt=2)
+    return len(stalled)

@@ -27,6 +27,7 @@ from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, JournalLi
 from billing.money import ZERO, format_money
 from billing.paylinks import bill_id_from_token
 from billing.rules import normalize_account_no, normalize_code
+from billing.selectors import account_no_for_notice
 from branches.choices import WEEKDAYS, AgentStatus, BranchRole, BranchStatus, ClosureStatus, TillStatus
 from branches.exceptions import CounterError
 from branches.models import (
@@ -240,6 +241,11 @@ def counter_lookup(
     account = (
         CustomerAccount.objects.select_related("biller").filter(biller=biller, account_no=account_no).first()
     )
+    notice_account = None if account else account_no_for_notice(biller_code=biller.code, notice_no=query)
+    if notice_account:  # a payment notice's number (缴款书号) finds the account it was issued to
+        account = CustomerAccount.objects.select_related("biller").get(
+            biller=biller, account_no=notice_account
+        )
     if account is None:
         from billing.exceptions import PaymentRefused
 

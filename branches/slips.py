@@ -213,6 +213,7 @@ def render_slip_pdf(bill, *, layout: str, base_url: str) -> bytes:
             *([(_("Who it is for"), bill.masked_beneficiary)] if bill.beneficiary_name else []),
             (_("Address"), bill.account.address or "—"),
             (_("What for"), bill.description or bill.period),
+            *([(_("Payment notice number"), bill.notice_no)] if bill.notice_no else []),
             (_("Amount due"), "¥" + format_money(bill.amount_due)),
             (_("Late fee"), "¥" + format_money(bill.quote.late_fee)),
             *(

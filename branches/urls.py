@@ -10,6 +10,7 @@ counter_patterns = (
         path("receipt/<str:receipt_no>/", views.counter_receipt, name="receipt"),
         path("receipt/<str:receipt_no>/void/", views.counter_void, name="void"),
         path("receipt/<str:receipt_no>/card/", views.counter_card_write, name="card_write"),
+        path("receipt/<str:receipt_no>/fiscal.pdf", views.counter_fiscal_pdf, name="fiscal_pdf"),
         path("till/close/", views.counter_close, name="close"),
         path("report/", views.counter_day_report, name="day_report"),
         path("report/till/<int:till_id>/", views.counter_day_report, name="day_report_till"),

@@ -10,11 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from billing import access, roles
+from billing import access, fiscal, roles
 from billing import selectors as billing_selectors
 from billing.exceptions import BillingError
 from billing.models import Bill
@@ -180,6 +181,9 @@ def counter_receipt(request, receipt_no):
             "payment": counter_payment.payment,
             "allocations": counter_payment.payment.allocations.all(),
             "hold": billing_selectors.topup_hold_of(counter_payment.payment),
+            "fiscal": fiscal.receipt_of(counter_payment.payment),
+            "fiscal_pdf_url": reverse("counter:fiscal_pdf", args=[receipt_no]),
+            "fiscal_pdf_label": _("Print the fiscal e-receipt"),
         },
     )
 
@@ -210,6 +214,21 @@ def counter_card_write(request, receipt_no):
                 % {"amount": format_money(counter_payment.payment.amount)},
             )
     return redirect("counter:receipt", receipt_no=receipt_no)
+
+
+@counter_staff_required
+def counter_fiscal_pdf(request, receipt_no):
+    """The official fiscal e-receipt of a counter payment, opened in the browser to print for the payer."""
+    counter_payment = _counter_payment_or_404(request, receipt_no)
+    found = fiscal.issued_pdf(counter_payment.payment)
+    if found is None:
+        raise Http404
+    receipt, pdf = found
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'inline; filename="fiscal-{receipt.invoice_code}-{receipt.invoice_no}.pdf"'
+    )
+    return response
 
 
 @counter_staff_required

@@ -45,5 +45,18 @@ MANDATE_DEBIT = RetryPolicy("mandate-debit", base_seconds=1800, cap_seconds=3 * 
 # Confirming with a live biller a payment posted under its stand-in rule (billing.presentment): 1 min … 1 h.
 BILLER_CONFIRM = RetryPolicy("biller-confirm", base_seconds=60, cap_seconds=3600, max_attempts=10)
 
-POLICIES = (WEBHOOK, BILLER_CONFIRM, REFUND, GATEWAY_QUERY, MESSAGE, SANDBOX_BANK_NOTIFY, MANDATE_DEBIT)
+# Fiscal e-receipts and their red-letter reversals (billing.fiscal): the payer waits for the receipt, the
+# issuer is a government platform with maintenance windows: 1 min … 1 h, 8 tries over about 3 hours.
+FISCAL_ISSUER = RetryPolicy("fiscal-issuer", base_seconds=60, cap_seconds=3600, max_attempts=8)
+
+POLICIES = (
+    FISCAL_ISSUER,
+    WEBHOOK,
+    BILLER_CONFIRM,
+    REFUND,
+    GATEWAY_QUERY,
+    MESSAGE,
+    SANDBOX_BANK_NOTIFY,
+    MANDATE_DEBIT,
+)
 LONGEST_DELAY_SECONDS = max(policy.cap_seconds for policy in POLICIES)

@@ -258,6 +258,8 @@ SPECTACULAR_SETTINGS = {
 CELERY_BEAT_SCHEDULE = {
     "api-retry-due-webhooks": {"task": "api.tasks.retry_due_webhooks", "schedule": 60.0},
     "api-purge-idempotency-records": {"task": "api.tasks.purge_idempotency_records", "schedule": 3600.0},
+    # Fiscal e-receipts whose work stopped (billing.fiscal.stalled_receipt_ids).
+    "billing-resume-fiscal-receipts": {"task": "billing.tasks.resume_fiscal_receipts", "schedule": 900.0},
 }
 # Citizen portal (payers app): payment gateways by code, the sandbox bank, rate limits, accounts.
 PAYMENT_GATEWAYS = {
@@ -583,6 +585,8 @@ CELERY_QUEUE_TASKS = {
     "io": (
         "api.tasks.deliver_webhook",
         "billing.tasks.confirm_with_biller",
+        "billing.tasks.work_fiscal_receipt",
+        "billing.tasks.resume_fiscal_receipts",
         "payers.tasks.refund_order_line",
         "payers.tasks.query_pending_orders",
         "payers.tasks.sandbox_bank_notify",

@@ -17,6 +17,9 @@ sandbox_bank = (
         path("sandbox-biller/", include("billing.sandbox_biller.urls")),
         # A sandbox IC-card system (api/sandbox_card_system): confirms card top-ups over the biller API.
         path("sandbox-card-system/", include("api.sandbox_card_system.urls")),
+        # The sandbox fiscal issuer (billing/sandbox_fiscal): a non-tax e-receipt platform
+        # (docs/fiscal-receipts.md).
+        path("sandbox-fiscal/", include("billing.sandbox_fiscal.urls")),
     ]
     if settings.SANDBOX_BANK_ENABLED
     else []

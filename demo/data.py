@@ -515,6 +515,10 @@ ACCOUNT_HINTS_EN = {
         "8 digits starting with 62, on the front of the IC gas card. Demo: ending 9 fails to write "
         "(refunded), ending 8 is never confirmed (refunded after the timeout)"
     ),
+    "BJ-NONTAX": (
+        "8 digits starting with 8, or the payment notice number (缴款书号); a fiscal e-receipt is issued "
+        "after payment"
+    ),
 }
 
 BILLERS: tuple[BillerSpec, ...] = (
@@ -741,6 +745,17 @@ BILLERS: tuple[BillerSpec, ...] = (
         account_pattern=r"^62\d{6}$",
         min_amount=Decimal("20.00"),
         max_amount=Decimal("3000.00"),
+    ),
+    # Fiscal e-receipts (issue 17, item 5; demo/fiscal.py links it to the sandbox fiscal issuer): a non-tax
+    # office whose bills are payment notices (缴款书), each paid one issued an official e-receipt.
+    BillerSpec(
+        "BJ-NONTAX",
+        "滨江市自然资源和规划局",
+        "Binjiang Natural Resources and Planning Bureau",
+        "滨江市自然资源和规划局",
+        "government-fees",
+        "缴款人编号为8位数字，以8开头；也可输入缴款书号查找。缴费后开具财政电子票据",
+        account_pattern=r"^8\d{7}$",
     ),
 )
 BILLERS_BY_CODE = {spec.code: spec for spec in BILLERS}

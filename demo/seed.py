@@ -26,6 +26,7 @@ from demo import branches as branches_demo
 from demo import card_topups as card_topups_demo
 from demo import clock
 from demo import disputes as disputes_demo
+from demo import fiscal as fiscal_demo
 from demo import notices as notices_demo
 from demo import payers as payers_demo
 from demo import presentment as presentment_demo
@@ -86,6 +87,7 @@ def seed_demo(accounts: int = DEFAULT_ACCOUNTS) -> SeedSummary:
         payers_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         notices_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         presentment_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
+        fiscal_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         amounts_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         disputes_demo.seed(users=users, billers=billers, branches=branches, summary=summary)
         agents_demo.seed(users=users, billers=billers, branches=branches, summary=summary)

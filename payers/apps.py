@@ -30,3 +30,8 @@ class PayersConfig(AppConfig):
         from billing.choices import Channel
 
         topups.register_refunder(Channel.ONLINE, services.refund_voided_topup)
+        # The payer's e-mail and text message when their fiscal e-receipt is issued (billing.fiscal).
+        from billing import outbox
+        from payers import fiscal_notices
+
+        outbox.register_consumer("fiscal-receipt-notices", fiscal_notices.notices_for_events)

@@ -96,6 +96,9 @@ def receipt_lines(payment) -> list[tuple[str, str]]:
         ]
     if periods:
         rows.append((_("Bills paid"), list_text(periods)))
+    notices = list(dict.fromkeys(a.bill.notice_no for a in paid if a.bill.notice_no))
+    if notices:
+        rows.append((_("Payment notice number"), list_text(notices)))
     beneficiaries = list(dict.fromkeys(a.bill.masked_beneficiary for a in paid if a.bill.beneficiary_name))
     if beneficiaries:
         rows.append((_("Who it is for"), list_text(beneficiaries)))

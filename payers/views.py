@@ -18,13 +18,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from billing import amounts, instalments, untrusted_files
+from billing import amounts, fiscal, instalments, untrusted_files
 from billing.choices import PaymentMode, PaymentStatus
 from billing.exceptions import BillingError
 from billing.money import format_money, parse_amount
 from billing.paylinks import pay_token
 from billing.rules import normalize_account_no
-from billing.selectors import categories_with_active_billers, topup_hold_of
+from billing.selectors import account_no_for_notice, categories_with_active_billers, topup_hold_of
 from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
@@ -82,6 +82,11 @@ def biller_page(request, code):
         if _rate_limited(request, "lookup"):
             return _too_many(request)
         biller, found = selectors.biller_with_lookup(code=code, account_no=raw)
+        if isinstance(found, BillingError) and (
+            notice_account := account_no_for_notice(biller_code=code, notice_no=raw)
+        ):  # a payment notice's number (缴款书号) finds the account it was issued to
+            raw = notice_account
+            biller, found = selectors.biller_with_lookup(code=code, account_no=raw)
     else:
         biller, found = selectors.active_biller(code), None
     if biller is None:
@@ -492,6 +497,7 @@ def receipt_page(request, token):
             "code": code,
             "qr": receipts.qr_svg(url, 140),
             "hold": topup_hold_of(payment),
+            **_fiscal_context(payment, token),
         },
     )
 
@@ -506,6 +512,38 @@ def receipt_card_write(request, token):
     return render(
         request, "payers/_card_write_status.html", {"payment": payment, "hold": hold, "token": token}
     )
+
+
+def _fiscal_context(payment, token) -> dict:
+    return {
+        "fiscal": fiscal.receipt_of(payment),
+        "fiscal_working": fiscal.WORKABLE,
+        "fiscal_pdf_url": reverse("payers:receipt_fiscal_pdf", args=[token]),
+        "fiscal_status_url": reverse("payers:receipt_fiscal_status", args=[token]),
+        "fiscal_page_url": reverse("payers:receipt", args=[token]),
+    }
+
+
+def receipt_fiscal_status(request, token):
+    """The fiscal e-receipt's region of the receipt page alone, for its poller."""
+    payment = selectors.payment_for_receipt_token(token)
+    if payment is None:
+        raise Http404
+    return render(request, "partials/fiscal_receipt.html", _fiscal_context(payment, token))
+
+
+def receipt_fiscal_pdf(request, token):
+    """The official fiscal e-receipt's file, as its issuer made it."""
+    payment = selectors.payment_for_receipt_token(token)
+    found = fiscal.issued_pdf(payment) if payment is not None else None
+    if found is None:
+        raise Http404
+    receipt, pdf = found
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="fiscal-{receipt.invoice_code}-{receipt.invoice_no}.pdf"'
+    )
+    return response
 
 
 def receipt_pdf(request, token):

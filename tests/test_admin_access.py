@@ -220,6 +220,10 @@ MATRIX: dict[str, tuple[str, str, str, str, str, str]] = {
     "billing.billercheck":           ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
     "billing.cardwriterule":         ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "billing.topuphold":             ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
+    # Fiscal e-receipts (issue 17): the issuer setting holds a secret (platform admins); the receipts are
+    # read-only, by the biller's operators too.
+    "billing.fiscalsetup":           ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
+    "billing.fiscalreceipt":         ("v---",  "v---",  NONE,    NONE,    "v---",  "v---"),
     # Who may do what: staff, roles, biller and branch links, API partners and their keys.
     "auth.user":                     ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
     "auth.group":                    ("vacd",  NONE,    NONE,    NONE,    NONE,    "v---"),
@@ -495,6 +499,7 @@ class TestScope:
             "JournalLine",  # the lines on its own payable account (issue 16)
             "BillerCheck",  # what its own live system answered about each payment (issue 17)
             "TopUpHold",  # its card top-ups: held, written or refunded (issue 17, item 8)
+            "FiscalReceipt",  # the fiscal e-receipts of its payments (issue 17)
         }
 
     def test_clerk_sees_only_the_counter_payments_of_the_branch(self, client, world):

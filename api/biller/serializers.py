@@ -128,6 +128,24 @@ class EReceiptSerializer(serializers.Serializer):
     verification_code = serializers.CharField()
 
 
+class FiscalReceiptSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["requested", "issued", "reversal_requested", "reversed", "failed"]
+    )
+    notice_no = serializers.CharField(
+        allow_blank=True, help_text="The payment notice (缴款书) it pays, if any."
+    )
+    invoice_code = serializers.CharField(allow_blank=True, help_text="票据代码 (empty until issued).")
+    invoice_no = serializers.CharField(allow_blank=True, help_text="票据号码 (empty until issued).")
+    check_code = serializers.CharField(allow_blank=True, help_text="校验码, 6 characters.")
+    issued_at = serializers.DateTimeField(allow_null=True)
+    red_invoice_code = serializers.CharField(
+        allow_blank=True, help_text="The red-letter (冲红) receipt's code."
+    )
+    red_invoice_no = serializers.CharField(allow_blank=True)
+    reversed_at = serializers.DateTimeField(allow_null=True)
+
+
 class BillerReceiptSerializer(BillerPaymentSerializer):
     payer = serializers.CharField(allow_blank=True, help_text="The account holder's name, masked.")
     e_receipt = EReceiptSerializer()
@@ -136,6 +154,9 @@ class BillerReceiptSerializer(BillerPaymentSerializer):
     )
     biller_check = serializers.CharField(
         allow_blank=True, help_text="What the biller's system said about it (live billers only)."
+    )
+    fiscal_receipt = FiscalReceiptSerializer(
+        allow_null=True, help_text="The official fiscal e-receipt, for a biller that has them issued."
     )
 
 

@@ -84,6 +84,9 @@ class OpenBillSerializer(serializers.Serializer):
     due_date = serializers.DateField()
     status = serializers.CharField()
     reference = serializers.CharField(allow_blank=True)
+    notice_no = serializers.CharField(
+        allow_blank=True, help_text="The payment notice's number (缴款书号), for a bill that is one."
+    )
     description = serializers.CharField(allow_blank=True)
     instalments = InstalmentSerializer(
         many=True,

@@ -43,22 +43,16 @@ def _error(request, link, code: str, status: int) -> HttpResponse:
     return _answer(request, link, {"error": {"code": code}}, status)
 
 
-def _verified(request, biller_code: str) -> tuple[BillerLink | None, dict | HttpResponse]:
-    link = BillerLink.objects.select_related("biller").filter(biller__code=biller_code).first()
-    if link is None or not link.secret:
-        return None, _error(request, None, "biller_unknown", 404)
-    if store.is_down(biller_code):
-        return link, HttpResponse("sandbox biller: down for maintenance", status=503)
-    body = request.body[: MAX_BODY + 1]
+def signed_by(request, *, key_id: str, secret: str, body: bytes) -> bool:
+    """Whether the request carries the platform's signature with this key (billing/signing.py), fresh."""
     timestamp = request.headers.get(signing.TIMESTAMP_HEADER, "")
-    if (
-        len(body) > MAX_BODY
-        or request.headers.get(signing.KEY_HEADER, "") != link.key_id
-        or not signing.TIMESTAMP_RE.fullmatch(timestamp)
-        or abs(time.time() - int(timestamp)) > 300
-        or not signing.NONCE_RE.fullmatch(request.headers.get(signing.NONCE_HEADER, ""))
-        or not signing.signature_matches(
-            link.secret,
+    return (
+        request.headers.get(signing.KEY_HEADER, "") == key_id
+        and bool(signing.TIMESTAMP_RE.fullmatch(timestamp))
+        and abs(time.time() - int(timestamp)) <= 300
+        and bool(signing.NONCE_RE.fullmatch(request.headers.get(signing.NONCE_HEADER, "")))
+        and signing.signature_matches(
+            secret,
             request.headers.get(signing.SIGNATURE_HEADER, ""),
             method=request.method,
             path=request.path,
@@ -67,7 +61,17 @@ def _verified(request, biller_code: str) -> tuple[BillerLink | None, dict | Http
             nonce=request.headers.get(signing.NONCE_HEADER, ""),
             body=body,
         )
-    ):
+    )
+
+
+def _verified(request, biller_code: str) -> tuple[BillerLink | None, dict | HttpResponse]:
+    link = BillerLink.objects.select_related("biller").filter(biller__code=biller_code).first()
+    if link is None or not link.secret:
+        return None, _error(request, None, "biller_unknown", 404)
+    if store.is_down(biller_code):
+        return link, HttpResponse("sandbox biller: down for maintenance", status=503)
+    body = request.body[: MAX_BODY + 1]
+    if len(body) > MAX_BODY or not signed_by(request, key_id=link.key_id, secret=link.secret, body=body):
         return link, _error(request, link, "signature_invalid", 401)
     try:
         data = json.loads(body)

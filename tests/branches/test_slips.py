@@ -97,3 +97,12 @@ def test_the_pdf_renders_for_a_bill_in_memory(bill):
     pdf = render_slip_pdf(bill, layout="a4", base_url="https://pay.example.com")
     assert len(pdf) > 2000
     assert timezone.localdate() <= bill.due_date
+
+
+def test_a_payment_notice_prints_its_notice_number(bill):
+    bill.notice_no = "3301002026000101"
+    bill.save()
+    with translation.override("zh-hans"):
+        pdf = render_slip_pdf(bill, layout="a4", base_url="https://pay.example.com")
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "缴款书号：3301002026000101" in text
