@@ -28,6 +28,9 @@ class BillRowSerializer(serializers.Serializer):
         help_text="Who the bill is for, when not the account's holder (学生/患者/居民/其他 are read too)",
     )
     beneficiary_name = serializers.CharField(required=False, help_text="Shown masked on public pages")
+    notice_no = serializers.CharField(
+        required=False, help_text="A payment notice's number (缴款书号), unique per biller; found at lookup"
+    )
 
 
 class PushBillsSerializer(serializers.Serializer):

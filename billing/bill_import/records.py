@@ -27,11 +27,13 @@ COLUMNS = (
     "discount_until",
     "beneficiary_kind",
     "beneficiary_name",
+    # A non-tax payment notice's number (缴款书号, issue 17 item 5), unique per biller.
+    "notice_no",
 )
 REQUIRED_COLUMNS = COLUMNS[:5]
 # Columns the set-based SQL path does not stage: a CSV file naming one is imported row by row
 # (`sql_path.import_bills_copy` hands it to `import_bills`).
-DATED_AND_BENEFICIARY_COLUMNS = COLUMNS[7:]
+ROW_BY_ROW_COLUMNS = COLUMNS[7:]
 # What each column is called on screen (the file keeps the codes above, which the preview shows beside).
 COLUMN_LABELS = {
     "account_no": _("Account number"),
@@ -45,6 +47,7 @@ COLUMN_LABELS = {
     "discount_until": _("Discount holds until"),
     "beneficiary_kind": _("Beneficiary is a"),
     "beneficiary_name": _("Beneficiary"),
+    "notice_no": _("Payment notice number"),
 }
 
 IMPORT_MESSAGES = {
@@ -79,6 +82,13 @@ IMPORT_MESSAGES = {
     ),
     "beneficiary_kind_invalid": _("“%(value)s” is not a kind of beneficiary: write one of %(kinds)s."),
     "beneficiary_name_required": _("A kind of beneficiary needs the beneficiary's name beside it."),
+    "notice_no_invalid": _(
+        "“%(value)s” is not a payment notice number: letters, digits and hyphens, at most 32 of them."
+    ),
+    "notice_no_repeated": _("The payment notice number %(notice_no)s is on row %(first_row)s already."),
+    "notice_no_taken": _(
+        "The payment notice number %(notice_no)s is the bill of account %(account_no)s for %(period)s."
+    ),
     "duplicate_row": _("Account %(account_no)s has a bill for %(period)s on row %(first_row)s already."),
     "bill_has_payments": _(
         "The bill of account %(account_no)s for %(period)s has payments of ¥%(paid)s and is not changed."
@@ -135,6 +145,7 @@ class BillRow:
     discount_until: datetime.date | None = None
     beneficiary_kind: str = ""
     beneficiary_name: str = ""
+    notice_no: str = ""
 
 
 @dataclass

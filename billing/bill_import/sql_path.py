@@ -26,7 +26,7 @@ from billing.audit import record_audit
 from billing.bill_import.cells import BLANKS
 from billing.bill_import.error_report import error_report_csv_row
 from billing.bill_import.reading import csv_reader
-from billing.bill_import.records import DATED_AND_BENEFICIARY_COLUMNS, BillImportError, ImportReport, RowError
+from billing.bill_import.records import ROW_BY_ROW_COLUMNS, BillImportError, ImportReport, RowError
 from billing.bill_import.upsert import lock_biller_for_import
 from billing.bill_import.validation import MAX_LENGTHS, check_biller_takes_bills, check_headers
 from billing.choices import BillStatus, CheckDigit
@@ -255,11 +255,11 @@ SELECT rownum, account AS account_no, name AS customer_name, period_norm AS peri
 FROM billpay_import_norm WHERE {_VALID_WHERE};
 """
 
-# A staged row differs from its bill (a file staged here has no discount or beneficiary columns, which
+# A staged row differs from its bill (a file staged here has no discount, beneficiary or notice columns, which
 # `import_bills_copy` leaves to the row-by-row path: such a row means "none", as it does there).
 _DIFFERS_SQL = """(b.amount_due, b.late_fee, b.due_date, b.reference,
-       b.early_discount, b.discount_until, b.beneficiary_kind, b.beneficiary_name)
-      IS DISTINCT FROM (v.amount_due, v.late_fee, v.due_date, v.reference, 0.00, NULL::date, '', '')"""
+       b.early_discount, b.discount_until, b.beneficiary_kind, b.beneficiary_name, b.notice_no)
+      IS DISTINCT FROM (v.amount_due, v.late_fee, v.due_date, v.reference, 0.00, NULL::date, '', '', '')"""
 
 # Rows that would change a bill that has payments or was cancelled: the first column that differs.
 _CONFLICTS_SQL = """
@@ -271,7 +271,8 @@ SELECT v.rownum, v.account_no, v.period, b.status, b.amount_paid,
             WHEN b.early_discount <> 0 THEN 'early_discount'
             WHEN b.discount_until IS NOT NULL THEN 'discount_until'
             WHEN b.beneficiary_kind <> '' THEN 'beneficiary_kind'
-            ELSE 'beneficiary_name' END AS col
+            WHEN b.beneficiary_name <> '' THEN 'beneficiary_name'
+            ELSE 'notice_no' END AS col
 FROM billpay_import_valid v
 JOIN billing_customeraccount a ON a.biller_id = %(biller)s AND a.account_no = v.account_no
 JOIN billing_bill b ON b.account_id = a.id AND b.period = v.period
@@ -327,7 +328,7 @@ FROM __NAMES__ l ORDER BY l.account_no
 _UPDATE_BILLS_SQL = """
 UPDATE billing_bill b
 SET amount_due = v.amount_due, late_fee = v.late_fee, due_date = v.due_date, reference = v.reference,
-    early_discount = 0, discount_until = NULL, beneficiary_kind = '', beneficiary_name = '',
+    early_discount = 0, discount_until = NULL, beneficiary_kind = '', beneficiary_name = '', notice_no = '',
     updated_at = now()
 FROM billpay_import_valid v
 JOIN billing_customeraccount a ON a.biller_id = %(biller)s AND a.account_no = v.account_no
@@ -485,7 +486,7 @@ def stage_file(
 
 def _names_unstaged_columns(stream: BinaryIO, encoding: str | None) -> bool:
     """Whether the file's header names a column the staging table has no room for (discounts and
-    beneficiaries, `DATED_AND_BENEFICIARY_COLUMNS`). Reads the header row only."""
+    beneficiaries, `ROW_BY_ROW_COLUMNS`). Reads the header row only."""
     with refusals_as(BillImportError):
         check_size(stream.seek(0, io.SEEK_END), "bill_file")
     stream.seek(0)
@@ -498,7 +499,7 @@ def _names_unstaged_columns(stream: BinaryIO, encoding: str | None) -> bool:
     finally:
         stream.seek(0)
     positions, _errors = check_headers(headers)
-    return any(column in DATED_AND_BENEFICIARY_COLUMNS for column in positions.values())
+    return any(column in ROW_BY_ROW_COLUMNS for column in positions.values())
 
 
 def _import_row_by_row(
@@ -513,8 +514,8 @@ def _import_row_by_row(
     error_limit: int,
     error_report: io.TextIOBase | None,
 ) -> ImportReport:
-    """A file with discount or beneficiary columns, through `import_bills` (same rules, same report),
-    reading the whole file (already held within the size cap of billing.untrusted_files)."""
+    """A file with discount, beneficiary or notice-number columns, through `import_bills` (same rules and
+    report), reading the whole file (already held within the size cap of billing.untrusted_files)."""
     from billing.bill_import.pipeline import import_bills
     from billing.bill_import.reading import read_table
 

@@ -24,6 +24,7 @@ UPDATED_FIELDS = [
     "discount_until",
     "beneficiary_kind",
     "beneficiary_name",
+    "notice_no",
     "updated_at",
 ]
 
@@ -39,6 +40,7 @@ def _differs(bill: Bill, row: BillRow) -> str | None:
         ("discount_until", bill.discount_until, row.discount_until),
         ("beneficiary_kind", bill.beneficiary_kind, row.beneficiary_kind),
         ("beneficiary_name", bill.beneficiary_name, row.beneficiary_name),
+        ("notice_no", bill.notice_no, row.notice_no),
     ):
         if current != new:
             return column
@@ -90,7 +92,8 @@ def upsert_bills(
             for row in rows
             if (bill := existing.get((row.account_no, row.period))) and (error := _conflict(bill, row))
         ]
-        report.errors, report.error_count = conflicts, len(conflicts)
+        conflicts += _notices_taken(biller, rows)
+        report.errors, report.error_count = sorted(conflicts), len(conflicts)
         if conflicts and not partial:
             return report
         conflicted = {error.row for error in conflicts}
@@ -115,6 +118,7 @@ def upsert_bills(
                         discount_until=row.discount_until,
                         beneficiary_kind=row.beneficiary_kind,
                         beneficiary_name=row.beneficiary_name,
+                        notice_no=row.notice_no,
                         created_at=now,
                         updated_at=now,
                     )
@@ -124,6 +128,7 @@ def upsert_bills(
                 bill.due_date, bill.reference, bill.updated_at = row.due_date, row.reference, now
                 bill.early_discount, bill.discount_until = row.early_discount, row.discount_until
                 bill.beneficiary_kind, bill.beneficiary_name = row.beneficiary_kind, row.beneficiary_name
+                bill.notice_no = row.notice_no
                 changed.append(bill)
             else:
                 report.unchanged += 1
@@ -135,6 +140,29 @@ def upsert_bills(
             actor=actor, action="bills.imported", target=biller, source=source, **_audit_counts(report)
         )
     return report
+
+
+def _notices_taken(biller: Biller, rows: Sequence[BillRow]) -> list[RowError]:
+    """Rows whose payment notice number another bill of the biller carries (unique per biller: the
+    database says so too). Read under the biller's import lock, so no other import can take one meanwhile."""
+    wanted = {row.notice_no: row for row in rows if row.notice_no}
+    if not wanted:
+        return []
+    taken = Bill.objects.filter(biller=biller, notice_no__in=list(wanted)).values_list(
+        "notice_no", "account__account_no", "period"
+    )
+    return [
+        RowError.make(
+            wanted[notice].row,
+            "notice_no",
+            "notice_no_taken",
+            notice_no=notice,
+            account_no=account_no,
+            period=period,
+        )
+        for notice, account_no, period in taken
+        if (account_no, period) != (wanted[notice].account_no, wanted[notice].period)
+    ]
 
 
 def lock_biller_for_import(biller: Biller) -> None:

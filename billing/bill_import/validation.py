@@ -51,6 +51,9 @@ HEADER_ALIASES = {
     "学生姓名": "beneficiary_name",
     "患者姓名": "beneficiary_name",
     "beneficiary": "beneficiary_name",
+    "缴款书号": "notice_no",
+    "缴款书编号": "notice_no",
+    "notice": "notice_no",
 }
 
 MAX_LENGTHS = {"account_no": 40, "customer_name": 100, "reference": 64, "beneficiary_name": 100}
@@ -184,6 +187,9 @@ def _check_row(
     discount_until = _date(number, "discount_until", cells, text, errors)
     _check_discount(number, amounts, discount_until, text, errors)
     beneficiary_kind = _beneficiary_kind(number, text, errors)
+    notice_no = normalize_notice_no(text["notice_no"])
+    if text["notice_no"] and not NOTICE_NO_RE.fullmatch(notice_no):
+        errors.append(RowError.make(number, "notice_no", "notice_no_invalid", value=text["notice_no"]))
 
     key = (account_no, period) if account_ok and period is not None else None
     if errors:
@@ -202,10 +208,20 @@ def _check_row(
             discount_until=discount_until,
             beneficiary_kind=beneficiary_kind,
             beneficiary_name=text["beneficiary_name"],
+            notice_no=notice_no,
         ),
         [],
         key,
     )
+
+
+NOTICE_NO_RE = re.compile(r"[0-9A-Z][0-9A-Z-]{0,31}")
+
+
+def normalize_notice_no(text: str) -> str:
+    """A notice number as the lookups find it (billing.selectors.account_no_for_notice): no spaces, upper
+    case, full-width digits and letters made plain."""
+    return "".join(unicodedata.normalize("NFKC", text or "").split()).upper()
 
 
 def _date(
@@ -282,6 +298,7 @@ def validate_rows(
     valid: list[BillRow] = []
     errors: list[RowError] = []
     first_seen: dict[tuple[str, str], int] = {}
+    notices_seen: dict[str, int] = {}
     for number, cells in enumerate(rows, start=first_row):
         if cells is None:  # a blank line: counted, never reported
             continue
@@ -303,6 +320,20 @@ def validate_rows(
                 bill_row = None
             else:
                 first_seen[key] = number
+        if bill_row is not None and bill_row.notice_no:
+            if bill_row.notice_no in notices_seen:
+                row_errors.append(
+                    RowError.make(
+                        number,
+                        "notice_no",
+                        "notice_no_repeated",
+                        notice_no=bill_row.notice_no,
+                        first_row=notices_seen[bill_row.notice_no],
+                    )
+                )
+                bill_row = None
+            else:
+                notices_seen[bill_row.notice_no] = number
         errors.extend(sorted(row_errors, key=lambda error: _column_order(error.column)))
         if bill_row is not None and not cells.get("__extra__"):
             valid.append(bill_row)

@@ -148,3 +148,61 @@ def test_a_paid_bill_keeps_its_beneficiary_and_the_row_says_why(school, path):
     ]
     bill.refresh_from_db()
     assert bill.beneficiary_name == "张小明"
+
+
+NOTICE_HEADER = "account_no,customer_name,period,amount_due,due_date,缴款书号\n"
+
+
+@pytest.mark.parametrize("path", ["python", "copy"])
+def test_payment_notice_numbers_are_imported_and_found_by_the_lookup(school, path):
+    """A non-tax office issues its payment notices (缴款书, issue 17 item 5) through the import: the number is
+    kept as the lookups find it (no spaces, upper case, full-width made plain)."""
+    from billing.selectors import account_no_for_notice
+
+    report = import_file(
+        school,
+        csv_bytes(
+            "10000001,张三,2026-09,100.00,2026-09-30,3301 0020 2600 0101",
+            "10000002,李四,2026-09,100.00,2026-09-30,ｆｓ-2026-0102",
+            header=NOTICE_HEADER,
+        ),
+        path=path,
+    )
+    assert report.imported and report.created == 2, report.errors
+    assert Bill.objects.get(account__account_no="10000001").notice_no == "3301002026000101"
+    assert account_no_for_notice(biller_code=school.code, notice_no="FS-2026-0102") == "10000002"
+
+
+@pytest.mark.parametrize("path", ["python", "copy"])
+def test_a_notice_number_repeated_or_taken_by_another_bill_is_refused_and_nothing_written(school, path):
+    account = CustomerAccountFactory(biller=school, account_no="10000009")
+    BillFactory(account=account, period="2026-08", amount_due=Decimal("50.00"), notice_no="3301002026000001")
+    report = import_file(
+        school,
+        csv_bytes(
+            "10000001,张三,2026-09,100.00,2026-09-30,3301002026000101",
+            "10000002,李四,2026-09,100.00,2026-09-30,3301002026000101",  # repeated in the file
+            "10000003,王五,2026-09,100.00,2026-09-30,3301002026000001",  # another bill's number
+            "10000004,赵六,2026-09,100.00,2026-09-30,缴款书#1",  # not a notice number
+            header=NOTICE_HEADER,
+        ),
+        path=path,
+    )
+    assert not report.imported
+    assert Bill.objects.count() == 1
+    codes = {(e.row, e.column, e.code) for e in report.errors}
+    assert (3, "notice_no", "notice_no_repeated") in codes and (5, "notice_no", "notice_no_invalid") in codes
+    partial = import_file(
+        school,
+        csv_bytes(
+            "10000001,张三,2026-09,100.00,2026-09-30,3301002026000101",
+            "10000003,王五,2026-09,100.00,2026-09-30,3301002026000001",
+            header=NOTICE_HEADER,
+        ),
+        path=path,
+        partial=True,
+    )
+    assert [(e.row, e.code) for e in partial.errors] == [(3, "notice_no_taken")]
+    assert "10000009" in partial.errors[0].message
+    assert Bill.objects.filter(notice_no="3301002026000101").exists()
+    assert Bill.objects.filter(notice_no="3301002026000001").get().account == account
