@@ -124,17 +124,7 @@ def partner_deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
         for event in wanted
         if event.payload["partner_code"] in partners
     ]
-    if not rows:
-        return []
-    WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
-    ids = list(
-        WebhookDelivery.objects.filter(
-            event_id__in=[row.event_id for row in rows], status=DeliveryStatus.PENDING
-        ).values_list("pk", flat=True)
-    )
-    if ids:
-        transaction.on_commit(lambda: _queue(ids))
-    return ids
+    return write_deliveries(rows)
 
 
 def _queue(delivery_ids: list[int]) -> None:
