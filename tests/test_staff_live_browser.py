@@ -33,7 +33,7 @@ def test_the_dashboard_and_a_running_imports_live_progress_under_the_csp(
     violations = watch_csp(page)
     sign_in_in_browser(page, live_server.url, admin, "pw-alice-1234")
     assert page.locator(".staff-dashboard h2").inner_text() == "今日概览"
-    assert page.locator(".dashboard-panel").count() == 8  # empty ones say so; counts draw bars and a table
+    assert page.locator(".dashboard-panel").count() == 10  # empty ones say so; counts draw bars and a table
     assert page.locator(".dashboard-panel svg + table caption").count() == 2
     screenshot("staff-dashboard")
 

@@ -58,7 +58,7 @@ def test_every_audit_action_the_code_records_has_a_readable_name():
 
     root = Path(settings.BASE_DIR)
     found = set()
-    for app in ("billing", "branches", "payers", "reconciliation", "api", "config"):
+    for app in ("billing", "branches", "payers", "reconciliation", "disputes", "api", "config"):
         for path in (root / app).rglob("*.py"):
             found |= set(re.findall(r'action="([a-z_]+\.[a-z_]+)"', path.read_text(encoding="utf-8")))
     assert found and found <= set(ACTION_LABELS), sorted(found - set(ACTION_LABELS))

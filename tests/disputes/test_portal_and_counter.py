@@ -48,7 +48,7 @@ def test_a_citizen_raises_a_dispute_on_her_payment_and_is_told_in_chinese(
 ):
     log_in(client, xiaoming)
     page = client.get(reverse("disputes:portal_new"), {"receipt": her_payment.receipt_no}).content.decode()
-    assert "提出争议" in page and "D12 已缴费，但账单仍显示未缴" in page
+    assert "提出争议" in page and "D12 已缴费但账单仍显示欠费" in page
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
             reverse("disputes:portal_new"),
