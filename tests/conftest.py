@@ -48,6 +48,17 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _results_may_be_awaited():
+    """A real worker started in this process (`real_worker`) leaves Celery's process-wide "joining a result
+    would block" flag set once its thread's pool has started, which makes every later `EagerResult.get()` of
+    the process raise "Never call result.get() within a task!" (seen in CI when a worker test ran before the
+    ledger-alert tests in the same pytest-xdist process). No test runs inside a task: clear it."""
+    from celery._state import _set_task_join_will_block
+
+    _set_task_join_will_block(False)
+
+
+@pytest.fixture(autouse=True)
 def _default_language():
     """Each test starts in the platform's default language (Chinese): one that switched to English must not
     leave the next test of its process in it (seen when the suite runs in two processes)."""
