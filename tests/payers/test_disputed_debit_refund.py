@@ -1,0 +1,155 @@
+"""A disputed debit (D11) online whose bill was paid meanwhile: reconciliation refunds the bank's trade
+through the gateway, once, by payers' retried refund; the dispute is resolved when the bank confirms it,
+and the payer is told in their language (reconciliation/services/disputed_debits.py)."""
+
+import threading
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.utils import timezone
+
+from billing.models import AuditEvent, FailedTask, JournalLine, Payment
+from config import retries
+from disputes import services as dispute_services
+from disputes.choices import DisputeChannel
+from payers import services
+from payers.choices import LineOutcome
+from payers.gateways.base import RefundResult
+from payers.gateways.sandbox import SandboxGateway
+from payers.models import OrderLine, SandboxBankTrade
+from reconciliation import services as recon
+from reconciliation import tasks
+from reconciliation.choices import DiscrepancyStatus, Resolution
+from reconciliation.models import Discrepancy, StatementLine
+from tests.payers.test_gateway_flow import paid_online_while_the_counter_takes_it
+from tests.reconciliation.conftest import billpay_csv
+
+
+def debit_lost_and_bill_paid_elsewhere(bank, water):
+    """The payer paid order X at the bank; its notification never came and the bills were paid at the
+    counter meanwhile. The payer disputes the debit (in English); the bank's statement carries the trade
+    with our merchant order number, and the platform has no payment for it."""
+    order = paid_online_while_the_counter_takes_it(bank, water)
+    october = water["bills"][1]
+    october.status = "cancelled"
+    october.save(update_fields=["status"])
+    dispute = dispute_services.raise_dispute(
+        channel=DisputeChannel.PORTAL,
+        reason="D11",
+        biller_code="WATER01",
+        account_no="31005678",
+        amount="100.00",
+        channel_ref=order.order_no,
+        contact_email="payer@example.com",
+        language="en",
+    )
+    trade = bank.trade(order)
+    day = timezone.localdate()
+    recon.reconcile_file(
+        channel_code="ONLINE:SANDBOX",
+        business_date=day,
+        data=billpay_csv(day, [("PAYMENT", trade.trade_no, "100.00", "", None)]),
+        file_name="s",
+    )
+    # As the banks' own formats carry it (Alipay's / WeChat's 商户订单号): the merchant order number.
+    StatementLine.objects.filter(channel_ref=trade.trade_no).update(merchant_ref=order.order_no)
+    return order, dispute
+
+
+@pytest.mark.django_db
+def test_an_online_debit_the_bills_cannot_take_is_refunded_at_the_bank_once(
+    bank, water, django_capture_on_commit_callbacks
+):
+    order, dispute = debit_lost_and_bill_paid_elsewhere(bank, water)
+    entries_before = JournalLine.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):  # the refund task runs (eager)
+        assert tasks.resolve_disputed_debits() == {"refund": 1}
+    line = OrderLine.objects.get(order=order)
+    assert line.outcome == LineOutcome.REFUNDED and line.refund_no == f"RF{order.order_no}-0001"
+    trade = SandboxBankTrade.objects.get(merchant_order_no=order.order_no)
+    assert trade.status == "refunded" and [r["refund_no"] for r in trade.refunds] == [line.refund_no]
+    dispute.refresh_from_db()
+    assert (dispute.status, dispute.outcome, dispute.refund_state) == ("open", "refund_required", "pending")
+    assert dispute.refund_ref == line.refund_no and dispute.debit_order_no == order.order_no
+    discrepancy = Discrepancy.objects.get(line__channel_ref=trade.trade_no)
+    assert discrepancy.status == DiscrepancyStatus.RESOLVED
+    assert (
+        discrepancy.resolution == Resolution.REFUND_AT_CHANNEL
+        and line.refund_no in discrepancy.resolution_note
+    )
+    told = [m for m in mail.outbox if dispute.ref in m.subject]
+    assert told[-1].subject == f"Your money for dispute {dispute.ref} is being returned"
+    assert "¥100.00 will be returned to you" in told[-1].body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.resolve_disputed_debits() == {"refunded": 1}
+    dispute.refresh_from_db()
+    assert (dispute.status, dispute.outcome, dispute.refund_state) == ("resolved", "refunded", "refunded")
+    assert dispute.answer == f"The money was returned through your bank: refund {line.refund_no}."
+    told = [m for m in mail.outbox if dispute.ref in m.subject]
+    assert told[-1].subject == f"Your dispute {dispute.ref} is resolved" and line.refund_no in told[-1].body
+    # The platform never held the money: no entry, no payment of that debit; a second run changes nothing.
+    assert JournalLine.objects.count() == entries_before
+    assert Payment.objects.filter(channel="online").count() == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.resolve_disputed_debits() == {}
+    trade.refresh_from_db()
+    assert len(trade.refunds) == 1
+    assert AuditEvent.objects.filter(action="dispute.resolved", target_id=str(dispute.pk)).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_refund_the_bank_refuses_is_retried_then_left_to_staff(
+    bank, water, monkeypatch, django_capture_on_commit_callbacks
+):
+    order, dispute = debit_lost_and_bill_paid_elsewhere(bank, water)
+    monkeypatch.setattr(
+        SandboxGateway,
+        "refund",
+        lambda gateway, **kw: RefundResult(ok=False, refund_no=kw["refund_no"], message="system busy"),
+    )
+    with django_capture_on_commit_callbacks(execute=False):  # the task's attempts are driven here
+        assert tasks.resolve_disputed_debits() == {"refund": 1}
+    line = OrderLine.objects.get(order=order)
+    for attempt in range(1, retries.REFUND.max_attempts):
+        assert services.refund_line(line_id=line.pk, attempt=attempt) == LineOutcome.REFUND_PENDING
+    assert services.refund_line(line_id=line.pk, attempt=retries.REFUND.max_attempts) == "refund_failed"
+    failed = FailedTask.objects.get()
+    assert failed.task_name == "payers.tasks.refund_order_line" and failed.args == [line.pk]
+    assert "system busy" in failed.error
+    # The dispute waits, its refund pending, for staff to send the refund again.
+    assert tasks.resolve_disputed_debits() == {"refund_pending": 1}
+    dispute.refresh_from_db()
+    assert (dispute.status, dispute.refund_state) == ("open", "pending")
+    assert SandboxBankTrade.objects.get(merchant_order_no=order.order_no).refunds == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_refund_the_debit_once(bank, water):
+    from reconciliation.services import resolve_disputed_debit
+
+    order, dispute = debit_lost_and_bill_paid_elsewhere(bank, water)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def work():
+        try:
+            barrier.wait()
+            results.append(resolve_disputed_debit(dispute.pk))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(results) in (["refund", "refund_pending"], ["refund", "refunded"])
+    assert AuditEvent.objects.filter(action="order_line.refund_pending").count() == 1
+    assert AuditEvent.objects.filter(action="dispute.refund_required").count() == 1
+    trade = SandboxBankTrade.objects.get(merchant_order_no=order.order_no)
+    assert len(trade.refunds) == 1
