@@ -16,8 +16,12 @@ on its own, once:
     amount; its next statement's REFUND line of that debit (original_channel_ref) is matched here and
     closes that line's discrepancy and resolves the dispute — or the partner closes the dispute itself
     with its refund reference (disputes.services.close_dispute);
-  * an online debit with no merchant order of ours on the line: the channel is told to return it
-    (`refund_instructed`, resolved at once), as before.
+  * an online debit whose merchant order number is no order of ours (an agreement debit, a lost
+    record) is refunded by that number at the gateway if it can (`debit_refund`: the sandbox bank can),
+    by `refund_disputed_trade` (reconciliation.tasks: the same backoff, then a FailedTask staff send
+    again), which resolves the dispute when the bank confirms;
+  * an online debit the gateway cannot refund that way, or with no merchant order number on the line:
+    the channel is told to return it (`refund_instructed`, resolved at once), as before.
 
 The payer is told at each step (e-mail / SMS) and a partner gets its webhooks (disputes.services). A
 disputed debit the statement has not shown yet waits; one still unanswered at its
@@ -34,17 +38,22 @@ from django.db.models import Q
 from django.utils import translation
 from django.utils.translation import gettext
 
+from billing import failed_tasks
+from billing.audit import record_audit
 from billing.choices import Channel, PaymentStatus
 from billing.exceptions import BillingError
 from billing.models import Payment
 from billing.services import post_payment
+from config import retries
 from disputes import locks as dispute_locks
 from disputes import selectors as dispute_selectors
 from disputes import services as dispute_services
 from disputes import taxonomy
 from disputes.choices import OPEN_STATUSES, DisputeChannel, Outcome, RefundState
+from disputes.models import Dispute
 from payers import selectors as payer_selectors
 from payers import services as payer_services
+from payers.gateways import Gateway, get_gateway
 from payers.models import Payer
 from reconciliation import locks
 from reconciliation.choices import DiscrepancyStatus, LineKind, MatchClass, Resolution
@@ -134,7 +143,7 @@ def resolve_disputed_debit(dispute_id: int) -> str:
         except BillingError as refusal:
             with translation.override(dispute.language):
                 why = str(refusal.message)
-            return _refund(dispute, discrepancy, channel=code.channel, refusal=refusal.code, why=why)
+            return _refund(dispute, discrepancy, code=code, refusal=refusal.code, why=why)
         discrepancy.resolution_payment = result.payment
         discrepancy.resolution_entry = result.payment.journal_entries.order_by("id").first()
         discrepancy.biller_id = result.payment.biller_id
@@ -149,14 +158,33 @@ def resolve_disputed_debit(dispute_id: int) -> str:
         return "posted"
 
 
-def _refund(dispute, discrepancy: Discrepancy, *, channel: str, refusal: str, why: str) -> str:
+TRADE_REFUND_TASK = "reconciliation.tasks.refund_disputed_trade"
+
+
+def _refunds_by_trade(gateway_code: str) -> bool:
+    """The gateway gives back a trade by its merchant number alone (not only an order's line)."""
+    try:
+        gateway = get_gateway(gateway_code, require_enabled=False)
+    except BillingError:
+        return False
+    return type(gateway).debit_refund is not Gateway.debit_refund
+
+
+def _refund(dispute, discrepancy: Discrepancy, *, code, refusal: str, why: str) -> str:
     """The bill cannot take the debit: start giving the money back (the caller holds both locks)."""
+    channel = code.channel
     line = discrepancy.line
     refund_nos = None
     if channel == Channel.ONLINE and line.merchant_ref:
         refund_nos = payer_services.refund_disputed_order(
             order_no=line.merchant_ref, amount=line.amount, reason=dispute.ref
         )
+        if refund_nos is None and _refunds_by_trade(code.source):
+            refund_nos = [f"RF{dispute.ref}"]
+            dispute_id, gateway_code = dispute.pk, code.source
+            from reconciliation import tasks
+
+            transaction.on_commit(lambda: tasks.refund_disputed_trade.delay(dispute_id, gateway_code))
     if channel == Channel.ONLINE and not refund_nos:
         # No order of ours to refund by: the channel is told to return it.
         note = f"{dispute.ref}: {refusal}"
@@ -240,6 +268,53 @@ def _follow_refund(dispute) -> str:
     dispute_services.refund_done(dispute=dispute, refund_ref=refund_ref, answer=answer)
     logger.info("disputed debit %s: refunded at the partner %s", dispute.ref, refund_ref)
     return "refunded"
+
+
+def refund_disputed_trade(*, dispute_id: int, gateway_code: str, attempt: int = 1) -> str:
+    """Give a disputed debit back at the gateway by its merchant number (outside any transaction: it talks
+    to the bank). The refund number is the same every time (banks refund once per number); a refusal
+    leaves the refund pending for the task's next attempt, and after the policy's last one it is recorded
+    for staff (FailedTask), who send it again. The bank's confirmation resolves the dispute."""
+    dispute = Dispute.objects.get(pk=dispute_id)
+    if dispute.refund_state != RefundState.PENDING or dispute.status not in OPEN_STATUSES:
+        return "done"
+    try:
+        gateway = get_gateway(gateway_code, require_enabled=False)
+        result = gateway.debit_refund(
+            out_trade_no=dispute.debit_order_no, amount=dispute.amount, refund_no=dispute.refund_ref
+        )
+        ok, message = result.ok, result.message
+    except Exception as exc:  # the bank unreachable or answering nonsense: a failed attempt like a refusal
+        logger.warning("refund %s: attempt %d raised", dispute.refund_ref, attempt, exc_info=True)
+        ok, message = False, f"{type(exc).__name__}: {exc}"[:300]
+    gave_up = not ok and retries.REFUND.exhausted(attempt)
+    with transaction.atomic():
+        dispute = dispute_locks.lock_dispute(dispute_id)
+        if dispute.refund_state != RefundState.PENDING or dispute.status not in OPEN_STATUSES:
+            return "done"
+        if ok:
+            with translation.override(dispute.language):
+                answer = gettext("The money was returned through your bank: refund %(refund)s.") % {
+                    "refund": dispute.refund_ref
+                }
+            dispute_services.refund_done(dispute=dispute, refund_ref=dispute.refund_ref, answer=answer)
+        else:
+            record_audit(
+                actor=None,
+                action="dispute.refund_failed" if gave_up else "dispute.refund_attempt_failed",
+                target=dispute,
+                reason=message,
+                refund_ref=dispute.refund_ref,
+                attempt=attempt,
+            )
+    if gave_up:
+        failed_tasks.record_failure(
+            task_name=TRADE_REFUND_TASK,
+            args=[dispute_id, gateway_code],
+            error=message or "refund refused",
+            attempts=attempt,
+        )
+    return "refunded" if ok else "refund_pending"
 
 
 def resolve_disputed_debits() -> dict[str, int]:

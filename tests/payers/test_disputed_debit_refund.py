@@ -153,3 +153,89 @@ def test_two_runs_at_once_refund_the_debit_once(bank, water):
     assert AuditEvent.objects.filter(action="dispute.refund_required").count() == 1
     trade = SandboxBankTrade.objects.get(merchant_order_no=order.order_no)
     assert len(trade.refunds) == 1
+
+
+def trade_without_order(bank, water, merchant_no="AGR-LOST-1"):
+    """A bank trade of ours whose platform record is gone (no GatewayOrder: an agreement debit, say), its
+    bill paid at the counter meanwhile; the payer disputes it by that merchant number."""
+    paid_online_while_the_counter_takes_it(bank, water)  # September paid at the counter
+    october = water["bills"][1]
+    october.status = "cancelled"
+    october.save(update_fields=["status"])
+    trade = SandboxBankTrade.objects.create(
+        trade_no="SBX-T-LOST",
+        merchant_order_no=merchant_no,
+        amount="100.00",
+        subject="water",
+        notify_url="http://127.0.0.1/n",
+        return_url="http://127.0.0.1/r",
+        status="success",
+        paid_at=timezone.now(),
+    )
+    dispute = dispute_services.raise_dispute(
+        channel=DisputeChannel.PORTAL,
+        reason="D11",
+        biller_code="WATER01",
+        account_no="31005678",
+        amount="100.00",
+        channel_ref=merchant_no,
+        contact_email="payer@example.com",
+        language="en",
+    )
+    day = timezone.localdate()
+    recon.reconcile_file(
+        channel_code="ONLINE:SANDBOX",
+        business_date=day,
+        data=billpay_csv(day, [("PAYMENT", trade.trade_no, "100.00", "", None)]),
+        file_name="t",
+    )
+    StatementLine.objects.filter(channel_ref=trade.trade_no).update(merchant_ref=merchant_no)
+    return trade, dispute
+
+
+@pytest.mark.django_db
+def test_a_debit_with_no_order_of_ours_is_refunded_by_its_merchant_number(
+    bank, water, django_capture_on_commit_callbacks
+):
+    trade, dispute = trade_without_order(bank, water)
+    with django_capture_on_commit_callbacks(execute=True):  # the trade refund task runs (eager)
+        assert tasks.resolve_disputed_debits() == {"refund": 1}
+    trade.refresh_from_db()
+    assert trade.status == "refunded" and [r["refund_no"] for r in trade.refunds] == [f"RF{dispute.ref}"]
+    dispute.refresh_from_db()
+    assert (dispute.status, dispute.outcome, dispute.refund_ref) == (
+        "resolved",
+        "refunded",
+        f"RF{dispute.ref}",
+    )
+    assert [m.subject for m in mail.outbox if dispute.ref in m.subject][-1].endswith("is resolved")
+    assert tasks.resolve_disputed_debits() == {}
+
+
+@pytest.mark.django_db
+def test_a_trade_refund_the_bank_refuses_is_left_to_staff_after_the_last_attempt(
+    bank, water, django_capture_on_commit_callbacks
+):
+    from reconciliation.services import refund_disputed_trade
+
+    trade, dispute = trade_without_order(bank, water)
+    SandboxBankTrade.objects.filter(pk=trade.pk).update(status="closed")  # the bank will not refund it
+    with django_capture_on_commit_callbacks(execute=False):
+        assert tasks.resolve_disputed_debits() == {"refund": 1}
+    last = retries.REFUND.max_attempts
+    for attempt in range(1, last):
+        assert refund_disputed_trade(dispute_id=dispute.pk, gateway_code="SANDBOX", attempt=attempt) == (
+            "refund_pending"
+        )
+    assert not FailedTask.objects.exists()
+    assert (
+        refund_disputed_trade(dispute_id=dispute.pk, gateway_code="SANDBOX", attempt=last) == "refund_pending"
+    )
+    failed = FailedTask.objects.get()
+    assert (failed.task_name, failed.args) == (
+        "reconciliation.tasks.refund_disputed_trade",
+        [dispute.pk, "SANDBOX"],
+    )
+    assert "trade not paid" in failed.error
+    dispute.refresh_from_db()
+    assert (dispute.status, dispute.refund_state) == ("open", "pending")
