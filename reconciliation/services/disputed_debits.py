@@ -11,7 +11,8 @@ on its own, once:
   (its note names the refund) and the dispute stays open, its refund pending, until the refund is seen:
   * online (a bank / Alipay / WeChat merchant order): the order's unpaid lines are refunded through the
     gateway by payers' retried refund (refund_line: backoff, then a FailedTask for staff); a later run
-    resolves the dispute once every line is refunded;
+    resolves the dispute once every line is refunded, and closes the bank's REFUND line of that trade
+    when a statement brings it (match_gateway_refund_line);
   * a partner holds the money: it gets `dispute.resolved` with the outcome `refund_required` and the
     amount; its next statement's REFUND line of that debit (original_channel_ref) is matched here and
     closes that line's discrepancy and resolves the dispute — or the partner closes the dispute itself
@@ -317,10 +318,55 @@ def refund_disputed_trade(*, dispute_id: int, gateway_code: str, attempt: int = 
     return "refunded" if ok else "refund_pending"
 
 
+def _gateway_refund_lines():
+    """REFUND lines of an online statement the platform has no payment for, still open."""
+    return Discrepancy.objects.filter(
+        klass=MatchClass.MISSING_PLATFORM, line__kind=LineKind.REFUND, channel_code__startswith="ONLINE:"
+    ).exclude(status=DiscrepancyStatus.RESOLVED)
+
+
+def match_gateway_refund_line(dispute_id: int) -> bool:
+    """A disputed debit the platform refunded through the gateway: the bank's statement shows that refund
+    later as a REFUND line of the debit's trade (original_ref, amount). It is that refund: its
+    discrepancy is closed with the dispute's note, once (under the dispute's and the line's locks)."""
+    with transaction.atomic():
+        dispute = dispute_locks.lock_dispute(dispute_id)
+        if dispute.refund_state != RefundState.REFUNDED or not dispute.debit_ref:
+            return False
+        found = (
+            _gateway_refund_lines()
+            .filter(line__original_ref=dispute.debit_ref, line__amount=dispute.amount)
+            .order_by("pk")
+            .first()
+        )
+        if found is None:
+            return False
+        discrepancy = locks.lock_discrepancy(found.pk)
+        if discrepancy.status == DiscrepancyStatus.RESOLVED:
+            return False
+        _close(
+            discrepancy,
+            action=Resolution.REFUND_AT_CHANNEL,
+            note=f"{dispute.ref}: refund {dispute.refund_ref}",
+            actor=None,
+            dispute=dispute.ref,
+        )
+        return True
+
+
 def resolve_disputed_debits() -> dict[str, int]:
-    """Every open disputed debit, each in its own transaction (the beat task)."""
+    """Every open disputed debit, each in its own transaction (the beat task); then the bank's REFUND
+    lines of the debits refunded through the gateway."""
     counts: dict[str, int] = {}
     for dispute_id in dispute_selectors.open_debit_dispute_ids():
         outcome = resolve_disputed_debit(dispute_id)
         counts[outcome] = counts.get(outcome, 0) + 1
+    refunded = Dispute.objects.filter(
+        channel=DisputeChannel.PORTAL,
+        refund_state=RefundState.REFUNDED,
+        debit_ref__in=_gateway_refund_lines().values("line__original_ref"),
+    ).values_list("pk", flat=True)
+    for dispute_id in list(refunded):
+        if match_gateway_refund_line(dispute_id):
+            counts["refund_line_matched"] = counts.get("refund_line_matched", 0) + 1
     return counts

@@ -2,6 +2,7 @@
 through the gateway, once, by payers' retried refund; the dispute is resolved when the bank confirms it,
 and the payer is told in their language (reconciliation/services/disputed_debits.py)."""
 
+import datetime
 import threading
 
 import pytest
@@ -26,11 +27,10 @@ from tests.payers.test_gateway_flow import paid_online_while_the_counter_takes_i
 from tests.reconciliation.conftest import billpay_csv
 
 
-def debit_lost_and_bill_paid_elsewhere(bank, water):
-    """The payer paid order X at the bank; its notification never came and the bills were paid at the
-    counter meanwhile. The payer disputes the debit (in English); the bank's statement carries the trade
-    with our merchant order number, and the platform has no payment for it."""
-    order = paid_online_while_the_counter_takes_it(bank, water)
+def disputed_and_on_the_statement(water, *, trade_no: str, merchant_no: str):
+    """The October bill cancelled (September was paid at the counter), so no bill can take the debit; the
+    payer disputes it (in English) by the merchant number; the bank's statement carries the trade, with
+    that merchant number as the banks' own formats carry it (Alipay's / WeChat's 商户订单号)."""
     october = water["bills"][1]
     october.status = "cancelled"
     october.save(update_fields=["status"])
@@ -40,21 +40,27 @@ def debit_lost_and_bill_paid_elsewhere(bank, water):
         biller_code="WATER01",
         account_no="31005678",
         amount="100.00",
-        channel_ref=order.order_no,
+        channel_ref=merchant_no,
         contact_email="payer@example.com",
         language="en",
     )
-    trade = bank.trade(order)
     day = timezone.localdate()
     recon.reconcile_file(
         channel_code="ONLINE:SANDBOX",
         business_date=day,
-        data=billpay_csv(day, [("PAYMENT", trade.trade_no, "100.00", "", None)]),
-        file_name="s",
+        data=billpay_csv(day, [("PAYMENT", trade_no, "100.00", "", None)]),
+        file_name=f"s-{trade_no}",
     )
-    # As the banks' own formats carry it (Alipay's / WeChat's 商户订单号): the merchant order number.
-    StatementLine.objects.filter(channel_ref=trade.trade_no).update(merchant_ref=order.order_no)
-    return order, dispute
+    StatementLine.objects.filter(channel_ref=trade_no).update(merchant_ref=merchant_no)
+    return dispute
+
+
+def debit_lost_and_bill_paid_elsewhere(bank, water):
+    """The payer paid order X at the bank; its notification never came and the bill was paid at the
+    counter meanwhile; the platform has no payment for the bank's trade."""
+    order = paid_online_while_the_counter_takes_it(bank, water)
+    trade = bank.trade(order)
+    return order, disputed_and_on_the_statement(water, trade_no=trade.trade_no, merchant_no=order.order_no)
 
 
 @pytest.mark.django_db
@@ -97,6 +103,21 @@ def test_an_online_debit_the_bills_cannot_take_is_refunded_at_the_bank_once(
     trade.refresh_from_db()
     assert len(trade.refunds) == 1
     assert AuditEvent.objects.filter(action="dispute.resolved", target_id=str(dispute.pk)).count() == 1
+
+    # The bank's next statement carries that refund: it is matched to the dispute, once.
+    day = timezone.localdate() - datetime.timedelta(days=1)
+    run = recon.reconcile_file(
+        channel_code="ONLINE:SANDBOX",
+        business_date=day,
+        data=billpay_csv(day, [("REFUND", f"RF{trade.trade_no}", "100.00", trade.trade_no, None)]),
+        file_name="r",
+    )
+    refund_line = Discrepancy.objects.get(run=run)
+    assert refund_line.status != DiscrepancyStatus.RESOLVED
+    assert tasks.resolve_disputed_debits() == {"refund_line_matched": 1}
+    refund_line.refresh_from_db()
+    assert refund_line.status == DiscrepancyStatus.RESOLVED and dispute.ref in refund_line.resolution_note
+    assert tasks.resolve_disputed_debits() == {}
 
 
 @pytest.mark.django_db
@@ -159,9 +180,6 @@ def trade_without_order(bank, water, merchant_no="AGR-LOST-1"):
     """A bank trade of ours whose platform record is gone (no GatewayOrder: an agreement debit, say), its
     bill paid at the counter meanwhile; the payer disputes it by that merchant number."""
     paid_online_while_the_counter_takes_it(bank, water)  # September paid at the counter
-    october = water["bills"][1]
-    october.status = "cancelled"
-    october.save(update_fields=["status"])
     trade = SandboxBankTrade.objects.create(
         trade_no="SBX-T-LOST",
         merchant_order_no=merchant_no,
@@ -172,25 +190,7 @@ def trade_without_order(bank, water, merchant_no="AGR-LOST-1"):
         status="success",
         paid_at=timezone.now(),
     )
-    dispute = dispute_services.raise_dispute(
-        channel=DisputeChannel.PORTAL,
-        reason="D11",
-        biller_code="WATER01",
-        account_no="31005678",
-        amount="100.00",
-        channel_ref=merchant_no,
-        contact_email="payer@example.com",
-        language="en",
-    )
-    day = timezone.localdate()
-    recon.reconcile_file(
-        channel_code="ONLINE:SANDBOX",
-        business_date=day,
-        data=billpay_csv(day, [("PAYMENT", trade.trade_no, "100.00", "", None)]),
-        file_name="t",
-    )
-    StatementLine.objects.filter(channel_ref=trade.trade_no).update(merchant_ref=merchant_no)
-    return trade, dispute
+    return trade, disputed_and_on_the_statement(water, trade_no=trade.trade_no, merchant_no=merchant_no)
 
 
 @pytest.mark.django_db
