@@ -8,7 +8,8 @@ import threading
 import pytest
 from django.core import mail
 from django.db import connection
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from billing.models import AuditEvent, FailedTask, JournalLine, Payment
 from config import retries
@@ -87,6 +88,10 @@ def test_an_online_debit_the_bills_cannot_take_is_refunded_at_the_bank_once(
     told = [m for m in mail.outbox if dispute.ref in m.subject]
     assert told[-1].subject == f"Your money for dispute {dispute.ref} is being returned"
     assert "¥100.00 will be returned to you" in told[-1].body
+    with translation.override("en"):
+        shown = render_to_string("disputes/portal_detail.html", {"dispute": dispute})
+    assert line.refund_no in shown and "Refund pending at the channel" in shown
+    assert "Withdraw the dispute" not in shown  # the money is on its way back: nothing to withdraw
 
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.resolve_disputed_debits() == {"refunded": 1}
