@@ -396,6 +396,8 @@ def _apply(order: GatewayOrder, notice: PaymentNotice) -> tuple[str, str]:
             transaction.on_commit(lambda: tasks.settle_order.delay(order_id))
         else:
             for line in lines:
+                if line.refusal_code == DISPUTED_DEBIT:
+                    continue  # already on its way back to the payer (refund_disputed_order)
                 _settle_line(order, line, notice.trade_ref_for(line.line_no))
         if order.family_link_id:  # a family member paid (亲情付): the citizen is told
             from payers import family
@@ -553,6 +555,10 @@ def refund_lines_the_biller_rejected(events) -> list[int]:
     return refunded
 
 
+# The refusal code of an order line given back because its debit was disputed and no bill could take it.
+DISPUTED_DEBIT = "disputed_debit"
+
+
 def refund_disputed_order(*, order_no: str, amount: Decimal, reason: str) -> list[str] | None:
     """A merchant order whose money the bank took with no payment on the platform (a disputed debit,
     reconciliation's disputed_debits): its lines that made no payment go back to the payer through the
@@ -560,6 +566,10 @@ def refund_disputed_order(*, order_no: str, amount: Decimal, reason: str) -> lis
     dispute's lock, so it asks once; each line leaves WAITING / NOT_PAID once, under its row lock.
     The refund numbers, or None when the order's unpaid lines are not that debit (no such order, another
     amount, a line already posted or refunded): nothing is written then."""
+    # The order first, as a (late) notification of it does (_apply): the two are serialised, and the
+    # notification then leaves these lines alone (DISPUTED_DEBIT).
+    if locks.lock_order_by_no(order_no) is None:
+        return None
     line_ids = list(
         OrderLine.objects.filter(order__order_no=order_no).order_by("line_no").values_list("pk", flat=True)
     )
@@ -571,14 +581,14 @@ def refund_disputed_order(*, order_no: str, amount: Decimal, reason: str) -> lis
         return None
     refund_nos = []
     for line in lines:
-        line.outcome, line.refusal_code = LineOutcome.REFUND_PENDING, "disputed_debit"
+        line.outcome, line.refusal_code = LineOutcome.REFUND_PENDING, DISPUTED_DEBIT
         line.save(update_fields=["outcome", "refusal_code"])
         record_audit(
             actor=None,
             action="order_line.refund_pending",
             target=line,
             reason=reason,
-            code="disputed_debit",
+            code=DISPUTED_DEBIT,
             amount=line.amount,
         )
         refund_nos.append(refund_no_of(line))

@@ -93,6 +93,13 @@ def test_an_online_debit_the_bills_cannot_take_is_refunded_at_the_bank_once(
     assert line.refund_no in shown and "Refund pending at the channel" in shown
     assert "Withdraw the dispute" not in shown  # the money is on its way back: nothing to withdraw
 
+    # The bank's lost notification comes after all: the line already given back is left alone.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bank.notify(order).status_code == 200
+    line.refresh_from_db()
+    assert line.outcome == LineOutcome.REFUNDED and line.payment is None
+    assert Payment.objects.filter(channel="online").count() == 0
+
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.resolve_disputed_debits() == {"refunded": 1}
     dispute.refresh_from_db()
