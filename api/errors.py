@@ -75,6 +75,7 @@ STATUS_BY_CODE = {
     "dispute_unknown": 404,
     "dispute_key_reused": 409,
     "dispute_closed": 409,
+    "dispute_refund_ref_required": 409,
     "dispute_not_biller_answer": 403,
     "method_not_allowed": 405,
     "not_acceptable": 406,

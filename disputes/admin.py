@@ -32,9 +32,9 @@ class DisputeAdmin(ReadOnlyAdmin):
         "due_at",
         "late",
     ]
-    list_filter = ["status", "category", "answerer", "channel", "reason"]
+    list_filter = ["status", "refund_state", "category", "answerer", "channel", "reason"]
     list_select_related = ["biller"]
-    search_fields = ["ref", "payment__receipt_no", "channel_ref", "account_no"]
+    search_fields = ["ref", "payment__receipt_no", "channel_ref", "account_no", "debit_ref", "refund_ref"]
     raw_id_fields = ["payment", "resolution_payment", "payer_user", "raised_by"]
     action_form = AnswerForm
     actions = ["answer_selected"]

@@ -31,4 +31,16 @@ class Outcome(models.TextChoices):
     PAYMENT_POSTED = "payment_posted", _("The missing payment was posted")
     PAYMENT_FOUND = "payment_found", _("The payment had been made")
     REFUND_INSTRUCTED = "refund_instructed", _("The channel returns the money")
+    # A disputed debit whose bill cannot take it (services/disputed_debits.py in reconciliation): the
+    # money goes back to the payer; the dispute stays open until the refund is seen done.
+    REFUND_REQUIRED = "refund_required", _("Refund pending at the channel")
+    REFUNDED = "refunded", _("The money was returned to the payer")
     WITHDRAWN = "withdrawn", _("Withdrawn by whoever raised it")
+
+
+class RefundState(models.TextChoices):
+    """Where the refund of a disputed debit stands (empty: none was needed)."""
+
+    NONE = "", _("No refund")
+    PENDING = "pending", _("Refund pending at the channel")
+    REFUNDED = "refunded", _("Refunded")

@@ -24,6 +24,14 @@ DISPUTE_MESSAGES = {
         "The idempotency key “%(key)s” was already used for dispute %(ref)s about something else."
     ),
     "dispute_no_permission": _("Only counter staff, reconciliation officers and administrators may do this."),
+    "dispute_debit_not_at_counter": _(
+        "Reason %(reason)s is for money taken by a bank or partner: cash is counted at the till, so "
+        "raise it on the payment's receipt number instead."
+    ),
+    "dispute_refund_ref_required": _(
+        "Dispute %(ref)s waits for your refund to the payer: close it with your refund reference "
+        "(refund_ref)."
+    ),
     "transition_not_allowed": _("%(object)s cannot go from “%(current)s” to “%(target)s”."),
 }
 

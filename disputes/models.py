@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from billing.money import money_field_kwargs
 from disputes import taxonomy
-from disputes.choices import DisputeChannel, DisputeStatus, Outcome
+from disputes.choices import DisputeChannel, DisputeStatus, Outcome, RefundState
 
 USER = settings.AUTH_USER_MODEL
 
@@ -77,6 +77,15 @@ class Dispute(models.Model):
         related_name="+",
         verbose_name=_("payment posted to resolve it"),
     )
+    # A disputed debit refunded rather than posted: the statement line's own references of the debit
+    # (its channel reference, its merchant order number), the refund's state and its reference (our
+    # refund number at the gateway, or the channel's refund reference).
+    debit_ref = models.CharField(_("statement's reference of the debit"), max_length=64, blank=True)
+    debit_order_no = models.CharField(_("merchant order of the debit"), max_length=128, blank=True)
+    refund_state = models.CharField(
+        _("refund"), max_length=10, choices=RefundState.choices, default=RefundState.NONE, blank=True
+    )
+    refund_ref = models.CharField(_("refund reference"), max_length=64, blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
 

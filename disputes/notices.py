@@ -15,6 +15,7 @@ def notice(dispute: Dispute, what: str) -> tuple[str, str]:
             "escalated": gettext("Your dispute %(ref)s is taking longer: it has been escalated"),
             "resolved": gettext("Your dispute %(ref)s is resolved"),
             "closed": gettext("Your dispute %(ref)s is closed"),
+            "refund_pending": gettext("Your money for dispute %(ref)s is being returned"),
         }[what] % {"ref": dispute.ref}
         lines = [
             gettext("Dispute %(ref)s: %(reason)s.") % {"ref": dispute.ref, "reason": dispute.reason_label},
@@ -23,6 +24,11 @@ def notice(dispute: Dispute, what: str) -> tuple[str, str]:
             lines.append(
                 gettext("We will answer by %(due)s.")
                 % {"due": timezone.localtime(dispute.due_at).strftime("%Y-%m-%d %H:%M")}
+            )
+        if what == "refund_pending":
+            lines.append(
+                gettext("%(amount)s will be returned to you the way you paid. %(answer)s")
+                % {"amount": f"¥{dispute.amount:.2f}", "answer": dispute.answer}
             )
         if what == "resolved":
             lines.append(f"{dispute.get_outcome_display()}. {dispute.answer}")

@@ -16,7 +16,14 @@ from billing.money import parse_amount
 from billing.rules import normalize_account_no, normalize_code
 from billing.transitions import transition
 from disputes import deadlines, locks, selectors, taxonomy
-from disputes.choices import DISPUTE_TRANSITIONS, OPEN_STATUSES, DisputeChannel, DisputeStatus, Outcome
+from disputes.choices import (
+    DISPUTE_TRANSITIONS,
+    OPEN_STATUSES,
+    DisputeChannel,
+    DisputeStatus,
+    Outcome,
+    RefundState,
+)
 from disputes.exceptions import DisputeError, DisputeTransitionNotAllowed
 from disputes.models import Dispute
 
@@ -74,6 +81,9 @@ def raise_dispute(
         if biller is None:
             raise DisputeError("dispute_biller_required")
         account_no = normalize_account_no(account_no or "")
+    if rule.auto_debit and payment is None and channel == DisputeChannel.COUNTER:
+        # Cash is counted at the till: no channel took money the platform could have missed.
+        raise DisputeError("dispute_debit_not_at_counter", reason=rule.code)
     parsed_amount = parse_amount(amount) if amount not in (None, "") else None
     channel_ref = (channel_ref or "").strip()[:64]
     if rule.auto_debit and payment is None and not (account_no and parsed_amount and channel_ref):
@@ -187,6 +197,42 @@ def resolve_from_reconciliation(
     _resolve_locked(dispute, outcome=outcome, answer=answer, actor=None, by="reconciliation")
 
 
+def require_refund(
+    *, dispute: Dispute, debit_ref: str, debit_order_no: str = "", refund_ref: str = "", answer: str
+) -> None:
+    """Reconciliation's decision on a disputed debit the bill cannot take (the caller holds the dispute's
+    lock): the money goes back to the payer. The dispute stays open, its refund pending, until the
+    refund is seen done (`refund_done`) or the partner closes it with its refund reference; the partner
+    gets `dispute.resolved` with the outcome `refund_required` and the amount, the payer is told."""
+    dispute.outcome = Outcome.REFUND_REQUIRED
+    dispute.answer = answer
+    dispute.refund_state = RefundState.PENDING
+    dispute.debit_ref = debit_ref[:64]
+    dispute.debit_order_no = debit_order_no[:128]
+    dispute.refund_ref = refund_ref[:64]
+    dispute.save(
+        update_fields=["outcome", "answer", "refund_state", "debit_ref", "debit_order_no", "refund_ref"]
+    )
+    record_audit(
+        actor=None,
+        action="dispute.refund_required",
+        target=dispute,
+        reason=answer,
+        amount=dispute.amount,
+        refund_ref=refund_ref,
+    )
+    _told(dispute, EVENT_RESOLVED, "refund_pending")
+
+
+def refund_done(*, dispute: Dispute, refund_ref: str, answer: str) -> None:
+    """The refund of a disputed debit is seen done (the gateway confirmed it, or the channel's statement
+    carries it): the dispute is resolved as refunded (the caller holds the dispute's lock)."""
+    dispute.refund_state = RefundState.REFUNDED
+    dispute.refund_ref = refund_ref[:64]
+    dispute.save(update_fields=["refund_state", "refund_ref"])
+    _resolve_locked(dispute, outcome=Outcome.REFUNDED, answer=answer, actor=None, by="reconciliation")
+
+
 def _resolve_locked(dispute: Dispute, *, outcome: str, answer: str, actor, by: str) -> None:
     _transition(dispute, DisputeStatus.RESOLVED)
     dispute.outcome = outcome
@@ -199,19 +245,35 @@ def _resolve_locked(dispute: Dispute, *, outcome: str, answer: str, actor, by: s
     _told(dispute, EVENT_RESOLVED, "resolved")
 
 
-def close_dispute(*, dispute: Dispute, actor=None, note: str = "") -> Dispute:
-    """Whoever raised it closes it: withdrawn while open, or accepted once resolved."""
+def close_dispute(*, dispute: Dispute, actor=None, note: str = "", refund_ref: str = "") -> Dispute:
+    """Whoever raised it closes it: withdrawn while open, or accepted once resolved. A partner's disputed
+    debit whose refund is pending at the partner closes only with the partner's refund reference: the
+    money is back with the payer (refunded), not withdrawn."""
+    refund_ref = (refund_ref or "").strip()[:64]
     with transaction.atomic():
         dispute = locks.lock_dispute(dispute.pk)
         if dispute.status == DisputeStatus.CLOSED:
             return dispute  # closing twice is the same close
+        refunding = dispute.refund_state == RefundState.PENDING and dispute.status in OPEN_STATUSES
+        if refunding and dispute.channel == DisputeChannel.PARTNER and not refund_ref:
+            raise DisputeError("dispute_refund_ref_required", ref=dispute.ref)
         withdrawn = dispute.status in OPEN_STATUSES
         _transition(dispute, DisputeStatus.CLOSED)
-        if withdrawn:
+        if refunding and refund_ref:
+            dispute.outcome = Outcome.REFUNDED
+            dispute.refund_state = RefundState.REFUNDED
+            dispute.refund_ref = refund_ref
+        elif withdrawn:
             dispute.outcome = Outcome.WITHDRAWN
         dispute.closed_at = timezone.now()
-        dispute.save(update_fields=["status", "outcome", "closed_at"])
-        record_audit(actor=actor, action="dispute.closed", target=dispute, reason=(note or "")[:200])
+        dispute.save(update_fields=["status", "outcome", "closed_at", "refund_state", "refund_ref"])
+        record_audit(
+            actor=actor,
+            action="dispute.closed",
+            target=dispute,
+            reason=(note or "")[:200],
+            refund_ref=refund_ref,
+        )
         _told(dispute, EVENT_UPDATED, "closed")
     return dispute
 
@@ -260,6 +322,12 @@ def event_payload(dispute: Dispute) -> dict:
         "account_no": dispute.account_no,
         "channel_ref": dispute.channel_ref,
         "amount": outbox.money(dispute.amount) if dispute.amount is not None else None,
+        # A disputed debit returned to the payer: "pending" (at the channel), then "refunded".
+        "refund_state": dispute.refund_state,
+        "refund_ref": dispute.refund_ref,
+        "refund_amount": outbox.money(dispute.amount)
+        if dispute.refund_state and dispute.amount is not None
+        else None,
         "raised_at": dispute.raised_at,
         "due_at": dispute.due_at,
         "resolved_at": dispute.resolved_at,

@@ -21,7 +21,7 @@ from billing.plain_sql import columns, model_from_row, prepared_cursor
 from billing.presentment_models import PresentmentMode
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config.db_router import may_lag
-from payers.choices import DebitStatus, FamilyLinkStatus
+from payers.choices import DebitStatus, FamilyLinkStatus, LineOutcome
 from payers.exceptions import PortalError
 from payers.models import (
     BoundAccount,
@@ -447,3 +447,9 @@ def family_invite(token: str) -> FamilyLink | None:
 def shared_accounts_with_bills(link: FamilyLink) -> list[BoundAccount]:
     """The citizen's bound accounts with their open bills, as the family member sees them."""
     return bound_accounts_with_bills(link.owner)
+
+
+def order_refunded(order_no: str) -> bool:
+    """Every line of the merchant order is refunded (the bank confirmed each refund)."""
+    outcomes = set(OrderLine.objects.filter(order__order_no=order_no).values_list("outcome", flat=True))
+    return outcomes == {LineOutcome.REFUNDED}

@@ -396,6 +396,8 @@ def _apply(order: GatewayOrder, notice: PaymentNotice) -> tuple[str, str]:
             transaction.on_commit(lambda: tasks.settle_order.delay(order_id))
         else:
             for line in lines:
+                if line.refusal_code == DISPUTED_DEBIT:
+                    continue  # already on its way back to the payer (refund_disputed_order)
                 _settle_line(order, line, notice.trade_ref_for(line.line_no))
         if order.family_link_id:  # a family member paid (亲情付): the citizen is told
             from payers import family
@@ -553,6 +555,54 @@ def refund_lines_the_biller_rejected(events) -> list[int]:
     return refunded
 
 
+# The refusal code of an order line given back because its debit was disputed and no bill could take it.
+DISPUTED_DEBIT = "disputed_debit"
+
+
+def refund_disputed_order(*, order_no: str, amount: Decimal, reason: str) -> list[str] | None:
+    """A merchant order whose money the bank took with no payment on the platform (a disputed debit,
+    reconciliation's disputed_debits): its lines that made no payment go back to the payer through the
+    gateway, by the same retried refund (refund_line, then a FailedTask for staff). The caller holds the
+    dispute's lock, so it asks once; each line leaves WAITING / NOT_PAID once, under its row lock.
+    The refund numbers, or None when the order's unpaid lines are not that debit (no such order, another
+    amount, a line already posted or refunded): nothing is written then."""
+    # The order first, as a (late) notification of it does (_apply): the two are serialised, and the
+    # notification then leaves these lines alone (DISPUTED_DEBIT).
+    if locks.lock_order_by_no(order_no) is None:
+        return None
+    line_ids = list(
+        OrderLine.objects.filter(order__order_no=order_no).order_by("line_no").values_list("pk", flat=True)
+    )
+    lines = [locks.lock_order_line(line_id) for line_id in line_ids]
+    waiting = (LineOutcome.WAITING, LineOutcome.NOT_PAID)
+    if not lines or any(line.outcome not in waiting for line in lines):
+        return None
+    if sum((line.amount for line in lines), ZERO) != amount:
+        return None
+    refund_nos = []
+    for line in lines:
+        line.outcome, line.refusal_code = LineOutcome.REFUND_PENDING, DISPUTED_DEBIT
+        line.save(update_fields=["outcome", "refusal_code"])
+        record_audit(
+            actor=None,
+            action="order_line.refund_pending",
+            target=line,
+            reason=reason,
+            code=DISPUTED_DEBIT,
+            amount=line.amount,
+        )
+        refund_nos.append(refund_no_of(line))
+    from payers import tasks
+
+    transaction.on_commit(lambda: [tasks.refund_order_line.delay(line_id) for line_id in line_ids])
+    return refund_nos
+
+
+def refund_no_of(line: OrderLine) -> str:
+    """A line's refund number at its gateway: the same on every attempt (banks refund once per number)."""
+    return f"RF{line.order.order_no}-{line.line_no:04d}"
+
+
 REFUND_TASK = "payers.tasks.refund_order_line"
 
 
@@ -566,7 +616,7 @@ def refund_line(*, line_id: int, attempt: int = 1) -> str:
     line = OrderLine.objects.select_related("order").get(pk=line_id)
     if line.outcome != LineOutcome.REFUND_PENDING:
         return line.outcome
-    refund_no = f"RF{line.order.order_no}-{line.line_no:04d}"
+    refund_no = refund_no_of(line)
     # Even when the gateway has been switched off since: the money it took for this order goes back to the
     # payer by the same way. It is our request to the bank (its answer is checked by the adapter), and a
     # refund only marks the line refunded: it never posts to the ledger.

@@ -132,6 +132,19 @@ def fetch_wechat_trade_bill(self, day: str | None = None) -> dict:
     return {"day": target.isoformat(), "status": run.status, "counts": run.counts}
 
 
+@shared_task(bind=True, max_retries=None)
+def refund_disputed_trade(self, dispute_id: int, gateway_code: str) -> str:
+    """One attempt at giving a disputed debit back by its merchant number; while the bank has not
+    confirmed it, try again later (services/disputed_debits.py)."""
+    attempt = self.request.retries + 1
+    outcome = services.refund_disputed_trade(
+        dispute_id=dispute_id, gateway_code=gateway_code, attempt=attempt
+    )
+    if outcome == "refund_pending" and not self.request.is_eager:
+        raise self.retry(countdown=retries.REFUND.delay(attempt))
+    return outcome
+
+
 @shared_task(acks_late=True)
 def resolve_disputed_debits() -> dict:
     """Beat: settle the disputed channel debits reconciliation has found (services/disputed_debits.py)."""

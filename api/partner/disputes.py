@@ -31,6 +31,9 @@ class RaiseDisputeSerializer(serializers.Serializer):
 
 class CloseDisputeSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    # Your refund's reference, when the platform asked you to return a D11 debit (outcome
+    # refund_required): the dispute closes as refunded.
+    refund_ref = serializers.CharField(max_length=64, required=False, default="", allow_blank=True)
 
 
 class DisputeReasonsView(PartnerView):
@@ -97,6 +100,8 @@ class DisputeCloseView(PartnerView):
         data = CloseDisputeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         dispute = selectors.dispute_raised_by(DisputeChannel.PARTNER, ref, source=self.partner.code)
-        dispute = services.close_dispute(dispute=dispute, note=data.validated_data["note"])
+        dispute = services.close_dispute(
+            dispute=dispute, note=data.validated_data["note"], refund_ref=data.validated_data["refund_ref"]
+        )
         dispute = selectors.dispute_raised_by(DisputeChannel.PARTNER, ref, source=self.partner.code)
         return Response(presenters.DisputeSerializer(presenters.dispute(dispute)).data)

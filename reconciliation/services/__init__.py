@@ -33,7 +33,11 @@ from reconciliation.services.discrepancies import (
     resolve_discrepancy,
     write_off_amount,
 )
-from reconciliation.services.disputed_debits import resolve_disputed_debit, resolve_disputed_debits
+from reconciliation.services.disputed_debits import (
+    refund_disputed_trade,
+    resolve_disputed_debit,
+    resolve_disputed_debits,
+)
 from reconciliation.services.runs import LINE_BATCH_SIZE, reconcile_file, run_reconciliation
 from reconciliation.services.settlement import (
     build_settlement,
@@ -71,6 +75,7 @@ __all__ = [
     "reconcile_cash",
     "reconcile_cash_day",
     "reconcile_file",
+    "refund_disputed_trade",
     "reject_write_off",
     "resolve_complaint",
     "resolve_discrepancy",

@@ -2,21 +2,25 @@
 channel's statement line with no payment, the platform posts the payment if the bill is still payable or
 has the channel return the money, by itself, once, and tells the payer and the partner."""
 
+import datetime
 import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from api.models import WebhookDelivery
 from billing import outbox
 from billing.choices import Channel, PaymentStatus
-from billing.models import AuditEvent, JournalLine, Payment
+from billing.models import AuditEvent, JournalLine, OutboxEvent, Payment
 from billing.money import ZERO
 from disputes.models import Dispute
 from payers import sms
+from reconciliation import services as recon
 from reconciliation import tasks
 from reconciliation.choices import DiscrepancyStatus, MatchClass, Resolution
 from reconciliation.models import Discrepancy
+from tests.api.conftest import error_code
 from tests.disputes.conftest import reconcile_partner_day
 from tests.support import pay
 
@@ -96,19 +100,98 @@ def test_a_debit_not_yet_on_a_statement_waits(api, bill):
     assert Payment.objects.count() == 0 and Dispute.objects.get().status == "open"
 
 
-def test_a_bill_paid_meanwhile_has_the_channel_return_the_money(api, bill, sms_outbox):
+def partner_refund_statement(day, refund_ref: str, original_ref: str, amount: str) -> bytes:
+    """The partner's statement of a later day with one REFUND line (docs/statement-format.md)."""
+    now = timezone.localtime().replace(microsecond=0).isoformat()
+    return (
+        f"H,BILLPAY-STATEMENT,1,PARTNER:ACME,{day:%Y-%m-%d},{day:%Y-%m-%d}T23:59:00+08:00\n"
+        "record_type,txn_type,channel_ref,receipt_no,biller_code,account_no,amount,fee,currency,occurred_at,"
+        "original_channel_ref\n"
+        f"D,REFUND,{refund_ref},,WATER01,31005678,{amount},0.00,CNY,{now},{original_ref}\n"
+        f"T,1,0.00,{amount},0.00\n"
+    ).encode()
+
+
+def refund_pending_at_the_partner(api, bill, django_capture_on_commit_callbacks):
     ref = raise_debit(api)
     pay(bill.account, "128.40", key="k-online")  # paid online in between
     run = reconcile_partner_day([("ACME-T9", "WATER01", "31005678", "128.40")])
-    entries_before = JournalLine.objects.count()
-    assert tasks.resolve_disputed_debits() == {"refund": 1}
-    dispute = Dispute.objects.get(ref=ref)
-    assert dispute.status == "resolved" and dispute.outcome == "refund_instructed"
-    assert dispute.answer == "Account 31005678 has no bill to pay."  # in the language it was raised in
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.resolve_disputed_debits() == {"refund": 1}
+    return ref, run
+
+
+def test_a_bill_paid_meanwhile_has_the_partner_return_the_money_until_its_refund_line_comes(
+    api, bill, hooked_partner, sms_outbox, django_capture_on_commit_callbacks
+):
+    entries_before = JournalLine.objects.count() + 2  # the online payment's own entry
+    ref, run = refund_pending_at_the_partner(api, bill, django_capture_on_commit_callbacks)
+    body = api.get(f"/api/v1/partner/disputes/{ref}").json()
+    assert (body["status"], body["outcome"], body["refund_state"]) == ("open", "refund_required", "pending")
+    assert body["refund_amount"] == "128.40" and body["answer"] == "Account 31005678 has no bill to pay."
+    event = OutboxEvent.objects.filter(type="dispute.resolved").get()
+    assert event.payload["outcome"] == "refund_required" and event.payload["refund_amount"] == "128.40"
     discrepancy = Discrepancy.objects.get(run=run)
-    assert discrepancy.resolution == Resolution.REFUND_AT_CHANNEL
+    assert discrepancy.resolution == Resolution.REFUND_AT_CHANNEL and ref in discrepancy.resolution_note
     assert JournalLine.objects.count() == entries_before  # the platform never held that money
     assert Payment.objects.filter(status=PaymentStatus.POSTED).count() == 1
+    assert ref in sms_outbox[-1].body and "128.40" in sms_outbox[-1].body
+
+    # Until the partner's refund shows, another run changes nothing.
+    assert tasks.resolve_disputed_debits() == {"refund_pending": 1}
+    assert OutboxEvent.objects.filter(type="dispute.resolved").count() == 1
+
+    # Its next statement carries the refund of ACME-T9: matched to the dispute, which is resolved.
+    day = timezone.localdate() - datetime.timedelta(days=1)
+    refund_run = recon.reconcile_file(
+        channel_code="PARTNER:ACME",
+        business_date=day,
+        data=partner_refund_statement(day, "ACME-RF9", "ACME-T9", "128.40"),
+        file_name="r",
+    )
+    refund_line = Discrepancy.objects.get(run=refund_run)
+    assert refund_line.klass == MatchClass.MISSING_PLATFORM and refund_line.status != "resolved"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.resolve_disputed_debits() == {"refunded": 1}
+    body = api.get(f"/api/v1/partner/disputes/{ref}").json()
+    assert (body["status"], body["outcome"], body["refund_state"]) == ("resolved", "refunded", "refunded")
+    assert body["refund_ref"] == "ACME-RF9"
+    refund_line.refresh_from_db()
+    assert refund_line.status == "resolved" and refund_line.resolution == Resolution.REFUND_AT_CHANNEL
+    assert ref in sms_outbox[-1].body and "ACME-RF9" in sms_outbox[-1].body
+    assert tasks.resolve_disputed_debits() == {}
+
+
+def test_a_refund_line_of_another_amount_does_not_close_it(api, bill, django_capture_on_commit_callbacks):
+    ref, _ = refund_pending_at_the_partner(api, bill, django_capture_on_commit_callbacks)
+    day = timezone.localdate() - datetime.timedelta(days=1)
+    recon.reconcile_file(
+        channel_code="PARTNER:ACME",
+        business_date=day,
+        data=partner_refund_statement(day, "ACME-RF9", "ACME-T9", "28.40"),
+        file_name="r",
+    )
+    assert tasks.resolve_disputed_debits() == {"refund_pending": 1}
+    assert Dispute.objects.get(ref=ref).refund_state == "pending"
+
+
+def test_the_partner_closes_a_pending_refund_only_with_its_refund_reference(
+    api, bill, django_capture_on_commit_callbacks
+):
+    ref, _ = refund_pending_at_the_partner(api, bill, django_capture_on_commit_callbacks)
+    response = api.post(f"/api/v1/partner/disputes/{ref}/close", {"note": "done"})
+    assert response.status_code == 409 and error_code(response) == "dispute_refund_ref_required"
+    assert Dispute.objects.get(ref=ref).status == "open"
+    response = api.post(f"/api/v1/partner/disputes/{ref}/close", {"refund_ref": "ACME-RF9"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["status"], body["outcome"], body["refund_state"], body["refund_ref"]) == (
+        "closed",
+        "refunded",
+        "refunded",
+        "ACME-RF9",
+    )
+    assert tasks.resolve_disputed_debits() == {}
 
 
 def test_a_line_of_another_amount_or_partner_is_not_taken_for_the_debit(api, bill, beta):

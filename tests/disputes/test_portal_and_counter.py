@@ -162,6 +162,25 @@ def test_the_counter_cannot_dispute_an_online_payment(client, cash_payment, her_
     assert "您没有凭证号为" in response.content.decode() and Dispute.objects.count() == 0
 
 
+def test_the_counter_refuses_a_d11_without_a_payment_cash_is_counted_at_the_till(client, cash_payment):
+    clerk, _payment = cash_payment
+    log_in(client, clerk)
+    response = client.post(
+        reverse("disputes:counter_new"),
+        {
+            "reason": "D11",
+            "biller_code": "WATER01",
+            "account_no": "31005678",
+            "amount": "60.00",
+            "channel_ref": "CASH-1",
+            "contact_name": "王五",
+            "contact_phone": "13900000000",
+        },
+    )
+    assert response.status_code == 200
+    assert "现金在柜台清点" in response.content.decode() and Dispute.objects.count() == 0
+
+
 def test_an_overdue_dispute_is_escalated_once_and_counted_on_the_staff_home(her_payment, xiaoming):
     dispute = services.raise_dispute(
         channel="portal",
