@@ -6,7 +6,7 @@ import uuid
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.urls import reverse
 
-from api.choices import DeliveryStatus
+from api.choices import DeliveryStatus, PartnerStatus
 from api.exceptions import ApiError
 from api.models import Partner, PartnerCommission, WebhookDelivery
 from billing import access, presentment
@@ -239,6 +239,17 @@ def partner_mandates(partner: Partner, *, customer_ref: str = "") -> QuerySet:
     if customer_ref:
         mandates = mandates.filter(customer_ref=customer_ref)
     return mandates.select_related("account__biller").order_by("-created_at", "-pk")
+
+
+def partner_funding_refusal(partner_code: str, biller_code: str) -> str:
+    """Why a partner may not fund an auto-pay debit to this biller now (a refusal code), or "": it must be
+    active and still allowed the biller, as for its own payments."""
+    partner = Partner.objects.filter(code=partner_code).first()
+    if partner is None or partner.status != PartnerStatus.ACTIVE:
+        return "mandate_partner_not_active"
+    if not Biller.objects.filter(_allowed_condition(partner), code=biller_code).exists():
+        return "mandate_partner_biller_not_allowed"
+    return ""
 
 
 def partner_mandate(partner: Partner, mandate_id: str):

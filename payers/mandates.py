@@ -28,6 +28,7 @@ outcome.
 import datetime
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -54,6 +55,15 @@ from payers.models import BoundAccount, Mandate, MandateDebit, Payer
 logger = logging.getLogger(__name__)
 
 REFUND_TASK = "payers.tasks.refund_mandate_debit"
+
+# Whether a partner may still fund its mandates' debits: (partner code, biller code) → a refusal code or "".
+# The partner API registers it when it loads (api.apps): payers cannot look partners up itself.
+_partner_funding_check: Callable[[str, str], str] | None = None
+
+
+def register_partner_funding_check(check: Callable[[str, str], str]) -> None:
+    global _partner_funding_check
+    _partner_funding_check = check
 
 
 # --- The citizen's mandate ---
@@ -401,6 +411,15 @@ def _refusal_before_debit(mandate: Mandate, bill: Bill, amount: Decimal, *, on: 
         )
     if on > mandate.valid_until:
         return PortalError("mandate_expired", date=mandate.valid_until.isoformat(), period=bill.period)
+    if mandate.partner_code and _partner_funding_check is not None:
+        code = _partner_funding_check(mandate.partner_code, mandate.account.biller.code)
+        if code:
+            return PortalError(
+                code,
+                partner=mandate.partner_code,
+                biller=mandate.account.biller.display_name,
+                period=bill.period,
+            )
     if bill.status not in PAYABLE_BILL_STATUSES or amount <= 0:
         return PortalError("mandate_bill_paid_elsewhere", period=bill.period)
     if amount > mandate.cap_per_bill:

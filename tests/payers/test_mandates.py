@@ -485,6 +485,12 @@ def test_the_demo_command_pays_next_months_bill_on_a_simulated_date(
 
 
 def partner_mandate(water, *, cap="200.00", customer_ref="CUST-1") -> Mandate:
+    """A mandate of the partner ACME (which may pay water bills) for its customer."""
+    from api.models import Partner
+    from billing.models import BillerCategory
+
+    partner, _ = Partner.objects.get_or_create(code="ACME", defaults={"name": "Acme Pay"})
+    partner.allowed_categories.add(BillerCategory.objects.get(code="water"))
     return mandates.create_partner_mandate(
         partner_code="ACME",
         customer_ref=customer_ref,
@@ -549,3 +555,25 @@ def test_a_citizen_cannot_skip_a_partners_debit(
     with pytest.raises(mandates.PortalError):
         mandates.skip_debit(user=None, debit=debit, partner_code="OTHER")
     assert mandates.skip_debit(user=None, debit=debit, partner_code="ACME").status == DebitStatus.SKIPPED
+
+
+@pytest.mark.parametrize("change", ["suspended", "biller_removed"])
+def test_a_suspended_partner_or_one_no_longer_allowed_the_biller_funds_no_debit(
+    water, sandbox_bank, django_capture_on_commit_callbacks, change
+):
+    from api.models import Partner
+
+    partner_mandate(water)
+    next_bill(water["account"])
+    run_beat(timezone.localdate(), django_capture_on_commit_callbacks)
+    debit = MandateDebit.objects.get()
+    partner = Partner.objects.get(code="ACME")
+    if change == "suspended":
+        Partner.objects.filter(pk=partner.pk).update(status="suspended")
+    else:
+        partner.allowed_categories.clear()
+    run_beat(debit.debit_on, django_capture_on_commit_callbacks)
+    debit.refresh_from_db()
+    expected = "mandate_partner_not_active" if change == "suspended" else "mandate_partner_biller_not_allowed"
+    assert debit.status == DebitStatus.REFUSED and debit.refusal_code == expected
+    assert not Payment.objects.exists()
