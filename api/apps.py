@@ -28,6 +28,12 @@ class ApiConfig(AppConfig):
         # Partners hear about their disputes the same way (disputes.services writes the events).
         outbox.register_consumer("partner-webhooks", webhooks.partner_deliveries_for_events)
 
+        # Whether a partner may still fund its customers' auto-pay debits (payers.mandates, below api).
+        from api import selectors
+        from payers import mandates
+
+        mandates.register_partner_funding_check(selectors.partner_funding_refusal)
+
         # A delivery given up on (FailedTask) is sent again from the failed-tasks list too.
         from billing import failed_tasks
 

@@ -29,10 +29,18 @@ class WebhookEvent(models.TextChoices):
     CHECKOUT_PAID = "checkout.paid", _("Hosted checkout paid")
     DISPUTE_UPDATED = "dispute.updated", _("Dispute updated")
     DISPUTE_RESOLVED = "dispute.resolved", _("Dispute resolved")
+    MANDATE_NOTICE = "mandate.notice", _("Auto-pay debit coming")
+    MANDATE_DEBIT = "mandate.debit", _("Auto-pay debit outcome")
 
 
 BILLER_EVENTS = (WebhookEvent.PAYMENT_POSTED, WebhookEvent.PAYMENT_REVERSED)
-PARTNER_EVENTS = (WebhookEvent.DISPUTE_UPDATED, WebhookEvent.DISPUTE_RESOLVED)  # to Partner.webhook_url
+# To Partner.webhook_url: its disputes, and its customers' auto-pay mandates (payers.mandates).
+PARTNER_EVENTS = (
+    WebhookEvent.DISPUTE_UPDATED,
+    WebhookEvent.DISPUTE_RESOLVED,
+    WebhookEvent.MANDATE_NOTICE,
+    WebhookEvent.MANDATE_DEBIT,
+)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -77,6 +77,12 @@ STATUS_BY_CODE = {
     "dispute_closed": 409,
     "dispute_refund_ref_required": 409,
     "dispute_not_biller_answer": 403,
+    # Auto-pay mandates (payers.mandates): another partner's mandate reads as unknown.
+    "mandate_unknown": 404,
+    "mandate_debit_unknown": 404,
+    "mandate_exists": 409,
+    "mandate_not_changeable": 409,
+    "mandate_debit_not_skippable": 409,
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "unsupported_media_type": 415,

@@ -222,3 +222,33 @@ def card_write(payment: Payment) -> dict | None:
 
 def biller_topup(payment: Payment) -> dict:
     return {**biller_payment(payment), "card_write": card_write(payment)}
+
+
+def partner_mandate(mandate) -> dict:
+    """A partner's customer's auto-pay mandate, as the partner API answers it."""
+    return {
+        "id": str(mandate.public_id),
+        "customer_ref": mandate.customer_ref,
+        "biller_code": mandate.account.biller.code,
+        "account_no": mandate.account.account_no,
+        "cap_per_bill": money(mandate.cap_per_bill),
+        "valid_from": mandate.valid_from,
+        "valid_until": mandate.valid_until,
+        "notice_days": mandate.notice_days,
+        "status": mandate.status,
+        "created_at": mandate.created_at,
+    }
+
+
+def mandate_debit(debit) -> dict:
+    return {
+        "id": debit.pk,
+        "period": debit.bill.period,
+        "amount": money(debit.amount),
+        "debit_on": debit.debit_on,
+        "status": debit.status,
+        "attempts": debit.attempts,
+        "code": debit.refusal_code,
+        "message": debit.message,
+        "receipt_no": debit.payment.receipt_no if debit.payment_id else "",
+    }

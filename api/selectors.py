@@ -1,11 +1,12 @@
 """Reads of the open APIs, always through the caller: a partner sees only its billers and payments."""
 
 import datetime
+import uuid
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.urls import reverse
 
-from api.choices import DeliveryStatus
+from api.choices import DeliveryStatus, PartnerStatus
 from api.exceptions import ApiError
 from api.models import Partner, PartnerCommission, WebhookDelivery
 from billing import access, presentment
@@ -14,6 +15,7 @@ from billing.exceptions import PaymentRefused
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from billing.selectors import account_no_for_notice, payable_bills
+from payers.models import Mandate, MandateDebit
 
 LISTED_BILLER_STATUSES = (BillerStatus.ACTIVE, BillerStatus.SUSPENDED)
 
@@ -226,3 +228,55 @@ def biller_topup(biller: Biller, receipt_no: str) -> Payment:
     if payment is None:
         raise ApiError("payment_unknown", receipt_no=receipt_no[:32])
     return payment
+
+
+# --- Auto-pay mandates of a partner's customers (payers.mandates) ---
+
+
+def partner_mandates(partner: Partner, *, customer_ref: str = "") -> QuerySet:
+    """The partner's own mandates, newest first; another partner's are never seen."""
+    mandates = Mandate.objects.filter(partner_code=partner.code, user__isnull=True)
+    if customer_ref:
+        mandates = mandates.filter(customer_ref=customer_ref)
+    return mandates.select_related("account__biller").order_by("-created_at", "-pk")
+
+
+def partner_funding_refusal(partner_code: str, biller_code: str) -> str:
+    """Why a partner may not fund an auto-pay debit to this biller now (a refusal code), or "": it must be
+    active and still allowed the biller, as for its own payments."""
+    partner = Partner.objects.filter(code=partner_code).first()
+    if partner is None or partner.status != PartnerStatus.ACTIVE:
+        return "mandate_partner_not_active"
+    if not Biller.objects.filter(_allowed_condition(partner), code=biller_code).exists():
+        return "mandate_partner_biller_not_allowed"
+    return ""
+
+
+def partner_mandate(partner: Partner, mandate_id: str):
+    """One of the partner's mandates by its public id; another partner's, or a malformed id, is unknown."""
+    try:
+        public_id = uuid.UUID(str(mandate_id))
+    except ValueError:
+        raise ApiError("mandate_unknown", mandate_id=mandate_id) from None
+    mandate = partner_mandates(partner).filter(public_id=public_id).first()
+    if mandate is None:
+        raise ApiError("mandate_unknown", mandate_id=mandate_id)
+    return mandate
+
+
+def mandate_debits(mandate) -> list:
+    return list(
+        MandateDebit.objects.filter(mandate=mandate)
+        .select_related("bill", "payment")
+        .order_by("-debit_on", "-pk")[:100]
+    )
+
+
+def partner_mandate_debit(partner: Partner, mandate_id: str, debit_id: str):
+    mandate = partner_mandate(partner, mandate_id)
+    number = str(debit_id)
+    valid = number.isascii() and number.isdigit() and len(number) <= 18
+    debit = MandateDebit.objects.filter(mandate=mandate, pk=int(number)).first() if valid else None
+    if debit is None:
+        raise ApiError("mandate_debit_unknown", mandate_id=mandate_id, debit_id=debit_id)
+    return debit

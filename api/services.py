@@ -25,6 +25,9 @@ from branches import agents
 from branches import selectors as branch_selectors
 from branches.agents import AgentPaymentTaken
 from branches.choices import AgentPaymentSource
+from payers import mandates
+from payers.choices import MandateStatus
+from payers.models import Mandate
 
 
 def partner_idempotency_key(partner: Partner, key: str) -> str:
@@ -275,3 +278,64 @@ def record_biller_card_write(
     else:
         topups.void_topup(payment=payment, source=TopUpSource.BILLER, reason=reason or "write failed")
     return Payment.objects.select_related("account", "biller", "topup_hold").get(pk=payment.pk)
+
+
+# --- Auto-pay mandates of a partner's customers (payers.mandates; docs/partner-api.md "Auto-pay") ---
+
+
+def create_partner_mandate(
+    *,
+    partner: Partner,
+    biller_code: str,
+    account_no: str,
+    customer_ref: str,
+    cap_per_bill: str,
+    valid_from: datetime.date,
+    valid_until: datetime.date,
+    notice_days: int,
+) -> Mandate:
+    """The partner sets up auto-pay for its own customer, on a biller it may take payments for; the partner
+    is the funding source (it collects each posted debit from its customer)."""
+    biller = selectors.partner_biller(partner, biller_code)
+    account, _bills = selectors.account_with_open_bills(biller, account_no)
+    return mandates.create_partner_mandate(
+        partner_code=partner.code,
+        customer_ref=customer_ref,
+        account=account,
+        cap_per_bill=cap_per_bill,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        notice_days=notice_days,
+    )
+
+
+def change_partner_mandate(*, partner: Partner, mandate_id: str, changes: dict) -> Mandate:
+    """Change the cap, the end or the notice of the partner's own mandate; what is not sent stays."""
+    mandate = selectors.partner_mandate(partner, mandate_id)
+    if not changes:
+        raise ApiError("mandate_nothing_to_change")
+    return mandates.edit_mandate(
+        user=None,
+        mandate=mandate,
+        cap_per_bill=changes.get("cap_per_bill", mandate.cap_per_bill),
+        valid_until=changes.get("valid_until", mandate.valid_until),
+        notice_days=changes.get("notice_days", mandate.notice_days),
+    )
+
+
+PARTNER_MANDATE_ACTIONS = {
+    "pause": MandateStatus.PAUSED,
+    "resume": MandateStatus.ACTIVE,
+    "cancel": MandateStatus.CANCELLED,
+}
+
+
+def set_partner_mandate_status(*, partner: Partner, mandate_id: str, action: str) -> Mandate:
+    mandate = selectors.partner_mandate(partner, mandate_id)
+    return mandates.set_mandate_status(actor=None, mandate=mandate, target=PARTNER_MANDATE_ACTIONS[action])
+
+
+def skip_partner_mandate_debit(*, partner: Partner, mandate_id: str, debit_id: int):
+    """Its customer will pay this bill another way: the scheduled debit is skipped."""
+    debit = selectors.partner_mandate_debit(partner, mandate_id, debit_id)
+    return mandates.skip_debit(user=None, debit=debit, partner_code=partner.code)

@@ -6,6 +6,7 @@ from rest_framework.permissions import AllowAny
 from api.biller import disputes as biller_disputes
 from api.biller import views as biller
 from api.partner import disputes as partner_disputes
+from api.partner import mandates as partner_mandates
 from api.partner import views as partner
 
 app_name = "api"
@@ -31,6 +32,33 @@ partner_urls = [
     path("disputes/<str:ref>", partner_disputes.DisputeDetailView.as_view(), name="partner-dispute"),
     path(
         "disputes/<str:ref>/close", partner_disputes.DisputeCloseView.as_view(), name="partner-dispute-close"
+    ),
+    path("mandates", partner_mandates.MandateListCreateView.as_view(), name="partner-mandates"),
+    path("mandates/<str:mandate_id>", partner_mandates.MandateDetailView.as_view(), name="partner-mandate"),
+    path(
+        "mandates/<str:mandate_id>/pause",
+        partner_mandates.MandatePauseView.as_view(),
+        name="partner-mandate-pause",
+    ),
+    path(
+        "mandates/<str:mandate_id>/resume",
+        partner_mandates.MandateResumeView.as_view(),
+        name="partner-mandate-resume",
+    ),
+    path(
+        "mandates/<str:mandate_id>/cancel",
+        partner_mandates.MandateCancelView.as_view(),
+        name="partner-mandate-cancel",
+    ),
+    path(
+        "mandates/<str:mandate_id>/debits",
+        partner_mandates.MandateDebitListView.as_view(),
+        name="partner-mandate-debits",
+    ),
+    path(
+        "mandates/<str:mandate_id>/debits/<str:debit_id>/skip",
+        partner_mandates.MandateDebitSkipView.as_view(),
+        name="partner-mandate-debit-skip",
     ),
 ]
 

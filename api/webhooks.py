@@ -98,8 +98,9 @@ def write_deliveries(rows: Sequence[WebhookDelivery]) -> list[int]:
 
 
 def partner_deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
-    """The outbox consumer of dispute events: one delivery per event to the partner that raised the
-    dispute, if it has a webhook (the body carries the dispute, docs/partner-api.md "Disputes")."""
+    """The outbox consumer of partner events: one delivery per event to the partner named in it (the one
+    that raised the dispute, or whose customer's auto-pay mandate it is), if it has a webhook. The body
+    carries the dispute or the mandate's debit (docs/partner-api.md "Disputes", "Auto-pay mandates")."""
     wanted = [event for event in events if event.type in PARTNER_EVENTS and event.payload.get("partner_code")]
     partners = {
         partner.code: partner
@@ -117,7 +118,8 @@ def partner_deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
                 "id": str(event.id),
                 "event": event.type,
                 "created_at": event.created_at.isoformat(),
-                "dispute": event.payload,
+                # "dispute" for dispute.*, "mandate_debit" for mandate.notice and mandate.debit
+                _PARTNER_BODY_KEY.get(event.type.split(".")[0], "data"): event.payload,
             },
             next_attempt_at=now,
         )
@@ -125,6 +127,9 @@ def partner_deliveries_for_events(events: Sequence[OutboxEvent]) -> list[int]:
         if event.payload["partner_code"] in partners
     ]
     return write_deliveries(rows)
+
+
+_PARTNER_BODY_KEY = {"dispute": "dispute", "mandate": "mandate_debit"}
 
 
 def _queue(delivery_ids: list[int]) -> None:

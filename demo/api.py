@@ -6,15 +6,19 @@ import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 from api import credentials
 from api.models import ApiCredential, BillerApiAccess, Partner, PartnerCommission, PartnerReturnUrl
 from billing.audit import record_audit
-from billing.models import BillerCategory
+from billing.models import BillerCategory, CustomerAccount
+from payers import mandates
+from payers.models import Mandate
 
 SANDBOX_PARTNER = "SANDBOX"
 SANDBOX_KEY_ID = "AKSANDBOX0000000000000001"
 SANDBOX_SEED = "billpay-demo-sandbox-partner-key-0001"
+SANDBOX_CUSTOMER = "DEMO-CUSTOMER-0001"  # the sandbox partner's customer with an auto-pay mandate
 BILLER_DEMO = "BJ-WATER"
 BILLER_KEY_ID = "AKBJWATER0000000000000001"
 BILLER_SEED = "billpay-demo-bj-water-biller-key-0001"
@@ -56,6 +60,28 @@ def seed(*, users, billers, branches, summary) -> None:
     ApiCredential.objects.get_or_create(
         key_id=BILLER_KEY_ID,
         defaults={"biller_access": access, "seed": BILLER_SEED, "label": "demo", "created_by": admin},
+    )
+    seed_partner_mandate(partner, billers[BILLER_DEMO])
+
+
+def seed_partner_mandate(partner: Partner, biller) -> None:
+    """One auto-pay mandate the sandbox partner set up for its customer (docs/partner-api.md, Auto-pay): seen
+    in the admin's mandates and through GET /api/v1/partner/mandates; `manage.py run_mandates --date …
+    --issue-next-bills` then shows its notice and its PARTNER payment."""
+    if Mandate.objects.filter(partner_code=partner.code).exists():
+        return
+    account = CustomerAccount.objects.filter(biller=biller).order_by("account_no").first()
+    if account is None:
+        return
+    today = timezone.localdate()
+    mandates.create_partner_mandate(
+        partner_code=partner.code,
+        customer_ref=SANDBOX_CUSTOMER,
+        account=account,
+        cap_per_bill="300.00",
+        valid_from=today,
+        valid_until=today + datetime.timedelta(days=365),
+        notice_days=3,
     )
 
 

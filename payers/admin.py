@@ -131,13 +131,24 @@ class MandateDebitInline(ReadOnlyMixin, ScopedInlineMixin, admin.TabularInline):
 
 @admin.register(Mandate)
 class MandateAdmin(ReadOnlyMixin, ScopedAdminMixin, admin.ModelAdmin):
-    """Citizens' auto-pay mandates (代扣) with their debits, read-only: those who may see payers. Citizens
-    change them in the portal; every change goes through payers.mandates and is audited."""
+    """Auto-pay mandates (代扣) with their debits, read-only: those who may see payers. Citizens change theirs
+    in the portal, partners theirs (for their customers, funding source PARTNER) through the partner API;
+    every change goes through payers.mandates and is audited."""
 
-    list_display = ["public_id", "user", "account", "cap_per_bill", "valid_until", "status", "created_at"]
-    list_filter = ["status", "gateway"]
+    list_display = [
+        "public_id",
+        "user",
+        "partner_code",
+        "customer_ref",
+        "account",
+        "cap_per_bill",
+        "valid_until",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["status", "gateway", "partner_code"]
     list_select_related = ["user", "account__biller"]
-    search_fields = ["public_id", "account__account_no", "agreement_no", "user__email"]
+    search_fields = ["public_id", "account__account_no", "agreement_no", "user__email", "customer_ref"]
     inlines = [MandateDebitInline]
     date_hierarchy = "created_at"
 

@@ -79,6 +79,10 @@ MANDATE_TRANSITIONS: dict[str, frozenset[str]] = {
     MandateStatus.EXPIRED: frozenset(),
 }
 
+# The funding source of a partner's mandate (Mandate.gateway): the partner itself, no bank agreement. Its
+# debits are posted as partner payments and the partner collects from its customer (payers.mandates).
+PARTNER_FUNDING = "PARTNER"
+
 # A mandate that is still the citizen's for its account: one at a time per account.
 LIVE_MANDATE_STATUSES = (MandateStatus.AWAITING_AGREEMENT, MandateStatus.ACTIVE, MandateStatus.PAUSED)
 

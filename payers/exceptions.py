@@ -65,6 +65,13 @@ PORTAL_MESSAGES = {
     ),
     "mandate_expired": _("The mandate ended on %(date)s: the bill for %(period)s was not debited."),
     "mandate_not_active": _("The mandate is %(status)s: the bill for %(period)s was not debited."),
+    "mandate_partner_not_active": _(
+        "The partner %(partner)s cannot pay at the moment: the bill for %(period)s was not debited."
+    ),
+    "mandate_partner_biller_not_allowed": _(
+        "The partner %(partner)s may no longer pay %(biller)s: the bill for %(period)s was not debited."
+    ),
+    "mandate_owner_missing": _("A partner's mandate names the partner's customer (customer_ref)."),
     "mandate_debit_not_skippable": _("This debit is %(status)s and can no longer be skipped."),
     "mandate_bill_paid_elsewhere": _("The bill for %(period)s was already paid at another channel."),
     # Family payment (亲情付).

@@ -16,11 +16,19 @@ and the citizen is told by e-mail/SMS, with a way to skip it. On the day, beat r
 
 A declined or unanswered debit is tried again (config.retries.MANDATE_DEBIT) up to its limit, then the
 citizen is told to pay themselves.
+
+A partner's mandate (for its own customer, `Mandate.partner_code` + `customer_ref`): the partner is the
+funding source (PARTNER_FUNDING), so step 2 is skipped and step 3 posts a PARTNER payment keyed
+`<PARTNER>:AUTOPAY:<mandate>-<bill>`, which the partner collects from its customer (its statement and
+reconciliation count it like its other payments). Instead of e-mail/SMS the partner is told through outbox
+events delivered as its webhooks: `mandate.notice` when a debit is scheduled, `mandate.debit` with its
+outcome.
 """
 
 import datetime
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.conf import settings
@@ -39,7 +47,7 @@ from billing.services import post_payment
 from billing.transitions import transition
 from config import retries
 from payers import locks
-from payers.choices import MANDATE_TRANSITIONS, DebitStatus, MandateStatus
+from payers.choices import MANDATE_TRANSITIONS, PARTNER_FUNDING, DebitStatus, MandateStatus
 from payers.exceptions import PortalError
 from payers.gateways import get_gateway
 from payers.models import BoundAccount, Mandate, MandateDebit, Payer
@@ -47,6 +55,15 @@ from payers.models import BoundAccount, Mandate, MandateDebit, Payer
 logger = logging.getLogger(__name__)
 
 REFUND_TASK = "payers.tasks.refund_mandate_debit"
+
+# Whether a partner may still fund its mandates' debits: (partner code, biller code) → a refusal code or "".
+# The partner API registers it when it loads (api.apps): payers cannot look partners up itself.
+_partner_funding_check: Callable[[str, str], str] | None = None
+
+
+def register_partner_funding_check(check: Callable[[str, str], str]) -> None:
+    global _partner_funding_check
+    _partner_funding_check = check
 
 
 # --- The citizen's mandate ---
@@ -136,6 +153,55 @@ def create_mandate(
     return mandate
 
 
+def create_partner_mandate(
+    *,
+    partner_code: str,
+    customer_ref: str,
+    account,
+    cap_per_bill,
+    valid_from: datetime.date,
+    valid_until: datetime.date,
+    notice_days,
+) -> Mandate:
+    """A partner's mandate for its own customer (the caller checked that the partner may pay this biller):
+    active at once, as the partner is the funding source and signs no bank agreement."""
+    if not partner_code or not customer_ref:
+        raise PortalError("mandate_owner_missing")
+    cap = _cap(cap_per_bill)
+    days = _check_terms(
+        valid_from=valid_from, valid_until=valid_until, notice_days=notice_days, today=timezone.localdate()
+    )
+    biller = account.biller
+    if biller.payment_mode != PaymentMode.STATEMENT:
+        raise PortalError("mandate_biller_not_statement", biller=biller.display_name)
+    try:
+        with transaction.atomic():
+            mandate = Mandate.objects.create(
+                partner_code=partner_code,
+                customer_ref=customer_ref,
+                account=account,
+                cap_per_bill=cap,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                notice_days=days,
+                gateway=PARTNER_FUNDING,
+                status=MandateStatus.ACTIVE,
+            )
+            record_audit(
+                actor=None,
+                action="mandate.created",
+                target=mandate,
+                partner=partner_code,
+                customer_ref=customer_ref,
+                account=str(account),
+                cap=cap,
+                valid_until=valid_until,
+            )
+    except IntegrityError:
+        raise PortalError("mandate_exists") from None
+    return mandate
+
+
 def agreement_url(mandate: Mandate, *, return_url: str) -> str:
     return get_gateway(mandate.gateway).agreement_url(mandate, return_url=return_url)
 
@@ -204,6 +270,8 @@ def set_mandate_status(*, actor, mandate: Mandate, target: str) -> Mandate:
     """Pause, resume or cancel (the portal; staff)."""
     with transaction.atomic():
         mandate = locks.lock_mandate(mandate.pk)
+        if mandate.status in (MandateStatus.CANCELLED, MandateStatus.EXPIRED):
+            raise PortalError("mandate_not_changeable", status=MandateStatus(mandate.status).label)
         if target == MandateStatus.ACTIVE and mandate.valid_until < timezone.localdate():
             _move(mandate, MandateStatus.EXPIRED, actor=None, reason="validity ended")
             return mandate
@@ -247,11 +315,17 @@ def edit_mandate(*, user, mandate: Mandate, cap_per_bill, valid_until: datetime.
     return mandate
 
 
-def skip_debit(*, user, debit: MandateDebit) -> MandateDebit:
-    """The citizen skips one scheduled debit (from the notice's link): they will pay that bill themselves."""
+def skip_debit(*, user, debit: MandateDebit, partner_code: str = "") -> MandateDebit:
+    """The citizen skips one scheduled debit (from the notice's link): they will pay that bill themselves.
+    A partner's mandate: its partner skips it (`user` None, `partner_code` the partner's)."""
     with transaction.atomic():
         debit = locks.lock_debit(debit.pk)
-        if debit.mandate.user_id != user.pk:
+        owner_ok = (
+            debit.mandate.partner_code == partner_code
+            if partner_code
+            else user is not None and debit.mandate.user_id == user.pk
+        )
+        if not owner_ok:
             raise PortalError("mandate_agreement_unknown")
         if debit.status != DebitStatus.SCHEDULED:
             raise PortalError("mandate_debit_not_skippable", status=DebitStatus(debit.status).label)
@@ -319,7 +393,10 @@ def schedule_debits(*, today: datetime.date | None = None) -> dict:
                     )
                     debit_id = debit.pk
                     kind = "refused" if refusal else "notice"
-                    transaction.on_commit(lambda debit_id=debit_id, kind=kind: notify(debit_id, kind))
+                    if mandate.partner_code:
+                        _partner_event(debit, NOTICE_EVENT if not refusal else outbox.EventType.MANDATE_DEBIT)
+                    else:
+                        transaction.on_commit(lambda debit_id=debit_id, kind=kind: notify(debit_id, kind))
             except IntegrityError:
                 continue
             counts["refused" if refusal else "scheduled"] += 1
@@ -334,6 +411,15 @@ def _refusal_before_debit(mandate: Mandate, bill: Bill, amount: Decimal, *, on: 
         )
     if on > mandate.valid_until:
         return PortalError("mandate_expired", date=mandate.valid_until.isoformat(), period=bill.period)
+    if mandate.partner_code and _partner_funding_check is not None:
+        code = _partner_funding_check(mandate.partner_code, mandate.account.biller.code)
+        if code:
+            return PortalError(
+                code,
+                partner=mandate.partner_code,
+                biller=mandate.account.biller.display_name,
+                period=bill.period,
+            )
     if bill.status not in PAYABLE_BILL_STATUSES or amount <= 0:
         return PortalError("mandate_bill_paid_elsewhere", period=bill.period)
     if amount > mandate.cap_per_bill:
@@ -392,6 +478,8 @@ def run_debit(*, debit_id: int) -> str:
         else:
             return debit.status
     mandate = debit.mandate
+    if mandate.gateway == PARTNER_FUNDING:
+        return _post_debit(debit_id, "")  # the partner pays: no bank to ask, it collects from its customer
     gateway = get_gateway(mandate.gateway, require_enabled=False)
     try:
         result = gateway.agreement_debit(
@@ -416,19 +504,27 @@ def _post_debit(debit_id: int, trade_no: str) -> str:
             return debit.status
         mandate = debit.mandate
         debit.trade_no = trade_no
-        payer = Payer.objects.filter(user_id=mandate.user_id).first()
+        by_partner = mandate.gateway == PARTNER_FUNDING
+        payer = None if by_partner else Payer.objects.filter(user_id=mandate.user_id).first()
         try:
             result = post_payment(
-                channel=Channel.ONLINE,
+                channel=Channel.PARTNER if by_partner else Channel.ONLINE,
                 idempotency_key=debit.idempotency_key,
                 biller_code=mandate.account.biller.code,
                 account_no=mandate.account.account_no,
                 amount=debit.amount,
                 periods=[debit.bill.period],
                 payer=payer,
-                channel_ref=trade_no,
+                channel_ref=debit.order_no if by_partner else trade_no,
             )
         except PaymentRefused as refused:
+            if by_partner:
+                # No money moved anywhere (the partner collects only what was posted): simply not debited.
+                status = (
+                    DebitStatus.PAID_ELSEWHERE if refused.code == "bill_already_paid" else DebitStatus.REFUSED
+                )
+                _finish(debit, status, code=refused.code, message=str(refused.message))
+                return debit.status
             # Paid at another channel while the bank was debiting: the money goes back.
             _finish(debit, DebitStatus.REFUND_PENDING, code=refused.code, message=str(refused.message))
             from payers import tasks
@@ -436,7 +532,7 @@ def _post_debit(debit_id: int, trade_no: str) -> str:
             transaction.on_commit(lambda: tasks.refund_mandate_debit.delay(debit_id))
             return debit.status
         debit.payment = result.payment
-        if not result.replayed:
+        if not result.replayed and not by_partner:  # a partner's: its outcome event is written by _finish
             outbox.mandate_debit_event(
                 debit_id=debit.pk,
                 mandate_id=mandate.public_id,
@@ -511,10 +607,45 @@ def _finish(debit: MandateDebit, status: str, *, code: str = "", message: str = 
         amount=debit.amount,
         **data,
     )
+    if debit.mandate.partner_code:
+        if status in _PARTNER_OUTCOMES:
+            _partner_event(debit, outbox.EventType.MANDATE_DEBIT)
+        return
     kind = _NOTIFY_KINDS.get(status)
     if kind:
         debit_id = debit.pk
         transaction.on_commit(lambda: notify(debit_id, kind))
+
+
+NOTICE_EVENT = "mandate.notice"
+# The outcomes a partner is told of (`mandate.debit`); a debit of a partner's mandate is never refunded.
+_PARTNER_OUTCOMES = (DebitStatus.PAID, DebitStatus.PAID_ELSEWHERE, DebitStatus.REFUSED, DebitStatus.FAILED)
+
+
+def _partner_event(debit: MandateDebit, event_type: str) -> None:
+    """Tell a partner about its mandate's debit: an outbox event in the caller's transaction, delivered as the
+    partner's webhook (api.webhooks.partner_deliveries_for_events; docs/partner-api.md "Auto-pay")."""
+    mandate = debit.mandate
+    outbox.record(
+        type=event_type,
+        aggregate_type="mandate_debit",
+        aggregate_id=debit.pk,
+        payload={
+            "partner_code": mandate.partner_code,
+            "customer_ref": mandate.customer_ref,
+            "mandate_id": str(mandate.public_id),
+            "debit_id": debit.pk,
+            "biller_code": mandate.account.biller.code,
+            "account_no": mandate.account.account_no,
+            "period": debit.bill.period,
+            "amount": outbox.money(debit.amount),
+            "debit_on": debit.debit_on,
+            "status": debit.status,
+            "code": debit.refusal_code,
+            "message": debit.message,
+            "receipt_no": debit.payment.receipt_no if debit.payment_id else "",
+        },
+    )
 
 
 def refund_debit(*, debit_id: int, attempt: int = 1) -> str:
@@ -586,6 +717,8 @@ def notify(debit_id: int, kind: str) -> None:
         pk=debit_id
     )
     user = debit.mandate.user
+    if user is None:
+        return  # a partner's mandate: its partner was told by webhook (_partner_event)
     payer = Payer.objects.filter(user=user).first()
     language = payer.language if payer else settings.LANGUAGE_CODE
     mobile = payer.mobile if payer and payer.mobile_verified else ""

@@ -331,12 +331,24 @@ class ReceiptBundle(models.Model):
 class Mandate(models.Model):
     """Auto-pay (代扣): a citizen lets the platform pay each new bill of one of their accounts, up to a cap
     per bill, within a validity period, by debiting a funding source they signed an agreement for at the
-    bank. The bank's agreement number is what every debit names (payers.mandates)."""
+    bank. The bank's agreement number is what every debit names (payers.mandates).
+
+    Or a partner (a bank's or a wallet's app) sets one up for its own customer, named by the partner's opaque
+    `customer_ref`: the partner is then the funding source (`gateway` PARTNER_FUNDING) and every debit is
+    posted as a partner payment that the partner collects from its customer. Exactly one owner is set."""
 
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="mandates", verbose_name=_("citizen")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="mandates",
+        verbose_name=_("citizen"),
     )
+    # A partner's mandate: its partner's code (api.Partner.code; no key, payers is below api) and customer.
+    partner_code = models.CharField(_("partner"), max_length=32, blank=True, db_index=True)
+    customer_ref = models.CharField(_("partner's customer"), max_length=64, blank=True)
     account = models.ForeignKey(
         "billing.CustomerAccount", on_delete=models.PROTECT, related_name="+", verbose_name=_("account")
     )
@@ -368,6 +380,16 @@ class Mandate(models.Model):
                 fields=["user", "account"],
                 condition=Q(status__in=["awaiting", "active", "paused"]),
                 name="mandate_one_live_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["partner_code", "customer_ref", "account"],
+                condition=Q(status__in=["awaiting", "active", "paused"], user__isnull=True),
+                name="mandate_one_live_per_partner_customer_account",
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, partner_code="", customer_ref="")
+                | (Q(user__isnull=True) & ~Q(partner_code="") & ~Q(customer_ref="")),
+                name="mandate_exactly_one_owner",
             ),
         ]
 
@@ -428,8 +450,11 @@ class MandateDebit(models.Model):
 
     @property
     def idempotency_key(self) -> str:
-        """One payment per (mandate, bill), whatever runs the debit and however often."""
-        return f"AUTOPAY:{self.mandate.public_id.hex}-{self.bill_id}"
+        """One payment per (mandate, bill), whatever runs the debit and however often. A partner's mandate
+        prefixes its partner's code, as every partner payment's key is (its statement and reconciliation
+        find the partner's payments by that prefix)."""
+        key = f"AUTOPAY:{self.mandate.public_id.hex}-{self.bill_id}"
+        return f"{self.mandate.partner_code}:{key}" if self.mandate.partner_code else key
 
 
 class SandboxBankAgreement(models.Model):

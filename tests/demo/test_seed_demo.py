@@ -16,6 +16,7 @@ from billing.selectors import trial_balance, unbalanced_entry_ids
 from branches.models import Branch, BranchStaff
 from demo import data, notices
 from demo.plan import plan_accounts, plan_donations
+from payers.models import Mandate
 
 SEED_ACCOUNTS = 300  # the default 2,000 is checked on the plan alone, below, without the database
 
@@ -122,6 +123,9 @@ def test_seed_builds_the_region_and_a_second_run_changes_nothing():
     assert list(PartnerReturnUrl.objects.filter(partner__code="SANDBOX").values_list("url", flat=True)) == [
         "http://127.0.0.1:8000/"
     ]
+    # and its customer's auto-pay mandate, the partner paying (docs/partner-api.md, Auto-pay), seeded once
+    mandate = Mandate.objects.get(partner_code="SANDBOX")
+    assert (mandate.customer_ref, mandate.status, mandate.user) == ("DEMO-CUSTOMER-0001", "active", None)
 
 
 @pytest.mark.django_db

@@ -122,3 +122,38 @@ def test_a_debit_a_clerk_and_the_citizen_racing_for_one_bill_pay_it_once(
         assert isinstance(outcomes["counter"], BillingError)
     if winner.pk != getattr(line.payment, "pk", None):
         assert line.outcome in (LineOutcome.REFUND_PENDING, LineOutcome.REFUND_FAILED, LineOutcome.REFUNDED)
+
+
+def test_two_runs_of_a_partners_debit_post_it_once(water):
+    """Two workers run the same due debit of a partner's mandate at once: one PARTNER payment."""
+    from tests.payers.test_mandates import partner_mandate
+
+    partner_mandate(water)
+    BillFactory(
+        account=water["account"],
+        period="2026-12",
+        amount_due=Decimal("95.00"),
+        due_date=datetime.date(2027, 1, 20),
+    )
+    mandates.schedule_debits()
+    debit = MandateDebit.objects.get()
+    MandateDebit.objects.filter(pk=debit.pk).update(debit_on=timezone.localdate())
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def run():
+        try:
+            barrier.wait(timeout=10)
+            outcomes.append(mandates.run_debit(debit_id=debit.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 2
+    assert Payment.objects.filter(status=PaymentStatus.POSTED, channel="partner").count() == 1
+    debit.refresh_from_db()
+    assert debit.status == DebitStatus.PAID and debit.payment is not None

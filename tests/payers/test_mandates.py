@@ -479,3 +479,101 @@ def test_the_demo_command_pays_next_months_bill_on_a_simulated_date(
         call_command("run_mandates", "--date", (first + datetime.timedelta(days=2)).isoformat())
     bill.refresh_from_db()
     assert bill.status == "paid" and MandateDebit.objects.get(bill=bill).status == DebitStatus.PAID
+
+
+# --- a partner's mandate (the partner API's: tests/api/test_partner_mandates.py) ----------------------------
+
+
+def partner_mandate(water, *, cap="200.00", customer_ref="CUST-1") -> Mandate:
+    """A mandate of the partner ACME (which may pay water bills) for its customer."""
+    from api.models import Partner
+    from billing.models import BillerCategory
+
+    partner, _ = Partner.objects.get_or_create(code="ACME", defaults={"name": "Acme Pay"})
+    partner.allowed_categories.add(BillerCategory.objects.get(code="water"))
+    return mandates.create_partner_mandate(
+        partner_code="ACME",
+        customer_ref=customer_ref,
+        account=water["account"],
+        cap_per_bill=cap,
+        valid_from=timezone.localdate(),
+        valid_until=timezone.localdate() + datetime.timedelta(days=90),
+        notice_days=2,
+    )
+
+
+def test_a_mandate_has_exactly_one_owner(water, citizen):
+    from django.db import IntegrityError, transaction
+
+    base = {
+        "account": water["account"],
+        "cap_per_bill": Decimal("10"),
+        "valid_from": TODAY,
+        "valid_until": TODAY + datetime.timedelta(days=1),
+        "gateway": "PARTNER",
+    }
+    for owner in (
+        {},
+        {"user": citizen, "partner_code": "ACME", "customer_ref": "C1"},
+        {"partner_code": "ACME"},
+    ):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Mandate.objects.create(**base, **owner)
+
+
+def test_a_partners_mandate_posts_a_partner_payment_and_tells_the_partner_not_the_citizen(
+    water, citizen, bound, sandbox_bank, django_capture_on_commit_callbacks
+):
+    mandate = partner_mandate(water)
+    assert mandate.status == MandateStatus.ACTIVE and mandate.user is None
+    with pytest.raises(mandates.PortalError) as refused:
+        partner_mandate(water)
+    assert refused.value.code == "mandate_exists"
+    bill = next_bill(water["account"])
+    run_beat(timezone.localdate(), django_capture_on_commit_callbacks)
+    debit = MandateDebit.objects.get()
+    assert OutboxEvent.objects.filter(type="mandate.notice").count() == 1
+    run_beat(debit.debit_on, django_capture_on_commit_callbacks)
+    debit.refresh_from_db()
+    payment = Payment.objects.get()
+    assert debit.status == DebitStatus.PAID and payment.channel == "partner"
+    assert payment.idempotency_key == f"ACME:AUTOPAY:{mandate.public_id.hex}-{bill.pk}"
+    assert not SandboxBankTrade.objects.exists()  # no bank debit: the partner pays
+    assert not mail.outbox and not sms.outbox  # no citizen to tell
+    assert OutboxEvent.objects.get(type=EventType.MANDATE_DEBIT).payload["partner_code"] == "ACME"
+
+
+def test_a_citizen_cannot_skip_a_partners_debit(
+    water, citizen, sandbox_bank, django_capture_on_commit_callbacks
+):
+    partner_mandate(water)
+    next_bill(water["account"])
+    run_beat(timezone.localdate(), django_capture_on_commit_callbacks)
+    debit = MandateDebit.objects.get()
+    with pytest.raises(mandates.PortalError):
+        mandates.skip_debit(user=citizen, debit=debit)
+    with pytest.raises(mandates.PortalError):
+        mandates.skip_debit(user=None, debit=debit, partner_code="OTHER")
+    assert mandates.skip_debit(user=None, debit=debit, partner_code="ACME").status == DebitStatus.SKIPPED
+
+
+@pytest.mark.parametrize("change", ["suspended", "biller_removed"])
+def test_a_suspended_partner_or_one_no_longer_allowed_the_biller_funds_no_debit(
+    water, sandbox_bank, django_capture_on_commit_callbacks, change
+):
+    from api.models import Partner
+
+    partner_mandate(water)
+    next_bill(water["account"])
+    run_beat(timezone.localdate(), django_capture_on_commit_callbacks)
+    debit = MandateDebit.objects.get()
+    partner = Partner.objects.get(code="ACME")
+    if change == "suspended":
+        Partner.objects.filter(pk=partner.pk).update(status="suspended")
+    else:
+        partner.allowed_categories.clear()
+    run_beat(debit.debit_on, django_capture_on_commit_callbacks)
+    debit.refresh_from_db()
+    expected = "mandate_partner_not_active" if change == "suspended" else "mandate_partner_biller_not_allowed"
+    assert debit.status == DebitStatus.REFUSED and debit.refusal_code == expected
+    assert not Payment.objects.exists()
