@@ -168,9 +168,13 @@ def _action_view(name: str, summary: str):
         request=None,
         responses={200: MandateSerializer, **ERRORS},
     )
-    view = type(f"Mandate{name.title()}View", (MandateActionView,), {"action_name": name})
-    view.post = schema(view.post)
-    return view
+
+    def post(self, request, mandate_id: str):  # its own function: the schema is kept on the function
+        return MandateActionView.post(self, request, mandate_id)
+
+    return type(
+        f"Mandate{name.title()}View", (MandateActionView,), {"action_name": name, "post": schema(post)}
+    )
 
 
 MandatePauseView = _action_view("pause", "Pause: no debits until resumed")
