@@ -1,17 +1,31 @@
 """Alipay mobile-web payment (手机网站支付, alipay.trade.wap.pay) through Alipay's own SDK for Python
 (`alipay-sdk-python`): RSA2 (SHA256withRSA) request signatures with the merchant's key, and the
-asynchronous notification verified with Alipay's public key. Off unless ALIPAY_ENABLED is set."""
+asynchronous notification verified with Alipay's public key. Off unless ALIPAY_ENABLED is set.
+
+It also funds auto-pay mandates by Alipay's merchant withholding (商户代扣): the citizen signs the agreement
+on Alipay's page (alipay.user.agreement.page.sign, our mandate's public id as `external_agreement_no`), each
+debit is an alipay.trade.pay with product_code GENERAL_WITHHOLDING and the agreement's number, and the
+SDK checks every answer's signature with Alipay's public key before it is read."""
 
 import base64
 import functools
+import json
 import zoneinfo
 
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
+from alipay.aop.api.domain.AccessParams import AccessParams
+from alipay.aop.api.domain.AgreementParams import AgreementParams
+from alipay.aop.api.domain.AlipayTradePayModel import AlipayTradePayModel
 from alipay.aop.api.domain.AlipayTradeRefundModel import AlipayTradeRefundModel
 from alipay.aop.api.domain.AlipayTradeWapPayModel import AlipayTradeWapPayModel
+from alipay.aop.api.domain.AlipayUserAgreementPageSignModel import AlipayUserAgreementPageSignModel
+from alipay.aop.api.domain.AlipayUserAgreementUnsignModel import AlipayUserAgreementUnsignModel
+from alipay.aop.api.request.AlipayTradePayRequest import AlipayTradePayRequest
 from alipay.aop.api.request.AlipayTradeRefundRequest import AlipayTradeRefundRequest
 from alipay.aop.api.request.AlipayTradeWapPayRequest import AlipayTradeWapPayRequest
+from alipay.aop.api.request.AlipayUserAgreementPageSignRequest import AlipayUserAgreementPageSignRequest
+from alipay.aop.api.request.AlipayUserAgreementUnsignRequest import AlipayUserAgreementUnsignRequest
 from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
 from Crypto.PublicKey import RSA
 from django.conf import settings
@@ -20,7 +34,14 @@ from django.utils.translation import gettext_lazy as _
 
 from payers.choices import OrderStatus
 from payers.exceptions import GatewayError
-from payers.gateways.base import Gateway, PaymentNotice, RefundResult, amount_field
+from payers.gateways.base import (
+    AgreementResult,
+    DebitResult,
+    Gateway,
+    PaymentNotice,
+    RefundResult,
+    amount_field,
+)
 
 # trade_status → order status; WAIT_BUYER_PAY says nothing new and leaves a pending order as it is.
 STATUSES = {
@@ -31,6 +52,14 @@ STATUSES = {
 }
 
 BEIJING = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+# 商户代扣: the citizen's product (personal_product_code) and the merchant's (product_code), fixed by Alipay.
+PERSONAL_WITHHOLDING = "GENERAL_WITHHOLDING_P"
+WITHHOLDING = "GENERAL_WITHHOLDING"
+# An agreement's status in Alipay's sign notification/return: NORMAL is signed; TEMP (never took effect)
+# and STOP (ended) are not.
+AGREEMENT_STATUSES = {"NORMAL": True, "TEMP": False, "STOP": False}
+SUCCESS = "10000"  # Alipay's gateway code for a call that did what was asked
 
 
 def _key_body(pem: str) -> str:
@@ -78,6 +107,8 @@ class AlipayGateway(Gateway):
     def enabled(self) -> bool:
         return settings.ALIPAY_ENABLED
 
+    supports_agreements = True
+
     def client(self) -> DefaultAlipayClient:
         config = AlipayClientConfig()
         config.server_url = settings.ALIPAY_GATEWAY_URL
@@ -103,6 +134,15 @@ class AlipayGateway(Gateway):
     def verify(self, params: dict[str, str]) -> dict[str, str]:
         """Alipay's rule: drop `sign` and `sign_type`, sort the rest, join `k=v` with `&`, check the RSA2
         signature with Alipay's public key; then the notification must be for our app (and seller)."""
+        params = self._verify_app(params)
+        # The seller (收款支付宝账号, the 2088… PID) when configured: an app may serve more than one seller.
+        if settings.ALIPAY_SELLER_ID and params.get("seller_id") != settings.ALIPAY_SELLER_ID:
+            raise GatewayError("merchant_mismatch", merchant=params.get("seller_id", "")[:32])
+        return params
+
+    def _verify_app(self, params: dict[str, str]) -> dict[str, str]:
+        """Signed by Alipay and for our app: what every message from Alipay must be (an agreement's names
+        no seller, as no money moves when it is signed)."""
         sign = params.get("sign", "")
         content = get_sign_content({k: v for k, v in params.items() if k not in ("sign", "sign_type")})
         try:
@@ -113,9 +153,6 @@ class AlipayGateway(Gateway):
             raise GatewayError("signature_invalid")
         if params.get("app_id") != settings.ALIPAY_APP_ID:
             raise GatewayError("merchant_mismatch", merchant=params.get("app_id", "")[:32])
-        # The seller (收款支付宝账号, the 2088… PID) when configured: an app may serve more than one seller.
-        if settings.ALIPAY_SELLER_ID and params.get("seller_id") != settings.ALIPAY_SELLER_ID:
-            raise GatewayError("merchant_mismatch", merchant=params.get("seller_id", "")[:32])
         return params
 
     def parse_notification(self, params: dict[str, str]) -> PaymentNotice:
@@ -136,14 +173,99 @@ class AlipayGateway(Gateway):
     def parse_return(self, params: dict[str, str]) -> str:
         return self.verify(params).get("out_trade_no", "")
 
-    def refund(self, *, order, line, refund_no: str) -> RefundResult:
+    def _call(self, request, response_key: str) -> dict:
+        """Execute a server-to-server call: the SDK signs it with the merchant's key, and raises unless the
+        answer is signed with Alipay's public key; the answer's fields as a dict."""
+        answer = json.loads(self.client().execute(request))
+        if not isinstance(answer, dict):  # the SDK hands back the signed `<method>_response` object
+            raise GatewayError("message_invalid", field=response_key)
+        return answer
+
+    def _refund(self, *, out_trade_no: str, amount, refund_no: str) -> RefundResult:
         model = AlipayTradeRefundModel()
-        model.out_trade_no = order.order_no
-        model.refund_amount = f"{line.amount:.2f}"
+        model.out_trade_no = out_trade_no
+        model.refund_amount = f"{amount:.2f}"
         model.out_request_no = refund_no
         model.refund_reason = "bill paid elsewhere"
         try:
-            answer = self.client().execute(AlipayTradeRefundRequest(biz_model=model))
-        except Exception as exc:  # network or signature failure: staff retry from the admin
+            answer = self._call(AlipayTradeRefundRequest(biz_model=model), "alipay_trade_refund_response")
+        except Exception as exc:  # network, signature or shape failure: staff retry from the admin
             return RefundResult(ok=False, refund_no=refund_no, message=str(exc)[:200])
-        return RefundResult(ok='"code":"10000"' in answer, refund_no=refund_no, message=answer[:200])
+        return RefundResult(
+            ok=answer.get("code") == SUCCESS and answer.get("out_trade_no", out_trade_no) == out_trade_no,
+            refund_no=refund_no,
+            message=json.dumps(answer, ensure_ascii=False)[:200],
+        )
+
+    def refund(self, *, order, line, refund_no: str) -> RefundResult:
+        return self._refund(out_trade_no=order.order_no, amount=line.amount, refund_no=refund_no)
+
+    def debit_refund(self, *, out_trade_no: str, amount, refund_no: str) -> RefundResult:
+        return self._refund(out_trade_no=out_trade_no, amount=amount, refund_no=refund_no)
+
+    def agreement_url(self, mandate, *, return_url: str) -> str:
+        """Alipay's page to sign the withholding agreement (支付宝个人协议页面签约), signed with the merchant's
+        key; our mandate's public id is the agreement's external number, which the signed return repeats."""
+        model = AlipayUserAgreementPageSignModel()
+        model.personal_product_code = PERSONAL_WITHHOLDING
+        model.product_code = WITHHOLDING
+        model.sign_scene = settings.ALIPAY_AGREEMENT_SIGN_SCENE
+        model.external_agreement_no = mandate.public_id.hex
+        access = AccessParams()
+        access.channel = "ALIPAYAPP"
+        model.access_params = access
+        request = AlipayUserAgreementPageSignRequest(biz_model=model)
+        request.return_url = return_url
+        return self.client().page_execute(request, http_method="GET")
+
+    def parse_agreement_return(self, params: dict[str, str]) -> AgreementResult:
+        """The agreement's signed return (the fields of Alipay's dut_user_sign notification): Alipay's
+        signature and our app, our external number (the mandate), and Alipay's agreement number if signed."""
+        params = self._verify_app(params)
+        signed = AGREEMENT_STATUSES.get(params.get("status", ""))
+        if signed is None:
+            raise GatewayError("message_invalid", field="status")
+        external = params.get("external_agreement_no", "")
+        if not external or len(external) > 64:
+            raise GatewayError("message_invalid", field="external_agreement_no")
+        agreement_no = params.get("agreement_no", "")
+        if (signed and not agreement_no) or len(agreement_no) > 64:
+            raise GatewayError("message_invalid", field="agreement_no")
+        return AgreementResult(
+            merchant_agreement_no=external, agreement_no=agreement_no if signed else "", signed=signed
+        )
+
+    def agreement_debit(self, *, agreement_no: str, out_trade_no: str, amount, subject: str) -> DebitResult:
+        """alipay.trade.pay under the agreement (商户代扣): Alipay takes the money once per out_trade_no, so a
+        retry after a lost answer cannot debit twice."""
+        agreement = AgreementParams()
+        agreement.agreement_no = agreement_no
+        model = AlipayTradePayModel()
+        model.out_trade_no = out_trade_no
+        model.total_amount = f"{amount:.2f}"
+        model.subject = subject[:120]
+        model.product_code = WITHHOLDING
+        model.agreement_params = agreement
+        try:
+            answer = self._call(AlipayTradePayRequest(biz_model=model), "alipay_trade_pay_response")
+        except Exception as exc:  # network failure, or an answer not signed by Alipay: not believed
+            return DebitResult(ok=False, message=f"{type(exc).__name__}: {exc}"[:300])
+        trade_no = str(answer.get("trade_no", ""))[:64]
+        ok = (
+            answer.get("code") == SUCCESS
+            and answer.get("out_trade_no") == out_trade_no
+            and answer.get("total_amount", f"{amount:.2f}") == f"{amount:.2f}"
+            and bool(trade_no)
+        )
+        message = " ".join(str(answer.get(k, "")) for k in ("code", "msg", "sub_code", "sub_msg")).strip()
+        return DebitResult(ok=ok, trade_no=trade_no if ok else "", message=message[:300])
+
+    def end_agreement(self, *, agreement_no: str) -> bool:
+        model = AlipayUserAgreementUnsignModel()
+        model.agreement_no = agreement_no
+        model.personal_product_code = PERSONAL_WITHHOLDING
+        model.sign_scene = settings.ALIPAY_AGREEMENT_SIGN_SCENE
+        answer = self._call(
+            AlipayUserAgreementUnsignRequest(biz_model=model), "alipay_user_agreement_unsign_response"
+        )
+        return answer.get("code") == SUCCESS
