@@ -490,8 +490,8 @@ STAFF_MFA_REQUIRED_ROLES = env_list("STAFF_MFA_REQUIRED_ROLES", None)
 # --- Gateway notifications (issue 12) ---
 # Alipay notifications must name this seller (the 2088… PID) when it is set; the app_id always.
 ALIPAY_SELLER_ID = env_str("ALIPAY_SELLER_ID", "")
-# The withholding agreement's scene code (签约场景码) that Alipay assigned at contract; an agreement that names
-# our own number (external_agreement_no, the mandate) may not use Alipay's DEFAULT|DEFAULT.
+# The withholding agreement's scene code (签约场景码) that Alipay assigned at contract; an agreement that
+# names our own number (external_agreement_no, the mandate) may not use Alipay's DEFAULT|DEFAULT.
 ALIPAY_AGREEMENT_SIGN_SCENE = env_str("ALIPAY_AGREEMENT_SIGN_SCENE", "INDUSTRY|PUBLIC_UTILITIES")
 if SANDBOX_BANK_ENABLED and not SANDBOX_BANK_KEY:
     raise ImproperlyConfigured(

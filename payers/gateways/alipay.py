@@ -204,8 +204,8 @@ class AlipayGateway(Gateway):
         return self._refund(out_trade_no=out_trade_no, amount=amount, refund_no=refund_no)
 
     def agreement_url(self, mandate, *, return_url: str) -> str:
-        """Alipay's page to sign the withholding agreement (支付宝个人协议页面签约), signed with the merchant's
-        key; our mandate's public id is the agreement's external number, which the signed return repeats."""
+        """Alipay's page to sign the withholding agreement (支付宝个人协议页面签约), signed with the
+        merchant's key; the mandate's public id is the agreement's external number, repeated by the return."""
         model = AlipayUserAgreementPageSignModel()
         model.personal_product_code = PERSONAL_WITHHOLDING
         model.product_code = WITHHOLDING
