@@ -61,6 +61,11 @@ def lock_mandate_of_agreement(*, user, gateway: str, public_id) -> Mandate | Non
     return Mandate.objects.select_for_update().filter(user=user, gateway=gateway, public_id=public_id).first()
 
 
+def lock_mandate_at_gateway(*, gateway: str, public_id) -> Mandate | None:
+    """The mandate a bank's server notification names (no signed-in citizen: the bank's signature vouches)."""
+    return Mandate.objects.select_for_update().filter(gateway=gateway, public_id=public_id).first()
+
+
 def lock_debit(debit_id: int) -> MandateDebit:
     return (
         MandateDebit.objects.select_for_update(of=("self",))

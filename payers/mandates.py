@@ -214,18 +214,35 @@ def confirm_agreement(*, user, gateway_code: str, params: dict[str, str]) -> Man
         mandate = locks.lock_mandate_of_agreement(
             user=user, gateway=gateway.code, public_id=_uuid_or_none(result.merchant_agreement_no)
         )
-        if mandate is None:
-            raise PortalError("mandate_agreement_unknown")
-        if mandate.status != MandateStatus.AWAITING_AGREEMENT:
-            return mandate  # the return repeated: nothing more to do
-        if result.signed:
-            mandate.agreement_no = result.agreement_no
-            _move(mandate, MandateStatus.ACTIVE, actor=user, agreement_no=result.agreement_no)
-        else:
-            _move(mandate, MandateStatus.CANCELLED, actor=user, reason="agreement declined at the bank")
+        _apply_agreement(mandate, result, actor=user)
     if not result.signed:
         raise PortalError("mandate_agreement_declined")
     return mandate
+
+
+def confirm_agreement_notice(*, gateway_code: str, params: dict[str, str]) -> Mandate:
+    """The bank's signed server notification of the agreement (Alipay sends the sign result only so, to the
+    `notify_url` of its page): the same outcome as the browser's return, without a signed-in citizen."""
+    gateway = get_gateway(gateway_code)
+    result = gateway.parse_agreement_return(params)  # GatewayError when it cannot be trusted
+    with transaction.atomic():
+        mandate = locks.lock_mandate_at_gateway(
+            gateway=gateway.code, public_id=_uuid_or_none(result.merchant_agreement_no)
+        )
+        _apply_agreement(mandate, result, actor=mandate.user if mandate else None)
+    return mandate
+
+
+def _apply_agreement(mandate: Mandate | None, result, *, actor) -> None:
+    if mandate is None:
+        raise PortalError("mandate_agreement_unknown")
+    if mandate.status != MandateStatus.AWAITING_AGREEMENT:
+        return  # the return or notification repeated: nothing more to do
+    if result.signed:
+        mandate.agreement_no = result.agreement_no
+        _move(mandate, MandateStatus.ACTIVE, actor=actor, agreement_no=result.agreement_no)
+    else:
+        _move(mandate, MandateStatus.CANCELLED, actor=actor, reason="agreement declined at the bank")
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

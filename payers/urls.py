@@ -34,6 +34,7 @@ urlpatterns = [
     path("me/accounts/<int:bound_id>/", views.bound_account_action, name="bound_account"),
     path("me/autopay/", views.autopay, name="autopay"),
     path("me/autopay/return/<str:gateway_code>/", views.autopay_return, name="autopay_return"),
+    path("payments/agreement-notify/<str:gateway_code>/", views.autopay_notify, name="autopay_notify"),
     path("me/autopay/<uuid:public_id>/", views.mandate_page, name="mandate"),
     path("me/autopay/debits/<int:debit_id>/skip/", views.skip_debit, name="skip_debit"),
     path("me/family/", views.family, name="family"),

@@ -900,10 +900,35 @@ def autopay(request):
     )
 
 
+@csrf_exempt
+@require_POST
+def autopay_notify(request, gateway_code):
+    """The bank's signed server notification of an agreement's signing (Alipay's dut_user_sign)."""
+    try:
+        gateway = get_gateway(gateway_code)
+    except PortalError:
+        raise Http404 from None
+    try:
+        mandates.confirm_agreement_notice(
+            gateway_code=gateway.code, params=gateway.notification_params(request)
+        )
+    except GatewayError as error:
+        logger.warning("agreement notification refused: gateway=%s code=%s", gateway.code, error.code)
+        status, content_type, body = gateway.notification_http(accepted=False)
+        return HttpResponse(body, status=status, content_type=content_type)
+    except PortalError as error:  # genuine, but for no mandate of ours: nothing to retry
+        logger.warning("agreement notification for no mandate: gateway=%s code=%s", gateway.code, error.code)
+    status, content_type, body = gateway.notification_http(accepted=True)
+    return HttpResponse(body, status=status, content_type=content_type)
+
+
 @login_required(login_url="account_login")
 @require_GET
 def autopay_return(request, gateway_code):
-    """The browser comes back from the bank's agreement page: the signed answer activates the mandate."""
+    """The browser comes back from the bank's agreement page: the signed answer activates the mandate. A
+    return that carries no answer (Alipay's: its answer is the server notification) shows the mandates."""
+    if "sign" not in request.GET:
+        return redirect("payers:autopay")
     try:
         mandate = mandates.confirm_agreement(
             user=request.user, gateway_code=gateway_code, params=request.GET.dict()

@@ -11,6 +11,7 @@ import base64
 import functools
 import json
 import zoneinfo
+from urllib.parse import urljoin
 
 from alipay.aop.api.AlipayClientConfig import AlipayClientConfig
 from alipay.aop.api.DefaultAlipayClient import DefaultAlipayClient
@@ -29,6 +30,7 @@ from alipay.aop.api.request.AlipayUserAgreementUnsignRequest import AlipayUserAg
 from alipay.aop.api.util.SignatureUtils import get_sign_content, verify_with_rsa
 from Crypto.PublicKey import RSA
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -58,7 +60,7 @@ PERSONAL_WITHHOLDING = "GENERAL_WITHHOLDING_P"
 WITHHOLDING = "GENERAL_WITHHOLDING"
 # An agreement's status in Alipay's sign notification/return: NORMAL is signed; TEMP (never took effect)
 # and STOP (ended) are not.
-AGREEMENT_STATUSES = {"NORMAL": True, "TEMP": False, "STOP": False}
+AGREEMENT_STATUSES = {"NORMAL": True, "TEMP": False, "STOP": False, "UNSIGN": False}
 SUCCESS = "10000"  # Alipay's gateway code for a call that did what was asked
 
 
@@ -216,6 +218,8 @@ class AlipayGateway(Gateway):
         model.access_params = access
         request = AlipayUserAgreementPageSignRequest(biz_model=model)
         request.return_url = return_url
+        # Alipay tells the sign result only to this address (the browser's return carries nothing signed).
+        request.notify_url = urljoin(return_url, reverse("payers:autopay_notify", args=[self.code]))
         return self.client().page_execute(request, http_method="GET")
 
     def parse_agreement_return(self, params: dict[str, str]) -> AgreementResult:

@@ -77,6 +77,7 @@ def test_the_sign_page_request_is_signed_with_the_merchants_key_and_names_the_ma
     params = dict(parse_qsl(parts.query))
     assert params["method"] == "alipay.user.agreement.page.sign" and params["app_id"] == APP_ID
     assert params["return_url"] == "https://pay.example/me/autopay/return/ALIPAY/"
+    assert params["notify_url"] == "https://pay.example/payments/agreement-notify/ALIPAY/"
     biz = json.loads(params["biz_content"])
     assert biz["external_agreement_no"] == mandate.public_id.hex
     assert (
@@ -103,7 +104,7 @@ def test_a_genuine_signed_return_activates_the_mandate(client, citizen, mandate,
         pytest.param(lambda p: {**p, "agreement_no": "20265902000000009999"}, id="agreement_no changed"),
         pytest.param(lambda p: {**p, "external_agreement_no": "0" * 32}, id="mandate changed"),
         pytest.param(lambda p: {**p, "sign": base64.b64encode(b"x" * 128).decode()}, id="forged signature"),
-        pytest.param(lambda p: {k: v for k, v in p.items() if k != "sign"}, id="unsigned"),
+        pytest.param(lambda p: {**p, "sign": ""}, id="unsigned"),
     ],
 )
 def test_a_forged_or_changed_return_is_refused_and_nothing_is_written(
@@ -116,6 +117,31 @@ def test_a_forged_or_changed_return_is_refused_and_nothing_is_written(
     mandate.refresh_from_db()
     assert mandate.status == MandateStatus.AWAITING_AGREEMENT and mandate.agreement_no == ""
     assert AuditEvent.objects.count() == audits
+
+
+def test_alipays_signed_server_notification_activates_the_mandate(client, mandate, alipay_signed):
+    params = sign_return(mandate, alipay_signed)
+    forged = {**params, "agreement_no": "20265902000000009999"}
+    response = client.post("/payments/agreement-notify/ALIPAY/", forged)
+    assert response.content == b"failure"
+    mandate.refresh_from_db()
+    assert mandate.status == MandateStatus.AWAITING_AGREEMENT
+
+    for _ in range(2):  # Alipay repeats a notification until it hears "success"
+        response = client.post("/payments/agreement-notify/ALIPAY/", params)
+        assert response.content == b"success"
+    mandate.refresh_from_db()
+    assert mandate.status == MandateStatus.ACTIVE and mandate.agreement_no == "20265902000000000001"
+
+
+def test_the_browsers_plain_return_from_alipay_shows_the_mandates_and_writes_nothing(
+    client, citizen, mandate
+):
+    client.force_login(citizen)
+    response = client.get("/me/autopay/return/ALIPAY/")
+    assert response.status_code == 302 and response.url == "/me/autopay/"
+    mandate.refresh_from_db()
+    assert mandate.status == MandateStatus.AWAITING_AGREEMENT
 
 
 @pytest.mark.parametrize(
