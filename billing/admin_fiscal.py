@@ -2,18 +2,17 @@
 admins and audited (never the secret's value); and the receipts, read-only, scoped to the biller's staff."""
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from billing.admin import ReadOnlyAdmin  # billing.admin imports this module after defining it
 from billing.admin_audit import AuditedAdminMixin
-from billing.admin_presentment import MIN_SECRET_LENGTH
+from billing.admin_presentment import SignedEndpointForm
 from billing.admin_scoping import ScopedAdminMixin
 from billing.fiscal_models import FiscalIssuerKind, FiscalReceipt, FiscalSetup
 
 
-class FiscalSetupForm(forms.ModelForm):
+class FiscalSetupForm(SignedEndpointForm):
     endpoint_url = forms.URLField(
         label=_("issuer address"),
         required=False,
@@ -21,42 +20,23 @@ class FiscalSetupForm(forms.ModelForm):
         assume_scheme="https",
         help_text=_("The base HTTPS address of the issuer; /issue, /query and /reverse are added to it."),
     )
-    secret = forms.CharField(
-        label=_("shared secret"),
-        required=False,
-        strip=True,
-        max_length=128,
-        widget=forms.PasswordInput(render_value=False),
-        help_text=_("Leave empty to keep the current secret. At least 16 characters."),
-    )
 
     class Meta:
         model = FiscalSetup
         fields = ["biller", "issuer", "agency_code", "endpoint_url", "key_id", "secret", "timeout_seconds"]
 
-    def clean_secret(self):
-        secret = self.cleaned_data.get("secret", "")
-        if not secret:
-            return self.instance.secret if self.instance.pk else ""
-        if len(secret) < MIN_SECRET_LENGTH:
-            raise forms.ValidationError(_("Use at least 16 characters for the shared secret."))
-        return secret
-
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("issuer", FiscalIssuerKind.NONE) != FiscalIssuerKind.NONE:
-            url = cleaned.get("endpoint_url") or ""
-            if not url:
-                missing = _("A biller with fiscal e-receipts needs its issuer's address.")
-                self.add_error("endpoint_url", missing)
-            elif not url.startswith("https://") and not settings.DEBUG:
-                self.add_error("endpoint_url", _("The issuer must be reached over HTTPS."))
+            self.check_endpoint(
+                cleaned,
+                missing=_("A biller with fiscal e-receipts needs its issuer's address."),
+                not_https=_("The issuer must be reached over HTTPS."),
+                no_key_id=_("Give the key id the issuer knows the platform by."),
+                no_secret=_("Give the secret shared with the issuer."),
+            )
             if not cleaned.get("agency_code"):
                 self.add_error("agency_code", _("Give the biller's issuing unit code at the issuer."))
-            if not cleaned.get("key_id"):
-                self.add_error("key_id", _("Give the key id the issuer knows the platform by."))
-            if not cleaned.get("secret"):
-                self.add_error("secret", _("Give the secret shared with the issuer."))
         return cleaned
 
 

@@ -15,14 +15,10 @@ from billing.presentment_models import BillerCheck, BillerLink, PresentmentMode
 MIN_SECRET_LENGTH = 16
 
 
-class BillerLinkForm(forms.ModelForm):
-    endpoint_url = forms.URLField(
-        label=_("biller system address"),
-        required=False,
-        max_length=300,
-        assume_scheme="https",
-        help_text=_("The base HTTPS address of the biller's system; /bills and /validate are added to it."),
-    )
+class SignedEndpointForm(forms.ModelForm):
+    """A link to an outside system the platform signs its calls to (a biller's system, a fiscal issuer): its
+    shared secret is never shown, kept when left empty, and at least MIN_SECRET_LENGTH characters long."""
+
     secret = forms.CharField(
         label=_("shared secret"),
         required=False,
@@ -30,6 +26,36 @@ class BillerLinkForm(forms.ModelForm):
         max_length=128,
         widget=forms.PasswordInput(render_value=False),
         help_text=_("Leave empty to keep the current secret. At least 16 characters."),
+    )
+
+    def clean_secret(self):
+        secret = self.cleaned_data.get("secret", "")
+        if not secret:
+            return self.instance.secret if self.instance.pk else ""
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise forms.ValidationError(_("Use at least 16 characters for the shared secret."))
+        return secret
+
+    def check_endpoint(self, cleaned: dict, *, missing, not_https, no_key_id, no_secret) -> None:
+        """The address (HTTPS outside DEBUG), key id and secret a live link needs, refused on its field."""
+        url = cleaned.get("endpoint_url") or ""
+        if not url:
+            self.add_error("endpoint_url", missing)
+        elif not url.startswith("https://") and not settings.DEBUG:
+            self.add_error("endpoint_url", not_https)
+        if not cleaned.get("key_id"):
+            self.add_error("key_id", no_key_id)
+        if not cleaned.get("secret"):
+            self.add_error("secret", no_secret)
+
+
+class BillerLinkForm(SignedEndpointForm):
+    endpoint_url = forms.URLField(
+        label=_("biller system address"),
+        required=False,
+        max_length=300,
+        assume_scheme="https",
+        help_text=_("The base HTTPS address of the biller's system; /bills and /validate are added to it."),
     )
 
     class Meta:
@@ -45,28 +71,16 @@ class BillerLinkForm(forms.ModelForm):
             "cache_seconds",
         ]
 
-    def clean_secret(self):
-        secret = self.cleaned_data.get("secret", "")
-        if not secret:
-            return self.instance.secret if self.instance.pk else ""
-        if len(secret) < MIN_SECRET_LENGTH:
-            raise forms.ValidationError(_("Use at least 16 characters for the shared secret."))
-        return secret
-
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("mode") in (PresentmentMode.FETCH, PresentmentMode.VALIDATE):
-            url = cleaned.get("endpoint_url") or ""
-            if not url:
-                self.add_error(
-                    "endpoint_url", _("A biller whose bills are fetched or validated needs its address.")
-                )
-            elif not url.startswith("https://") and not settings.DEBUG:
-                self.add_error("endpoint_url", _("The biller's system must be reached over HTTPS."))
-            if not cleaned.get("key_id"):
-                self.add_error("key_id", _("Give the key id the biller's system knows the platform by."))
-            if not cleaned.get("secret"):
-                self.add_error("secret", _("Give the secret shared with the biller's system."))
+            self.check_endpoint(
+                cleaned,
+                missing=_("A biller whose bills are fetched or validated needs its address."),
+                not_https=_("The biller's system must be reached over HTTPS."),
+                no_key_id=_("Give the key id the biller's system knows the platform by."),
+                no_secret=_("Give the secret shared with the biller's system."),
+            )
         return cleaned
 
 
