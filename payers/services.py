@@ -537,22 +537,28 @@ def refund_lines_the_biller_rejected(events) -> list[int]:
         line = locks.lock_order_line(line_id)
         if line.outcome not in (LineOutcome.POSTED, LineOutcome.CREDITED):
             continue
-        line.outcome, line.refusal_code = LineOutcome.REFUND_PENDING, "biller_rejected"
-        line.save(update_fields=["outcome", "refusal_code"])
-        record_audit(
-            actor=None,
-            action="order_line.refund_pending",
-            target=line,
-            reason=line.payment.reversal_reason,
-            code="biller_rejected",
-            amount=line.amount,
-        )
+        _request_refund(line, code="biller_rejected", reason=line.payment.reversal_reason)
         refunded.append(line_id)
-    if refunded:
-        from payers import tasks
-
-        transaction.on_commit(lambda: [tasks.refund_order_line.delay(line_id) for line_id in refunded])
     return refunded
+
+
+def _request_refund(line: OrderLine, *, code: str, reason: str) -> None:
+    """A locked line's money is to go back to the payer: marked refund pending with why, audited, and its
+    gateway refund (refund_line, retried) queued after commit."""
+    line.outcome, line.refusal_code = LineOutcome.REFUND_PENDING, code
+    line.save(update_fields=["outcome", "refusal_code"])
+    record_audit(
+        actor=None,
+        action="order_line.refund_pending",
+        target=line,
+        reason=reason,
+        code=code,
+        amount=line.amount,
+    )
+    from payers import tasks
+
+    line_id = line.pk
+    transaction.on_commit(lambda: tasks.refund_order_line.delay(line_id))
 
 
 # The refusal code of an order line given back because its debit was disputed and no bill could take it.
@@ -579,23 +585,9 @@ def refund_disputed_order(*, order_no: str, amount: Decimal, reason: str) -> lis
         return None
     if sum((line.amount for line in lines), ZERO) != amount:
         return None
-    refund_nos = []
     for line in lines:
-        line.outcome, line.refusal_code = LineOutcome.REFUND_PENDING, DISPUTED_DEBIT
-        line.save(update_fields=["outcome", "refusal_code"])
-        record_audit(
-            actor=None,
-            action="order_line.refund_pending",
-            target=line,
-            reason=reason,
-            code=DISPUTED_DEBIT,
-            amount=line.amount,
-        )
-        refund_nos.append(refund_no_of(line))
-    from payers import tasks
-
-    transaction.on_commit(lambda: [tasks.refund_order_line.delay(line_id) for line_id in line_ids])
-    return refund_nos
+        _request_refund(line, code=DISPUTED_DEBIT, reason=reason)
+    return [refund_no_of(line) for line in lines]
 
 
 def refund_no_of(line: OrderLine) -> str:
