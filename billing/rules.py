@@ -33,6 +33,12 @@ def normalize_account_no(raw: object) -> str:
     return _ACCOUNT_SEPARATORS_RE.sub("", text).upper()
 
 
+def normalize_notice_no(raw: str | None) -> str:
+    """The normal form of a payment notice number (缴款书号) as bills store it and lookups compare it: no
+    spaces, upper case."""
+    return "".join((raw or "").split()).upper()
+
+
 def normalize_code(raw: str | None) -> str:
     """A biller code or receipt number as typed: surrounding blanks go, letters are upper case."""
     return (raw or "").strip().upper()

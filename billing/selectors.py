@@ -21,6 +21,7 @@ from billing.models import (
     LedgerAccount,
 )
 from billing.money import ZERO
+from billing.rules import normalize_notice_no
 from billing.topup_models import TopUpHold
 from config.db_router import may_lag
 
@@ -185,7 +186,7 @@ def topup_hold_of(payment) -> TopUpHold | None:
 def account_no_for_notice(*, biller_code: str, notice_no: str) -> str | None:
     """The account a payment notice (缴款书) of this biller was issued to, found by its number: the lookups
     of the portal and the counter try it when what was typed is not an account number."""
-    notice_no = "".join((notice_no or "").split()).upper()[:32]
+    notice_no = normalize_notice_no(notice_no)[:32]
     if not notice_no:
         return None
     return (

@@ -16,7 +16,7 @@ from billing.bill_import.records import COLUMNS, REQUIRED_COLUMNS, BillImportErr
 from billing.choices import BeneficiaryKind
 from billing.models import Biller
 from billing.money import ZERO, parse_money_text
-from billing.rules import account_no_is_valid, normalize_account_no
+from billing.rules import account_no_is_valid, normalize_account_no, normalize_notice_no
 
 # Headers as billers' spreadsheets write them, in Chinese and English, mapped onto COLUMNS.
 HEADER_ALIASES = {
@@ -187,7 +187,7 @@ def _check_row(
     discount_until = _date(number, "discount_until", cells, text, errors)
     _check_discount(number, amounts, discount_until, text, errors)
     beneficiary_kind = _beneficiary_kind(number, text, errors)
-    notice_no = normalize_notice_no(text["notice_no"])
+    notice_no = _notice_no(text["notice_no"])
     if text["notice_no"] and not NOTICE_NO_RE.fullmatch(notice_no):
         errors.append(RowError.make(number, "notice_no", "notice_no_invalid", value=text["notice_no"]))
 
@@ -218,10 +218,10 @@ def _check_row(
 NOTICE_NO_RE = re.compile(r"[0-9A-Z][0-9A-Z-]{0,31}")
 
 
-def normalize_notice_no(text: str) -> str:
-    """A notice number as the lookups find it (billing.selectors.account_no_for_notice): no spaces, upper
-    case, full-width digits and letters made plain."""
-    return "".join(unicodedata.normalize("NFKC", text or "").split()).upper()
+def _notice_no(text: str) -> str:
+    """A notice number as the lookups find it (billing.rules.normalize_notice_no), with full-width digits
+    and letters of a spreadsheet made plain first."""
+    return normalize_notice_no(unicodedata.normalize("NFKC", text or ""))
 
 
 def _date(
