@@ -82,3 +82,19 @@ def setup_django_on(
 
     django.setup()
     return config
+
+
+def require_province() -> dict:
+    """The province that benchmarks/province.py loaded into the database Django is set up on (`--province`
+    runs of the other benchmarks measure on it and add their own rows beside it, never emptying a table),
+    or refuse (exit 2) with the command that builds one. Returns its scale and the grid biller's id."""
+    from billing.models import Biller
+
+    grid = Biller.objects.filter(code="PROVGRID").values("id").first()
+    if grid is None:
+        _refuse(
+            "No province in this database: build one first with `make bench-province` or "
+            "`benchmarks/province.py --scale S` on the same BENCH_PROVINCE_DATABASE_URL."
+        )
+    billers = Biller.objects.count()
+    return {"scale": round(billers / 20_000, 4), "billers": billers, "grid_id": grid["id"]}
