@@ -74,7 +74,7 @@ bench-province: install
 	@DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province} \
 		$(PY) scripts/check_services.py --database-only
 	BENCH_PROVINCE_DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province} \
-		$(PY) benchmarks/admin_lists.py --scale $(PROVINCE_SCALE) --rebuild
+		$(PY) benchmarks/admin_lists.py --scale $(PROVINCE_SCALE) $(if $(PROVINCE_REBUILD),--rebuild)
 
 # A cluster on one machine under faults (deploy/cluster.py, docs/deploy.md "A cluster under faults"): network
 # namespaces, nginx over two gunicorns, Celery on two worker hosts, a locust load (its own venv under var/),
