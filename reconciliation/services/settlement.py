@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -104,19 +104,25 @@ def _not_settled(kind: str):
 
 def settleable_payments(*, up_to: datetime.date, biller: Biller | None = None):
     """Posted payments of days up to `up_to` that reconciliation accepted and no batch holds yet, each
-    annotated with `original_day` (`_with_original_day`)."""
+    annotated with `original_day` (`_with_original_day`).
+
+    Accepted: matched by a finished run, posted from the workbench to resolve a discrepancy, written off,
+    or an agent's (its payment came out of a float already in the bank: its top-up was reconciled). The
+    sources are one UNION that PostgreSQL joins to the payments (a semi-join, which spills to disk when a
+    province's six months of matches do not fit in memory), not an OR of IN lists: a hashed IN list too
+    large for work_mem becomes a scan of the whole list for every payment."""
     matched = MatchResult.objects.filter(
         run__status=RunStatus.DONE, run__business_date__lte=up_to, klass=MatchClass.MATCHED
     ).values("payment_id")
-    resolved = Discrepancy.objects.filter(status=DiscrepancyStatus.RESOLVED)
+    resolved = Discrepancy.objects.filter(status=DiscrepancyStatus.RESOLVED).order_by()
     posted_to_resolve = resolved.filter(resolution_payment__isnull=False).values("resolution_payment_id")
     written_off = resolved.filter(resolution=Resolution.WRITE_OFF, payment__isnull=False).values("payment_id")
+    agents = Payment.objects.filter(channel=Channel.AGENT, business_date__lte=up_to).order_by().values("pk")
+    if biller is not None:
+        agents = agents.filter(biller=biller)
+    accepted = matched.order_by().union(posted_to_resolve, written_off, agents)
     payments = (
-        Payment.objects.filter(status=PaymentStatus.POSTED, business_date__lte=up_to)
-        # An agent's payment came out of a float already in the bank (its top-up was reconciled).
-        .filter(
-            Q(pk__in=matched) | Q(pk__in=posted_to_resolve) | Q(pk__in=written_off) | Q(channel=Channel.AGENT)
-        )
+        Payment.objects.filter(status=PaymentStatus.POSTED, business_date__lte=up_to, pk__in=accepted)
         .filter(_not_settled(SettlementItemKind.PAYMENT))
         # A top-up waiting for its card write is not owed to the biller yet (billing/topups.py).
         .exclude(topup_hold__status=TopUpStatus.HELD)
