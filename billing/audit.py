@@ -7,7 +7,15 @@ from billing.models import AuditEvent
 
 
 def record_audit(*, actor, action: str, target: models.Model, reason: str = "", **data: object) -> AuditEvent:
-    return AuditEvent.objects.create(
+    event = audit_event(actor=actor, action=action, target=target, reason=reason, **data)
+    event.save(force_insert=True)
+    return event
+
+
+def audit_event(*, actor, action: str, target: models.Model, reason: str = "", **data: object) -> AuditEvent:
+    """The unsaved row `record_audit` writes, for a service that audits many objects with one
+    `AuditEvent.objects.bulk_create` (a day's settlement)."""
+    return AuditEvent(
         actor=actor if getattr(actor, "pk", None) else None,
         action=action,
         target_type=target._meta.label_lower,

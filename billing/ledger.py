@@ -7,7 +7,8 @@ every entry it touched sums to zero.
 """
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
@@ -54,6 +55,35 @@ def late_fee_account(biller: Biller) -> LedgerAccount:
         },
     )
     return account
+
+
+def _accounts_of(billers: Iterable[Biller], *, prefix: str, name: str, kind: str) -> dict[int, LedgerAccount]:
+    """`payable_account` (or `late_fee_account`) of many billers at once, by biller id: one query for
+    those that exist, one insert for the missing."""
+    codes = {f"{prefix}{biller.code}": biller for biller in billers}
+    found = {account.code: account for account in LedgerAccount.objects.filter(code__in=codes)}
+    missing = [
+        LedgerAccount(code=code, name=f"{name} {biller.name}", kind=kind, biller=biller)
+        for code, biller in codes.items()
+        if code not in found
+    ]
+    if missing:
+        LedgerAccount.objects.bulk_create(missing, ignore_conflicts=True)  # another run made one meanwhile
+        found.update(
+            (account.code, account)
+            for account in LedgerAccount.objects.filter(code__in=[account.code for account in missing])
+        )
+    return {biller.pk: found[code] for code, biller in codes.items()}
+
+
+def payable_accounts(billers: Iterable[Biller]) -> dict[int, LedgerAccount]:
+    return _accounts_of(billers, prefix="PAYABLE:", name="应付", kind=LedgerAccountKind.BILLER_PAYABLE)
+
+
+def late_fee_accounts_of(billers: Iterable[Biller]) -> dict[int, LedgerAccount]:
+    return _accounts_of(
+        billers, prefix="LATEFEE:", name="应付滞纳金", kind=LedgerAccountKind.LATE_FEE_PAYABLE
+    )
 
 
 def collection_share_account(share, *, biller: Biller) -> LedgerAccount:
@@ -174,6 +204,20 @@ def _named_account(code: str, name: str, kind: str) -> LedgerAccount:
     return account
 
 
+@dataclass(frozen=True)
+class SettlementPosting:
+    """What one biller's settlement entry moves (`post_settlement_entries`): `gross` collected, `fees` kept
+    by the platform, the part of `gross` that was late fees, and each co-beneficiary's `shares`."""
+
+    biller: Biller
+    gross: Decimal
+    fees: Decimal
+    business_date: datetime.date
+    memo: str
+    late_fees: Decimal = ZERO
+    shares: Sequence[tuple[LedgerAccount, Decimal]] = ()
+
+
 def post_settlement_entry(
     *,
     biller: Biller,
@@ -189,27 +233,87 @@ def post_settlement_entry(
     part of it that was late fees, each co-beneficiary's payable by its `shares`), credit the settlement
     bank account by the net and fee income by the fees (all negative when reversals outweigh payments).
     None when nothing moves (a payment and a reversal of the same amount, no fees)."""
-    if not gross and not fees:
-        return None
-    principal = gross - late_fees - sum((amount for _account, amount in shares), ZERO)
-    lines = [(payable_account(biller), principal)] if principal else []
-    if late_fees:
-        lines.append((late_fee_account(biller), late_fees))
-    lines += [(account, amount) for account, amount in shares if amount]
-    if gross - fees:
-        lines.append(
-            (_named_account(SETTLEMENT_CODE, "结算银行账户", LedgerAccountKind.SETTLEMENT), -(gross - fees))
-        )
-    if fees:
-        lines.append((_named_account(FEE_INCOME_CODE, "手续费收入", LedgerAccountKind.FEE_INCOME), -fees))
-    entry = post_entry(
-        kind=EntryKind.SETTLEMENT, lines=lines, business_date=business_date, memo=memo, actor=actor
+    posting = SettlementPosting(
+        biller=biller,
+        gross=gross,
+        fees=fees,
+        business_date=business_date,
+        memo=memo,
+        late_fees=late_fees,
+        shares=shares,
     )
-    # The settlement's outbox event, with its entry (keep this one call wherever settlement posts).
-    outbox.settlement_event(
-        biller=biller, gross=gross, fees=fees, business_date=business_date, memo=memo, entry_id=entry.pk
+    return post_settlement_entries([posting], actor=actor)[0]
+
+
+def post_settlement_entries(
+    postings: Sequence[SettlementPosting], *, actor=None
+) -> list[JournalEntry | None]:
+    """`post_settlement_entry` for many billers at once (a day's settlement): the same entries, lines and
+    outbox events, written with one statement per table, the lines of every entry in one INSERT (the
+    balance trigger checks each entry of it). One result per posting, in order (None where nothing moves)."""
+    moving = [posting for posting in postings if posting.gross or posting.fees]
+    if not moving:
+        return [None] * len(postings)
+    payables = payable_accounts([p.biller for p in moving if p.gross - p.late_fees - _shared(p)])
+    late_fee_accounts = late_fee_accounts_of([p.biller for p in moving if p.late_fees])
+    settlement = fee_income = None
+    if any(posting.gross - posting.fees for posting in moving):
+        settlement = _named_account(SETTLEMENT_CODE, "结算银行账户", LedgerAccountKind.SETTLEMENT)
+    if any(posting.fees for posting in moving):
+        fee_income = _named_account(FEE_INCOME_CODE, "手续费收入", LedgerAccountKind.FEE_INCOME)
+    lines_of = []
+    for posting in moving:
+        principal = posting.gross - posting.late_fees - _shared(posting)
+        lines = [(payables[posting.biller.pk], principal)] if principal else []
+        if posting.late_fees:
+            lines.append((late_fee_accounts[posting.biller.pk], posting.late_fees))
+        lines += [(account, amount) for account, amount in posting.shares if amount]
+        if posting.gross - posting.fees:
+            lines.append((settlement, -(posting.gross - posting.fees)))
+        if posting.fees:
+            lines.append((fee_income, -posting.fees))
+        check_balanced(lines)
+        lines_of.append(lines)
+    now = timezone.now()
+    entries = JournalEntry.objects.bulk_create(
+        [
+            JournalEntry(
+                kind=EntryKind.SETTLEMENT,
+                memo=posting.memo[:200],
+                business_date=posting.business_date,
+                created_at=now,
+                created_by=actor,
+            )
+            for posting in moving
+        ]
     )
-    return entry
+    JournalLine.objects.bulk_create(
+        [
+            JournalLine(entry=entry, account=account, amount=amount)
+            for entry, lines in zip(entries, lines_of, strict=True)
+            for account, amount in lines
+        ]
+    )
+    # The settlement's outbox events, with their entries (keep this one call wherever settlement posts).
+    outbox.settlement_events(
+        [
+            {
+                "biller": posting.biller,
+                "gross": posting.gross,
+                "fees": posting.fees,
+                "business_date": posting.business_date,
+                "memo": posting.memo,
+                "entry_id": entry.pk,
+            }
+            for posting, entry in zip(moving, entries, strict=True)
+        ]
+    )
+    posted = dict(zip((id(posting) for posting in moving), entries, strict=True))
+    return [posted.get(id(posting)) for posting in postings]
+
+
+def _shared(posting: SettlementPosting) -> Decimal:
+    return sum((amount for _account, amount in posting.shares), ZERO)
 
 
 def post_write_off_entry(

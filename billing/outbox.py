@@ -72,40 +72,58 @@ def new_event_id() -> uuid.UUID:
 
 def record(*, type: str, aggregate_type: str, aggregate_id, payload: dict) -> OutboxEvent:
     """Write one event in the caller's transaction (which must be open: no event without its entry)."""
+    (event,) = record_many(
+        [{"type": type, "aggregate_type": aggregate_type, "aggregate_id": aggregate_id, "payload": payload}]
+    )
+    return event
+
+
+def record_many(events: Sequence[dict]) -> list[OutboxEvent]:
+    """`record` for many events (keys as its arguments), in one insert."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("an outbox event is written inside the transaction of its ledger entry")
-    event = OutboxEvent.objects.create(
-        id=new_event_id(),
-        type=type,
-        aggregate_type=aggregate_type,
-        aggregate_id=str(aggregate_id),
-        payload=as_json(payload),
-        created_at=timezone.now(),
+    now = timezone.now()
+    rows = OutboxEvent.objects.bulk_create(
+        [
+            OutboxEvent(
+                id=new_event_id(),
+                type=event["type"],
+                aggregate_type=event["aggregate_type"],
+                aggregate_id=str(event["aggregate_id"]),
+                payload=as_json(event["payload"]),
+                created_at=now,
+            )
+            for event in events
+        ]
     )
     relay_on_commit()
-    return event
+    return rows
 
 
 def money(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
 
-def settlement_event(
-    *, biller, gross: Decimal, fees: Decimal, business_date: datetime.date, memo: str, entry_id: int
-) -> OutboxEvent:
-    """The hook of settlement (billing.ledger.post_settlement_entry): a biller was paid what it is owed."""
-    return record(
-        type=EventType.SETTLEMENT_SETTLED,
-        aggregate_type="journal_entry",
-        aggregate_id=entry_id,
-        payload={
-            "biller_code": biller.code,
-            "gross": money(gross),
-            "fees": money(fees),
-            "net": money(gross - fees),
-            "business_date": business_date,
-            "reference": memo,
-        },
+def settlement_events(settled: Sequence[dict]) -> list[OutboxEvent]:
+    """The hook of settlement (billing.ledger.post_settlement_entries): each biller was paid what it is
+    owed. One dict per settlement entry (biller, gross, fees, business_date, memo, entry_id), one insert."""
+    return record_many(
+        [
+            {
+                "type": EventType.SETTLEMENT_SETTLED,
+                "aggregate_type": "journal_entry",
+                "aggregate_id": one["entry_id"],
+                "payload": {
+                    "biller_code": one["biller"].code,
+                    "gross": money(one["gross"]),
+                    "fees": money(one["fees"]),
+                    "net": money(one["gross"] - one["fees"]),
+                    "business_date": one["business_date"],
+                    "reference": one["memo"],
+                },
+            }
+            for one in settled
+        ]
     )
 
 

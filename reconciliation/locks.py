@@ -1,6 +1,6 @@
 """Row locks of reconciliation. A run is locked before what its matching writes; a discrepancy before
-the complaints about it (resolving one closes them); a biller while its settlement batch is built
-(lock_biller_for_settlement); a settlement batch, or a co-beneficiary's credit of one, while its bank
+the complaints about it (resolving one closes them); billers while their settlement batches are built
+(lock_billers_for_settlement); a settlement batch, or a co-beneficiary's credit of one, while its bank
 confirmation is applied."""
 
 from billing.models import Biller
@@ -41,7 +41,8 @@ def lock_settlement_share_by_reference(reference: str) -> SettlementShare | None
     return SettlementShare.objects.select_for_update(of=("self",)).filter(reference=reference).first()
 
 
-def lock_biller_for_settlement(biller_id: int) -> Biller:
-    """The biller row while its settlement batch is built: two settle runs at once (the nightly task and
-    the admin's action, or two days) take turns, and the second sees what the first took."""
-    return Biller.objects.select_for_update().get(pk=biller_id)
+def lock_billers_for_settlement(biller_ids: list[int]) -> list[Biller]:
+    """The biller rows while their settlement batches are built, in id order (two runs locking
+    overlapping chunks cannot deadlock): two settle runs at once (the nightly task and the admin's action,
+    or two days) take turns, and the second sees what the first took."""
+    return list(Biller.objects.select_for_update().filter(pk__in=biller_ids).order_by("pk"))

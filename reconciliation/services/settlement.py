@@ -19,15 +19,24 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import Exists, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing import ledger, untrusted_files
-from billing.audit import record_audit
+from billing.audit import audit_event, record_audit
 from billing.choices import AllocationKind, Channel, EntryKind, PaymentStatus
-from billing.fees import compute_fee, schedule_on
-from billing.models import Biller, CollectionShare, JournalLine, LedgerAccount, Payment, PaymentAllocation
+from billing.fees import compute_fee
+from billing.models import (
+    AuditEvent,
+    Biller,
+    CollectionShare,
+    FeeSchedule,
+    JournalLine,
+    LedgerAccount,
+    Payment,
+    PaymentAllocation,
+)
 from billing.money import ZERO
 from billing.money_log import log_money_action
 from billing.topup_models import TopUpStatus
@@ -78,175 +87,265 @@ class Settleable:
         return self.amount - self.fee
 
 
+def _with_original_day(payments):
+    """Each payment annotated with `original_day`: its own business day, or for a payment posted from the
+    workbench the day the channel took the money."""
+    resolved_day = Discrepancy.objects.filter(
+        status=DiscrepancyStatus.RESOLVED, resolution_payment=OuterRef("pk")
+    ).values("business_date")[:1]
+    return payments.annotate(original_day=Coalesce(Subquery(resolved_day), F("business_date")))
+
+
+def _not_settled(kind: str):
+    """No settlement item of `kind` holds the payment yet (NOT EXISTS: an anti-join on the item's unique
+    index, where NOT IN over every item ever built would not fit in memory at a province's scale)."""
+    return ~Exists(SettlementItem.objects.filter(payment=OuterRef("pk"), kind=kind))
+
+
 def settleable_payments(*, up_to: datetime.date, biller: Biller | None = None):
     """Posted payments of days up to `up_to` that reconciliation accepted and no batch holds yet, each
-    annotated with `original_day`: its own business day, or for a payment posted from the workbench the
-    day the channel took the money."""
+    annotated with `original_day` (`_with_original_day`).
+
+    Accepted: matched by a finished run, posted from the workbench to resolve a discrepancy, written off,
+    or an agent's (its payment came out of a float already in the bank: its top-up was reconciled). The
+    sources are one UNION that PostgreSQL joins to the payments (a semi-join, which spills to disk when a
+    province's six months of matches do not fit in memory), not an OR of IN lists: a hashed IN list too
+    large for work_mem becomes a scan of the whole list for every payment."""
     matched = MatchResult.objects.filter(
         run__status=RunStatus.DONE, run__business_date__lte=up_to, klass=MatchClass.MATCHED
     ).values("payment_id")
-    resolved = Discrepancy.objects.filter(status=DiscrepancyStatus.RESOLVED)
+    resolved = Discrepancy.objects.filter(status=DiscrepancyStatus.RESOLVED).order_by()
     posted_to_resolve = resolved.filter(resolution_payment__isnull=False).values("resolution_payment_id")
     written_off = resolved.filter(resolution=Resolution.WRITE_OFF, payment__isnull=False).values("payment_id")
-    resolved_day = resolved.filter(resolution_payment=OuterRef("pk")).values("business_date")[:1]
+    agents = Payment.objects.filter(channel=Channel.AGENT, business_date__lte=up_to).order_by().values("pk")
+    if biller is not None:
+        agents = agents.filter(biller=biller)
+    accepted = matched.order_by().union(posted_to_resolve, written_off, agents)
     payments = (
-        Payment.objects.filter(status=PaymentStatus.POSTED, business_date__lte=up_to)
-        # An agent's payment came out of a float already in the bank (its top-up was reconciled).
-        .filter(
-            Q(pk__in=matched) | Q(pk__in=posted_to_resolve) | Q(pk__in=written_off) | Q(channel=Channel.AGENT)
-        )
-        .exclude(pk__in=SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT).values("payment_id"))
+        Payment.objects.filter(status=PaymentStatus.POSTED, business_date__lte=up_to, pk__in=accepted)
+        .filter(_not_settled(SettlementItemKind.PAYMENT))
         # A top-up waiting for its card write is not owed to the biller yet (billing/topups.py).
         .exclude(topup_hold__status=TopUpStatus.HELD)
-        .annotate(original_day=Coalesce(Subquery(resolved_day), F("business_date")))
     )
     if biller is not None:
         payments = payments.filter(biller=biller)
-    return payments.order_by("business_date", "channel", "posted_at", "id")
+    return _with_original_day(payments).order_by("business_date", "channel", "posted_at", "id")
 
 
 def settleable_reversals(*, up_to: datetime.date, biller: Biller | None = None):
     """Payments reversed on or before `up_to` after a batch paid them, not yet taken back."""
     settled = SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT)
-    taken_back = SettlementItem.objects.filter(kind=SettlementItemKind.REVERSAL)
     payments = Payment.objects.filter(
         status=PaymentStatus.REVERSED,
         reversed_at__date__lte=up_to,
         pk__in=settled.values("payment_id"),
-    ).exclude(pk__in=taken_back.values("payment_id"))
+    ).filter(_not_settled(SettlementItemKind.REVERSAL))
     if biller is not None:
         payments = payments.filter(biller=biller)
     return payments.order_by("reversed_at", "id")
 
 
-def settleable_items(*, biller: Biller, up_to: datetime.date) -> list[Settleable]:
-    """What the biller's batch with cut-off `up_to` takes, oldest day first."""
-    items = [
-        Settleable(
-            kind=SettlementItemKind.PAYMENT,
-            payment=payment,
-            business_date=payment.original_day,
-            amount=payment.amount,
-            # The fee rule applies to the principal: a late fee (billing.amounts) reaches the biller whole.
-            fee=_fee(biller, payment.channel, payment.original_day, payment.amount - payment.late_fee_part),
+def _still_settleable(payment_ids: list[int], reversal_ids: list[int]):
+    """Of the payments (and reversals) found settleable before their billers were locked, those that
+    still are: not reversed (not re-posted), in no batch of a run that got there first, not held."""
+    payments = (
+        Payment.objects.filter(pk__in=payment_ids, status=PaymentStatus.POSTED)
+        .filter(_not_settled(SettlementItemKind.PAYMENT))
+        .exclude(topup_hold__status=TopUpStatus.HELD)
+    )
+    reversals = Payment.objects.filter(pk__in=reversal_ids, status=PaymentStatus.REVERSED).filter(
+        _not_settled(SettlementItemKind.REVERSAL)
+    )
+    return _with_original_day(payments), reversals
+
+
+class _FeeRules:
+    """The fee schedules of the billers being settled, read once: the fee of each item costs no query."""
+
+    def __init__(self, biller_ids) -> None:
+        self._schedules: dict[tuple[int, str], list[FeeSchedule]] = {}
+        for schedule in FeeSchedule.objects.filter(biller_id__in=biller_ids).order_by("-valid_from"):
+            self._schedules.setdefault((schedule.biller_id, schedule.channel), []).append(schedule)
+
+    def fee(self, biller_id: int, channel: str, day: datetime.date, amount: Decimal) -> Decimal:
+        """The platform's fee on a payment, under the biller's schedule of the payment's own day (the
+        one with the latest `valid_from` not after it, as billing.fees.schedule_on)."""
+        schedules = self._schedules.get((biller_id, channel), ())
+        schedule = next((schedule for schedule in schedules if schedule.valid_from <= day), None)
+        if schedule is None or schedule.payer_pays:
+            return ZERO
+        fee = compute_fee(
+            amount=amount,
+            fixed=schedule.fixed_fee,
+            percentage=schedule.percentage,
+            min_fee=schedule.min_fee,
+            max_fee=schedule.max_fee,
         )
-        for payment in settleable_payments(up_to=up_to, biller=biller).annotate(
-            late_fee_part=Coalesce(
-                Subquery(
-                    PaymentAllocation.objects.filter(
-                        payment=OuterRef("pk"), kind=AllocationKind.LATE_FEE, is_reversal=False
-                    )
-                    .values("payment")
-                    .annotate(total=Sum("amount"))
-                    .values("total")[:1]
-                ),
-                ZERO,
+        return min(fee, amount)
+
+
+def _late_fee_parts(payment_ids) -> dict[int, Decimal]:
+    """The late fee (billing.amounts) each payment carried, by payment id (none: not listed)."""
+    return dict(
+        PaymentAllocation.objects.filter(
+            payment_id__in=payment_ids, kind=AllocationKind.LATE_FEE, is_reversal=False
+        )
+        .values("payment_id")
+        .annotate(total=Sum("amount"))
+        .values_list("payment_id", "total")
+    )
+
+
+def _items_by_biller(payments, reversals, fees: _FeeRules) -> tuple[dict[int, list[Settleable]], dict]:
+    """The items of settleable `payments` (annotated with `original_day`) and `reversals`, per biller,
+    each biller's oldest day first; and the late fee part of each item's payment. A fixed number of
+    queries however many billers and items."""
+    payments = list(payments.select_related("account"))
+    reversals = list(reversals.select_related("account"))
+    late_parts = _late_fee_parts([payment.pk for payment in payments + reversals])
+    fees_paid = dict(
+        SettlementItem.objects.filter(
+            kind=SettlementItemKind.PAYMENT, payment_id__in=[payment.pk for payment in reversals]
+        ).values_list("payment_id", "fee")
+    )
+    per_biller: dict[int, list[Settleable]] = {}
+    for payment in payments:
+        # The fee rule applies to the principal: a late fee (billing.amounts) reaches the biller whole.
+        principal = payment.amount - late_parts.get(payment.pk, ZERO)
+        per_biller.setdefault(payment.biller_id, []).append(
+            Settleable(
+                kind=SettlementItemKind.PAYMENT,
+                payment=payment,
+                business_date=payment.original_day,
+                amount=payment.amount,
+                fee=fees.fee(payment.biller_id, payment.channel, payment.original_day, principal),
             )
         )
-    ]
-    reversals = list(settleable_reversals(up_to=up_to, biller=biller))
-    fees_paid = dict(
-        SettlementItem.objects.filter(kind=SettlementItemKind.PAYMENT, payment__in=reversals).values_list(
-            "payment_id", "fee"
+    for payment in reversals:
+        per_biller.setdefault(payment.biller_id, []).append(
+            Settleable(
+                kind=SettlementItemKind.REVERSAL,
+                payment=payment,
+                business_date=timezone.localdate(payment.reversed_at),
+                amount=-payment.amount,
+                fee=-fees_paid[payment.pk],
+            )
         )
-    )
-    items += [
-        Settleable(
-            kind=SettlementItemKind.REVERSAL,
-            payment=payment,
-            business_date=timezone.localdate(payment.reversed_at),
-            amount=-payment.amount,
-            fee=-fees_paid[payment.pk],
-        )
-        for payment in reversals
-    ]
-    return sorted(items, key=lambda item: (item.business_date, item.payment.channel, item.payment.pk))
+    for items in per_biller.values():
+        items.sort(key=lambda item: (item.business_date, item.payment.channel, item.payment.pk))
+    return per_biller, late_parts
 
 
-def _fee(biller: Biller, channel: str, day: datetime.date, amount: Decimal) -> Decimal:
-    """The platform's fee on a payment, under the biller's schedule of the payment's own day."""
-    schedule = schedule_on(biller=biller, channel=channel, on_date=day)
-    if schedule is None or schedule.payer_pays:
-        return ZERO
-    fee = compute_fee(
-        amount=amount,
-        fixed=schedule.fixed_fee,
-        percentage=schedule.percentage,
-        min_fee=schedule.min_fee,
-        max_fee=schedule.max_fee,
+def settleable_items(*, biller: Biller, up_to: datetime.date) -> list[Settleable]:
+    """What the biller's batch with cut-off `up_to` takes, oldest day first."""
+    per_biller, _late = _items_by_biller(
+        settleable_payments(up_to=up_to, biller=biller),
+        settleable_reversals(up_to=up_to, biller=biller),
+        _FeeRules([biller.pk]),
     )
-    return min(fee, amount)
+    return per_biller.get(biller.pk, [])
 
 
 def build_settlement(
     *, biller: Biller, day: datetime.date, actor=None, as_of: datetime.date | None = None
 ) -> SettlementBatch | None:
     """The biller's batch with cut-off `day`: one per biller and day (a rerun returns it; what became
-    settleable since waits for the next cut-off). The biller is locked while building, so two runs at
-    once cannot both take an item (and the unique item would refuse the second)."""
+    settleable since waits for the next cut-off). None when nothing is settleable."""
+    return build_settlements(biller_ids=[biller.pk], day=day, actor=actor, as_of=as_of).get(biller.pk)
+
+
+def build_settlements(
+    *,
+    biller_ids: list[int],
+    day: datetime.date,
+    actor=None,
+    as_of: datetime.date | None = None,
+    found: dict[int, tuple[list[int], list[int]]] | None = None,
+) -> dict[int, SettlementBatch]:
+    """The batches of the billers with cut-off `day`, in one transaction and a fixed number of queries
+    (a day's settlement builds its 20,000 batches in chunks of these): each biller's batch, the one a
+    rerun finds or the one built now, by biller id; a biller with nothing settleable has none.
+
+    The billers are locked first, in id order, so two runs at once (the nightly task and the admin's
+    action, or two days) take turns biller by biller, and the second sees what the first took.
+    `found`: the settleable payment and reversal ids of each biller (`_settleable_ids`), read before the
+    lock by `settle_day`; each is checked again under the lock (`_still_settleable`). Without it they
+    are read under the lock."""
     with transaction.atomic():
-        biller = locks.lock_biller_for_settlement(biller.pk)
-        existing = SettlementBatch.objects.filter(biller=biller, business_date=day).first()
-        if existing is not None:
-            return existing
-        items = settleable_items(biller=biller, up_to=day)
-        if not items:
-            return None
-        batch = _create_batch(biller, day, items, actor, as_of or timezone.localdate())
-        carried = [item for item in items if item.business_date < day]
-        record_audit(
-            actor=actor,
-            action="settlement.built",
-            target=batch,
-            gross=batch.gross,
-            fees=batch.fees,
-            net=batch.net,
-            carried=len(carried),
-            carried_from=min((item.business_date for item in carried), default=""),
-        )
-        log_money_action(
-            "settle",
-            amount=batch.net,
-            gross=str(batch.gross),
-            fees=str(batch.fees),
-            batch_id=batch.pk,
-            biller_id=biller.pk,
-            entry_id=batch.journal_entry_id,  # None when payments and reversals cancel out
-            payments=len(items),
-        )
-    return batch
+        billers = locks.lock_billers_for_settlement(biller_ids)
+        batches = {
+            batch.biller_id: batch
+            for batch in SettlementBatch.objects.filter(biller_id__in=biller_ids, business_date=day)
+        }
+        to_build = [biller for biller in billers if biller.pk not in batches]
+        if not to_build:
+            return batches
+        ids = [biller.pk for biller in to_build]
+        found = _settleable_ids(day, biller_ids=ids) if found is None else found
+        payment_ids = [pk for biller_id in ids for pk in found.get(biller_id, ([], []))[0]]
+        reversal_ids = [pk for biller_id in ids for pk in found.get(biller_id, ([], []))[1]]
+        payments, reversals = _still_settleable(payment_ids, reversal_ids)
+        per_biller, late_parts = _items_by_biller(payments, reversals, _FeeRules(ids))
+        to_build = [biller for biller in to_build if per_biller.get(biller.pk)]
+        built = _create_batches(to_build, day, per_biller, late_parts, actor, as_of or timezone.localdate())
+        batches.update((batch.biller_id, batch) for batch in built)
+    return batches
 
 
-def _create_batch(biller, day, items, actor, as_of) -> SettlementBatch:
-    gross = sum((item.amount for item in items), ZERO)
-    fees = sum((item.fee for item in items), ZERO)
-    reference = f"S{day:%Y%m%d}{biller.code}"[:40]
-    batch = SettlementBatch.objects.create(
-        reference=reference,
-        biller=biller,
-        business_date=day,
-        value_date=working_days.value_date(day, as_of),
-        payment_count=len(items),
-        gross=gross,
-        fees=fees,
-        net=gross - fees,
-        created_by=actor if getattr(actor, "pk", None) else None,
-    )
-    per_channel: dict[str, list[Settleable]] = {}
-    for item in items:
-        per_channel.setdefault(item.payment.channel, []).append(item)
-    SettlementChannelTotal.objects.bulk_create(
-        [
-            SettlementChannelTotal(
-                batch=batch,
-                channel=channel,
-                payment_count=len(rows),
-                gross=sum((item.amount for item in rows), ZERO),
-                fees=sum((item.fee for item in rows), ZERO),
-                net=sum((item.net for item in rows), ZERO),
+def _create_batches(billers, day, per_biller, late_parts, actor, as_of) -> list[SettlementBatch]:
+    """Write the billers' batches: their per-channel totals, items, co-beneficiaries' credits and
+    remittance files, their settlement entries through the posting service (in bulk), and the audit."""
+    if not billers:
+        return []
+    value_date = working_days.value_date(day, as_of)
+    credits_of = _share_credits_of(billers, day, per_biller)
+    batches, postings = [], []
+    for biller in billers:
+        items = per_biller[biller.pk]
+        credits = credits_of.get(biller.pk, [])
+        gross = sum((item.amount for item in items), ZERO)
+        fees = sum((item.fee for item in items), ZERO)
+        reference = _reference(biller, day)
+        batches.append(
+            SettlementBatch(
+                reference=reference,
+                biller=biller,
+                business_date=day,
+                value_date=value_date,
+                payment_count=len(items),
+                gross=gross,
+                fees=fees,
+                net=gross - fees,
+                shared=sum((credit.amount for credit in credits), ZERO),
+                created_by=actor if getattr(actor, "pk", None) else None,
             )
-            for channel, rows in sorted(per_channel.items())
-        ]
+        )
+        postings.append(
+            ledger.SettlementPosting(
+                biller=biller,
+                gross=gross,
+                fees=fees,
+                late_fees=_late_fees(items, late_parts),
+                shares=[(credit.ledger_account, credit.amount) for credit in credits],
+                business_date=day,
+                memo=f"{reference} {biller.code}",
+            )
+        )
+    entries = ledger.post_settlement_entries(postings, actor=actor)
+    for batch, entry in zip(batches, entries, strict=True):
+        items, credits = per_biller[batch.biller_id], credits_of.get(batch.biller_id, [])
+        batch.journal_entry = entry
+        batch.remittance_csv = remittance.remittance_csv(batch, items, credits)
+        batch.remittance_xml = remittance.remittance_camt054(batch, items, credits)
+    SettlementBatch.objects.bulk_create(batches)
+    shares = []
+    for batch in batches:
+        for credit in credits_of.get(batch.biller_id, []):
+            credit.row.batch = batch
+            shares.append(credit.row)
+    SettlementShare.objects.bulk_create(shares)
+    SettlementChannelTotal.objects.bulk_create(
+        [total for batch in batches for total in _channel_totals(batch, per_biller[batch.biller_id])]
     )
     SettlementItem.objects.bulk_create(
         [
@@ -258,32 +357,80 @@ def _create_batch(biller, day, items, actor, as_of) -> SettlementBatch:
                 amount=item.amount,
                 fee=item.fee,
             )
-            for item in items
-        ]
+            for batch in batches
+            for item in per_biller[batch.biller_id]
+        ],
+        batch_size=10_000,
     )
-    credits = _share_credits(biller, batch, items)
-    batch.shared = sum((credit.amount for credit in credits), ZERO)
-    batch.journal_entry = ledger.post_settlement_entry(
-        biller=biller,
-        gross=gross,
-        fees=fees,
-        late_fees=_late_fees(items),
-        shares=[(credit.ledger_account, credit.amount) for credit in credits],
-        business_date=day,
-        memo=f"{reference} {biller.code}",
-        actor=actor,
-    )
-    batch.remittance_csv = remittance.remittance_csv(batch, items, credits)
-    batch.remittance_xml = remittance.remittance_camt054(batch, items, credits)
-    batch.save(update_fields=["shared", "journal_entry", "remittance_csv", "remittance_xml"])
-    return batch
+    audits = []
+    for batch in batches:
+        items = per_biller[batch.biller_id]
+        carried = [item for item in items if item.business_date < day]
+        audits.append(
+            audit_event(
+                actor=actor,
+                action="settlement.built",
+                target=batch,
+                gross=batch.gross,
+                fees=batch.fees,
+                net=batch.net,
+                carried=len(carried),
+                carried_from=min((item.business_date for item in carried), default=""),
+            )
+        )
+        log_money_action(
+            "settle",
+            amount=batch.net,
+            gross=str(batch.gross),
+            fees=str(batch.fees),
+            batch_id=batch.pk,
+            biller_id=batch.biller_id,
+            entry_id=batch.journal_entry_id,  # None when payments and reversals cancel out
+            payments=len(items),
+        )
+    AuditEvent.objects.bulk_create(audits)
+    return batches
 
 
-def _share_credits(biller, batch, items) -> list[remittance.ShareCredit]:
+def _reference(biller: Biller, day: datetime.date) -> str:
+    return f"S{day:%Y%m%d}{biller.code}"[:40]
+
+
+def _channel_totals(batch: SettlementBatch, items: list[Settleable]) -> list[SettlementChannelTotal]:
+    per_channel: dict[str, list[Settleable]] = {}
+    for item in items:
+        per_channel.setdefault(item.payment.channel, []).append(item)
+    return [
+        SettlementChannelTotal(
+            batch=batch,
+            channel=channel,
+            payment_count=len(rows),
+            gross=sum((item.amount for item in rows), ZERO),
+            fees=sum((item.fee for item in rows), ZERO),
+            net=sum((item.net for item in rows), ZERO),
+        )
+        for channel, rows in sorted(per_channel.items())
+    ]
+
+
+def _share_credits_of(billers, day, per_biller) -> dict[int, list[remittance.ShareCredit]]:
+    """The co-beneficiaries' credits (`_share_credits`) of the billers that share their collections."""
+    sharing = set(
+        CollectionShare.objects.filter(biller__in=billers).values_list("biller_id", flat=True).distinct()
+    )
+    return {
+        biller.pk: _share_credits(biller, _reference(biller, day), per_biller[biller.pk])
+        for biller in billers
+        if biller.pk in sharing
+    }
+
+
+def _share_credits(biller, reference, items) -> list[remittance.ShareCredit]:
     """What the batch owes each co-beneficiary of the biller (issue 17, item 4): the credits of the items'
     payment entries to its payable account (PAYABLE:<biller>:<code>), a reversal item taking its payment's
-    part back. One SettlementShare row each, under the batch's reference and the part's code; the fees
-    stay with the biller (it is the platform's customer), so a co-beneficiary receives its parts whole."""
+    part back. One SettlementShare row each (unsaved: written with the batch), under the batch's reference
+    and the part's code; the fees stay with the biller (it is the platform's customer), so a
+    co-beneficiary receives its parts whole."""
     prefix = f"PAYABLE:{biller.code}:"
     lines = JournalLine.objects.filter(
         entry__kind=EntryKind.PAYMENT,
@@ -305,10 +452,9 @@ def _share_credits(biller, batch, items) -> list[remittance.ShareCredit]:
         amount = sum(parts.values(), ZERO)
         if not amount:
             continue
-        row = SettlementShare.objects.create(
-            batch=batch,
+        row = SettlementShare(
             share=share,
-            reference=f"{batch.reference}-{code}",
+            reference=f"{reference}-{code}",
             amount=amount,
             bank_name=share.settlement_bank_name,
             account_name=share.settlement_account_name,
@@ -322,20 +468,15 @@ def _share_credits(biller, batch, items) -> list[remittance.ShareCredit]:
     return credits
 
 
-def _late_fees(items) -> Decimal:
+def _late_fees(items, parts: dict[int, Decimal] | None = None) -> Decimal:
     """The part of the items that was late fees (billing.amounts): settled from the biller's late-fee
-    account, the rest from its payable. A reversal item takes its payment's late fee back."""
-    late_by_payment = dict(
-        PaymentAllocation.objects.filter(
-            payment__in=[item.payment.pk for item in items], kind=AllocationKind.LATE_FEE, is_reversal=False
-        )
-        .values("payment_id")
-        .annotate(total=Sum("amount"))
-        .values_list("payment_id", "total")
-    )
+    account, the rest from its payable. A reversal item takes its payment's late fee back. `parts`: the
+    late fee of each payment (`_late_fee_parts`), read here when not given."""
+    if parts is None:
+        parts = _late_fee_parts([item.payment.pk for item in items])
     total = ZERO
     for item in items:
-        late = late_by_payment.get(item.payment.pk, ZERO)
+        late = parts.get(item.payment.pk, ZERO)
         total += late if item.kind == SettlementItemKind.PAYMENT else -late
     return total
 
@@ -365,14 +506,40 @@ def check_day_closed(day: datetime.date, today: datetime.date | None = None) -> 
 
 
 def _after_biller(run: SettlementRun, done: int) -> None:
-    """A seam between committed billers (tests kill a run here)."""
+    """A seam after each committed chunk of billers, `done` of them built so far (tests kill a run here)."""
 
 
-def _billers_to_settle(day: datetime.date) -> list[int]:
-    return sorted(
-        set(settleable_payments(up_to=day).values_list("biller_id", flat=True).order_by())
-        | set(settleable_reversals(up_to=day).values_list("biller_id", flat=True).order_by())
-    )
+# A day's billers are settled in chunks, each in its own transaction of set-based queries (a province's
+# 20,000 billers in some fifty transactions instead of 20,000 of a dozen queries each). The first chunks
+# are small (1, 1, 2, 4, … billers) so that a run shows progress, and commits, at once.
+SETTLE_CHUNK_BILLERS = 500
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    chunks, start, size = [], 0, 1
+    while start < len(ids):
+        chunks.append(ids[start : start + size])
+        start += size
+        size = min(SETTLE_CHUNK_BILLERS, start) if start else 1
+    return chunks
+
+
+def _settleable_ids(
+    day: datetime.date, *, biller_ids: list[int] | None = None
+) -> dict[int, tuple[list[int], list[int]]]:
+    """The settleable payment ids and reversal ids up to `day`, by biller: two queries over the day (and
+    the money carried from before it), however many billers."""
+    payments = settleable_payments(up_to=day).values_list("pk", "biller_id").order_by()
+    reversals = settleable_reversals(up_to=day).values_list("pk", "biller_id").order_by()
+    if biller_ids is not None:
+        payments = payments.filter(biller_id__in=biller_ids)
+        reversals = reversals.filter(biller_id__in=biller_ids)
+    found: dict[int, tuple[list[int], list[int]]] = {}
+    for pk, biller_id in payments:
+        found.setdefault(biller_id, ([], []))[0].append(pk)
+    for pk, biller_id in reversals:
+        found.setdefault(biller_id, ([], []))[1].append(pk)
+    return found
 
 
 def _run_of(day: datetime.date) -> SettlementRun:
@@ -385,8 +552,9 @@ def _run_of(day: datetime.date) -> SettlementRun:
 
 def settle_day(*, day: datetime.date, actor=None, as_of: datetime.date | None = None) -> SettlementRun:
     """`manage.py settle --date`, the admin's settle action and the nightly T+1 task: a batch for each
-    biller with settleable money up to `day`, each in its own transaction; a rerun skips what is built
-    and resumes the rest. `as_of` is the day it runs (today in Beijing)."""
+    biller with settleable money up to `day`, built in chunks of billers, each chunk in its own
+    transaction; a rerun skips what is built and resumes the rest. `as_of` is the day it runs (today in
+    Beijing)."""
     check_day_closed(day, as_of)
     run = _run_of(day)
     SettlementRun.objects.filter(pk=run.pk).update(
@@ -396,10 +564,13 @@ def settle_day(*, day: datetime.date, actor=None, as_of: datetime.date | None = 
         started_at=run.started_at or timezone.now(),
     )
     try:
-        biller_ids = _billers_to_settle(day)
+        found = _settleable_ids(day)
+        biller_ids = sorted(found)
         SettlementRun.objects.filter(pk=run.pk).update(billers_total=len(biller_ids))
-        for done, biller_id in enumerate(biller_ids, start=1):
-            build_settlement(biller=Biller.objects.get(pk=biller_id), day=day, actor=actor, as_of=as_of)
+        done = 0
+        for chunk in _chunks(biller_ids):
+            build_settlements(biller_ids=chunk, day=day, actor=actor, as_of=as_of, found=found)
+            done += len(chunk)
             SettlementRun.objects.filter(pk=run.pk).update(
                 billers_done=done,
                 percent=int(100 * done / len(biller_ids)),
@@ -443,12 +614,11 @@ def overdue_unsettled(today: datetime.date | None = None) -> list[Settleable]:
     today = today or timezone.localdate()
     before = working_days.working_days_back(today, settings.SETTLEMENT_OVERDUE_WORKING_DAYS)
     up_to = before - datetime.timedelta(days=1)
-    billers = Biller.objects.filter(
-        pk__in=settleable_payments(up_to=up_to)
-        .values("biller_id")
-        .union(settleable_reversals(up_to=up_to).values("biller_id"))
-    )
-    return [item for biller in billers for item in settleable_items(biller=biller, up_to=up_to)]
+    payments = settleable_payments(up_to=up_to).select_related("biller")
+    reversals = settleable_reversals(up_to=up_to).select_related("biller")
+    biller_ids = {pk for query in (payments, reversals) for pk in query.values_list("biller_id", flat=True)}
+    per_biller, _late = _items_by_biller(payments, reversals, _FeeRules(biller_ids))
+    return [item for biller_id in sorted(per_biller) for item in per_biller[biller_id]]
 
 
 def check_unsettled_money(today: datetime.date | None = None, actor=None) -> list[Settleable]:

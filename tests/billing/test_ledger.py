@@ -83,3 +83,94 @@ def test_an_entry_is_reversed_at_most_once(entry, admin_user):
         ledger.post_entry(
             kind=EntryKind.REVERSAL, lines=mirror, business_date="2026-11-24", reverses=entry, memo="second"
         )
+
+
+def _written(entry):
+    """What an entry wrote, apart from its id: kind, day, memo, lines and its outbox event's payload."""
+    from billing.models import OutboxEvent
+
+    if entry is None:
+        return None
+    lines = sorted(entry.lines.values_list("account__code", "amount"))
+    event = OutboxEvent.objects.get(aggregate_type="journal_entry", aggregate_id=str(entry.pk))
+    return entry.kind, entry.business_date, entry.memo, lines, event.type, event.payload
+
+
+def test_settlement_entries_posted_in_bulk_are_the_ones_posted_one_by_one():
+    import datetime
+
+    from billing.choices import LedgerAccountKind
+    from tests.factories import BillerFactory
+
+    day = datetime.date(2026, 11, 30)
+    water, gas, school, empty = (BillerFactory(code=code) for code in ("BW1", "BG1", "BS1", "BE1"))
+    share = LedgerAccount.objects.create(
+        code="PAYABLE:BS1:CANTEEN", name="canteen", kind=LedgerAccountKind.BILLER_PAYABLE, biller=school
+    )
+    postings = [
+        ledger.SettlementPosting(
+            biller=water, gross=Decimal("300.00"), fees=Decimal("0.90"), business_date=day, memo="S-W"
+        ),
+        # Reversals outweigh the payments: every line turns round.
+        ledger.SettlementPosting(
+            biller=gas, gross=Decimal("-50.00"), fees=Decimal("-0.15"), business_date=day, memo="S-G"
+        ),
+        ledger.SettlementPosting(
+            biller=school,
+            gross=Decimal("2010.00"),
+            fees=Decimal("20.00"),
+            late_fees=Decimal("10.00"),
+            shares=[(share, Decimal("500.00"))],
+            business_date=day,
+            memo="S-S",
+        ),
+        # A payment and its reversal cancel out: nothing moves.
+        ledger.SettlementPosting(
+            biller=empty, gross=Decimal("0.00"), fees=Decimal("0.00"), business_date=day, memo="S-E"
+        ),
+    ]
+    with transaction.atomic():
+        one_by_one = [
+            ledger.post_settlement_entry(
+                biller=p.biller,
+                gross=p.gross,
+                fees=p.fees,
+                late_fees=p.late_fees,
+                shares=p.shares,
+                business_date=p.business_date,
+                memo=p.memo,
+            )
+            for p in postings
+        ]
+        in_bulk = ledger.post_settlement_entries(postings)
+    assert one_by_one[-1] is None and in_bulk[-1] is None
+    assert [_written(entry) for entry in in_bulk] == [_written(entry) for entry in one_by_one]
+    assert len({entry.pk for entry in in_bulk[:-1]} | {entry.pk for entry in one_by_one[:-1]}) == 6
+    assert sum(JournalLine.objects.values_list("amount", flat=True), Decimal("0")) == Decimal("0")
+
+
+def test_an_unbalanced_posting_in_a_bulk_writes_no_entry():
+    import datetime
+
+    from tests.factories import BillerFactory
+
+    biller = BillerFactory(code="BU1")
+    postings = [
+        ledger.SettlementPosting(
+            biller=biller,
+            gross=Decimal("10.00"),
+            fees=Decimal("0.10"),
+            business_date=datetime.date(2026, 11, 30),
+            memo="ok",
+        ),
+        ledger.SettlementPosting(
+            biller=biller,
+            gross=Decimal("10.001"),
+            fees=Decimal("0.00"),
+            business_date=datetime.date(2026, 11, 30),
+            memo="bad",
+        ),
+    ]
+    with pytest.raises(ledger.UnbalancedEntry), transaction.atomic():
+        ledger.post_settlement_entries(postings)
+    assert not JournalEntry.objects.filter(kind=EntryKind.SETTLEMENT).exists()

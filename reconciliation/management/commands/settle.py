@@ -22,10 +22,12 @@ class Command(BaseCommand):
         except BillingError as refused:
             raise CommandError(refused.message) from refused
         self.stdout.write(f"{date}: {run.get_status_display()}, {run.batches_built} batches")
-        for batch in SettlementBatch.objects.filter(business_date=date).select_related("biller"):
+        carried = selectors.carried_summaries(date)
+        batches = SettlementBatch.objects.filter(business_date=date).select_related("biller")
+        for batch in batches.defer("remittance_csv", "remittance_xml", "confirmation_content"):
             self.stdout.write(
                 f"  {batch.reference} {batch.biller.code} "
                 f"gross {batch.gross} fees {batch.fees} net {batch.net} value date {batch.value_date}"
             )
-            for day, count, net in selectors.carried_summary(batch):
+            for day, count, net in carried.get(batch.pk, []):
                 self.stdout.write(f"    carried from {day}: {count} items, net {net}")
