@@ -8,12 +8,13 @@
   same at several times the cost: a key digest, a lock and a pickle per fragment per request (the bill-lookup
   page, docs/benchmarks.md).
 - `{% fixed_url "payers:checkout" %}`: `{% url %}` for a URL without arguments, reversed once per process
-  (and script prefix, URLconf).
+  (config.fixed_urls).
 """
 
 from django import template
-from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.safestring import mark_safe
+
+from config import fixed_urls
 
 register = template.Library()
 
@@ -21,13 +22,12 @@ register = template.Library()
 # would otherwise grow without end; past the bound the memory starts again.
 MAX_FRAGMENTS = 1000
 _fragments: dict[tuple, str] = {}
-_urls: dict[tuple, str] = {}
 
 
 def clear() -> None:
     """Forget every kept fragment and URL (tests that change a URLconf or a translation)."""
     _fragments.clear()
-    _urls.clear()
+    fixed_urls.clear()
 
 
 class PerProcessNode(template.Node):
@@ -58,8 +58,4 @@ def per_process(parser, token):
 
 @register.simple_tag
 def fixed_url(name: str) -> str:
-    key = (name, get_script_prefix(), get_urlconf())
-    url = _urls.get(key)
-    if url is None:
-        url = _urls[key] = reverse(name)
-    return url
+    return fixed_urls.fixed_reverse(name)
