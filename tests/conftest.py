@@ -46,7 +46,6 @@ def _empty_cache():
     from config.templatetags import per_process
 
     caches["default"].clear()
-    caches["local"].clear()
     per_process.clear()
 
 
