@@ -64,6 +64,12 @@ class AmountDue:
     def changes_with_date(self) -> bool:
         return self.holds_until is not None
 
+    @property
+    def has_notes(self) -> bool:
+        """Whether partials/amount_due.html has anything to say under the amount (a late fee, a discount, a
+        date it holds until): a page with many bills skips the partial for the others."""
+        return bool(self.late_fee or self.discount or self.holds_until)
+
     def split(self, share: Decimal) -> tuple[Decimal, Decimal]:
         """(principal part, late fee part) of a payment of `share` to this bill: the principal is paid
         first, the late fee with what is left."""

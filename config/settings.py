@@ -183,9 +183,7 @@ elif CACHE_URL == "locmem://":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:port/db or locmem://")
-# Each process's own memory, for what is the same for every visitor and costs more to render than to keep:
-# the portal's header fragments (templates/base.html). Nothing in it may need to be shared or invalidated.
-CACHES["local"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "billpay-local"}
+# What every visitor's page repeats is kept per process by {% per_process %} (config/templatetags).
 
 # Pay links (/pay/<token>/, printed as QR codes on bills and slips) expire after this many days.
 PAY_LINK_MAX_AGE_DAYS = env_int("PAY_LINK_MAX_AGE_DAYS", 120)

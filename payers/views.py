@@ -28,6 +28,7 @@ from billing.selectors import account_no_for_notice, categories_with_active_bill
 from billing.services import list_text
 from config import ratelimit
 from config.client_ip import client_ip
+from config.fixed_urls import fixed_reverse
 from payers import family as family_payment
 from payers import handoff, mandates, proxy, receipts, selectors, services
 from payers.choices import LineOutcome, NotificationResult, OrderKind, OrderStatus
@@ -98,7 +99,7 @@ def biller_page(request, code):
             context["error"] = found.message
         else:
             context["lookup"] = found
-            qr_pattern = reverse("payers:pay_link_qr", args=["TOKEN"])
+            qr_pattern = fixed_reverse("payers:pay_link_qr", "TOKEN")
             label = _("Pay the bill for %(period)s")
             for bill in found.bills:  # strings made here: a template tag per row costs more
                 bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))

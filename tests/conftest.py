@@ -39,12 +39,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Rate-limit counters, cached lookups and cached page fragments must not leak from one test into the
+    """Rate-limit counters, cached lookups and kept page fragments must not leak from one test into the
     next."""
     from django.core.cache import caches
 
+    from config.templatetags import per_process
+
     caches["default"].clear()
-    caches["local"].clear()
+    per_process.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,61 @@
+"""What every visitor's page repeats, made once per process and kept in its memory.
+
+`{% load per_process %}`
+- `{% per_process "site_header" LANGUAGE_CODE user.is_authenticated %}…{% endper_process %}`: the fragment
+  rendered on its first use for those values, then copied. Only for markup that depends on nothing but the
+  named values and what a process never changes (translations, URLs, the static files' manifest); nothing
+  in it is shared between processes or needs invalidating. Django's `{% cache %}` in a LocMem cache did the
+  same at several times the cost: a key digest, a lock and a pickle per fragment per request (the bill-lookup
+  page, docs/benchmarks.md).
+- `{% fixed_url "payers:checkout" %}`: `{% url %}` for a URL without arguments, reversed once per process
+  (config.fixed_urls).
+"""
+
+from django import template
+from django.utils.safestring import mark_safe
+
+from config import fixed_urls
+
+register = template.Library()
+
+# (fragment name, vary values) → markup. Bounded: a fragment varied on something per visitor by mistake
+# would otherwise grow without end; past the bound the memory starts again.
+MAX_FRAGMENTS = 1000
+_fragments: dict[tuple, str] = {}
+
+
+def clear() -> None:
+    """Forget every kept fragment and URL (tests that change a URLconf or a translation)."""
+    _fragments.clear()
+    fixed_urls.clear()
+
+
+class PerProcessNode(template.Node):
+    def __init__(self, nodelist, name: str, vary_on):
+        self.nodelist = nodelist
+        self.name = name
+        self.vary_on = vary_on
+
+    def render(self, context):
+        key = (self.name, *(value.resolve(context) for value in self.vary_on))
+        markup = _fragments.get(key)
+        if markup is None:
+            if len(_fragments) >= MAX_FRAGMENTS:
+                _fragments.clear()
+            markup = _fragments[key] = mark_safe(self.nodelist.render(context))
+        return markup
+
+
+@register.tag("per_process")
+def per_process(parser, token):
+    bits = token.split_contents()
+    if len(bits) < 2 or bits[1][0] not in "\"'" or bits[1][0] != bits[1][-1]:
+        raise template.TemplateSyntaxError(f"{bits[0]} needs a quoted fragment name first")
+    nodelist = parser.parse(("endper_process",))
+    parser.delete_first_token()
+    return PerProcessNode(nodelist, bits[1][1:-1], [parser.compile_filter(bit) for bit in bits[2:]])
+
+
+@register.simple_tag
+def fixed_url(name: str) -> str:
+    return fixed_urls.fixed_reverse(name)

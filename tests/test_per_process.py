@@ -1,0 +1,50 @@
+"""config/templatetags/per_process.py and config/fixed_urls.py: what every page repeats, made once per
+process."""
+
+from django.template import engines
+from django.urls import set_script_prefix
+
+from config import fixed_urls
+from config.templatetags import per_process
+
+KEPT = engines["django"].from_string(
+    '{% load per_process %}{% per_process "greeting" lang %}{{ lang }} {{ name }}{% endper_process %}'
+)
+
+
+def test_a_kept_fragment_is_rendered_once_for_the_same_values():
+    assert KEPT.render({"lang": "en", "name": "Ada"}) == "en Ada"
+    # `name` is not among the values the fragment varies on: the first rendering stands.
+    assert KEPT.render({"lang": "en", "name": "Bo"}) == "en Ada"
+
+
+def test_a_kept_fragment_is_rendered_again_for_other_values():
+    assert KEPT.render({"lang": "en", "name": "Ada"}) == "en Ada"
+    assert KEPT.render({"lang": "zh-hans", "name": "Bo"}) == "zh-hans Bo"
+
+
+def test_clear_forgets_the_kept_fragments():
+    KEPT.render({"lang": "en", "name": "Ada"})
+    per_process.clear()
+    assert KEPT.render({"lang": "en", "name": "Bo"}) == "en Bo"
+
+
+def test_the_kept_fragments_stay_bounded(monkeypatch):
+    monkeypatch.setattr(per_process, "MAX_FRAGMENTS", 3)
+    for number in range(10):
+        KEPT.render({"lang": str(number), "name": "x"})
+    assert len(per_process._fragments) <= 3
+
+
+def test_a_fixed_url_follows_the_script_prefix():
+    try:
+        assert fixed_urls.fixed_reverse("payers:checkout") == "/checkout/"
+        set_script_prefix("/portal/")
+        assert fixed_urls.fixed_reverse("payers:checkout") == "/portal/checkout/"
+    finally:
+        set_script_prefix("/")
+
+
+def test_the_fixed_url_tag_writes_the_reversed_url():
+    template = engines["django"].from_string("{% load per_process %}{% fixed_url 'payers:checkout' %}")
+    assert template.render({}) == "/checkout/"
