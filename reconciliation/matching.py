@@ -39,10 +39,17 @@ _STEPS = [
         WHERE statement_id = %(statement)s GROUP BY kind, channel_ref HAVING count(*) > 1
     ) d ON d.kind = l.kind AND d.channel_ref = l.channel_ref
     LEFT JOIN (
-        SELECT DISTINCT o.kind, o.channel_ref FROM reconciliation_statementline o
-        JOIN reconciliation_statementfile f ON f.id = o.statement_id
-        JOIN reconciliation_reconciliationrun r ON r.statement_id = f.id AND r.status = 'done'
-        WHERE f.channel_code = %(code)s AND o.statement_id <> %(statement)s
+        -- This file's references that an earlier reconciled file of the channel had: a semi-join from
+        -- this file's lines, so that PostgreSQL may look each up by its reference (recon_line_channel_ref)
+        -- rather than read every line the channel ever sent.
+        SELECT DISTINCT t.kind, t.channel_ref FROM reconciliation_statementline t
+        WHERE t.statement_id = %(statement)s AND EXISTS (
+            SELECT 1 FROM reconciliation_statementline o
+            JOIN reconciliation_statementfile f ON f.id = o.statement_id
+            JOIN reconciliation_reconciliationrun r ON r.statement_id = f.id AND r.status = 'done'
+            WHERE o.channel_ref = t.channel_ref AND o.kind = t.kind
+              AND f.channel_code = %(code)s AND o.statement_id <> %(statement)s
+        )
     ) prior ON prior.kind = l.kind AND prior.channel_ref = l.channel_ref
     WHERE l.statement_id = %(statement)s
     """,
