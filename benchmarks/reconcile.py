@@ -44,6 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchdb import require_province, rough_rows_sql, setup_django_on
+from procstat import proc_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 20.0
@@ -501,15 +502,23 @@ def main(argv) -> int:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    backend_cpu = proc_cpu_seconds(backend)
     started = time.perf_counter()
     timings: list = []
     runs._match(run, None, timings=timings)
     seconds = time.perf_counter() - started
+    after_cpu = proc_cpu_seconds(backend)
+    # The backend's CPU: on a shared machine the wall time also holds the wait for a core.
+    engine_cpu = after_cpu - backend_cpu if after_cpu is not None and backend_cpu is not None else None
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     backend_peak = backend_peak_bytes(backend)
     run.refresh_from_db()
     join_seconds, join_row = full_outer_join(run.statement_id, run.business_date)
+    join_cpu = proc_cpu_seconds(backend)
+    join_cpu = join_cpu - after_cpu if join_cpu is not None and after_cpu is not None else None
     print(f"\nmatching engine (all passes, every result stored, discrepancies written): {seconds:.2f} s")
+    if engine_cpu is not None:
+        print(f"  CPU of its PostgreSQL backend: {engine_cpu:.2f} s")
     print(
         f"  peak memory: this process {rss_peak / 2**20:.0f} MiB "
         f"(before matching {rss_before / 2**20:.0f} MiB), "
@@ -521,6 +530,7 @@ def main(argv) -> int:
         f"one PostgreSQL FULL OUTER JOIN on channel_ref of the same data: {join_seconds:.2f} s "
         f"(equal {join_row[0]:,}, amount differs {join_row[1]:,}, "
         f"only payment {join_row[2]:,}, only line {join_row[3]:,})"
+        + (f"; its backend's CPU {join_cpu:.2f} s" if join_cpu is not None else "")
     )
     print(
         "  slowest steps: "
