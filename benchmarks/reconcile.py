@@ -18,6 +18,17 @@ OUTER JOIN of the same data on the channel reference.
 
 Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused configuration; with
 --strict also 3 when the 20 s / 1 GB target was missed.
+
+With --province (issue 16) the day's payments and statement lines are loaded beside a whole province's
+history (benchmarks/province.py: 10.8 million payments over six months and their journal lines at scale
+1), nothing is emptied, and the engine must still look only at the day:
+
+    BENCH_PROVINCE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/billpay_bench_province \
+        .venv/bin/python benchmarks/reconcile.py --province
+
+The day is the one after the newest business date of any payment or of an earlier run's statement, so
+no other payment of the channel falls on it and every rerun gets a day of its own; references, order
+numbers and receipts carry the day, so nothing clashes with (or is "seen before" in) an earlier run.
 """
 
 import argparse
@@ -32,12 +43,14 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import setup_django_on
+from benchdb import require_province, rough_rows_sql, setup_django_on
+from procstat import proc_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 20.0
 TARGET_PEAK_BYTES = 1024**3
 DAY = datetime.date(2026, 11, 26)
+PROVINCE_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_province"
 CHANNEL_CODE = "ONLINE:BENCH"
 SOURCE = "BENCH"
 TABLES = (
@@ -61,15 +74,40 @@ def parse_args(argv):
         action="store_true",
         help="keep the data of the last run (same --rows and --seed) and only match again",
     )
+    parser.add_argument(
+        "--province",
+        action="store_true",
+        help="load beside the province of BENCH_PROVINCE_DATABASE_URL (nothing emptied)",
+    )
     args = parser.parse_args(argv)
     if args.rows < 1000:
         parser.error("--rows must be at least 1000")
     return args
 
 
-def configure_django() -> dict:
+def configure_django(province: bool = False) -> dict:
+    if province:
+        return setup_django_on(
+            os.environ.get("BENCH_PROVINCE_DATABASE_URL", PROVINCE_URL),
+            setting="BENCH_PROVINCE_DATABASE_URL",
+            name_words=("province", "bench"),
+        )
     url = os.environ.get("BENCH_RECON_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/billpay_bench_recon")
     return setup_django_on(url, setting="BENCH_RECON_DATABASE_URL")
+
+
+def province_day() -> datetime.date:
+    """A day no payment and no earlier run's statement of the channel has: the one after the newest."""
+    from django.db.models import Max
+
+    from billing.models import Payment
+    from reconciliation.models import StatementFile
+
+    newest = [
+        Payment.objects.aggregate(day=Max("business_date"))["day"],
+        StatementFile.objects.filter(channel_code=CHANNEL_CODE).aggregate(day=Max("business_date"))["day"],
+    ]
+    return max(day for day in [*newest, DAY - datetime.timedelta(days=1)] if day) + datetime.timedelta(days=1)
 
 
 def plan(rows: int, rate: float, rng: random.Random) -> dict:
@@ -96,8 +134,12 @@ def plan(rows: int, rate: float, rng: random.Random) -> dict:
     return counts
 
 
-def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
-    """COPY the payments and the statement lines; return the seeded references per class."""
+def load(
+    rows: int, rate: float, seed: int, day: datetime.date = DAY, empty: bool = True
+) -> tuple[dict, dict, int]:
+    """COPY the payments and the statement lines of `day`; return the seeded references per class. `empty`:
+    TRUNCATE the payment and reconciliation tables first (not on a province: its references then carry
+    the day, so that another day's run never shares one)."""
     from django.core.management import call_command
     from django.db import connection, transaction
 
@@ -105,8 +147,10 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
     from reconciliation.models import ReconciliationRun, StatementFile
 
     call_command("migrate", interactive=False, verbosity=0)
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    if empty:
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    tag = "" if empty else f"{day:%Y%m%d}"
     rng = random.Random(seed)
     counts = plan(rows, rate, rng)
     category = BillerCategory.objects.order_by("pk").first()
@@ -114,7 +158,7 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
         code="BENCHRECON", defaults={"name": "对账基准", "category": category, "status": "active"}
     )
     tz = datetime.timezone(datetime.timedelta(hours=8))
-    start = datetime.datetime.combine(DAY, datetime.time(6, 0), tzinfo=tz)
+    start = datetime.datetime.combine(day, datetime.time(6, 0), tzinfo=tz)
     expected: dict = {k: set() for k in ("missing_platform", "missing_channel")}
     expected.update({k: set() for k in ("amount_mismatch", "duplicate", "status_mismatch")})
     expected["matched"] = 0
@@ -125,10 +169,10 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
 
     statement = StatementFile.objects.create(
         channel_code=CHANNEL_CODE,
-        business_date=DAY,
+        business_date=day,
         format="billpay",
         file_name="bench (loaded by COPY)",
-        sha256=f"{seed:064x}",
+        sha256=f"{seed:032x}{day:%Y%m%d}".rjust(64, "0"),
         size=0,
         content=b"",
         line_count=0,
@@ -141,7 +185,7 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
         def append(self, row):
             if self.name == "payments":
                 receipt, ref, key, amount, status, when = row
-                row = (receipt, "online", key, "bench", ref, biller.pk, amount, status, DAY, when, "")
+                row = (receipt, "online", key, "bench", ref, biller.pk, amount, status, day, when, "")
             else:
                 number, kind, ref, original, merchant, amount, when = row
                 row = (
@@ -183,13 +227,13 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
         cursor_at += counts[name]
     line_no = 2
     for i in range(pairs):
-        ref = f"TX{i:010d}"
+        ref = f"TX{tag}{i:010d}"
         amount = cents(rng.randint(100, 500_000))
         when = start + datetime.timedelta(seconds=i * 43_200 // pairs)  # 06:00–18:00
         status = "reversed" if i in groups["reversed_here"] else "posted"
-        pay_rows.append((f"R20261126{i:016d}", ref, f"{SOURCE}:ORD{i}", amount, status, when))
+        pay_rows.append((f"R{day:%Y%m%d}{i:016d}", ref, f"{SOURCE}:{tag}ORD{i}", amount, status, when))
         line_amount = amount + Decimal("0.01") if i in groups["amount_mismatch"] else amount
-        line_rows.append((line_no, "payment", ref, "", f"ORD{i}", line_amount, when))
+        line_rows.append((line_no, "payment", ref, "", f"{tag}ORD{i}", line_amount, when))
         line_no += 1
         if i in groups["amount_mismatch"]:
             expected["amount_mismatch"].add(("L", ref))
@@ -199,37 +243,37 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
             expected["matched"] += 1
         if i in groups["refunded_there"]:
             line_rows.append(
-                (line_no, "refund", f"RF{i:010d}", ref, "", amount, when + datetime.timedelta(hours=1))
+                (line_no, "refund", f"RF{tag}{i:010d}", ref, "", amount, when + datetime.timedelta(hours=1))
             )
             line_no += 1
-            expected["status_mismatch"].add(("L", f"RF{i:010d}"))
+            expected["status_mismatch"].add(("L", f"RF{tag}{i:010d}"))
         if i in groups["duplicate_line"]:
-            line_rows.append((line_no, "payment", ref, "", f"ORD{i}", amount, when))
+            line_rows.append((line_no, "payment", ref, "", f"{tag}ORD{i}", amount, when))
             line_no += 1
             expected["duplicate"].add(("L2", ref))
         if i in groups["duplicate_payment"]:
             pay_rows.append(
                 (
-                    f"R20261126D{i:015d}",
+                    f"R{day:%Y%m%d}D{i:015d}",
                     ref,
-                    f"{SOURCE}:DUP{i}",
+                    f"{SOURCE}:{tag}DUP{i}",
                     amount,
                     "posted",
                     when + datetime.timedelta(seconds=1),
                 )
             )
-            expected["duplicate"].add(("P", f"{SOURCE}:DUP{i}"))
-    night = datetime.datetime.combine(DAY, datetime.time(0, 30), tzinfo=tz)
-    evening = datetime.datetime.combine(DAY, datetime.time(20, 0), tzinfo=tz)
+            expected["duplicate"].add(("P", f"{SOURCE}:{tag}DUP{i}"))
+    night = datetime.datetime.combine(day, datetime.time(0, 30), tzinfo=tz)
+    evening = datetime.datetime.combine(day, datetime.time(20, 0), tzinfo=tz)
     for j in range(counts["missing_platform"]):
-        ref = f"GHOST{j:08d}"
+        ref = f"GHOST{tag}{j:08d}"
         line_rows.append(
             (
                 line_no,
                 "payment",
                 ref,
                 "",
-                f"GHOST{j}",
+                f"{tag}GHOST{j}",
                 cents(rng.randint(100, 500_000)),
                 night + datetime.timedelta(seconds=j),
             )
@@ -237,11 +281,11 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
         line_no += 1
         expected["missing_platform"].add(("L", ref))
     for j in range(counts["missing_channel"]):
-        key = f"{SOURCE}:LOST{j}"
+        key = f"{SOURCE}:{tag}LOST{j}"
         pay_rows.append(
             (
-                f"R20261126L{j:015d}",
-                f"LOST{j:08d}",
+                f"R{day:%Y%m%d}L{j:015d}",
+                f"LOST{tag}{j:08d}",
                 key,
                 cents(rng.randint(100, 500_000)),
                 "posted",
@@ -272,7 +316,7 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
         run = ReconciliationRun.objects.create(
             statement=statement,
             channel_code=CHANNEL_CODE,
-            business_date=DAY,
+            business_date=day,
             status="loading",
             total_lines=counted["lines"],
             loaded_lines=counted["lines"],
@@ -287,6 +331,15 @@ def load(rows: int, rate: float, seed: int) -> tuple[dict, dict, int]:
     )
     print("seeded: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if k != "pairs"))
     return expected, counts, run.pk
+
+
+def history_payments() -> int:
+    """About how many payments the database holds (a count of 10 million is slow)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {rough_rows_sql('billing_payment')}")
+        return cursor.fetchone()[0]
 
 
 def forget_results(saved: Path) -> tuple[dict, int]:
@@ -321,6 +374,9 @@ def backend_peak_bytes(pid: int) -> int | None:
 def check(run_id: int, expected: dict) -> list[tuple[str, bool, str]]:
     from django.db import connection
 
+    from reconciliation.models import ReconciliationRun
+
+    statement_id = ReconciliationRun.objects.values_list("statement_id", flat=True).get(pk=run_id)
     found: dict[str, set] = {k: set() for k in expected}
     with connection.cursor() as cursor:
         cursor.execute(
@@ -349,7 +405,9 @@ def check(run_id: int, expected: dict) -> list[tuple[str, bool, str]]:
         matched = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM reconciliation_discrepancy WHERE run_id = %s", [run_id])
         discrepancies = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM reconciliation_statementline")
+        cursor.execute(
+            "SELECT count(*) FROM reconciliation_statementline WHERE statement_id = %s", [statement_id]
+        )
         lines = cursor.fetchone()[0]
         cursor.execute(
             "SELECT count(*) FROM reconciliation_matchresult WHERE run_id = %s AND line_id IS NOT NULL",
@@ -386,7 +444,7 @@ def check(run_id: int, expected: dict) -> list[tuple[str, bool, str]]:
     return results
 
 
-def full_outer_join(statement_id: int) -> tuple[float, tuple]:
+def full_outer_join(statement_id: int, day: datetime.date = DAY) -> tuple[float, tuple]:
     from django.db import connection
 
     sql = """
@@ -403,14 +461,14 @@ def full_outer_join(statement_id: int) -> tuple[float, tuple]:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET work_mem = '256MB'")
-        cursor.execute(sql, [statement_id, DAY, f"{SOURCE}:%"])
+        cursor.execute(sql, [statement_id, day, f"{SOURCE}:%"])
         row = cursor.fetchone()
     return time.perf_counter() - started, row
 
 
 def main(argv) -> int:
     args = parse_args(argv)
-    config = configure_django()
+    config = configure_django(args.province)
     from django.db import connection
 
     from reconciliation.models import ReconciliationRun
@@ -421,8 +479,17 @@ def main(argv) -> int:
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
     )
     saved = Path(tempfile.gettempdir()) / f"{config['NAME']}-{args.rows}-{args.seed}.expected.json"
-    if args.rematch and saved.exists():
+    if args.province:
+        province = require_province()
+        day = province_day()
+        print(
+            f"province at scale {province['scale']} ({province['billers']:,} billers, "
+            f"{history_payments():,} payments already); the day: {day}"
+        )
+    if args.rematch and saved.exists() and not args.province:
         expected, run_id = forget_results(saved)
+    elif args.province:
+        expected, _counts, run_id = load(args.rows, args.rate, args.seed, day=day, empty=False)
     else:
         expected, _counts, run_id = load(args.rows, args.rate, args.seed)
         saved.write_text(
@@ -435,15 +502,23 @@ def main(argv) -> int:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    backend_cpu = proc_cpu_seconds(backend)
     started = time.perf_counter()
     timings: list = []
     runs._match(run, None, timings=timings)
     seconds = time.perf_counter() - started
+    after_cpu = proc_cpu_seconds(backend)
+    # The backend's CPU: on a shared machine the wall time also holds the wait for a core.
+    engine_cpu = after_cpu - backend_cpu if after_cpu is not None and backend_cpu is not None else None
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     backend_peak = backend_peak_bytes(backend)
     run.refresh_from_db()
-    join_seconds, join_row = full_outer_join(run.statement_id)
+    join_seconds, join_row = full_outer_join(run.statement_id, run.business_date)
+    join_cpu = proc_cpu_seconds(backend)
+    join_cpu = join_cpu - after_cpu if join_cpu is not None and after_cpu is not None else None
     print(f"\nmatching engine (all passes, every result stored, discrepancies written): {seconds:.2f} s")
+    if engine_cpu is not None:
+        print(f"  CPU of its PostgreSQL backend: {engine_cpu:.2f} s")
     print(
         f"  peak memory: this process {rss_peak / 2**20:.0f} MiB "
         f"(before matching {rss_before / 2**20:.0f} MiB), "
@@ -455,6 +530,7 @@ def main(argv) -> int:
         f"one PostgreSQL FULL OUTER JOIN on channel_ref of the same data: {join_seconds:.2f} s "
         f"(equal {join_row[0]:,}, amount differs {join_row[1]:,}, "
         f"only payment {join_row[2]:,}, only line {join_row[3]:,})"
+        + (f"; its backend's CPU {join_cpu:.2f} s" if join_cpu is not None else "")
     )
     print(
         "  slowest steps: "

@@ -500,7 +500,12 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
         ]
-        indexes = [models.Index(fields=["biller", "business_date"], name="payment_biller_day")]
+        indexes = [
+            models.Index(fields=["biller", "business_date"], name="payment_biller_day"),
+            # A channel's own transaction id: the reconciliation finds the payment a refund line refunds
+            # (any day) and the disputed debits theirs by it, among months of payments (issue 16).
+            models.Index(fields=["channel_ref"], condition=~Q(channel_ref=""), name="payment_channel_ref"),
+        ]
 
     def __str__(self) -> str:
         return self.receipt_no

@@ -101,7 +101,14 @@ class StatementLine(models.Model):
             models.UniqueConstraint(fields=["statement", "line_no"], name="recon_line_unique_no"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="recon_line_amount_positive"),
         ]
-        indexes = [models.Index(fields=["channel_ref"], name="recon_line_channel_ref")]
+        indexes = [
+            # A reference's lines with their statement and kind in the index: the matching engine asks,
+            # for each line of a file, whether an earlier file of the channel had its reference, and
+            # reads the answer from the index (issue 16: months of a channel's lines).
+            models.Index(
+                fields=["channel_ref", "statement"], include=["kind"], name="recon_line_ref_statement"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.statement.channel_code} #{self.line_no} {self.channel_ref}"
