@@ -34,7 +34,7 @@ from django.db import connection
 from billing.choices import PAYABLE_BILL_STATUSES
 from billing.models import Bill, Biller, CustomerAccount, FailedTask, LedgerAccount, OutboxEvent, Payment
 from billing.plain_sql import columns, model_from_row
-from billing.presentment_models import BillerLink, PresentmentMode
+from billing.presentment_models import LIVE_MODES, BillerLink
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
 SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")}
@@ -50,7 +50,7 @@ _ACCOUNT_FOR_POSTING_SQL = f"""
 SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")},
     {columns(LedgerAccount, "collection")}, {columns(LedgerAccount, "payable")},
     {columns(LedgerAccount, "late_fee")},
-    link.mode IN ({", ".join(f"'{mode}'" for mode in (PresentmentMode.FETCH, PresentmentMode.VALIDATE))}),
+    link.mode IN ({", ".join(f"'{mode}'" for mode in LIVE_MODES)}),
     EXISTS (SELECT 1 FROM billing_collectionshare share WHERE share.biller_id = b.id AND share.active)
 FROM billing_customeraccount a JOIN billing_biller b ON b.id = a.biller_id
 LEFT JOIN billing_ledgeraccount collection ON collection.code = %s

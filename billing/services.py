@@ -102,6 +102,7 @@ def post_payment(
     clearance=None,
     priced_on: datetime.date | None = None,
     collection=None,
+    savepoint: bool = True,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
@@ -114,6 +115,10 @@ def post_payment(
 
     A biller whose bills are fetched or validated live (billing.presentment) is asked first, outside the
     transaction: by the caller, which passes its `clearance`, or here when the caller passed none.
+
+    Inside a caller's transaction the posting takes a savepoint, so that a caller may catch a refusal and
+    go on. A caller whose transaction ends with any refusal may pass `savepoint=False` (two round trips
+    less); then a same-key race lost to another channel's request raises instead of answering as a replay.
     """
     if channel not in Channel.values:
         raise PaymentRefused("channel_invalid", channel=channel)
@@ -142,7 +147,7 @@ def post_payment(
     asking = _ASKED if clearance is not None else _PENDING if connection.in_atomic_block else _ASK
     while True:
         try:
-            with transaction.atomic():
+            with transaction.atomic(savepoint=savepoint):
                 posted = _post_new_payment(
                     request,
                     payer=payer,
@@ -170,6 +175,8 @@ def post_payment(
         except IntegrityError:
             # A concurrent request with the same key committed first: PostgreSQL made us wait on the unique
             # index, then refused our row. Answer as a replay of the winner.
+            if not savepoint and connection.in_atomic_block:
+                raise  # the caller's transaction is spoiled: it ends, and a retry answers as a replay
             existing = _payment_for_key(channel, idempotency_key)
             if existing is None:
                 raise
