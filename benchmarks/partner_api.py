@@ -356,13 +356,13 @@ def api_client(requests: list, results, barrier, port: int, key_id: str, secret:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         conn.request("POST", path, body=body, headers=headers)
         response = conn.getresponse()
-        response.read()
+        answer = response.read()
         conn.close()
         latencies.append(time.perf_counter() - started)
         if response.status != 201:
             failures += 1
             if failures <= 3:
-                print(f"API answered {response.status}: {response.read()[:300]!r}", file=sys.stderr)
+                print(f"API answered {response.status}: {answer[:300]!r}", file=sys.stderr)
     latencies = latencies if not failures else [float("nan")] * len(latencies)
     results.put((latencies, time.process_time() - cpu))
 

@@ -33,7 +33,7 @@ from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES
 from billing.models import Bill, Biller, CustomerAccount, FailedTask, LedgerAccount, OutboxEvent, Payment
-from billing.plain_sql import columns, model_from_row
+from billing.plain_sql import columns, model_from_row, prepared_cursor
 from billing.presentment_models import LIVE_MODES, BillerLink
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
@@ -117,7 +117,7 @@ def lock_customer_account_for_posting(
     *, biller_code: str, account_no: str, collection_code: str
 ) -> PostingLock | None:
     """`lock_customer_account`, with the biller's live link, shares and ledger accounts in the same query."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_ACCOUNT_FOR_POSTING_SQL, [collection_code, biller_code, account_no])
         row = cursor.fetchone()
     if row is None:
@@ -137,7 +137,7 @@ def key_used_and_payable_bills(
 ) -> tuple[int | None, list[Bill]]:
     """Under the account's lock: the id of the payment that took this key, if any, and the account's
     payable bills, locked oldest first (`lock_payable_bills`)."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _KEY_AND_PAYABLE_BILLS_SQL,
             [account.pk, list(PAYABLE_BILL_STATUSES), channel, idempotency_key],

@@ -20,6 +20,7 @@ from django.db import connection
 from billing import ledger, outbox
 from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
+from billing.plain_sql import prepared_cursor
 
 
 @dataclass
@@ -174,7 +175,7 @@ def _event_bills(rows: PaymentRows, periods: dict[int, str]) -> list[dict]:
 
 def _execute(statement: str, params: dict) -> tuple[int, list[int]]:
     """The payment's id and its new allocations' ids, in the order they were written."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(statement, params)
         pk, allocation_ids = cursor.fetchone()
     return pk, allocation_ids
