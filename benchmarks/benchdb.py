@@ -84,6 +84,22 @@ def setup_django_on(
     return config
 
 
+PROVINCE_DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_province"
+
+
+def setup_django_on_province(
+    *, allow_any_name: bool | None, environment: dict[str, str] | None = None
+) -> dict:
+    """`setup_django_on` the province of a --province run (BENCH_PROVINCE_DATABASE_URL)."""
+    return setup_django_on(
+        os.environ.get("BENCH_PROVINCE_DATABASE_URL", PROVINCE_DEFAULT_URL),
+        setting="BENCH_PROVINCE_DATABASE_URL",
+        allow_any_name=allow_any_name,
+        name_words=("province", "bench"),
+        environment=environment,
+    )
+
+
 def require_province() -> dict:
     """The province that benchmarks/province.py loaded into the database Django is set up on (`--province`
     runs of the other benchmarks measure on it and add their own rows beside it, never emptying a table),

@@ -50,12 +50,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import open_bills_of_province, require_province, setup_django_on
+from benchdb import open_bills_of_province, require_province, setup_django_on, setup_django_on_province
 from procstat import children_cpu_seconds, machine_busy_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_api"
-PROVINCE_DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_province"
 FLOOR_RATIO = 0.5  # issue 16: an API payment at least half as fast as post_payment called directly
 PARTNER = "BENCH"  # --province: the benchmark's own partner, beside the province's P01…P50
 TABLES = (
@@ -126,13 +125,7 @@ def configure(args) -> dict:
     for directory in ("mail", "sms"):
         (SCRATCH / directory).mkdir(parents=True, exist_ok=True)
     if args.province:
-        return setup_django_on(
-            os.environ.get("BENCH_PROVINCE_DATABASE_URL", PROVINCE_DEFAULT_URL),
-            setting="BENCH_PROVINCE_DATABASE_URL",
-            allow_any_name=args.allow_any_database_name,
-            name_words=("province", "bench"),
-            environment=environment,
-        )
+        return setup_django_on_province(allow_any_name=args.allow_any_database_name, environment=environment)
     return setup_django_on(
         os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL),
         setting="BENCH_API_DATABASE_URL",

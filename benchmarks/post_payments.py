@@ -39,14 +39,20 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import connect, ensure_database, open_bills_of_province, require_province, setup_django_on
+from benchdb import (
+    connect,
+    ensure_database,
+    open_bills_of_province,
+    require_province,
+    setup_django_on,
+    setup_django_on_province,
+)
 from procstat import machine_busy_seconds, proc_cpu_seconds
 from tools import ToolMissing, ensure_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 400  # on the 2-core benchmark machine (docs/benchmarks.md)
 PROVINCE_FLOOR_RATIO = 0.25  # --province: post_payment's payments/s against pgbench's tps (issue 16)
-PROVINCE_DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_province"
 BILLER_COUNT = 12
 HISTORY_PERIOD = "2026-08"  # paid before the run: the history a live database has
 PERIODS = ("2026-09", "2026-10")  # open: what the benchmark's payments pay
@@ -97,12 +103,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def configure_django(args: argparse.Namespace) -> dict:
     """Point Django at the bench database and set it up. Returns the parsed database settings."""
     if args.province:
-        return setup_django_on(
-            os.environ.get("BENCH_PROVINCE_DATABASE_URL", PROVINCE_DEFAULT_URL),
-            setting="BENCH_PROVINCE_DATABASE_URL",
-            allow_any_name=args.allow_any_database_name,
-            name_words=("province", "bench"),
-        )
+        return setup_django_on_province(allow_any_name=args.allow_any_database_name)
     url = os.environ.get("BENCH_DATABASE_URL", "")
     if not url:
         print("Set BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/billpay_bench).", file=sys.stderr)

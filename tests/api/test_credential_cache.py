@@ -15,21 +15,12 @@ from billing.models import BillerCategory
 from billing.presentment_models import BillerLink, PresentmentMode
 from config import local_cache
 from tests.api.conftest import SignedClient, error_code
+from tests.api.test_partner_api import pay
 from tests.factories import BillFactory, CustomerAccountFactory
 
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/partner"
-
-
-def pay(api, bill, key):
-    body = {
-        "biller_code": bill.biller.code,
-        "account_no": bill.account.account_no,
-        "amount": str(bill.outstanding),
-        "partner_ref": f"ACME-{key}",
-    }
-    return api.post(f"{BASE}/payments", body, idempotency_key=key)
 
 
 def another_bill(water, number: str):
