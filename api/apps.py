@@ -38,3 +38,16 @@ class ApiConfig(AppConfig):
         from billing import failed_tasks
 
         failed_tasks.register_retry_handler(webhooks.DELIVER_TASK, webhooks.retry_failed_delivery)
+
+        # Credentials, their owners and partners' grants are kept in each process's memory on the request
+        # path (api.authentication, api.selectors.partner_biller): forgotten whenever one changes.
+        from api.models import ApiCredential, BillerApiAccess, Partner
+        from config import local_cache
+
+        local_cache.watch(
+            ApiCredential,
+            Partner,
+            BillerApiAccess,
+            Partner.allowed_billers.through,
+            Partner.allowed_categories.through,
+        )

@@ -13,6 +13,7 @@ from api import credentials, signing
 from api.choices import PartnerStatus
 from api.exceptions import ApiError
 from api.models import ApiCredential, BillerApiAccess, Partner
+from config import local_cache
 from config.client_ip import client_ip
 from config.unavailable import SERVICE_ERRORS
 
@@ -76,6 +77,13 @@ def ip_allowed(ip: str, allowlist: str) -> bool:
 
 
 def _load_credential(key_id: str) -> ApiCredential | None:
+    """The credential with its owner, from this process's memory while nothing about them changed: a
+    revoked or rotated key, a suspended partner, a changed allow-list or limit renews the version and every
+    worker reads them again on its next request (config.local_cache)."""
+    return local_cache.get(("api-credential", key_id), lambda: _read_credential(key_id))
+
+
+def _read_credential(key_id: str) -> ApiCredential | None:
     return (
         ApiCredential.objects.select_related("partner", "biller_access__biller").filter(key_id=key_id).first()
     )
@@ -160,6 +168,7 @@ def _touch(credential: ApiCredential) -> None:
     now = timezone.now()
     if credential.last_used_at is None or (now - credential.last_used_at).total_seconds() > 60:
         ApiCredential.objects.filter(pk=credential.pk).update(last_used_at=now)
+        credential.last_used_at = now  # the cached instance: this process touches it once a minute
 
 
 class SignedRequestAuthentication(BaseAuthentication):

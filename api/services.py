@@ -51,6 +51,8 @@ def take_partner_payment(
     biller's `clearance` from `check_partner_payment_with_biller`, asked before the request's transaction)."""
     biller = selectors.partner_biller(partner, biller_code)
     result = post_payment(
+        # The request's transaction ends with any refusal (api.idempotency): no savepoint of its own.
+        savepoint=False,
         channel=Channel.PARTNER,
         idempotency_key=partner_idempotency_key(partner, idempotency_key),
         biller_code=biller.code,
@@ -108,6 +110,8 @@ def check_partner_payment_with_biller(
     """A live biller's word on a partner's payment (billing.presentment), asked before the request's
     transaction opens: a bad answer or a changed amount is refused with nothing posted."""
     biller = selectors.partner_biller(partner, biller_code)
+    if not biller.has_live_link:
+        return None  # its bills are pushed: nothing to ask (post_payment reads the link again, locked)
     return presentment.check_with_biller(
         channel=Channel.PARTNER,
         idempotency_key=partner_idempotency_key(partner, idempotency_key),

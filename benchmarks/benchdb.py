@@ -84,6 +84,22 @@ def setup_django_on(
     return config
 
 
+PROVINCE_DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_province"
+
+
+def setup_django_on_province(
+    *, allow_any_name: bool | None, environment: dict[str, str] | None = None
+) -> dict:
+    """`setup_django_on` the province of a --province run (BENCH_PROVINCE_DATABASE_URL)."""
+    return setup_django_on(
+        os.environ.get("BENCH_PROVINCE_DATABASE_URL", PROVINCE_DEFAULT_URL),
+        setting="BENCH_PROVINCE_DATABASE_URL",
+        allow_any_name=allow_any_name,
+        name_words=("province", "bench"),
+        environment=environment,
+    )
+
+
 def require_province() -> dict:
     """The province that benchmarks/province.py loaded into the database Django is set up on (`--province`
     runs of the other benchmarks measure on it and add their own rows beside it, never emptying a table),
@@ -108,3 +124,47 @@ def rough_rows_sql(table: str) -> str:
         f"GREATEST((SELECT reltuples::bigint FROM pg_class WHERE oid = '{table}'::regclass), "
         f"(SELECT n_live_tup FROM pg_stat_user_tables WHERE relname = '{table}'))"
     )
+
+
+def open_bills_of_province(count: int, *, salt: str) -> list[tuple]:
+    """Up to `count` payment requests against the province's open bills, one per customer account: accounts
+    holding an unpaid bill of the last period, at active billers whose bills are not live, picked at random
+    (`salt` varies the pick, so a rerun on the same database takes other accounts; a bill paid by an
+    earlier run is no longer open). Each pays the account's oldest payable bill, at today's amount.
+    Returns (biller code, account no, amount) in random order."""
+    from django.db import connection
+
+    from billing import amounts
+    from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
+    from billing.models import Bill
+
+    statuses = list(PAYABLE_BILL_STATUSES)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(period) FROM billing_bill")
+        (period,) = cursor.fetchone()
+        cursor.execute(
+            """
+            SELECT oldest.id FROM (
+                SELECT b.account_id FROM billing_bill b JOIN billing_biller br ON br.id = b.biller_id
+                WHERE b.period = %s AND b.status = ANY(%s) AND br.status = %s
+                  AND NOT EXISTS (
+                      SELECT 1 FROM billing_billerlink l WHERE l.biller_id = br.id AND l.mode <> 'pushed'
+                  )
+                ORDER BY md5(b.account_id::text || %s) LIMIT %s
+            ) picked
+            CROSS JOIN LATERAL (
+                SELECT o.id FROM billing_bill o WHERE o.account_id = picked.account_id AND o.status = ANY(%s)
+                ORDER BY o.due_date, o.period, o.id LIMIT 1
+            ) oldest
+            """,
+            [period, statuses, BillerStatus.ACTIVE, salt, count, statuses],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    requests = {}
+    for bill in Bill.objects.filter(pk__in=ids).select_related("biller", "account"):
+        amount = amounts.amount_due(bill).outstanding
+        biller = bill.biller
+        if amount < biller.min_amount or (biller.max_amount is not None and amount > biller.max_amount):
+            continue  # post_payment would refuse it
+        requests[bill.pk] = (biller.code, bill.account.account_no, amount)
+    return [requests[bill_id] for bill_id in ids if bill_id in requests]

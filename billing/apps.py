@@ -37,6 +37,13 @@ class BillingConfig(AppConfig):
 
         from billing import presentment
 
+        # Rows the hot paths keep in each process's memory (config.local_cache): forgotten when they change.
+        from billing.models import Biller, BillerCategory
+        from billing.presentment_models import BillerLink
+        from config import local_cache
+
+        local_cache.watch(Biller, BillerCategory, BillerLink)
+
         failed_tasks.register_retry_handler(presentment.CONFIRM_TASK, presentment.retry_failed_confirmation)
 
         # Fiscal e-receipts (billing.fiscal): requested from the outbox's payment events, sent again from the

@@ -137,6 +137,11 @@ _ACCOUNTS_BY_CODE_SQL = (
 )
 
 
+def collection_account_code(*, channel: str, branch) -> str:
+    """The code of the account a channel's payments are collected into (`collection_account`'s)."""
+    return f"CASH:{branch.code}" if channel == Channel.COUNTER else CLEARING_CODES[channel]
+
+
 def payment_accounts(
     *, channel: str, branch, biller: Biller, collection: LedgerAccount | None = None
 ) -> tuple[LedgerAccount, LedgerAccount]:
@@ -144,7 +149,7 @@ def payment_accounts(
     `collection` is the channel's own account when it holds money per outlet (an agent's float)."""
     if collection is not None:
         return collection, payable_account(biller)
-    collection_code = f"CASH:{branch.code}" if channel == Channel.COUNTER else CLEARING_CODES[channel]
+    collection_code = collection_account_code(channel=channel, branch=branch)
     payable_code = f"PAYABLE:{biller.code}"
     with connection.cursor() as cursor:
         cursor.execute(_ACCOUNTS_BY_CODE_SQL, [collection_code, payable_code])

@@ -26,19 +26,54 @@ posting path's Python time (docs/benchmarks.md).
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from axes.models import AccessAttempt
 from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES
-from billing.models import Bill, Biller, CustomerAccount, FailedTask, OutboxEvent, Payment
-from billing.plain_sql import columns, model_from_row
+from billing.models import Bill, Biller, CustomerAccount, FailedTask, LedgerAccount, OutboxEvent, Payment
+from billing.plain_sql import columns, model_from_row, prepared_cursor
+from billing.presentment_models import LIVE_MODES, BillerLink
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
 SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")}
 FROM billing_customeraccount a JOIN billing_biller b ON b.id = a.biller_id
 WHERE b.code = %s AND a.account_no = %s
 FOR UPDATE OF a
+"""
+
+# The posting service's lock, with what it needs to know of the biller in the same round trip: whether its
+# bills are live (billing.presentment), whether it shares its collections (billing.collection_shares), and
+# the ledger accounts the payment's lines go to (billing.ledger's codes; NULL while one does not exist yet).
+_ACCOUNT_FOR_POSTING_SQL = f"""
+SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")},
+    {columns(LedgerAccount, "collection")}, {columns(LedgerAccount, "payable")},
+    {columns(LedgerAccount, "late_fee")},
+    link.mode IN ({", ".join(f"'{mode}'" for mode in LIVE_MODES)}),
+    EXISTS (SELECT 1 FROM billing_collectionshare share WHERE share.biller_id = b.id AND share.active)
+FROM billing_customeraccount a JOIN billing_biller b ON b.id = a.biller_id
+LEFT JOIN billing_ledgeraccount collection ON collection.code = %s
+LEFT JOIN billing_ledgeraccount payable ON payable.code = 'PAYABLE:' || b.code
+LEFT JOIN billing_ledgeraccount late_fee ON late_fee.code = 'LATEFEE:' || b.code
+LEFT JOIN {BillerLink._meta.db_table} link ON link.biller_id = b.id
+WHERE b.code = %s AND a.account_no = %s
+FOR UPDATE OF a
+"""
+
+# Once the account is locked: whether a payment already took this key (a request with the same key that
+# held the lock has committed by now: this statement's snapshot is taken after the lock was granted), and
+# the account's bills that still owe something, locked oldest first. One round trip for both.
+_KEY_AND_PAYABLE_BILLS_SQL = f"""
+WITH bill AS (
+    SELECT {columns(Bill, "bill")} FROM billing_bill bill
+    WHERE bill.account_id = %s AND bill.status = ANY(%s)
+    ORDER BY bill.due_date, bill.period, bill.id
+    FOR UPDATE
+)
+SELECT (SELECT id FROM billing_payment WHERE channel = %s AND idempotency_key = %s), bill.*
+FROM (SELECT 1) AS one LEFT JOIN bill ON true
+ORDER BY bill.due_date, bill.period, bill.id
 """
 
 _PAYABLE_BILLS_SQL = f"""
@@ -64,6 +99,52 @@ def lock_customer_account(*, biller_code: str, account_no: str) -> CustomerAccou
     account, end = model_from_row(CustomerAccount, row)
     account.biller, _end = model_from_row(Biller, row, end)
     return account
+
+
+@dataclass
+class PostingLock:
+    """The locked account (its biller loaded) and what the posting service needs to know with it."""
+
+    account: CustomerAccount
+    collection: LedgerAccount | None  # None: not created yet (billing.ledger creates it)
+    payable: LedgerAccount | None
+    late_fee: LedgerAccount | None
+    live_link: bool  # the biller's bills are fetched or its payments validated (billing.presentment)
+    shares: bool  # the biller has active co-beneficiaries (billing.collection_shares)
+
+
+def lock_customer_account_for_posting(
+    *, biller_code: str, account_no: str, collection_code: str
+) -> PostingLock | None:
+    """`lock_customer_account`, with the biller's live link, shares and ledger accounts in the same query."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_ACCOUNT_FOR_POSTING_SQL, [collection_code, biller_code, account_no])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    account, end = model_from_row(CustomerAccount, row)
+    account.biller, end = model_from_row(Biller, row, end)
+    ledger_accounts = []
+    for _name in ("collection", "payable", "late_fee"):
+        ledger_account, next_end = model_from_row(LedgerAccount, row, end)
+        ledger_accounts.append(ledger_account if row[end] is not None else None)
+        end = next_end
+    return PostingLock(account, *ledger_accounts, live_link=bool(row[end]), shares=row[end + 1])
+
+
+def key_used_and_payable_bills(
+    account: CustomerAccount, *, channel: str, idempotency_key: str
+) -> tuple[int | None, list[Bill]]:
+    """Under the account's lock: the id of the payment that took this key, if any, and the account's
+    payable bills, locked oldest first (`lock_payable_bills`)."""
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            _KEY_AND_PAYABLE_BILLS_SQL,
+            [account.pk, list(PAYABLE_BILL_STATUSES), channel, idempotency_key],
+        )
+        rows = cursor.fetchall()
+    bills = [model_from_row(Bill, row, 1)[0] for row in rows if row[1] is not None]
+    return rows[0][0], bills
 
 
 def lock_customer_account_by_id(account_id: int) -> CustomerAccount:

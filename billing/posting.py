@@ -20,6 +20,7 @@ from django.db import connection
 from billing import ledger, outbox
 from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
+from billing.plain_sql import prepared_cursor
 
 
 @dataclass
@@ -78,12 +79,13 @@ changed_bills AS (
              %(allocation_kinds)s::varchar[],
              %(allocation_amounts)s::numeric[]
          ) AS a(bill_id, kind, amount)
+    RETURNING id
 ), new_event AS (
     INSERT INTO billing_outboxevent (id, type, aggregate_type, aggregate_id, payload, created_at)
     SELECT %(event_id)s, %(event_type)s, 'payment', payment.id::text, %(event_payload)s::jsonb, %(changed_at)s
     FROM payment
 )
-SELECT id FROM payment
+SELECT id, ARRAY(SELECT id FROM new_allocations ORDER BY id) FROM payment
 """
 
 _PAYMENT_STATEMENT = (
@@ -171,11 +173,12 @@ def _event_bills(rows: PaymentRows, periods: dict[int, str]) -> list[dict]:
     ]
 
 
-def _execute(statement: str, params: dict) -> int:
-    with connection.cursor() as cursor:
+def _execute(statement: str, params: dict) -> tuple[int, list[int]]:
+    """The payment's id and its new allocations' ids, in the order they were written."""
+    with prepared_cursor() as cursor:
         cursor.execute(statement, params)
-        (pk,) = cursor.fetchone()
-    return pk
+        pk, allocation_ids = cursor.fetchone()
+    return pk, allocation_ids
 
 
 def _settle_in_memory(bills: list[Bill], account: CustomerAccount | None, credit: Decimal, at) -> None:
@@ -209,12 +212,29 @@ def write_payment(rows: PaymentRows) -> Payment:
         **_changes(rows, 1),
     }
     params.update(_event(rows, outbox.EventType.PAYMENT_POSTED, payment.biller.code))
-    payment.pk = _execute(_PAYMENT_STATEMENT, params)
+    payment.pk, allocation_ids = _execute(_PAYMENT_STATEMENT, params)
     outbox.relay_on_commit()
     payment._state.adding = False
     payment._state.db = connection.alias
+    _keep_allocations(payment, rows.allocations, allocation_ids)
     _settle_in_memory(rows.bills, rows.account, rows.credit, payment.posted_at)
     return payment
+
+
+def _keep_allocations(payment: Payment, allocations: list[PaymentAllocation], ids: list[int]) -> None:
+    """The written allocations, with their ids, stay on the payment (`written_allocations`): whoever
+    answers with them (the partner API) need not read back the rows just written."""
+    for allocation, pk in zip(allocations, ids, strict=True):
+        allocation.pk = pk
+        allocation.payment_id = payment.pk
+        allocation._state.adding = False
+        allocation._state.db = connection.alias
+    payment.written_allocations = allocations
+
+
+def written_allocations(payment: Payment) -> list[PaymentAllocation] | None:
+    """The allocations `write_payment` wrote for this payment instance; None for a payment read back."""
+    return getattr(payment, "written_allocations", None)
 
 
 def write_reversal(rows: ReversalRows) -> Payment:

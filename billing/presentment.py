@@ -45,7 +45,7 @@ from billing.choices import PAYABLE_BILL_STATUSES, BillStatus
 from billing.exceptions import MESSAGES, PaymentRefused
 from billing.models import Bill, Biller, CustomerAccount, Payment
 from billing.money import ZERO, format_money, parse_amount
-from billing.presentment_models import BillerCheck, BillerLink, PresentmentMode, StandIn
+from billing.presentment_models import LIVE_MODES, BillerCheck, BillerLink, PresentmentMode, StandIn
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config import retries
 
@@ -258,7 +258,7 @@ def live_link(biller_code: str) -> BillerLink | None:
         BillerLink.objects.select_related("biller")
         .filter(
             biller__code=normalize_code(biller_code),
-            mode__in=(PresentmentMode.FETCH, PresentmentMode.VALIDATE),
+            mode__in=LIVE_MODES,
         )
         .first()
     )

@@ -17,6 +17,9 @@ class PresentmentMode(models.TextChoices):
     VALIDATE = "validate", _("Validated by the biller before posting")
 
 
+LIVE_MODES = (PresentmentMode.FETCH, PresentmentMode.VALIDATE)  # the platform asks the biller's system
+
+
 class StandIn(models.TextChoices):
     REFUSE = "refuse", _("Refuse payments while the biller's system is down")
     ACCEPT = "accept_and_confirm_later", _("Accept payments and confirm them with the biller later")
@@ -72,7 +75,7 @@ class BillerLink(models.Model):
 
     @property
     def is_live(self) -> bool:
-        return self.mode in (PresentmentMode.FETCH, PresentmentMode.VALIDATE)
+        return self.mode in LIVE_MODES
 
 
 class BillerCheck(models.Model):

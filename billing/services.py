@@ -52,14 +52,6 @@ from billing.uscc import uscc_is_valid
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
-class _KeyAlreadyUsed(Exception):
-    """Raised inside the posting transaction when, once the account is locked, the key turns out to have
-    been used by a request that committed while we waited."""
-
-    def __init__(self, payment: Payment) -> None:
-        self.payment = payment
-
-
 @dataclass(frozen=True)
 class PostingResult:
     payment: Payment
@@ -110,6 +102,7 @@ def post_payment(
     clearance=None,
     priced_on: datetime.date | None = None,
     collection=None,
+    savepoint: bool = True,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
@@ -122,6 +115,10 @@ def post_payment(
 
     A biller whose bills are fetched or validated live (billing.presentment) is asked first, outside the
     transaction: by the caller, which passes its `clearance`, or here when the caller passed none.
+
+    Inside a caller's transaction the posting takes a savepoint, so that a caller may catch a refusal and
+    go on. A caller whose transaction ends with any refusal may pass `savepoint=False` (two round trips
+    less); then a same-key race lost to another channel's request raises instead of answering as a replay.
     """
     if channel not in Channel.values:
         raise PaymentRefused("channel_invalid", channel=channel)
@@ -144,43 +141,82 @@ def post_payment(
         channel_ref=channel_ref or "",
         priced_on=_check_priced_on(priced_on),
     )
-    if clearance is None:
-        clearance = presentment.clearance_for_posting(
-            channel=channel,
-            idempotency_key=idempotency_key,
-            biller_code=request.biller_code,
-            account_no=request.account_no,
-            amount=request.amount,
-            periods=request.periods,
-        )
-    try:
-        with transaction.atomic():
-            payment = _post_new_payment(
-                request, payer=payer, branch=branch, actor=actor, collection=collection
+    # A live biller (billing.presentment) is asked outside any transaction: the lock below says whether the
+    # biller is one; if so, and nobody asked it yet, nothing is written, the biller is asked and the
+    # posting runs again. Inside the caller's transaction it is posted and confirmed with the biller later.
+    asking = _ASKED if clearance is not None else _PENDING if connection.in_atomic_block else _ASK
+    while True:
+        try:
+            with transaction.atomic(savepoint=savepoint):
+                posted = _post_new_payment(
+                    request,
+                    payer=payer,
+                    branch=branch,
+                    actor=actor,
+                    collection=collection,
+                    asking=asking,
+                    clearance=clearance,
+                )
+                if not isinstance(posted, _KeyUsed):
+                    payment, clearance = posted
+                    if clearance is not None:
+                        presentment.record_clearance(payment, clearance)
+        except _BillerMustBeAsked:
+            clearance = presentment.check_with_biller(
+                channel=channel,
+                idempotency_key=idempotency_key,
+                biller_code=request.biller_code,
+                account_no=request.account_no,
+                amount=request.amount,
+                periods=request.periods,
             )
-            if clearance is not None:
-                presentment.record_clearance(payment, clearance)
-    except _KeyAlreadyUsed as used:
-        return _replay(used.payment, request)
-    except IntegrityError:
-        # A concurrent request with the same key committed first: PostgreSQL made us wait on the unique
-        # index, then refused our row. Answer as a replay of the winner.
-        existing = _payment_for_key(channel, idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, request)
-    return PostingResult(payment=payment, replayed=False)
+            asking = _ASKED
+            continue
+        except IntegrityError:
+            # A concurrent request with the same key committed first: PostgreSQL made us wait on the unique
+            # index, then refused our row. Answer as a replay of the winner.
+            if not savepoint and connection.in_atomic_block:
+                raise  # the caller's transaction is spoiled: it ends, and a retry answers as a replay
+            existing = _payment_for_key(channel, idempotency_key)
+            if existing is None:
+                raise
+            return _replay(existing, request)
+        if isinstance(posted, _KeyUsed):
+            return _replay(Payment.objects.get(pk=posted.payment_id), request)
+        return PostingResult(payment=payment, replayed=False)
+
+
+# How `_post_new_payment` treats a biller whose bills are live and whose word it has not got yet.
+_ASK = "ask"  # stop (`_BillerMustBeAsked`): post_payment asks it outside the transaction, then posts
+_PENDING = "pending"  # post it, and confirm with the biller after commit (the caller holds a transaction)
+_ASKED = "asked"  # asked already: `clearance` is its answer (None: nothing to record)
+
+
+class _BillerMustBeAsked(Exception):
+    """Raised inside the posting transaction (nothing written yet) when the biller's bills are live."""
+
+
+@dataclass(frozen=True)
+class _KeyUsed:
+    """Once the account is locked, the key turns out to have been used by a request that committed."""
+
+    payment_id: int
 
 
 _PAYMENT_ID_FOR_KEY_SQL = "SELECT id FROM billing_payment WHERE channel = %s AND idempotency_key = %s"
 
 
-def _payment_for_key(channel: str, key: str) -> Payment | None:
+def _payment_id_for_key(channel: str, key: str) -> int | None:
     """Every new payment asks this and nearly always hears 'no'; a bare id query answers that cheaply."""
     with connection.cursor() as cursor:
         cursor.execute(_PAYMENT_ID_FOR_KEY_SQL, [channel, key])
         row = cursor.fetchone()
-    return None if row is None else Payment.objects.get(pk=row[0])
+    return None if row is None else row[0]
+
+
+def _payment_for_key(channel: str, key: str) -> Payment | None:
+    payment_id = _payment_id_for_key(channel, key)
+    return None if payment_id is None else Payment.objects.get(pk=payment_id)
 
 
 def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
@@ -191,17 +227,42 @@ def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
     return PostingResult(payment=payment, replayed=True)
 
 
-def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collection=None) -> Payment:
-    account = None
+def _post_new_payment(
+    request: _PaymentRequest, *, payer, branch, actor, collection=None, asking=_ASKED, clearance=None
+) -> "tuple[Payment, presentment.Clearance | None] | _KeyUsed":
+    """Lock, check, decide and write one payment: the payment and the biller's word to record with it
+    (billing.presentment), or the key's earlier payment when it was used."""
+    account = locked = winner = bills = None
     if request.account_no:
-        account = locks.lock_customer_account(biller_code=request.biller_code, account_no=request.account_no)
-    # Checked after the lock: a request with the same key that held it has committed by now, and this
-    # one must answer as its replay, not as a fresh request against bills that one has just paid.
-    winner = _payment_for_key(request.channel, request.idempotency_key)
+        locked = locks.lock_customer_account_for_posting(
+            biller_code=request.biller_code,
+            account_no=request.account_no,
+            collection_code=""
+            if collection
+            else ledger.collection_account_code(channel=request.channel, branch=branch),
+        )
+    if locked is not None:
+        account = locked.account
+        biller, live = account.biller, locked.live_link
+        if biller.payment_mode == PaymentMode.STATEMENT and not request.periods:
+            # Checked after the lock: a request with the same key that held it has committed by now, and
+            # this one must answer as its replay, not as a fresh request against bills that one just paid.
+            winner, bills = locks.key_used_and_payable_bills(
+                account, channel=request.channel, idempotency_key=request.idempotency_key
+            )
+        else:
+            winner = _payment_id_for_key(request.channel, request.idempotency_key)
+    else:
+        winner = _payment_id_for_key(request.channel, request.idempotency_key)
+        biller = Biller.objects.filter(code=request.biller_code).first()
+        live = biller is not None and presentment.live_link(biller.code) is not None
     if winner is not None:
-        raise _KeyAlreadyUsed(winner)
+        return _KeyUsed(winner)
+    if live and asking != _ASKED:
+        if asking == _ASK:
+            raise _BillerMustBeAsked
+        clearance = presentment.PENDING
 
-    biller = account.biller if account else Biller.objects.filter(code=request.biller_code).first()
     if biller is None:
         raise PaymentRefused("biller_unknown", biller=request.biller_code)
     if not biller.takes_payments:
@@ -214,9 +275,9 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
     if account is None and (request.account_no or biller.payment_mode != PaymentMode.DONATION):
         _refuse_account(biller, request.account_no)
 
-    bills: list[Bill] = []
     if biller.payment_mode == PaymentMode.STATEMENT:
-        bills = _lock_bills_to_pay(account, request.periods)
+        if bills is None:
+            bills = _lock_bills_to_pay(account, request.periods)
         if not bills and biller.amount_rule != AmountRule.EXACT_UP:
             raise PaymentRefused("no_open_bill", account_no=account.account_no)
         for bill in bills:
@@ -225,7 +286,7 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
         plan = _allocate(biller, quotes, request)
         bill_amounts, credit = plan.bill_amounts, plan.credit
     else:
-        quotes, bill_amounts, credit = [], (), ZERO
+        bills, quotes, bill_amounts, credit = [], [], (), ZERO
 
     now = timezone.now()
     payment = Payment(
@@ -273,9 +334,17 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
             PaymentAllocation(payment=payment, kind=AllocationKind.DONATION, amount=request.amount)
         )
     paid_bills = _advance_bills(_bill_changes(allocations))
-    collection, payable = ledger.payment_accounts(
-        channel=request.channel, branch=branch, biller=biller, collection=collection
-    )
+    if locked is None:
+        collection, payable = ledger.payment_accounts(
+            channel=request.channel, branch=branch, biller=biller, collection=collection
+        )
+    else:
+        collection = (
+            collection
+            or locked.collection
+            or ledger.collection_account(channel=request.channel, branch=branch)
+        )
+        payable = locked.payable or ledger.payable_account(biller)
     card_write = topup_holds.rule_for(biller)
     if card_write is not None:
         # A top-up that must reach a card or meter is held until the write is confirmed (billing/topups.py):
@@ -286,6 +355,8 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
         []
         if card_write
         else _share_lines(biller, principal=request.amount - late_fees, bill_parts=bill_parts)
+        if locked is None or locked.shares
+        else []
     )
     kept = request.amount - late_fees - sum((amount for _account, amount in shared), ZERO)
     if kept:
@@ -293,7 +364,8 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
     lines += [(account, -amount) for account, amount in shared]
     if late_fees:
         # The late fee is the biller's too, but kept apart from the principal (issue 17, item 2).
-        lines.append((ledger.late_fee_account(biller), -late_fees))
+        late_fee_account = locked.late_fee if locked is not None else None
+        lines.append((late_fee_account or ledger.late_fee_account(biller), -late_fees))
     payment = posting.write_payment(
         posting.PaymentRows(
             payment=payment,
@@ -306,7 +378,7 @@ def _post_new_payment(request: _PaymentRequest, *, payer, branch, actor, collect
     )
     if card_write is not None:
         topup_holds.open_hold(payment, card_write)
-    return payment
+    return payment, clearance
 
 
 def _bill_changes(allocations) -> list[tuple[Bill, Decimal]]:

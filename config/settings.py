@@ -178,7 +178,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # tests use Redis; the demo keeps an in-process cache and needs no service.
 CACHE_URL = env_str("CACHE_URL", "locmem://")
 if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    # Django's Redis cache, reusing its client objects (config/redis_cache.py).
+    CACHES = {"default": {"BACKEND": "config.redis_cache.ReusingRedisCache", "LOCATION": CACHE_URL}}
 elif CACHE_URL == "locmem://":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 else:
