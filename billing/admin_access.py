@@ -31,7 +31,7 @@ from billing.models import (
 
 def linked_billers(user):
     """The ids of the billers the user is staff of: the rows a scoped role may see hang off these."""
-    return BillerStaff.objects.filter(user=user).values("biller_id")
+    return BillerStaff.objects.filter(user=user).values_list("biller_id", flat=True)
 
 
 def declare_access() -> None:

@@ -376,7 +376,11 @@ class Bill(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
-            models.Index(fields=["biller", "period"], name="bill_biller_period"),
+            # One biller's bills, of one period or all, newest first: the biller operator's back-office
+            # list (a biller's monthly file is one block of ids, so a walk of the whole table's newest ids
+            # skips millions of other billers' bills first; issue 16). Also the import's period lookups.
+            models.Index(fields=["biller", "period", "id"], name="bill_biller_period_id"),
+            models.Index(fields=["biller", "id"], name="bill_biller_id"),
             # The back office's bill list, newest first, filtered by period (issue 16).
             models.Index(fields=["period", "id"], name="bill_period_id"),
             # The back office finds a bill by the biller's reference (issue 16).
@@ -502,6 +506,8 @@ class Payment(models.Model):
         ]
         indexes = [
             models.Index(fields=["biller", "business_date"], name="payment_biller_day"),
+            # One biller's payments newest first: its operator's back-office list (issue 16).
+            models.Index(fields=["biller", "id"], name="payment_biller_id"),
             # A channel's own transaction id: the reconciliation finds the payment a refund line refunds
             # (any day) and the disputed debits theirs by it, among months of payments (issue 16).
             models.Index(fields=["channel_ref"], condition=~Q(channel_ref=""), name="payment_channel_ref"),
@@ -632,6 +638,9 @@ class JournalLine(models.Model):
         verbose_name = _("journal line")
         verbose_name_plural = _("journal lines")
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="journal_line_not_zero")]
+        # One ledger account's lines newest first: the back office's journal-line list of a biller's
+        # operator and its search by ledger account (a payable account holds millions; issue 16).
+        indexes = [models.Index(fields=["account", "id"], name="journalline_account_id")]
 
     def __str__(self) -> str:
         return f"{self.account.code} {self.amount}"

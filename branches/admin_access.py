@@ -30,7 +30,7 @@ BRANCH_STAFF = {roles.BRANCH_SUPERVISOR: VIEW, roles.BRANCH_CLERK: VIEW}
 
 def linked_branches(user):
     """The ids of the branches the user is staff of: the rows a scoped role may see hang off these."""
-    return BranchStaff.objects.filter(user=user).values("branch_id")
+    return BranchStaff.objects.filter(user=user).values_list("branch_id", flat=True)
 
 
 def declare_access() -> None:
