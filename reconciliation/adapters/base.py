@@ -3,8 +3,10 @@
 import codecs
 import datetime
 import hashlib
+import io
 import json
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -104,6 +106,85 @@ def _zip_name(name: str) -> str:
         return name.encode("cp437").decode("gbk")
     except (UnicodeEncodeError, UnicodeDecodeError):
         return name
+
+
+def unpacked_pieces(data: bytes) -> Iterator[bytes]:
+    """`unwrap` in pieces, for a statement read as a stream: it is never held unpacked."""
+    with untrusted_files.refusals_as(StatementRefused):
+        yield from untrusted_files.iter_unpacked(data, pick=_detail_files)
+
+
+def open_text(pieces: Callable[[], Iterable[bytes]]) -> io.TextIOWrapper:
+    """`decode_text` as a stream over the bytes `pieces()` yields (called twice: a first pass decides
+    the encoding as `decode_text` does, over the whole file, keeping only the decoder's state)."""
+    encoding = _encoding_of(pieces())
+    return io.TextIOWrapper(
+        io.BufferedReader(_PieceReader(_without_bom(pieces())), untrusted_files.CHUNK),
+        encoding=encoding,
+        newline="",
+    )
+
+
+def text_rows(text: io.TextIOWrapper) -> Iterator[list[str]]:
+    """`csv_rows` over a stream from `open_text`; bytes that are not of its encoding refuse the file."""
+    try:
+        yield from untrusted_files.csv_rows(text)
+    except UnicodeDecodeError:
+        raise StatementRefused("file_unreadable") from None
+
+
+def _encoding_of(pieces: Iterable[bytes]) -> str:
+    blank = True
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for piece in _without_bom(pieces, blank_check := []):
+            if blank and piece.strip():
+                blank = False
+            decoder.decode(piece)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "gb18030"
+    if blank and not blank_check:
+        raise StatementRefused("file_empty")
+    return "utf-8"
+
+
+def _without_bom(pieces: Iterable[bytes], had_bom: list | None = None) -> Iterator[bytes]:
+    head = b""
+    pieces = iter(pieces)
+    for piece in pieces:
+        head += piece
+        if len(head) >= len(codecs.BOM_UTF8):
+            break
+    if head.startswith(codecs.BOM_UTF8):
+        head = head[len(codecs.BOM_UTF8) :]
+        if had_bom is not None:
+            had_bom.append(True)
+    if head:
+        yield head
+    yield from pieces
+
+
+class _PieceReader(io.RawIOBase):
+    """A binary stream over an iterator of byte pieces."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._pending = memoryview(piece)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 def decode_text(data: bytes) -> str:
