@@ -2,6 +2,7 @@
 
 import codecs
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -20,6 +21,7 @@ from reconciliation.exceptions import StatementRefused
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AMOUNT_2DP = re.compile(r"^\d{1,12}\.\d{2}$")
+LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 
 
 @dataclass
@@ -206,21 +208,40 @@ def decode_text(data: bytes) -> str:
 def parse_money(text: str, line: int, *, what, places: int = 2, allow_zero: bool = False) -> Decimal:
     """A non-negative decimal with up to `places` decimals, returned rounded to the fen."""
     text = text.strip()
-    if not re.fullmatch(rf"\d{{1,12}}(\.\d{{1,{places}}})?", text):
+    read = read_money(text, places)
+    if read is None:
         raise refuse(line, _("%(what)s “%(value)s” is not an amount") % {"what": what, "value": text})
+    value, zero = read
+    if zero and not allow_zero:
+        raise refuse(line, _("%(what)s must be more than zero") % {"what": what})
+    return value
+
+
+@functools.lru_cache(maxsize=4096)  # a bill repeats its zeros, fees and prices: read each once
+def read_money(text: str, places: int) -> tuple[Decimal, bool] | None:
+    """(the amount rounded to the fen, whether it is zero as written), None when it is not an amount: what
+    `parse_money` reads, for a loop over a million lines that refuses through `parse_money`."""
+    if not _money_pattern(places).fullmatch(text):
+        return None
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise refuse(
-            line, _("%(what)s “%(value)s” is not an amount") % {"what": what, "value": text}
-        ) from None
-    if value == 0 and not allow_zero:
-        raise refuse(line, _("%(what)s must be more than zero") % {"what": what})
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+        return None
+    return value.quantize(CENT, rounding=ROUND_HALF_UP), value == 0
+
+
+@functools.cache
+def _money_pattern(places: int) -> re.Pattern:
+    return re.compile(rf"\d{{1,12}}(\.\d{{1,{places}}})?")
 
 
 def parse_local_time(text: str, line: int) -> datetime.datetime:
     """`2021-01-28 17:07:11` in Beijing time, as WeChat Pay and Alipay write it."""
+    if LOCAL_TIME.fullmatch(text):  # the shape they write, read fast; any other goes through strptime
+        try:
+            return datetime.datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+        except ValueError:
+            pass  # refused below, with strptime's reading of it
     try:
         naive = datetime.datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S")  # noqa: DTZ007
     except ValueError:

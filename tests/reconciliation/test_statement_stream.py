@@ -24,7 +24,7 @@ from tests.reconciliation.test_untrusted_statements import nothing_stored
 pytestmark = pytest.mark.django_db
 DAY = datetime.date(2026, 11, 20)
 # Order numbers that sort differently by code point than by any locale, or that JSON escapes.
-TRICKY = ["a-b", "a_b", "A b", "Ab", "中文", "ａ全角", 'q"uote', "back\\slash", "z!"]
+TRICKY = ["tab\there", "ctl\x01", "a-b", "a_b", "A b", "Ab", "中文", "ａ全角", 'q"uote', "back\\slash", "z!"]
 
 
 def lines(count: int, day: datetime.date = DAY) -> list[DayLine]:
