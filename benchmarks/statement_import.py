@@ -274,7 +274,7 @@ def main(argv) -> int:
         )
         limits = {
             "STATEMENT_FILE_MAX_BYTES": max(settings.UNTRUSTED_FILE_MAX_BYTES["statement"], size),
-            "UNPACKED_MAX_BYTES": max(settings.UNTRUSTED_UNPACKED_MAX_BYTES, 2 * unpacked),
+            "UNPACKED_MAX_BYTES": max(settings.UNTRUSTED_UNPACKED_MAX_BYTES, unpacked + unpacked // 10),
         }
         if limits["STATEMENT_FILE_MAX_BYTES"] > settings.UNTRUSTED_FILE_MAX_BYTES["statement"] or (
             limits["UNPACKED_MAX_BYTES"] > settings.UNTRUSTED_UNPACKED_MAX_BYTES
