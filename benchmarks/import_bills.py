@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from benchdb import connect, setup_django_on
+from procstat import machine_load
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 30.0
@@ -159,13 +160,6 @@ def postgres_copy(config, path: Path) -> float:
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_raw_copy")
     return elapsed
-
-
-def machine_load() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().split()[0]
-    except OSError:
-        return "?"
 
 
 def main(argv) -> int:

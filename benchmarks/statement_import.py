@@ -45,6 +45,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchdb import connect, require_province, setup_django_on
+from procstat import machine_load
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FLOOR_SECONDS = 30.0  # for 1,000,000 lines
@@ -237,13 +238,6 @@ def postgres_copy(config: dict, detail: Path) -> float:
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_statement_copy")
     return elapsed
-
-
-def machine_load() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().split()[0]
-    except OSError:
-        return "?"
 
 
 def main(argv) -> int:

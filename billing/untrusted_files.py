@@ -344,23 +344,30 @@ class XmlTree:
     that remembers the line each element starts on."""
 
     def __init__(self, data: bytes) -> None:
+        self._begin()
+        for start in range(0, len(data), CHUNK):
+            self.feed(data[start : start + CHUNK])
+        self.finish()
+
+    def _begin(self) -> None:
         self.lines: dict[int, int] = {}
         self.root: ET.Element | None = None
         self._stack: list[ET.Element] = []
         self._text: list[str] = []
         self._parser = DefusedXMLParser(target=self, forbid_dtd=True)
-        try:
-            for start in range(0, len(data), CHUNK):
-                self._parser.feed(data[start : start + CHUNK])
+
+    def feed(self, piece) -> None:
+        with _xml_refusals():
+            self._parser.feed(piece)
+
+    def finish(self) -> None:
+        with _xml_refusals():
             self._parser.close()
-        except DefusedXmlException as exc:
-            raise FileRefused("xml_forbidden", detail=type(exc).__name__) from None
-        except ET.ParseError as exc:
-            line = exc.position[0] if getattr(exc, "position", None) else 0
-            reason = str(exc).split(":", 1)[0]
-            raise FileRefused("xml_invalid", line=line, reason=reason) from None
         if self.root is None:
             raise FileRefused("xml_invalid", line=1, reason=_("no element"))
+
+    def ended(self, element: ET.Element, parent: ET.Element | None) -> None:
+        """Called as each element ends, its children and text in place (XmlStream reads it there)."""
 
     # The parser's target interface.
     def start(self, tag, attrs):
@@ -378,6 +385,7 @@ class XmlTree:
         if len(element) == 0:
             element.text = "".join(self._text).strip()
         self._text.clear()
+        self.ended(element, self._stack[-1] if self._stack else None)
 
     def data(self, text):
         self._text.append(text)
@@ -387,3 +395,28 @@ class XmlTree:
 
     def line(self, element) -> int:
         return self.lines.get(id(element), 0)
+
+
+class XmlStream(XmlTree):
+    """An XmlTree fed piece by piece whose reader takes each element as it ends (`ended`) and may
+    `forget` it: a document of a million entries is read without being held."""
+
+    def __init__(self) -> None:  # not XmlTree's: that one parses a whole document at once
+        self._begin()
+
+    def forget(self, element: ET.Element, parent: ET.Element) -> None:
+        parent.remove(element)
+        for inner in element.iter():
+            self.lines.pop(id(inner), None)
+
+
+@contextlib.contextmanager
+def _xml_refusals() -> Iterator[None]:
+    try:
+        yield
+    except DefusedXmlException as exc:
+        raise FileRefused("xml_forbidden", detail=type(exc).__name__) from None
+    except ET.ParseError as exc:
+        line = exc.position[0] if getattr(exc, "position", None) else 0
+        reason = str(exc).split(":", 1)[0]
+        raise FileRefused("xml_invalid", line=line, reason=reason) from None

@@ -26,7 +26,9 @@ PARSERS = {
 
 # Formats read line by line: the file is never held unpacked, decoded or parsed whole.
 STREAMERS = {
-    StatementFormat.WECHAT: wechat.stream,
+    StatementFormat.WECHAT: lambda data, fmt: wechat.stream(open_text(lambda: unpacked_pieces(data))),
+    StatementFormat.CAMT053: lambda data, fmt: camt.stream(unpacked_pieces(data), fmt),
+    StatementFormat.CAMT054: lambda data, fmt: camt.stream(unpacked_pieces(data), fmt),
 }
 HEAD_BYTES = 16384  # what detect_format reads of a file (it looks at the first 8 KiB at most)
 
@@ -85,7 +87,7 @@ def stream_statement(data: bytes, fmt: str | None = None) -> tuple[str, Iterator
             return None
     if fmt not in STREAMERS:
         return None
-    return fmt, _bounded(STREAMERS[fmt], data)
+    return fmt, _bounded(STREAMERS[fmt], data, fmt)
 
 
 def _unpacked_head(data: bytes) -> bytes:
@@ -97,6 +99,6 @@ def _unpacked_head(data: bytes) -> bytes:
     return head
 
 
-def _bounded(stream, data: bytes) -> Iterator[ParsedLine]:
+def _bounded(stream, data: bytes, fmt: str) -> Iterator[ParsedLine]:
     with untrusted_files.refusals_as(StatementRefused):
-        yield from stream(open_text(lambda: unpacked_pieces(data)))
+        yield from stream(data, fmt)
