@@ -60,6 +60,8 @@ bench: install
 		$(PY) benchmarks/reconcile.py
 	BENCH_IMPORT_DATABASE_URL=$${BENCH_IMPORT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_import} \
 		$(PY) benchmarks/import_bills.py
+	BENCH_STATEMENT_DATABASE_URL=$${BENCH_STATEMENT_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_statement} \
+		$(PY) benchmarks/statement_import.py
 	BENCH_API_DATABASE_URL=$${BENCH_API_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_api} \
 		$(PY) benchmarks/partner_api.py
 	BENCH_DATABASE_URL=$${BENCH_PORTAL_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_portal} \

@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 
 from benchdb import connect, require_province, rough_rows_sql, setup_django_on
-from procstat import proc_cpu_seconds
+from procstat import machine_load, proc_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 30.0
@@ -257,13 +257,6 @@ def postgres_copy(config, path: Path) -> float:
         elapsed = time.perf_counter() - started
         conn.execute("DROP TABLE bench_raw_copy")
     return elapsed
-
-
-def machine_load() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().split()[0]
-    except OSError:
-        return "?"
 
 
 def main(argv) -> int:

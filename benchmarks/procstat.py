@@ -31,3 +31,11 @@ def children_cpu_seconds(pid: int) -> float | None:
         return None
     seconds = [proc_cpu_seconds(int(child)) for child in children]
     return sum(value for value in seconds if value is not None)
+
+
+def machine_load() -> str:
+    """The one-minute load average, as the benchmarks print it before and after a run ("?" off Linux)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"

@@ -151,27 +151,23 @@ def read_path(path: Path, kind: str) -> bytes:
 # Archives --------------------------------------------------------------------------------------------
 
 
-class _Output:
+class _Caps:
     """Bytes unpacked so far, refused as soon as the next piece would pass the caps."""
 
     def __init__(self, packed_size: int) -> None:
-        self.pieces: list[bytes] = []  # joined once at the end: no growing buffer copied over and over
         self.size = 0
         self.packed_size = max(packed_size, 1)
         self.limit = unpacked_max_bytes()
         self.ratio = max_ratio()
 
-    def add(self, piece: bytes) -> None:
+    def add(self, piece: bytes) -> bytes:
         size = self.size + len(piece)
         if size > self.limit:
             raise FileRefused("archive_too_large", limit=self.limit)
         if size > RATIO_FLOOR and size > self.ratio * self.packed_size:
             raise FileRefused("archive_ratio_too_high", ratio=self.ratio)
-        self.pieces.append(piece)
         self.size = size
-
-    def value(self) -> bytes:
-        return b"".join(self.pieces)
+        return piece
 
 
 def is_gzip(data: bytes) -> bool:
@@ -185,8 +181,13 @@ def is_zip(data: bytes) -> bool:
 def gunzip(data: bytes) -> bytes:
     """A gzip file (one member or several in a row), inflated piece by piece under the caps: every step's
     output is at most CHUNK bytes (`max_length`), so a bomb is stopped before it is held."""
-    out = _Output(len(data))
-    pending = bytes(data)
+    return b"".join(iter_gunzip(data))  # joined once at the end: no growing buffer copied over and over
+
+
+def iter_gunzip(data: bytes) -> Iterator[bytes]:
+    """`gunzip`'s pieces (each at most CHUNK bytes) as they are inflated, for a reader that streams."""
+    caps = _Caps(len(data))
+    pending = memoryview(data)
     position = 0
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
@@ -200,18 +201,18 @@ def gunzip(data: bytes) -> bytes:
                 piece = inflater.decompress(b"", CHUNK)  # output zlib still holds, if any
                 if not piece and not inflater.eof:
                     raise FileRefused("archive_corrupt", format="gzip", detail=_("the file is cut short"))
-            out.add(piece)
+            if piece:
+                yield caps.add(piece)
             if inflater.eof:
-                rest = inflater.unused_data + pending[position:]
+                rest = inflater.unused_data + bytes(pending[position:])
                 if not rest.strip(b"\0"):  # the end, or the zero padding some tools add
                     break
                 if not is_gzip(rest):
                     raise FileRefused("archive_corrupt", format="gzip", detail=_("bytes after the end"))
-                pending, position = rest, 0
+                pending, position = memoryview(rest), 0
                 inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     except zlib.error as exc:
         raise FileRefused("archive_corrupt", format="gzip", detail=str(exc)[:200]) from None
-    return out.value()
 
 
 def _open_zip(data: bytes) -> zipfile.ZipFile:
@@ -257,6 +258,11 @@ def _test_headers(archive: zipfile.ZipFile) -> str:
 def unzip(data: bytes, *, pick: Callable[[list[str]], list[str]] | None = None) -> bytes:
     """The one file to read inside a zip (the first of `pick(names)` when given), read in pieces under
     the caps."""
+    return b"".join(iter_unzip(data, pick=pick))
+
+
+def iter_unzip(data: bytes, *, pick: Callable[[list[str]], list[str]] | None = None) -> Iterator[bytes]:
+    """`unzip`'s pieces as they are inflated; the archive is checked before the first one."""
     with _open_zip(data) as archive:
         members = _check_members(archive, len(data))
         names = [info.filename for info in members]
@@ -266,16 +272,15 @@ def unzip(data: bytes, *, pick: Callable[[list[str]], list[str]] | None = None) 
         bad = _test_headers(archive)
         if bad:
             raise FileRefused("archive_unsupported", detail=bad)
-        out = _Output(len(data))
+        caps = _Caps(len(data))
         try:
             with archive.open(chosen[0]) as member:
                 while piece := member.read(CHUNK):
-                    out.add(piece)
+                    yield caps.add(piece)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
             raise FileRefused("archive_corrupt", format="zip", detail=str(exc)[:200]) from None
         except (NotImplementedError, RuntimeError) as exc:
             raise FileRefused("archive_unsupported", detail=str(exc)[:200]) from None
-    return out.value()
 
 
 def unpack(data: bytes, *, pick: Callable[[list[str]], list[str]] | None = None) -> bytes:
@@ -285,6 +290,17 @@ def unpack(data: bytes, *, pick: Callable[[list[str]], list[str]] | None = None)
     if is_zip(data):
         return unzip(data, pick=pick)
     return data
+
+
+def iter_unpacked(data: bytes, *, pick: Callable[[list[str]], list[str]] | None = None) -> Iterator[bytes]:
+    """`unpack` in pieces as they are inflated, so that a large statement is never held unpacked: a
+    refusal of the caps comes when the piece that passes them is reached."""
+    if is_gzip(data):
+        return iter_gunzip(data)
+    if is_zip(data):
+        return iter_unzip(data, pick=pick)
+    view = memoryview(data)
+    return (bytes(view[start : start + CHUNK]) for start in range(0, len(data), CHUNK))
 
 
 # Lines and CSV ---------------------------------------------------------------------------------------
@@ -328,23 +344,30 @@ class XmlTree:
     that remembers the line each element starts on."""
 
     def __init__(self, data: bytes) -> None:
+        self._begin()
+        for start in range(0, len(data), CHUNK):
+            self.feed(data[start : start + CHUNK])
+        self.finish()
+
+    def _begin(self) -> None:
         self.lines: dict[int, int] = {}
         self.root: ET.Element | None = None
         self._stack: list[ET.Element] = []
         self._text: list[str] = []
         self._parser = DefusedXMLParser(target=self, forbid_dtd=True)
-        try:
-            for start in range(0, len(data), CHUNK):
-                self._parser.feed(data[start : start + CHUNK])
+
+    def feed(self, piece) -> None:
+        with _xml_refusals():
+            self._parser.feed(piece)
+
+    def finish(self) -> None:
+        with _xml_refusals():
             self._parser.close()
-        except DefusedXmlException as exc:
-            raise FileRefused("xml_forbidden", detail=type(exc).__name__) from None
-        except ET.ParseError as exc:
-            line = exc.position[0] if getattr(exc, "position", None) else 0
-            reason = str(exc).split(":", 1)[0]
-            raise FileRefused("xml_invalid", line=line, reason=reason) from None
         if self.root is None:
             raise FileRefused("xml_invalid", line=1, reason=_("no element"))
+
+    def ended(self, element: ET.Element, parent: ET.Element | None) -> None:
+        """Called as each element ends, its children and text in place (XmlStream reads it there)."""
 
     # The parser's target interface.
     def start(self, tag, attrs):
@@ -362,6 +385,7 @@ class XmlTree:
         if len(element) == 0:
             element.text = "".join(self._text).strip()
         self._text.clear()
+        self.ended(element, self._stack[-1] if self._stack else None)
 
     def data(self, text):
         self._text.append(text)
@@ -371,3 +395,28 @@ class XmlTree:
 
     def line(self, element) -> int:
         return self.lines.get(id(element), 0)
+
+
+class XmlStream(XmlTree):
+    """An XmlTree fed piece by piece whose reader takes each element as it ends (`ended`) and may
+    `forget` it: a document of a million entries is read without being held."""
+
+    def __init__(self) -> None:  # not XmlTree's: that one parses a whole document at once
+        self._begin()
+
+    def forget(self, element: ET.Element, parent: ET.Element) -> None:
+        parent.remove(element)
+        for inner in element.iter():
+            self.lines.pop(id(inner), None)
+
+
+@contextlib.contextmanager
+def _xml_refusals() -> Iterator[None]:
+    try:
+        yield
+    except DefusedXmlException as exc:
+        raise FileRefused("xml_forbidden", detail=type(exc).__name__) from None
+    except ET.ParseError as exc:
+        line = exc.position[0] if getattr(exc, "position", None) else 0
+        reason = str(exc).split(":", 1)[0]
+        raise FileRefused("xml_invalid", line=line, reason=reason) from None

@@ -8,7 +8,9 @@ entries must add up to them.
 
 import datetime
 import re
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from xml.etree import ElementTree as ET
 
 from django.utils.translation import gettext_lazy as _
 
@@ -56,7 +58,7 @@ def parse(data: bytes, *, check_totals: bool = True) -> ParsedStatement:
             for number, entry in enumerate(record.findall("c:Ntry", ns), start=1)
         ]
         if check_totals:
-            _check_record(record, entries, tree, ns)
+            _check_record(record, _Tally.of(entries), tree, ns)
         parsed_records.append(
             {
                 "id": _text(record, "c:Id", ns),
@@ -68,6 +70,92 @@ def parse(data: bytes, *, check_totals: bool = True) -> ParsedStatement:
         lines.extend(e["line"] for e in entries if e["line"] is not None)
     fmt = StatementFormat.CAMT053 if kind == "053" else StatementFormat.CAMT054
     return ParsedStatement(format=fmt, lines=lines, records=parsed_records)
+
+
+def stream(pieces: Iterable[bytes], fmt: str) -> Iterator[ParsedLine]:
+    """The document's lines as its entries end, each entry forgotten once read (iterparse with clearing);
+    each record's balances and summary are checked as the record ends, with sums added up on the way.
+    `fmt` is the format the file was taken for: a document of the other camt kind is refused."""
+    reader = _Reader(fmt)
+    for piece in pieces:
+        reader.feed(piece)
+        yield from reader.take()
+    reader.finish()
+    yield from reader.take()
+    reader.check_found()
+
+
+class _Reader(untrusted_files.XmlStream):
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self.fmt = fmt
+        self.ns: dict | None = None
+        self.ready: list[ParsedLine] = []
+        self.message: ET.Element | None = None
+        self.records = 0
+        self.tally = _Tally()
+
+    def take(self) -> list[ParsedLine]:
+        ready, self.ready = self.ready, []
+        return ready
+
+    def ended(self, element, parent) -> None:
+        if self.ns is None:
+            self._check_root()
+        depth = len(self._stack)  # the ended element's ancestors
+        if depth == 1 and self.message is None and element.tag == self.message_tag:
+            self.message = element
+        elif depth == 2 and parent.tag == self.message_tag and element.tag == self.record_tag:
+            if self.message is None:
+                self.message = parent
+            if parent is self.message:
+                self.records += 1
+                _check_record(element, self.tally, self, self.ns)
+                self.tally = _Tally()
+                self.forget(element, parent)
+        elif (
+            depth == 3
+            and element.tag == self.entry_tag
+            and parent.tag == self.record_tag
+            and self._stack[1].tag == self.message_tag
+            and self.message in (None, self._stack[1])
+        ):
+            number = self.tally.count + 1
+            entry = _entry(element, self, self.ns, fallback_ref=f"{_text(parent, 'c:Id', self.ns)}#{number}")
+            self.tally.add(entry)
+            if entry["line"] is not None:
+                self.ready.append(entry["line"])
+            self.forget(element, parent)
+
+    def _check_root(self) -> None:
+        root = self.root
+        namespace = root.tag[1:].split("}")[0] if root.tag.startswith("{") else ""
+        match = NAMESPACE_RE.match(namespace)
+        if root.tag.split("}")[-1] != "Document" or not match:
+            raise StatementRefused("namespace_unknown", namespace=namespace or root.tag)
+        kind = match["kind"]
+        found = StatementFormat.CAMT053 if kind == "053" else StatementFormat.CAMT054
+        if found != self.fmt:
+            raise StatementRefused("format_mismatch", format=StatementFormat(self.fmt).label, reason=found)
+        self.ns = {"c": namespace}
+        message_tag, record_tag = RECORD_TAG[kind]
+        self.message_tag = f"{{{namespace}}}{message_tag}"
+        self.record_tag = f"{{{namespace}}}{record_tag}"
+        self.entry_tag = f"{{{namespace}}}Ntry"
+
+    def check_found(self) -> None:
+        if self.ns is None:
+            self._check_root()
+        if self.message is None:
+            tag = self._local(self.message_tag)
+            raise refuse(self.line(self.root), _("the document has no %(tag)s") % {"tag": tag})
+        if not self.records:
+            tag = self._local(self.record_tag)
+            raise refuse(self.line(self.message), _("the message has no %(tag)s") % {"tag": tag})
+
+    @staticmethod
+    def _local(tag: str) -> str:
+        return tag.split("}")[-1]
 
 
 def _text(element, path: str, ns) -> str:
@@ -164,7 +252,31 @@ def _entry(entry, tree, ns, *, fallback_ref: str) -> dict:
     return {"oracle": oracle, "line": parsed, "signed": signed}
 
 
-def _check_record(record, entries, tree, ns) -> None:
+class _Tally:
+    """What a record's checks need of its entries, added up as they are read."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.booked = ZERO
+        self.total = ZERO
+        self.currencies: set[str] = set()
+
+    def add(self, entry: dict) -> None:
+        self.count += 1
+        self.total += entry["signed"]
+        if entry["oracle"]["status"] in (None, "BOOK", "BOOKED"):
+            self.booked += entry["signed"]
+        self.currencies.add(entry["oracle"]["currency"])
+
+    @classmethod
+    def of(cls, entries: list[dict]) -> "_Tally":
+        tally = cls()
+        for entry in entries:
+            tally.add(entry)
+        return tally
+
+
+def _check_record(record, tally: _Tally, tree, ns) -> None:
     """Opening booked balance + entries = closing booked balance; a summary's count and sum agree."""
     balances = {}
     for balance in record.findall("c:Bal", ns):
@@ -175,8 +287,7 @@ def _check_record(record, entries, tree, ns) -> None:
         value, currency = _amount(amt, tree)
         sign = -1 if _text(balance, "c:CdtDbtInd", ns) == "DBIT" else 1
         balances.setdefault(code, (sign * value, currency, tree.line(balance)))
-    booked = sum((e["signed"] for e in entries if e["oracle"]["status"] in (None, "BOOK", "BOOKED")), ZERO)
-    currencies = {e["oracle"]["currency"] for e in entries}
+    booked, currencies = tally.booked, tally.currencies
     if "OPBD" in balances and "CLBD" in balances:
         opening, opening_ccy, _line = balances["OPBD"]
         closing, closing_ccy, line = balances["CLBD"]
@@ -188,18 +299,18 @@ def _check_record(record, entries, tree, ns) -> None:
     summary = record.find("c:TxsSummry/c:TtlNtries", ns)
     if summary is not None:
         count = _text(summary, "c:NbOfNtries", ns)
-        if count and int(count) != len(entries):
+        if count and int(count) != tally.count:
             raise StatementRefused(
                 "totals_mismatch",
                 line=tree.line(summary),
                 field="NbOfNtries",
                 stated=count,
-                actual=len(entries),
+                actual=tally.count,
             )
         net = _text(summary, "c:TtlNetNtry/c:Amt", ns)
         if net:
             sign = -1 if _text(summary, "c:TtlNetNtry/c:CdtDbtInd", ns) == "DBIT" else 1
-            total = sum((e["signed"] for e in entries), ZERO)
+            total = tally.total
             if sign * Decimal(net) != total:
                 raise StatementRefused(
                     "totals_mismatch", line=tree.line(summary), field="TtlNetNtry", stated=net, actual=total

@@ -55,8 +55,10 @@ def run_reconciliation(*, run_id: int, actor=None, batch_size: int = LINE_BATCH_
 
 def _load_lines(run: ReconciliationRun, batch_size: int) -> None:
     statement = run.statement
-    parsed = parse_statement(bytes(statement.content), statement.format)
     loaded = StatementLine.objects.filter(statement=statement).count()
+    if loaded and loaded >= run.total_lines:
+        return  # all in: written by the import (a statement read as a stream), or by an earlier attempt
+    parsed = parse_statement(bytes(statement.content), statement.format)
     total = len(parsed.lines)
     for batch_no, start in enumerate(range(loaded, total, batch_size), start=1):
         chunk = parsed.lines[start : start + batch_size]

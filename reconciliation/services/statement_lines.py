@@ -1,0 +1,154 @@
+"""A statement's lines written as they are read (PostgreSQL COPY), and its content fingerprint taken back
+from them: a million-line statement is imported without its lines ever being held together."""
+
+import datetime
+import hashlib
+import json
+import operator
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+from django.db import connection
+from django.utils.translation import gettext as _g
+
+from billing.money import ZERO
+from reconciliation.adapters.base import ParsedLine, refuse
+from reconciliation.choices import LineKind
+from reconciliation.models import StatementFile, StatementLine
+
+COLUMNS = (
+    "statement_id",
+    "line_no",
+    "kind",
+    "channel_ref",
+    "original_ref",
+    "merchant_ref",
+    "receipt_no",
+    "biller_code",
+    "account_no",
+    "amount",
+    "fee",
+    "currency",
+    "occurred_at",
+)
+# The text columns a line fills, with the characters each holds: a longer value refuses its line.
+TEXT_FIELDS = [
+    field
+    for field in StatementLine._meta.concrete_fields
+    if field.column in COLUMNS and getattr(field, "max_length", None)
+]
+# ParsedStatement.fingerprint's fields of a line, as text, in its order: amounts to the fen, the time in
+# UTC as Python's isoformat writes it. Sorted by code point (COLLATE "C": UTF-8 byte order), as Python
+# sorts the lists.
+FINGERPRINT_FIELDS = [
+    "kind",
+    "channel_ref",
+    "original_ref",
+    "merchant_ref",
+    "receipt_no",
+    "biller_code",
+    "account_no",
+    "amount::text",
+    "fee::text",
+    "currency",
+    """CASE WHEN occurred_at IS NULL THEN '' ELSE
+        to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+        || CASE WHEN mod(date_part('microseconds', occurred_at)::bigint, 1000000) = 0 THEN ''
+                ELSE to_char(occurred_at AT TIME ZONE 'UTC', '.US') END
+        || '+00:00' END""",
+]
+FETCH = 2_000
+_TEXT_VALUES = operator.attrgetter(*(field.attname for field in TEXT_FIELDS))
+_TEXT_LIMITS = tuple(field.max_length for field in TEXT_FIELDS)
+
+
+@dataclass
+class Tally:
+    count: int = 0
+    payments_total: object = ZERO
+    refunds_total: object = ZERO
+    fees_total: object = ZERO
+
+
+def store_content(statement_id: int, data: bytes) -> None:
+    """The file's bytes into its statement, sent as one binary parameter: Django's client-side binding would
+    write them into the SQL as hex, several copies of a 60 MB file at once."""
+    table = StatementFile._meta.db_table
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(f"UPDATE {table} SET content = %b WHERE id = %s", [data, statement_id])
+
+
+def copy_lines(statement_id: int, lines: Iterable[ParsedLine]) -> Tally:
+    """COPY the lines into the statement's, as they come (a refusal raised by `lines` stops the COPY; the
+    caller's transaction then writes nothing); their count and totals."""
+    tally = Tally()
+    table = StatementLine._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for line in lines:
+            _check_lengths(line)
+            copy.write_row(
+                (
+                    statement_id,
+                    line.line_no,
+                    line.kind,
+                    line.channel_ref,
+                    line.original_ref,
+                    line.merchant_ref,
+                    line.receipt_no,
+                    line.biller_code,
+                    line.account_no,
+                    line.amount,
+                    line.fee,
+                    line.currency,
+                    line.occurred_at,
+                )
+            )
+            tally.count += 1
+            tally.fees_total += line.fee
+            if line.kind == LineKind.PAYMENT:
+                tally.payments_total += line.amount
+            elif line.kind == LineKind.REFUND:
+                tally.refunds_total += line.amount
+    return tally
+
+
+def _check_lengths(line: ParsedLine) -> None:
+    if not any(map(int.__gt__, map(len, _TEXT_VALUES(line)), _TEXT_LIMITS)):
+        return
+    for field in TEXT_FIELDS:
+        value = getattr(line, field.attname)
+        if len(value) > field.max_length:
+            raise refuse(
+                line.line_no,
+                _g("%(what)s “%(value)s” is longer than %(limit)s characters")
+                % {"what": field.verbose_name, "value": value[:80], "limit": field.max_length},
+            )
+
+
+def fingerprint(statement_id: int, channel_code: str, business_date: datetime.date) -> str:
+    """ParsedStatement.fingerprint of the statement's written lines, hashed as PostgreSQL returns them in
+    order (a server-side cursor: never more than FETCH lines at once)."""
+    digest = hashlib.sha256()
+    head = json.dumps([channel_code, business_date.isoformat()], ensure_ascii=False)
+    digest.update((head[:-1] + ", [").encode())
+    order = ", ".join(f'({field}) COLLATE "C"' for field in FINGERPRINT_FIELDS)
+    table = StatementLine._meta.db_table
+    separator = b""
+    with connection.connection.cursor(name=f"statement_{statement_id}_fingerprint") as cursor:
+        cursor.itersize = FETCH
+        # json_build_array(text, …)::text writes what json.dumps(list, ensure_ascii=False) writes: ", "
+        # between values, the same escapes (quote, backslash, \b\f\n\r\t, other controls as \u00xx).
+        cursor.execute(
+            f"SELECT json_build_array({', '.join(FINGERPRINT_FIELDS)})::text FROM {table} "
+            f"WHERE statement_id = %s ORDER BY {order}",
+            [statement_id],
+        )
+        for (line,) in cursor:
+            digest.update(separator + line.encode())
+            separator = b", "
+    digest.update(b"]]")
+    return digest.hexdigest()
