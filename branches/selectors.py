@@ -511,8 +511,21 @@ def districts() -> list[str]:
     return list(Branch.objects.order_by("district").values_list("district", flat=True).distinct())
 
 
-def cash_billers() -> list[Biller]:
-    return list(Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True).order_by("code"))
+def cash_billers(*, query: str = "", limit: int | None = None) -> list[Biller]:
+    """Active billers that take cash, by code; `query` keeps those whose name (either language) or code
+    holds it. A province has 19,000 of them (issue 16), so the outlet finder reads at most `limit`."""
+    billers = Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True).order_by("code")
+    if query:
+        named = Q(name__icontains=query) | Q(name_en__icontains=query)
+        billers = billers.filter(named | Q(code=query.upper()))
+    return list(billers[:limit] if limit is not None else billers)
+
+
+def cash_biller(code: str) -> Biller | None:
+    """The active cash-taking biller of this code, or None."""
+    if not code:
+        return None
+    return Biller.objects.filter(status=BillerStatus.ACTIVE, accepts_cash=True, code=code).first()
 
 
 # --- cash coverage ---------------------------------------------------------------------------------
