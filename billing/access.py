@@ -175,7 +175,13 @@ def scope_filter(user, model: type[Model]) -> Q | None:
             continue
         # The ids themselves, not a subquery: with the literal ids the planner knows how many rows one
         # biller has (the province's grid holds 40% of the bills) and walks its (biller, id) index.
-        part = Q(**{f"{path}__in": list(links(user))})
+        ids = list(links(user))
+        # One biller or branch (nearly every staff member): a range of that one id, the same rows. Its
+        # back-office lists are ordered by (biller, id) to follow that index (admin_paging); with `= id`
+        # PostgreSQL would drop the constant from the ordering and walk the whole table's newest ids,
+        # skipping millions of other billers' rows when theirs came last (issue 16).
+        one = "pk__range" if path == "pk" else f"{path}__pk__range"
+        part = Q(**{one: (ids[0], ids[0])}) if len(ids) == 1 else Q(**{f"{path}__in": ids})
         condition = part if condition is None else condition | part
     return nothing if condition is None else condition
 

@@ -418,6 +418,7 @@ class BillAdmin(
     list_select_related = ["account__biller"]
     # Newest first by the primary key: ordering by the account would sort every bill by biller code.
     ordering = ["-pk"]
+    newest_first_by_biller = "biller"
     search_fields = ["account__account_no", "reference"]
     search_help_text = _("The account number or its first digits, or the biller's reference of the bill.")
     raw_id_fields = ["account", "biller"]
@@ -546,6 +547,7 @@ class PaymentAdmin(LargeTableAdminMixin, ScopedExportMixin, ReadOnlyAdmin):
     list_select_related = ["biller", "account__biller"]
     # Newest first by the primary key (payments are numbered as they are posted), served by its index.
     ordering = ["-pk"]
+    newest_first_by_biller = "biller"
     search_fields = ["receipt_no", "idempotency_key", "account__account_no"]
     search_help_text = _("The receipt number, the channel's idempotency key, or an account number.")
     inlines = [PaymentAllocationInline]

@@ -63,6 +63,25 @@ class LargeTableAdminMixin:
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+    # The field a biller's staff are scoped by, on a model listed newest first with an index on
+    # (that field, id): see `get_ordering`.
+    newest_first_by_biller: str | None = None
+
+    def get_ordering(self, request):
+        """Newest first; for the staff of one biller, by (biller, id), which lists the same rows in the same
+        order but follows the (biller, id) index: by id alone PostgreSQL walks the whole table's newest
+        ids and skips those of other billers, a million when another biller's file came last (0.3–0.6 s
+        for the province grid's operator). `access.scope_filter` scopes them by a range of their one id,
+        so that the biller stays in the ordering."""
+        ordering = list(super().get_ordering(request))
+        field = self.newest_first_by_biller
+        if field and ordering == ["-pk"]:
+            scope = access.scope_filter(request.user, self.model)
+            children = scope.children if scope is not None else []
+            one_biller = f"{field}__pk__range"
+            if len(children) == 1 and isinstance(children[0], tuple) and children[0][0] == one_biller:
+                return [f"-{field}_id", "-pk"]
+        return ordering
 
     def search_condition(self, term: str) -> Q | None:  # pragma: no cover - every user overrides it
         raise NotImplementedError

@@ -508,6 +508,8 @@ class Payment(models.Model):
             models.Index(fields=["biller", "business_date"], name="payment_biller_day"),
             # One biller's payments newest first: its operator's back-office list (issue 16).
             models.Index(fields=["biller", "id"], name="payment_biller_id"),
+            # One channel's payments newest first: the back office's channel filter (issue 16).
+            models.Index(fields=["channel", "id"], name="payment_channel_id"),
             # A channel's own transaction id: the reconciliation finds the payment a refund line refunds
             # (any day) and the disputed debits theirs by it, among months of payments (issue 16).
             models.Index(fields=["channel_ref"], condition=~Q(channel_ref=""), name="payment_channel_ref"),

@@ -171,6 +171,26 @@ def test_the_operator_sees_only_the_grids_rows(client, generated):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("model", ["bill", "payment"])
+def test_one_billers_operator_lists_follow_the_biller_id_index(client, generated, model):
+    """With `biller_id = 1` PostgreSQL drops the biller from the ordering and walks the whole table's newest
+    ids; scoped by a range of the one id and ordered by (biller, id), the (biller, id) index serves it."""
+    log_in(client, generated["operator"])
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse(f"admin:billing_{model}_changelist"))
+    rows = response.context["cl"].result_list
+    assert rows and {row.biller.code for row in rows} == {province.GRID_CODE}
+    assert [row.pk for row in rows] == sorted((row.pk for row in rows), reverse=True)
+    table = f'"billing_{model}"'
+    statements = [q["sql"] for q in captured.captured_queries]
+    page = next(
+        sql for sql in statements if f"FROM {table}" in sql and "ORDER BY" in sql and "COUNT" not in sql
+    )
+    assert f'{table}."biller_id" BETWEEN' in page
+    assert f'ORDER BY {table}."biller_id" DESC, {table}."id" DESC' in page
+
+
+@pytest.mark.django_db
 def test_the_paginator_estimates_a_whole_table_and_caps_a_filtered_count(generated):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE billing_bill")
