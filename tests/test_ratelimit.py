@@ -38,13 +38,12 @@ def test_the_portal_limit_is_the_same_mechanism(redis):
 
 
 def test_a_spent_token_counts_no_hit(redis):
-    client = redis
-    for key in client.keys("*once:rules-test*"):
-        client.delete(key)
+    for key in redis.keys("*once:rules-test*"):
+        redis.delete(key)
     first = ratelimit.spend_and_hit("once:rules-test", 30, "api", "rules-test", limit=1, window=60)
     assert first is not None and first.allowed and first.count == 1
     assert ratelimit.spend_and_hit("once:rules-test", 30, "api", "rules-test", limit=1, window=60) is None
     second = ratelimit.spend_and_hit("once:rules-test-2", 30, "api", "rules-test", limit=1, window=60)
     assert second.count == 2 and not second.allowed
-    [token] = client.keys("*once:rules-test")
-    assert 0 < client.ttl(token) <= 30
+    [token] = redis.keys("*once:rules-test")
+    assert 0 < redis.ttl(token) <= 30
