@@ -13,12 +13,13 @@ from api import credentials, signing
 from api.choices import PartnerStatus
 from api.exceptions import ApiError
 from api.models import ApiCredential, BillerApiAccess, Partner
-from config import local_cache
+from config import local_cache, ratelimit
 from config.client_ip import client_ip
 from config.unavailable import SERVICE_ERRORS
 
 PARTNER = "partner"
 BILLER = "biller"
+RATE_WINDOW_SECONDS = 60  # a caller's rate limit counts fixed one-minute windows
 
 
 @dataclass
@@ -28,6 +29,8 @@ class ApiPrincipal:
     credential: ApiCredential
     partner: Partner | None = None
     biller_access: BillerApiAccess | None = None
+    # This request's count in its caller's rate window, taken with its nonce (api.throttling reads it).
+    rate_hit: ratelimit.Hit | None = None
 
     is_authenticated = True
     is_anonymous = False
@@ -123,20 +126,29 @@ def verify_signed_request(request) -> ApiPrincipal:
         body=request.body,
     ):
         raise ApiError("signature_invalid")
+    principal = ApiPrincipal(
+        credential=credential, partner=credential.partner, biller_access=credential.biller_access
+    )
     # Only a correctly signed request spends its nonce: a stranger cannot burn a partner's nonces. The
     # cache is Redis in production (SET NX), so two gunicorn workers never both accept one nonce; it is
-    # kept for twice the window, after which the timestamp check refuses the request anyway.
+    # kept for twice the window, after which the timestamp check refuses the request anyway. A fresh nonce
+    # also counts the request in its caller's rate window (api.throttling), in the same round trip: so a
+    # signed request refused below for its owner's status or address counts too, a replay never.
     # Redis away: the request is refused (503), never let through unchecked.
+    nonce_key, nonce_timeout = f"api:nonce:{credential.key_id}:{nonce}", 2 * window + 5
+    limit = principal.rate_limit
     try:
-        fresh = cache.add(f"api:nonce:{credential.key_id}:{nonce}", 1, timeout=2 * window + 5)
+        if limit:
+            principal.rate_hit = ratelimit.spend_and_hit(
+                nonce_key, nonce_timeout, "api", principal.scope, limit=limit, window=RATE_WINDOW_SECONDS
+            )
+            fresh = principal.rate_hit is not None
+        else:
+            fresh = cache.add(nonce_key, 1, timeout=nonce_timeout)
     except SERVICE_ERRORS as error:
         raise ApiError("nonce_store_unavailable") from error
     if not fresh:
         raise ApiError("nonce_replayed")
-
-    principal = ApiPrincipal(
-        credential=credential, partner=credential.partner, biller_access=credential.biller_access
-    )
     _check_owner(principal)
     ip = client_ip(request)
     if not ip_allowed(ip, principal.owner.ip_allowlist):

@@ -103,10 +103,10 @@ REDOC_STYLES = csp_update(
 )
 
 urlpatterns = [
+    path("v1/partner/", include(partner_urls)),  # the busiest first (patterns are tried in order)
+    path("v1/biller/", include(biller_urls)),
     path("schema/", SpectacularAPIView.as_view(**PUBLIC), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (?script): the CSP allows no inline script.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", **PUBLIC), name="docs"),
     path("redoc/", REDOC_STYLES(SpectacularRedocView.as_view(url_name="api:schema", **PUBLIC)), name="redoc"),
-    path("v1/partner/", include(partner_urls)),
-    path("v1/biller/", include(biller_urls)),
 ]

@@ -35,3 +35,15 @@ def test_the_portal_limit_is_the_same_mechanism(redis):
     assert [ratelimit.allow("lookup", "rules-test", limit=1, window=30) for _hit in range(2)] == [True, False]
     [key] = redis.keys("*rl:lookup:rules-test:*")
     assert 0 < redis.ttl(key) <= 31
+
+
+def test_a_spent_token_counts_no_hit(redis):
+    for key in redis.keys("*once:rules-test*"):
+        redis.delete(key)
+    first = ratelimit.spend_and_hit("once:rules-test", 30, "api", "rules-test", limit=1, window=60)
+    assert first is not None and first.allowed and first.count == 1
+    assert ratelimit.spend_and_hit("once:rules-test", 30, "api", "rules-test", limit=1, window=60) is None
+    second = ratelimit.spend_and_hit("once:rules-test-2", 30, "api", "rules-test", limit=1, window=60)
+    assert second.count == 2 and not second.allowed
+    [token] = redis.keys("*once:rules-test")
+    assert 0 < redis.ttl(token) <= 30

@@ -7,6 +7,22 @@ from billing.money import CHANNEL_AMOUNT_PATTERN as AMOUNT_PATTERN
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
+class SharedFields:
+    """A serializer whose fields are built and bound once per class, not deep-copied again for every
+    instance (DRF copies every declared field, nested serializers included, each time: a third of a
+    millisecond per payment request). Only for plain serializers whose fields keep no state between calls
+    and read no context: their fields' parent is then a blank instance of the class, made once."""
+
+    @property
+    def fields(self):
+        cls = type(self)
+        shared = cls.__dict__.get("_shared_fields")
+        if shared is None:
+            shared = serializers.Serializer.fields.func(cls())
+            cls._shared_fields = shared
+        return shared
+
+
 class AmountField(serializers.RegexField):
     """Yuan as a JSON string ("128.50"): a JSON number is refused, since it may reach us as a float."""
 
@@ -114,7 +130,7 @@ class EnquirySerializer(serializers.Serializer):
     bills = OpenBillSerializer(many=True)
 
 
-class CreatePaymentSerializer(serializers.Serializer):
+class CreatePaymentSerializer(SharedFields, serializers.Serializer):
     biller_code = serializers.CharField(max_length=32)
     account_no = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     amount = AmountField(help_text='Yuan as a string with at most two decimals: "128.50".')
@@ -161,7 +177,7 @@ class CardWriteSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_blank=True)
 
 
-class PaymentSerializer(serializers.Serializer):
+class PaymentSerializer(SharedFields, serializers.Serializer):
     receipt_no = serializers.CharField()
     status = serializers.ChoiceField(choices=["posted", "reversed"])
     biller_code = serializers.CharField()

@@ -170,6 +170,18 @@ class TestRateLimit:
         assert error_code(response) == "rate_limited"
         assert 1 <= int(response["Retry-After"]) <= 60
 
+    def test_a_replayed_nonce_is_not_counted(self, api, partner, client):
+        # The nonce is spent and the request counted in one Redis round trip: a replay is refused before
+        # it could count, so replays cannot use up a partner's minute.
+        partner.rate_limit_per_minute = 2
+        partner.save()
+        cache.clear()
+        headers = api.headers("GET", BILLERS, "", b"")
+        assert client.get(BILLERS, headers=headers).status_code == 200
+        assert [error_code(client.get(BILLERS, headers=headers)) for _ in range(3)] == ["nonce_replayed"] * 3
+        assert api.get(BILLERS).status_code == 200
+        assert error_code(api.get(BILLERS)) == "rate_limited"
+
     def test_the_limit_counts_every_key_of_the_partner(self, api, issued, partner, client, admin_user):
         partner.rate_limit_per_minute = 2
         partner.save()
