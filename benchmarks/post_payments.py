@@ -496,7 +496,10 @@ def check_province_books(requests: list, key_prefix: str) -> list[tuple[str, boo
     allocated = PaymentAllocation.objects.filter(payment__in=ours).aggregate(total=Sum("amount"))["total"]
     taken = ours.aggregate(total=Sum("amount"))["total"] or ZERO
     asked = sum((amount for _code, _number, amount in requests), ZERO)
-    paid = ours.aggregate(bills=Count("allocations__bill", filter=Q(allocations__bill__status="paid")))
+    # Distinct: a bill paid with its late fee has two allocations (principal and fee).
+    paid = ours.aggregate(
+        bills=Count("allocations__bill", filter=Q(allocations__bill__status="paid"), distinct=True)
+    )
     return [
         ("payments posted", posted == expected, f"{posted} (expected {expected})"),
         ("one journal entry per payment", entries == expected, f"{entries} entries"),
