@@ -41,7 +41,7 @@ def ensure_province(scale: float, rebuild: bool) -> None:
     call_command("migrate", verbosity=0)
     expected = province.sizes(scale)
     # The province's own billers only: the other benchmarks' --province runs add theirs (BENCH…) beside it.
-    ours = Biller.objects.filter(code__regex=rf"^({province.GRID_CODE}|B[0-9]{{5}})$")
+    ours = Biller.objects.filter(code__regex=province.OWN_BILLER_CODES)
     built = ours.filter(code=province.GRID_CODE).exists() and (
         ours.count() == expected["billers"]
         and CustomerAccount.objects.filter(biller__in=ours).count() == expected["accounts"]

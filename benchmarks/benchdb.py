@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+from province import GRID_CODE, OWN_BILLER_CODES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # What every benchmark's Django runs with unless the environment says otherwise.
@@ -106,7 +107,7 @@ def require_province() -> dict:
     or refuse (exit 2) with the command that builds one. Returns its scale and the grid biller's id."""
     from billing.models import Biller
 
-    grid = Biller.objects.filter(code="PROVGRID").values("id").first()
+    grid = Biller.objects.filter(code=GRID_CODE).values("id").first()
     if grid is None:
         _refuse(
             "No province in this database: build one first with `make bench-province` or "
@@ -140,11 +141,12 @@ def open_bills_of_province(count: int, *, salt: str) -> list[tuple]:
 
     statuses = list(PAYABLE_BILL_STATUSES)
     with connection.cursor() as cursor:
-        # The province's own billers (PROVGRID, B00001…): the import benchmark's BENCHIMPORT, run beside
-        # it, has later periods with a million bills of one biller, which would make this a one-biller run.
+        # The province's own billers only: the import benchmark's BENCHIMPORT, run beside it, has later
+        # periods with a million bills of one biller, which would make this a one-biller run.
         cursor.execute(
             "SELECT max(b.period) FROM billing_bill b WHERE b.biller_id = "
-            "(SELECT id FROM billing_biller WHERE code = 'PROVGRID')"
+            "(SELECT id FROM billing_biller WHERE code = %s)",
+            [GRID_CODE],
         )
         (period,) = cursor.fetchone()
         cursor.execute(
@@ -152,7 +154,7 @@ def open_bills_of_province(count: int, *, salt: str) -> list[tuple]:
             SELECT oldest.id FROM (
                 SELECT b.account_id FROM billing_bill b JOIN billing_biller br ON br.id = b.biller_id
                 WHERE b.period = %s AND b.status = ANY(%s) AND br.status = %s
-                  AND br.code ~ '^(PROVGRID|B[0-9]{5})$'
+                  AND br.code ~ %s
                   AND NOT EXISTS (
                       SELECT 1 FROM billing_billerlink l WHERE l.biller_id = br.id AND l.mode <> 'pushed'
                   )
@@ -163,7 +165,7 @@ def open_bills_of_province(count: int, *, salt: str) -> list[tuple]:
                 ORDER BY o.due_date, o.period, o.id LIMIT 1
             ) oldest
             """,
-            [period, statuses, BillerStatus.ACTIVE, salt, count, statuses],
+            [period, statuses, BillerStatus.ACTIVE, OWN_BILLER_CODES, salt, count, statuses],
         )
         ids = [row[0] for row in cursor.fetchall()]
     requests = {}

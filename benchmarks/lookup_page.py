@@ -43,6 +43,7 @@ from pathlib import Path
 import dj_database_url
 from benchdb import ensure_database, require_province
 from procstat import children_cpu_seconds, machine_busy_seconds
+from province import OWN_BILLER_CODES
 from tools import require_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -225,8 +226,8 @@ def province_sample(env: dict) -> list[tuple[int, str, str]]:
             "SELECT b.id, b.code, a.account_no, a.id"
             " FROM billing_customeraccount a TABLESAMPLE BERNOULLI (%s) REPEATABLE (7)"
             " JOIN billing_biller b ON b.id = a.biller_id"
-            " WHERE b.status = %s AND (b.code = 'PROVGRID' OR b.code ~ '^B[0-9]+$')",
-            [min(100.0, 100.0 * 2 * SAMPLE / estimate), BillerStatus.ACTIVE],
+            " WHERE b.status = %s AND b.code ~ %s",
+            [min(100.0, 100.0 * 2 * SAMPLE / estimate), BillerStatus.ACTIVE, OWN_BILLER_CODES],
         )
         rows = cursor.fetchall()
     rows = random.Random(7).sample(rows, min(len(rows), SAMPLE))

@@ -44,6 +44,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_province"
 APPS = ("billing", "branches", "api", "payers", "reconciliation")
 GRID_CODE = "PROVGRID"
+# The codes of the province's own billers (the grid, then B00001…, see `build`): the other benchmarks'
+# --province runs add billers of their own (BENCH…) beside them, which these leave out.
+OWN_BILLER_CODES = rf"^({GRID_CODE}|B[0-9]{{5}})$"
 GRID_SHARE = 0.40
 FULL = {"billers": 20_000, "accounts": 2_000_000, "outlets": 5_000, "partners": 50}
 BILL_MONTHS = 12
