@@ -375,6 +375,9 @@ class Bill(models.Model):
             ),
         ]
         indexes = [
+            # An account's open bills without reading its paid ones: the lookup page and the posting's lock
+            # (a year of bills lies on twelve pages). It holds the status, so a payment's update of its bill
+            # is never HOT; without it the lookup read every bill of the account (issue 16).
             models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
             # One biller's bills, of one period or all, newest first: the biller operator's back-office
             # list (a biller's monthly file is one block of ids, so a walk of the whole table's newest ids
@@ -439,19 +442,33 @@ def amount_due_today():
 
 def new_receipt_no() -> str:
     """R + business date + 16 random Crockford base-32 characters (80 bits): unique and unguessable."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    random_part = "".join(secrets.choice(alphabet) for _ in range(16))
-    return f"R{timezone.localdate():%Y%m%d}{random_part}"
+    return f"R{timezone.localdate():%Y%m%d}{random_crockford(16)}"
+
+
+CROCKFORD_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def random_crockford(length: int) -> str:
+    """`length` random Crockford base-32 characters from one read of the system's random source (one
+    `secrets.choice` per character read it once per character: a posting's costliest line of Python)."""
+    value = int.from_bytes(secrets.token_bytes((5 * length + 7) // 8), "big")
+    return "".join(CROCKFORD_BASE32[(value >> (5 * i)) & 31] for i in range(length))
 
 
 class Payment(models.Model):
-    receipt_no = models.CharField(_("receipt number"), max_length=32, unique=True, default=new_receipt_no)
+    # Unique by the constraint below, not by `unique=True`, which would add a second (LIKE) index that every
+    # payment pays for and no search uses: receipts are looked up whole.
+    receipt_no = models.CharField(_("receipt number"), max_length=32, default=new_receipt_no)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     idempotency_key = models.CharField(_("idempotency key"), max_length=128)
     request_fingerprint = models.CharField(_("request fingerprint"), max_length=64)
     channel_ref = models.CharField(_("channel reference"), max_length=64, blank=True)
     biller = models.ForeignKey(
-        Biller, on_delete=models.PROTECT, related_name="payments", verbose_name=_("biller")
+        Biller,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("biller"),
+        db_index=False,  # payment_biller_id and payment_biller_day lead with it
     )
     account = models.ForeignKey(
         CustomerAccount,
@@ -467,6 +484,7 @@ class Payment(models.Model):
         null=True,
         blank=True,
         related_name="payments",
+        db_index=False,  # partial index below: most payments have none
         verbose_name=_("payer"),
     )
     branch = models.ForeignKey(
@@ -475,6 +493,7 @@ class Payment(models.Model):
         null=True,
         blank=True,
         related_name="payments",
+        db_index=False,  # partial index below: most payments have none
         verbose_name=_("branch"),
     )
     actor = models.ForeignKey(
@@ -484,6 +503,7 @@ class Payment(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("keyed by"),
+        db_index=False,  # partial index below: most payments have none
     )
     amount = models.DecimalField(_("amount"), **MONEY)
     status = models.CharField(
@@ -502,6 +522,7 @@ class Payment(models.Model):
             models.UniqueConstraint(
                 fields=["channel", "idempotency_key"], name="payment_idempotent_per_channel"
             ),
+            models.UniqueConstraint(fields=["receipt_no"], name="payment_receipt_no_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
         ]
         indexes = [
@@ -513,6 +534,11 @@ class Payment(models.Model):
             # A channel's own transaction id: the reconciliation finds the payment a refund line refunds
             # (any day) and the disputed debits theirs by it, among months of payments (issue 16).
             models.Index(fields=["channel_ref"], condition=~Q(channel_ref=""), name="payment_channel_ref"),
+            # Who paid, where and who keyed it: each is empty on most payments (online and partner payments
+            # have no branch, only the portal's have a payer), and a payment adds no entry where it is.
+            models.Index(fields=["payer"], condition=Q(payer__isnull=False), name="payment_payer"),
+            models.Index(fields=["branch"], condition=Q(branch__isnull=False), name="payment_branch"),
+            models.Index(fields=["actor"], condition=Q(actor__isnull=False), name="payment_actor"),
         ]
 
     def __str__(self) -> str:
@@ -614,12 +640,18 @@ class JournalEntry(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("created by"),
+        db_index=False,  # partial index below: a payment's entry has none
     )
 
     class Meta:
         ordering = ["-id"]
         verbose_name = _("journal entry")
         verbose_name_plural = _("journal entries")
+        indexes = [
+            models.Index(
+                fields=["created_by"], condition=Q(created_by__isnull=False), name="entry_created_by"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} {self.memo}"
@@ -632,7 +664,11 @@ class JournalLine(models.Model):
         JournalEntry, on_delete=models.PROTECT, related_name="lines", verbose_name=_("journal entry")
     )
     account = models.ForeignKey(
-        LedgerAccount, on_delete=models.PROTECT, related_name="lines", verbose_name=_("account")
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        related_name="lines",
+        verbose_name=_("account"),
+        db_index=False,  # journalline_account_id leads with it
     )
     amount = models.DecimalField(_("amount"), **MONEY)
 

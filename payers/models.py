@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import random_crockford
 from billing.money import money_field_kwargs
 from payers.choices import (
     AgreementStatus,
@@ -59,8 +60,7 @@ class Payer(models.Model):
 
 def new_order_no() -> str:
     """P + date + 12 random base-32 characters: the merchant order number the bank sees."""
-    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-    return f"P{timezone.localdate():%Y%m%d}" + "".join(secrets.choice(alphabet) for _ in range(12))
+    return f"P{timezone.localdate():%Y%m%d}{random_crockford(12)}"
 
 
 def new_access_token() -> str:
