@@ -3,12 +3,13 @@ machine clients of /api/ get the language their Accept-Language asks for.
 
 And the page middleware the signed open APIs skip. A request to /api/v1/ (the partner and biller APIs,
 every one signed with a key, api/authentication.py) is a machine's: it carries no cookie, opens no session,
-posts no form, reads no flash message and is answered in JSON, never a document. Sessions, CSRF, Django's
-login, messages, staff MFA, static files and the Content-Security-Policy therefore have nothing to do there,
-and cost about a millisecond of a payment request's Python (docs/benchmarks.md, "Partner API"). The
+posts no form, reads no flash message and is answered in JSON. Sessions, CSRF, Django's login, messages,
+staff MFA, static files, and the Content-Security-Policy of its JSON answers, have nothing to do there
+(a few tenths of a millisecond of every payment request's Python: docs/benchmarks.md, "Partner API"). The
 security headers (HSTS, nosniff, the HTTPS redirect), the language, the request id, the response count,
-clickjacking's header, the login lockout and the 503 on Redis trouble still apply to every request. The API's
-documentation pages (/api/docs/, /api/redoc/) are pages and keep every middleware.
+clickjacking's header, the login lockout and the 503 on Redis trouble still apply to every request; an HTML
+page there (the site's 404) keeps its policy. The API's documentation pages (/api/docs/, /api/redoc/) are
+pages and keep every middleware.
 """
 
 from csp.middleware import CSPMiddleware
@@ -51,8 +52,14 @@ class _PagesOnly:
         return super().__call__(request)
 
 
-class PageCSPMiddleware(_PagesOnly, CSPMiddleware):
-    pass
+class PageCSPMiddleware(CSPMiddleware):
+    """The policy on every response but the signed APIs' JSON answers: it governs documents, and a JSON
+    answer (sent with nosniff) is never one. An HTML page under /api/v1/ (the site's 404) keeps it."""
+
+    def process_response(self, request, response):
+        if is_signed_api(request) and response.get("Content-Type", "").startswith("application/json"):
+            return response
+        return super().process_response(request, response)
 
 
 class PageWhiteNoiseMiddleware(_PagesOnly, WhiteNoiseMiddleware):
