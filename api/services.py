@@ -15,10 +15,11 @@ from api.choices import PARTNER_TRANSITIONS, CredentialStatus, PartnerStatus
 from api.exceptions import ApiError
 from api.models import ApiCredential, BillerApiAccess, Partner, PartnerReversal
 from billing import presentment
-from billing.audit import record_audit
+from billing.audit import PaymentAudit, record_audit
 from billing.choices import Channel, PaymentStatus
 from billing.exceptions import PaymentRefused
 from billing.models import Biller, Payment
+from billing.money import parse_amount
 from billing.services import PostingResult, post_payment, reverse_payment
 from billing.transitions import transition
 from branches import agents
@@ -48,9 +49,10 @@ def take_partner_payment(
     clearance=None,
 ) -> PostingResult:
     """A payment a partner took from a payer, posted through the one posting service (with the live
-    biller's `clearance` from `check_partner_payment_with_biller`, asked before the request's transaction)."""
+    biller's `clearance` from `check_partner_payment_with_biller`, asked before the request's transaction);
+    its audit row is written by the posting statement."""
     biller = selectors.partner_biller(partner, biller_code)
-    result = post_payment(
+    return post_payment(
         # The request's transaction ends with any refusal (api.idempotency): no savepoint of its own.
         savepoint=False,
         channel=Channel.PARTNER,
@@ -61,17 +63,11 @@ def take_partner_payment(
         periods=periods,
         channel_ref=partner_ref,
         clearance=clearance,
+        audit=PaymentAudit(
+            "partner.payment_taken",
+            {"partner": partner.code, "partner_ref": partner_ref, "amount": parse_amount(amount)},
+        ),
     )
-    if not result.replayed:
-        record_audit(
-            actor=None,
-            action="partner.payment_taken",
-            target=result.payment,
-            partner=partner.code,
-            partner_ref=partner_ref,
-            amount=result.payment.amount,
-        )
-    return result
 
 
 def take_agent_app_payment(

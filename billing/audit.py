@@ -1,6 +1,7 @@
 """The audit trail: every service that changes domain state records who, what, when and why here."""
 
 import json
+from dataclasses import dataclass, field
 
 from django.db import connection, models
 from django.utils.translation import gettext_lazy as _
@@ -25,6 +26,20 @@ def record_audit(*, actor, action: str, target: models.Model, reason: str = "", 
         (event.pk,) = cursor.fetchone()
     event._state.adding, event._state.db = False, connection.alias
     return event
+
+
+@dataclass(frozen=True)
+class PaymentAudit:
+    """The audit row of a new payment, passed to `services.post_payment(audit=...)`: the posting's own
+    statement writes it (billing.posting), in the payment's transaction and without a round trip of its own;
+    a replayed payment writes none. Its actor is the payment's."""
+
+    action: str
+    data: dict[str, object] = field(default_factory=dict)
+    reason: str = ""
+
+    def data_json(self) -> str:
+        return json.dumps({key: str(value) for key, value in self.data.items()})
 
 
 def audit_event(*, actor, action: str, target: models.Model, reason: str = "", **data: object) -> AuditEvent:

@@ -7,7 +7,8 @@ call costs about 0.45 ms of Python on the 2-core machine, which capped throughpu
 database's triggers check that every entry balances and that no posted row changes.
 
 The same statement writes the payment's outbox event (billing.outbox): no payment or reversal is committed
-without its event, and no event without its payment.
+without its event, and no event without its payment; and, when its service asks, the payment's audit row
+(`billing.audit.PaymentAudit`).
 """
 
 import datetime
@@ -18,6 +19,7 @@ from decimal import Decimal
 from django.db import connection
 
 from billing import ledger, outbox
+from billing.audit import PaymentAudit
 from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
 from billing.plain_sql import prepared_cursor
@@ -99,6 +101,13 @@ WITH payment AS (
         %(biller_id)s, %(account_id)s, %(payer_id)s, %(branch_id)s, %(actor_id)s, %(amount)s, %(status)s,
         %(business_date)s, %(changed_at)s, ''
     ) RETURNING id
+), new_audit AS (
+    INSERT INTO billing_auditevent
+        (created_at, actor_id, action, target_type, target_id, target_repr, reason, data)
+    SELECT %(changed_at)s, %(actor_id)s, %(audit_action)s, %(audit_target_type)s, payment.id::text,
+        %(receipt_no)s, %(audit_reason)s, %(audit_data)s::jsonb
+    FROM payment
+    WHERE %(audit_action)s::varchar IS NOT NULL
 ),"""
     + _BILLS_CREDIT_AND_ENTRY
 )
@@ -189,7 +198,7 @@ def _settle_in_memory(bills: list[Bill], account: CustomerAccount | None, credit
         account.credit_balance += credit
 
 
-def write_payment(rows: PaymentRows) -> Payment:
+def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None) -> Payment:
     ledger.check_balanced(rows.lines)
     payment = rows.payment
     params = {
@@ -209,6 +218,10 @@ def write_payment(rows: PaymentRows) -> Payment:
         "entry_kind": EntryKind.PAYMENT,
         "reverses_id": None,
         "memo": payment.receipt_no,
+        "audit_action": audit.action if audit else None,
+        "audit_target_type": Payment._meta.label_lower,
+        "audit_reason": audit.reason[:500] if audit else "",
+        "audit_data": audit.data_json() if audit else None,
         **_changes(rows, 1),
     }
     params.update(_event(rows, outbox.EventType.PAYMENT_POSTED, payment.biller.code))

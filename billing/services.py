@@ -17,7 +17,7 @@ from django.utils.translation import pgettext
 
 from billing import amounts, instalments, ledger, locks, posting, presentment, roles, selectors, topup_holds
 from billing.account_patterns import check_account_pattern
-from billing.audit import record_audit
+from billing.audit import PaymentAudit, record_audit
 from billing.choices import (
     BILLER_TRANSITIONS,
     AllocationKind,
@@ -103,6 +103,7 @@ def post_payment(
     priced_on: datetime.date | None = None,
     collection=None,
     savepoint: bool = True,
+    audit: PaymentAudit | None = None,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
@@ -119,6 +120,8 @@ def post_payment(
     Inside a caller's transaction the posting takes a savepoint, so that a caller may catch a refusal and
     go on. A caller whose transaction ends with any refusal may pass `savepoint=False` (two round trips
     less); then a same-key race lost to another channel's request raises instead of answering as a replay.
+
+    `audit`: the new payment's audit row, written by the posting statement itself (none for a replay).
     """
     if channel not in Channel.values:
         raise PaymentRefused("channel_invalid", channel=channel)
@@ -156,6 +159,7 @@ def post_payment(
                     collection=collection,
                     asking=asking,
                     clearance=clearance,
+                    audit=audit,
                 )
                 if not isinstance(posted, _KeyUsed):
                     payment, clearance = posted
@@ -228,7 +232,15 @@ def _replay(payment: Payment, request: _PaymentRequest) -> PostingResult:
 
 
 def _post_new_payment(
-    request: _PaymentRequest, *, payer, branch, actor, collection=None, asking=_ASKED, clearance=None
+    request: _PaymentRequest,
+    *,
+    payer,
+    branch,
+    actor,
+    collection=None,
+    asking=_ASKED,
+    clearance=None,
+    audit: PaymentAudit | None = None,
 ) -> "tuple[Payment, presentment.Clearance | None] | _KeyUsed":
     """Lock, check, decide and write one payment: the payment and the biller's word to record with it
     (billing.presentment), or the key's earlier payment when it was used."""
@@ -374,7 +386,8 @@ def _post_new_payment(
             account=account,
             credit=credit,
             lines=lines,
-        )
+        ),
+        audit=audit,
     )
     if card_write is not None:
         topup_holds.open_hold(payment, card_write)

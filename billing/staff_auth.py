@@ -43,6 +43,7 @@ from django.utils.translation import gettext as _
 from billing import access, locks, roles
 from billing.audit import record_audit
 from config.client_ip import client_ip
+from config.middleware import is_signed_api
 
 log = logging.getLogger(__name__)
 
@@ -320,6 +321,8 @@ class StaffMFAMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if is_signed_api(request):  # a key's, never a staff session's (config.middleware)
+            return self.get_response(request)
         user = request.user
         if user.is_authenticated and self._applies(request, user) and not self._exempt(request):
             step = mfa_step_needed(request)

@@ -55,16 +55,18 @@ INSTALLED_APPS = [
     "demo",  # the demo region of `make run`: above every app, imported by none (tests/test_layers.py)
 ]
 
+# The Page… middleware are Django's, CSP's and WhiteNoise's, skipped by the signed open APIs (/api/v1/), which
+# have no sessions, cookies, forms or documents (config/middleware.py).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.middleware.PageCSPMiddleware",
+    "config.middleware.PageWhiteNoiseMiddleware",
+    "config.middleware.PageSessionMiddleware",
     "config.middleware.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.middleware.PageCsrfViewMiddleware",
+    "config.middleware.PageAuthenticationMiddleware",
+    "config.middleware.PageMessageMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Innermost: Redis or the broker away → a clear 503, not a bare 500 (config/unavailable.py).
@@ -112,6 +114,9 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         f"DATABASE_URL must name a PostgreSQL server (postgres://…), not {DATABASES['default']['ENGINE']}: "
         "the platform's locks, ledger triggers and bulk paths are PostgreSQL's."
     )
+# Django's backend with a health check that sends no `SELECT 1` while the connection is plainly alive
+# (config/postgresql/base.py).
+DATABASES["default"]["ENGINE"] = "config.postgresql"
 # Django's cursors bind parameters on the client and never prepare; the portal's lookup page uses a
 # server-binding cursor whose one statement PostgreSQL prepares once per connection (payers/selectors.py).
 # PREPARE_THRESHOLD=0 turns it off behind a pooler that cannot keep prepared statements.
@@ -125,6 +130,7 @@ if _replica_url:
     )
     if DATABASES["replica"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL server (postgres://…).")
+    DATABASES["replica"]["ENGINE"] = DATABASES["default"]["ENGINE"]
     DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"]["OPTIONS"])
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests read the primary's test database
 DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]

@@ -128,6 +128,22 @@ class TestCreatePayment:
         assert bill.status == BillStatus.PAID
         assert AuditEvent.objects.filter(action="partner.payment_taken", target_id=str(payment.pk)).exists()
 
+    def test_the_answer_is_a_machines_no_cookie_no_session_but_every_security_header(self, api, bill):
+        response = pay(api, bill, key="order-headers")
+        assert response.status_code == 201
+        assert not response.cookies  # no session, no CSRF token (config.middleware: page middleware skipped)
+        assert "Cookie" not in response.get("Vary", "")
+        assert "Content-Security-Policy" not in response  # a JSON answer, never a document
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Request-ID"]
+        assert AuditEvent.objects.filter(action="partner.payment_taken").count() == 1
+
+    def test_an_html_page_under_the_api_keeps_its_policy(self, client):
+        response = client.get(f"{BASE}/no-such-operation")
+        assert response.status_code == 404
+        assert "Content-Security-Policy" in response
+
     def test_a_replay_returns_the_original_response(self, api, bill):
         first = pay(api, bill, key="order-2")
         second = pay(api, bill, key="order-2")

@@ -6,6 +6,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone, translation
 
+from billing.audit import PaymentAudit
 from billing.choices import AllocationKind, AmountRule, BillerStatus, BillStatus, Channel, PaymentMode
 from billing.exceptions import IdempotencyConflict, PaymentRefused
 from billing.models import (
@@ -161,6 +162,21 @@ class TestIdempotency:
             pay(two_bills[0].account, "150.00", key="retry")
         result = pay(two_bills[0].account, "100.00", key="retry")
         assert not result.replayed
+
+    def test_the_audit_row_asked_for_is_written_with_the_payment_and_never_for_a_replay(self, two_bills):
+        audit = PaymentAudit("partner.payment_taken", {"partner": "P01", "amount": Decimal("100.00")})
+        first = pay(two_bills[0].account, "100.00", audit=audit)
+        again = pay(two_bills[0].account, "100.00", audit=audit)
+        assert again.replayed
+        event = AuditEvent.objects.get(action="partner.payment_taken")
+        assert (event.target_type, event.target_id) == ("billing.payment", str(first.payment.pk))
+        assert event.target_repr == first.payment.receipt_no
+        assert event.data == {"partner": "P01", "amount": "100.00"}
+        assert (event.actor_id, event.created_at) == (None, first.payment.posted_at)
+
+    def test_without_an_audit_row_asked_for_none_is_written(self, two_bills):
+        pay(two_bills[0].account, "100.00")
+        assert not AuditEvent.objects.exists()
 
     def test_receipt_numbers_are_long_and_random(self, two_bills):
         a = pay(two_bills[0].account, "100.00", key="a").payment
