@@ -314,7 +314,7 @@ def run_wrk(wrk: str, url: str, paths: list[str], args, server_pid: int) -> dict
     }
 
 
-def wait_until_up(url: str, timeout: float = 30) -> None:
+def wait_until_up(url: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

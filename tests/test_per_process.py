@@ -1,7 +1,8 @@
 """config/templatetags/per_process.py and config/fixed_urls.py: what every page repeats, made once per
 process."""
 
-from django.template import engines
+import pytest
+from django.template import TemplateSyntaxError, engines
 from django.urls import set_script_prefix
 
 from config import fixed_urls
@@ -48,3 +49,9 @@ def test_a_fixed_url_follows_the_script_prefix():
 def test_the_fixed_url_tag_writes_the_reversed_url():
     template = engines["django"].from_string("{% load per_process %}{% fixed_url 'payers:checkout' %}")
     assert template.render({}) == "/checkout/"
+
+
+def test_the_fixed_url_tag_takes_one_quoted_url_name():
+    for source in ("{% fixed_url payers:home %}", "{% fixed_url 'payers:home' 'x' %}", "{% fixed_url %}"):
+        with pytest.raises(TemplateSyntaxError):
+            engines["django"].from_string("{% load per_process %}" + source)

@@ -12,6 +12,7 @@
 """
 
 from django import template
+from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 from config import fixed_urls
@@ -56,6 +57,22 @@ def per_process(parser, token):
     return PerProcessNode(nodelist, bits[1][1:-1], [parser.compile_filter(bit) for bit in bits[2:]])
 
 
-@register.simple_tag
-def fixed_url(name: str) -> str:
-    return fixed_urls.fixed_reverse(name)
+class FixedUrlNode(template.Node):
+    """Its own node rather than a `simple_tag`: the tag machinery (resolving the literal argument, the
+    output's escaping) cost more than the lookup of the kept URL itself."""
+
+    child_nodelists = ()
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def render(self, context):
+        return conditional_escape(fixed_urls.fixed_reverse(self.name))
+
+
+@register.tag("fixed_url")
+def fixed_url(parser, token):
+    bits = token.split_contents()
+    if len(bits) != 2 or bits[1][0] not in "\"'" or bits[1][0] != bits[1][-1]:
+        raise template.TemplateSyntaxError(f"{bits[0]} takes one quoted URL name")
+    return FixedUrlNode(bits[1][1:-1])
