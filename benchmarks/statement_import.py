@@ -14,7 +14,8 @@ CRLF, gzipped (--plain: not packed). Then:
 
 1. a child process (a fresh interpreter, as the nightly Celery task runs it) reads the file within the
    statement bounds (`untrusted_files.read_path`) and imports it for channel ONLINE:WECHAT: wall time,
-   lines/s and its peak RSS (getrusage of the child);
+   lines/s, its CPU and peak RSS (getrusage of the child) and its PostgreSQL backend's CPU (from /proc,
+   when the server runs on this machine);
 2. PostgreSQL's `COPY … FROM STDIN (FORMAT csv)` of the same detail lines, unpacked, into a bare table of
    27 text columns: what the machine does with the lines when nothing checks them.
 
@@ -45,7 +46,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchdb import connect, require_province, setup_django_on
-from procstat import machine_load
+from procstat import machine_load, proc_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FLOOR_SECONDS = 30.0  # for 1,000,000 lines
@@ -202,9 +203,14 @@ def run_child(url: str, path: Path, day: datetime.date, limits: dict) -> tuple[f
 def child(path: str, channel: str, day: str) -> int:
     """The import as the nightly task runs it: the file read within the statement bounds, then the service."""
     setup_django_on(os.environ["DATABASE_URL"], setting="DATABASE_URL", allow_any_name=True)
+    from django.db import connection
+
     from billing import untrusted_files
     from reconciliation import services
 
+    connection.ensure_connection()
+    backend = connection.connection.info.backend_pid
+    backend_cpu = proc_cpu_seconds(backend)  # None unless PostgreSQL runs on this machine
     started, cpu = time.perf_counter(), time.process_time()
     result = services.import_statement(
         channel_code=channel,
@@ -219,6 +225,9 @@ def child(path: str, channel: str, day: str) -> int:
         f"in {time.perf_counter() - started:.2f} s ({time.process_time() - cpu:.2f} s of CPU; the child's "
         "start, Django's set-up and reading the file are outside it)"
     )
+    backend_after = proc_cpu_seconds(backend)
+    if backend_cpu is not None and backend_after is not None:
+        print(f"its PostgreSQL backend used {backend_after - backend_cpu:.2f} s of CPU meanwhile")
     return 0
 
 
@@ -277,7 +286,7 @@ def main(argv) -> int:
         print(f"load average before the run: {machine_load()}")
 
         seconds, cpu, rss, output = run_child(url, path, day, limits)
-        print(f"  {output}")
+        print("  " + output.replace("\n", "\n  "))
         statement = StatementFile.objects.filter(channel_code=CHANNEL, business_date=day).first()
         written = StatementLine.objects.filter(statement=statement).count() if statement else 0
         checks = [("statement imported", statement is not None), ("lines written", written == args.lines)]

@@ -5,6 +5,7 @@ import datetime
 import hashlib
 import json
 import operator
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -58,6 +59,16 @@ FINGERPRINT_FIELDS = [
                 ELSE to_char(occurred_at AT TIME ZONE 'UTC', '.US') END
         || '+00:00' END""",
 ]
+# The same order: the time's text sorts as the time does, with no time ('') first.
+FINGERPRINT_ORDER = [f'({field}) COLLATE "C"' for field in FINGERPRINT_FIELDS[:-1]] + [
+    "occurred_at NULLS FIRST"
+]
+# A line's JSON when none of its texts needs an escape: what json_build_array writes then, for less.
+PLAIN_LINE = "'[\"' || " + " || '\", \"' || ".join(FINGERPRINT_FIELDS) + " || '\"]'"
+# A character that JSON escapes, or that sorts a list's text apart from the list (one at or below the
+# quote, as a space: "a" < "a b" but '["a", …' > '["a b", …'). A statement without any sorts its lines by
+# their JSON text alone.
+NOT_PLAIN = re.compile(r"[\x00-\x22\\]")
 FETCH = 2_000
 _TEXT_VALUES = operator.attrgetter(*(field.attname for field in TEXT_FIELDS))
 _TEXT_LIMITS = tuple(field.max_length for field in TEXT_FIELDS)
@@ -69,6 +80,7 @@ class Tally:
     payments_total: object = ZERO
     refunds_total: object = ZERO
     fees_total: object = ZERO
+    plain: bool = True  # no line's text has a character of NOT_PLAIN (see `fingerprint`)
 
 
 def store_content(statement_id: int, data: bytes) -> None:
@@ -84,12 +96,20 @@ def copy_lines(statement_id: int, lines: Iterable[ParsedLine]) -> Tally:
     caller's transaction then writes nothing); their count and totals."""
     tally = Tally()
     table = StatementLine._meta.db_table
+    when, written_when = None, None
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
     ):
         for line in lines:
-            _check_lengths(line)
+            texts = _TEXT_VALUES(line)
+            if any(map(int.__gt__, map(len, texts), _TEXT_LIMITS)):
+                _refuse_length(line)
+            if tally.plain and NOT_PLAIN.search("".join(texts)):
+                tally.plain = False
+            if line.occurred_at is not when:  # a bill's lines share their seconds: each written once
+                when = line.occurred_at
+                written_when = None if when is None else str(when)  # as psycopg writes it
             copy.write_row(
                 (
                     statement_id,
@@ -104,7 +124,7 @@ def copy_lines(statement_id: int, lines: Iterable[ParsedLine]) -> Tally:
                     line.amount,
                     line.fee,
                     line.currency,
-                    line.occurred_at,
+                    written_when,
                 )
             )
             tally.count += 1
@@ -116,9 +136,7 @@ def copy_lines(statement_id: int, lines: Iterable[ParsedLine]) -> Tally:
     return tally
 
 
-def _check_lengths(line: ParsedLine) -> None:
-    if not any(map(int.__gt__, map(len, _TEXT_VALUES(line)), _TEXT_LIMITS)):
-        return
+def _refuse_length(line: ParsedLine) -> None:
     for field in TEXT_FIELDS:
         value = getattr(line, field.attname)
         if len(value) > field.max_length:
@@ -129,24 +147,31 @@ def _check_lengths(line: ParsedLine) -> None:
             )
 
 
-def fingerprint(statement_id: int, channel_code: str, business_date: datetime.date) -> str:
+def fingerprint(
+    statement_id: int, channel_code: str, business_date: datetime.date, *, plain: bool = False
+) -> str:
     """ParsedStatement.fingerprint of the statement's written lines, hashed as PostgreSQL returns them in
-    order (a server-side cursor: never more than FETCH lines at once)."""
+    order (a server-side cursor: never more than FETCH lines at once). `plain`: no line has a character of
+    NOT_PLAIN (`Tally.plain`), so each line's JSON is its texts between quotes, and sorts as its list."""
     digest = hashlib.sha256()
     head = json.dumps([channel_code, business_date.isoformat()], ensure_ascii=False)
     digest.update((head[:-1] + ", [").encode())
-    order = ", ".join(f'({field}) COLLATE "C"' for field in FINGERPRINT_FIELDS)
     table = StatementLine._meta.db_table
+    if plain:
+        query = (
+            f'SELECT ({PLAIN_LINE}) COLLATE "C" AS line FROM {table} WHERE statement_id = %s ORDER BY line'
+        )
+    else:
+        # json_build_array(text, …)::text writes what json.dumps(list, ensure_ascii=False) writes: ", "
+        # between values, the same escapes (quote, backslash, \b\f\n\r\t, other controls as \u00xx).
+        query = (
+            f"SELECT json_build_array({', '.join(FINGERPRINT_FIELDS)})::text FROM {table} "
+            f"WHERE statement_id = %s ORDER BY {', '.join(FINGERPRINT_ORDER)}"
+        )
     separator = b""
     with connection.connection.cursor(name=f"statement_{statement_id}_fingerprint") as cursor:
         cursor.itersize = FETCH
-        # json_build_array(text, …)::text writes what json.dumps(list, ensure_ascii=False) writes: ", "
-        # between values, the same escapes (quote, backslash, \b\f\n\r\t, other controls as \u00xx).
-        cursor.execute(
-            f"SELECT json_build_array({', '.join(FINGERPRINT_FIELDS)})::text FROM {table} "
-            f"WHERE statement_id = %s ORDER BY {order}",
-            [statement_id],
-        )
+        cursor.execute(query, [statement_id])
         for (line,) in cursor:
             digest.update(separator + line.encode())
             separator = b", "

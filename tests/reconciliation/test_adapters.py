@@ -129,6 +129,36 @@ class TestWeChat:
             "应结订单总金额",
         )
 
+    def test_a_total_of_a_column_the_bill_has_not_is_checked_against_zero(self):
+        data = fixture_bytes("wechat/gunsluo-wechatpay-go__tradebill_SUCCESS_2021-02-01.csv").decode()
+        assert "退款金额" not in data.split("\n", 1)[0]  # a SUCCESS bill has no refund columns
+        error = refused(data.replace("`1,`0.01,`0.00,", "`1,`0.01,`0.30,").encode())
+        assert (error.code, error.params["field"]) == ("totals_mismatch", "退款总金额")
+
+    @pytest.mark.parametrize(
+        ("amount", "taken"),
+        [(" 0.01 ", "0.01"), ("0.1", "0.10"), ("1", "1.00"), ("１.００", "1.00")],
+        ids=["spaces", "one-decimal", "whole", "full-width"],
+    )
+    def test_an_amount_is_read_as_the_other_adapters_read_it(self, amount, taken):
+        data = fixture_bytes("wechat/gunsluo-wechatpay-go__tradebill_SUCCESS_2021-02-01.csv").decode()
+        data = data.replace("`CNY,`0.01,", f"`CNY,`{amount},").replace(
+            ",`1.00%,`0.01,", f",`1.00%,`{amount},"
+        )
+        parsed = parse_statement(
+            data.replace("`1,`0.01,", f"`1,`{amount},")
+            .replace(",`0.01,`0.00\n", f",`{amount},`0.00\n")
+            .encode()
+        )
+        assert [str(line.amount) for line in parsed.lines] == [taken]
+
+    @pytest.mark.parametrize("amount", ["0.001", "1e2", "-1.00", "1.0.0", "", "12345678901234.00"])
+    def test_an_amount_that_is_not_one_is_refused_with_its_row_and_column(self, amount):
+        data = fixture_bytes("wechat/gunsluo-wechatpay-go__tradebill_SUCCESS_2021-02-01.csv").decode()
+        error = refused(data.replace(",`1.00%,`0.01,", f",`1.00%,`{amount},").encode())
+        assert (error.code, error.params["line"]) == ("line_invalid", 2)
+        assert "订单金额" in str(error.params["reason"])
+
     def test_a_fund_flow_bill_is_not_a_trade_bill(self):
         assert refused(
             fixture_bytes("wechat/gunsluo-wechatpay-go__fundflowbill_BASIC_2021-02-01.csv.gz")

@@ -12,11 +12,11 @@ from django.utils import timezone, translation
 
 from demo.statements import PAYMENT, REFUND, DayLine, camt053, wechat_bill
 from reconciliation import services
-from reconciliation.adapters import parse_statement
+from reconciliation.adapters import parse_statement, wechat
 from reconciliation.choices import LineKind, RunStatus, StatementFormat
 from reconciliation.exceptions import StatementRefused
 from reconciliation.models import StatementFile, StatementLine
-from reconciliation.services import runs
+from reconciliation.services import runs, statement_lines
 from tests.billing.test_untrusted_files import MIB, peak_while
 from tests.reconciliation.conftest import CHANNEL
 from tests.reconciliation.test_untrusted_statements import nothing_stored
@@ -25,6 +25,8 @@ pytestmark = pytest.mark.django_db
 DAY = datetime.date(2026, 11, 20)
 # Order numbers that sort differently by code point than by any locale, or that JSON escapes.
 TRICKY = ["tab\there", "ctl\x01", "a-b", "a_b", "A b", "Ab", "中文", "ａ全角", 'q"uote', "back\\slash", "z!"]
+# Order numbers with none of those: each line's JSON is then its texts between quotes, sorted as text.
+PLAIN = ["a-b", "a_b", "Ab", "ab", "a", "中文", "ａ全角", "z~", "é"]
 
 
 def lines(count: int, day: datetime.date = DAY, tricky: list[str] = TRICKY) -> list[DayLine]:
@@ -80,6 +82,34 @@ def test_the_lines_are_written_by_the_import_with_the_whole_file_fingerprint_and
     run = services.run_reconciliation(run_id=result.run.pk)
     assert run.status == RunStatus.DONE and StatementLine.objects.count() == 72
     assert sum(entry["count"] for entry in run.counts.values()) >= 72
+
+
+@pytest.mark.parametrize(("tricky", "plain"), [(TRICKY, False), (PLAIN, True)], ids=["escaped", "plain"])
+def test_the_fingerprint_is_the_whole_file_one_by_either_query(tricky, plain, monkeypatch):
+    monkeypatch.setattr(wechat, "SUM_EVERY", 7)  # the totals added up in several goes
+    taken = []
+    fingerprint = statement_lines.fingerprint
+    monkeypatch.setattr(
+        statement_lines, "fingerprint", lambda *a, **k: taken.append(k["plain"]) or fingerprint(*a, **k)
+    )
+    data = wechat_bill(lines(60, tricky=tricky))
+    statement = import_(data).statement
+    parsed = parse_statement(data)
+    assert taken == [plain] and statement.content_fingerprint == parsed.fingerprint(CHANNEL, DAY)
+    assert (statement.payments_total, statement.fees_total) == (parsed.payments_total, parsed.fees_total)
+    if plain:  # the general query gives the same on the same lines
+        assert fingerprint(statement.pk, CHANNEL, DAY, plain=False) == statement.content_fingerprint
+
+
+def test_a_wrong_total_is_refused_however_many_goes_the_totals_are_added_up_in(monkeypatch):
+    monkeypatch.setattr(wechat, "SUM_EVERY", 7)
+    data = wechat_bill(lines(30))
+    rows = data.split(b"\r\n")
+    rows[-2] = rows[-2].replace(b",`", b",`1", 1)  # the totals row's first sum
+    with pytest.raises(StatementRefused) as caught:
+        import_(b"\r\n".join(rows))
+    assert (caught.value.code, caught.value.params["field"]) == ("totals_mismatch", "应结订单总金额")
+    assert nothing_stored()
 
 
 @pytest.mark.parametrize(
