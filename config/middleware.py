@@ -3,7 +3,7 @@ machine clients of /api/ get the language their Accept-Language asks for.
 
 And the page middleware the signed open APIs skip. A request to /api/v1/ (the partner and biller APIs,
 every one signed with a key, api/authentication.py) is a machine's: it carries no cookie, opens no session,
-posts no form, reads no flash message and is answered in JSON. Sessions, CSRF, Django's login, messages,
+posts no form, reads no flash message and is answered in JSON. Sessions, Django's login, messages,
 staff MFA, static files, and the Content-Security-Policy of its JSON answers, have nothing to do there
 (a few tenths of a millisecond of every payment request's Python: docs/benchmarks.md, "Partner API"). The
 security headers (HSTS, nosniff, the HTTPS redirect), the language, the request id, the response count,
@@ -17,7 +17,6 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -68,13 +67,6 @@ class PageWhiteNoiseMiddleware(_PagesOnly, WhiteNoiseMiddleware):
 
 class PageSessionMiddleware(_PagesOnly, SessionMiddleware):
     pass
-
-
-class PageCsrfViewMiddleware(_PagesOnly, CsrfViewMiddleware):
-    def process_view(self, request, callback, callback_args, callback_kwargs):
-        if is_signed_api(request):
-            return None  # its views are csrf_exempt anyway (DRF's APIView)
-        return super().process_view(request, callback, callback_args, callback_kwargs)
 
 
 class PageAuthenticationMiddleware(_PagesOnly, AuthenticationMiddleware):
