@@ -10,11 +10,19 @@ from billing.models import AuditEvent
 
 # One plain statement: every payment through the partner API writes a row, and the ORM's insert cost more
 # Python than its round trip (docs/benchmarks.md, "Partner API").
-_INSERT_SQL = """
-INSERT INTO billing_auditevent
-    (created_at, actor_id, action, target_type, target_id, target_repr, reason, data)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id
-"""
+# The columns an audit row is written with, here and in the posting's own statement (billing.posting).
+INSERT_INTO_SQL = """INSERT INTO billing_auditevent
+    (created_at, actor_id, action, target_type, target_id, target_repr, reason, data)"""
+_INSERT_SQL = INSERT_INTO_SQL + "\nVALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb) RETURNING id"
+
+
+def stored_reason(reason: str) -> str:
+    return reason[:500]
+
+
+def stored_data(data: dict[str, object]) -> dict[str, str]:
+    """The audit row's data: each value as text (amounts, dates and ids read back as written)."""
+    return {key: str(value) for key, value in data.items()}
 
 
 def record_audit(*, actor, action: str, target: models.Model, reason: str = "", **data: object) -> AuditEvent:
@@ -38,8 +46,11 @@ class PaymentAudit:
     data: dict[str, object] = field(default_factory=dict)
     reason: str = ""
 
+    def reason_text(self) -> str:
+        return stored_reason(self.reason)
+
     def data_json(self) -> str:
-        return json.dumps({key: str(value) for key, value in self.data.items()})
+        return json.dumps(stored_data(self.data))
 
 
 def audit_event(*, actor, action: str, target: models.Model, reason: str = "", **data: object) -> AuditEvent:
@@ -51,8 +62,8 @@ def audit_event(*, actor, action: str, target: models.Model, reason: str = "", *
         target_type=target._meta.label_lower,
         target_id=str(target.pk),
         target_repr=str(target)[:200],
-        reason=reason[:500],
-        data={key: str(value) for key, value in data.items()},
+        reason=stored_reason(reason),
+        data=stored_data(data),
     )
 
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.db import connection
 
 from billing import ledger, outbox
+from billing.audit import INSERT_INTO_SQL as AUDIT_INSERT_INTO_SQL
 from billing.audit import PaymentAudit
 from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
@@ -102,8 +103,9 @@ WITH payment AS (
         %(business_date)s, %(changed_at)s, ''
     ) RETURNING id
 ), new_audit AS (
-    INSERT INTO billing_auditevent
-        (created_at, actor_id, action, target_type, target_id, target_repr, reason, data)
+    """
+    + AUDIT_INSERT_INTO_SQL
+    + """
     SELECT %(changed_at)s, %(actor_id)s, %(audit_action)s, %(audit_target_type)s, payment.id::text,
         %(receipt_no)s, %(audit_reason)s, %(audit_data)s::jsonb
     FROM payment
@@ -220,7 +222,7 @@ def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None) -> Pa
         "memo": payment.receipt_no,
         "audit_action": audit.action if audit else None,
         "audit_target_type": Payment._meta.label_lower,
-        "audit_reason": audit.reason[:500] if audit else "",
+        "audit_reason": audit.reason_text() if audit else "",
         "audit_data": audit.data_json() if audit else None,
         **_changes(rows, 1),
     }
