@@ -80,6 +80,7 @@ PROVINCE_URL = BENCH_PROVINCE_DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postg
 bench-province: install
 	@DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province} \
 		$(PY) scripts/check_services.py --database-only
+	-$(PY) deploy/postgresql_settings.py --database-url $${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province}
 	$(PROVINCE_URL) $(PY) benchmarks/admin_lists.py --scale $(PROVINCE_SCALE) $(if $(PROVINCE_REBUILD),--rebuild)
 	$(PROVINCE_URL) $(PY) benchmarks/lookup_page.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province

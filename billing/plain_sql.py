@@ -4,7 +4,6 @@ dates as dates, so a row becomes a model instance as it is."""
 
 from contextlib import contextmanager
 
-import psycopg
 from django.db import connection
 
 
@@ -46,19 +45,8 @@ def model_from_row(model, row, start: int = 0):
     return model.from_db(connection.alias, names, row[start:end]), end
 
 
-class _PreparingCursor(psycopg.Cursor):
-    """Binds parameters on the server and has PostgreSQL prepare each statement once per connection: a
-    statement that joins four models then skips parsing and planning, which cost more than running it.
-    (Django's own cursors bind on the client and never prepare; connections live for CONN_MAX_AGE.)"""
-
-    def execute(self, query, params=None, *, prepare=True, binary=None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
-
-
 @contextmanager
 def prepared_cursor():
-    """Django's cursor (health check, error translation, queries counted by tests) over a preparing one."""
-    with connection.cursor() as cursor:
-        cursor.cursor.close()
-        cursor.cursor = _PreparingCursor(connection.connection)
+    """A cursor whose statements PostgreSQL prepares once per connection (config.postgresql)."""
+    with connection.prepared_cursor() as cursor:
         yield cursor

@@ -53,10 +53,8 @@ _BILLS_CREDIT_AND_ENTRY = """
 changed_bills AS (
     UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, late_fee = b.late_fee,
         discount_granted = b.discount_granted, updated_at = %(changed_at)s
-    FROM unnest(
-        %(bill_ids)s::bigint[], %(bill_amounts_paid)s::numeric[], %(bill_statuses)s::varchar[],
-        %(bill_late_fees)s::numeric[], %(bill_discounts)s::numeric[]
-    ) AS b(id, amount_paid, status, late_fee, discount_granted)
+    FROM jsonb_to_recordset(%(bills)s::jsonb)
+        AS b(id bigint, amount_paid numeric, status varchar, late_fee numeric, discount_granted numeric)
     WHERE billing_bill.id = b.id
 ), account_credit AS (
     UPDATE billing_customeraccount SET credit_balance = credit_balance + %(credit)s
@@ -72,16 +70,12 @@ changed_bills AS (
 ), new_lines AS (
     INSERT INTO billing_journalline (entry_id, account_id, amount)
     SELECT new_entry.id, l.account_id, l.amount
-    FROM new_entry, unnest(%(line_accounts)s::bigint[], %(line_amounts)s::numeric[]) AS l(account_id, amount)
+    FROM new_entry, jsonb_to_recordset(%(lines)s::jsonb) AS l(account_id bigint, amount numeric)
 ), new_allocations AS (
     INSERT INTO billing_paymentallocation (payment_id, bill_id, kind, amount, is_reversal)
     SELECT payment.id, a.bill_id, a.kind, a.amount, %(is_reversal)s
     FROM payment,
-         unnest(
-             %(allocation_bills)s::bigint[],
-             %(allocation_kinds)s::varchar[],
-             %(allocation_amounts)s::numeric[]
-         ) AS a(bill_id, kind, amount)
+        jsonb_to_recordset(%(allocations)s::jsonb) AS a(bill_id bigint, kind varchar, amount numeric)
     RETURNING id
 ), new_event AS (
     INSERT INTO billing_outboxevent (id, type, aggregate_type, aggregate_id, payload, created_at)
@@ -127,22 +121,34 @@ WITH payment AS (
 
 def _changes(rows: PaymentRows, sign: int) -> dict:
     """The parameters `_BILLS_CREDIT_AND_ENTRY` takes from the decided rows: a payment's as they are
-    (sign 1), a reversal's allocations and credit negated (sign -1)."""
+    (sign 1), a reversal's allocations and credit negated (sign -1). Bills, lines and allocations go as
+    three JSON texts, money as exact strings: psycopg dumped their ten arrays element by element in
+    Python, a seventh of the posting's Python time; json.dumps runs in C."""
     return {
-        "bill_ids": [bill.pk for bill in rows.bills],
-        "bill_amounts_paid": [bill.amount_paid for bill in rows.bills],
-        "bill_statuses": [bill.status for bill in rows.bills],
-        "bill_late_fees": [bill.late_fee for bill in rows.bills],
-        "bill_discounts": [bill.discount_granted for bill in rows.bills],
+        "bills": _json_rows(
+            ("id", "amount_paid", "status", "late_fee", "discount_granted"),
+            (
+                (bill.pk, str(bill.amount_paid), bill.status, str(bill.late_fee), str(bill.discount_granted))
+                for bill in rows.bills
+            ),
+        ),
         "account_id": getattr(rows.account, "pk", None),
         "credit": sign * rows.credit,
-        "line_accounts": [ledger_account.pk for ledger_account, _amount in rows.lines],
-        "line_amounts": [amount for _ledger_account, amount in rows.lines],
-        "allocation_bills": [a.bill_id for a in rows.allocations],
-        "allocation_kinds": [a.kind for a in rows.allocations],
-        "allocation_amounts": [sign * a.amount for a in rows.allocations],
+        "lines": _json_rows(
+            ("account_id", "amount"),
+            ((ledger_account.pk, str(amount)) for ledger_account, amount in rows.lines),
+        ),
+        "allocations": _json_rows(
+            ("bill_id", "kind", "amount"),
+            ((a.bill_id, a.kind, str(sign * a.amount)) for a in rows.allocations),
+        ),
         "is_reversal": sign < 0,
     }
+
+
+def _json_rows(keys: tuple[str, ...], rows) -> str:
+    """A JSON array of objects, as `jsonb_to_recordset` reads them (by key)."""
+    return json.dumps([dict(zip(keys, row, strict=True)) for row in rows])
 
 
 def _event(rows: PaymentRows, event_type: str, biller_code: str) -> dict:

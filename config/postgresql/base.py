@@ -14,6 +14,7 @@ unchanged.
 
 import select
 
+import psycopg
 from django.db.backends.postgresql import base
 from psycopg import pq
 
@@ -42,3 +43,27 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except (OSError, ValueError):
             return False
         return not waiting
+
+    def prepared_cursor(self):
+        """Django's cursor (health check, error translation, the queries tests count) over a psycopg cursor
+        that binds on the server and prepares each statement once per connection (`PreparingCursor`): for
+        the hottest statements (billing.plain_sql), built directly rather than replacing the one
+        `cursor()` makes, which cost a psycopg cursor made and closed per statement."""
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            cursor = PreparingCursor(self.connection)
+            # As Django's create_cursor: the connection's time zone when the session's differs.
+            tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, pq.Format.TEXT)
+            if self.timezone != tzloader.timezone:
+                base.register_tzloader(self.timezone, cursor)
+            return self._prepare_cursor(cursor)
+
+
+class PreparingCursor(psycopg.Cursor):
+    """Binds parameters on the server and has PostgreSQL prepare each statement once per connection: a
+    statement that joins four models then skips parsing and planning, which cost more than running it.
+    (Django's own cursors bind on the client and never prepare; connections live for CONN_MAX_AGE.)"""
+
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)

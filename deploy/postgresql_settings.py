@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""PostgreSQL's own settings for a platform of a province's size: what they should be on this machine, what
+the server has, and (with --apply) ALTER SYSTEM to set them.
+
+PostgreSQL ships sized for a small machine: 128 MB of shared buffers, a checkpoint every 1 GB of WAL or
+5 minutes. A province's database is tens of GB whose hot index pages are all over its tables: with the
+defaults, every payment's index entries are read into the 128 MB pool from the operating system's cache and
+written out again, and after each checkpoint the first change to a page writes its whole 8 kB image to the
+WAL. The values below are the usual starting point of a dedicated database server (PostgreSQL's manual,
+"Resource Consumption" and "WAL Configuration"), computed from the machine's memory:
+
+  shared_buffers                25% of memory (needs a restart)
+  effective_cache_size          75% of memory (what the planner may count on being cached)
+  maintenance_work_mem          1/16 of memory, at most 2 GB (index builds, VACUUM)
+  max_wal_size / min_wal_size   16 GB / 2 GB: checkpoints by time, not by WAL volume, under load
+  checkpoint_timeout            15 min, spread over 90% of it (checkpoint_completion_target)
+  wal_compression               on: full-page images are compressed
+
+    .venv/bin/python deploy/postgresql_settings.py [--database-url URL] [--memory-gb N]   # compare
+    .venv/bin/python deploy/postgresql_settings.py --apply                                # ALTER SYSTEM
+
+--apply needs a superuser; settings that only a restart takes are listed with the command to restart.
+It never restarts the server itself. Exit status: 0 when every setting is at least the recommendation,
+1 when one is below it (after --apply: when a restart is still pending), 2 when the server can't be asked.
+`make bench-province` prints this comparison before it measures (docs/benchmarks.md, "A province").
+"""
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import dj_database_url
+import psycopg
+
+MB = 1024 * 1024
+GB = 1024 * MB
+
+
+def machine_memory() -> int:
+    """Bytes of physical memory (Linux and other POSIX systems)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    value: str  # as ALTER SYSTEM takes it
+    bytes_or_number: float  # to compare with the server's, in the unit `current_value` returns
+
+
+def _megabytes(n: int) -> int:
+    return max(n // MB, 1)
+
+
+def recommended(memory: int) -> list[Setting]:
+    shared = _megabytes(memory // 4)
+    cache = _megabytes(memory * 3 // 4)
+    maintenance = min(_megabytes(memory // 16), 2048)
+    return [
+        Setting("shared_buffers", f"{shared}MB", shared * MB),
+        Setting("effective_cache_size", f"{cache}MB", cache * MB),
+        Setting("maintenance_work_mem", f"{maintenance}MB", maintenance * MB),
+        Setting("max_wal_size", "16GB", 16 * GB),
+        Setting("min_wal_size", "2GB", 2 * GB),
+        Setting("checkpoint_timeout", "15min", 15 * 60),
+        Setting("checkpoint_completion_target", "0.9", 0.9),
+        Setting("wal_compression", "on", 1),
+    ]
+
+
+# pg_settings.unit → bytes per unit (sizes) or seconds (times)
+_UNITS = {"8kB": 8192, "kB": 1024, "MB": MB, "B": 1, "s": 1, "ms": 0.001, "min": 60}
+
+
+def current_value(row: tuple) -> float:
+    """A pg_settings row (name, setting, unit, vartype) as bytes, seconds or a number; booleans and enums
+    as 1 when on (any compression method counts as on)."""
+    _name, setting, unit, vartype = row
+    if vartype == "bool":
+        return 1.0 if setting == "on" else 0.0
+    if vartype == "enum":
+        return 0.0 if setting == "off" else 1.0
+    return float(setting) * _UNITS.get(unit or "", 1)
+
+
+def server_settings(conn, names: list[str]) -> dict[str, tuple]:
+    rows = conn.execute(
+        "SELECT name, setting, unit, vartype, pending_restart, current_setting(name) "
+        "FROM pg_settings WHERE name = ANY(%s)",
+        [names],
+    ).fetchall()
+    return {row[0]: row for row in rows}
+
+
+def compare(conn, wanted: list[Setting]) -> tuple[list[str], list[str], list[str]]:
+    """(lines to print, names below the recommendation, names waiting for a restart)."""
+    have = server_settings(conn, [s.name for s in wanted])
+    lines, low, pending = [], [], []
+    for setting in wanted:
+        row = have[setting.name]
+        shown, ok = row[5], current_value(row[:4]) >= setting.bytes_or_number * 0.999
+        if row[4]:
+            pending.append(setting.name)
+        if not ok:
+            low.append(setting.name)
+        mark = "ok " if ok else "LOW"
+        note = " (changed, takes effect at the next restart)" if row[4] else ""
+        lines.append(f"  {mark} {setting.name:<30} {shown:>10}   recommended {setting.value}{note}")
+    return lines, low, pending
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
+        help="the server to ask (default: DATABASE_URL)",
+    )
+    parser.add_argument("--memory-gb", type=float, help="size for this much memory (default: this machine's)")
+    parser.add_argument("--apply", action="store_true", help="ALTER SYSTEM SET each one below it, and reload")
+    args = parser.parse_args(argv)
+    memory = int(args.memory_gb * GB) if args.memory_gb else machine_memory()
+    wanted = recommended(memory)
+    config = dj_database_url.parse(args.database_url)
+    params = {
+        "host": config["HOST"] or "127.0.0.1",
+        "port": config["PORT"] or 5432,
+        "user": config["USER"] or "postgres",
+        "password": config["PASSWORD"] or None,
+        "dbname": config["NAME"] or "postgres",
+        "autocommit": True,
+        "connect_timeout": 5,
+    }
+    try:
+        with psycopg.connect(**params) as conn:
+            lines, low, pending = compare(conn, wanted)
+            print(f"PostgreSQL settings for {memory / GB:.0f} GB of memory ({params['host']}:{params['port']}):")
+            print("\n".join(lines))
+            if args.apply and low:
+                for setting in wanted:
+                    if setting.name in low:
+                        conn.execute(f"ALTER SYSTEM SET {setting.name} = '{setting.value}'")
+                conn.execute("SELECT pg_reload_conf()")
+                time.sleep(0.5)  # the reload reaches this backend as a signal, before its next query
+                lines, low, pending = compare(conn, wanted)
+                print("after ALTER SYSTEM and a reload:")
+                print("\n".join(lines))
+    except psycopg.Error as exc:
+        print(f"could not ask the server: {exc}".strip(), file=sys.stderr)
+        return 2
+    if pending or (args.apply and low):
+        waiting = sorted(set(pending) | set(low))
+        print(
+            f"waiting for a restart: {', '.join(waiting)}. On Debian: "
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main restart"
+        )
+        return 1
+    if low:
+        print(f"below the recommendation: {', '.join(low)}. Set them with: {sys.argv[0]} --apply")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

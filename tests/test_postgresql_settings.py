@@ -1,0 +1,66 @@
+"""deploy/postgresql_settings.py: the server settings a province needs, sized from the machine's memory,
+compared with what the running server has; a setting below them is named and the exit status says so."""
+
+import importlib.util
+import subprocess
+import sys
+
+from django.conf import settings
+from django.db import connection
+
+SCRIPT = settings.BASE_DIR / "deploy" / "postgresql_settings.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("postgresql_settings", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_recommendation_is_sized_from_memory():
+    script = load_script()
+    wanted = {s.name: s.value for s in script.recommended(24 * script.GB)}
+    assert wanted["shared_buffers"] == "6144MB"
+    assert wanted["effective_cache_size"] == "18432MB"
+    assert wanted["maintenance_work_mem"] == "1536MB"
+    assert wanted["max_wal_size"] == "16GB" and wanted["checkpoint_timeout"] == "15min"
+    small = {s.name: s.value for s in script.recommended(4 * script.GB)}
+    assert small["shared_buffers"] == "1024MB" and small["maintenance_work_mem"] == "256MB"
+    huge = {s.name: s.value for s in script.recommended(256 * script.GB)}
+    assert huge["maintenance_work_mem"] == "2048MB", "capped at 2 GB"
+
+
+def test_server_values_are_read_in_their_units():
+    script = load_script()
+    assert script.current_value(("shared_buffers", "16384", "8kB", "integer")) == 128 * script.MB
+    assert script.current_value(("max_wal_size", "1024", "MB", "integer")) == script.GB
+    assert script.current_value(("checkpoint_timeout", "300", "s", "integer")) == 300
+    assert script.current_value(("wal_compression", "pglz", None, "enum")) == 1
+    assert script.current_value(("wal_compression", "off", None, "enum")) == 0
+
+
+def test_the_running_server_is_compared_and_a_low_setting_named(db):
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    # Sized for a machine with a thousand times this one's memory, every size is below it: named, exit 1.
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--database-url", url, "--memory-gb", "24000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "LOW shared_buffers" in result.stdout
+    assert "below the recommendation: shared_buffers" in result.stdout or "waiting for a restart" in result.stdout
+
+
+def test_an_unreachable_server_is_said_so():
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--database-url", "postgres://postgres@127.0.0.1:1/postgres"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "could not ask the server" in result.stderr
