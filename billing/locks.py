@@ -33,7 +33,7 @@ from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES
 from billing.models import Bill, Biller, CustomerAccount, FailedTask, LedgerAccount, OutboxEvent, Payment
-from billing.plain_sql import columns, model_from_row, prepared_cursor
+from billing.plain_sql import attnames, columns, model_from_row, prepared_cursor
 from billing.presentment_models import LIVE_MODES, BillerLink
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
@@ -125,10 +125,11 @@ def lock_customer_account_for_posting(
     account, end = model_from_row(CustomerAccount, row)
     account.biller, end = model_from_row(Biller, row, end)
     ledger_accounts = []
+    width = len(attnames(LedgerAccount))
     for _name in ("collection", "payable", "late_fee"):
-        ledger_account, next_end = model_from_row(LedgerAccount, row, end)
-        ledger_accounts.append(ledger_account if row[end] is not None else None)
-        end = next_end
+        # NULL columns: the ledger account does not exist yet (a biller without a late-fee account).
+        ledger_accounts.append(model_from_row(LedgerAccount, row, end)[0] if row[end] is not None else None)
+        end += width
     return PostingLock(account, *ledger_accounts, live_link=bool(row[end]), shares=row[end + 1])
 
 
