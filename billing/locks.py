@@ -21,8 +21,9 @@ fiscal e-receipt while its issuer's answer is recorded; a failed task's record.
 
 Posting (`billing.services.post_payment`) starts at 4; a reversal at 3 (the payment) then 4 and 5.
 
-The two locks every payment takes are plain SQL: compiling them through the ORM cost a third of the
-posting path's Python time (docs/benchmarks.md).
+The locks every payment takes, the account's and then its bills', are one plain SQL statement: compiling
+them through the ORM cost a third of the posting path's Python time, and each round trip more costs both
+the worker and PostgreSQL (docs/benchmarks.md).
 """
 
 from collections.abc import Iterable
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from axes.models import AccessAttempt
 from django.db import connection
 
-from billing.choices import PAYABLE_BILL_STATUSES
+from billing.choices import PAYABLE_BILL_STATUSES, PaymentMode
 from billing.models import Bill, Biller, CustomerAccount, FailedTask, LedgerAccount, OutboxEvent, Payment
 from billing.plain_sql import attnames, columns, model_from_row, prepared_cursor
 from billing.presentment_models import LIVE_MODES, BillerLink
@@ -43,28 +44,42 @@ WHERE b.code = %s AND a.account_no = %s
 FOR UPDATE OF a
 """
 
-# The posting service's lock, with what it needs to know of the biller in the same round trip: whether its
+# The posting service's lock, with what it needs to know in the same round trip: of the biller, whether its
 # bills are live (billing.presentment), whether it shares its collections (billing.collection_shares), and
-# the ledger accounts the payment's lines go to (billing.ledger's codes; NULL while one does not exist yet).
+# the ledger accounts the payment's lines go to (billing.ledger's codes; NULL while one does not exist yet);
+# which payment took the request's key, if one had committed when the statement began; and, when asked and
+# the biller bills by statement, the account's payable bills, locked oldest first after the account (the
+# lateral join runs for the locked account row: the lock order of the module docstring holds).
 _ACCOUNT_FOR_POSTING_SQL = f"""
-SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")},
-    {columns(LedgerAccount, "collection")}, {columns(LedgerAccount, "payable")},
-    {columns(LedgerAccount, "late_fee")},
-    link.mode IN ({", ".join(f"'{mode}'" for mode in LIVE_MODES)}),
-    EXISTS (SELECT 1 FROM billing_collectionshare share WHERE share.biller_id = b.id AND share.active)
-FROM billing_customeraccount a JOIN billing_biller b ON b.id = a.biller_id
-LEFT JOIN billing_ledgeraccount collection ON collection.code = %s
-LEFT JOIN billing_ledgeraccount payable ON payable.code = 'PAYABLE:' || b.code
-LEFT JOIN billing_ledgeraccount late_fee ON late_fee.code = 'LATEFEE:' || b.code
-LEFT JOIN {BillerLink._meta.db_table} link ON link.biller_id = b.id
-WHERE b.code = %s AND a.account_no = %s
-FOR UPDATE OF a
+SELECT locked.*,
+    (SELECT id FROM billing_payment WHERE channel = %(channel)s AND idempotency_key = %(key)s),
+    {columns(Bill, "bill")}
+FROM (
+    SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")},
+        {columns(LedgerAccount, "collection")}, {columns(LedgerAccount, "payable")},
+        {columns(LedgerAccount, "late_fee")},
+        link.mode IN ({", ".join(f"'{mode}'" for mode in LIVE_MODES)}),
+        EXISTS (SELECT 1 FROM billing_collectionshare share WHERE share.biller_id = b.id AND share.active),
+        a.id AS locked_account_id, b.payment_mode = %(statement)s AS locked_by_statement
+    FROM billing_customeraccount a JOIN billing_biller b ON b.id = a.biller_id
+    LEFT JOIN billing_ledgeraccount collection ON collection.code = %(collection)s
+    LEFT JOIN billing_ledgeraccount payable ON payable.code = 'PAYABLE:' || b.code
+    LEFT JOIN billing_ledgeraccount late_fee ON late_fee.code = 'LATEFEE:' || b.code
+    LEFT JOIN {BillerLink._meta.db_table} link ON link.biller_id = b.id
+    WHERE b.code = %(biller)s AND a.account_no = %(account)s
+    FOR UPDATE OF a
+) locked
+LEFT JOIN LATERAL (
+    SELECT * FROM billing_bill bill
+    WHERE %(with_bills)s AND locked.locked_by_statement AND bill.account_id = locked.locked_account_id
+        AND bill.status = ANY(%(payable)s)
+    ORDER BY bill.due_date, bill.period, bill.id
+    FOR UPDATE
+) bill ON true
+ORDER BY bill.due_date, bill.period, bill.id
 """
 
-# Once the account is locked: whether a payment already took this key (a request with the same key that
-# held the lock has committed by now: this statement's snapshot is taken after the lock was granted), and
-# the account's bills that still owe something, locked oldest first. One round trip for both.
-_KEY_AND_PAYABLE_BILLS_SQL = f"""
+_PAYABLE_BILLS_SQL = f"""
 WITH bill AS (
     SELECT {columns(Bill, "bill")} FROM billing_bill bill
     WHERE bill.account_id = %s AND bill.status = ANY(%s)
@@ -111,17 +126,39 @@ class PostingLock:
     late_fee: LedgerAccount | None
     live_link: bool  # the biller's bills are fetched or its payments validated (billing.presentment)
     shares: bool  # the biller has active co-beneficiaries (billing.collection_shares)
+    # The payment that took the key, as the statement's snapshot saw it: one that committed while this
+    # request waited for the lock is not seen (its own insert then fails on the key's unique index).
+    key_payment_id: int | None
+    payable_bills: list[Bill] | None  # locked oldest first; None when not asked or not billed by statement
 
 
 def lock_customer_account_for_posting(
-    *, biller_code: str, account_no: str, collection_code: str
+    *,
+    biller_code: str,
+    account_no: str,
+    collection_code: str,
+    channel: str,
+    idempotency_key: str,
+    with_payable_bills: bool,
 ) -> PostingLock | None:
-    """`lock_customer_account`, with the biller's live link, shares and ledger accounts in the same query."""
+    """`lock_customer_account`, with the biller's live link, shares and ledger accounts, the payment that
+    took the key and (`with_payable_bills`) the account's payable bills, all in one round trip."""
+    params = {
+        "channel": channel,
+        "key": idempotency_key,
+        "statement": PaymentMode.STATEMENT,
+        "collection": collection_code,
+        "biller": biller_code,
+        "account": account_no,
+        "with_bills": with_payable_bills,
+        "payable": list(PAYABLE_BILL_STATUSES),
+    }
     with prepared_cursor() as cursor:
-        cursor.execute(_ACCOUNT_FOR_POSTING_SQL, [collection_code, biller_code, account_no])
-        row = cursor.fetchone()
-    if row is None:
+        cursor.execute(_ACCOUNT_FOR_POSTING_SQL, params)
+        rows = cursor.fetchall()
+    if not rows:
         return None
+    row = rows[0]
     account, end = model_from_row(CustomerAccount, row)
     account.biller, end = model_from_row(Biller, row, end)
     ledger_accounts = []
@@ -130,22 +167,19 @@ def lock_customer_account_for_posting(
         # NULL columns: the ledger account does not exist yet (a biller without a late-fee account).
         ledger_accounts.append(model_from_row(LedgerAccount, row, end)[0] if row[end] is not None else None)
         end += width
-    return PostingLock(account, *ledger_accounts, live_link=bool(row[end]), shares=row[end + 1])
-
-
-def key_used_and_payable_bills(
-    account: CustomerAccount, *, channel: str, idempotency_key: str
-) -> tuple[int | None, list[Bill]]:
-    """Under the account's lock: the id of the payment that took this key, if any, and the account's
-    payable bills, locked oldest first (`lock_payable_bills`)."""
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            _KEY_AND_PAYABLE_BILLS_SQL,
-            [account.pk, list(PAYABLE_BILL_STATUSES), channel, idempotency_key],
-        )
-        rows = cursor.fetchall()
-    bills = [model_from_row(Bill, row, 1)[0] for row in rows if row[1] is not None]
-    return rows[0][0], bills
+    live_link, shares, _account_id, by_statement, key_payment_id = row[end : end + 5]
+    bills_start = end + 5
+    payable_bills = None
+    if with_payable_bills and by_statement:
+        payable_bills = [model_from_row(Bill, r, bills_start)[0] for r in rows if r[bills_start] is not None]
+    return PostingLock(
+        account,
+        *ledger_accounts,
+        live_link=bool(live_link),
+        shares=shares,
+        key_payment_id=key_payment_id,
+        payable_bills=payable_bills,
+    )
 
 
 def lock_customer_account_by_id(account_id: int) -> CustomerAccount:

@@ -252,17 +252,17 @@ def _post_new_payment(
             collection_code=""
             if collection
             else ledger.collection_account_code(channel=request.channel, branch=branch),
+            channel=request.channel,
+            idempotency_key=request.idempotency_key,
+            with_payable_bills=not request.periods,
         )
     if locked is not None:
         account = locked.account
         biller, live = account.biller, locked.live_link
-        if biller.payment_mode == PaymentMode.STATEMENT and not request.periods:
-            # Checked after the lock: a request with the same key that held it has committed by now, and
-            # this one must answer as its replay, not as a fresh request against bills that one just paid.
-            winner, bills = locks.key_used_and_payable_bills(
-                account, channel=request.channel, idempotency_key=request.idempotency_key
-            )
-        else:
+        winner, bills = locked.key_payment_id, locked.payable_bills
+        if winner is None and bills is None:
+            # Asked after the lock: a request with the same key that held it has committed by now, and
+            # this one must answer as its replay.
             winner = _payment_id_for_key(request.channel, request.idempotency_key)
     else:
         winner = _payment_id_for_key(request.channel, request.idempotency_key)
@@ -270,6 +270,51 @@ def _post_new_payment(
         live = biller is not None and presentment.live_link(biller.code) is not None
     if winner is not None:
         return _KeyUsed(winner)
+    try:
+        return _decide_and_write(
+            request,
+            biller=biller,
+            account=account,
+            locked=locked,
+            bills=bills,
+            live=live,
+            payer=payer,
+            branch=branch,
+            actor=actor,
+            collection=collection,
+            asking=asking,
+            clearance=clearance,
+            audit=audit,
+        )
+    except PaymentRefused:
+        if bills is not None:
+            # The key was looked up by the lock's own statement, whose snapshot is older than the lock: a
+            # request with the same key that held it has committed by now, and this one must answer as its
+            # replay, not as a refusal of the bills that one just paid. (Had it gone on to pay, its insert
+            # would have failed on the key's unique index: post_payment answers that as a replay.)
+            winner = _payment_id_for_key(request.channel, request.idempotency_key)
+            if winner is not None:
+                return _KeyUsed(winner)
+        raise
+
+
+def _decide_and_write(
+    request: _PaymentRequest,
+    *,
+    biller,
+    account,
+    locked,
+    bills,
+    live,
+    payer,
+    branch,
+    actor,
+    collection,
+    asking,
+    clearance,
+    audit: PaymentAudit | None,
+) -> "tuple[Payment, presentment.Clearance | None]":
+    """Check the request against the locked account and bills, price and allocate, write the payment."""
     if live and asking != _ASKED:
         if asking == _ASK:
             raise _BillerMustBeAsked

@@ -14,7 +14,7 @@ WAL. The values below are the usual starting point of a dedicated database serve
   maintenance_work_mem          1/16 of memory, at most 2 GB (index builds, VACUUM)
   max_wal_size / min_wal_size   16 GB / 2 GB: checkpoints by time, not by WAL volume, under load
   checkpoint_timeout            15 min, spread over 90% of it (checkpoint_completion_target)
-  wal_compression               on: full-page images are compressed
+  wal_compression               lz4 (or on): full-page images are compressed
 
     .venv/bin/python deploy/postgresql_settings.py [--database-url URL] [--memory-gb N]   # compare
     .venv/bin/python deploy/postgresql_settings.py --apply                                # ALTER SYSTEM
@@ -66,7 +66,7 @@ def recommended(memory: int) -> list[Setting]:
         Setting("min_wal_size", "2GB", 2 * GB),
         Setting("checkpoint_timeout", "15min", 15 * 60),
         Setting("checkpoint_completion_target", "0.9", 0.9),
-        Setting("wal_compression", "on", 1),
+        Setting("wal_compression", "lz4", 1),  # "on" (pglz, slower) where the server was built without lz4
     ]
 
 
@@ -111,6 +111,15 @@ def compare(conn, wanted: list[Setting]) -> tuple[list[str], list[str], list[str
     return lines, low, pending
 
 
+def apply(conn, setting: Setting) -> None:
+    try:
+        conn.execute(f"ALTER SYSTEM SET {setting.name} = '{setting.value}'")
+    except psycopg.errors.InvalidParameterValue:
+        if setting.name != "wal_compression":
+            raise
+        conn.execute("ALTER SYSTEM SET wal_compression = 'on'")  # built without lz4
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -136,12 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with psycopg.connect(**params) as conn:
             lines, low, pending = compare(conn, wanted)
-            print(f"PostgreSQL settings for {memory / GB:.0f} GB of memory ({params['host']}:{params['port']}):")
+            print(
+                f"PostgreSQL settings for {memory / GB:.0f} GB of memory ({params['host']}:{params['port']}):"
+            )
             print("\n".join(lines))
             if args.apply and low:
                 for setting in wanted:
                     if setting.name in low:
-                        conn.execute(f"ALTER SYSTEM SET {setting.name} = '{setting.value}'")
+                        apply(conn, setting)
                 conn.execute("SELECT pg_reload_conf()")
                 time.sleep(0.5)  # the reload reaches this backend as a signal, before its next query
                 lines, low, pending = compare(conn, wanted)

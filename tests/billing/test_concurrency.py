@@ -5,11 +5,12 @@ clean answer: a payment, or a PaymentRefused with a message — never a raw data
 """
 
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import connection, connections, transaction
 
 from billing.choices import AmountRule, BillStatus, Channel
 from billing.exceptions import PaymentRefused
@@ -195,3 +196,65 @@ def test_racing_reversals_reverse_once(admin_user):
     assert Counter(kind for kind, _ in outcomes) == {"ok": 1, "refused": 9}
     assert Bill.objects.get(pk=bill.pk).amount_paid == Decimal("0.00")
     assert all(balance == 0 for balance in trial_balance().values())
+
+
+@pytest.mark.parametrize("other_bill", [False, True], ids=["nothing-left-to-pay", "another-bill-open"])
+def test_a_retry_that_waited_for_the_lock_answers_as_the_replay_of_the_payment_that_held_it(other_bill):
+    """The posting looks the key up in the same statement that locks the account, so a retry queued behind
+    the first request sees the key as unused: it must still answer as the first one's replay, whether it
+    then finds nothing to pay (a refusal, re-asked) or another open bill (its insert fails on the key)."""
+    account = CustomerAccountFactory()
+    first = BillFactory(account=account, period="2026-08", amount_due=Decimal("25.00"), due_date="2026-09-20")
+    if other_bill:
+        BillFactory(account=account, period="2026-09", amount_due=Decimal("25.00"), due_date="2026-10-20")
+    request = {
+        "channel": Channel.PARTNER,
+        "idempotency_key": "retried",
+        "biller_code": account.biller.code,
+        "account_no": account.account_no,
+        "amount": "25.00",
+    }
+    holding, release, answers = threading.Event(), threading.Event(), {}
+
+    def first_request():
+        try:
+            with transaction.atomic():
+                answers["first"] = post_payment(**request)
+                holding.set()
+                release.wait(timeout=30)  # holds the account's lock, uncommitted
+        finally:
+            connections.close_all()
+
+    def retry():
+        try:
+            answers["retry"] = post_payment(**request)
+        except Exception as exc:  # the test's subject must answer, not raise
+            answers["retry"] = exc
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=first_request)
+    holder.start()
+    assert holding.wait(timeout=30)
+    waiter = threading.Thread(target=retry)
+    waiter.start()
+    with connection.cursor() as cursor:  # the retry's statement has begun and waits for the lock
+        for _ in range(300):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the retry never waited for the account's lock")
+    release.set()
+    holder.join(timeout=30)
+    waiter.join(timeout=30)
+    retried = answers["retry"]
+    assert not isinstance(retried, Exception), repr(retried)
+    assert retried.replayed and retried.payment.pk == answers["first"].payment.pk
+    assert Payment.objects.count() == 1
+    first.refresh_from_db()
+    assert first.status == BillStatus.PAID
