@@ -39,3 +39,44 @@ def machine_load() -> str:
         return Path("/proc/loadavg").read_text().split()[0]
     except OSError:
         return "?"
+
+
+class PrivateMemoryPeak:
+    """The highest private memory (RssAnon) of a local process while the block runs, sampled every 20 ms.
+
+    A PostgreSQL backend's VmHWM counts every page of the shared buffer pool it has touched: with
+    shared_buffers sized for a province (deploy/postgresql_settings.py) a backend that scanned 4 GB of
+    tables "peaks" at 4 GB without holding a byte of its own. What it allocates itself (sorts, hashes,
+    temporary buffers) is anonymous memory. `peak` is None where /proc cannot be read."""
+
+    def __init__(self, pid: int, interval: float = 0.02):
+        import threading
+
+        self.pid, self.interval, self.peak = pid, interval, None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _read(self) -> int | None:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
+
+    def _sample(self) -> None:
+        while True:
+            value = self._read()
+            if value is not None:
+                self.peak = max(self.peak or 0, value)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> "PrivateMemoryPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -44,7 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchdb import require_province, rough_rows_sql, setup_django_on
-from procstat import proc_cpu_seconds
+from procstat import PrivateMemoryPeak, proc_cpu_seconds
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 20.0
@@ -361,16 +361,6 @@ def forget_results(saved: Path) -> tuple[dict, int]:
     return expected, run_id
 
 
-def backend_peak_bytes(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def check(run_id: int, expected: dict) -> list[tuple[str, bool, str]]:
     from django.db import connection
 
@@ -505,13 +495,14 @@ def main(argv) -> int:
     backend_cpu = proc_cpu_seconds(backend)
     started = time.perf_counter()
     timings: list = []
-    runs._match(run, None, timings=timings)
+    with PrivateMemoryPeak(backend) as backend_memory:
+        runs._match(run, None, timings=timings)
     seconds = time.perf_counter() - started
     after_cpu = proc_cpu_seconds(backend)
     # The backend's CPU: on a shared machine the wall time also holds the wait for a core.
     engine_cpu = after_cpu - backend_cpu if after_cpu is not None and backend_cpu is not None else None
     rss_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    backend_peak = backend_peak_bytes(backend)
+    backend_peak = backend_memory.peak
     run.refresh_from_db()
     join_seconds, join_row = full_outer_join(run.statement_id, run.business_date)
     join_cpu = proc_cpu_seconds(backend)
@@ -522,7 +513,8 @@ def main(argv) -> int:
     print(
         f"  peak memory: this process {rss_peak / 2**20:.0f} MiB "
         f"(before matching {rss_before / 2**20:.0f} MiB), "
-        f"PostgreSQL backend {backend_peak / 2**20:.0f} MiB"
+        f"PostgreSQL backend {backend_peak / 2**20:.0f} MiB of its own (RssAnon; the shared buffer pool it "
+        "reads is not its memory)"
         if backend_peak
         else f"  peak memory: this process {rss_peak / 2**20:.0f} MiB (PostgreSQL backend not readable)"
     )

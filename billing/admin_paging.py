@@ -44,7 +44,10 @@ class EstimatedCountPaginator(Paginator):
             estimate = self._estimated_rows(queryset)
             if estimate > COUNT_CAP:
                 return estimate
-        return queryset.order_by()[: COUNT_CAP + 1].count()
+        # In the list's own order: the page found its rows walking that order's index, and the count meets
+        # the same rows first. Unordered, PostgreSQL may walk the same index from its other end: the grid
+        # operator's open bills counted from its oldest bills, five million paid ones first (2.3 s).
+        return queryset[: COUNT_CAP + 1].count()
 
     @staticmethod
     def _estimated_rows(queryset) -> int:

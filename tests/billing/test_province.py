@@ -188,6 +188,10 @@ def test_one_billers_operator_lists_follow_the_biller_id_index(client, generated
     )
     assert f'{table}."biller_id" BETWEEN' in page
     assert f'ORDER BY {table}."biller_id" DESC, {table}."id" DESC' in page
+    # The capped count walks the same order: unordered, PostgreSQL walked the grid's (biller, id) index
+    # from its oldest end, five million paid bills before the first open one (2.3 s at scale 1).
+    count = next(sql for sql in statements if f"FROM {table}" in sql and "COUNT" in sql)
+    assert f'ORDER BY {table}."biller_id" DESC, {table}."id" DESC LIMIT {COUNT_CAP + 1}' in count
 
 
 @pytest.mark.django_db
