@@ -128,6 +128,8 @@ class PostingLock:
     shares: bool  # the biller has active co-beneficiaries (billing.collection_shares)
     # The payment that took the key, as the statement's snapshot saw it: one that committed while this
     # request waited for the lock is not seen (its own insert then fails on the key's unique index).
+    # Likewise the bills: those the lock holder paid or changed come back as they are now; a bill it made
+    # payable again (a reversal) is not among them, so this payment is as if it had come first.
     key_payment_id: int | None
     payable_bills: list[Bill] | None  # locked oldest first; None when not asked or not billed by statement
 
