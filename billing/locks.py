@@ -79,25 +79,6 @@ LEFT JOIN LATERAL (
 ORDER BY bill.due_date, bill.period, bill.id
 """
 
-_PAYABLE_BILLS_SQL = f"""
-WITH bill AS (
-    SELECT {columns(Bill, "bill")} FROM billing_bill bill
-    WHERE bill.account_id = %s AND bill.status = ANY(%s)
-    ORDER BY bill.due_date, bill.period, bill.id
-    FOR UPDATE
-)
-SELECT (SELECT id FROM billing_payment WHERE channel = %s AND idempotency_key = %s), bill.*
-FROM (SELECT 1) AS one LEFT JOIN bill ON true
-ORDER BY bill.due_date, bill.period, bill.id
-"""
-
-_PAYABLE_BILLS_SQL = f"""
-SELECT {columns(Bill, "bill")} FROM billing_bill bill
-WHERE bill.account_id = %s AND bill.status = ANY(%s)
-ORDER BY bill.due_date, bill.period, bill.id
-FOR UPDATE
-"""
-
 
 def lock_payment(payment_id: int) -> Payment:
     return Payment.objects.select_for_update(of=("self",)).select_related("biller").get(pk=payment_id)
@@ -186,13 +167,6 @@ def lock_customer_account_for_posting(
 
 def lock_customer_account_by_id(account_id: int) -> CustomerAccount:
     return CustomerAccount.objects.select_for_update().get(pk=account_id)
-
-
-def lock_payable_bills(account: CustomerAccount) -> list[Bill]:
-    """The account's bills that still owe something, oldest first."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PAYABLE_BILLS_SQL, [account.pk, list(PAYABLE_BILL_STATUSES)])
-        return [model_from_row(Bill, row)[0] for row in cursor.fetchall()]
 
 
 def lock_bills_by_period(account: CustomerAccount, periods: Iterable[str]) -> list[Bill]:

@@ -334,7 +334,7 @@ def _decide_and_write(
 
     if biller.payment_mode == PaymentMode.STATEMENT:
         if bills is None:
-            bills = _lock_bills_to_pay(account, request.periods)
+            bills = _lock_named_bills(account, request.periods)
         if not bills and biller.amount_rule != AmountRule.EXACT_UP:
             raise PaymentRefused("no_open_bill", account_no=account.account_no)
         for bill in bills:
@@ -563,9 +563,9 @@ def _refuse_account(biller: Biller, account_no: str) -> None:
     raise PaymentRefused("account_unknown", biller=biller.display_name, account_no=account_no)
 
 
-def _lock_bills_to_pay(account: CustomerAccount, periods: tuple[str, ...]) -> list[Bill]:
-    if not periods:
-        return locks.lock_payable_bills(account)
+def _lock_named_bills(account: CustomerAccount, periods: tuple[str, ...]) -> list[Bill]:
+    """The bills a request names by period, locked; without named periods the posting's lock statement
+    has already locked the payable ones (`locks.lock_customer_account_for_posting`)."""
     bills = locks.lock_bills_by_period(account, periods)
     missing = set(periods) - {bill.period for bill in bills}
     if missing:
