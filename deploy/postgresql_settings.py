@@ -31,7 +31,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import dj_database_url
 import psycopg
 
 MB = 1024 * 1024
@@ -132,22 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     memory = int(args.memory_gb * GB) if args.memory_gb else machine_memory()
     wanted = recommended(memory)
-    config = dj_database_url.parse(args.database_url)
-    params = {
-        "host": config["HOST"] or "127.0.0.1",
-        "port": config["PORT"] or 5432,
-        "user": config["USER"] or "postgres",
-        "password": config["PASSWORD"] or None,
-        "dbname": config["NAME"] or "postgres",
-        "autocommit": True,
-        "connect_timeout": 5,
-    }
     try:
-        with psycopg.connect(**params) as conn:
+        # libpq reads a postgres:// URL itself (host, port, user, password, database).
+        with psycopg.connect(args.database_url, autocommit=True, connect_timeout=5) as conn:
             lines, low, pending = compare(conn, wanted)
-            print(
-                f"PostgreSQL settings for {memory / GB:.0f} GB of memory ({params['host']}:{params['port']}):"
-            )
+            server = f"{conn.info.host}:{conn.info.port}"
+            print(f"PostgreSQL settings for {memory / GB:.0f} GB of memory ({server}):")
             print("\n".join(lines))
             if args.apply and low:
                 for setting in wanted:
