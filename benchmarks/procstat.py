@@ -2,6 +2,7 @@
 noisy (the same run moves by ±20 %), while CPU seconds per request or payment barely move."""
 
 import os
+import threading
 from pathlib import Path
 
 
@@ -50,8 +51,6 @@ class PrivateMemoryPeak:
     temporary buffers) is anonymous memory. `peak` is None where /proc cannot be read."""
 
     def __init__(self, pid: int, interval: float = 0.02):
-        import threading
-
         self.pid, self.interval, self.peak = pid, interval, None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)

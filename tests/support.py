@@ -4,12 +4,22 @@ taken at a till.
 Fixtures built on these live in tests/conftest.py; plain functions live here so module-scoped set-up
 (which cannot ask for function-scoped fixtures) can use them too."""
 
+import importlib.util
 from decimal import Decimal
+from pathlib import Path
 
 from django.contrib.auth.models import Group
 
 from billing.choices import Channel
 from billing.services import post_payment
+
+
+def load_file_module(path: Path, name: str):
+    """A script that is not in a package (deploy/, docs/examples/), loaded from its file as module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_staff(django_user_model, username, role, *, password=None, **fields):

@@ -1,21 +1,19 @@
 """deploy/postgresql_settings.py: the server settings a province needs, sized from the machine's memory,
 compared with what the running server has; a setting below them is named and the exit status says so."""
 
-import importlib.util
 import subprocess
 import sys
 
 from django.conf import settings
 from django.db import connection
 
+from tests.support import load_file_module
+
 SCRIPT = settings.BASE_DIR / "deploy" / "postgresql_settings.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("postgresql_settings", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_module(SCRIPT, "postgresql_settings")
 
 
 def test_the_recommendation_is_sized_from_memory():

@@ -1,7 +1,6 @@
 """deploy/restore_drill.py: a base backup and the WAL archive restore the ledger as it was at a recovery
 target time into a new cluster, verified entry by entry; a restore that differs is reported."""
 
-import importlib.util
 import subprocess
 import sys
 from decimal import Decimal
@@ -10,16 +9,13 @@ import pytest
 from django.conf import settings
 
 from tests.factories import BillFactory
-from tests.support import pay
+from tests.support import load_file_module, pay
 
 DRILL = settings.BASE_DIR / "deploy" / "restore_drill.py"
 
 
 def load_drill():
-    spec = importlib.util.spec_from_file_location("restore_drill", DRILL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_module(DRILL, "restore_drill")
 
 
 @pytest.mark.django_db

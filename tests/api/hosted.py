@@ -1,24 +1,18 @@
 """Helpers of the hosted checkout tests: the partner's side, through the guide's own example script."""
 
-import importlib.util
 from pathlib import Path
 
 from django.test import override_settings
 from django.urls import clear_url_caches
+
+from tests.support import load_file_module
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "hosted_checkout.py"
 RETURN_URL = "https://gov.example.cn/billpay/return"
 SANDBOX_TEST_KEY = "sandbox-test-key-hosted-7c1d"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("hosted_checkout_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-example = _load_example()
+example = load_file_module(EXAMPLE, "hosted_checkout_example")
 
 
 def load_urlconf(*, sandbox_bank: bool) -> None:

@@ -7,7 +7,6 @@ and what is sent twice on purpose (a manual redelivery) the receiver handles onc
 
 import datetime
 import http.server
-import importlib.util
 import threading
 import time
 from collections import Counter
@@ -25,7 +24,7 @@ from billing import outbox
 from billing.choices import AmountRule
 from billing.models import OutboxEvent
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
-from tests.support import pay
+from tests.support import load_file_module, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,10 +32,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "webhook_r
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("webhook_receiver_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_module(EXAMPLE, "webhook_receiver_example")
 
 
 class LocalReceiver:
