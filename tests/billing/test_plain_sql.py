@@ -36,3 +36,35 @@ def test_a_model_with_a_column_the_orm_converts_is_refused_not_half_built():
     # AuditEvent.data is a JSONField: PostgreSQL hands it back as text that only the ORM turns into a dict.
     with pytest.raises(TypeError, match=r"AuditEvent\.data needs the ORM's converters"):
         plain_sql.model_from_row(AuditEvent, [None] * len(AuditEvent._meta.concrete_fields))
+
+
+def test_an_instance_built_from_a_row_saves_and_follows_its_relations_as_the_orms_does():
+    bill = BillFactory()
+    sql = f"SELECT {plain_sql.columns(Bill, 'b')} FROM billing_bill b WHERE b.id = %s"
+    with plain_sql.prepared_cursor() as cursor:
+        cursor.execute(sql, [bill.pk])
+        built, _end = plain_sql.model_from_row(Bill, cursor.fetchone())
+    assert built._state.adding is False and built._state.db == "default"
+    assert built.account == bill.account  # the foreign key's id was stored, the relation loads from it
+    built.reference = "re-saved"
+    built.save(update_fields=["reference"])
+    assert Bill.objects.get(pk=bill.pk).reference == "re-saved"
+
+
+def test_a_model_with_init_receivers_is_built_through_its_init():
+    from django.db.models import signals
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    signals.post_init.connect(receiver, sender=Bill)
+    try:
+        bill = BillFactory()
+        seen.clear()
+        row = [getattr(bill, f.attname) for f in Bill._meta.concrete_fields]
+        built, _end = plain_sql.model_from_row(Bill, row)
+    finally:
+        signals.post_init.disconnect(receiver, sender=Bill)
+    assert seen == [built]
