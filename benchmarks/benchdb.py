@@ -39,6 +39,48 @@ def ensure_database(config: dict) -> None:
             conn.execute(f'CREATE DATABASE "{config["NAME"]}"')
 
 
+class WalMeter:
+    """What the server wrote to its WAL between `start` and `stop` (pg_stat_wal, PostgreSQL 14+: the whole
+    server's, so whatever else runs meanwhile is counted too), and how many checkpoints began: a page's first
+    change after a checkpoint writes the whole page to the WAL, so the same work costs more right after one.
+    """
+
+    _SQL = (
+        "SELECT wal_records, wal_fpi, wal_bytes, "
+        "(SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter) FROM pg_stat_wal"
+    )
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.before = self.after = None
+
+    def _read(self):
+        try:
+            with connect(self.config, "postgres") as conn:
+                return conn.execute(self._SQL).fetchone()
+        except psycopg.Error:
+            return None  # a server before 14, or no right to read it: the figure is left out
+
+    def start(self) -> "WalMeter":
+        self.before = self._read()
+        return self
+
+    def stop(self) -> "WalMeter":
+        self.after = self._read()
+        return self
+
+    def per(self, count: int, unit: str) -> str:
+        """ "WAL 12.3 records, 4.1 full-page images, 18.2 kB a payment (0 checkpoints)", or why not."""
+        if self.before is None or self.after is None or not count:
+            return "not read (pg_stat_wal needs PostgreSQL 14)"
+        records, fpi, size, checkpoints = (a - b for a, b in zip(self.after, self.before, strict=True))
+        return (
+            f"{records / count:.1f} records, {fpi / count:.2f} full-page images, "
+            f"{size / count / 1024:.1f} kB a {unit} "
+            f"({checkpoints} checkpoint{'s' if checkpoints != 1 else ''} began meanwhile)"
+        )
+
+
 def _refuse(message: str) -> None:
     print(message, file=sys.stderr)
     sys.exit(2)  # every benchmark's "refused configuration"

@@ -40,6 +40,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchdb import (
+    WalMeter,
     connect,
     ensure_database,
     open_bills_of_province,
@@ -514,9 +515,15 @@ def check_province_books(requests: list, key_prefix: str) -> list[tuple[str, boo
 
 
 def run_pgbench(
-    config: dict, seconds: int, clients: int, *, scratch: str = PGBENCH_SCRATCH_DB
+    config: dict,
+    seconds: int,
+    clients: int,
+    *,
+    scratch: str = PGBENCH_SCRATCH_DB,
+    wal: WalMeter | None = None,
 ) -> tuple[float | None, str]:
-    """TPC-B-like pgbench on a scratch database (created and dropped here): (tps, note). Never raises."""
+    """TPC-B-like pgbench on a scratch database (created and dropped here): (tps, note). Never raises.
+    `wal`, when given, is started and stopped around the timed run."""
     if seconds <= 0:
         return None, "skipped (--pgbench-seconds 0)"
     try:
@@ -540,7 +547,11 @@ def run_pgbench(
         bench = [binary, *common, "-c", str(clients), "-j", threads, "-T", str(seconds), "-n", db]
         quiet = {"check": True, "capture_output": True, "text": True, "env": env}
         subprocess.run(init, timeout=120, **quiet)
+        if wal is not None:
+            wal.start()
         run = subprocess.run(bench, timeout=seconds + 60, **quiet)
+        if wal is not None:
+            wal.stop()
     except (OSError, subprocess.SubprocessError, psycopg.Error) as exc:
         return None, f"skipped ({exc.__class__.__name__}: {str(exc).strip()[:200]})"
     finally:
@@ -590,7 +601,9 @@ def run(args: argparse.Namespace, config: dict) -> int:
         print("No open bill left to pay.", file=sys.stderr)
         return 2
 
+    wal = WalMeter(config).start()
     outcome = post_concurrently(requests, args.workers, key_prefix)
+    wal.stop()
     latencies, wall = outcome["latencies"], outcome["wall"]
     rate = len(latencies) / wall if wall else 0.0
     ms = [1000 * percentile(latencies, q) for q in (0.50, 0.95, 0.99)]
@@ -603,6 +616,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
     print(f"throughput      {rate:.0f} payments/s")
     print(f"latency         p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, p99 {ms[2]:.1f} ms")
     print(cpu_summary(outcome, len(latencies)))
+    print(f"WAL             {wal.per(len(latencies), 'payment')}")
     met = rate >= TARGET_PER_SECOND
     if not args.province:
         verdict = "MET" if met else "NOT MET"
@@ -623,12 +637,14 @@ def run(args: argparse.Namespace, config: dict) -> int:
         print(f"check  {'ok  ' if ok else 'FAIL'}  {name}: {detail}")
 
     scratch = f"{config['NAME']}_pgbench" if args.province else PGBENCH_SCRATCH_DB
-    tps, note = run_pgbench(config, args.pgbench_seconds, args.workers, scratch=scratch)
+    pgbench_wal = WalMeter(config)
+    tps, note = run_pgbench(config, args.pgbench_seconds, args.workers, scratch=scratch, wal=pgbench_wal)
     print()
     if tps is None:
         print(f"pgbench         {note}")
     else:
         print(f"pgbench         {tps:.0f} tps ({note}); post_payment {rate:.0f}/s = {rate / tps:.0%} of it")
+        print(f"pgbench WAL     {pgbench_wal.per(round(tps * args.pgbench_seconds), 'transaction')}")
     if args.province:
         # The floor of issue 16: a fraction of what this machine's PostgreSQL does with pgbench's own
         # TPC-B-like transaction, measured in the same run with as many clients as posting workers.
