@@ -5,7 +5,9 @@ import datetime
 import hashlib
 import json
 import operator
+import queue
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -70,6 +72,11 @@ PLAIN_LINE = "'[\"' || " + " || '\", \"' || ".join(FINGERPRINT_FIELDS) + " || '\
 # their JSON text alone.
 NOT_PLAIN = re.compile(r"[\x00-\x22\\]")
 FETCH = 2_000
+# Lines to a COPY (its foreign-key checks run as it ends, beside the reading of the next), lines handed to
+# the COPYing thread at a time, and batches it may have waiting (memory: about 16,000 lines' rows).
+CHUNK_LINES = 25_000
+BATCH_LINES = 1_000
+QUEUED_BATCHES = 16
 _TEXT_VALUES = operator.attrgetter(*(field.attname for field in TEXT_FIELDS))
 _TEXT_LIMITS = tuple(field.max_length for field in TEXT_FIELDS)
 
@@ -93,14 +100,15 @@ def store_content(statement_id: int, data: bytes) -> None:
 
 def copy_lines(statement_id: int, lines: Iterable[ParsedLine]) -> Tally:
     """COPY the lines into the statement's, as they come (a refusal raised by `lines` stops the COPY; the
-    caller's transaction then writes nothing); their count and totals."""
+    caller's transaction then writes nothing); their count and totals.
+
+    The lines go out in COPYs of CHUNK_LINES from a thread of their own (`_Copier`), with their foreign key
+    to the statement checked as each COPY ends: PostgreSQL checks a chunk while this thread reads the next,
+    where the deferred check of every line would run at COMMIT, after the reading."""
     tally = Tally()
-    table = StatementLine._meta.db_table
     when, written_when = None, None
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy,
-    ):
+    rows = []
+    with _Copier(statement_id) as copier:
         for line in lines:
             texts = _TEXT_VALUES(line)
             if any(map(int.__gt__, map(len, texts), _TEXT_LIMITS)):
@@ -110,7 +118,7 @@ def copy_lines(statement_id: int, lines: Iterable[ParsedLine]) -> Tally:
             if line.occurred_at is not when:  # a bill's lines share their seconds: each written once
                 when = line.occurred_at
                 written_when = None if when is None else str(when)  # as psycopg writes it
-            copy.write_row(
+            rows.append(
                 (
                     statement_id,
                     line.line_no,
@@ -127,13 +135,106 @@ def copy_lines(statement_id: int, lines: Iterable[ParsedLine]) -> Tally:
                     written_when,
                 )
             )
+            if len(rows) == BATCH_LINES:
+                copier.put(rows)
+                rows = []
             tally.count += 1
             tally.fees_total += line.fee
             if line.kind == LineKind.PAYMENT:
                 tally.payments_total += line.amount
             elif line.kind == LineKind.REFUND:
                 tally.refunds_total += line.amount
+        copier.put(rows)
     return tally
+
+
+class _Copier:
+    """A thread COPYing the rows handed to it (in batches) into the statement's lines, CHUNK_LINES to a COPY,
+    on the caller's connection and in its transaction, which the caller leaves alone meanwhile (the block
+    ends only once the thread has). The lines' foreign key to their statement is made IMMEDIATE first: each
+    COPY's checks then run as it ends (a deferred constraint, as Django makes every foreign key, would check
+    them all at COMMIT). A failure of the thread is raised in the caller as Django raises database errors;
+    the caller's own exception ends the thread's COPY as failed."""
+
+    _STOP = object()
+
+    def __init__(self, statement_id: int) -> None:
+        self.statement_id = statement_id
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_BATCHES)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=f"statement-{statement_id}-copy", daemon=True)
+
+    def __enter__(self) -> "_Copier":
+        with connection.cursor() as cursor:
+            keys = _statement_keys(cursor)
+            if keys:
+                cursor.execute(f"SET CONSTRAINTS {', '.join(keys)} IMMEDIATE")
+        self.raw = connection.connection
+        self.thread.start()
+        return self
+
+    def put(self, rows: list[tuple]) -> None:
+        while True:  # never blocked for good behind a thread that has stopped
+            if self.error is not None:
+                self._raise()
+            try:
+                self.queue.put(rows, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.queue.put(self._STOP if kind is None else _Abort)
+        self.thread.join()
+        if kind is None and self.error is not None:
+            self._raise()
+
+    def _raise(self):
+        with connection.wrap_database_errors:
+            raise self.error
+
+    def _run(self) -> None:
+        table = StatementLine._meta.db_table
+        sql = f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN"
+        try:
+            with self.raw.cursor() as cursor:
+                rows = self._next()
+                while rows is not self._STOP:
+                    with cursor.copy(sql) as copy:
+                        written = 0
+                        while rows is not self._STOP and written < CHUNK_LINES:
+                            for row in rows:
+                                copy.write_row(row)
+                            written += len(rows)
+                            rows = self._next()
+        except _Abort:
+            return
+        except BaseException as error:  # raised in the caller's thread, which is let finish
+            self.error = error
+            while self.queue.get() not in (self._STOP, _Abort):
+                pass
+
+    def _next(self):
+        rows = self.queue.get()
+        if rows is _Abort:
+            raise _Abort
+        return rows
+
+
+class _Abort(Exception):  # the caller failed: the thread's COPY ends as failed
+    pass
+
+
+def _statement_keys(cursor) -> list[str]:
+    """The line table's foreign key(s) to the statement, named from the catalogue (whatever migrations
+    named them), quoted."""
+    column = StatementLine._meta.get_field("statement").column
+    constraints = connection.introspection.get_constraints(cursor, StatementLine._meta.db_table)
+    return [
+        connection.ops.quote_name(name)
+        for name, constraint in constraints.items()
+        if constraint["foreign_key"] and constraint["columns"] == [column]
+    ]
 
 
 def _refuse_length(line: ParsedLine) -> None:
