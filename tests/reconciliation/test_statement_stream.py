@@ -201,11 +201,20 @@ def small_copies(monkeypatch):
     monkeypatch.setattr(statement_lines, "QUEUED_BATCHES", 1)
 
 
-def test_a_bill_written_in_many_copies_has_every_line_and_the_whole_file_fingerprint(small_copies):
-    data = wechat_bill(lines(30))
+@pytest.mark.parametrize(("tricky", "prepared"), [(TRICKY, False), (PLAIN, True)], ids=["escaped", "plain"])
+def test_a_bill_written_in_many_copies_has_every_line_and_the_whole_file_fingerprint(
+    tricky, prepared, small_copies, monkeypatch
+):
+    taken = []
+    fingerprint = statement_lines.fingerprint
+    monkeypatch.setattr(
+        statement_lines, "fingerprint", lambda *a, **k: taken.append(k["prepared"]) or fingerprint(*a, **k)
+    )
+    data = wechat_bill(lines(30, tricky=tricky))
     statement = import_(data).statement
     parsed = parse_statement(data)
-    assert statement.content_fingerprint == parsed.fingerprint(CHANNEL, DAY)
+    # a plain bill's lines were made ready for the fingerprint as they were written, and give the same
+    assert taken == [prepared] and statement.content_fingerprint == parsed.fingerprint(CHANNEL, DAY)
     written = StatementLine.objects.filter(statement=statement).order_by("line_no")
     assert list(written.values_list("line_no", "channel_ref", "amount")) == [
         (ln.line_no, ln.channel_ref, ln.amount) for ln in parsed.lines
