@@ -200,7 +200,7 @@ def _import_streamed(
             statement.content = data
             tally = statement_lines.copy_lines(statement.pk, _checked(lines, fmt, business_date))
             fingerprint = statement_lines.fingerprint(
-                statement.pk, code.code, business_date, plain=tally.plain
+                statement.pk, code.code, business_date, plain=tally.plain, prepared=tally.prepared
             )
             same_day = _statement_of_day(code, business_date, fingerprint, besides=statement.pk)
             if same_day is not None:

@@ -8,6 +8,7 @@ import gzip
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone, translation
 
 from demo.statements import PAYMENT, REFUND, DayLine, camt053, wechat_bill
@@ -190,6 +191,66 @@ def test_a_statement_is_imported_in_memory_that_does_not_grow_with_its_lines(wri
     # six times the lines, nowhere near six times the memory (the whole-file parse held ~5 KB a line): one
     # copy of the file as it arrived (sent to PostgreSQL to be kept) and a few pieces
     assert large_peak < small_peak + len(large) + 2 * MIB, (small_peak, large_peak, len(large))
+
+
+@pytest.fixture
+def small_copies(monkeypatch):
+    """COPYs of 7 lines, handed over 3 at a time, one batch waiting: a small bill in many COPYs."""
+    monkeypatch.setattr(statement_lines, "CHUNK_LINES", 7)
+    monkeypatch.setattr(statement_lines, "BATCH_LINES", 3)
+    monkeypatch.setattr(statement_lines, "QUEUED_BATCHES", 1)
+
+
+@pytest.mark.parametrize(("tricky", "prepared"), [(TRICKY, False), (PLAIN, True)], ids=["escaped", "plain"])
+def test_a_bill_written_in_many_copies_has_every_line_and_the_whole_file_fingerprint(
+    tricky, prepared, small_copies, monkeypatch
+):
+    taken = []
+    fingerprint = statement_lines.fingerprint
+    monkeypatch.setattr(
+        statement_lines, "fingerprint", lambda *a, **k: taken.append(k["prepared"]) or fingerprint(*a, **k)
+    )
+    data = wechat_bill(lines(30, tricky=tricky))
+    statement = import_(data).statement
+    parsed = parse_statement(data)
+    # a plain bill's lines were made ready for the fingerprint as they were written, and give the same
+    assert taken == [prepared] and statement.content_fingerprint == parsed.fingerprint(CHANNEL, DAY)
+    written = StatementLine.objects.filter(statement=statement).order_by("line_no")
+    assert list(written.values_list("line_no", "channel_ref", "amount")) == [
+        (ln.line_no, ln.channel_ref, ln.amount) for ln in parsed.lines
+    ]
+
+
+def test_a_bill_refused_after_several_copies_leaves_nothing_and_the_next_one_goes_in(small_copies):
+    with pytest.raises(StatementRefused) as caught:
+        import_(with_row(wechat_bill(lines(30)), 33, b",`CNY,", b",`USD,"))
+    assert (caught.value.code, caught.value.params["line"]) == ("currency_not_cny", 33)
+    assert nothing_stored()
+    assert import_(wechat_bill(lines(30))).statement.line_count == 36
+
+
+def statement_key_names() -> list[str]:
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, StatementLine._meta.db_table)
+    return [name for name, c in constraints.items() if c["foreign_key"] and c["columns"] == ["statement_id"]]
+
+
+@pytest.mark.parametrize("renamed", [False, True], ids=["as-migrated", "renamed"])
+def test_a_line_of_a_missing_statement_is_refused_as_its_copy_ends_whatever_the_key_is_called(
+    renamed, small_copies
+):
+    if renamed:  # the key is found in the catalogue, not by the name a migration gave it
+        [name] = statement_key_names()
+        with connection.cursor() as cursor:
+            table = StatementLine._meta.db_table
+            cursor.execute(f"ALTER TABLE {table} RENAME CONSTRAINT {name} TO recon_line_statement_x")
+        assert statement_key_names() == ["recon_line_statement_x"]
+    missing = (StatementFile.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1000
+    parsed = parse_statement(wechat_bill(lines(10)))
+    # the test's transaction never commits: a check deferred to COMMIT would never be made
+    with pytest.raises(IntegrityError, match="statement_id"), transaction.atomic():
+        statement_lines.copy_lines(missing, parsed.lines)
+    assert not StatementLine.objects.exists()
 
 
 # camt.053 / camt.054: read with element clearing, each record's balances and summary checked at its end
