@@ -2,10 +2,9 @@
 
 import ipaddress
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
@@ -92,17 +91,11 @@ def _read_credential(key_id: str) -> ApiCredential | None:
     )
 
 
-def verify_signed_request(request) -> ApiPrincipal:
-    """Check the signature headers of a Django request and say who sent it; raises `ApiError`."""
-    headers = request.headers
-    values = {name: headers.get(name, "").strip() for name in signing.HEADERS}
-    missing = [name for name, value in values.items() if not value]
-    if missing:
-        raise ApiError("signature_missing", headers=", ".join(missing))
+def _check_signature(request, values: dict, credential: ApiCredential | None) -> None:
+    """The key is known and usable, the timestamp fresh, the nonce well formed, the signature its secret's."""
     key_id = values[signing.KEY_HEADER]
     timestamp = values[signing.TIMESTAMP_HEADER]
     nonce = values[signing.NONCE_HEADER]
-    credential = _load_credential(key_id[:32])
     if credential is None:
         raise ApiError("credential_unknown", key_id=key_id[:32])
     if not credential.usable_at(timezone.now()):
@@ -126,28 +119,69 @@ def verify_signed_request(request) -> ApiPrincipal:
         body=request.body,
     ):
         raise ApiError("signature_invalid")
-    principal = ApiPrincipal(
+
+
+def _principal(credential: ApiCredential) -> ApiPrincipal:
+    return ApiPrincipal(
         credential=credential, partner=credential.partner, biller_access=credential.biller_access
     )
+
+
+def verify_signed_request(request) -> ApiPrincipal:
+    """Check the signature headers of a Django request and say who sent it; raises `ApiError`."""
+    headers = request.headers
+    values = {name: headers.get(name, "").strip() for name in signing.HEADERS}
+    missing = [name for name, value in values.items() if not value]
+    if missing:
+        raise ApiError("signature_missing", headers=", ".join(missing))
+    key_id = values[signing.KEY_HEADER][:32]
+    # The credential as this process holds it, without reading the cache's version first: the version comes
+    # back with the nonce below, in the same round trip, and a credential held under an older one is
+    # checked again on what is current before anything is done for the request. A refusal is never made on
+    # what the process held: a key issued or rotated since is looked up again first.
+    cache_key = ("api-credential", key_id)
+    credential, held = local_cache.get_held(cache_key, lambda: _read_credential(key_id))
+    try:
+        _check_signature(request, values, credential)
+    except ApiError:
+        if held is None:
+            raise
+        credential, held = _load_credential(key_id), None
+        _check_signature(request, values, credential)
+    principal = _principal(credential)
     # Only a correctly signed request spends its nonce: a stranger cannot burn a partner's nonces. The
     # cache is Redis in production (SET NX), so two gunicorn workers never both accept one nonce; it is
     # kept for twice the window, after which the timestamp check refuses the request anyway. A fresh nonce
     # also counts the request in its caller's rate window (api.throttling), in the same round trip: so a
     # signed request refused below for its owner's status or address counts too, a replay never.
     # Redis away: the request is refused (503), never let through unchecked.
-    nonce_key, nonce_timeout = f"api:nonce:{credential.key_id}:{nonce}", 2 * window + 5
-    limit = principal.rate_limit
+    window = settings.API_SIGNATURE_MAX_SKEW_SECONDS
+    nonce_key = f"api:nonce:{credential.key_id}:{values[signing.NONCE_HEADER]}"
     try:
-        if limit:
-            principal.rate_hit = ratelimit.spend_and_hit(
-                nonce_key, nonce_timeout, "api", principal.scope, limit=limit, window=RATE_WINDOW_SECONDS
-            )
-            fresh = principal.rate_hit is not None
-        else:
-            fresh = cache.add(nonce_key, 1, timeout=nonce_timeout)
+        spent = ratelimit.spend_hit_and_read(
+            nonce_key,
+            2 * window + 5,
+            "api",
+            principal.scope,
+            limit=principal.rate_limit,
+            window=RATE_WINDOW_SECONDS,
+            read=local_cache.VERSION_KEY,
+        )
     except SERVICE_ERRORS as error:
         raise ApiError("nonce_store_unavailable") from error
-    if not fresh:
+    if spent.value is not None:
+        local_cache.seen(spent.value)
+    principal.rate_hit = spent.hit
+    if held is not None and spent.value != held:
+        # Something cached changed since this process last looked: the request is checked again on the
+        # current rows (a key revoked or rotated meanwhile is refused here, its nonce spent), and its hit,
+        # counted under the limit held, is judged by the current one.
+        credential = _load_credential(key_id)
+        _check_signature(request, values, credential)
+        principal = _principal(credential)
+        if spent.hit is not None and principal.rate_limit:
+            principal.rate_hit = replace(spent.hit, allowed=spent.hit.count <= principal.rate_limit)
+    if not spent.fresh:
         raise ApiError("nonce_replayed")
     _check_owner(principal)
     ip = client_ip(request)

@@ -11,9 +11,9 @@ missing and migrated. One active biller gets 2 × N accounts with one open bill 
 
 1. direct: 2 worker processes (as many as gunicorn's workers) call `billing.services.post_payment` for N
    accounts, channel "partner", each call timed;
-2. API: gunicorn serves the project with 2 sync workers on 127.0.0.1, DEBUG off, the cache in Redis; C client
-   processes sign and POST /api/v1/partner/payments (Idempotency-Key, HMAC signature, fresh nonce) for the
-   other N accounts, each request timed end to end (new TCP connection each, as a sync worker closes it).
+2. API: gunicorn serves the project with 2 sync workers on 127.0.0.1, DEBUG off, the cache in Redis; the
+   other N accounts are paid with POST /api/v1/partner/payments (Idempotency-Key, HMAC signature, fresh
+   nonce), C at a time, each request timed (new TCP connection each, as a sync worker closes it).
 
 Both paths post to the same kind of bill with the same amount; the books are checked afterwards (every bill
 paid once, every journal entry balanced). Exit status 0 when every check passed, 1 otherwise, 2 on a refused
@@ -30,8 +30,11 @@ missing, granted the billers it pays):
 
 In both modes gunicorn runs with the production configuration (deploy/gunicorn.conf.py: sync workers, access
 log, metrics; --workers of them), DEBUG off, CONN_MAX_AGE=60, behind no nginx: the clients send the
-X-Forwarded-Proto header nginx sets. Each client signs all its requests before the clock starts, so that the
-clients' own CPU (they share the machine with the server) is mostly the HTTP exchange.
+X-Forwarded-Proto header nginx sets. Every request is signed before the clock starts. wrk sends them (one
+thread, C connections, a Lua script that hands out each pre-built request once and stops at the last answer):
+the clients share the 2 cores with the server, and C Python processes with http.client cost about 0.8 ms of
+CPU a payment, taken from the server being measured while the direct path has no load generator at all.
+Without wrk (not installed and not installable; or --client python) C http.client processes send them.
 """
 
 import argparse
@@ -46,15 +49,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
 
 from benchdb import open_bills_of_province, require_province, setup_django_on, setup_django_on_province
 from procstat import children_cpu_seconds, machine_busy_seconds
+from tools import ToolMissing, ensure_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_api"
+PATH = "/api/v1/partner/payments"
 FLOOR_RATIO = 0.5  # issue 16: an API payment at least half as fast as post_payment called directly
 PARTNER = "BENCH"  # --province: the benchmark's own partner, beside the province's P01…P50
 TABLES = (
@@ -105,7 +111,15 @@ ENV = {
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--payments", type=int, default=2000, help="payments per path (default 2000)")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent API client processes (default 4)")
+    parser.add_argument(
+        "--clients", type=int, default=4, help="API requests at a time: wrk connections or processes (4)"
+    )
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        default="wrk",
+        help="what sends the API requests: wrk (default; http.client processes when it is missing) or python",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers and direct processes (2)")
     parser.add_argument(
         "--province",
@@ -312,25 +326,25 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start")
 
 
-def api_client(requests: list, results, barrier, port: int, key_id: str, secret: str, salt: str) -> None:
+def sign_requests(requests: list, key_id: str, secret: str, salt: str) -> list[tuple[str, bytes, dict]]:
+    """Each payment's body and headers, signed as a partner's client signs them (a distinct nonce,
+    Idempotency-Key and partner_ref each), with its partner_ref to find its answer by."""
     from api import signing
 
-    latencies = []
-    failures = 0
-    path = "/api/v1/partner/payments"
     signed = []
     for biller_code, number, amount in requests:
+        partner_ref = f"A-{salt}{number}"
         body = json.dumps(
             {
                 "biller_code": biller_code,
                 "account_no": number,
                 "amount": f"{amount:.2f}",
-                "partner_ref": f"A-{salt}{number}",
+                "partner_ref": partner_ref,
             }
         ).encode()
         timestamp, nonce = str(int(time.time())), secrets.token_hex(16)
         signature = signing.sign(
-            secret, method="POST", path=path, query="", timestamp=timestamp, nonce=nonce, body=body
+            secret, method="POST", path=PATH, query="", timestamp=timestamp, nonce=nonce, body=body
         )
         headers = {
             "Content-Type": "application/json",
@@ -341,13 +355,21 @@ def api_client(requests: list, results, barrier, port: int, key_id: str, secret:
             "X-BillPay-Signature": signature,
             "X-Forwarded-Proto": "https",
         }
-        signed.append((body, headers))
+        signed.append((partner_ref, body, headers))
+    return signed
+
+
+def api_client(requests: list, results, barrier, port: int, key_id: str, secret: str, salt: str) -> None:
+    """One http.client process (without wrk): its share of the payments, one request at a time."""
+    latencies = []
+    failures = 0
+    signed = sign_requests(requests, key_id, secret, salt)
     barrier.wait(timeout=120)
     cpu = time.process_time()
-    for body, headers in signed:
+    for _ref, body, headers in signed:
         started = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("POST", path, body=body, headers=headers)
+        conn.request("POST", PATH, body=body, headers=headers)
         response = conn.getresponse()
         answer = response.read()
         conn.close()
@@ -358,6 +380,147 @@ def api_client(requests: list, results, barrier, port: int, key_id: str, secret:
                 print(f"API answered {response.status}: {answer[:300]!r}", file=sys.stderr)
     latencies = latencies if not failures else [float("nan")] * len(latencies)
     results.put((latencies, time.process_time() - cpu))
+
+
+def raw_request(body: bytes, headers: dict, port: int) -> bytes:
+    """The bytes http.client sends for this request (Host, Accept-Encoding, Content-Length, then ours)."""
+    lines = [
+        f"POST {PATH} HTTP/1.1",
+        f"Host: 127.0.0.1:{port}",
+        "Accept-Encoding: identity",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+# wrk's Lua: hands out each pre-built request once, times it by the partner_ref its answer carries, and on
+# the last answer stops wrk (its -d is only a bound). One thread: its connections are accepted by gunicorn in
+# the order they were given requests, so the connections wrk reopens after the last request (a sync worker
+# closes each one; they send nothing) queue behind every real one and never hold a worker a request waits for.
+WRK_SCRIPT = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec_t;
+int clock_gettime(int clock, bench_timespec_t *tp);
+int kill(int pid, int sig);
+int getpid(void);
+]]
+local clock = ffi.new("bench_timespec_t")
+local function now()
+  ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) + tonumber(clock.tv_nsec) / 1e9
+end
+
+local threads = {}
+function setup(thread)
+  threads[#threads + 1] = thread
+end
+
+signed, tags, sent_at = {}, {}, {}
+sent, answered, created, first, last, cpu_first, cpu_last = 0, 0, 0, 0, 0, 0, 0
+latencies, refused, verifying = {}, "", false
+
+function init(args)
+  local file = assert(io.open(args[1], "rb"))
+  local data = file:read("*a")
+  file:close()
+  local at = 1
+  while at <= #data do  -- "<partner_ref> <length>\n<request>", one after the other
+    local newline = data:find("\n", at, true)
+    local tag, length = data:sub(at, newline - 1):match("^(%S+) (%d+)$")
+    signed[#signed + 1], tags[#tags + 1] = data:sub(newline + 1, newline + length), tag
+    at = newline + length + 1
+  end
+  verifying = true  -- wrk asks thread 1 for a request once before it starts, to check it parses
+end
+
+function request()
+  if verifying then
+    verifying = false
+    return signed[1]
+  end
+  if sent == #signed then
+    return ""  -- all sent: this reopened connection stays idle until wrk stops
+  end
+  sent = sent + 1
+  local at = now()
+  if sent == 1 then
+    first, cpu_first = at, os.clock()
+  end
+  sent_at[tags[sent]] = at
+  return signed[sent]
+end
+
+function response(status, headers, body)
+  local at = now()
+  answered, last, cpu_last = answered + 1, at, os.clock()
+  local tag = body:match('"partner_ref"%s*:%s*"([^"]+)"')
+  if status == 201 and tag and sent_at[tag] then
+    created = created + 1
+    latencies[#latencies + 1] = at - sent_at[tag]
+  elseif #refused < 1000 then
+    refused = refused .. status .. " " .. body:sub(1, 300):gsub("%s+", " ") .. "\n"
+  end
+  if answered == #signed then
+    wrk.thread:stop()
+    ffi.C.kill(ffi.C.getpid(), 2)  -- SIGINT: wrk stops sleeping out its -d and reports
+  end
+end
+
+function done(summary, latency, requests)
+  local t = threads[1]
+  local e = summary.errors
+  io.write(string.format(
+    "partner-api-wrk sent=%d answered=%d created=%d elapsed=%.6f cpu=%.6f connect=%d read=%d write=%d\n",
+    t:get("sent"), t:get("answered"), t:get("created"), t:get("last") - t:get("first"),
+    t:get("cpu_last") - t:get("cpu_first"), e.connect, e.read, e.write))
+  io.write("partner-api-wrk-latencies " .. table.concat(t:get("latencies"), " ") .. "\n")
+  for line in t:get("refused"):gmatch("[^\n]+") do
+    io.write("partner-api-wrk-refused " .. line .. "\n")
+  end
+end
+"""
+
+
+def api_by_wrk(wrk: str, port: int, signed: list, connections: int) -> dict:
+    """Send every signed request once through wrk (`connections` at a time); its wall time from the first
+    request to the last answer, the latencies of the 201 answers, wrk's CPU over that time, and what went
+    wrong (requests unanswered or answered otherwise)."""
+    with tempfile.TemporaryDirectory(prefix="billpay-bench-wrk-") as scratch:
+        data, script = Path(scratch) / "requests", Path(scratch) / "partner_api.lua"
+        with data.open("wb") as out:
+            for ref, body, headers in signed:
+                raw = raw_request(body, headers, port)
+                out.write(f"{ref} {len(raw)}\n".encode() + raw)
+        script.write_text(WRK_SCRIPT)
+        duration = 60 + len(signed) // 5  # only a bound: the script stops wrk at the last answer
+        command = [wrk, "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script)]
+        out = subprocess.run(
+            [*command, f"http://127.0.0.1:{port}", "--", str(data)], capture_output=True, text=True
+        )
+    ours = [line.split(" ", 1) for line in out.stdout.splitlines() if line.startswith("partner-api-wrk")]
+    lines = {label: rest for label, rest in ours}
+    if out.returncode or "partner-api-wrk" not in lines:
+        raise SystemExit(f"wrk failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}")
+    figures = dict(field.split("=") for field in lines["partner-api-wrk"].split())
+    latencies = [float(value) for value in lines["partner-api-wrk-latencies"].split()]
+    refused = [rest for label, rest in ours if label == "partner-api-wrk-refused"]
+    problems = [f"API answered {line[:300]}" for line in refused[:3]]
+    sent, answered, created = (int(figures[name]) for name in ("sent", "answered", "created"))
+    if sent != len(signed) or answered != sent:
+        problems.append(f"wrk sent {sent} of {len(signed)} requests, {answered} answered")
+    if created != len(signed):
+        problems.append(f"{len(signed) - created} API requests not answered 201 Created")
+    errors = {name: int(figures[name]) for name in ("connect", "read", "write") if int(figures[name])}
+    if errors:
+        problems.append(f"wrk's socket errors: {errors}")
+    return {
+        "elapsed": float(figures["elapsed"]),
+        "latencies": latencies or [float("nan")],
+        "cpu": float(figures["cpu"]),
+        "problems": problems,
+    }
 
 
 def report(name: str, count: int, elapsed: float, latencies: list[float]) -> str:
@@ -429,6 +592,12 @@ def main(argv=None) -> int:
     direct_elapsed, direct_latencies, direct_cpu = run_processes(direct_worker, chunks, (salt,))
     direct_busy = machine_busy_seconds() - busy
 
+    wrk = None
+    if args.client == "wrk":
+        try:
+            wrk = ensure_tool("wrk")
+        except ToolMissing as missing:
+            print(f"  {missing}\n  The API requests are sent by {args.clients} http.client processes.")
     port = free_port()
     server = start_gunicorn(port, args.workers)
     try:
@@ -437,11 +606,19 @@ def main(argv=None) -> int:
             conn.request("GET", "/healthz/live", headers={"X-Forwarded-Proto": "https"})
             conn.getresponse().read()
             conn.close()
-        chunks = [api_requests[i :: args.clients] for i in range(args.clients)]
+        signed = sign_requests(api_requests, key_id, secret, salt) if wrk else None
         server_cpu, busy = children_cpu_seconds(server.pid), machine_busy_seconds()
-        api_elapsed, api_latencies, client_cpu = run_processes(
-            api_client, chunks, (port, key_id, secret, salt)
-        )
+        if wrk:
+            sent = api_by_wrk(wrk, port, signed, args.clients)
+            api_elapsed, api_latencies, client_cpu = sent["elapsed"], sent["latencies"], sent["cpu"]
+            api_problems = sent["problems"]
+        else:
+            chunks = [api_requests[i :: args.clients] for i in range(args.clients)]
+            api_elapsed, api_latencies, client_cpu = run_processes(
+                api_client, chunks, (port, key_id, secret, salt)
+            )
+            nan = any(value != value for value in api_latencies)
+            api_problems = ["some API requests did not answer 201"] if nan else []
         api_busy = machine_busy_seconds() - busy
         after = children_cpu_seconds(server.pid)
         server_cpu = None if server_cpu is None or after is None else after - server_cpu
@@ -450,16 +627,13 @@ def main(argv=None) -> int:
         server.wait(timeout=30)
 
     count = args.payments
+    client_name = f"wrk -c{args.clients}" if wrk else f"{args.clients} clients"
     print(report(f"post_payment direct ({args.workers} procs)", count, direct_elapsed, direct_latencies))
-    print(
-        report(
-            f"API, gunicorn {args.workers} workers, {args.clients} clients", count, api_elapsed, api_latencies
-        )
-    )
+    print(report(f"API, gunicorn {args.workers} workers, {client_name}", count, api_elapsed, api_latencies))
     print(
         f"  CPU per payment: direct processes {1000 * direct_cpu / count:.2f} ms; gunicorn workers "
         + (f"{1000 * server_cpu / count:.2f} ms" if server_cpu is not None else "not measured")
-        + f", API clients {1000 * client_cpu / count:.2f} ms; whole machine "
+        + f", API {'client (wrk)' if wrk else 'clients'} {1000 * client_cpu / count:.2f} ms; whole machine "
         f"{1000 * direct_busy / count:.2f} ms (direct) and {1000 * api_busy / count:.2f} ms (API)"
     )
     ratio = (count / api_elapsed) / (count / direct_elapsed)
@@ -469,8 +643,7 @@ def main(argv=None) -> int:
         problems = check_province_books(direct_requests + api_requests, salt)
     else:
         problems = check_books(2 * args.payments)
-    if any(value != value for value in api_latencies):
-        problems.append("some API requests did not answer 201")
+    problems += api_problems
     for problem in problems:
         print(f"  CHECK FAILED: {problem}")
     print("  books: every bill paid once, every entry balanced" if not problems else "")

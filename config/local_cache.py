@@ -3,7 +3,8 @@ grants, whether a biller's bills are live), kept in each process's memory so tha
 their queries (docs/benchmarks.md, "Partner API").
 
 Every process checks one version token in the shared cache (Redis in production: one GET at the first use
-in a request, or once a second outside requests) and forgets all it holds when the token has changed. Each
+in a request, or once a second outside requests; the signed APIs read it with the request's nonce instead,
+`get_held` and `seen`) and forgets all it holds when the token has changed. Each
 save or delete of a watched model (and each change of a watched many-to-many relation) renews the token
 twice: at once, and again when the transaction commits, so no process keeps a row read between the two. A
 revoked key therefore stops working on the next request of every worker (within `RECHECK_SECONDS` for
@@ -65,7 +66,25 @@ def _current_version() -> str | None:
 def get(key: Hashable, load: Callable[[], object]) -> object:
     """The value cached under `key`, or `load()`'s (then kept for this process until the version changes
     or `MAX_AGE_SECONDS` pass)."""
-    version = _current_version()
+    return _get(key, load, _current_version())
+
+
+def get_held(key: Hashable, load: Callable[[], object]) -> tuple[object, str | None]:
+    """`get` under the version this process holds, without reading the token: for a caller that reads the
+    token later in a round trip of its own (the signed APIs, with the request's nonce), tells `seen`, and
+    asks again with `get` when it changed, before it acts on the value. Returns the value and the version
+    it was held under; a process that holds none reads the token as `get` does (None: the shared cache is
+    away and the value came from `load`)."""
+    version = _state["version"] or _current_version()
+    return _get(key, load, version), version
+
+
+def seen(version: str) -> None:
+    """The token as the caller just read it: this request's `get`s go by it, as by a read of their own."""
+    _state["read_at"], _state["read"] = time.monotonic(), version
+
+
+def _get(key: Hashable, load: Callable[[], object], version: str | None) -> object:
     if version is None:
         return load()
     now = time.monotonic()

@@ -30,10 +30,27 @@ if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 return count
 """
 
+# The same, counting only when asked (ARGV[3] = "1"), and reading one more key in the same round trip: the
+# open APIs read the version of what each process caches (config.local_cache) here, not in a GET of its own.
+# Returns {count (-1: spent before, 0: not counted), the key's value or false}.
+_SPEND_COUNT_AND_READ = """
+local value = redis.call('GET', KEYS[3])
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then return {-1, value} end
+if ARGV[3] ~= '1' then return {0, value} end
+local count = redis.call('INCR', KEYS[2])
+if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
+return {count, value}
+"""
+
 
 @functools.lru_cache(maxsize=16)
 def _spend_and_count_script(cache: RedisCache):
     return cache._cache.get_client(write=True).register_script(_SPEND_AND_COUNT)
+
+
+@functools.lru_cache(maxsize=16)
+def _spend_count_and_read_script(cache: RedisCache):
+    return cache._cache.get_client(write=True).register_script(_SPEND_COUNT_AND_READ)
 
 
 @functools.lru_cache(maxsize=16)
@@ -87,6 +104,40 @@ def spend_and_hit(
     if count < 0:
         return None
     return Hit(allowed=count <= limit, count=count, retry_after=(number + 1) * window - now)
+
+
+@dataclass(frozen=True)
+class Spent:
+    fresh: bool  # the token was not spent before
+    hit: Hit | None  # the hit counted with it (None: spent before, or not counted)
+    value: object  # what the cache held under the key read, as `cache.get` returns it (None: nothing)
+
+
+def spend_hit_and_read(
+    token: str, token_timeout: int, scope: str, key: str, *, limit: int, window: int, read: str
+) -> Spent:
+    """`spend_and_hit` (counting only when `limit` is set) that also reads the cache key `read`, in the
+    same round trip on Redis."""
+    cache = caches["default"]
+    if not isinstance(cache, RedisCache):
+        fresh = cache.add(token, 1, timeout=token_timeout)
+        hit_ = hit(scope, key, limit=limit, window=window) if fresh and limit else None
+        return Spent(fresh=fresh, hit=hit_, value=cache.get(read))
+    now = time.time()
+    number = int(now // window)
+    count, raw = _spend_count_and_read_script(cache)(
+        keys=[
+            cache.make_and_validate_key(token),
+            cache.make_and_validate_key(f"rl:{scope}:{key}:{number}"),
+            cache.make_and_validate_key(read),
+        ],
+        args=[token_timeout, window + 1, "1" if limit else "0"],
+    )
+    value = None if raw is None else cache._cache._serializer.loads(raw)
+    if count <= 0:
+        return Spent(fresh=count == 0, hit=None, value=value)
+    hit_ = Hit(allowed=count <= limit, count=count, retry_after=(number + 1) * window - now)
+    return Spent(fresh=True, hit=hit_, value=value)
 
 
 def allow(scope: str, key: str, *, limit: int, window: int) -> bool:

@@ -47,3 +47,20 @@ def test_a_spent_token_counts_no_hit(redis):
     assert second.count == 2 and not second.allowed
     [token] = redis.keys("*once:rules-test")
     assert 0 < redis.ttl(token) <= 30
+
+
+def test_a_token_spent_with_a_read_returns_what_the_cache_holds(redis):
+    for key in redis.keys("*once:read-test*"):
+        redis.delete(key)
+    caches["default"].set("rules-test:read", "v-1", timeout=30)
+    spend = ratelimit.spend_hit_and_read  # one round trip: the token, the hit and the read
+    first = spend("once:read-test", 30, "api", "rules-test", limit=1, window=60, read="rules-test:read")
+    assert (first.fresh, first.hit.count, first.hit.allowed, first.value) == (True, 1, True, "v-1")
+    again = spend("once:read-test", 30, "api", "rules-test", limit=1, window=60, read="rules-test:read")
+    assert (again.fresh, again.hit, again.value) == (False, None, "v-1")
+    unlimited = spend(
+        "once:read-test-2", 30, "api", "rules-test", limit=0, window=60, read="rules-test:nothing"
+    )
+    assert (unlimited.fresh, unlimited.hit, unlimited.value) == (True, None, None)
+    [bucket] = redis.keys("*rl:api:rules-test:*")
+    assert int(redis.get(bucket)) == 1  # neither the replay nor the unlimited call counted

@@ -1,6 +1,7 @@
 """The partner API keeps credentials, their owners and partners' grants in each process's memory
 (config.local_cache): every change through the models must still take effect on the next request."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -114,3 +115,65 @@ def test_without_the_shared_cache_every_call_reads_the_database(monkeypatch):
     for _ in range(2):
         local_cache.get("key", lambda: loads.append(1) or "value")
     assert loads == [1, 1]
+
+
+def as_another_worker(change):
+    """Make `change` the way another worker would: the version is renewed in the shared cache, but this
+    process keeps holding what it held (its own signal handlers emptied it)."""
+    held = {**local_cache._state, "entries": dict(local_cache._state["entries"])}
+    result = change()
+    local_cache._state.update(held)
+    return result
+
+
+def test_the_version_comes_back_with_the_nonce_not_in_a_read_of_its_own(api, water, monkeypatch):
+    assert api.get(f"{BASE}/billers/{water.code}").status_code == 200
+    reads = []
+    read = local_cache.cache.get
+    monkeypatch.setattr(
+        local_cache.cache, "get", lambda key, *args, **kw: reads.append(key) or read(key, *args, **kw)
+    )
+    assert api.get(f"{BASE}/billers/{water.code}").status_code == 200
+    assert api.get(f"{BASE}/billers/{water.code}").status_code == 200
+    assert reads == []
+
+
+def test_a_key_revoked_by_another_worker_is_refused_on_the_next_request(api, issued, admin_user, water):
+    assert api.get(f"{BASE}/billers/{water.code}").status_code == 200
+    as_another_worker(
+        lambda: revoke_credential(credential=issued.credential, actor=admin_user, reason="leaked")
+    )
+    response = api.get(f"{BASE}/billers/{water.code}")
+    assert response.status_code == 401
+    assert error_code(response) == "credential_expired"
+
+
+def test_a_partner_suspended_by_another_worker_is_refused_on_the_next_payment(api, partner, admin_user, bill):
+    assert api.get(f"{BASE}/billers/{bill.biller.code}").status_code == 200
+    as_another_worker(
+        lambda: change_partner_status(
+            partner=partner, to_status=PartnerStatus.SUSPENDED, actor=admin_user, reason="x"
+        )
+    )
+    response = pay(api, bill, "k-1")
+    assert error_code(response) == "partner_suspended"
+    assert not bill.allocations.exists()
+
+
+def test_a_grant_taken_away_by_another_worker_takes_effect_on_the_next_payment(api, partner, bill, water):
+    assert pay(api, bill, "k-1").status_code == 201
+    as_another_worker(lambda: partner.allowed_categories.remove(BillerCategory.objects.get(code="water")))
+    assert error_code(pay(api, another_bill(water, "31005679"), "k-2")) == "biller_not_allowed"
+
+
+def test_a_key_issued_by_another_worker_is_not_refused_on_what_this_one_held(
+    client, api, partner, admin_user, water
+):
+    from api.services import issue_credential
+
+    assert api.get(f"{BASE}/billers/{water.code}").status_code == 200
+    issued = as_another_worker(lambda: issue_credential(owner=partner, actor=admin_user))
+    # This worker was asked for the key before it existed, and holds that it does not.
+    local_cache._state["entries"][("api-credential", issued.credential.key_id)] = (time.monotonic(), None)
+    new = SignedClient(client, issued.credential.key_id, issued.secret)
+    assert new.get(f"{BASE}/billers/{water.code}").status_code == 200

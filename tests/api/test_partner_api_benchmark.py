@@ -1,0 +1,96 @@
+"""benchmarks/partner_api.py: the requests it signs before the clock starts are ones the API takes, and wrk
+sends each of them exactly once, counts every answer that is not 201 and stops at the last answer."""
+
+import http.server
+import json
+import shutil
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+sys.path.insert(0, str(Path(settings.BASE_DIR) / "benchmarks"))
+import partner_api  # a script beside its own modules (benchdb, tools), not a package
+
+
+def parsed(raw: bytes) -> tuple[str, str, dict, bytes]:
+    head, body = raw.split(b"\r\n\r\n", 1)
+    request_line, *lines = head.decode().split("\r\n")
+    method, path, _version = request_line.split(" ")
+    return method, path, dict(line.split(": ", 1) for line in lines), body
+
+
+@pytest.mark.django_db
+def test_a_request_built_for_wrk_is_a_payment_the_api_takes(client, issued, bill):
+    requests = [(bill.biller.code, bill.account.account_no, bill.outstanding)]
+    [(ref, body, headers)] = partner_api.sign_requests(
+        requests, issued.credential.key_id, issued.secret, "t-"
+    )
+    method, path, sent, sent_body = parsed(partner_api.raw_request(body, headers, 8000))
+    assert (method, path, sent_body, int(sent["Content-Length"])) == (
+        "POST",
+        partner_api.PATH,
+        body,
+        len(body),
+    )
+    assert sent["Host"] == "127.0.0.1:8000"
+    passed = {name: value for name, value in sent.items() if name not in ("Host", "Content-Length")}
+    response = client.generic(
+        method, path, sent_body, content_type=passed.pop("Content-Type"), headers=passed
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["partner_ref"] == ref == f"A-t-{bill.account.account_no}"
+
+
+class Partner(http.server.BaseHTTPRequestHandler):
+    """Answers like gunicorn's sync worker (one request a connection): 201 with the partner_ref, but 409
+    for accounts ending in 7."""
+
+    protocol_version = "HTTP/1.1"
+    received: Counter = Counter()
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Partner.received[self.headers["Idempotency-Key"]] += 1
+        time.sleep(0.001)
+        answer = json.dumps({"partner_ref": body["partner_ref"]}).encode()
+        self.send_response(409 if body["account_no"].endswith("7") else 201)
+        self.send_header("Content-Length", str(len(answer)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(answer)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_wrk_sends_each_request_once_and_reports_the_refused():
+    Partner.received = Counter()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Partner)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    signed = [
+        (
+            f"A-{n}",
+            json.dumps({"account_no": f"{n:08d}", "partner_ref": f"A-{n}"}).encode(),
+            {"Idempotency-Key": f"k{n}"},
+        )
+        for n in range(200)
+    ]
+    try:
+        started = time.monotonic()
+        result = partner_api.api_by_wrk(shutil.which("wrk"), server.server_address[1], signed, 4)
+        took = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Partner.received == Counter({f"k{n}": 1 for n in range(200)})
+    assert len(result["latencies"]) == 180  # the 201s
+    assert result["problems"][-1] == "20 API requests not answered 201 Created"
+    assert result["problems"][0].startswith('API answered 409 {"partner_ref": "A-7"}')
+    assert 0 < result["elapsed"] < took < 30  # stopped at the last answer, not at its -d bound
