@@ -21,17 +21,9 @@ return count
 """
 
 
-# A one-time token (a signed API request's nonce) spent and, only when it was fresh, the hit counted: one
-# round trip instead of two on the open APIs' every request. -1: the token was spent before.
-_SPEND_AND_COUNT = """
-if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then return -1 end
-local count = redis.call('INCR', KEYS[2])
-if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
-return count
-"""
-
-# The same, counting only when asked (ARGV[3] = "1"), and reading one more key in the same round trip: the
-# open APIs read the version of what each process caches (config.local_cache) here, not in a GET of its own.
+# A one-time token (a signed API request's nonce) spent and, only when it was fresh and counting is asked
+# (ARGV[3] = "1"), the hit counted; and one more key read, all in one round trip: the open APIs read the
+# version of what each process caches (config.local_cache) here, not in a GET of its own.
 # Returns {count (-1: spent before, 0: not counted), the key's value or false}.
 _SPEND_COUNT_AND_READ = """
 local value = redis.call('GET', KEYS[3])
@@ -41,11 +33,6 @@ local count = redis.call('INCR', KEYS[2])
 if count == 1 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
 return {count, value}
 """
-
-
-@functools.lru_cache(maxsize=16)
-def _spend_and_count_script(cache: RedisCache):
-    return cache._cache.get_client(write=True).register_script(_SPEND_AND_COUNT)
 
 
 @functools.lru_cache(maxsize=16)
@@ -86,26 +73,6 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> Hit:
     return Hit(allowed=count <= limit, count=count, retry_after=(number + 1) * window - now)
 
 
-def spend_and_hit(
-    token: str, token_timeout: int, scope: str, key: str, *, limit: int, window: int
-) -> Hit | None:
-    """Spend the one-time `token` (kept `token_timeout` seconds) and, when it was fresh, count one hit of
-    `key` in `scope` as `hit` does; None when the token was spent before (nothing counted)."""
-    cache = caches["default"]
-    if not isinstance(cache, RedisCache):
-        fresh = cache.add(token, 1, timeout=token_timeout)
-        return hit(scope, key, limit=limit, window=window) if fresh else None
-    now = time.time()
-    number = int(now // window)
-    count = _spend_and_count_script(cache)(
-        keys=[cache.make_and_validate_key(token), cache.make_and_validate_key(f"rl:{scope}:{key}:{number}")],
-        args=[token_timeout, window + 1],
-    )
-    if count < 0:
-        return None
-    return Hit(allowed=count <= limit, count=count, retry_after=(number + 1) * window - now)
-
-
 @dataclass(frozen=True)
 class Spent:
     fresh: bool  # the token was not spent before
@@ -116,8 +83,9 @@ class Spent:
 def spend_hit_and_read(
     token: str, token_timeout: int, scope: str, key: str, *, limit: int, window: int, read: str
 ) -> Spent:
-    """`spend_and_hit` (counting only when `limit` is set) that also reads the cache key `read`, in the
-    same round trip on Redis."""
+    """Spend the one-time `token` (kept `token_timeout` seconds) and, when it was fresh and `limit` is set,
+    count one hit of `key` in `scope` as `hit` does; and read the cache key `read`: one round trip on
+    Redis."""
     cache = caches["default"]
     if not isinstance(cache, RedisCache):
         fresh = cache.add(token, 1, timeout=token_timeout)

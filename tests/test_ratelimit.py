@@ -40,11 +40,13 @@ def test_the_portal_limit_is_the_same_mechanism(redis):
 def test_a_spent_token_counts_no_hit(redis):
     for key in redis.keys("*once:rules-test*"):
         redis.delete(key)
-    first = ratelimit.spend_and_hit("once:rules-test", 30, "api", "rules-test", limit=1, window=60)
-    assert first is not None and first.allowed and first.count == 1
-    assert ratelimit.spend_and_hit("once:rules-test", 30, "api", "rules-test", limit=1, window=60) is None
-    second = ratelimit.spend_and_hit("once:rules-test-2", 30, "api", "rules-test", limit=1, window=60)
-    assert second.count == 2 and not second.allowed
+    spend = ratelimit.spend_hit_and_read
+    first = spend("once:rules-test", 30, "api", "rules-test", limit=1, window=60, read="rules-test:none")
+    assert first.fresh and first.hit.allowed and first.hit.count == 1
+    again = spend("once:rules-test", 30, "api", "rules-test", limit=1, window=60, read="rules-test:none")
+    assert not again.fresh and again.hit is None
+    second = spend("once:rules-test-2", 30, "api", "rules-test", limit=1, window=60, read="rules-test:none")
+    assert second.hit.count == 2 and not second.hit.allowed
     [token] = redis.keys("*once:rules-test")
     assert 0 < redis.ttl(token) <= 30
 
