@@ -11,7 +11,10 @@ class ConfigAppConfig(AppConfig):
         # Celery signal receivers: request ids into tasks, task metrics, beat's last run (config/health.py).
         from config import (  # noqa: F401
             checks,
+            csrf_tokens,
             health,
             metrics,
             request_id,
         )
+
+        csrf_tokens.install()  # the CSRF strings from one random read each, not 32

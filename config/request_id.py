@@ -59,14 +59,18 @@ class RequestIdMiddleware:
     def __call__(self, request):
         request_id = request_id_for(request)
         request.request_id = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # Bound and then reset to what it was (nothing: every request resets its own), rather than
+        # `clear_contextvars()` on both sides: that walks every context variable of the thread, and a process
+        # that has reversed a URL has one for each of Django's 80-odd URL resolvers (their asgiref `Local`s),
+        # 0.23 M instructions a page (docs/benchmarks.md, the lookup page). Nothing else binds a key for
+        # the length of a request (an eager task unbinds its own, below).
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = self.get_response(request)
         finally:
             # Django logs a failed response (django.request) after the middleware has returned: that line
             # finds the id on its request (config/logs.py).
-            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.reset_contextvars(**tokens)
         response[HEADER] = request_id
         return response
 

@@ -30,6 +30,20 @@ def test_clear_forgets_the_kept_fragments():
     assert KEPT.render({"lang": "en", "name": "Bo"}) == "en Bo"
 
 
+def test_markup_made_in_python_is_made_once_per_key():
+    made = []
+
+    def make():
+        made.append(1)
+        return "<b>kept</b>"
+
+    assert per_process.kept(("word", "en"), make) == "<b>kept</b>"
+    assert per_process.kept(("word", "en"), make) == "<b>kept</b>"
+    assert len(made) == 1
+    per_process.kept(("word", "zh-hans"), make)
+    assert len(made) == 2
+
+
 def test_the_kept_fragments_stay_bounded(monkeypatch):
     monkeypatch.setattr(per_process, "MAX_FRAGMENTS", 3)
     for number in range(10):

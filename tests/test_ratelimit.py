@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.cache import caches
+from redis import exceptions as redis_errors
 
 from api.throttling import WINDOW_SECONDS, CallerRateThrottle
 from config import ratelimit
@@ -66,3 +67,47 @@ def test_a_token_spent_with_a_read_returns_what_the_cache_holds(redis):
     assert (unlimited.fresh, unlimited.hit, unlimited.value) == (True, None, None)
     [bucket] = redis.keys("*rl:api:rules-test:*")
     assert int(redis.get(bucket)) == 1  # neither the replay nor the unlimited call counted
+
+
+def _own():
+    return ratelimit._own_connection(caches["default"])
+
+
+def test_hits_are_counted_on_the_limiters_own_connection(redis):
+    assert [ratelimit.hit("lookup", "rules-test", limit=5, window=30).count for _hit in range(3)] == [1, 2, 3]
+    connection = _own().connection
+    assert connection is not None
+    ratelimit.hit("lookup", "rules-test", limit=5, window=30)
+    assert _own().connection is connection  # kept from one hit to the next
+
+
+def test_a_lost_connection_is_dropped_and_the_hit_still_counted(redis, monkeypatch):
+    ratelimit.hit("lookup", "rules-test", limit=5, window=30)
+    lost = _own().connection
+
+    def refused(*args, **kwargs):
+        raise redis_errors.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(lost, "send_command", refused)
+    assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 2
+    assert _own().connection is None
+    assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 3
+    assert _own().connection not in (None, lost)
+
+
+def test_a_redis_that_forgot_the_script_gets_it_again(redis, monkeypatch):
+    """As after a restart of Redis: the own connection's EVALSHA is refused (NOSCRIPT), redis-py's full path
+    loads the script and counts the hit."""
+    script = ratelimit._count_hit_script(caches["default"])
+    monkeypatch.setattr(script, "sha", "0" * 40)
+    assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 1
+    assert script.sha != "0" * 40
+    assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 2
+
+
+def test_a_forked_process_makes_its_own_connection(redis, monkeypatch):
+    ratelimit.hit("lookup", "rules-test", limit=5, window=30)
+    parents = _own().connection
+    monkeypatch.setattr(ratelimit.os, "getpid", lambda: -1)
+    assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 2
+    assert _own().connection is not parents

@@ -7,6 +7,7 @@
   in it is shared between processes or needs invalidating. Django's `{% cache %}` in a LocMem cache did the
   same at several times the cost: a key digest, a lock and a pickle per fragment per request (the bill-lookup
   page, docs/benchmarks.md).
+- `kept(("name", language), make)`: the same for markup made in Python (the lookup page's bill rows).
 - `{% fixed_url "payers:checkout" %}`: `{% url %}` for a URL without arguments, reversed once per process
   (config.fixed_urls).
 """
@@ -29,6 +30,16 @@ def clear() -> None:
     """Forget every kept fragment and URL (tests that change a URLconf or a translation)."""
     _fragments.clear()
     fixed_urls.clear()
+
+
+def kept(key: tuple, make) -> str:
+    """The markup kept under `key`, made by calling `make()` (escaped, safe to output) on its first use."""
+    markup = _fragments.get(key)
+    if markup is None:
+        if len(_fragments) >= MAX_FRAGMENTS:
+            _fragments.clear()
+        markup = _fragments[key] = mark_safe(make())
+    return markup
 
 
 class PerProcessNode(template.Node):

@@ -8,6 +8,7 @@ import sys
 from decimal import Decimal
 
 import pytest
+import structlog
 from django.test import override_settings
 
 from billing.services import reverse_payment
@@ -28,6 +29,13 @@ def test_every_line_of_a_request_has_timestamp_level_logger_and_its_request_id(c
     assert line["request_id"] == request_id
     assert line["timestamp"].endswith("Z")
     assert "exception" not in line  # a refusal is not a fault: no traceback
+
+
+def test_a_request_leaves_no_request_id_behind(client):
+    first = client.get("/no-such-page/")["X-Request-ID"]
+    assert structlog.contextvars.get_contextvars() == {}
+    assert client.get("/no-such-page/")["X-Request-ID"] != first
+    assert structlog.contextvars.get_contextvars() == {}
 
 
 def _formatted(*, json_lines: bool, status_code: int) -> str:
