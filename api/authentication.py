@@ -82,7 +82,12 @@ def _load_credential(key_id: str) -> ApiCredential | None:
     """The credential with its owner, from this process's memory while nothing about them changed: a
     revoked or rotated key, a suspended partner, a changed allow-list or limit renews the version and every
     worker reads them again on its next request (config.local_cache)."""
-    return local_cache.get(("api-credential", key_id), lambda: _read_credential(key_id))
+    return local_cache.get(_credential_key(key_id), lambda: _read_credential(key_id))
+
+
+def _credential_key(key_id: str) -> tuple:
+    """Where a credential is kept in this process's memory (config.local_cache)."""
+    return ("api-credential", key_id)
 
 
 def _read_credential(key_id: str) -> ApiCredential | None:
@@ -139,8 +144,7 @@ def verify_signed_request(request) -> ApiPrincipal:
     # back with the nonce below, in the same round trip, and a credential held under an older one is
     # checked again on what is current before anything is done for the request. A refusal is never made on
     # what the process held: a key issued or rotated since is looked up again first.
-    cache_key = ("api-credential", key_id)
-    credential, held = local_cache.get_held(cache_key, lambda: _read_credential(key_id))
+    credential, held = local_cache.get_held(_credential_key(key_id), lambda: _read_credential(key_id))
     try:
         _check_signature(request, values, credential)
     except ApiError:

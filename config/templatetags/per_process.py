@@ -50,12 +50,7 @@ class PerProcessNode(template.Node):
 
     def render(self, context):
         key = (self.name, *(value.resolve(context) for value in self.vary_on))
-        markup = _fragments.get(key)
-        if markup is None:
-            if len(_fragments) >= MAX_FRAGMENTS:
-                _fragments.clear()
-            markup = _fragments[key] = mark_safe(self.nodelist.render(context))
-        return markup
+        return kept(key, lambda: self.nodelist.render(context))
 
 
 @register.tag("per_process")

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from api import authentication
 from api.choices import PartnerStatus
 from api.services import change_partner_status, revoke_credential, rotate_credential
 from billing.choices import BillerStatus
@@ -174,6 +175,7 @@ def test_a_key_issued_by_another_worker_is_not_refused_on_what_this_one_held(
     assert api.get(f"{BASE}/billers/{water.code}").status_code == 200
     issued = as_another_worker(lambda: issue_credential(owner=partner, actor=admin_user))
     # This worker was asked for the key before it existed, and holds that it does not.
-    local_cache._state["entries"][("api-credential", issued.credential.key_id)] = (time.monotonic(), None)
+    held_key = authentication._credential_key(issued.credential.key_id)
+    local_cache._state["entries"][held_key] = (time.monotonic(), None)
     new = SignedClient(client, issued.credential.key_id, issued.secret)
     assert new.get(f"{BASE}/billers/{water.code}").status_code == 200

@@ -85,14 +85,21 @@ def test_the_lines_are_written_by_the_import_with_the_whole_file_fingerprint_and
     assert sum(entry["count"] for entry in run.counts.values()) >= 72
 
 
-@pytest.mark.parametrize(("tricky", "plain"), [(TRICKY, False), (PLAIN, True)], ids=["escaped", "plain"])
-def test_the_fingerprint_is_the_whole_file_one_by_either_query(tricky, plain, monkeypatch):
-    monkeypatch.setattr(wechat, "SUM_EVERY", 7)  # the totals added up in several goes
+def fingerprint_calls(monkeypatch, keyword: str) -> list:
+    """The value of `keyword` in each call of `statement_lines.fingerprint`, which still runs."""
     taken = []
     fingerprint = statement_lines.fingerprint
     monkeypatch.setattr(
-        statement_lines, "fingerprint", lambda *a, **k: taken.append(k["plain"]) or fingerprint(*a, **k)
+        statement_lines, "fingerprint", lambda *a, **k: taken.append(k[keyword]) or fingerprint(*a, **k)
     )
+    return taken
+
+
+@pytest.mark.parametrize(("tricky", "plain"), [(TRICKY, False), (PLAIN, True)], ids=["escaped", "plain"])
+def test_the_fingerprint_is_the_whole_file_one_by_either_query(tricky, plain, monkeypatch):
+    monkeypatch.setattr(wechat, "SUM_EVERY", 7)  # the totals added up in several goes
+    fingerprint = statement_lines.fingerprint
+    taken = fingerprint_calls(monkeypatch, "plain")
     data = wechat_bill(lines(60, tricky=tricky))
     statement = import_(data).statement
     parsed = parse_statement(data)
@@ -205,11 +212,7 @@ def small_copies(monkeypatch):
 def test_a_bill_written_in_many_copies_has_every_line_and_the_whole_file_fingerprint(
     tricky, prepared, small_copies, monkeypatch
 ):
-    taken = []
-    fingerprint = statement_lines.fingerprint
-    monkeypatch.setattr(
-        statement_lines, "fingerprint", lambda *a, **k: taken.append(k["prepared"]) or fingerprint(*a, **k)
-    )
+    taken = fingerprint_calls(monkeypatch, "prepared")
     data = wechat_bill(lines(30, tricky=tricky))
     statement = import_(data).statement
     parsed = parse_statement(data)
