@@ -111,3 +111,48 @@ def test_a_forked_process_makes_its_own_connection(redis, monkeypatch):
     monkeypatch.setattr(ratelimit.os, "getpid", lambda: -1)
     assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 2
     assert _own().connection is not parents
+
+
+def test_a_token_is_spent_on_the_limiters_own_connection(redis):
+    for key in redis.keys("*once:own-test*"):
+        redis.delete(key)
+    spend = ratelimit.spend_hit_and_read
+    spend("once:own-test-1", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
+    connection = _own().connection
+    assert connection is not None
+    second = spend("once:own-test-2", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
+    assert (second.fresh, second.hit.count) == (True, 2)
+    assert _own().connection is connection  # the same connection as the counting script's
+
+
+def test_a_token_is_spent_once_when_redis_forgot_the_script(redis, monkeypatch):
+    """NOSCRIPT on the own connection (nothing ran): redis-py's full path loads the script and spends the
+    token; spent again, it is a replay."""
+    for key in redis.keys("*once:noscript-test*"):
+        redis.delete(key)
+    script = ratelimit._spend_count_and_read_script(caches["default"])
+    monkeypatch.setattr(script, "sha", "0" * 40)
+    spend = ratelimit.spend_hit_and_read
+    first = spend("once:noscript-test", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
+    assert (first.fresh, first.hit.count) == (True, 1)
+    assert script.sha != "0" * 40
+    again = spend("once:noscript-test", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
+    assert (again.fresh, again.hit) == (False, None)
+
+
+def test_a_lost_connection_still_spends_the_token_once(redis, monkeypatch):
+    for key in redis.keys("*once:lost-test*"):
+        redis.delete(key)
+    spend = ratelimit.spend_hit_and_read
+    spend("once:lost-test-0", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
+    lost = _own().connection
+
+    def refused(*args, **kwargs):
+        raise redis_errors.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(lost, "send_command", refused)
+    first = spend("once:lost-test", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
+    assert (first.fresh, first.hit.count) == (True, 2)
+    assert _own().connection is None
+    again = spend("once:lost-test", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
+    assert not again.fresh
