@@ -4,6 +4,7 @@ from billing import amounts, instalments
 from billing.masking import mask_holder_name
 from billing.models import Bill, Biller, BillerCategory, Payment
 from billing.money import ZERO
+from billing.posting import written_allocations
 
 
 def money(value) -> str:
@@ -86,9 +87,13 @@ def enquiry(b: Biller, account, bills: list[Bill]) -> dict:
 
 
 def allocations(payment: Payment) -> list[dict]:
+    """The payment's allocations: those the posting has just written (`api.selectors.with_allocations`),
+    or its rows."""
+    written = written_allocations(payment)
+    rows = written if written is not None else payment.allocations.all()
     return [
         {"kind": a.kind, "period": a.bill.period if a.bill_id else None, "amount": money(a.amount)}
-        for a in sorted(payment.allocations.all(), key=lambda a: a.pk or 0)
+        for a in sorted(rows, key=lambda a: a.pk or 0)
         if not a.is_reversal
     ]
 

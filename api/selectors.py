@@ -135,21 +135,16 @@ def partner_payment(partner: Partner, receipt_no: str) -> Payment:
 
 
 def with_allocations(payment: Payment) -> Payment:
-    """The payment the posting service returned, with its allocations and their bills: those it has just
-    written (no query), or read (one query) for a replayed one."""
+    """The payment the posting service returned, ready for `presenters.allocations`: one it has just posted
+    keeps the allocations it wrote (`billing.posting.written_allocations`: no query, and no queryset built to
+    hold them, which cost more Python than the answer's rendering); a replayed one has them read (one
+    query)."""
     from django.db.models.query import prefetch_related_objects
 
     from billing.models import PaymentAllocation
     from billing.posting import written_allocations
 
-    written = written_allocations(payment)
-    if written is not None:
-        allocations = PaymentAllocation.objects.filter(payment=payment)
-        allocations._result_cache, allocations._prefetch_done = list(written), True
-        payment._prefetched_objects_cache = {
-            **getattr(payment, "_prefetched_objects_cache", {}),
-            "allocations": allocations,
-        }
+    if written_allocations(payment) is not None:
         return payment
     prefetch_related_objects(
         [payment], Prefetch("allocations", queryset=PaymentAllocation.objects.select_related("bill"))
