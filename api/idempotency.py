@@ -15,13 +15,14 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
 from api import locks
 from api.exceptions import ApiError
 from api.models import IdempotencyRecord
+from billing.plain_sql import prepared_cursor
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -59,7 +60,7 @@ def run_idempotent(request, *, scope: str, key: str | None, handler: Callable[[]
         if record.status_code is not None:
             return Response(record.response_body, status=record.status_code, headers={REPLAY_HEADER: "true"})
         response = handler()
-        with connection.cursor() as cursor:
+        with prepared_cursor() as cursor:
             cursor.execute(
                 _ANSWER_SQL,
                 [response.status_code, json.dumps(response.data, cls=DjangoJSONEncoder), record.pk],
@@ -68,7 +69,9 @@ def run_idempotent(request, *, scope: str, key: str | None, handler: Callable[[]
     return response
 
 
-# The answer kept for retries: one plain statement (the ORM update cost more Python than its round trip).
+# The claim and the answer kept for retries: plain statements (the ORM update cost more Python than its
+# round trip), prepared once per connection as the posting's are (billing.plain_sql): PostgreSQL then
+# neither parses nor plans them again for every payment.
 _ANSWER_SQL = "UPDATE api_idempotencyrecord SET status_code = %s, response_body = %s::jsonb WHERE id = %s"
 
 _CLAIM_SQL = """
@@ -80,7 +83,7 @@ ON CONFLICT (scope, key) DO NOTHING RETURNING id
 def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
     """Our new record, locked by our insert; or, when the key is known, the existing one, locked (we wait
     here while another request with the key is still working, then see what it stored)."""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, timezone.now()])
         row = cursor.fetchone()
     if row is not None:
