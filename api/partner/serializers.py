@@ -1,6 +1,8 @@
 """Small input and output serializers of the partner API, one pair per operation."""
 
+from django.db.models.manager import BaseManager
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from billing.money import CHANNEL_AMOUNT_PATTERN as AMOUNT_PATTERN
 
@@ -11,7 +13,12 @@ class SharedFields:
     """A serializer whose fields are built and bound once per class, not deep-copied again for every
     instance (DRF copies every declared field, nested serializers included, each time: a third of a
     millisecond per payment request). Only for plain serializers whose fields keep no state between calls
-    and read no context: their fields' parent is then a blank instance of the class, made once."""
+    and read no context: their fields' parent is then a blank instance of the class, made once.
+
+    `represent(instance)` is `Serializer(instance).data` for a dict the presenters made, without building a
+    serializer: the steps are read once from the same declared fields (so the schema and the answer cannot
+    part), and each value goes through its field's own `to_representation` (plain text fields through
+    `str`, as theirs does). A field it cannot follow (a dotted or `*` source) sends every call to DRF."""
 
     @property
     def fields(self):
@@ -21,6 +28,150 @@ class SharedFields:
             shared = serializers.Serializer.fields.func(cls())
             cls._shared_fields = shared
         return shared
+
+    @classmethod
+    def validated(cls, data) -> dict:
+        """`Serializer(data=data)`'s `validated_data`, or its ValidationError. A body of plain text values
+        that are already what DRF would make of them (no spaces to trim, no number to turn into text) and
+        pass every validator of their declared fields is taken as it is; anything else (a refusal, a value
+        DRF would change) goes through the serializer, which decides and words the errors."""
+        steps = cls.__dict__.get("_validate_steps")
+        if steps is None:
+            steps = cls._validate_steps = _input_steps(cls()) or ()
+        if steps:
+            try:
+                return _validated(steps, data)
+            except KeyError:
+                pass
+        serializer = cls(data=data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @classmethod
+    def represent(cls, instance: dict) -> dict:
+        steps = cls.__dict__.get("_represent_steps")
+        if steps is None:
+            steps = cls._represent_steps = _steps(cls()) or ()
+        if steps:
+            try:
+                return _apply(steps, instance)
+            except KeyError:  # a key left out: DRF decides (a default, null, or its error)
+                pass
+        return cls(instance).data
+
+
+def _input_steps(serializer: serializers.Serializer) -> list | None:
+    """(name, field, child field of a list or None) for each writable field, when every one is a text field
+    (plain, regex, or a list of them) and the serializer validates nothing of its own; else None."""
+    if (
+        type(serializer).validate is not serializers.Serializer.validate
+        or serializer.validators
+        or getattr(serializer, "partial", False)
+    ):
+        return None
+    steps = []
+    for field in serializer._writable_fields:
+        if field.source_attrs != [field.field_name] or hasattr(serializer, f"validate_{field.field_name}"):
+            return None
+        child = field.child if type(field) is serializers.ListField else None
+        for text in (child or field,):
+            if not isinstance(text, serializers.CharField) or not _plain_text_field(text):
+                return None
+        if any(getattr(v, "requires_context", False) for v in field.validators):
+            return None
+        steps.append((field.field_name, field, child))
+    return steps
+
+
+def _plain_text_field(field: serializers.CharField) -> bool:
+    """A text field whose only work is DRF's CharField's (AmountField adds a refusal of non-text, which the
+    fast path never lets through) and whose validators need no context."""
+    own = type(field).to_internal_value
+    return own in (serializers.CharField.to_internal_value, AmountField.to_internal_value) and not any(
+        getattr(v, "requires_context", False) for v in field.validators
+    )
+
+
+def _text(field: serializers.CharField, value) -> str:
+    """The value as DRF's text field validates it, when that is plainly the value itself; KeyError when the
+    case is DRF's to decide (its answer may be a refusal, a cleaned value, or a message)."""
+    if type(value) is not str or value != value.strip() or "\x00" in value:
+        raise KeyError(field.field_name)
+    if value == "":
+        if not field.allow_blank:
+            raise KeyError(field.field_name)
+        return ""
+    for validator in field.validators:
+        try:
+            validator(value)
+        except Exception:
+            raise KeyError(field.field_name) from None
+    return value
+
+
+def _validated(steps: list, data) -> dict:
+    if type(data) is not dict:
+        raise KeyError("data")
+    values = {}
+    for name, field, child in steps:
+        value = data.get(name, empty)
+        if value is empty:
+            if field.required:
+                raise KeyError(name)
+            if field.default is not empty:
+                values[name] = field.get_default()
+            continue
+        if child is None:
+            values[name] = _text(field, value)
+            continue
+        if type(value) is not list or (not value and not field.allow_empty):
+            raise KeyError(name)
+        for validator in field.validators:
+            try:
+                validator(value)
+            except Exception:
+                raise KeyError(name) from None
+        values[name] = [_text(child, item) for item in value]
+    return values
+
+
+def _steps(serializer: serializers.Serializer) -> list | None:
+    """(name, how to show a value) for each readable field, as `Serializer.to_representation` goes; None
+    when a field reads anything but its own key."""
+    steps = []
+    for field in serializer._readable_fields:
+        if field.source == "*" or field.source_attrs != [field.field_name]:
+            return None
+        if isinstance(field, serializers.ListSerializer) and isinstance(field.child, serializers.Serializer):
+            inner = _steps(field.child)
+            convert = _many(inner) if inner else field.to_representation
+        elif isinstance(field, serializers.Serializer):
+            inner = _steps(field)
+            convert = _one(inner) if inner else field.to_representation
+        elif type(field) is serializers.CharField:
+            convert = str
+        else:
+            convert = field.to_representation
+        steps.append((field.field_name, convert))
+    return steps
+
+
+def _apply(steps: list, instance: dict) -> dict:
+    # A value of None is shown as None whatever the field, as `Serializer.to_representation` does.
+    return {name: None if (value := instance[name]) is None else convert(value) for name, convert in steps}
+
+
+def _one(steps: list):
+    return lambda value: _apply(steps, value)
+
+
+def _many(steps: list):
+    def convert(values):
+        if isinstance(values, BaseManager):
+            values = values.all()
+        return [_apply(steps, value) for value in values]
+
+    return convert
 
 
 class AmountField(serializers.RegexField):

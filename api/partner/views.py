@@ -18,7 +18,7 @@ TAG = ["partner"]
 
 
 def _payment_body(payment) -> dict:
-    return s.PaymentSerializer(presenters.partner_payment(payment)).data
+    return s.PaymentSerializer.represent(presenters.partner_payment(payment))
 
 
 class CategoryListView(PartnerView):
@@ -78,9 +78,7 @@ class PaymentCreateView(PartnerView):
     )
     def post(self, request):
         key = idempotency.key_from(request, required=True)
-        data = s.CreatePaymentSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        values = s.CreatePaymentSerializer.validated(request.data)
         clearance = services.check_partner_payment_with_biller(
             partner=self.partner,
             idempotency_key=key,
