@@ -9,6 +9,7 @@ Changing API_CREDENTIAL_KEY therefore changes every secret (rotate keys instead)
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 
@@ -16,8 +17,15 @@ from django.conf import settings
 
 
 def _derive(purpose: str, *parts: str) -> str:
+    return _derived(settings.API_CREDENTIAL_KEY, purpose, *parts)
+
+
+@functools.lru_cache(maxsize=1024)
+def _derived(key: str, purpose: str, *parts: str) -> str:
+    """Kept per process (every signed request recomputed its key's secret): what it keeps, the process can
+    compute anyway from the settings key and the seeds it reads. Keyed by the settings key too."""
     message = ":".join((purpose, *parts)).encode()
-    digest = hmac.new(settings.API_CREDENTIAL_KEY.encode(), message, hashlib.sha256).digest()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
