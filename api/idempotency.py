@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -81,14 +82,23 @@ ON CONFLICT (scope, key) DO NOTHING RETURNING id
 """
 
 
-def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord:
+class _NewRecord(NamedTuple):
+    """What `run_idempotent` reads of a record it has just inserted (no model instance built for it)."""
+
+    pk: int
+    request_hash: str
+    status_code: None = None
+    response_body: None = None
+
+
+def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | _NewRecord:
     """Our new record, locked by our insert; or, when the key is known, the existing one, locked (we wait
     here while another request with the key is still working, then see what it stored)."""
     with prepared_cursor() as cursor:
         cursor.execute(_CLAIM_SQL, [scope, key, fingerprint, timezone.now()])
         row = cursor.fetchone()
     if row is not None:
-        return IdempotencyRecord(pk=row[0], scope=scope, key=key, request_hash=fingerprint)
+        return _NewRecord(pk=row[0], request_hash=fingerprint)
     return locks.lock_idempotency_record(scope=scope, key=key)
 
 
