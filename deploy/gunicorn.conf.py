@@ -61,6 +61,8 @@ logconfig_dict = gunicorn_logging(
     json=env_str("LOG_FORMAT", "console" if env_bool("DEBUG", True) else "json") == "json",
     level=env_str("LOG_LEVEL", "INFO"),
 )
+# gunicorn's logger, its access line built from the atoms the format names (config/logs.py).
+logger_class = "config.logs.AccessLogger"
 
 # Prometheus metrics (/metrics, config/metrics.py) from every worker: each writes its counts to files in this
 # directory and /metrics adds them up, whichever worker answers. On a tmpfs (/run or /dev/shm): emptied when

@@ -116,6 +116,13 @@ class TestCredentials:
         assert issued.secret not in {str(value) for value in row.values()}
         assert credentials.secret_for(issued.credential) == issued.secret
 
+    def test_the_secret_kept_per_process_follows_the_settings_key(self, issued, settings):
+        """Secrets are derived once per process (api.credentials), keyed by the settings key too: a new
+        API_CREDENTIAL_KEY changes every secret at once, as it always did."""
+        assert credentials.secret_for(issued.credential) == issued.secret
+        settings.API_CREDENTIAL_KEY = "another-settings-key"
+        assert credentials.secret_for(issued.credential) != issued.secret
+
     def test_issuing_a_key_is_audited(self, issued):
         assert AuditEvent.objects.filter(action="api.credential_issued").count() == 1
 

@@ -1,6 +1,7 @@
 """Structured logs: timestamp, level, logger and request id on every line; the request id from a trusted
 proxy only; one line per money action with amounts, channels and ids, never names or account numbers."""
 
+import datetime
 import json
 import os
 import subprocess
@@ -10,11 +11,15 @@ from decimal import Decimal
 import pytest
 import structlog
 from django.test import override_settings
+from gunicorn import glogging
+from gunicorn.config import Config
 
 from billing.services import reverse_payment
+from config.logs import AccessLogger
 from scripts.check_deploy_env import ROOT, production_environment
 from tests.factories import BillFactory
 from tests.support import pay
+from tests.test_deploy import gunicorn_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -169,3 +174,68 @@ def test_nginx_overwrites_the_request_id_a_client_sent():
 
     site = (settings.BASE_DIR / "deploy" / "nginx" / "billpay.conf").read_text()
     assert "proxy_set_header X-Request-ID $request_id;" in site
+
+
+class _Message:
+    """What gunicorn's atoms read of its request and response objects."""
+
+    def __init__(self, headers, **attributes):
+        self.headers = headers
+        self.__dict__.update(attributes)
+
+
+def _access_atoms(logger_class, access_log_format: str):
+    config = Config()
+    config.set("access_log_format", access_log_format)
+    logger = logger_class(config)
+    request = _Message(
+        [
+            ("HOST", "bills.example"),
+            ("X-FORWARDED-FOR", "203.0.113.7"),
+            ("USER-AGENT", 'partner-client/1.0 "quoted"'),
+            ("REFERER", "https://partner.example/"),
+            ("X-BILLPAY-KEY", "ak_123"),
+        ]
+    )
+    response = _Message(
+        [("Content-Type", "application/json"), ("X-Request-ID", "f" * 32), ("Vary", "Accept")],
+        status="201 Created",
+        sent=356,
+    )
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/api/v1/partner/payments",
+        "PATH_INFO": "/api/v1/partner/payments",
+        "QUERY_STRING": "",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_USER_AGENT": 'partner-client/1.0 "quoted"',
+        "HTTP_REFERER": "https://partner.example/",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.7",
+        "wsgi.url_scheme": "https",
+    }
+    took = datetime.timedelta(microseconds=8123)
+    atoms = glogging.SafeAtoms(logger.atoms(response, request, environ, took))
+    atoms["t"] = "[04/Dec/2026:17:00:00 +0000]"  # the clock, not the logger
+    return atoms
+
+
+@pytest.mark.parametrize(
+    "access_log_format",
+    [
+        # deploy/gunicorn.conf.py's
+        '%({x-forwarded-for}i)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s',
+        # every kind of atom, named in another case, and ones the request has not
+        "%(h)s %({Host}i)s %({x-missing}i)s %({content-type}o)s %({wsgi.url_scheme}e)s %({NOPE}e)s %(D)s",
+    ],
+)
+def test_the_access_line_is_gunicorns_own(access_log_format):
+    ours = _access_atoms(AccessLogger, access_log_format)
+    theirs = _access_atoms(glogging.Logger, access_log_format)
+    assert access_log_format % ours == access_log_format % theirs
+    assert ours["{x-request-id}o"] == "f" * 32  # the line's request id (config.logs)
+    assert len(ours) < len(theirs)  # and no atom of every header and variable
+
+
+def test_gunicorn_runs_with_the_access_logger():
+    assert gunicorn_settings().logger_class == "config.logs.AccessLogger"
