@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from billing.account_patterns import AccountPatternRefused, check_account_pattern
 from billing.choices import (
     BILL_ALLOCATION_KINDS,
+    PAYABLE_BILL_STATUSES,
     AllocationKind,
     AmountRule,
     BeneficiaryKind,
@@ -379,6 +380,15 @@ class Bill(models.Model):
             # (a year of bills lies on twelve pages). It holds the status, so a payment's update of its bill
             # is never HOT; without it the lookup read every bill of the account (issue 16).
             models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
+            # The lookup page's bills: only the payable ones (a tenth of a province's bills, so a tenth of the
+            # size and one level less), in the page's order, found in one descent where the index above takes
+            # one per status (PostgreSQL 15 walks `status IN (…)` value by value): 9 → 4 pages a lookup at a
+            # province's size. A paid bill's new row version leaves it, so a payment writes no entry to it.
+            models.Index(
+                fields=["account", "due_date", "period"],
+                condition=Q(status__in=PAYABLE_BILL_STATUSES),
+                name="bill_account_payable_due",
+            ),
             # One biller's bills, of one period or all, newest first: the biller operator's back-office
             # list (a biller's monthly file is one block of ids, so a walk of the whole table's newest ids
             # skips millions of other billers' bills first; issue 16). Also the import's period lookups.
