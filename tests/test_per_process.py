@@ -117,3 +117,20 @@ def test_the_kept_page_settings_without_a_csrf_token_write_no_token_input(rf):
 def test_the_page_settings_tag_takes_no_arguments():
     with pytest.raises(TemplateSyntaxError):
         engines["django"].from_string("{% load per_process %}{% page_settings 'x' %}")
+
+
+def test_a_fragment_varies_on_what_the_variable_machinery_would_give():
+    """A bare name is read from the context directly; a callable, a dotted name or a missing one goes
+    through the template's own resolution, as before."""
+    template = engines["django"].from_string(
+        '{% load per_process %}{% per_process "vary" mode user.is_staff missing %}{{ mode }}'
+        "{% endper_process %}"
+    )
+
+    class Person:
+        is_staff = True
+
+    assert template.render({"mode": lambda: "called", "user": Person()}) == "called"
+    assert ("vary", "called", True, "") in per_process._fragments
+    assert template.render({"mode": False, "user": Person()}) == "False"
+    assert ("vary", False, True, "") in per_process._fragments

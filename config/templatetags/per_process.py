@@ -54,10 +54,29 @@ class PerProcessNode(template.Node):
         self.nodelist = nodelist
         self.name = name
         self.vary_on = vary_on
+        # A value that is a bare name (LANGUAGE_CODE, elderly_mode) is read from the context directly: the
+        # variable machinery's lookup, per name and fragment, cost more than the kept fragment's.
+        self.names = [
+            expression.var.lookups[0] if _is_bare_name(expression) else None for expression in vary_on
+        ]
 
     def render(self, context):
-        key = (self.name, *(value.resolve(context) for value in self.vary_on))
-        return kept(key, lambda: self.nodelist.render(context))
+        key = [self.name]
+        for name, expression in zip(self.names, self.vary_on, strict=True):
+            value = context.get(name) if name is not None else None
+            key.append(value if value is not None and not callable(value) else expression.resolve(context))
+        return kept(tuple(key), lambda: self.nodelist.render(context))
+
+
+def _is_bare_name(expression) -> bool:
+    var = expression.var
+    return (
+        not expression.filters
+        and isinstance(var, template.Variable)
+        and var.literal is None
+        and not var.translate
+        and len(var.lookups) == 1
+    )
 
 
 @register.tag("per_process")
