@@ -376,14 +376,12 @@ class Bill(models.Model):
             ),
         ]
         indexes = [
-            # An account's open bills without reading its paid ones: the lookup page and the posting's lock
-            # (a year of bills lies on twelve pages). It holds the status, so a payment's update of its bill
-            # is never HOT; without it the lookup read every bill of the account (issue 16).
-            models.Index(fields=["account", "status", "due_date"], name="bill_account_status_due"),
-            # The lookup page's bills: only the payable ones (a tenth of a province's bills, so a tenth of the
-            # size and one level less), in the page's order, found in one descent where the index above takes
-            # one per status (PostgreSQL 15 walks `status IN (…)` value by value): 9 → 4 pages a lookup at a
-            # province's size. A paid bill's new row version leaves it, so a payment writes no entry to it.
+            # An account's payable bills, oldest first, without reading its paid ones: the lookup page and
+            # the posting's lock (a year of bills lies on twelve pages), in one descent of an index of the
+            # payable bills only (a tenth of a province's bills: it stays in memory). A paid bill's new row
+            # version leaves it, so paying a bill in full writes no entry here; the (account, status, due
+            # date) index it replaced took an entry on every payment and was read once per status. Queries
+            # must write the statuses in (plain_sql.constant): a parameter cannot prove the condition.
             models.Index(
                 fields=["account", "due_date", "period"],
                 condition=Q(status__in=PAYABLE_BILL_STATUSES),

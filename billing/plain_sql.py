@@ -27,6 +27,11 @@ def constant(value: str) -> str:
     return f"'{value}'"
 
 
+def constants(values) -> str:
+    """Values fixed in the code as a list of SQL literals (`constant`), for an `IN (…)`."""
+    return ", ".join(map(constant, values))
+
+
 def attnames(model) -> list[str]:
     return [field.attname for field in model._meta.concrete_fields]
 

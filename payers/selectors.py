@@ -17,7 +17,7 @@ from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
 from billing.exceptions import BillingError
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment, PaymentAllocation
 from billing.paylinks import bill_id_from_token
-from billing.plain_sql import columns, constant, model_from_row, prepared_cursor
+from billing.plain_sql import columns, constant, constants, model_from_row, prepared_cursor
 from billing.presentment_models import PresentmentMode
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config.db_router import may_lag
@@ -71,9 +71,8 @@ _AUTOPAY_ON = (
     f" AND md.status = {constant(DebitStatus.SCHEDULED)})"
 )
 _BILLS_JOIN = (
-    "LEFT JOIN billing_bill bl ON bl.account_id = a.id AND bl.status IN ("
-    + ", ".join(constant(status) for status in PAYABLE_BILL_STATUSES)
-    + ") "
+    "LEFT JOIN billing_bill bl ON bl.account_id = a.id"
+    f" AND bl.status IN ({constants(PAYABLE_BILL_STATUSES)}) "
 )
 
 
