@@ -34,7 +34,7 @@ from django.db import connection
 
 from billing.choices import PAYABLE_BILL_STATUSES, PaymentMode
 from billing.models import Bill, Biller, CustomerAccount, FailedTask, LedgerAccount, OutboxEvent, Payment
-from billing.plain_sql import attnames, columns, model_from_row, prepared_cursor
+from billing.plain_sql import attnames, columns, constants, model_from_row, prepared_cursor
 from billing.presentment_models import LIVE_MODES, BillerLink
 
 _ACCOUNT_WITH_BILLER_SQL = f"""
@@ -49,7 +49,10 @@ FOR UPDATE OF a
 # the ledger accounts the payment's lines go to (billing.ledger's codes; NULL while one does not exist yet);
 # which payment took the request's key, if one had committed when the statement began; and, when asked and
 # the biller bills by statement, the account's payable bills, locked oldest first after the account (the
-# lateral join runs for the locked account row: the lock order of the module docstring holds).
+# lateral join runs for the locked account row: the lock order of the module docstring holds). The payable
+# statuses are written in, so that every plan, generic ones too, may read the bills from the index of payable
+# bills (Bill.Meta.indexes).
+PAYABLE = constants(PAYABLE_BILL_STATUSES)
 _ACCOUNT_FOR_POSTING_SQL = f"""
 SELECT locked.*,
     (SELECT id FROM billing_payment WHERE channel = %(channel)s AND idempotency_key = %(key)s),
@@ -72,7 +75,7 @@ FROM (
 LEFT JOIN LATERAL (
     SELECT * FROM billing_bill bill
     WHERE %(with_bills)s AND locked.locked_by_statement AND bill.account_id = locked.locked_account_id
-        AND bill.status = ANY(%(payable)s)
+        AND bill.status IN ({PAYABLE})
     ORDER BY bill.due_date, bill.period, bill.id
     FOR UPDATE
 ) bill ON true
@@ -134,7 +137,6 @@ def lock_customer_account_for_posting(
         "biller": biller_code,
         "account": account_no,
         "with_bills": with_payable_bills,
-        "payable": list(PAYABLE_BILL_STATUSES),
     }
     with prepared_cursor() as cursor:
         cursor.execute(_ACCOUNT_FOR_POSTING_SQL, params)

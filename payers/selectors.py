@@ -17,7 +17,7 @@ from billing.choices import PAYABLE_BILL_STATUSES, BillerStatus
 from billing.exceptions import BillingError
 from billing.models import Bill, Biller, BillerCategory, CustomerAccount, Payment, PaymentAllocation
 from billing.paylinks import bill_id_from_token
-from billing.plain_sql import columns, model_from_row, prepared_cursor
+from billing.plain_sql import columns, constant, constants, model_from_row, prepared_cursor
 from billing.presentment_models import PresentmentMode
 from billing.rules import account_no_is_valid, normalize_account_no, normalize_code
 from config.db_router import may_lag
@@ -65,13 +65,14 @@ _BILLER_SQL = None
 _PAGE_SQL = None
 _LOOKUP_SQL = None
 # The day a scheduled auto-pay debit will pay the bill (payers.mandates), read in the lookup's one query.
+# The statuses are written in (plain_sql.constant): planned once per connection, not on every lookup.
 _AUTOPAY_ON = (
-    "(SELECT min(md.debit_on) FROM payers_mandatedebit md WHERE md.bill_id = bl.id AND md.status = %s)"
+    "(SELECT min(md.debit_on) FROM payers_mandatedebit md WHERE md.bill_id = bl.id"
+    f" AND md.status = {constant(DebitStatus.SCHEDULED)})"
 )
 _BILLS_JOIN = (
-    "LEFT JOIN billing_bill bl ON bl.account_id = a.id AND bl.status IN ("
-    + ", ".join(["%s"] * len(PAYABLE_BILL_STATUSES))
-    + ") "
+    "LEFT JOIN billing_bill bl ON bl.account_id = a.id"
+    f" AND bl.status IN ({constants(PAYABLE_BILL_STATUSES)}) "
 )
 
 
@@ -162,7 +163,7 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
             + "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY bl.due_date, bl.period"
         )
     with prepared_cursor() as cursor:
-        cursor.execute(_LOOKUP_SQL, [DebitStatus.SCHEDULED, *PAYABLE_BILL_STATUSES, biller.pk, account_no])
+        cursor.execute(_LOOKUP_SQL, [biller.pk, account_no])
         rows = cursor.fetchall()
     return _lookup_from_rows(biller, account_no, rows, 0)
 
@@ -182,10 +183,10 @@ def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lo
             "LEFT JOIN billing_billerlink pl ON pl.biller_id = b.id "
             "LEFT JOIN billing_customeraccount a ON a.biller_id = b.id AND a.account_no = %s "
             + _BILLS_JOIN
-            + "WHERE b.code = %s AND b.status = %s ORDER BY bl.due_date, bl.period"
+            + f"WHERE b.code = %s AND b.status = {constant(BillerStatus.ACTIVE)}"
+            " ORDER BY bl.due_date, bl.period"
         )
-    normalized = normalize_account_no(account_no)
-    params = [DebitStatus.SCHEDULED, normalized, *PAYABLE_BILL_STATUSES, code, BillerStatus.ACTIVE]
+    params = [normalize_account_no(account_no), code]
     with prepared_cursor() as cursor:
         cursor.execute(_PAGE_SQL, params)
         rows = cursor.fetchall()

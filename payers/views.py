@@ -92,18 +92,26 @@ def biller_page(request, code):
         biller, found = selectors.active_biller(code), None
     if biller is None:
         raise Http404
-    context = {"biller": biller, "gateways": available_gateways(), "account_no": "", "lookup": None}
+    # Every name the template tests is given (a missing one costs the template a raised and caught error).
+    context = {
+        "biller": biller,
+        "gateways": available_gateways(),
+        "account_no": "",
+        "lookup": None,
+        "error": "",
+    }
     if raw and biller.payment_mode != PaymentMode.DONATION:
         context["account_no"] = normalize_account_no(raw)[:40]
         if isinstance(found, BillingError):
             context["error"] = found.message
         else:
             context["lookup"] = found
-            qr_pattern = fixed_reverse("payers:pay_link_qr", "TOKEN")
-            label = _("Pay the bill for %(period)s")
-            for bill in found.bills:  # strings made here: a template tag per row costs more
-                bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
-                bill.pay_label = label % {"period": bill.period}
+            if found.bills:  # strings made here: a template tag per row costs more
+                qr_pattern = fixed_reverse("payers:pay_link_qr", "TOKEN")
+                label = _("Pay the bill for %(period)s")
+                for bill in found.bills:
+                    bill.qr_url = qr_pattern.replace("TOKEN", pay_token(bill))
+                    bill.pay_label = label % {"period": bill.period}
             selectors.mark_overdue(found.bills)
             context.update(_totals(found.bills))
             if request.COOKIES.get("elderly_mode") == "1" and request.GET.get("amount"):

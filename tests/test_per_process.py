@@ -69,3 +69,68 @@ def test_the_fixed_url_tag_takes_one_quoted_url_name():
     for source in ("{% fixed_url payers:home %}", "{% fixed_url 'payers:home' 'x' %}", "{% fixed_url %}"):
         with pytest.raises(TemplateSyntaxError):
             engines["django"].from_string("{% load per_process %}" + source)
+
+
+INCLUDED = engines["django"].from_string('{% include "partials/page_settings.html" %}')
+KEPT_SETTINGS = engines["django"].from_string("{% load per_process %}{% page_settings %}")
+
+
+def _settings_page(rf, template, *, path: str, language: str, elderly: bool, token: bool = True) -> str:
+    request = rf.get(path)
+    if not token:  # a view under csrf_exempt's cousin: no token in the context at all
+        return template.render({"LANGUAGE_CODE": language, "elderly_mode": elderly, "request": request})
+    return template.render({"LANGUAGE_CODE": language, "elderly_mode": elderly}, request)
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+@pytest.mark.parametrize("elderly", [False, True])
+def test_the_kept_page_settings_are_the_included_partial_byte_for_byte(rf, language, elderly):
+    from django.utils import translation
+
+    path = '/billers/B1/?account_no=1"<b>&x=é'
+    with translation.override(language):
+        for _twice in range(2):  # the second render comes from the kept markup
+            kept_page = _settings_page(rf, KEPT_SETTINGS, path=path, language=language, elderly=elderly)
+            included = _settings_page(rf, INCLUDED, path=path, language=language, elderly=elderly)
+            token = kept_page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+            assert kept_page.count(token) == 2
+            assert kept_page.replace(token, "TOKEN") == included.replace(
+                included.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0], "TOKEN"
+            )
+    assert "?account_no=1%22%3Cb%3E&amp;x=" in kept_page  # as `{{ here }}` escapes it
+
+
+def test_the_kept_page_settings_follow_each_request(rf):
+    first = _settings_page(rf, KEPT_SETTINGS, path="/billers/A/", language="zh-hans", elderly=False)
+    second = _settings_page(rf, KEPT_SETTINGS, path="/billers/B/", language="zh-hans", elderly=False)
+    assert 'value="/billers/A/"' in first and 'value="/billers/B/"' in second
+    assert "/billers/A/" not in second
+
+
+def test_the_kept_page_settings_without_a_csrf_token_write_no_token_input(rf):
+    kept_page = _settings_page(rf, KEPT_SETTINGS, path="/x/", language="en", elderly=False, token=False)
+    included = _settings_page(rf, INCLUDED, path="/x/", language="en", elderly=False, token=False)
+    assert "csrfmiddlewaretoken" not in kept_page
+    assert kept_page == included
+
+
+def test_the_page_settings_tag_takes_no_arguments():
+    with pytest.raises(TemplateSyntaxError):
+        engines["django"].from_string("{% load per_process %}{% page_settings 'x' %}")
+
+
+def test_a_fragment_varies_on_what_the_variable_machinery_would_give():
+    """A bare name is read from the context directly; a callable, a dotted name or a missing one goes
+    through the template's own resolution, as before."""
+    template = engines["django"].from_string(
+        '{% load per_process %}{% per_process "vary" mode user.is_staff missing %}{{ mode }}'
+        "{% endper_process %}"
+    )
+
+    class Person:
+        is_staff = True
+
+    assert template.render({"mode": lambda: "called", "user": Person()}) == "called"
+    assert ("vary", "called", True, "") in per_process._fragments
+    assert template.render({"mode": False, "user": Person()}) == "False"
+    assert ("vary", False, True, "") in per_process._fragments

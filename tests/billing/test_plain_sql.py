@@ -68,3 +68,10 @@ def test_a_model_with_init_receivers_is_built_through_its_init():
     finally:
         signals.post_init.disconnect(receiver, sender=Bill)
     assert seen == [built]
+
+
+def test_a_constant_is_written_as_a_literal_and_anything_else_is_refused():
+    assert plain_sql.constant("partly_paid") == "'partly_paid'"
+    for unsafe in ("open'; DROP TABLE billing_bill; --", "Open", "", "a b"):
+        with pytest.raises(ValueError):
+            plain_sql.constant(unsafe)

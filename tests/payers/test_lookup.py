@@ -152,3 +152,17 @@ def test_the_lookup_query_is_prepared_once_on_the_connection(client, water):
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [row[0] for row in cursor.fetchall()]
     assert len([sql for sql in prepared if "billing_customeraccount" in sql]) == 1
+
+
+def test_the_lookup_query_takes_only_what_the_visitor_typed_as_parameters(client, water):
+    """The statuses are written into the statement: with them as parameters PostgreSQL cannot tell how few
+    of an account's bills are open and, on a province, planned the query again on every lookup (0.55 ms
+    of its CPU a page) rather than settle on a generic plan."""
+    client.get("/billers/WATER01/", {"account_no": "31005678"})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%%billing_customeraccount%%'"
+        )
+        (statement,) = cursor.fetchone()
+    assert "$2" in statement and "$3" not in statement
+    assert "bl.status IN ('open', 'partly_paid')" in statement and "b.status = 'active'" in statement
