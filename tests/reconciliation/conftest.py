@@ -103,6 +103,18 @@ def today():
 
 
 @pytest.fixture
+def settleable_day(db, today):
+    """The latest day that may be settled today: before today, its T+1 working day come. Yesterday only
+    on a working day after a working day: on a Saturday in Beijing, Friday settles on Monday."""
+    from reconciliation import working_days
+
+    day = today - datetime.timedelta(days=1)
+    while working_days.next_working_day(day) > today:
+        day -= datetime.timedelta(days=1)
+    return day
+
+
+@pytest.fixture
 def settle_on(db, today):
     """The working day after today: when today's money settles (T+1)."""
     from reconciliation import working_days

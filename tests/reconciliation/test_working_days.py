@@ -126,19 +126,18 @@ def test_the_operator_overrides_a_day_in_the_admin_and_it_is_audited(client, dja
 
 
 def test_an_officer_settles_a_day_from_the_admin_and_sees_its_progress(
-    client, officer, today, django_capture_on_commit_callbacks
+    client, officer, today, settleable_day, django_capture_on_commit_callbacks
 ):
     log_in(client, officer)
     url = reverse("admin:reconciliation_settlementbatch_settle")
     refused = client.post(url, {"day": today.isoformat()})
     assert refused.status_code == 200 and "尚未结束" in str(refused.context["form"].errors["day"])
-    yesterday = today - datetime.timedelta(days=1)
     with django_capture_on_commit_callbacks(execute=True):
-        started = client.post(url, {"day": yesterday.isoformat()})
+        started = client.post(url, {"day": settleable_day.isoformat()})
     assert started.status_code == 302 and started.url == reverse(
         "admin:reconciliation_settlementrun_changelist"
     )
-    run = SettlementRun.objects.get(business_date=yesterday)
+    run = SettlementRun.objects.get(business_date=settleable_day)
     assert run.status == RunStatus.DONE and run.percent == 100
     page = client.get(started.url)
     assert '<progress max="100" value="100">' in page.text
@@ -146,11 +145,10 @@ def test_an_officer_settles_a_day_from_the_admin_and_sees_its_progress(
 
 
 def test_the_settle_action_reruns_chosen_days_and_refuses_one_not_closed(
-    client, officer, today, django_capture_on_commit_callbacks
+    client, officer, today, settleable_day, django_capture_on_commit_callbacks
 ):
-    yesterday = today - datetime.timedelta(days=1)
     failed = SettlementRun.objects.create(
-        business_date=yesterday, status=RunStatus.FAILED, error="worker killed"
+        business_date=settleable_day, status=RunStatus.FAILED, error="worker killed"
     )
     early = SettlementRun.objects.create(business_date=today, status=RunStatus.FAILED)
     log_in(client, officer)
@@ -164,7 +162,7 @@ def test_the_settle_action_reruns_chosen_days_and_refuses_one_not_closed(
     early.refresh_from_db()
     assert failed.status == RunStatus.DONE and early.status == RunStatus.FAILED
     shown = [str(m) for m in response.context["messages"]]
-    assert any("尚未结束" in m for m in shown) and any(str(yesterday) in m for m in shown)
+    assert any("尚未结束" in m for m in shown) and any(str(settleable_day) in m for m in shown)
 
 
 def test_an_auditor_cannot_settle(client, auditor, today):
