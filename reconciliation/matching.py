@@ -24,7 +24,7 @@ M = MatchClass
 
 _STEPS = [
     # Temporary tables drop at commit; inside a caller's longer transaction drop them first.
-    "DROP TABLE IF EXISTS rl, rp, pairs, rr, ul, up, cand, refunded",
+    "DROP TABLE IF EXISTS rl, rp, pairs, rr, ul, up, cand, tpairs, refunded",
     # Statement lines of this file; rn > 1 marks a repeat of a reference (a duplicate). Repeats are found by
     # a hash aggregate, not a window over a million sorted references.
     """
@@ -73,12 +73,16 @@ _STEPS = [
     FROM scope s LEFT JOIN first_of_repeated f ON f.channel_ref = s.channel_ref
     """,
     # Temporary tables have no statistics until analysed: without them the planner picks nested loops.
-    "ANALYZE rl",
-    "ANALYZE rp",
+    # Only the columns later steps filter or join on (each analysed column sorts the sample; the
+    # references are the dear ones).
+    "ANALYZE rl (id, kind, channel_ref, original_ref, rn, seen_before)",
+    "ANALYZE rp (id, channel_ref, rn)",
     # A pair carries what its result needs, so the results are written from it alone.
     "CREATE TEMP TABLE pairs (line_id bigint, payment_id bigint, method varchar(16), l_amount numeric, "
     "p_amount numeric, p_status varchar(16), l_ref varchar(64)) ON COMMIT DROP",
     "CREATE TEMP TABLE rr ON COMMIT DROP AS SELECT DISTINCT original_ref FROM rl WHERE kind = 'refund'",
+    # A few rows, usually: analysed, the results' join hashes these rather than the million pairs.
+    "ANALYZE rr",
     # 1: channel reference
     """
     INSERT INTO pairs
@@ -86,7 +90,7 @@ _STEPS = [
     FROM rl l JOIN rp p ON p.channel_ref = l.channel_ref
     WHERE l.kind = 'payment' AND l.rn = 1 AND NOT l.seen_before AND p.rn = 1 AND p.channel_ref <> ''
     """,
-    "ANALYZE pairs",
+    "ANALYZE pairs (line_id, payment_id, method)",
     "CREATE TEMP TABLE ul ON COMMIT DROP AS SELECT l.* FROM rl l WHERE l.kind = 'payment' AND l.rn = 1 "
     "AND NOT l.seen_before AND NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.line_id = l.id)",
     "CREATE TEMP TABLE up ON COMMIT DROP AS SELECT p.* FROM rp p WHERE p.rn = 1 "
@@ -116,7 +120,7 @@ _STEPS = [
     "DELETE FROM up WHERE id IN (SELECT payment_id FROM pairs WHERE method = 'receipt')",
     "CREATE INDEX ON up (amount, posted_at)",
     "ANALYZE up",
-    # 3: amount and time, unique both ways
+    # 3: amount and time, unique both ways (tpairs: these pairs alone, for the anti-joins below)
     """
     CREATE TEMP TABLE cand ON COMMIT DROP AS
     SELECT l.id AS line_id, p.id AS payment_id FROM ul l JOIN up p
@@ -125,11 +129,15 @@ _STEPS = [
      AND p.posted_at BETWEEN l.occurred_at - %(window)s AND l.occurred_at + %(window)s
     """,
     """
-    INSERT INTO pairs
-    SELECT c.line_id, c.payment_id, 'amount_time', l.amount, p.amount, p.status, l.channel_ref
-    FROM cand c JOIN ul l ON l.id = c.line_id JOIN up p ON p.id = c.payment_id
+    CREATE TEMP TABLE tpairs ON COMMIT DROP AS
+    SELECT c.line_id, c.payment_id FROM cand c
     WHERE (SELECT count(*) FROM cand x WHERE x.line_id = c.line_id) = 1
       AND (SELECT count(*) FROM cand y WHERE y.payment_id = c.payment_id) = 1
+    """,
+    """
+    INSERT INTO pairs
+    SELECT t.line_id, t.payment_id, 'amount_time', l.amount, p.amount, p.status, l.channel_ref
+    FROM tpairs t JOIN ul l ON l.id = t.line_id JOIN up p ON p.id = t.payment_id
     """,
     # Results. Pairs: amount first, then status (reversed with us, no refund at the channel).
     """
@@ -152,13 +160,15 @@ _STEPS = [
     LEFT JOIN pairs first_pair ON first_pair.line_id = first.id
     WHERE l.kind = 'payment' AND (l.rn > 1 OR l.seen_before)
     """,
-    # Payment lines with no payment: missing on the platform (candidates > 1: ambiguous).
+    # Payment lines with no payment: missing on the platform (candidates > 1: ambiguous). ul and up hold
+    # only what the reference passes left, so the amount-and-time pairs are the only ones they can be in:
+    # the anti-joins look at those few rather than hashing every pair.
     """
     INSERT INTO reconciliation_matchresult
         (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
     SELECT %(run)s, 'missing_platform', '', l.id, NULL, l.amount, NULL,
            (SELECT count(*) FROM cand c WHERE c.line_id = l.id)
-    FROM ul l WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.line_id = l.id)
+    FROM ul l WHERE NOT EXISTS (SELECT 1 FROM tpairs WHERE tpairs.line_id = l.id)
     """,
     # Payments repeated on the platform under one channel reference.
     """
@@ -172,7 +182,7 @@ _STEPS = [
         (run_id, klass, method, line_id, payment_id, line_amount, payment_amount, candidates)
     SELECT %(run)s, 'missing_channel', '', NULL, p.id, NULL, p.amount,
            (SELECT count(*) FROM cand c WHERE c.payment_id = p.id)
-    FROM up p WHERE NOT EXISTS (SELECT 1 FROM pairs WHERE pairs.payment_id = p.id)
+    FROM up p WHERE NOT EXISTS (SELECT 1 FROM tpairs WHERE tpairs.payment_id = p.id)
     """,
     # Refund lines, against the payment they refund (any day of this channel): one scan of the payments.
     """

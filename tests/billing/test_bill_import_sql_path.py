@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing.bill_import import BillImportError, import_bills, read_table
-from billing.bill_import.sql_path import import_bills_copy
+from billing.bill_import.sql_path import import_bills_copy, plain_spelling
 from billing.choices import Channel, CheckDigit
 from billing.models import Bill
 from billing.services import cancel_bill, post_payment
@@ -76,6 +76,17 @@ FILES = {
         "10000003,王五,2026-01,1,2026-02-01,0.00,",
         "10000004, 赵六 ,2026-01,1.5,2026-02-28,,x",
         "1000000A,钱七,2026-01,1,2026-02-01,,",
+    ),
+    # Amounts and dates the reader writes in the plain form (the short route) and ones it must leave as
+    # written (a zero amount, an impossible date): the errors quote the cells as the file has them.
+    "plain_spellings": csv_bytes(
+        '10000001,张三,2026-01,"1,234.50",2026/1/5,,',
+        "1234,李四,2026-01,¥12.50,2026/1/5,,",
+        "10000003,,2026-01,¥0.00,20260105,,",
+        '10000004,王五,2026-01,"1,000",2026/2/30,"1,5",',
+        "10000005,赵六,2026-01,¥5,2026.1.28,¥1.5," + "R" * 65,
+        "10000005,钱七,2026-01,¥5,2026/1/5,,",
+        '10000006,孙八,2026-01,"¥1,000,000.5",20260131,"2,000",',
     ),
     "quoted_newline": csv_bytes(
         '10000001,"张\n三",2026-01,10.00,2026-02-01,,', "x,李四,2026-01,10,2026-02-01,,"
@@ -238,3 +249,27 @@ def test_first_files_and_repeated_accounts_agree(history, data, admin_user):
     assert _state(sql_biller) == _state(python_biller)
     again = import_bills_copy(sql_biller, io.BytesIO(data), actor=admin_user)
     assert again.unchanged == again.rows and again.created == again.updated == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "due", "fee", "spelled"),
+    [
+        ("1,234.50", "2026/1/5", "", ("1234.50", "2026-01-05", "")),
+        ("¥12.5", "20260105", "¥1,500", ("12.5", "2026-01-05", "1500")),
+        ("12", "2026.12.28", None, ("12", "2026-12-28", None)),
+        ("¥0.00", "2026/1/5", "", None),  # a zero amount: its error quotes the cell as written
+        ("12", "2026/2/30", "", None),  # no such day
+        ("12", "2026/1/29", "", None),  # past the 28th: the general route knows the month's length
+        ("1,23", "2026/1/5", "", None),  # not thousands: left to the general route
+        ("￥12", "2026/1/5", "", None),  # full-width: left to NFKC in the general route
+        ("12", "２０２６/1/5", "", None),
+        ("12", "2026-1-5 ", "", None),
+    ],
+)
+def test_the_reader_writes_common_spellings_in_the_plain_form(amount, due, fee, spelled):
+    cells = ["10000001", "张三", "2026-01", amount, due, fee, "INV-1"]
+    result = plain_spelling(cells)
+    if spelled is None:
+        assert result is None
+    else:
+        assert result == ["10000001", "张三", "2026-01", *spelled, "INV-1"]

@@ -10,7 +10,13 @@ from billing.choices import CheckDigit
 from billing.exceptions import PaymentRefused
 from billing.masking import mask_holder_name
 from billing.money import format_money, parse_amount
-from billing.rules import account_no_is_valid, luhn_is_valid, mod11_2_is_valid, normalize_account_no
+from billing.rules import (
+    account_no_is_valid,
+    account_rule,
+    luhn_is_valid,
+    mod11_2_is_valid,
+    normalize_account_no,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +60,16 @@ def test_account_rule_combines_pattern_and_check_digit():
     assert account_no_is_valid("79927398713", pattern=r"^\d{11}$", check_digit=CheckDigit.LUHN)
     assert not account_no_is_valid("79927398710", pattern=r"^\d{11}$", check_digit=CheckDigit.LUHN)
     assert not account_no_is_valid("7992739871", pattern=r"^\d{11}$", check_digit=CheckDigit.NONE)
+
+
+@pytest.mark.parametrize("check_digit", list(CheckDigit))
+def test_a_billers_compiled_account_rule_is_account_no_is_valid(check_digit):
+    rule = account_rule(pattern=r"^[0-9X]{6,20}$", check_digit=check_digit)
+    numbers = ["79927398713", "79927398710", "11010519491231002X", "110105194912310021", "12345", "AB123456"]
+    assert [rule(n) for n in numbers] == [
+        account_no_is_valid(n, pattern=r"^[0-9X]{6,20}$", check_digit=check_digit) for n in numbers
+    ]
+    assert any(rule(n) for n in numbers) and not all(rule(n) for n in numbers)
 
 
 @pytest.mark.parametrize(
