@@ -69,7 +69,7 @@ bench: install
 	@echo "Back-office lists, biller search and outlet finder on a whole province: make bench-province"
 
 # A province (issue 16: 20,000 billers, 2,000,000 accounts, 24,000,000 bills, 9 million payments at scale 1;
-# 17.8 GB, built by benchmarks/province.py in 50 min on this 2-core machine, once: it is kept and reused,
+# 18–21 GB, built by benchmarks/province.py in 50–80 min on the 2-core machine, once: it is kept and reused,
 # PROVINCE_REBUILD=1 builds it again), then every figure of issue 16 measured on it beside its floor, in one
 # run: back-office lists and portal searches, posting beside pgbench, the partner API beside the posting,
 # the lookup page beside its floor page, a 1M-row bill import, a 1M × 1M reconciliation, a day's settlement
