@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.http.request import HttpHeaders
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 
@@ -133,7 +134,7 @@ def _principal(credential: ApiCredential) -> ApiPrincipal:
 
 
 # Where the WSGI environ holds each signature header (what `request.headers.get(name)` looks up).
-_META_KEYS = {name: "HTTP_" + name.upper().replace("-", "_") for name in signing.HEADERS}
+_META_KEYS = {name: HttpHeaders.to_wsgi_name(name) for name in signing.HEADERS}
 
 
 def verify_signed_request(request) -> ApiPrincipal:

@@ -17,6 +17,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.http.request import HttpHeaders
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -28,7 +29,7 @@ from billing.plain_sql import prepared_cursor
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}$")
-_META_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
+_META_KEY = HttpHeaders.to_wsgi_name(HEADER)
 
 
 def key_from(request, *, required: bool) -> str | None:

@@ -23,11 +23,7 @@ class SharedFields:
     @property
     def fields(self):
         cls = type(self)
-        shared = cls.__dict__.get("_shared_fields")
-        if shared is None:
-            shared = serializers.Serializer.fields.func(cls())
-            cls._shared_fields = shared
-        return shared
+        return _kept_on_class(cls, "_shared_fields", lambda: serializers.Serializer.fields.func(cls()))
 
     @classmethod
     def validated(cls, data) -> dict:
@@ -35,9 +31,7 @@ class SharedFields:
         that are already what DRF would make of them (no spaces to trim, no number to turn into text) and
         pass every validator of their declared fields is taken as it is; anything else (a refusal, a value
         DRF would change) goes through the serializer, which decides and words the errors."""
-        steps = cls.__dict__.get("_validate_steps")
-        if steps is None:
-            steps = cls._validate_steps = _input_steps(cls()) or ()
+        steps = _kept_on_class(cls, "_validate_steps", lambda: _input_steps(cls()) or ())
         if steps:
             try:
                 return _validated(steps, data)
@@ -49,15 +43,22 @@ class SharedFields:
 
     @classmethod
     def represent(cls, instance: dict) -> dict:
-        steps = cls.__dict__.get("_represent_steps")
-        if steps is None:
-            steps = cls._represent_steps = _steps(cls()) or ()
+        steps = _kept_on_class(cls, "_represent_steps", lambda: _steps(cls()) or ())
         if steps:
             try:
                 return _apply(steps, instance)
             except KeyError:  # a key left out: DRF decides (a default, null, or its error)
                 pass
         return cls(instance).data
+
+
+def _kept_on_class(cls, name: str, make):
+    """What `make()` gives, made once for this very class (a subclass makes its own) and kept on it."""
+    kept = cls.__dict__.get(name)
+    if kept is None:
+        kept = make()
+        setattr(cls, name, kept)
+    return kept
 
 
 def _input_steps(serializer: serializers.Serializer) -> list | None:
@@ -74,9 +75,9 @@ def _input_steps(serializer: serializers.Serializer) -> list | None:
         if field.source_attrs != [field.field_name] or hasattr(serializer, f"validate_{field.field_name}"):
             return None
         child = field.child if type(field) is serializers.ListField else None
-        for text in (child or field,):
-            if not isinstance(text, serializers.CharField) or not _plain_text_field(text):
-                return None
+        text = child or field
+        if not isinstance(text, serializers.CharField) or not _plain_text_field(text):
+            return None
         if any(getattr(v, "requires_context", False) for v in field.validators):
             return None
         steps.append((field.field_name, field, child))
