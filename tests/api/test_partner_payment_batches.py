@@ -2,6 +2,7 @@
 own key, one refusal holding back none of the others, the batch itself idempotent on its own key."""
 
 import json
+import threading
 from decimal import Decimal
 
 import psycopg
@@ -9,7 +10,7 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from api import services
+from api import idempotency, services
 from api.models import IdempotencyRecord
 from api.partner.serializers import MAX_PAYMENT_BATCH
 from billing import posting
@@ -430,4 +431,72 @@ def test_a_batch_racing_single_payments_with_the_same_keys_makes_one_payment_per
             assert bill.amount_paid == Decimal("40.00")
             assert bill.status == BillStatus.PAID
     assert Payment.objects.count() == 12
+    assert unbalanced_entry_ids() == []
+
+
+@pytest.mark.concurrency
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_crossing_their_locks_are_both_answered(django_user_model, monkeypatch):
+    """Each batch locks one account in its batch statement and then, for a payment naming its periods
+    (posted alone after the batch statement, in the request's transaction), the account the other batch
+    holds: PostgreSQL breaks the deadlock, and the batch it aborted runs again from the start."""
+    from billing import services as billing_services
+
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    water = BillerFactory(code="WATER01")
+    key_id, secret = make_partner("ACME", admin)
+    first, second = (
+        [
+            BillFactory(account=account, period=period, amount_due=Decimal("10.00"))
+            for period in ("2026-08", "2026-09")
+        ]
+        for account in (
+            CustomerAccountFactory(biller=water, account_no="34000001"),
+            CustomerAccountFactory(biller=water, account_no="34000002"),
+        )
+    )
+    batches = [
+        [item(first[0], "A-1"), item(second[1], "A-2", periods=["2026-09"])],
+        [item(second[0], "B-1"), item(first[1], "B-2", periods=["2026-09"])],
+    ]
+    # A first payment creates the biller's and the channel's ledger accounts: then neither batch waits for
+    # the other's new ledger rows before its first alone payment.
+    warm_up = BillFactory(account=CustomerAccountFactory(biller=water, account_no="34000000"))
+    assert (
+        send(SignedClient(Client(), key_id, secret), [item(warm_up, "W-1")], key="warm-up").status_code == 200
+    )
+    both_locked = threading.Barrier(2)
+    waited = set()
+    post_payment = billing_services.post_payment
+
+    def after_both_batch_statements(**kwargs):
+        if threading.get_ident() not in waited:  # each request's first attempt only
+            waited.add(threading.get_ident())
+            both_locked.wait(timeout=30)
+        return post_payment(**kwargs)
+
+    monkeypatch.setattr(billing_services, "post_payment", after_both_batch_statements)
+    aborted = []
+    run_idempotent = idempotency.run_idempotent
+
+    def counting_aborts(*args, **kwargs):
+        try:
+            return run_idempotent(*args, **kwargs)
+        except OperationalError as error:
+            aborted.append(type(error.__cause__))
+            raise
+
+    monkeypatch.setattr(idempotency, "run_idempotent", counting_aborts)
+
+    def request(index):
+        response = send(SignedClient(Client(), key_id, secret), batches[index], key=f"cross-{index}")
+        return response.status_code, response.json()
+
+    answers = run_at_once(2, request)
+
+    assert aborted == [psycopg.errors.DeadlockDetected]
+    assert [status for status, _body in answers] == [200, 200]
+    assert [body["counts"]["posted"] for _status, body in answers] == [2, 2]
+    assert Payment.objects.count() == 5
+    assert all(bill.status == BillStatus.PAID for bill in Bill.objects.all())
     assert unbalanced_entry_ids() == []
