@@ -26,7 +26,7 @@ them through the ORM cost a third of the posting path's Python time, and each ro
 the worker and PostgreSQL (docs/benchmarks.md).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from axes.models import AccessAttempt
@@ -143,6 +143,13 @@ def lock_customer_account_for_posting(
         rows = cursor.fetchall()
     if not rows:
         return None
+    lock, lock.key_payment_id = _posting_lock_from_rows(rows, with_payable_bills=with_payable_bills)
+    return lock
+
+
+def _posting_lock_from_rows(rows, *, with_payable_bills: bool) -> tuple[PostingLock, object]:
+    """One account's rows of a posting lock's statement: the lock, and the column after the biller's facts
+    (the key's payment for one payment's lock, the account's place for a batch's)."""
     row = rows[0]
     account, end = model_from_row(CustomerAccount, row)
     account.biller, end = model_from_row(Biller, row, end)
@@ -152,19 +159,92 @@ def lock_customer_account_for_posting(
         # NULL columns: the ledger account does not exist yet (a biller without a late-fee account).
         ledger_accounts.append(model_from_row(LedgerAccount, row, end)[0] if row[end] is not None else None)
         end += width
-    live_link, shares, _account_id, by_statement, key_payment_id = row[end : end + 5]
+    live_link, shares, _account_id, by_statement, fifth = row[end : end + 5]
     bills_start = end + 5
     payable_bills = None
     if with_payable_bills and by_statement:
         payable_bills = [model_from_row(Bill, r, bills_start)[0] for r in rows if r[bills_start] is not None]
-    return PostingLock(
+    lock = PostingLock(
         account,
         *ledger_accounts,
         live_link=bool(live_link),
         shares=shares,
-        key_payment_id=key_payment_id,
+        key_payment_id=None,
         payable_bills=payable_bills,
     )
+    return lock, fifth
+
+
+# A batch's lock (`lock_customer_accounts_for_batch`): its accounts first, in id order, then all their payable
+# bills in the order every writer of several accounts' bills takes them (due date, period, id: a bill
+# import's), so that two batches, or a batch and an import, never wait on each other in a cycle. The
+# `locked_bills` CTE reads the locked accounts, so none of its locks is taken before all of theirs. The
+# columns are the posting lock's (`_ACCOUNT_FOR_POSTING_SQL`), with the account's place in the batch where
+# that one has the key's payment.
+_ACCOUNTS_FOR_BATCH_SQL = f"""
+WITH locked AS MATERIALIZED (
+    SELECT {columns(CustomerAccount, "a")}, {columns(Biller, "b")},
+        {columns(LedgerAccount, "collection")}, {columns(LedgerAccount, "payable")},
+        {columns(LedgerAccount, "late_fee")},
+        link.mode IN ({", ".join(f"'{mode}'" for mode in LIVE_MODES)}),
+        EXISTS (SELECT 1 FROM billing_collectionshare share WHERE share.biller_id = b.id AND share.active),
+        a.id AS locked_account_id, b.payment_mode = %(statement)s AS locked_by_statement,
+        r.ord AS locked_ord
+    FROM unnest(%(billers)s::varchar[], %(accounts)s::varchar[])
+        WITH ORDINALITY AS r(biller_code, account_no, ord)
+    JOIN billing_biller b ON b.code = r.biller_code
+    JOIN billing_customeraccount a ON a.biller_id = b.id AND a.account_no = r.account_no
+    LEFT JOIN billing_ledgeraccount collection ON collection.code = %(collection)s
+    LEFT JOIN billing_ledgeraccount payable ON payable.code = 'PAYABLE:' || b.code
+    LEFT JOIN billing_ledgeraccount late_fee ON late_fee.code = 'LATEFEE:' || b.code
+    LEFT JOIN {BillerLink._meta.db_table} link ON link.biller_id = b.id
+    ORDER BY a.id
+    FOR UPDATE OF a
+), locked_bills AS MATERIALIZED (
+    SELECT * FROM billing_bill bill
+    WHERE bill.account_id IN (SELECT locked_account_id FROM locked WHERE locked_by_statement)
+        AND bill.status IN ({PAYABLE})
+    ORDER BY bill.due_date, bill.period, bill.id
+    FOR UPDATE
+)
+SELECT locked.*, {columns(Bill, "bill")}
+FROM locked LEFT JOIN locked_bills bill ON bill.account_id = locked.locked_account_id
+ORDER BY locked.locked_ord, bill.due_date, bill.period, bill.id
+"""
+
+_ACCOUNT_ID = attnames(CustomerAccount).index("id")
+_USED_KEYS_SQL = (
+    "SELECT idempotency_key FROM billing_payment WHERE channel = %s AND idempotency_key = ANY(%s)"
+)
+
+
+def lock_customer_accounts_for_batch(
+    *, channel: str, collection_code: str, accounts: Sequence[tuple[str, str]], keys: Sequence[str]
+) -> tuple[dict[int, PostingLock], set[str]]:
+    """For a batch of payments (`services.post_payments`), each for another account, given as (biller code,
+    account number): the accounts found, locked with their payable bills, by their place in `accounts`; and
+    which of `keys` committed payments have taken. An account not found is not in the answer."""
+    params = {
+        "statement": PaymentMode.STATEMENT,
+        "collection": collection_code,
+        "billers": [biller for biller, _account_no in accounts],
+        "accounts": [account_no for _biller, account_no in accounts],
+    }
+    with prepared_cursor() as cursor:
+        cursor.execute(_ACCOUNTS_FOR_BATCH_SQL, params)
+        rows = cursor.fetchall()
+        # Asked once every lock is held, not by the statement above: its snapshot is older than its locks,
+        # and a request with one of these keys may have committed while the batch waited for them.
+        cursor.execute(_USED_KEYS_SQL, [channel, list(keys)])
+        used = {key for (key,) in cursor.fetchall()}
+    by_account: dict[int, list] = {}  # the rows come account by account, each account's bills oldest first
+    for row in rows:
+        by_account.setdefault(row[_ACCOUNT_ID], []).append(row)
+    found = {}
+    for account_rows in by_account.values():
+        lock, ordinal = _posting_lock_from_rows(account_rows, with_payable_bills=True)
+        found[ordinal - 1] = lock
+    return found, used
 
 
 def lock_customer_account_by_id(account_id: int) -> CustomerAccount:

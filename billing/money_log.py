@@ -48,18 +48,23 @@ def logged_posting(post_payment):
             count_payment(channel=channel, outcome="replayed")
             logger.info("money.post_replayed", action="post", channel=channel, payment_id=payment.pk)
         else:
-            log_money_action(
-                "post",
-                amount=payment.amount,
-                channel=channel,
-                outcome="posted",
-                payment_id=payment.pk,
-                receipt_no=payment.receipt_no,
-                biller_id=payment.biller_id,
-                account_id=payment.account_id,
-                branch_id=payment.branch_id,
-                payer_id=payment.payer_id,
-            )
+            log_posted(payment)
         return result
 
     return wrapper
+
+
+def log_posted(payment) -> None:
+    """The line and count of a payment just posted, by `post_payment` or in a batch (`post_payments`)."""
+    log_money_action(
+        "post",
+        amount=payment.amount,
+        channel=payment.channel,
+        outcome="posted",
+        payment_id=payment.pk,
+        receipt_no=payment.receipt_no,
+        biller_id=payment.biller_id,
+        account_id=payment.account_id,
+        branch_id=payment.branch_id,
+        payer_id=payment.payer_id,
+    )

@@ -152,7 +152,16 @@ def _json_rows(keys: tuple[str, ...], rows) -> str:
 
 
 def _event(rows: PaymentRows, event_type: str, biller_code: str) -> dict:
-    """The parameters of the outbox event (`new_event`): what a biller's webhook says about the payment."""
+    """The parameters of the outbox event (`new_event`)."""
+    return {
+        "event_id": outbox.new_event_id(),
+        "event_type": event_type,
+        "event_payload": json.dumps(_event_payload(rows, biller_code)),
+    }
+
+
+def _event_payload(rows: PaymentRows, biller_code: str) -> dict:
+    """What a biller's webhook says about the payment, as JSON values."""
     payment = rows.payment
     periods = {bill.pk: bill.period for bill in rows.bills}
     payload = {
@@ -167,11 +176,7 @@ def _event(rows: PaymentRows, event_type: str, biller_code: str) -> dict:
         "reversed_at": payment.reversed_at,
         "bills": _event_bills(rows, periods),
     }
-    return {
-        "event_id": outbox.new_event_id(),
-        "event_type": event_type,
-        "event_payload": json.dumps(outbox.as_json(payload)),
-    }
+    return outbox.as_json(payload)
 
 
 def _event_bills(rows: PaymentRows, periods: dict[int, str]) -> list[dict]:
@@ -281,3 +286,140 @@ def write_reversal(rows: ReversalRows) -> Payment:
     outbox.relay_on_commit()
     _settle_in_memory(rows.bills, rows.account, -rows.credit, rows.reversed_at)
     return payment
+
+
+# Several payments of one channel in one statement (`services.post_payments`): each CTE of
+# `_PAYMENT_STATEMENT` over all of them, a payment's dependent rows tied to it by its receipt number. No
+# audit rows: a batch's callers audit nothing per payment. A payment whose key a concurrent request took
+# first fails the whole statement on the key's unique index, and the caller decides again.
+_PAYMENTS_STATEMENT = """
+WITH p AS MATERIALIZED (
+    SELECT * FROM jsonb_to_recordset(%(payments)s::jsonb) AS p(
+        receipt_no varchar, idempotency_key varchar, request_fingerprint varchar, channel_ref varchar,
+        biller_id bigint, account_id bigint, amount numeric, event_id uuid, event_payload jsonb
+    )
+), payment AS (
+    INSERT INTO billing_payment (
+        receipt_no, channel, idempotency_key, request_fingerprint, channel_ref, biller_id, account_id,
+        payer_id, branch_id, actor_id, amount, status, business_date, posted_at, reversal_reason
+    )
+    SELECT p.receipt_no, %(channel)s, p.idempotency_key, p.request_fingerprint, p.channel_ref, p.biller_id,
+        p.account_id, %(payer_id)s, NULL, %(actor_id)s, p.amount, %(status)s, %(business_date)s,
+        %(changed_at)s, ''
+    FROM p
+    RETURNING id, receipt_no
+), changed_bills AS (
+    UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, late_fee = b.late_fee,
+        discount_granted = b.discount_granted, updated_at = %(changed_at)s
+    FROM jsonb_to_recordset(%(bills)s::jsonb)
+        AS b(id bigint, amount_paid numeric, status varchar, late_fee numeric, discount_granted numeric)
+    WHERE billing_bill.id = b.id
+), account_credit AS (
+    UPDATE billing_customeraccount SET credit_balance = credit_balance + c.credit
+    FROM jsonb_to_recordset(%(credits)s::jsonb) AS c(id bigint, credit numeric)
+    WHERE billing_customeraccount.id = c.id
+), new_entry AS (
+    INSERT INTO billing_journalentry (
+        kind, payment_id, reverses_id, memo, business_date, created_at, created_by_id
+    )
+    SELECT %(entry_kind)s, payment.id, NULL, payment.receipt_no, %(business_date)s, %(changed_at)s,
+        %(actor_id)s
+    FROM payment
+    RETURNING id, payment_id
+), new_lines AS (
+    INSERT INTO billing_journalline (entry_id, account_id, amount)
+    SELECT new_entry.id, l.account_id, l.amount
+    FROM jsonb_to_recordset(%(lines)s::jsonb) AS l(receipt_no varchar, account_id bigint, amount numeric)
+    JOIN payment ON payment.receipt_no = l.receipt_no
+    JOIN new_entry ON new_entry.payment_id = payment.id
+), new_allocations AS (
+    INSERT INTO billing_paymentallocation (payment_id, bill_id, kind, amount, is_reversal)
+    SELECT payment.id, a.bill_id, a.kind, a.amount, false
+    FROM jsonb_to_recordset(%(allocations)s::jsonb)
+        AS a(receipt_no varchar, bill_id bigint, kind varchar, amount numeric)
+    JOIN payment ON payment.receipt_no = a.receipt_no
+    RETURNING id, payment_id, bill_id, kind
+), new_event AS (
+    INSERT INTO billing_outboxevent (id, type, aggregate_type, aggregate_id, payload, created_at)
+    SELECT p.event_id, %(event_type)s, 'payment', payment.id::text, p.event_payload, %(changed_at)s
+    FROM p JOIN payment ON payment.receipt_no = p.receipt_no
+)
+SELECT payment.receipt_no, payment.id,
+    (SELECT json_agg(json_build_array(a.id, a.bill_id, a.kind)) FROM new_allocations a
+     WHERE a.payment_id = payment.id)
+FROM payment
+"""
+
+
+def write_payments(batch: list[PaymentRows]) -> list[Payment]:
+    """`write_payment` for several payments of one channel, payer and actor, each for another customer
+    account, decided under the batch's locks: one round trip for all of them."""
+    first = batch[0].payment
+    payments, bills, credits, lines, allocations = [], [], [], [], []
+    for rows in batch:
+        ledger.check_balanced(rows.lines)
+        payment = rows.payment
+        # One transaction, one moment: each was decided at its own, the statement writes the first's.
+        payment.business_date, payment.posted_at = first.business_date, first.posted_at
+        receipt = payment.receipt_no
+        payments.append(
+            {
+                "receipt_no": receipt,
+                "idempotency_key": payment.idempotency_key,
+                "request_fingerprint": payment.request_fingerprint,
+                "channel_ref": payment.channel_ref,
+                "biller_id": payment.biller_id,
+                "account_id": payment.account_id,
+                "amount": str(payment.amount),
+                "event_id": str(outbox.new_event_id()),
+                "event_payload": _event_payload(rows, payment.biller.code),
+            }
+        )
+        bills += (
+            {
+                "id": bill.pk,
+                "amount_paid": str(bill.amount_paid),
+                "status": bill.status,
+                "late_fee": str(bill.late_fee),
+                "discount_granted": str(bill.discount_granted),
+            }
+            for bill in rows.bills
+        )
+        if rows.credit:
+            credits.append({"id": rows.account.pk, "credit": str(rows.credit)})
+        lines += (
+            {"receipt_no": receipt, "account_id": account.pk, "amount": str(amount)}
+            for account, amount in rows.lines
+        )
+        allocations += (
+            {"receipt_no": receipt, "bill_id": a.bill_id, "kind": a.kind, "amount": str(a.amount)}
+            for a in rows.allocations
+        )
+    params = {
+        "channel": first.channel,
+        "payer_id": first.payer_id,
+        "actor_id": first.actor_id,
+        "status": first.status,
+        "business_date": first.business_date,
+        "changed_at": first.posted_at,
+        "entry_kind": EntryKind.PAYMENT,
+        "event_type": outbox.EventType.PAYMENT_POSTED,
+        "payments": json.dumps(payments),
+        "bills": json.dumps(bills),
+        "credits": json.dumps(credits),
+        "lines": json.dumps(lines),
+        "allocations": json.dumps(allocations),
+    }
+    with prepared_cursor() as cursor:
+        cursor.execute(_PAYMENTS_STATEMENT, params)
+        written = {receipt: (pk, allocation_ids) for receipt, pk, allocation_ids in cursor.fetchall()}
+    outbox.relay_on_commit()
+    for rows in batch:
+        payment = rows.payment
+        payment.pk, allocation_ids = written[payment.receipt_no]
+        payment._state.adding = False
+        payment._state.db = connection.alias
+        ids = {(bill_id, kind): pk for pk, bill_id, kind in allocation_ids or ()}
+        _keep_allocations(payment, rows.allocations, [ids[(a.bill_id, a.kind)] for a in rows.allocations])
+        _settle_in_memory(rows.bills, rows.account, rows.credit, payment.posted_at)
+    return [rows.payment for rows in batch]

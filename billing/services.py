@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+import psycopg
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
@@ -39,7 +40,7 @@ from billing.exceptions import (
 )
 from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment, PaymentAllocation
 from billing.money import ZERO, format_money, parse_amount, quantize_money
-from billing.money_log import log_money_action, logged_posting
+from billing.money_log import log_money_action, log_posted, logged_posting
 from billing.rules import (
     account_no_is_valid,
     allocate_statement_payment,
@@ -190,6 +191,176 @@ def post_payment(
         return PostingResult(payment=payment, replayed=False)
 
 
+# How many orders `post_payments` takes at once: a batch holds its accounts' locks until it commits.
+MAX_BATCH = 500
+# How many times a batch is decided again when a request racing it took one of its keys first, or PostgreSQL
+# broke a lock wait between it and another transaction (a deadlock), before its orders are posted one by one.
+_BATCH_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class PaymentOrder:
+    """One payment of a batch (`post_payments`): what its caller would otherwise pass `post_payment`."""
+
+    idempotency_key: str
+    biller_code: str
+    amount: Decimal | str | int
+    account_no: str = ""
+    periods: tuple[str, ...] = ()
+    channel_ref: str = ""
+
+
+def post_payments(
+    *, channel: str, orders: Sequence[PaymentOrder], payer=None, actor=None
+) -> list[PostingResult | PaymentRefused]:
+    """Post several payments of one channel as if each had been passed to `post_payment` in turn: the
+    answer for each, in their order, is its `PostingResult` or the refusal `post_payment` would have raised
+    (returned, not raised: one refusal holds back none of the others).
+
+    Why: a payment costs mostly per statement and per transaction, not per decision (docs/benchmarks.md).
+    The common case is posted in one transaction of three statements however many orders there are: an
+    account no earlier order of the batch names, with a key no earlier order has, of a biller whose bills
+    are pushed, without named periods, not refused, and not a top-up waiting for a card write. Every other
+    order goes through `post_payment` alone once the batch has committed, in its place in the order, so it
+    is answered by the same rules as ever; an order in the batch shares nothing with any order before it,
+    so posting it first changes no answer."""
+    if channel not in Channel.values:
+        raise PaymentRefused("channel_invalid", channel=channel)
+    if channel == Channel.COUNTER:
+        raise PaymentRefused("branch_required")
+    if channel == Channel.AGENT:
+        raise PaymentRefused("collection_account_required")
+    if len(orders) > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} orders a batch, not {len(orders)}")
+    batch, alone = _split_batch(channel, orders, payer=payer)
+    results: list[PostingResult | PaymentRefused | None] = [None] * len(orders)
+    if batch:
+        posted, left = _post_batch(channel, batch, payer=payer, actor=actor)
+        for place, payment in posted.items():
+            results[place] = PostingResult(payment=payment, replayed=False)
+        alone = sorted(alone + left)
+    for place in alone:
+        order = orders[place]
+        try:
+            results[place] = post_payment(
+                channel=channel,
+                idempotency_key=order.idempotency_key,
+                biller_code=order.biller_code,
+                account_no=order.account_no,
+                amount=order.amount,
+                periods=order.periods,
+                payer=payer,
+                actor=actor,
+                channel_ref=order.channel_ref,
+            )
+        except PaymentRefused as refused:
+            results[place] = refused
+    return results
+
+
+def _split_batch(
+    channel: str, orders: Sequence[PaymentOrder], *, payer
+) -> tuple[dict[int, _PaymentRequest], list]:
+    """The orders the batch may post together (by their place), and the places of those left to
+    `post_payment` alone: any that shares an account or a key with an earlier order, names periods or no
+    account, or that `post_payment` would refuse before looking at the database."""
+    batch: dict[int, _PaymentRequest] = {}
+    alone: list[int] = []
+    accounts, keys = set(), set()
+    for place, order in enumerate(orders):
+        key = order.idempotency_key
+        try:
+            request = _PaymentRequest(
+                channel=channel,
+                idempotency_key=key,
+                biller_code=normalize_code(order.biller_code),
+                account_no=normalize_account_no(order.account_no or ""),
+                amount=parse_amount(order.amount),
+                periods=tuple(sorted(set(order.periods or ()))),
+                payer_id=getattr(payer, "pk", None),
+                branch_id=None,
+                channel_ref=order.channel_ref or "",
+                priced_on=_check_priced_on(None),
+            )
+        except PaymentRefused:
+            request = None
+        account = (request.biller_code, request.account_no) if request is not None else None
+        independent = (
+            request is not None
+            and isinstance(key, str)
+            and IDEMPOTENCY_KEY_RE.fullmatch(key)
+            and request.account_no
+            and not request.periods
+            and account not in accounts
+            and key not in keys
+        )
+        if independent:
+            batch[place] = request
+        else:
+            alone.append(place)
+        accounts.add(account)
+        keys.add(key)
+    return batch, alone
+
+
+def _post_batch(channel: str, batch: dict[int, _PaymentRequest], *, payer, actor) -> tuple[dict, list[int]]:
+    """Lock, decide and write the batch in one transaction: the payments written (by place) and the places
+    of the orders it left to `post_payment`. Decided again from the start, on fresh locks, when a request
+    racing it committed one of its keys first or PostgreSQL ended a deadlock by aborting it."""
+    for _attempt in range(_BATCH_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _lock_decide_and_write(channel, batch, payer=payer, actor=actor)
+        except IntegrityError:
+            continue  # a key taken meanwhile: the next attempt's lock finds it and leaves that order out
+        except OperationalError as error:
+            if not isinstance(error.__cause__, psycopg.errors.DeadlockDetected):
+                raise
+    return {}, list(batch)
+
+
+def _lock_decide_and_write(
+    channel: str, batch: dict[int, _PaymentRequest], *, payer, actor
+) -> tuple[dict, list[int]]:
+    places, requests = list(batch), list(batch.values())
+    locked_by_place, used_keys = locks.lock_customer_accounts_for_batch(
+        channel=channel,
+        collection_code=ledger.collection_account_code(channel=channel, branch=None),
+        accounts=[(request.biller_code, request.account_no) for request in requests],
+        keys=[request.idempotency_key for request in requests],
+    )
+    decided, left = [], []
+    for index, (place, request) in enumerate(zip(places, requests, strict=True)):
+        locked = locked_by_place.get(index)
+        if locked is None or locked.live_link or request.idempotency_key in used_keys:
+            left.append(place)
+            continue
+        account = locked.account
+        try:
+            payment = _decide(
+                request,
+                biller=account.biller,
+                account=account,
+                locked=locked,
+                bills=locked.payable_bills,
+                payer=payer,
+                branch=None,
+                actor=actor,
+                collection=None,
+            )
+        except PaymentRefused:
+            left.append(place)  # refused again by post_payment, which words it and counts it
+            continue
+        if payment.card_write is not None:
+            left.append(place)  # held until the card write (billing.topup_holds): post_payment's way
+            continue
+        decided.append((place, payment.rows))
+    written = posting.write_payments([rows for _place, rows in decided]) if decided else []
+    for payment in written:
+        log_posted(payment)
+    return {place: payment for (place, _rows), payment in zip(decided, written, strict=True)}, left
+
+
 # How `_post_new_payment` treats a biller whose bills are live and whose word it has not got yet.
 _ASK = "ask"  # stop (`_BillerMustBeAsked`): post_payment asks it outside the transaction, then posts
 _PENDING = "pending"  # post it, and confirm with the biller after commit (the caller holds a transaction)
@@ -319,7 +490,35 @@ def _decide_and_write(
         if asking == _ASK:
             raise _BillerMustBeAsked
         clearance = presentment.PENDING
+    decided = _decide(
+        request,
+        biller=biller,
+        account=account,
+        locked=locked,
+        bills=bills,
+        payer=payer,
+        branch=branch,
+        actor=actor,
+        collection=collection,
+    )
+    payment = posting.write_payment(decided.rows, audit=audit)
+    if decided.card_write is not None:
+        topup_holds.open_hold(payment, decided.card_write)
+    return payment, clearance
 
+
+@dataclass
+class _Decided:
+    """A payment decided under its locks, not written yet: its rows, and the card or meter write a top-up
+    waits for (billing.topup_holds), if any."""
+
+    rows: posting.PaymentRows
+    card_write: object | None
+
+
+def _decide(request: _PaymentRequest, *, biller, account, locked, bills, payer, branch, actor, collection):
+    """Check the request against the locked account and bills, price and allocate: the rows to write (the
+    bills changed in memory). Shared by `post_payment` and `post_payments`, so both keep the same rules."""
     if biller is None:
         raise PaymentRefused("biller_unknown", biller=request.biller_code)
     if not biller.takes_payments:
@@ -423,20 +622,15 @@ def _decide_and_write(
         # The late fee is the biller's too, but kept apart from the principal (issue 17, item 2).
         late_fee_account = locked.late_fee if locked is not None else None
         lines.append((late_fee_account or ledger.late_fee_account(biller), -late_fees))
-    payment = posting.write_payment(
-        posting.PaymentRows(
-            payment=payment,
-            allocations=allocations,
-            bills=paid_bills,
-            account=account,
-            credit=credit,
-            lines=lines,
-        ),
-        audit=audit,
+    rows = posting.PaymentRows(
+        payment=payment,
+        allocations=allocations,
+        bills=paid_bills,
+        account=account,
+        credit=credit,
+        lines=lines,
     )
-    if card_write is not None:
-        topup_holds.open_hold(payment, card_write)
-    return payment, clearance
+    return _Decided(rows=rows, card_write=card_write)
 
 
 def _bill_changes(allocations) -> list[tuple[Bill, Decimal]]:
