@@ -3,6 +3,7 @@ been posted one after another (a PostingResult, or the refusal returned, not rai
 orders; and, on PostgreSQL with threads, batches and single payments racing on the same accounts and keys
 (never a deadlock, a bill paid twice, an overpayment, or two payments for one key)."""
 
+import datetime
 import random
 from collections import Counter
 from decimal import Decimal
@@ -13,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 from prometheus_client import REGISTRY
 
-from billing import posting
+from billing import amounts, posting
 from billing.choices import AllocationKind, AmountRule, BillerStatus, BillStatus, Channel, PaymentMode
 from billing.exceptions import IdempotencyConflict, PaymentRefused
 from billing.models import (
@@ -28,6 +29,7 @@ from billing.outbox import EventType
 from billing.selectors import trial_balance, unbalanced_entry_ids
 from billing.services import MAX_BATCH, PaymentOrder, PostingResult, post_payment, post_payments
 from billing.topup_models import CardWriteRule, TopUpStatus
+from tests.billing.test_collection_shares import shared_police
 from tests.billing.test_concurrency import assert_clean, run_concurrently
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory, PayerFactory
 from tests.support import pay
@@ -62,11 +64,11 @@ def money_rows():
     )
 
 
-def bill_states(account) -> list[tuple]:
+def bill_states(account, *more: str) -> list[tuple]:
     return list(
         Bill.objects.filter(account=account)
         .order_by("period")
-        .values_list("period", "status", "amount_paid", "late_fee")
+        .values_list("period", "status", "amount_paid", "late_fee", *more)
     )
 
 
@@ -110,6 +112,7 @@ def billers():
         "up": BillerFactory(amount_rule=AmountRule.EXACT_UP),
         "prepaid": BillerFactory(payment_mode=PaymentMode.PREPAID, min_amount="10.00", max_amount="2000.00"),
         "charity": BillerFactory(payment_mode=PaymentMode.DONATION, max_amount="50000.00"),
+        "police": shared_police(),  # 0.05% a day late; an agency and the province share each fine
     }
 
 
@@ -122,13 +125,26 @@ def households(billers) -> dict[str, CustomerAccount]:
         "late": CustomerAccountFactory(biller=billers["exact"]),  # 100 and a late fee of 5.50
         "credit": CustomerAccountFactory(biller=billers["up"]),  # 100, the excess kept as credit
         "prepaid": CustomerAccountFactory(biller=billers["prepaid"]),  # no bills: any amount tops up
+        "fine": CustomerAccountFactory(biller=billers["police"]),  # 2000, 3 days late: 2003, shared
+        "discount": CustomerAccountFactory(biller=billers["exact"]),  # 3000, 100 off if paid by then
     }
+    today = amounts.beijing_today()
     BillFactory(account=accounts["one"], amount_due=D("100.00"))
     BillFactory(account=accounts["two"], period="2026-08", amount_due=D("100.00"), due_date="2026-09-20")
     BillFactory(account=accounts["two"], period="2026-09", amount_due=D("80.00"), due_date="2026-10-20")
     BillFactory(account=accounts["partial"], amount_due=D("100.00"))
     BillFactory(account=accounts["late"], amount_due=D("100.00"), late_fee=D("5.50"))
     BillFactory(account=accounts["credit"], amount_due=D("100.00"))
+    BillFactory(
+        account=accounts["fine"], amount_due=D("2000.00"), due_date=today - datetime.timedelta(days=3)
+    )
+    BillFactory(
+        account=accounts["discount"],
+        amount_due=D("3000.00"),
+        due_date=today + datetime.timedelta(days=20),
+        early_discount=D("100.00"),
+        discount_until=today + datetime.timedelta(days=10),
+    )
     return accounts
 
 
@@ -247,6 +263,8 @@ SPEC = [
     ("partial", "50.00", ()),  # 80.00 paid of 100.00
     ("one", "100.00", ()),  # nothing left: no_open_bill
     ("two", "80.00", ()),  # pays 2026-09
+    ("fine", "2003.00", ()),  # a late fee by the day, the fine shared with an agency and the province
+    ("discount", "2900.00", ()),  # paid early: 100.00 off
 ]
 
 
@@ -321,8 +339,20 @@ def test_a_batch_answers_and_writes_what_post_payment_one_by_one_would_have(bill
         "amount_not_exact",
         "no_open_bill",
     ]
+    fine = results[-2].payment
+    assert {line.account.code for line in fine.journal_entries.get().lines.select_related("account")} >= {
+        "PAYABLE:POLICE01:AGENCY",
+        "PAYABLE:POLICE01:PROV",
+        "LATEFEE:POLICE01",
+    }
+    assert bill_states(batched["discount"], "discount_granted")[0][1:] == (
+        BillStatus.PAID,
+        D("2900.00"),
+        D("0.00"),
+        D("100.00"),
+    )
     for name in batched:
-        assert bill_states(batched[name]) == bill_states(single[name])
+        assert bill_states(batched[name], "discount_granted") == bill_states(single[name], "discount_granted")
         batched[name].refresh_from_db()
         single[name].refresh_from_db()
         assert batched[name].credit_balance == single[name].credit_balance
@@ -721,6 +751,34 @@ class TestRaces:
             assert [state[1:3] for state in bill_states(account)] == [(BillStatus.PAID, D("100.00"))] * 2
         for account in partial:
             assert bill_states(account)[0][1:3] == (BillStatus.PARTLY_PAID, D("80.00"))
+        assert_books_balance()
+
+    def test_two_batches_using_the_same_keys_for_other_accounts_make_one_payment_a_key(self):
+        """The keys in opposite orders, each batch for its own accounts: whichever inserts a key first keeps
+        it, the other batch answers that order with a conflict and pays none of its bill."""
+        for round_ in range(3):
+            mine, theirs = racing_accounts(6), racing_accounts(6)
+            keys = [f"shared-{round_}-{i}" for i in range(6)]
+            ours = [order(account, "100.00", key) for account, key in zip(mine, keys, strict=True)]
+            others = [order(account, "100.00", key) for account, key in zip(theirs, keys, strict=True)][::-1]
+
+            outcomes = run_concurrently([lambda ours=ours: batch(ours), lambda others=others: batch(others)])
+
+            assert_clean(outcomes)
+            batch_answers(outcomes)
+            (_, our_answers), (_, their_answers) = outcomes
+            for i, key in enumerate(keys):
+                one, other = our_answers[i], their_answers[5 - i]
+                (payment,) = Payment.objects.filter(channel=CHANNEL, idempotency_key=key)
+                assert sorted(type(answer).__name__ for answer in (one, other)) == [
+                    "IdempotencyConflict",
+                    "PostingResult",
+                ], (key, one, other)
+                winner = one if isinstance(one, PostingResult) else other
+                assert winner.payment.pk == payment.pk and not winner.replayed
+                paid = [bill_states(account)[0][1] for account in (mine[i], theirs[i])]
+                assert sorted(paid) == sorted([BillStatus.PAID, BillStatus.OPEN]), (key, paid)
+        assert Payment.objects.count() == 18
         assert_books_balance()
 
     def test_batches_and_single_payments_with_the_same_keys_make_one_payment_a_key(self):
