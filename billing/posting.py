@@ -20,7 +20,7 @@ from django.db import connection
 
 from billing import ledger, outbox
 from billing.audit import INSERT_INTO_SQL as AUDIT_INSERT_INTO_SQL
-from billing.audit import PaymentAudit
+from billing.audit import PaymentAudit, stored_data
 from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
 from billing.plain_sql import prepared_cursor
@@ -289,14 +289,16 @@ def write_reversal(rows: ReversalRows) -> Payment:
 
 
 # Several payments of one channel in one statement (`services.post_payments`): each CTE of
-# `_PAYMENT_STATEMENT` over all of them, a payment's dependent rows tied to it by its receipt number. No
-# audit rows: a batch's callers audit nothing per payment. A payment whose key a concurrent request took
-# first fails the whole statement on the key's unique index, and the caller decides again.
-_PAYMENTS_STATEMENT = """
+# `_PAYMENT_STATEMENT` over all of them, a payment's dependent rows (its audit row, when it has one) tied to
+# it by its receipt number. A payment whose key a concurrent request took first fails the whole statement on
+# the key's unique index, and the caller decides again.
+_PAYMENTS_STATEMENT = (
+    """
 WITH p AS MATERIALIZED (
     SELECT * FROM jsonb_to_recordset(%(payments)s::jsonb) AS p(
         receipt_no varchar, idempotency_key varchar, request_fingerprint varchar, channel_ref varchar,
-        biller_id bigint, account_id bigint, amount numeric, event_id uuid, event_payload jsonb
+        biller_id bigint, account_id bigint, amount numeric, event_id uuid, event_payload jsonb,
+        audit_action varchar, audit_reason varchar, audit_data jsonb
     )
 ), payment AS (
     INSERT INTO billing_payment (
@@ -308,6 +310,14 @@ WITH p AS MATERIALIZED (
         %(changed_at)s, ''
     FROM p
     RETURNING id, receipt_no
+), new_audit AS (
+    """
+    + AUDIT_INSERT_INTO_SQL
+    + """
+    SELECT %(changed_at)s, %(actor_id)s, p.audit_action, %(audit_target_type)s, payment.id::text,
+        p.receipt_no, p.audit_reason, p.audit_data
+    FROM p JOIN payment ON payment.receipt_no = p.receipt_no
+    WHERE p.audit_action IS NOT NULL
 ), changed_bills AS (
     UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, late_fee = b.late_fee,
         discount_granted = b.discount_granted, updated_at = %(changed_at)s
@@ -349,14 +359,15 @@ SELECT payment.receipt_no, payment.id,
      WHERE a.payment_id = payment.id)
 FROM payment
 """
+)
 
 
-def write_payments(batch: list[PaymentRows]) -> list[Payment]:
+def write_payments(batch: list[PaymentRows], audits: list[PaymentAudit | None]) -> list[Payment]:
     """`write_payment` for several payments of one channel, payer and actor, each for another customer
-    account, decided under the batch's locks: one round trip for all of them."""
+    account, decided under the batch's locks, with each one's audit row if it has one: one round trip."""
     first = batch[0].payment
     payments, bills, credits, lines, allocations = [], [], [], [], []
-    for rows in batch:
+    for rows, audit in zip(batch, audits, strict=True):
         ledger.check_balanced(rows.lines)
         payment = rows.payment
         # One transaction, one moment: each was decided at its own, the statement writes the first's.
@@ -373,6 +384,9 @@ def write_payments(batch: list[PaymentRows]) -> list[Payment]:
                 "amount": str(payment.amount),
                 "event_id": str(outbox.new_event_id()),
                 "event_payload": _event_payload(rows, payment.biller.code),
+                "audit_action": audit.action if audit else None,
+                "audit_reason": audit.reason_text() if audit else "",
+                "audit_data": stored_data(audit.data) if audit else None,
             }
         )
         bills += (
@@ -404,6 +418,7 @@ def write_payments(batch: list[PaymentRows]) -> list[Payment]:
         "changed_at": first.posted_at,
         "entry_kind": EntryKind.PAYMENT,
         "event_type": outbox.EventType.PAYMENT_POSTED,
+        "audit_target_type": Payment._meta.label_lower,
         "payments": json.dumps(payments),
         "bills": json.dumps(bills),
         "credits": json.dumps(credits),

@@ -208,6 +208,7 @@ class PaymentOrder:
     account_no: str = ""
     periods: tuple[str, ...] = ()
     channel_ref: str = ""
+    audit: PaymentAudit | None = None  # the new payment's audit row, as post_payment's `audit`
 
 
 def post_payments(
@@ -235,7 +236,8 @@ def post_payments(
     batch, alone = _split_batch(channel, orders, payer=payer)
     results: list[PostingResult | PaymentRefused | None] = [None] * len(orders)
     if batch:
-        posted, left = _post_batch(channel, batch, payer=payer, actor=actor)
+        audits = {place: orders[place].audit for place in batch}
+        posted, left = _post_batch(channel, batch, audits, payer=payer, actor=actor)
         for place, payment in posted.items():
             results[place] = PostingResult(payment=payment, replayed=False)
         alone = sorted(alone + left)
@@ -252,6 +254,7 @@ def post_payments(
                 payer=payer,
                 actor=actor,
                 channel_ref=order.channel_ref,
+                audit=order.audit,
             )
         except PaymentRefused as refused:
             results[place] = refused
@@ -303,14 +306,16 @@ def _split_batch(
     return batch, alone
 
 
-def _post_batch(channel: str, batch: dict[int, _PaymentRequest], *, payer, actor) -> tuple[dict, list[int]]:
+def _post_batch(
+    channel: str, batch: dict[int, _PaymentRequest], audits: dict, *, payer, actor
+) -> tuple[dict, list[int]]:
     """Lock, decide and write the batch in one transaction: the payments written (by place) and the places
     of the orders it left to `post_payment`. Decided again from the start, on fresh locks, when a request
     racing it committed one of its keys first or PostgreSQL ended a deadlock by aborting it."""
     for _attempt in range(_BATCH_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _lock_decide_and_write(channel, batch, payer=payer, actor=actor)
+                return _lock_decide_and_write(channel, batch, audits, payer=payer, actor=actor)
         except IntegrityError:
             continue  # a key taken meanwhile: the next attempt's lock finds it and leaves that order out
         except OperationalError as error:
@@ -320,7 +325,7 @@ def _post_batch(channel: str, batch: dict[int, _PaymentRequest], *, payer, actor
 
 
 def _lock_decide_and_write(
-    channel: str, batch: dict[int, _PaymentRequest], *, payer, actor
+    channel: str, batch: dict[int, _PaymentRequest], audits: dict, *, payer, actor
 ) -> tuple[dict, list[int]]:
     places, requests = list(batch), list(batch.values())
     locked_by_place, used_keys = locks.lock_customer_accounts_for_batch(
@@ -355,7 +360,13 @@ def _lock_decide_and_write(
             left.append(place)  # held until the card write (billing.topup_holds): post_payment's way
             continue
         decided.append((place, payment.rows))
-    written = posting.write_payments([rows for _place, rows in decided]) if decided else []
+    written = (
+        posting.write_payments(
+            [rows for _place, rows in decided], [audits[place] for place, _rows in decided]
+        )
+        if decided
+        else []
+    )
     for payment in written:
         log_posted(payment)
     return {place: payment for (place, _rows), payment in zip(decided, written, strict=True)}, left
