@@ -15,9 +15,11 @@ from django.utils import translation
 from prometheus_client import REGISTRY
 
 from billing import amounts, posting
+from billing.audit import PaymentAudit
 from billing.choices import AllocationKind, AmountRule, BillerStatus, BillStatus, Channel, PaymentMode
 from billing.exceptions import IdempotencyConflict, PaymentRefused
 from billing.models import (
+    AuditEvent,
     Bill,
     CustomerAccount,
     JournalEntry,
@@ -637,6 +639,41 @@ class TestOtherOrders:
             pay(accounts["one"], "100.00", key="ref-1", channel=CHANNEL, channel_ref="BANK-0001")
         with pytest.raises(IdempotencyConflict):
             pay(accounts["one"], "100.00", key="ref-1", channel=CHANNEL, payer=payer)
+
+
+def test_each_new_payment_writes_the_audit_row_its_order_asks_for_and_a_replay_or_refusal_none(
+    billers, admin_user
+):
+    accounts = households(billers)
+
+    def taken(partner: str) -> PaymentAudit:
+        return PaymentAudit("partner.payment_taken", {"partner": partner}, reason="代收")
+
+    results = batch(
+        [
+            order(accounts["one"], "100.00", "audit-1", audit=taken("P01")),  # in the batch statement
+            order(accounts["late"], "105.50", "audit-none"),  # asks for none
+            order(accounts["one"], "100.00", "audit-1", audit=taken("P01")),  # a replay
+            order(accounts["two"], "80.00", "audit-2", periods=("2026-09",), audit=taken("P02")),  # alone
+            order(accounts["partial"], "200.00", "audit-refused", audit=taken("P03")),  # amount_exceeds_due
+        ],
+        actor=admin_user,
+    )
+
+    batched, unaudited, replay, alone, refused = results
+    assert replay.replayed and replay.payment.pk == batched.payment.pk
+    assert refusal(refused) == "amount_exceeds_due"
+    events = AuditEvent.objects.filter(action="partner.payment_taken")
+    assert sorted(
+        (event.target_type, event.target_id, event.target_repr, event.data["partner"], event.reason)
+        for event in events
+    ) == sorted(
+        ("billing.payment", str(payment.pk), payment.receipt_no, partner, "代收")
+        for payment, partner in ((batched.payment, "P01"), (alone.payment, "P02"))
+    )
+    event = events.get(target_id=str(batched.payment.pk))
+    assert (event.actor_id, event.created_at) == (admin_user.pk, batched.payment.posted_at)
+    assert not AuditEvent.objects.filter(target_id=str(unaudited.payment.pk)).exists()
 
 
 def posted_count(outcome: str = "posted") -> float:
