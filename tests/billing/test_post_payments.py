@@ -5,16 +5,18 @@ orders; and, on PostgreSQL with threads, batches and single payments racing on t
 
 import datetime
 import random
+import threading
+import time
 from collections import Counter
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 from prometheus_client import REGISTRY
 
-from billing import amounts, posting
+from billing import amounts, posting, services
 from billing.audit import PaymentAudit
 from billing.choices import AllocationKind, AmountRule, BillerStatus, BillStatus, Channel, PaymentMode
 from billing.exceptions import IdempotencyConflict, PaymentRefused
@@ -873,3 +875,39 @@ class TestRaces:
             assert winner.payment.pk == payment.pk and not winner.replayed
             paid = [bill_states(account)[0][1] for account in (mine[i], theirs[i])]
             assert sorted(paid) == sorted([BillStatus.PAID, BillStatus.OPEN]), (key, paid)
+
+    def test_a_batch_that_postgresql_picks_to_break_a_deadlock_is_decided_again_and_posts(self, monkeypatch):
+        """No writer of the platform locks bills against the batch's order, but one that did (here a bare
+        transaction: the second account's bill, then the first's) would deadlock with it. PostgreSQL aborts
+        the one that waited longest, the batch; it is decided again on fresh locks and posts both."""
+        first, second = racing_accounts(2)  # one bill each, same due date: the first's bill locks first
+        first_bill, second_bill = (Bill.objects.get(account=account) for account in (first, second))
+        attempts = []
+        real = services._lock_decide_and_write
+        monkeypatch.setattr(
+            services, "_lock_decide_and_write", lambda *a, **kw: attempts.append(1) or real(*a, **kw)
+        )
+        holding = threading.Event()
+
+        def other_writer():
+            with transaction.atomic():
+                list(Bill.objects.select_for_update().filter(pk=second_bill.pk))
+                holding.set()
+                time.sleep(0.5)  # the batch is waiting for the second bill by now, holding the first
+                list(Bill.objects.select_for_update().filter(pk=first_bill.pk))
+            return "done"
+
+        def the_batch():
+            holding.wait(timeout=10)
+            return batch([order(first, "100.00", "dl-1"), order(second, "100.00", "dl-2")])
+
+        outcomes = run_concurrently([other_writer, the_batch])
+
+        assert_clean(outcomes)
+        answers = outcomes[1][1]
+        assert [type(a) for a in answers] == [PostingResult, PostingResult]
+        assert len(attempts) == 2
+        assert (
+            Bill.objects.filter(pk__in=[first_bill.pk, second_bill.pk], status=BillStatus.PAID).count() == 2
+        )
+        assert_books_balance()
