@@ -73,6 +73,7 @@ BILLING_TABLES = (
     "billing_biller",
 )
 PGBENCH_SCRATCH_DB = "billpay_pgbench_scratch"
+MAX_BATCH_ARG = 500  # billing.services.MAX_BATCH
 RUN_LOCK_KEY = 0x42_494C_4C50_4159  # pg_advisory_lock key of this benchmark ("BILLPAY")
 
 
@@ -91,6 +92,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="measure on the province in BENCH_PROVINCE_DATABASE_URL: pay its open bills, empty nothing",
     )
     parser.add_argument(
+        "--batch",
+        type=int,
+        default=1,
+        help="payments a call: 1 calls post_payment for each (default); N > 1 calls post_payments with N "
+        f"at a time (at most {MAX_BATCH_ARG}), as a batch channel does",
+    )
+    parser.add_argument(
         "--allow-any-database-name",
         action="store_true",
         help="run even if the database name does not contain 'bench' (its billing tables are TRUNCATEd)",
@@ -98,6 +106,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.payments < 1 or args.workers < 1:
         parser.error("--payments and --workers must be at least 1")
+    if not 1 <= args.batch <= MAX_BATCH_ARG:
+        parser.error(f"--batch must be between 1 and {MAX_BATCH_ARG}")
     return args
 
 
@@ -306,15 +316,17 @@ def create_history(accounts: list, rng: random.Random) -> None:
 # --- posting --------------------------------------------------------------------------------------------
 
 
-def worker(requests: list, barrier, results) -> None:
-    """Post this worker's share of the payments; put a dict of what happened on `results`."""
+def worker(requests: list, barrier, results, batch: int = 1) -> None:
+    """Post this worker's share of the payments, `batch` a call (1: post_payment for each, more:
+    post_payments); put a dict of what happened on `results`. A batch's latency is each of its payments'."""
     from django.db import connection, connections
 
     # The parent closed its connections before forking; close anything inherited all the same, so that
     # this process opens its own connection and never writes on a socket shared with another process.
     connections.close_all()
     from billing.choices import Channel
-    from billing.services import post_payment
+    from billing.exceptions import PaymentRefused
+    from billing.services import PaymentOrder, post_payment, post_payments
 
     with connection.cursor() as cursor:  # connect and warm up before the clock starts
         cursor.execute("SELECT pg_backend_pid()")
@@ -330,7 +342,27 @@ def worker(requests: list, barrier, results) -> None:
         clock = time.perf_counter
         client_before = time.process_time()
         server_before = proc_cpu_seconds(backend_pid) if is_postgres else None
-        for key, biller_code, account_no, amount in requests:
+        for start in range(0, len(requests) if batch > 1 else 0, batch):
+            orders = [
+                PaymentOrder(
+                    idempotency_key=key, biller_code=biller_code, account_no=account_no, amount=amount
+                )
+                for key, biller_code, account_no, amount in requests[start : start + batch]
+            ]
+            started = clock()
+            try:
+                answers = post_payments(channel=Channel.ONLINE, orders=orders)
+            except Exception as exc:  # report, don't stop: the checks below count the damage
+                errors += [f"{order.idempotency_key}: {exc!r}" for order in orders]
+                continue
+            took = clock() - started
+            for order, answer in zip(orders, answers, strict=True):
+                if isinstance(answer, PaymentRefused):
+                    errors.append(f"{order.idempotency_key}: {answer!r}")
+                    continue
+                latencies.append(took)
+                replays += answer.replayed
+        for key, biller_code, account_no, amount in requests if batch == 1 else ():
             started = clock()
             try:
                 result = post_payment(
@@ -363,7 +395,9 @@ def worker(requests: list, barrier, results) -> None:
         connections.close_all()
 
 
-def post_concurrently(requests: list[tuple[str, str, Decimal]], workers: int, key_prefix: str) -> dict:
+def post_concurrently(
+    requests: list[tuple[str, str, Decimal]], workers: int, key_prefix: str, batch: int = 1
+) -> dict:
     from django.db import connections
 
     keyed = [(f"{key_prefix}{i:07d}", *request) for i, request in enumerate(requests)]
@@ -373,7 +407,7 @@ def post_concurrently(requests: list[tuple[str, str, Decimal]], workers: int, ke
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
     processes = [
-        context.Process(target=worker, args=(shares[w], barrier, results), name=f"bench-worker-{w}")
+        context.Process(target=worker, args=(shares[w], barrier, results, batch), name=f"bench-worker-{w}")
         for w in range(workers)
     ]
     for process in processes:
@@ -403,6 +437,11 @@ def post_concurrently(requests: list[tuple[str, str, Decimal]], workers: int, ke
         "cpu_server": None if None in server else sum(server),
         "cpu_machine": None if busy_before is None or busy_after is None else busy_after - busy_before,
     }
+
+
+def poster(batch: int) -> str:
+    """What posted the payments, for the report."""
+    return "post_payment" if batch == 1 else f"post_payments (batches of {batch})"
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:
@@ -581,7 +620,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
 
     total_started = time.perf_counter()
     print(
-        f"post_payment benchmark: {args.payments} payments, {args.workers} worker processes, "
+        f"{poster(args.batch)} benchmark: {args.payments} payments, {args.workers} worker processes, "
         f"database {config['NAME']} on {config['HOST'] or 'localhost'}:{config['PORT'] or 5432}, "
         f"CONN_MAX_AGE={settings.DATABASES['default']['CONN_MAX_AGE']}, DEBUG={settings.DEBUG}, "
         f"{os.cpu_count()} CPUs"
@@ -602,7 +641,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
         return 2
 
     wal = WalMeter(config).start()
-    outcome = post_concurrently(requests, args.workers, key_prefix)
+    outcome = post_concurrently(requests, args.workers, key_prefix, args.batch)
     wal.stop()
     latencies, wall = outcome["latencies"], outcome["wall"]
     rate = len(latencies) / wall if wall else 0.0
@@ -643,7 +682,8 @@ def run(args: argparse.Namespace, config: dict) -> int:
     if tps is None:
         print(f"pgbench         {note}")
     else:
-        print(f"pgbench         {tps:.0f} tps ({note}); post_payment {rate:.0f}/s = {rate / tps:.0%} of it")
+        print(f"pgbench         {tps:.0f} tps ({note})")
+        print(f"ratio           {poster(args.batch)} {rate:.0f}/s = {rate / tps:.0%} of pgbench's tps")
         print(f"pgbench WAL     {pgbench_wal.per(round(tps * args.pgbench_seconds), 'transaction')}")
     if args.province:
         # The floor of issue 16: a fraction of what this machine's PostgreSQL does with pgbench's own
@@ -654,7 +694,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
         else:
             met = ratio >= PROVINCE_FLOOR_RATIO
             verdict = f"{ratio:.2f}x: {'MET' if met else 'NOT MET'}"
-        print(f"floor           post_payment >= {PROVINCE_FLOOR_RATIO}x pgbench's tps: {verdict}")
+        print(f"floor           {poster(args.batch)} >= {PROVINCE_FLOOR_RATIO}x pgbench's tps: {verdict}")
     print(f"total time      {time.perf_counter() - total_started:.0f} s")
 
     if not all(ok for _, ok, _ in checks):

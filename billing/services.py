@@ -212,11 +212,17 @@ class PaymentOrder:
 
 
 def post_payments(
-    *, channel: str, orders: Sequence[PaymentOrder], payer=None, actor=None
+    *,
+    channel: str,
+    orders: Sequence[PaymentOrder],
+    payer=None,
+    actor=None,
+    priced_on: datetime.date | None = None,
 ) -> list[PostingResult | PaymentRefused]:
     """Post several payments of one channel as if each had been passed to `post_payment` in turn: the
     answer for each, in their order, is its `PostingResult` or the refusal `post_payment` would have raised
-    (returned, not raised: one refusal holds back none of the others).
+    (returned, not raised: one refusal holds back none of the others). `priced_on` as post_payment's, for
+    every order.
 
     Why: a payment costs mostly per statement and per transaction, not per decision (docs/benchmarks.md).
     The common case is posted in one transaction of three statements however many orders there are: an
@@ -233,7 +239,7 @@ def post_payments(
         raise PaymentRefused("collection_account_required")
     if len(orders) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} orders a batch, not {len(orders)}")
-    batch, alone = _split_batch(channel, orders, payer=payer)
+    batch, alone = _split_batch(channel, orders, payer=payer, priced_on=priced_on)
     results: list[PostingResult | PaymentRefused | None] = [None] * len(orders)
     if batch:
         audits = {place: orders[place].audit for place in batch}
@@ -255,6 +261,7 @@ def post_payments(
                 actor=actor,
                 channel_ref=order.channel_ref,
                 audit=order.audit,
+                priced_on=priced_on,
             )
         except PaymentRefused as refused:
             results[place] = refused
@@ -262,7 +269,7 @@ def post_payments(
 
 
 def _split_batch(
-    channel: str, orders: Sequence[PaymentOrder], *, payer
+    channel: str, orders: Sequence[PaymentOrder], *, payer, priced_on
 ) -> tuple[dict[int, _PaymentRequest], list]:
     """The orders the batch may post together (by their place), and the places of those left to
     `post_payment` alone: any that shares an account or a key with an earlier order, names periods or no
@@ -283,7 +290,7 @@ def _split_batch(
                 payer_id=getattr(payer, "pk", None),
                 branch_id=None,
                 channel_ref=order.channel_ref or "",
-                priced_on=_check_priced_on(None),
+                priced_on=_check_priced_on(priced_on),
             )
         except PaymentRefused:
             request = None
