@@ -14,10 +14,9 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
-import psycopg
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
 from django.http.request import HttpHeaders
 from django.utils import timezone
 from rest_framework.response import Response
@@ -71,24 +70,6 @@ def run_idempotent(request, *, scope: str, key: str | None, handler: Callable[[]
             )
     response[REPLAY_HEADER] = "false"
     return response
-
-
-def run_idempotent_retrying_deadlocks(
-    request, *, scope: str, key: str | None, handler: Callable[[], Response], attempts: int = 3
-) -> Response:
-    """`run_idempotent`, run again from the start when PostgreSQL ended a deadlock by aborting it: for a
-    request that locks many accounts one after another (a payment batch: `billing.services.post_payments`
-    locks some of them after the others, inside this one transaction), whose locks another such request may
-    take in a crossing order. An aborted attempt leaves nothing: its record, payments and on-commit work
-    were all of the transaction rolled back."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return run_idempotent(request, scope=scope, key=key, handler=handler)
-        except OperationalError as error:
-            deadlock = isinstance(error.__cause__, psycopg.errors.DeadlockDetected)
-            if not deadlock or attempt == attempts or connection.in_atomic_block:
-                raise
-    raise AssertionError("unreachable")
 
 
 # The claim and the answer kept for retries: plain statements (the ORM update cost more Python than its

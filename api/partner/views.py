@@ -132,9 +132,7 @@ class PaymentBatchCreateView(PartnerView):
             results = [values if isinstance(values, Exception) else next(taken) for values in checked]
             return Response(_batch_body(results))
 
-        return idempotency.run_idempotent_retrying_deadlocks(
-            request, scope=request.user.scope, key=key, handler=handle
-        )
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
 
 
 def _batch_item(item) -> dict | ValidationError:
