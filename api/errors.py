@@ -51,6 +51,7 @@ STATUS_BY_CODE = {
     "body_too_large": 413,
     "cursor_invalid": 400,
     "batch_too_large": 400,
+    "payment_batch_too_large": 400,
     "idempotency_key_reused": 409,
     "idempotency_conflict": 409,
     "payment_already_reversed": 409,
@@ -97,14 +98,25 @@ def error_body(code: str, message: str, details: dict | None = None) -> dict:
     return {"error": body}
 
 
+def error_detail(exc: BillingError | drf.ValidationError) -> dict:
+    """What an error body holds under "error" (code, message, details): one wording of a refusal or of a
+    body's field errors, for a whole request's answer and for one payment of a batch's."""
+    if isinstance(exc, drf.ValidationError):
+        fields = _field_errors(exc.detail)
+        names = ", ".join(fields) if isinstance(fields, dict) else _("the body")
+        error = ApiError("validation_failed", fields=names)
+        return error_body(error.code, error.message, {"fields": fields})["error"]
+    details = getattr(exc, "details", None) or {
+        key: str(value) for key, value in exc.params.items() if key in {"fields"}
+    }
+    return error_body(exc.code, exc.message, details)["error"]
+
+
 def error_response(exc: BillingError, *, headers: dict | None = None) -> Response:
     status = STATUS_BY_CODE.get(exc.code, DEFAULT_REFUSAL_STATUS)
     if isinstance(exc, IdempotencyConflict):
         status = 409
-    details = getattr(exc, "details", None) or {
-        key: str(value) for key, value in exc.params.items() if key in {"fields"}
-    }
-    return Response(error_body(exc.code, exc.message, details), status=status, headers=headers)
+    return Response({"error": error_detail(exc)}, status=status, headers=headers)
 
 
 def _field_errors(detail) -> dict:
@@ -131,13 +143,7 @@ def api_exception_handler(exc, context):
             headers={"Retry-After": str(retry_after)},
         )
     if isinstance(exc, drf.ValidationError):
-        fields = _field_errors(exc.detail)
-        names = ", ".join(fields) if isinstance(fields, dict) else _("the body")
-        error = ApiError("validation_failed", fields=names)
-        return Response(
-            error_body(error.code, error.message, {"fields": fields}),
-            status=400,
-        )
+        return Response({"error": error_detail(exc)}, status=400)
     if isinstance(exc, drf.ParseError):
         return error_response(ApiError("parse_error"))
     if isinstance(exc, RequestDataTooBig):  # DATA_UPLOAD_MAX_MEMORY_SIZE (issue 12: untrusted input)

@@ -60,6 +60,13 @@ API_MESSAGES = {
     "unsupported_media_type": _("Send the body as application/json."),
     "cursor_invalid": _("The cursor “%(cursor)s” is not one this API gave out."),
     "batch_too_large": _("Send at most %(limit)s bills in one batch (this one had %(count)s)."),
+    "payment_batch_too_large": _(
+        "Send at most %(limit)s payments in one batch (this one had %(count)s): nothing was posted."
+    ),
+    "batch_live_biller": _(
+        "%(biller)s checks every payment with its own system before it is posted, so its payments are not "
+        "taken in a batch: send this one alone (POST payments)."
+    ),
     "bill_import_failed": _("The batch was refused: %(count)s of its rows have errors, nothing was stored."),
     "bill_not_yours": _("%(biller)s has no bill %(account_no)s for %(period)s."),
     "instalment_amount_invalid": _(

@@ -152,6 +152,24 @@ def with_allocations(payment: Payment) -> Payment:
     return payment
 
 
+def with_allocations_of(payments: list[Payment]) -> list[Payment]:
+    """`with_allocations` for a batch's payments: those read back (replays) get their biller, account and
+    allocations in three queries together, not three each."""
+    from django.db.models.query import prefetch_related_objects
+
+    from billing.models import PaymentAllocation
+    from billing.posting import written_allocations
+
+    read = [payment for payment in payments if written_allocations(payment) is None]
+    prefetch_related_objects(
+        read,
+        "biller",
+        "account",
+        Prefetch("allocations", queryset=PaymentAllocation.objects.select_related("bill")),
+    )
+    return payments
+
+
 def commission_on(partner: Partner, biller: Biller, on_date: datetime.date) -> PartnerCommission | None:
     """The most specific schedule in force: the biller's, else its category's, else the partner-wide one."""
     schedules = list(

@@ -2,7 +2,7 @@
 
 import datetime
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,10 +17,10 @@ from api.models import ApiCredential, BillerApiAccess, Partner, PartnerReversal
 from billing import presentment
 from billing.audit import PaymentAudit, record_audit
 from billing.choices import Channel, PaymentStatus
-from billing.exceptions import PaymentRefused
+from billing.exceptions import BillingError, PaymentRefused
 from billing.models import Biller, Payment
 from billing.money import parse_amount
-from billing.services import PostingResult, post_payment, reverse_payment
+from billing.services import PaymentOrder, PostingResult, post_payment, post_payments, reverse_payment
 from billing.transitions import transition
 from branches import agents
 from branches import selectors as branch_selectors
@@ -63,11 +63,54 @@ def take_partner_payment(
         periods=periods,
         channel_ref=partner_ref,
         clearance=clearance,
-        audit=PaymentAudit(
-            "partner.payment_taken",
-            {"partner": partner.code, "partner_ref": partner_ref, "amount": parse_amount(amount)},
-        ),
+        audit=_payment_taken_audit(partner, partner_ref=partner_ref, amount=amount),
     )
+
+
+def _payment_taken_audit(partner: Partner, *, partner_ref: str, amount: str) -> PaymentAudit:
+    return PaymentAudit(
+        "partner.payment_taken",
+        {"partner": partner.code, "partner_ref": partner_ref, "amount": parse_amount(amount)},
+    )
+
+
+def take_partner_payments(
+    *, partner: Partner, payments: Sequence[Mapping]
+) -> list[PostingResult | BillingError]:
+    """A batch of payments a partner took (批量代收), each a validated single payment's values with its own
+    `idempotency_key`: posted together by `billing.services.post_payments`, each answered as
+    `take_partner_payment` would answer it sent alone with that key (the same posting key: sent again alone
+    or in another batch, it is a replay). The answer for each, in their order, is its `PostingResult` or its
+    refusal (returned, not raised). A live biller's payments are refused (`batch_live_biller`): it must be
+    asked before each payment's transaction, which a batch's one transaction cannot wait for."""
+    results: list[PostingResult | BillingError | None] = [None] * len(payments)
+    places, orders = [], []
+    for place, values in enumerate(payments):
+        try:
+            biller = selectors.partner_biller(partner, values["biller_code"])
+            if biller.has_live_link:
+                raise ApiError("batch_live_biller", biller=biller.display_name)
+        except BillingError as refused:
+            results[place] = refused
+            continue
+        places.append(place)
+        orders.append(
+            PaymentOrder(
+                idempotency_key=partner_idempotency_key(partner, values["idempotency_key"]),
+                biller_code=biller.code,
+                account_no=values["account_no"],
+                amount=values["amount"],
+                periods=tuple(values["periods"]),
+                channel_ref=values["partner_ref"],
+                audit=_payment_taken_audit(
+                    partner, partner_ref=values["partner_ref"], amount=values["amount"]
+                ),
+            )
+        )
+    posted = post_payments(channel=Channel.PARTNER, orders=orders) if orders else []
+    for place, result in zip(places, posted, strict=True):
+        results[place] = result
+    return results
 
 
 def take_agent_app_payment(

@@ -21,6 +21,7 @@ partner_urls = [
         name="partner-enquiry",
     ),
     path("payments", partner.PaymentCreateView.as_view(), name="partner-payments"),
+    path("payment-batches", partner.PaymentBatchCreateView.as_view(), name="partner-payment-batches"),
     path("agent-payments", partner.AgentPaymentCreateView.as_view(), name="partner-agent-payments"),
     path("payments/<str:receipt_no>", partner.PaymentDetailView.as_view(), name="partner-payment"),
     path(

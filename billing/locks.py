@@ -221,9 +221,9 @@ _USED_KEYS_SQL = (
 def lock_customer_accounts_for_batch(
     *, channel: str, collection_code: str, accounts: Sequence[tuple[str, str]], keys: Sequence[str]
 ) -> tuple[dict[int, PostingLock], set[str]]:
-    """For a batch of payments (`services.post_payments`), each for another account, given as (biller code,
-    account number): the accounts found, locked with their payable bills, by their place in `accounts`; and
-    which of `keys` committed payments have taken. An account not found is not in the answer."""
+    """For a batch of payments (`services.post_payments`): the accounts its orders name, each once, given as
+    (biller code, account number), found and locked with their payable bills, by their place in `accounts`;
+    and which of `keys` committed payments have taken. An account not found is not in the answer."""
     params = {
         "statement": PaymentMode.STATEMENT,
         "collection": collection_code,

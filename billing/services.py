@@ -212,19 +212,26 @@ class PaymentOrder:
 
 
 def post_payments(
-    *, channel: str, orders: Sequence[PaymentOrder], payer=None, actor=None
+    *,
+    channel: str,
+    orders: Sequence[PaymentOrder],
+    payer=None,
+    actor=None,
+    priced_on: datetime.date | None = None,
 ) -> list[PostingResult | PaymentRefused]:
     """Post several payments of one channel as if each had been passed to `post_payment` in turn: the
     answer for each, in their order, is its `PostingResult` or the refusal `post_payment` would have raised
-    (returned, not raised: one refusal holds back none of the others).
+    (returned, not raised: one refusal holds back none of the others). `priced_on` as post_payment's, for
+    every order.
 
     Why: a payment costs mostly per statement and per transaction, not per decision (docs/benchmarks.md).
     The common case is posted in one transaction of three statements however many orders there are: an
     account no earlier order of the batch names, with a key no earlier order has, of a biller whose bills
     are pushed, without named periods, not refused, and not a top-up waiting for a card write. Every other
-    order goes through `post_payment` alone once the batch has committed, in its place in the order, so it
-    is answered by the same rules as ever; an order in the batch shares nothing with any order before it,
-    so posting it first changes no answer."""
+    order goes through `post_payment` alone after the batch, in its place in the order, so it is answered by
+    the same rules as ever; an order in the batch shares nothing with any order before it, so posting it
+    first changes no answer. Called outside a transaction, the batch commits first; inside a caller's, the
+    others are posted under the batch's locks, which hold their accounts too (`_split_batch`)."""
     if channel not in Channel.values:
         raise PaymentRefused("channel_invalid", channel=channel)
     if channel == Channel.COUNTER:
@@ -233,11 +240,11 @@ def post_payments(
         raise PaymentRefused("collection_account_required")
     if len(orders) > MAX_BATCH:
         raise ValueError(f"at most {MAX_BATCH} orders a batch, not {len(orders)}")
-    batch, alone = _split_batch(channel, orders, payer=payer)
+    batch, alone, accounts = _split_batch(channel, orders, payer=payer, priced_on=priced_on)
     results: list[PostingResult | PaymentRefused | None] = [None] * len(orders)
     if batch:
         audits = {place: orders[place].audit for place in batch}
-        posted, left = _post_batch(channel, batch, audits, payer=payer, actor=actor)
+        posted, left = _post_batch(channel, batch, accounts, audits, payer=payer, actor=actor)
         for place, payment in posted.items():
             results[place] = PostingResult(payment=payment, replayed=False)
         alone = sorted(alone + left)
@@ -255,6 +262,7 @@ def post_payments(
                 actor=actor,
                 channel_ref=order.channel_ref,
                 audit=order.audit,
+                priced_on=priced_on,
             )
         except PaymentRefused as refused:
             results[place] = refused
@@ -262,14 +270,18 @@ def post_payments(
 
 
 def _split_batch(
-    channel: str, orders: Sequence[PaymentOrder], *, payer
-) -> tuple[dict[int, _PaymentRequest], list]:
-    """The orders the batch may post together (by their place), and the places of those left to
-    `post_payment` alone: any that shares an account or a key with an earlier order, names periods or no
-    account, or that `post_payment` would refuse before looking at the database."""
+    channel: str, orders: Sequence[PaymentOrder], *, payer, priced_on
+) -> tuple[dict[int, _PaymentRequest], list, list[tuple[str, str]]]:
+    """The orders the batch may post together (by their place); the places of those left to `post_payment`
+    alone: any that shares an account or a key with an earlier order, names periods or no account, or that
+    `post_payment` would refuse before looking at the database; and every account the orders name, once.
+
+    The batch locks all those accounts, its own and the others': inside a caller's transaction the others
+    are posted while the batch's locks are still held, and an account locked then, out of the batch's
+    order, could wait on another batch that waits on this one."""
     batch: dict[int, _PaymentRequest] = {}
     alone: list[int] = []
-    accounts, keys = set(), set()
+    accounts, keys = {}, set()  # accounts: a dict, to keep them in the orders' order
     for place, order in enumerate(orders):
         key = order.idempotency_key
         try:
@@ -283,7 +295,7 @@ def _split_batch(
                 payer_id=getattr(payer, "pk", None),
                 branch_id=None,
                 channel_ref=order.channel_ref or "",
-                priced_on=_check_priced_on(None),
+                priced_on=_check_priced_on(priced_on),
             )
         except PaymentRefused:
             request = None
@@ -301,13 +313,14 @@ def _split_batch(
             batch[place] = request
         else:
             alone.append(place)
-        accounts.add(account)
+        if request is not None and request.account_no:
+            accounts.setdefault(account, None)
         keys.add(key)
-    return batch, alone
+    return batch, alone, list(accounts)
 
 
 def _post_batch(
-    channel: str, batch: dict[int, _PaymentRequest], audits: dict, *, payer, actor
+    channel: str, batch: dict[int, _PaymentRequest], accounts: list, audits: dict, *, payer, actor
 ) -> tuple[dict, list[int]]:
     """Lock, decide and write the batch in one transaction: the payments written (by place) and the places
     of the orders it left to `post_payment`. Decided again from the start, on fresh locks, when a request
@@ -315,7 +328,7 @@ def _post_batch(
     for _attempt in range(_BATCH_ATTEMPTS):
         try:
             with transaction.atomic():
-                return _lock_decide_and_write(channel, batch, audits, payer=payer, actor=actor)
+                return _lock_decide_and_write(channel, batch, accounts, audits, payer=payer, actor=actor)
         except IntegrityError:
             continue  # a key taken meanwhile: the next attempt's lock finds it and leaves that order out
         except OperationalError as error:
@@ -325,18 +338,18 @@ def _post_batch(
 
 
 def _lock_decide_and_write(
-    channel: str, batch: dict[int, _PaymentRequest], audits: dict, *, payer, actor
+    channel: str, batch: dict[int, _PaymentRequest], accounts: list, audits: dict, *, payer, actor
 ) -> tuple[dict, list[int]]:
-    places, requests = list(batch), list(batch.values())
-    locked_by_place, used_keys = locks.lock_customer_accounts_for_batch(
+    locked_accounts, used_keys = locks.lock_customer_accounts_for_batch(
         channel=channel,
         collection_code=ledger.collection_account_code(channel=channel, branch=None),
-        accounts=[(request.biller_code, request.account_no) for request in requests],
-        keys=[request.idempotency_key for request in requests],
+        accounts=accounts,
+        keys=[request.idempotency_key for request in batch.values()],
     )
+    where = {account: index for index, account in enumerate(accounts)}
     decided, left = [], []
-    for index, (place, request) in enumerate(zip(places, requests, strict=True)):
-        locked = locked_by_place.get(index)
+    for place, request in batch.items():
+        locked = locked_accounts.get(where[request.biller_code, request.account_no])
         if locked is None or locked.live_link or request.idempotency_key in used_keys:
             left.append(place)
             continue

@@ -26,10 +26,13 @@ def lock_order_line(line_id: int) -> OrderLine:
     return OrderLine.objects.select_for_update(of=("self",)).select_related("order").get(pk=line_id)
 
 
-def lock_order_line_to_post(line_id: int) -> OrderLine:
-    """A line of a paid order, with what posting it needs (its biller and account)."""
-    return (
-        OrderLine.objects.select_for_update(of=("self",)).select_related("biller", "account").get(pk=line_id)
+def lock_order_lines_to_post(line_ids: list[int]) -> list[OrderLine]:
+    """Lines of a paid order, in id order, with what posting them needs (their biller and account)."""
+    return list(
+        OrderLine.objects.select_for_update(of=("self",))
+        .select_related("biller", "account")
+        .filter(pk__in=line_ids)
+        .order_by("pk")
     )
 
 

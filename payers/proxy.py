@@ -1,7 +1,8 @@
 """Batch proxy payment (代缴): a community officer uploads account numbers (and amounts, if known), reviews a
 preview showing each resident's masked name and what is due, and pays every valid row in one checkout (one
-posted payment per row, each in its own transaction). Rows that fail a check are listed with their row
-number and reason and left out: one bad row does not hold back the rest.
+posted payment per row; a big batch is posted by a task, a hundred rows a transaction:
+`services.settle_order`). Rows that fail a check are listed with their row number and reason and left out:
+one bad row does not hold back the rest.
 
 An empty amount means "what is due now", late fee included: the officer cannot know the fee, the platform
 can."""

@@ -4,6 +4,9 @@ from django.db.models.manager import BaseManager
 from rest_framework import serializers
 from rest_framework.fields import empty
 
+from api.base import ErrorDetailSerializer
+from api.exceptions import ApiError
+from api.idempotency import KEY_RE
 from billing.money import CHANNEL_AMOUNT_PATTERN as AMOUNT_PATTERN
 
 PERIOD_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
@@ -299,6 +302,50 @@ class CreatePaymentSerializer(SharedFields, serializers.Serializer):
     )
 
 
+# How many payments one batch request may carry (POST payment-batches): its accounts stay locked until the
+# whole batch is answered.
+MAX_PAYMENT_BATCH = 100
+
+
+class BatchPaymentSerializer(CreatePaymentSerializer):
+    """One payment of a batch: a single payment's body, validated the same way, with its own key."""
+
+    idempotency_key = serializers.RegexField(
+        KEY_RE.pattern,
+        max_length=100,
+        help_text="This payment's own key, as the Idempotency-Key of a single payment (1-100 printable "
+        "characters): the same key sent alone or in another batch answers as a replay of this payment.",
+    )
+
+
+class PaymentBatchSerializer(serializers.Serializer):
+    payments = serializers.ListField(
+        child=BatchPaymentSerializer(),
+        min_length=1,
+        max_length=MAX_PAYMENT_BATCH,
+        help_text=f"1 to {MAX_PAYMENT_BATCH} payments. Each is validated and posted on its own: one refused "
+        "holds back none of the others.",
+    )
+
+    @classmethod
+    def items(cls, data) -> list:
+        """The batch's payments, each left for `BatchPaymentSerializer` to validate on its own (a bad one is
+        answered in its place, the others go on). A body that is no batch, or an empty one, is refused with
+        `validation_failed`, a batch over the bound with `payment_batch_too_large`: nothing is posted."""
+        payments = data.get("payments") if isinstance(data, dict) else None
+        if isinstance(payments, list) and len(payments) > MAX_PAYMENT_BATCH:
+            raise ApiError("payment_batch_too_large", limit=MAX_PAYMENT_BATCH, count=len(payments))
+        shape = _PaymentBatchShape(data=data)
+        shape.is_valid(raise_exception=True)
+        return shape.validated_data["payments"]
+
+
+class _PaymentBatchShape(serializers.Serializer):
+    """A batch's outer shape: a list of at least one item, each item left as it came."""
+
+    payments = serializers.ListField(allow_empty=False)
+
+
 class CreateAgentPaymentSerializer(serializers.Serializer):
     agent_code = serializers.RegexField(
         r"^[A-Za-z0-9]{1,16}$", max_length=16, help_text="The agent's code: AG…"
@@ -345,6 +392,30 @@ class PaymentSerializer(SharedFields, serializers.Serializer):
         allow_null=True,
         help_text="A top-up that must be written to a card: held until written, or voided and refunded.",
     )
+
+
+class BatchPaymentResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The payment's place in the request's list, from 0.")
+    status = serializers.ChoiceField(
+        choices=["posted", "replayed", "refused"],
+        help_text="posted: a new payment; replayed: its key had paid already (alone or in a batch), the "
+        "payment is that one; refused: nothing was posted for it, `error` says why.",
+    )
+    payment = PaymentSerializer(required=False, help_text="As POST payments answers it (posted, replayed).")
+    error = ErrorDetailSerializer(
+        required=False, help_text="Why it was refused (refused only): the single payment's code and message."
+    )
+
+
+class PaymentBatchCountsSerializer(serializers.Serializer):
+    posted = serializers.IntegerField()
+    replayed = serializers.IntegerField()
+    refused = serializers.IntegerField()
+
+
+class PaymentBatchResultSerializer(serializers.Serializer):
+    payments = BatchPaymentResultSerializer(many=True, help_text="One per payment sent, in their order.")
+    counts = PaymentBatchCountsSerializer()
 
 
 class AgentPaymentSerializer(serializers.Serializer):

@@ -7,12 +7,15 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from api import idempotency, presenters, selectors, services, statements
 from api.base import ERRORS, IDEMPOTENCY_KEY_PARAMETER, PartnerView
+from api.errors import error_detail
 from api.exceptions import ApiError
 from api.partner import serializers as s
+from billing.services import PostingResult
 
 TAG = ["partner"]
 
@@ -104,6 +107,56 @@ class PaymentCreateView(PartnerView):
             )
 
         return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
+class PaymentBatchCreateView(PartnerView):
+    @extend_schema(
+        tags=TAG,
+        operation_id="partner_create_payment_batch",
+        summary="Take a batch of payments (批量代收): up to 100, each answered on its own",
+        description="Each payment is validated and posted as `POST payments` would post it sent alone with "
+        "its own `idempotency_key`; one refused (with its index, code and message) holds back none of the "
+        "others. The batch itself is idempotent on the Idempotency-Key header. A biller that checks each "
+        "payment with its own system is refused per payment (`batch_live_biller`): pay it alone.",
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=s.PaymentBatchSerializer,
+        responses={200: s.PaymentBatchResultSerializer, **ERRORS},
+    )
+    def post(self, request):
+        key = idempotency.key_from(request, required=True)
+        checked = [_batch_item(item) for item in s.PaymentBatchSerializer.items(request.data)]
+
+        def handle() -> Response:
+            valid = [values for values in checked if not isinstance(values, Exception)]
+            taken = iter(services.take_partner_payments(partner=self.partner, payments=valid))
+            results = [values if isinstance(values, Exception) else next(taken) for values in checked]
+            return Response(_batch_body(results))
+
+        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+
+
+def _batch_item(item) -> dict | ValidationError:
+    """One payment of a batch validated as a single payment's body is, or its validation error."""
+    try:
+        return s.BatchPaymentSerializer.validated(item)
+    except ValidationError as invalid:
+        return invalid
+
+
+def _batch_body(results: list) -> dict:
+    """The batch's answer: each payment's outcome in its place, and how many of each there were."""
+    selectors.with_allocations_of([result.payment for result in results if isinstance(result, PostingResult)])
+    answers = []
+    for index, result in enumerate(results):
+        if isinstance(result, PostingResult):
+            outcome = "replayed" if result.replayed else "posted"
+            answers.append({"index": index, "status": outcome, "payment": _payment_body(result.payment)})
+        else:
+            answers.append({"index": index, "status": "refused", "error": error_detail(result)})
+    counts = dict.fromkeys(("posted", "replayed", "refused"), 0)
+    for answer in answers:
+        counts[answer["status"]] += 1
+    return {"payments": answers, "counts": counts}
 
 
 class AgentPaymentCreateView(PartnerView):

@@ -117,8 +117,11 @@ def test_each_row_shows_the_masked_holder_name_to_compare(client, officer, pensi
     assert "张*明" in html and "张小明" not in html
 
 
-def pay_batch(client, officer, pension, bank, capture, residents_count=60) -> GatewayOrder:
-    """Upload a clean batch, pay it at the sandbox bank and post it (by the task a big order gets)."""
+def pay_batch(
+    client, officer, pension, bank, capture, residents_count=60, before_notify=lambda: None
+) -> GatewayOrder:
+    """Upload a clean batch, pay it at the sandbox bank and post it (by the task a big order gets);
+    `before_notify` runs between the bank's payment and its notification."""
     residents(pension, residents_count)
     upload(
         client,
@@ -135,9 +138,52 @@ def pay_batch(client, officer, pension, bank, capture, residents_count=60) -> Ga
     order = GatewayOrder.objects.get()
     assert order.lines.count() == residents_count
     bank.pay(order)
+    before_notify()
     with capture(execute=True):
         bank.notify(order)  # more lines than PORTAL_INLINE_SETTLE_MAX_LINES: posted by the task
     return order
+
+
+def test_a_big_batch_is_posted_a_chunk_a_transaction_and_a_bill_paid_meanwhile_is_refunded(
+    client, officer, pension, bank, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The task posts 100 lines a transaction (`post_payments`); a resident whose bill was paid at a
+    counter after the officer's checkout is refused, and that line's money goes back to the officer."""
+    from billing.choices import Channel
+    from payers import services
+    from payers.choices import LineOutcome
+    from tests.support import pay
+
+    monkeypatch.setattr(services, "SETTLE_CHUNK", 25)
+    batches = []
+    real = services.post_payments
+    monkeypatch.setattr(
+        services, "post_payments", lambda **kw: batches.append(len(kw["orders"])) or real(**kw)
+    )
+
+    def paid_elsewhere():
+        pay(
+            CustomerAccount.objects.get(account_no="60000007"),
+            "300.00",
+            key="elsewhere",
+            channel=Channel.ONLINE,
+        )
+
+    order = pay_batch(
+        client, officer, pension, bank, django_capture_on_commit_callbacks, before_notify=paid_elsewhere
+    )
+    assert batches == [25, 25, 10]
+    lines = {line.account.account_no: line for line in order.lines.select_related("account", "payment")}
+    refused = lines.pop("60000007")
+    assert (refused.outcome, refused.refusal_code, refused.payment) == (
+        LineOutcome.REFUNDED,
+        "no_open_bill",
+        None,
+    )
+    assert {line.outcome for line in lines.values()} == {LineOutcome.POSTED}
+    assert Payment.objects.filter(payer__user=officer).count() == 59
+    assert all(line.payment.amount == Decimal("300.00") for line in lines.values())
+    assert Bill.objects.filter(biller=pension, status="paid").count() == 60
 
 
 def test_a_valid_batch_is_paid_in_one_checkout_with_one_receipt_per_resident(
