@@ -14,8 +14,8 @@ pages and keep every middleware.
 `SignedApiMiddleware`, outermost, sends a signed API request down a second chain of the same middleware
 without the ones that only pages need (settings.SIGNED_API_SKIPPED_MIDDLEWARE): each layer a request only
 passes through still costs a frame or two, and allauth's and axes' (a login's flows and lockout) do their
-own work (a context variable; an `iscoroutinefunction` probe): 0.12 M instructions of a partner payment's
-5.93 M (docs/benchmarks.md).
+own work (a context variable; an `iscoroutinefunction` probe): 0.05 M instructions of a partner payment's
+5.77 M (docs/benchmarks.md, "Partner API").
 """
 
 from csp.middleware import CSPMiddleware
