@@ -127,6 +127,9 @@ def parse_args(argv):
         help="measure on the province in BENCH_PROVINCE_DATABASE_URL: pay its open bills, empty nothing",
     )
     parser.add_argument("--allow-any-database-name", action="store_true", help="with --province")
+    parser.add_argument(
+        "--verbose", action="store_true", help="gunicorn's output on this console, not in var/partner_api.log"
+    )
     parser.add_argument("--strict", action="store_true", help=f"exit 3 below {FLOOR_RATIO}x the direct rate")
     args = parser.parse_args(argv)
     if args.payments < 10 or args.clients < 1 or args.workers < 1:
@@ -295,8 +298,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
-    """gunicorn as the web unit runs it (deploy/gunicorn.conf.py), with `workers` workers on `port`."""
+SERVER_LOG = PROJECT_ROOT / "var" / "partner_api.log"
+
+
+def start_gunicorn(port: int, workers: int, *, verbose: bool = False) -> subprocess.Popen:
+    """gunicorn as the web unit runs it (deploy/gunicorn.conf.py), with `workers` workers on `port`; its
+    output (an access line a request, on stderr as journald would take it) goes to SERVER_LOG unless
+    `verbose`, which leaves it on this console."""
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     # The settings a production start requires are the benchmark's own, whatever the caller's shell has.
     required = ("SECRET_KEY", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "SMS_BACKEND", "SMS_FILE_PATH", "DEBUG")
@@ -309,12 +317,20 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
         PROMETHEUS_MULTIPROC_DIR=str(SCRATCH / "prometheus"),
     )
     (SCRATCH / "prometheus").mkdir(parents=True, exist_ok=True)
+    if verbose:
+        output = None
+    else:
+        SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
+        output = SERVER_LOG.open("wb")
     process = subprocess.Popen(
         [gunicorn, "-c", str(PROJECT_ROOT / "deploy" / "gunicorn.conf.py"), "config.wsgi:application"],
         cwd=PROJECT_ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,  # the access log, as journald would take it
+        stdout=subprocess.DEVNULL if verbose else output,
+        stderr=output,
     )
+    if output is not None:
+        output.close()  # the server has its own copy
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -323,7 +339,7 @@ def start_gunicorn(port: int, workers: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("gunicorn did not start" + ("" if verbose else f": see {SERVER_LOG}"))
 
 
 def sign_requests(requests: list, key_id: str, secret: str, salt: str) -> list[tuple[str, bytes, dict]]:
@@ -599,7 +615,7 @@ def main(argv=None) -> int:
         except ToolMissing as missing:
             print(f"  {missing}\n  The API requests are sent by {args.clients} http.client processes.")
     port = free_port()
-    server = start_gunicorn(port, args.workers)
+    server = start_gunicorn(port, args.workers, verbose=args.verbose)
     try:
         for _ in range(2 * args.workers):  # each worker loads the application before the clock starts
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -647,6 +663,8 @@ def main(argv=None) -> int:
     for problem in problems:
         print(f"  CHECK FAILED: {problem}")
     print("  books: every bill paid once, every entry balanced" if not problems else "")
+    if not args.verbose:
+        print(f"  gunicorn's output (access lines, errors): {SERVER_LOG.relative_to(PROJECT_ROOT)}")
     if problems:
         return 1
     return 3 if args.strict and not met else 0

@@ -9,6 +9,7 @@ here once so that `structlog.get_logger()` and the standard library's `logging.g
 import functools
 import logging
 import re
+import traceback
 from collections.abc import Mapping
 
 import structlog
@@ -83,9 +84,35 @@ def configure_structlog() -> None:
     )
 
 
+class LineFormatter(structlog.stdlib.ProcessorFormatter):
+    """structlog's formatter, which can also render a foreign line without a `LogRecord` (gunicorn's access
+    line, `AccessLogger.access`): the same event dict and processors as `format` gives them for a record of
+    the standard library, with `_record` a bare stand-in that carries its logger's name."""
+
+    def foreign_line(self, logger_name: str, level: str, message: str, args) -> str:
+        event = {"event": message, "_record": _ForeignRecord(logger_name), "_from_structlog": False}
+        if self.pass_foreign_args:
+            event["positional_args"] = args
+        for processor in self.foreign_pre_chain or ():
+            event = processor(self.logger, level, event)
+        for processor in self.processors:
+            event = processor(self.logger, level, event)
+        return event
+
+
+class _ForeignRecord:
+    """What the processors read of a record that is not there (`getattr` with a default finds the rest
+    missing, as on a record that has not the attribute)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+
 def _formatter(renderer, *, json: bool) -> dict:
     return {
-        "()": structlog.stdlib.ProcessorFormatter,
+        "()": LineFormatter,
         "foreign_pre_chain": _shared_processors(),
         "pass_foreign_args": True,
         "processors": [
@@ -156,6 +183,26 @@ class AccessLogger(glogging.Logger):
     CPU in the worker). The line is the same: every other atom is gunicorn's, and an atom the format names
     that the request has not is "-" as before."""
 
+    def access(self, resp, req, environ, request_time):
+        """gunicorn's `access`, with the line rendered by the one handler straight from the atoms when
+        that handler is our plain stream of structured lines (`_line_handler`): no `LogRecord` (made twice:
+        structlog copies it), no search for the caller's frame, no walk of the logger's handlers; the same
+        line, written as `StreamHandler.emit` writes it. Any other set-up goes through `logging`."""
+        if not self.access_log_enabled:
+            return
+        handler = _line_handler(self.access_log)
+        if handler is None:
+            return super().access(resp, req, environ, request_time)
+        try:
+            safe_atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
+            fmt = self.cfg.access_log_format
+            line = handler.formatter.foreign_line(self.access_log.name, "info", fmt % safe_atoms, safe_atoms)
+            with handler.lock:
+                handler.stream.write(line + handler.terminator)
+                handler.flush()
+        except Exception:
+            self.error(traceback.format_exc())
+
     def atoms(self, resp, req, environ, request_time):
         named = _variable_atoms(self.cfg.access_log_format)
         return super().atoms(
@@ -164,6 +211,26 @@ class AccessLogger(glogging.Logger):
             _Environ(environ, named["e"]),
             request_time,
         )
+
+
+def _line_handler(logger: logging.Logger) -> logging.StreamHandler | None:
+    """The logger's one handler when an INFO line of it goes to that handler alone and is rendered by
+    `LineFormatter` as its `%(message)s`, unfiltered; else None."""
+    handlers = logger.handlers
+    if len(handlers) != 1 or logger.filters or logger.propagate or not logger.isEnabledFor(logging.INFO):
+        return None
+    handler = handlers[0]
+    if (
+        type(handler) is not logging.StreamHandler
+        or handler.filters
+        or handler.level > logging.INFO
+        or type(handler.formatter) is not LineFormatter
+        or handler.formatter._fmt != "%(message)s"
+        or handler.formatter.keep_exc_info
+        or handler.formatter.keep_stack_info
+    ):
+        return None
+    return handler
 
 
 @functools.lru_cache(maxsize=8)

@@ -7,9 +7,15 @@ posts no form, reads no flash message and is answered in JSON. Sessions, Django'
 staff MFA, static files, and the Content-Security-Policy of its JSON answers, have nothing to do there
 (a few tenths of a millisecond of every payment request's Python: docs/benchmarks.md, "Partner API"). The
 security headers (HSTS, nosniff, the HTTPS redirect), the language, the request id, the response count,
-clickjacking's header, the login lockout and the 503 on Redis trouble still apply to every request; an HTML
+CSRF's cookie, clickjacking's header and the 503 on Redis trouble still apply to every request; an HTML
 page there (the site's 404) keeps its policy. The API's documentation pages (/api/docs/, /api/redoc/) are
 pages and keep every middleware.
+
+`SignedApiMiddleware`, outermost, sends a signed API request down a second chain of the same middleware
+without the ones that only pages need (settings.SIGNED_API_SKIPPED_MIDDLEWARE): each layer a request only
+passes through still costs a frame or two, and allauth's and axes' (a login's flows and lockout) do their
+own work (a context variable; an `iscoroutinefunction` probe): 0.12 M instructions of a partner payment's
+5.93 M (docs/benchmarks.md).
 """
 
 from csp.middleware import CSPMiddleware
@@ -17,6 +23,7 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.handlers.base import BaseHandler
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 from whitenoise.middleware import WhiteNoiseMiddleware
@@ -26,6 +33,40 @@ SIGNED_API_PREFIX = "/api/v1/"
 
 def is_signed_api(request) -> bool:
     return request.path_info.startswith(SIGNED_API_PREFIX)
+
+
+class SignedApiMiddleware:
+    """First in MIDDLEWARE: a signed API request goes through the rest of MIDDLEWARE but the skipped ones, a
+    chain Django's own loader builds (its view, template-response and exception hooks too); every other
+    request through all of it. Sync only, as the page middleware it skips."""
+
+    async_capable = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.signed_api_chain = _chain_without({_path(type(self)), *settings.SIGNED_API_SKIPPED_MIDDLEWARE})
+
+    def __call__(self, request):
+        if is_signed_api(request):
+            return self.signed_api_chain(request)
+        return self.get_response(request)
+
+
+def _path(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _chain_without(skipped: set[str]):
+    """MIDDLEWARE but `skipped`, loaded as Django loads MIDDLEWARE (the setting is read by its loader only,
+    once, when the handler starts)."""
+    handler = BaseHandler()
+    full = settings.MIDDLEWARE
+    settings.MIDDLEWARE = [path for path in full if path not in skipped]
+    try:
+        handler.load_middleware()
+    finally:
+        settings.MIDDLEWARE = full
+    return handler._middleware_chain
 
 
 class ChineseFirstLocaleMiddleware(LocaleMiddleware):

@@ -693,6 +693,19 @@ LOGGING = logging_settings(json=LOG_FORMAT == "json", level=env_str("LOG_LEVEL",
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The request id first, so that every later middleware's lines carry it; responses counted for /metrics.
 MIDDLEWARE = ["config.request_id.RequestIdMiddleware", "config.metrics.CountResponsesMiddleware", *MIDDLEWARE]
+# A signed API request (/api/v1/, a machine's, with no cookie, session, login or form) skips these: each does
+# nothing there (config.middleware). The security headers, language, request id, response count, CSRF (an HTML
+# 404 there may set its cookie), clickjacking header, CSP of a page and the 503 on Redis trouble still apply.
+SIGNED_API_SKIPPED_MIDDLEWARE = [
+    "config.middleware.PageWhiteNoiseMiddleware",
+    "config.middleware.PageSessionMiddleware",
+    "config.middleware.PageAuthenticationMiddleware",
+    "config.middleware.PageMessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",  # a login's redirects and flows
+    "billing.staff_auth.StaffMFAMiddleware",  # a staff session's second factor
+    "axes.middleware.AxesMiddleware",  # a login form's lockout answer
+]
+MIDDLEWARE = ["config.middleware.SignedApiMiddleware", *MIDDLEWARE]
 # /metrics (Prometheus, config/metrics.py) answers only clients in these networks (the client as
 # config/client_ip.py finds it behind TRUSTED_PROXIES); everyone else gets 404.
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])

@@ -139,6 +139,16 @@ class TestCreatePayment:
         assert response["X-Request-ID"]
         assert AuditEvent.objects.filter(action="partner.payment_taken").count() == 1
 
+    def test_a_signed_request_skips_the_page_middleware_a_page_goes_through(self, api, bill, client):
+        # config.middleware.SignedApiMiddleware: allauth's middleware marks every request it sees
+        response = pay(api, bill, key="order-chain")
+        assert response.status_code == 201
+        assert not hasattr(response.wsgi_request, "allauth")
+        assert not hasattr(response.wsgi_request, "session")
+        page = client.get("/")
+        assert hasattr(page.wsgi_request, "allauth")
+        assert hasattr(page.wsgi_request, "session")
+
     def test_an_html_page_under_the_api_keeps_its_policy(self, client):
         response = client.get(f"{BASE}/no-such-operation")
         assert response.status_code == 404

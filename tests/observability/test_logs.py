@@ -2,8 +2,12 @@
 proxy only; one line per money action with amounts, channels and ids, never names or account numbers."""
 
 import datetime
+import io
 import json
+import logging
+import logging.config
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -15,7 +19,7 @@ from gunicorn import glogging
 from gunicorn.config import Config
 
 from billing.services import reverse_payment
-from config.logs import AccessLogger
+from config.logs import AccessLogger, _line_handler, gunicorn_logging
 from scripts.check_deploy_env import ROOT, production_environment
 from tests.factories import BillFactory
 from tests.support import pay
@@ -188,6 +192,13 @@ def _access_atoms(logger_class, access_log_format: str):
     config = Config()
     config.set("access_log_format", access_log_format)
     logger = logger_class(config)
+    atoms = glogging.SafeAtoms(logger.atoms(*_access_of_a_payment()))
+    atoms["t"] = "[04/Dec/2026:17:00:00 +0000]"  # the clock, not the logger
+    return atoms
+
+
+def _access_of_a_payment():
+    """gunicorn's response, request, environ and time taken of a partner payment."""
     request = _Message(
         [
             ("HOST", "bills.example"),
@@ -215,9 +226,7 @@ def _access_atoms(logger_class, access_log_format: str):
         "wsgi.url_scheme": "https",
     }
     took = datetime.timedelta(microseconds=8123)
-    atoms = glogging.SafeAtoms(logger.atoms(response, request, environ, took))
-    atoms["t"] = "[04/Dec/2026:17:00:00 +0000]"  # the clock, not the logger
-    return atoms
+    return response, request, environ, took
 
 
 @pytest.mark.parametrize(
@@ -239,3 +248,46 @@ def test_the_access_line_is_gunicorns_own(access_log_format):
 
 def test_gunicorn_runs_with_the_access_logger():
     assert gunicorn_settings().logger_class == "config.logs.AccessLogger"
+
+
+@pytest.fixture
+def gunicorn_lines(monkeypatch, settings):
+    """gunicorn's logger of a class, set up as deploy/gunicorn.conf.py sets it (JSON or console lines), its
+    handler writing into a buffer; Django's logging is put back afterwards."""
+    monkeypatch.setattr(glogging.Logger, "now", lambda self: "[04/Dec/2026:17:00:00 +0000]")
+
+    def access_line(logger_class, *, json_lines: bool, change=None) -> str:
+        buffer = io.StringIO()
+        logging_config = gunicorn_logging(json=json_lines, level="INFO")
+        logging_config["handlers"]["console"]["stream"] = buffer
+        config = Config()
+        config.set("access_log_format", gunicorn_settings().access_log_format)
+        config.set("logconfig_dict", logging_config)
+        logger = logger_class(config)
+        if change:
+            change(logger)
+        logger.access(*_access_of_a_payment())
+        # the time structlog stamps, not the logger's
+        return re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<now>", buffer.getvalue())
+
+    yield access_line
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_the_access_line_rendered_straight_is_the_one_logging_writes(gunicorn_lines, json_lines):
+    ours = gunicorn_lines(AccessLogger, json_lines=json_lines)
+    assert _line_handler(logging.getLogger("gunicorn.access")) is not None  # rendered straight
+    assert ours == gunicorn_lines(glogging.Logger, json_lines=json_lines)
+    assert ours.count("\n") == 1 and "f" * 32 in ours  # one line, with the request id
+
+
+def test_an_access_log_set_up_otherwise_goes_through_logging(gunicorn_lines):
+    def second_handler(logger):
+        logger.access_log.addHandler(logging.StreamHandler(io.StringIO()))
+
+    line = gunicorn_lines(AccessLogger, json_lines=True, change=second_handler)
+    assert line == gunicorn_lines(glogging.Logger, json_lines=True)
+    assert _line_handler(logging.getLogger("gunicorn.access")) is not None  # set up as deployed again
+    logging.getLogger("gunicorn.access").addHandler(logging.NullHandler())
+    assert _line_handler(logging.getLogger("gunicorn.access")) is None
