@@ -129,6 +129,13 @@ class PartnerClient:
         key = idempotency_key or str(uuid.uuid4())
         return self.request("POST", "/api/v1/partner/payments", body=body, idempotency_key=key)
 
+    def pay_batch(self, payments: list[dict], *, idempotency_key=None):
+        """Up to 100 payments at once (POST payment-batches): each a `pay` body with its own
+        `idempotency_key`, answered on its own; keep the batch's key to send it again after a timeout."""
+        body = {"payments": payments}
+        key = idempotency_key or str(uuid.uuid4())
+        return self.request("POST", "/api/v1/partner/payment-batches", body=body, idempotency_key=key)
+
     def status(self, receipt_no: str):
         return self.request("GET", f"/api/v1/partner/payments/{receipt_no}")
 
