@@ -194,9 +194,15 @@ class AccessLogger(glogging.Logger):
         if handler is None:
             return super().access(resp, req, environ, request_time)
         try:
-            safe_atoms = self.atoms_wrapper_class(self.atoms(resp, req, environ, request_time))
             fmt = self.cfg.access_log_format
-            line = handler.formatter.foreign_line(self.access_log.name, "info", fmt % safe_atoms, safe_atoms)
+            atoms = self.atoms(resp, req, environ, request_time)
+            try:
+                safe_atoms = _safe_named_atoms(atoms, _named_atoms(fmt))
+                message = fmt % safe_atoms
+            except KeyError:  # a name the parse missed: gunicorn's wrapper answers every name
+                safe_atoms = self.atoms_wrapper_class(atoms)
+                message = fmt % safe_atoms
+            line = handler.formatter.foreign_line(self.access_log.name, "info", message, safe_atoms)
             with handler.lock:
                 handler.stream.write(line + handler.terminator)
                 handler.flush()
@@ -231,6 +237,22 @@ def _line_handler(logger: logging.Logger) -> logging.StreamHandler | None:
     ):
         return None
     return handler
+
+
+@functools.lru_cache(maxsize=8)
+def _named_atoms(access_log_format: str) -> tuple[str, ...]:
+    """The atom names a format reads (`%(name)…`), and the request id's (`_gunicorn_access_request_id`)."""
+    return (*dict.fromkeys(re.findall(r"%\(([^()]*)\)", access_log_format)), "{x-request-id}o")
+
+
+def _safe_named_atoms(atoms: dict, names: tuple[str, ...]) -> dict:
+    """What gunicorn's `SafeAtoms` answers for each of `names` (a text's double quotes escaped, a header or
+    variable atom by its lower-cased name, a missing one "-"), worked out for these names only."""
+    safe = {}
+    for name in names:
+        value = atoms.get(name.lower() if name.startswith("{") else name, "-")
+        safe[name] = value.replace('"', '\\"') if isinstance(value, str) else value
+    return safe
 
 
 @functools.lru_cache(maxsize=8)

@@ -256,12 +256,12 @@ def gunicorn_lines(monkeypatch, settings):
     handler writing into a buffer; Django's logging is put back afterwards."""
     monkeypatch.setattr(glogging.Logger, "now", lambda self: "[04/Dec/2026:17:00:00 +0000]")
 
-    def access_line(logger_class, *, json_lines: bool, change=None) -> str:
+    def access_line(logger_class, *, json_lines: bool, change=None, access_log_format=None) -> str:
         buffer = io.StringIO()
         logging_config = gunicorn_logging(json=json_lines, level="INFO")
         logging_config["handlers"]["console"]["stream"] = buffer
         config = Config()
-        config.set("access_log_format", gunicorn_settings().access_log_format)
+        config.set("access_log_format", access_log_format or gunicorn_settings().access_log_format)
         config.set("logconfig_dict", logging_config)
         logger = logger_class(config)
         if change:
@@ -274,11 +274,21 @@ def gunicorn_lines(monkeypatch, settings):
     logging.config.dictConfig(settings.LOGGING)
 
 
+EVERY_KIND_OF_ATOM = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(m)s %(U)s %(q)s %(H)s %(b)s %(B)s "%(f)s" "%(a)s" '
+    '%(T)s %(D)s %(M)s %(L)s %({Host}i)s "%({user-agent}i)s" %({x-missing}i)s %({content-type}o)s '
+    "%({wsgi.url_scheme}e)s %({NOPE}e)s %(zz)s %% %(a)s"
+)
+
+
+@pytest.mark.parametrize("access_log_format", [None, EVERY_KIND_OF_ATOM])
 @pytest.mark.parametrize("json_lines", [True, False])
-def test_the_access_line_rendered_straight_is_the_one_logging_writes(gunicorn_lines, json_lines):
-    ours = gunicorn_lines(AccessLogger, json_lines=json_lines)
+def test_the_access_line_rendered_straight_is_the_one_logging_writes(
+    gunicorn_lines, json_lines, access_log_format
+):
+    ours = gunicorn_lines(AccessLogger, json_lines=json_lines, access_log_format=access_log_format)
     assert _line_handler(logging.getLogger("gunicorn.access")) is not None  # rendered straight
-    assert ours == gunicorn_lines(glogging.Logger, json_lines=json_lines)
+    assert ours == gunicorn_lines(glogging.Logger, json_lines=json_lines, access_log_format=access_log_format)
     assert ours.count("\n") == 1 and "f" * 32 in ours  # one line, with the request id
 
 
