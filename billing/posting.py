@@ -48,15 +48,20 @@ class ReversalRows(PaymentRows):
     actor_id: int | None
 
 
-# The bills and the account credit a payment or a reversal changes, and the journal entry it writes.
-_BILLS_CREDIT_AND_ENTRY = """
+# The bills a payment (or several, or a reversal) changes, as `_bills_json` gives them.
+_CHANGED_BILLS = """
 changed_bills AS (
     UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, late_fee = b.late_fee,
         discount_granted = b.discount_granted, updated_at = %(changed_at)s
     FROM jsonb_to_recordset(%(bills)s::jsonb)
         AS b(id bigint, amount_paid numeric, status varchar, late_fee numeric, discount_granted numeric)
     WHERE billing_bill.id = b.id
-), account_credit AS (
+)"""
+
+# The bills and the account credit a payment or a reversal changes, and the journal entry it writes.
+_BILLS_CREDIT_AND_ENTRY = (
+    _CHANGED_BILLS
+    + """, account_credit AS (
     UPDATE billing_customeraccount SET credit_balance = credit_balance + %(credit)s
     WHERE id = %(account_id)s AND %(credit)s <> 0
 ), new_entry AS (
@@ -84,6 +89,7 @@ changed_bills AS (
 )
 SELECT id, ARRAY(SELECT id FROM new_allocations ORDER BY id) FROM payment
 """
+)
 
 _PAYMENT_STATEMENT = (
     """
@@ -125,13 +131,7 @@ def _changes(rows: PaymentRows, sign: int) -> dict:
     three JSON texts, money as exact strings: psycopg dumped their ten arrays element by element in
     Python, a seventh of the posting's Python time; json.dumps runs in C."""
     return {
-        "bills": _json_rows(
-            ("id", "amount_paid", "status", "late_fee", "discount_granted"),
-            (
-                (bill.pk, str(bill.amount_paid), bill.status, str(bill.late_fee), str(bill.discount_granted))
-                for bill in rows.bills
-            ),
-        ),
+        "bills": _bills_json(rows.bills),
         "account_id": getattr(rows.account, "pk", None),
         "credit": sign * rows.credit,
         "lines": _json_rows(
@@ -144,6 +144,17 @@ def _changes(rows: PaymentRows, sign: int) -> dict:
         ),
         "is_reversal": sign < 0,
     }
+
+
+def _bills_json(bills) -> str:
+    """The bills' new state, as `_CHANGED_BILLS` reads it."""
+    return _json_rows(
+        ("id", "amount_paid", "status", "late_fee", "discount_granted"),
+        (
+            (bill.pk, str(bill.amount_paid), bill.status, str(bill.late_fee), str(bill.discount_granted))
+            for bill in bills
+        ),
+    )
 
 
 def _json_rows(keys: tuple[str, ...], rows) -> str:
@@ -318,13 +329,9 @@ WITH p AS MATERIALIZED (
         p.receipt_no, p.audit_reason, p.audit_data
     FROM p JOIN payment ON payment.receipt_no = p.receipt_no
     WHERE p.audit_action IS NOT NULL
-), changed_bills AS (
-    UPDATE billing_bill SET amount_paid = b.amount_paid, status = b.status, late_fee = b.late_fee,
-        discount_granted = b.discount_granted, updated_at = %(changed_at)s
-    FROM jsonb_to_recordset(%(bills)s::jsonb)
-        AS b(id bigint, amount_paid numeric, status varchar, late_fee numeric, discount_granted numeric)
-    WHERE billing_bill.id = b.id
-), account_credit AS (
+), """
+    + _CHANGED_BILLS
+    + """, account_credit AS (
     UPDATE billing_customeraccount SET credit_balance = credit_balance + c.credit
     FROM jsonb_to_recordset(%(credits)s::jsonb) AS c(id bigint, credit numeric)
     WHERE billing_customeraccount.id = c.id
@@ -389,16 +396,7 @@ def write_payments(batch: list[PaymentRows], audits: list[PaymentAudit | None]) 
                 "audit_data": stored_data(audit.data) if audit else None,
             }
         )
-        bills += (
-            {
-                "id": bill.pk,
-                "amount_paid": str(bill.amount_paid),
-                "status": bill.status,
-                "late_fee": str(bill.late_fee),
-                "discount_granted": str(bill.discount_granted),
-            }
-            for bill in rows.bills
-        )
+        bills += rows.bills
         if rows.credit:
             credits.append({"id": rows.account.pk, "credit": str(rows.credit)})
         lines += (
@@ -420,7 +418,7 @@ def write_payments(batch: list[PaymentRows], audits: list[PaymentAudit | None]) 
         "event_type": outbox.EventType.PAYMENT_POSTED,
         "audit_target_type": Payment._meta.label_lower,
         "payments": json.dumps(payments),
-        "bills": json.dumps(bills),
+        "bills": _bills_json(bills),
         "credits": json.dumps(credits),
         "lines": json.dumps(lines),
         "allocations": json.dumps(allocations),
