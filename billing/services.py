@@ -72,6 +72,36 @@ class _PaymentRequest:
     channel_ref: str
     priced_on: datetime.date | None = None
 
+    @classmethod
+    def normalized(
+        cls,
+        *,
+        channel,
+        idempotency_key,
+        biller_code,
+        account_no,
+        amount,
+        periods,
+        payer,
+        branch,
+        channel_ref,
+        priced_on,
+    ) -> "_PaymentRequest":
+        """The request as a caller of `post_payment` or `post_payments` gave it, in the one form both decide
+        on; raises the refusal of an amount or pricing day that cannot be."""
+        return cls(
+            channel=channel,
+            idempotency_key=idempotency_key,
+            biller_code=normalize_code(biller_code),
+            account_no=normalize_account_no(account_no or ""),
+            amount=parse_amount(amount),
+            periods=tuple(sorted(set(periods or ()))),
+            payer_id=getattr(payer, "pk", None),
+            branch_id=getattr(branch, "pk", None),
+            channel_ref=channel_ref or "",
+            priced_on=_check_priced_on(priced_on),
+        )
+
     @property
     def fingerprint(self) -> str:
         """What makes two requests 'the same' for idempotency: everything but the key itself."""
@@ -133,17 +163,17 @@ def post_payment(
     if (channel == Channel.AGENT) != (collection is not None):
         # An agent's payment is collected from its float (the caller's `collection` account), and only its.
         raise PaymentRefused("collection_account_required")
-    request = _PaymentRequest(
+    request = _PaymentRequest.normalized(
         channel=channel,
         idempotency_key=idempotency_key,
-        biller_code=normalize_code(biller_code),
-        account_no=normalize_account_no(account_no or ""),
-        amount=parse_amount(amount),
-        periods=tuple(sorted(set(periods or ()))),
-        payer_id=getattr(payer, "pk", None),
-        branch_id=getattr(branch, "pk", None),
-        channel_ref=channel_ref or "",
-        priced_on=_check_priced_on(priced_on),
+        biller_code=biller_code,
+        account_no=account_no,
+        amount=amount,
+        periods=periods,
+        payer=payer,
+        branch=branch,
+        channel_ref=channel_ref,
+        priced_on=priced_on,
     )
     # A live biller (billing.presentment) is asked outside any transaction: the lock below says whether the
     # biller is one; if so, and nobody asked it yet, nothing is written, the biller is asked and the
@@ -285,17 +315,17 @@ def _split_batch(
     for place, order in enumerate(orders):
         key = order.idempotency_key
         try:
-            request = _PaymentRequest(
+            request = _PaymentRequest.normalized(
                 channel=channel,
                 idempotency_key=key,
-                biller_code=normalize_code(order.biller_code),
-                account_no=normalize_account_no(order.account_no or ""),
-                amount=parse_amount(order.amount),
-                periods=tuple(sorted(set(order.periods or ()))),
-                payer_id=getattr(payer, "pk", None),
-                branch_id=None,
-                channel_ref=order.channel_ref or "",
-                priced_on=_check_priced_on(priced_on),
+                biller_code=order.biller_code,
+                account_no=order.account_no,
+                amount=order.amount,
+                periods=order.periods,
+                payer=payer,
+                branch=None,
+                channel_ref=order.channel_ref,
+                priced_on=priced_on,
             )
         except PaymentRefused:
             request = None
