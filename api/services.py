@@ -20,6 +20,7 @@ from billing.choices import Channel, PaymentStatus
 from billing.exceptions import BillingError, PaymentRefused
 from billing.models import Biller, Payment
 from billing.money import parse_amount
+from billing.posting_desk import post_payment_at_desk
 from billing.services import PaymentOrder, PostingResult, post_payment, post_payments, reverse_payment
 from billing.transitions import transition
 from branches import agents
@@ -52,8 +53,22 @@ def take_partner_payment(
     biller's `clearance` from `check_partner_payment_with_biller`, asked before the request's transaction);
     its audit row is written by the posting statement."""
     biller = selectors.partner_biller(partner, biller_code)
-    return post_payment(
+    audit = _payment_taken_audit(partner, partner_ref=partner_ref, amount=amount)
+    if clearance is None and not biller.has_live_link:
+        # Posted with the requests that arrive together when a posting desk runs (billing/posting_desk.py),
+        # in the desk's transaction: a retry of a request whose answer was lost is a replay of its payment.
+        order = PaymentOrder(
+            idempotency_key=partner_idempotency_key(partner, idempotency_key),
+            biller_code=biller.code,
+            account_no=account_no,
+            amount=amount,
+            periods=tuple(periods),
+            channel_ref=partner_ref,
+            audit=audit,
+        )
         # The request's transaction ends with any refusal (api.idempotency): no savepoint of its own.
+        return post_payment_at_desk(channel=Channel.PARTNER, order=order, savepoint=False)
+    return post_payment(
         savepoint=False,
         channel=Channel.PARTNER,
         idempotency_key=partner_idempotency_key(partner, idempotency_key),
@@ -63,7 +78,7 @@ def take_partner_payment(
         periods=periods,
         channel_ref=partner_ref,
         clearance=clearance,
-        audit=_payment_taken_audit(partner, partner_ref=partner_ref, amount=amount),
+        audit=audit,
     )
 
 

@@ -11,7 +11,8 @@ missing and migrated. One active biller gets 2 × N accounts with one open bill 
 
 1. direct: 2 worker processes (as many as gunicorn's workers) call `billing.services.post_payment` for N
    accounts, channel "partner", each call timed;
-2. API: gunicorn serves the project with 2 sync workers on 127.0.0.1, DEBUG off, the cache in Redis; the
+2. API: gunicorn serves the project with 2 sync workers on 127.0.0.1, DEBUG off, the cache in Redis, and one
+   posting desk beside it as deploy/systemd runs one (--desks; its CPU is counted as the API's); the
    other N accounts are paid with POST /api/v1/partner/payments (Idempotency-Key, HMAC signature, fresh
    nonce), C at a time, each request timed (new TCP connection each, as a sync worker closes it).
 
@@ -55,7 +56,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from benchdb import open_bills_of_province, require_province, setup_django_on, setup_django_on_province
-from procstat import children_cpu_seconds, machine_busy_seconds
+from procstat import children_cpu_seconds, machine_busy_seconds, proc_cpu_seconds
 from tools import ToolMissing, ensure_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +123,14 @@ def parse_args(argv):
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers and direct processes (2)")
     parser.add_argument(
+        "--desks",
+        type=int,
+        default=1,
+        help="posting desks beside gunicorn (billing/posting_desk.py, as deploy/systemd runs one): the API's "
+        "payments that arrive together are posted as one batch; their CPU counts as the API's (default 1; "
+        "0: each request posts its own)",
+    )
+    parser.add_argument(
         "--province",
         action="store_true",
         help="measure on the province in BENCH_PROVINCE_DATABASE_URL: pay its open bills, empty nothing",
@@ -132,13 +141,18 @@ def parse_args(argv):
     )
     parser.add_argument("--strict", action="store_true", help=f"exit 3 below {FLOOR_RATIO}x the direct rate")
     args = parser.parse_args(argv)
-    if args.payments < 10 or args.clients < 1 or args.workers < 1:
+    if args.payments < 10 or args.clients < 1 or args.workers < 1 or args.desks < 0:
         parser.error("--payments must be at least 10, --clients and --workers at least 1")
     return args
 
 
+DESK_URL = "redis://127.0.0.1:6379/13"  # --desks: their queue (BENCH_DESK_URL), a Redis database of its own
+
+
 def configure(args) -> dict:
     environment = {**ENV, "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/4")}
+    if args.desks:
+        environment["POSTING_DESK_URL"] = os.environ.get("BENCH_DESK_URL", DESK_URL)
     for directory in ("mail", "sms"):
         (SCRATCH / directory).mkdir(parents=True, exist_ok=True)
     if args.province:
@@ -299,6 +313,7 @@ def free_port() -> int:
 
 
 SERVER_LOG = PROJECT_ROOT / "var" / "partner_api.log"
+DESK_LOG = PROJECT_ROOT / "var" / "posting_desk.log"
 
 
 def start_gunicorn(port: int, workers: int, *, verbose: bool = False) -> subprocess.Popen:
@@ -340,6 +355,36 @@ def start_gunicorn(port: int, workers: int, *, verbose: bool = False) -> subproc
             time.sleep(0.2)
     process.kill()
     raise SystemExit("gunicorn did not start" + ("" if verbose else f": see {SERVER_LOG}"))
+
+
+def start_desks(count: int) -> list[subprocess.Popen]:
+    """`count` posting desks as their unit runs them (manage.py run_posting_desk), alive before the clock
+    starts; their output goes to SERVER_LOG's neighbour var/posting_desk.log."""
+    from billing import posting_desk
+
+    client = posting_desk._client()
+    client.delete(posting_desk._REQUESTS, posting_desk._ALIVE)
+    required = ("SECRET_KEY", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "SMS_BACKEND", "SMS_FILE_PATH", "DEBUG")
+    env = dict(os.environ, **{name: ENV[name] for name in required})
+    with DESK_LOG.open("wb") as output:
+        desks = [
+            subprocess.Popen(
+                [sys.executable, str(PROJECT_ROOT / "manage.py"), "run_posting_desk"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+            for _ in range(count)
+        ]
+    deadline = time.time() + 30
+    while not client.exists(posting_desk._ALIVE):
+        if time.time() > deadline or any(desk.poll() is not None for desk in desks):
+            for desk in desks:
+                desk.kill()
+            raise SystemExit(f"the posting desk did not start: see {DESK_LOG}")
+        time.sleep(0.1)
+    return desks
 
 
 def sign_requests(requests: list, key_id: str, secret: str, salt: str) -> list[tuple[str, bytes, dict]]:
@@ -616,6 +661,7 @@ def main(argv=None) -> int:
             print(f"  {missing}\n  The API requests are sent by {args.clients} http.client processes.")
     port = free_port()
     server = start_gunicorn(port, args.workers, verbose=args.verbose)
+    desks = start_desks(args.desks) if args.desks else []
     try:
         for _ in range(2 * args.workers):  # each worker loads the application before the clock starts
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -624,6 +670,7 @@ def main(argv=None) -> int:
             conn.close()
         signed = sign_requests(api_requests, key_id, secret, salt) if wrk else None
         server_cpu, busy = children_cpu_seconds(server.pid), machine_busy_seconds()
+        desk_cpu = sum(proc_cpu_seconds(desk.pid) or 0.0 for desk in desks)
         if wrk:
             sent = api_by_wrk(wrk, port, signed, args.clients)
             api_elapsed, api_latencies, client_cpu = sent["elapsed"], sent["latencies"], sent["cpu"]
@@ -638,17 +685,23 @@ def main(argv=None) -> int:
         api_busy = machine_busy_seconds() - busy
         after = children_cpu_seconds(server.pid)
         server_cpu = None if server_cpu is None or after is None else after - server_cpu
+        desk_cpu = sum(proc_cpu_seconds(desk.pid) or 0.0 for desk in desks) - desk_cpu
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        for process in (server, *desks):
+            process.send_signal(signal.SIGTERM)
+        for process in (server, *desks):
+            process.wait(timeout=30)
 
     count = args.payments
     client_name = f"wrk -c{args.clients}" if wrk else f"{args.clients} clients"
     print(report(f"post_payment direct ({args.workers} procs)", count, direct_elapsed, direct_latencies))
-    print(report(f"API, gunicorn {args.workers} workers, {client_name}", count, api_elapsed, api_latencies))
+    with_desks = f", {args.desks} posting desk{'s' if args.desks > 1 else ''}" if args.desks else ""
+    api_name = f"API, gunicorn {args.workers} workers{with_desks}, {client_name}"
+    print(report(api_name, count, api_elapsed, api_latencies))
     print(
         f"  CPU per payment: direct processes {1000 * direct_cpu / count:.2f} ms; gunicorn workers "
         + (f"{1000 * server_cpu / count:.2f} ms" if server_cpu is not None else "not measured")
+        + (f", posting desks {1000 * desk_cpu / count:.2f} ms" if desks else "")
         + f", API {'client (wrk)' if wrk else 'clients'} {1000 * client_cpu / count:.2f} ms; whole machine "
         f"{1000 * direct_busy / count:.2f} ms (direct) and {1000 * api_busy / count:.2f} ms (API)"
     )

@@ -53,6 +53,7 @@ from tools import ToolMissing, ensure_tool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 400  # on the 2-core benchmark machine (docs/benchmarks.md)
+DESK_URL = "redis://127.0.0.1:6379/13"  # --desk: the desks' queue, a Redis database of its own
 PROVINCE_FLOOR_RATIO = 0.25  # --province: post_payment's payments/s against pgbench's tps (issue 16)
 BILLER_COUNT = 12
 HISTORY_PERIOD = "2026-08"  # paid before the run: the history a live database has
@@ -99,6 +100,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         f"at a time (at most {MAX_BATCH_ARG}), as a batch channel does",
     )
     parser.add_argument(
+        "--desk",
+        type=int,
+        default=0,
+        help="posting desks (billing/posting_desk.py) to start: the workers hand each payment to them, one "
+        "at a time as online requests arrive, and they post the ones that arrived together as one batch "
+        "(default 0: each worker calls post_payment itself); their queue is BENCH_DESK_URL "
+        f"(default {DESK_URL})",
+    )
+    parser.add_argument(
         "--allow-any-database-name",
         action="store_true",
         help="run even if the database name does not contain 'bench' (its billing tables are TRUNCATEd)",
@@ -108,18 +118,26 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("--payments and --workers must be at least 1")
     if not 1 <= args.batch <= MAX_BATCH_ARG:
         parser.error(f"--batch must be between 1 and {MAX_BATCH_ARG}")
+    if args.desk and args.batch > 1:
+        parser.error("--desk posts one payment a call: leave --batch at 1")
     return args
 
 
 def configure_django(args: argparse.Namespace) -> dict:
     """Point Django at the bench database and set it up. Returns the parsed database settings."""
+    environment = {"POSTING_DESK_URL": os.environ.get("BENCH_DESK_URL", DESK_URL)} if args.desk else {}
     if args.province:
-        return setup_django_on_province(allow_any_name=args.allow_any_database_name)
+        return setup_django_on_province(allow_any_name=args.allow_any_database_name, environment=environment)
     url = os.environ.get("BENCH_DATABASE_URL", "")
     if not url:
         print("Set BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/billpay_bench).", file=sys.stderr)
         sys.exit(2)
-    return setup_django_on(url, setting="BENCH_DATABASE_URL", allow_any_name=args.allow_any_database_name)
+    return setup_django_on(
+        url,
+        setting="BENCH_DATABASE_URL",
+        allow_any_name=args.allow_any_database_name,
+        environment=environment,
+    )
 
 
 def hold_run_lock(config: dict):
@@ -316,9 +334,10 @@ def create_history(accounts: list, rng: random.Random) -> None:
 # --- posting --------------------------------------------------------------------------------------------
 
 
-def worker(requests: list, barrier, results, batch: int = 1) -> None:
+def worker(requests: list, barrier, results, batch: int = 1, desk: bool = False) -> None:
     """Post this worker's share of the payments, `batch` a call (1: post_payment for each, more:
-    post_payments); put a dict of what happened on `results`. A batch's latency is each of its payments'."""
+    post_payments; with `desk`, each handed to the posting desk); put a dict of what happened on `results`.
+    A batch's latency is each of its payments'."""
     from django.db import connection, connections
 
     # The parent closed its connections before forking; close anything inherited all the same, so that
@@ -326,6 +345,7 @@ def worker(requests: list, barrier, results, batch: int = 1) -> None:
     connections.close_all()
     from billing.choices import Channel
     from billing.exceptions import PaymentRefused
+    from billing.posting_desk import post_payment_at_desk
     from billing.services import PaymentOrder, post_payment, post_payments
 
     with connection.cursor() as cursor:  # connect and warm up before the clock starts
@@ -365,13 +385,19 @@ def worker(requests: list, barrier, results, batch: int = 1) -> None:
         for key, biller_code, account_no, amount in requests if batch == 1 else ():
             started = clock()
             try:
-                result = post_payment(
-                    channel=Channel.ONLINE,
-                    idempotency_key=key,
-                    biller_code=biller_code,
-                    account_no=account_no,
-                    amount=amount,
-                )
+                if desk:
+                    order = PaymentOrder(
+                        idempotency_key=key, biller_code=biller_code, account_no=account_no, amount=amount
+                    )
+                    result = post_payment_at_desk(channel=Channel.ONLINE, order=order)
+                else:
+                    result = post_payment(
+                        channel=Channel.ONLINE,
+                        idempotency_key=key,
+                        biller_code=biller_code,
+                        account_no=account_no,
+                        amount=amount,
+                    )
             except Exception as exc:  # report, don't stop: the checks below count the damage
                 errors.append(f"{key}: {exc!r}")
                 continue
@@ -395,8 +421,68 @@ def worker(requests: list, barrier, results, batch: int = 1) -> None:
         connections.close_all()
 
 
+def desk_process(ready, stop, results) -> None:
+    """A posting desk (billing.posting_desk.serve) until `stop`; puts its CPU and its backend's, and how
+    many requests it took in how many batches, on `results`."""
+    from django.db import connections
+
+    connections.close_all()
+    from billing import posting_desk
+
+    backend_pid = _connect_and_warm_up()
+    client_before, server_before = time.process_time(), proc_cpu_seconds(backend_pid)
+    ready.wait(timeout=120)
+    taken = posting_desk.serve(stop=stop)
+    server_after = proc_cpu_seconds(backend_pid)
+    results.put(
+        {
+            "cpu_client": time.process_time() - client_before,
+            "cpu_server": None if None in (server_before, server_after) else server_after - server_before,
+            **taken,
+        }
+    )
+    connections.close_all()
+
+
+def _connect_and_warm_up() -> int:
+    """This process's backend's pid, connected before the clock starts."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def start_desks(context, count: int):
+    """`count` posting desks on an emptied queue, alive before the workers start; returns what stops them
+    and collects their figures."""
+    from billing import posting_desk
+
+    client = posting_desk._client()
+    client.delete(posting_desk._REQUESTS, posting_desk._ALIVE)
+    ready, stop, results = context.Barrier(count + 1), context.Event(), context.Queue()
+    processes = [
+        context.Process(target=desk_process, args=(ready, stop, results), name=f"bench-desk-{d}")
+        for d in range(count)
+    ]
+    for process in processes:
+        process.start()
+    ready.wait(timeout=120)
+    while not client.exists(posting_desk._ALIVE):
+        time.sleep(0.05)
+
+    def stop_desks() -> list[dict]:
+        stop.set()
+        figures = [results.get(timeout=30) for _ in processes]
+        for process in processes:
+            process.join(timeout=30)
+        return figures
+
+    return stop_desks
+
+
 def post_concurrently(
-    requests: list[tuple[str, str, Decimal]], workers: int, key_prefix: str, batch: int = 1
+    requests: list[tuple[str, str, Decimal]], workers: int, key_prefix: str, batch: int = 1, desks: int = 0
 ) -> dict:
     from django.db import connections
 
@@ -404,10 +490,14 @@ def post_concurrently(
     shares = [keyed[w::workers] for w in range(workers)]
     connections.close_all()  # before forking: children must not inherit an open connection
     context = multiprocessing.get_context("fork")
+    stop_desks = start_desks(context, desks) if desks else list
+    connections.close_all()
     barrier = context.Barrier(workers + 1)
     results = context.Queue()
     processes = [
-        context.Process(target=worker, args=(shares[w], barrier, results, batch), name=f"bench-worker-{w}")
+        context.Process(
+            target=worker, args=(shares[w], barrier, results, batch, bool(desks)), name=f"bench-worker-{w}"
+        )
         for w in range(workers)
     ]
     for process in processes:
@@ -424,9 +514,13 @@ def post_concurrently(
     wall, busy_after = time.perf_counter() - started, machine_busy_seconds()
     for process in processes:
         process.join(timeout=30)
-    client = [r["cpu_client"] for r in collected]
-    server = [r["cpu_server"] for r in collected]
+    desk_figures = stop_desks()
+    client = [r["cpu_client"] for r in collected + desk_figures]
+    server = [r["cpu_server"] for r in collected + desk_figures]
     return {
+        "cpu_desks": sum(r["cpu_client"] for r in desk_figures) if desk_figures else None,
+        "desk_batches": sum(r["batches"] for r in desk_figures),
+        "desk_requests": sum(r["requests"] for r in desk_figures),
         "wall": wall,
         "latencies": sorted(latency for r in collected for latency in r["latencies"]),
         "errors": [message for r in collected for message in r["errors"]],
@@ -439,8 +533,10 @@ def post_concurrently(
     }
 
 
-def poster(batch: int) -> str:
+def poster(batch: int, desks: int = 0) -> str:
     """What posted the payments, for the report."""
+    if desks:
+        return f"post_payment_at_desk ({desks} desk{'s' if desks > 1 else ''})"
     return "post_payment" if batch == 1 else f"post_payments (batches of {batch})"
 
 
@@ -458,6 +554,8 @@ def cpu_summary(outcome: dict, posted: int) -> str:
         return "CPU per payment not measured"
     client, server, machine = outcome["cpu_client"], outcome["cpu_server"], outcome["cpu_machine"]
     parts = [f"workers (Python/Django) {1000 * client / posted:.2f} ms"]
+    if outcome.get("cpu_desks") is not None:
+        parts[0] += f" (of which the desks {1000 * outcome['cpu_desks'] / posted:.2f} ms)"
     if server is not None:
         parts.append(f"their PostgreSQL backends {1000 * server / posted:.2f} ms")
     if machine is not None:
@@ -619,8 +717,9 @@ def run(args: argparse.Namespace, config: dict) -> int:
     from django.conf import settings
 
     total_started = time.perf_counter()
+    what = poster(args.batch, args.desk)
     print(
-        f"{poster(args.batch)} benchmark: {args.payments} payments, {args.workers} worker processes, "
+        f"{what} benchmark: {args.payments} payments, {args.workers} worker processes, "
         f"database {config['NAME']} on {config['HOST'] or 'localhost'}:{config['PORT'] or 5432}, "
         f"CONN_MAX_AGE={settings.DATABASES['default']['CONN_MAX_AGE']}, DEBUG={settings.DEBUG}, "
         f"{os.cpu_count()} CPUs"
@@ -641,7 +740,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
         return 2
 
     wal = WalMeter(config).start()
-    outcome = post_concurrently(requests, args.workers, key_prefix, args.batch)
+    outcome = post_concurrently(requests, args.workers, key_prefix, args.batch, args.desk)
     wal.stop()
     latencies, wall = outcome["latencies"], outcome["wall"]
     rate = len(latencies) / wall if wall else 0.0
@@ -651,6 +750,12 @@ def run(args: argparse.Namespace, config: dict) -> int:
     failed, replayed = outcome["error_count"], outcome["replays"]
     print(f"payments        {len(latencies)} posted, {failed} failed, {replayed} replayed")
     print(f"workers         {args.workers} processes")
+    if args.desk:
+        batches, taken = outcome["desk_batches"], outcome["desk_requests"]
+        print(
+            f"desks           {args.desk} processes: {taken} requests in {batches} batches "
+            f"({taken / max(batches, 1):.1f} a batch; the CPU below counts the desks and their backends)"
+        )
     print(f"wall            {wall:.2f} s")
     print(f"throughput      {rate:.0f} payments/s")
     print(f"latency         p50 {ms[0]:.1f} ms, p95 {ms[1]:.1f} ms, p99 {ms[2]:.1f} ms")
@@ -683,7 +788,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
         print(f"pgbench         {note}")
     else:
         print(f"pgbench         {tps:.0f} tps ({note})")
-        print(f"ratio           {poster(args.batch)} {rate:.0f}/s = {rate / tps:.0%} of pgbench's tps")
+        print(f"ratio           {what} {rate:.0f}/s = {rate / tps:.0%} of pgbench's tps")
         print(f"pgbench WAL     {pgbench_wal.per(round(tps * args.pgbench_seconds), 'transaction')}")
     if args.province:
         # The floor of issue 16: a fraction of what this machine's PostgreSQL does with pgbench's own
@@ -694,7 +799,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
         else:
             met = ratio >= PROVINCE_FLOOR_RATIO
             verdict = f"{ratio:.2f}x: {'MET' if met else 'NOT MET'}"
-        print(f"floor           {poster(args.batch)} >= {PROVINCE_FLOOR_RATIO}x pgbench's tps: {verdict}")
+        print(f"floor           {what} >= {PROVINCE_FLOOR_RATIO}x pgbench's tps: {verdict}")
     print(f"total time      {time.perf_counter() - total_started:.0f} s")
 
     if not all(ok for _, ok, _ in checks):

@@ -194,6 +194,12 @@ else:
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:port/db or locmem://")
 # What every visitor's page repeats is kept per process by {% per_process %} (config/templatetags).
 
+# The posting desk (billing/posting_desk.py): a process that posts the single payments arriving together as
+# one batch. Its queue is a Redis list; empty: no desk, every payment is posted by its own request. A request
+# the desk has not answered in POSTING_DESK_WAIT seconds is posted by its caller (the same key: a replay).
+POSTING_DESK_URL = env_str("POSTING_DESK_URL", "")
+POSTING_DESK_WAIT = env_int("POSTING_DESK_WAIT", 3)
+
 # Pay links (/pay/<token>/, printed as QR codes on bills and slips) expire after this many days.
 PAY_LINK_MAX_AGE_DAYS = env_int("PAY_LINK_MAX_AGE_DAYS", 120)
 

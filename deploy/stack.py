@@ -40,7 +40,8 @@ UNITS = REPO / "deploy" / "systemd"
 SITE = REPO / "deploy" / "nginx" / "billpay.conf"
 RELEASE_STEPS = ("billpay-migrate.service", "billpay-collectstatic.service")
 WORKERS = ("billpay-worker-io.service", "billpay-worker-batch.service", "billpay-worker-default.service")
-SERVICES = ("billpay-web.service", *WORKERS, "billpay-beat.service")
+DESK = "billpay-posting-desk.service"
+SERVICES = ("billpay-web.service", DESK, *WORKERS, "billpay-beat.service")
 MARKER = ".billpay-deploy-state"
 # Every staff role that moves money or sees personal data (billing/roles.py); the walk's clerk enrols TOTP.
 MFA_ROLES = "platform_admin,branch_supervisor,branch_clerk,reconciliation_officer,auditor,biller_operator"
@@ -168,6 +169,7 @@ def write_env_file(
         "CELERY_BROKER_URL": redis_url(),
         "CELERY_RESULT_BACKEND": redis_url(),
         "CACHE_URL": redis_url(),
+        "POSTING_DESK_URL": redis_url(),
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
         "CSRF_TRUSTED_ORIGINS": site,
         "SITE_URL": site,
@@ -375,7 +377,7 @@ def up(state: Path) -> dict:
         unit.run(state / "log" / f"{unit.name}.log", base_env)
     t = mark("migrate+collectstatic", t)
 
-    step("services: web, workers (io, batch, default), beat")
+    step("services: web, posting desk, workers (io, batch, default), beat")
     record = {
         "state": str(state),
         "ports": ports,
@@ -454,7 +456,7 @@ def down(state: Path) -> list[str]:
         return []
     record = json.loads(run_file.read_text())
     step("stopping " + ", ".join(record["pids"]))
-    order = ["nginx", "billpay-web.service", "billpay-beat.service", *WORKERS]
+    order = ["nginx", "billpay-web.service", DESK, "billpay-beat.service", *WORKERS]
     for name in sorted(record["pids"], key=lambda n: order.index(n) if n in order else 99):
         pid = record["pids"][name]
         if started_at(pid) != record["started"].get(name):  # gone, or the number now belongs to another
@@ -477,6 +479,18 @@ def down(state: Path) -> list[str]:
     return survivors
 
 
+def desk_posted(state: Path) -> bool:
+    """The posting desk took the walk's partner payment: its last line, written as it stopped, counts it."""
+    log = state / "log" / f"{DESK}.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    taken = re.findall(r"posting desk: stopped after (\d+) requests", text)
+    if taken and int(taken[-1]) >= 1:
+        print(f"  the posting desk posted {taken[-1]} of the walk's payments")
+        return True
+    print(f"  the posting desk posted none of the walk's payments (expected the partner's): see {log}")
+    return False
+
+
 def check(state: Path) -> int:
     started = time.monotonic()
     record = up(state)
@@ -497,6 +511,8 @@ def check(state: Path) -> int:
         survivors = down(state)
     if survivors:
         status = status or 1
+    if status == 0 and not desk_posted(state):
+        status = 1
     total = time.monotonic() - started
     print(f"== deploy check {'PASSED' if status == 0 else 'FAILED'} in {total:.1f} s {record['timings']}")
     if status == 0 and not os.environ.get("DEPLOY_KEEP_STATE"):
