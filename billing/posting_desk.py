@@ -19,6 +19,7 @@ are pickled, as Django's Redis cache pickles its values).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import logging
@@ -160,21 +161,30 @@ def serve(*, batch: int = DESK_BATCH, stop: threading.Event | None = None) -> di
     client = _client()
     if client is None:
         raise RuntimeError("POSTING_DESK_URL is not set: there is no queue to serve")
+    from redis.exceptions import ConnectionError, TimeoutError
+
     stop = stop or threading.Event()
     said_alive = 0.0
     taken = {"requests": 0, "batches": 0}
     while not stop.is_set():
-        if time.monotonic() - said_alive >= HEARTBEAT_SECONDS:
-            client.set(_ALIVE, 1, ex=ALIVE_SECONDS)
-            said_alive = time.monotonic()
-        popped = client.brpop([_REQUESTS], timeout=1)
-        if popped is None:
-            continue
-        messages = [popped[1], *((client.rpop(_REQUESTS, batch - 1) if batch > 1 else None) or [])]
-        take_requests([request for request in map(_request_from, messages) if request], client)
-        taken["requests"] += len(messages)
-        taken["batches"] += 1
-    client.delete(_ALIVE)
+        try:
+            if time.monotonic() - said_alive >= HEARTBEAT_SECONDS:
+                client.set(_ALIVE, 1, ex=ALIVE_SECONDS)
+                said_alive = time.monotonic()
+            popped = client.brpop([_REQUESTS], timeout=1)
+            if popped is None:
+                continue
+            messages = [popped[1], *((client.rpop(_REQUESTS, batch - 1) if batch > 1 else None) or [])]
+            taken["requests"] += len(messages)
+            taken["batches"] += 1
+            take_requests([request for request in map(_request_from, messages) if request], client)
+        except (ConnectionError, TimeoutError):
+            # Redis went away: the callers of the batch in hand post directly; wait for it to come back.
+            logger.warning("posting desk: Redis unavailable; trying again in 1 s", exc_info=True)
+            said_alive = 0.0
+            stop.wait(1)
+    with contextlib.suppress(ConnectionError, TimeoutError):
+        client.delete(_ALIVE)
     return taken
 
 

@@ -18,6 +18,8 @@ payments through the sandbox bank, counter payments and signed partner payments;
 
     * app1's gunicorn (master and workers) is killed with SIGKILL, and started again 5 s later
       (Restart=on-failure, RestartSec=5);
+    * the posting desk (worker2, deploy/systemd/billpay-posting-desk.service) is killed with SIGKILL and
+      started again 5 s later: the partner payments it held are posted by their web workers;
     * a Celery worker process is killed with SIGKILL in the middle of a task (acks late, rejected on
       worker lost: the task runs again) while the webhook receiver answers slowly;
     * Redis becomes unreachable for 10 s (the forwarder stops: connections cut, new ones refused), and
@@ -265,6 +267,7 @@ class Cluster:
                 "CELERY_BROKER_URL": f"redis://{GATEWAY}:6379/{REDIS_DB}",
                 "CELERY_RESULT_BACKEND": f"redis://{GATEWAY}:6379/{REDIS_DB}",
                 "CACHE_URL": f"redis://{GATEWAY}:6379/{REDIS_DB}",
+                "POSTING_DESK_URL": f"redis://{GATEWAY}:6379/{REDIS_DB}",
                 "ALLOWED_HOSTS": LB,
                 "CSRF_TRUSTED_ORIGINS": site,
                 "SITE_URL": site,
@@ -313,6 +316,7 @@ class Cluster:
             self.start_worker(host, "billpay-worker-default.service", "default", concurrency=1)
         self.start_worker("worker1", "billpay-worker-batch.service", "batch", concurrency=1)
         self.start_beat()
+        self.start_desk()
         for host in ("app1", "app2"):
             self.wait(f"gunicorn on {host}", lambda h=host: self.listening(f"{NET}.{HOSTS[h]}", 8000))
         step("load balancer: nginx on lb")
@@ -339,6 +343,13 @@ class Cluster:
             "worker1-beat", beat.start(log, self.base_env, wrap=("ip", "netns", "exec", ns("worker1")))
         )
         self.restarts["worker1-beat"] = self.start_beat
+
+    def start_desk(self) -> None:
+        unit = self.units[stack.DESK]
+        log = self.state / "log" / "worker2-posting-desk.log"
+        wrap = ("ip", "netns", "exec", ns("worker2"))
+        self.processes.add("worker2-posting-desk", unit.start(log, self.base_env, wrap=wrap))
+        self.restarts["worker2-posting-desk"] = self.start_desk
 
     def start_web(self, host: str) -> None:
         unit = self.units["billpay-web.service"]
@@ -487,8 +498,20 @@ class Cluster:
         self.fault("Redis reachable again", probes=probes)
         self.redis_probes = probes
 
+    def kill_desk(self) -> None:
+        """The posting desk killed mid-run: the partner payments in its hands are posted by their web workers
+        after POSTING_DESK_WAIT, and a late copy the restarted desk finds is dropped or replayed."""
+        pid = self.processes.running["worker2-posting-desk"].pid
+        self.processes.kill("worker2-posting-desk", forget=False)
+        self.fault("SIGKILL the posting desk", pid=pid)
+
     def run_faults(self, seconds: float) -> None:
-        plan = [(0.25, self.kill_app), (0.45, self.kill_worker_mid_task), (0.65, self.redis_away)]
+        plan = [
+            (0.25, self.kill_app),
+            (0.35, self.kill_desk),
+            (0.45, self.kill_worker_mid_task),
+            (0.65, self.redis_away),
+        ]
         started = time.monotonic()
         for share, action in plan:
             time.sleep(max(0.0, started + share * seconds - time.monotonic()))
