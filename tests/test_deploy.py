@@ -45,6 +45,7 @@ def test_every_unit_reads_the_one_environment_file_and_runs_as_billpay_from_the_
         "billpay-beat.service",
         "billpay-collectstatic.service",
         "billpay-migrate.service",
+        "billpay-posting-desk.service",
         "billpay-web.service",
         "billpay-worker-batch.service",
         "billpay-worker-default.service",
@@ -66,6 +67,13 @@ def test_web_runs_gunicorn_with_the_repository_configuration():
         "/srv/billpay/app/deploy/gunicorn.conf.py",
     ]
     assert argv[-1] == "config.wsgi:application"
+
+
+def test_the_posting_desk_runs_its_command_and_is_always_started_again():
+    parsed = unit("billpay-posting-desk.service")
+    argv = parsed.commands({})[0][0]
+    assert argv[1:] == ["/srv/billpay/app/manage.py", "run_posting_desk"]
+    assert parsed.first("Restart") == "always" and parsed.first("KillSignal") == "SIGTERM"
 
 
 def test_exactly_one_beat_and_it_keeps_a_pid_file_that_refuses_a_second_one():
