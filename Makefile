@@ -85,7 +85,7 @@ bench-province: install
 	$(PROVINCE_URL) $(PY) benchmarks/lookup_page.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --batch 8 --payments 8000
-	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --desk 1 --payments 8000
+	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --desk 2 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/partner_api.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/import_bills.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/reconcile.py --province

@@ -11,8 +11,8 @@ missing and migrated. One active biller gets 2 × N accounts with one open bill 
 
 1. direct: 2 worker processes (as many as gunicorn's workers) call `billing.services.post_payment` for N
    accounts, channel "partner", each call timed;
-2. API: gunicorn serves the project with 2 sync workers on 127.0.0.1, DEBUG off, the cache in Redis, and one
-   posting desk beside it as deploy/systemd runs one (--desks; its CPU is counted as the API's); the
+2. API: gunicorn serves the project with 2 sync workers on 127.0.0.1, DEBUG off, the cache in Redis (with
+   --desks D, D posting desks beside it, their CPU counted as the API's); the
    other N accounts are paid with POST /api/v1/partner/payments (Idempotency-Key, HMAC signature, fresh
    nonce), C at a time, each request timed (new TCP connection each, as a sync worker closes it).
 
@@ -125,10 +125,10 @@ def parse_args(argv):
     parser.add_argument(
         "--desks",
         type=int,
-        default=1,
-        help="posting desks beside gunicorn (billing/posting_desk.py, as deploy/systemd runs one): the API's "
-        "payments that arrive together are posted as one batch; their CPU counts as the API's (default 1; "
-        "0: each request posts its own)",
+        default=0,
+        help="posting desks beside gunicorn (billing/posting_desk.py, where POSTING_DESK_URL is set): the "
+        "API's payments that arrive together are posted as one batch; their CPU counts as the API's "
+        "(default 0: each request posts its own, as without POSTING_DESK_URL)",
     )
     parser.add_argument(
         "--province",
