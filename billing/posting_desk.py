@@ -68,7 +68,10 @@ def _client():
     if client is None:
         import redis
 
-        client = _clients[url] = redis.Redis.from_url(url, socket_timeout=settings.POSTING_DESK_WAIT + 5)
+        # A Redis that does not answer must not hold a payment longer than the desk's own wait would.
+        client = _clients[url] = redis.Redis.from_url(
+            url, socket_timeout=settings.POSTING_DESK_WAIT + 5, socket_connect_timeout=1
+        )
     return client
 
 
@@ -207,9 +210,9 @@ def take_requests(requests: list[_Request], client) -> None:
     now = time.time()
     current = [request for request in requests if request.deadline > now]
     answers = []
-    group_of = lambda request: (request.channel, request.priced_on)  # noqa: E731
-    for (channel, priced_on), group in itertools.groupby(sorted(current, key=_sort_key), key=group_of):
+    for _, group in itertools.groupby(sorted(current, key=_batch_key), key=_batch_key):
         group = list(group)
+        channel, priced_on = group[0].channel, group[0].priced_on
         close_old_connections()
         try:
             results = post_payments(channel=channel, orders=[r.order for r in group], priced_on=priced_on)
@@ -224,5 +227,7 @@ def take_requests(requests: list[_Request], client) -> None:
     pipe.execute()
 
 
-def _sort_key(request: _Request):
+def _batch_key(request: _Request):
+    """Requests posted together share a channel and a pricing day (post_payments takes one of each); the
+    sort keeps their order of arrival within a batch."""
     return (request.channel, request.priced_on or datetime.date.min)
