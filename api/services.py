@@ -21,7 +21,7 @@ from billing.exceptions import BillingError, PaymentRefused
 from billing.models import Biller, Payment
 from billing.money import parse_amount
 from billing.posting_desk import post_payment_at_desk
-from billing.services import PaymentOrder, PostingResult, post_payment, post_payments, reverse_payment
+from billing.services import PaymentOrder, PostingResult, post_order, post_payments, reverse_payment
 from billing.transitions import transition
 from branches import agents
 from branches import selectors as branch_selectors
@@ -53,32 +53,35 @@ def take_partner_payment(
     biller's `clearance` from `check_partner_payment_with_biller`, asked before the request's transaction);
     its audit row is written by the posting statement."""
     biller = selectors.partner_biller(partner, biller_code)
-    audit = _payment_taken_audit(partner, partner_ref=partner_ref, amount=amount)
+    order = _partner_order(
+        partner,
+        biller,
+        idempotency_key=idempotency_key,
+        account_no=account_no,
+        amount=amount,
+        periods=periods,
+        partner_ref=partner_ref,
+    )
+    # The request's transaction ends with any refusal (api.idempotency): no savepoint of its own.
     if clearance is None and not biller.has_live_link:
         # Posted with the requests that arrive together when a posting desk runs (billing/posting_desk.py),
         # in the desk's transaction: a retry of a request whose answer was lost is a replay of its payment.
-        order = PaymentOrder(
-            idempotency_key=partner_idempotency_key(partner, idempotency_key),
-            biller_code=biller.code,
-            account_no=account_no,
-            amount=amount,
-            periods=tuple(periods),
-            channel_ref=partner_ref,
-            audit=audit,
-        )
-        # The request's transaction ends with any refusal (api.idempotency): no savepoint of its own.
         return post_payment_at_desk(channel=Channel.PARTNER, order=order, savepoint=False)
-    return post_payment(
-        savepoint=False,
-        channel=Channel.PARTNER,
+    return post_order(channel=Channel.PARTNER, order=order, clearance=clearance, savepoint=False)
+
+
+def _partner_order(
+    partner: Partner, biller: Biller, *, idempotency_key, account_no, amount, periods, partner_ref
+) -> PaymentOrder:
+    """A partner's payment as the posting service takes it: the partner's key, and its audit row."""
+    return PaymentOrder(
         idempotency_key=partner_idempotency_key(partner, idempotency_key),
         biller_code=biller.code,
         account_no=account_no,
         amount=amount,
-        periods=periods,
+        periods=tuple(periods),
         channel_ref=partner_ref,
-        clearance=clearance,
-        audit=audit,
+        audit=_payment_taken_audit(partner, partner_ref=partner_ref, amount=amount),
     )
 
 
@@ -110,16 +113,14 @@ def take_partner_payments(
             continue
         places.append(place)
         orders.append(
-            PaymentOrder(
-                idempotency_key=partner_idempotency_key(partner, values["idempotency_key"]),
-                biller_code=biller.code,
+            _partner_order(
+                partner,
+                biller,
+                idempotency_key=values["idempotency_key"],
                 account_no=values["account_no"],
                 amount=values["amount"],
-                periods=tuple(values["periods"]),
-                channel_ref=values["partner_ref"],
-                audit=_payment_taken_audit(
-                    partner, partner_ref=values["partner_ref"], amount=values["amount"]
-                ),
+                periods=values["periods"],
+                partner_ref=values["partner_ref"],
             )
         )
     posted = post_payments(channel=Channel.PARTNER, orders=orders) if orders else []

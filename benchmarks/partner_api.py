@@ -316,16 +316,20 @@ SERVER_LOG = PROJECT_ROOT / "var" / "partner_api.log"
 DESK_LOG = PROJECT_ROOT / "var" / "posting_desk.log"
 
 
+def production_environment() -> dict[str, str]:
+    """This process's environment with the settings a production start requires set to the benchmark's own,
+    whatever the caller's shell has: for the processes it starts (gunicorn, the desks)."""
+    required = ("SECRET_KEY", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "SMS_BACKEND", "SMS_FILE_PATH", "DEBUG")
+    return dict(os.environ, **{name: ENV[name] for name in required})
+
+
 def start_gunicorn(port: int, workers: int, *, verbose: bool = False) -> subprocess.Popen:
     """gunicorn as the web unit runs it (deploy/gunicorn.conf.py), with `workers` workers on `port`; its
     output (an access line a request, on stderr as journald would take it) goes to SERVER_LOG unless
     `verbose`, which leaves it on this console."""
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
-    # The settings a production start requires are the benchmark's own, whatever the caller's shell has.
-    required = ("SECRET_KEY", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "SMS_BACKEND", "SMS_FILE_PATH", "DEBUG")
     env = dict(
-        os.environ,
-        **{name: ENV[name] for name in required},
+        production_environment(),
         GUNICORN_BIND=f"127.0.0.1:{port}",
         GUNICORN_WORKERS=str(workers),
         GUNICORN_LOG_LEVEL="warning",
@@ -362,28 +366,22 @@ def start_desks(count: int) -> list[subprocess.Popen]:
     starts; their output goes to SERVER_LOG's neighbour var/posting_desk.log."""
     from billing import posting_desk
 
-    client = posting_desk._client()
-    client.delete(posting_desk._REQUESTS, posting_desk._ALIVE)
-    required = ("SECRET_KEY", "EMAIL_BACKEND", "EMAIL_FILE_PATH", "SMS_BACKEND", "SMS_FILE_PATH", "DEBUG")
-    env = dict(os.environ, **{name: ENV[name] for name in required})
+    posting_desk.empty_queue()
     with DESK_LOG.open("wb") as output:
         desks = [
             subprocess.Popen(
                 [sys.executable, str(PROJECT_ROOT / "manage.py"), "run_posting_desk"],
                 cwd=PROJECT_ROOT,
-                env=env,
+                env=production_environment(),
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
             for _ in range(count)
         ]
-    deadline = time.time() + 30
-    while not client.exists(posting_desk._ALIVE):
-        if time.time() > deadline or any(desk.poll() is not None for desk in desks):
-            for desk in desks:
-                desk.kill()
-            raise SystemExit(f"the posting desk did not start: see {DESK_LOG}")
-        time.sleep(0.1)
+    if not posting_desk.wait_until_serving(30, given_up=lambda: any(d.poll() is not None for d in desks)):
+        for desk in desks:
+            desk.kill()
+        raise SystemExit(f"the posting desk did not start: see {DESK_LOG}")
     return desks
 
 

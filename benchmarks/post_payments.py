@@ -344,7 +344,7 @@ def worker(requests: list, barrier, results, batch: int = 1, desk: bool = False)
     """Post this worker's share of the payments, `batch` a call (1: post_payment for each, more:
     post_payments; with `desk`, each handed to the posting desk); put a dict of what happened on `results`.
     A batch's latency is each of its payments'."""
-    from django.db import connection, connections
+    from django.db import connections
 
     # The parent closed its connections before forking; close anything inherited all the same, so that
     # this process opens its own connection and never writes on a socket shared with another process.
@@ -354,9 +354,7 @@ def worker(requests: list, barrier, results, batch: int = 1, desk: bool = False)
     from billing.posting_desk import post_payment_at_desk
     from billing.services import PaymentOrder, post_payment, post_payments
 
-    with connection.cursor() as cursor:  # connect and warm up before the clock starts
-        cursor.execute("SELECT pg_backend_pid()")
-        backend_pid = cursor.fetchone()[0]
+    backend_pid = _connect_and_warm_up()
     if Path(f"/proc/{backend_pid}/comm").is_file():
         is_postgres = Path(f"/proc/{backend_pid}/comm").read_text().strip() == "postgres"
     else:
@@ -465,8 +463,7 @@ def start_desks(context, count: int):
     and collects their figures."""
     from billing import posting_desk
 
-    client = posting_desk._client()
-    client.delete(posting_desk._REQUESTS, posting_desk._ALIVE)
+    posting_desk.empty_queue()
     ready, stop, results = context.Barrier(count + 1), context.Event(), context.Queue()
     processes = [
         context.Process(target=desk_process, args=(ready, stop, results), name=f"bench-desk-{d}")
@@ -475,8 +472,8 @@ def start_desks(context, count: int):
     for process in processes:
         process.start()
     ready.wait(timeout=120)
-    while not client.exists(posting_desk._ALIVE):
-        time.sleep(0.05)
+    if not posting_desk.wait_until_serving(30, given_up=lambda: not all(p.is_alive() for p in processes)):
+        raise SystemExit("the posting desks did not start")
 
     def stop_desks() -> list[dict]:
         stop.set()

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from billing.exceptions import BillingError
-from billing.services import PaymentOrder, PostingResult, post_payment, post_payments
+from billing.services import PaymentOrder, PostingResult, post_order, post_payments
 
 logger = logging.getLogger("billpay.posting_desk")
 
@@ -111,18 +111,7 @@ def post_payment_at_desk(
             raise answer
         if isinstance(answer, PostingResult):
             return answer
-    return post_payment(
-        channel=channel,
-        idempotency_key=order.idempotency_key,
-        biller_code=order.biller_code,
-        account_no=order.account_no,
-        amount=order.amount,
-        periods=order.periods,
-        channel_ref=order.channel_ref,
-        priced_on=priced_on,
-        audit=order.audit,
-        savepoint=savepoint,
-    )
+    return post_order(channel=channel, order=order, priced_on=priced_on, savepoint=savepoint)
 
 
 def _ask_desk(client, channel, order, priced_on):
@@ -231,3 +220,23 @@ def _batch_key(request: _Request):
     """Requests posted together share a channel and a pricing day (post_payments takes one of each); the
     sort keeps their order of arrival within a batch."""
     return (request.channel, request.priced_on or datetime.date.min)
+
+
+# --- for the benchmarks and tests that start desks of their own ---------------------------------------------
+
+
+def empty_queue() -> None:
+    """Drop every waiting request and the heartbeat: a fresh start for a benchmark's or a test's desks."""
+    _client().delete(_REQUESTS, _ALIVE)
+
+
+def wait_until_serving(timeout: float, *, given_up=lambda: False) -> bool:
+    """Whether a desk says it is alive within `timeout` seconds; `given_up()` coming true (the desk's
+    process died) ends the wait sooner."""
+    client = _client()
+    deadline = time.monotonic() + timeout
+    while not client.exists(_ALIVE):
+        if time.monotonic() > deadline or given_up():
+            return False
+        time.sleep(0.01)
+    return True

@@ -279,24 +279,42 @@ def post_payments(
             results[place] = PostingResult(payment=payment, replayed=False)
         alone = sorted(alone + left)
     for place in alone:
-        order = orders[place]
         try:
-            results[place] = post_payment(
-                channel=channel,
-                idempotency_key=order.idempotency_key,
-                biller_code=order.biller_code,
-                account_no=order.account_no,
-                amount=order.amount,
-                periods=order.periods,
-                payer=payer,
-                actor=actor,
-                channel_ref=order.channel_ref,
-                audit=order.audit,
-                priced_on=priced_on,
+            results[place] = post_order(
+                channel=channel, order=orders[place], payer=payer, actor=actor, priced_on=priced_on
             )
         except PaymentRefused as refused:
             results[place] = refused
     return results
+
+
+def post_order(
+    *,
+    channel: str,
+    order: PaymentOrder,
+    payer=None,
+    actor=None,
+    priced_on: datetime.date | None = None,
+    clearance=None,
+    savepoint: bool = True,
+) -> PostingResult:
+    """`post_payment` of one `PaymentOrder`: for the callers that hold their payment as an order (a batch's
+    orders posted alone, the posting desk's caller posting directly)."""
+    return post_payment(
+        channel=channel,
+        idempotency_key=order.idempotency_key,
+        biller_code=order.biller_code,
+        account_no=order.account_no,
+        amount=order.amount,
+        periods=order.periods,
+        payer=payer,
+        actor=actor,
+        channel_ref=order.channel_ref,
+        clearance=clearance,
+        priced_on=priced_on,
+        savepoint=savepoint,
+        audit=order.audit,
+    )
 
 
 def _split_batch(

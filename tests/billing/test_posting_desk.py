@@ -35,10 +35,9 @@ def desk_url(settings):
     settings.POSTING_DESK_URL = settings.CACHE_URL
     settings.POSTING_DESK_WAIT = 5
     posting_desk._alive_seen["until"] = 0.0
-    client = posting_desk._client()
-    client.delete(posting_desk._REQUESTS, posting_desk._ALIVE)
-    yield client
-    client.delete(posting_desk._REQUESTS, posting_desk._ALIVE)
+    posting_desk.empty_queue()
+    yield posting_desk._client()
+    posting_desk.empty_queue()
     posting_desk._alive_seen["until"] = 0.0
 
 
@@ -57,10 +56,7 @@ class Desk:
 
         self.thread = threading.Thread(target=serve, daemon=True)
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not client.exists(posting_desk._ALIVE):
-            assert time.monotonic() < deadline, "the desk never said it was alive"
-            time.sleep(0.01)
+        assert posting_desk.wait_until_serving(10), "the desk never said it was alive"
 
     def stop(self) -> dict:
         self.stop_event.set()
