@@ -138,7 +138,7 @@ def lock_customer_account_for_posting(
         "account": account_no,
         "with_bills": with_payable_bills,
     }
-    with prepared_cursor() as cursor:
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(_ACCOUNT_FOR_POSTING_SQL, params)
         rows = cursor.fetchall()
     if not rows:
@@ -230,7 +230,7 @@ def lock_customer_accounts_for_batch(
         "billers": [biller for biller, _account_no in accounts],
         "accounts": [account_no for _biller, account_no in accounts],
     }
-    with prepared_cursor() as cursor:
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(_ACCOUNTS_FOR_BATCH_SQL, params)
         rows = cursor.fetchall()
         # Asked once every lock is held, not by the statement above: its snapshot is older than its locks,

@@ -95,7 +95,13 @@ def model_from_row(model, row, start: int = 0):
 
 
 @contextmanager
-def prepared_cursor():
-    """A cursor whose statements PostgreSQL prepares once per connection (config.postgresql)."""
-    with connection.prepared_cursor() as cursor:
+def prepared_cursor(*, binary: bool = False):
+    """A cursor whose statements PostgreSQL prepares once per connection (config.postgresql).
+
+    `binary`: rows come in PostgreSQL's binary format, which psycopg turns into Python values in C; in text
+    each timestamp and decimal is parsed from its text, in Python for Django's time-zone-aware timestamps
+    (8% of the posting path's Python, docs/benchmarks.md). For the rows `model_from_row` reads and for
+    ids, numbers and arrays, whose values are the same either way: not for a JSON or network-address
+    column, which Django reads as text only (tests/billing/test_plain_sql.py)."""
+    with connection.prepared_cursor(binary=binary) as cursor:
         yield cursor

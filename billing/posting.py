@@ -208,7 +208,7 @@ def _event_bills(rows: PaymentRows, periods: dict[int, str]) -> list[dict]:
 
 def _execute(statement: str, params: dict) -> tuple[int, list[int]]:
     """The payment's id and its new allocations' ids, in the order they were written."""
-    with prepared_cursor() as cursor:
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(statement, params)
         pk, allocation_ids = cursor.fetchone()
     return pk, allocation_ids
@@ -423,7 +423,7 @@ def write_payments(batch: list[PaymentRows], audits: list[PaymentAudit | None]) 
         "lines": json.dumps(lines),
         "allocations": json.dumps(allocations),
     }
-    with prepared_cursor() as cursor:
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(_PAYMENTS_STATEMENT, params)
         written = {receipt: (pk, allocation_ids) for receipt, pk, allocation_ids in cursor.fetchall()}
     outbox.relay_on_commit()

@@ -84,7 +84,7 @@ def active_biller(code: str) -> Biller | None:
             f"SELECT {columns(Biller, 'b')}, {columns(BillerCategory, 'c')} FROM billing_biller b "
             "JOIN billing_billercategory c ON c.id = b.category_id WHERE b.code = %s AND b.status = %s"
         )
-    with prepared_cursor() as cursor:
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(_BILLER_SQL, [code, BillerStatus.ACTIVE])
         row = cursor.fetchone()
     if row is None:
@@ -162,7 +162,7 @@ def lookup_account(*, biller: Biller, account_no: str) -> Lookup:
             + _BILLS_JOIN
             + "WHERE a.biller_id = %s AND a.account_no = %s ORDER BY bl.due_date, bl.period"
         )
-    with prepared_cursor() as cursor:
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(_LOOKUP_SQL, [biller.pk, account_no])
         rows = cursor.fetchall()
     return _lookup_from_rows(biller, account_no, rows, 0)
@@ -187,7 +187,7 @@ def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lo
             " ORDER BY bl.due_date, bl.period"
         )
     params = [normalize_account_no(account_no), code]
-    with prepared_cursor() as cursor:
+    with prepared_cursor(binary=True) as cursor:
         cursor.execute(_PAGE_SQL, params)
         rows = cursor.fetchall()
     if not rows:
@@ -198,7 +198,7 @@ def biller_with_lookup(*, code: str, account_no: str) -> tuple[Biller | None, Lo
         checked = _checked_account_no(biller, account_no)
         if rows[0][-1] == PresentmentMode.FETCH:
             presentment.present(biller, checked)
-            with prepared_cursor() as cursor:
+            with prepared_cursor(binary=True) as cursor:
                 cursor.execute(_PAGE_SQL, params)
                 rows = cursor.fetchall()
         return biller, _lookup_from_rows(biller, checked, rows, account_start)

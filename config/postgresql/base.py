@@ -44,7 +44,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return False
         return not waiting
 
-    def prepared_cursor(self):
+    def prepared_cursor(self, *, binary: bool = False):
         """Django's cursor (health check, error translation, the queries tests count) over a psycopg cursor
         that binds on the server and prepares each statement once per connection (`PreparingCursor`): for
         the hottest statements (billing.plain_sql), built directly rather than replacing the one
@@ -53,6 +53,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.ensure_connection()
         with self.wrap_database_errors:
             cursor = PreparingCursor(self.connection)
+            if binary and self.connection.info.timezone == self.timezone:
+                # Binary timestamps come in the session's time zone: Django's, as it sets it on connecting.
+                cursor.format = pq.Format.BINARY
             # As Django's create_cursor: the connection's time zone when the session's differs.
             tzloader = self.connection.adapters.get_loader(base.TIMESTAMPTZ_OID, pq.Format.TEXT)
             if self.timezone != tzloader.timezone:

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing import plain_sql
-from billing.models import AuditEvent, Bill, CustomerAccount
+from billing import ledger, plain_sql
+from billing.models import AuditEvent, Bill, Biller, BillerCategory, CustomerAccount, LedgerAccount
 from tests.factories import BillFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +30,28 @@ def test_a_joined_row_becomes_the_models_the_orm_would_give(django_assert_num_qu
         getattr(orm, f.attname) for f in Bill._meta.concrete_fields
     ]
     assert again.amount_due == Decimal("83.60") and isinstance(again.due_date, datetime.date)
+
+
+@pytest.mark.parametrize("model", [Biller, BillerCategory, CustomerAccount, Bill, LedgerAccount])
+def test_binary_rows_give_the_same_values_of_the_same_types_as_text(model):
+    # The posting's locks and the lookup page read in binary (prepared_cursor(binary=True)): every column of
+    # the models they build must come back as it does in text, time-zone-aware timestamps in UTC included.
+    bill = BillFactory(amount_due=Decimal("83.60"), late_fee=Decimal("1.05"))
+    ledger.payable_account(bill.biller)
+    sql = f"SELECT {plain_sql.columns(model, 'm')} FROM {model._meta.db_table} m ORDER BY m.id"
+    read = {}
+    for binary in (False, True):
+        with plain_sql.prepared_cursor(binary=binary) as cursor:
+            cursor.execute(sql)
+            read[binary] = cursor.fetchall()
+    assert read[True] and read[True] == read[False]
+    for text_row, binary_row in zip(read[False], read[True], strict=True):
+        assert [type(value) for value in binary_row] == [type(value) for value in text_row]
+        for text_value, binary_value in zip(text_row, binary_row, strict=True):
+            if isinstance(text_value, datetime.datetime):
+                assert binary_value.tzinfo == text_value.tzinfo == datetime.UTC
+            if isinstance(text_value, Decimal):
+                assert str(binary_value) == str(text_value)  # the same places: 83.60, not 83.6
 
 
 def test_a_model_with_a_column_the_orm_converts_is_refused_not_half_built():
