@@ -53,7 +53,7 @@ MESSAGES = {
     "channel_invalid": _("“%(channel)s” is not a payment channel of this platform."),
     "branch_required": _("A counter payment must name the branch that took the cash."),
     "collection_account_required": _("An agent's payment must be collected from the agent's own float."),
-    "idempotency_key_invalid": _("The idempotency key must be 1 to 128 printable characters without spaces."),
+    "idempotency_key_invalid": _("The idempotency key must be 1 to 160 printable characters without spaces."),
     "idempotency_conflict": _(
         "The idempotency key “%(key)s” was already used for a different payment (%(receipt_no)s). "
         "Use a new key for a new payment."

@@ -463,12 +463,17 @@ def random_crockford(length: int) -> str:
     return "".join(CROCKFORD_BASE32[(value >> (5 * i)) & 31] for i in range(length))
 
 
+# A posting key: a channel's own key, or a partner's code (up to 32) + ":" + its Idempotency-Key (up to 100,
+# api.idempotency), so 133 at most; reconciliation's keys are a statement's source + ":" + its reference.
+IDEMPOTENCY_KEY_MAX_LENGTH = 160
+
+
 class Payment(models.Model):
     # Unique by the constraint below, not by `unique=True`, which would add a second (LIKE) index that every
     # payment pays for and no search uses: receipts are looked up whole.
     receipt_no = models.CharField(_("receipt number"), max_length=32, default=new_receipt_no)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=128)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=IDEMPOTENCY_KEY_MAX_LENGTH)
     request_fingerprint = models.CharField(_("request fingerprint"), max_length=64)
     channel_ref = models.CharField(_("channel reference"), max_length=64, blank=True)
     biller = models.ForeignKey(

@@ -38,7 +38,15 @@ from billing.exceptions import (
     OnboardingRefused,
     PaymentRefused,
 )
-from billing.models import Bill, Biller, CustomerAccount, FeeSchedule, Payment, PaymentAllocation
+from billing.models import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    Bill,
+    Biller,
+    CustomerAccount,
+    FeeSchedule,
+    Payment,
+    PaymentAllocation,
+)
 from billing.money import ZERO, format_money, parse_amount, quantize_money
 from billing.money_log import log_money_action, log_posted, logged_posting
 from billing.rules import (
@@ -50,7 +58,7 @@ from billing.rules import (
 from billing.transitions import transition
 from billing.uscc import uscc_is_valid
 
-IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
+IDEMPOTENCY_KEY_RE = re.compile(rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$")
 
 
 @dataclass(frozen=True)

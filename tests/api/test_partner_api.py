@@ -7,12 +7,12 @@ import pytest
 from django.utils import timezone
 
 from api.choices import PartnerStatus
-from api.models import PartnerCommission, PartnerReversal
-from api.services import change_partner_status
+from api.models import Partner, PartnerCommission, PartnerReversal
+from api.services import change_partner_status, issue_credential
 from billing.choices import BillerStatus, BillStatus, Channel, PaymentStatus
 from billing.models import AuditEvent, Payment
 from billing.services import post_payment
-from tests.api.conftest import error_code
+from tests.api.conftest import SignedClient, error_code
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -162,6 +162,27 @@ class TestCreatePayment:
         assert second["Idempotent-Replayed"] == "true"
         assert first["Idempotent-Replayed"] == "false"
         assert Payment.objects.count() == 1
+
+    def test_the_longest_partner_code_with_the_longest_key_pays_once(self, client, water, bill, admin_user):
+        # A partner's posting key is its code (up to 32) + ":" + its Idempotency-Key (up to 100): 133 in all.
+        partner = Partner.objects.create(code="P" + "9" * 31, name="Long Code Pay", rate_limit_per_minute=10)
+        partner.allowed_categories.add(water.category)
+        issued = issue_credential(owner=partner, actor=admin_user)
+        api = SignedClient(client, issued.credential.key_id, issued.secret)
+        key = "k" * 100
+        first = pay(api, bill, key=key, partner_ref="LONG-1")
+        assert first.status_code == 201, first.json()
+        payment = Payment.objects.get()
+        assert payment.idempotency_key == f"{partner.code}:{key}" and len(payment.idempotency_key) == 133
+        again = post_payment(
+            channel=Channel.PARTNER,
+            idempotency_key=payment.idempotency_key,
+            biller_code=bill.biller.code,
+            account_no=bill.account.account_no,
+            amount=payment.amount,
+            channel_ref="LONG-1",
+        )
+        assert again.replayed and again.payment == payment
 
     def test_the_same_key_with_a_different_body_is_409(self, api, bill):
         pay(api, bill, key="order-3")
