@@ -8,11 +8,12 @@ import pytest
 from django.test import override_settings
 
 from api import webhooks
+from api.choices import DeliveryStatus
 from api.models import WebhookDelivery
 from api.sandbox_card_system import views as card_system
 from billing import outbox
 from billing.choices import Channel, PaymentMode
-from billing.models import Payment
+from billing.models import OutboxEvent, Payment
 from billing.services import post_payment
 from billing.topup_models import TopUpHold, TopUpStatus
 from tests.factories import BillerFactory
@@ -37,7 +38,24 @@ def gas_demo(live_server, admin_user, monkeypatch, settings):
         card_topups.seed(**seed)
         card_topups.seed(**seed)  # idempotent
         yield biller
+        wait_until_the_live_server_is_quiet()
     _load_urlconf(sandbox_bank=False)
+
+
+def wait_until_the_live_server_is_quiet(seconds: float = 10.0) -> None:
+    """A test ends when the hold is decided, while the live server's threads may still relay the events of
+    that decision and send their webhooks; the flush that follows the test then deadlocked with them (CI,
+    2026-12-05). Wait until every event is published and no webhook is being sent."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        busy = (
+            OutboxEvent.objects.filter(published_at__isnull=True).exists()
+            or WebhookDelivery.objects.filter(status=DeliveryStatus.SENDING).exists()
+        )
+        if not busy:
+            break
+        time.sleep(0.05)
+    time.sleep(0.2)  # the last request's own commit and answer
 
 
 def top_up_and_deliver(account_no: str, key: str) -> Payment:
