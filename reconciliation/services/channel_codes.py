@@ -4,6 +4,7 @@ statement of the bank account agents transfer their floats to (`services.agent_t
 from dataclasses import dataclass
 
 from billing.choices import Channel
+from billing.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from billing.rules import normalize_code
 from reconciliation.exceptions import (
     ReconciliationError,
@@ -22,6 +23,12 @@ class ChannelCode:
     code: str
     channel: str
     source: str
+
+    def posting_key(self, line) -> str:
+        """The posting service's key for a payment one of this channel's statement lines names:
+        `<source>:<its reference>`, a partner's as its API would have posted it (api.services), cut to the
+        longest key a payment keeps."""
+        return f"{self.source}:{line.merchant_ref or line.channel_ref}"[:IDEMPOTENCY_KEY_MAX_LENGTH]
 
 
 def parse_channel_code(code: str) -> ChannelCode:

@@ -9,7 +9,6 @@ from django.utils import timezone
 from billing import ledger
 from billing.audit import record_audit
 from billing.choices import Channel
-from billing.models import IDEMPOTENCY_KEY_MAX_LENGTH
 from billing.money import ZERO
 from billing.money_log import log_money_action
 from billing.rules import normalize_account_no, normalize_code
@@ -148,9 +147,7 @@ def resolve_discrepancy(
                 raise ReconciliationError("post_missing_needs_account")
             result = post_payment(
                 channel=code.channel,
-                idempotency_key=f"{code.source}:{line.merchant_ref or line.channel_ref}"[
-                    :IDEMPOTENCY_KEY_MAX_LENGTH
-                ],
+                idempotency_key=code.posting_key(line),
                 biller_code=biller_code,
                 account_no=account_no,
                 amount=line.amount,

@@ -43,7 +43,7 @@ from billing import failed_tasks
 from billing.audit import record_audit
 from billing.choices import Channel, PaymentStatus
 from billing.exceptions import BillingError
-from billing.models import IDEMPOTENCY_KEY_MAX_LENGTH, Payment
+from billing.models import Payment
 from billing.services import post_payment
 from config import retries
 from disputes import locks as dispute_locks
@@ -131,9 +131,7 @@ def resolve_disputed_debit(dispute_id: int) -> str:
             with transaction.atomic():
                 result = post_payment(
                     channel=code.channel,
-                    idempotency_key=f"{code.source}:{line.merchant_ref or line.channel_ref}"[
-                        :IDEMPOTENCY_KEY_MAX_LENGTH
-                    ],
+                    idempotency_key=code.posting_key(line),
                     biller_code=dispute.biller.code,
                     account_no=dispute.account_no,
                     amount=line.amount,
