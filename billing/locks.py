@@ -49,9 +49,9 @@ FOR UPDATE OF a
 # the ledger accounts the payment's lines go to (billing.ledger's codes; NULL while one does not exist yet);
 # which payment took the request's key, if one had committed when the statement began; and, when asked and
 # the biller bills by statement, the account's payable bills, locked oldest first after the account (the
-# lateral join runs for the locked account row: the lock order of the module docstring holds). The payable
-# statuses are written in, so that every plan, generic ones too, may read the bills from the index of payable
-# bills (Bill.Meta.indexes).
+# lateral join runs for the locked account row: the lock order of the module docstring holds), read through
+# the (account, period) unique index: there is no index of payable bills, so that a payment's bill update
+# stays in place (Bill.Meta.indexes).
 PAYABLE = constants(PAYABLE_BILL_STATUSES)
 _ACCOUNT_FOR_POSTING_SQL = f"""
 SELECT locked.*,

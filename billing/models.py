@@ -15,7 +15,6 @@ from django.utils.translation import gettext_lazy as _
 from billing.account_patterns import AccountPatternRefused, check_account_pattern
 from billing.choices import (
     BILL_ALLOCATION_KINDS,
-    PAYABLE_BILL_STATUSES,
     AllocationKind,
     AmountRule,
     BeneficiaryKind,
@@ -376,17 +375,10 @@ class Bill(models.Model):
             ),
         ]
         indexes = [
-            # An account's payable bills, oldest first, without reading its paid ones: the lookup page and
-            # the posting's lock (a year of bills lies on twelve pages), in one descent of an index of the
-            # payable bills only (a tenth of a province's bills: it stays in memory). A paid bill's new row
-            # version leaves it, so paying a bill in full writes no entry here; the (account, status, due
-            # date) index it replaced took an entry on every payment and was read once per status. Queries
-            # must write the statuses in (plain_sql.constant): a parameter cannot prove the condition.
-            models.Index(
-                fields=["account", "due_date", "period"],
-                condition=Q(status__in=PAYABLE_BILL_STATUSES),
-                name="bill_account_payable_due",
-            ),
+            # No index of the payable bills: a bill's status would be in its condition, and a payment that
+            # changes it could not update the bill in place (HOT) but would write an entry into each of
+            # these indexes (migration 0031). An account's bills, payable or not, are read through the
+            # (account, period) unique index: a year of bills is twelve rows.
             # One biller's bills, of one period or all, newest first: the biller operator's back-office
             # list (a biller's monthly file is one block of ids, so a walk of the whole table's newest ids
             # skips millions of other billers' bills first; issue 16). Also the import's period lookups.

@@ -367,3 +367,23 @@ def test_balances_after_known_payments_and_a_reversal_are_the_ones_worked_out_by
     assert ledger_balance(LedgerAccount.objects.get(code=payable)) == Decimal("-100.00")
     assert ledger_balance(LedgerAccount.objects.get(code="FEES")) == Decimal("0.00")
     assert unbalanced_entry_ids() == []
+
+
+def test_paying_a_bill_updates_its_row_in_place(two_bills):
+    """A payment's bill update is HOT (migration 0031): no indexed column, nor any index condition, holds
+    what a payment changes, so the new row version needs no index entry."""
+    from django.db import connection
+
+    def updates():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_updated(%s::regclass),"
+                " pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+                ["billing_bill", "billing_bill"],
+            )
+            return cursor.fetchone()
+
+    updated_before, hot_before = updates()
+    pay(two_bills[0].account, "100.00")  # the older bill: open → paid
+    updated, hot = updates()
+    assert (updated - updated_before, hot - hot_before) == (1, 1)
