@@ -109,16 +109,17 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Apps that keep their own catalogue in <app>/locale (billing, config and templates/ use locale/).
-APP_CATALOGUES := api payers branches disputes reconciliation demo
-
 # Rebuild the Chinese catalogues after changing translatable text (needs GNU gettext); the compiled
 # .mo files are committed so that `make run` needs no gettext on a fresh machine.
+# One run from the top: makemessages puts each file's strings in its nearest locale/ (an app's own, else
+# locale/), so it needs no `cd` into the apps (where Celery's Django fixup put the app's directory first
+# on sys.path and api/disputes.py hid the disputes package). config/management/commands/makemessages.py
+# ignores .venv, var and benchmarks and keeps POT-Creation-Date when nothing else changed, so a second
+# run changes nothing. locale_overrides/ is kept by hand: only compiled here.
 # (No database is opened; the settings only need a PostgreSQL DATABASE_URL to load.)
 messages: export DATABASE_URL ?= $(TEST_DATABASE_URL)
 messages: install
-	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=var --ignore=benchmarks $(foreach app,$(APP_CATALOGUES),--ignore=$(app))
-	for app in $(APP_CATALOGUES); do (cd $$app && ../$(PY) ../manage.py makemessages -l zh_Hans) || exit 1; done
+	$(PY) manage.py makemessages -l zh_Hans
 	$(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
 clean:

@@ -149,7 +149,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # The APIs follow Accept-Language instead (config/middleware.py).
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale/ is the project's own catalogue (`make messages` regenerates it); locale_overrides/ is the
+# hand-kept Chinese for Django's and third-party apps' strings (its README.md). Both win over the apps'
+# catalogues, the first over the second.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_overrides"]
 TIME_ZONE = env_str("TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True

@@ -1,36 +1,91 @@
-"""The Chinese catalogue is complete, and the committed .mo (used on machines without gettext) matches it."""
+"""Every Chinese catalogue is complete, the committed .mo (used on machines without gettext) matches it,
+and it holds exactly the strings the source has (`make messages` was run)."""
 
 import gettext
-import re
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
-LOCALE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
-ENTRY = re.compile(r'(?:msgctxt "(?P<ctx>.*)"\n)?msgid "(?P<id>.*)"\nmsgstr "(?P<str>.*)"\n')
+from tests.catalogues import OVERRIDES, ROOT, entries, project_catalogues
+
+CATALOGUES = [*project_catalogues(), OVERRIDES]
 
 
-def _unescape(text: str) -> str:
-    return text.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+def _name(po: Path) -> str:
+    return str(po.relative_to(ROOT).parents[2])
 
 
-def _entries():
-    source = (LOCALE / "django.po").read_text(encoding="utf-8")
-    return [m for m in ENTRY.finditer(source) if m["id"]]
+def _describe(key) -> str:
+    context, msgid, _plural = key
+    return f"{context}|{msgid}" if context else msgid
 
 
-def test_every_message_has_a_chinese_translation():
-    untranslated = [m["id"] for m in _entries() if not m["str"]]
-    assert untranslated == []
+@pytest.mark.parametrize("po", CATALOGUES, ids=_name)
+def test_every_message_has_a_chinese_translation(po):
+    """A fuzzy entry (msgmerge's guess from a similar string) is not compiled: it counts as missing."""
+    untranslated = [e.msgid for e in entries(po) if e.fuzzy or not all(e.translations)]
+    assert untranslated == [], f"{_name(po)}: translate these (and drop any '#, fuzzy'), then `make messages`"
 
 
-def test_compiled_catalogue_matches_the_source():
-    with open(LOCALE / "django.mo", "rb") as handle:
+@pytest.mark.parametrize("po", CATALOGUES, ids=_name)
+def test_compiled_catalogue_matches_the_source(po):
+    with open(po.with_suffix(".mo"), "rb") as handle:
         compiled = gettext.GNUTranslations(handle)
-    for m in _entries():
-        msgid, expected = _unescape(m["id"]), _unescape(m["str"])
-        got = compiled.pgettext(m["ctx"], msgid) if m["ctx"] else compiled.gettext(msgid)
-        assert got == expected, f"{msgid!r}: run `make messages` to recompile"
+    for e in entries(po):
+        if e.plural:
+            got = tuple(
+                compiled.npgettext(e.context, e.msgid, e.plural, n)
+                if e.context
+                else compiled.ngettext(e.msgid, e.plural, n)
+                for n in range(len(e.translations))
+            )
+        else:
+            got = (compiled.pgettext(e.context, e.msgid) if e.context else compiled.gettext(e.msgid),)
+        assert got == e.translations, f"{e.msgid!r}: run `make messages` to recompile {_name(po)}"
+
+
+def test_the_overrides_translate_only_strings_the_project_does_not_write():
+    """locale_overrides/ is for Django's and other packages' strings (its README.md): a string the
+    project's source has belongs in the catalogue `make messages` builds, where it already is."""
+    overrides = {e.key for e in entries(OVERRIDES)}
+    for po in project_catalogues():
+        assert overrides & {e.key for e in entries(po)} == set(), f"remove these from {_name(OVERRIDES)}"
+
+
+@pytest.mark.skipif(not shutil.which("xgettext"), reason="makemessages needs GNU gettext")
+def test_the_catalogues_hold_the_strings_of_the_source(tmp_path):
+    """What `make messages` would do, in a copy: a string added to (or dropped from) the source without
+    running it is named here, before a page shows it in English."""
+    copy = tmp_path / "src"
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "var", "benchmarks", "node_modules", "__pycache__", "*.mo", "*.egg-info"
+        ),
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    subprocess.run(
+        [sys.executable, "manage.py", "makemessages", "-l", "zh_Hans", "-v", "0"],
+        cwd=copy,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    for po in project_catalogues():
+        committed = {e.key for e in entries(po)}
+        regenerated = {e.key for e in entries(copy / po.relative_to(ROOT))}
+        missing = sorted(_describe(key) for key in regenerated - committed)
+        unused = sorted(_describe(key) for key in committed - regenerated)
+        assert (missing, unused) == ([], []), (
+            f"{_name(po)} is out of date: run `make messages` and translate the new strings "
+            f"(missing: {missing}; no longer in the source: {unused})"
+        )
 
 
 def test_a_too_short_password_is_refused_in_chinese_on_the_signup_page(client, db):

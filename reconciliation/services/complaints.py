@@ -7,7 +7,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 
 from billing.audit import record_audit
 from billing.models import Payment
@@ -173,8 +173,8 @@ def complaint_notice(complaint: Complaint, event: str) -> tuple[str, str]:
 
 def _complaint_notice(complaint: Complaint, event: str) -> tuple[str, str]:
     if event == "logged":
-        subject = _g("We have your complaint C%(id)s") % {"id": complaint.pk}
-        body = _g(
+        subject = gettext("We have your complaint C%(id)s") % {"id": complaint.pk}
+        body = gettext(
             "Dear %(name)s,\n\nWe have logged your complaint about payment %(receipt)s (%(reason)s). "
             "We will answer by %(due)s.\n"
         ) % {
@@ -184,8 +184,8 @@ def _complaint_notice(complaint: Complaint, event: str) -> tuple[str, str]:
             "due": timezone.localtime(complaint.due_at).strftime("%Y-%m-%d %H:%M"),
         }
     else:
-        subject = _g("Your complaint C%(id)s is resolved") % {"id": complaint.pk}
-        body = _g(
+        subject = gettext("Your complaint C%(id)s is resolved") % {"id": complaint.pk}
+        body = gettext(
             "Dear %(name)s,\n\nYour complaint about payment %(receipt)s is resolved.\n\n%(outcome)s\n"
         ) % {
             "name": complaint.contact_name,

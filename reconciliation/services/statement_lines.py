@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 from django.db import connection
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 
 from billing.money import ZERO
 from reconciliation.adapters.base import ParsedLine, refuse
@@ -273,7 +273,7 @@ def _refuse_length(line: ParsedLine) -> None:
         if len(value) > field.max_length:
             raise refuse(
                 line.line_no,
-                _g("%(what)s “%(value)s” is longer than %(limit)s characters")
+                gettext("%(what)s “%(value)s” is longer than %(limit)s characters")
                 % {"what": field.verbose_name, "value": value[:80], "limit": field.max_length},
             )
 

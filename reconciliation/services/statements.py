@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 
 from billing import untrusted_files
 from billing.audit import record_audit
@@ -59,7 +59,7 @@ def _check_line(line: ParsedLine, fmt: str, day: datetime.date) -> None:
             raise StatementRefused(
                 "line_invalid",
                 line=line.line_no,
-                reason=_g("the trade is of %(stated)s, not of the statement's day %(day)s")
+                reason=gettext("the trade is of %(stated)s, not of the statement's day %(day)s")
                 % {"stated": local_day, "day": day},
             )
 
