@@ -16,6 +16,8 @@ consumers must be idempotent on the event id. Delivery to outside parties is the
 import datetime
 import json
 import logging
+import os
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -67,7 +69,15 @@ def as_json(value) -> dict:
 
 
 def new_event_id() -> uuid.UUID:
-    return uuid.uuid4()
+    """A UUID version 7 (RFC 9562): the millisecond it was made, then 74 random bits. Events are kept, and
+    ids in time order put each new one at the end of the primary key's index, on pages already in memory;
+    a random (version 4) id put it at a random leaf of an index of every event ever written: a page read,
+    and after each checkpoint a full-page image in the WAL, for every payment. Receivers still cannot guess
+    one id from another."""
+    millis = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10), "big")  # 80 bits, of which 74 are kept
+    value = (millis & (1 << 48) - 1) << 80 | 0x7 << 76 | (random_bits >> 68) << 64 | 0b10 << 62
+    return uuid.UUID(int=value | random_bits & (1 << 62) - 1)
 
 
 def record(*, type: str, aggregate_type: str, aggregate_id, payload: dict) -> OutboxEvent:

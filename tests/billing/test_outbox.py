@@ -168,3 +168,22 @@ def test_two_relays_side_by_side_publish_each_event_exactly_once(monkeypatch):
     assert counts["a"] + counts["b"] == 40
     assert {name for name, _pk in handed} == {"a", "b"}  # both worked: SKIP LOCKED, not a queue
     assert not outbox.unpublished().exists()
+
+
+def test_event_ids_are_in_time_order_and_unguessable():
+    """Version 7 ids (outbox.new_event_id): each new event goes to the end of the primary key's index, and
+    74 random bits stay, so one id does not give away another."""
+    earlier = outbox.new_event_id()
+    time.sleep(0.002)
+    later = [outbox.new_event_id() for _ in range(1000)]
+    assert all(event_id.version == 7 and event_id.variant == "specified in RFC 4122" for event_id in later)
+    assert all(earlier < event_id for event_id in later)
+    assert len(set(later)) == 1000
+    now_ms = time.time_ns() // 1_000_000
+    assert 0 <= now_ms - (later[-1].int >> 80) < 1000
+
+
+def test_a_payment_event_has_a_time_ordered_id():
+    bill = BillFactory(amount_due=Decimal("64.00"))
+    pay(bill.account, "64.00", key="o-v7")
+    assert OutboxEvent.objects.get().id.version == 7
