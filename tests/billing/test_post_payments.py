@@ -906,7 +906,9 @@ class TestRaces:
         assert_clean(outcomes)
         answers = outcomes[1][1]
         assert [type(a) for a in answers] == [PostingResult, PostingResult]
-        assert len(attempts) == 2
+        # Decided again at least once; on a loaded machine a retry was once aborted again (three attempts, in
+        # make test on 2026-12-05), which the batch's attempts allow for.
+        assert 2 <= len(attempts) <= services._BATCH_ATTEMPTS
         assert (
             Bill.objects.filter(pk__in=[first_bill.pk, second_bill.pk], status=BillStatus.PAID).count() == 2
         )
