@@ -29,6 +29,15 @@ def relay_outbox() -> int:
     return outbox.relay()
 
 
+@shared_task(ignore_result=True)
+def purge_outbox() -> int:
+    """Delete the events published longer ago than OUTBOX_RETENTION_DAYS (beat, hourly). Safe to run twice
+    and beside the relay: it deletes only published events, the relay claims only unpublished ones."""
+    from billing import outbox
+
+    return outbox.purge_published()
+
+
 @shared_task(acks_late=True, ignore_result=True)
 def confirm_with_biller(check_id: int, attempt: int = 1) -> str:
     """Confirm with a live biller a payment posted while its system was down (billing.presentment). Safe to

@@ -622,6 +622,7 @@ CELERY_QUEUE_TASKS = {
     "batch": (
         "billing.tasks.run_bill_import",
         "billing.tasks.check_ledger_integrity",
+        "billing.tasks.purge_outbox",
         "payers.tasks.settle_order",
         "payers.tasks.run_mandates",
         "payers.tasks.build_receipt_bundle",
@@ -682,6 +683,12 @@ CELERY_BEAT_SCHEDULE["billing-void-expired-topups"] = {
     "schedule": 60.0,
 }
 OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 200)
+# Published events are deleted this many days after publication (billing.outbox.purge_published, hourly);
+# 0 keeps them all. The ledger, payments and audit log are the record; consumers keep their own copies.
+OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 90)
+if OUTBOX_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("OUTBOX_RETENTION_DAYS must be 0 (keep every event) or a number of days")
+CELERY_BEAT_SCHEDULE["billing-purge-outbox"] = {"task": "billing.tasks.purge_outbox", "schedule": 3600.0}
 # A webhook delivery is claimed for this long before it is sent; past it, a crashed sender's delivery is
 # taken again (at least once). Above WEBHOOK_TIMEOUT_SECONDS and the io queue's hard time limit.
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)

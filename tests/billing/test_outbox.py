@@ -4,10 +4,12 @@ same transaction, and published by relays that never take the same event twice."
 import datetime
 import threading
 import time
+import uuid
 from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from billing import ledger, outbox
 from billing.choices import AmountRule, Channel
@@ -187,3 +189,81 @@ def test_a_payment_event_has_a_time_ordered_id():
     bill = BillFactory(amount_due=Decimal("64.00"))
     pay(bill.account, "64.00", key="o-v7")
     assert OutboxEvent.objects.get().id.version == 7
+
+
+# --- retention (outbox.purge_published) -------------------------------------------------------------------
+
+NOW = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.UTC)
+
+
+def event_made(days_ago: float, *, published_days_ago: float | None, serial: int = 1) -> OutboxEvent:
+    """An event whose id was made `days_ago` before NOW (as new_event_id makes them), published or not."""
+    made = NOW - datetime.timedelta(days=days_ago)
+    event_id = uuid.UUID(int=outbox.event_id_floor(made).int | 0x7 << 76 | 0b10 << 62 | serial)
+    published = None if published_days_ago is None else NOW - datetime.timedelta(days=published_days_ago)
+    return OutboxEvent.objects.create(
+        id=event_id,
+        type=outbox.EventType.PAYMENT_POSTED,
+        aggregate_type="payment",
+        aggregate_id=str(serial),
+        payload={},
+        created_at=made,
+        published_at=published,
+    )
+
+
+def test_events_published_before_the_retention_are_deleted_and_no_other(settings):
+    settings.OUTBOX_RETENTION_DAYS = 90
+    gone = event_made(100, published_days_ago=100, serial=1)
+    never_published = event_made(120, published_days_ago=None, serial=2)
+    published_late = event_made(100, published_days_ago=80, serial=3)  # the relay was down for weeks
+    recent = event_made(10, published_days_ago=10, serial=4)
+
+    assert outbox.purge_published(now=NOW) == 1
+
+    kept = set(OutboxEvent.objects.values_list("id", flat=True))
+    assert kept == {never_published.id, published_late.id, recent.id}
+    assert gone.id not in kept
+    assert outbox.purge_published(now=NOW) == 0  # a second run finds nothing more
+
+
+def test_a_retention_of_zero_keeps_every_event(settings):
+    settings.OUTBOX_RETENTION_DAYS = 0
+    event_made(1000, published_days_ago=1000)
+    assert outbox.purge_published(now=NOW) == 0
+    assert OutboxEvent.objects.count() == 1
+
+
+def test_the_purge_deletes_batch_after_batch(settings, monkeypatch):
+    settings.OUTBOX_RETENTION_DAYS = 30
+    monkeypatch.setattr(outbox, "PURGE_BATCH", 2)
+    for serial in range(5):
+        event_made(40 + serial, published_days_ago=40, serial=serial)
+    event_made(40, published_days_ago=None, serial=9)
+    with CaptureQueriesContext(connection) as queries:
+        assert outbox.purge_published(now=NOW) == 5
+    deletes = [q["sql"] for q in queries.captured_queries if "DELETE FROM billing_outboxevent" in q["sql"]]
+    assert len(deletes) == 3  # 2 + 2 + 1, each in its own short transaction
+    assert list(OutboxEvent.objects.values_list("aggregate_id", flat=True)) == ["9"]
+
+
+def test_event_ids_made_before_a_moment_sort_below_its_floor():
+    before = outbox.new_event_id()
+    time.sleep(0.002)
+    floor = outbox.event_id_floor(datetime.datetime.now(datetime.UTC))
+    time.sleep(0.002)
+    after = outbox.new_event_id()
+    assert before < floor < after
+
+
+def test_the_purge_runs_hourly_on_the_batch_queue(settings):
+    from billing.tasks import purge_outbox
+
+    entry = settings.CELERY_BEAT_SCHEDULE["billing-purge-outbox"]
+    assert entry == {"task": "billing.tasks.purge_outbox", "schedule": 3600.0}
+    assert settings.CELERY_TASK_ROUTES["billing.tasks.purge_outbox"] == {"queue": "batch"}
+    settings.OUTBOX_RETENTION_DAYS = 90
+    event_made(365, published_days_ago=364)
+    event_made(0, published_days_ago=None, serial=2)
+    assert purge_outbox.apply().get() == 1
+    assert OutboxEvent.objects.count() == 1
