@@ -76,15 +76,22 @@ def new_event_id() -> uuid.UUID:
     one id from another."""
     millis = time.time_ns() // 1_000_000
     random_bits = int.from_bytes(os.urandom(10), "big")  # 80 bits, of which 74 are kept
-    value = (millis & (1 << 48) - 1) << 80 | 0x7 << 76 | (random_bits >> 68) << 64 | 0b10 << 62
+    value = _millisecond_bits(millis) | 0x7 << 76 | (random_bits >> 68) << 64 | 0b10 << 62
     return uuid.UUID(int=value | random_bits & (1 << 62) - 1)
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 def event_id_floor(at: datetime.datetime) -> uuid.UUID:
     """The smallest event id `new_event_id` can make at `at`'s millisecond: every event made before `at` has
-    a smaller one."""
-    millis = int(at.timestamp() * 1000)
-    return uuid.UUID(int=(millis & (1 << 48) - 1) << 80)
+    a smaller one. (`at` is aware; its millisecond counted in integers, not through a float timestamp.)"""
+    return uuid.UUID(int=_millisecond_bits((at - _EPOCH) // datetime.timedelta(milliseconds=1)))
+
+
+def _millisecond_bits(millis: int) -> int:
+    """An event id's first 48 bits: the Unix millisecond it was made (RFC 9562, version 7)."""
+    return (millis & (1 << 48) - 1) << 80
 
 
 def record(*, type: str, aggregate_type: str, aggregate_id, payload: dict) -> OutboxEvent:
@@ -280,8 +287,12 @@ def purge_published(*, now: datetime.datetime | None = None, max_batches: int = 
     if days <= 0:
         return 0
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
-    params = {"after": uuid.UUID(int=0), "below": event_id_floor(cutoff), "cutoff": cutoff}
-    params["limit"] = PURGE_BATCH
+    params = {
+        "after": uuid.UUID(int=0),
+        "below": event_id_floor(cutoff),
+        "cutoff": cutoff,
+        "limit": PURGE_BATCH,
+    }
     purged = 0
     for _ in range(max_batches):
         with connection.cursor() as cursor:  # one statement: its own transaction
