@@ -24,10 +24,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from billing import locks
+from billing import locks, plain_sql
 from billing.models import OutboxEvent
 
 logger = logging.getLogger(__name__)
@@ -251,8 +251,6 @@ def relay(*, batch_size: int | None = None, max_batches: int = 50) -> int:
     return published
 
 
-PURGE_BATCH = 10_000  # events deleted a transaction: short, so the relay and the posting never wait long
-
 # One batch of the purge in one statement: the next events by id below the cutoff's id and published before
 # the cutoff, deleted; how many, and the last id for the next batch. (The ORM's select, then delete, carried
 # each batch's ids through Python and back: 78,000 events a second, against 1.16 million for one DELETE.)
@@ -279,29 +277,21 @@ def purge_published(*, now: datetime.datetime | None = None, max_batches: int = 
     event is never deleted, however old.
 
     Events are found through their ids: an id begins with the millisecond it was made (`new_event_id`), so
-    the events made before the cutoff are a range of the primary key, read in order, batch after batch, with
-    no index of their own (one on the publication time would cost every payment an entry). Events written
-    before ids were in time order (random ids, before 2026-12-05) are mostly outside that range and stay
-    (docs/operations.md says how to remove them once)."""
+    the events made before the cutoff are a range of the primary key, read in order, batch after batch
+    (plain_sql.delete_in_batches), with no index of their own (one on the publication time would cost every
+    payment an entry). Events written before ids were in time order (random ids, before 2026-12-05) are
+    mostly outside that range and stay (docs/operations.md says how to remove them once)."""
     days = settings.OUTBOX_RETENTION_DAYS
     if days <= 0:
         return 0
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
-    params = {
-        "after": uuid.UUID(int=0),
-        "below": event_id_floor(cutoff),
-        "cutoff": cutoff,
-        "limit": PURGE_BATCH,
-    }
-    purged = 0
-    for _ in range(max_batches):
-        with connection.cursor() as cursor:  # one statement: its own transaction
-            cursor.execute(_PURGE_BATCH_SQL, params)
-            deleted, last = cursor.fetchone()
-        purged += deleted
-        if deleted < PURGE_BATCH:
-            break
-        params["after"] = last
+    purged = plain_sql.delete_in_batches(
+        _PURGE_BATCH_SQL,
+        after=uuid.UUID(int=0),
+        below=event_id_floor(cutoff),
+        cutoff=cutoff,
+        max_batches=max_batches,
+    )
     if purged:
         logger.info("outbox: deleted %s events published before %s", purged, cutoff.isoformat())
     return purged

@@ -1,6 +1,7 @@
 """Plain SQL for the hottest reads and locks (the lookup page, the posting path): compiling their ORM
 queries cost more than running them (docs/benchmarks.md). PostgreSQL gives money back as Decimal and
-dates as dates, so a row becomes a model instance as it is."""
+dates as dates, so a row becomes a model instance as it is. And the purges of old rows, batch after batch
+(`delete_in_batches`)."""
 
 import re
 from contextlib import contextmanager
@@ -105,3 +106,28 @@ def prepared_cursor(*, binary: bool = False):
     column, which Django reads as text only (tests/billing/test_plain_sql.py)."""
     with connection.prepared_cursor(binary=binary) as cursor:
         yield cursor
+
+
+# Rows a purge deletes a transaction: short, so the posting, the relay and the senders never wait long.
+PURGE_BATCH = 10_000
+
+
+def delete_in_batches(sql: str, *, after, max_batches: int, **params) -> int:
+    """Run a purge's one-batch statement until a batch deletes fewer than PURGE_BATCH rows, at most
+    `max_batches` times; returns how many rows were deleted.
+
+    The statement (billing.outbox._PURGE_BATCH_SQL is the model) selects the next `%(limit)s` doomed rows in
+    the order of an index, from `%(after)s` on, deletes them and answers one row: how many it deleted, and
+    the key of its last row, where the next batch begins. Each batch is one statement, so outside a
+    transaction its own short one; and neither ids nor rows come through Python (the ORM's delete selects
+    them first). `params` are the statement's other parameters (its cutoff)."""
+    batch = PURGE_BATCH
+    deleted_in_all = 0
+    for _ in range(max_batches):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, {**params, "after": after, "limit": batch})
+            deleted, after = cursor.fetchone()
+        deleted_in_all += deleted
+        if deleted < batch:
+            break
+    return deleted_in_all

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from billing import ledger, outbox
+from billing import ledger, outbox, plain_sql
 from billing.choices import AmountRule, Channel
 from billing.models import JournalEntry, OutboxEvent, Payment
 from billing.services import reverse_payment
@@ -236,7 +236,7 @@ def test_a_retention_of_zero_keeps_every_event(settings):
 
 def test_the_purge_deletes_batch_after_batch(settings, monkeypatch):
     settings.OUTBOX_RETENTION_DAYS = 30
-    monkeypatch.setattr(outbox, "PURGE_BATCH", 2)
+    monkeypatch.setattr(plain_sql, "PURGE_BATCH", 2)
     for serial in range(5):
         event_made(40 + serial, published_days_ago=40, serial=serial)
     event_made(40, published_days_ago=None, serial=9)
