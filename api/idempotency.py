@@ -10,6 +10,7 @@ through — the posting service's rule too. The same key with a different reques
 import datetime
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import NamedTuple
@@ -24,12 +25,15 @@ from rest_framework.response import Response
 from api import locks
 from api.exceptions import ApiError
 from api.models import IdempotencyRecord
+from billing import plain_sql
 from billing.plain_sql import prepared_cursor
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
 KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}$")
 _META_KEY = HttpHeaders.to_wsgi_name(HEADER)
+
+logger = logging.getLogger(__name__)
 
 
 def key_from(request, *, required: bool) -> str | None:
@@ -103,8 +107,32 @@ def _claim(scope: str, key: str, fingerprint: str) -> IdempotencyRecord | _NewRe
     return locks.lock_idempotency_record(scope=scope, key=key)
 
 
-def purge_expired(now: datetime.datetime | None = None) -> int:
-    """Forget records older than the retention: after that a key may be used again."""
+# One batch of the purge in one statement: the oldest records made before the cutoff, from `after` on, in
+# the order of the created_at index; deleted; how many, and the last one's time, where the next batch
+# begins (`>=`: records of that very microsecond the limit left out come first in the next batch).
+_PURGE_BATCH_SQL = """
+WITH doomed AS MATERIALIZED (
+    SELECT id, created_at FROM api_idempotencyrecord
+    WHERE created_at >= %(after)s AND created_at < %(cutoff)s
+    ORDER BY created_at
+    LIMIT %(limit)s
+), gone AS (
+    DELETE FROM api_idempotencyrecord WHERE id IN (SELECT id FROM doomed) RETURNING id
+)
+SELECT (SELECT count(*) FROM gone), (SELECT max(created_at) FROM doomed)
+"""
+
+
+def purge_expired(now: datetime.datetime | None = None, *, max_batches: int = 100) -> int:
+    """Forget records older than the retention: after that a key may be used again. Returns how many.
+
+    Run hourly (api.tasks.purge_idempotency_records): at 60 partner payments a second an hour's records
+    are 216,000 rows, deleted 10,000 a statement, each its own short transaction, never read into Python
+    (plain_sql.delete_in_batches). A record in use (a retry holding its lock) is waited for, then deleted."""
     cutoff = (now or timezone.now()) - datetime.timedelta(hours=settings.API_IDEMPOTENCY_RETENTION_HOURS)
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    deleted = plain_sql.delete_in_batches(
+        _PURGE_BATCH_SQL, after=plain_sql.EARLIEST, cutoff=cutoff, max_batches=max_batches
+    )
+    if deleted:
+        logger.info("idempotency: deleted %s records made before %s", deleted, cutoff.isoformat())
     return deleted

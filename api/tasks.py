@@ -23,4 +23,6 @@ def retry_due_webhooks() -> int:
 
 @shared_task(ignore_result=True)
 def purge_idempotency_records() -> int:
+    """Forget the Idempotency-Key records older than API_IDEMPOTENCY_RETENTION_HOURS (beat, hourly, on the
+    batch queue). Safe to run twice: a second run finds nothing more."""
     return idempotency.purge_expired()

@@ -3,6 +3,7 @@ queries cost more than running them (docs/benchmarks.md). PostgreSQL gives money
 dates as dates, so a row becomes a model instance as it is. And the purges of old rows, batch after batch
 (`delete_in_batches`)."""
 
+import datetime
 import re
 from contextlib import contextmanager
 
@@ -110,6 +111,8 @@ def prepared_cursor(*, binary: bool = False):
 
 # Rows a purge deletes a transaction: short, so the posting, the relay and the senders never wait long.
 PURGE_BATCH = 10_000
+# Where a purge that walks an index of times begins (its first `after`).
+EARLIEST = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
 def delete_in_batches(sql: str, *, after, max_batches: int, **params) -> int:

@@ -623,6 +623,7 @@ CELERY_QUEUE_TASKS = {
         "billing.tasks.run_bill_import",
         "billing.tasks.check_ledger_integrity",
         "billing.tasks.purge_outbox",
+        "api.tasks.purge_idempotency_records",
         "payers.tasks.settle_order",
         "payers.tasks.run_mandates",
         "payers.tasks.build_receipt_bundle",
