@@ -26,3 +26,12 @@ def purge_idempotency_records() -> int:
     """Forget the Idempotency-Key records older than API_IDEMPOTENCY_RETENTION_HOURS (beat, hourly, on the
     batch queue). Safe to run twice: a second run finds nothing more."""
     return idempotency.purge_expired()
+
+
+@shared_task(ignore_result=True)
+def purge_webhook_deliveries() -> int:
+    """Delete the deliveries made longer ago than WEBHOOK_RETENTION_DAYS that were delivered or given up on,
+    with their attempts (beat, hourly, on the batch queue). Safe to run twice and beside the senders: it
+    deletes only finished deliveries, and a sender claims only unfinished ones (or one sent again by hand,
+    which is then no longer finished)."""
+    return webhooks.purge_finished()

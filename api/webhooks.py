@@ -20,6 +20,7 @@ Each POST carries the JSON event and the headers::
 
 import datetime
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -32,13 +33,15 @@ from django.utils import timezone
 from api import credentials, locks, signing
 from api.choices import BILLER_EVENTS, PARTNER_EVENTS, DeliveryStatus
 from api.models import BillerApiAccess, Partner, WebhookAttempt, WebhookDelivery
-from billing import failed_tasks
+from billing import failed_tasks, plain_sql
 from billing.models import OutboxEvent
 from config import retries
 
 DELIVER_TASK = "api.tasks.deliver_webhook"
 # What a sender may claim (`sending` only once its lease has run out).
 CLAIMABLE = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.SENDING)
+
+logger = logging.getLogger(__name__)
 
 
 def event_body(event: OutboxEvent) -> dict:
@@ -260,3 +263,55 @@ def due_deliveries(now=None) -> list[int]:
             | Q(status=DeliveryStatus.SENDING, lease_until__lte=now)
         ).values_list("pk", flat=True)[:500]
     )
+
+
+# What the purge may delete: deliveries that are done, delivered or given up on. Never one still waiting,
+# retrying or being sent, however old.
+FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED)
+
+# One batch of the purge in one statement: the oldest finished deliveries made before the cutoff, from
+# `after` on, in the order of the created_at index; deleted with their attempts (the attempts' foreign key
+# has no ON DELETE CASCADE in the database, only in Django, and is checked at commit); how many
+# deliveries, and the last one's time, where the next batch begins. The DELETE asks the status again: a
+# delivery sent again by hand after the batch was chosen is `sending` by then, and stays.
+_PURGE_BATCH_SQL = f"""
+WITH doomed AS MATERIALIZED (
+    SELECT id, created_at FROM api_webhookdelivery
+    WHERE created_at >= %(after)s AND created_at < %(cutoff)s AND status IN ({plain_sql.constants(FINISHED)})
+    ORDER BY created_at
+    LIMIT %(limit)s
+), gone AS (
+    DELETE FROM api_webhookdelivery
+    WHERE id IN (SELECT id FROM doomed) AND status IN ({plain_sql.constants(FINISHED)})
+    RETURNING id
+), attempts AS (
+    DELETE FROM api_webhookattempt WHERE delivery_id IN (SELECT id FROM gone)
+)
+SELECT (SELECT count(*) FROM gone), (SELECT max(created_at) FROM doomed)
+"""
+
+
+def purge_finished(*, now: datetime.datetime | None = None, max_batches: int = 100) -> int:
+    """Delete the deliveries made more than WEBHOOK_RETENTION_DAYS ago (0: keep them all) that were delivered
+    or given up on, with their attempts; returns how many deliveries.
+
+    Why: one delivery a subscribed event, one event a payment: kept for ever they would grow with every
+    payment. A finished delivery is only a log: the receiver has the event; the payment, the ledger, the
+    dispute or the checkout is the record, and no row points at a delivery but its attempts. A delivery
+    still waiting, retrying or being sent is never deleted, however old.
+
+    Run hourly (api.tasks.purge_webhook_deliveries), 10,000 a statement, each its own short transaction
+    (plain_sql.delete_in_batches), through the created_at index every delivery already has: no index of its
+    own (one on the status would cost every delivery's every attempt an entry)."""
+    days = settings.WEBHOOK_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    purged = plain_sql.delete_in_batches(
+        _PURGE_BATCH_SQL, after=plain_sql.EARLIEST, cutoff=cutoff, max_batches=max_batches
+    )
+    if purged:
+        logger.info(
+            "webhooks: deleted %s deliveries, with their attempts, made before %s", purged, cutoff.isoformat()
+        )
+    return purged

@@ -623,6 +623,7 @@ CELERY_QUEUE_TASKS = {
         "billing.tasks.run_bill_import",
         "billing.tasks.check_ledger_integrity",
         "billing.tasks.purge_outbox",
+        "api.tasks.purge_webhook_deliveries",
         "api.tasks.purge_idempotency_records",
         "payers.tasks.settle_order",
         "payers.tasks.run_mandates",
@@ -690,6 +691,15 @@ OUTBOX_RETENTION_DAYS = env_int("OUTBOX_RETENTION_DAYS", 90)
 if OUTBOX_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("OUTBOX_RETENTION_DAYS must be 0 (keep every event) or a number of days")
 CELERY_BEAT_SCHEDULE["billing-purge-outbox"] = {"task": "billing.tasks.purge_outbox", "schedule": 3600.0}
+# Webhook deliveries delivered or given up on are deleted, with their attempts, this many days after they were
+# made (api.webhooks.purge_finished, hourly); 0 keeps them all. One waiting or retrying is never deleted.
+WEBHOOK_RETENTION_DAYS = env_int("WEBHOOK_RETENTION_DAYS", 90)
+if WEBHOOK_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("WEBHOOK_RETENTION_DAYS must be 0 (keep every delivery) or a number of days")
+CELERY_BEAT_SCHEDULE["api-purge-webhook-deliveries"] = {
+    "task": "api.tasks.purge_webhook_deliveries",
+    "schedule": 3600.0,
+}
 # A webhook delivery is claimed for this long before it is sent; past it, a crashed sender's delivery is
 # taken again (at least once). Above WEBHOOK_TIMEOUT_SECONDS and the io queue's hard time limit.
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 120)
