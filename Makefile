@@ -73,8 +73,8 @@ bench: install
 # PROVINCE_REBUILD=1 builds it again), then every figure of issue 16 measured on it beside its floor, in one
 # run: back-office lists and portal searches, posting beside pgbench, the partner API beside the posting,
 # the lookup page beside its floor page, a 1M-row bill import, a 1M × 1M reconciliation, a day's settlement
-# of every biller, a 1M-line WeChat statement and the outbox's purge of old events. Each adds its own rows
-# beside the province, never empties it.
+# of every biller, a 1M-line WeChat statement, and the purges of old outbox events, webhook deliveries and
+# Idempotency-Key records. Each adds its own rows beside the province, never empties it.
 # A smaller one: make bench-province PROVINCE_SCALE=0.01 BENCH_PROVINCE_DATABASE_URL=…/billpay_bench_province_small
 PROVINCE_SCALE ?= 1
 PROVINCE_URL = BENCH_PROVINCE_DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province}
@@ -93,6 +93,7 @@ bench-province: install
 	$(PROVINCE_URL) $(PY) benchmarks/settlement.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/statement_import.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/outbox_purge.py --province
+	$(PROVINCE_URL) $(PY) benchmarks/retention_purge.py --province
 
 # A cluster on one machine under faults (deploy/cluster.py, docs/deploy.md "A cluster under faults"): network
 # namespaces, nginx over two gunicorns, Celery on two worker hosts, a locust load (its own venv under var/),
