@@ -2,6 +2,7 @@
 empties tables), makes it on first use so that `make bench` runs on a fresh machine, and sets Django up on it
 as production runs (DEBUG off, warnings only in the log)."""
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -157,6 +158,20 @@ def require_province() -> dict:
         )
     billers = Biller.objects.count()
     return {"scale": round(billers / 20_000, 4), "billers": billers, "grid_id": grid["id"]}
+
+
+def province_purge_args(argv: list[str], doc: str, *, rows: str, what: str) -> argparse.Namespace:
+    """The arguments of a purge benchmark (benchmarks/outbox_purge.py, retention_purge.py): --province, which
+    is required (a purge measures on a province only), and `--<rows>`, how many old rows a set, at least 1."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--province", action="store_true", help="measure on the province (required)")
+    parser.add_argument(f"--{rows}", type=int, default=1_000_000, help=what)
+    args = parser.parse_args(argv)
+    if not args.province:
+        parser.error("--province is required: this benchmark measures on a province (benchmarks/province.py)")
+    if getattr(args, rows) < 1:
+        parser.error(f"--{rows} must be at least 1")
+    return args
 
 
 def rough_rows_sql(table: str) -> str:

@@ -23,26 +23,13 @@ and are then deleted and the outbox vacuumed (the province is left as found).
 Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused configuration.
 """
 
-import argparse
 import datetime
 import sys
 import time
 
-from benchdb import WalMeter, require_province, setup_django_on_province
+from benchdb import WalMeter, province_purge_args, require_province, setup_django_on_province
 
 KEPT = 1_000  # old unpublished, and recent published: each as many
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--province", action="store_true", help="measure on the province (required)")
-    parser.add_argument("--events", type=int, default=1_000_000, help="old published events a day (2 days)")
-    args = parser.parse_args(argv)
-    if not args.province:
-        parser.error("--province is required: this benchmark measures on a province (benchmarks/province.py)")
-    if args.events < 1:
-        parser.error("--events must be at least 1")
-    return args
 
 
 # A version 7 id made at `made` (as outbox.new_event_id): its millisecond, then version 7 and the random bits
@@ -82,7 +69,7 @@ def remaining(tag: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+    args = province_purge_args(argv, __doc__, rows="events", what="old published events a day (2 days)")
     config = setup_django_on_province(allow_any_name=None)
     province = require_province()
     from django.conf import settings

@@ -24,12 +24,11 @@ deleted and the three tables vacuumed (the province is left as found).
 Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused configuration.
 """
 
-import argparse
 import datetime
 import sys
 import time
 
-from benchdb import WalMeter, require_province, setup_django_on_province
+from benchdb import WalMeter, province_purge_args, require_province, setup_django_on_province
 
 KEPT = 1_000  # rows that must stay, of each kind
 
@@ -83,18 +82,6 @@ SELECT count(*) FROM gone
 _RECORDS_FLOOR_SQL = "DELETE FROM api_idempotencyrecord WHERE scope = %(scope)s"
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--province", action="store_true", help="measure on the province (required)")
-    parser.add_argument("--rows", type=int, default=1_000_000, help="old rows of each set (2 sets a table)")
-    args = parser.parse_args(argv)
-    if not args.province:
-        parser.error("--province is required: this benchmark measures on a province (benchmarks/province.py)")
-    if args.rows < 1:
-        parser.error("--rows must be at least 1")
-    return args
-
-
 def _run(sql: str, **params) -> int:
     """Run one statement; its first value when it answers a row, else the rows it touched."""
     from django.db import connection
@@ -135,7 +122,7 @@ def _ratio(purge: tuple[int, float], floor: tuple[int, float]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = parse_args(argv)
+    args = province_purge_args(argv, __doc__, rows="rows", what="old rows of each set (2 sets a table)")
     config = setup_django_on_province(allow_any_name=None)
     province = require_province()
     from django.conf import settings
