@@ -174,6 +174,13 @@ def province_purge_args(argv: list[str], doc: str, *, rows: str, what: str) -> a
     return args
 
 
+def print_checks(checks: list[tuple[str, bool, str]]) -> bool:
+    """Print a benchmark's checks, (name, ok, detail) each, one line a check; whether all of them passed."""
+    for name, ok, detail in checks:
+        print(f"check  {'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+    return all(ok for _name, ok, _detail in checks)
+
+
 def rough_rows_sql(table: str) -> str:
     """SQL for about how many rows `table` holds, without a count(*) of 24 million bills: the larger of
     the last ANALYZE's estimate and the statistics' live rows (reset by a crash, empty in a copied

@@ -27,7 +27,7 @@ import datetime
 import sys
 import time
 
-from benchdb import WalMeter, province_purge_args, require_province, setup_django_on_province
+from benchdb import WalMeter, print_checks, province_purge_args, require_province, setup_django_on_province
 
 KEPT = 1_000  # old unpublished, and recent published: each as many
 
@@ -154,9 +154,7 @@ def main(argv: list[str]) -> int:
             cursor.execute("DELETE FROM billing_outboxevent WHERE aggregate_id LIKE %s", [f"{tag}%"])
         cursor.execute("VACUUM ANALYZE billing_outboxevent")  # no dead rows left behind either
     print()
-    for name, ok, detail in checks:
-        print(f"check  {'ok  ' if ok else 'FAIL'}  {name}: {detail}")
-    return 0 if all(ok for _name, ok, _detail in checks) else 1
+    return 0 if print_checks(checks) else 1
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from benchdb import (
     connect,
     ensure_database,
     open_bills_of_province,
+    print_checks,
     require_province,
     setup_django_on,
     setup_django_on_province,
@@ -781,8 +782,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
     checks.append(("no request replayed", outcome["replays"] == 0, f"{outcome['replays']} replays"))
     exit_codes = outcome["exit_codes"]
     checks.append(("workers exited cleanly", set(exit_codes) == {0}, f"exit codes {exit_codes}"))
-    for name, ok, detail in checks:
-        print(f"check  {'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+    checked = print_checks(checks)
 
     scratch = f"{config['NAME']}_pgbench" if args.province else PGBENCH_SCRATCH_DB
     pgbench_wal = WalMeter(config)
@@ -806,7 +806,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
         print(f"floor           {what} >= {PROVINCE_FLOOR_RATIO}x pgbench's tps: {verdict}")
     print(f"total time      {time.perf_counter() - total_started:.0f} s")
 
-    if not all(ok for _, ok, _ in checks):
+    if not checked:
         return 1
     if args.strict and not met:
         return 3

@@ -28,7 +28,7 @@ import datetime
 import sys
 import time
 
-from benchdb import WalMeter, province_purge_args, require_province, setup_django_on_province
+from benchdb import WalMeter, print_checks, province_purge_args, require_province, setup_django_on_province
 
 KEPT = 1_000  # rows that must stay, of each kind
 
@@ -235,9 +235,7 @@ def main(argv: list[str]) -> int:
     for table in ("api_webhookdelivery", "api_webhookattempt", "api_idempotencyrecord"):
         _run(f"VACUUM ANALYZE {table}")
     print()
-    for name, ok, detail in checks:
-        print(f"check  {'ok  ' if ok else 'FAIL'}  {name}: {detail}")
-    return 0 if all(ok for _name, ok, _detail in checks) else 1
+    return 0 if print_checks(checks) else 1
 
 
 if __name__ == "__main__":
