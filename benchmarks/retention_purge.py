@@ -31,6 +31,7 @@ import time
 from benchdb import WalMeter, print_checks, province_purge_args, require_province, setup_django_on_province
 
 KEPT = 1_000  # rows that must stay, of each kind
+TABLES = ("api_webhookdelivery", "api_webhookattempt", "api_idempotencyrecord")  # vacuumed before and after
 
 # `count` deliveries of the province's payments 1..count (`offset` shifts them) to one partner, made one
 # after the other over a day from `start`, each with one attempt; delivered, or retrying when not
@@ -142,7 +143,6 @@ def main(argv: list[str]) -> int:
         return 2
     now = timezone.now()
     stamp = f"bench-ret-{now:%Y%m%d%H%M%S}"
-    step = 86_400_000 // args.rows
     older, younger = now - datetime.timedelta(days=days + 11), now - datetime.timedelta(days=days + 10)
     print(
         f"retention purge benchmark on the province at scale {province['scale']} ({config['NAME']}): "
@@ -175,10 +175,9 @@ def main(argv: list[str]) -> int:
     for name, scope in scopes.items():
         count = KEPT if name == "recent" else args.rows
         start = now - datetime.timedelta(hours=record_hours[name])
-        _run(_RECORDS_SQL, scope=scope, start=start, step=min(step, 3_600_000 // count), count=count)
-    _run("VACUUM ANALYZE api_webhookdelivery")
-    _run("VACUUM ANALYZE api_webhookattempt")
-    _run("VACUUM ANALYZE api_idempotencyrecord")
+        _run(_RECORDS_SQL, scope=scope, start=start, step=3_600_000 // count, count=count)  # over an hour
+    for table in TABLES:
+        _run(f"VACUUM ANALYZE {table}")
     print(f"setup: {time.perf_counter() - started:.1f} s (untimed)")
 
     # Each purge is run as if on the day (hour) its cutoff falls between its two old sets.
@@ -191,7 +190,8 @@ def main(argv: list[str]) -> int:
         "  floor: one DELETE", config, lambda: _run(_DELIVERIES_FLOOR_SQL, like=f"{tags['floor']}%")
     )
     print(f"  ratio                {_ratio(delivery_purge, delivery_floor)}")
-    purge_at = now - datetime.timedelta(hours=36)  # cutoff 36 h before the younger set, 11 h after the older
+    # Its cutoff (36 h + the retention ago) falls 12 h before the younger set and 11 h after the older.
+    purge_at = now - datetime.timedelta(hours=36)
     record_purge = _timed(
         "purge_expired", config, lambda: _until_nothing(lambda: idempotency.purge_expired(purge_at))
     )
@@ -232,7 +232,7 @@ def main(argv: list[str]) -> int:
     _run(_RECORDS_FLOOR_SQL, scope=scopes["recent"])
     # Without it the 4 million deleted rows stay behind as dead ones (CI's PostgreSQL runs no autovacuum):
     # the benchmarks after it would find 2 to 3 GB of dead rows in these tables.
-    for table in ("api_webhookdelivery", "api_webhookattempt", "api_idempotencyrecord"):
+    for table in TABLES:
         _run(f"VACUUM ANALYZE {table}")
     print()
     return 0 if print_checks(checks) else 1
