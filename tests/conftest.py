@@ -173,15 +173,32 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+def save_screenshot(tab, path) -> Path:
+    """A full-page screenshot of a tab, kept as a record beside the test output.
+
+    Chromium now and then answers "Unable to capture screenshot" when asked just after a viewport
+    change, before the compositor has drawn a frame at the new size (CI, 2026-12-06). The picture is a
+    record, not the test's assertion, so after two animation frames it is asked for once more."""
+    from playwright.sync_api import Error
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tab.screenshot(path=str(path), full_page=True)
+    except Error as error:
+        if "Unable to capture screenshot" not in str(error):
+            raise
+        tab.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        tab.screenshot(path=str(path), full_page=True)
+    return path
+
+
 @pytest.fixture
 def screenshot(page):
     """Save a screenshot of the page as test-results/screenshots/<name>.png, kept with the test output."""
 
     def take(name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        return path
+        return save_screenshot(page, SCREENSHOTS / f"{name}.png")
 
     return take
 

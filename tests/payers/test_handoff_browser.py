@@ -4,6 +4,7 @@ no login) opens its link, continues and pays at the sandbox bank; the PC's page 
 import pytest
 
 from billing.models import Payment
+from tests.conftest import SCREENSHOTS, save_screenshot
 from tests.csp_watch import watch_csp
 
 pytestmark = [
@@ -34,7 +35,7 @@ def test_a_payment_started_on_the_pc_is_paid_on_the_phone(live_server, page, bro
     assert "sandbox-bank" in mobile.url
     mobile.get_by_role("button", name="立即支付").click()
     mobile.wait_for_selector("text=已收到付款")
-    mobile.screenshot(path="test-results/screenshots/handoff-phone-paid.png", full_page=True)
+    save_screenshot(mobile, SCREENSHOTS / "handoff-phone-paid.png")
     page.wait_for_selector("#order-status h1:has-text('已收到付款')", timeout=10_000)
     assert Payment.objects.count() == 1
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SCREENSHOTS
+from tests.conftest import SCREENSHOTS, save_screenshot
 from tests.payers.page_walk import DESKTOP, LANGUAGES, MODES, PHONE, build_walk, check_page, contexts_by_who
 
 pytestmark = [
@@ -45,7 +45,7 @@ def test_every_citizen_page_fits_a_phone_and_a_desktop_and_large_text_is_large(
         tab.set_viewport_size(PHONE)
         problems = tab.evaluate(MEASURE, large)
         if language == "zh-hans":
-            tab.screenshot(path=str(shots / f"{page.name}.png"), full_page=True)
+            save_screenshot(tab, shots / f"{page.name}.png")
         tab.set_viewport_size(DESKTOP)
         if (wider := tab.evaluate(OVERFLOW)) > 0:
             problems.append(f"overflow: {wider}px wider than a {DESKTOP['width']}px desktop")
