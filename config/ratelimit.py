@@ -6,14 +6,11 @@ or biller) both count here. Staff logins are limited by allauth's own limiter, w
 """
 
 import functools
-import os
-import threading
 import time
 from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
-from redis.exceptions import RedisError
 
 # One command and one round trip on Redis: count the hit and, on the window's first hit, set its expiry.
 # The lookup page is the portal's busiest page and asks this on every request (docs/benchmarks.md).
@@ -45,50 +42,10 @@ def _spend_count_and_read_script(cache: RedisCache):
 
 @functools.lru_cache(maxsize=16)
 def _count_hit_script(cache: RedisCache):
-    """The counting script, bound to one Redis client per cache object: making a client costs more than
-    the round trip. (The connection pool under it is safe to share and renews itself after a fork.)"""
+    """The counting script, bound to the cache's Redis client, which sends it on its thread's own connection
+    (config/redis_cache.py): making a client, or borrowing a connection from the pool, costs more than the
+    round trip."""
     return cache._cache.get_client(write=True).register_script(_COUNT_HIT)
-
-
-class _OwnConnection(threading.local):
-    """A Redis connection kept for the counting script alone, one per process and thread, outside the pool:
-    the pool's checkout and return and redis-py's command layers (its retry wrapper, its events and metrics)
-    cost three times the Python of sending the command and reading the reply (docs/benchmarks.md, the lookup
-    page). Made from the pool's own connection settings, so it reaches the same Redis the same way."""
-
-    connection = None
-    pid = 0
-
-
-@functools.lru_cache(maxsize=16)
-def _own_connection(cache: RedisCache) -> _OwnConnection:
-    return _OwnConnection()
-
-
-def _count_on_own_connection(cache: RedisCache, key: str, window: int) -> int | None:
-    """The count after this hit, or None on any trouble (see `_run_on_own_connection`)."""
-    count = _run_on_own_connection(cache, _count_hit_script(cache), [key], [window])
-    return count if isinstance(count, int) else None
-
-
-def _run_on_own_connection(cache: RedisCache, script, keys: list, args: list):
-    """The script's reply, or None on any trouble (a lost connection, a Redis that forgot the script after a
-    restart): the connection is dropped and the caller takes redis-py's full path, which loads the script
-    again and retries, as it would have anyway; the next call connects anew. A forked process makes its
-    own."""
-    own = _own_connection(cache)
-    connection = own.connection
-    if connection is None or own.pid != os.getpid():
-        pool = script.registered_client.connection_pool
-        connection = own.connection = pool.connection_class(**pool.connection_kwargs)
-        own.pid = os.getpid()
-    try:
-        connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        return connection.read_response()
-    except (RedisError, OSError):
-        own.connection = None
-        connection.disconnect()
-        return None
 
 
 @dataclass(frozen=True)
@@ -107,9 +64,7 @@ def hit(scope: str, key: str, *, limit: int, window: int) -> Hit:
     cache = caches["default"]
     if isinstance(cache, RedisCache):
         key = cache.make_key(bucket)  # not validated: the check is for memcached's keys, ~25 k instructions
-        count = _count_on_own_connection(cache, key, window + 1)
-        if count is None:
-            count = _count_hit_script(cache)(keys=[key], args=[window + 1])
+        count = _count_hit_script(cache)(keys=[key], args=[window + 1])
     else:
         cache.add(bucket, 0, timeout=window + 1)
         try:
@@ -144,9 +99,7 @@ def spend_hit_and_read(
     # Not validated: the check is for memcached's keys (~25 k instructions each), and these are ours.
     keys = [cache.make_key(token), cache.make_key(f"rl:{scope}:{key}:{number}"), cache.make_key(read)]
     args = [token_timeout, window + 1, "1" if limit else "0"]
-    # On the process's own connection, as `hit` counts (a third of the Python of redis-py's command path).
-    reply = _run_on_own_connection(cache, script, keys, args)
-    count, raw = reply if isinstance(reply, list) else script(keys=keys, args=args)
+    count, raw = script(keys=keys, args=args)
     value = None if raw is None else cache._cache._serializer.loads(raw)
     if count <= 0:
         return Spent(fresh=count == 0, hit=None, value=value)

@@ -8,7 +8,7 @@ from django.core.cache import caches
 from redis import exceptions as redis_errors
 
 from api.throttling import WINDOW_SECONDS, CallerRateThrottle
-from config import ratelimit
+from config import ratelimit, redis_cache
 from payers import views as portal_views
 
 
@@ -70,29 +70,38 @@ def test_a_token_spent_with_a_read_returns_what_the_cache_holds(redis):
 
 
 def _own():
-    return ratelimit._own_connection(caches["default"])
+    """The thread's own connection of the cache's client (config/redis_cache.py), which the limiter's
+    scripts are sent on like every other single cache command."""
+    return caches["default"]._cache.get_client(write=True)._own
 
 
-def test_hits_are_counted_on_the_limiters_own_connection(redis):
+def _refused_once(connection, monkeypatch):
+    """The connection's next send fails as a reset socket would; the one after goes through."""
+    send = connection.send_command
+
+    def refused(*args, **kwargs):
+        monkeypatch.setattr(connection, "send_command", send)
+        raise redis_errors.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(connection, "send_command", refused)
+
+
+def test_hits_are_counted_on_the_threads_own_connection_not_the_pools(redis):
+    pool = redis.connection_pool
+    lent = len(pool._available_connections) + len(pool._in_use_connections)
     assert [ratelimit.hit("lookup", "rules-test", limit=5, window=30).count for _hit in range(3)] == [1, 2, 3]
     connection = _own().connection
     assert connection is not None
     ratelimit.hit("lookup", "rules-test", limit=5, window=30)
     assert _own().connection is connection  # kept from one hit to the next
+    assert len(pool._available_connections) + len(pool._in_use_connections) == lent  # none borrowed
 
 
-def test_a_lost_connection_is_dropped_and_the_hit_still_counted(redis, monkeypatch):
+def test_a_lost_connection_is_replaced_and_the_hit_still_counted(redis, monkeypatch):
     ratelimit.hit("lookup", "rules-test", limit=5, window=30)
-    lost = _own().connection
-
-    def refused(*args, **kwargs):
-        raise redis_errors.ConnectionError("Connection reset by peer")
-
-    monkeypatch.setattr(lost, "send_command", refused)
+    _refused_once(_own().connection, monkeypatch)
     assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 2
-    assert _own().connection is None
     assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 3
-    assert _own().connection not in (None, lost)
 
 
 def test_a_redis_that_forgot_the_script_gets_it_again(redis, monkeypatch):
@@ -108,7 +117,7 @@ def test_a_redis_that_forgot_the_script_gets_it_again(redis, monkeypatch):
 def test_a_forked_process_makes_its_own_connection(redis, monkeypatch):
     ratelimit.hit("lookup", "rules-test", limit=5, window=30)
     parents = _own().connection
-    monkeypatch.setattr(ratelimit.os, "getpid", lambda: -1)
+    monkeypatch.setattr(redis_cache.os, "getpid", lambda: -1)
     assert ratelimit.hit("lookup", "rules-test", limit=5, window=30).count == 2
     assert _own().connection is not parents
 
@@ -145,14 +154,8 @@ def test_a_lost_connection_still_spends_the_token_once(redis, monkeypatch):
         redis.delete(key)
     spend = ratelimit.spend_hit_and_read
     spend("once:lost-test-0", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
-    lost = _own().connection
-
-    def refused(*args, **kwargs):
-        raise redis_errors.ConnectionError("Connection reset by peer")
-
-    monkeypatch.setattr(lost, "send_command", refused)
+    _refused_once(_own().connection, monkeypatch)
     first = spend("once:lost-test", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
     assert (first.fresh, first.hit.count) == (True, 2)
-    assert _own().connection is None
     again = spend("once:lost-test", 30, "api", "rules-test", limit=5, window=60, read="rules-test:none")
     assert not again.fresh
