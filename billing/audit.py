@@ -7,6 +7,7 @@ from django.db import connection, models
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import AuditEvent
+from billing.plain_sql import mark_saved
 
 # One plain statement: every payment through the partner API writes a row, and the ORM's insert cost more
 # Python than its round trip (docs/benchmarks.md, "Partner API").
@@ -32,7 +33,7 @@ def record_audit(*, actor, action: str, target: models.Model, reason: str = "", 
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_SQL, values)
         (event.pk,) = cursor.fetchone()
-    event._state.adding, event._state.db = False, connection.alias
+    mark_saved(event)
     return event
 
 

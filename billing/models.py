@@ -1,5 +1,6 @@
 """Billers, their customers' accounts and bills, payments, the double-entry ledger and the audit log."""
 
+import datetime
 import secrets
 from decimal import Decimal
 
@@ -440,9 +441,16 @@ def amount_due_today():
     return beijing_today()
 
 
+def platform_date(moment: datetime.datetime | None = None) -> datetime.date:
+    """The platform's day (TIME_ZONE) at `moment` (now): a payment's business date and its receipt's, never
+    a visitor's. Asking for the default zone skips the lookup of an activated one, which, when none is (as
+    on the posting path), raises and formats an AttributeError inside asgiref, twice a payment."""
+    return timezone.localdate(moment, timezone.get_default_timezone())
+
+
 def new_receipt_no() -> str:
     """R + business date + 16 random Crockford base-32 characters (80 bits): unique and unguessable."""
-    return f"R{timezone.localdate():%Y%m%d}{random_crockford(16)}"
+    return f"R{platform_date():%Y%m%d}{random_crockford(16)}"
 
 
 CROCKFORD_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

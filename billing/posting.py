@@ -16,14 +16,12 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
-
 from billing import ledger, outbox
 from billing.audit import INSERT_INTO_SQL as AUDIT_INSERT_INTO_SQL
 from billing.audit import PaymentAudit, stored_data
 from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
-from billing.plain_sql import prepared_cursor
+from billing.plain_sql import mark_saved, prepared_cursor
 
 
 @dataclass
@@ -251,8 +249,7 @@ def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None) -> Pa
     params.update(_event(rows, outbox.EventType.PAYMENT_POSTED, payment.biller.code))
     payment.pk, allocation_ids = _execute(_PAYMENT_STATEMENT, params)
     outbox.relay_on_commit()
-    payment._state.adding = False
-    payment._state.db = connection.alias
+    mark_saved(payment)
     _keep_allocations(payment, rows.allocations, allocation_ids)
     _settle_in_memory(rows.bills, rows.account, rows.credit, payment.posted_at)
     return payment
@@ -264,8 +261,7 @@ def _keep_allocations(payment: Payment, allocations: list[PaymentAllocation], id
     for allocation, pk in zip(allocations, ids, strict=True):
         allocation.pk = pk
         allocation.payment_id = payment.pk
-        allocation._state.adding = False
-        allocation._state.db = connection.alias
+        mark_saved(allocation)
     payment.written_allocations = allocations
 
 
@@ -430,8 +426,7 @@ def write_payments(batch: list[PaymentRows], audits: list[PaymentAudit | None]) 
     for rows in batch:
         payment = rows.payment
         payment.pk, allocation_ids = written[payment.receipt_no]
-        payment._state.adding = False
-        payment._state.db = connection.alias
+        mark_saved(payment)
         ids = {(bill_id, kind): pk for pk, bill_id, kind in allocation_ids or ()}
         _keep_allocations(payment, rows.allocations, [ids[(a.bill_id, a.kind)] for a in rows.allocations])
         _settle_in_memory(rows.bills, rows.account, rows.credit, payment.posted_at)

@@ -46,6 +46,7 @@ from billing.models import (
     FeeSchedule,
     Payment,
     PaymentAllocation,
+    platform_date,
 )
 from billing.money import ZERO, format_money, parse_amount, quantize_money
 from billing.money_log import log_money_action, log_posted, logged_posting
@@ -636,7 +637,7 @@ def _decide(request: _PaymentRequest, *, biller, account, locked, bills, payer, 
         branch=branch,
         actor=actor if getattr(actor, "pk", None) else None,
         amount=request.amount,
-        business_date=timezone.localdate(now),
+        business_date=platform_date(now),
         posted_at=now,
     )
     allocations = []
@@ -909,7 +910,7 @@ def reverse_payment(*, payment: Payment, actor, reason: str) -> Payment:
                 credit=credit,
                 original_entry_id=original.pk,
                 lines=topup_holds.reversal_lines(payment, original),
-                business_date=timezone.localdate(now),
+                business_date=platform_date(now),
                 reversed_at=now,
                 reason=reason[:200],
                 memo=f"{payment.receipt_no} {reason}"[:200],
