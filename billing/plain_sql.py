@@ -7,7 +7,7 @@ import datetime
 import re
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, connection
+from django.db import DEFAULT_DB_ALIAS, connection, router
 from django.db.models import signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
@@ -93,6 +93,57 @@ def model_from_row(model, row, start: int = 0):
     instance._state = ModelState()
     mark_saved(instance)
     return instance, end
+
+
+def _built_plainly(model) -> bool:
+    """Whether `model(**values)` may be built without `Model.__init__`: no pre_init/post_init receivers, no
+    field that sets itself through a descriptor of its own, no one-to-one (whose setter also fills the
+    other side's cache)."""
+    return (
+        _sets_plainly(model)
+        and not any(field.one_to_one for field in model._meta.concrete_fields)
+        and not signals.pre_init.has_listeners(model)
+        and not signals.post_init.has_listeners(model)
+    )
+
+
+def new_instance(model, **values):
+    """`model(**values)`, unsaved, built without `Model.__init__`'s pass over every field through its
+    descriptor: for the posting path's new payment and its allocations, where that pass cost 60 µs a
+    payment (2026-12-06), a twentieth of its Python.
+
+    As the ORM: each value by field name (a foreign key as its object, kept in the instance's cache, or
+    None) or by attname (a foreign key's id); a field not named takes its default; a related object of
+    another model, or a name the model lacks, is refused; the instance goes to the database the router
+    writes it to once it holds a related object (its `allow_relation` is not asked: the platform writes to
+    one database). A model `_built_plainly` does not describe is built through `model(**values)`."""
+    if not _built_plainly(model):
+        return model(**values)
+    instance = model.__new__(model)
+    state = instance._state = ModelState()
+    data = instance.__dict__
+    for field in model._meta.concrete_fields:
+        if field.is_relation and field.name in values:
+            related = values.pop(field.name)
+            if related is not None:
+                if not isinstance(related, field.remote_field.model._meta.concrete_model):
+                    raise ValueError(
+                        f'Cannot assign "{related!r}": "{model.__name__}.{field.name}" must be a '
+                        f'"{field.remote_field.model.__name__}" instance.'
+                    )
+                if state.db is None:
+                    state.db = router.db_for_write(model, instance=related)
+                data[field.attname] = getattr(related, field.target_field.attname)
+            else:
+                data[field.attname] = None
+            state.fields_cache[field.name] = related
+        elif field.attname in values:
+            data[field.attname] = values.pop(field.attname)
+        else:
+            data[field.attname] = field.get_default()
+    if values:
+        raise TypeError(f"{model.__name__}() got unexpected keyword arguments: {', '.join(values)}")
+    return instance
 
 
 def mark_saved(instance) -> None:

@@ -50,6 +50,7 @@ from billing.models import (
 )
 from billing.money import ZERO, format_money, parse_amount, quantize_money
 from billing.money_log import log_money_action, log_posted, logged_posting
+from billing.plain_sql import new_instance
 from billing.rules import (
     account_no_is_valid,
     allocate_statement_payment,
@@ -626,7 +627,8 @@ def _decide(request: _PaymentRequest, *, biller, account, locked, bills, payer, 
         bills, quotes, bill_amounts, credit = [], [], (), ZERO
 
     now = timezone.now()
-    payment = Payment(
+    payment = new_instance(
+        Payment,
         channel=request.channel,
         idempotency_key=request.idempotency_key,
         request_fingerprint=request.fingerprint,
@@ -651,24 +653,38 @@ def _decide(request: _PaymentRequest, *, biller, account, locked, bills, payer, 
         if principal_part:
             bill_parts.append(BillPart(principal_paid_before(quote), principal_part))
             allocations.append(
-                PaymentAllocation(payment=payment, bill=bill, kind=AllocationKind.BILL, amount=principal_part)
+                new_instance(
+                    PaymentAllocation,
+                    payment=payment,
+                    bill=bill,
+                    kind=AllocationKind.BILL,
+                    amount=principal_part,
+                )
             )
         if late_fee_part:
             allocations.append(
-                PaymentAllocation(
-                    payment=payment, bill=bill, kind=AllocationKind.LATE_FEE, amount=late_fee_part
+                new_instance(
+                    PaymentAllocation,
+                    payment=payment,
+                    bill=bill,
+                    kind=AllocationKind.LATE_FEE,
+                    amount=late_fee_part,
                 )
             )
             late_fees += late_fee_part
     if credit:
-        allocations.append(PaymentAllocation(payment=payment, kind=AllocationKind.CREDIT, amount=credit))
+        allocations.append(
+            new_instance(PaymentAllocation, payment=payment, kind=AllocationKind.CREDIT, amount=credit)
+        )
     if biller.payment_mode == PaymentMode.PREPAID:
         allocations.append(
-            PaymentAllocation(payment=payment, kind=AllocationKind.TOPUP, amount=request.amount)
+            new_instance(PaymentAllocation, payment=payment, kind=AllocationKind.TOPUP, amount=request.amount)
         )
     if biller.payment_mode == PaymentMode.DONATION:
         allocations.append(
-            PaymentAllocation(payment=payment, kind=AllocationKind.DONATION, amount=request.amount)
+            new_instance(
+                PaymentAllocation, payment=payment, kind=AllocationKind.DONATION, amount=request.amount
+            )
         )
     paid_bills = _advance_bills(_bill_changes(allocations))
     if locked is None:

@@ -97,3 +97,66 @@ def test_a_constant_is_written_as_a_literal_and_anything_else_is_refused():
     for unsafe in ("open'; DROP TABLE billing_bill; --", "Open", "", "a b"):
         with pytest.raises(ValueError):
             plain_sql.constant(unsafe)
+
+
+def _same_instance(built, made):
+    """Two unsaved instances alike as the ORM sees them: every field, the related objects held, the state."""
+    fields = [field.attname for field in type(made)._meta.concrete_fields]
+    assert [getattr(built, name) for name in fields] == [getattr(made, name) for name in fields]
+    assert built._state.fields_cache == made._state.fields_cache
+    assert (built._state.adding, built._state.db) == (made._state.adding, made._state.db)
+
+
+def test_a_new_instance_is_what_the_models_init_builds():
+    from billing.models import Payment, PaymentAllocation
+
+    bill = BillFactory()
+    now = datetime.datetime(2026, 12, 6, 8, 0, tzinfo=datetime.UTC)
+    values = dict(
+        channel="online",
+        idempotency_key="k-1",
+        request_fingerprint="f" * 64,
+        biller=bill.biller,
+        account=bill.account,
+        payer=None,
+        amount=Decimal("12.50"),
+        business_date=now.date(),
+        posted_at=now,
+    )
+    built = plain_sql.new_instance(Payment, receipt_no="R1", **values)
+    made = Payment(receipt_no="R1", **values)
+    _same_instance(built, made)
+    assert built.pk is None and built.status == made.status and built.reversal_reason == ""
+    assert built.biller is bill.biller  # kept, not read again
+    assert plain_sql.new_instance(Payment, **values).receipt_no.startswith("R")  # the field's default
+
+    allocation = dict(payment=built, bill=bill, kind="bill", amount=Decimal("12.50"))
+    _same_instance(plain_sql.new_instance(PaymentAllocation, **allocation), PaymentAllocation(**allocation))
+    by_id = dict(payment=built, bill_id=bill.pk, kind="bill", amount=Decimal("1.00"))
+    _same_instance(plain_sql.new_instance(PaymentAllocation, **by_id), PaymentAllocation(**by_id))
+
+
+def test_a_new_instance_refuses_what_the_models_init_refuses():
+    from billing.models import PaymentAllocation
+
+    bill = BillFactory()
+    with pytest.raises(ValueError, match='must be a "Payment" instance'):
+        plain_sql.new_instance(PaymentAllocation, payment=bill, kind="bill", amount=Decimal("1.00"))
+    with pytest.raises(TypeError, match="unexpected keyword arguments: colour"):
+        plain_sql.new_instance(PaymentAllocation, bill=bill, colour="red")
+
+
+def test_a_new_instance_of_a_model_with_init_receivers_is_built_through_its_init():
+    from django.db.models import signals
+
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append(instance)
+
+    signals.post_init.connect(receiver, sender=Bill)
+    try:
+        built = plain_sql.new_instance(Bill, period="2026-11")
+    finally:
+        signals.post_init.disconnect(receiver, sender=Bill)
+    assert seen == [built]
