@@ -40,6 +40,7 @@ def attnames(model) -> list[str]:
 
 _ATTNAMES: dict[type, list[str]] = {}
 _PLAIN_STATE: dict[type, bool] = {}
+_NO_ONE_TO_ONE: dict[type, bool] = {}
 
 
 def _attnames_without_converters(model) -> list[str]:
@@ -99,9 +100,11 @@ def _built_plainly(model) -> bool:
     """Whether `model(**values)` may be built without `Model.__init__`: no pre_init/post_init receivers, no
     field that sets itself through a descriptor of its own, no one-to-one (whose setter also fills the
     other side's cache)."""
+    if model not in _NO_ONE_TO_ONE:
+        _NO_ONE_TO_ONE[model] = not any(field.one_to_one for field in model._meta.concrete_fields)
     return (
-        _sets_plainly(model)
-        and not any(field.one_to_one for field in model._meta.concrete_fields)
+        _NO_ONE_TO_ONE[model]
+        and _sets_plainly(model)
         and not signals.pre_init.has_listeners(model)
         and not signals.post_init.has_listeners(model)
     )
