@@ -2,6 +2,7 @@
 columns the ORM would have to convert."""
 
 import datetime
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
@@ -73,7 +74,9 @@ def test_an_instance_built_from_a_row_saves_and_follows_its_relations_as_the_orm
     assert Bill.objects.get(pk=bill.pk).reference == "re-saved"
 
 
-def test_a_model_with_init_receivers_is_built_through_its_init():
+@contextmanager
+def _bills_initialised():
+    """The bills whose `__init__` ran meanwhile, seen by a post_init receiver."""
     from django.db.models import signals
 
     seen = []
@@ -83,12 +86,16 @@ def test_a_model_with_init_receivers_is_built_through_its_init():
 
     signals.post_init.connect(receiver, sender=Bill)
     try:
-        bill = BillFactory()
-        seen.clear()
-        row = [getattr(bill, f.attname) for f in Bill._meta.concrete_fields]
-        built, _end = plain_sql.model_from_row(Bill, row)
+        yield seen
     finally:
         signals.post_init.disconnect(receiver, sender=Bill)
+
+
+def test_a_model_with_init_receivers_is_built_through_its_init():
+    bill = BillFactory()
+    row = [getattr(bill, f.attname) for f in Bill._meta.concrete_fields]
+    with _bills_initialised() as seen:
+        built, _end = plain_sql.model_from_row(Bill, row)
     assert seen == [built]
 
 
@@ -147,16 +154,6 @@ def test_a_new_instance_refuses_what_the_models_init_refuses():
 
 
 def test_a_new_instance_of_a_model_with_init_receivers_is_built_through_its_init():
-    from django.db.models import signals
-
-    seen = []
-
-    def receiver(sender, instance, **kwargs):
-        seen.append(instance)
-
-    signals.post_init.connect(receiver, sender=Bill)
-    try:
+    with _bills_initialised() as seen:
         built = plain_sql.new_instance(Bill, period="2026-11")
-    finally:
-        signals.post_init.disconnect(receiver, sender=Bill)
     assert seen == [built]
