@@ -40,7 +40,7 @@ def attnames(model) -> list[str]:
 
 _ATTNAMES: dict[type, list[str]] = {}
 _PLAIN_STATE: dict[type, bool] = {}
-_NO_ONE_TO_ONE: dict[type, bool] = {}
+_ONE_TO_ONE: dict[type, bool] = {}
 
 
 def _attnames_without_converters(model) -> list[str]:
@@ -74,6 +74,16 @@ def _sets_plainly(model) -> bool:
     return _PLAIN_STATE[model]
 
 
+def _init_may_be_skipped(model) -> bool:
+    """Whether an instance may be built without running `Model.__init__` (`model_from_row`,
+    `new_instance`): no pre_init/post_init receivers that would miss it, and `_sets_plainly`."""
+    return (
+        _sets_plainly(model)
+        and not signals.pre_init.has_listeners(model)
+        and not signals.post_init.has_listeners(model)
+    )
+
+
 def model_from_row(model, row, start: int = 0):
     """The instance whose `columns` begin at `start` in `row`, and where the next model's begin.
 
@@ -83,11 +93,7 @@ def model_from_row(model, row, start: int = 0):
     `from_db` as before."""
     names = _attnames_without_converters(model)
     end = start + len(names)
-    if (
-        not _sets_plainly(model)
-        or signals.pre_init.has_listeners(model)
-        or signals.post_init.has_listeners(model)
-    ):
+    if not _init_may_be_skipped(model):
         return model.from_db(DEFAULT_DB_ALIAS, names, row[start:end]), end
     instance = model.__new__(model)
     instance.__dict__.update(zip(names, row[start:end], strict=True))
@@ -96,18 +102,11 @@ def model_from_row(model, row, start: int = 0):
     return instance, end
 
 
-def _built_plainly(model) -> bool:
-    """Whether `model(**values)` may be built without `Model.__init__`: no pre_init/post_init receivers, no
-    field that sets itself through a descriptor of its own, no one-to-one (whose setter also fills the
-    other side's cache)."""
-    if model not in _NO_ONE_TO_ONE:
-        _NO_ONE_TO_ONE[model] = not any(field.one_to_one for field in model._meta.concrete_fields)
-    return (
-        _NO_ONE_TO_ONE[model]
-        and _sets_plainly(model)
-        and not signals.pre_init.has_listeners(model)
-        and not signals.post_init.has_listeners(model)
-    )
+def _has_one_to_one(model) -> bool:
+    """Whether the model has a one-to-one field, whose setter also fills the other side's cache."""
+    if model not in _ONE_TO_ONE:
+        _ONE_TO_ONE[model] = any(field.one_to_one for field in model._meta.concrete_fields)
+    return _ONE_TO_ONE[model]
 
 
 def new_instance(model, **values):
@@ -119,8 +118,9 @@ def new_instance(model, **values):
     None) or by attname (a foreign key's id); a field not named takes its default; a related object of
     another model, or a name the model lacks, is refused; the instance goes to the database the router
     writes it to once it holds a related object (its `allow_relation` is not asked: the platform writes to
-    one database). A model `_built_plainly` does not describe is built through `model(**values)`."""
-    if not _built_plainly(model):
+    one database). A model with init receivers, a field that sets itself through a descriptor of its own,
+    or a one-to-one field is built through `model(**values)`."""
+    if not _init_may_be_skipped(model) or _has_one_to_one(model):
         return model(**values)
     instance = model.__new__(model)
     state = instance._state = ModelState()

@@ -38,17 +38,14 @@ class _OwnConnectionRedis(redis.Redis):
 
     def execute_command(self, *args, **options):
         connection = self._own_connection()
-        try:
-            connection.send_command(*args)
-            return self.parse_response(connection, args[0], **options)
-        except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()
-        connection.send_command(*args)  # connects again
-        try:
-            return self.parse_response(connection, args[0], **options)
-        except (redis.ConnectionError, redis.TimeoutError):
-            connection.disconnect()
-            raise
+        for attempt in (1, 2):
+            try:
+                connection.send_command(*args)  # connects first when closed
+                return self.parse_response(connection, args[0], **options)
+            except (redis.ConnectionError, redis.TimeoutError):
+                connection.disconnect()
+                if attempt == 2:
+                    raise
 
 
 class _ReusingClient(RedisCacheClient):
