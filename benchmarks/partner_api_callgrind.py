@@ -15,8 +15,8 @@ The figure is valgrind's "Collected" total (the out file's `totals:`) over N; ru
 repeats to the thousand instructions, and alone on its Redis db (tests bumping the credential cache's version
 beside it make the requests read their credentials again). Without valgrind the same
 requests run uncounted (a check that every one is answered 201); --profile FILE keeps a cProfile of them
-for orientation. With --access-log each answer's gunicorn access line is formatted and written (to
-/dev/null) as deploy/gunicorn.conf.py's logger does, and counted too.
+(or of the direct calls) for orientation. With --access-log each answer's gunicorn access line is
+formatted and written (to /dev/null) as deploy/gunicorn.conf.py's logger does, and counted too.
 """
 
 import argparse
@@ -55,6 +55,18 @@ def instrument(on: bool) -> None:
             check=True,
             stdout=subprocess.DEVNULL,
         )
+
+
+def profiled(path, function, *args):
+    """function(*args), with a cProfile of it (CPU time) kept in path when one is given."""
+    if not path:
+        return function(*args)
+    import cProfile
+
+    profiler = cProfile.Profile(time.process_time)
+    result = profiler.runcall(function, *args)
+    profiler.dump_stats(path)
+    return result
 
 
 def environ_for(body: bytes, headers: dict) -> dict:
@@ -206,21 +218,14 @@ def main(argv=None) -> int:
     if args.direct:
         run_direct(direct_requests[: args.warmup])
         instrument(True)
-        run_direct(direct_requests[args.warmup :])
+        profiled(args.profile, run_direct, direct_requests[args.warmup :])
         instrument(False)
         print(f"post_payment direct: {args.payments} payments counted")
         return 0
     signed = sign_requests(api_requests, key_id, secret, "")
     warm = run_api(application, signed[: args.warmup], log)
     instrument(True)
-    if args.profile:
-        import cProfile
-
-        profiler = cProfile.Profile(time.process_time)
-        counted = profiler.runcall(run_api, application, signed[args.warmup :], log)
-        profiler.dump_stats(args.profile)
-    else:
-        counted = run_api(application, signed[args.warmup :], log)
+    counted = profiled(args.profile, run_api, application, signed[args.warmup :], log)
     instrument(False)
     refused = [status for status in warm + counted if status != 201]
     print(f"partner API: {args.payments} payments counted, {len(refused)} of {total} not 201 {refused[:5]}")

@@ -10,6 +10,8 @@ portal page once (its rate limit).
   nobody collects here. A `SET NX` cost 73–87 µs of the process's CPU that way and 23–31 µs on the thread's
   own connection (2026-12-06). The rate limiter kept such a connection for itself; now every cache call has
   one. Pipelines (`set_many`, `delete_many`) still borrow from the pool.
+- hiredis (a dependency) packs the commands and parses the replies in C: 43,000 instructions fewer a
+  payment, 143,000 fewer a signed API request (callgrind, 2026-12-06).
 """
 
 import os

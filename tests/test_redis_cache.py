@@ -40,6 +40,14 @@ def test_every_kind_of_cache_call_works():
     assert cache.get("mark") is None
 
 
+def test_commands_are_packed_and_replies_parsed_in_c():
+    """hiredis, a dependency for its speed: without it redis-py falls back to Python silently."""
+    _connection_id()
+    connection = _client()._own.connection
+    assert type(connection._parser).__name__ == "_HiredisParser"
+    assert type(connection._command_packer).__name__ == "HiredisRespSerializer"
+
+
 def test_each_thread_sends_on_its_own_connection_and_keeps_it():
     mine = _connection_id()
     assert _connection_id() == mine
