@@ -9,6 +9,8 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
+from redis._parsers import _HiredisParser
+from redis.connection import HiredisRespSerializer
 
 from config.redis_cache import ReusingRedisCache
 
@@ -44,8 +46,8 @@ def test_commands_are_packed_and_replies_parsed_in_c():
     """hiredis, a dependency for its speed: without it redis-py falls back to Python silently."""
     _connection_id()
     connection = _client()._own.connection
-    assert type(connection._parser).__name__ == "_HiredisParser"
-    assert type(connection._command_packer).__name__ == "HiredisRespSerializer"
+    assert isinstance(connection._parser, _HiredisParser)
+    assert isinstance(connection._command_packer, HiredisRespSerializer)
 
 
 def test_each_thread_sends_on_its_own_connection_and_keeps_it():
