@@ -173,6 +173,14 @@ def prepared_cursor(*, binary: bool = False):
         yield cursor
 
 
+def execute_and_commit(sql: str, params, *, binary: bool = False) -> list[tuple]:
+    """Run `sql` as the last statement of the transaction its caller's atomic block owns, and commit the
+    transaction with it, in one round trip; its rows. Only where that block is the only one open (not
+    inside a caller's transaction, nor a test's): anywhere else the statement just runs and the block
+    commits as ever. No statement may follow it in the block (config.postgresql refuses one)."""
+    return connection.execute_and_commit(sql, params, binary=binary)
+
+
 # Rows a purge deletes a transaction: short, so the posting, the relay and the senders never wait long.
 PURGE_BATCH = 10_000
 # Where a purge that walks an index of times begins (its first `after`).

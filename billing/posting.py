@@ -21,7 +21,7 @@ from billing.audit import INSERT_INTO_SQL as AUDIT_INSERT_INTO_SQL
 from billing.audit import PaymentAudit, stored_data
 from billing.choices import AllocationKind, EntryKind, PaymentStatus
 from billing.models import Bill, CustomerAccount, LedgerAccount, Payment, PaymentAllocation
-from billing.plain_sql import mark_saved, prepared_cursor
+from billing.plain_sql import execute_and_commit, mark_saved, prepared_cursor
 
 
 @dataclass
@@ -204,8 +204,12 @@ def _event_bills(rows: PaymentRows, periods: dict[int, str]) -> list[dict]:
     ]
 
 
-def _execute(statement: str, params: dict) -> tuple[int, list[int]]:
-    """The payment's id and its new allocations' ids, in the order they were written."""
+def _execute(statement: str, params: dict, *, commit: bool = False) -> tuple[int, list[int]]:
+    """The payment's id and its new allocations' ids, in the order they were written. `commit`: the
+    statement is the last of its caller's transaction, which it commits (plain_sql.execute_and_commit)."""
+    if commit:
+        ((pk, allocation_ids),) = execute_and_commit(statement, params, binary=True)
+        return pk, allocation_ids
     with prepared_cursor(binary=True) as cursor:
         cursor.execute(statement, params)
         pk, allocation_ids = cursor.fetchone()
@@ -220,7 +224,9 @@ def _settle_in_memory(bills: list[Bill], account: CustomerAccount | None, credit
         account.credit_balance += credit
 
 
-def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None) -> Payment:
+def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None, commit: bool = False) -> Payment:
+    """`commit`: nothing follows the payment's statement in the transaction its caller's atomic block owns,
+    and the statement commits it (`_execute`)."""
     ledger.check_balanced(rows.lines)
     payment = rows.payment
     params = {
@@ -247,7 +253,7 @@ def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None) -> Pa
         **_changes(rows, 1),
     }
     params.update(_event(rows, outbox.EventType.PAYMENT_POSTED, payment.biller.code))
-    payment.pk, allocation_ids = _execute(_PAYMENT_STATEMENT, params)
+    payment.pk, allocation_ids = _execute(_PAYMENT_STATEMENT, params, commit=commit)
     outbox.relay_on_commit()
     mark_saved(payment)
     _keep_allocations(payment, rows.allocations, allocation_ids)

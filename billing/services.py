@@ -190,6 +190,8 @@ def post_payment(
     # posting runs again. Inside the caller's transaction it is posted and confirmed with the biller later.
     asking = _ASKED if clearance is not None else _PENDING if connection.in_atomic_block else _ASK
     while True:
+        # Our own transaction, with nothing to record after the payment's statement: it commits it.
+        last = not connection.in_atomic_block and clearance is None
         try:
             with transaction.atomic(savepoint=savepoint):
                 posted = _post_new_payment(
@@ -201,6 +203,7 @@ def post_payment(
                     asking=asking,
                     clearance=clearance,
                     audit=audit,
+                    last=last,
                 )
                 if not isinstance(posted, _KeyUsed):
                     payment, clearance = posted
@@ -494,9 +497,11 @@ def _post_new_payment(
     asking=_ASKED,
     clearance=None,
     audit: PaymentAudit | None = None,
+    last: bool = False,
 ) -> "tuple[Payment, presentment.Clearance | None] | _KeyUsed":
     """Lock, check, decide and write one payment: the payment and the biller's word to record with it
-    (billing.presentment), or the key's earlier payment when it was used."""
+    (billing.presentment), or the key's earlier payment when it was used. `last`: nothing follows in the
+    transaction unless this adds it (a clearance, a top-up hold): the payment's statement may commit it."""
     account = locked = winner = bills = None
     if request.account_no:
         locked = locks.lock_customer_account_for_posting(
@@ -538,6 +543,7 @@ def _post_new_payment(
             asking=asking,
             clearance=clearance,
             audit=audit,
+            last=last,
         )
     except PaymentRefused:
         if bills is not None:
@@ -566,6 +572,7 @@ def _decide_and_write(
     asking,
     clearance,
     audit: PaymentAudit | None,
+    last: bool,
 ) -> "tuple[Payment, presentment.Clearance | None]":
     """Check the request against the locked account and bills, price and allocate, write the payment."""
     if live and asking != _ASKED:
@@ -583,7 +590,8 @@ def _decide_and_write(
         actor=actor,
         collection=collection,
     )
-    payment = posting.write_payment(decided.rows, audit=audit)
+    last = last and clearance is None and decided.card_write is None
+    payment = posting.write_payment(decided.rows, audit=audit, commit=last)
     if decided.card_write is not None:
         topup_holds.open_hold(payment, decided.card_write)
     return payment, clearance
