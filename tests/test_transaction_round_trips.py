@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.transaction import TransactionManagementError
 from psycopg import pq
 
@@ -253,3 +253,21 @@ def test_a_payment_posted_in_its_own_transaction_commits_with_its_statement(monk
     assert payment.amount == Decimal("100.00")
     assert JournalEntry.objects.filter(payment=payment).count() == 1
     assert pay("round-trips-2").replayed
+
+
+def test_a_connection_lost_under_the_round_trip_raises_djangos_error_and_is_replaced():
+    connection.ensure_connection()
+    _prepare(_SELECT, [1])
+    pid = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    params.pop("prepare_threshold", None)
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params, autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    lost = pytest.raises(OperationalError, match=r"terminat|closed|lost")
+    with lost, transaction.atomic(), prepared_cursor() as cursor:
+        cursor.execute(_SELECT, [1])
+    with prepared_cursor() as cursor:  # the next statement runs on a new connection
+        cursor.execute(_SELECT, [2])
+        assert cursor.fetchone() == (3, "read committed")
+    assert connection.connection.info.backend_pid != pid

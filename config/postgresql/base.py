@@ -12,6 +12,7 @@ notice) gets Django's `SELECT 1` as before. The check after a failed query (`err
 unchanged.
 """
 
+import contextlib
 import select
 
 import psycopg
@@ -177,8 +178,11 @@ class PreparingCursor(psycopg.Cursor):
             results = yield from fetch_many(pgconn)
             committed = (yield from fetch_many(pgconn)) if commit else []
             yield from fetch_many(pgconn)  # the Sync's
-        finally:
-            pgconn.exit_pipeline_mode()
+        except BaseException:
+            with contextlib.suppress(errors.Error):  # a lost connection: its own error is the one to see
+                pgconn.exit_pipeline_mode()
+            raise
+        pgconn.exit_pipeline_mode()
         for result in began:
             if result.status != pq.ExecStatus.COMMAND_OK:
                 raise errors.error_from_result(result, encoding=self._encoding)
