@@ -189,9 +189,9 @@ def post_payment(
     # biller is one; if so, and nobody asked it yet, nothing is written, the biller is asked and the
     # posting runs again. Inside the caller's transaction it is posted and confirmed with the biller later.
     asking = _ASKED if clearance is not None else _PENDING if connection.in_atomic_block else _ASK
+    # Our own transaction: the payment's statement may commit it, when nothing is recorded after it.
+    last = not connection.in_atomic_block
     while True:
-        # Our own transaction, with nothing to record after the payment's statement: it commits it.
-        last = not connection.in_atomic_block and clearance is None
         try:
             with transaction.atomic(savepoint=savepoint):
                 posted = _post_new_payment(

@@ -1,5 +1,5 @@
-"""Set-up the test files share: staff members, the one way a test logs someone in, payments, and cash
-taken at a till.
+"""Set-up the test files share: staff members, the one way a test logs someone in, payments, cash taken
+at a till, and a second connection to the database.
 
 Fixtures built on these live in tests/conftest.py; plain functions live here so module-scoped set-up
 (which cannot ask for function-scoped fixtures) can use them too."""
@@ -8,7 +8,9 @@ import importlib.util
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from billing.choices import Channel
 from billing.services import post_payment
@@ -20,6 +22,15 @@ def load_file_module(path: Path, name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def other_connection():
+    """A plain psycopg connection (autocommit) to the test database, beside Django's: to look from outside its
+    transaction, or to end its backend."""
+    params = connection.get_connection_params()
+    params.pop("prepare_threshold", None)
+    params.pop("cursor_factory", None)
+    return psycopg.connect(**params, autocommit=True)
 
 
 def make_staff(django_user_model, username, role, *, password=None, **fields):

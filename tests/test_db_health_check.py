@@ -4,9 +4,10 @@ the next request uses it."""
 
 import time
 
-import psycopg
 import pytest
 from django.db import connection
+
+from tests.support import other_connection
 
 
 def _as_at_a_new_request():
@@ -35,10 +36,7 @@ def test_an_alive_connection_is_checked_without_a_query(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_the_server_dropped_is_replaced_before_the_request_uses_it():
     pid = _backend_pid()
-    params = connection.get_connection_params()
-    params.pop("prepare_threshold", None)
-    params.pop("cursor_factory", None)
-    with psycopg.connect(**params, autocommit=True) as other:
+    with other_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
     deadline = time.monotonic() + 5
     while connection._looks_alive() and time.monotonic() < deadline:  # the farewell is on its way

@@ -16,8 +16,8 @@ from psycopg import pq
 from billing import outbox, plain_sql
 from billing.models import JournalEntry, Payment
 from billing.plain_sql import prepared_cursor
-from billing.services import post_payment
 from tests.factories import BillFactory
+from tests.support import other_connection, pay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -150,10 +150,7 @@ def _probe_table():
 
 
 def _seen_by_another_connection() -> list[int]:
-    params = connection.get_connection_params()
-    params.pop("prepare_threshold", None)
-    params.pop("cursor_factory", None)
-    with psycopg.connect(**params, autocommit=True) as other:
+    with other_connection() as other:
         return [key for (key,) in other.execute("SELECT key FROM round_trip_probe ORDER BY key")]
 
 
@@ -232,19 +229,8 @@ def test_a_payment_posted_in_its_own_transaction_commits_with_its_statement(monk
     monkeypatch.setattr(outbox, "relay_soon", lambda: None)  # the relay's own queries are not the posting's
     bill = BillFactory(period="2026-09")
     BillFactory(account=bill.account, period="2026-10")
-    account, biller = bill.account, bill.account.biller
-
-    def pay(key):
-        return post_payment(
-            channel="online",
-            idempotency_key=key,
-            biller_code=biller.code,
-            account_no=account.account_no,
-            amount="100.00",
-        )
-
-    pay("round-trips-1")  # its statements are prepared now
-    result, trace = _traced(lambda: pay("round-trips-2"))
+    pay(bill.account, key="round-trips-1")  # its statements are prepared now
+    result, trace = _traced(lambda: pay(bill.account, key="round-trips-2"))
     assert not result.replayed and result.payment.pk
     assert "COMMIT" in trace
     # The account locked with BEGIN; the payment written with COMMIT.
@@ -252,17 +238,14 @@ def test_a_payment_posted_in_its_own_transaction_commits_with_its_statement(monk
     payment = Payment.objects.get(pk=result.payment.pk)
     assert payment.amount == Decimal("100.00")
     assert JournalEntry.objects.filter(payment=payment).count() == 1
-    assert pay("round-trips-2").replayed
+    assert pay(bill.account, key="round-trips-2").replayed
 
 
 def test_a_connection_lost_under_the_round_trip_raises_djangos_error_and_is_replaced():
     connection.ensure_connection()
     _prepare(_SELECT, [1])
     pid = connection.connection.info.backend_pid
-    params = connection.get_connection_params()
-    params.pop("prepare_threshold", None)
-    params.pop("cursor_factory", None)
-    with psycopg.connect(**params, autocommit=True) as other:
+    with other_connection() as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
     lost = pytest.raises(OperationalError, match=r"terminat|closed|lost")
     with lost, transaction.atomic(), prepared_cursor() as cursor:

@@ -81,14 +81,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 "may follow it in the same atomic block."
             )
 
-    def _commit(self):
-        self.committed_with_statement = False
-        return super()._commit()
-
-    def _rollback(self):
-        self.committed_with_statement = False
-        return super()._rollback()
-
     def _set_autocommit(self, autocommit):
         if autocommit:  # the outermost atomic block has ended, whichever way
             self.committed_with_statement = False
