@@ -17,6 +17,7 @@ import datetime
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +52,8 @@ _consumers: dict[str, Consumer] = {}
 
 RELAY_PENDING_KEY = "billing:outbox-relay-pending"
 RELAY_PENDING_SECONDS = 10
+# A process asks for a relay at most once per this (`_RelayAsks`): an event waits at most this long more.
+RELAY_ASK_INTERVAL_SECONDS = 0.2
 
 
 def register_consumer(name: str, consumer: Consumer) -> None:
@@ -210,9 +213,15 @@ def relay_on_commit() -> None:
 
 
 def relay_soon() -> None:
-    """Ask a worker to run the relay, at most once per RELAY_PENDING_SECONDS: at 200 payments a second one
-    task per payment would swamp the queue. The relay clears the mark before it reads, so an event
-    committed after that read asks again; beat's relay every 30 s covers a lost message or cache."""
+    """Ask a worker to run the relay soon after an event committed (`_RelayAsks`)."""
+    _relay_asks.ask()
+
+
+def _ask_for_relay() -> None:
+    """Queue one relay unless one is queued already and has not started (the shared mark, at most one per
+    RELAY_PENDING_SECONDS): at 200 payments a second one task per payment would swamp the queue. The relay
+    clears the mark before it reads, so an event committed after that read asks again; beat's relay every
+    30 s covers a lost message or cache."""
     from django.core.cache import cache
 
     from billing.tasks import relay_outbox
@@ -227,6 +236,85 @@ def relay_soon() -> None:
             relay_outbox.delay()
         except Exception:  # the broker is down: beat's backstop publishes the event later
             logger.warning("outbox: relay not queued; beat's backstop will publish", exc_info=True)
+
+
+class _RelayAsks:
+    """This process's asks for a relay, at most one every RELAY_ASK_INTERVAL_SECONDS.
+
+    The first commit after a quiet interval asks at once, on its own thread. A commit within the interval
+    after an ask only notes that one is owed; a timer thread asks once when the interval ends, for all of
+    them: each event still has a relay asked for after it committed, at most an interval later. Asking
+    Redis on every commit put a round trip in every payment: without it `post_payment` called directly by
+    two processes posts 17 % more a second (docs/benchmarks.md, "The outbox relay asked at most five times
+    a second"). With Celery eager (tests, the demo) every commit asks, as the relay then runs in the asking
+    thread. An owed ask is lost if the process exits within the interval: beat's relay every 30 s
+    publishes the event then."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a forked worker starts with no timer thread
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._next_ask = 0.0  # time.monotonic() from which a commit asks at once
+        self._owed = False
+        self._timer: threading.Thread | None = None
+
+    def ask(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now >= self._next_ask:
+                self._next_ask = now + RELAY_ASK_INTERVAL_SECONDS
+                at_once = True
+            elif self._owed:
+                return
+            else:
+                at_once = _relay_runs_eagerly()  # then the relay runs in this thread, now
+                if not at_once:
+                    self._owed = True
+                    self._start_timer()
+                    self._wake.set()
+        if at_once:
+            _ask_for_relay()
+
+    def _start_timer(self) -> None:
+        if self._timer is None or not self._timer.is_alive():
+            self._timer = threading.Thread(target=self._ask_when_owed, name="outbox-relay-asks", daemon=True)
+            self._timer.start()
+
+    def _ask_when_owed(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                wait = self._next_ask - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            with self._lock:
+                self._wake.clear()
+                owed, self._owed = self._owed, False
+                if owed:
+                    self._next_ask = time.monotonic() + RELAY_ASK_INTERVAL_SECONDS
+            if owed and not _relay_runs_eagerly():  # eager since (a test's end): every commit asks itself
+                try:
+                    _ask_for_relay()
+                except Exception:  # never let the timer die: the next owed ask would wait for beat
+                    logger.exception("outbox: relay ask failed")
+
+
+def reset_relay_asks() -> None:
+    """Forget this process's interval and any owed ask: for a test that turned Celery eager again, whose
+    commits must each ask (and run the relay) at once."""
+    _relay_asks._reset()
+
+
+def _relay_runs_eagerly() -> bool:
+    from billing.tasks import relay_outbox
+
+    return bool(relay_outbox.app.conf.task_always_eager)
+
+
+_relay_asks = _RelayAsks()
 
 
 def relay(*, batch_size: int | None = None, max_batches: int = 50) -> int:

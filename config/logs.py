@@ -240,17 +240,19 @@ def _line_handler(logger: logging.Logger) -> logging.StreamHandler | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _named_atoms(access_log_format: str) -> tuple[str, ...]:
-    """The atom names a format reads (`%(name)…`), and the request id's (`_gunicorn_access_request_id`)."""
-    return (*dict.fromkeys(re.findall(r"%\(([^()]*)\)", access_log_format)), "{x-request-id}o")
+def _named_atoms(access_log_format: str) -> tuple[tuple[str, str], ...]:
+    """The atom names a format reads (`%(name)…`), and the request id's (`_gunicorn_access_request_id`), each
+    with the key gunicorn's atoms hold it under (a header or variable atom by its lower-cased name)."""
+    names = (*dict.fromkeys(re.findall(r"%\(([^()]*)\)", access_log_format)), "{x-request-id}o")
+    return tuple((name, name.lower() if name.startswith("{") else name) for name in names)
 
 
-def _safe_named_atoms(atoms: dict, names: tuple[str, ...]) -> dict:
-    """What gunicorn's `SafeAtoms` answers for each of `names` (a text's double quotes escaped, a header or
-    variable atom by its lower-cased name, a missing one "-"), worked out for these names only."""
+def _safe_named_atoms(atoms: dict, names: tuple[tuple[str, str], ...]) -> dict:
+    """What gunicorn's `SafeAtoms` answers for each of `names` (a text's double quotes escaped, a missing
+    atom "-"), worked out for these names only."""
     safe = {}
-    for name in names:
-        value = atoms.get(name.lower() if name.startswith("{") else name, "-")
+    for name, key in names:
+        value = atoms.get(key, "-")
         safe[name] = value.replace('"', '\\"') if isinstance(value, str) else value
     return safe
 
@@ -281,6 +283,7 @@ class _Environ(Mapping):
     def __init__(self, environ: dict, names: frozenset):
         self._environ = environ
         self._names = names
+        self.get = environ.get  # gunicorn's atoms call it for each of theirs: the dict's own, not a frame
 
     def __getitem__(self, key):
         return self._environ[key]
@@ -295,4 +298,6 @@ class _Environ(Mapping):
         return len(self._environ)
 
     def items(self):
+        if not self._names:  # the usual format names no environ atom: the environ is not walked
+            return ()
         return [(key, value) for key, value in self._environ.items() if key.lower() in self._names]

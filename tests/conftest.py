@@ -99,6 +99,7 @@ def real_worker():
     import celery.contrib.testing.tasks  # noqa: F401 - registers the ping task start_worker checks
     from celery.contrib.testing.worker import start_worker
 
+    from billing import outbox
     from config.celery import app as celery_app
 
     eager = celery_app.conf.task_always_eager
@@ -108,6 +109,7 @@ def real_worker():
             yield worker
     finally:
         celery_app.conf.task_always_eager = eager
+        outbox.reset_relay_asks()  # an ask owed by this test's commits must not hold back the next test's
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 same transaction, and published by relays that never take the same event twice."""
 
 import datetime
+import itertools
 import threading
 import time
 import uuid
@@ -267,3 +268,126 @@ def test_the_purge_runs_hourly_on_the_batch_queue(settings):
     event_made(0, published_days_ago=None, serial=2)
     assert purge_outbox.apply().get() == 1
     assert OutboxEvent.objects.count() == 1
+
+
+# --- asking for a relay (outbox.relay_soon) -----------------------------------------------------------------
+
+
+@pytest.fixture
+def counted_asks(monkeypatch):
+    """The process's asks for a relay, counted instead of sent, with Celery not eager (as in production) and a
+    short interval; a fresh `_RelayAsks` so that no other test's window or timer carries over."""
+    from billing.tasks import relay_outbox
+
+    asks = []
+    monkeypatch.setattr(outbox, "_ask_for_relay", lambda: asks.append(time.monotonic()))
+    monkeypatch.setattr(outbox, "RELAY_ASK_INTERVAL_SECONDS", 0.3)
+    monkeypatch.setattr(outbox, "_relay_asks", outbox._RelayAsks())
+    conf = relay_outbox.app.conf
+    eager, conf.task_always_eager = conf.task_always_eager, False
+    yield asks
+    conf.task_always_eager = eager  # an ask still owed is dropped: eager commits ask themselves
+
+
+def wait_for(condition, seconds=3.0):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_the_first_commit_asks_at_once_and_those_after_it_once_when_the_interval_ends(counted_asks):
+    started = time.monotonic()
+    outbox.relay_soon()
+    assert len(counted_asks) == 1  # at once, on the committing thread
+    for _ in range(50):
+        outbox.relay_soon()
+    assert len(counted_asks) == 1  # within the interval: only owed
+    assert wait_for(lambda: len(counted_asks) == 2)
+    assert counted_asks[1] - started >= 0.3  # one ask for all fifty, when the interval ended
+    time.sleep(0.5)
+    assert len(counted_asks) == 2  # nothing more was owed
+
+
+def test_a_commit_after_a_quiet_interval_asks_at_once_again(counted_asks):
+    outbox.relay_soon()
+    time.sleep(0.35)
+    outbox.relay_soon()
+    assert len(counted_asks) == 2
+    time.sleep(0.5)
+    assert len(counted_asks) == 2  # neither owed a follow-up
+
+
+def test_commits_that_keep_coming_ask_about_once_an_interval(counted_asks):
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        outbox.relay_soon()
+        time.sleep(0.005)
+    assert wait_for(lambda: len(counted_asks) >= 4)
+    time.sleep(0.4)
+    # 1.0 s of commits and the owed ask at the end of the last interval: 4 or 5 asks, not ~170
+    assert 4 <= len(counted_asks) <= 5
+    gaps = [b - a for a, b in itertools.pairwise(counted_asks)]
+    assert min(gaps) >= 0.29
+
+
+def test_commits_on_other_threads_share_the_interval(counted_asks):
+    threads = [threading.Thread(target=lambda: [outbox.relay_soon() for _ in range(20)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wait_for(lambda: len(counted_asks) == 2)
+    time.sleep(0.4)
+    assert len(counted_asks) == 2
+
+
+def test_an_ask_that_fails_leaves_the_timer_asking_for_the_next(counted_asks, monkeypatch):
+    failures = []
+
+    def failing_once():
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("broker gone")
+        counted_asks.append(time.monotonic())
+
+    outbox.relay_soon()  # at once, counted
+    monkeypatch.setattr(outbox, "_ask_for_relay", failing_once)
+    outbox.relay_soon()  # owed: the timer's ask fails
+    assert wait_for(lambda: failures)
+    outbox.relay_soon()  # owed again: the same timer asks
+    assert wait_for(lambda: len(counted_asks) == 2)
+
+
+def test_with_celery_eager_every_commit_asks(counted_asks):
+    from billing.tasks import relay_outbox
+
+    relay_outbox.app.conf.task_always_eager = True  # the fixture puts it back
+    for _ in range(3):
+        outbox.relay_soon()
+    assert len(counted_asks) == 3
+
+
+def test_an_ask_queues_one_relay_while_one_is_pending(monkeypatch):
+    """`_ask_for_relay`: the shared mark in the cache lets one relay task be queued until a relay starts."""
+    from django.core.cache import cache
+
+    from billing.tasks import relay_outbox
+
+    queued = []
+    monkeypatch.setattr(relay_outbox, "delay", lambda: queued.append(1))
+    cache.delete(outbox.RELAY_PENDING_KEY)
+    outbox._ask_for_relay()
+    outbox._ask_for_relay()
+    assert queued == [1]
+    outbox.relay()  # clears the mark as it starts
+    outbox._ask_for_relay()
+    assert queued == [1, 1]
+
+
+def test_a_reset_forgets_the_interval_and_the_owed_ask(counted_asks):
+    outbox.relay_soon()
+    outbox.relay_soon()  # owed
+    outbox.reset_relay_asks()  # as the real worker's fixture does when Celery turns eager again
+    outbox.relay_soon()
+    assert len(counted_asks) == 2  # at once: a new interval
