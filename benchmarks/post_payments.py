@@ -61,6 +61,7 @@ from tools import ToolMissing, ensure_tool
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 400  # on the 2-core benchmark machine (docs/benchmarks.md)
 DESK_URL = "redis://127.0.0.1:6379/13"  # --desk: the desks' queue, a Redis database of its own
+CACHE_URL = "redis://127.0.0.1:6379/4"  # the cache (CACHE_URL overrides it), as benchmarks/partner_api.py
 PROVINCE_FLOOR_RATIO = 0.25  # --province: post_payment's payments/s against pgbench's tps (issue 16)
 BILLER_COUNT = 12
 HISTORY_PERIOD = "2026-08"  # paid before the run: the history a live database has
@@ -132,7 +133,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def configure_django(args: argparse.Namespace) -> dict:
     """Point Django at the bench database and set it up. Returns the parsed database settings."""
-    environment = {"POSTING_DESK_URL": os.environ.get("BENCH_DESK_URL", DESK_URL)} if args.desk else {}
+    # The cache in Redis, as production runs it (deploy/billpay.env.example): a commit's ask for the outbox
+    # relay goes to one mark every process shares, not to a cache of each worker's own.
+    environment = {"CACHE_URL": os.environ.get("CACHE_URL", CACHE_URL)}
+    if args.desk:
+        environment["POSTING_DESK_URL"] = os.environ.get("BENCH_DESK_URL", DESK_URL)
     if args.province:
         return setup_django_on_province(allow_any_name=args.allow_any_database_name, environment=environment)
     url = os.environ.get("BENCH_DATABASE_URL", "")
@@ -727,6 +732,7 @@ def run(args: argparse.Namespace, config: dict) -> int:
         f"{what} benchmark: {args.payments} payments, {args.workers} worker processes, "
         f"database {config['NAME']} on {config['HOST'] or 'localhost'}:{config['PORT'] or 5432}, "
         f"CONN_MAX_AGE={settings.DATABASES['default']['CONN_MAX_AGE']}, DEBUG={settings.DEBUG}, "
+        f"cache {settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}, "
         f"{os.cpu_count()} CPUs"
     )
 
