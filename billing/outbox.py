@@ -266,6 +266,7 @@ class _RelayAsks:
         with self._lock:
             if now >= self._next_ask:
                 self._next_ask = now + RELAY_ASK_INTERVAL_SECONDS
+                self._owed = False  # this ask, made after the commits that owed one, covers them
                 at_once = True
             elif self._owed:
                 return
