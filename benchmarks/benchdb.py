@@ -11,6 +11,14 @@ import psycopg
 from province import GRID_CODE, OWN_BILLER_CODES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The benchmarks' cache, in Redis as production's (CACHE_URL overrides it): `bench_cache_url()`.
+CACHE_URL_DEFAULT = "redis://127.0.0.1:6379/4"
+
+
+def bench_cache_url() -> str:
+    return os.environ.get("CACHE_URL", CACHE_URL_DEFAULT)
+
+
 # What every benchmark's Django runs with unless the environment says otherwise.
 PRODUCTION_LIKE = {
     "DEBUG": "false",

@@ -55,7 +55,13 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
-from benchdb import open_bills_of_province, require_province, setup_django_on, setup_django_on_province
+from benchdb import (
+    bench_cache_url,
+    open_bills_of_province,
+    require_province,
+    setup_django_on,
+    setup_django_on_province,
+)
 from procstat import children_cpu_seconds, machine_busy_seconds, proc_cpu_seconds
 from tools import ToolMissing, ensure_tool
 
@@ -150,7 +156,7 @@ DESK_URL = "redis://127.0.0.1:6379/13"  # --desks: their queue (BENCH_DESK_URL),
 
 
 def configure(args) -> dict:
-    environment = {**ENV, "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/4")}
+    environment = {**ENV, "CACHE_URL": bench_cache_url()}
     if args.desks:
         environment["POSTING_DESK_URL"] = os.environ.get("BENCH_DESK_URL", DESK_URL)
     for directory in ("mail", "sms"):

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchdb import setup_django_on
+from benchdb import bench_cache_url, setup_django_on
 from partner_api import ENV, PATH, seed, sign_requests
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     environment = {
         **ENV,
-        "CACHE_URL": os.environ.get("CACHE_URL", "redis://127.0.0.1:6379/4"),
+        "CACHE_URL": bench_cache_url(),
         # Signed before counting starts; valgrind makes the requests slow, not the checks different.
         "API_SIGNATURE_MAX_SKEW_SECONDS": "3600",
     }

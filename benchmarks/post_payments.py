@@ -47,6 +47,7 @@ from pathlib import Path
 
 from benchdb import (
     WalMeter,
+    bench_cache_url,
     connect,
     ensure_database,
     open_bills_of_province,
@@ -61,7 +62,6 @@ from tools import ToolMissing, ensure_tool
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 400  # on the 2-core benchmark machine (docs/benchmarks.md)
 DESK_URL = "redis://127.0.0.1:6379/13"  # --desk: the desks' queue, a Redis database of its own
-CACHE_URL = "redis://127.0.0.1:6379/4"  # the cache (CACHE_URL overrides it), as benchmarks/partner_api.py
 PROVINCE_FLOOR_RATIO = 0.25  # --province: post_payment's payments/s against pgbench's tps (issue 16)
 BILLER_COUNT = 12
 HISTORY_PERIOD = "2026-08"  # paid before the run: the history a live database has
@@ -135,7 +135,7 @@ def configure_django(args: argparse.Namespace) -> dict:
     """Point Django at the bench database and set it up. Returns the parsed database settings."""
     # The cache in Redis, as production runs it (deploy/billpay.env.example): a commit's ask for the outbox
     # relay goes to one mark every process shares, not to a cache of each worker's own.
-    environment = {"CACHE_URL": os.environ.get("CACHE_URL", CACHE_URL)}
+    environment = {"CACHE_URL": bench_cache_url()}
     if args.desk:
         environment["POSTING_DESK_URL"] = os.environ.get("BENCH_DESK_URL", DESK_URL)
     if args.province:

@@ -296,9 +296,10 @@ class _RelayAsks:
                 owed, self._owed = self._owed, False
                 if owed:
                     self._next_ask = time.monotonic() + RELAY_ASK_INTERVAL_SECONDS
-            if owed and not _relay_runs_eagerly():  # eager since (a test's end): every commit asks itself
+            if owed:
                 try:
-                    _ask_for_relay()
+                    if not _relay_runs_eagerly():  # eager since (a test's end): every commit asks itself
+                        _ask_for_relay()
                 except Exception:  # never let the timer die: the next owed ask would wait for beat
                     logger.exception("outbox: relay ask failed")
 

@@ -288,9 +288,6 @@ class _Environ(Mapping):
     def __getitem__(self, key):
         return self._environ[key]
 
-    def get(self, key, default=None):
-        return self._environ.get(key, default)
-
     def __iter__(self):
         return iter(self._environ)
 
