@@ -20,6 +20,7 @@ from billing.choices import Channel, PaymentStatus
 from billing.exceptions import BillingError, PaymentRefused
 from billing.models import Biller, Payment
 from billing.money import parse_amount
+from billing.posting import KeptRow
 from billing.posting_desk import post_payment_at_desk
 from billing.services import PaymentOrder, PostingResult, post_order, post_payments, reverse_payment
 from billing.transitions import transition
@@ -48,10 +49,12 @@ def take_partner_payment(
     periods: Sequence[str] = (),
     partner_ref: str,
     clearance=None,
+    kept: KeptRow | None = None,
 ) -> PostingResult:
     """A payment a partner took from a payer, posted through the one posting service (with the live
     biller's `clearance` from `check_partner_payment_with_biller`, asked before the request's transaction);
-    its audit row is written by the posting statement."""
+    its audit row is written by the posting statement, and so is `kept`, the request's kept answer
+    (api.idempotency.run_idempotent_posting), when there is one."""
     biller = selectors.partner_biller(partner, biller_code)
     order = _partner_order(
         partner,
@@ -62,12 +65,16 @@ def take_partner_payment(
         periods=periods,
         partner_ref=partner_ref,
     )
-    # The request's transaction ends with any refusal (api.idempotency): no savepoint of its own.
+    # The request's transaction ends with any refusal (api.idempotency): no savepoint of its own. With its
+    # kept answer the posting is its own transaction, or a savepoint of a caller's (a test's).
+    savepoint = kept is not None
     if clearance is None and not biller.has_live_link:
         # Posted with the requests that arrive together when a posting desk runs (billing/posting_desk.py),
         # in the desk's transaction: a retry of a request whose answer was lost is a replay of its payment.
-        return post_payment_at_desk(channel=Channel.PARTNER, order=order, savepoint=False)
-    return post_order(channel=Channel.PARTNER, order=order, clearance=clearance, savepoint=False)
+        return post_payment_at_desk(channel=Channel.PARTNER, order=order, savepoint=savepoint, kept=kept)
+    return post_order(
+        channel=Channel.PARTNER, order=order, clearance=clearance, savepoint=savepoint, kept=kept
+    )
 
 
 def _partner_order(

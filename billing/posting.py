@@ -8,13 +8,15 @@ database's triggers check that every entry balances and that no posted row chang
 
 The same statement writes the payment's outbox event (billing.outbox): no payment or reversal is committed
 without its event, and no event without its payment; and, when its service asks, the payment's audit row
-(`billing.audit.PaymentAudit`).
+(`billing.audit.PaymentAudit`); and, when its caller asks, a row of the caller's own (`KeptRow`: the partner
+API's answer kept for retries, api.idempotency).
 """
 
 import datetime
 import json
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from billing import ledger, outbox
 from billing.audit import INSERT_INTO_SQL as AUDIT_INSERT_INTO_SQL
@@ -44,6 +46,22 @@ class ReversalRows(PaymentRows):
     reason: str
     memo: str
     actor_id: int | None
+
+
+class KeptRow(Protocol):
+    """A row of the caller's own that the payment's statement writes beside it (`write_payment`), so that
+    the caller needs no statement of its own: the partner API keeps its answer to the request that posted
+    the payment (api.idempotency.KeptAnswer). Written only with a new payment; nothing of it is written when
+    the payment is refused or is a replay.
+
+    `cte_sql` is a data-modifying statement (a constant: the statement is prepared once per connection) whose
+    parameters are named `kept_…`. `params(payment)` gives them from the payment as it will be written
+    (every field but its id set, its allocations in `written_allocations`), or None when the row cannot be
+    known before the payment is written: then the payment's statement writes none."""
+
+    cte_sql: str
+
+    def params(self, payment: Payment) -> dict | None: ...
 
 
 # The bills a payment (or several, or a reversal) changes, as `_bills_json` gives them.
@@ -89,7 +107,7 @@ SELECT id, ARRAY(SELECT id FROM new_allocations ORDER BY id) FROM payment
 """
 )
 
-_PAYMENT_STATEMENT = (
+_PAYMENT_HEAD = (
     """
 WITH payment AS (
     INSERT INTO billing_payment (
@@ -109,8 +127,16 @@ WITH payment AS (
     FROM payment
     WHERE %(audit_action)s::varchar IS NOT NULL
 ),"""
-    + _BILLS_CREDIT_AND_ENTRY
 )
+_PAYMENT_STATEMENT = _PAYMENT_HEAD + _BILLS_CREDIT_AND_ENTRY
+
+
+def _payment_statement(kept: KeptRow | None) -> str:
+    """The payment's statement, with the caller's kept row when there is one."""
+    if kept is None:
+        return _PAYMENT_STATEMENT
+    return f"{_PAYMENT_HEAD}\nnew_kept AS ({kept.cte_sql}),{_BILLS_CREDIT_AND_ENTRY}"
+
 
 _REVERSAL_STATEMENT = (
     """
@@ -224,11 +250,22 @@ def _settle_in_memory(bills: list[Bill], account: CustomerAccount | None, credit
         account.credit_balance += credit
 
 
-def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None, commit: bool = False) -> Payment:
+def write_payment(
+    rows: PaymentRows,
+    *,
+    audit: PaymentAudit | None = None,
+    kept: KeptRow | None = None,
+    commit: bool = False,
+) -> Payment:
     """`commit`: nothing follows the payment's statement in the transaction its caller's atomic block owns,
-    and the statement commits it (`_execute`)."""
+    and the statement commits it (`_execute`). `kept`: the caller's row, written by the same statement when
+    it can be known now (`kept_row` then names it on the payment)."""
     ledger.check_balanced(rows.lines)
     payment = rows.payment
+    payment.written_allocations = rows.allocations  # as they will be written: what `kept` may read
+    kept_params = kept.params(payment) if kept is not None else None
+    if kept_params is None:
+        kept = None
     params = {
         "receipt_no": payment.receipt_no,
         "channel": payment.channel,
@@ -253,9 +290,12 @@ def write_payment(rows: PaymentRows, *, audit: PaymentAudit | None = None, commi
         **_changes(rows, 1),
     }
     params.update(_event(rows, outbox.EventType.PAYMENT_POSTED, payment.biller.code))
-    payment.pk, allocation_ids = _execute(_PAYMENT_STATEMENT, params, commit=commit)
+    if kept is not None:
+        params.update(kept_params)
+    payment.pk, allocation_ids = _execute(_payment_statement(kept), params, commit=commit)
     outbox.relay_on_commit()
     mark_saved(payment)
+    payment.kept_row = kept
     _keep_allocations(payment, rows.allocations, allocation_ids)
     _settle_in_memory(rows.bills, rows.account, rows.credit, payment.posted_at)
     return payment
@@ -269,6 +309,11 @@ def _keep_allocations(payment: Payment, allocations: list[PaymentAllocation], id
         allocation.payment_id = payment.pk
         mark_saved(allocation)
     payment.written_allocations = allocations
+
+
+def kept_row(payment: Payment) -> KeptRow | None:
+    """The caller's row `write_payment` wrote with this payment instance; None when it wrote none."""
+    return getattr(payment, "kept_row", None)
 
 
 def written_allocations(payment: Payment) -> list[PaymentAllocation] | None:

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from billing.exceptions import BillingError
+from billing.posting import KeptRow
 from billing.services import PaymentOrder, PostingResult, post_order, post_payments
 
 logger = logging.getLogger("billpay.posting_desk")
@@ -94,7 +95,12 @@ def _desk_alive(client) -> bool:
 
 
 def post_payment_at_desk(
-    *, channel: str, order: PaymentOrder, priced_on: datetime.date | None = None, savepoint: bool = True
+    *,
+    channel: str,
+    order: PaymentOrder,
+    priced_on: datetime.date | None = None,
+    savepoint: bool = True,
+    kept: KeptRow | None = None,
 ) -> PostingResult:
     """`post_payment` of one order, through the desk when one is running (see the module's docstring);
     raises the refusal as `post_payment` would. For payments without a payer or branch, of billers whose
@@ -102,8 +108,8 @@ def post_payment_at_desk(
 
     The desk commits the payment in its own transaction, whatever transaction the caller is in: a caller
     that rolls back after it has the answer leaves the payment posted, and its retry with the same key is
-    answered as a replay (as after a crash between the commit and the answer). `savepoint` is
-    post_payment's, for when the caller posts directly."""
+    answered as a replay (as after a crash between the commit and the answer). `savepoint` and `kept` are
+    post_payment's, for when the caller posts directly (the desk writes no caller's row: `is_configured`)."""
     client = _client()
     if client is not None and _desk_alive(client):
         answer = _ask_desk(client, channel, order, priced_on)
@@ -111,7 +117,13 @@ def post_payment_at_desk(
             raise answer
         if isinstance(answer, PostingResult):
             return answer
-    return post_order(channel=channel, order=order, priced_on=priced_on, savepoint=savepoint)
+    return post_order(channel=channel, order=order, priced_on=priced_on, savepoint=savepoint, kept=kept)
+
+
+def is_configured() -> bool:
+    """Whether payments may go through a desk (POSTING_DESK_URL): a caller that would keep a row of its own
+    with the payment (billing.posting.KeptRow) then writes it itself, as the desk's statement cannot."""
+    return bool(settings.POSTING_DESK_URL)
 
 
 def _ask_desk(client, channel, order, priced_on):

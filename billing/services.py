@@ -145,6 +145,7 @@ def post_payment(
     collection=None,
     savepoint: bool = True,
     audit: PaymentAudit | None = None,
+    kept: posting.KeptRow | None = None,
 ) -> PostingResult:
     """Take a payment for a biller and write it to the ledger, exactly once per (channel, key).
 
@@ -163,6 +164,7 @@ def post_payment(
     less); then a same-key race lost to another channel's request raises instead of answering as a replay.
 
     `audit`: the new payment's audit row, written by the posting statement itself (none for a replay).
+    `kept`: a row of the caller's own, written by the same statement when it can be (`posting.KeptRow`).
     """
     if channel not in Channel.values:
         raise PaymentRefused("channel_invalid", channel=channel)
@@ -203,6 +205,7 @@ def post_payment(
                     asking=asking,
                     clearance=clearance,
                     audit=audit,
+                    kept=kept,
                     last=last,
                 )
                 if not isinstance(posted, _KeyUsed):
@@ -310,6 +313,7 @@ def post_order(
     priced_on: datetime.date | None = None,
     clearance=None,
     savepoint: bool = True,
+    kept: posting.KeptRow | None = None,
 ) -> PostingResult:
     """`post_payment` of one `PaymentOrder`: for the callers that hold their payment as an order (a batch's
     orders posted alone, the posting desk's caller posting directly)."""
@@ -327,6 +331,7 @@ def post_order(
         priced_on=priced_on,
         savepoint=savepoint,
         audit=order.audit,
+        kept=kept,
     )
 
 
@@ -497,6 +502,7 @@ def _post_new_payment(
     asking=_ASKED,
     clearance=None,
     audit: PaymentAudit | None = None,
+    kept: posting.KeptRow | None = None,
     last: bool = False,
 ) -> "tuple[Payment, presentment.Clearance | None] | _KeyUsed":
     """Lock, check, decide and write one payment: the payment and the biller's word to record with it
@@ -543,6 +549,7 @@ def _post_new_payment(
             asking=asking,
             clearance=clearance,
             audit=audit,
+            kept=kept,
             last=last,
         )
     except PaymentRefused:
@@ -572,6 +579,7 @@ def _decide_and_write(
     asking,
     clearance,
     audit: PaymentAudit | None,
+    kept: posting.KeptRow | None,
     last: bool,
 ) -> "tuple[Payment, presentment.Clearance | None]":
     """Check the request against the locked account and bills, price and allocate, write the payment."""
@@ -591,7 +599,9 @@ def _decide_and_write(
         collection=collection,
     )
     last = last and clearance is None and decided.card_write is None
-    payment = posting.write_payment(decided.rows, audit=audit, commit=last)
+    # A top-up's answer names its card write's hold, opened after the payment: no row can be kept for it.
+    kept = kept if decided.card_write is None else None
+    payment = posting.write_payment(decided.rows, audit=audit, kept=kept, commit=last)
     if decided.card_write is not None:
         topup_holds.open_hold(payment, decided.card_write)
     return payment, clearance

@@ -5,12 +5,14 @@ Fixtures built on these live in tests/conftest.py; plain functions live here so 
 (which cannot ask for function-scoped fixtures) can use them too."""
 
 import importlib.util
+import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 from django.contrib.auth.models import Group
 from django.db import connection
+from psycopg import pq
 
 from billing.choices import Channel
 from billing.services import post_payment
@@ -76,3 +78,27 @@ def take_cash(clerk, till, bill, key="k1", amount=None, tendered="100.00"):
         tendered=tendered,
         form_key=key,
     )
+
+
+def exchanges(trace: str) -> list[str]:
+    """The protocol messages libpq's trace logged, grouped by direction: F (ours), B (the server's)."""
+    directions = [line.split("\t")[0] for line in trace.splitlines() if "\t" in line]
+    groups = []
+    for direction in directions:
+        if not groups or groups[-1] != direction:
+            groups.append(direction)
+    return groups
+
+
+def traced(run):
+    """run(), and libpq's trace of the messages it sent and received."""
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile("w+") as file:
+        pgconn.trace(file.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            result = run()
+        finally:
+            pgconn.untrace()
+        file.seek(0)
+        return result, file.read()

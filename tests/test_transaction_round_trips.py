@@ -4,7 +4,6 @@ one round trip, and the last one its caller names (`plain_sql.execute_and_commit
 isolation level, what a failed transaction leaves behind, and when the on-commit hooks run."""
 
 import contextlib
-import tempfile
 from decimal import Decimal
 
 import psycopg
@@ -17,7 +16,7 @@ from billing import outbox, plain_sql
 from billing.models import JournalEntry, Payment
 from billing.plain_sql import prepared_cursor
 from tests.factories import BillFactory
-from tests.support import other_connection, pay
+from tests.support import exchanges, other_connection, pay, traced
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,30 +27,6 @@ def _prepare(sql: str, params) -> None:
     """Run `sql` once in a transaction of its own: a prepared cursor has PostgreSQL prepare it then."""
     with transaction.atomic(), prepared_cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def _exchanges(trace: str) -> list[str]:
-    """The protocol messages libpq's trace logged, grouped by direction: F (ours), B (the server's)."""
-    directions = [line.split("\t")[0] for line in trace.splitlines() if "\t" in line]
-    groups = []
-    for direction in directions:
-        if not groups or groups[-1] != direction:
-            groups.append(direction)
-    return groups
-
-
-def _traced(run):
-    """run(), and libpq's trace of the messages it sent and received."""
-    pgconn = connection.connection.pgconn
-    with tempfile.TemporaryFile("w+") as file:
-        pgconn.trace(file.fileno())
-        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-        try:
-            result = run()
-        finally:
-            pgconn.untrace()
-        file.seek(0)
-        return result, file.read()
 
 
 def test_the_first_prepared_statement_of_a_transaction_carries_its_begin():
@@ -66,12 +41,12 @@ def test_the_first_prepared_statement_of_a_transaction_carries_its_begin():
             status = connection.connection.info.transaction_status
         return row, status
 
-    (row, status), trace = _traced(first_statement)
+    (row, status), trace = traced(first_statement)
     assert row == (42, "read committed")
     assert status == pq.TransactionStatus.INTRANS  # BEGIN ran: the statement was in the transaction
     assert "BEGIN" in trace
     # BEGIN and the statement went out together, then their answers; then COMMIT and its answer.
-    assert _exchanges(trace) == ["F", "B", "F", "B"]
+    assert exchanges(trace) == ["F", "B", "F", "B"]
 
 
 def test_a_statement_not_yet_prepared_sends_its_begin_alone_as_psycopg_does():
@@ -82,9 +57,9 @@ def test_a_statement_not_yet_prepared_sends_its_begin_alone_as_psycopg_does():
             cursor.execute("SELECT %s::int * 2", [21])
             return cursor.fetchone()
 
-    row, trace = _traced(first_statement)
+    row, trace = traced(first_statement)
     assert row == (42,)
-    assert _exchanges(trace) == ["F", "B"] * 4  # BEGIN; the statement's preparation; the statement; COMMIT
+    assert exchanges(trace) == ["F", "B"] * 4  # BEGIN; the statement's preparation; the statement; COMMIT
 
 
 def test_the_transactions_isolation_level_still_applies():
@@ -131,10 +106,10 @@ def test_outside_a_transaction_a_statement_runs_on_its_own_as_before():
             cursor.execute(_SELECT, [5])
             return cursor.fetchone()
 
-    row, trace = _traced(alone)
+    row, trace = traced(alone)
     assert row == (6, "read committed")
     assert "BEGIN" not in trace
-    assert _exchanges(trace) == ["F", "B"]
+    assert exchanges(trace) == ["F", "B"]
 
 
 @contextlib.contextmanager
@@ -174,13 +149,13 @@ def test_the_last_statement_commits_the_transaction_in_its_own_round_trip():
                 assert hooks == []  # not before Django's atomic block ends
             return rows, seen_inside
 
-        (rows, seen_inside), trace = _traced(transaction_of_two)
+        (rows, seen_inside), trace = traced(transaction_of_two)
         assert rows == [(2,)]
         assert seen_inside == [1, 2]  # committed by the statement itself
         assert hooks == [[1, 2]]  # then the block's on-commit hooks ran, once
         assert "COMMIT" in trace
         # BEGIN with the first statement; the second with COMMIT; nothing more when the block ends.
-        assert _exchanges(trace) == ["F", "B", "F", "B"]
+        assert exchanges(trace) == ["F", "B", "F", "B"]
         assert connection.connection.info.transaction_status == pq.TransactionStatus.IDLE
 
 
@@ -230,11 +205,11 @@ def test_a_payment_posted_in_its_own_transaction_commits_with_its_statement(monk
     bill = BillFactory(period="2026-09")
     BillFactory(account=bill.account, period="2026-10")
     pay(bill.account, key="round-trips-1")  # its statements are prepared now
-    result, trace = _traced(lambda: pay(bill.account, key="round-trips-2"))
+    result, trace = traced(lambda: pay(bill.account, key="round-trips-2"))
     assert not result.replayed and result.payment.pk
     assert "COMMIT" in trace
     # The account locked with BEGIN; the payment written with COMMIT.
-    assert _exchanges(trace) == ["F", "B", "F", "B"]
+    assert exchanges(trace) == ["F", "B", "F", "B"]
     payment = Payment.objects.get(pk=result.payment.pk)
     assert payment.amount == Decimal("100.00")
     assert JournalEntry.objects.filter(payment=payment).count() == 1

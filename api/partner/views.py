@@ -91,8 +91,8 @@ class PaymentCreateView(PartnerView):
             periods=values["periods"],
         )
 
-        def handle() -> Response:
-            result = services.take_partner_payment(
+        def take(kept) -> PostingResult:
+            return services.take_partner_payment(
                 partner=self.partner,
                 idempotency_key=key,
                 biller_code=values["biller_code"],
@@ -101,12 +101,17 @@ class PaymentCreateView(PartnerView):
                 periods=values["periods"],
                 partner_ref=values["partner_ref"],
                 clearance=clearance,
-            )
-            return Response(
-                _payment_body(selectors.with_allocations(result.payment)), status=status.HTTP_201_CREATED
+                kept=kept,
             )
 
-        return idempotency.run_idempotent(request, scope=request.user.scope, key=key, handler=handle)
+        return idempotency.run_idempotent_posting(
+            request,
+            scope=request.user.scope,
+            key=key,
+            post=take,
+            answer=lambda payment: _payment_body(selectors.with_allocations(payment)),
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class PaymentBatchCreateView(PartnerView):

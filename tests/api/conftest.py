@@ -57,6 +57,18 @@ class SignedClient:
         return self.client.generic("POST", path, body, content_type="application/json", headers=headers)
 
 
+def pay(api, bill, key="k-1", **overrides):
+    """A partner's payment of the bill's whole outstanding amount, with the Idempotency-Key `key`."""
+    body = {
+        "biller_code": bill.biller.code,
+        "account_no": bill.account.account_no,
+        "amount": str(bill.outstanding),
+        "partner_ref": f"ACME-{key}",
+        **overrides,
+    }
+    return api.post("/api/v1/partner/payments", body, idempotency_key=key)
+
+
 @pytest.fixture
 def water():
     return BillerFactory(code="WATER01", name="滨江水务", name_en="Binjiang Water")

@@ -12,23 +12,12 @@ from api.services import change_partner_status, issue_credential
 from billing.choices import BillerStatus, BillStatus, Channel, PaymentStatus
 from billing.models import AuditEvent, Payment
 from billing.services import post_payment
-from tests.api.conftest import SignedClient, error_code
+from tests.api.conftest import SignedClient, error_code, pay
 from tests.factories import BillerFactory, BillFactory, CustomerAccountFactory
 
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/partner"
-
-
-def pay(api, bill, key="k-1", **overrides):
-    body = {
-        "biller_code": bill.biller.code,
-        "account_no": bill.account.account_no,
-        "amount": str(bill.outstanding),
-        "partner_ref": f"ACME-{key}",
-        **overrides,
-    }
-    return api.post(f"{BASE}/payments", body, idempotency_key=key)
 
 
 class TestCatalogue:
