@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.http.request import HttpHeaders
 from django.utils import timezone
 from rest_framework.response import Response
@@ -65,6 +65,20 @@ def request_hash(request) -> str:
 
 
 def run_idempotent(request, *, scope: str, key: str | None, handler: Callable[[], Response]) -> Response:
+    """The handler's answer, in one transaction with the key's record; run once more from its start when
+    PostgreSQL ends a deadlock by aborting it (as a client's retry would be, at once)."""
+    try:
+        return _run_idempotent_once(request, scope=scope, key=key, handler=handler)
+    except OperationalError as error:
+        if not plain_sql.is_deadlock(error):
+            raise
+        logger.info("idempotency: the request's transaction was ended by a deadlock; running it again")
+        return _run_idempotent_once(request, scope=scope, key=key, handler=handler)
+
+
+def _run_idempotent_once(
+    request, *, scope: str, key: str | None, handler: Callable[[], Response]
+) -> Response:
     if key is None:
         with transaction.atomic():
             return handler()
@@ -101,8 +115,8 @@ def run_idempotent_posting(
     as the request's record. When it did, that is the answer. Otherwise the request goes through
     `run_idempotent`, which claims the key first, as if the try had not been: a replay (the key's payment
     was there), an answer that could not be kept with the payment (a top-up's card write), a race lost on
-    the key's record. A refusal is answered as it is unless the key has a record (an earlier request's
-    answer to replay, or a 409): nothing was written."""
+    the key's record, a deadlock with a request that claimed it. A refusal is answered as it is unless the
+    key has a record (an earlier request's answer to replay, or a 409): nothing was written."""
 
     def claiming_first() -> Response:
         return run_idempotent(
@@ -116,6 +130,12 @@ def run_idempotent_posting(
         result = post(kept)
     except IntegrityError:
         result = None  # the key's record was written first by another request: it is replayed (or a 409)
+    except OperationalError as error:
+        # Another request with the key (a batch's) claimed it first and waits on a row this posting wrote
+        # (a ledger account it opened): PostgreSQL ended the wait by aborting this try.
+        if not plain_sql.is_deadlock(error):
+            raise
+        result = None
     except BillingError:
         if not _has_record(scope, key):
             raise

@@ -7,10 +7,19 @@ import datetime
 import re
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, connection, router
+import psycopg
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, router
 from django.db.models import signals
 from django.db.models.base import ModelState
 from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+
+
+def is_deadlock(error: Exception) -> bool:
+    """Whether PostgreSQL ended a lock wait between this transaction and another by aborting this one: the
+    transaction, run again from its start, may then go through."""
+    return isinstance(error, OperationalError) and isinstance(
+        error.__cause__, psycopg.errors.DeadlockDetected
+    )
 
 
 def columns(model, alias: str) -> str:

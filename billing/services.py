@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-import psycopg
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.functional import lazy
@@ -50,7 +49,7 @@ from billing.models import (
 )
 from billing.money import ZERO, format_money, parse_amount, quantize_money
 from billing.money_log import log_money_action, log_posted, logged_posting
-from billing.plain_sql import new_instance
+from billing.plain_sql import is_deadlock, new_instance
 from billing.rules import (
     account_no_is_valid,
     allocate_statement_payment,
@@ -398,7 +397,7 @@ def _post_batch(
         except IntegrityError:
             continue  # a key taken meanwhile: the next attempt's lock finds it and leaves that order out
         except OperationalError as error:
-            if not isinstance(error.__cause__, psycopg.errors.DeadlockDetected):
+            if not is_deadlock(error):
                 raise
     return {}, list(batch)
 

@@ -1,6 +1,7 @@
 """Retries and races on PostgreSQL: one Idempotency-Key sent 50 times at once makes one payment, and 20
 partners paying one bill at once never overpay it."""
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -98,4 +99,61 @@ def test_twenty_partners_paying_one_bill_at_once_never_overpay_it(django_user_mo
     assert bill.amount_paid == Decimal("50.00")
     assert bill.status == BillStatus.PAID
     assert Payment.objects.count() == 1
+    assert unbalanced_entry_ids() == []
+
+
+def test_a_batch_and_a_single_payment_racing_on_one_key_leave_one_answer_and_no_half_payment(
+    django_user_model,
+):
+    """The single payment writes its key's record in its payment's statement (api.idempotency.KeptAnswer),
+    the batch claims it first: whichever commits first keeps the key, the other is a 409 with nothing of its
+    own left behind. Ten rounds, each on fresh accounts (the first also opens the biller's ledger
+    accounts)."""
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    water = BillerFactory(code="WATER01")
+    key_id, secret = make_partner("ACME", admin)
+
+    def body_of(bill):
+        return {
+            "biller_code": "WATER01",
+            "account_no": bill.account.account_no,
+            "amount": "20.00",
+            "partner_ref": f"R-{bill.pk}",
+        }
+
+    def send(key, single_bill, batch_bill, index):
+        client = SignedClient(Client(), key_id, secret)
+        if index == 0:
+            response = client.post("/api/v1/partner/payments", body_of(single_bill), idempotency_key=key)
+        else:
+            item = {**body_of(batch_bill), "idempotency_key": f"item-{key}"}
+            response = client.post(
+                "/api/v1/partner/payment-batches", {"payments": [item]}, idempotency_key=key
+            )
+        return response.status_code, response.json()
+
+    for round_no in range(10):
+        single_bill, batch_bill = (
+            BillFactory(
+                account=CustomerAccountFactory(biller=water, account_no=f"3100{round_no}{side}00"),
+                amount_due=Decimal("20.00"),
+            )
+            for side in (1, 2)
+        )
+        key = f"shared-{round_no}"
+
+        answers = run_at_once(2, functools.partial(send, key, single_bill, batch_bill))
+
+        (single_status, single_body), (batch_status, _batch_body) = answers
+        assert sorted([single_status, batch_status]) in ([200, 409], [201, 409]), answers
+        record = IdempotencyRecord.objects.get(key=key)
+        paid = {bill.pk: Bill.objects.get(pk=bill.pk).amount_paid for bill in (single_bill, batch_bill)}
+        if single_status == 201:
+            assert record.response_body == single_body
+            assert paid == {single_bill.pk: Decimal("20.00"), batch_bill.pk: Decimal("0.00")}
+        else:
+            assert single_body["error"]["code"] == "idempotency_key_reused"
+            assert paid == {single_bill.pk: Decimal("0.00"), batch_bill.pk: Decimal("20.00")}
+    assert Payment.objects.count() == 10
+    assert IdempotencyRecord.objects.count() == 10
     assert unbalanced_entry_ids() == []

@@ -8,9 +8,15 @@ import contextlib
 from decimal import Decimal
 from unittest import mock
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.test import APIRequestFactory
 
+from api import idempotency
 from api.models import IdempotencyRecord
 from billing import outbox
 from billing import services as billing_services
@@ -164,3 +170,37 @@ def test_a_partner_payment_makes_as_many_round_trips_to_postgresql_as_the_postin
     assert "COMMIT" in trace
     assert exchanges(trace) == ["F", "B", "F", "B"]
     assert IdempotencyRecord.objects.get(key="round-trips").response_body == response.json()
+
+
+def _signed_nothing_request():
+    return Request(APIRequestFactory().post("/api/v1/x", {"a": 1}, format="json"), parsers=[JSONParser()])
+
+
+def test_a_request_whose_transaction_a_deadlock_ended_is_run_once_more():
+    calls = []
+
+    def handler():
+        calls.append(IdempotencyRecord.objects.filter(key="dl-1").count())  # its claim, each time
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected()
+        return Response({"ok": True}, status=201)
+
+    response = idempotency.run_idempotent(
+        _signed_nothing_request(), scope="partner:T", key="dl-1", handler=handler
+    )
+    assert response.status_code == 201 and response["Idempotent-Replayed"] == "false"
+    assert calls == [1, 1]  # each run made its claim
+    assert IdempotencyRecord.objects.get(key="dl-1").response_body == {"ok": True}
+
+
+def test_any_other_failure_of_the_database_is_not_run_again():
+    calls = []
+
+    def handler():
+        calls.append(1)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with pytest.raises(OperationalError):
+        idempotency.run_idempotent(_signed_nothing_request(), scope="partner:T", key="dl-2", handler=handler)
+    assert calls == [1]
+    assert not IdempotencyRecord.objects.filter(key="dl-2").exists()
