@@ -163,7 +163,9 @@ class KeptAnswer:
 
     def params(self, payment: Payment) -> dict | None:
         if payment.biller.payment_mode == PaymentMode.PREPAID:
-            return None  # a top-up's answer names its card write's hold, opened after the payment
+            # A top-up's answer names its card write's hold (presenters.card_write reads it by the payment),
+            # opened after the payment: it is answered through the claim (`run_idempotent_posting`).
+            return None
         self.body = self.answer(payment)
         return {
             "kept_scope": self.scope,

@@ -598,8 +598,6 @@ def _decide_and_write(
         collection=collection,
     )
     last = last and clearance is None and decided.card_write is None
-    # A top-up's answer names its card write's hold, opened after the payment: no row can be kept for it.
-    kept = kept if decided.card_write is None else None
     payment = posting.write_payment(decided.rows, audit=audit, kept=kept, commit=last)
     if decided.card_write is not None:
         topup_holds.open_hold(payment, decided.card_write)
