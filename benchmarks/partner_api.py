@@ -16,6 +16,10 @@ missing and migrated. One active biller gets 2 × N accounts with one open bill 
    other N accounts are paid with POST /api/v1/partner/payments (Idempotency-Key, HMAC signature, fresh
    nonce), C at a time, each request timed (new TCP connection each, as a sync worker closes it).
 
+After the payments the same gunicorn answers GET /healthz/live, a request that asks nothing, for 3 s over
+new connections (wrk only): its workers' CPU a request is printed as gunicorn's own floor, and the API's own
+work a payment as what is left of the workers' CPU past that floor and the direct processes' posting.
+
 Both paths post to the same kind of bill with the same amount; the books are checked afterwards (every bill
 paid once, every journal entry balanced). Exit status 0 when every check passed, 1 otherwise, 2 on a refused
 configuration; with --strict, 3 when the API's rate is below 0.5× the direct one.
@@ -588,6 +592,38 @@ def api_by_wrk(wrk: str, port: int, signed: list, connections: int) -> dict:
     }
 
 
+def http_floor(wrk: str, port: int, server_pid: int, connections: int, seconds: int = 3) -> dict | None:
+    """What a request costs gunicorn's workers before any of the API's own work: GET /healthz/live (no
+        database, cache or broker asked) sent by wrk for `seconds`, over new connections each as the payments
+        were: the rate, and the workers' CPU per request (None when it could not be read, or a request was not
+    answered 2xx: a refusal is no floor)."""
+    before = children_cpu_seconds(server_pid)
+    out = subprocess.run(
+        [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-H",
+            "X-Forwarded-Proto: https",
+            "-H",
+            "Connection: close",
+            f"http://127.0.0.1:{port}/healthz/live",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    after = children_cpu_seconds(server_pid)
+    counted = [line.split()[0] for line in out.stdout.splitlines() if "requests in" in line]
+    answered_otherwise = "Non-2xx" in out.stdout or "Socket errors" in out.stdout
+    if out.returncode or answered_otherwise or not counted or before is None or after is None:
+        return None
+    requests = int(counted[0])
+    if not requests:
+        return None
+    return {"rate": requests / seconds, "cpu_ms": 1000 * (after - before) / requests}
+
+
 def report(name: str, count: int, elapsed: float, latencies: list[float]) -> str:
     return (
         f"  {name:<34}{count / elapsed:>10.1f}/s  p50 {percentile(latencies, 0.50) * 1000:>7.1f} ms"
@@ -690,6 +726,7 @@ def main(argv=None) -> int:
         after = children_cpu_seconds(server.pid)
         server_cpu = None if server_cpu is None or after is None else after - server_cpu
         desk_cpu = sum(proc_cpu_seconds(desk.pid) or 0.0 for desk in desks) - desk_cpu
+        floor = http_floor(wrk, port, server.pid, args.clients) if wrk else None
     finally:
         for process in (server, *desks):
             process.send_signal(signal.SIGTERM)
@@ -709,6 +746,13 @@ def main(argv=None) -> int:
         + f", API {'client (wrk)' if wrk else 'clients'} {1000 * client_cpu / count:.2f} ms; whole machine "
         f"{1000 * direct_busy / count:.2f} ms (direct) and {1000 * api_busy / count:.2f} ms (API)"
     )
+    if floor is not None and server_cpu is not None and not desks:
+        own = 1000 * (server_cpu - direct_cpu) / count - floor["cpu_ms"]
+        print(
+            f"  gunicorn's own floor: GET /healthz/live, a request that asks nothing, {floor['rate']:.0f}/s, "
+            f"{floor['cpu_ms']:.2f} ms of worker CPU each; so the API's own work is {own:.2f} ms a payment "
+            "(gunicorn's CPU less the direct processes' and the floor's)"
+        )
     ratio = (count / api_elapsed) / (count / direct_elapsed)
     met = ratio >= FLOOR_RATIO
     print(f"  floor: API >= {FLOOR_RATIO}x post_payment direct: {ratio:.2f}x, {'MET' if met else 'NOT MET'}")

@@ -3,7 +3,9 @@ sends each of them exactly once, counts every answer that is not 201 and stops a
 
 import http.server
 import json
+import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -94,3 +96,46 @@ def test_wrk_sends_each_request_once_and_reports_the_refused():
     assert result["problems"][-1] == "20 API requests not answered 201 Created"
     assert result["problems"][0].startswith('API answered 409 {"partner_ref": "A-7"}')
     assert 0 < result["elapsed"] < took < 30  # stopped at the last answer, not at its -d bound
+
+
+# A child process (its CPU is what `http_floor` reads, as gunicorn's workers' under their master): answers
+# GET /healthz/live 200, any other path 404, one request a connection.
+FLOOR_SERVER = """
+import http.server, sys
+
+class Floor(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        ok = self.path == "/healthz/live" and self.headers["X-Forwarded-Proto"] == "https"
+        self.send_response(200 if ok and sys.argv[1] == "ok" else 404)
+        self.send_header("Content-Length", "2")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(b"{}")
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Floor)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+@pytest.mark.parametrize("answer", ["ok", "refused"])
+def test_the_http_floor_is_the_servers_cpu_a_request_answered_ok_and_none_for_a_refusal(answer):
+    server = subprocess.Popen([sys.executable, "-c", FLOOR_SERVER, answer], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        floor = partner_api.http_floor(shutil.which("wrk"), port, os.getpid(), 2, seconds=1)
+    finally:
+        server.kill()
+        server.wait()
+    if answer == "refused":
+        assert floor is None
+    else:
+        assert floor["rate"] > 50
+        assert 0 < floor["cpu_ms"] < 50
