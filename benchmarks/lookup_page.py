@@ -30,7 +30,6 @@ province (issue 16); p99 at most 100 ms. Exit status: 0 when every check passed,
 import argparse
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -44,7 +43,7 @@ import dj_database_url
 from benchdb import ensure_database, require_province
 from procstat import children_cpu_seconds, machine_busy_seconds
 from province import OWN_BILLER_CODES
-from tools import require_tool
+from tools import require_tool, wrk_figures
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_portal"
@@ -290,27 +289,21 @@ def run_wrk(wrk: str, url: str, paths: list[str], args, server_pid: int) -> dict
     ).stdout
     workers_after, busy_after = children_cpu_seconds(server_pid), machine_busy_seconds()
     os.unlink(script.name)
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    figures = wrk_figures(out)
 
     def cpu_ms(before, after):
-        return None if before is None or after is None else (after - before) * 1000 / max(requests, 1)
+        return (
+            None if before is None or after is None else (after - before) * 1000 / max(figures["requests"], 1)
+        )
 
-    def ms(label):
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
     return {
-        "rps": rps,
+        "rps": figures["rps"],
         "workers_cpu_ms": cpu_ms(workers_before, workers_after),
         "machine_cpu_ms": cpu_ms(busy_before, busy_after),
-        "p50": ms(50),
-        "p99": ms(99),
-        "non2xx": int(bad.group(1)) if bad else 0,
-        "socket_errors": errors.group(1) if errors else "",
+        "p50": figures["p50"],
+        "p99": figures["p99"],
+        "non2xx": figures["non2xx"],
+        "socket_errors": figures["socket_errors"],
     }
 
 

@@ -67,7 +67,7 @@ from benchdb import (
     setup_django_on_province,
 )
 from procstat import children_cpu_seconds, machine_busy_seconds, proc_cpu_seconds
-from tools import ToolMissing, ensure_tool
+from tools import ToolMissing, ensure_tool, wrk_figures
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/billpay_bench_api"
@@ -594,8 +594,8 @@ def api_by_wrk(wrk: str, port: int, signed: list, connections: int) -> dict:
 
 def http_floor(wrk: str, port: int, server_pid: int, connections: int, seconds: int = 3) -> dict | None:
     """What a request costs gunicorn's workers before any of the API's own work: GET /healthz/live (no
-        database, cache or broker asked) sent by wrk for `seconds`, over new connections each as the payments
-        were: the rate, and the workers' CPU per request (None when it could not be read, or a request was not
+    database, cache or broker asked) sent by wrk for `seconds`, over new connections each as the payments
+    were: the rate, and the workers' CPU per request (None when it could not be read, or a request was not
     answered 2xx: a refusal is no floor)."""
     before = children_cpu_seconds(server_pid)
     out = subprocess.run(
@@ -614,14 +614,12 @@ def http_floor(wrk: str, port: int, server_pid: int, connections: int, seconds: 
         text=True,
     )
     after = children_cpu_seconds(server_pid)
-    counted = [line.split()[0] for line in out.stdout.splitlines() if "requests in" in line]
-    answered_otherwise = "Non-2xx" in out.stdout or "Socket errors" in out.stdout
-    if out.returncode or answered_otherwise or not counted or before is None or after is None:
+    if out.returncode or before is None or after is None:
         return None
-    requests = int(counted[0])
-    if not requests:
+    figures = wrk_figures(out.stdout)
+    if figures["non2xx"] or figures["socket_errors"] or not figures["requests"]:
         return None
-    return {"rate": requests / seconds, "cpu_ms": 1000 * (after - before) / requests}
+    return {"rate": figures["rps"], "cpu_ms": 1000 * (after - before) / figures["requests"]}
 
 
 def report(name: str, count: int, elapsed: float, latencies: list[float]) -> str:

@@ -3,6 +3,7 @@ Debian's /usr/lib/postgresql/*/bin), else installed from Debian the way `.ci/run
 need (deploy/install-packages.sh, as root, services kept stopped), else a message that says what to
 install. `make bench` on a fresh machine once stopped with FileNotFoundError: 'wrk' (issue 16)."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -59,3 +60,22 @@ def require_tool(name: str, *, install: bool = True) -> str:
     except ToolMissing as missing:
         print(f"refused: {missing}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def wrk_figures(out: str) -> dict:
+    """What a plain wrk run printed (`out`, its stdout): requests/s, requests, the answers that were not
+    2xx, its socket errors ("" if none) and, when run with --latency, p50 and p99 in ms."""
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    figures = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+    for percent in (50, 99):
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if match:
+            value, unit = float(match.group(1)), match.group(2)
+            figures[f"p{percent}"] = value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    return figures
