@@ -172,7 +172,8 @@ def test_a_partner_payment_makes_as_many_round_trips_to_postgresql_as_the_postin
     assert IdempotencyRecord.objects.get(key="round-trips").response_body == response.json()
 
 
-def _signed_nothing_request():
+def _unsigned_json_request():
+    """A JSON request with no signature: run_idempotent fingerprints its method, path and body."""
     return Request(APIRequestFactory().post("/api/v1/x", {"a": 1}, format="json"), parsers=[JSONParser()])
 
 
@@ -186,7 +187,7 @@ def test_a_request_whose_transaction_a_deadlock_ended_is_run_once_more():
         return Response({"ok": True}, status=201)
 
     response = idempotency.run_idempotent(
-        _signed_nothing_request(), scope="partner:T", key="dl-1", handler=handler
+        _unsigned_json_request(), scope="partner:T", key="dl-1", handler=handler
     )
     assert response.status_code == 201 and response["Idempotent-Replayed"] == "false"
     assert calls == [1, 1]  # each run made its claim
@@ -201,6 +202,6 @@ def test_any_other_failure_of_the_database_is_not_run_again():
         raise OperationalError("server closed the connection unexpectedly")
 
     with pytest.raises(OperationalError):
-        idempotency.run_idempotent(_signed_nothing_request(), scope="partner:T", key="dl-2", handler=handler)
+        idempotency.run_idempotent(_unsigned_json_request(), scope="partner:T", key="dl-2", handler=handler)
     assert calls == [1]
     assert not IdempotencyRecord.objects.filter(key="dl-2").exists()
