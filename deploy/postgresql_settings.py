@@ -16,6 +16,14 @@ WAL. The values below are the usual starting point of a dedicated database serve
   checkpoint_timeout            15 min, spread over 90% of it (checkpoint_completion_target)
   wal_compression               lz4 (or on): full-page images are compressed
 
+and, on Linux, huge pages for the shared memory (the manual, "Linux Huge Pages"): the kernel reserves as
+many 2 MB pages as the server's `shared_memory_size_in_huge_pages` (vm.nr_hugepages) and the server, with
+`huge_pages = try` (its default), maps its shared buffers on them at its next start. With 4 kB pages each
+backend faults in every buffer page it touches and misses the TLB on a province's random pages: huge pages
+took 12-20 % off the posting's PostgreSQL CPU a payment on the province (docs/benchmarks.md). The kernel's
+reservation is the machine's, so it is checked only for a server on this machine; --apply (as root) asks
+the running kernel for them, and prints the line that keeps them across a reboot.
+
     .venv/bin/python deploy/postgresql_settings.py [--database-url URL] [--memory-gb N]   # compare
     .venv/bin/python deploy/postgresql_settings.py --apply                                # ALTER SYSTEM
 
@@ -27,9 +35,11 @@ It never restarts the server itself. Exit status: 0 when every setting is at lea
 
 import argparse
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 
@@ -110,6 +120,97 @@ def compare(conn, wanted: list[Setting]) -> tuple[list[str], list[str], list[str
     return lines, low, pending
 
 
+HUGE_PAGES_SYSCTL = Path("/proc/sys/vm/nr_hugepages")
+MEMINFO = Path("/proc/meminfo")
+_LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
+
+
+@dataclass(frozen=True)
+class HugePages:
+    """What the huge-page check found: pages the server needs, the kernel's pool, the server's setting."""
+
+    needed: int  # the server's shared_memory_size_in_huge_pages
+    total: int  # HugePages_Total: reserved by the kernel
+    in_use: int  # HugePages_Total - HugePages_Free + HugePages_Rsvd: mapped by a running process
+    setting: str  # the server's huge_pages: try, on or off
+
+    def verdict(self) -> tuple[str, bool, bool]:
+        """(line to print, below the recommendation, waiting for a restart)."""
+        low = self.setting == "off" or self.total < self.needed
+        waiting = not low and self.in_use < self.needed
+        note = " (reserved after the server started: it maps them at its next restart)" if waiting else ""
+        line = (
+            f"  {'LOW' if low else 'ok '} {'huge pages (vm.nr_hugepages)':<30} {self.total:>10}   "
+            f"recommended {self.needed}, with huge_pages try or on (it is {self.setting}){note}"
+        )
+        return line, low, waiting
+
+
+def meminfo_huge_pages(text: str) -> tuple[int, int]:
+    """(HugePages_Total, pages in use) from /proc/meminfo's text."""
+    fields = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.startswith("HugePages_"):
+            fields[name] = int(value.split()[0])
+    total = fields.get("HugePages_Total", 0)
+    return total, total - fields.get("HugePages_Free", 0) + fields.get("HugePages_Rsvd", 0)
+
+
+def on_this_machine(host: str) -> bool:
+    """A socket's directory, a loopback address, or a name that resolves to this machine's own address."""
+    if host in _LOCAL_HOSTS or host.startswith("/"):
+        return True
+    try:
+        address = socket.gethostbyname(host)
+        return address.startswith("127.") or address == socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return False
+
+
+def huge_pages(conn) -> HugePages | None:
+    """The check, or None where it does not apply: the server on another machine, no Linux huge pages, or a
+    server that can't say how many it needs (PostgreSQL before 15)."""
+    if not on_this_machine(conn.info.host or "") or not MEMINFO.exists():
+        return None
+    row = conn.execute(
+        "SELECT current_setting('shared_memory_size_in_huge_pages', true), current_setting('huge_pages')"
+    ).fetchone()
+    if row[0] is None or int(row[0]) <= 0:
+        return None
+    total, in_use = meminfo_huge_pages(MEMINFO.read_text())
+    return HugePages(needed=int(row[0]), total=total, in_use=in_use, setting=row[1])
+
+
+def compare_all(conn, wanted: list[Setting]) -> tuple[list[str], list[str], list[str]]:
+    """`compare`, and the huge pages where they apply."""
+    lines, low, pending = compare(conn, wanted)
+    found = huge_pages(conn)
+    if found is not None:
+        line, below, waiting = found.verdict()
+        lines.append(line)
+        low += ["huge pages"] if below else []
+        pending += ["huge pages"] if waiting else []
+    return lines, low, pending
+
+
+def reserve_huge_pages(conn, found: HugePages) -> None:
+    """Ask the running kernel for the pages the server needs (root only), and say what it gave."""
+    if found.setting == "off":
+        conn.execute("ALTER SYSTEM SET huge_pages = 'try'")  # not 'on': a server refusing to start is worse
+    if found.total >= found.needed:
+        return
+    keep = f"echo 'vm.nr_hugepages = {found.needed}' > /etc/sysctl.d/60-postgresql-huge-pages.conf"
+    if os.geteuid() != 0:
+        print(f"huge pages: as root, sysctl -w vm.nr_hugepages={found.needed}; across reboots: {keep}")
+        return
+    # Memory the page cache fragmented may not give 2 MB pages: compact it first (dropping nothing).
+    Path("/proc/sys/vm/compact_memory").write_text("1\n")
+    HUGE_PAGES_SYSCTL.write_text(f"{found.needed}\n")
+    given = int(HUGE_PAGES_SYSCTL.read_text())
+    print(f"huge pages: the kernel reserved {given} of the {found.needed} asked; across reboots: {keep}")
+
+
 def apply(conn, setting: Setting) -> None:
     try:
         conn.execute(f"ALTER SYSTEM SET {setting.name} = '{setting.value}'")
@@ -134,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # libpq reads a postgres:// URL itself (host, port, user, password, database).
         with psycopg.connect(args.database_url, autocommit=True, connect_timeout=5) as conn:
-            lines, low, pending = compare(conn, wanted)
+            lines, low, pending = compare_all(conn, wanted)
             server = f"{conn.info.host}:{conn.info.port}"
             print(f"PostgreSQL settings for {memory / GB:.0f} GB of memory ({server}):")
             print("\n".join(lines))
@@ -142,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
                 for setting in wanted:
                     if setting.name in low:
                         apply(conn, setting)
+                if "huge pages" in low:
+                    reserve_huge_pages(conn, huge_pages(conn))
                 conn.execute("SELECT pg_reload_conf()")
                 time.sleep(0.5)  # the reload reaches this backend as a signal, before its next query
-                lines, low, pending = compare(conn, wanted)
+                lines, low, pending = compare_all(conn, wanted)
                 print("after ALTER SYSTEM and a reload:")
                 print("\n".join(lines))
     except psycopg.Error as exc:

@@ -1,6 +1,7 @@
 """deploy/postgresql_settings.py: the server settings a province needs, sized from the machine's memory,
 compared with what the running server has; a setting below them is named and the exit status says so."""
 
+import socket
 import subprocess
 import sys
 
@@ -63,3 +64,57 @@ def test_an_unreachable_server_is_said_so():
     )
     assert result.returncode == 2
     assert "could not ask the server" in result.stderr
+
+
+MEMINFO = """MemTotal:       24591912 kB
+HugePages_Total:    3200
+HugePages_Free:      225
+HugePages_Rsvd:      116
+HugePages_Surp:        0
+Hugepagesize:       2048 kB
+"""
+
+
+def test_huge_pages_in_use_are_read_from_meminfo():
+    script = load_script()
+    # Pages touched (3200 - 225) and pages the server mapped but has not touched yet (116).
+    assert script.meminfo_huge_pages(MEMINFO) == (3200, 3091)
+    assert script.meminfo_huge_pages("MemTotal: 1 kB\n") == (0, 0)
+
+
+def test_huge_pages_are_judged_against_what_the_server_needs():
+    script = load_script()
+
+    def judged(**found):
+        return script.HugePages(**{"needed": 3091, "total": 3200, "in_use": 3091, "setting": "try", **found})
+
+    line, low, waiting = judged().verdict()
+    assert line.startswith("  ok  huge pages") and not low and not waiting
+    line, low, waiting = judged(total=0, in_use=0).verdict()
+    assert line.startswith("  LOW huge pages") and "recommended 3091" in line and low and not waiting
+    _line, low, _waiting = judged(setting="off").verdict()
+    assert low, "reserved pages a server started with huge_pages off never uses"
+    line, low, waiting = judged(in_use=0).verdict()
+    assert not low and waiting and "next restart" in line
+
+
+def test_the_running_server_on_this_machine_has_its_huge_pages_checked(db):
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--database-url", url], capture_output=True, text=True, timeout=60
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('shared_memory_size_in_huge_pages', true)")
+        needed = cursor.fetchone()[0]
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    assert "huge pages (vm.nr_hugepages)" in result.stdout
+    assert f"recommended {needed}," in result.stdout
+
+
+def test_the_kernel_is_asked_only_about_a_server_on_this_machine():
+    script = load_script()
+    assert script.on_this_machine("127.0.0.1") and script.on_this_machine("/var/run/postgresql")
+    assert script.on_this_machine(socket.gethostname())
+    assert not script.on_this_machine("db.invalid"), "a name that resolves nowhere"
+    assert not script.on_this_machine("192.0.2.1"), "another machine (TEST-NET-1)"
