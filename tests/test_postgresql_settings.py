@@ -1,6 +1,7 @@
 """deploy/postgresql_settings.py: the server settings a province needs, sized from the machine's memory,
 compared with what the running server has; a setting below them is named and the exit status says so."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -118,3 +119,22 @@ def test_the_kernel_is_asked_only_about_a_server_on_this_machine():
     assert script.on_this_machine(socket.gethostname())
     assert not script.on_this_machine("db.invalid"), "a name that resolves nowhere"
     assert not script.on_this_machine("192.0.2.1"), "another machine (TEST-NET-1)"
+
+
+def test_apply_asks_the_kernel_for_the_pages_and_says_what_it_gave(tmp_path, monkeypatch, capsys):
+    script = load_script()
+    monkeypatch.setattr(script, "HUGE_PAGES_SYSCTL", tmp_path / "nr_hugepages")
+    monkeypatch.setattr(script, "COMPACT_MEMORY", tmp_path / "compact_memory")
+    short = script.HugePages(needed=3091, total=0, in_use=0, setting="try")
+    script.reserve_huge_pages(None, short)
+    said = capsys.readouterr().out
+    if os.geteuid() != 0:
+        assert "as root, sysctl -w vm.nr_hugepages=3091" in said
+        return
+    assert (tmp_path / "nr_hugepages").read_text() == "3091\n"
+    assert "the kernel reserved 3091 of the 3091 asked" in said
+    assert "vm.nr_hugepages = 3091' > /etc/sysctl.d/" in said, "the line that keeps them across a reboot"
+    # A kernel that refuses (a container's read-only /proc/sys): said, not raised.
+    monkeypatch.setattr(script, "HUGE_PAGES_SYSCTL", tmp_path)  # a directory: writing it fails
+    script.reserve_huge_pages(None, short)
+    assert "the kernel refused" in capsys.readouterr().out
