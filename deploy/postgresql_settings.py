@@ -115,10 +115,14 @@ def compare(conn, wanted: list[Setting]) -> tuple[list[str], list[str], list[str
             pending.append(setting.name)
         if not ok:
             low.append(setting.name)
-        mark = "ok " if ok else "LOW"
         note = " (changed, takes effect at the next restart)" if row[4] else ""
-        lines.append(f"  {mark} {setting.name:<30} {shown:>10}   recommended {setting.value}{note}")
+        lines.append(setting_line(ok, setting.name, shown, setting.value, note))
     return lines, low, pending
+
+
+def setting_line(ok: bool, name: str, shown, recommended: str, note: str = "") -> str:
+    """One line of the comparison: a mark, the name, the server's value, the recommendation."""
+    return f"  {'ok ' if ok else 'LOW'} {name:<30} {shown:>10}   recommended {recommended}{note}"
 
 
 HUGE_PAGES_SYSCTL = Path("/proc/sys/vm/nr_hugepages")
@@ -141,10 +145,8 @@ class HugePages:
         low = self.setting == "off" or self.total < self.needed
         waiting = not low and self.in_use < self.needed
         note = " (reserved after the server started: it maps them at its next restart)" if waiting else ""
-        line = (
-            f"  {'LOW' if low else 'ok '} {'huge pages (vm.nr_hugepages)':<30} {self.total:>10}   "
-            f"recommended {self.needed}, with huge_pages try or on (it is {self.setting}){note}"
-        )
+        recommended = f"{self.needed}, with huge_pages try or on (it is {self.setting})"
+        line = setting_line(not low, "huge pages (vm.nr_hugepages)", self.total, recommended, note)
         return line, low, waiting
 
 
@@ -184,10 +186,9 @@ def huge_pages(conn) -> HugePages | None:
     return HugePages(needed=int(row[0]), total=total, in_use=in_use, setting=row[1])
 
 
-def compare_all(conn, wanted: list[Setting]) -> tuple[list[str], list[str], list[str]]:
-    """`compare`, and the huge pages where they apply."""
+def compare_all(conn, wanted: list[Setting], found: HugePages | None) -> tuple[list, list, list]:
+    """`compare`, and the huge pages `found` where they apply (`huge_pages(conn)`)."""
     lines, low, pending = compare(conn, wanted)
-    found = huge_pages(conn)
     if found is not None:
         line, below, waiting = found.verdict()
         lines.append(line)
@@ -241,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # libpq reads a postgres:// URL itself (host, port, user, password, database).
         with psycopg.connect(args.database_url, autocommit=True, connect_timeout=5) as conn:
-            lines, low, pending = compare_all(conn, wanted)
+            found = huge_pages(conn)
+            lines, low, pending = compare_all(conn, wanted, found)
             server = f"{conn.info.host}:{conn.info.port}"
             print(f"PostgreSQL settings for {memory / GB:.0f} GB of memory ({server}):")
             print("\n".join(lines))
@@ -250,10 +252,10 @@ def main(argv: list[str] | None = None) -> int:
                     if setting.name in low:
                         apply(conn, setting)
                 if "huge pages" in low:
-                    reserve_huge_pages(conn, huge_pages(conn))
+                    reserve_huge_pages(conn, found)
                 conn.execute("SELECT pg_reload_conf()")
                 time.sleep(0.5)  # the reload reaches this backend as a signal, before its next query
-                lines, low, pending = compare_all(conn, wanted)
+                lines, low, pending = compare_all(conn, wanted, huge_pages(conn))
                 print("after ALTER SYSTEM and a reload:")
                 print("\n".join(lines))
     except psycopg.Error as exc:
