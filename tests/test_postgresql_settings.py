@@ -138,3 +138,33 @@ def test_apply_asks_the_kernel_for_the_pages_and_says_what_it_gave(tmp_path, mon
     monkeypatch.setattr(script, "HUGE_PAGES_SYSCTL", tmp_path)  # a directory: writing it fails
     script.reserve_huge_pages(None, short)
     assert "the kernel refused" in capsys.readouterr().out
+
+
+def test_huge_pages_are_sized_for_the_shared_buffers_the_restart_brings(db):
+    """--apply sets shared_buffers and reserves the huge pages in one go: the server's own figure is still
+    the old size's until the restart, so the pages are sized for the new one (one restart maps both)."""
+    script = load_script()
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    with script.psycopg.connect(url, autocommit=True) as conn:
+        found = script.huge_pages(conn)
+        if found is None:
+            return  # no Linux huge pages here: nothing to size
+        now, after = script.shared_buffers_after_restart(conn)
+        kept = conn.execute(
+            "SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers' "
+            "AND sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1"
+        ).fetchone()
+        try:
+            conn.execute(f"ALTER SYSTEM SET shared_buffers = '{after // script.MB + 1024}MB'")
+            conn.execute("SELECT pg_reload_conf()")
+            grown = script.huge_pages(conn)
+        finally:
+            restore = f"SET shared_buffers = '{kept[0]}'" if kept else "RESET shared_buffers"
+            conn.execute(f"ALTER SYSTEM {restore}")
+            conn.execute("SELECT pg_reload_conf()")
+        assert script.shared_buffers_after_restart(conn) == (now, after), "the server's own setting is back"
+    # 1 GB more buffers in 2 MB pages, with the 2.5 % of shared memory that grows with them.
+    page = script.huge_page_size(script.MEMINFO.read_text())
+    assert grown.needed - found.needed == -(-int((1024 * script.MB) * 1.025) // page)
+    assert script.huge_page_size("Hugepagesize:    1048576 kB\n") == script.GB
