@@ -142,7 +142,10 @@ def test_apply_asks_the_kernel_for_the_pages_and_says_what_it_gave(tmp_path, mon
 
 def test_huge_pages_are_sized_for_the_shared_buffers_the_restart_brings(db):
     """--apply sets shared_buffers and reserves the huge pages in one go: the server's own figure is still
-    the old size's until the restart, so the pages are sized for the new one (one restart maps both)."""
+    the old size's until the restart, so the pages are sized for the new one (one restart maps both).
+
+    The server's configuration changes for a moment, and is put back: no other test reads what it would
+    map at its next start but this module's, which run in one process, one after another (loadscope)."""
     script = load_script()
     database = connection.settings_dict
     url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
