@@ -153,24 +153,26 @@ class HugePages:
         return line, low, waiting
 
 
-def meminfo_huge_pages(text: str) -> tuple[int, int]:
-    """(HugePages_Total, pages in use) from /proc/meminfo's text."""
+def meminfo_fields(text: str) -> dict[str, int]:
+    """/proc/meminfo's text as numbers by name, each in its own unit (kB, or pages for HugePages_*)."""
     fields = {}
     for line in text.splitlines():
         name, _, value = line.partition(":")
-        if name.startswith("HugePages_"):
+        if value.split():
             fields[name] = int(value.split()[0])
+    return fields
+
+
+def meminfo_huge_pages(text: str) -> tuple[int, int]:
+    """(HugePages_Total, pages in use) from /proc/meminfo's text."""
+    fields = meminfo_fields(text)
     total = fields.get("HugePages_Total", 0)
     return total, total - fields.get("HugePages_Free", 0) + fields.get("HugePages_Rsvd", 0)
 
 
 def huge_page_size(text: str) -> int:
     """The kernel's huge page size in bytes (Hugepagesize in /proc/meminfo's text; 2 MB on x86-64)."""
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        if name == "Hugepagesize":
-            return int(value.split()[0]) * 1024
-    return 2 * MB
+    return meminfo_fields(text).get("Hugepagesize", 2048) * 1024
 
 
 def on_this_machine(host: str) -> bool:
@@ -194,11 +196,13 @@ def shared_buffers_after_restart(conn) -> tuple[int, int]:
     """(shared_buffers now, shared_buffers after the next restart), in bytes: the configuration files'
     value waits in pg_file_settings until then, as its last line, marked "could not be applied" (the view
     is read only by a superuser; otherwise, and for a value the server can't read, no change is known)."""
-    size = "CASE WHEN setting ~ '^[0-9]+$' THEN setting::bigint * 8192 ELSE pg_size_bytes(setting) END"
-    now = conn.execute(f"SELECT {size} FROM pg_settings WHERE name = 'shared_buffers'").fetchone()[0]
+    now = int(current_value(server_settings(conn, ["shared_buffers"])["shared_buffers"][:4]))
     try:
+        # A bare number is in the setting's unit, 8 kB blocks; anything else has its unit written.
         row = conn.execute(
-            f"SELECT {size} FROM pg_file_settings WHERE name = 'shared_buffers' ORDER BY seqno DESC LIMIT 1"
+            "SELECT CASE WHEN setting ~ '^[0-9]+$' THEN setting::bigint * 8192 "
+            "ELSE pg_size_bytes(setting) END FROM pg_file_settings WHERE name = 'shared_buffers' "
+            "ORDER BY seqno DESC LIMIT 1"
         ).fetchone()
     except (psycopg.errors.InsufficientPrivilege, psycopg.errors.InvalidParameterValue):
         row = None
