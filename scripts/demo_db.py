@@ -24,6 +24,8 @@ from urllib.parse import quote
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "var" / "pgdata"
 DATABASE = "billpay"
+# pgserver has builds for the Pythons below this one only; pyproject.toml's marker on the demo extra agrees.
+PGSERVER_PYTHON_BELOW = (3, 13)
 
 
 def start(data_dir: Path, *, stop_at_exit: bool):
@@ -33,7 +35,7 @@ def start(data_dir: Path, *, stop_at_exit: bool):
     try:
         import pgserver
     except ImportError:
-        sys.exit("pgserver is not installed: run `make install` (it is one of the dependencies).")
+        sys.exit(pgserver_missing(sys.version_info))
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     _forget_dead_handles(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop" if stop_at_exit else None)
@@ -41,6 +43,20 @@ def start(data_dir: Path, *, stop_at_exit: bool):
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE};")
     return server
+
+
+def pgserver_missing(version: tuple) -> str:
+    """Why the embedded PostgreSQL cannot start, and what to do: pgserver has no build for Python 3.13 or
+    newer, so `make install` leaves it out there (pyproject.toml) and the demo needs an older Python."""
+    if tuple(version[:2]) >= PGSERVER_PYTHON_BELOW:
+        running = ".".join(str(part) for part in version[:2])
+        return (
+            f"The demo's embedded PostgreSQL (pgserver) has no build for Python {running}: it ships them for "
+            "Python 3.11 and 3.12 only. Make the virtual environment with one of those, e.g.\n"
+            "    rm -rf .venv && make run PYTHON=python3.12\n"
+            "`make test` needs no pgserver: it runs with this Python on a PostgreSQL server (DATABASE_URL)."
+        )
+    return "pgserver is not installed: run `make install` (it is one of the dependencies)."
 
 
 def _forget_dead_handles(data_dir: Path) -> None:
