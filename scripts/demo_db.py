@@ -50,10 +50,12 @@ def pgserver_missing(version: tuple) -> str:
     newer, so `make install` leaves it out there (pyproject.toml) and the demo needs an older Python."""
     if tuple(version[:2]) >= PGSERVER_PYTHON_BELOW:
         running = ".".join(str(part) for part in version[:2])
+        major, below = PGSERVER_PYTHON_BELOW
+        newest = f"{major}.{below - 1}"
         return (
             f"The demo's embedded PostgreSQL (pgserver) has no build for Python {running}: it ships them for "
-            "Python 3.11 and 3.12 only. Make the virtual environment with one of those, e.g.\n"
-            "    rm -rf .venv && make run PYTHON=python3.12\n"
+            f"Python 3.11 to {newest} only. Make the virtual environment with one of those, e.g.\n"
+            f"    rm -rf .venv && make run PYTHON=python{newest}\n"
             "`make test` needs no pgserver: it runs with this Python on a PostgreSQL server (DATABASE_URL)."
         )
     return "pgserver is not installed: run `make install` (it is one of the dependencies)."

@@ -1,7 +1,6 @@
 """The demo's embedded PostgreSQL (scripts/demo_db.py) where pgserver cannot be installed: pgserver ships
 no build for Python 3.13 or newer, so `make install` leaves it out there and `make run` must say why."""
 
-import importlib.util
 import subprocess
 import sys
 import tomllib
@@ -9,15 +8,14 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from tests.support import load_file_module
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "demo_db.py"
 
 
 def _demo_db():
-    spec = importlib.util.spec_from_file_location("demo_db", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file_module(SCRIPT, "demo_db")
 
 
 def test_on_a_python_pgserver_has_no_build_for_the_message_names_one_it_has():
