@@ -635,13 +635,16 @@ class JournalEntry(models.Model):
         related_name="journal_entries",
         verbose_name=_("payment"),
     )
-    reverses = models.OneToOneField(
+    # At most one reversal per entry (`entry_reversed_once`): a ForeignKey with a partial unique index rather
+    # than a OneToOneField, whose unique index took an entry for every payment's entry, all of them NULL.
+    reverses = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="reversed_by",
         verbose_name=_("reverses"),
+        db_index=False,
     )
     memo = models.CharField(_("memo"), max_length=200, blank=True)
     business_date = models.DateField(_("business date"))
@@ -660,6 +663,11 @@ class JournalEntry(models.Model):
         ordering = ["-id"]
         verbose_name = _("journal entry")
         verbose_name_plural = _("journal entries")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reverses"], condition=Q(reverses__isnull=False), name="entry_reversed_once"
+            )
+        ]
         indexes = [
             models.Index(
                 fields=["created_by"], condition=Q(created_by__isnull=False), name="entry_created_by"

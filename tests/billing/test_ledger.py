@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from billing import ledger
 from billing.choices import EntryKind
@@ -83,6 +83,20 @@ def test_an_entry_is_reversed_at_most_once(entry, admin_user):
         ledger.post_entry(
             kind=EntryKind.REVERSAL, lines=mirror, business_date="2026-11-24", reverses=entry, memo="second"
         )
+
+
+def test_a_payments_entry_takes_no_place_in_the_reversal_index(db):
+    """Only reversals are indexed for their uniqueness: each payment's entry would add a NULL (0032)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'billing_journalentry' "
+            "AND indexdef LIKE '%%(reverses_id)%%'"
+        )
+        indexes = dict(cursor.fetchall())
+
+    assert list(indexes) == ["entry_reversed_once"]
+    assert indexes["entry_reversed_once"].startswith("CREATE UNIQUE INDEX")
+    assert indexes["entry_reversed_once"].endswith("WHERE (reverses_id IS NOT NULL)")
 
 
 def _written(entry):
