@@ -40,17 +40,16 @@ import sys
 import time
 import uuid
 
+import dj_database_url
 import psycopg
 from benchdb import PROVINCE_DEFAULT_URL, print_checks
 from post_payments import hold_run_lock, run_pgbench
 from procstat import proc_cpu_seconds
-from psycopg.conninfo import conninfo_to_dict
+from province import GRID_CODE, OWN_BILLER_CODES
 
 WORKERS = 8
 WHERE = {False: "decided in SQL", True: "decided in Python between two round trips"}
 BEIJING = datetime.timezone(datetime.timedelta(hours=8))
-CHANNEL = "online"
-COLLECTION = "CLEARING:ONLINE"  # billing.ledger.CLEARING_CODES[online]
 
 # The account locked and what the payment's decision needs, narrow (one row, the oldest open bill's facts).
 _LOCK_FUNCTION = """
@@ -164,7 +163,7 @@ SELECT b.code, a.account_no, o.amount_due - o.discount_granted - o.amount_paid
 FROM (
     SELECT bill.account_id FROM billing_bill bill JOIN billing_biller br ON br.id = bill.biller_id
     WHERE bill.period = %(period)s AND bill.status IN ('open', 'partly_paid') AND br.status = 'active'
-        AND br.code ~ '^PROV' AND br.payment_mode = 'statement'
+        AND br.code ~ %(own_billers)s AND br.payment_mode = 'statement'
         AND NOT EXISTS (SELECT 1 FROM billing_billerlink l WHERE l.biller_id = br.id)
         AND NOT EXISTS (SELECT 1 FROM billing_collectionshare s WHERE s.biller_id = br.id AND s.active)
     ORDER BY md5(bill.account_id::text || %(salt)s) LIMIT %(asked)s
@@ -195,9 +194,11 @@ def pick(url: str, count: int, salt: str) -> list[tuple]:
     with psycopg.connect(url, autocommit=True) as conn:
         (period,) = conn.execute(
             "SELECT max(period) FROM billing_bill WHERE biller_id = "
-            "(SELECT id FROM billing_biller WHERE code = 'PROVGRID')"
+            "(SELECT id FROM billing_biller WHERE code = %s)",
+            [GRID_CODE],
         ).fetchone()
-        rows = conn.execute(_PICK, {"period": period, "salt": salt, "asked": count * 2}).fetchall()
+        params = {"period": period, "own_billers": OWN_BILLER_CODES, "salt": salt, "asked": count * 2}
+        rows = conn.execute(_PICK, params).fetchall()
     random.Random(salt).shuffle(rows)
     return rows[:count]
 
@@ -298,14 +299,7 @@ def check_books(url: str, key_prefix: str, posted: int) -> list[tuple[str, bool,
 def main(argv) -> int:
     args = parse_args(argv)
     url = os.environ.get("BENCH_PROVINCE_DATABASE_URL", PROVINCE_DEFAULT_URL)
-    info = conninfo_to_dict(url)
-    config = {
-        "HOST": info.get("host"),
-        "PORT": info.get("port"),
-        "USER": info.get("user"),
-        "PASSWORD": info.get("password"),
-        "NAME": info.get("dbname"),
-    }
+    config = dj_database_url.parse(url)
     run_lock = hold_run_lock(config)
     try:
         key_prefix = f"sqlbound-{time.strftime('%Y%m%d%H%M%S')}-"
