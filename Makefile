@@ -75,16 +75,21 @@ bench: install
 # the lookup page beside its floor page, a 1M-row bill import, a 1M × 1M reconciliation, a day's settlement
 # of every biller, a 1M-line WeChat statement, and the purges of old outbox events, webhook deliveries and
 # Idempotency-Key records. Each adds its own rows beside the province, never empties it.
+# Each script also adds its figures to $(PROVINCE_FIGURES), and the run ends with all of them in one table,
+# each beside its floor (benchmarks/figures.py). `make -i bench-province` goes on past a script that fails.
 # A smaller one: make bench-province PROVINCE_SCALE=0.01 BENCH_PROVINCE_DATABASE_URL=…/billpay_bench_province_small
 PROVINCE_SCALE ?= 1
-PROVINCE_URL = BENCH_PROVINCE_DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province}
+PROVINCE_FIGURES = var/province_figures.jsonl
+PROVINCE_URL = BENCH_FIGURES=$(CURDIR)/$(PROVINCE_FIGURES) \
+	BENCH_PROVINCE_DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province}
 bench-province: install
 	@DATABASE_URL=$${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province} \
 		$(PY) scripts/check_services.py --database-only
+	@mkdir -p var && rm -f $(PROVINCE_FIGURES)
 	-$(PY) deploy/postgresql_settings.py --database-url $${BENCH_PROVINCE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/billpay_bench_province}
 	$(PROVINCE_URL) $(PY) benchmarks/admin_lists.py --scale $(PROVINCE_SCALE) $(if $(PROVINCE_REBUILD),--rebuild)
 	$(PROVINCE_URL) $(PY) benchmarks/lookup_page.py --province
-	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province
+	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --workers 2,4,8,16 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --batch 8 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --desk 2 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/partner_api.py --province
@@ -94,6 +99,7 @@ bench-province: install
 	$(PROVINCE_URL) $(PY) benchmarks/statement_import.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/outbox_purge.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/retention_purge.py --province
+	@echo; $(PY) benchmarks/figures.py $(PROVINCE_FIGURES)
 
 # A cluster on one machine under faults (deploy/cluster.py, docs/deploy.md "A cluster under faults"): network
 # namespaces, nginx over two gunicorns, Celery on two worker hosts, a locust load (its own venv under var/),

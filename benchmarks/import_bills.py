@@ -45,6 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import figures
 from benchdb import connect, require_province, rough_rows_sql, setup_django_on
 from procstat import machine_load, proc_cpu_seconds
 
@@ -363,6 +364,13 @@ def verdict(checks, first: float, rss: float, target_seconds: float, strict: boo
     print(
         f"import {first:.1f} s, peak RSS {rss:.0f} MB; "
         f"floor ({target_seconds:.0f} s, {TARGET_RSS_MB:.0f} MB): " + ("MISSED" if missed else "met")
+    )
+    figures.record(
+        "import_bills",
+        "1M-row bill import into the full tables",
+        f"{first:.1f} s, {rss:.0f} MB",
+        f"<= {target_seconds:.0f} s, <= {TARGET_RSS_MB:.0f} MB",
+        met=not missed,
     )
     return 3 if missed and strict else 0
 

@@ -59,6 +59,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import figures
 from benchdb import (
     bench_cache_url,
     open_bills_of_province,
@@ -754,6 +755,16 @@ def main(argv=None) -> int:
     ratio = (count / api_elapsed) / (count / direct_elapsed)
     met = ratio >= FLOOR_RATIO
     print(f"  floor: API >= {FLOOR_RATIO}x post_payment direct: {ratio:.2f}x, {'MET' if met else 'NOT MET'}")
+    if args.province:
+        figures.record(
+            "partner_api",
+            "partner API ÷ post_payment direct",
+            f"{count / api_elapsed:.1f}/s ÷ {count / direct_elapsed:.1f}/s = {ratio:.2f}x",
+            f">= {FLOOR_RATIO}x",
+            met=met,
+            direct_machine_ms=1000 * direct_busy / count,
+            api_machine_ms=1000 * api_busy / count,
+        )
     if args.province:
         problems = check_province_books(direct_requests + api_requests, salt)
     else:
