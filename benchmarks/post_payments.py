@@ -24,7 +24,7 @@ with as many clients as there are posting workers, and the floor is post_payment
 With several worker counts (`make bench-province` gives --workers 2,4,8,16) the payments are posted at each
 in turn, on fresh accounts, and pgbench runs at each; the table of both rates at each count follows, and the
 floor compares the best of each. The two do best at different counts: a CPU-bound Python worker loses to more
-processes than cores (on the 2-core machine 8 workers cost 40–65 % more CPU a payment than 2), while
+processes than cores (on the 2-core machine 8 workers cost 30–70 % more CPU a payment than 2), while
 pgbench's thin C clients gain from them (docs/benchmarks.md, "Each at its best concurrency").
 
 With --desk D the workers hand each payment, one a call, to D posting desks started beside them
