@@ -719,8 +719,7 @@ def main(argv=None) -> int:
             conn.getresponse().read()
             conn.close()
         n = args.payments
-        live = {"wrk": wrk, "server": server, "desks": desks, "port": port}
-        live.update(key_id=key_id, secret=secret, salt=salt)
+        live = dict(wrk=wrk, server=server, desks=desks, port=port, key_id=key_id, secret=secret, salt=salt)
         for number in range(args.rounds):
             mine = slice(number * n, (number + 1) * n)
             measured = measure_round(args, live, direct_requests[mine], api_requests[mine])
@@ -743,12 +742,9 @@ def main(argv=None) -> int:
     ratio = middle["ratio"]
     met = ratio >= FLOOR_RATIO
     each = ", ".join(f"{measured['ratio']:.2f}x" for measured in rounds)
-    which = f" (the median of {args.rounds} rounds: {each})"
-    print(
-        f"  floor: API >= {FLOOR_RATIO}x post_payment direct: {ratio:.2f}x"
-        + (which if args.rounds > 1 else "")
-        + f", {'MET' if met else 'NOT MET'}"
-    )
+    which = f" (the median of {args.rounds} rounds: {each})" if args.rounds > 1 else ""
+    verdict = "MET" if met else "NOT MET"
+    print(f"  floor: API >= {FLOOR_RATIO}x post_payment direct: {ratio:.2f}x{which}, {verdict}")
     if args.province:
         count = args.payments
         figures.record(
@@ -761,7 +757,6 @@ def main(argv=None) -> int:
             direct_machine_ms=1000 * middle["direct_busy"] / count,
             api_machine_ms=1000 * middle["api_busy"] / count,
         )
-    if args.province:
         problems = check_province_books(direct_requests + api_requests, salt)
     else:
         problems = check_books(2 * payments)
