@@ -71,7 +71,8 @@ bench: install
 # A province (issue 16: 20,000 billers, 2,000,000 accounts, 24,000,000 bills, 9 million payments at scale 1;
 # 18–21 GB, built by benchmarks/province.py in 50–80 min on the 2-core machine, once: it is kept and reused,
 # PROVINCE_REBUILD=1 builds it again), then every figure of issue 16 measured on it beside its floor, in one
-# run: back-office lists and portal searches, posting beside pgbench, the partner API beside the posting,
+# run: back-office lists and portal searches, posting beside pgbench, the partner API beside the posting (and,
+# as a what-if without a verdict, under granian, whose connections stay open between requests),
 # the lookup page beside its floor page, a 1M-row bill import, a 1M × 1M reconciliation, a day's settlement
 # of every biller, a 1M-line WeChat statement, and the purges of old outbox events, webhook deliveries and
 # Idempotency-Key records. Each adds its own rows beside the province, never empties it.
@@ -93,6 +94,7 @@ bench-province: install
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --batch 8 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --desk 2 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/partner_api.py --province --rounds 3
+	$(PROVINCE_URL) $(PY) benchmarks/partner_api.py --province --rounds 3 --server granian
 	$(PROVINCE_URL) $(PY) benchmarks/import_bills.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/reconcile.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/settlement.py --province

@@ -179,11 +179,6 @@ def sql_ms(client, url: str) -> tuple[float, int]:
     return sum(float(q["time"]) for q in captured.captured_queries) * 1000, len(captured)
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=0.01)
@@ -218,7 +213,7 @@ def main(argv=None) -> int:
     for label, who, url, floor in cases():
         times, cpu = measure(clients[who], url, args.repeat)
         sql, queries = sql_ms(clients[who], url)
-        p95 = percentile(times, 0.95)
+        p95 = figures.percentile(times, 0.95)
         ok = p95 <= floor
         missed += not ok
         group = label.split(":", 1)[0]

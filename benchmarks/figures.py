@@ -18,6 +18,7 @@ API's cost past the posting at most the posting's own. A cut in the posting move
 and the second away from it, so the table ends with both measures from the same run (`window`)."""
 
 import json
+import math
 import os
 import sys
 import unicodedata
@@ -33,11 +34,20 @@ EXPECTED_SOURCES = (
     "post_payments --batch",
     "post_payments --desk",
     "partner_api",
+    "partner_api --server granian",
     "import_bills",
     "reconcile",
     "settlement",
     "statement_import",
 )
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The nearest-rank percentile of `values` (NaN for none): the p50, p95 and p99 every benchmark prints."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(max(1, math.ceil(fraction * len(ordered))), len(ordered)) - 1]
 
 
 def record(source: str, figure: str, shown: str, floor: str, *, met: bool | None, **data) -> None:

@@ -46,6 +46,13 @@ thread, C connections, a Lua script that hands out each pre-built request once a
 the clients share the 2 cores with the server, and C Python processes with http.client cost about 0.8 ms of
 CPU a payment, taken from the server being measured while the direct path has no load generator at all.
 Without wrk (not installed and not installable; or --client python) C http.client processes send them.
+
+With --server granian (a what-if; `make bench-province` runs it after the production figure) granian's WSGI
+server serves the same application with the same settings, its HTTP read and written in Rust, and each of
+wrk's connections kept open between requests, as nginx keeps its upstream connections (`keepalive` in
+deploy/nginx/billpay.conf) with a server that allows it; gunicorn's sync worker closes every connection. Its
+figure is printed and recorded without a verdict: the floor is production's. docs/benchmarks.md ("A server
+that keeps its connections") gives what moving the web unit to it would take.
 """
 
 import argparse
@@ -138,7 +145,14 @@ def parse_args(argv):
         default="wrk",
         help="what sends the API requests: wrk (default; http.client processes when it is missing) or python",
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers and direct processes (2)")
+    parser.add_argument("--workers", type=int, default=2, help="server workers and direct processes (2)")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="gunicorn",
+        help="what serves the API: gunicorn as deploy/gunicorn.conf.py runs it (default, production), or "
+        "granian, a what-if: the same application, each connection kept alive between requests",
+    )
     parser.add_argument(
         "--desks",
         type=int,
@@ -154,7 +168,9 @@ def parse_args(argv):
     )
     parser.add_argument("--allow-any-database-name", action="store_true", help="with --province")
     parser.add_argument(
-        "--verbose", action="store_true", help="gunicorn's output on this console, not in var/partner_api.log"
+        "--verbose",
+        action="store_true",
+        help="the server's output on this console, not in var/partner_api.log",
     )
     parser.add_argument("--strict", action="store_true", help=f"exit 3 below {FLOOR_RATIO}x the direct rate")
     parser.add_argument(
@@ -272,11 +288,6 @@ def province_setup(payments: int, salt: str) -> tuple[list, list, str, str]:
     return requests[:payments], requests[payments:], credential.key_id, credentials.secret_for(credential)
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 # --- direct ---------------------------------------------------------------------------------------------
 
 
@@ -347,11 +358,52 @@ def production_environment() -> dict[str, str]:
     return dict(os.environ, **{name: ENV[name] for name in required})
 
 
-def start_gunicorn(port: int, workers: int, *, verbose: bool = False) -> subprocess.Popen:
-    """gunicorn as the web unit runs it (deploy/gunicorn.conf.py), with `workers` workers on `port`; its
-    output (an access line a request, on stderr as journald would take it) goes to SERVER_LOG unless
-    `verbose`, which leaves it on this console."""
-    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
+SERVERS = ("gunicorn", "granian")
+# --server granian's access line: gunicorn's atoms that granian has, and the request id nginx sends.
+GRANIAN_ACCESS_FORMAT = (
+    '%(addr)s - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f %(header{x-request-id})s'
+)
+
+
+def server_command(server: str, port: int, workers: int) -> list[str]:
+    """The command that serves the project on 127.0.0.1:`port` with `workers` worker processes: gunicorn as
+    the web unit runs it (deploy/gunicorn.conf.py: sync workers, one request a connection), or, for
+    --server granian, granian's WSGI server, whose connections stay open between requests (HTTP/1.1
+    keep-alive, as nginx's upstream block in deploy/nginx/billpay.conf asks of the server behind it) and
+    whose HTTP is read and written in Rust, one Python thread a worker running the application."""
+    bin_dir = str(Path(sys.executable).parent)
+    if server == "gunicorn":
+        gunicorn = shutil.which("gunicorn", path=bin_dir) or "gunicorn"
+        return [gunicorn, "-c", str(PROJECT_ROOT / "deploy" / "gunicorn.conf.py"), "config.wsgi:application"]
+    granian = shutil.which("granian", path=bin_dir) or "granian"
+    return [
+        granian,
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--blocking-threads",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "--access-log",
+        "--access-log-fmt",
+        GRANIAN_ACCESS_FORMAT,
+        "config.wsgi:application",
+    ]
+
+
+def start_server(server: str, port: int, workers: int, *, verbose: bool = False) -> subprocess.Popen:
+    """The server (`server_command`) with production's settings (DEBUG off), with `workers` workers on
+    `port`; its output (an access line a request, on stderr as journald would take it) goes to SERVER_LOG
+    unless `verbose`, which leaves it on this console."""
     env = dict(
         production_environment(),
         GUNICORN_BIND=f"127.0.0.1:{port}",
@@ -366,7 +418,7 @@ def start_gunicorn(port: int, workers: int, *, verbose: bool = False) -> subproc
         SERVER_LOG.parent.mkdir(parents=True, exist_ok=True)
         output = SERVER_LOG.open("wb")
     process = subprocess.Popen(
-        [gunicorn, "-c", str(PROJECT_ROOT / "deploy" / "gunicorn.conf.py"), "config.wsgi:application"],
+        server_command(server, port, workers),
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.DEVNULL if verbose else output,
@@ -382,7 +434,7 @@ def start_gunicorn(port: int, workers: int, *, verbose: bool = False) -> subproc
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise SystemExit("gunicorn did not start" + ("" if verbose else f": see {SERVER_LOG}"))
+    raise SystemExit(f"{server} did not start" + ("" if verbose else f": see {SERVER_LOG}"))
 
 
 def start_desks(count: int) -> list[subprocess.Popen]:
@@ -606,12 +658,15 @@ def api_by_wrk(wrk: str, port: int, signed: list, connections: int) -> dict:
     }
 
 
-def http_floor(wrk: str, port: int, server_pid: int, connections: int, seconds: int = 3) -> dict | None:
-    """What a request costs gunicorn's workers before any of the API's own work: GET /healthz/live (no
-    database, cache or broker asked) sent by wrk for `seconds`, over new connections each as the payments
-    were: the rate, and the workers' CPU per request (None when it could not be read, or a request was not
-    answered 2xx: a refusal is no floor)."""
+def http_floor(
+    wrk: str, port: int, server_pid: int, connections: int, seconds: int = 3, *, keep_alive: bool = False
+) -> dict | None:
+    """What a request costs the server's workers before any of the API's own work: GET /healthz/live (no
+    database, cache or broker asked) sent by wrk for `seconds`, over connections as the payments came (a new
+    one each; kept open with `keep_alive`, as granian keeps them): the rate, and the workers' CPU per
+    request (None when it could not be read, or a request was not answered 2xx: a refusal is no floor)."""
     before = children_cpu_seconds(server_pid)
+    close = [] if keep_alive else ["-H", "Connection: close"]
     out = subprocess.run(
         [
             wrk,
@@ -620,8 +675,7 @@ def http_floor(wrk: str, port: int, server_pid: int, connections: int, seconds: 
             f"-d{seconds}s",
             "-H",
             "X-Forwarded-Proto: https",
-            "-H",
-            "Connection: close",
+            *close,
             f"http://127.0.0.1:{port}/healthz/live",
         ],
         capture_output=True,
@@ -638,8 +692,8 @@ def http_floor(wrk: str, port: int, server_pid: int, connections: int, seconds: 
 
 def report(name: str, count: int, elapsed: float, latencies: list[float]) -> str:
     return (
-        f"  {name:<34}{count / elapsed:>10.1f}/s  p50 {percentile(latencies, 0.50) * 1000:>7.1f} ms"
-        f"  p99 {percentile(latencies, 0.99) * 1000:>7.1f} ms  ({count} in {elapsed:.1f} s)"
+        f"  {name:<34}{count / elapsed:>10.1f}/s  p50 {figures.percentile(latencies, 0.50) * 1000:>7.1f} ms"
+        f"  p99 {figures.percentile(latencies, 0.99) * 1000:>7.1f} ms  ({count} in {elapsed:.1f} s)"
     )
 
 
@@ -709,7 +763,7 @@ def main(argv=None) -> int:
         except ToolMissing as missing:
             print(f"  {missing}\n  The API requests are sent by {args.clients} http.client processes.")
     port = free_port()
-    server = start_gunicorn(port, args.workers, verbose=args.verbose)
+    server = start_server(args.server, port, args.workers, verbose=args.verbose)
     desks = start_desks(args.desks) if args.desks else []
     rounds, api_problems = [], []
     try:
@@ -725,7 +779,8 @@ def main(argv=None) -> int:
             measured = measure_round(args, live, direct_requests[mine], api_requests[mine])
             api_problems += measured.pop("problems")
             rounds.append(measured)
-        floor = http_floor(wrk, port, server.pid, args.clients) if wrk else None
+        keep_alive = args.server == "granian"
+        floor = http_floor(wrk, port, server.pid, args.clients, keep_alive=keep_alive) if wrk else None
     finally:
         for process in (server, *desks):
             process.send_signal(signal.SIGTERM)
@@ -744,18 +799,23 @@ def main(argv=None) -> int:
     each = ", ".join(f"{measured['ratio']:.2f}x" for measured in rounds)
     which = f" (the median of {args.rounds} rounds: {each})" if args.rounds > 1 else ""
     verdict = "MET" if met else "NOT MET"
-    print(f"  floor: API >= {FLOOR_RATIO}x post_payment direct: {ratio:.2f}x{which}, {verdict}")
+    production = args.server == "gunicorn"
+    what_if = "" if production else f" (what-if: {args.server}, not what deploy/ runs)"
+    print(f"  floor: API >= {FLOOR_RATIO}x post_payment direct: {ratio:.2f}x{which}, {verdict}{what_if}")
     if args.province:
         count = args.payments
+        # The floor is production's (gunicorn); another server's figure is shown beside it, without a verdict,
+        # and its machine time is not the one the window of the two ratios reads (figures.window).
+        machine = "api_machine_ms" if production else "what_if_api_machine_ms"
         figures.record(
-            "partner_api",
-            "partner API ÷ post_payment direct",
+            "partner_api" + ("" if production else f" --server {args.server}"),
+            "partner API ÷ post_payment direct" + ("" if production else f", under {args.server} (what-if)"),
             f"{count / middle['api_elapsed']:.1f}/s ÷ {count / middle['direct_elapsed']:.1f}/s = {ratio:.2f}x"
             + (f", the median of {args.rounds} rounds" if args.rounds > 1 else ""),
-            f">= {FLOOR_RATIO}x",
-            met=met,
+            f">= {FLOOR_RATIO}x" if production else f"(informative; the floor is {FLOOR_RATIO}x)",
+            met=met if production else None,
             direct_machine_ms=1000 * middle["direct_busy"] / count,
-            api_machine_ms=1000 * middle["api_busy"] / count,
+            **{machine: 1000 * middle["api_busy"] / count},
         )
         problems = check_province_books(direct_requests + api_requests, salt)
     else:
@@ -765,10 +825,10 @@ def main(argv=None) -> int:
         print(f"  CHECK FAILED: {problem}")
     print("  books: every bill paid once, every entry balanced" if not problems else "")
     if not args.verbose:
-        print(f"  gunicorn's output (access lines, errors): {SERVER_LOG.relative_to(PROJECT_ROOT)}")
+        print(f"  {args.server}'s output (access lines, errors): {SERVER_LOG.relative_to(PROJECT_ROOT)}")
     if problems:
         return 1
-    return 3 if args.strict and not met else 0
+    return 3 if args.strict and production and not met else 0
 
 
 def measure_round(args, live: dict, direct_requests: list, api_requests: list) -> dict:
@@ -821,11 +881,12 @@ def print_round(args, wrk, desks, measured: dict, floor: dict | None) -> None:
     direct_name = f"post_payment direct ({args.workers} procs)"
     print(report(direct_name, count, measured["direct_elapsed"], measured["direct_latencies"]))
     with_desks = f", {args.desks} posting desk{'s' if args.desks > 1 else ''}" if args.desks else ""
-    api_name = f"API, gunicorn {args.workers} workers{with_desks}, {client_name}"
+    kept = ", connections kept alive" if args.server == "granian" else ""
+    api_name = f"API, {args.server} {args.workers} workers{kept}{with_desks}, {client_name}"
     print(report(api_name, count, measured["api_elapsed"], measured["api_latencies"]))
     server_cpu, direct_cpu = measured["server_cpu"], measured["direct_cpu"]
     print(
-        f"  CPU per payment: direct processes {1000 * direct_cpu / count:.2f} ms; gunicorn workers "
+        f"  CPU per payment: direct processes {1000 * direct_cpu / count:.2f} ms; {args.server} workers "
         + (f"{1000 * server_cpu / count:.2f} ms" if server_cpu is not None else "not measured")
         + (f", posting desks {1000 * measured['desk_cpu'] / count:.2f} ms" if desks else "")
         + f", API {'client (wrk)' if wrk else 'clients'} {1000 * measured['client_cpu'] / count:.2f} ms; "
@@ -835,9 +896,9 @@ def print_round(args, wrk, desks, measured: dict, floor: dict | None) -> None:
     if floor is not None and server_cpu is not None and not desks:
         own = 1000 * (server_cpu - direct_cpu) / count - floor["cpu_ms"]
         print(
-            f"  gunicorn's own floor: GET /healthz/live, a request that asks nothing, {floor['rate']:.0f}/s, "
-            f"{floor['cpu_ms']:.2f} ms of worker CPU each; so the API's own work is {own:.2f} ms a payment "
-            "(gunicorn's CPU less the direct processes' and the floor's)"
+            f"  {args.server}'s own floor: GET /healthz/live, a request that asks nothing, "
+            f"{floor['rate']:.0f}/s, {floor['cpu_ms']:.2f} ms of worker CPU each; so the API's own work is "
+            f"{own:.2f} ms a payment ({args.server}'s CPU less the direct processes' and the floor's)"
         )
     print(f"  ratio: {measured['ratio']:.2f}x")
 

@@ -40,7 +40,6 @@ Exit status: 0 when every check passed, 1 when a check failed, 2 on a refused co
 import argparse
 import contextlib
 import datetime
-import math
 import multiprocessing
 import os
 import queue
@@ -571,14 +570,6 @@ def poster(batch: int, desks: int = 0) -> str:
     return "post_payment" if batch == 1 else f"post_payments (batches of {batch})"
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    rank = min(max(1, math.ceil(fraction * len(sorted_values))), len(sorted_values))
-    return sorted_values[rank - 1]
-
-
 def cpu_summary(outcome: dict, posted: int) -> str:
     """Where the CPU went, per payment: the workers (Django), their PostgreSQL backends, everything else."""
     if not posted or outcome["cpu_client"] is None:
@@ -857,7 +848,7 @@ def post_and_check(args: argparse.Namespace, config: dict, workers: int) -> dict
     wal.stop()
     latencies, wall = outcome["latencies"], outcome["wall"]
     rate = len(latencies) / wall if wall else 0.0
-    ms = [1000 * percentile(latencies, q) for q in (0.50, 0.95, 0.99)]
+    ms = [1000 * figures.percentile(latencies, q) for q in (0.50, 0.95, 0.99)]
 
     print()
     failed, replayed = outcome["error_count"], outcome["replays"]

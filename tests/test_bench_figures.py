@@ -39,8 +39,8 @@ def test_the_table_gives_each_figure_its_floor_and_verdict_and_counts_them(recor
     assert row["posting desk ÷ pgbench"].endswith("(informative)")
     assert row["partner API ÷ post_payment direct"].endswith(">= 0.5x  MISSED")
     assert "1 floor(s) met, 1 missed: partner API ÷ post_payment direct" in lines
-    absent = next(line for line in lines if line.startswith("recorded nothing"))
-    assert "admin_lists" in absent and "settlement" in absent
+    absent = next(line for line in lines if line.startswith("recorded nothing")).split(": ", 1)[1].split(", ")
+    assert "admin_lists" in absent and "settlement" in absent and "partner_api --server granian" in absent
     assert "reconcile" not in absent and "partner_api" not in absent
 
 
@@ -125,3 +125,48 @@ def test_the_command_prints_the_summary_and_refuses_a_wrong_call(recorded, capsy
     assert figures.main([]) == 2
     assert figures.main([str(recorded.parent / "none.jsonl")]) == 0
     assert "no figures recorded in" in capsys.readouterr().out
+
+
+def test_the_percentile_every_benchmark_prints_is_the_nearest_rank_of_unsorted_values():
+    values = [float(value) for value in range(100, 0, -1)]  # 100 … 1, as measured: not sorted
+    assert [figures.percentile(values, q) for q in (0.50, 0.95, 0.99, 1.0)] == [50.0, 95.0, 99.0, 100.0]
+    assert figures.percentile([7.0], 0.99) == 7.0
+    assert figures.percentile([], 0.5) != figures.percentile([], 0.5)  # NaN: nothing was measured
+
+
+def test_a_what_if_server_is_shown_without_a_verdict_and_leaves_the_window_to_production(recorded):
+    figures.record(
+        "post_payments",
+        "post_payment ÷ pgbench",
+        "1,000/s ÷ 3,500 tps = 0.29x",
+        ">= 0.25x",
+        met=True,
+        one_at_a_time=True,
+        tps=3500.0,
+        floor_ratio=0.25,
+        cpus=2,
+        machine_ms=1.8,
+    )
+    figures.record(
+        "partner_api",
+        "partner API ÷ post_payment direct",
+        "0.44x",
+        ">= 0.5x",
+        met=False,
+        direct_machine_ms=1.7,
+        api_machine_ms=3.6,
+    )
+    figures.record(
+        "partner_api --server granian",
+        "partner API ÷ post_payment direct, under granian (what-if)",
+        "0.51x",
+        "(informative; the floor is 0.5x)",
+        met=None,
+        direct_machine_ms=1.7,
+        what_if_api_machine_ms=3.0,
+    )
+    lines = figures.summary(recorded)
+    assert "1 floor(s) met, 1 missed: partner API ÷ post_payment direct" in lines
+    what_if = next(line for line in lines if "what-if" in line)
+    assert "met" not in what_if.replace("(informative; the floor is 0.5x)", "")
+    assert any("cost past the posting (1.90 ms)" in line for line in lines)  # 3.6 - 1.7: production's

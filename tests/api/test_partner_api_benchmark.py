@@ -1,7 +1,9 @@
 """benchmarks/partner_api.py: the requests it signs before the clock starts are ones the API takes, and wrk
 sends each of them exactly once, counts every answer that is not 201 and stops at the last answer."""
 
+import http.client
 import http.server
+import itertools
 import json
 import os
 import shutil
@@ -139,3 +141,47 @@ def test_the_http_floor_is_the_servers_cpu_a_request_answered_ok_and_none_for_a_
     else:
         assert floor["rate"] > 50
         assert 0 < floor["cpu_ms"] < 50
+
+
+def test_the_production_server_is_gunicorn_as_deploy_runs_it_and_granian_a_what_if_kept_alive():
+    config = str(partner_api.PROJECT_ROOT / "deploy" / "gunicorn.conf.py")
+    assert partner_api.server_command("gunicorn", 8123, 2)[1:] == ["-c", config, "config.wsgi:application"]
+    granian = partner_api.server_command("granian", 8123, 3)
+    options = dict(itertools.pairwise(granian))
+    assert (options["--interface"], options["--host"], options["--port"], options["--workers"]) == (
+        "wsgi",
+        "127.0.0.1",
+        "8123",
+        "3",
+    )
+    assert "--no-http1-keep-alive" not in granian  # the what-if is the connections kept
+    assert granian[-1] == "config.wsgi:application"
+    assert "%(header{x-request-id})s" in options["--access-log-fmt"]
+
+
+def test_granian_serves_the_application_with_production_settings_over_one_kept_connection(
+    tmp_path, monkeypatch
+):
+    """The what-if serves the project itself (its system checks passed with DEBUG off) and keeps a
+    connection open between requests, which gunicorn's sync worker never does (granian is a dev dependency:
+    `make install` puts it beside gunicorn)."""
+    monkeypatch.setattr(partner_api, "SERVER_LOG", tmp_path / "server.log")
+    monkeypatch.setattr(partner_api, "SCRATCH", tmp_path)
+    port = partner_api.free_port()
+    server = partner_api.start_server("granian", port, 1)
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        statuses, sockets = [], []
+        for _ in range(2):
+            connection.request("GET", "/healthz/live", headers={"X-Forwarded-Proto": "https"})
+            response = connection.getresponse()
+            response.read()
+            statuses.append(response.status)
+            sockets.append(connection.sock)  # http.client drops it when the server says it will close
+        connection.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert statuses == [200, 200]
+    assert sockets[0] is not None and sockets[0] is sockets[1]
+    assert "GET /healthz/live" in (tmp_path / "server.log").read_text()
