@@ -881,7 +881,7 @@ def print_round(args, wrk, desks, measured: dict, floor: dict | None) -> None:
     direct_name = f"post_payment direct ({args.workers} procs)"
     print(report(direct_name, count, measured["direct_elapsed"], measured["direct_latencies"]))
     with_desks = f", {args.desks} posting desk{'s' if args.desks > 1 else ''}" if args.desks else ""
-    kept = ", connections kept alive" if args.server == "granian" else ""
+    kept = ", connections kept alive" if args.server == "granian" and wrk else ""  # http.client: new each
     api_name = f"API, {args.server} {args.workers} workers{kept}{with_desks}, {client_name}"
     print(report(api_name, count, measured["api_elapsed"], measured["api_latencies"]))
     server_cpu, direct_cpu = measured["server_cpu"], measured["direct_cpu"]
