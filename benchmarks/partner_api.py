@@ -20,6 +20,10 @@ After the payments the same gunicorn answers GET /healthz/live, a request that a
 new connections (wrk only): its workers' CPU a request is printed as gunicorn's own floor, and the API's own
 work a payment as what is left of the workers' CPU past that floor and the direct processes' posting.
 
+Each round also prints how busy the machine was on each path and the API's machine time a payment over the
+direct posting's: on a machine kept busy on both, the rates' ratio is its inverse (the floor asks at most
+2.0), and a path that left the machine idle shows (granian's kept connections all on one worker).
+
 With --rounds R (`make bench-province` gives 3) the two paths take turns R times, N payments each a round on
 accounts of their own, under the one gunicorn; each round's figures are printed, and the floor takes the
 median round's ratio. A machine that is slower for a few seconds (another tenant's load: on the 2-core
@@ -900,7 +904,22 @@ def print_round(args, wrk, desks, measured: dict, floor: dict | None) -> None:
             f"{floor['rate']:.0f}/s, {floor['cpu_ms']:.2f} ms of worker CPU each; so the API's own work is "
             f"{own:.2f} ms a payment ({args.server}'s CPU less the direct processes' and the floor's)"
         )
+    print(machine_line(measured, os.cpu_count() or 1))
     print(f"  ratio: {measured['ratio']:.2f}x")
+
+
+def machine_line(measured: dict, cpus: int) -> str:
+    """How busy the machine was on each path, and the API's machine time a payment over the direct posting's.
+    On a machine kept busy on both paths the rates' ratio is the inverse of the second figure (so the floor
+    of 0.5x asks it at most 2.0); a path that left the machine idle (a server whose kept connections all went
+    to one worker) shows in the first."""
+    direct = measured["direct_busy"] / (measured["direct_elapsed"] * cpus)
+    api = measured["api_busy"] / (measured["api_elapsed"] * cpus)
+    over = measured["api_busy"] / measured["direct_busy"]  # the same count of payments on each path
+    return (
+        f"  machine busy: direct {direct:.0%}, API {api:.0%}; the API's machine time a payment over the "
+        f"direct posting's: {over:.2f} (at most {1 / FLOOR_RATIO:.1f} for the floor on a machine kept busy)"
+    )
 
 
 if __name__ == "__main__":
