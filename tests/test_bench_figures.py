@@ -137,6 +137,16 @@ def test_the_percentile_every_benchmark_prints_is_the_nearest_rank_of_unsorted_v
 def test_a_what_if_server_is_shown_without_a_verdict_and_leaves_the_window_to_production(recorded):
     posting = {"one_at_a_time": True, "tps": 3500.0, "floor_ratio": 0.25, "cpus": 2, "machine_ms": 1.8}
     figures.record("post_payments", "post_payment ÷ pgbench", "0.29x", ">= 0.25x", met=True, **posting)
+    # The what-if first: the window still reads production's figure, whatever the order.
+    figures.record(
+        "partner_api --server granian",
+        "partner API ÷ post_payment direct, under granian (what-if)",
+        "0.51x",
+        "(informative; the floor is 0.5x)",
+        met=None,
+        direct_machine_ms=1.7,
+        api_machine_ms=3.0,
+    )
     figures.record(
         "partner_api",
         "partner API ÷ post_payment direct",
@@ -145,15 +155,6 @@ def test_a_what_if_server_is_shown_without_a_verdict_and_leaves_the_window_to_pr
         met=False,
         direct_machine_ms=1.7,
         api_machine_ms=3.6,
-    )
-    figures.record(
-        "partner_api --server granian",
-        "partner API ÷ post_payment direct, under granian (what-if)",
-        "0.51x",
-        "(informative; the floor is 0.5x)",
-        met=None,
-        direct_machine_ms=1.7,
-        what_if_api_machine_ms=3.0,
     )
     lines = figures.summary(recorded)
     assert "1 floor(s) met, 1 missed: partner API ÷ post_payment direct" in lines
