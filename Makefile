@@ -93,7 +93,7 @@ bench-province: install
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --workers 2,4,8,16 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --batch 8 --payments 8000
 	$(PROVINCE_URL) $(PY) benchmarks/post_payments.py --province --desk 2 --payments 8000
-	$(PROVINCE_URL) $(PY) benchmarks/partner_api.py --province --rounds 3
+	$(PROVINCE_URL) $(PY) benchmarks/partner_api.py --province --rounds 5
 	$(PROVINCE_URL) $(PY) benchmarks/partner_api.py --province --rounds 3 --server granian
 	$(PROVINCE_URL) $(PY) benchmarks/import_bills.py --province
 	$(PROVINCE_URL) $(PY) benchmarks/reconcile.py --province

@@ -196,3 +196,12 @@ def test_each_round_says_how_busy_the_machine_was_and_the_machine_time_the_api_a
     line = partner_api.machine_line(measured, 2)
     assert "machine busy: direct 90%, API 48%" in line
     assert "the direct posting's: 1.33 (at most 2.0 for the floor" in line
+
+
+def test_the_warm_up_pays_its_own_accounts_before_every_round_and_none_twice():
+    warmup, rounds = partner_api.round_slices(3, 4, 2)
+    paid = [n for part in (warmup, *rounds) for n in range(11)[part]]
+    assert list(range(11)[warmup]) == [0, 1, 2]
+    assert [list(range(11)[part]) for part in rounds] == [[3, 4, 5, 6], [7, 8, 9, 10]]
+    assert paid == list(range(11))
+    assert partner_api.round_slices(0, 4, 1) == (slice(0, 0), [slice(0, 4)])
