@@ -26,9 +26,9 @@ direct posting's: on a machine kept busy on both, the rates' ratio is its invers
 
 With --rounds R (`make bench-province` gives 5, and 3 to its granian what-if) the two paths take turns R
 times, N payments each a round on accounts of their own, under the one gunicorn; each round's figures are
-printed, and the floor takes the median round's ratio. A machine that is slower for a few seconds (another tenant's load: on the 2-core
-machines the same direct posting has cost 38 % more CPU a payment from one run to the next) then weighs on
-one round, not on one path.
+printed, and the floor takes the median round's ratio. A machine that is slower for a few seconds (another
+tenant's load: on the 2-core machines the same direct posting has cost 38 % more CPU a payment from one run
+to the next) then weighs on one round, not on one path.
 
 Before the first round each path pays --warmup accounts (200) uncounted, as a round does. A worker's first
 requests read its partner's key and grants, prepare its statements and take the code's first paths: on the
