@@ -50,6 +50,21 @@ def _empty_cache():
 
 
 @pytest.fixture(autouse=True)
+def _rate_windows_hold_still(monkeypatch):
+    """config.ratelimit counts fixed windows aligned to the clock. A test whose hits straddle a window's end
+    starts counting again and is not refused where it should be: seen on a slow machine, where six signed
+    requests took long enough to cross a minute now and then. The limiter's clock (only its clock) is held
+    one second into a window of every size the platform uses (30, 60 and 300 s) for the test; Redis still
+    counts and expires every key."""
+    from types import SimpleNamespace
+
+    from config import ratelimit
+
+    held = time.time() // 300 * 300 + 1
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: held))
+
+
+@pytest.fixture(autouse=True)
 def _results_may_be_awaited():
     """A real worker started in this process (`real_worker`) leaves Celery's process-wide "joining a result
     would block" flag set once its thread's pool has started, which makes every later `EagerResult.get()` of
