@@ -79,6 +79,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -377,7 +378,18 @@ def production_environment() -> dict[str, str]:
     return dict(os.environ, **{name: ENV[name] for name in required})
 
 
-SERVERS = ("gunicorn", "granian")
+@dataclass(frozen=True)
+class Server:
+    """What can serve the API here, and the two facts the run reads of it."""
+
+    production: bool  # what deploy/ runs: only its figure carries the floor's verdict (and figures.window's)
+    keeps_connections: bool  # wrk's connections stay open between requests (and the healthz floor's too)
+
+
+SERVERS = {
+    "gunicorn": Server(production=True, keeps_connections=False),
+    "granian": Server(production=False, keeps_connections=True),
+}
 # --server granian's access line: gunicorn's atoms that granian has, and the request id nginx sends.
 GRANIAN_ACCESS_FORMAT = (
     '%(addr)s - [%(time)s] "%(method)s %(path)s %(protocol)s" %(status)d %(dt_ms).3f %(header{x-request-id})s'
@@ -801,7 +813,7 @@ def main(argv=None) -> int:
             measured = measure_round(args, live, direct_requests[mine], api_requests[mine])
             api_problems += measured.pop("problems")
             rounds.append(measured)
-        keep_alive = args.server == "granian"
+        keep_alive = SERVERS[args.server].keeps_connections
         floor = http_floor(wrk, port, server.pid, args.clients, keep_alive=keep_alive) if wrk else None
     finally:
         for process in (server, *desks):
@@ -821,7 +833,7 @@ def main(argv=None) -> int:
     each = ", ".join(f"{measured['ratio']:.2f}x" for measured in rounds)
     which = f" (the median of {args.rounds} rounds: {each})" if args.rounds > 1 else ""
     verdict = "MET" if met else "NOT MET"
-    production = args.server == "gunicorn"
+    production = SERVERS[args.server].production
     what_if = "" if production else f" (what-if: {args.server}, not what deploy/ runs)"
     print(f"  floor: API >= {FLOOR_RATIO}x post_payment direct: {ratio:.2f}x{which}, {verdict}{what_if}")
     if args.province:
@@ -909,7 +921,8 @@ def print_round(args, wrk, desks, measured: dict, floor: dict | None) -> None:
     direct_name = f"post_payment direct ({args.workers} procs)"
     print(report(direct_name, count, measured["direct_elapsed"], measured["direct_latencies"]))
     with_desks = f", {args.desks} posting desk{'s' if args.desks > 1 else ''}" if args.desks else ""
-    kept = ", connections kept alive" if args.server == "granian" and wrk else ""  # http.client: new each
+    kept_by_wrk = SERVERS[args.server].keeps_connections and wrk  # http.client's processes: new each
+    kept = ", connections kept alive" if kept_by_wrk else ""
     api_name = f"API, {args.server} {args.workers} workers{kept}{with_desks}, {client_name}"
     print(report(api_name, count, measured["api_elapsed"], measured["api_latencies"]))
     server_cpu, direct_cpu = measured["server_cpu"], measured["direct_cpu"]

@@ -743,6 +743,22 @@ def record_province_figure(args, what: str, best: dict, tps: float | None, met: 
     )
 
 
+def judge_province(args, what: str, best: dict, best_tps: dict | None, *, several: bool) -> bool:
+    """The floor of issue 16, printed and recorded: a fraction of what this machine's PostgreSQL does with
+    pgbench's own TPC-B-like transaction, measured in the same run; with `several` worker counts, each at the
+    one that suits it best (pgbench's best is the machine's limit; the posting's, the platform's rate)."""
+    ratio = best["rate"] / best_tps["tps"] if best_tps else None
+    if ratio is None:
+        met, verdict = False, "NOT MEASURED (pgbench skipped)"
+    else:
+        met = ratio >= PROVINCE_FLOOR_RATIO
+        verdict = f"{ratio:.2f}x: {'MET' if met else 'NOT MET'}"
+    each = ", each at its best concurrency" if several else ""
+    print(f"floor           {what} >= {PROVINCE_FLOOR_RATIO}x pgbench's tps{each}: {verdict}")
+    record_province_figure(args, what, best, best_tps["tps"] if best_tps else None, met)
+    return met
+
+
 # --- main -----------------------------------------------------------------------------------------------
 
 
@@ -803,20 +819,10 @@ def run(args: argparse.Namespace, config: dict) -> int:
     best_tps = max(measured, key=lambda point: point["tps"]) if measured else None
     if len(points) > 1:
         print_curve(what, points, best, best_tps)
-    met = best["rate"] >= TARGET_PER_SECOND
     if args.province:
-        # The floor of issue 16: a fraction of what this machine's PostgreSQL does with pgbench's own
-        # TPC-B-like transaction, measured in the same run; with several worker counts, each at the one
-        # that suits it best (pgbench's best is the machine's limit; the posting's, the platform's rate).
-        ratio = best["rate"] / best_tps["tps"] if best_tps else None
-        if ratio is None:
-            met, verdict = False, "NOT MEASURED (pgbench skipped)"
-        else:
-            met = ratio >= PROVINCE_FLOOR_RATIO
-            verdict = f"{ratio:.2f}x: {'MET' if met else 'NOT MET'}"
-        each = ", each at its best concurrency" if len(points) > 1 else ""
-        print(f"floor           {what} >= {PROVINCE_FLOOR_RATIO}x pgbench's tps{each}: {verdict}")
-        record_province_figure(args, what, best, best_tps["tps"] if best_tps else None, met)
+        met = judge_province(args, what, best, best_tps, several=len(points) > 1)
+    else:
+        met = best["rate"] >= TARGET_PER_SECOND
     print(f"total time      {time.perf_counter() - total_started:.0f} s")
 
     if not checked:

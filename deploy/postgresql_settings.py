@@ -142,13 +142,28 @@ class HugePages:
     total: int  # HugePages_Total: reserved by the kernel
     in_use: int  # HugePages_Total - HugePages_Free + HugePages_Rsvd: mapped by a running process
     setting: str  # the server's huge_pages: try, on or off
+    own: int | None = None  # of those, mapped by this server (`mapped_huge_pages`); None: not known
+
+    @property
+    def others(self) -> int:
+        """Pages another process maps (a second PostgreSQL server on this machine, say): the pool holds them,
+        but this server cannot have them. Unknown (`own` None): none are counted, as before it was read."""
+        return 0 if self.own is None else max(self.in_use - self.own, 0)
+
+    @property
+    def wanted(self) -> int:
+        """The pool that leaves this server the pages it needs beside what the others hold."""
+        return self.needed + self.others
 
     def verdict(self) -> tuple[str, bool, bool]:
         """(line to print, below the recommendation, waiting for a restart)."""
-        low = self.setting == "off" or self.total < self.needed
-        waiting = not low and self.in_use < self.needed
+        low = self.setting == "off" or self.total < self.wanted
+        mapped = self.in_use if self.own is None else self.own
+        waiting = not low and mapped < self.needed
         note = " (reserved after the server started: it maps them at its next restart)" if waiting else ""
-        recommended = f"{self.needed}, with huge_pages try or on (it is {self.setting})"
+        if self.others:
+            note += f" ({self.needed} for this server, {self.others} mapped by another process)"
+        recommended = f"{self.wanted}, with huge_pages try or on (it is {self.setting})"
         line = setting_line(not low, "huge pages (vm.nr_hugepages)", self.total, recommended, note)
         return line, low, waiting
 
@@ -173,6 +188,32 @@ def meminfo_huge_pages(text: str) -> tuple[int, int]:
 def huge_page_size(text: str) -> int:
     """The kernel's huge page size in bytes (Hugepagesize in /proc/meminfo's text; 2 MB on x86-64)."""
     return meminfo_fields(text).get("Hugepagesize", 2048) * 1024
+
+
+def smaps_huge_pages(text: str, page_size: int) -> int:
+    """Pages of `page_size` bytes that a process maps in hugetlb mappings, from its /proc/PID/smaps text
+    (each mapping's Size comes before its KernelPageSize)."""
+    size = pages = 0
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == "Size":
+            size = int(value.split()[0]) * 1024
+        elif name == "KernelPageSize" and int(value.split()[0]) * 1024 == page_size:
+            pages += size // page_size
+    return pages
+
+
+def mapped_huge_pages(conn, page_size: int) -> int | None:
+    """Huge pages this server maps now: its shared memory, as this connection's backend inherited it from the
+    postmaster (/proc/PID/smaps, readable by root and by the server's own user). None when they cannot be
+    read, or the process id is not a PostgreSQL backend's here (a server in a container has its own ids)."""
+    pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+    try:
+        if not Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+            return None
+        return smaps_huge_pages(Path(f"/proc/{pid}/smaps").read_text(), page_size)
+    except OSError:
+        return None
 
 
 def on_this_machine(host: str) -> bool:
@@ -223,8 +264,10 @@ def huge_pages(conn) -> HugePages | None:
     meminfo = MEMINFO.read_text()
     total, in_use = meminfo_huge_pages(meminfo)
     now, after = shared_buffers_after_restart(conn)
-    needed = int(row[0]) + math.ceil((after - now) * SHARED_MEMORY_PER_BUFFER_BYTE / huge_page_size(meminfo))
-    return HugePages(needed=max(needed, 1), total=total, in_use=in_use, setting=row[1])
+    page_size = huge_page_size(meminfo)
+    needed = int(row[0]) + math.ceil((after - now) * SHARED_MEMORY_PER_BUFFER_BYTE / page_size)
+    own = mapped_huge_pages(conn, page_size)
+    return HugePages(needed=max(needed, 1), total=total, in_use=in_use, setting=row[1], own=own)
 
 
 def compare_all(conn, wanted: list[Setting], found: HugePages | None) -> tuple[list, list, list]:
@@ -242,21 +285,22 @@ def reserve_huge_pages(conn, found: HugePages) -> None:
     """Ask the running kernel for the pages the server needs (root only), and say what it gave."""
     if found.setting == "off":
         conn.execute("ALTER SYSTEM SET huge_pages = 'try'")  # not 'on': a server refusing to start is worse
-    if found.total >= found.needed:
+    wanted = found.wanted  # this server's pages beside those another process maps
+    if found.total >= wanted:
         return
-    keep = f"echo 'vm.nr_hugepages = {found.needed}' > /etc/sysctl.d/60-postgresql-huge-pages.conf"
+    keep = f"echo 'vm.nr_hugepages = {wanted}' > /etc/sysctl.d/60-postgresql-huge-pages.conf"
     if os.geteuid() != 0:
-        print(f"huge pages: as root, sysctl -w vm.nr_hugepages={found.needed}; across reboots: {keep}")
+        print(f"huge pages: as root, sysctl -w vm.nr_hugepages={wanted}; across reboots: {keep}")
         return
     try:
         # Memory the page cache fragmented may not give 2 MB pages: compact it first (dropping nothing).
         COMPACT_MEMORY.write_text("1\n")
-        HUGE_PAGES_SYSCTL.write_text(f"{found.needed}\n")
+        HUGE_PAGES_SYSCTL.write_text(f"{wanted}\n")
         given = int(HUGE_PAGES_SYSCTL.read_text())
     except OSError as exc:  # a container's read-only /proc/sys, say
-        print(f"huge pages: the kernel refused ({exc}); on the host, vm.nr_hugepages={found.needed}: {keep}")
+        print(f"huge pages: the kernel refused ({exc}); on the host, vm.nr_hugepages={wanted}: {keep}")
         return
-    print(f"huge pages: the kernel reserved {given} of the {found.needed} asked; across reboots: {keep}")
+    print(f"huge pages: the kernel reserved {given} of the {wanted} asked; across reboots: {keep}")
 
 
 def apply(conn, setting: Setting) -> None:

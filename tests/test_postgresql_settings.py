@@ -1,17 +1,22 @@
 """deploy/postgresql_settings.py: the server settings a province needs, sized from the machine's memory,
 compared with what the running server has; a setting below them is named and the exit status says so."""
 
+import mmap
 import os
 import socket
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
 from tests.support import load_file_module
 
 SCRIPT = settings.BASE_DIR / "deploy" / "postgresql_settings.py"
+
+
+MAP_HUGETLB = getattr(mmap, "MAP_HUGETLB", 0x40000)  # Linux's flag; in the mmap module from Python 3.13
 
 
 def load_script():
@@ -97,6 +102,62 @@ def test_huge_pages_are_judged_against_what_the_server_needs():
     assert low, "reserved pages a server started with huge_pages off never uses"
     line, low, waiting = judged(in_use=0).verdict()
     assert not low and waiting and "next restart" in line
+
+
+def test_huge_pages_another_server_maps_are_not_this_servers():
+    """Two PostgreSQL servers on one machine share the kernel's pool. Pages the other maps are in use, but
+    not by this server: counted as its own, they hid that the pool is short (the server would fall back to
+    4 kB pages at its restart) and that it is not on them now."""
+    script = load_script()
+
+    def judged(**found):
+        return script.HugePages(**{"needed": 3091, "total": 3200, "setting": "try", **found})
+
+    line, low, waiting = judged(in_use=3000, own=0).verdict()
+    assert low and not waiting, "3,000 of 3,200 held by the other: 200 left for 3,091"
+    assert "recommended 6091" in line and "3000 mapped by another process" in line
+    line, low, waiting = judged(in_use=3000, own=3000).verdict()
+    assert not low and waiting, "its own 3,000 now; the pool holds the 3,091 its restart asks"
+    line, low, waiting = judged(total=6200, in_use=6091, own=3091).verdict()
+    assert line.startswith("  ok  huge pages") and not low and not waiting
+    assert judged(in_use=3091).others == 0, "not known whose: as before, all of them this server's"
+
+
+def test_the_pages_a_process_maps_are_read_from_its_smaps():
+    script = load_script()
+    smaps = (
+        "7f2898200000-7f2a1a800000 rw-s 00000000 00:11 14874    /anon_hugepage (deleted)\n"
+        "Size:            6330368 kB\nKernelPageSize:     2048 kB\nShared_Hugetlb:   118784 kB\n"
+        "55d0c0a00000-55d0c0b00000 r--p 00000000 08:01 1234    /usr/lib/postgresql/15/bin/postgres\n"
+        "Size:               1024 kB\nKernelPageSize:        4 kB\n"
+    )
+    assert script.smaps_huge_pages(smaps, 2 * script.MB) == 3091
+    assert script.smaps_huge_pages(smaps, script.GB) == 0, "no mapping of 1 GB pages"
+
+
+def test_pages_another_process_holds_are_counted_as_others(db):
+    """This test's own process maps one huge page from the real kernel's pool, as a second server would: the
+    check still finds the server's own pages, and one more held by another."""
+    script = load_script()
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    with script.psycopg.connect(url, autocommit=True) as conn:
+        before = script.huge_pages(conn)
+        if before is None or before.own is None:
+            pytest.skip("no Linux huge pages here, or the server's process cannot be read")
+        needed = conn.execute("SELECT current_setting('shared_memory_size_in_huge_pages')").fetchone()[0]
+        assert before.own in (0, int(needed)), "the server maps all its shared memory on huge pages, or none"
+        fields = script.meminfo_fields(script.MEMINFO.read_text())
+        if fields["HugePages_Free"] - fields["HugePages_Rsvd"] < 1:
+            pytest.skip("no free huge page in the kernel's pool to hold")
+        page = script.huge_page_size(script.MEMINFO.read_text())
+        held = mmap.mmap(-1, page, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
+        try:
+            during = script.huge_pages(conn)
+        finally:
+            held.close()
+    assert (during.own, during.others) == (before.own, before.others + 1)
+    assert during.wanted == before.wanted + 1
 
 
 def test_the_running_server_on_this_machine_has_its_huge_pages_checked(db):
