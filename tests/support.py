@@ -26,6 +26,13 @@ def load_file_module(path: Path, name: str):
     return module
 
 
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for a command or server started beside the test (trust auth: no
+    password)."""
+    database = connection.settings_dict
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+
+
 def other_connection():
     """A plain psycopg connection (autocommit) to the test database, beside Django's: to look from outside its
     transaction, or to end its backend."""

@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.support import load_file_module
+from tests.support import database_url, load_file_module
 
 SCRIPT = settings.BASE_DIR / "deploy" / "postgresql_settings.py"
 
@@ -46,8 +46,7 @@ def test_server_values_are_read_in_their_units():
 
 
 def test_the_running_server_is_compared_and_a_low_setting_named(db):
-    database = connection.settings_dict
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    url = database_url()
     # Sized for a machine with a thousand times this one's memory, every size is below it: named, exit 1.
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--database-url", url, "--memory-gb", "24000"],
@@ -139,18 +138,18 @@ def test_pages_another_process_holds_are_counted_as_others(db):
     """This test's own process maps one huge page from the real kernel's pool, as a second server would: the
     check still finds the server's own pages, and one more held by another."""
     script = load_script()
-    database = connection.settings_dict
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    url = database_url()
     with script.psycopg.connect(url, autocommit=True) as conn:
         before = script.huge_pages(conn)
         if before is None or before.own is None:
             pytest.skip("no Linux huge pages here, or the server's process cannot be read")
         needed = conn.execute("SELECT current_setting('shared_memory_size_in_huge_pages')").fetchone()[0]
         assert before.own in (0, int(needed)), "the server maps all its shared memory on huge pages, or none"
-        fields = script.meminfo_fields(script.MEMINFO.read_text())
+        meminfo = script.MEMINFO.read_text()
+        fields = script.meminfo_fields(meminfo)
         if fields["HugePages_Free"] - fields["HugePages_Rsvd"] < 1:
             pytest.skip("no free huge page in the kernel's pool to hold")
-        page = script.huge_page_size(script.MEMINFO.read_text())
+        page = script.huge_page_size(meminfo)
         held = mmap.mmap(-1, page, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
         try:
             during = script.huge_pages(conn)
@@ -161,8 +160,7 @@ def test_pages_another_process_holds_are_counted_as_others(db):
 
 
 def test_the_running_server_on_this_machine_has_its_huge_pages_checked(db):
-    database = connection.settings_dict
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    url = database_url()
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--database-url", url], capture_output=True, text=True, timeout=60
     )
@@ -208,8 +206,7 @@ def test_huge_pages_are_sized_for_the_shared_buffers_the_restart_brings(db):
     The server's configuration changes for a moment, and is put back: no other test reads what it would
     map at its next start but this module's, which run in one process, one after another (loadscope)."""
     script = load_script()
-    database = connection.settings_dict
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    url = database_url()
     with script.psycopg.connect(url, autocommit=True) as conn:
         found = script.huge_pages(conn)
         if found is None:

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from tests.factories import BillFactory
-from tests.support import load_file_module, pay
+from tests.support import database_url, load_file_module, pay
 
 DRILL = settings.BASE_DIR / "deploy" / "restore_drill.py"
 
@@ -20,10 +20,7 @@ def load_drill():
 
 @pytest.mark.django_db
 def test_the_restore_drill_restores_the_ledger_to_the_recovery_point(django_db_blocker):
-    from django.db import connection
-
-    database = connection.settings_dict
-    migrated = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    migrated = database_url()
     workdir = settings.BASE_DIR / "var" / "restore-drill-test"
     result = subprocess.run(
         [sys.executable, str(DRILL), "--schema-from", migrated, "--workdir", str(workdir)],

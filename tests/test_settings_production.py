@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from scripts.check_deploy_env import ENV_FILE, ROOT, production_environment, read_env_file, run_manage
+from tests.support import database_url
 
 SETTINGS = ROOT / "config" / "settings.py"
 VENV_BIN = Path(sys.executable).parent
@@ -285,12 +286,7 @@ class TestGunicorn:
 
     @pytest.mark.django_db
     def test_gunicorn_serves_https_only_with_the_documented_environment(self, env):
-        from django.db import connection
-
-        database = connection.settings_dict
-        env["DATABASE_URL"] = (
-            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-        )
+        env["DATABASE_URL"] = database_url()
         for name in ("CELERY_BROKER_URL", "CACHE_URL"):
             env[name] = os.environ.get(name, env[name])
         port = free_port()

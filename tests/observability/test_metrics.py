@@ -24,7 +24,7 @@ from billing.exceptions import PaymentRefused
 from config.celery import app as celery_app
 from tests.factories import BillFactory
 from tests.observability.conftest import scrape
-from tests.support import pay
+from tests.support import database_url, pay
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(settings.BASE_DIR)
@@ -102,14 +102,11 @@ def test_task_latency_and_failures_are_counted(client, real_worker):
 
 def test_several_gunicorn_workers_are_counted_together(tmp_path):
     """deploy/gunicorn.conf.py with two workers: /metrics adds up what every worker answered."""
-    from django.db import connection
-
-    database = connection.settings_dict
     multiproc = tmp_path / "prometheus"
     port = free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+        "DATABASE_URL": database_url(),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
